@@ -1,0 +1,121 @@
+/**
+ * The admin HTTP API (Hono). A factory that never listens: main.ts serves it, tests call `app.request()`.
+ * @module
+ */
+import { Hono } from "hono";
+import type { StreamHub } from "../relay/hub.ts";
+import type { RtspService } from "../relay/rtsp_service.ts";
+import type { Stream } from "../relay/stream.ts";
+
+/** What the admin app reads. It holds no state of its own. */
+export interface AdminDeps {
+  hub: StreamHub;
+  rtsp: RtspService;
+  /** True once every listener is up. */
+  ready: () => boolean;
+  /** Prometheus exposition text. */
+  metrics?: () => string;
+  /** Node name. */
+  node: string;
+}
+
+/** JSON view of a stream. */
+export interface StreamView {
+  path: string;
+  kind: string;
+  source: { state: string; error: string | null; sessions: number } & Record<string, unknown>;
+  readers: number;
+  tracks: Array<{
+    index: number;
+    type: string | undefined;
+    codec: string | undefined;
+    clockRate: number;
+    packetsIn: number;
+    bytesIn: number;
+    packetsOut: number;
+    dropped: Record<string, number>;
+    readerReports: number;
+  }>;
+  packetsIn: number;
+  packetsOut: number;
+}
+
+/** Builds the JSON view of one stream. */
+export function streamView(stream: Stream, readers: number): StreamView {
+  const tracks = stream.tracks.map((t) => {
+    const media = stream.description?.medias[t.index];
+    const f = t.counters.forwarded;
+    return {
+      index: t.index,
+      type: media?.type,
+      codec: media?.encoding,
+      clockRate: t.clockRate,
+      packetsIn: t.counters.packetsIn,
+      bytesIn: t.counters.bytesIn,
+      packetsOut: f.udp + f.tcp + f.mesh,
+      dropped: { ...t.counters.dropped },
+      readerReports: t.counters.readerReports,
+    };
+  });
+  return {
+    path: stream.path,
+    kind: stream.kind,
+    source: {
+      state: stream.state,
+      error: stream.lastError,
+      sessions: stream.sourceSessions,
+      ...(stream.source?.info() ?? {}),
+    },
+    readers,
+    tracks,
+    packetsIn: tracks.reduce((n, t) => n + t.packetsIn, 0),
+    packetsOut: tracks.reduce((n, t) => n + t.packetsOut, 0),
+  };
+}
+
+/**
+ * Creates the admin app.
+ * @example const app = createAdminApp(deps); await app.request("/healthz")
+ */
+export function createAdminApp(deps: AdminDeps): Hono {
+  const app = new Hono();
+  const readersOf = () => {
+    const counts = new Map<string, number>();
+    for (const s of deps.rtsp.sessions()) {
+      if (s.role === "reader") counts.set(s.path, (counts.get(s.path) ?? 0) + 1);
+    }
+    return counts;
+  };
+
+  app.get("/healthz", (c) => c.json({ status: "ok", node: deps.node }));
+  app.get("/readyz", (c) => deps.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503));
+  app.get("/metrics", (c) => {
+    c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return c.body(deps.metrics?.() ?? "");
+  });
+  app.get("/api/v1/streams", (c) => {
+    const readers = readersOf();
+    return c.json({ streams: deps.hub.streams().map((s) => streamView(s, readers.get(s.path) ?? 0)) });
+  });
+  app.get("/api/v1/streams/:path{.+}", (c) => {
+    const path = c.req.param("path");
+    const stream = deps.hub.get(path);
+    if (!stream) return c.json({ error: `No active stream at path "${path}"` }, 404);
+    return c.json(streamView(stream, readersOf().get(path) ?? 0));
+  });
+  app.get("/api/v1/sessions", (c) =>
+    c.json({
+      sessions: deps.rtsp.sessions().map((s) => ({
+        id: s.id,
+        role: s.role,
+        path: s.path,
+        remote: s.remote,
+        state: s.state,
+        transport: [...s.tracks.values()].map((t) => t.transport),
+        createdAt: new Date(s.createdAt).toISOString(),
+      })),
+    }));
+  app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((err, c) => c.json({ error: err.message }, 500));
+  return app;
+}

@@ -1,0 +1,70 @@
+/**
+ * The relay's configuration: one zod schema shared by flags, environment and the config file.
+ * @module
+ */
+import { z } from "zod";
+
+const port = z.number().int().min(1).max(65535);
+
+/** `NAME=URL` of a pulled camera, validated. */
+const pathName = z.string().regex(
+  /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/,
+  "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
+);
+
+/** A user of the RTSP server (`NAME:PASSWORD:RIGHTS[:PATHGLOB]`). */
+export const userSchema = z.object({
+  name: z.string().min(1),
+  password: z.string().min(1),
+  rights: z.enum(["read", "publish", "read+publish"]),
+  paths: z.string().min(1).default("*"),
+});
+
+/** A statically configured peer (`NODE=HOST:ADMINPORT:MESHPORT[@ZONE]`). */
+export const peerSchema = z.object({
+  node: z.string().min(1),
+  host: z.string().min(1),
+  adminPort: port,
+  meshPort: port,
+  zone: z.string().optional(),
+});
+
+/** The whole configuration after defaults. */
+export const configSchema = z.object({
+  rtspPort: port.default(8554),
+  adminPort: port.default(8080),
+  meshPort: port.default(7000),
+  listen: z.string().min(1).default("0.0.0.0"),
+  paths: z.record(pathName, z.string().regex(/^rtsps?:\/\//, "camera URLs start with rtsp://")).default({}),
+  publish: z.boolean().default(true),
+  demo: z.boolean().default(true),
+  node: z.string().min(1).optional(),
+  zone: z.string().optional(),
+  discovery: z.enum(["static", "kubernetes", "none"]).optional(),
+  peers: z.array(peerSchema).default([]),
+  fanout: z.number().int().min(1).max(64).default(4),
+  users: z.array(userSchema).default([]),
+  adminToken: z.string().min(1).optional(),
+  meshKey: z.string().min(1).optional(),
+  /** First and last UDP port of the RTP/RTCP server range (even/odd pairs). */
+  udpPortRange: z.tuple([port, port]).default([10000, 19999]).refine(
+    ([a, b]) => a < b && b - a >= 3,
+    "udpPortRange must hold at least two even/odd pairs",
+  ),
+  /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
+  pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
+  /** Seconds an upstream session stays open after its last reader left. */
+  lingerSeconds: z.number().min(0).max(3600).default(5),
+  /** Bytes a TCP reader may have queued before the relay drops its packets. */
+  readerQueueBytes: z.number().int().min(16 * 1024).max(256 * 1024 * 1024).default(2 * 1024 * 1024),
+  /** Session timeout advertised to RTSP clients, in seconds; enforced 10 s later. */
+  sessionTimeoutSeconds: z.number().int().min(5).max(3600).default(60),
+  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+/** The validated configuration. */
+export type RelayConfig = z.infer<typeof configSchema>;
+/** A statically configured peer. */
+export type PeerConfig = z.infer<typeof peerSchema>;
+/** An RTSP user. */
+export type UserConfig = z.infer<typeof userSchema>;

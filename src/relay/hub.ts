@@ -1,0 +1,146 @@
+/**
+ * The stream hub: path -> stream. It creates streams for configured cameras, the demo path and publishers,
+ * and forgets them when they go idle.
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import type { SessionDescription } from "../rtsp/sdp.ts";
+import { PortPairAllocator } from "./port_allocator.ts";
+import { type SourceKind, Stream, type StreamOptions, type StreamSource } from "./stream.ts";
+
+/** Builds the source of a pulled or demo stream. */
+export type SourceFactory = (stream: Stream, kind: "pull" | "demo", url: string | null) => StreamSource;
+
+/** Options of {@linkcode StreamHub}. */
+export interface StreamHubOptions {
+  logger: Logger;
+  /** Configured cameras: path -> URL. */
+  pulls: Record<string, string>;
+  /** Whether the built-in `demo` path exists. */
+  demo: boolean;
+  /** Whether unconfigured paths accept publishers. */
+  publish: boolean;
+  /** Bind address of the UDP pairs. */
+  hostname: string;
+  /** RTP/RTCP server port range. */
+  udpPortRange: readonly [number, number];
+  lingerSeconds: number;
+  createSource: SourceFactory;
+  observeTrack?: StreamOptions["observeTrack"];
+}
+
+/** Why a publisher was refused. */
+export type PublishRefusal = "not_allowed" | "busy";
+
+/** Path -> stream registry. */
+export class StreamHub {
+  readonly allocator: PortPairAllocator;
+  readonly #opts: StreamHubOptions;
+  readonly #streams = new Map<string, Stream>();
+  readonly #pulls: Map<string, string>;
+
+  /** @param options configuration and the source factory */
+  constructor(options: StreamHubOptions) {
+    this.#opts = options;
+    this.#pulls = new Map(Object.entries(options.pulls));
+    this.allocator = new PortPairAllocator(options.udpPortRange[0], options.udpPortRange[1]);
+  }
+
+  /** Live streams. */
+  streams(): Stream[] {
+    return [...this.#streams.values()];
+  }
+
+  /** Configured pull paths and their URLs. */
+  pulls(): ReadonlyMap<string, string> {
+    return this.#pulls;
+  }
+
+  /** Adds or replaces a pulled path at run time. */
+  addPull(path: string, url: string): void {
+    this.#pulls.set(path, url);
+  }
+
+  /** Removes a pulled path; its stream closes. */
+  async removePull(path: string): Promise<boolean> {
+    const existed = this.#pulls.delete(path);
+    const stream = this.#streams.get(path);
+    if (stream?.kind === "pull") await this.#forget(stream);
+    return existed;
+  }
+
+  /** The kind a path would have, or null when nothing can serve it right now. */
+  kindOf(path: string): SourceKind | null {
+    if (this.#pulls.has(path)) return "pull";
+    if (path === "demo" && this.#opts.demo) return "demo";
+    if (this.#streams.get(path)?.kind === "publish") return "publish";
+    return null;
+  }
+
+  /** The stream of a path if it exists now. */
+  get(path: string): Stream | undefined {
+    return this.#streams.get(path);
+  }
+
+  /**
+   * The stream a reader of `path` attaches to, creating pulled and demo streams on demand.
+   * @returns null when the path is unknown or has no publisher
+   */
+  forReader(path: string): Stream | null {
+    const existing = this.#streams.get(path);
+    if (existing) return existing;
+    const kind = this.kindOf(path);
+    if (kind !== "pull" && kind !== "demo") return null;
+    const stream = this.#create(path, kind);
+    stream.source = this.#opts.createSource(stream, kind, kind === "pull" ? this.#pulls.get(path)! : null);
+    return stream;
+  }
+
+  /**
+   * Reserves a path for a publisher that sent ANNOUNCE. Readers already waiting on the path keep their sessions.
+   * @returns the stream, or why it was refused
+   */
+  forPublisher(path: string, desc: SessionDescription, source: StreamSource): Stream | PublishRefusal {
+    if (!this.#opts.publish || this.#pulls.has(path) || (path === "demo" && this.#opts.demo)) return "not_allowed";
+    let stream = this.#streams.get(path);
+    if (stream?.source) return "busy";
+    stream ??= this.#create(path, "publish");
+    stream.source = source;
+    stream.setDescription(desc);
+    stream.retain();
+    return stream;
+  }
+
+  /** Releases a publisher's hold on its path; readers keep their sessions and wait for the next one. */
+  unpublish(stream: Stream, source: StreamSource): void {
+    if (stream.source !== source) return;
+    stream.source = null;
+    stream.setState("idle", "publisher left");
+    stream.release();
+  }
+
+  /** Stops every stream. */
+  async close(): Promise<void> {
+    await Promise.all(this.streams().map((s) => this.#forget(s)));
+  }
+
+  #create(path: string, kind: SourceKind): Stream {
+    const stream = new Stream({
+      path,
+      kind,
+      logger: this.#opts.logger,
+      allocator: this.allocator,
+      hostname: this.#opts.hostname,
+      lingerSeconds: this.#opts.lingerSeconds,
+      onIdle: (s) => void this.#forget(s),
+      ...(this.#opts.observeTrack ? { observeTrack: this.#opts.observeTrack } : {}),
+    });
+    this.#streams.set(path, stream);
+    return stream;
+  }
+
+  async #forget(stream: Stream): Promise<void> {
+    if (this.#streams.get(stream.path) === stream) this.#streams.delete(stream.path);
+    await stream.close();
+  }
+}

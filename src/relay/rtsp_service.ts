@@ -1,0 +1,610 @@
+/**
+ * The relay's RTSP service: what each request does to streams, readers and publishers. The TCP shell
+ * (src/rtsp/server.ts) delivers requests; the state table (src/rtsp/server_session.ts) says what is allowed.
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import { RtspProtocolError } from "../rtsp/errors.ts";
+import { RtspHeaders, type RtspRequest, type RtspResponse, response } from "../rtsp/message.ts";
+import type { RtspConnection } from "../rtsp/server.ts";
+import {
+  newSessionId,
+  nextSessionState,
+  type SessionMethod,
+  type SessionRole,
+  type SessionState,
+  SessionTimer,
+} from "../rtsp/server_session.ts";
+import { formatTransport, parseTransports, type Transport } from "../rtsp/headers/transport.ts";
+import { parseSession } from "../rtsp/headers/session.ts";
+import { formatRtpInfo, type RtpInfoEntry } from "../rtsp/headers/rtp_info.ts";
+import { parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp/sdp.ts";
+import { resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
+import { type Egress, TcpEgress, UdpEgress } from "./egress.ts";
+import type { StreamHub } from "./hub.ts";
+import type { Stream, StreamSource } from "./stream.ts";
+
+/** Methods this server implements. */
+const PUBLIC_METHODS = [
+  "OPTIONS",
+  "DESCRIBE",
+  "SETUP",
+  "PLAY",
+  "PAUSE",
+  "TEARDOWN",
+  "GET_PARAMETER",
+  "SET_PARAMETER",
+  "ANNOUNCE",
+  "RECORD",
+];
+
+const SERVER_NAME = "msm-relay";
+const decoder = new TextDecoder();
+
+/** One set-up track of a session. */
+interface SessionTrack {
+  index: number;
+  transport: "udp" | "tcp";
+  /** Client ports (UDP) or interleaved channels (TCP). */
+  ports: [number, number];
+  egress: Egress | null;
+}
+
+/** A reader or publisher session. */
+export interface RelaySession {
+  readonly id: string;
+  readonly role: SessionRole;
+  readonly path: string;
+  readonly stream: Stream;
+  readonly conn: RtspConnection;
+  readonly remote: string;
+  readonly createdAt: number;
+  state: SessionState;
+  timer: SessionTimer;
+  tracks: Map<number, SessionTrack>;
+  /** RTCP listener keys registered on the stream (UDP readers). */
+  rtcpKeys: string[];
+  /** Publisher source handle (publishers). */
+  source: StreamSource | null;
+}
+
+/** Per-connection state: interleaved channel routing and a pending ANNOUNCE. */
+interface ConnState {
+  channels: Map<number, { session: RelaySession; index: number; rtcp: boolean }>;
+  announced: { path: string; stream: Stream; source: StreamSource } | null;
+  sessions: Set<RelaySession>;
+}
+
+/** Options of {@linkcode RtspService}. */
+export interface RtspServiceOptions {
+  hub: StreamHub;
+  logger: Logger;
+  /** Advertised session timeout in seconds. */
+  sessionTimeoutSeconds: number;
+  /** How long DESCRIBE/SETUP wait for an upstream to become ready. @default 10000 */
+  sourceWaitMs?: number;
+  /** Counts every answered request (metrics). */
+  onRequest?: (method: string, status: number) => void;
+  /** Clock. @default Date.now */
+  now?: () => number;
+}
+
+/** Publisher-side source: it produces nothing itself, the publisher's packets arrive through the server. */
+class PublisherSource implements StreamSource {
+  readonly kind = "publish" as const;
+  readonly #remote: string;
+  constructor(remote: string) {
+    this.#remote = remote;
+  }
+  start(): void {}
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+  info(): Record<string, unknown> {
+    return { publisher: this.#remote };
+  }
+}
+
+/** Implements the RTSP methods for readers and publishers. */
+export class RtspService {
+  readonly #hub: StreamHub;
+  readonly #log: Logger;
+  readonly #timeout: number;
+  readonly #waitMs: number;
+  readonly #now: () => number;
+  readonly #onRequest: (method: string, status: number) => void;
+  readonly #sessions = new Map<string, RelaySession>();
+  readonly #conns = new WeakMap<RtspConnection, ConnState>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+
+  /** @param options hub, logger and timeouts */
+  constructor(options: RtspServiceOptions) {
+    this.#hub = options.hub;
+    this.#log = options.logger;
+    this.#timeout = options.sessionTimeoutSeconds;
+    this.#waitMs = options.sourceWaitMs ?? 10_000;
+    this.#now = options.now ?? Date.now;
+    this.#onRequest = options.onRequest ?? (() => {});
+  }
+
+  /** Live sessions. */
+  sessions(): RelaySession[] {
+    return [...this.#sessions.values()];
+  }
+
+  /** Starts the periodic timeout sweep. */
+  start(): void {
+    this.#sweeper ??= setInterval(() => this.sweep(), 1000);
+  }
+
+  /** Stops the sweep and ends every session. */
+  stop(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+    for (const s of this.sessions()) this.#endSession(s, "relay stopping");
+  }
+
+  /** Ends sessions that stayed silent past their timeout. */
+  sweep(): void {
+    const now = this.#now();
+    for (const s of this.#sessions.values()) {
+      // TCP-interleaved and publishing sessions live as long as their connection shows activity.
+      const tcp = s.role === "publisher" || [...s.tracks.values()].some((t) => t.transport === "tcp");
+      if (tcp) s.timer.touch(s.conn.lastActivity);
+      if (s.timer.expired(now)) this.#endSession(s, "timeout");
+    }
+  }
+
+  /** Ends a session by id (admin kick). @returns false when unknown */
+  kick(id: string): boolean {
+    const s = this.#sessions.get(id);
+    if (!s) return false;
+    this.#endSession(s, "kicked");
+    if ([...s.tracks.values()].some((t) => t.transport === "tcp")) s.conn.close();
+    return true;
+  }
+
+  /** Ends the connection's interleaved and publishing sessions (RFC 2326 §10.12). */
+  connectionClosed(conn: RtspConnection): void {
+    const state = this.#conns.get(conn);
+    if (!state) return;
+    for (const s of state.sessions) {
+      const tcp = [...s.tracks.values()].some((t) => t.transport === "tcp");
+      if (tcp || s.role === "publisher" || s.state === "init") this.#endSession(s, "connection closed");
+    }
+    if (state.announced) {
+      this.#hub.unpublish(state.announced.stream, state.announced.source);
+      state.announced = null;
+    }
+  }
+
+  /** Logs a framing error. */
+  protocolError(conn: RtspConnection, err: RtspProtocolError): void {
+    this.#log.warn("bad RTSP input, closing connection", {
+      remote: conn.remote.hostname,
+      status: err.status,
+      error: err.message,
+    });
+    this.#onRequest("INVALID", err.status);
+  }
+
+  /** Answers one request. */
+  async handle(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
+    const cseq = req.headers.get("CSeq");
+    let res: RtspResponse;
+    try {
+      if (cseq === undefined || !/^\d{1,10}$/.test(cseq.trim())) {
+        throw new RtspProtocolError(`Missing or invalid CSeq "${cseq ?? ""}"`, 400);
+      }
+      res = await this.#dispatch(req, conn);
+    } catch (err) {
+      const status = err instanceof RtspProtocolError ? err.status : 500;
+      if (!(err instanceof RtspProtocolError)) {
+        this.#log.error("request failed", { method: req.method, error: String(err) });
+      } else {
+        this.#log.debug("request refused", { method: req.method, status, error: err.message });
+      }
+      res = response(status);
+    }
+    if (cseq !== undefined) res.headers.set("CSeq", cseq.trim());
+    res.headers.set("Server", SERVER_NAME);
+    this.#log.debug("rtsp request", {
+      method: req.method,
+      url: req.url,
+      status: res.status,
+      remote: conn.remote.hostname,
+    });
+    this.#onRequest(req.method, res.status);
+    return res;
+  }
+
+  #dispatch(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> | RtspResponse {
+    switch (req.method) {
+      case "OPTIONS":
+        return this.#touchIfSession(req, response(200, { Public: PUBLIC_METHODS.join(", ") }));
+      case "GET_PARAMETER":
+      case "SET_PARAMETER":
+        return this.#touchIfSession(req, response(200));
+      case "DESCRIBE":
+        return this.#describe(req, conn);
+      case "ANNOUNCE":
+        return this.#announce(req, conn);
+      case "SETUP":
+        return this.#setup(req, conn);
+      case "PLAY":
+        return this.#play(req);
+      case "RECORD":
+        return this.#record(req);
+      case "PAUSE":
+        return this.#pause(req);
+      case "TEARDOWN":
+        return this.#teardown(req);
+      default:
+        throw new RtspProtocolError(`Method "${req.method}" is not implemented`, 501);
+    }
+  }
+
+  #connState(conn: RtspConnection): ConnState {
+    let s = this.#conns.get(conn);
+    if (!s) {
+      s = { channels: new Map(), announced: null, sessions: new Set() };
+      this.#conns.set(conn, s);
+      conn.onFrame = (channel, payload) => this.#onFrame(s!, channel, payload);
+    }
+    return s;
+  }
+
+  /** The session named by the request, or undefined when it names none. @throws 454 for an unknown one */
+  #sessionOf(req: RtspRequest): RelaySession | undefined {
+    const header = req.headers.get("Session");
+    if (header === undefined) return undefined;
+    const { id } = parseSession(header);
+    const s = this.#sessions.get(id);
+    if (!s) throw new RtspProtocolError(`Session "${id}" not found`, 454);
+    s.timer.touch(this.#now());
+    return s;
+  }
+
+  #requireSession(req: RtspRequest): RelaySession {
+    const s = this.#sessionOf(req);
+    if (!s) throw new RtspProtocolError(`${req.method} needs a Session header`, 454);
+    return s;
+  }
+
+  #touchIfSession(req: RtspRequest, res: RtspResponse): RtspResponse {
+    const s = this.#sessionOf(req);
+    if (s) res.headers.set("Session", `${s.id};timeout=${this.#timeout}`);
+    return res;
+  }
+
+  #transition(s: RelaySession, method: SessionMethod): SessionState | "closed" {
+    const next = nextSessionState(s.role, s.state, method);
+    if (next === null) {
+      throw new RtspProtocolError(`${method} is not valid for a ${s.role} session in state "${s.state}"`, 455);
+    }
+    return next;
+  }
+
+  /** `rtsp://host:port/path/` as the client reached us (Content-Base and RTP-Info URLs). */
+  #baseUrl(conn: RtspConnection, path: string): string {
+    const host = conn.local.hostname.includes(":") ? `[${conn.local.hostname}]` : conn.local.hostname;
+    return `rtsp://${host}:${conn.local.port}/${path}/`;
+  }
+
+  async #readyStream(path: string): Promise<Stream> {
+    const stream = this.#hub.forReader(path);
+    if (!stream) throw new RtspProtocolError(`No stream at path "${path}"`, 404);
+    stream.retain();
+    try {
+      await stream.whenReady(this.#waitMs);
+    } catch (err) {
+      stream.release();
+      const status = stream.kind === "publish" ? 404 : 503;
+      throw new RtspProtocolError((err as Error).message, status);
+    }
+    return stream;
+  }
+
+  async #describe(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
+    const path = streamPathOf(req.url);
+    const stream = await this.#readyStream(path);
+    try {
+      const sdp = rewriteSdpForServing(stream.description!, {
+        sessionName: path,
+        originAddress: conn.local.hostname,
+      });
+      return response(200, {
+        "Content-Base": this.#baseUrl(conn, path),
+        "Content-Type": "application/sdp",
+      }, new TextEncoder().encode(sdp));
+    } finally {
+      stream.release();
+    }
+  }
+
+  #announce(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const path = streamPathOf(req.url);
+    const type = req.headers.get("Content-Type");
+    if (type !== undefined && !/^application\/sdp\b/i.test(type)) {
+      throw new RtspProtocolError(`ANNOUNCE body must be application/sdp, got "${type}"`, 415);
+    }
+    const desc = parseSdp(decoder.decode(req.body));
+    const cs = this.#connState(conn);
+    if (cs.announced) throw new RtspProtocolError("This connection already announced a stream", 455);
+    const source = new PublisherSource(conn.remote.hostname);
+    const stream = this.#hub.forPublisher(path, desc, source);
+    if (stream === "not_allowed") {
+      throw new RtspProtocolError(`Publishing to "${path}" is not allowed`, 403);
+    }
+    if (stream === "busy") throw new RtspProtocolError(`Path "${path}" already has a publisher`, 455);
+    stream.setState("connecting");
+    cs.announced = { path, stream, source };
+    this.#log.info("publisher announced", { path, remote: conn.remote.hostname, tracks: desc.medias.length });
+    return response(200);
+  }
+
+  /** Finds which track a SETUP URL names. */
+  #trackIndex(url: string, path: string, desc: SessionDescription, conn: RtspConnection): number {
+    const { trackId } = splitTrackUrl(url);
+    if (trackId !== null) return trackId;
+    // Publishers use the controls of their own SDP (ffmpeg: "streamid=0").
+    const reqPath = streamPathOf(url);
+    const base = this.#baseUrl(conn, path);
+    for (let i = 0; i < desc.medias.length; i++) {
+      const control = desc.medias[i]!.control;
+      if (control === undefined) continue;
+      if (streamPathOf(resolveControl(base, control)) === reqPath) return i;
+    }
+    if (desc.medias.length === 1 && reqPath === path) return 0;
+    throw new RtspProtocolError(`SETUP URL "${url}" names no track of "${path}"`, 404);
+  }
+
+  async #setup(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
+    const header = req.headers.get("Transport");
+    if (!header) throw new RtspProtocolError("SETUP needs a Transport header", 461);
+    const offers = parseTransports(header);
+    const cs = this.#connState(conn);
+    let session = this.#sessionOf(req);
+    const urlPath = splitTrackUrl(req.url).path;
+    const announced = cs.announced;
+    const publishing = session?.role === "publisher" ||
+      (!session && announced !== null &&
+        (urlPath === announced.path || streamPathOf(req.url).startsWith(announced.path + "/")));
+
+    let stream: Stream;
+    let path: string;
+    let created = false;
+    if (session) {
+      stream = session.stream;
+      path = session.path;
+      if (urlPath !== path && !streamPathOf(req.url).startsWith(path + "/")) {
+        throw new RtspProtocolError(`Session "${session.id}" belongs to "${path}", not "${urlPath}"`, 459);
+      }
+    } else if (publishing) {
+      stream = announced!.stream;
+      path = announced!.path;
+    } else {
+      path = urlPath;
+      stream = await this.#readyStream(path);
+      created = true;
+    }
+    try {
+      const index = this.#trackIndex(req.url, path, stream.description!, conn);
+      if (index < 0 || index >= stream.tracks.length) {
+        throw new RtspProtocolError(`Track ${index} does not exist in "${path}"`, 404);
+      }
+      if (session?.tracks.has(index)) throw new RtspProtocolError(`Track ${index} is already set up`, 455);
+      const offer = this.#pickTransport(offers, publishing);
+      if (!session) {
+        session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs);
+        if (publishing) session.source = announced!.source;
+        created = false; // the session now owns the stream reference (readers) or the announce (publishers)
+      }
+      const next = this.#transition(session, "SETUP");
+      const reply = this.#applyTransport(session, index, offer, cs, conn);
+      session.state = next as SessionState;
+      return response(200, {
+        Session: `${session.id};timeout=${this.#timeout}`,
+        Transport: formatTransport(reply),
+      });
+    } finally {
+      if (created) stream.release();
+    }
+  }
+
+  #pickTransport(offers: Transport[], publishing: boolean): Transport {
+    for (const t of offers) {
+      if (t.delivery === "multicast") continue;
+      if (t.lowerTransport === "TCP") return t;
+      if (t.clientPort) return t;
+      if (publishing && t.lowerTransport === "UDP") continue;
+    }
+    throw new RtspProtocolError(
+      "No supported transport offered (unicast UDP with client_port, or TCP interleaved)",
+      461,
+    );
+  }
+
+  #createSession(
+    role: SessionRole,
+    path: string,
+    stream: Stream,
+    conn: RtspConnection,
+    cs: ConnState,
+  ): RelaySession {
+    const now = this.#now();
+    const s: RelaySession = {
+      id: newSessionId(),
+      role,
+      path,
+      stream,
+      conn,
+      remote: conn.remote.hostname,
+      createdAt: now,
+      state: "init",
+      timer: new SessionTimer(now, this.#timeout),
+      tracks: new Map(),
+      rtcpKeys: [],
+      source: null,
+    };
+    this.#sessions.set(s.id, s);
+    cs.sessions.add(s);
+    this.#log.info("session started", { session: s.id, role, path, remote: s.remote });
+    return s;
+  }
+
+  #applyTransport(
+    s: RelaySession,
+    index: number,
+    offer: Transport,
+    cs: ConnState,
+    conn: RtspConnection,
+  ): Transport {
+    const track = s.stream.tracks[index]!;
+    if (offer.lowerTransport === "TCP") {
+      const channels = offer.interleaved ?? this.#freeChannels(cs);
+      for (const ch of channels) {
+        const taken = cs.channels.get(ch);
+        if (taken && taken.session !== s) {
+          throw new RtspProtocolError(`Interleaved channel ${ch} is already in use on this connection`, 461);
+        }
+      }
+      cs.channels.set(channels[0], { session: s, index, rtcp: false });
+      cs.channels.set(channels[1], { session: s, index, rtcp: true });
+      s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null });
+      if (s.role === "publisher") s.stream.udpSources[index] = null;
+      return {
+        protocol: "RTP/AVP",
+        lowerTransport: "TCP",
+        delivery: "unicast",
+        interleaved: channels,
+        ...(s.role === "reader" ? { ssrc: track.outputSsrc } : {}),
+        ...(s.role === "publisher" ? { mode: "RECORD" as const } : {}),
+        other: [],
+      };
+    }
+    const clientPort = offer.clientPort!;
+    const pair = s.stream.pairs[index]!;
+    s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null });
+    if (s.role === "publisher") {
+      s.stream.udpSources[index] = { host: conn.remote.hostname, rtpPort: clientPort[0], rtcpPort: clientPort[1] };
+    } else {
+      const key = `${conn.remote.hostname}:${clientPort[1]}`;
+      s.stream.readerRtcp.set(key, () => s.timer.touch(this.#now()));
+      s.rtcpKeys.push(key);
+    }
+    return {
+      protocol: "RTP/AVP",
+      lowerTransport: "UDP",
+      delivery: "unicast",
+      clientPort,
+      serverPort: [pair.rtpPort, pair.rtcpPort],
+      ...(s.role === "reader" ? { ssrc: track.outputSsrc } : {}),
+      ...(s.role === "publisher" ? { mode: "RECORD" as const } : {}),
+      other: [],
+    };
+  }
+
+  #freeChannels(cs: ConnState): [number, number] {
+    for (let ch = 0; ch < 254; ch += 2) {
+      if (!cs.channels.has(ch) && !cs.channels.has(ch + 1)) return [ch, ch + 1];
+    }
+    throw new RtspProtocolError("No free interleaved channels on this connection", 453);
+  }
+
+  #play(req: RtspRequest): RtspResponse {
+    const s = this.#requireSession(req);
+    if (s.tracks.size === 0) throw new RtspProtocolError("PLAY before any SETUP", 455);
+    const next = this.#transition(s, "PLAY");
+    const url = this.#baseUrl(s.conn, s.path);
+    const info: RtpInfoEntry[] = [];
+    for (const t of s.tracks.values()) {
+      const track = s.stream.tracks[t.index];
+      if (!track) continue;
+      if (!t.egress) {
+        const id = `${s.id}:${t.index}`;
+        const pair = s.stream.pairs[t.index]!;
+        t.egress = t.transport === "tcp"
+          ? new TcpEgress(id, s.conn.writer, t.ports)
+          : new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
+        track.addEgress(t.egress);
+      }
+      const next = track.nextRtpInfo;
+      info.push({ url: `${url}trackID=${t.index}`, ...(next ? { seq: next.seq, rtptime: next.rtptime } : {}) });
+    }
+    s.state = next as SessionState;
+    this.#log.info("reader playing", { session: s.id, path: s.path, tracks: s.tracks.size });
+    return response(200, {
+      Session: `${s.id};timeout=${this.#timeout}`,
+      Range: "npt=0.000-",
+      "RTP-Info": formatRtpInfo(info),
+    });
+  }
+
+  #record(req: RtspRequest): RtspResponse {
+    const s = this.#requireSession(req);
+    const next = this.#transition(s, "RECORD");
+    if (s.tracks.size !== s.stream.tracks.length) {
+      throw new RtspProtocolError(`RECORD before every track was set up (${s.tracks.size} of ${s.stream.tracks.length})`, 455);
+    }
+    s.state = next as SessionState;
+    s.stream.setState("ready");
+    this.#log.info("publisher recording", { session: s.id, path: s.path });
+    return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
+  }
+
+  #pause(req: RtspRequest): RtspResponse {
+    const s = this.#requireSession(req);
+    const next = this.#transition(s, "PAUSE");
+    this.#detachEgresses(s);
+    s.state = next as SessionState;
+    return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
+  }
+
+  #teardown(req: RtspRequest): RtspResponse {
+    const s = this.#requireSession(req);
+    this.#endSession(s, "teardown");
+    return response(200);
+  }
+
+  #detachEgresses(s: RelaySession): void {
+    for (const t of s.tracks.values()) {
+      if (t.egress) s.stream.tracks[t.index]?.removeEgress(t.egress.id);
+      t.egress = null;
+    }
+  }
+
+  #endSession(s: RelaySession, reason: string): void {
+    if (!this.#sessions.delete(s.id)) return;
+    this.#detachEgresses(s);
+    for (const key of s.rtcpKeys) s.stream.readerRtcp.delete(key);
+    const cs = this.#conns.get(s.conn);
+    if (cs) {
+      cs.sessions.delete(s);
+      for (const [ch, route] of cs.channels) if (route.session === s) cs.channels.delete(ch);
+    }
+    if (s.role === "reader") {
+      s.stream.release();
+    } else if (s.source) {
+      if (cs?.announced?.source === s.source) cs.announced = null;
+      this.#hub.unpublish(s.stream, s.source);
+    }
+    this.#log.info("session ended", { session: s.id, role: s.role, path: s.path, reason });
+  }
+
+  /** Routes a `$` frame: publisher media into its track, reader RTCP into counters. */
+  #onFrame(cs: ConnState, channel: number, payload: Uint8Array): void {
+    const route = cs.channels.get(channel);
+    if (!route) return;
+    const track = route.session.stream.tracks[route.index];
+    if (!track) return;
+    if (route.session.role === "publisher") {
+      if (route.session.state !== "recording") return;
+      // The parser's view dies with the next read; the track keeps (and rewrites) its own copy.
+      if (route.rtcp) track.ingestRtcp(payload.slice());
+      else track.ingestRtp(payload.slice());
+    } else if (route.rtcp) {
+      track.noteReaderReport();
+    }
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * A stream: one path of the relay, its upstream source, its tracks and its readers' interest.
+ * @module
+ */
+import type { SessionDescription } from "../rtsp/sdp.ts";
+import type { Logger } from "../log.ts";
+import { Track } from "./track.ts";
+import { UdpPortPair } from "./udp_pair.ts";
+import type { PortPairAllocator } from "./port_allocator.ts";
+
+/** Where a stream's media comes from. */
+export type SourceKind = "pull" | "publish" | "demo";
+
+/** State of a stream's source. */
+export type SourceState = "idle" | "connecting" | "ready" | "error";
+
+/** A stream's upstream: a camera pulled, a publisher, or the demo clip. */
+export interface StreamSource {
+  readonly kind: SourceKind;
+  /** Starts producing into the stream (idempotent). */
+  start(): void;
+  /** Stops and releases sockets. */
+  stop(): Promise<void>;
+  /** Public facts for the admin API (no credentials). */
+  info(): Record<string, unknown>;
+}
+
+/** The address UDP media is expected from, per track. */
+export interface UdpSourceAddress {
+  host: string;
+  /** RTP source port when known (server_port of a camera, client_port of a publisher). */
+  rtpPort?: number;
+  rtcpPort?: number;
+}
+
+/** Options of {@linkcode Stream}. */
+export interface StreamOptions {
+  path: string;
+  kind: SourceKind;
+  logger: Logger;
+  allocator: PortPairAllocator;
+  /** Bind address for the tracks' UDP pairs. */
+  hostname: string;
+  /** Seconds to keep the source after the last reader. */
+  lingerSeconds: number;
+  /** Called when the stream has no readers past its linger (the hub stops and may forget it). */
+  onIdle: (stream: Stream) => void;
+  /** Creates observers for receiver statistics per track. */
+  observeTrack?: (stream: Stream, index: number, clockRate: number) =>
+    | ((packet: Uint8Array, arrivalSeconds: number) => void)
+    | undefined;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** A path of the relay. */
+export class Stream {
+  readonly path: string;
+  readonly kind: SourceKind;
+  readonly createdAt = Date.now();
+  source: StreamSource | null = null;
+  state: SourceState = "idle";
+  lastError: string | null = null;
+  description: SessionDescription | null = null;
+  tracks: Track[] = [];
+  pairs: UdpPortPair[] = [];
+  /** Expected UDP sender per track; null accepts nothing (TCP ingress or no source). */
+  udpSources: Array<UdpSourceAddress | null> = [];
+  /** Listeners for RTCP from readers, keyed `host:port` of the reader's RTCP port. */
+  readonly readerRtcp = new Map<string, () => void>();
+  /** Number of times the source (re)connected. */
+  sourceSessions = 0;
+  readonly #opts: StreamOptions;
+  #refs = 0;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #waiters: Waiter[] = [];
+  #closed = false;
+
+  /** @param options path, kind, ports and hooks */
+  constructor(options: StreamOptions) {
+    this.#opts = options;
+    this.path = options.path;
+    this.kind = options.kind;
+  }
+
+  /** Readers and other holders of interest. */
+  get refs(): number {
+    return this.#refs;
+  }
+
+  /** True once closed by the hub. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Registers interest (a reader, a DESCRIBE in progress); starts the source on the first. */
+  retain(): void {
+    this.#refs++;
+    if (this.#lingerTimer !== undefined) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = undefined;
+    }
+    this.source?.start();
+  }
+
+  /** Drops interest; after the last one and the linger, the stream goes idle. */
+  release(): void {
+    if (this.#refs === 0) return;
+    this.#refs--;
+    if (this.#refs > 0 || this.#closed) return;
+    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = setTimeout(() => {
+      this.#lingerTimer = undefined;
+      if (this.#refs === 0 && !this.#closed) this.#opts.onIdle(this);
+    }, this.#opts.lingerSeconds * 1000);
+  }
+
+  /**
+   * Installs the upstream description. A description with the same number of media keeps the tracks (readers
+   * carry on after a gap, with rewritten sequence numbers); another shape rebuilds them.
+   */
+  setDescription(desc: SessionDescription): void {
+    const sameShape = this.tracks.length === desc.medias.length &&
+      this.tracks.every((t, i) => t.clockRate === desc.medias[i]!.clockRate);
+    this.description = desc;
+    if (sameShape) {
+      for (const t of this.tracks) t.newEpoch();
+      return;
+    }
+    if (this.tracks.length) {
+      this.#opts.logger.warn("upstream description changed shape, rebuilding tracks", {
+        path: this.path,
+        before: this.tracks.length,
+        after: desc.medias.length,
+      });
+    }
+    this.#closePairs();
+    this.tracks = desc.medias.map((m, index) => {
+      const observe = this.#opts.observeTrack?.(this, index, m.clockRate);
+      return new Track({ index, clockRate: m.clockRate, ...(observe ? { observe } : {}) });
+    });
+    this.udpSources = this.tracks.map(() => null);
+    this.pairs = this.tracks.map((track, index) => {
+      const pair = UdpPortPair.bind(this.#opts.hostname, this.#opts.allocator);
+      pair.onRtp = (packet, from) => this.#onUdpRtp(index, track, packet, from);
+      pair.onRtcp = (packet, from) => this.#onUdpRtcp(index, track, packet, from);
+      return pair;
+    });
+  }
+
+  /** Sets the source state and wakes waiters on `ready`. */
+  setState(state: SourceState, error?: string): void {
+    if (this.state !== state) {
+      this.#opts.logger.info("stream source state", {
+        path: this.path,
+        state,
+        ...(error ? { error } : {}),
+      });
+    }
+    this.state = state;
+    this.lastError = error ?? (state === "ready" ? null : this.lastError);
+    if (state === "ready") {
+      this.sourceSessions++;
+      for (const w of this.#waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.resolve();
+      }
+    }
+  }
+
+  /**
+   * Resolves once the source is ready with a description.
+   * @throws Error after `timeoutMs` or when the stream closes
+   */
+  whenReady(timeoutMs: number): Promise<void> {
+    if (this.state === "ready" && this.description) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new Error(`Stream "${this.path}" is closed`));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(new Error(`Source of "${this.path}" not ready after ${timeoutMs} ms: ${this.lastError ?? this.state}`));
+        }, timeoutMs),
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Stops the source, closes sockets and fails waiters. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
+    for (const w of this.#waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new Error(`Stream "${this.path}" closed`));
+    }
+    await this.source?.stop();
+    this.#closePairs();
+  }
+
+  /** Stops the source but keeps tracks and readers (used when the source is replaced). */
+  #closePairs(): void {
+    for (const p of this.pairs) p.close();
+    this.pairs = [];
+  }
+
+  #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {
+    const src = this.udpSources[index];
+    if (!src || src.host !== from.hostname || (src.rtpPort !== undefined && src.rtpPort !== from.port)) {
+      track.countDrop("unexpected_source");
+      return;
+    }
+    track.ingestRtp(packet);
+  }
+
+  #onUdpRtcp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {
+    // Readers first: on one host a reader's RTCP port is exact, while a source's may be unknown.
+    const reader = this.readerRtcp.get(`${from.hostname}:${from.port}`);
+    if (reader) {
+      track.noteReaderReport();
+      reader();
+      return;
+    }
+    const src = this.udpSources[index];
+    if (src && src.host === from.hostname && (src.rtcpPort === undefined || src.rtcpPort === from.port)) {
+      track.ingestRtcp(packet);
+      return;
+    }
+    track.countDrop("unexpected_source");
+  }
+}

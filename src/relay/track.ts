@@ -1,0 +1,189 @@
+/**
+ * One media track of a stream: the forwarding-table entry the data plane keeps per track.
+ * Every RTP packet from the track's ingress is validated, rewritten so readers see one continuous RTP session
+ * across upstream restarts (fixed SSRC, continuous sequence numbers and timestamps), and sent once per egress.
+ * @module
+ */
+import {
+  isRtpPacket,
+  rtpSequence,
+  rtpSsrc,
+  rtpTimestamp,
+  setRtpSequence,
+  setRtpSsrc,
+  setRtpTimestamp,
+} from "../rtp/packet.ts";
+import type { DropReason, Egress } from "./egress.ts";
+
+/** Packet counters of one track. */
+export interface TrackCounters {
+  packetsIn: number;
+  bytesIn: number;
+  rtcpIn: number;
+  forwarded: { udp: number; tcp: number; mesh: number };
+  dropped: Record<DropReason, number>;
+  /** Receiver reports consumed from readers. */
+  readerReports: number;
+}
+
+/** Options of {@linkcode Track}. */
+export interface TrackOptions {
+  /** Index in the stream's SDP. */
+  index: number;
+  /** RTP clock rate from the SDP. */
+  clockRate: number;
+  /** SSRC readers see. @default random */
+  outputSsrc?: number;
+  /** Observes every valid ingress packet before rewriting (receiver statistics). */
+  observe?: (packet: Uint8Array, arrivalSeconds: number) => void;
+  /** Clock in seconds. @default performance.now() / 1000 */
+  now?: () => number;
+}
+
+function randomUint32(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+
+/** A track's forwarding entry. */
+export class Track {
+  readonly index: number;
+  readonly clockRate: number;
+  readonly outputSsrc: number;
+  readonly counters: TrackCounters = {
+    packetsIn: 0,
+    bytesIn: 0,
+    rtcpIn: 0,
+    forwarded: { udp: 0, tcp: 0, mesh: 0 },
+    dropped: { slow_reader: 0, invalid_rtp: 0, invalid_rtcp: 0, unexpected_source: 0, send_error: 0 },
+    readerReports: 0,
+  };
+  readonly #observe: ((packet: Uint8Array, arrivalSeconds: number) => void) | undefined;
+  readonly #now: () => number;
+  #egresses: Egress[] = [];
+  #synced = false;
+  #inSsrc = 0;
+  #seqDelta = 0;
+  #tsDelta = 0;
+  #lastOutSeq = 0;
+  #lastOutTs = 0;
+  #lastArrival = 0;
+  #hasOutput = false;
+
+  /** @param options index, clock rate and hooks */
+  constructor(options: TrackOptions) {
+    this.index = options.index;
+    this.clockRate = options.clockRate;
+    this.outputSsrc = options.outputSsrc ?? randomUint32();
+    this.#observe = options.observe;
+    this.#now = options.now ?? (() => performance.now() / 1000);
+  }
+
+  /** Egresses currently attached. */
+  get egresses(): readonly Egress[] {
+    return this.#egresses;
+  }
+
+  /** Sequence number and timestamp a reader joining now should expect (RTP-Info), if any packet was sent. */
+  get nextRtpInfo(): { seq: number; rtptime: number } | null {
+    if (!this.#hasOutput) return null;
+    return { seq: (this.#lastOutSeq + 1) & 0xffff, rtptime: this.#lastOutTs };
+  }
+
+  /** Attaches an egress (idempotent by id). */
+  addEgress(egress: Egress): void {
+    if (this.#egresses.some((e) => e.id === egress.id)) return;
+    this.#egresses = [...this.#egresses, egress];
+  }
+
+  /** Detaches an egress by id. */
+  removeEgress(id: string): void {
+    this.#egresses = this.#egresses.filter((e) => e.id !== id);
+  }
+
+  /**
+   * Marks an upstream restart: the next packet re-bases sequence numbers and timestamps so readers see a gap,
+   * not a new session.
+   */
+  newEpoch(): void {
+    this.#synced = false;
+  }
+
+  /** Counts a drop the shell made before the packet reached the track. */
+  countDrop(reason: DropReason): void {
+    this.counters.dropped[reason]++;
+  }
+
+  /**
+   * Forwards one RTP packet from the ingress. The track rewrites the buffer in place: the caller hands over
+   * ownership and must not reuse it while sends are in flight.
+   */
+  ingestRtp(packet: Uint8Array): void {
+    if (!isRtpPacket(packet)) {
+      this.counters.dropped.invalid_rtp++;
+      return;
+    }
+    const now = this.#now();
+    this.counters.packetsIn++;
+    this.counters.bytesIn += packet.length;
+    this.#observe?.(packet, now);
+    const inSeq = rtpSequence(packet);
+    const inTs = rtpTimestamp(packet);
+    const ssrc = rtpSsrc(packet);
+    if (!this.#synced || ssrc !== this.#inSsrc) this.#resync(inSeq, inTs, ssrc, now);
+    const outSeq = (inSeq + this.#seqDelta) & 0xffff;
+    const outTs = (inTs + this.#tsDelta) >>> 0;
+    setRtpSequence(packet, outSeq);
+    setRtpTimestamp(packet, outTs);
+    setRtpSsrc(packet, this.outputSsrc);
+    this.#lastOutSeq = outSeq;
+    this.#lastOutTs = outTs;
+    this.#lastArrival = now;
+    this.#hasOutput = true;
+    const egresses = this.#egresses;
+    const fwd = this.counters.forwarded;
+    for (let i = 0; i < egresses.length; i++) {
+      const e = egresses[i]!;
+      if (e.sendRtp(packet)) fwd[e.kind]++;
+      else this.counters.dropped.slow_reader++;
+    }
+  }
+
+  /**
+   * Forwards an RTCP compound packet from the ingress (sender reports) to every egress, with the sender
+   * report's SSRC and RTP timestamp rewritten to match the rewritten RTP.
+   */
+  ingestRtcp(packet: Uint8Array): void {
+    if (packet.length < 8 || (packet[0]! >> 6) !== 2) {
+      this.counters.dropped.invalid_rtcp++;
+      return;
+    }
+    this.counters.rtcpIn++;
+    if (packet[1] === 200 && packet.length >= 28) {
+      if (!this.#synced) return; // no RTP yet: the timestamp mapping is unknown
+      const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
+      if (view.getUint32(4) !== this.#inSsrc) return;
+      view.setUint32(4, this.outputSsrc);
+      view.setUint32(16, (view.getUint32(16) + this.#tsDelta) >>> 0);
+    }
+    const egresses = this.#egresses;
+    for (let i = 0; i < egresses.length; i++) egresses[i]!.sendRtcp(packet);
+  }
+
+  /** Counts an RTCP receiver report from a reader (consumed, never forwarded upstream). */
+  noteReaderReport(): void {
+    this.counters.readerReports++;
+  }
+
+  #resync(inSeq: number, inTs: number, ssrc: number, now: number): void {
+    if (this.#hasOutput) {
+      const elapsed = Math.max(0, now - this.#lastArrival);
+      this.#seqDelta = (this.#lastOutSeq + 1 - inSeq) & 0xffff;
+      this.#tsDelta = (this.#lastOutTs + Math.round(elapsed * this.clockRate) - inTs) >>> 0;
+    } else {
+      this.#seqDelta = 0;
+      this.#tsDelta = 0;
+    }
+    this.#inSsrc = ssrc;
+    this.#synced = true;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Thin shell around an RTP/RTCP UDP socket pair (even port RTP, next port RTCP) bound from the allocator.
+ * It only receives and sends; what packets mean is decided by the handlers it is given.
+ * @module
+ */
+import type { PortPairAllocator } from "./port_allocator.ts";
+
+/** Receives one datagram. The buffer is fresh per datagram and owned by the handler. */
+export type DatagramHandler = (packet: Uint8Array, from: Deno.NetAddr) => void;
+
+/** A bound RTP/RTCP socket pair. */
+export class UdpPortPair {
+  readonly rtpPort: number;
+  readonly rtcpPort: number;
+  readonly #rtp: Deno.DatagramConn;
+  readonly #rtcp: Deno.DatagramConn;
+  readonly #allocator: PortPairAllocator | null;
+  #closed = false;
+  /** Send failures (ICMP unreachable from a reader that left, buffers full). */
+  sendErrors = 0;
+  onRtp: DatagramHandler = () => {};
+  onRtcp: DatagramHandler = () => {};
+
+  private constructor(rtp: Deno.DatagramConn, rtcp: Deno.DatagramConn, allocator: PortPairAllocator | null) {
+    this.#rtp = rtp;
+    this.#rtcp = rtcp;
+    this.#allocator = allocator;
+    this.rtpPort = (rtp.addr as Deno.NetAddr).port;
+    this.rtcpPort = (rtcp.addr as Deno.NetAddr).port;
+    void this.#receive(this.#rtp, (p, a) => this.onRtp(p, a));
+    void this.#receive(this.#rtcp, (p, a) => this.onRtcp(p, a));
+  }
+
+  /**
+   * Binds the next free pair of the allocator, skipping pairs other programs hold.
+   * @param hostname bind address
+   * @param allocator the configured port range
+   * @throws Error when the range holds no bindable pair
+   */
+  static bind(hostname: string, allocator: PortPairAllocator): UdpPortPair {
+    const tries = allocator.free;
+    const busy: number[] = [];
+    try {
+      for (let i = 0; i < tries; i++) {
+        const port = allocator.allocate();
+        if (port === null) break;
+        let rtp: Deno.DatagramConn | null = null;
+        try {
+          rtp = Deno.listenDatagram({ transport: "udp", hostname, port });
+          const rtcp = Deno.listenDatagram({ transport: "udp", hostname, port: port + 1 });
+          return new UdpPortPair(rtp, rtcp, allocator);
+        } catch (err) {
+          rtp?.close();
+          if (!(err instanceof Deno.errors.AddrInUse)) {
+            allocator.release(port);
+            throw err;
+          }
+          busy.push(port);
+        }
+      }
+    } finally {
+      for (const p of busy) allocator.release(p);
+    }
+    throw new Error(`Cannot bind an RTP/RTCP port pair on "${hostname}": the UDP port range is exhausted`);
+  }
+
+  /** Sends an RTP datagram from the RTP port without awaiting. */
+  readonly sendRtp = (packet: Uint8Array, to: Deno.NetAddr): void => {
+    if (this.#closed) return;
+    this.#rtp.send(packet, to).catch(this.#countSendError);
+  };
+
+  /** Sends an RTCP datagram from the RTCP port without awaiting. */
+  readonly sendRtcp = (packet: Uint8Array, to: Deno.NetAddr): void => {
+    if (this.#closed) return;
+    this.#rtcp.send(packet, to).catch(this.#countSendError);
+  };
+
+  readonly #countSendError = (): void => {
+    this.sendErrors++;
+  };
+
+  /** Closes both sockets and returns the pair to the allocator. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#rtp.close();
+    } catch { /* already closed */ }
+    try {
+      this.#rtcp.close();
+    } catch { /* already closed */ }
+    this.#allocator?.release(this.rtpPort);
+  }
+
+  async #receive(conn: Deno.DatagramConn, handle: DatagramHandler): Promise<void> {
+    while (!this.#closed) {
+      let packet: Uint8Array;
+      let from: Deno.Addr;
+      try {
+        [packet, from] = await conn.receive();
+      } catch {
+        // Closed, or an ICMP error surfaced on receive: keep going unless closed.
+        if (this.#closed) return;
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
+      try {
+        handle(packet, from as Deno.NetAddr);
+      } catch {
+        // A handler bug must not kill the socket's receive loop.
+      }
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * A bounded, coalescing writer for one RTSP TCP connection: responses and `$` frames share the stream.
+ * A slow reader fills its own queue and loses its own packets (counted); it never grows memory without bound
+ * and never stalls anyone else.
+ * @module
+ */
+/** A sink of `$` frames (the relay's TCP egresses write through it). */
+export interface FrameQueue {
+  /** Queues a frame; droppable frames are refused over the bound. @returns false when dropped */
+  enqueueFrame(channel: number, payload: Uint8Array, droppable: boolean): boolean;
+}
+
+/** The write side of a connection (a `Deno.Conn` fits). */
+export interface ByteWriter {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Options of {@linkcode InterleavedWriter}. */
+export interface InterleavedWriterOptions {
+  /** Queue bound in bytes for droppable frames. @default 2 MiB */
+  maxQueuedBytes?: number;
+  /** Largest single write after coalescing. @default 64 KiB */
+  maxWriteBytes?: number;
+  /** Called once when a write fails (the connection is gone). */
+  onError?: (err: unknown) => void;
+}
+
+/** Queues whole messages and frames and writes them in order, coalescing small ones into one write. */
+export class InterleavedWriter implements FrameQueue {
+  readonly #out: ByteWriter;
+  readonly #maxQueued: number;
+  readonly #maxWrite: number;
+  readonly #onError: (err: unknown) => void;
+  #queue: Uint8Array[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #writing = false;
+  #closed = false;
+  #idle: Array<() => void> = [];
+  readonly #scratch: Uint8Array;
+
+  /** Frames dropped because the queue was full. */
+  dropped = 0;
+  /** Bytes written to the connection. */
+  bytesWritten = 0;
+
+  /**
+   * @param out the connection
+   * @param options bounds and error callback
+   */
+  constructor(out: ByteWriter, options: InterleavedWriterOptions = {}) {
+    this.#out = out;
+    this.#maxQueued = options.maxQueuedBytes ?? 2 * 1024 * 1024;
+    this.#maxWrite = options.maxWriteBytes ?? 64 * 1024;
+    this.#onError = options.onError ?? (() => {});
+    this.#scratch = new Uint8Array(this.#maxWrite);
+  }
+
+  /** Bytes waiting to be written. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Queues bytes that must not be dropped (an RTSP response). */
+  enqueueMessage(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#push(bytes);
+  }
+
+  /** @inheritdoc */
+  enqueueFrame(channel: number, payload: Uint8Array, droppable: boolean): boolean {
+    if (this.#closed) return false;
+    const size = payload.length + 4;
+    if (droppable && this.#queuedBytes + size > this.#maxQueued) {
+      this.dropped++;
+      return false;
+    }
+    const frame = new Uint8Array(size);
+    frame[0] = 0x24;
+    frame[1] = channel;
+    frame[2] = payload.length >> 8;
+    frame[3] = payload.length & 0xff;
+    frame.set(payload, 4);
+    this.#push(frame);
+    return true;
+  }
+
+  /** Resolves when everything queued so far is written (or the writer closed). */
+  flushed(): Promise<void> {
+    if (this.#queuedBytes === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Stops writing and drops the queue. */
+  close(): void {
+    this.#closed = true;
+    this.#queue = [];
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    for (const r of this.#idle.splice(0)) r();
+  }
+
+  #push(bytes: Uint8Array): void {
+    this.#queue.push(bytes);
+    this.#queuedBytes += bytes.length;
+    if (!this.#writing) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (!this.#closed && this.#head < this.#queue.length) {
+        const chunk = this.#take();
+        let off = 0;
+        while (off < chunk.length) off += await this.#out.write(chunk.subarray(off));
+        this.bytesWritten += chunk.length;
+      }
+    } catch (err) {
+      if (!this.#closed) {
+        this.close();
+        this.#onError(err);
+      }
+    } finally {
+      this.#writing = false;
+      if (this.#head >= this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+        for (const r of this.#idle.splice(0)) r();
+      }
+    }
+  }
+
+  /** Takes the next write: one large item as is, or several small ones coalesced into the scratch buffer. */
+  #take(): Uint8Array {
+    const first = this.#queue[this.#head]!;
+    if (first.length >= this.#maxWrite || this.#head + 1 === this.#queue.length) {
+      this.#head++;
+      this.#queuedBytes -= first.length;
+      return first;
+    }
+    // Writes are awaited one at a time, so the scratch buffer is free again here.
+    const scratch = this.#scratch;
+    let n = 0;
+    while (this.#head < this.#queue.length) {
+      const item = this.#queue[this.#head]!;
+      if (n + item.length > scratch.length) break;
+      scratch.set(item, n);
+      n += item.length;
+      this.#head++;
+      this.#queuedBytes -= item.length;
+    }
+    if (this.#head > 1024) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return scratch.subarray(0, n);
+  }
+}

@@ -1,0 +1,72 @@
+import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
+import { InterleavedWriter } from "./interleaved_writer.ts";
+
+/** A writer whose writes complete only when the test releases them. */
+function gatedSink() {
+  const chunks: Uint8Array[] = [];
+  let release: (() => void) | null = null;
+  let gate = Promise.resolve();
+  return {
+    chunks,
+    hold() {
+      gate = new Promise((r) => (release = r));
+    },
+    open() {
+      release?.();
+    },
+    async write(p: Uint8Array) {
+      await gate;
+      chunks.push(p.slice());
+      return p.length;
+    },
+  };
+}
+
+Deno.test("InterleavedWriter frames payloads with $, channel and big-endian length", async () => {
+  const sink = gatedSink();
+  const w = new InterleavedWriter(sink);
+  w.enqueueFrame(1, new Uint8Array([9, 8, 7]), true);
+  await w.flushed();
+  assertEquals([...sink.chunks[0]!], [0x24, 1, 0, 3, 9, 8, 7]);
+});
+
+Deno.test("InterleavedWriter coalesces queued frames into one write", async () => {
+  const sink = gatedSink();
+  sink.hold();
+  const w = new InterleavedWriter(sink);
+  w.enqueueMessage(new Uint8Array([1])); // in flight, held
+  for (let i = 0; i < 10; i++) w.enqueueFrame(0, new Uint8Array(100), true);
+  sink.open();
+  await w.flushed();
+  assertEquals(sink.chunks.length, 2);
+  assertEquals(sink.chunks[1]!.length, 10 * 104);
+});
+
+Deno.test("InterleavedWriter drops droppable frames over its bound and keeps messages", async () => {
+  const sink = gatedSink();
+  sink.hold();
+  const w = new InterleavedWriter(sink, { maxQueuedBytes: 1000 });
+  w.enqueueMessage(new Uint8Array(1)); // in flight, held: no longer counted as queued
+  let accepted = 0;
+  for (let i = 0; i < 100; i++) if (w.enqueueFrame(0, new Uint8Array(196), true)) accepted++;
+  w.enqueueMessage(new Uint8Array(500));
+  assertEquals(accepted, 5);
+  assertEquals(w.dropped, 95);
+  ok(w.queuedBytes <= 1500);
+  sink.open();
+  await w.flushed();
+  assertEquals(sink.chunks.reduce((n, c) => n + c.length, 0), 1 + 5 * 200 + 500);
+});
+
+Deno.test("InterleavedWriter reports a failed write once and stops", async () => {
+  let errors = 0;
+  const w = new InterleavedWriter({ write: () => Promise.reject(new Error("reset")) }, {
+    onError: () => errors++,
+  });
+  w.enqueueMessage(new Uint8Array(10));
+  w.enqueueMessage(new Uint8Array(10));
+  await w.flushed();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(errors, 1);
+  assertEquals(w.enqueueFrame(0, new Uint8Array(1), true), false);
+});
