@@ -13,7 +13,10 @@ export type SessionRole = "reader" | "publisher";
 /** Methods that change session state. */
 export type SessionMethod = "SETUP" | "PLAY" | "PAUSE" | "RECORD" | "TEARDOWN";
 
-type Table = Record<SessionRole, Record<SessionMethod, Partial<Record<SessionState, SessionState | "closed">>>>;
+type Table = Record<
+  SessionRole,
+  Record<SessionMethod, Partial<Record<SessionState, SessionState | "closed">>>
+>;
 
 /** Allowed transitions; a missing entry answers 455 Method Not Valid in This State. */
 const TRANSITIONS: Table = {

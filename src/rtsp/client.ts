@@ -1,0 +1,201 @@
+/**
+ * RTSP client connection: a thin TCP shell around the parser that sends requests, matches responses by CSeq,
+ * answers Basic/Digest challenges with the URL's credentials and hands `$` frames to a callback.
+ * @module
+ */
+import { answerChallenge, parseChallenges } from "./headers/auth.ts";
+import { RtspHeaders, type RtspResponse } from "./message.ts";
+import { RtspParser } from "./parser.ts";
+import { encodeInterleavedFrame, serializeRequest } from "./serializer.ts";
+import { parseRtspUrl, withoutCredentials } from "./url.ts";
+
+/** Options of {@linkcode RtspClientConnection.connect}. */
+export interface RtspClientOptions {
+  /** Connect and per-request timeout. @default 5000 */
+  timeoutMs?: number;
+  /** User-Agent header. @default "msm-relay" */
+  userAgent?: string;
+}
+
+interface Pending {
+  resolve: (res: RtspResponse) => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** A client connection to one RTSP server. */
+export class RtspClientConnection {
+  /** Server address actually connected (media arrives from it). */
+  readonly remote: Deno.NetAddr;
+  /** Resolves when the connection ends, for whatever reason. */
+  readonly closed: Promise<void>;
+  /** Receives `$` frames; the payload is valid only during the call. */
+  onFrame: (channel: number, payload: Uint8Array) => void = () => {};
+  readonly #conn: Deno.TcpConn;
+  readonly #user: string | undefined;
+  readonly #password: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #userAgent: string;
+  readonly #pending = new Map<number, Pending>();
+  #cseq = 0;
+  #authorize: ((method: string, uri: string) => string) | null = null;
+  #isClosed = false;
+  #resolveClosed!: () => void;
+
+  private constructor(conn: Deno.TcpConn, url: string, options: RtspClientOptions) {
+    this.#conn = conn;
+    this.remote = conn.remoteAddr;
+    const parsed = parseRtspUrl(url);
+    this.#user = parsed.user;
+    this.#password = parsed.password;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#userAgent = options.userAgent ?? "msm-relay";
+    this.closed = new Promise((r) => (this.#resolveClosed = r));
+    void this.#read();
+  }
+
+  /**
+   * Opens a TCP connection to the server of `url`.
+   * @throws Error when the connection fails or times out
+   */
+  static async connect(url: string, options: RtspClientOptions = {}): Promise<RtspClientConnection> {
+    const { host, port, scheme } = parseRtspUrl(url);
+    if (scheme === "rtsps") {
+      throw new Error(`Cannot pull "${withoutCredentials(url)}": rtsps is not supported yet`);
+    }
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const conn = await withTimeout(
+      Deno.connect({ hostname: host, port, transport: "tcp" }),
+      timeoutMs,
+      `Connecting to ${host}:${port} timed out after ${timeoutMs} ms`,
+    );
+    conn.setNoDelay(true);
+    return new RtspClientConnection(conn, url, options);
+  }
+
+  /**
+   * Sends a request and waits for its response; answers one 401 challenge with the URL's credentials.
+   * @param method RTSP method
+   * @param url Request-URI (credentials are stripped before sending)
+   * @param headers extra headers
+   * @param body optional body
+   */
+  async request(
+    method: string,
+    url: string,
+    headers: Record<string, string> = {},
+    body?: Uint8Array,
+  ): Promise<RtspResponse> {
+    const uri = withoutCredentials(url);
+    let res = await this.#send(method, uri, headers, body);
+    if (res.status === 401 && this.#user !== undefined) {
+      const challenges = parseChallenges(res.headers.getAll("WWW-Authenticate"));
+      if (challenges.length) {
+        const user = this.#user;
+        const password = this.#password ?? "";
+        let nc = 0;
+        const cnonce = Array.from(
+          crypto.getRandomValues(new Uint8Array(8)),
+          (b) => b.toString(16).padStart(2, "0"),
+        )
+          .join("");
+        this.#authorize = (m, u) => answerChallenge(challenges, m, u, user, password, cnonce, ++nc);
+        res = await this.#send(method, uri, headers, body);
+      }
+    }
+    return res;
+  }
+
+  /** Sends an interleaved frame (RTCP receiver reports over TCP). */
+  sendFrame(channel: number, payload: Uint8Array): void {
+    if (this.#isClosed) return;
+    this.#conn.write(encodeInterleavedFrame(channel, payload)).catch(() => this.close());
+  }
+
+  /** Closes the connection and fails pending requests. */
+  close(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error("Connection closed"));
+    }
+    this.#pending.clear();
+    this.#resolveClosed();
+  }
+
+  async #send(
+    method: string,
+    uri: string,
+    extra: Record<string, string>,
+    body?: Uint8Array,
+  ): Promise<RtspResponse> {
+    if (this.#isClosed) throw new Error(`Cannot send ${method}: connection closed`);
+    const cseq = ++this.#cseq;
+    const headers = new RtspHeaders({ CSeq: String(cseq), "User-Agent": this.#userAgent, ...extra });
+    if (this.#authorize) headers.set("Authorization", this.#authorize(method, uri));
+    const bytes = serializeRequest({
+      kind: "request",
+      method,
+      url: uri,
+      headers,
+      body: body ?? new Uint8Array(0),
+    });
+    const done = new Promise<RtspResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(cseq);
+        reject(new Error(`${method} ${uri} timed out after ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+      this.#pending.set(cseq, { resolve, reject, timer });
+    });
+    try {
+      let off = 0;
+      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+    } catch (err) {
+      this.close();
+      throw new Error(`Cannot send ${method}: ${(err as Error).message}`);
+    }
+    return done;
+  }
+
+  async #read(): Promise<void> {
+    const parser = new RtspParser({ maxBodyBytes: 1024 * 1024 });
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      while (!this.#isClosed) {
+        const n = await this.#conn.read(buf);
+        if (n === null) break;
+        parser.push(buf.subarray(0, n));
+        for (let ev = parser.next(); ev !== null; ev = parser.next()) {
+          if (ev.kind === "frame") this.onFrame(ev.channel, ev.payload);
+          else if (ev.kind === "response") this.#onResponse(ev);
+          // Server-to-client requests (rare: ANNOUNCE, GET_PARAMETER) are not answered.
+        }
+      }
+    } catch {
+      // A reset connection or bytes that break framing: closing below is the answer either way.
+    } finally {
+      this.close();
+    }
+  }
+
+  #onResponse(res: RtspResponse): void {
+    const cseq = Number(res.headers.get("CSeq"));
+    const pending = this.#pending.get(cseq);
+    if (!pending) return;
+    this.#pending.delete(cseq);
+    clearTimeout(pending.timer);
+    pending.resolve(res);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { RtspProtocolError } from "./errors.ts";
+import {
+  parseRtspUrl,
+  resolveControl,
+  type RtspUrl,
+  splitTrackUrl,
+  streamPathOf,
+  withoutCredentials,
+} from "./url.ts";
+
+const parseCases: Array<[string, RtspUrl]> = [
+  ["rtsp://cam.local/live", { scheme: "rtsp", host: "cam.local", port: 554, path: "/live", query: "" }],
+  ["RTSP://Cam.Local:8554", { scheme: "rtsp", host: "Cam.Local", port: 8554, path: "/", query: "" }],
+  ["rtsps://h/a/b/", { scheme: "rtsps", host: "h", port: 322, path: "/a/b/", query: "" }],
+  ["rtsp://10.0.0.5:554/Streaming/Channels/101?transportmode=unicast&profile=Profile_1", {
+    scheme: "rtsp",
+    host: "10.0.0.5",
+    port: 554,
+    path: "/Streaming/Channels/101",
+    query: "transportmode=unicast&profile=Profile_1",
+  }],
+  ["rtsp://admin:secret@10.0.0.5/s", {
+    scheme: "rtsp",
+    host: "10.0.0.5",
+    port: 554,
+    path: "/s",
+    user: "admin",
+    password: "secret",
+    query: "",
+  }],
+  ["rtsp://us%20er:p%40ss%3Aword@h:1/", {
+    scheme: "rtsp",
+    host: "h",
+    port: 1,
+    path: "/",
+    user: "us er",
+    password: "p@ss:word",
+    query: "",
+  }],
+  ["rtsp://admin:p@ss@h/x", {
+    scheme: "rtsp",
+    host: "h",
+    port: 554,
+    path: "/x",
+    user: "admin",
+    password: "p@ss",
+    query: "",
+  }],
+  ["rtsp://viewer@h/x", { scheme: "rtsp", host: "h", port: 554, path: "/x", user: "viewer", query: "" }],
+  ["rtsp://u:@h/x", { scheme: "rtsp", host: "h", port: 554, path: "/x", user: "u", password: "", query: "" }],
+  ["rtsp://[::1]:8554/cam?x=1#frag", { scheme: "rtsp", host: "::1", port: 8554, path: "/cam", query: "x=1" }],
+  ["rtsps://[fe80::1:2]/cam", { scheme: "rtsps", host: "fe80::1:2", port: 322, path: "/cam", query: "" }],
+  ["rtsp://h:/x", { scheme: "rtsp", host: "h", port: 554, path: "/x", query: "" }],
+  ["rtsp://h?only=query", { scheme: "rtsp", host: "h", port: 554, path: "/", query: "only=query" }],
+];
+
+for (const [url, want] of parseCases) {
+  Deno.test(`parseRtspUrl parses ${url}`, () => {
+    assert.deepEqual(parseRtspUrl(url), want);
+  });
+}
+
+const invalidUrls = [
+  "http://h/x",
+  "rtsp:/h/x",
+  "rtspu://h/x",
+  "rtsp:///x",
+  "rtsp://h:0/x",
+  "rtsp://h:65536/x",
+  "rtsp://h:80a/x",
+  "rtsp://h x/",
+  "rtsp://h/a b",
+  "rtsp://h/\r\n",
+  "rtsp://[::1/x",
+  "rtsp://[::1]x/",
+  "rtsp://[zz]/",
+  "rtsp://u:%zz@h/",
+  "rtsp://u@/x",
+  "",
+];
+
+Deno.test("parseRtspUrl throws RtspProtocolError 400 on invalid URLs", () => {
+  for (const url of invalidUrls) {
+    assert.throws(() => parseRtspUrl(url), (e) => e instanceof RtspProtocolError && e.status === 400, url);
+  }
+});
+
+Deno.test("parseRtspUrl keeps the password out of its error message", () => {
+  assert.throws(
+    () => parseRtspUrl("rtsp://admin:hunter2@h:99999/"),
+    (e: Error) => !e.message.includes("hunter2"),
+  );
+});
+
+const streamPaths: Array<[string, string]> = [
+  ["rtsp://h:8554/cam1/", "cam1"],
+  ["rtsp://h/a/b?x=1", "a/b"],
+  ["rtsp://user:pw@h/a/b/", "a/b"],
+  ["rtsp://h", ""],
+  ["rtsp://h/", ""],
+  ["rtsp://h//cam1//", "cam1"],
+  ["rtsp://[::1]:554/live/cam#x", "live/cam"],
+  ["/cam1/?x", "cam1"],
+  ["*", ""],
+];
+
+for (const [url, want] of streamPaths) {
+  Deno.test(`streamPathOf maps ${url} to ${JSON.stringify(want)}`, () => {
+    assert.equal(streamPathOf(url), want);
+  });
+}
+
+Deno.test("streamPathOf throws 400 on a relative or non-RTSP Request-URI", () => {
+  for (const url of ["cam1", "http://h/cam1", "/a b"]) {
+    assert.throws(() => streamPathOf(url), RtspProtocolError, url);
+  }
+});
+
+const trackCases: Array<[string, { path: string; trackId: number | null }]> = [
+  ["rtsp://h/cam1/trackID=1", { path: "cam1", trackId: 1 }],
+  ["rtsp://h/cam1/trackID=0/", { path: "cam1", trackId: 0 }],
+  ["rtsp://h/a/b/trackid=12", { path: "a/b", trackId: 12 }],
+  ["rtsp://h/cam1", { path: "cam1", trackId: null }],
+  ["rtsp://h/cam1/", { path: "cam1", trackId: null }],
+  ["rtsp://h/trackID=2", { path: "", trackId: 2 }],
+  ["rtsp://h/cam1/trackID=1?x=1", { path: "cam1", trackId: 1 }],
+  ["rtsp://h/cam1?token=abc/trackID=3", { path: "cam1", trackId: 3 }],
+  ["rtsp://h/cam1/xtrackID=1", { path: "cam1/xtrackID=1", trackId: null }],
+  ["rtsp://h/cam1/trackID=", { path: "cam1/trackID=", trackId: null }],
+  ["rtsp://h/cam1/trackID=1234567890", { path: "cam1/trackID=1234567890", trackId: null }],
+];
+
+for (const [url, want] of trackCases) {
+  Deno.test(`splitTrackUrl splits ${url}`, () => {
+    assert.deepEqual(splitTrackUrl(url), want);
+  });
+}
+
+const controlCases: Array<[string, string, string]> = [
+  ["rtsp://cam/live", "*", "rtsp://cam/live"],
+  ["rtsp://cam/live/", "", "rtsp://cam/live/"],
+  ["rtsp://cam/live", "rtsp://other:8554/x/track1", "rtsp://other:8554/x/track1"],
+  ["rtsp://cam/live", "rtsps://other/x", "rtsps://other/x"],
+  ["rtsp://cam/live", "trackID=1", "rtsp://cam/live/trackID=1"],
+  ["rtsp://cam/live/", "trackID=1", "rtsp://cam/live/trackID=1"],
+  ["rtsp://cam/live.sdp", "stream=0", "rtsp://cam/live.sdp/stream=0"],
+  ["rtsp://cam/live/", "/track1", "rtsp://cam/live/track1"],
+  ["rtsp://cam/live", "/track1", "rtsp://cam/live/track1"],
+  ["rtsp://cam/live", " streamid=0 ", "rtsp://cam/live/streamid=0"],
+];
+
+for (const [base, control, want] of controlCases) {
+  Deno.test(`resolveControl resolves ${JSON.stringify(control)} against ${base}`, () => {
+    assert.equal(resolveControl(base, control), want);
+  });
+}
+
+const credentialCases: Array<[string, string]> = [
+  ["rtsp://admin:secret@10.0.0.5:554/stream", "rtsp://10.0.0.5:554/stream"],
+  ["rtsp://admin:p@ss@h/x?a=b@c", "rtsp://h/x?a=b@c"],
+  ["rtsp://viewer@[::1]/x", "rtsp://[::1]/x"],
+  ["rtsp://h/x@y", "rtsp://h/x@y"],
+  ["rtsp://h", "rtsp://h"],
+  ["not a url", "not a url"],
+  ["*", "*"],
+];
+
+for (const [url, want] of credentialCases) {
+  Deno.test(`withoutCredentials strips userinfo from ${JSON.stringify(url)}`, () => {
+    assert.equal(withoutCredentials(url), want);
+  });
+}
