@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import YAML from "yaml";
-import { z } from "zod";
+import type { z } from "zod";
 import { configSchema, type RelayConfig } from "./schema.ts";
 
 /** Thrown for an invalid configuration; the message names the field and the problem. */
@@ -133,7 +133,9 @@ export function parsePeerFlag(v: string): Record<string, unknown> {
 export function parseUserFlag(v: string): Record<string, unknown> {
   const parts = v.split(":");
   if (parts.length < 3 || parts.length > 4) {
-    throw new ConfigError(`Invalid user: expected NAME:PASSWORD:RIGHTS[:PATHGLOB], got ${parts.length} fields`);
+    throw new ConfigError(
+      `Invalid user: expected NAME:PASSWORD:RIGHTS[:PATHGLOB], got ${parts.length} fields`,
+    );
   }
   const [name, password, rights, paths] = parts;
   const user: Record<string, unknown> = { name, password, rights };
@@ -224,10 +226,19 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("linger", "lingerSeconds");
   num("reader-queue-bytes", "readerQueueBytes");
   num("session-timeout", "sessionTimeoutSeconds");
-  for (const [flag, field] of [["listen", "listen"], ["node", "node"], ["zone", "zone"], [
-    "discovery",
-    "discovery",
-  ], ["pull-transport", "pullTransport"], ["log-level", "logLevel"]] as const) {
+  for (
+    const [flag, field] of [
+      ["listen", "listen"],
+      ["node", "node"],
+      ["zone", "zone"],
+      [
+        "discovery",
+        "discovery",
+      ],
+      ["pull-transport", "pullTransport"],
+      ["log-level", "logLevel"],
+    ] as const
+  ) {
     const v = str(flag);
     if (v !== undefined) raw[field] = v;
   }
@@ -268,7 +279,9 @@ export function loadConfig(sources: LoadSources): LoadResult {
   if (!result.success) throw new ConfigError(`Invalid configuration: ${formatZodError(result.error)}`);
   const config = result.data;
   if (config.udpPortRange[0] % 2 !== 0) {
-    throw new ConfigError(`Invalid configuration: udpPortRange must start on an even port, got ${config.udpPortRange[0]}`);
+    throw new ConfigError(
+      `Invalid configuration: udpPortRange must start on an even port, got ${config.udpPortRange[0]}`,
+    );
   }
   return { kind: "config", config };
 }

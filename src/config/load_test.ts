@@ -2,7 +2,11 @@ import { deepStrictEqual as assertEquals, match, throws } from "node:assert/stri
 import { ConfigError, loadConfig } from "./load.ts";
 import type { RelayConfig } from "./schema.ts";
 
-function load(args: string[], env: Record<string, string> = {}, files: Record<string, string> = {}): RelayConfig {
+function load(
+  args: string[],
+  env: Record<string, string> = {},
+  files: Record<string, string> = {},
+): RelayConfig {
   const r = loadConfig({
     args,
     env: (n) => env[n],
@@ -23,7 +27,9 @@ Deno.test("loadConfig() applies the CLI contract's defaults", () => {
 });
 
 Deno.test("loadConfig() layers file < env < flags", () => {
-  const files = { "/c.yaml": "rtspPort: 1000\nadminPort: 2000\nmeshPort: 3000\npaths:\n  cam1: rtsp://a/1\n" };
+  const files = {
+    "/c.yaml": "rtspPort: 1000\nadminPort: 2000\nmeshPort: 3000\npaths:\n  cam1: rtsp://a/1\n",
+  };
   const c = load(["--config", "/c.yaml", "--rtsp-port", "1111", "--path", "cam2=rtsp://b/2"], {
     MSM_ADMIN_PORT: "2222",
   }, files);

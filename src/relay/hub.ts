@@ -101,7 +101,9 @@ export class StreamHub {
    * @returns the stream, or why it was refused
    */
   forPublisher(path: string, desc: SessionDescription, source: StreamSource): Stream | PublishRefusal {
-    if (!this.#opts.publish || this.#pulls.has(path) || (path === "demo" && this.#opts.demo)) return "not_allowed";
+    if (!this.#opts.publish || this.#pulls.has(path) || (path === "demo" && this.#opts.demo)) {
+      return "not_allowed";
+    }
     let stream = this.#streams.get(path);
     if (stream?.source) return "busy";
     stream ??= this.#create(path, "publish");

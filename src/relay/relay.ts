@@ -26,7 +26,7 @@ export interface Relay {
  * Starts a relay with a validated config.
  * @throws Error when a port cannot be bound
  */
-export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
+export function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
   const hub = new StreamHub({
     logger: logger.child("hub"),
     pulls: config.paths,
@@ -69,7 +69,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     demo: config.demo,
   });
 
-  return {
+  return Promise.resolve({
     hub,
     rtsp,
     rtspPort: server.port,
@@ -82,5 +82,5 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       await hub.close();
       await admin.shutdown();
     },
-  };
+  });
 }

@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../log.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
-import { RtspHeaders, type RtspRequest, type RtspResponse, response } from "../rtsp/message.ts";
+import { response, type RtspRequest, type RtspResponse } from "../rtsp/message.ts";
 import type { RtspConnection } from "../rtsp/server.ts";
 import {
   newSessionId,
@@ -280,7 +280,10 @@ export class RtspService {
   #transition(s: RelaySession, method: SessionMethod): SessionState | "closed" {
     const next = nextSessionState(s.role, s.state, method);
     if (next === null) {
-      throw new RtspProtocolError(`${method} is not valid for a ${s.role} session in state "${s.state}"`, 455);
+      throw new RtspProtocolError(
+        `${method} is not valid for a ${s.role} session in state "${s.state}"`,
+        455,
+      );
     }
     return next;
   }
@@ -487,7 +490,11 @@ export class RtspService {
     const pair = s.stream.pairs[index]!;
     s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null });
     if (s.role === "publisher") {
-      s.stream.udpSources[index] = { host: conn.remote.hostname, rtpPort: clientPort[0], rtcpPort: clientPort[1] };
+      s.stream.udpSources[index] = {
+        host: conn.remote.hostname,
+        rtpPort: clientPort[0],
+        rtcpPort: clientPort[1],
+      };
     } else {
       const key = `${conn.remote.hostname}:${clientPort[1]}`;
       s.stream.readerRtcp.set(key, () => s.timer.touch(this.#now()));
@@ -530,7 +537,10 @@ export class RtspService {
         track.addEgress(t.egress);
       }
       const next = track.nextRtpInfo;
-      info.push({ url: `${url}trackID=${t.index}`, ...(next ? { seq: next.seq, rtptime: next.rtptime } : {}) });
+      info.push({
+        url: `${url}trackID=${t.index}`,
+        ...(next ? { seq: next.seq, rtptime: next.rtptime } : {}),
+      });
     }
     s.state = next as SessionState;
     this.#log.info("reader playing", { session: s.id, path: s.path, tracks: s.tracks.size });
@@ -545,7 +555,10 @@ export class RtspService {
     const s = this.#requireSession(req);
     const next = this.#transition(s, "RECORD");
     if (s.tracks.size !== s.stream.tracks.length) {
-      throw new RtspProtocolError(`RECORD before every track was set up (${s.tracks.size} of ${s.stream.tracks.length})`, 455);
+      throw new RtspProtocolError(
+        `RECORD before every track was set up (${s.tracks.size} of ${s.stream.tracks.length})`,
+        455,
+      );
     }
     s.state = next as SessionState;
     s.stream.setState("ready");

@@ -185,7 +185,11 @@ export class Stream {
         reject,
         timer: setTimeout(() => {
           this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(new Error(`Source of "${this.path}" not ready after ${timeoutMs} ms: ${this.lastError ?? this.state}`));
+          reject(
+            new Error(
+              `Source of "${this.path}" not ready after ${timeoutMs} ms: ${this.lastError ?? this.state}`,
+            ),
+          );
         }, timeoutMs),
       };
       this.#waiters.push(waiter);

@@ -53,9 +53,9 @@ export function demoSdp(sps: Uint8Array, pps: Uint8Array): string {
     "t=0 0",
     `m=video 0 RTP/AVP ${PAYLOAD_TYPE}`,
     `a=rtpmap:${PAYLOAD_TYPE} H264/${CLOCK_RATE}`,
-    `a=fmtp:${PAYLOAD_TYPE} packetization-mode=1;profile-level-id=${profileLevelId(sps)};sprop-parameter-sets=${
-      spropParameterSets(sps, pps)
-    }`,
+    `a=fmtp:${PAYLOAD_TYPE} packetization-mode=1;profile-level-id=${
+      profileLevelId(sps)
+    };sprop-parameter-sets=${spropParameterSets(sps, pps)}`,
     `a=framerate:${DEMO_FPS}`,
     "a=control:trackID=0",
     "",

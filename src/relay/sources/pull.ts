@@ -158,7 +158,13 @@ export class PullSource implements StreamSource {
       const control = resolveControl(base, desc.medias[i]!.control ?? "");
       const pair = stream.pairs[i]!;
       const offer: Transport = tcp
-        ? { protocol: "RTP/AVP", lowerTransport: "TCP", delivery: "unicast", interleaved: [2 * i, 2 * i + 1], other: [] }
+        ? {
+          protocol: "RTP/AVP",
+          lowerTransport: "TCP",
+          delivery: "unicast",
+          interleaved: [2 * i, 2 * i + 1],
+          other: [],
+        }
         : {
           protocol: "RTP/AVP",
           lowerTransport: "UDP",

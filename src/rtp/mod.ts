@@ -1,0 +1,10 @@
+/**
+ * RTP and RTCP on the wire: zero-copy RTP header access and rewriting, RTCP compound parsing and
+ * report marshalling, the H.264 packetizer and H.264/H.265 keyframe detection.
+ * @module
+ */
+
+export * from "./packet.ts";
+export * from "./rtcp.ts";
+export * from "./h264.ts";
+export * from "./h265.ts";
