@@ -40,6 +40,8 @@ const FLAG_OPTIONS = {
   "pull-transport": { type: "string" },
   linger: { type: "string" },
   "reader-queue-bytes": { type: "string" },
+  "gop-cache": { type: "boolean" },
+  "gop-cache-bytes": { type: "string" },
   "session-timeout": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -69,6 +71,8 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --pull-transport auto|udp|tcp                (auto)
   --linger SECONDS         keep a camera session after the last reader (5)
   --reader-queue-bytes N   per TCP reader queue bound (2097152)
+  --no-gop-cache           do not replay the last GOP to new readers
+  --gop-cache-bytes N      GOP cache bound per video track (4194304)
   --session-timeout S      RTSP session timeout advertised (60)
   --log-level debug|info|warn|error
 Every flag can also be given as MSM_<NAME> (e.g. MSM_RTSP_PORT=8554).`;
@@ -225,6 +229,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("fanout", "fanout");
   num("linger", "lingerSeconds");
   num("reader-queue-bytes", "readerQueueBytes");
+  num("gop-cache-bytes", "gopCacheBytes");
   num("session-timeout", "sessionTimeoutSeconds");
   for (
     const [flag, field] of [
@@ -244,6 +249,8 @@ export function loadConfig(sources: LoadSources): LoadResult {
   }
   const publish = get("publish");
   if (publish !== undefined) raw.publish = publish;
+  const gopCache = get("gop-cache");
+  if (gopCache !== undefined) raw.gopCache = gopCache;
   const demo = get("demo");
   if (demo !== undefined) raw.demo = demo;
   const paths = list("path");

@@ -57,6 +57,13 @@ export const configSchema = z.object({
   lingerSeconds: z.number().min(0).max(3600).default(5),
   /** Bytes a TCP reader may have queued before the relay drops its packets. */
   readerQueueBytes: z.number().int().min(16 * 1024).max(256 * 1024 * 1024).default(2 * 1024 * 1024),
+  /**
+   * Keep each H.264/H.265 track's packets since its last keyframe and send them to a new reader first, so it
+   * decodes a picture at once instead of waiting up to a GOP.
+   */
+  gopCache: z.boolean().default(true),
+  /** Bound of one track's GOP cache in bytes; a larger GOP is not cached. */
+  gopCacheBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Session timeout advertised to RTSP clients, in seconds; enforced 10 s later. */
   sessionTimeoutSeconds: z.number().int().min(5).max(3600).default(60),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),

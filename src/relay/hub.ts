@@ -25,6 +25,8 @@ export interface StreamHubOptions {
   /** RTP/RTCP server port range. */
   udpPortRange: readonly [number, number];
   lingerSeconds: number;
+  /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
+  gopCacheBytes?: number;
   createSource: SourceFactory;
   observeTrack?: StreamOptions["observeTrack"];
 }
@@ -134,6 +136,7 @@ export class StreamHub {
       allocator: this.allocator,
       hostname: this.#opts.hostname,
       lingerSeconds: this.#opts.lingerSeconds,
+      gopCacheBytes: this.#opts.gopCacheBytes ?? 0,
       onIdle: (s) => void this.#forget(s),
       ...(this.#opts.observeTrack ? { observeTrack: this.#opts.observeTrack } : {}),
     });

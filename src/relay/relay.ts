@@ -35,6 +35,7 @@ export function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> 
     hostname: config.listen,
     udpPortRange: config.udpPortRange,
     lingerSeconds: config.lingerSeconds,
+    gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,
     createSource: (stream, kind, url) =>
       kind === "pull"
         ? new PullSource({ stream, url: url!, transport: config.pullTransport, logger: logger.child("pull") })

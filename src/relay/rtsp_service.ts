@@ -73,6 +73,8 @@ interface ConnState {
   channels: Map<number, { session: RelaySession; index: number; rtcp: boolean }>;
   announced: { path: string; stream: Stream; source: StreamSource } | null;
   sessions: Set<RelaySession>;
+  /** Work to do once the current response is queued (see {@linkcode RtspService.responseSent}). */
+  afterResponse: Array<() => void>;
 }
 
 /** Options of {@linkcode RtspService}. */
@@ -178,6 +180,17 @@ export class RtspService {
     }
   }
 
+  /** Runs what a request deferred until its response was queued. */
+  responseSent(_req: RtspRequest, _res: RtspResponse, conn: RtspConnection): void {
+    const state = this.#conns.get(conn);
+    if (!state || state.afterResponse.length === 0) return;
+    for (const action of state.afterResponse.splice(0)) action();
+  }
+
+  #afterResponse(conn: RtspConnection, action: () => void): void {
+    this.#connState(conn).afterResponse.push(action);
+  }
+
   /** Logs a framing error. */
   protocolError(conn: RtspConnection, err: RtspProtocolError): void {
     this.#log.warn("bad RTSP input, closing connection", {
@@ -204,7 +217,9 @@ export class RtspService {
       } else {
         this.#log.debug("request refused", { method: req.method, status, error: err.message });
       }
-      res = response(status);
+      // The reason in a text body: RTSP clients log it, and it names what was wrong with the request.
+      const reason = err instanceof RtspProtocolError ? err.message : "Internal error";
+      res = response(status, { "Content-Type": "text/plain" }, new TextEncoder().encode(reason + "\r\n"));
     }
     if (cseq !== undefined) res.headers.set("CSeq", cseq.trim());
     res.headers.set("Server", SERVER_NAME);
@@ -247,7 +262,7 @@ export class RtspService {
   #connState(conn: RtspConnection): ConnState {
     let s = this.#conns.get(conn);
     if (!s) {
-      s = { channels: new Map(), announced: null, sessions: new Set() };
+      s = { channels: new Map(), announced: null, sessions: new Set(), afterResponse: [] };
       this.#conns.set(conn, s);
       conn.onFrame = (channel, payload) => this.#onFrame(s!, channel, payload);
     }
@@ -528,15 +543,20 @@ export class RtspService {
     for (const t of s.tracks.values()) {
       const track = s.stream.tracks[t.index];
       if (!track) continue;
+      let next = track.nextRtpInfo;
       if (!t.egress) {
         const id = `${s.id}:${t.index}`;
         const pair = s.stream.pairs[t.index]!;
-        t.egress = t.transport === "tcp"
+        const egress = t.transport === "tcp"
           ? new TcpEgress(id, s.conn.writer, t.ports)
           : new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
-        track.addEgress(t.egress);
+        t.egress = egress;
+        next = track.startRtpInfo;
+        // Media (the cached GOP first) flows once the PLAY reply is on the wire, unless the session ended.
+        this.#afterResponse(s.conn, () => {
+          if (t.egress === egress && this.#sessions.has(s.id)) track.addEgress(egress, { burst: true });
+        });
       }
-      const next = track.nextRtpInfo;
       info.push({
         url: `${url}trackID=${t.index}`,
         ...(next ? { seq: next.seq, rtptime: next.rtptime } : {}),

@@ -4,6 +4,7 @@
  */
 import type { SessionDescription } from "../rtsp/sdp.ts";
 import type { Logger } from "../log.ts";
+import { GopCache, gopCodecOf } from "./gop_cache.ts";
 import { Track } from "./track.ts";
 import { UdpPortPair } from "./udp_pair.ts";
 import type { PortPairAllocator } from "./port_allocator.ts";
@@ -43,6 +44,8 @@ export interface StreamOptions {
   hostname: string;
   /** Seconds to keep the source after the last reader. */
   lingerSeconds: number;
+  /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
+  gopCacheBytes?: number;
   /** Called when the stream has no readers past its linger (the hub stops and may forget it). */
   onIdle: (stream: Stream) => void;
   /** Creates observers for receiver statistics per track. */
@@ -141,7 +144,15 @@ export class Stream {
     this.#closePairs();
     this.tracks = desc.medias.map((m, index) => {
       const observe = this.#opts.observeTrack?.(this, index, m.clockRate);
-      return new Track({ index, clockRate: m.clockRate, ...(observe ? { observe } : {}) });
+      const codec = gopCodecOf(m.encoding);
+      const gopBytes = this.#opts.gopCacheBytes ?? 0;
+      const gopCache = codec && gopBytes > 0 ? new GopCache(codec, gopBytes) : undefined;
+      return new Track({
+        index,
+        clockRate: m.clockRate,
+        ...(observe ? { observe } : {}),
+        ...(gopCache ? { gopCache } : {}),
+      });
     });
     this.udpSources = this.tracks.map(() => null);
     this.pairs = this.tracks.map((track, index) => {

@@ -14,6 +14,7 @@ import {
   setRtpTimestamp,
 } from "../rtp/packet.ts";
 import type { DropReason, Egress } from "./egress.ts";
+import type { GopCache } from "./gop_cache.ts";
 
 /** Packet counters of one track. */
 export interface TrackCounters {
@@ -24,6 +25,8 @@ export interface TrackCounters {
   dropped: Record<DropReason, number>;
   /** Receiver reports consumed from readers. */
   readerReports: number;
+  /** Cached packets replayed to joining readers. */
+  burstPackets: number;
 }
 
 /** Options of {@linkcode Track}. */
@@ -38,6 +41,8 @@ export interface TrackOptions {
   observe?: (packet: Uint8Array, arrivalSeconds: number) => void;
   /** Clock in seconds. @default performance.now() / 1000 */
   now?: () => number;
+  /** Replays the current GOP to egresses attached with a burst (H.264/H.265 video). */
+  gopCache?: GopCache;
 }
 
 function randomUint32(): number {
@@ -56,9 +61,11 @@ export class Track {
     forwarded: { udp: 0, tcp: 0, mesh: 0 },
     dropped: { slow_reader: 0, invalid_rtp: 0, invalid_rtcp: 0, unexpected_source: 0, send_error: 0 },
     readerReports: 0,
+    burstPackets: 0,
   };
   readonly #observe: ((packet: Uint8Array, arrivalSeconds: number) => void) | undefined;
   readonly #now: () => number;
+  readonly #gop: GopCache | undefined;
   #egresses: Egress[] = [];
   #synced = false;
   #inSsrc = 0;
@@ -76,6 +83,22 @@ export class Track {
     this.outputSsrc = options.outputSsrc ?? randomUint32();
     this.#observe = options.observe;
     this.#now = options.now ?? (() => performance.now() / 1000);
+    this.#gop = options.gopCache;
+  }
+
+  /** The track's GOP cache, when it has one. */
+  get gopCache(): GopCache | undefined {
+    return this.#gop;
+  }
+
+  /**
+   * Sequence number and timestamp of the first packet an egress attached now with {@linkcode addEgress}'s
+   * burst receives: the cached GOP's first packet, else the next live one (RTP-Info of PLAY).
+   */
+  get startRtpInfo(): { seq: number; rtptime: number } | null {
+    const first = this.#gop?.packets[0];
+    if (first) return { seq: rtpSequence(first), rtptime: rtpTimestamp(first) };
+    return this.nextRtpInfo;
   }
 
   /** Egresses currently attached. */
@@ -89,9 +112,19 @@ export class Track {
     return { seq: (this.#lastOutSeq + 1) & 0xffff, rtptime: this.#lastOutTs };
   }
 
-  /** Attaches an egress (idempotent by id). */
-  addEgress(egress: Egress): void {
+  /**
+   * Attaches an egress (idempotent by id). With `burst`, the egress first gets the cached GOP, which ends
+   * right before the next live packet, so it sees one continuous RTP stream starting at a keyframe.
+   */
+  addEgress(egress: Egress, options: { burst?: boolean } = {}): void {
     if (this.#egresses.some((e) => e.id === egress.id)) return;
+    if (options.burst && this.#gop) {
+      const packets = this.#gop.packets;
+      for (let i = 0; i < packets.length; i++) {
+        if (!egress.sendRtp(packets[i]!)) this.counters.dropped.slow_reader++;
+      }
+      this.counters.burstPackets += packets.length;
+    }
     this.#egresses = [...this.#egresses, egress];
   }
 
@@ -106,6 +139,7 @@ export class Track {
    */
   newEpoch(): void {
     this.#synced = false;
+    this.#gop?.clear();
   }
 
   /** Counts a drop the shell made before the packet reached the track. */
@@ -139,6 +173,7 @@ export class Track {
     this.#lastOutTs = outTs;
     this.#lastArrival = now;
     this.#hasOutput = true;
+    this.#gop?.push(packet);
     const egresses = this.#egresses;
     const fwd = this.counters.forwarded;
     for (let i = 0; i < egresses.length; i++) {

@@ -36,6 +36,11 @@ export interface RtspHandler {
   connectionClosed(conn: RtspConnection): void;
   /** A request could not be parsed; for logs and counters. */
   protocolError?(conn: RtspConnection, err: RtspProtocolError): void;
+  /**
+   * The response to `req` is queued on the connection: what the handler sends now follows it on the wire
+   * (media a PLAY starts must not precede the PLAY reply, or clients discard it).
+   */
+  responseSent?(req: RtspRequest, res: RtspResponse, conn: RtspConnection): void;
 }
 
 /** Options of {@linkcode RtspServer}. */
@@ -172,6 +177,9 @@ export class RtspServer {
           });
         }
         c.writer.enqueueMessage(serializeResponse(res));
+        try {
+          this.#opts.handler.responseSent?.(req, res, c);
+        } catch { /* the handler logs its own failures; the connection carries on */ }
       }
       processing = false;
     };

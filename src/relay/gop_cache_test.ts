@@ -1,0 +1,112 @@
+/**
+ * Tests of the GOP cache: where a GOP starts for H.264 and H.265 payload shapes, the byte bound, clearing.
+ * @module
+ */
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { rtpSequence, writeRtpHeader } from "../rtp/packet.ts";
+import { GopCache, gopCodecOf } from "./gop_cache.ts";
+
+let seq = 0;
+function rtp(ts: number, payload: number[], size = payload.length): Uint8Array {
+  const p = new Uint8Array(12 + Math.max(size, payload.length));
+  writeRtpHeader(p, 0, { marker: false, payloadType: 96, sequence: seq++, timestamp: ts, ssrc: 1 });
+  p.set(payload, 12);
+  return p;
+}
+
+const sps = [0x67, 0x42];
+const pps = [0x68, 0xce];
+const idr = [0x65, 0x88];
+const slice = [0x41, 0x9a];
+const fuStart = (type: number) => [0x7c, 0x80 | type, 0x00];
+const fuMiddle = (type: number) => [0x7c, type, 0x00];
+const stapA = (...nals: number[][]) => [0x78, ...nals.flatMap((n) => [0, n.length, ...n])];
+
+function seqs(cache: GopCache): number[] {
+  return cache.packets.map(rtpSequence);
+}
+
+Deno.test("GopCache ignores packets before the first keyframe", () => {
+  const cache = new GopCache("H264", 1 << 20);
+  cache.push(rtp(0, slice));
+  cache.push(rtp(3000, fuMiddle(5)));
+  assertEquals(cache.packets.length, 0);
+  assertEquals(cache.bytes, 0);
+});
+
+Deno.test("GopCache starts a GOP at SPS and keeps PPS and IDR of the same timestamp in it", () => {
+  seq = 100;
+  const cache = new GopCache("H264", 1 << 20);
+  cache.push(rtp(0, slice)); // 100: before any keyframe
+  cache.push(rtp(3000, sps)); // 101
+  cache.push(rtp(3000, pps)); // 102
+  cache.push(rtp(3000, fuStart(5))); // 103: same access unit, must not restart
+  cache.push(rtp(3000, fuMiddle(5))); // 104
+  cache.push(rtp(6000, slice)); // 105
+  assertEquals(seqs(cache), [101, 102, 103, 104, 105]);
+  assertEquals(cache.stats.gops, 1);
+});
+
+Deno.test("GopCache restarts at the next keyframe (STAP-A with SPS/PPS/IDR)", () => {
+  seq = 0;
+  const cache = new GopCache("H264", 1 << 20);
+  cache.push(rtp(0, idr)); // 0
+  cache.push(rtp(3000, slice)); // 1
+  cache.push(rtp(6000, stapA(sps, pps, idr))); // 2
+  cache.push(rtp(9000, slice)); // 3
+  assertEquals(seqs(cache), [2, 3]);
+  assertEquals(cache.stats.gops, 2);
+});
+
+Deno.test("GopCache drops a GOP that outgrows its byte bound until the next keyframe", () => {
+  seq = 0;
+  const cache = new GopCache("H264", 100);
+  cache.push(rtp(0, idr, 40)); // 52 bytes
+  cache.push(rtp(3000, slice, 40)); // 104 > 100: overflow
+  assertEquals(cache.packets.length, 0);
+  assertEquals(cache.stats.overflows, 1);
+  cache.push(rtp(6000, slice, 10)); // still waiting for a keyframe
+  assertEquals(cache.packets.length, 0);
+  cache.push(rtp(9000, idr, 10)); // 3
+  assertEquals(seqs(cache), [3]);
+  assertEquals(cache.bytes, 22);
+});
+
+Deno.test("GopCache.clear() waits for the next keyframe", () => {
+  const cache = new GopCache("H264", 1 << 20);
+  cache.push(rtp(0, idr));
+  cache.clear();
+  cache.push(rtp(3000, slice));
+  assertEquals(cache.packets.length, 0);
+});
+
+Deno.test("GopCache recognises H.265 IRAP pictures, parameter sets and FU starts", () => {
+  seq = 0;
+  const cache = new GopCache("H265", 1 << 20);
+  const vps = [32 << 1, 1];
+  const trail = [1 << 1, 1, 0xaa];
+  const fuIdr = [49 << 1, 1, 0x80 | 19, 0x00];
+  cache.push(rtp(0, trail)); // 0: ignored
+  cache.push(rtp(3000, vps)); // 1: GOP start
+  cache.push(rtp(3000, fuIdr)); // 2: same access unit
+  cache.push(rtp(6000, trail)); // 3
+  cache.push(rtp(9000, fuIdr)); // 4: next GOP
+  assertEquals(seqs(cache), [4]);
+  assertEquals(cache.stats.gops, 2);
+});
+
+Deno.test("GopCache skips malformed RTP payload offsets without starting a GOP", () => {
+  const cache = new GopCache("H264", 1 << 20);
+  const bad = rtp(0, idr);
+  bad[0] = 0x80 | 0x0f; // 15 CSRCs claimed: payload offset past the end
+  cache.push(bad);
+  assertEquals(cache.packets.length, 0);
+});
+
+Deno.test("gopCodecOf maps SDP encoding names", () => {
+  assertEquals(gopCodecOf("H264"), "H264");
+  assertEquals(gopCodecOf("h264"), "H264");
+  assertEquals(gopCodecOf("H265"), "H265");
+  assertEquals(gopCodecOf("PCMU"), null);
+  assertEquals(gopCodecOf(undefined), null);
+});
