@@ -6,6 +6,8 @@ import { Hono } from "hono";
 import type { StreamHub } from "../relay/hub.ts";
 import type { RtspService } from "../relay/rtsp_service.ts";
 import type { Stream } from "../relay/stream.ts";
+import type { RelayMetrics } from "../metrics/relay_metrics.ts";
+import type { RtpReceiverStats } from "../metrics/rtp_receiver_stats.ts";
 
 /** What the admin app reads. It holds no state of its own. */
 export interface AdminDeps {
@@ -13,8 +15,8 @@ export interface AdminDeps {
   rtsp: RtspService;
   /** True once every listener is up. */
   ready: () => boolean;
-  /** Prometheus exposition text. */
-  metrics?: () => string;
+  /** Prometheus exposition and per-track receiver statistics. */
+  metrics?: RelayMetrics;
   /** Node name. */
   node: string;
 }
@@ -35,16 +37,27 @@ export interface StreamView {
     packetsOut: number;
     dropped: Record<string, number>;
     readerReports: number;
+    /** Receiver statistics of the hop into this relay (RFC 3550), when measured. */
+    lost?: number;
+    jitterSeconds?: number;
+    /** Bytes held by the GOP cache, when the track has one. */
+    gopCacheBytes?: number;
   }>;
   packetsIn: number;
   packetsOut: number;
 }
 
 /** Builds the JSON view of one stream. */
-export function streamView(stream: Stream, readers: number): StreamView {
+export function streamView(
+  stream: Stream,
+  readers: number,
+  stats: readonly (RtpReceiverStats | undefined)[] = [],
+): StreamView {
   const tracks = stream.tracks.map((t) => {
     const media = stream.description?.medias[t.index];
     const f = t.counters.forwarded;
+    const snap = stats[t.index]?.snapshot();
+    const gop = t.gopCache;
     return {
       index: t.index,
       type: media?.type,
@@ -55,6 +68,8 @@ export function streamView(stream: Stream, readers: number): StreamView {
       packetsOut: f.udp + f.tcp + f.mesh,
       dropped: { ...t.counters.dropped },
       readerReports: t.counters.readerReports,
+      ...(snap ? { lost: snap.lostReported, jitterSeconds: snap.jitterSeconds } : {}),
+      ...(gop ? { gopCacheBytes: gop.bytes } : {}),
     };
   });
   return {
@@ -79,29 +94,25 @@ export function streamView(stream: Stream, readers: number): StreamView {
  */
 export function createAdminApp(deps: AdminDeps): Hono {
   const app = new Hono();
-  const readersOf = () => {
-    const counts = new Map<string, number>();
-    for (const s of deps.rtsp.sessions()) {
-      if (s.role === "reader") counts.set(s.path, (counts.get(s.path) ?? 0) + 1);
-    }
-    return counts;
-  };
+  const readersOf = () => deps.rtsp.readersByPath();
+  const view = (s: Stream, readers: ReadonlyMap<string, number>) =>
+    streamView(s, readers.get(s.path) ?? 0, deps.metrics?.receiverStats(s));
 
   app.get("/healthz", (c) => c.json({ status: "ok", node: deps.node }));
   app.get("/readyz", (c) => deps.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503));
   app.get("/metrics", (c) => {
     c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return c.body(deps.metrics?.() ?? "");
+    return c.body(deps.metrics?.expose() ?? "");
   });
   app.get("/api/v1/streams", (c) => {
     const readers = readersOf();
-    return c.json({ streams: deps.hub.streams().map((s) => streamView(s, readers.get(s.path) ?? 0)) });
+    return c.json({ streams: deps.hub.streams().map((s) => view(s, readers)) });
   });
   app.get("/api/v1/streams/:path{.+}", (c) => {
     const path = c.req.param("path");
     const stream = deps.hub.get(path);
     if (!stream) return c.json({ error: `No active stream at path "${path}"` }, 404);
-    return c.json(streamView(stream, readersOf().get(path) ?? 0));
+    return c.json(view(stream, readersOf()));
   });
   app.get("/api/v1/sessions", (c) =>
     c.json({
@@ -112,6 +123,8 @@ export function createAdminApp(deps: AdminDeps): Hono {
         remote: s.remote,
         state: s.state,
         transport: [...s.tracks.values()].map((t) => t.transport),
+        /** Bytes waiting in this session's TCP connection queue (bounded by --reader-queue-bytes). */
+        queuedBytes: s.conn.writer.queuedBytes,
         createdAt: new Date(s.createdAt).toISOString(),
       })),
     }));

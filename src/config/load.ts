@@ -192,7 +192,9 @@ export function formatZodError(error: z.ZodError): string {
 export function loadConfig(sources: LoadSources): LoadResult {
   let parsed;
   try {
-    parsed = parseArgs({ args: sources.args, options: FLAG_OPTIONS, allowNegative: true, strict: true });
+    // `deno task start -- --flag` passes the separator through.
+    const args = sources.args[0] === "--" ? sources.args.slice(1) : sources.args;
+    parsed = parseArgs({ args, options: FLAG_OPTIONS, allowNegative: true, strict: true });
   } catch (err) {
     throw new ConfigError(`Invalid command line: ${(err as Error).message}`);
   }
@@ -211,7 +213,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
     if (e === undefined || e === "") return undefined;
     const opt = FLAG_OPTIONS[name] as { type: string; multiple?: boolean };
     if (opt.type === "boolean") return toBoolean(envName(name), e);
-    return opt.multiple ? e.split(/[\s,]+/).filter(Boolean) : e;
+    return opt.multiple ? e.split(/\s+/).filter(Boolean) : e; // URLs and passwords may hold commas
   };
   const str = (name: FlagName) => get(name) as string | undefined;
   const list = (name: FlagName) => get(name) as string[] | undefined;

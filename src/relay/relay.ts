@@ -4,6 +4,7 @@
  * @module
  */
 import { createAdminApp } from "../admin/app.ts";
+import { RelayMetrics } from "../metrics/relay_metrics.ts";
 import type { RelayConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { RtspServer } from "../rtsp/server.ts";
@@ -27,7 +28,16 @@ export interface Relay {
  * @throws Error when a port cannot be bound
  */
 export function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
+  // Late-bound: the metrics read the hub and the RTSP service, which report into the metrics.
+  let hubRef: StreamHub | null = null;
+  let rtspRef: RtspService | null = null;
+  const metrics = new RelayMetrics({
+    streams: () => hubRef?.streams() ?? [],
+    readersByPath: () => rtspRef?.readersByPath() ?? new Map(),
+    sessionCount: () => rtspRef?.sessions().length ?? 0,
+  });
   const hub = new StreamHub({
+    observeTrack: metrics.observeTrack,
     logger: logger.child("hub"),
     pulls: config.paths,
     demo: config.demo,
@@ -45,7 +55,15 @@ export function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> 
     hub,
     logger: logger.child("rtsp"),
     sessionTimeoutSeconds: config.sessionTimeoutSeconds,
+    onRequest: metrics.onRequest,
   });
+  hubRef = hub;
+  rtspRef = rtsp;
+  if (config.users.length > 0) {
+    logger.warn(
+      "--user is accepted but RTSP authentication is not enforced yet: every client can read and publish",
+    );
+  }
   const server = new RtspServer({
     hostname: config.listen,
     port: config.rtspPort,
@@ -56,7 +74,13 @@ export function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> 
   rtsp.start();
 
   let ready = false;
-  const app = createAdminApp({ hub, rtsp, ready: () => ready, node: config.node ?? Deno.hostname() });
+  const app = createAdminApp({
+    hub,
+    rtsp,
+    ready: () => ready,
+    metrics,
+    node: config.node ?? Deno.hostname(),
+  });
   const admin = Deno.serve({
     hostname: config.listen,
     port: config.adminPort,

@@ -64,6 +64,8 @@ export interface RelaySession {
   tracks: Map<number, SessionTrack>;
   /** RTCP listener keys registered on the stream (UDP readers). */
   rtcpKeys: string[];
+  /** `host:port` of this reader's RTP ports, registered on the stream (NAT hole-punch packets land there). */
+  rtpKeys: string[];
   /** Publisher source handle (publishers). */
   source: StreamSource | null;
 }
@@ -127,6 +129,15 @@ export class RtspService {
     this.#waitMs = options.sourceWaitMs ?? 10_000;
     this.#now = options.now ?? Date.now;
     this.#onRequest = options.onRequest ?? (() => {});
+  }
+
+  /** Reader sessions per path. */
+  readersByPath(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const s of this.#sessions.values()) {
+      if (s.role === "reader") counts.set(s.path, (counts.get(s.path) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /** Live sessions. */
@@ -413,13 +424,15 @@ export class RtspService {
       }
       if (session?.tracks.has(index)) throw new RtspProtocolError(`Track ${index} is already set up`, 455);
       const offer = this.#pickTransport(offers, publishing);
+      // Refuse before a session exists: a refused SETUP must not leave one behind.
+      const channels = offer.lowerTransport === "TCP" ? this.#interleavedChannels(offer, cs, session) : null;
       if (!session) {
         session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs);
         if (publishing) session.source = announced!.source;
         created = false; // the session now owns the stream reference (readers) or the announce (publishers)
       }
       const next = this.#transition(session, "SETUP");
-      const reply = this.#applyTransport(session, index, offer, cs, conn);
+      const reply = this.#applyTransport(session, index, offer, channels, cs, conn);
       session.state = next as SessionState;
       return response(200, {
         Session: `${session.id};timeout=${this.#timeout}`,
@@ -463,6 +476,7 @@ export class RtspService {
       timer: new SessionTimer(now, this.#timeout),
       tracks: new Map(),
       rtcpKeys: [],
+      rtpKeys: [],
       source: null,
     };
     this.#sessions.set(s.id, s);
@@ -475,18 +489,12 @@ export class RtspService {
     s: RelaySession,
     index: number,
     offer: Transport,
+    channels: [number, number] | null,
     cs: ConnState,
     conn: RtspConnection,
   ): Transport {
     const track = s.stream.tracks[index]!;
-    if (offer.lowerTransport === "TCP") {
-      const channels = offer.interleaved ?? this.#freeChannels(cs);
-      for (const ch of channels) {
-        const taken = cs.channels.get(ch);
-        if (taken && taken.session !== s) {
-          throw new RtspProtocolError(`Interleaved channel ${ch} is already in use on this connection`, 461);
-        }
-      }
+    if (channels) {
       cs.channels.set(channels[0], { session: s, index, rtcp: false });
       cs.channels.set(channels[1], { session: s, index, rtcp: true });
       s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null });
@@ -514,6 +522,9 @@ export class RtspService {
       const key = `${conn.remote.hostname}:${clientPort[1]}`;
       s.stream.readerRtcp.set(key, () => s.timer.touch(this.#now()));
       s.rtcpKeys.push(key);
+      const rtpKey = `${conn.remote.hostname}:${clientPort[0]}`;
+      s.stream.readerRtp.add(rtpKey);
+      s.rtpKeys.push(rtpKey);
     }
     return {
       protocol: "RTP/AVP",
@@ -525,6 +536,18 @@ export class RtspService {
       ...(s.role === "publisher" ? { mode: "RECORD" as const } : {}),
       other: [],
     };
+  }
+
+  /** Channels for a TCP offer. @throws 461 when another session holds one, 453 when none is free */
+  #interleavedChannels(offer: Transport, cs: ConnState, s: RelaySession | undefined): [number, number] {
+    const channels = offer.interleaved ?? this.#freeChannels(cs);
+    for (const ch of channels) {
+      const taken = cs.channels.get(ch);
+      if (taken && taken.session !== s) {
+        throw new RtspProtocolError(`Interleaved channel ${ch} is already in use on this connection`, 461);
+      }
+    }
+    return channels;
   }
 
   #freeChannels(cs: ConnState): [number, number] {
@@ -611,6 +634,7 @@ export class RtspService {
     if (!this.#sessions.delete(s.id)) return;
     this.#detachEgresses(s);
     for (const key of s.rtcpKeys) s.stream.readerRtcp.delete(key);
+    for (const key of s.rtpKeys) s.stream.readerRtp.delete(key);
     const cs = this.#conns.get(s.conn);
     if (cs) {
       cs.sessions.delete(s);

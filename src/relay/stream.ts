@@ -75,6 +75,11 @@ export class Stream {
   udpSources: Array<UdpSourceAddress | null> = [];
   /** Listeners for RTCP from readers, keyed `host:port` of the reader's RTCP port. */
   readonly readerRtcp = new Map<string, () => void>();
+  /**
+   * `host:port` of readers' RTP ports. Clients such as ffmpeg send a packet or two from there to the server's RTP
+   * port to open NAT mappings: expected, ignored, not counted as a drop.
+   */
+  readonly readerRtp = new Set<string>();
   /** Number of times the source (re)connected. */
   sourceSessions = 0;
   readonly #opts: StreamOptions;
@@ -229,7 +234,7 @@ export class Stream {
   #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {
     const src = this.udpSources[index];
     if (!src || src.host !== from.hostname || (src.rtpPort !== undefined && src.rtpPort !== from.port)) {
-      track.countDrop("unexpected_source");
+      if (!this.readerRtp.has(`${from.hostname}:${from.port}`)) track.countDrop("unexpected_source");
       return;
     }
     track.ingestRtp(packet);
