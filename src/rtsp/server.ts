@@ -60,6 +60,8 @@ class Connection implements RtspConnection {
   readonly local: Deno.NetAddr;
   readonly writer: InterleavedWriter;
   lastActivity = Date.now();
+  /** When the parser started holding an incomplete message (0: none). */
+  partialSince = 0;
   onFrame: ((channel: number, payload: Uint8Array) => void) | null = null;
   readonly #conn: Deno.TcpConn;
   #closed = false;
@@ -90,7 +92,9 @@ class Connection implements RtspConnection {
 
   /** Sends what is queued, then closes. */
   async closeAfterFlush(): Promise<void> {
-    await Promise.race([this.writer.flushed(), new Promise((r) => setTimeout(r, 1000))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.writer.flushed(), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
     this.close();
   }
 }
@@ -101,6 +105,7 @@ export class RtspServer {
   #listener: Deno.TcpListener | null = null;
   readonly #conns = new Set<Connection>();
   #nextId = 1;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** @param options address, port and handler */
   constructor(options: RtspServerOptions) {
@@ -121,6 +126,21 @@ export class RtspServer {
   listen(): void {
     this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port, transport: "tcp" });
     void this.#accept(this.#listener);
+    const headTimeout = this.#opts.headTimeoutMs ?? 10_000;
+    this.#sweeper ??= setInterval(() => this.#closeSlow(headTimeout), Math.min(1000, headTimeout / 2));
+  }
+
+  /** Answers 408 and closes connections that sat on an incomplete request too long (slowloris). */
+  #closeSlow(headTimeout: number): void {
+    const now = Date.now();
+    for (const c of this.#conns) {
+      if (c.closed || c.partialSince === 0 || now - c.partialSince <= headTimeout) continue;
+      c.partialSince = 0;
+      const err = new RtspProtocolError(`Request incomplete after ${headTimeout} ms`, 408);
+      this.#opts.handler.protocolError?.(c, err);
+      c.writer.enqueueMessage(serializeResponse(response(408, { Connection: "close" })));
+      void c.closeAfterFlush();
+    }
   }
 
   /** Stops accepting new connections; existing ones continue. */
@@ -134,6 +154,8 @@ export class RtspServer {
   /** Stops accepting and closes every connection. */
   close(): void {
     this.stopAccepting();
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
     for (const c of this.#conns) c.close();
   }
 
@@ -160,8 +182,6 @@ export class RtspServer {
     const parser = new RtspParser();
     const requests: RtspRequest[] = [];
     let processing = false;
-    const headTimeout = this.#opts.headTimeoutMs ?? 10_000;
-    let partialSince = 0;
 
     const processQueue = async () => {
       if (processing) return;
@@ -191,17 +211,17 @@ export class RtspServer {
         if (n === null) break;
         c.lastActivity = Date.now();
         parser.push(buf.subarray(0, n));
+        let progressed = false;
         for (let ev = parser.next(); ev !== null; ev = parser.next()) {
+          progressed = true;
           if (ev.kind === "frame") c.onFrame?.(ev.channel, ev.payload);
           else if (ev.kind === "request") requests.push(ev);
           // Responses from a client (to server requests we never send) are ignored.
         }
-        if (parser.buffered > 0) {
-          partialSince ||= Date.now();
-          if (Date.now() - partialSince > headTimeout) {
-            throw new RtspProtocolError("Request incomplete for too long", 408);
-          }
-        } else partialSince = 0;
+        // A message split over reads is normal; one that makes no progress for too long is closed by #closeSlow.
+        if (parser.buffered === 0) c.partialSince = 0;
+        else if (progressed) c.partialSince = Date.now();
+        else c.partialSince ||= Date.now();
         void processQueue();
       }
     } catch (err) {
