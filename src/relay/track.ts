@@ -15,6 +15,7 @@ import {
 } from "../rtp/packet.ts";
 import type { DropReason, Egress } from "./egress.ts";
 import type { GopCache } from "./gop_cache.ts";
+import { rewriteUpstreamRtcp } from "./rtcp_rewrite.ts";
 
 /** Packet counters of one track. */
 export interface TrackCounters {
@@ -184,8 +185,8 @@ export class Track {
   }
 
   /**
-   * Forwards an RTCP compound packet from the ingress (sender reports) to every egress, with the sender
-   * report's SSRC and RTP timestamp rewritten to match the rewritten RTP.
+   * Forwards what readers need of an RTCP compound from the ingress: the sender report and CNAME, renamed to
+   * the output SSRC with the timestamp base of the rewritten RTP (see {@linkcode rewriteUpstreamRtcp}).
    */
   ingestRtcp(packet: Uint8Array): void {
     if (packet.length < 8 || (packet[0]! >> 6) !== 2) {
@@ -193,15 +194,15 @@ export class Track {
       return;
     }
     this.counters.rtcpIn++;
-    if (packet[1] === 200 && packet.length >= 28) {
-      if (!this.#synced) return; // no RTP yet: the timestamp mapping is unknown
-      const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
-      if (view.getUint32(4) !== this.#inSsrc) return;
-      view.setUint32(4, this.outputSsrc);
-      view.setUint32(16, (view.getUint32(16) + this.#tsDelta) >>> 0);
-    }
+    if (!this.#synced) return; // no RTP yet: the timestamp mapping is unknown
+    const out = rewriteUpstreamRtcp(packet, {
+      inSsrc: this.#inSsrc,
+      outSsrc: this.outputSsrc,
+      tsDelta: this.#tsDelta,
+    });
+    if (!out) return;
     const egresses = this.#egresses;
-    for (let i = 0; i < egresses.length; i++) egresses[i]!.sendRtcp(packet);
+    for (let i = 0; i < egresses.length; i++) egresses[i]!.sendRtcp(out);
   }
 
   /** Counts an RTCP receiver report from a reader (consumed, never forwarded upstream). */

@@ -295,17 +295,18 @@ Deno.test("Track.ingestRtcp() withholds sender reports it cannot map", () => {
   equal(track.counters.rtcpIn, 3);
 });
 
-Deno.test("Track.ingestRtcp() forwards other RTCP as is and drops malformed RTCP", () => {
+Deno.test("Track.ingestRtcp() withholds BYE from readers and drops malformed RTCP", () => {
   const { track } = makeTrack();
   const e = new RecordingEgress("e");
   track.addEgress(e);
-  // v=2, p=0, count=1, BYE, length=1 word; SSRC 0x01020304
+  track.ingestRtp(rtp(1, 0, 0x01020304));
+  // v=2, p=0, count=1, BYE, length=1 word; SSRC 0x01020304: the camera leaving must not end the readers' stream
   const bye = new Uint8Array([0x81, 203, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04]);
   track.ingestRtcp(bye);
   track.ingestRtcp(new Uint8Array([0x81, 203, 0x00, 0x01])); // 4 bytes: too short
   track.ingestRtcp(new Uint8Array([0x41, 203, 0x00, 0x01, 1, 2, 3, 4])); // v=1
 
-  assertEquals(e.rtcp, [bye]);
+  assertEquals(e.rtcp, []);
   equal(track.counters.dropped.invalid_rtcp, 2);
   equal(track.counters.rtcpIn, 1);
 });
