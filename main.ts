@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadConfig, USAGE } from "./src/config/load.ts";
 import { createLogger } from "./src/log.ts";
-import { startRelay } from "./src/relay/relay.ts";
+import { startRelay } from "./src/app.ts";
 
 async function main(): Promise<number> {
   let result;

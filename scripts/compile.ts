@@ -33,7 +33,7 @@ export interface CompileOptions {
  *   `/var/run/secrets/kubernetes.io/serviceaccount`, and the embedded `assets/demo.h264`;
  *   unrestricted because the config and secret file paths are the user's choice;
  * - env: `MSM_*` variables (any flag), `NODE_NAME`;
- * - sys=hostname: the node name defaults to `Deno.hostname()` (src/relay/relay.ts).
+ * - sys=hostname: the node name defaults to `Deno.hostname()` (src/app.ts).
  * Never run, write, ffi or all.
  */
 export const RELAY_PERMISSIONS: readonly string[] = [

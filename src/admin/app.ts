@@ -19,6 +19,12 @@ export interface AdminDeps {
   metrics?: RelayMetrics;
   /** Node name. */
   node: string;
+  /** The mesh: peer protocol routes and views. */
+  mesh?: {
+    routes(): Hono;
+    peersView(): unknown[];
+    treeView(path: string): Record<string, unknown> | null;
+  };
 }
 
 /** JSON view of a stream. */
@@ -128,6 +134,16 @@ export function createAdminApp(deps: AdminDeps): Hono {
         createdAt: new Date(s.createdAt).toISOString(),
       })),
     }));
+  if (deps.mesh) {
+    const mesh = deps.mesh;
+    app.route("/mesh/v1", mesh.routes());
+    app.get("/api/v1/peers", (c) => c.json({ peers: mesh.peersView() }));
+    app.get("/api/v1/tree/:path{.+}", (c) => {
+      const path = c.req.param("path");
+      const view = mesh.treeView(path);
+      return view ? c.json(view) : c.json({ error: `This relay has no part in the tree of "${path}"` }, 404);
+    });
+  }
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => c.json({ error: err.message }, 500));
   return app;

@@ -20,6 +20,10 @@ export interface RelayMetricsSource {
   readersByPath(): ReadonlyMap<string, number>;
   /** Open RTSP sessions. */
   sessionCount(): number;
+  /** Mesh children per path. */
+  meshChildren?(): ReadonlyMap<string, number>;
+  /** Live peers besides this relay. */
+  meshPeers?(): number;
 }
 
 interface TrackSeen {
@@ -67,6 +71,12 @@ export class RelayMetrics {
     "RTSP requests answered per method and status code.",
     ["method", "status"],
   );
+  readonly #meshChildren = this.registry.gauge(
+    "msm_mesh_children",
+    "Relays this relay feeds directly, per path.",
+    ["path"],
+  );
+  readonly #meshPeers = this.registry.gauge("msm_mesh_peers", "Live peer relays this relay sees.");
   readonly #rss = this.registry.gauge("msm_process_resident_memory_bytes", "Resident memory of the relay.");
   readonly #heap = this.registry.gauge("msm_process_heap_used_bytes", "JavaScript heap in use.");
   readonly #stats = new WeakMap<Stream, RtpReceiverStats[]>();
@@ -148,6 +158,9 @@ export class RelayMetrics {
     }
     for (const [path, n] of source.readersByPath()) this.#readers.set({ path }, n);
     this.#sessions.set(undefined, source.sessionCount());
+    this.#meshChildren.clear();
+    for (const [path, n] of source.meshChildren?.() ?? []) this.#meshChildren.set({ path }, n);
+    if (source.meshPeers) this.#meshPeers.set(undefined, source.meshPeers());
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);
     this.#heap.set(undefined, mem.heapUsed);

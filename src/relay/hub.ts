@@ -11,6 +11,19 @@ import { type SourceKind, Stream, type StreamOptions, type StreamSource } from "
 /** Builds the source of a pulled or demo stream. */
 export type SourceFactory = (stream: Stream, kind: "pull" | "demo", url: string | null) => StreamSource;
 
+/**
+ * What the mesh tells the hub about paths rooted on other relays (the hub never imports the mesh: it is handed
+ * this resolver).
+ */
+export interface RemoteResolver {
+  /** False when a configured camera path is rooted on another relay: readers here get it through the mesh. */
+  isLocalRoot(path: string, url: string): boolean;
+  /** True when a path this relay does not serve may be served by another relay (a publisher elsewhere). */
+  mayServeRemotely(path: string): boolean;
+  /** The source of a stream fed by a parent relay. */
+  createSource(stream: Stream): StreamSource;
+}
+
 /** Options of {@linkcode StreamHub}. */
 export interface StreamHubOptions {
   logger: Logger;
@@ -28,6 +41,8 @@ export interface StreamHubOptions {
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
   gopCacheBytes?: number;
   createSource: SourceFactory;
+  /** Resolver for paths rooted on other relays; without it every path is local. */
+  remote?: RemoteResolver;
   observeTrack?: StreamOptions["observeTrack"];
 }
 
@@ -73,10 +88,20 @@ export class StreamHub {
 
   /** The kind a path would have, or null when nothing can serve it right now. */
   kindOf(path: string): SourceKind | null {
-    if (this.#pulls.has(path)) return "pull";
+    const url = this.#pulls.get(path);
+    const remote = this.#opts.remote;
+    if (url !== undefined) return remote && !remote.isLocalRoot(path, url) ? "mesh" : "pull";
     if (path === "demo" && this.#opts.demo) return "demo";
-    if (this.#streams.get(path)?.kind === "publish") return "publish";
+    const existing = this.#streams.get(path);
+    if (existing?.kind === "publish") return "publish";
+    if (remote?.mayServeRemotely(path)) return "mesh";
     return null;
+  }
+
+  /** True when this relay is where `path` enters the mesh: a camera it pulls, its demo, or a local publisher. */
+  isLocalRoot(path: string): boolean {
+    const kind = this.kindOf(path);
+    return kind === "pull" || kind === "demo" || kind === "publish";
   }
 
   /** The stream of a path if it exists now. */
@@ -92,6 +117,11 @@ export class StreamHub {
     const existing = this.#streams.get(path);
     if (existing) return existing;
     const kind = this.kindOf(path);
+    if (kind === "mesh") {
+      const stream = this.#create(path, kind);
+      stream.source = this.#opts.remote!.createSource(stream);
+      return stream;
+    }
     if (kind !== "pull" && kind !== "demo") return null;
     const stream = this.#create(path, kind);
     stream.source = this.#opts.createSource(stream, kind, kind === "pull" ? this.#pulls.get(path)! : null);

@@ -22,7 +22,7 @@ import { parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp
 import { resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
 import { type Egress, TcpEgress, UdpEgress } from "./egress.ts";
 import type { StreamHub } from "./hub.ts";
-import type { Stream, StreamSource } from "./stream.ts";
+import { type Stream, type StreamSource, StreamUnavailable } from "./stream.ts";
 
 /** Methods this server implements. */
 const PUBLIC_METHODS = [
@@ -328,7 +328,7 @@ export class RtspService {
       await stream.whenReady(this.#waitMs);
     } catch (err) {
       stream.release();
-      const status = stream.kind === "publish" ? 404 : 503;
+      const status = err instanceof StreamUnavailable ? err.status : stream.kind === "publish" ? 404 : 503;
       throw new RtspProtocolError((err as Error).message, status);
     }
     return stream;

@@ -10,7 +10,21 @@ import { UdpPortPair } from "./udp_pair.ts";
 import type { PortPairAllocator } from "./port_allocator.ts";
 
 /** Where a stream's media comes from. */
-export type SourceKind = "pull" | "publish" | "demo";
+export type SourceKind = "pull" | "publish" | "demo" | "mesh";
+
+/** Why a stream cannot serve readers; `status` is the RTSP status to answer. */
+export class StreamUnavailable extends Error {
+  readonly status: number;
+  /**
+   * @param message what is missing
+   * @param status RTSP status (404 nothing serves the path, 503 the source is down)
+   */
+  constructor(message: string, status: 404 | 503) {
+    super(message);
+    this.name = "StreamUnavailable";
+    this.status = status;
+  }
+}
 
 /** State of a stream's source. */
 export type SourceState = "idle" | "connecting" | "ready" | "error";
@@ -131,9 +145,11 @@ export class Stream {
    * Installs the upstream description. A description with the same number of media keeps the tracks (readers
    * carry on after a gap, with rewritten sequence numbers); another shape rebuilds them.
    */
-  setDescription(desc: SessionDescription): void {
+  setDescription(desc: SessionDescription, options: { outputSsrcs?: readonly number[] } = {}): void {
+    const ssrcs = options.outputSsrcs;
     const sameShape = this.tracks.length === desc.medias.length &&
-      this.tracks.every((t, i) => t.clockRate === desc.medias[i]!.clockRate);
+      this.tracks.every((t, i) => t.clockRate === desc.medias[i]!.clockRate) &&
+      (!ssrcs || this.tracks.every((t, i) => t.outputSsrc === ssrcs[i]));
     this.description = desc;
     if (sameShape) {
       for (const t of this.tracks) t.newEpoch();
@@ -152,9 +168,11 @@ export class Stream {
       const codec = gopCodecOf(m.encoding);
       const gopBytes = this.#opts.gopCacheBytes ?? 0;
       const gopCache = codec && gopBytes > 0 ? new GopCache(codec, gopBytes) : undefined;
+      const outputSsrc = ssrcs?.[index];
       return new Track({
         index,
         clockRate: m.clockRate,
+        ...(outputSsrc !== undefined ? { outputSsrc } : {}),
         ...(observe ? { observe } : {}),
         ...(gopCache ? { gopCache } : {}),
       });
@@ -210,6 +228,14 @@ export class Stream {
       };
       this.#waiters.push(waiter);
     });
+  }
+
+  /** Fails the readers waiting for this stream now (the source knows it cannot serve them). */
+  failWaiters(err: StreamUnavailable): void {
+    for (const w of this.#waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
   }
 
   /** Stops the source, closes sockets and fails waiters. */

@@ -8,15 +8,28 @@ import { freePort, type ManagedProcess, REPO_ROOT, spawnProcess, withTimeout } f
 /** A relay child process. */
 export interface RelayProcess extends AsyncDisposable {
   readonly process: ManagedProcess;
+  readonly host: string;
   readonly rtspPort: number;
   readonly adminPort: number;
-  /** `rtsp://127.0.0.1:PORT/path`. */
+  readonly meshPort: number;
+  /** `rtsp://HOST:PORT/path`. */
   url(path: string): string;
   /** GET an admin route as JSON. */
   get<T = unknown>(route: string): Promise<{ status: number; body: T }>;
   /** The JSON view of one stream, or null (404). */
   stream(path: string): Promise<StreamJson | null>;
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Where a relay process listens (defaults: 127.0.0.1 and free ports). */
+export interface RelayProcessOptions {
+  /** Listen address: relays of one test share ports on distinct 127.0.0.x addresses, as on separate nodes. */
+  host?: string;
+  rtspPort?: number;
+  adminPort?: number;
+  meshPort?: number;
+  /** Process name in diagnostics. */
+  name?: string;
 }
 
 /** Subset of the admin API's stream view used by tests. */
@@ -49,9 +62,12 @@ export function nextUdpRange(size = 200): string {
 export async function startRelayProcess(
   args: string[] = [],
   env: Record<string, string> = {},
+  opts: RelayProcessOptions = {},
 ): Promise<RelayProcess> {
-  const rtspPort = freePort("tcp", "127.0.0.1");
-  const adminPort = freePort("tcp", "127.0.0.1");
+  const host = opts.host ?? "127.0.0.1";
+  const rtspPort = opts.rtspPort ?? freePort("tcp", host);
+  const adminPort = opts.adminPort ?? freePort("tcp", host);
+  const meshPort = opts.meshPort ?? freePort("udp", host);
   const process = spawnProcess([
     Deno.execPath(),
     "run",
@@ -61,18 +77,20 @@ export async function startRelayProcess(
     "--allow-sys",
     join(REPO_ROOT, "main.ts"),
     "--listen",
-    "127.0.0.1",
+    host,
     "--rtsp-port",
     String(rtspPort),
     "--admin-port",
     String(adminPort),
+    "--mesh-port",
+    String(meshPort),
     "--udp-port-range",
     nextUdpRange(),
     "--linger",
     "1",
     ...args,
-  ], { name: "msm-relay", env, cwd: REPO_ROOT });
-  const base = `http://127.0.0.1:${adminPort}`;
+  ], { name: opts.name ?? "msm-relay", env, cwd: REPO_ROOT });
+  const base = `http://${host}:${adminPort}`;
   const get = async <T>(route: string) => {
     const res = await fetch(base + route);
     const text = await res.text();
@@ -93,9 +111,11 @@ export async function startRelayProcess(
   );
   return {
     process,
+    host,
     rtspPort,
     adminPort,
-    url: (path) => `rtsp://127.0.0.1:${rtspPort}/${path}`,
+    meshPort,
+    url: (path) => `rtsp://${host}:${rtspPort}/${path}`,
     get,
     async stream(path) {
       const r = await get<StreamJson>(`/api/v1/streams/${path}`);

@@ -1,0 +1,178 @@
+/**
+ * Wires one relay: stream hub, RTSP server and service, discovery and mesh, metrics, admin API. `main.ts` parses
+ * flags and calls {@linkcode startRelay}.
+ * @module
+ */
+import { createAdminApp } from "./admin/app.ts";
+import { RelayMetrics } from "./metrics/relay_metrics.ts";
+import type { RelayConfig } from "./config/schema.ts";
+import type { Logger } from "./log.ts";
+import { RtspServer } from "./rtsp/server.ts";
+import { StreamHub } from "./relay/hub.ts";
+import { RtspService } from "./relay/rtsp_service.ts";
+import { DemoSource } from "./relay/sources/demo.ts";
+import { PullSource } from "./relay/sources/pull.ts";
+import type { Discovery, Peer } from "./cluster/discovery.ts";
+import { Mesh } from "./cluster/mesh.ts";
+import { StaticDiscovery } from "./cluster/static_discovery.ts";
+
+/** Which discovery backend a config selects: the flag, else kubernetes in a pod, else static with peers. */
+export function discoveryKind(config: RelayConfig, env: (name: string) => string | undefined) {
+  if (config.discovery) return config.discovery;
+  if (env("KUBERNETES_SERVICE_HOST")) return "kubernetes";
+  return config.peers.length > 0 ? "static" : "none";
+}
+
+/** This relay as its peers reach it. */
+export function selfPeer(config: RelayConfig, env: (name: string) => string | undefined): Peer {
+  const wildcard = config.listen === "0.0.0.0" || config.listen === "::";
+  return {
+    node: config.node ?? Deno.hostname(),
+    zone: config.zone ?? "",
+    host: env("HOST_IP") ?? (wildcard ? "127.0.0.1" : config.listen),
+    rtspPort: config.rtspPort,
+    adminPort: config.adminPort,
+    meshPort: config.meshPort,
+    ready: true,
+  };
+}
+
+function createDiscovery(config: RelayConfig, self: Peer, logger: Logger): Discovery {
+  const kind = discoveryKind(config, (n) => Deno.env.get(n));
+  if (kind === "kubernetes") {
+    throw new Error("kubernetes discovery is not wired yet");
+  }
+  const peers: Peer[] = config.peers.map((p) => ({
+    node: p.node,
+    zone: p.zone ?? "",
+    host: p.host,
+    rtspPort: config.rtspPort,
+    adminPort: p.adminPort,
+    meshPort: p.meshPort,
+    ready: true,
+  }));
+  logger.info("discovery", { kind, peers: peers.length });
+  return new StaticDiscovery(kind, self, peers);
+}
+
+/** A running relay. */
+export interface Relay {
+  readonly hub: StreamHub;
+  readonly rtsp: RtspService;
+  readonly rtspPort: number;
+  readonly adminPort: number;
+  /** Stops accepting, ends sessions and closes everything. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a relay with a validated config.
+ * @throws Error when a port cannot be bound
+ */
+export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
+  const self = selfPeer(config, (n) => Deno.env.get(n));
+  const mesh = new Mesh({
+    self,
+    discovery: createDiscovery(config, self, logger.child("discovery")),
+    fanout: config.fanout,
+    bindHost: config.listen,
+    logger: logger.child("mesh"),
+  });
+  // Late-bound: the metrics read the hub and the RTSP service, which report into the metrics.
+  let hubRef: StreamHub | null = null;
+  let rtspRef: RtspService | null = null;
+  const metrics = new RelayMetrics({
+    streams: () => hubRef?.streams() ?? [],
+    readersByPath: () => rtspRef?.readersByPath() ?? new Map(),
+    sessionCount: () => rtspRef?.sessions().length ?? 0,
+    meshChildren: () => mesh.childCounts(),
+    meshPeers: () => mesh.livePeers().length - 1,
+  });
+  const hub = new StreamHub({
+    observeTrack: metrics.observeTrack,
+    logger: logger.child("hub"),
+    pulls: config.paths,
+    demo: config.demo,
+    publish: config.publish,
+    hostname: config.listen,
+    udpPortRange: config.udpPortRange,
+    lingerSeconds: config.lingerSeconds,
+    gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,
+    remote: mesh.resolver,
+    createSource: (stream, kind, url) =>
+      kind === "pull"
+        ? new PullSource({ stream, url: url!, transport: config.pullTransport, logger: logger.child("pull") })
+        : new DemoSource({ stream, logger: logger.child("demo") }),
+  });
+  const rtsp = new RtspService({
+    hub,
+    logger: logger.child("rtsp"),
+    sessionTimeoutSeconds: config.sessionTimeoutSeconds,
+    onRequest: metrics.onRequest,
+  });
+  hubRef = hub;
+  rtspRef = rtsp;
+  if (config.users.length > 0) {
+    logger.warn(
+      "--user is accepted but RTSP authentication is not enforced yet: every client can read and publish",
+    );
+  }
+  const server = new RtspServer({
+    hostname: config.listen,
+    port: config.rtspPort,
+    handler: rtsp,
+    maxQueuedBytes: config.readerQueueBytes,
+  });
+  server.listen();
+  rtsp.start();
+
+  let ready = false;
+  const app = createAdminApp({
+    hub,
+    rtsp,
+    ready: () => ready && mesh.ready,
+    metrics,
+    mesh,
+    node: self.node,
+  });
+  // The admin port (which carries the peer protocol) is up before the mesh starts, so peers can reach us.
+  const admin = Deno.serve({
+    hostname: config.listen,
+    port: config.adminPort,
+    onListen: () => {},
+  }, app.fetch);
+  try {
+    await mesh.start(hub);
+  } catch (err) {
+    server.close();
+    rtsp.stop();
+    await admin.shutdown();
+    await mesh.close();
+    throw err;
+  }
+  ready = true;
+  logger.info("relay listening", {
+    rtsp: `${config.listen}:${server.port}`,
+    admin: `${config.listen}:${admin.addr.port}`,
+    paths: Object.keys(config.paths),
+    demo: config.demo,
+    mesh: `${config.listen}:${mesh.meshPort}`,
+    node: self.node,
+  });
+
+  return {
+    hub,
+    rtsp,
+    rtspPort: server.port,
+    adminPort: admin.addr.port,
+    async close() {
+      ready = false;
+      server.stopAccepting();
+      rtsp.stop();
+      server.close();
+      await hub.close();
+      await mesh.close();
+      await admin.shutdown();
+    },
+  };
+}

@@ -1,0 +1,618 @@
+/**
+ * The mesh of relays: root location, the root's tree authority, the parent side of subscriptions, heartbeats and
+ * failure detection. It implements the hub's {@linkcode RemoteResolver} (paths rooted elsewhere become
+ * {@linkcode MeshSource}s) and serves the peer protocol under `/mesh/v1` (see mesh_protocol.ts).
+ *
+ * Design: every relay can tell the root of a camera path from the shared view (root_locator.ts); the root alone
+ * plans each stream's tree (planner.ts) from the members that joined it, so there is one authority per stream
+ * and no disagreement between relays. Members renew their join every second and learn re-assignments from the
+ * answer; a child whose parent falls silent for 600 ms re-joins at once naming the parent as suspect, and the
+ * root re-plans without it.
+ * @module
+ */
+import { Hono } from "hono";
+import type { z } from "zod";
+import type { Logger } from "../log.ts";
+import type { RemoteResolver, StreamHub } from "../relay/hub.ts";
+import type { Stream } from "../relay/stream.ts";
+import { rewriteSdpForServing } from "../rtsp/sdp.ts";
+import type { Discovery, Peer } from "./discovery.ts";
+import { encodeHeartbeat, heartbeatNode, type MeshPacket } from "./mesh_frame.ts";
+import { MeshEgress } from "./mesh_egress.ts";
+import {
+  joinRequestSchema,
+  type JoinResponse,
+  joinResponseSchema,
+  leaveRequestSchema,
+  type PeerRef,
+  subscribeRequestSchema,
+  subscribeResponseSchema,
+  unsubscribeRequestSchema,
+} from "./mesh_protocol.ts";
+import { MeshSocket } from "./mesh_socket.ts";
+import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
+import { planTree, type TreePlan } from "./planner.ts";
+import { locateRoot } from "./root_locator.ts";
+
+/** Options of {@linkcode Mesh}. */
+export interface MeshOptions {
+  /** This relay as peers see it. */
+  self: Peer;
+  discovery: Discovery;
+  /** Children per relay. */
+  fanout: number;
+  /** Bind address of the mesh UDP port. */
+  bindHost: string;
+  logger: Logger;
+  /** Heartbeat period to parents and children. @default 150 */
+  heartbeatMs?: number;
+  /** Parent silence before re-parenting. @default 600 */
+  parentTimeoutMs?: number;
+  /** Child silence before the parent drops it. @default 3000 */
+  childTimeoutMs?: number;
+  /** Join lease; members renew at this period and expire after 4 of them. @default 1000 */
+  leaseMs?: number;
+  /** How long a reported suspect stays out of plans unless it speaks. @default 15000 */
+  suspectHoldMs?: number;
+  /** Wait for a root's source to be ready before answering a join. @default 8000 */
+  rootReadyMs?: number;
+}
+
+interface Member {
+  ref: PeerRef;
+  readers: number;
+  expires: number;
+}
+
+/** Root-side state of one stream. */
+interface RootTree {
+  stream: Stream;
+  members: Map<string, Member>;
+  plan: TreePlan | null;
+}
+
+/** Parent-side state of one child subscription. */
+interface ChildSub {
+  node: string;
+  to: Deno.NetAddr;
+  streamId: number;
+  egressIds: string[];
+  lastHeard: number;
+}
+
+/** Errors a peer call may answer with. */
+class PeerError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = "PeerError";
+  }
+}
+
+/** One relay's part of the mesh. */
+export class Mesh implements MeshSourceHost {
+  readonly self: PeerRef;
+  readonly #peer: Peer;
+  readonly #opts: Required<Omit<MeshOptions, "self" | "discovery" | "logger">> & MeshOptions;
+  readonly #log: Logger;
+  #hub: StreamHub | null = null;
+  #socket: MeshSocket | null = null;
+  readonly #roots = new Map<string, RootTree>();
+  readonly #children = new Map<string, Map<string, ChildSub>>();
+  readonly #sources = new Map<string, MeshSource>();
+  readonly #routes = new Map<number, MeshSource>();
+  readonly #suspects = new Map<string, number>();
+  readonly #rootCache = new Map<string, { ref: PeerRef; until: number }>();
+  #nextStreamId = 1;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #closed = false;
+
+  /** @param options identity, discovery, fan-out and timing */
+  constructor(options: MeshOptions) {
+    this.#opts = {
+      heartbeatMs: 150,
+      parentTimeoutMs: 600,
+      childTimeoutMs: 3000,
+      leaseMs: 1000,
+      suspectHoldMs: 15000,
+      rootReadyMs: 8000,
+      ...options,
+    };
+    this.#peer = options.self;
+    this.self = refOf(options.self);
+    this.#log = options.logger;
+  }
+
+  /** Binds the mesh port and starts heartbeats and watchdogs. The hub must be attached first. */
+  async start(hub: StreamHub): Promise<void> {
+    this.#hub = hub;
+    this.#socket = new MeshSocket(this.#opts.bindHost, this.#peer.meshPort);
+    this.#socket.onPacket = (p, from) => this.#onPacket(p, from);
+    await this.#opts.discovery.start();
+    this.#timers.push(
+      setInterval(() => this.#heartbeat(), this.#opts.heartbeatMs),
+      setInterval(() => {
+        for (const s of this.#sources.values()) s.checkParent();
+      }, 100),
+      setInterval(() => this.#sweep(), 500),
+    );
+    this.#opts.discovery.onChange(() => {
+      for (const tree of this.#roots.values()) this.#replan(tree);
+    });
+  }
+
+  /** The bound mesh port. */
+  get meshPort(): number {
+    return this.#socket?.port ?? 0;
+  }
+
+  /** True once the port is bound and discovery synced. */
+  get ready(): boolean {
+    return this.#socket !== null && this.#opts.discovery.synced;
+  }
+
+  /** The hub's resolver for paths rooted elsewhere. */
+  readonly resolver: RemoteResolver = {
+    isLocalRoot: (path, url) => {
+      const loc = locateRoot({
+        path,
+        url,
+        live: this.livePeers(),
+        serviceEndpoints: (ns, name) => this.#opts.discovery.serviceEndpoints(ns, name),
+      });
+      return loc.kind !== "root" || loc.node === this.#peer.node;
+    },
+    mayServeRemotely: () => this.livePeers().some((p) => p.node !== this.#peer.node),
+    createSource: (stream) => {
+      const source = new MeshSource(stream, this, this.#log.child("mesh-source"), {
+        leaseMs: this.#opts.leaseMs,
+        parentTimeoutMs: this.#opts.parentTimeoutMs,
+      });
+      this.#sources.set(stream.path, source);
+      return source;
+    },
+  };
+
+  /** Ready peers not suspected of being dead, self included. */
+  livePeers(): Peer[] {
+    const now = Date.now();
+    const live = this.#opts.discovery.peers().filter((p) =>
+      p.node !== this.#peer.node && p.ready && (this.#suspects.get(p.node) ?? 0) < now
+    );
+    // This relay is live by definition, whatever discovery says of its pod yet.
+    const self = this.#opts.discovery.peers().find((p) => p.node === this.#peer.node) ?? this.#peer;
+    return [...live, self].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  }
+
+  // ---- MeshSourceHost -------------------------------------------------------------------------------------
+
+  now(): number {
+    return Date.now();
+  }
+
+  newStreamId(): number {
+    const id = this.#nextStreamId;
+    this.#nextStreamId = this.#nextStreamId >= 0xfffffffe ? 1 : this.#nextStreamId + 1;
+    return id;
+  }
+
+  route(streamId: number, source: MeshSource | null): void {
+    if (source) this.#routes.set(streamId, source);
+    else this.#routes.delete(streamId);
+  }
+
+  readersOf(stream: Stream): number {
+    return Math.max(0, stream.refs - (this.#children.get(stream.path)?.size ?? 0));
+  }
+
+  async findRoot(path: string): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }> {
+    const url = this.#hub?.pulls().get(path);
+    const live = this.livePeers();
+    if (url !== undefined) {
+      const loc = locateRoot({
+        path,
+        url,
+        live,
+        serviceEndpoints: (ns, name) => this.#opts.discovery.serviceEndpoints(ns, name),
+      });
+      if (loc.kind !== "root") return { missing: loc.reason, status: 503 };
+      const peer = live.find((p) => p.node === loc.node)!;
+      return { root: refOf(peer) };
+    }
+    const cached = this.#rootCache.get(path);
+    if (cached && cached.until > Date.now() && live.some((p) => p.node === cached.ref.node)) {
+      return { root: cached.ref };
+    }
+    // A publisher elsewhere: ask every peer; the one it publishes to answers.
+    const others = live.filter((p) => p.node !== this.#peer.node);
+    const answers = await Promise.all(others.map(async (p) => {
+      try {
+        const res = await fetch(`${base(p)}/mesh/v1/roots/${encodePath(path)}`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        await res.body?.cancel();
+        return res.status === 200 ? p : null;
+      } catch {
+        return null;
+      }
+    }));
+    const found = answers.find((p) => p !== null);
+    if (!found) return { missing: `No relay serves "${path}"`, status: 404 };
+    const ref = refOf(found);
+    this.#rootCache.set(path, { ref, until: Date.now() + 5000 });
+    return { root: ref };
+  }
+
+  async join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse> {
+    const body = { path, from: this.self, readers, suspects };
+    return joinResponseSchema.parse(await this.#call(root, "join", body, this.#opts.rootReadyMs + 2000));
+  }
+
+  async subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean): Promise<void> {
+    subscribeResponseSchema.parse(
+      await this.#call(parent, "subscribe", { path, from: this.self, streamId, burst }),
+    );
+  }
+
+  async unsubscribe(parent: PeerRef, path: string): Promise<void> {
+    await this.#call(parent, "unsubscribe", { path, node: this.self.node });
+  }
+
+  async leave(root: PeerRef, path: string): Promise<void> {
+    this.#sourcesCleanup(path);
+    await this.#call(root, "leave", { path, node: this.self.node });
+  }
+
+  // ---- views ----------------------------------------------------------------------------------------------
+
+  /** Peers as this relay sees them, for the admin API. */
+  peersView(): Array<Peer & { self: boolean; live: boolean; suspectedUntil: string | null }> {
+    const live = new Set(this.livePeers().map((p) => p.node));
+    return this.#opts.discovery.peers().map((p) => {
+      const until = this.#suspects.get(p.node) ?? 0;
+      return {
+        ...p,
+        self: p.node === this.#peer.node,
+        live: live.has(p.node),
+        suspectedUntil: until > Date.now() ? new Date(until).toISOString() : null,
+      };
+    });
+  }
+
+  /** This relay's place in the tree of `path`, for the admin API; null when it has no part in it. */
+  treeView(path: string): Record<string, unknown> | null {
+    const tree = this.#roots.get(path);
+    const source = this.#sources.get(path);
+    const children = [...(this.#children.get(path)?.values() ?? [])].map((c) => c.node).sort();
+    if (!tree && !source && children.length === 0) return null;
+    return {
+      path,
+      node: this.#peer.node,
+      role: tree ? "root" : "member",
+      root: tree ? this.#peer.node : source?.root?.node ?? null,
+      parent: source?.parent?.node ?? null,
+      children,
+      state: (tree?.stream ?? source?.stream)?.state ?? null,
+      ...(source ? { reparents: source.reparents, duplicates: source.duplicates } : {}),
+      ...(tree?.plan
+        ? {
+          plan: Object.fromEntries([...tree.plan.parent.entries()].sort()),
+          members: [...tree.members.values()].map((m) => ({ node: m.ref.node, readers: m.readers })),
+        }
+        : {}),
+    };
+  }
+
+  /** Children per path (`msm_mesh_children`). */
+  childCounts(): Map<string, number> {
+    return new Map([...this.#children.entries()].map(([path, subs]) => [path, subs.size]));
+  }
+
+  // ---- HTTP routes ----------------------------------------------------------------------------------------
+
+  /** The peer protocol, to mount at `/mesh/v1`. */
+  routes(): Hono {
+    const app = new Hono();
+    const parse = async <S extends z.ZodType>(schema: S, req: Request): Promise<z.infer<S> | Response> => {
+      let body: unknown;
+      try {
+        body = await req.json();
+      } catch {
+        return Response.json({ error: "Body must be JSON" }, { status: 400 });
+      }
+      const r = schema.safeParse(body);
+      if (!r.success) {
+        return Response.json({
+          error: r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+        }, {
+          status: 400,
+        });
+      }
+      return r.data;
+    };
+    app.get("/roots/:path{.+}", (c) => {
+      const path = decodeURIComponent(c.req.param("path"));
+      return this.#hub?.isLocalRoot(path)
+        ? c.json({ node: this.#peer.node })
+        : c.json({ error: `"${path}" does not enter the mesh here` }, 404);
+    });
+    app.post("/join", async (c) => {
+      const req = await parse(joinRequestSchema, c.req.raw);
+      if (req instanceof Response) return req;
+      try {
+        return c.json(await this.#onJoin(req));
+      } catch (err) {
+        const status = err instanceof PeerError ? err.status : 500;
+        return c.json({ error: (err as Error).message }, status as 404);
+      }
+    });
+    app.post("/leave", async (c) => {
+      const req = await parse(leaveRequestSchema, c.req.raw);
+      if (req instanceof Response) return req;
+      const tree = this.#roots.get(req.path);
+      if (tree?.members.delete(req.node)) this.#replan(tree);
+      this.#dropEmptyTree(req.path);
+      return c.json({ ok: true });
+    });
+    app.post("/subscribe", async (c) => {
+      const req = await parse(subscribeRequestSchema, c.req.raw);
+      if (req instanceof Response) return req;
+      this.#heard(req.from.node);
+      const stream = this.#hub?.get(req.path);
+      if (!stream?.description || stream.tracks.length === 0) {
+        return c.json({ error: `"${req.path}" is not flowing here yet` }, 503);
+      }
+      this.#addChild(stream, req.from, req.streamId, req.burst);
+      return c.json({ tracks: stream.tracks.length });
+    });
+    app.post("/unsubscribe", async (c) => {
+      const req = await parse(unsubscribeRequestSchema, c.req.raw);
+      if (req instanceof Response) return req;
+      this.#removeChild(req.path, req.node);
+      return c.json({ ok: true });
+    });
+    return app;
+  }
+
+  /** Leaves every tree and closes the port. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    for (const path of [...this.#children.keys()]) {
+      for (const node of [...(this.#children.get(path)?.keys() ?? [])]) this.#removeChild(path, node);
+    }
+    for (const [path, tree] of this.#roots) {
+      this.#roots.delete(path);
+      tree.stream.release();
+    }
+    await this.#opts.discovery.stop();
+    this.#socket?.close();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------
+
+  async #call(peer: PeerRef, op: string, body: unknown, timeoutMs = 2000): Promise<unknown> {
+    const res = await fetch(`http://${hostPart(peer.host)}:${peer.adminPort}/mesh/v1/${op}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    const json = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new PeerError(res.status, `${peer.node} ${op}: ${res.status} ${json?.error ?? text}`);
+    this.#heard(peer.node);
+    return json;
+  }
+
+  #heard(node: string): void {
+    this.#suspects.delete(node);
+  }
+
+  #suspect(node: string): void {
+    if (node === this.#peer.node) return;
+    this.#suspects.set(node, Date.now() + this.#opts.suspectHoldMs);
+    this.#rootCache.forEach((v, k) => v.ref.node === node && this.#rootCache.delete(k));
+  }
+
+  async #onJoin(req: z.infer<typeof joinRequestSchema>): Promise<JoinResponse> {
+    const hub = this.#hub!;
+    this.#heard(req.from.node);
+    if (!hub.isLocalRoot(req.path)) throw new PeerError(409, `"${req.path}" does not enter the mesh here`);
+    let tree = this.#roots.get(req.path);
+    if (!tree) {
+      const stream = hub.forReader(req.path);
+      if (!stream) throw new PeerError(404, `No stream at "${req.path}"`);
+      stream.retain();
+      tree = { stream, members: new Map(), plan: null };
+      this.#roots.set(req.path, tree);
+    }
+    for (const s of req.suspects) if (s !== req.from.node) this.#suspect(s);
+    tree.members.set(req.from.node, {
+      ref: req.from,
+      readers: req.readers,
+      expires: Date.now() + 4 * this.#opts.leaseMs,
+    });
+    try {
+      await tree.stream.whenReady(this.#opts.rootReadyMs);
+    } catch (err) {
+      throw new PeerError(503, (err as Error).message);
+    }
+    const plan = this.#replan(tree);
+    let parentNode = plan?.parent.get(req.from.node);
+    if (parentNode === undefined) {
+      // Not in the tree (no readers left): keep it fed by the root while its own children move elsewhere.
+      parentNode = this.#peer.node;
+    }
+    const parentRef = parentNode === this.#peer.node ? this.self : this.#refOfNode(tree, parentNode);
+    const desc = tree.stream.description!;
+    return {
+      root: this.#peer.node,
+      parent: parentRef,
+      sdp: rewriteSdpForServing(desc, { sessionName: req.path, originAddress: this.#peer.host }),
+      outputSsrcs: tree.stream.tracks.map((t) => t.outputSsrc),
+      depth: plan?.depth(req.from.node) ?? 1,
+    };
+  }
+
+  #refOfNode(tree: RootTree, node: string): PeerRef {
+    const member = tree.members.get(node);
+    if (member) return member.ref;
+    const peer = this.#opts.discovery.peers().find((p) => p.node === node);
+    return peer ? refOf(peer) : this.self;
+  }
+
+  #replan(tree: RootTree): TreePlan | null {
+    const live = this.livePeers();
+    const liveNodes = new Set(live.map((p) => p.node));
+    const members = live.map((p) => ({ node: p.node, zone: p.zone }));
+    // Members reported by join but unknown to discovery (static views differ) still count, in their own zone.
+    for (const m of tree.members.values()) {
+      if (!liveNodes.has(m.ref.node) && !this.#suspects.has(m.ref.node)) {
+        members.push({ node: m.ref.node, zone: "" });
+        liveNodes.add(m.ref.node);
+      }
+    }
+    const wanting = new Set(
+      [...tree.members.values()].filter((m) => m.readers > 0 && liveNodes.has(m.ref.node)).map((m) =>
+        m.ref.node
+      ),
+    );
+    try {
+      tree.plan = planTree({
+        root: this.#peer.node,
+        members,
+        wanting,
+        fanout: this.#opts.fanout,
+        ...(tree.plan ? { previous: tree.plan } : {}),
+      });
+    } catch (err) {
+      this.#log.error("tree planning failed", { path: tree.stream.path, error: String(err) });
+    }
+    return tree.plan;
+  }
+
+  #dropEmptyTree(path: string): void {
+    const tree = this.#roots.get(path);
+    if (!tree || tree.members.size > 0) return;
+    this.#roots.delete(path);
+    tree.stream.release();
+  }
+
+  #addChild(stream: Stream, from: PeerRef, streamId: number, burst: boolean): void {
+    const subs = this.#children.get(stream.path) ?? new Map<string, ChildSub>();
+    this.#children.set(stream.path, subs);
+    const existing = subs.get(from.node);
+    if (existing) this.#detachChild(stream, existing);
+    else stream.retain();
+    const to: Deno.NetAddr = { transport: "udp", hostname: from.host, port: from.meshPort };
+    const egressIds: string[] = [];
+    for (const track of stream.tracks) {
+      const id = `mesh:${from.node}:${streamId}:${track.index}`;
+      track.addEgress(new MeshEgress(id, this.#socket!, to, streamId, track.index), { burst });
+      egressIds.push(id);
+    }
+    subs.set(from.node, { node: from.node, to, streamId, egressIds, lastHeard: Date.now() });
+    this.#log.info("mesh child subscribed", { path: stream.path, child: from.node, burst });
+  }
+
+  #detachChild(stream: Stream, sub: ChildSub): void {
+    for (const track of stream.tracks) for (const id of sub.egressIds) track.removeEgress(id);
+  }
+
+  #removeChild(path: string, node: string): void {
+    const subs = this.#children.get(path);
+    const sub = subs?.get(node);
+    if (!subs || !sub) return;
+    subs.delete(node);
+    if (subs.size === 0) this.#children.delete(path);
+    const stream = this.#hub?.get(path);
+    if (stream) {
+      this.#detachChild(stream, sub);
+      stream.release();
+    }
+    this.#log.info("mesh child left", { path, child: node });
+  }
+
+  #sourcesCleanup(path: string): void {
+    const source = this.#sources.get(path);
+    if (source && source.stream.closed) this.#sources.delete(path);
+  }
+
+  #onPacket(packet: MeshPacket, from: Deno.NetAddr): void {
+    if (packet.type === "heartbeat") {
+      const node = heartbeatNode(packet);
+      if (!node) return;
+      this.#heard(node);
+      for (const source of this.#sources.values()) source.onHeartbeat(node);
+      for (const subs of this.#children.values()) {
+        const sub = subs.get(node);
+        if (sub) sub.lastHeard = Date.now();
+      }
+      return;
+    }
+    const source = this.#routes.get(packet.streamId);
+    if (!source) return;
+    source.onFrame(packet, packet.streamId);
+    void from;
+  }
+
+  #heartbeat(): void {
+    const socket = this.#socket;
+    if (!socket) return;
+    const beat = encodeHeartbeat(this.#peer.node);
+    const sent = new Set<string>();
+    const send = (to: Deno.NetAddr) => {
+      const key = `${to.hostname}:${to.port}`;
+      if (sent.has(key)) return;
+      sent.add(key);
+      socket.sendRaw(beat, to);
+    };
+    for (const subs of this.#children.values()) for (const sub of subs.values()) send(sub.to);
+    for (const source of this.#sources.values()) {
+      const p = source.parent;
+      if (p) send({ transport: "udp", hostname: p.host, port: p.meshPort });
+    }
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [path, subs] of this.#children) {
+      for (const sub of [...subs.values()]) {
+        if (now - sub.lastHeard > this.#opts.childTimeoutMs) {
+          this.#log.warn("mesh child silent, dropping it", { path, child: sub.node });
+          this.#removeChild(path, sub.node);
+        }
+      }
+    }
+    for (const [path, tree] of this.#roots) {
+      let changed = false;
+      for (const [node, m] of tree.members) {
+        if (m.expires < now) {
+          tree.members.delete(node);
+          changed = true;
+        }
+      }
+      if (changed) this.#replan(tree);
+      this.#dropEmptyTree(path);
+    }
+    for (const [path, source] of this.#sources) if (source.stream.closed) this.#sources.delete(path);
+  }
+}
+
+function refOf(p: Peer): PeerRef {
+  return { node: p.node, host: p.host, adminPort: p.adminPort, meshPort: p.meshPort };
+}
+
+function hostPart(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+function base(p: Peer): string {
+  return `http://${hostPart(p.host)}:${p.adminPort}`;
+}
+
+function encodePath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
+}

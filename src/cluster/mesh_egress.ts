@@ -1,0 +1,44 @@
+/**
+ * A mesh child as an egress of a track: RTP/RTCP framed with the stream id the parent gave the subscription and
+ * sent to the child's mesh port.
+ * @module
+ */
+import type { Egress } from "../relay/egress.ts";
+import type { MeshSocket } from "./mesh_socket.ts";
+
+/** One child relay subscribed to one track of a stream. */
+export class MeshEgress implements Egress {
+  readonly kind = "mesh" as const;
+  readonly id: string;
+  readonly #socket: MeshSocket;
+  readonly #to: Deno.NetAddr;
+  readonly #streamId: number;
+  readonly #track: number;
+
+  /**
+   * @param id egress id (`mesh:<child>:<path>:<track>`)
+   * @param socket this relay's mesh socket
+   * @param to the child's mesh address
+   * @param streamId id of the stream in this subscription
+   * @param track track index
+   */
+  constructor(id: string, socket: MeshSocket, to: Deno.NetAddr, streamId: number, track: number) {
+    this.id = id;
+    this.#socket = socket;
+    this.#to = to;
+    this.#streamId = streamId;
+    this.#track = track;
+  }
+
+  /** @inheritdoc */
+  sendRtp(packet: Uint8Array): boolean {
+    this.#socket.send(this.#to, "rtp", this.#streamId, this.#track, packet);
+    return true;
+  }
+
+  /** @inheritdoc */
+  sendRtcp(packet: Uint8Array): boolean {
+    this.#socket.send(this.#to, "rtcp", this.#streamId, this.#track, packet);
+    return true;
+  }
+}

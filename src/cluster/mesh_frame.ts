@@ -1,0 +1,86 @@
+/**
+ * Mesh UDP framing: every packet between relays carries a 6-byte header in front of the RTP/RTCP bytes, so one
+ * UDP port per relay (`--mesh-port`) carries every stream and track:
+ *
+ * ```
+ *  0        1        2               6
+ * +--------+--------+---------------+-------------------
+ * |ver|type| track  |   stream id   | payload (RTP, RTCP or heartbeat)
+ * +--------+--------+---------------+-------------------
+ * ```
+ * `ver` is 1 (high nibble), `type` 0 RTP, 1 RTCP, 2 heartbeat (low nibble). The stream id is chosen by the parent
+ * when a child subscribes. A heartbeat's payload is the sender's node name (UTF-8). Sans-I/O.
+ * @module
+ */
+
+/** Header bytes in front of every mesh payload. */
+export const MESH_HEADER_SIZE = 6;
+/** Wire version of this framing. */
+export const MESH_VERSION = 1;
+
+/** What a mesh packet carries. */
+export type MeshPacketType = "rtp" | "rtcp" | "heartbeat";
+
+const TYPE_CODES: Record<MeshPacketType, number> = { rtp: 0, rtcp: 1, heartbeat: 2 };
+const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat"];
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A decoded mesh packet; `payload` is a view into the datagram. */
+export interface MeshPacket {
+  readonly type: MeshPacketType;
+  readonly track: number;
+  readonly streamId: number;
+  readonly payload: Uint8Array;
+}
+
+/** Frames a payload: a new buffer of header + payload. */
+export function encodeMeshPacket(
+  type: MeshPacketType,
+  streamId: number,
+  track: number,
+  payload: Uint8Array,
+): Uint8Array {
+  if (track < 0 || track > 255 || !Number.isInteger(track)) {
+    throw new RangeError(`track ${track} is outside 0..255`);
+  }
+  const out = new Uint8Array(MESH_HEADER_SIZE + payload.length);
+  out[0] = (MESH_VERSION << 4) | TYPE_CODES[type];
+  out[1] = track;
+  new DataView(out.buffer).setUint32(2, streamId >>> 0);
+  out.set(payload, MESH_HEADER_SIZE);
+  return out;
+}
+
+/** A heartbeat from `node`. */
+export function encodeHeartbeat(node: string): Uint8Array {
+  return encodeMeshPacket("heartbeat", 0, 0, encoder.encode(node));
+}
+
+/**
+ * Decodes a datagram.
+ * @returns the packet, or a sentence saying why the datagram is not a mesh packet
+ */
+export function decodeMeshPacket(datagram: Uint8Array): MeshPacket | string {
+  if (datagram.length < MESH_HEADER_SIZE) {
+    return `datagram of ${datagram.length} bytes is shorter than the header`;
+  }
+  const version = datagram[0]! >> 4;
+  if (version !== MESH_VERSION) return `unsupported mesh version ${version}`;
+  const type = TYPES[datagram[0]! & 0x0f];
+  if (!type) return `unknown mesh packet type ${datagram[0]! & 0x0f}`;
+  const streamId = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength).getUint32(2);
+  const payload = datagram.subarray(MESH_HEADER_SIZE);
+  if (type !== "heartbeat" && payload.length === 0) return `empty ${type} payload`;
+  return { type, track: datagram[1]!, streamId, payload };
+}
+
+/** The node name a heartbeat carries, or null when it is not valid UTF-8 or empty. */
+export function heartbeatNode(packet: MeshPacket): string | null {
+  if (packet.type !== "heartbeat" || packet.payload.length === 0 || packet.payload.length > 253) return null;
+  try {
+    return decoder.decode(packet.payload);
+  } catch {
+    return null;
+  }
+}

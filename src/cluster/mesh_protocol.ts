@@ -1,0 +1,60 @@
+/**
+ * The peer protocol's control messages (HTTP JSON under `/mesh/v1` on the admin port), as zod schemas shared by
+ * both ends. Media and heartbeats go over the mesh UDP port (see mesh_frame.ts).
+ *
+ * - `GET  /mesh/v1/roots/{path}`: 200 `{node}` when the path enters the mesh at this relay, else 404. A relay
+ *   asks every peer to find where a publisher pushes a path it does not know.
+ * - `POST /mesh/v1/join` (to the root): a relay with readers (or one asking to stay) reports itself; the root
+ *   plans the tree and answers the parent to subscribe to, the SDP and the root's output SSRCs. Children repeat
+ *   it every second as a lease and to learn re-assignments; `suspects` names parents they lost.
+ * - `POST /mesh/v1/leave` (to the root): the relay no longer wants the stream.
+ * - `POST /mesh/v1/subscribe` (to the parent): send me the stream, framed with the stream id I chose.
+ * - `POST /mesh/v1/unsubscribe` (to the parent).
+ * @module
+ */
+import { z } from "zod";
+
+const node = z.string().min(1).max(253);
+const path = z.string().min(1).max(1024);
+const port = z.number().int().min(1).max(65535);
+
+/** A relay's address as carried in messages. */
+export const peerRefSchema = z.object({ node, host: z.string().min(1), adminPort: port, meshPort: port });
+export type PeerRef = z.infer<typeof peerRefSchema>;
+
+export const joinRequestSchema = z.object({
+  path,
+  from: peerRefSchema,
+  /** RTSP readers of the path at the sender. */
+  readers: z.number().int().min(0),
+  /** Parents the sender lost (missed heartbeats or refused subscriptions). */
+  suspects: z.array(node).max(64).default([]),
+});
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+
+export const joinResponseSchema = z.object({
+  root: node,
+  parent: peerRefSchema,
+  sdp: z.string().min(1),
+  outputSsrcs: z.array(z.number().int().min(0).max(0xffffffff)),
+  /** The sender's depth in the tree (1 = child of the root). */
+  depth: z.number().int().min(1),
+});
+export type JoinResponse = z.infer<typeof joinResponseSchema>;
+
+export const leaveRequestSchema = z.object({ path, node });
+
+export const subscribeRequestSchema = z.object({
+  path,
+  from: peerRefSchema,
+  /** Id the child gives this subscription: the parent puts it in every frame, the child routes by it. */
+  streamId: z.number().int().min(1).max(0xffffffff),
+  /** Replay the GOP cache first (a fresh join); false when re-parenting mid-stream. */
+  burst: z.boolean().default(false),
+});
+export type SubscribeRequest = z.infer<typeof subscribeRequestSchema>;
+
+export const subscribeResponseSchema = z.object({ tracks: z.number().int().min(1) });
+export type SubscribeResponse = z.infer<typeof subscribeResponseSchema>;
+
+export const unsubscribeRequestSchema = z.object({ path, node });

@@ -1,0 +1,258 @@
+/**
+ * The child side of the mesh for one stream: a {@linkcode StreamSource} fed by a parent relay. It finds the root,
+ * joins (the root answers the parent, the SDP and the output SSRCs), subscribes to the parent, renews the join
+ * every lease and re-parents make-before-break when the root moves it, or at once when the parent falls silent.
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
+import { parseSdp } from "../rtsp/sdp.ts";
+import { rtpSequence } from "../rtp/packet.ts";
+import type { MeshPacket } from "./mesh_frame.ts";
+import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
+import { SeqWindow } from "./seq_window.ts";
+
+/** What a mesh source needs from the mesh (implemented by {@linkcode Mesh}). */
+export interface MeshSourceHost {
+  readonly self: PeerRef;
+  /** The root of `path`, or a reason there is none now. */
+  findRoot(path: string): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>;
+  join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse>;
+  subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean): Promise<void>;
+  unsubscribe(parent: PeerRef, path: string): Promise<void>;
+  leave(root: PeerRef, path: string): Promise<void>;
+  /** Routes frames with `streamId` to `source` (null removes the route). */
+  route(streamId: number, source: MeshSource | null): void;
+  newStreamId(): number;
+  /** Local RTSP readers of the stream (refs minus mesh children). */
+  readersOf(stream: Stream): number;
+  /** Wall clock in ms. */
+  now(): number;
+}
+
+/** Timing of a mesh source. */
+export interface MeshSourceTiming {
+  /** Join renewal period. @default 1000 */
+  leaseMs: number;
+  /** Parent silence that triggers a re-parent. @default 600 */
+  parentTimeoutMs: number;
+  /** Wait between failed attempts. @default 500 */
+  retryMs: number;
+}
+
+interface Attachment {
+  parent: PeerRef;
+  streamId: number;
+}
+
+/** A stream fed through the mesh. */
+export class MeshSource implements StreamSource {
+  readonly kind = "mesh" as const;
+  readonly stream: Stream;
+  readonly #host: MeshSourceHost;
+  readonly #log: Logger;
+  readonly #timing: MeshSourceTiming;
+  #running = false;
+  #stopped = false;
+  #root: PeerRef | null = null;
+  #attached: Attachment | null = null;
+  #described = false;
+  #receivedAny = false;
+  #lastFromParent = 0;
+  #suspects: string[] = [];
+  #windows: SeqWindow[] = [];
+  #wake: (() => void) | null = null;
+  #loop: Promise<void> | null = null;
+  /** Re-parents so far (for the admin API). */
+  reparents = 0;
+  /** Repeated packets dropped after a re-parent. */
+  duplicates = 0;
+  /** Last time the parent changed (ms), for gap measurements. */
+  lastReparentAt = 0;
+
+  /**
+   * @param stream the stream to feed
+   * @param host the mesh
+   * @param logger log
+   * @param timing lease and timeouts
+   */
+  constructor(stream: Stream, host: MeshSourceHost, logger: Logger, timing: Partial<MeshSourceTiming> = {}) {
+    this.stream = stream;
+    this.#host = host;
+    this.#log = logger;
+    this.#timing = { leaseMs: 1000, parentTimeoutMs: 600, retryMs: 500, ...timing };
+  }
+
+  /** The parent currently feeding this relay. */
+  get parent(): PeerRef | null {
+    return this.#attached?.parent ?? null;
+  }
+
+  /** The root this relay joined. */
+  get root(): PeerRef | null {
+    return this.#root;
+  }
+
+  start(): void {
+    if (this.#running || this.#stopped) return;
+    this.#running = true;
+    this.stream.setState("connecting");
+    this.#loop = this.#run().catch((err) => this.#log.error("mesh source failed", { error: String(err) }));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+    const attached = this.#attached;
+    this.#attached = null;
+    if (attached) {
+      this.#host.route(attached.streamId, null);
+      await this.#host.unsubscribe(attached.parent, this.stream.path).catch(() => {});
+    }
+    if (this.#root) await this.#host.leave(this.#root, this.stream.path).catch(() => {});
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      root: this.#root?.node ?? null,
+      parent: this.#attached?.parent.node ?? null,
+      reparents: this.reparents,
+      duplicates: this.duplicates,
+    };
+  }
+
+  /** A frame routed here by its stream id. */
+  onFrame(packet: MeshPacket, streamId: number): void {
+    if (this.#attached?.streamId === streamId) this.#lastFromParent = this.#host.now();
+    const track = this.stream.tracks[packet.track];
+    if (!track) return;
+    if (packet.type === "rtp") {
+      if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
+      const window = (this.#windows[packet.track] ??= new SeqWindow());
+      if (!window.accept(rtpSequence(packet.payload))) {
+        this.duplicates++;
+        return;
+      }
+      this.#receivedAny = true;
+      track.ingestRtp(packet.payload.slice());
+    } else if (packet.type === "rtcp") {
+      track.ingestRtcp(packet.payload.slice());
+    }
+  }
+
+  /** A heartbeat from `node` arrived. */
+  onHeartbeat(node: string): void {
+    if (this.#attached?.parent.node === node) this.#lastFromParent = this.#host.now();
+  }
+
+  /** Called by the mesh's watchdog: re-parent now when the parent has been silent too long. */
+  checkParent(): void {
+    const attached = this.#attached;
+    if (!attached || this.#stopped) return;
+    if (this.#host.now() - this.#lastFromParent <= this.#timing.parentTimeoutMs) return;
+    this.#log.warn("mesh parent silent, re-parenting", {
+      path: this.stream.path,
+      parent: attached.parent.node,
+      silentMs: this.#host.now() - this.#lastFromParent,
+    });
+    this.#suspects = [attached.parent.node];
+    this.#detach(attached);
+    this.#wake?.();
+  }
+
+  #detach(attached: Attachment): void {
+    if (this.#attached !== attached) return;
+    this.#attached = null;
+    this.#host.route(attached.streamId, null);
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+    this.#wake = null;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        await this.#step();
+        await this.#sleep(this.#attached ? this.#timing.leaseMs : this.#timing.retryMs);
+      } catch (err) {
+        if (this.#stopped) return;
+        this.#log.debug("mesh join attempt failed", { path: this.stream.path, error: String(err) });
+        if (!this.#described) this.stream.setState("error", String((err as Error).message ?? err));
+        await this.#sleep(this.#timing.retryMs);
+      }
+    }
+  }
+
+  /** One round: locate the root, renew the join, follow the root's choice of parent. */
+  async #step(): Promise<void> {
+    const found = await this.#host.findRoot(this.stream.path);
+    if ("missing" in found) {
+      this.stream.setState("error", found.missing);
+      if (!this.#described) this.stream.failWaiters(new StreamUnavailable(found.missing, found.status));
+      return;
+    }
+    if (this.#stopped) return;
+    this.#root = found.root;
+    const suspects = this.#suspects;
+    const join = await this.#host.join(
+      found.root,
+      this.stream.path,
+      this.#host.readersOf(this.stream),
+      suspects,
+    );
+    if (this.#stopped) return;
+    this.#suspects = [];
+    if (!this.#described) {
+      this.stream.setDescription(parseSdp(join.sdp), { outputSsrcs: join.outputSsrcs });
+      this.#described = true;
+    }
+    const current = this.#attached;
+    if (current && current.parent.node === join.parent.node) {
+      if (this.stream.state !== "ready") this.stream.setState("ready");
+      return;
+    }
+    // Make before break: subscribe to the new parent, then drop the old one; duplicates are filtered.
+    const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId() };
+    this.#host.route(next.streamId, this);
+    try {
+      await this.#host.subscribe(next.parent, this.stream.path, next.streamId, !this.#receivedAny);
+    } catch (err) {
+      this.#host.route(next.streamId, null);
+      this.#suspects = [next.parent.node];
+      throw err;
+    }
+    if (this.#stopped) {
+      this.#host.route(next.streamId, null);
+      await this.#host.unsubscribe(next.parent, this.stream.path).catch(() => {});
+      return;
+    }
+    this.#attached = next;
+    this.#lastFromParent = this.#host.now();
+    if (current || suspects.length) {
+      this.reparents++;
+      this.lastReparentAt = this.#host.now();
+    }
+    this.#log.info("mesh parent", {
+      path: this.stream.path,
+      parent: next.parent.node,
+      previous: current?.parent.node ?? suspects[0] ?? null,
+      depth: join.depth,
+    });
+    this.stream.setState("ready");
+    if (current) {
+      this.#host.route(current.streamId, null);
+      await this.#host.unsubscribe(current.parent, this.stream.path).catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Where a stream enters the mesh (its root relay), decided the same way by every relay from the same view, so no
+ * election is needed:
+ * 1. a camera URL whose host is a Kubernetes Service (`name.namespace.svc[.cluster.local]`): the relay on the
+ *    node of the Service's ready endpoint (EndpointSlice `nodeName`), so the camera is pulled on its own node;
+ * 2. a camera URL whose host is a relay's address: that relay (a camera on the host network of that node, or
+ *    several relays on one machine, one 127.0.0.x address each);
+ * 3. any other camera URL (outside the cluster): the live relay with the highest rendezvous hash of
+ *    (path, node), so the choice moves only when that relay goes away.
+ * Publishers are not located here: the relay a publisher pushes to is the root, and peers ask each other.
+ * Sans-I/O.
+ * @module
+ */
+import type { Peer, ServiceEndpoint } from "./discovery.ts";
+
+/** The outcome of {@linkcode locateRoot}. */
+export type RootLocation =
+  | { kind: "root"; node: string; rule: "service" | "host" | "hash" }
+  /** The Service has no ready endpoint on a live relay's node (yet): wait or report 503. */
+  | { kind: "pending"; reason: string }
+  /** No live relay at all. */
+  | { kind: "none"; reason: string };
+
+/** Inputs of {@linkcode locateRoot}. */
+export interface LocateInput {
+  path: string;
+  /** The configured camera URL. */
+  url: string;
+  /** Live relays (ready, not suspected), self included. */
+  live: readonly Peer[];
+  /** EndpointSlice lookup; null when there is no Kubernetes API (static discovery). */
+  serviceEndpoints: (namespace: string, name: string) => readonly ServiceEndpoint[] | null;
+}
+
+const SERVICE_HOST =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?\.?$/;
+
+/** FNV-1a, 32 bits. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Rendezvous (highest random weight) choice of a node for `key`; ties by node name. */
+export function rendezvous(key: string, nodes: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const node of nodes) {
+    // Mix the hash once more so nodes with similar names still spread.
+    const score = fnv1a(`${fnv1a(key + "\u0000" + node)}:${node}`);
+    if (score > bestScore || (score === bestScore && best !== undefined && node < best)) {
+      best = node;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** The root relay of a configured camera path. */
+export function locateRoot(input: LocateInput): RootLocation {
+  if (input.live.length === 0) return { kind: "none", reason: "no live relay" };
+  let host: string;
+  try {
+    host = new URL(input.url.replace(/^rtsps?:/, "http:")).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  } catch {
+    host = "";
+  }
+  const service = SERVICE_HOST.exec(host);
+  if (service) {
+    const endpoints = input.serviceEndpoints(service[3]!, service[1]!);
+    if (endpoints !== null) {
+      const liveNodes = new Set(input.live.map((p) => p.node));
+      const nodes = endpoints.map((e) => e.nodeName).filter((n): n is string => !!n && liveNodes.has(n))
+        .sort();
+      if (nodes.length === 0) {
+        return {
+          kind: "pending",
+          reason: `Service ${service[1]}.${service[3]} has no ready endpoint on a relay's node`,
+        };
+      }
+      // Several camera pods behind one Service: the first node by name, so every relay agrees.
+      return { kind: "root", node: nodes[0]!, rule: "service" };
+    }
+  }
+  const onHost = input.live.filter((p) => p.host.toLowerCase() === host).map((p) => p.node);
+  if (onHost.length === 1) return { kind: "root", node: onHost[0]!, rule: "host" };
+  const candidates = onHost.length > 1 ? onHost : input.live.map((p) => p.node);
+  return { kind: "root", node: rendezvous(input.path, candidates)!, rule: "hash" };
+}

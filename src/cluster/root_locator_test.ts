@@ -1,0 +1,87 @@
+/**
+ * Tests of root location: Service endpoints, relay addresses, rendezvous hashing and its stability.
+ * @module
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import type { Peer, ServiceEndpoint } from "./discovery.ts";
+import { locateRoot, rendezvous } from "./root_locator.ts";
+
+const peer = (node: string, host: string): Peer => ({
+  node,
+  host,
+  zone: "",
+  rtspPort: 8554,
+  adminPort: 8080,
+  meshPort: 7000,
+  ready: true,
+});
+const live = [peer("a", "10.0.0.1"), peer("b", "10.0.0.2"), peer("c", "10.0.0.3")];
+const noKube = () => null;
+
+Deno.test("locateRoot picks the node of a Service's ready endpoint", () => {
+  const endpoints: ServiceEndpoint[] = [{
+    address: "10.1.0.9",
+    nodeName: "b",
+    ports: [{ name: "rtsp", port: 554 }],
+  }];
+  for (const host of ["cam.video.svc", "cam.video.svc.cluster.local"]) {
+    const r = locateRoot({
+      path: "cam",
+      url: `rtsp://u:p@${host}:554/live`,
+      live,
+      serviceEndpoints: (ns, name) => (ns === "video" && name === "cam" ? endpoints : []),
+    });
+    assertEquals(r, { kind: "root", node: "b", rule: "service" });
+  }
+});
+
+Deno.test("locateRoot waits while the Service has no endpoint on a live relay's node", () => {
+  const r = locateRoot({
+    path: "cam",
+    url: "rtsp://cam.video.svc/live",
+    live,
+    serviceEndpoints: () => [{ address: "10.1.0.9", nodeName: "gone", ports: [] }],
+  });
+  assertEquals(r.kind, "pending");
+});
+
+Deno.test("locateRoot picks the relay whose address the camera URL names", () => {
+  assertEquals(locateRoot({ path: "x", url: "rtsp://10.0.0.3:8554/cam", live, serviceEndpoints: noKube }), {
+    kind: "root",
+    node: "c",
+    rule: "host",
+  });
+});
+
+Deno.test("locateRoot hashes external cameras over live relays, stable when another relay leaves", () => {
+  const r = locateRoot({
+    path: "lobby",
+    url: "rtsp://camera.example/stream",
+    live,
+    serviceEndpoints: noKube,
+  });
+  assert(r.kind === "root" && r.rule === "hash");
+  const others = live.filter((p) => p.node !== r.node);
+  const without = locateRoot({
+    path: "lobby",
+    url: "rtsp://camera.example/stream",
+    live: live.filter((p) => p.node !== others[0]!.node),
+    serviceEndpoints: noKube,
+  });
+  assertEquals(without.kind === "root" && without.node, r.node);
+  assertEquals(locateRoot({ path: "x", url: "rtsp://h/x", live: [], serviceEndpoints: noKube }).kind, "none");
+});
+
+Deno.test("rendezvous spreads paths over nodes and moves only the paths of a removed node", () => {
+  const nodes = Array.from({ length: 10 }, (_, i) => `node-${i}`);
+  const paths = Array.from({ length: 2000 }, (_, i) => `cam${i}`);
+  const counts = new Map<string, number>();
+  const before = new Map(paths.map((p) => [p, rendezvous(p, nodes)!]));
+  for (const n of before.values()) counts.set(n, (counts.get(n) ?? 0) + 1);
+  for (const n of nodes) assert((counts.get(n) ?? 0) > 100, `uneven: ${JSON.stringify([...counts])}`);
+  const after = nodes.filter((n) => n !== "node-3");
+  for (const p of paths) {
+    const was = before.get(p)!;
+    if (was !== "node-3") assertEquals(rendezvous(p, after), was);
+  }
+});

@@ -1,0 +1,49 @@
+/**
+ * Tests of the mesh duplicate filter: repeats and stale packets refused, reordering and wrap accepted.
+ * @module
+ */
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import fc from "fast-check";
+import { SEQ_WINDOW, SeqWindow } from "./seq_window.ts";
+
+Deno.test("SeqWindow accepts each number once, across the 16-bit wrap", () => {
+  const w = new SeqWindow();
+  const seqs = [65530, 65531, 65533, 65532, 65535, 0, 1, 2];
+  assertEquals(seqs.map((s) => w.accept(s)), seqs.map(() => true));
+  assertEquals(seqs.map((s) => w.accept(s)), seqs.map(() => false));
+  assertEquals(w.accept(3), true);
+});
+
+Deno.test("SeqWindow refuses a replayed GOP burst that is older than the window", () => {
+  const w = new SeqWindow();
+  for (let s = 1000; s < 1000 + 2 * SEQ_WINDOW; s++) w.accept(s);
+  assertEquals(w.accept(1000), false); // forgotten but older than the window
+  assertEquals(w.accept(1000 + 2 * SEQ_WINDOW), true);
+});
+
+Deno.test("SeqWindow: any interleaving of a new parent's overlap delivers every packet exactly once", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 65535 }),
+      fc.integer({ min: 1, max: 300 }),
+      fc.integer({ min: 0, max: 200 }),
+      (start, length, overlap) => {
+        const w = new SeqWindow();
+        const oldParent = Array.from({ length }, (_, i) => (start + i) & 0xffff);
+        // The new parent starts `overlap` packets back (bounded by what was sent) and continues.
+        const from = Math.max(0, length - overlap);
+        const newParent = Array.from({ length: length - from + 50 }, (_, i) => (start + from + i) & 0xffff);
+        const delivered = [...oldParent, ...newParent].filter((s) => w.accept(s));
+        assertEquals(delivered, Array.from({ length: length + 50 }, (_, i) => (start + i) & 0xffff));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("SeqWindow.reset() starts over", () => {
+  const w = new SeqWindow();
+  w.accept(5);
+  w.reset();
+  assertEquals(w.accept(5), true);
+});
