@@ -6,7 +6,15 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { delay, startGstCamera } from "./support/processes.ts";
+import {
+  cachedTestClip,
+  delay,
+  ffmpegPublish,
+  ffmpegRead,
+  ffprobeCodecs,
+  startGstCamera,
+  waitPublishing,
+} from "./support/processes.ts";
 import { type RelayCluster, startRelayCluster } from "./support/mesh.ts";
 import { type ProgressReader, startProgressReader } from "./support/progress_reader.ts";
 import type { RelayProcess } from "./support/relay.ts";
@@ -129,4 +137,26 @@ Deno.test("mesh with static discovery: 6 relays, 2 zones, camera on A, readers e
   });
   await runTreeScenario(cluster);
   assertEquals(camera.totalConnections(), 1, "the camera is pulled once, by its own node's relay");
+});
+
+Deno.test("mesh: a stream published to one relay is read on another; unknown paths get 404 quickly", async () => {
+  await using cluster = await startRelayCluster({
+    count: 3,
+    zoneOf: () => "zone-1",
+    discovery: "static",
+    fanout: FANOUT,
+  });
+  const [a, b, c] = cluster.relays as [RelayProcess, RelayProcess, RelayProcess];
+  await using publisher = ffmpegPublish(await cachedTestClip(60), b.url("live/pub"), "tcp");
+  await waitPublishing(publisher, 15_000);
+  for (const reader of [a, c]) {
+    const r = await ffmpegRead(reader.url("live/pub"), { transport: "tcp", seconds: 3 });
+    assert(r.frames >= 0.9 * 75, `reader on ${reader.host}: ${r.frames} frames\n${r.stderr}`);
+  }
+  const rootTree = await treeOf(b, "live/pub");
+  assertEquals(rootTree?.role, "root");
+  const t0 = Date.now();
+  const missing = await ffprobeCodecs(c.url("nothing/here"), "tcp").catch((e: Error) => e.message);
+  assert(typeof missing === "string" && /404/.test(missing), `expected 404: ${missing}`);
+  console.log(`unknown path refused in ${Date.now() - t0} ms`);
 });
