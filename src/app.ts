@@ -15,6 +15,7 @@ import { PullSource } from "./relay/sources/pull.ts";
 import type { Discovery, Peer } from "./cluster/discovery.ts";
 import { Mesh } from "./cluster/mesh.ts";
 import { StaticDiscovery } from "./cluster/static_discovery.ts";
+import { DEFAULT_SERVICE_ACCOUNT_DIR, KubernetesDiscovery } from "./cluster/kubernetes.ts";
 
 /** Which discovery backend a config selects: the flag, else kubernetes in a pod, else static with peers. */
 export function discoveryKind(config: RelayConfig, env: (name: string) => string | undefined) {
@@ -40,7 +41,13 @@ export function selfPeer(config: RelayConfig, env: (name: string) => string | un
 function createDiscovery(config: RelayConfig, self: Peer, logger: Logger): Discovery {
   const kind = discoveryKind(config, (n) => Deno.env.get(n));
   if (kind === "kubernetes") {
-    throw new Error("kubernetes discovery is not wired yet");
+    const saDir = Deno.env.get("MSM_SERVICEACCOUNT_DIR");
+    logger.info("discovery", { kind, serviceAccountDir: saDir ?? DEFAULT_SERVICE_ACCOUNT_DIR });
+    return new KubernetesDiscovery({
+      selfPorts: { rtsp: config.rtspPort, admin: config.adminPort, mesh: config.meshPort },
+      logger,
+      ...(saDir ? { serviceAccountDir: saDir } : {}),
+    });
   }
   const peers: Peer[] = config.peers.map((p) => ({
     node: p.node,
@@ -101,7 +108,12 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     remote: mesh.resolver,
     createSource: (stream, kind, url) =>
       kind === "pull"
-        ? new PullSource({ stream, url: url!, transport: config.pullTransport, logger: logger.child("pull") })
+        ? new PullSource({
+          stream,
+          url: mesh.pullUrl(url!),
+          transport: config.pullTransport,
+          logger: logger.child("pull"),
+        })
         : new DemoSource({ stream, logger: logger.child("demo") }),
   });
   const rtsp = new RtspService({

@@ -32,7 +32,7 @@ import {
 import { MeshSocket } from "./mesh_socket.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
 import { planTree, type TreePlan } from "./planner.ts";
-import { locateRoot } from "./root_locator.ts";
+import { directPullUrl, locateRoot, serviceOf } from "./root_locator.ts";
 
 /** Options of {@linkcode Mesh}. */
 export interface MeshOptions {
@@ -128,6 +128,7 @@ export class Mesh implements MeshSourceHost {
     this.#socket = new MeshSocket(this.#opts.bindHost, this.#peer.meshPort);
     this.#socket.onPacket = (p, from) => this.#onPacket(p, from);
     await this.#opts.discovery.start();
+    await this.#watchCameraServices(hub);
     this.#timers.push(
       setInterval(() => this.#heartbeat(), this.#opts.heartbeatMs),
       setInterval(() => {
@@ -137,6 +138,26 @@ export class Mesh implements MeshSourceHost {
     );
     this.#opts.discovery.onChange(() => {
       for (const tree of this.#roots.values()) this.#replan(tree);
+    });
+  }
+
+  /**
+   * Starts the EndpointSlice watches of cameras configured by Service name and waits (up to 3 s) for their
+   * endpoints, so the first readers find the root at once instead of waiting for the next attempt.
+   */
+  async #watchCameraServices(hub: StreamHub): Promise<void> {
+    const services = [...hub.pulls().values()].map(serviceOf).filter((s) => s !== null);
+    if (services.length === 0) return;
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline) {
+      const pending = services.filter((s) =>
+        (this.#opts.discovery.serviceEndpoints(s.namespace, s.name) ?? [1]).length === 0
+      );
+      if (pending.length === 0) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.#log.warn("camera Services without ready endpoints yet", {
+      services: services.map((s) => `${s.name}.${s.namespace}`),
     });
   }
 
@@ -159,7 +180,9 @@ export class Mesh implements MeshSourceHost {
         live: this.livePeers(),
         serviceEndpoints: (ns, name) => this.#opts.discovery.serviceEndpoints(ns, name),
       });
-      return loc.kind !== "root" || loc.node === this.#peer.node;
+      // Undecided (a Service without endpoints yet): not here, or every relay would pull the camera.
+      if (loc.kind === "none") return true;
+      return loc.kind === "root" && loc.node === this.#peer.node;
     },
     mayServeRemotely: () => this.livePeers().some((p) => p.node !== this.#peer.node),
     createSource: (stream) => {
@@ -171,6 +194,17 @@ export class Mesh implements MeshSourceHost {
       return source;
     },
   };
+
+  /** The URL this relay (the root) pulls for a configured camera: a Service's host becomes its pod here. */
+  pullUrl(url: string): string {
+    const service = serviceOf(url);
+    if (!service) return url;
+    return directPullUrl(
+      url,
+      this.#peer.node,
+      this.#opts.discovery.serviceEndpoints(service.namespace, service.name),
+    );
+  }
 
   /** Ready peers not suspected of being dead, self included. */
   livePeers(): Peer[] {

@@ -199,7 +199,10 @@ export class MeshSource implements StreamSource {
     const found = await this.#host.findRoot(this.stream.path);
     if ("missing" in found) {
       this.stream.setState("error", found.missing);
-      if (!this.#described) this.stream.failWaiters(new StreamUnavailable(found.missing, found.status));
+      // Nothing serves the path: say so now. A root that is not ready yet: readers wait (DESCRIBE's timeout).
+      if (!this.#described && found.status === 404) {
+        this.stream.failWaiters(new StreamUnavailable(found.missing, found.status));
+      }
       return;
     }
     if (this.#stopped) return;

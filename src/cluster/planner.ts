@@ -127,7 +127,7 @@ export function depthBound(nodes: number, fanout: number): number {
  */
 export function planTree(input: PlanInput): TreePlan {
   const setup = prepare(input);
-  const parent = (input.previous && repair(setup, input.previous)) ?? buildFresh(setup);
+  const parent = (input.previous && repairBest(setup, input.previous)) ?? buildFresh(setup);
   return makePlan(setup.root, setup.nodes, parent);
 }
 
@@ -411,6 +411,8 @@ function takeSpare(spare: readonly number[], taken: number[], need: number): voi
 /** Tree under construction during a repair. */
 interface Work {
   readonly setup: Setup;
+  /** Parents in the previous plan (to tell which edges already moved). */
+  readonly previous: ReadonlyMap<string, string>;
   readonly parent: Map<string, string>;
   readonly children: Map<string, string[]>;
   /** Depth of every node connected to the root. */
@@ -433,8 +435,43 @@ function slotBefore(a: Slot, b: Slot): boolean {
   return a.depth !== b.depth ? a.depth < b.depth : a.node < b.node;
 }
 
-function repair(setup: Setup, previous: TreePlan): Map<string, string> | undefined {
+/** How the leftover pieces are ordered and placed; {@linkcode repairBest} tries several. */
+interface Strategy {
+  /** Pieces that may hang anywhere: the zone with most nodes waiting first (else the tallest piece first). */
+  readonly zoneMassFirst: boolean;
+  /** With other pieces of its zone waiting, lift a leaf before splicing (they can hang under the leaf). */
+  readonly liftWhenCrowded: boolean;
+}
+
+const STRATEGIES: readonly Strategy[] = [
+  { zoneMassFirst: true, liftWhenCrowded: true },
+  { zoneMassFirst: false, liftWhenCrowded: true },
+  { zoneMassFirst: true, liftWhenCrowded: false },
+  { zoneMassFirst: false, liftWhenCrowded: false },
+];
+
+/**
+ * Repairs the previous plan with each strategy in turn and keeps the result that moves fewest edges (the first on
+ * ties); stops early at a result that moves only the edges that had to move (those whose parent is gone or broke a
+ * rule). Undefined when no strategy can repair within the depth bound.
+ */
+function repairBest(setup: Setup, previous: TreePlan): Map<string, string> | undefined {
   if (previous.root !== setup.root) return undefined;
+  let best: { parent: Map<string, string>; moved: number } | undefined;
+  for (const strategy of STRATEGIES) {
+    const result = repair(setup, previous, strategy);
+    if (result === undefined) continue;
+    if (best === undefined || result.moved < best.moved) best = result;
+    if (result.moved <= result.forced) break;
+  }
+  return best?.parent;
+}
+
+function repair(
+  setup: Setup,
+  previous: TreePlan,
+  strategy: Strategy,
+): { parent: Map<string, string>; moved: number; forced: number } | undefined {
   const { k, root, zoneOf } = setup;
   const zone = (node: string) => zoneOf.get(node) as string;
 
@@ -482,6 +519,7 @@ function repair(setup: Setup, previous: TreePlan): Map<string, string> | undefin
   }
   const work: Work = {
     setup,
+    previous: previous.parent,
     parent,
     children,
     depth: new Map(),
@@ -495,6 +533,8 @@ function repair(setup: Setup, previous: TreePlan): Map<string, string> | undefin
   // 5. Pieces left over. Those that must hang under their own zone go first (a leaving node's slot is best taken by
   //    its children of its own zone), then those that may hang anywhere; tallest first within each. A piece too
   //    tall for any slot is split (its top goes alone, its children become pieces) rather than rebuilding the tree.
+  const inPrevious = (node: string) => node === previous.root || previous.parent.has(node);
+  const forced = tops.filter(inPrevious).length; // edges that have to move whatever happens next
   const pieces = tops.map((top) => piece(children, top));
   const rank = (p: Piece) => {
     const zone = zoneOf.get(p.top) as string;
@@ -504,11 +544,14 @@ function repair(setup: Setup, previous: TreePlan): Map<string, string> | undefin
   while (pieces.length > 0) {
     // Pieces that may hang anywhere bring their zone in: the zone with most nodes waiting goes first.
     const mass = new Map<string, number>();
+    const count = new Map<string, number>();
     for (const p of pieces) {
       const zone = zoneOf.get(p.top) as string;
       mass.set(zone, (mass.get(zone) ?? 0) + p.size);
+      count.set(zone, (count.get(zone) ?? 0) + 1);
     }
-    const weight = (p: Piece, r: number) => (r === 0 ? 0 : mass.get(zoneOf.get(p.top) as string) as number);
+    const weight = (p: Piece, r: number) =>
+      r === 0 || !strategy.zoneMassFirst ? 0 : mass.get(zoneOf.get(p.top) as string) as number;
     let index = -1;
     let best = 2;
     for (let i = 0; i < pieces.length; i++) {
@@ -528,7 +571,8 @@ function repair(setup: Setup, previous: TreePlan): Map<string, string> | undefin
     }
     if (index < 0) return undefined;
     const chosen = pieces[index] as Piece;
-    const outcome = attach(work, chosen);
+    const crowded = strategy.liftWhenCrowded && (count.get(zoneOf.get(chosen.top) as string) as number) > 1;
+    const outcome = attach(work, chosen, crowded);
     if (outcome === "failed") return undefined;
     if (outcome === "retry") continue;
     if (outcome === "attached") {
@@ -545,7 +589,11 @@ function repair(setup: Setup, previous: TreePlan): Map<string, string> | undefin
     );
   }
   if (work.depth.size !== setup.nodes.length) return undefined;
-  return parent;
+  let moved = 0;
+  for (const node of setup.nodes) {
+    if (inPrevious(node) && parent.get(node) !== previous.parent.get(node)) moved++;
+  }
+  return { parent, moved, forced };
 }
 
 /** A subtree waiting to be attached. */
@@ -666,11 +714,13 @@ function linkChild(work: Work, parent: string, child: string): void {
 
 /**
  * Attaches a piece at the shallowest slot the zone rule allows; when that slot is too deep for the piece (or its
- * zone has no free slot), splices it in instead.
+ * zone has no free slot), splices it in, lifts a leaf to hang it under, moves its zone up, splits it, or (a single
+ * node) rebuilds the subtree around where it must go, in that order (lift before splice when `crowded`: other
+ * pieces of its zone are waiting).
  * @returns "retry" when its zone was moved up to make room, "split" when the piece cannot be placed within the
  *   depth bound whole (the caller splits it and retries), "failed" when even its top alone cannot be placed
  */
-function attach(work: Work, p: Piece): "attached" | "retry" | "split" | "failed" {
+function attach(work: Work, p: Piece, crowded: boolean): "attached" | "retry" | "split" | "failed" {
   const zone = work.setup.zoneOf.get(p.top) as string;
   const entering = (work.connectedInZone.get(zone) ?? 0) === 0;
   // A zone not in the tree yet can hang anywhere (this piece brings its one entering edge); the deepest connected
@@ -685,8 +735,9 @@ function attach(work: Work, p: Piece): "attached" | "retry" | "split" | "failed"
       return "attached";
     }
   }
-  return splice(work, p) ?? lift(work, p) ?? raise(work, p) ??
-    (p.height > 0 ? "split" : rebuildAround(work, p));
+  // With more pieces of its zone waiting, a lifted leaf is worth it: they will hang under it too.
+  const placed = (crowded ? lift(work, p, true) : undefined) ?? splice(work, p) ?? lift(work, p, false);
+  return placed ?? raise(work, p) ?? (p.height > 0 ? "split" : rebuildAround(work, p));
 }
 
 /** Where a node can be put between a connected node and one of its children. */
@@ -755,8 +806,10 @@ function splice(work: Work, p: Piece): "attached" | undefined {
  * children do not fit elsewhere: a leaf takes it and adopts them (one more edge moves, two at most). The leaf is
  * the deepest of its zone (then first by name) among leaves whose parent is in the same zone, so taking it away
  * changes no zone's entry; it must share the piece's zone unless the piece brings its zone's first entering edge.
+ * With `adoptMovedOnly`, only sites whose child already moved in this repair are taken (the lift then costs one
+ * edge, and the pieces still waiting can hang under the leaf for free).
  */
-function lift(work: Work, p: Piece): "attached" | undefined {
+function lift(work: Work, p: Piece, adoptMovedOnly: boolean): "attached" | undefined {
   const { zoneOf, k, root, bound } = work.setup;
   if (k < 2) return undefined;
   const pieceZone = zoneOf.get(p.top) as string;
@@ -777,6 +830,7 @@ function lift(work: Work, p: Piece): "attached" | undefined {
   for (const [host, depth] of work.depth) {
     const hostZone = zoneOf.get(host) as string;
     for (const child of work.children.get(host) as string[]) {
+      if (adoptMovedOnly && work.previous.get(child) === host) continue;
       const childZone = zoneOf.get(child) as string;
       const zones = entering
         ? (hostZone !== childZone ? [childZone, hostZone] : [childZone])

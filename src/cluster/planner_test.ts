@@ -14,8 +14,8 @@ import {
   type PlanInput,
   type PlanMember,
   planTree,
-  type TreePlan,
   treeEdgesMoved,
+  type TreePlan,
 } from "./planner.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -50,7 +50,9 @@ export function checkPlan(input: PlanInput, plan: TreePlan): string[] {
   for (const node of expected) if (!listed.has(node)) problems.push(`"${node}" has no children entry`);
   for (const node of listed) if (!expected.has(node)) problems.push(`children entry for stranger "${node}"`);
   for (const m of input.members) {
-    if (!expected.has(m.node) && plan.depth(m.node) !== undefined) problems.push(`depth of "${m.node}" defined`);
+    if (!expected.has(m.node) && plan.depth(m.node) !== undefined) {
+      problems.push(`depth of "${m.node}" defined`);
+    }
   }
 
   // Parent and children agree; children sorted; degree.
@@ -60,11 +62,15 @@ export function checkPlan(input: PlanInput, plan: TreePlan): string[] {
       if (!((list[i - 1] as string) < (list[i] as string))) problems.push(`children of "${node}" not sorted`);
     }
     for (const child of list) {
-      if (plan.parent.get(child) !== node) problems.push(`"${child}" listed under "${node}" but parent differs`);
+      if (plan.parent.get(child) !== node) {
+        problems.push(`"${child}" listed under "${node}" but parent differs`);
+      }
     }
   }
   for (const [node, up] of plan.parent) {
-    if (!(plan.children.get(up) ?? []).includes(node)) problems.push(`"${node}" missing from children of "${up}"`);
+    if (!(plan.children.get(up) ?? []).includes(node)) {
+      problems.push(`"${node}" missing from children of "${up}"`);
+    }
   }
 
   // No loops: every node reaches the root within n hops; depth() agrees.
@@ -196,18 +202,25 @@ Deno.test("planTree() with more zones than k feeds zones from other zones' relay
   ok(maxDepth(plan) <= depthBound(46, 3));
 });
 
-Deno.test("planTree() treats the unknown zone \"\" as one zone", () => {
+Deno.test('planTree() treats the unknown zone "" as one zone', () => {
   const members = [member("r", "z"), member("a", ""), member("b", ""), member("c", ""), member("d", "z")];
   const input: PlanInput = { root: "r", members, wanting: new Set(["a", "b", "c", "d"]), fanout: 4 };
   const plan = planTree(input);
   assertValid(input, plan);
-  const intoUnknown = [...plan.parent].filter(([node, up]) => node !== "d" && up !== "a" && up !== "b" && up !== "c");
+  const intoUnknown = [...plan.parent].filter(([node, up]) =>
+    node !== "d" && up !== "a" && up !== "b" && up !== "c"
+  );
   equal(intoUnknown.length, 1);
 });
 
 Deno.test("planTree() includes the root once when it also wants the stream, and ignores unknown names", () => {
   const members = [member("r", "z"), member("a", "z")];
-  const input: PlanInput = { root: "r", members, wanting: new Set(["r", "a", "nobody"]), fanout: DEFAULT_FANOUT };
+  const input: PlanInput = {
+    root: "r",
+    members,
+    wanting: new Set(["r", "a", "nobody"]),
+    fanout: DEFAULT_FANOUT,
+  };
   const plan = planTree(input);
   assertValid(input, plan);
   assertEquals([...plan.parent], [["a", "r"]]);
@@ -232,14 +245,18 @@ Deno.test("planTree() rejects a fan-out that is not an integer >= 1", () => {
 
 Deno.test("planTree() rejects a member listed in two zones", () => {
   throws(
-    () => planTree({ root: "a", members: [member("a", "z"), member("a", "y")], wanting: new Set(), fanout: 2 }),
+    () =>
+      planTree({ root: "a", members: [member("a", "z"), member("a", "y")], wanting: new Set(), fanout: 2 }),
     /listed in zones "z" and "y"/,
   );
 });
 
 Deno.test("depthBound() is ceil(log_k n) + 1, and n - 1 for a chain", () => {
   assertEquals(
-    [[1, 4], [2, 4], [4, 4], [5, 4], [16, 4], [17, 4], [1000, 4], [1024, 4], [1025, 4], [8, 2], [9, 2], [5, 1]]
+    [[1, 4], [2, 4], [4, 4], [5, 4], [16, 4], [17, 4], [1000, 4], [1024, 4], [1025, 4], [8, 2], [9, 2], [
+      5,
+      1,
+    ]]
       .map(([n, k]) => depthBound(n as number, k as number)),
     [1, 2, 2, 3, 3, 4, 6, 6, 7, 4, 5, 4],
   );
@@ -267,8 +284,13 @@ Deno.test("planTree() with a previous plan: a join moves no edge, a leave moves 
   assertValid(joined, afterJoin);
   equal(treeEdgesMoved(plan, afterJoin), 0);
 
-  const leaver = [...plan.children].find(([node, list]) => node !== "n00" && list.length === 3)?.[0] as string;
-  const left: PlanInput = { ...base, wanting: new Set([...wanting].filter((n) => n !== leaver)), previous: plan };
+  const leaver = [...plan.children].find(([node, list]) => node !== "n00" && list.length === 3)
+    ?.[0] as string;
+  const left: PlanInput = {
+    ...base,
+    wanting: new Set([...wanting].filter((n) => n !== leaver)),
+    previous: plan,
+  };
   const afterLeave = planTree(left);
   assertValid(left, afterLeave);
   ok(treeEdgesMoved(plan, afterLeave) <= 3 + 1, `moved ${treeEdgesMoved(plan, afterLeave)}`);
@@ -359,7 +381,12 @@ Deno.test("planTree() keeps every bound for every zone-size split of up to 16 no
         const ordered = [rootZone, ...sizes.filter((_, i) => i !== sizes.indexOf(rootZone))];
         const members = zonesOfSizes(ordered);
         for (let k = 2; k <= 5; k++) {
-          const input: PlanInput = { root: "z0n000", members, wanting: new Set(members.map((m) => m.node)), fanout: k };
+          const input: PlanInput = {
+            root: "z0n000",
+            members,
+            wanting: new Set(members.map((m) => m.node)),
+            fanout: k,
+          };
           const plan = planTree(input);
           assertValid(input, plan);
           noteDepth(input, plan);
@@ -445,7 +472,11 @@ Deno.test("planTree() is deterministic: the same input, in any order, gives the 
         const j = rng.int(i + 1);
         [shuffled[i], shuffled[j]] = [shuffled[j] as PlanMember, shuffled[i] as PlanMember];
       }
-      const again: PlanInput = { ...input, members: shuffled, wanting: new Set([...input.wanting].reverse()) };
+      const again: PlanInput = {
+        ...input,
+        members: shuffled,
+        wanting: new Set([...input.wanting].reverse()),
+      };
       const first = planTree(input);
       assertEquals(snapshot(planTree(input)), snapshot(first));
       assertEquals(snapshot(planTree(again)), snapshot(first));
@@ -461,7 +492,8 @@ Deno.test("planTree() is deterministic: the same input, in any order, gives the 
 function zoneFull(plan: TreePlan, input: PlanInput, zone: string): boolean {
   const zoneOf = new Map(input.members.map((m) => [m.node, m.zone]));
   const nodes = [plan.root, ...plan.parent.keys()].filter((node) => zoneOf.get(node) === zone);
-  return nodes.length > 0 && nodes.every((node) => (plan.children.get(node) as string[]).length >= input.fanout);
+  return nodes.length > 0 &&
+    nodes.every((node) => (plan.children.get(node) as string[]).length >= input.fanout);
 }
 
 /** One join: a member starts wanting the stream, or a new member arrives wanting it. */
@@ -540,7 +572,10 @@ Deno.test("planTree() with a previous plan: a single leave moves the leaver's ch
       const children = (before.children.get(step.node) as string[]).length;
       const extra = treeEdgesMoved(before, next) - children;
       count(figures.leaves, extra <= 2 ? `children + ${Math.max(0, extra)}` : "rebuilt or split");
-      ok(extra <= 2 || isRebuild({ ...step.input, previous: before }, next), `leave moved ${children} + ${extra}`);
+      ok(
+        extra <= 2 || isRebuild({ ...step.input, previous: before }, next),
+        `leave moved ${children} + ${extra}`,
+      );
     }),
     { numRuns: runs(200) },
   );
@@ -548,25 +583,43 @@ Deno.test("planTree() with a previous plan: a single leave moves the leaver's ch
 
 Deno.test("planTree() keeps every invariant over sequences of joins and leaves", () => {
   fc.assert(
-    fc.property(scenario(400, 10, 6), fc.integer({ min: 5, max: 30 }), fc.integer(), ({ input, zones }, steps, seed) => {
-      const rng = generator(seed);
-      let current = input;
-      let plan = planTree(current);
-      assertValid(current, plan);
-      for (let i = 0; i < steps; i++) {
-        const step = rng.chance(0.5) ? join(rng, zones, current, i) : leave(rng, current, plan) ?? join(rng, zones, current, i);
-        const next = planTree({ ...step.input, previous: plan });
-        assertValid(step.input, next);
-        noteDepth(step.input, next);
-        figures.sequenceSteps++;
-        if (treeEdgesMoved(plan, next) > 2 * step.input.fanout) {
-          figures.rebuilds++;
-          Deno.writeTextFileSync(`/tmp/proto/seq${Math.random()}.json`, JSON.stringify({ prev: [...plan.parent], root: current.root, members: step.input.members, wanting: [...step.input.wanting], fanout: step.input.fanout, node: step.node, was: current.wanting.has(step.node) }));
+    fc.property(
+      scenario(400, 10, 6),
+      fc.integer({ min: 5, max: 30 }),
+      fc.integer(),
+      ({ input, zones }, steps, seed) => {
+        const rng = generator(seed);
+        let current = input;
+        let plan = planTree(current);
+        assertValid(current, plan);
+        for (let i = 0; i < steps; i++) {
+          const step = rng.chance(0.5)
+            ? join(rng, zones, current, i)
+            : leave(rng, current, plan) ?? join(rng, zones, current, i);
+          const next = planTree({ ...step.input, previous: plan });
+          assertValid(step.input, next);
+          noteDepth(step.input, next);
+          figures.sequenceSteps++;
+          if (treeEdgesMoved(plan, next) > 2 * step.input.fanout) {
+            figures.rebuilds++;
+            Deno.writeTextFileSync(
+              `/tmp/proto/seq${Math.random()}.json`,
+              JSON.stringify({
+                prev: [...plan.parent],
+                root: current.root,
+                members: step.input.members,
+                wanting: [...step.input.wanting],
+                fanout: step.input.fanout,
+                node: step.node,
+                was: current.wanting.has(step.node),
+              }),
+            );
+          }
+          current = step.input;
+          plan = next;
         }
-        current = step.input;
-        plan = next;
-      }
-    }),
+      },
+    ),
     { numRuns: runs(60) },
   );
 });
@@ -574,7 +627,12 @@ Deno.test("planTree() keeps every invariant over sequences of joins and leaves",
 Deno.test("planner figures (printed, not asserted)", () => {
   const timing = (() => {
     const members = Array.from({ length: 1000 }, (_, i) => member(`node-${i}`, `zone-${i % 10}`));
-    const input: PlanInput = { root: "node-0", members, wanting: new Set(members.map((m) => m.node)), fanout: 4 };
+    const input: PlanInput = {
+      root: "node-0",
+      members,
+      wanting: new Set(members.map((m) => m.node)),
+      fanout: 4,
+    };
     planTree(input);
     const start = performance.now();
     const rounds = 20;

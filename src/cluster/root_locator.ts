@@ -60,15 +60,45 @@ export function rendezvous(key: string, nodes: readonly string[]): string | unde
   return best;
 }
 
+/** Host of a camera URL, lower case, without IPv6 brackets ("" when malformed). */
+export function urlHost(url: string): string {
+  try {
+    return new URL(url.replace(/^rtsps?:/, "http:")).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  } catch {
+    return "";
+  }
+}
+
+/** The Kubernetes Service a camera URL names (`name.namespace.svc[.cluster.local]`), or null. */
+export function serviceOf(url: string): { namespace: string; name: string } | null {
+  const m = SERVICE_HOST.exec(urlHost(url));
+  return m ? { namespace: m[3]!, name: m[1]! } : null;
+}
+
+/**
+ * The URL the root pulls: a Service's host replaced by its ready endpoint on `node` (the camera pod on this node),
+ * with the endpoint's port when the slice has one port, so the pull goes straight to the pod (no kube-proxy, which
+ * does not carry RTSP's UDP). Other URLs are returned unchanged.
+ */
+export function directPullUrl(
+  url: string,
+  node: string,
+  endpoints: readonly ServiceEndpoint[] | null,
+): string {
+  if (!serviceOf(url) || !endpoints) return url;
+  const endpoint = endpoints.find((e) => e.nodeName === node) ?? endpoints[0];
+  if (!endpoint) return url;
+  const u = new URL(url.replace(/^rtsp(s?):/, "http$1:"));
+  u.hostname = endpoint.address.includes(":") ? `[${endpoint.address}]` : endpoint.address;
+  const port = endpoint.ports.length === 1 ? endpoint.ports[0]!.port : undefined;
+  if (port !== undefined) u.port = String(port);
+  return u.toString().replace(/^http(s?):/, "rtsp$1:");
+}
+
 /** The root relay of a configured camera path. */
 export function locateRoot(input: LocateInput): RootLocation {
   if (input.live.length === 0) return { kind: "none", reason: "no live relay" };
-  let host: string;
-  try {
-    host = new URL(input.url.replace(/^rtsps?:/, "http:")).hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  } catch {
-    host = "";
-  }
+  const host = urlHost(input.url);
   const service = SERVICE_HOST.exec(host);
   if (service) {
     const endpoints = input.serviceEndpoints(service[3]!, service[1]!);

@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { Peer, ServiceEndpoint } from "./discovery.ts";
-import { locateRoot, rendezvous } from "./root_locator.ts";
+import { directPullUrl, locateRoot, rendezvous, serviceOf } from "./root_locator.ts";
 
 const peer = (node: string, host: string): Peer => ({
   node,
@@ -84,4 +84,19 @@ Deno.test("rendezvous spreads paths over nodes and moves only the paths of a rem
     const was = before.get(p)!;
     if (was !== "node-3") assertEquals(rendezvous(p, after), was);
   }
+});
+
+Deno.test("directPullUrl sends the root straight to the camera pod on its node", () => {
+  const endpoints: ServiceEndpoint[] = [
+    { address: "10.1.0.8", nodeName: "a", ports: [{ name: "rtsp", port: 8554 }] },
+    { address: "10.1.0.9", nodeName: "b", ports: [{ name: "rtsp", port: 8554 }] },
+  ];
+  assertEquals(
+    directPullUrl("rtsp://u:p@cam.video.svc:554/live?x=1", "b", endpoints),
+    "rtsp://u:p@10.1.0.9:8554/live?x=1",
+  );
+  assertEquals(directPullUrl("rtsp://10.0.0.3/cam", "b", endpoints), "rtsp://10.0.0.3/cam");
+  assertEquals(directPullUrl("rtsp://cam.video.svc/live", "b", null), "rtsp://cam.video.svc/live");
+  assertEquals(serviceOf("rtsp://cam.video.svc.cluster.local:554/x"), { namespace: "video", name: "cam" });
+  assertEquals(serviceOf("rtsp://camera.example/x"), null);
 });
