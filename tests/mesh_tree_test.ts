@@ -35,6 +35,13 @@ Deno.test("mesh with static discovery: 6 relays, 2 zones, camera on A, readers e
   });
   await runTreeScenario(cluster);
   assertEquals(camera.totalConnections(), 1, "the camera is pulled once, by its own node's relay");
+  // The readers are gone: every relay leaves the tree, the root drops it and closes the camera session.
+  const t0 = Date.now();
+  await camera.waitForConnections((n) => n === 0, 15_000);
+  console.log(`tree torn down and camera released ${Date.now() - t0} ms after the last reader left`);
+  for (const i of [0, 1, 2, 4, 5]) {
+    assertEquals(await treeOf(cluster.relays[i]!, "cam"), null, `${cluster.nodeName(i)} still in the tree`);
+  }
 });
 
 Deno.test("mesh: a stream published to one relay is read on another; unknown paths get 404 quickly", async () => {
