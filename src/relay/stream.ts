@@ -71,7 +71,7 @@ export interface StreamOptions {
 interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** A path of the relay. */
@@ -214,19 +214,18 @@ export class Stream {
     if (this.state === "ready" && this.description) return Promise.resolve();
     if (this.#closed) return Promise.reject(new Error(`Stream "${this.path}" is closed`));
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(
-            new Error(
-              `Source of "${this.path}" not ready after ${timeoutMs} ms: ${this.lastError ?? this.state}`,
-            ),
-          );
-        }, timeoutMs),
-      };
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      // Registered before setTimeout runs: Deno may drain microtasks (and so mark the stream ready) inside it.
       this.#waiters.push(waiter);
+      waiter.timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(
+          new Error(
+            `Source of "${this.path}" not ready after ${timeoutMs} ms: ${this.lastError ?? this.state}`,
+          ),
+        );
+      }, timeoutMs);
+      if (!this.#waiters.includes(waiter)) clearTimeout(waiter.timer);
     });
   }
 

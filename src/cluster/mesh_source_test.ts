@@ -1,0 +1,196 @@
+/**
+ * Tests of the child side of the mesh with a scripted mesh host: the join/subscribe sequence, make-before-break
+ * re-parenting on a new assignment, failover after parent silence (the lost parent named as suspect), duplicate
+ * filtering across parents, 404 for paths nobody serves, and leave/unsubscribe on stop.
+ * @module
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { silentLogger } from "../log.ts";
+import { PortPairAllocator } from "../relay/port_allocator.ts";
+import { Stream, StreamUnavailable } from "../relay/stream.ts";
+import { writeRtpHeader } from "../rtp/packet.ts";
+import { decodeMeshPacket, encodeMeshPacket, type MeshPacket } from "./mesh_frame.ts";
+import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
+import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
+
+const SDP = [
+  "v=0",
+  "o=- 1 1 IN IP4 127.0.0.1",
+  "s=cam",
+  "t=0 0",
+  "m=video 0 RTP/AVP 96",
+  "a=rtpmap:96 H264/90000",
+  "a=control:trackID=0",
+  "",
+].join("\r\n");
+
+const ref = (node: string): PeerRef => ({ node, host: "127.0.0.1", adminPort: 1, meshPort: 2 });
+
+class ScriptedHost implements MeshSourceHost {
+  readonly self = ref("me");
+  readonly calls: string[] = [];
+  readonly routes = new Map<number, MeshSource>();
+  parentFor = "p1";
+  rootMissing: { missing: string; status: 404 | 503 } | null = null;
+  clock = 1_000_000;
+  #nextId = 1;
+  now() {
+    return this.clock;
+  }
+  findRoot(_path: string) {
+    return Promise.resolve(this.rootMissing ?? { root: ref("root") });
+  }
+  join(_root: PeerRef, _path: string, readers: number, suspects: string[]): Promise<JoinResponse> {
+    this.calls.push(`join readers=${readers} suspects=${suspects.join(",")}`);
+    return Promise.resolve({
+      root: "root",
+      parent: ref(this.parentFor),
+      sdp: SDP,
+      outputSsrcs: [0xabc],
+      depth: 1,
+    });
+  }
+  subscribe(parent: PeerRef, _path: string, streamId: number, burst: boolean) {
+    this.calls.push(`subscribe ${parent.node} id=${streamId} burst=${burst}`);
+    return Promise.resolve();
+  }
+  unsubscribe(parent: PeerRef) {
+    this.calls.push(`unsubscribe ${parent.node}`);
+    return Promise.resolve();
+  }
+  leave() {
+    this.calls.push("leave");
+    return Promise.resolve();
+  }
+  route(streamId: number, source: MeshSource | null) {
+    if (source) this.routes.set(streamId, source);
+    else this.routes.delete(streamId);
+  }
+  newStreamId() {
+    return this.#nextId++;
+  }
+  readersOf(stream: Stream) {
+    return stream.refs;
+  }
+}
+
+function rtp(seq: number): MeshPacket {
+  const p = new Uint8Array(20);
+  writeRtpHeader(p, 0, { marker: false, payloadType: 96, sequence: seq, timestamp: seq * 3000, ssrc: 0xabc });
+  p[12] = 0x41;
+  return decodeMeshPacket(encodeMeshPacket("rtp", 0, 0, p)) as MeshPacket;
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert(cond(), `timed out waiting for ${what}`);
+}
+
+function setup() {
+  const base = 40000 + 2 * Math.floor(Math.random() * 5000);
+  const stream = new Stream({
+    path: "cam",
+    kind: "mesh",
+    logger: silentLogger,
+    allocator: new PortPairAllocator(base, base + 19),
+    hostname: "127.0.0.1",
+    lingerSeconds: 0,
+    onIdle: () => {},
+  });
+  const host = new ScriptedHost();
+  const source = new MeshSource(stream, host, silentLogger, {
+    leaseMs: 20,
+    parentTimeoutMs: 600,
+    retryMs: 10,
+  });
+  stream.source = source;
+  return { stream, host, source };
+}
+
+Deno.test("MeshSource joins, adopts the root's SDP and SSRC, subscribes with a burst and goes ready", async () => {
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    assertEquals(host.calls.slice(0, 2), ["join readers=1 suspects=", "subscribe p1 id=1 burst=true"]);
+    assertEquals(stream.tracks.length, 1);
+    assertEquals(stream.tracks[0]!.outputSsrc, 0xabc);
+    assertEquals(source.parent?.node, "p1");
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource re-parents make-before-break and filters the overlap's duplicates", async () => {
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    const forwarded: number[] = [];
+    stream.tracks[0]!.addEgress({
+      id: "probe",
+      kind: "udp",
+      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
+      sendRtcp: () => true,
+    });
+    for (const s of [10, 11, 12]) source.onFrame(rtp(s), 1);
+    host.parentFor = "p2";
+    await until(() => source.parent?.node === "p2", "the new parent");
+    const subscribeAt = host.calls.indexOf("subscribe p2 id=2 burst=false");
+    const unsubscribeAt = host.calls.indexOf("unsubscribe p1");
+    assert(subscribeAt >= 0 && unsubscribeAt > subscribeAt, `order: ${host.calls.join(" | ")}`);
+    assertEquals([...host.routes.keys()], [2], "only the new parent's frames are routed");
+    // The new parent repeats 11 and 12, then continues.
+    for (const s of [11, 12, 13, 14]) source.onFrame(rtp(s), 2);
+    assertEquals(forwarded, [10, 11, 12, 13, 14]);
+    assertEquals(source.duplicates, 2);
+    assertEquals(source.reparents, 1);
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource fails over after 600 ms of parent silence, naming the parent as suspect", async () => {
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    host.clock += 500;
+    source.checkParent();
+    assertEquals(source.parent?.node, "p1", "500 ms of silence is tolerated");
+    source.onHeartbeat("p1"); // the parent speaks: the silence restarts
+    host.clock += 500;
+    source.checkParent();
+    assertEquals(source.parent?.node, "p1");
+    host.parentFor = "p3";
+    host.clock += 601;
+    source.checkParent();
+    assertEquals(source.parent, null, "detached at once");
+    await until(() => source.parent?.node === "p3", "the replacement parent");
+    assert(host.calls.includes("join readers=1 suspects=p1"), host.calls.join(" | "));
+    assert(!host.calls.includes("unsubscribe p1"), "no call to the dead parent before the new one");
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource fails waiting readers with 404 when no relay serves the path", async () => {
+  const { stream, host } = setup();
+  host.rootMissing = { missing: 'No relay serves "cam"', status: 404 };
+  try {
+    stream.retain();
+    const err = await stream.whenReady(2000).then(() => null, (e) => e);
+    assert(err instanceof StreamUnavailable && err.status === 404, String(err));
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource.stop() unsubscribes from the parent and leaves the root", async () => {
+  const { stream, host } = setup();
+  stream.retain();
+  await stream.whenReady(2000);
+  await stream.close();
+  assertEquals(host.calls.slice(-2), ["unsubscribe p1", "leave"]);
+  assertEquals(host.routes.size, 0);
+});
