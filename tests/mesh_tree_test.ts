@@ -39,8 +39,9 @@ Deno.test("mesh with static discovery: 6 relays, 2 zones, camera on A, readers e
   const t0 = Date.now();
   await camera.waitForConnections((n) => n === 0, 15_000);
   console.log(`tree torn down and camera released ${Date.now() - t0} ms after the last reader left`);
-  for (const i of [0, 1, 2, 4, 5]) {
-    assertEquals(await treeOf(cluster.relays[i]!, "cam"), null, `${cluster.nodeName(i)} still in the tree`);
+  for (const [i, relay] of cluster.relays.entries()) {
+    if (!relay.process.running) continue; // the one the scenario killed
+    assertEquals(await treeOf(relay, "cam"), null, `${cluster.nodeName(i)} still in the tree`);
   }
 });
 
