@@ -39,8 +39,16 @@ async function main(): Promise<number> {
     Deno.addSignalListener("SIGINT", () => resolve("SIGINT"));
   });
   const signal = await stopped;
-  logger.info("shutting down", { signal });
-  await Promise.race([relay.close(), new Promise((r) => setTimeout(r, signal === "SIGINT" ? 2000 : 10_000))]);
+  // SIGTERM (Kubernetes): up to 8 s for the children in the mesh to move, then 2 s to close, inside a 15 s grace.
+  // SIGINT (a person at a terminal): the same, faster.
+  const drainMs = signal === "SIGINT" ? 1000 : 8000;
+  const closeMs = 2000;
+  logger.info("shutting down", { signal, drainMs });
+  await relay.drain(drainMs).catch((err) => logger.warn("drain failed", { error: String(err) }));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([relay.close(), new Promise((r) => (timer = setTimeout(r, closeMs)))]);
+  clearTimeout(timer);
+  logger.info("stopped", { signal });
   return 0;
 }
 

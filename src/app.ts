@@ -68,6 +68,11 @@ export interface Relay {
   readonly rtsp: RtspService;
   readonly rtspPort: number;
   readonly adminPort: number;
+  /**
+   * Leaves the mesh make-before-break (children move to other parents while this relay still feeds them) and stops
+   * accepting RTSP connections; readiness turns false. Call {@linkcode Relay.close} after it.
+   */
+  drain(timeoutMs: number): Promise<void>;
   /** Stops accepting, ends sessions and closes everything. */
   close(): Promise<void>;
 }
@@ -177,6 +182,11 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     rtsp,
     rtspPort: server.port,
     adminPort: admin.addr.port,
+    async drain(timeoutMs) {
+      ready = false;
+      server.stopAccepting();
+      await mesh.drain(timeoutMs);
+    },
     async close() {
       ready = false;
       server.stopAccepting();

@@ -45,6 +45,22 @@ Deno.test("mesh with static discovery: 6 relays, 2 zones, camera on A, readers e
   }
 });
 
+Deno.test("mesh: SIGTERM of a mid-tree relay drains make-before-break: smaller gap than SIGKILL, exit 0", async () => {
+  const first = 20 + Math.floor(Math.random() * 180);
+  await using camera = await startGstCamera({ host: `127.0.0.${first}`, fps: 25 });
+  await using cluster = await startRelayCluster({
+    count: 6,
+    firstOctet: first,
+    zoneOf: (i) => (i < 3 ? "zone-1" : "zone-2"),
+    discovery: "static",
+    fanout: FANOUT,
+    argsOf: () => ["--path", `cam=${camera.url}`, "--pull-transport", "tcp"],
+  });
+  const { gapsMs } = await runTreeScenario(cluster, "SIGTERM");
+  console.log(`SIGTERM: worst reader gap ${Math.max(...gapsMs)} ms (SIGKILL detection alone takes 600 ms)`);
+  assert(Math.max(...gapsMs) < 600, `gaps ${gapsMs} ms: the drain did not move the children before leaving`);
+});
+
 Deno.test("mesh: a stream published to one relay is read on another; unknown paths get 404 quickly", async () => {
   await using cluster = await startRelayCluster({
     count: 3,

@@ -74,6 +74,7 @@ interface RootTree {
 /** Parent-side state of one child subscription. */
 interface ChildSub {
   node: string;
+  ref: PeerRef;
   to: Deno.NetAddr;
   streamId: number;
   egressIds: string[];
@@ -105,6 +106,7 @@ export class Mesh implements MeshSourceHost {
   #nextStreamId = 1;
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
+  #draining = false;
 
   /** @param options identity, discovery, fan-out and timing */
   constructor(options: MeshOptions) {
@@ -390,6 +392,7 @@ export class Mesh implements MeshSourceHost {
     app.post("/subscribe", async (c) => {
       const req = await parse(subscribeRequestSchema, c.req.raw);
       if (req instanceof Response) return req;
+      if (this.#draining) return c.json({ error: "This relay is draining" }, 503);
       this.#heard(req.from.node);
       const stream = this.#hub?.get(req.path);
       if (!stream?.description || stream.tracks.length === 0) {
@@ -398,6 +401,14 @@ export class Mesh implements MeshSourceHost {
       this.#addChild(stream, req.from, req.streamId, req.burst);
       return c.json({ tracks: stream.tracks.length });
     });
+    app.post("/rejoin", async (c) => {
+      const req = await parse(leaveRequestSchema, c.req.raw);
+      if (req instanceof Response) return req;
+      const source = this.#sources.get(req.path);
+      if (!source || source.parent?.node !== req.node) return c.json({ error: "Not fed by that relay" }, 404);
+      source.renewNow();
+      return c.json({ ok: true });
+    });
     app.post("/unsubscribe", async (c) => {
       const req = await parse(unsubscribeRequestSchema, c.req.raw);
       if (req instanceof Response) return req;
@@ -405,6 +416,41 @@ export class Mesh implements MeshSourceHost {
       return c.json({ ok: true });
     });
     return app;
+  }
+
+  /**
+   * Leaves every tree make-before-break before this relay goes away (SIGTERM): stops renewing its joins, tells
+   * each root it leaves (the root plans around it), asks its children to re-join now (they subscribe to their new
+   * parent before unsubscribing from this one), and waits until they are gone or `timeoutMs` passes. Keeps
+   * forwarding meanwhile.
+   * @returns children that moved and children still attached at the end
+   */
+  async drain(timeoutMs: number): Promise<{ moved: number; remaining: number }> {
+    this.#draining = true;
+    for (const source of this.#sources.values()) source.freeze();
+    const count = () => [...this.#children.values()].reduce((n, subs) => n + subs.size, 0);
+    const before = count();
+    await Promise.all([...this.#children.entries()].map(async ([path, subs]) => {
+      const root = this.#sources.get(path)?.root;
+      // A stream rooted here cannot move: its children fail over when this relay is gone.
+      if (!root) return;
+      await this.#call(root, "leave", { path, node: this.self.node }).catch(() => {});
+      await Promise.all(
+        [...subs.values()].map((sub) =>
+          this.#call(sub.ref, "rejoin", { path, node: this.self.node }).catch(() => {})
+        ),
+      );
+    }));
+    const deadline = Date.now() + timeoutMs;
+    while (count() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const remaining = count();
+    this.#log.info("mesh drained", { moved: before - remaining, remaining });
+    return { moved: before - remaining, remaining };
+  }
+
+  /** True while draining. */
+  get draining(): boolean {
+    return this.#draining;
   }
 
   /** Leaves every tree and closes the port. */
@@ -454,6 +500,7 @@ export class Mesh implements MeshSourceHost {
     const hub = this.#hub!;
     this.#heard(req.from.node);
     if (!hub.isLocalRoot(req.path)) throw new PeerError(409, `"${req.path}" does not enter the mesh here`);
+    if (this.#draining) throw new PeerError(503, "This relay is draining");
     let tree = this.#roots.get(req.path);
     if (!tree) {
       const stream = hub.forReader(req.path);
@@ -547,7 +594,7 @@ export class Mesh implements MeshSourceHost {
       track.addEgress(new MeshEgress(id, this.#socket!, to, streamId, track.index), { burst });
       egressIds.push(id);
     }
-    subs.set(from.node, { node: from.node, to, streamId, egressIds, lastHeard: Date.now() });
+    subs.set(from.node, { node: from.node, ref: from, to, streamId, egressIds, lastHeard: Date.now() });
     this.#log.info("mesh child subscribed", { path: stream.path, child: from.node, burst });
   }
 

@@ -10,6 +10,7 @@
  * - `POST /mesh/v1/leave` (to the root): the relay no longer wants the stream.
  * - `POST /mesh/v1/subscribe` (to the parent): send me the stream, framed with the stream id I chose.
  * - `POST /mesh/v1/unsubscribe` (to the parent).
+ * - `POST /mesh/v1/rejoin` (to a child, from its draining parent): renew your join now, you are being moved.
  * @module
  */
 import { z } from "zod";

@@ -62,6 +62,8 @@ export class MeshSource implements StreamSource {
   #suspects: string[] = [];
   #windows: SeqWindow[] = [];
   #wake: (() => void) | null = null;
+  /** Draining: keep the current parent, stop renewing the join (the root must not plan this relay in again). */
+  #frozen = false;
   #loop: Promise<void> | null = null;
   /** Re-parents so far (for the admin API). */
   reparents = 0;
@@ -146,10 +148,20 @@ export class MeshSource implements StreamSource {
     if (this.#attached?.parent.node === node) this.#lastFromParent = this.#host.now();
   }
 
+  /** Stops renewing the join while keeping the stream flowing (this relay is draining). */
+  freeze(): void {
+    this.#frozen = true;
+  }
+
+  /** Renews the join now (the parent is draining and asked its children to move). */
+  renewNow(): void {
+    this.#wake?.();
+  }
+
   /** Called by the mesh's watchdog: re-parent now when the parent has been silent too long. */
   checkParent(): void {
     const attached = this.#attached;
-    if (!attached || this.#stopped) return;
+    if (!attached || this.#stopped || this.#frozen) return;
     if (this.#host.now() - this.#lastFromParent <= this.#timing.parentTimeoutMs) return;
     this.#log.warn("mesh parent silent, re-parenting", {
       path: this.stream.path,
@@ -183,6 +195,10 @@ export class MeshSource implements StreamSource {
   async #run(): Promise<void> {
     while (!this.#stopped) {
       try {
+        if (this.#frozen) {
+          await this.#sleep(this.#timing.leaseMs);
+          continue;
+        }
         await this.#step();
         await this.#sleep(this.#attached ? this.#timing.leaseMs : this.#timing.retryMs);
       } catch (err) {

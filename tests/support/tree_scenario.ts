@@ -38,7 +38,11 @@ export async function meshChildren(relay: RelayProcess, path: string): Promise<n
  * The scenario shared by the static and kubernetes variants: camera on relay 0, readers on relays 1, 3, 4, 5,
  * checks, then SIGKILL of the relay that feeds the most readers below the root.
  */
-export async function runTreeScenario(cluster: RelayCluster): Promise<void> {
+export async function runTreeScenario(
+  cluster: RelayCluster,
+  signal: "SIGKILL" | "SIGTERM" = "SIGKILL",
+): Promise<{ gapsMs: number[] }> {
+  const gapsMs: number[] = [];
   const { relays } = cluster;
   const readerIdx = [1, 3, 4, 5];
   const readers = new Map<number, ProgressReader>();
@@ -82,8 +86,15 @@ export async function runTreeScenario(cluster: RelayCluster): Promise<void> {
     const orphanIdx = orphans.map((n) => n.charCodeAt(5) - 97);
     const before = new Map(orphanIdx.map((i) => [i, readers.get(i)!.frames()]));
     const killedAt = Date.now();
-    await relays[victim]!.stop("SIGKILL");
-    console.log(`SIGKILL ${cluster.nodeName(victim)}, which fed ${orphans.join(", ")}`);
+    const status = await relays[victim]!.stop(signal);
+    console.log(
+      `${signal} ${cluster.nodeName(victim)}, which fed ${orphans.join(", ")}: exited ${status.code} after ` +
+        `${Date.now() - killedAt} ms`,
+    );
+    if (signal === "SIGTERM") {
+      assertEquals(status.code, 0, "a drained relay exits 0");
+      assert(Date.now() - killedAt < 12_000, "drain exceeded the grace period");
+    }
     await delay(4000);
     for (const i of orphanIdx) {
       const r = readers.get(i)!;
@@ -93,6 +104,7 @@ export async function runTreeScenario(cluster: RelayCluster): Promise<void> {
           before.get(i)
         } -> ${r.frames()}`,
       );
+      gapsMs.push(gap);
       assert(r.frames() >= before.get(i)! + 50, `${cluster.nodeName(i)} stopped decoding`);
       assert(gap < 1000, `${cluster.nodeName(i)}: media gap ${gap} ms >= 1 s`);
       const t = await treeOf(relays[i]!, "cam");
@@ -106,6 +118,7 @@ export async function runTreeScenario(cluster: RelayCluster): Promise<void> {
         assert(r.process.running, `reader on ${cluster.nodeName(i)} exited\n${r.process.output()}`);
       }
     }
+    return { gapsMs };
   } finally {
     await Promise.all([...readers.values()].map((r) => r.stop()));
   }
