@@ -8,7 +8,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
   cachedTestClip,
-  type delay,
   ffmpegPublish,
   ffmpegRead,
   ffprobeCodecs,
