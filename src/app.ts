@@ -83,9 +83,10 @@ export interface Relay {
  */
 export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
   const self = selfPeer(config, (n) => Deno.env.get(n));
+  const discovery = createDiscovery(config, self, logger.child("discovery"));
   const mesh = new Mesh({
     self,
-    discovery: createDiscovery(config, self, logger.child("discovery")),
+    discovery,
     fanout: config.fanout,
     bindHost: config.listen,
     logger: logger.child("mesh"),
@@ -142,15 +143,19 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   });
   server.listen();
   rtsp.start();
+  let rtspListening = true;
 
   let ready = false;
   const app = createAdminApp({
     hub,
     rtsp,
     ready: () => ready && mesh.ready,
+    readiness: () => ({ rtsp: rtspListening, mesh: mesh.meshPort !== 0, discovery: discovery.synced }),
     metrics,
     mesh,
     node: self.node,
+    config,
+    logger: logger.child("admin"),
   });
   // The admin port (which carries the peer protocol) is up before the mesh starts, so peers can reach us.
   const admin = Deno.serve({
@@ -189,6 +194,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     },
     async close() {
       ready = false;
+      rtspListening = false;
       server.stopAccepting();
       rtsp.stop();
       server.close();

@@ -1,24 +1,57 @@
 /**
- * The admin HTTP API (Hono). A factory that never listens: main.ts serves it, tests call `app.request()`.
+ * The admin HTTP API (Hono with `@hono/zod-openapi`). A factory that never listens: main.ts serves it, tests call
+ * `app.request()`. Every request and response has a zod schema (src/admin/schemas.ts); the route definitions
+ * (src/admin/openapi.ts) validate requests with them and `GET /api/openapi.json` is generated from them.
+ *
+ * Auth (src/admin/auth.ts): mutations need `Authorization: Bearer <admin token>` and are refused (403) when no
+ * token is configured; reads under `/api/v1/` and `/metrics` need it too with `adminAuthReads`. `/healthz`,
+ * `/readyz`, `/api/openapi.json` and the peer protocol under `/mesh/v1/` stay open.
  * @module
  */
-import { Hono } from "hono";
+import { OpenAPIHono, type z } from "@hono/zod-openapi";
+import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { RelayConfig } from "../config/schema.ts";
+import type { Logger } from "../log.ts";
 import type { StreamHub } from "../relay/hub.ts";
 import type { RtspService } from "../relay/rtsp_service.ts";
 import type { Stream } from "../relay/stream.ts";
-import type { RelayMetrics } from "../metrics/relay_metrics.ts";
-import type { RtpReceiverStats } from "../metrics/rtp_receiver_stats.ts";
+import type { RtpReceiverSnapshot } from "../metrics/rtp_receiver_stats.ts";
+import { adminAuth } from "./auth.ts";
+import { dashboardRoutes } from "./dashboard.ts";
+import { adminRoutes, BEARER_SCHEME, bearerSecurityScheme, OPENAPI_INFO, widePath } from "./openapi.ts";
+import { redactConfig, redactUrl } from "./redact.ts";
+import {
+  peerListSchema,
+  type readinessChecksSchema,
+  type sessionSchema,
+  type streamSchema,
+  treeSchema,
+} from "./schemas.ts";
+
+/** What readiness waits for: RTSP and mesh listening, discovery synced. */
+export type ReadinessChecks = z.infer<typeof readinessChecksSchema>;
 
 /** What the admin app reads. It holds no state of its own. */
 export interface AdminDeps {
   hub: StreamHub;
   rtsp: RtspService;
-  /** True once every listener is up. */
+  /** True once every listener is up (and false again while draining). */
   ready: () => boolean;
-  /** Prometheus exposition and per-track receiver statistics. */
-  metrics?: RelayMetrics;
+  /** Detail of readiness for `/readyz`; when given, every check must pass too. */
+  readiness?: () => ReadinessChecks;
+  /** Prometheus exposition and per-track receiver statistics (a `RelayMetrics`). */
+  metrics?: AdminMetrics;
   /** Node name. */
   node: string;
+  /**
+   * The effective configuration: `GET /api/v1/config` shows it without secrets, and its `adminToken` and
+   * `adminAuthReads` drive auth. Without it no token is set: changes are refused (403) and reads are open.
+   */
+  config?: RelayConfig;
+  /** Where admin changes (paths added or removed, sessions kicked) are logged. */
+  logger?: Logger;
   /** The mesh: peer protocol routes and views. */
   mesh?: {
     routes(): Hono;
@@ -27,38 +60,40 @@ export interface AdminDeps {
   };
 }
 
-/** JSON view of a stream. */
-export interface StreamView {
-  path: string;
-  kind: string;
-  source: { state: string; error: string | null; sessions: number } & Record<string, unknown>;
-  readers: number;
-  tracks: Array<{
-    index: number;
-    type: string | undefined;
-    codec: string | undefined;
-    clockRate: number;
-    packetsIn: number;
-    bytesIn: number;
-    packetsOut: number;
-    dropped: Record<string, number>;
-    readerReports: number;
-    /** Receiver statistics of the hop into this relay (RFC 3550), when measured. */
-    lost?: number;
-    jitterSeconds?: number;
-    /** Bytes held by the GOP cache, when the track has one. */
-    gopCacheBytes?: number;
-  }>;
-  packetsIn: number;
-  packetsOut: number;
+/** What the admin app reads of the metrics (implemented by `RelayMetrics`). */
+export interface AdminMetrics {
+  /** Prometheus text format 0.0.4. */
+  expose(): string;
+  /** Receiver statistics of a stream's tracks (index-aligned; holes for tracks without). */
+  receiverStats(stream: Stream): readonly (ReceiverStatsLike | undefined)[];
 }
 
-/** Builds the JSON view of one stream. */
+/** JSON view of a stream (`GET /api/v1/streams/{path}`). */
+export type StreamView = z.infer<typeof streamSchema>;
+
+/** Per-track receiver statistics (an `RtpReceiverStats`). */
+export interface ReceiverStatsLike {
+  snapshot(): Pick<
+    RtpReceiverSnapshot,
+    "valid" | "received" | "expected" | "lostReported" | "jitterSeconds" | "duplicates" | "reordered"
+  >;
+}
+
+/**
+ * Builds the JSON view of one stream: source, readers, per-track counters (in, out per sink, dropped) and the
+ * receiver statistics of the hop into this relay (`source` from a camera or publisher, `mesh` from a parent).
+ * @param stream the stream
+ * @param readers reader sessions on its path
+ * @param stats receiver statistics per track index, when measured
+ * @returns a value of `streamSchema`
+ * @example streamView(hub.get("demo")!, 2, metrics.receiverStats(stream))
+ */
 export function streamView(
   stream: Stream,
   readers: number,
-  stats: readonly (RtpReceiverStats | undefined)[] = [],
+  stats: readonly (ReceiverStatsLike | undefined)[] = [],
 ): StreamView {
+  const hop = stream.kind === "mesh" ? "mesh" : "source";
   const tracks = stream.tracks.map((t) => {
     const media = stream.description?.medias[t.index];
     const f = t.counters.forwarded;
@@ -72,9 +107,25 @@ export function streamView(
       packetsIn: t.counters.packetsIn,
       bytesIn: t.counters.bytesIn,
       packetsOut: f.udp + f.tcp + f.mesh,
+      forwarded: { udp: f.udp, tcp: f.tcp, mesh: f.mesh },
       dropped: { ...t.counters.dropped },
       readerReports: t.counters.readerReports,
-      ...(snap ? { lost: snap.lostReported, jitterSeconds: snap.jitterSeconds } : {}),
+      ...(snap
+        ? {
+          lost: snap.lostReported,
+          jitterSeconds: snap.jitterSeconds,
+          hop: {
+            hop,
+            valid: snap.valid,
+            received: snap.received,
+            expected: snap.expected,
+            lost: snap.lostReported,
+            jitterSeconds: snap.jitterSeconds,
+            duplicates: snap.duplicates,
+            reordered: snap.reordered,
+          } as const,
+        }
+        : {}),
       ...(gop ? { gopCacheBytes: gop.bytes } : {}),
     };
   });
@@ -82,10 +133,10 @@ export function streamView(
     path: stream.path,
     kind: stream.kind,
     source: {
+      ...(stream.source?.info() ?? {}),
       state: stream.state,
       error: stream.lastError,
       sessions: stream.sourceSessions,
-      ...(stream.source?.info() ?? {}),
     },
     readers,
     tracks,
@@ -94,57 +145,155 @@ export function streamView(
   };
 }
 
+/** `field: problem; ...` of a zod failure (the same form as config errors). */
+function zodMessage(error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> }) {
+  return error.issues.map((i) => `${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`)
+    .join("; ");
+}
+
+/** Checks a view handed by another component against its schema; a mismatch is a bug (500). */
+function conform<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new Error(`The ${what} view does not match its schema: ${zodMessage(r.error)}`);
+  return r.data;
+}
+
+/** Largest request body the admin API reads. */
+const MAX_BODY_BYTES = 64 * 1024;
+
 /**
  * Creates the admin app.
+ * @param deps the relay's parts it reads and the configuration
+ * @returns the Hono app (an `OpenAPIHono`)
  * @example const app = createAdminApp(deps); await app.request("/healthz")
  */
-export function createAdminApp(deps: AdminDeps): Hono {
-  const app = new Hono();
+export function createAdminApp(deps: AdminDeps): OpenAPIHono {
+  const config = deps.config;
+  const routes = adminRoutes({ readsNeedToken: config?.adminAuthReads ?? false });
+  const log = deps.logger;
+  const app = new OpenAPIHono({
+    defaultHook: (result, c) => {
+      if (!result.success) return c.json({ error: zodMessage(result.error) }, 400);
+    },
+  });
   const readersOf = () => deps.rtsp.readersByPath();
   const view = (s: Stream, readers: ReadonlyMap<string, number>) =>
     streamView(s, readers.get(s.path) ?? 0, deps.metrics?.receiverStats(s));
 
-  app.get("/healthz", (c) => c.json({ status: "ok", node: deps.node }));
-  app.get("/readyz", (c) => deps.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503));
-  app.get("/metrics", (c) => {
-    c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return c.body(deps.metrics?.expose() ?? "");
+  // Guards first: Hono runs middleware in registration order.
+  const guard = adminAuth({ token: config?.adminToken, reads: config?.adminAuthReads ?? false });
+  app.use("/metrics", guard);
+  app.use("/api/v1/*", guard);
+  app.use(
+    "/api/v1/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json({ error: `Request body exceeds ${MAX_BODY_BYTES} bytes` }, 413),
+    }),
+  );
+
+  app.openapi(routes.health, (c) => c.json({ status: "ok" as const, node: deps.node }, 200));
+  app.openapi(routes.ready, (c) => {
+    const checks = deps.readiness?.();
+    const ready = deps.ready() && (!checks || (checks.rtsp && checks.mesh && checks.discovery));
+    const body = { ready, ...(checks ? { checks } : {}) };
+    if (ready) return c.json(body, 200);
+    return c.json(body, 503);
   });
-  app.get("/api/v1/streams", (c) => {
+  app.openapi(routes.metrics, (c) =>
+    c.text(deps.metrics?.expose() ?? "", 200, {
+      "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+    }));
+
+  app.openapi(routes.streams, (c) => {
     const readers = readersOf();
-    return c.json({ streams: deps.hub.streams().map((s) => view(s, readers)) });
+    return c.json({ streams: deps.hub.streams().map((s) => view(s, readers)) }, 200);
   });
-  app.get("/api/v1/streams/:path{.+}", (c) => {
-    const path = c.req.param("path");
+  app.openAPIRegistry.registerPath(routes.stream);
+  app.openapi({ ...routes.stream, path: widePath(routes.stream.path), hide: true }, (c) => {
+    const { path } = c.req.valid("param");
     const stream = deps.hub.get(path);
     if (!stream) return c.json({ error: `No active stream at path "${path}"` }, 404);
-    return c.json(view(stream, readersOf()));
+    return c.json(view(stream, readersOf()), 200);
   });
-  app.get("/api/v1/sessions", (c) =>
-    c.json({
-      sessions: deps.rtsp.sessions().map((s) => ({
-        id: s.id,
-        role: s.role,
-        path: s.path,
-        remote: s.remote,
-        state: s.state,
-        transport: [...s.tracks.values()].map((t) => t.transport),
-        /** Bytes waiting in this session's TCP connection queue (bounded by --reader-queue-bytes). */
-        queuedBytes: s.conn.writer.queuedBytes,
-        createdAt: new Date(s.createdAt).toISOString(),
-      })),
+
+  app.openapi(routes.sessions, (c) => {
+    const sessions: Array<z.infer<typeof sessionSchema>> = deps.rtsp.sessions().map((s) => ({
+      id: s.id,
+      role: s.role,
+      path: s.path,
+      remote: s.remote,
+      state: s.state,
+      transport: [...s.tracks.values()].map((t) => t.transport),
+      queuedBytes: s.conn.writer.queuedBytes,
+      createdAt: new Date(s.createdAt).toISOString(),
     }));
-  if (deps.mesh) {
-    const mesh = deps.mesh;
-    app.route("/mesh/v1", mesh.routes());
-    app.get("/api/v1/peers", (c) => c.json({ peers: mesh.peersView() }));
-    app.get("/api/v1/tree/:path{.+}", (c) => {
-      const path = c.req.param("path");
-      const view = mesh.treeView(path);
-      return view ? c.json(view) : c.json({ error: `This relay has no part in the tree of "${path}"` }, 404);
+    return c.json({ sessions }, 200);
+  });
+  app.openapi(routes.kickSession, (c) => {
+    const { id } = c.req.valid("param");
+    const session = deps.rtsp.sessions().find((s) => s.id === id);
+    if (!session || !deps.rtsp.kick(id)) return c.json({ error: `No session with id "${id}"` }, 404);
+    log?.info("session kicked", {
+      session: id,
+      role: session.role,
+      path: session.path,
+      remote: session.remote,
     });
-  }
+    return c.body(null, 204);
+  });
+
+  const mesh = deps.mesh;
+  if (mesh) app.route("/mesh/v1", mesh.routes());
+  app.openapi(
+    routes.peers,
+    (c) => c.json(conform(peerListSchema, { peers: mesh?.peersView() ?? [] }, "peers"), 200),
+  );
+  app.openAPIRegistry.registerPath(routes.tree);
+  app.openapi({ ...routes.tree, path: widePath(routes.tree.path), hide: true }, (c) => {
+    const { path } = c.req.valid("param");
+    const tree = mesh?.treeView(path) ?? null;
+    if (!tree) return c.json({ error: `This relay has no part in the tree of "${path}"` }, 404);
+    return c.json(conform(treeSchema, tree, "tree"), 200);
+  });
+
+  app.openapi(routes.config, (c) => {
+    if (!config) return c.json({ error: "This relay was started without a configuration to show" }, 404);
+    return c.json(redactConfig(config, Object.fromEntries(deps.hub.pulls())), 200);
+  });
+  app.openapi(routes.addPath, (c) => {
+    const { name, url } = c.req.valid("json");
+    const conflict = deps.hub.pulls().has(name)
+      ? `Path "${name}" is already a camera: DELETE /api/v1/paths/${name} first`
+      : deps.hub.kindOf(name) === "demo"
+      ? `Path "${name}" is the built-in demo`
+      : deps.hub.get(name)?.kind === "publish"
+      ? `Path "${name}" has a live publisher`
+      : null;
+    if (conflict) return c.json({ error: conflict }, 409);
+    deps.hub.addPull(name, url);
+    log?.info("path added", { path: name, url: redactUrl(url) });
+    return c.json({ name, url: redactUrl(url) }, 201);
+  });
+  app.openAPIRegistry.registerPath(routes.removePath);
+  app.openapi({ ...routes.removePath, path: widePath(routes.removePath.path), hide: true }, async (c) => {
+    const { name } = c.req.valid("param");
+    if (!(await deps.hub.removePull(name))) {
+      return c.json({ error: `No camera is configured at path "${name}"` }, 404);
+    }
+    log?.info("path removed", { path: name });
+    return c.body(null, 204);
+  });
+
+  app.openAPIRegistry.registerComponent("securitySchemes", BEARER_SCHEME, bearerSecurityScheme);
+  app.openAPIRegistry.registerPath(routes.openapi);
+  app.doc31("/api/openapi.json", { openapi: "3.1.0", info: OPENAPI_INFO });
+
+  app.route("/", dashboardRoutes(deps));
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
-  app.onError((err, c) => c.json({ error: err.message }, 500));
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    return c.json({ error: err.message }, 500);
+  });
   return app;
 }

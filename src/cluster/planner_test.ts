@@ -2,8 +2,9 @@
  * Tests of {@linkcode planTree}: examples, errors, and properties over random memberships (degree, depth and zone
  * bounds, no loops, determinism, churn on joins and leaves). Every property runs {@linkcode checkPlan}.
  *
- * `PLANNER_RUNS=N` multiplies the number of runs of every property (default 1: the file runs in a few seconds).
- * Figures measured along the way (worst depth, edges moved) are printed at the end.
+ * `PLANNER_RUNS=N` multiplies the number of runs of every property (default 1: the file runs in a few seconds,
+ * with a fixed fast-check seed so every default run is the same; with PLANNER_RUNS the seeds are random). Figures
+ * measured along the way (worst depth, edges moved) are printed at the end.
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, ok, throws } from "node:assert/strict";
@@ -345,37 +346,57 @@ function zonesOfSizes(sizes: readonly number[]): PlanInput["members"] {
   );
 }
 
+/** Figures measured along the way, printed by the last test. */
 const figures = {
-  cases: 0,
-  worstOverBound: Number.NEGATIVE_INFINITY, // max over plans of depth - (bound - 1) = depth - ceil(log_k N)
-  worstCase: "",
-  joins: new Map<number, number>(),
-  leaves: new Map<string, number>(),
-  sequenceSteps: 0,
-  rebuilds: 0,
+  plans: 0,
+  /** Worst depth - ceil(log_k N) seen (k >= 2), for fresh plans and for plans repaired from a previous one. */
+  worst: {
+    fresh: { over: Number.NEGATIVE_INFINITY, n: 0, text: "" },
+    repaired: { over: Number.NEGATIVE_INFINITY, n: 0, text: "" },
+  },
+  /** Single join from a fresh plan: edges moved when a free slot within the bound existed / did not. */
+  joinsWithSlot: new Map<number, number>(),
+  joinsWithoutSlot: new Map<number, number>(),
+  /** Single leave from a fresh plan: edges moved beyond the leaver's children. */
+  leaveExtra: new Map<number, number>(),
+  /** Sequences: edges moved beyond the minimum per step (0 for a join, the children for a leave). */
+  sequenceExtra: new Map<number, number>(),
 };
 
+function count<K>(map: Map<K, number>, key: K): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+/** Histogram as "value: count" pairs, values in order, the tail above `top` lumped together. */
+function histogram(map: Map<number, number>, top = 4): string {
+  const rows = new Map<string, number>();
+  for (const [value, times] of [...map].sort((a, b) => a[0] - b[0])) {
+    const key = value > top ? `>${top}` : String(value);
+    rows.set(key, (rows.get(key) ?? 0) + times);
+  }
+  return [...rows].map(([key, times]) => `${key}: ${times}`).join(", ") || "none";
+}
+
 function noteDepth(input: PlanInput, plan: TreePlan): void {
-  figures.cases++;
+  figures.plans++;
   const n = plan.parent.size + 1;
   if (input.fanout === 1) return;
   const over = maxDepth(plan) - (expectedBound(n, input.fanout) - 1);
-  if (over > figures.worstOverBound) {
-    figures.worstOverBound = over;
-    const zones = new Map<string, number>();
-    const zoneOf = new Map(input.members.map((m) => [m.node, m.zone]));
-    for (const node of [plan.root, ...plan.parent.keys()]) {
-      const zone = zoneOf.get(node) as string;
-      zones.set(zone, (zones.get(zone) ?? 0) + 1);
-    }
-    figures.worstCase = `N = ${n}, k = ${input.fanout}, depth ${maxDepth(plan)}, root zone ${
-      zones.get(zoneOf.get(plan.root) as string)
-    } nodes, zone sizes ${JSON.stringify([...zones.values()].sort((a, b) => b - a).slice(0, 12))}`;
-  }
+  const worst = input.previous === undefined ? figures.worst.fresh : figures.worst.repaired;
+  if (over < worst.over || (over === worst.over && n <= worst.n)) return;
+  const zoneOf = new Map(input.members.map((m) => [m.node, m.zone]));
+  const zones = new Map<string, number>();
+  for (const node of [plan.root, ...plan.parent.keys()]) count(zones, zoneOf.get(node) as string);
+  const sizes = [...zones.values()].sort((a, b) => b - a);
+  worst.over = over;
+  worst.n = n;
+  worst.text = `N = ${n}, k = ${input.fanout}, depth ${maxDepth(plan)}, root's zone ${
+    zones.get(zoneOf.get(plan.root) as string)
+  } nodes, ${sizes.length} zones of ${JSON.stringify(sizes.slice(0, 10))}${sizes.length > 10 ? "..." : ""}`;
 }
 
-Deno.test("planTree() keeps every bound for every zone-size split of up to 16 nodes, k = 2..5", () => {
-  for (let n = 1; n <= 16; n++) {
+Deno.test("planTree() keeps every bound for every zone-size split of up to 18 nodes, k = 2..5", () => {
+  for (let n = 1; n <= 18; n++) {
     for (const sizes of partitions(n, n)) {
       for (const rootZone of new Set(sizes)) {
         const ordered = [rootZone, ...sizes.filter((_, i) => i !== sizes.indexOf(rootZone))];
@@ -399,10 +420,19 @@ Deno.test("planTree() keeps every bound for every zone-size split of up to 16 no
 // ---------------------------------------------------------------------------------------------------------------
 // Properties
 
-function runs(base: number): number {
+const RUNS_FACTOR = (() => {
   const granted = Deno.permissions.querySync({ name: "env", variable: "PLANNER_RUNS" }).state === "granted";
   const factor = granted ? Number(Deno.env.get("PLANNER_RUNS") ?? "1") : 1;
-  return Math.max(1, Math.round(base * (Number.isFinite(factor) && factor > 0 ? factor : 1)));
+  return Number.isFinite(factor) && factor > 0 ? factor : 1;
+})();
+
+/**
+ * fast-check parameters: `base` runs times PLANNER_RUNS. Without PLANNER_RUNS the seed is fixed, so the default run
+ * is the same every time; with it, seeds are random (a failure prints the seed to replay).
+ */
+function runs(base: number): fc.Parameters<unknown> {
+  const numRuns = Math.max(1, Math.round(base * RUNS_FACTOR));
+  return RUNS_FACTOR === 1 ? { numRuns, seed: 20240611 } : { numRuns };
 }
 
 /** Small deterministic generator for the bulk of a membership (fast-check picks its seed and shape). */
@@ -459,7 +489,7 @@ Deno.test("planTree() keeps degree, depth and zone bounds, with no loops, over r
       assertValid(input, plan);
       noteDepth(input, plan);
     }),
-    { numRuns: runs(300) },
+    runs(400),
   );
 });
 
@@ -484,16 +514,21 @@ Deno.test("planTree() is deterministic: the same input, in any order, gives the 
       const next: PlanInput = { ...input, wanting: new Set([...input.wanting].slice(1)), previous: first };
       assertEquals(snapshot(planTree(next)), snapshot(planTree({ ...next })));
     }),
-    { numRuns: runs(100) },
+    runs(150),
   );
 });
 
-/** Every zone node of `zone` in `plan` has k children (a join into it cannot avoid moving one edge). */
-function zoneFull(plan: TreePlan, input: PlanInput, zone: string): boolean {
+/**
+ * Whether a node of `zone` joining `plan` has a free slot the zone rule allows within the depth bound `bound`: under
+ * a node of its zone when the zone is in the tree, else under any node.
+ */
+function freeSlotWithin(plan: TreePlan, input: PlanInput, zone: string, bound: number): boolean {
   const zoneOf = new Map(input.members.map((m) => [m.node, m.zone]));
-  const nodes = [plan.root, ...plan.parent.keys()].filter((node) => zoneOf.get(node) === zone);
-  return nodes.length > 0 &&
-    nodes.every((node) => (plan.children.get(node) as string[]).length >= input.fanout);
+  const nodes = [plan.root, ...plan.parent.keys()];
+  const inZone = nodes.filter((node) => zoneOf.get(node) === zone);
+  return (inZone.length > 0 ? inZone : nodes).some((node) =>
+    (plan.children.get(node) as string[]).length < input.fanout && (plan.depth(node) as number) + 1 <= bound
+  );
 }
 
 /** One join: a member starts wanting the stream, or a new member arrives wanting it. */
@@ -529,55 +564,54 @@ function leave(rng: Rng, input: PlanInput, plan: TreePlan): { input: PlanInput; 
   return { input: { ...input, members, wanting }, node };
 }
 
-function count<K>(map: Map<K, number>, key: K): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
-}
-
-/** True when `plan` is exactly the fresh plan of `input` (the previous plan was not usable). */
-function isRebuild(input: PlanInput, plan: TreePlan): boolean {
-  const { previous: _, ...fresh } = input;
-  return JSON.stringify(snapshot(planTree(fresh))) === JSON.stringify(snapshot(plan));
-}
-
-Deno.test("planTree() with a previous plan: a single join moves no edge (one when its zone is full)", () => {
+Deno.test("planTree() with a previous plan: a single join moves no edge when a slot within the bound is free", () => {
   fc.assert(
     fc.property(scenario(1000, 12, 6), fc.integer(), ({ input, zones }, seed) => {
       const before = planTree(input);
       const step = join(generator(seed), zones, input, 0);
-      const next = planTree({ ...step.input, previous: before });
+      const after: PlanInput = { ...step.input, previous: before };
+      const next = planTree(after);
       assertValid(step.input, next);
-      noteDepth(step.input, next);
+      noteDepth(after, next);
       const moved = treeEdgesMoved(before, next);
-      count(figures.joins, moved);
       const zone = step.input.members.find((m) => m.node === step.node)?.zone as string;
-      const allowed = zoneFull(before, step.input, zone) ? 1 : 0;
-      ok(
-        moved <= allowed || isRebuild({ ...step.input, previous: before }, next),
-        `join of "${step.node}" moved ${moved} edges (allowed ${allowed})`,
-      );
+      const bound = expectedBound(next.parent.size + 1, input.fanout);
+      if (freeSlotWithin(before, step.input, zone, bound)) {
+        count(figures.joinsWithSlot, moved);
+        equal(moved, 0, `join of "${step.node}" moved ${moved} edges though a slot was free`);
+      } else {
+        count(figures.joinsWithoutSlot, moved); // its zone is full, or every free slot is at the bound
+      }
     }),
-    { numRuns: runs(200) },
+    runs(500),
   );
 });
 
-Deno.test("planTree() with a previous plan: a single leave moves the leaver's children plus at most 2 edges", () => {
+Deno.test("planTree() with a previous plan: a single leave moves the leaver's children, and few more edges", () => {
+  let leaves = 0;
+  let beyond = 0;
   fc.assert(
     fc.property(scenario(1000, 12, 6), fc.integer(), ({ input }, seed) => {
       const before = planTree(input);
       const step = leave(generator(seed), input, before);
       if (step === undefined) return;
-      const next = planTree({ ...step.input, previous: before });
+      const after: PlanInput = { ...step.input, previous: before };
+      const next = planTree(after);
       assertValid(step.input, next);
-      noteDepth(step.input, next);
+      noteDepth(after, next);
       const children = (before.children.get(step.node) as string[]).length;
       const extra = treeEdgesMoved(before, next) - children;
-      count(figures.leaves, extra <= 2 ? `children + ${Math.max(0, extra)}` : "rebuilt or split");
-      ok(
-        extra <= 2 || isRebuild({ ...step.input, previous: before }, next),
-        `leave moved ${children} + ${extra}`,
-      );
+      ok(extra >= 0, `leave moved ${children} + ${extra}: fewer than the leaver's children`);
+      count(figures.leaveExtra, extra);
+      leaves++;
+      if (extra > 2) beyond++;
     }),
-    { numRuns: runs(200) },
+    runs(600),
+  );
+  // Measured, not guaranteed: children + 2 at most in all but a few in ten thousand leaves (see planner.ts).
+  ok(
+    beyond <= Math.max(1, leaves / 1000),
+    `${beyond} of ${leaves} leaves moved more than children + 2 edges`,
   );
 });
 
@@ -593,60 +627,78 @@ Deno.test("planTree() keeps every invariant over sequences of joins and leaves",
         let plan = planTree(current);
         assertValid(current, plan);
         for (let i = 0; i < steps; i++) {
-          const step = rng.chance(0.5)
-            ? join(rng, zones, current, i)
-            : leave(rng, current, plan) ?? join(rng, zones, current, i);
-          const next = planTree({ ...step.input, previous: plan });
+          const left = rng.chance(0.5) ? leave(rng, current, plan) : undefined;
+          const step = left ?? join(rng, zones, current, i);
+          const after: PlanInput = { ...step.input, previous: plan };
+          const next = planTree(after);
           assertValid(step.input, next);
-          noteDepth(step.input, next);
-          figures.sequenceSteps++;
-          if (treeEdgesMoved(plan, next) > 2 * step.input.fanout) {
-            figures.rebuilds++;
-            Deno.writeTextFileSync(
-              `/tmp/proto/seq${Math.random()}.json`,
-              JSON.stringify({
-                prev: [...plan.parent],
-                root: current.root,
-                members: step.input.members,
-                wanting: [...step.input.wanting],
-                fanout: step.input.fanout,
-                node: step.node,
-                was: current.wanting.has(step.node),
-              }),
-            );
-          }
+          noteDepth(after, next);
+          const minimum = left === undefined ? 0 : (plan.children.get(step.node) as string[]).length;
+          count(figures.sequenceExtra, treeEdgesMoved(plan, next) - minimum);
           current = step.input;
           plan = next;
         }
       },
     ),
-    { numRuns: runs(60) },
+    runs(120),
+  );
+});
+
+Deno.test("planTree() turns any previous plan into a valid one: other fan-out, zones moved, members gone", () => {
+  fc.assert(
+    fc.property(scenario(300, 8, 6), fc.integer(), ({ input, zones }, seed) => {
+      const rng = generator(seed);
+      const before = planTree(input);
+      const members = input.members
+        .filter(() => !rng.chance(0.1))
+        .map((m) => (rng.chance(0.1) ? member(m.node, `zone-${rng.int(zones + 2)}`) : m));
+      if (!members.some((m) => m.node === input.root)) members.push(member(input.root, "zone-0"));
+      const wanting = new Set(
+        members.filter((m) => input.wanting.has(m.node) !== rng.chance(0.1)).map((m) => m.node),
+      );
+      const fanout = Math.max(1, input.fanout + rng.int(3) - 1);
+      const after: PlanInput = { root: input.root, members, wanting, fanout, previous: before };
+      const next = planTree(after);
+      assertValid(after, next);
+      noteDepth(after, next);
+    }),
+    runs(150),
   );
 });
 
 Deno.test("planner figures (printed, not asserted)", () => {
-  const timing = (() => {
-    const members = Array.from({ length: 1000 }, (_, i) => member(`node-${i}`, `zone-${i % 10}`));
-    const input: PlanInput = {
-      root: "node-0",
-      members,
-      wanting: new Set(members.map((m) => m.node)),
-      fanout: 4,
-    };
-    planTree(input);
+  const members = Array.from({ length: 1000 }, (_, i) => member(`node-${i}`, `zone-${i % 10}`));
+  const input: PlanInput = {
+    root: "node-0",
+    members,
+    wanting: new Set(members.map((m) => m.node)),
+    fanout: 4,
+  };
+  const time = (f: () => void) => {
+    f();
     const start = performance.now();
-    const rounds = 20;
-    for (let i = 0; i < rounds; i++) planTree(input);
-    return (performance.now() - start) / rounds;
-  })();
-  console.log(
-    [
-      `planner: ${figures.cases} plans checked; worst depth - ceil(log_k N) = ${figures.worstOverBound}`,
-      `  (${figures.worstCase})`,
-      `  single join, edges moved: ${JSON.stringify([...figures.joins].sort((a, b) => a[0] - b[0]))}`,
-      `  single leave, edges moved: ${JSON.stringify([...figures.leaves].sort())}`,
-      `  sequences: ${figures.sequenceSteps} steps, ${figures.rebuilds} moved more than 2k edges`,
-      `  fresh plan of 1000 members, 10 zones, k = 4: ${timing.toFixed(2)} ms`,
-    ].join("\n"),
-  );
+    for (let i = 0; i < 20; i++) f();
+    return ((performance.now() - start) / 20).toFixed(2);
+  };
+  const plan = planTree(input);
+  const leaver = [...plan.children].find(([node, list]) => node !== "node-0" && list.length === 4)
+    ?.[0] as string;
+  const left: PlanInput = {
+    ...input,
+    wanting: new Set([...input.wanting].filter((n) => n !== leaver)),
+    previous: plan,
+  };
+  const { fresh, repaired } = figures.worst;
+  console.log([
+    `planner: ${figures.plans} plans checked`,
+    `  worst depth - ceil(log_k N), fresh plans: ${fresh.over} (${fresh.text})`,
+    `  worst depth - ceil(log_k N), repaired plans: ${repaired.over} (${repaired.text})`,
+    `  single join, edges moved, a slot free within the bound: ${histogram(figures.joinsWithSlot)}`,
+    `  single join, edges moved, no slot free within the bound: ${histogram(figures.joinsWithoutSlot)}`,
+    `  single leave, edges moved beyond the leaver's children: ${histogram(figures.leaveExtra)}`,
+    `  sequences, edges moved beyond the minimum per step: ${histogram(figures.sequenceExtra, 8)}`,
+    `  1000 members, 10 zones, k = 4: fresh plan ${time(() => planTree(input))} ms, after a leave ${
+      time(() => planTree(left))
+    } ms`,
+  ].join("\n"));
 });

@@ -34,6 +34,7 @@ const FLAG_OPTIONS = {
   user: { type: "string", multiple: true },
   "admin-token": { type: "string" },
   "admin-token-file": { type: "string" },
+  "admin-auth-reads": { type: "boolean" },
   "mesh-key": { type: "string" },
   "mesh-key-file": { type: "string" },
   "udp-port-range": { type: "string" },
@@ -65,7 +66,8 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --fanout K               children per relay in the tree (4)
   --config FILE            YAML or JSON config file (flags override it)
   --user NAME:PASSWORD:RIGHTS[:PATHGLOB]      RIGHTS read|publish|read+publish
-  --admin-token T | --admin-token-file F
+  --admin-token T | --admin-token-file F      bearer token of the admin API (mutations need it)
+  --admin-auth-reads       require the admin token for reads too (/api/v1/*, /metrics)
   --mesh-key K | --mesh-key-file F
   --udp-port-range A-B     RTP/RTCP server ports (10000-19999)
   --pull-transport auto|udp|tcp                (auto)
@@ -255,6 +257,8 @@ export function loadConfig(sources: LoadSources): LoadResult {
   if (gopCache !== undefined) raw.gopCache = gopCache;
   const demo = get("demo");
   if (demo !== undefined) raw.demo = demo;
+  const authReads = get("admin-auth-reads");
+  if (authReads !== undefined) raw.adminAuthReads = authReads;
   const paths = list("path");
   if (paths) raw.paths = { ...(raw.paths as Record<string, string> ?? {}), ...parsePathFlags(paths) };
   const peers = list("peer");
@@ -290,6 +294,11 @@ export function loadConfig(sources: LoadSources): LoadResult {
   if (config.udpPortRange[0] % 2 !== 0) {
     throw new ConfigError(
       `Invalid configuration: udpPortRange must start on an even port, got ${config.udpPortRange[0]}`,
+    );
+  }
+  if (config.adminAuthReads && config.adminToken === undefined) {
+    throw new ConfigError(
+      "Invalid configuration: adminAuthReads needs an admin token (--admin-token, MSM_ADMIN_TOKEN or --admin-token-file)",
     );
   }
   return { kind: "config", config };

@@ -58,6 +58,15 @@ Deno.test("loadConfig() reads secrets from files and NODE_NAME from the downward
   assertEquals([c.adminToken, c.node], ["tok", "node-a"]);
 });
 
+Deno.test("loadConfig() reads --admin-auth-reads, MSM_ADMIN_AUTH_READS and the file's adminAuthReads", () => {
+  assertEquals(load([]).adminAuthReads, false);
+  assertEquals(load(["--admin-token", "t", "--admin-auth-reads"]).adminAuthReads, true);
+  assertEquals(load([], { MSM_ADMIN_TOKEN: "t", MSM_ADMIN_AUTH_READS: "yes" }).adminAuthReads, true);
+  const file = { "/c.yaml": "adminToken: t\nadminAuthReads: true\n" };
+  assertEquals(load(["--config", "/c.yaml"], {}, file).adminAuthReads, true);
+  assertEquals(load(["--config", "/c.yaml", "--no-admin-auth-reads"], {}, file).adminAuthReads, false);
+});
+
 Deno.test("loadConfig() names the field and the problem on bad input", () => {
   const cases: Array<[string[], RegExp]> = [
     [["--rtsp-port", "abc"], /--rtsp-port.*"abc" is not a number/],
@@ -67,6 +76,7 @@ Deno.test("loadConfig() names the field and the problem on bad input", () => {
     [["--pull-transport", "smoke"], /pullTransport/],
     [["--udp-port-range", "10001-10100"], /even port/],
     [["--bogus"], /Invalid command line/],
+    [["--admin-auth-reads"], /adminAuthReads needs an admin token/],
     [["--config", "/missing.yaml"], /Cannot read config file "\/missing.yaml"/],
   ];
   for (const [args, re] of cases) {

@@ -6,11 +6,14 @@ import { z } from "zod";
 
 const port = z.number().int().min(1).max(65535);
 
-/** `NAME=URL` of a pulled camera, validated. */
-const pathName = z.string().regex(
+/** The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`. */
+export const pathNameSchema = z.string().regex(
   /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/,
   "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
 );
+
+/** The URL of a pulled camera (`--path NAME=URL`). */
+export const cameraUrlSchema = z.string().regex(/^rtsps?:\/\//, "camera URLs start with rtsp://");
 
 /** A user of the RTSP server (`NAME:PASSWORD:RIGHTS[:PATHGLOB]`). */
 export const userSchema = z.object({
@@ -35,7 +38,7 @@ export const configSchema = z.object({
   adminPort: port.default(8080),
   meshPort: port.default(7000),
   listen: z.string().min(1).default("0.0.0.0"),
-  paths: z.record(pathName, z.string().regex(/^rtsps?:\/\//, "camera URLs start with rtsp://")).default({}),
+  paths: z.record(pathNameSchema, cameraUrlSchema).default({}),
   publish: z.boolean().default(true),
   demo: z.boolean().default(true),
   node: z.string().min(1).optional(),
@@ -45,6 +48,8 @@ export const configSchema = z.object({
   fanout: z.number().int().min(1).max(64).default(4),
   users: z.array(userSchema).default([]),
   adminToken: z.string().min(1).optional(),
+  /** Also require the admin token for reads (`/api/v1/*` GETs and `/metrics`); needs `adminToken`. */
+  adminAuthReads: z.boolean().default(false),
   meshKey: z.string().min(1).optional(),
   /** First and last UDP port of the RTP/RTCP server range (even/odd pairs). */
   udpPortRange: z.tuple([port, port]).default([10000, 19999]).refine(

@@ -1,16 +1,23 @@
 /**
- * The relay's Prometheus metrics (names from the architecture page): RTP received, lost and jitter per path and
- * hop, forwarded per sink, dropped per reason, readers, RTSP sessions and requests, process memory.
+ * The relay's Prometheus metrics (names from the architecture page): per path and hop the RTP received, lost,
+ * duplicated and reordered, jitter and bitrate of the hop into this relay; forwarded per sink, dropped per
+ * reason, readers and what their receiver reports say, RTSP sessions and requests, process memory and
+ * event-loop lag.
  *
- * Stream counters live on the tracks; a collector turns their growth into monotonic counters at each scrape,
- * so a stream that is forgotten and re-created does not make a counter go backwards.
+ * `hop` is `source` at the root (a camera pulled, a publisher, the demo clip) and `mesh` on a relay fed by its
+ * parent. Stream counters live on the tracks (and their RFC 3550 receiver statistics); a collector turns their
+ * growth into monotonic counters at each scrape, so a stream that is forgotten and re-created, or a source that
+ * restarts with a new SSRC, does not make a counter go backwards.
  * @module
  */
-import type { Stream } from "../relay/stream.ts";
+import type { SourceKind, Stream } from "../relay/stream.ts";
+import type { Track } from "../relay/track.ts";
 import type { DropReason } from "../relay/egress.ts";
 import { Registry } from "./registry.ts";
-import { RtpReceiverStats } from "./rtp_receiver_stats.ts";
-import { rtpSequence, rtpTimestamp } from "../rtp/packet.ts";
+import type { RtpReceiverStats } from "./rtp_receiver_stats.ts";
+import { RateMeter } from "./rate_meter.ts";
+import { EventLoopLagMonitor } from "./event_loop_lag.ts";
+import { summarizeReaderReports } from "./reader_reports.ts";
 
 /** What the metrics read from the relay at scrape time. */
 export interface RelayMetricsSource {
@@ -26,11 +33,40 @@ export interface RelayMetricsSource {
   meshPeers?(): number;
 }
 
+/** Options of {@linkcode RelayMetrics}. */
+export interface RelayMetricsOptions {
+  /** Clock in seconds, the tracks' clock (bitrate windows). @default performance.now() / 1000 */
+  now?: () => number;
+  /** Period of the event-loop lag probe in ms; 0 disables it. @default 250 */
+  eventLoopLagIntervalMs?: number;
+  /** Bitrate averaging window in seconds. @default 5 */
+  bitrateWindowSeconds?: number;
+}
+
+/** What the collector last saw of a track, to turn growth into counter increments. */
 interface TrackSeen {
   packetsIn: number;
+  /** The statistics object the figures below come from (a new SSRC brings a new one). */
+  stats: RtpReceiverStats | null;
+  /** Highest loss seen: a late packet lowers the loss, and filling a gap is not a new loss. */
   lost: number;
+  duplicates: number;
+  reordered: number;
   forwarded: { udp: number; tcp: number; mesh: number };
   dropped: Record<DropReason, number>;
+}
+
+/**
+ * A gap in the sequence numbers counts as lost once this many newer sequence numbers arrived (a late packet may
+ * still fill a younger one)...
+ */
+export const LOSS_SETTLE_PACKETS = 32;
+/** ...or once the track received nothing for this long (seconds). */
+export const LOSS_SETTLE_SECONDS = 0.5;
+
+/** The `hop` label of a stream: `mesh` when fed by a parent relay, else `source`. */
+export function hopOf(kind: SourceKind): "source" | "mesh" {
+  return kind === "mesh" ? "mesh" : "source";
 }
 
 /** Metrics of one relay. */
@@ -43,13 +79,38 @@ export class RelayMetrics {
   );
   readonly #lost = this.registry.counter(
     "msm_rtp_packets_lost_total",
-    "RTP packets lost on the hop into this relay (RFC 3550 expected minus received).",
+    "RTP packets lost on the hop into this relay (RFC 3550 expected minus received, duplicates not counted).",
     ["path", "hop"],
   );
   readonly #jitter = this.registry.gauge(
     "msm_rtp_jitter_seconds",
     "Interarrival jitter (RFC 3550 A.8) on the hop into this relay, worst track of the path.",
     ["path", "hop"],
+  );
+  readonly #duplicates = this.registry.counter(
+    "msm_rtp_packets_duplicated_total",
+    "RTP packets received twice on the hop into this relay (same sequence number).",
+    ["path", "hop"],
+  );
+  readonly #reordered = this.registry.counter(
+    "msm_rtp_packets_reordered_total",
+    "RTP packets that arrived after a later one on the hop into this relay.",
+    ["path", "hop"],
+  );
+  readonly #bitrate = this.registry.gauge(
+    "msm_rtp_bitrate_bits_per_second",
+    "RTP bitrate (headers included) into this relay per path and hop, averaged over the last seconds.",
+    ["path", "hop"],
+  );
+  readonly #readerLost = this.registry.gauge(
+    "msm_reader_reported_lost",
+    "Packets lost as the readers of a path report them in RTCP (sum of their latest cumulative loss).",
+    ["path"],
+  );
+  readonly #readerJitter = this.registry.gauge(
+    "msm_reader_reported_jitter_seconds",
+    "Interarrival jitter the readers of a path report in RTCP (worst latest report).",
+    ["path"],
   );
   readonly #forwarded = this.registry.counter(
     "msm_rtp_packets_forwarded_total",
@@ -79,12 +140,33 @@ export class RelayMetrics {
   readonly #meshPeers = this.registry.gauge("msm_mesh_peers", "Live peer relays this relay sees.");
   readonly #rss = this.registry.gauge("msm_process_resident_memory_bytes", "Resident memory of the relay.");
   readonly #heap = this.registry.gauge("msm_process_heap_used_bytes", "JavaScript heap in use.");
-  readonly #stats = new WeakMap<Stream, RtpReceiverStats[]>();
-  readonly #seen = new WeakMap<object, TrackSeen>();
+  readonly #lag = this.registry.gauge(
+    "msm_process_event_loop_lag_seconds",
+    "Largest lateness of a periodic timer since the previous scrape: how long the event loop was busy.",
+  );
+  readonly #rates = new WeakMap<Stream, RateMeter[]>();
+  readonly #seen = new WeakMap<Track, TrackSeen>();
+  readonly #now: () => number;
+  readonly #bitrateWindow: number;
+  readonly #lagMonitor: EventLoopLagMonitor | null;
 
-  /** @param source where stream and session figures are read at scrape time */
-  constructor(source: RelayMetricsSource) {
+  /**
+   * Starts the event-loop lag probe (an unreferenced timer: {@link close} stops it).
+   * @param source where stream and session figures are read at scrape time
+   * @param options clock, lag probe period and bitrate window
+   */
+  constructor(source: RelayMetricsSource, options: RelayMetricsOptions = {}) {
+    this.#now = options.now ?? (() => performance.now() / 1000);
+    this.#bitrateWindow = options.bitrateWindowSeconds ?? 5;
+    const lagMs = options.eventLoopLagIntervalMs ?? 250;
+    this.#lagMonitor = lagMs > 0 ? new EventLoopLagMonitor({ intervalMs: lagMs }) : null;
+    this.#lagMonitor?.start();
     this.registry.addCollector(() => this.#collect(source));
+  }
+
+  /** Stops the event-loop lag probe. */
+  close(): void {
+    this.#lagMonitor?.stop();
   }
 
   /** Counts one answered RTSP request (the RTSP service's `onRequest` hook). */
@@ -92,24 +174,33 @@ export class RelayMetrics {
     this.#requests.inc({ method, status });
   };
 
-  /** Receiver statistics for one ingress track (the hub's `observeTrack` hook). */
+  /**
+   * The bitrate meter of one ingress track (the hub's `observeTrack` hook; the RFC 3550 statistics are the
+   * track's own). The observer runs per packet and allocates nothing.
+   */
   readonly observeTrack = (
     stream: Stream,
     index: number,
-    clockRate: number,
+    _clockRate: number,
   ): (packet: Uint8Array, arrivalSeconds: number) => void => {
-    const stats = new RtpReceiverStats(clockRate);
-    const list = this.#stats.get(stream) ?? [];
-    list[index] = stats;
-    this.#stats.set(stream, list);
-    return (packet, arrival) => {
-      stats.update(rtpSequence(packet), rtpTimestamp(packet), arrival, packet.length);
-    };
+    const meter = new RateMeter({ windowSeconds: this.#bitrateWindow });
+    const list = this.#rates.get(stream) ?? [];
+    list[index] = meter;
+    this.#rates.set(stream, list);
+    return (packet, arrival) => meter.add(packet.length, arrival);
   };
 
-  /** Receiver statistics of a stream's tracks (index-aligned; holes for tracks without). */
+  /** Receiver statistics of a stream's tracks (index-aligned), the hop into this relay. */
   receiverStats(stream: Stream): readonly (RtpReceiverStats | undefined)[] {
-    return this.#stats.get(stream) ?? [];
+    return stream.tracks.map((t) => t.receiverStats);
+  }
+
+  /** Ingress bitrate of a stream in bits per second (all tracks), over the bitrate window. */
+  bitrate(stream: Stream): number {
+    const now = this.#now();
+    let bps = 0;
+    for (const m of this.#rates.get(stream) ?? []) if (m) bps += m.bitsPerSecond(now);
+    return bps;
   }
 
   /** Prometheus text format 0.0.4. */
@@ -118,33 +209,60 @@ export class RelayMetrics {
   }
 
   #collect(source: RelayMetricsSource): void {
+    const now = this.#now();
     this.#jitter.clear();
+    this.#bitrate.clear();
     this.#readers.clear();
+    this.#readerLost.clear();
+    this.#readerJitter.clear();
     for (const stream of source.streams()) {
       const path = stream.path;
-      const hop = "source";
-      const stats = this.#stats.get(stream) ?? [];
+      const hop = hopOf(stream.kind);
       let jitter = 0;
+      let readerLost = 0;
+      let readerJitter = 0;
+      let readerReports = 0;
       for (const track of stream.tracks) {
         const c = track.counters;
-        const snap = stats[track.index]?.snapshot();
+        const stats = track.receiverStats;
+        const snap = stats.snapshot();
         let seen = this.#seen.get(track);
         if (!seen) {
           seen = {
             packetsIn: 0,
+            stats,
             lost: 0,
+            duplicates: 0,
+            reordered: 0,
             forwarded: { udp: 0, tcp: 0, mesh: 0 },
             dropped: { slow_reader: 0, invalid_rtp: 0, invalid_rtcp: 0, unexpected_source: 0, send_error: 0 },
           };
           this.#seen.set(track, seen);
         }
+        if (seen.stats !== stats) {
+          // A new upstream SSRC: its statistics start from zero.
+          seen.stats = stats;
+          seen.lost = 0;
+          seen.duplicates = 0;
+          seen.reordered = 0;
+        }
         this.#received.inc({ path, hop }, Math.max(0, c.packetsIn - seen.packetsIn));
         seen.packetsIn = c.packetsIn;
-        const lost = snap?.lostReported ?? 0;
-        // Statistics restart at a resync: count growth only.
-        if (lost > seen.lost) this.#lost.inc({ path, hop }, lost - seen.lost);
-        seen.lost = lost;
-        jitter = Math.max(jitter, snap?.jitterSeconds ?? 0);
+        // A gap still open to reordering is not a loss yet; and loss goes down when a very late packet fills a
+        // gap: count only what exceeds the highest settled loss seen.
+        const idle = now - track.lastArrival >= LOSS_SETTLE_SECONDS;
+        const missing = idle ? snap.missing : stats.missingSettled(LOSS_SETTLE_PACKETS);
+        this.#lost.inc({ path, hop }, Math.max(0, missing - seen.lost));
+        seen.lost = Math.max(seen.lost, missing);
+        this.#duplicates.inc({ path, hop }, Math.max(0, snap.duplicates - seen.duplicates));
+        seen.duplicates = snap.duplicates;
+        this.#reordered.inc({ path, hop }, Math.max(0, snap.reordered - seen.reordered));
+        seen.reordered = snap.reordered;
+        jitter = Math.max(jitter, snap.jitterSeconds);
+        const readers = summarizeReaderReports(track.readerReports.values());
+        readerLost += readers.lost;
+        readerJitter = Math.max(readerJitter, readers.jitterSeconds);
+        readerReports += readers.count;
         for (const sink of ["udp", "tcp", "mesh"] as const) {
           this.#forwarded.inc({ path, sink }, Math.max(0, c.forwarded[sink] - seen.forwarded[sink]));
           seen.forwarded[sink] = c.forwarded[sink];
@@ -155,6 +273,11 @@ export class RelayMetrics {
         }
       }
       this.#jitter.set({ path, hop }, jitter);
+      this.#bitrate.set({ path, hop }, this.bitrate(stream));
+      if (readerReports > 0) {
+        this.#readerLost.set({ path }, readerLost);
+        this.#readerJitter.set({ path }, readerJitter);
+      }
     }
     for (const [path, n] of source.readersByPath()) this.#readers.set({ path }, n);
     this.#sessions.set(undefined, source.sessionCount());
@@ -164,5 +287,6 @@ export class RelayMetrics {
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);
     this.#heap.set(undefined, mem.heapUsed);
+    if (this.#lagMonitor) this.#lag.set(undefined, this.#lagMonitor.takeMaxSeconds());
   }
 }

@@ -1,7 +1,9 @@
 /**
  * Per-source RTP reception statistics after RFC 3550 appendix A: sequence number validation and
  * loss accounting (A.1), fraction lost per reporting interval (A.3) and interarrival jitter (A.8),
- * plus duplicate and reordering counts, and the fields of an RTCP receiver report block.
+ * plus duplicate and reordering counts, and the fields of an RTCP receiver report block. One departure from
+ * A.1: a packet that arrives late from before the first counted one is not counted as received (it was never
+ * expected), so reordering at the start cannot hide losses.
  *
  * {@link RtpReceiverStats.update} runs once per received packet and allocates nothing. Time is
  * injected: callers pass the arrival time in seconds from any monotonic clock.
@@ -43,8 +45,13 @@ export interface RtpReceiverSnapshot {
   expected: number;
   /** expected - received; negative when duplicates outnumber losses (RFC 3550 §6.4.1). */
   lost: number;
-  /** `lost` clamped at 0, for reporting (Prometheus). */
+  /** `lost` clamped at 0, as an RR reports it. */
   lostReported: number;
+  /**
+   * Packets that never arrived: expected minus distinct packets received (duplicates do not hide a loss, as
+   * they do in `lost`), since validation or the last resync. What the relay exports as its loss counter.
+   */
+  missing: number;
   /** First sequence number counted, since validation or the last resync. */
   baseSeq: number;
   /** Highest sequence number with its wrap count: cycles * 65536 + highest sequence. */
@@ -106,6 +113,8 @@ export class RtpReceiverStats {
   #packets = 0;
   #bytes = 0;
   #duplicates = 0;
+  /** Duplicates counted in `#received` since validation or the last resync. */
+  #duplicatesCounted = 0;
   #reordered = 0;
   #badSequence = 0;
   #resyncs = 0;
@@ -168,6 +177,7 @@ export class RtpReceiverStats {
     if (udelta < MAX_DROPOUT) {
       if (udelta === 0) {
         this.#duplicates++;
+        this.#duplicatesCounted++;
         this.#received++;
         return "duplicate";
       }
@@ -192,12 +202,16 @@ export class RtpReceiverStats {
       this.#badSequence++;
       return "bad_sequence";
     }
-    // Within MAX_MISORDER behind the highest: a duplicate or a late packet.
-    this.#received++;
+    // Within MAX_MISORDER behind the highest: a duplicate or a late packet. One from before the first counted
+    // packet (overtaken by it at the start) is outside the statistics: RFC 3550 A.1 would count it received
+    // though it was never expected, hiding a later loss.
+    const counted = this.#cycles + this.#maxSeq - ((this.#maxSeq - seq) & 0xffff) >= this.#baseSeq;
+    if (counted) this.#received++;
     const word = (seq >>> 5) & (WINDOW / 32 - 1);
     const bit = 1 << (seq & 31);
     if ((this.#seen[word]! & bit) !== 0) {
       this.#duplicates++;
+      if (counted) this.#duplicatesCounted++;
       return "duplicate";
     }
     this.#seen[word] = this.#seen[word]! | bit;
@@ -217,6 +231,11 @@ export class RtpReceiverStats {
     this.#srArrival = arrivalSeconds;
   }
 
+  /** True once the source passed probation (a report block would carry figures). */
+  get valid(): boolean {
+    return this.#valid;
+  }
+
   /** Cumulative statistics; allocates the result object. */
   snapshot(): RtpReceiverSnapshot {
     const expected = this.#expected();
@@ -227,6 +246,7 @@ export class RtpReceiverStats {
       expected,
       lost,
       lostReported: Math.max(0, lost),
+      missing: Math.max(0, lost + this.#duplicatesCounted),
       baseSeq: this.#baseSeq,
       extendedHighestSeq: this.#cycles + this.#maxSeq,
       jitterTimestampUnits: this.#jitter,
@@ -238,6 +258,25 @@ export class RtpReceiverStats {
       packets: this.#packets,
       bytes: this.#bytes,
     };
+  }
+
+  /**
+   * Packets missing (as {@link RtpReceiverSnapshot.missing}) except those among the newest `horizon` sequence
+   * numbers: a gap that young may still be filled by a late packet, so a monotonic loss counter should not count
+   * it yet. No allocation.
+   * @param horizon sequence numbers below the highest still open to reordering, at most 128
+   */
+  missingSettled(horizon: number): number {
+    if (!this.#valid) return 0;
+    const expected = this.#expected();
+    const missing = expected - (this.#received - this.#duplicatesCounted);
+    const n = Math.min(horizon, WINDOW, expected);
+    let open = 0;
+    for (let k = 1; k < n; k++) {
+      const s = (this.#maxSeq - k) & 0xffff;
+      if ((this.#seen[(s >>> 5) & (WINDOW / 32 - 1)]! & (1 << (s & 31))) === 0) open++;
+    }
+    return Math.max(0, missing - open);
   }
 
   /**
@@ -290,6 +329,7 @@ export class RtpReceiverStats {
     this.#badSeq = RTP_SEQ_MOD + 1;
     this.#cycles = 0;
     this.#received = 0;
+    this.#duplicatesCounted = 0;
     this.#receivedPrior = 0;
     this.#expectedPrior = 0;
     this.#seen.fill(0);

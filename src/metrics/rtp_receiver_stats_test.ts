@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { MAX_DROPOUT, RtpReceiverStats, type RtpUpdateResult } from "./rtp_receiver_stats.ts";
 
 /** Feeds sequence numbers 1/8 s apart with matching 90 kHz timestamps (constant transit). */
@@ -117,6 +118,17 @@ Deno.test("stats: duplicates are detected, counted as received per RFC, loss goe
   assert.equal(snap.received, 5);
   assert.equal(snap.lost, -2);
   assert.equal(snap.lostReported, 0);
+  assert.equal(snap.missing, 0);
+});
+
+Deno.test("stats: duplicates hide a loss in the RFC figure, not in the missing count", () => {
+  const s = new RtpReceiverStats(90000);
+  feed(s, [1, 2, 3, 5, 5, 6]); // 4 lost, 5 twice
+  const snap = s.snapshot();
+  assert.deepEqual([snap.expected, snap.received, snap.lost, snap.missing], [5, 5, 0, 1]);
+  assert.equal(s.reportBlock(1, 0).cumulativeLost, 0);
+  feed(s, [4]); // late after all
+  assert.equal(s.snapshot().missing, 0);
 });
 
 Deno.test("stats: duplicate window across the wrap and after it slides", () => {
@@ -283,4 +295,156 @@ Deno.test("stats: report block clamps loss to signed 24 bits and truncates jitte
 
 Deno.test("stats: rejects a non-positive clock rate", () => {
   assert.throws(() => new RtpReceiverStats(0), RangeError);
+});
+
+Deno.test("stats: starting at 65535, a packet reordered across the wrap counts one cycle, no loss", () => {
+  const s = new RtpReceiverStats(90000);
+  assert.deepEqual(feed(s, [65534, 65535, 1, 0, 2, 3]), ["probation", "ok", "ok", "reordered", "ok", "ok"]);
+  const snap = s.snapshot();
+  assert.equal(snap.baseSeq, 65535);
+  assert.equal(snap.extendedHighestSeq, 65536 + 3);
+  assert.deepEqual([snap.expected, snap.received, snap.lost, snap.reordered], [5, 5, 0, 1]);
+  assert.equal(s.reportBlock(7, 0).highestSeq, 65536 + 3);
+});
+
+Deno.test("stats: the last packet before the wrap arriving after it fills its gap", () => {
+  const s = new RtpReceiverStats(90000);
+  feed(s, [65532, 65533, 65534, 0, 1]); // 65535 late
+  assert.equal(s.snapshot().lost, 1);
+  assert.equal(s.update(65535, 0, 1, 10), "reordered");
+  const snap = s.snapshot();
+  assert.deepEqual([snap.lost, snap.reordered, snap.extendedHighestSeq], [0, 1, 65536 + 1]);
+  assert.equal(s.update(65535, 0, 1, 10), "duplicate");
+  assert.equal(s.update(2, 0, 1, 10), "ok");
+  assert.equal(s.snapshot().extendedHighestSeq, 65536 + 2); // still one cycle
+});
+
+Deno.test("stats: several wraps with loss at each one", () => {
+  const s = new RtpReceiverStats(90000);
+  const seqs: number[] = [];
+  let dropped = 0;
+  for (let i = 0; i < 3 * 65536 + 100; i++) {
+    const seq = (65000 + i) & 0xffff;
+    if (i > 2 && (seq === 65535 || seq === 0)) {
+      dropped++;
+      continue;
+    }
+    seqs.push(seq);
+  }
+  for (const seq of seqs) s.update(seq, 0, 0, 1);
+  const snap = s.snapshot();
+  assert.equal(snap.extendedHighestSeq, 65000 + 3 * 65536 + 99);
+  assert.equal(snap.lost, dropped);
+  assert.equal(snap.lost, 6);
+});
+
+/**
+ * A reference for the property below: RFC 3550 A.8 jitter over packets in arrival order, from the first one on
+ * (what the statistics do after probation: the first packet is the baseline).
+ */
+function referenceJitter(arrivals: ReadonlyArray<{ ts: number; at: number }>, clockRate: number): number {
+  let j = 0;
+  for (let k = 1; k < arrivals.length; k++) {
+    const a = arrivals[k - 1]!;
+    const b = arrivals[k]!;
+    const d = (b.at - a.at) * clockRate - (b.ts - a.ts);
+    j += (Math.abs(d) - j) / 16;
+  }
+  return j;
+}
+
+Deno.test("stats: loss, reordering and jitter match an independent count for random loss, swaps and delays", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 65536 - 600, max: 65535 }), // start near the wrap
+      fc.integer({ min: 50, max: 1500 }),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      (start, n, seed) => {
+        const rand = mulberry32(seed);
+        // Drops anywhere but the first 3 and the last packet (loss is only known up to the highest received).
+        const sent = Array.from({ length: n }, (_, i) => start + i); // extended sequence numbers
+        const delivered = sent.filter((_, i) => i < 3 || i === n - 1 || rand() >= 0.05);
+        const dropped = n - delivered.length;
+        // Swap neighbours after the first 3, never the last: each swap makes one packet late.
+        let swaps = 0;
+        for (let i = 3; i + 1 < delivered.length - 1; i++) {
+          if (rand() < 0.1) {
+            [delivered[i], delivered[i + 1]] = [delivered[i + 1]!, delivered[i]!];
+            swaps++;
+            i++;
+          }
+        }
+        // 30 fps at 90 kHz, each packet up to 20 ms late, in arrival order.
+        let at = 0;
+        const arrivals = delivered.map((ext) => {
+          at += 0.001 + rand() * 0.04;
+          return { seq: ext & 0xffff, ts: ((ext - start) * 3000) >>> 0, at };
+        });
+        const s = new RtpReceiverStats(90000);
+        for (const a of arrivals) s.update(a.seq, a.ts, a.at, 100);
+        const snap = s.snapshot();
+        assert.equal(snap.lost, dropped);
+        assert.equal(snap.missing, dropped);
+        assert.equal(snap.reordered, swaps);
+        // Cycles count from the first counted packet (start + 1), which may already be past the wrap.
+        assert.equal(snap.extendedHighestSeq, start + n - 1 - (start + 1 >= 65536 ? 65536 : 0));
+        const ref = referenceJitter(arrivals, 90000);
+        assert.ok(
+          Math.abs(snap.jitterTimestampUnits - ref) <= 1e-6 * Math.max(1, ref),
+          `${snap.jitterTimestampUnits} vs ${ref}`,
+        );
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("stats: packets overtaken by the first counted one are neither expected nor received", () => {
+  // Arrival order after reordering at the start: 100 and 98 fail probation, 103 then 104 validate (base 104).
+  const s = new RtpReceiverStats(90000);
+  assert.deepEqual(feed(s, [100, 98, 103, 104, 101, 105, 102, 97, 107]), [
+    "probation",
+    "probation",
+    "probation",
+    "ok",
+    "reordered", // before the base: outside the statistics
+    "ok",
+    "reordered",
+    "reordered",
+    "ok", // 106 lost
+  ]);
+  const snap = s.snapshot();
+  assert.equal(snap.baseSeq, 104);
+  assert.deepEqual([snap.expected, snap.received, snap.lost, snap.missing, snap.reordered], [4, 3, 1, 1, 3]);
+  assert.equal(s.update(101, 0, 1, 10), "duplicate"); // seen: still a duplicate, still not counted
+  assert.deepEqual([s.snapshot().received, s.snapshot().duplicates, s.snapshot().missing], [3, 1, 1]);
+});
+
+Deno.test("stats: missingSettled() leaves out gaps among the newest sequence numbers", () => {
+  const s = new RtpReceiverStats(90000);
+  assert.equal(s.missingSettled(32), 0);
+  feed(s, [65530, 65531, 65533]); // 65532 missing, 1 below the highest
+  assert.deepEqual([s.snapshot().missing, s.missingSettled(32), s.missingSettled(1)], [1, 0, 1]);
+  feed(s, range(65534, 65536 + 40).filter((x) => x !== 5 && x !== 30)); // across the wrap; 5, 30 missing
+  // Highest 40 (after the wrap): 30 is 10 below, 5 is 35 below, 65532 is 44 below.
+  assert.equal(s.snapshot().missing, 3);
+  assert.equal(s.missingSettled(11), 2);
+  assert.equal(s.missingSettled(10), 3);
+  assert.equal(s.missingSettled(36), 1);
+  assert.equal(s.missingSettled(128), 0);
+  assert.equal(s.missingSettled(1000), 0); // capped at the window
+  s.update(30, 0, 1, 1); // late: fills its gap
+  assert.deepEqual([s.snapshot().missing, s.missingSettled(11), s.missingSettled(36)], [2, 2, 1]);
 });

@@ -23,6 +23,8 @@ import { resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
 import { type Egress, TcpEgress, UdpEgress } from "./egress.ts";
 import type { StreamHub } from "./hub.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "./stream.ts";
+import { type ReaderReport, readerReportsOf } from "../metrics/reader_reports.ts";
+import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
 
 /** Methods this server implements. */
 const PUBLIC_METHODS = [
@@ -68,6 +70,11 @@ export interface RelaySession {
   rtpKeys: string[];
   /** Publisher source handle (publishers). */
   source: StreamSource | null;
+  /**
+   * Readers: the latest RTCP receiver report block per set-up track index (what the reader says it lost and
+   * its jitter, in seconds); empty until the reader reports. Publishers: always empty.
+   */
+  reports: Map<number, ReaderReport>;
 }
 
 /** Per-connection state: interleaved channel routing and a pending ANNOUNCE. */
@@ -91,6 +98,10 @@ export interface RtspServiceOptions {
   onRequest?: (method: string, status: number) => void;
   /** Clock. @default Date.now */
   now?: () => number;
+  /** Seconds between RTCP receiver reports sent to publishers. @default 5 */
+  rtcpIntervalSeconds?: number;
+  /** CNAME of those receiver reports. @default "msm-relay" */
+  rtcpCname?: string;
 }
 
 /** Publisher-side source: it produces nothing itself, the publisher's packets arrive through the server. */
@@ -119,6 +130,11 @@ export class RtspService {
   readonly #onRequest: (method: string, status: number) => void;
   readonly #sessions = new Map<string, RelaySession>();
   readonly #conns = new WeakMap<RtspConnection, ConnState>();
+  readonly #rtcpIntervalMs: number;
+  readonly #rtcpCname: string;
+  /** SSRC of the relay as a receiver of publishers' media. */
+  readonly #rtcpSsrc = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  readonly #reportedAt = new WeakMap<RelaySession, number>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** @param options hub, logger and timeouts */
@@ -129,6 +145,8 @@ export class RtspService {
     this.#waitMs = options.sourceWaitMs ?? 10_000;
     this.#now = options.now ?? Date.now;
     this.#onRequest = options.onRequest ?? (() => {});
+    this.#rtcpIntervalMs = (options.rtcpIntervalSeconds ?? 5) * 1000;
+    this.#rtcpCname = options.rtcpCname ?? "msm-relay";
   }
 
   /** Reader sessions per path. */
@@ -157,7 +175,7 @@ export class RtspService {
     for (const s of this.sessions()) this.#endSession(s, "relay stopping");
   }
 
-  /** Ends sessions that stayed silent past their timeout. */
+  /** Ends sessions that stayed silent past their timeout; sends publishers their due receiver reports. */
   sweep(): void {
     const now = this.#now();
     for (const s of this.#sessions.values()) {
@@ -165,6 +183,43 @@ export class RtspService {
       const tcp = s.role === "publisher" || [...s.tracks.values()].some((t) => t.transport === "tcp");
       if (tcp) s.timer.touch(s.conn.lastActivity);
       if (s.timer.expired(now)) this.#endSession(s, "timeout");
+      else if (s.role === "publisher" && s.state === "recording") this.#reportToPublisher(s, now);
+    }
+  }
+
+  /**
+   * Sends a recording publisher an RTCP receiver report (RR + SDES CNAME) per track every RTCP interval: over
+   * UDP from the track's RTCP port to the publisher's client RTCP port, over TCP on the track's RTCP channel.
+   */
+  #reportToPublisher(s: RelaySession, now: number): void {
+    const last = this.#reportedAt.get(s);
+    if (last === undefined) {
+      // The first report half an interval after the session is seen recording (RFC 3550 §6.2 initial delay).
+      this.#reportedAt.set(s, now - this.#rtcpIntervalMs / 2);
+      return;
+    }
+    if (now - last < this.#rtcpIntervalMs) return;
+    this.#reportedAt.set(s, now);
+    for (const t of s.tracks.values()) {
+      const block = s.stream.tracks[t.index]?.receiverReportBlock();
+      if (!block) continue;
+      const packet = buildReceiverReportCompound(this.#rtcpSsrc, this.#rtcpCname, [block]);
+      if (t.transport === "tcp") {
+        s.conn.writer.enqueueFrame(t.ports[1], packet, true);
+      } else {
+        s.stream.pairs[t.index]?.sendRtcp(packet, { transport: "udp", hostname: s.remote, port: t.ports[1] });
+      }
+    }
+  }
+
+  /** Keeps the report blocks of a reader's RTCP compound on its session and on the tracks they describe. */
+  #readerRtcp(s: RelaySession, packet: Uint8Array, index: number): void {
+    const reports = readerReportsOf(packet, s.stream.tracks, index, this.#now());
+    if (!reports) return;
+    for (const [i, report] of reports) {
+      if (!s.tracks.has(i)) continue; // a track this reader did not set up
+      s.reports.set(i, report);
+      s.stream.tracks[i]?.setReaderReport(s.id, report);
     }
   }
 
@@ -478,6 +533,7 @@ export class RtspService {
       rtcpKeys: [],
       rtpKeys: [],
       source: null,
+      reports: new Map(),
     };
     this.#sessions.set(s.id, s);
     cs.sessions.add(s);
@@ -520,7 +576,10 @@ export class RtspService {
       };
     } else {
       const key = `${conn.remote.hostname}:${clientPort[1]}`;
-      s.stream.readerRtcp.set(key, () => s.timer.touch(this.#now()));
+      s.stream.readerRtcp.set(key, (packet, i) => {
+        s.timer.touch(this.#now());
+        this.#readerRtcp(s, packet, i);
+      });
       s.rtcpKeys.push(key);
       const rtpKey = `${conn.remote.hostname}:${clientPort[0]}`;
       s.stream.readerRtp.add(rtpKey);
@@ -635,6 +694,7 @@ export class RtspService {
     this.#detachEgresses(s);
     for (const key of s.rtcpKeys) s.stream.readerRtcp.delete(key);
     for (const key of s.rtpKeys) s.stream.readerRtp.delete(key);
+    for (const track of s.stream.tracks) track.forgetReader(s.id);
     const cs = this.#conns.get(s.conn);
     if (cs) {
       cs.sessions.delete(s);
@@ -649,7 +709,7 @@ export class RtspService {
     this.#log.info("session ended", { session: s.id, role: s.role, path: s.path, reason });
   }
 
-  /** Routes a `$` frame: publisher media into its track, reader RTCP into counters. */
+  /** Routes a `$` frame: publisher media into its track, reader RTCP into counters and reports. */
   #onFrame(cs: ConnState, channel: number, payload: Uint8Array): void {
     const route = cs.channels.get(channel);
     if (!route) return;
@@ -662,6 +722,7 @@ export class RtspService {
       else track.ingestRtp(payload.slice());
     } else if (route.rtcp) {
       track.noteReaderReport();
+      this.#readerRtcp(route.session, payload, route.index);
     }
   }
 }

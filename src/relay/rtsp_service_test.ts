@@ -8,6 +8,14 @@
 import { deepStrictEqual as assertEquals, equal, match, notEqual, ok } from "node:assert/strict";
 import { silentLogger } from "../log.ts";
 import { rtpSequence, rtpSsrc, writeRtpHeader } from "../rtp/packet.ts";
+import {
+  buildReceiverReportCompound,
+  forEachRtcpPacket,
+  parseReceiverReport,
+  type ReportBlock,
+  RTCP_RR,
+  RTCP_SDES,
+} from "../rtp/rtcp.ts";
 import { parseTransport } from "../rtsp/headers/transport.ts";
 import { parseSession } from "../rtsp/headers/session.ts";
 import { parseRtpInfo } from "../rtsp/headers/rtp_info.ts";
@@ -637,7 +645,8 @@ Deno.test("RtspService.sweep() ends silent sessions and keeps those refreshed by
     const ka = await h.send(conn, "GET_PARAMETER", `${BASE}/cam/`, { Session: keepalive });
     equal(ka.status, 200);
     equal(ka.headers.get("Session"), `${keepalive};timeout=${TIMEOUT_S}`);
-    stream.readerRtcp.get(`${HOST}:7005`)!(); // the reader's RTCP port sent a report
+    // the reader's RTCP port sent a report: v=2, p=0, count=0, RR, length=1 word; reporter SSRC 1
+    stream.readerRtcp.get(`${HOST}:7005`)!(new Uint8Array([0x80, 201, 0x00, 0x01, 0, 0, 0, 1]), 0);
 
     h.clock.now += 5001;
     h.svc.sweep();
@@ -941,4 +950,148 @@ Deno.test({
       await h.close();
     }
   },
+});
+
+/** An RR compound from a reader (SSRC 0x5eade5) with the given report blocks, then its SDES CNAME. */
+function readerRr(...blocks: Array<Partial<ReportBlock> & { ssrc: number }>): Uint8Array {
+  return buildReceiverReportCompound(
+    0x5eade5,
+    "reader",
+    blocks.map((b) => ({
+      fractionLost: 0,
+      cumulativeLost: 0,
+      highestSeq: 0,
+      jitter: 0,
+      lsr: 0,
+      dlsr: 0,
+      ...b,
+    })),
+  );
+}
+
+Deno.test("RtspService keeps each reader's latest RTCP report per track on its session, over TCP and UDP", async () => {
+  const h = new Harness();
+  try {
+    const tcp = new FakeConn();
+    const tcpId = await h.tcpReader(tcp, "cam");
+    const stream = h.stream("cam");
+    const [video, audio] = [stream.tracks[0]!, stream.tracks[1]!];
+    equal(audio.clockRate, 8000);
+    const session = (id: string) => h.svc.sessions().find((s) => s.id === id)!;
+
+    // RTCP channel 1 of the interleaved reader: fraction 64/256, 12 lost, jitter 900 units at 90 kHz = 10 ms.
+    tcp.onFrame!(1, readerRr({ ssrc: video.outputSsrc, fractionLost: 64, cumulativeLost: 12, jitter: 900 }));
+    const expected = {
+      fractionLost: 0.25,
+      cumulativeLost: 12,
+      jitterSeconds: 0.01,
+      highestSeq: 0,
+      at: h.clock.now,
+    };
+    assertEquals(session(tcpId).reports.get(0), expected);
+    assertEquals(video.readerReports.get(tcpId), expected);
+    equal(video.counters.readerReports, 1);
+
+    // A later report replaces the earlier one; a block about a track the reader did not set up is ignored.
+    h.clock.now += 5000;
+    tcp.onFrame!(
+      1,
+      readerRr(
+        { ssrc: video.outputSsrc, fractionLost: 0, cumulativeLost: 13, jitter: 450, highestSeq: 70_000 },
+        { ssrc: audio.outputSsrc, cumulativeLost: 99 },
+      ),
+    );
+    assertEquals(session(tcpId).reports.get(0), {
+      fractionLost: 0,
+      cumulativeLost: 13,
+      jitterSeconds: 0.005,
+      highestSeq: 70_000,
+      at: h.clock.now,
+    });
+    equal(session(tcpId).reports.has(1), false);
+    equal(audio.readerReports.size, 0);
+    tcp.onFrame!(1, new Uint8Array([0x80, 201, 0x00, 0x09])); // length says 40 bytes, has 4: ignored
+    equal(session(tcpId).reports.get(0)!.cumulativeLost, 13);
+
+    // A UDP reader of both tracks: blocks go to the track whose SSRC they name, whichever port they came on.
+    const udp = new FakeConn();
+    const udpId = await h.setup(udp, `${BASE}/cam/trackID=0`, "RTP/AVP;unicast;client_port=7100-7101");
+    await h.setup(udp, `${BASE}/cam/trackID=1`, "RTP/AVP;unicast;client_port=7102-7103", udpId);
+    stream.readerRtcp.get(`${HOST}:7101`)!(
+      readerRr({ ssrc: audio.outputSsrc, fractionLost: 128, cumulativeLost: 3, jitter: 80 }),
+      0,
+    );
+    assertEquals(session(udpId).reports.get(1), {
+      fractionLost: 0.5,
+      cumulativeLost: 3,
+      jitterSeconds: 0.01,
+      highestSeq: 0,
+      at: h.clock.now,
+    });
+    // A block naming no SSRC of the stream (a client that has not learnt it) is about the port's track.
+    stream.readerRtcp.get(`${HOST}:7103`)!(readerRr({ ssrc: 0, cumulativeLost: 4 }), 1);
+    equal(session(udpId).reports.get(1)!.cumulativeLost, 4);
+    equal(session(udpId).reports.has(0), false);
+
+    // Ending a session forgets its reports on the tracks.
+    equal((await h.send(tcp, "TEARDOWN", `${BASE}/cam/`, { Session: tcpId })).status, 200);
+    equal(video.readerReports.has(tcpId), false);
+    equal(audio.readerReports.get(udpId)!.cumulativeLost, 4);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService sends a recording publisher RTCP receiver reports on its RTCP channel", async () => {
+  const h = new Harness();
+  try {
+    const pub = new FakeConn();
+    equal(
+      (await h.send(pub, "ANNOUNCE", `${BASE}/live/rr`, { "Content-Type": "application/sdp" }, PUBLISHER_SDP))
+        .status,
+      200,
+    );
+    const setup = await h.send(pub, "SETUP", `${BASE}/live/rr/streamid=0`, {
+      Transport: "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record",
+    });
+    const id = parseSession(setup.headers.get("Session")!).id;
+    equal((await h.send(pub, "RECORD", `${BASE}/live/rr`, { Session: id })).status, 200);
+    for (let seq = 100; seq <= 110; seq++) if (seq !== 105) pub.onFrame!(0, rtp(seq, 0xfeed));
+
+    h.svc.sweep(); // first seen recording: the first report is due half an interval later
+    h.clock.now += 2499;
+    h.svc.sweep();
+    equal((await pub.frames()).length, 0);
+    h.clock.now += 1;
+    h.svc.sweep();
+    const frames = await pub.frames();
+    equal(frames.length, 1);
+    equal(frames[0]!.channel, 1);
+    const types: number[] = [];
+    let block: ReportBlock | undefined;
+    forEachRtcpPacket(frames[0]!.payload, (type, pkt) => {
+      types.push(type);
+      if (type === RTCP_RR) block = parseReceiverReport(pkt)!.reports[0];
+    });
+    assertEquals(types, [RTCP_RR, RTCP_SDES]);
+    // Probation takes 100; 101..110 expected, 105 missing.
+    assertEquals(block, {
+      ssrc: 0xfeed,
+      fractionLost: Math.floor(256 / 10),
+      cumulativeLost: 1,
+      highestSeq: 110,
+      jitter: block!.jitter,
+      lsr: 0,
+      dlsr: 0,
+    });
+
+    h.clock.now += 4999;
+    h.svc.sweep();
+    equal((await pub.frames()).length, 1, "not before the interval");
+    h.clock.now += 1;
+    h.svc.sweep();
+    equal((await pub.frames()).length, 2);
+  } finally {
+    await h.close();
+  }
 });

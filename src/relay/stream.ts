@@ -87,8 +87,11 @@ export class Stream {
   pairs: UdpPortPair[] = [];
   /** Expected UDP sender per track; null accepts nothing (TCP ingress or no source). */
   udpSources: Array<UdpSourceAddress | null> = [];
-  /** Listeners for RTCP from readers, keyed `host:port` of the reader's RTCP port. */
-  readonly readerRtcp = new Map<string, () => void>();
+  /**
+   * Listeners for RTCP from readers, keyed `host:port` of the reader's RTCP port; given the compound (valid
+   * only during the call) and the index of the track whose RTCP port received it.
+   */
+  readonly readerRtcp = new Map<string, (packet: Uint8Array, index: number) => void>();
   /**
    * `host:port` of readers' RTP ports. Clients such as ffmpeg send a packet or two from there to the server's RTP
    * port to open NAT mappings: expected, ignored, not counted as a drop.
@@ -270,7 +273,7 @@ export class Stream {
     const reader = this.readerRtcp.get(`${from.hostname}:${from.port}`);
     if (reader) {
       track.noteReaderReport();
-      reader();
+      reader(packet, index);
       return;
     }
     const src = this.udpSources[index];

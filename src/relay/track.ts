@@ -1,9 +1,14 @@
 /**
  * One media track of a stream: the forwarding-table entry the data plane keeps per track.
- * Every RTP packet from the track's ingress is validated, rewritten so readers see one continuous RTP session
- * across upstream restarts (fixed SSRC, continuous sequence numbers and timestamps), and sent once per egress.
+ * Every RTP packet from the track's ingress is validated, accounted in the track's receiver statistics
+ * (RFC 3550: loss, jitter, the camera's receiver report block), rewritten so readers see one continuous RTP
+ * session across upstream restarts (fixed SSRC, continuous sequence numbers and timestamps), and sent once per
+ * egress. The latest receiver report of each reader is kept here too, for metrics.
  * @module
  */
+import { RtpReceiverStats } from "../metrics/rtp_receiver_stats.ts";
+import type { ReaderReport } from "../metrics/reader_reports.ts";
+import { isValidRtcpCompound, ntpMiddle32, type ReportBlock, RTCP_SR } from "../rtp/rtcp.ts";
 import {
   isRtpPacket,
   rtpSequence,
@@ -24,7 +29,7 @@ export interface TrackCounters {
   rtcpIn: number;
   forwarded: { udp: number; tcp: number; mesh: number };
   dropped: Record<DropReason, number>;
-  /** Receiver reports consumed from readers. */
+  /** RTCP compounds consumed from readers (receiver reports; never forwarded upstream). */
   readerReports: number;
   /** Cached packets replayed to joining readers. */
   burstPackets: number;
@@ -67,6 +72,10 @@ export class Track {
   readonly #observe: ((packet: Uint8Array, arrivalSeconds: number) => void) | undefined;
   readonly #now: () => number;
   readonly #gop: GopCache | undefined;
+  readonly #readerReports = new Map<string, ReaderReport>();
+  #stats: RtpReceiverStats;
+  /** SSRC the statistics describe, -1 before the first packet. */
+  #statsSsrc = -1;
   #egresses: Egress[] = [];
   #synced = false;
   #inSsrc = 0;
@@ -85,6 +94,41 @@ export class Track {
     this.#observe = options.observe;
     this.#now = options.now ?? (() => performance.now() / 1000);
     this.#gop = options.gopCache;
+    this.#stats = new RtpReceiverStats(options.clockRate);
+  }
+
+  /**
+   * RFC 3550 reception statistics of the ingress (the hop into this relay), of the current upstream SSRC: a
+   * new SSRC starts fresh statistics.
+   */
+  get receiverStats(): RtpReceiverStats {
+    return this.#stats;
+  }
+
+  /** SSRC of the upstream source, once a packet arrived. */
+  get inputSsrc(): number | null {
+    return this.#statsSsrc < 0 ? null : this.#statsSsrc;
+  }
+
+  /**
+   * The report block of an RTCP receiver report to the upstream sender (camera or publisher), built from the
+   * receiver statistics, with LSR/DLSR from its last sender report. Closes the statistics' reporting interval
+   * (fraction lost): call it once per report sent.
+   * @returns null until the source is validated (RFC 3550 A.1 probation)
+   */
+  receiverReportBlock(): ReportBlock | null {
+    if (this.#statsSsrc < 0 || !this.#stats.valid) return null;
+    return this.#stats.reportBlock(this.#statsSsrc, this.#now());
+  }
+
+  /** Arrival time of the latest RTP packet from the ingress, in the track's clock (seconds); 0 before any. */
+  get lastArrival(): number {
+    return this.#lastArrival;
+  }
+
+  /** Latest receiver report per reader (key chosen by the caller, e.g. the session id). */
+  get readerReports(): ReadonlyMap<string, ReaderReport> {
+    return this.#readerReports;
   }
 
   /** The track's GOP cache, when it has one. */
@@ -164,6 +208,12 @@ export class Track {
     const inSeq = rtpSequence(packet);
     const inTs = rtpTimestamp(packet);
     const ssrc = rtpSsrc(packet);
+    if (ssrc !== this.#statsSsrc) {
+      // A new source (camera restart, new publisher): its sequence space and clock are unrelated.
+      if (this.#statsSsrc >= 0) this.#stats = new RtpReceiverStats(this.clockRate);
+      this.#statsSsrc = ssrc;
+    }
+    this.#stats.update(inSeq, inTs, now, packet.length);
     if (!this.#synced || ssrc !== this.#inSsrc) this.#resync(inSeq, inTs, ssrc, now);
     const outSeq = (inSeq + this.#seqDelta) & 0xffff;
     const outTs = (inTs + this.#tsDelta) >>> 0;
@@ -194,6 +244,7 @@ export class Track {
       return;
     }
     this.counters.rtcpIn++;
+    this.#noteSenderReports(packet);
     if (!this.#synced) return; // no RTP yet: the timestamp mapping is unknown
     const out = rewriteUpstreamRtcp(packet, {
       inSsrc: this.#inSsrc,
@@ -205,9 +256,36 @@ export class Track {
     for (let i = 0; i < egresses.length; i++) egresses[i]!.sendRtcp(out);
   }
 
-  /** Counts an RTCP receiver report from a reader (consumed, never forwarded upstream). */
+  /** Counts an RTCP compound from a reader (consumed, never forwarded upstream). */
   noteReaderReport(): void {
     this.counters.readerReports++;
+  }
+
+  /** Keeps `report` as the latest of `reader` (e.g. its session id) about this track, for metrics. */
+  setReaderReport(reader: string, report: ReaderReport): void {
+    this.#readerReports.set(reader, report);
+  }
+
+  /** Forgets a reader's reports (its session ended). */
+  forgetReader(reader: string): void {
+    this.#readerReports.delete(reader);
+  }
+
+  /** Records the sender reports of the upstream source, for LSR/DLSR of the next receiver report. */
+  #noteSenderReports(packet: Uint8Array): void {
+    if (!isValidRtcpCompound(packet)) return;
+    let now = -1;
+    for (let off = 0; off < packet.length;) {
+      const len = (((packet[off + 2]! << 8) | packet[off + 3]!) + 1) * 4;
+      if (packet[off + 1] === RTCP_SR && len >= 28) {
+        const ssrc = u32(packet, off + 4);
+        if (this.#statsSsrc < 0 || ssrc === this.#statsSsrc) {
+          if (now < 0) now = this.#now();
+          this.#stats.noteSenderReport(ntpMiddle32(u32(packet, off + 8), u32(packet, off + 12)), now);
+        }
+      }
+      off += len;
+    }
   }
 
   #resync(inSeq: number, inTs: number, ssrc: number, now: number): void {
@@ -222,4 +300,8 @@ export class Track {
     this.#inSsrc = ssrc;
     this.#synced = true;
   }
+}
+
+function u32(buf: Uint8Array, off: number): number {
+  return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }

@@ -3,9 +3,9 @@
  * across upstream restarts, drops of invalid input, RTCP sender report rewriting and RTP-Info values.
  * @module
  */
-import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, equal, notStrictEqual, ok } from "node:assert/strict";
 import fc from "fast-check";
-import { marshalSenderReport, parseSenderReport, senderReportSize } from "../rtp/rtcp.ts";
+import { marshalSenderReport, ntpMiddle32, parseSenderReport, senderReportSize } from "../rtp/rtcp.ts";
 import { rtpSequence, rtpSsrc, rtpTimestamp, writeRtpHeader } from "../rtp/packet.ts";
 import type { Egress } from "./egress.ts";
 import { GopCache } from "./gop_cache.ts";
@@ -385,4 +385,65 @@ Deno.test("Track output sequence numbers go up by one per forwarded packet acros
     ),
     { numRuns: 300 },
   );
+});
+
+Deno.test("Track keeps RFC 3550 statistics of its ingress and builds the upstream report block with LSR/DLSR", () => {
+  const { track, clock } = makeTrack();
+  const cam = 0x51515151;
+  equal(track.inputSsrc, null);
+  track.ingestRtp(rtp(65534, 0, cam));
+  equal(track.receiverReportBlock(), null, "on probation: nothing to report");
+  for (const seq of [65535, 0, 1, 3, 4]) { // 2 lost, across the sequence wrap
+    clock.t += 0.04;
+    track.ingestRtp(rtp(seq, 0, cam));
+  }
+  equal(track.inputSsrc, cam);
+  const snap = track.receiverStats.snapshot();
+  assertEquals([snap.expected, snap.received, snap.lost], [6, 5, 1]);
+
+  clock.t = 200;
+  track.ingestRtcp(senderReport(cam, 0));
+  track.ingestRtcp(senderReport(0x999, 0)); // another source's SR: not ours
+  clock.t = 200.5;
+  assertEquals(track.receiverReportBlock(), {
+    ssrc: cam,
+    fractionLost: Math.floor(256 / 6),
+    cumulativeLost: 1,
+    highestSeq: 65536 + 4,
+    jitter: track.receiverStats.reportBlock(0, 0).jitter,
+    lsr: ntpMiddle32(3_900_000_000, 0x80000000),
+    dlsr: 32768, // 0.5 s in 1/65536 s
+  });
+  equal(track.receiverReportBlock()!.fractionLost, 0, "each block closes an interval");
+});
+
+Deno.test("Track starts fresh receiver statistics when the upstream SSRC changes", () => {
+  const { track } = makeTrack();
+  for (const seq of [10, 11, 13]) track.ingestRtp(rtp(seq, 0, 0xaaaa));
+  const first = track.receiverStats;
+  equal(first.snapshot().lost, 1);
+  for (const seq of [9000, 9001, 9002]) track.ingestRtp(rtp(seq, 0, 0xbbbb)); // a restarted camera
+  notStrictEqual(track.receiverStats, first);
+  assertEquals([track.receiverStats.snapshot().lost, track.receiverStats.snapshot().received], [0, 2]);
+  equal(track.inputSsrc, 0xbbbb);
+  equal(track.receiverReportBlock()!.ssrc, 0xbbbb);
+});
+
+Deno.test("Track keeps the latest reader report per reader until the reader is forgotten", () => {
+  const { track } = makeTrack();
+  const report = (cumulativeLost: number) => ({
+    fractionLost: 0,
+    cumulativeLost,
+    jitterSeconds: 0.001,
+    highestSeq: 1,
+    at: 5,
+  });
+  track.noteReaderReport();
+  track.setReaderReport("a", report(1));
+  track.setReaderReport("a", report(2));
+  track.setReaderReport("b", report(3));
+  equal(track.counters.readerReports, 1);
+  assertEquals([...track.readerReports].map(([k, r]) => [k, r.cumulativeLost]), [["a", 2], ["b", 3]]);
+  track.forgetReader("a");
+  assertEquals([...track.readerReports.keys()], ["b"]);
 });

@@ -1,12 +1,15 @@
 /**
  * RTSP client connection: a thin TCP shell around the parser that sends requests, matches responses by CSeq,
- * answers Basic/Digest challenges with the URL's credentials and hands `$` frames to a callback.
+ * answers Basic/Digest challenges with the URL's credentials and hands `$` frames to a callback. Requests and
+ * outgoing `$` frames (RTCP receiver reports) share one queued writer, so they never interleave mid-message
+ * and partial writes are completed.
  * @module
  */
 import { answerChallenge, parseChallenges } from "./headers/auth.ts";
+import { InterleavedWriter } from "./interleaved_writer.ts";
 import { RtspHeaders, type RtspResponse } from "./message.ts";
 import { RtspParser } from "./parser.ts";
-import { encodeInterleavedFrame, serializeRequest } from "./serializer.ts";
+import { serializeRequest } from "./serializer.ts";
 import { parseRtspUrl, withoutCredentials } from "./url.ts";
 
 /** Options of {@linkcode RtspClientConnection.connect}. */
@@ -32,6 +35,7 @@ export class RtspClientConnection {
   /** Receives `$` frames; the payload is valid only during the call. */
   onFrame: (channel: number, payload: Uint8Array) => void = () => {};
   readonly #conn: Deno.TcpConn;
+  readonly #writer: InterleavedWriter;
   readonly #user: string | undefined;
   readonly #password: string | undefined;
   readonly #timeoutMs: number;
@@ -44,6 +48,8 @@ export class RtspClientConnection {
 
   private constructor(conn: Deno.TcpConn, url: string, options: RtspClientOptions) {
     this.#conn = conn;
+    // Frames are small RTCP reports: a bound of 64 KiB drops them only when the server stopped reading.
+    this.#writer = new InterleavedWriter(conn, { maxQueuedBytes: 64 * 1024, onError: () => this.close() });
     this.remote = conn.remoteAddr;
     const parsed = parseRtspUrl(url);
     this.#user = parsed.user;
@@ -106,16 +112,26 @@ export class RtspClientConnection {
     return res;
   }
 
-  /** Sends an interleaved frame (RTCP receiver reports over TCP). */
-  sendFrame(channel: number, payload: Uint8Array): void {
-    if (this.#isClosed) return;
-    this.#conn.write(encodeInterleavedFrame(channel, payload)).catch(() => this.close());
+  /**
+   * Queues an interleaved frame (RTCP receiver reports over TCP) behind what is already queued. The payload is
+   * copied. A write error closes the connection.
+   * @returns false when the connection is closed or its queue is full (the frame is dropped)
+   */
+  sendFrame(channel: number, payload: Uint8Array): boolean {
+    if (this.#isClosed) return false;
+    return this.#writer.enqueueFrame(channel, payload, true);
+  }
+
+  /** Resolves when everything queued so far is written (or the connection closed). */
+  flushed(): Promise<void> {
+    return this.#writer.flushed();
   }
 
   /** Closes the connection and fails pending requests. */
   close(): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
+    this.#writer.close();
     try {
       this.#conn.close();
     } catch { /* already closed */ }
@@ -127,13 +143,13 @@ export class RtspClientConnection {
     this.#resolveClosed();
   }
 
-  async #send(
+  #send(
     method: string,
     uri: string,
     extra: Record<string, string>,
     body?: Uint8Array,
   ): Promise<RtspResponse> {
-    if (this.#isClosed) throw new Error(`Cannot send ${method}: connection closed`);
+    if (this.#isClosed) return Promise.reject(new Error(`Cannot send ${method}: connection closed`));
     const cseq = ++this.#cseq;
     const headers = new RtspHeaders({ CSeq: String(cseq), "User-Agent": this.#userAgent, ...extra });
     if (this.#authorize) headers.set("Authorization", this.#authorize(method, uri));
@@ -151,13 +167,8 @@ export class RtspClientConnection {
       }, this.#timeoutMs);
       this.#pending.set(cseq, { resolve, reject, timer });
     });
-    try {
-      let off = 0;
-      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
-    } catch (err) {
-      this.close();
-      throw new Error(`Cannot send ${method}: ${(err as Error).message}`);
-    }
+    // A failed write closes the connection, which rejects `done`.
+    this.#writer.enqueueMessage(bytes);
     return done;
   }
 

@@ -1,7 +1,7 @@
 /**
  * Pull source: the relay's one session to a camera. DESCRIBE/SETUP/PLAY over UDP (falling back to TCP
- * interleaved when no RTP arrives within 3 s) or TCP, keepalive, and reconnect with capped exponential backoff.
- * Readers keep their sessions through reconnects; they see a gap.
+ * interleaved when no RTP arrives within 3 s) or TCP, keepalive, RTCP receiver reports to the camera, and
+ * reconnect with capped exponential backoff. Readers keep their sessions through reconnects; they see a gap.
  * @module
  */
 import type { Logger } from "../../log.ts";
@@ -11,6 +11,7 @@ import { parseSession } from "../../rtsp/headers/session.ts";
 import { formatTransport, parseTransport, type Transport } from "../../rtsp/headers/transport.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
 import { resolveControl, withoutCredentials } from "../../rtsp/url.ts";
+import { buildReceiverReportCompound } from "../../rtp/rtcp.ts";
 import type { Stream, StreamSource } from "../stream.ts";
 
 /** How to pull: `auto` tries UDP first and falls back to TCP. */
@@ -30,7 +31,14 @@ export interface PullSourceOptions {
   backoffInitialMs?: number;
   /** Largest reconnect delay. @default 10000 */
   backoffMaxMs?: number;
+  /** Interval of the RTCP receiver reports sent to the camera per track; the first goes after half. @default 5000 */
+  rtcpIntervalMs?: number;
+  /** CNAME in those reports (SDES). @default "msm-relay" */
+  cname?: string;
 }
+
+/** Where a track's RTCP receiver reports go: a UDP port of the camera, or an interleaved channel. */
+export type RtcpRoute = { kind: "udp"; port: number } | { kind: "tcp"; channel: number } | null;
 
 /** Delay before reconnect attempt `attempt` (0-based): doubling from `initial`, capped at `max`. */
 export function backoffDelay(attempt: number, initial: number, max: number): number {
@@ -51,6 +59,9 @@ export class PullSource implements StreamSource {
   #wake: (() => void) | null = null;
   #activeTransport: "udp" | "tcp" | null = null;
   #loop: Promise<void> | null = null;
+  /** SSRC of the relay as a receiver in the camera's RTP sessions. */
+  readonly #ssrc = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  #reportsSent = 0;
 
   /** @param options stream, camera URL and timings */
   constructor(options: PullSourceOptions) {
@@ -59,6 +70,8 @@ export class PullSource implements StreamSource {
       mediaTimeoutMs: 10_000,
       backoffInitialMs: 500,
       backoffMaxMs: 10_000,
+      rtcpIntervalMs: 5000,
+      cname: "msm-relay",
       ...options,
     };
     this.#useTcp = options.transport === "tcp";
@@ -94,6 +107,7 @@ export class PullSource implements StreamSource {
       transport: this.#activeTransport,
       mode: this.#o.transport,
       reconnects: Math.max(0, this.#o.stream.sourceSessions - 1),
+      receiverReportsSent: this.#reportsSent,
     };
   }
 
@@ -154,6 +168,9 @@ export class PullSource implements StreamSource {
     let sessionId: string | undefined;
     let timeoutSeconds = 60;
     const host = client.remote.hostname;
+    const rtcpRoutes: RtcpRoute[] = [];
+    /** Interleaved channel -> track index and whether it carries RTCP. */
+    const channels = new Map<number, { index: number; rtcp: boolean }>();
     for (let i = 0; i < desc.medias.length; i++) {
       const control = resolveControl(base, desc.medias[i]!.control ?? "");
       const pair = stream.pairs[i]!;
@@ -189,6 +206,15 @@ export class PullSource implements StreamSource {
         host,
         ...(t?.serverPort ? { rtpPort: t.serverPort[0], rtcpPort: t.serverPort[1] } : {}),
       };
+      if (tcp) {
+        // The camera may answer other channels than offered.
+        const [rtpCh, rtcpCh] = t?.interleaved ?? offer.interleaved!;
+        channels.set(rtpCh, { index: i, rtcp: false });
+        channels.set(rtcpCh, { index: i, rtcp: true });
+        rtcpRoutes[i] = { kind: "tcp", channel: rtcpCh };
+      } else {
+        rtcpRoutes[i] = t?.serverPort ? { kind: "udp", port: t.serverPort[1] } : null;
+      }
     }
 
     let lastMedia = performance.now();
@@ -196,11 +222,12 @@ export class PullSource implements StreamSource {
     const mediaArrived = () => stream.tracks.some((t, i) => t.counters.packetsIn !== before[i]);
     if (tcp) {
       client.onFrame = (channel, payload) => {
-        const track = stream.tracks[channel >> 1];
+        const route = channels.get(channel);
+        const track = route && stream.tracks[route.index];
         if (!track) return;
         lastMedia = performance.now();
         // The parser's view dies with the next read: the track keeps (and rewrites) a copy.
-        if (channel & 1) track.ingestRtcp(payload.slice());
+        if (route.rtcp) track.ingestRtcp(payload.slice());
         else track.ingestRtp(payload.slice());
       };
     }
@@ -218,6 +245,8 @@ export class PullSource implements StreamSource {
 
     const keepaliveMs = Math.max(1000, (timeoutSeconds * 1000) / 2);
     let lastKeepalive = performance.now();
+    // RFC 3550 §6.2: the first report after half the interval.
+    let nextReport = readyAt + this.#o.rtcpIntervalMs / 2;
     let counts = stream.tracks.map((t) => t.counters.packetsIn);
     while (!this.#stopped) {
       const ended = await Promise.race([
@@ -240,8 +269,36 @@ export class PullSource implements StreamSource {
         lastKeepalive = now;
         client.request("GET_PARAMETER", base, { Session: sessionId ?? "" }).catch(() => {});
       }
+      if (now >= nextReport) {
+        nextReport = now + this.#o.rtcpIntervalMs;
+        this.#sendReceiverReports(client, host, rtcpRoutes);
+      }
     }
     return readyAt;
+  }
+
+  /**
+   * Sends the camera one RTCP compound per track: an RR with the track's report block (none before the source
+   * is validated) and an SDES CNAME. UDP goes from the track's RTCP port to the camera's server RTCP port; TCP
+   * goes on the track's RTCP channel, queued behind the requests.
+   */
+  #sendReceiverReports(client: RtspClientConnection, host: string, routes: readonly RtcpRoute[]): void {
+    const stream = this.#o.stream;
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i];
+      const track = stream.tracks[i];
+      if (!route || !track) continue;
+      const block = track.receiverReportBlock();
+      const packet = buildReceiverReportCompound(this.#ssrc, this.#o.cname, block ? [block] : []);
+      if (route.kind === "tcp") {
+        if (!client.sendFrame(route.channel, packet)) continue;
+      } else {
+        const pair = stream.pairs[i];
+        if (!pair) continue;
+        pair.sendRtcp(packet, { transport: "udp", hostname: host, port: route.port });
+      }
+      this.#reportsSent++;
+    }
   }
 }
 

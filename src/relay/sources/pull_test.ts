@@ -1,11 +1,26 @@
 /**
- * Tests of the pull source's reconnect schedule, {@linkcode backoffDelay}: doubling from the first delay,
- * capped, and always a finite positive number however many attempts failed.
+ * Tests of the pull source: its reconnect schedule, {@linkcode backoffDelay} (doubling from the first delay,
+ * capped, and always a finite positive number however many attempts failed), and the RTCP receiver reports it
+ * sends a camera over UDP and over TCP.
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
 import fc from "fast-check";
-import { backoffDelay } from "./pull.ts";
+import { silentLogger } from "../../log.ts";
+import { writeRtpHeader } from "../../rtp/packet.ts";
+import {
+  forEachRtcpPacket,
+  marshalSenderReport,
+  ntpMiddle32,
+  parseReceiverReport,
+  type ReportBlock,
+  RTCP_RR,
+  RTCP_SDES,
+  senderReportSize,
+} from "../../rtp/rtcp.ts";
+import { PortPairAllocator } from "../port_allocator.ts";
+import { Stream } from "../stream.ts";
+import { backoffDelay, PullSource } from "./pull.ts";
 
 /** The pull source's defaults (backoffInitialMs, backoffMaxMs). */
 const INITIAL = 500;
@@ -54,3 +69,261 @@ Deno.test("backoffDelay() with the defaults is always one of the doubling steps 
     }),
   );
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// RTCP receiver reports to the camera, against an in-process fake camera.
+
+const HOST = "127.0.0.1";
+const CAM_SSRC = 0xca3e0001;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** One H.264 RTP packet from the camera. */
+function camRtp(seq: number): Uint8Array {
+  const p = new Uint8Array(14);
+  writeRtpHeader(p, 0, {
+    marker: true,
+    payloadType: 96,
+    sequence: seq,
+    timestamp: seq * 3600,
+    ssrc: CAM_SSRC,
+  });
+  p[12] = 0x41;
+  return p;
+}
+
+/** The camera's sender report at a known NTP time. */
+function camSr(): Uint8Array {
+  const sr = new Uint8Array(senderReportSize(0));
+  marshalSenderReport(sr, 0, {
+    ssrc: CAM_SSRC,
+    ntpSec: 0xe000_1234,
+    ntpFrac: 0x5678_0000,
+    rtpTimestamp: 0,
+    packetCount: 1,
+    octetCount: 1,
+    reports: [],
+  });
+  return sr;
+}
+
+/**
+ * A minimal RTSP camera: DESCRIBE, SETUP (UDP with server ports, or TCP answering interleaved=4-5 whatever was
+ * offered), PLAY, GET_PARAMETER, TEARDOWN. After PLAY it sends packets 1..40 without 10 and 20, and an SR after
+ * packet 5; it collects every RTCP compound the relay sends it.
+ */
+class FakeCamera {
+  readonly listener = Deno.listen({ hostname: HOST, port: 0 });
+  readonly rtp = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
+  readonly rtcp = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
+  readonly received: Array<{ via: "udp" | "tcp"; channel?: number; from?: number; packet: Uint8Array }> = [];
+  readonly #tasks: Promise<unknown>[] = [];
+  #conn: Deno.Conn | null = null;
+  #closed = false;
+
+  constructor() {
+    this.#tasks.push(this.#accept(), this.#udpRtcp());
+  }
+
+  get url(): string {
+    return `rtsp://${HOST}:${(this.listener.addr as Deno.NetAddr).port}/cam`;
+  }
+
+  async #accept(): Promise<void> {
+    for await (const conn of this.listener) {
+      this.#conn = conn;
+      await this.#serve(conn).catch(() => {});
+    }
+  }
+
+  async #udpRtcp(): Promise<void> {
+    while (!this.#closed) {
+      try {
+        const [packet, from] = await this.rtcp.receive();
+        this.received.push({ via: "udp", from: (from as Deno.NetAddr).port, packet });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  async #serve(conn: Deno.Conn): Promise<void> {
+    let buf = new Uint8Array(0);
+    const chunk = new Uint8Array(4096);
+    let client: { rtp: number } | null = null;
+    let tcp = false;
+    while (true) {
+      const n = await conn.read(chunk);
+      if (n === null) return;
+      const joined = new Uint8Array(buf.length + n);
+      joined.set(buf);
+      joined.set(chunk.subarray(0, n), buf.length);
+      buf = joined;
+      while (buf.length > 0) {
+        if (buf[0] === 0x24) { // an interleaved frame from the relay
+          if (buf.length < 4) break;
+          const len = (buf[2]! << 8) | buf[3]!;
+          if (buf.length < 4 + len) break;
+          this.received.push({ via: "tcp", channel: buf[1]!, packet: buf.slice(4, 4 + len) });
+          buf = buf.slice(4 + len);
+          continue;
+        }
+        const text = dec.decode(buf);
+        const end = text.indexOf("\r\n\r\n");
+        if (end < 0) break;
+        buf = buf.slice(enc.encode(text.slice(0, end + 4)).length);
+        const lines = text.slice(0, end).split("\r\n");
+        const method = lines[0]!.split(" ")[0];
+        const header = (name: string) =>
+          lines.find((l) => l.toLowerCase().startsWith(name.toLowerCase() + ":"))?.split(":").slice(1).join(
+            ":",
+          )
+            .trim();
+        const cseq = header("CSeq");
+        let extra = "";
+        let body = "";
+        if (method === "DESCRIBE") {
+          body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
+            "a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n";
+          extra = `Content-Base: ${this.url}/\r\nContent-Type: application/sdp\r\n`;
+        } else if (method === "SETUP") {
+          const transport = header("Transport")!;
+          const m = transport.match(/client_port=(\d+)-(\d+)/);
+          tcp = m === null;
+          if (m) client = { rtp: Number(m[1]) };
+          const ports = `${(this.rtp.addr as Deno.NetAddr).port}-${(this.rtcp.addr as Deno.NetAddr).port}`;
+          extra = `Session: 1234;timeout=60\r\nTransport: ${
+            tcp
+              ? "RTP/AVP/TCP;unicast;interleaved=4-5"
+              : `RTP/AVP;unicast;client_port=${m![1]}-${m![2]};server_port=${ports}`
+          }\r\n`;
+        } else if (method === "PLAY" || method === "GET_PARAMETER" || method === "TEARDOWN") {
+          extra = "Session: 1234\r\n";
+        }
+        const bytes = enc.encode(body);
+        await writeAll(
+          conn,
+          enc.encode(
+            `RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\n${extra}Content-Length: ${bytes.length}\r\n\r\n${body}`,
+          ),
+        );
+        if (method === "PLAY") this.#tasks.push(this.#stream(conn, tcp, client));
+      }
+    }
+  }
+
+  async #stream(conn: Deno.Conn, tcp: boolean, client: { rtp: number } | null): Promise<void> {
+    for (let seq = 1; seq <= 40 && !this.#closed; seq++) {
+      await new Promise((r) => setTimeout(r, 5));
+      if (seq === 10 || seq === 20) continue;
+      const packets: Array<[number, Uint8Array]> = [[0, camRtp(seq)]];
+      if (seq === 5) packets.push([1, camSr()]);
+      for (const [rtcp, p] of packets) {
+        try {
+          if (tcp) await writeAll(conn, frame(rtcp ? 5 : 4, p));
+          else if (!rtcp) await this.rtp.send(p, { transport: "udp", hostname: HOST, port: client!.rtp });
+          else await this.rtcp.send(p, { transport: "udp", hostname: HOST, port: client!.rtp + 1 });
+        } catch {
+          return;
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.listener.close();
+    this.rtp.close();
+    this.rtcp.close();
+    try {
+      this.#conn?.close();
+    } catch { /* closed by the relay */ }
+    await Promise.allSettled(this.#tasks);
+  }
+}
+
+function frame(channel: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + payload.length);
+  out.set([0x24, channel, payload.length >> 8, payload.length & 0xff]);
+  out.set(payload, 4);
+  return out;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+/** The report blocks and CNAME of an RR compound. */
+function readRr(packet: Uint8Array): { ssrc: number; blocks: ReportBlock[]; types: number[] } {
+  const types: number[] = [];
+  let ssrc = -1;
+  let blocks: ReportBlock[] = [];
+  ok(forEachRtcpPacket(packet, (type, pkt) => {
+    types.push(type);
+    if (type === RTCP_RR) {
+      const rr = parseReceiverReport(pkt)!;
+      ssrc = rr.ssrc;
+      blocks = [...rr.reports];
+    }
+  }));
+  return { ssrc, blocks, types };
+}
+
+for (const transport of ["udp", "tcp"] as const) {
+  Deno.test(`PullSource sends the camera RTCP receiver reports with loss and LSR/DLSR over ${transport}`, async () => {
+    const camera = new FakeCamera();
+    const base = 41_000 + 2 * Math.floor(Math.random() * 1000);
+    const stream = new Stream({
+      path: "cam",
+      kind: "pull",
+      logger: silentLogger,
+      allocator: new PortPairAllocator(base, base + 7),
+      hostname: HOST,
+      lingerSeconds: 0,
+      onIdle: () => {},
+    });
+    const source = new PullSource({
+      stream,
+      url: camera.url,
+      transport,
+      logger: silentLogger,
+      rtcpIntervalMs: 400,
+      cname: "relay-test",
+    });
+    stream.source = source;
+    try {
+      source.start();
+      const deadline = Date.now() + 5000;
+      // The camera's 40 packets take ~0.25 s; the first report goes 0.2 s after PLAY, the next 0.4 s later.
+      const reports = () => camera.received.filter((r) => readRr(r.packet).blocks.length > 0);
+      while (Date.now() < deadline && !reports().some((r) => readRr(r.packet).blocks[0]!.highestSeq === 40)) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const got = reports();
+      ok(got.length > 0, `no report with a block: ${JSON.stringify(camera.received.map((r) => r.via))}`);
+      const last = got.find((r) => readRr(r.packet).blocks[0]!.highestSeq === 40)!;
+      ok(last, "a report after the last packet");
+      const rr = readRr(last.packet);
+      assertEquals(rr.types, [RTCP_RR, RTCP_SDES]);
+      ok(rr.ssrc !== CAM_SSRC);
+      const block = rr.blocks[0]!;
+      equal(block.ssrc, CAM_SSRC);
+      equal(block.cumulativeLost, 2); // 10 and 20
+      equal(block.lsr, ntpMiddle32(0xe000_1234, 0x5678_0000));
+      ok(block.dlsr > 0 && block.dlsr < 65536 * 5, `dlsr ${block.dlsr}`);
+      if (transport === "udp") {
+        equal(last.via, "udp");
+        equal(last.from, stream.pairs[0]!.rtcpPort, "from the track's RTCP port");
+      } else {
+        equal(last.via, "tcp");
+        equal(last.channel, 5, "on the RTCP channel the camera answered");
+      }
+      equal(stream.tracks[0]!.counters.packetsIn, 38);
+      ok((source.info().receiverReportsSent as number) >= 1);
+    } finally {
+      await stream.close();
+      await camera.close();
+    }
+  });
+}

@@ -1,0 +1,92 @@
+import { deepStrictEqual as assertEquals, equal } from "node:assert/strict";
+import { Hono } from "hono";
+import { adminAuth, bearerToken, constantTimeEqual, tokensEqual } from "./auth.ts";
+
+const bytes = (...b: number[]) => new Uint8Array(b);
+
+Deno.test("constantTimeEqual() is true only for the same bytes, whatever the lengths", () => {
+  const cases: Array<[Uint8Array, Uint8Array, boolean]> = [
+    [bytes(), bytes(), true],
+    [bytes(1, 2, 3), bytes(1, 2, 3), true],
+    [bytes(1, 2, 3), bytes(1, 2, 4), false], // last byte differs
+    [bytes(0, 2, 3), bytes(1, 2, 3), false], // first byte differs
+    [bytes(1, 2), bytes(1, 2, 3), false], // prefix
+    [bytes(1, 2, 3), bytes(1, 2), false],
+    [bytes(), bytes(0), false], // a missing byte is not a zero byte
+    [bytes(0), bytes(), false],
+  ];
+  for (const [a, b, want] of cases) equal(constantTimeEqual(a, b), want, `${a} vs ${b}`);
+});
+
+Deno.test("tokensEqual() compares tokens by value, case and length included", () => {
+  equal(tokensEqual("s3cret", "s3cret"), true);
+  equal(tokensEqual("s3cret", "S3cret"), false);
+  equal(tokensEqual("s3cre", "s3cret"), false);
+  equal(tokensEqual("s3crett", "s3cret"), false);
+  equal(tokensEqual("", "s3cret"), false);
+  equal(tokensEqual("žeton", "žeton"), true);
+});
+
+Deno.test("bearerToken() reads RFC 6750 bearer credentials only", () => {
+  const cases: Array<[string | undefined, string | null]> = [
+    ["Bearer abc", "abc"],
+    ["bearer abc", "abc"],
+    ["BEARER   abc  ", "abc"],
+    ["Bearer a.b-c_d~e+f/g=", "a.b-c_d~e+f/g="],
+    ["Basic YWxhZGRpbjpvcGVuc2VzYW1l", null],
+    ["Bearer", null],
+    ["Bearer ", null],
+    ["Bearerabc", null],
+    ["", null],
+    [undefined, null],
+  ];
+  for (const [header, want] of cases) equal(bearerToken(header), want, String(header));
+});
+
+/** An app with one read and one mutation behind the guard. */
+function guarded(options: Parameters<typeof adminAuth>[0]): Hono {
+  const app = new Hono();
+  app.use("/x", adminAuth(options));
+  app.get("/x", (c) => c.json({ read: true }));
+  app.post("/x", (c) => c.json({ changed: true }));
+  return app;
+}
+
+async function call(app: Hono, method: string, authorization?: string) {
+  const res = await app.request("/x", { method, headers: authorization ? { authorization } : {} });
+  return { status: res.status, challenge: res.headers.get("www-authenticate"), body: await res.json() };
+}
+
+Deno.test("adminAuth() lets mutations through with the right token only, and reads freely by default", async () => {
+  const app = guarded({ token: "t0k" });
+  assertEquals(await call(app, "POST", "Bearer t0k"), {
+    status: 200,
+    challenge: null,
+    body: { changed: true },
+  });
+  assertEquals(await call(app, "GET"), { status: 200, challenge: null, body: { read: true } });
+  const missing = await call(app, "POST");
+  assertEquals([missing.status, missing.challenge], [401, 'Bearer realm="msm-relay"']);
+  equal(typeof missing.body.error, "string");
+  const wrong = await call(app, "POST", "Bearer t0K");
+  assertEquals([wrong.status, wrong.challenge], [401, 'Bearer realm="msm-relay", error="invalid_token"']);
+  assertEquals(wrong.body, { error: "Invalid bearer token" });
+  equal((await call(app, "POST", "Basic dDBrOg==")).status, 401);
+});
+
+Deno.test("adminAuth() guards reads too when asked", async () => {
+  const app = guarded({ token: "t0k", reads: true });
+  equal((await call(app, "GET")).status, 401);
+  equal((await call(app, "GET", "Bearer nope")).status, 401);
+  equal((await call(app, "GET", "Bearer t0k")).status, 200);
+});
+
+Deno.test("adminAuth() refuses every mutation when no token is configured", async () => {
+  const app = guarded({});
+  const refused = await call(app, "POST", "Bearer anything");
+  equal(refused.status, 403);
+  equal(refused.body.error, "Admin changes are disabled: no admin token is configured (--admin-token)");
+  equal((await call(app, "GET")).status, 200);
+  // Reads asked to be guarded with nothing to check against: closed, not open.
+  equal((await call(guarded({ reads: true }), "GET")).status, 403);
+});

@@ -1,0 +1,179 @@
+/**
+ * Tests of {@linkcode RelayMetrics}: the per-hop figures of the hop into the relay (received, lost, jitter,
+ * duplicates, reordered, bitrate), what readers report, and process figures, read back with an independent
+ * Prometheus parser.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { writeRtpHeader } from "../rtp/packet.ts";
+import type { SourceKind, Stream } from "../relay/stream.ts";
+import { Track } from "../relay/track.ts";
+import { parsePrometheus, sampleValue } from "../../tests/support/prometheus.ts";
+import { hopOf, LOSS_SETTLE_PACKETS, LOSS_SETTLE_SECONDS, RelayMetrics } from "./relay_metrics.ts";
+
+/** 100-byte RTP packets. */
+function rtp(seq: number, ts: number, ssrc = 0x1111): Uint8Array {
+  const p = new Uint8Array(100);
+  writeRtpHeader(p, 0, { marker: false, payloadType: 96, sequence: seq, timestamp: ts, ssrc });
+  return p;
+}
+
+/** A stream stand-in with real tracks, observed by `metrics` as the hub wires them. */
+function makeStream(
+  metrics: RelayMetrics,
+  path: string,
+  kind: SourceKind,
+  clock: { t: number },
+  clockRates: number[] = [90_000],
+): Stream {
+  const stream = { path, kind, tracks: [] as Track[] } as unknown as Stream;
+  stream.tracks = clockRates.map((clockRate, index) =>
+    new Track({
+      index,
+      clockRate,
+      now: () => clock.t,
+      observe: metrics.observeTrack(stream, index, clockRate),
+    })
+  );
+  return stream;
+}
+
+function setup(kinds: Array<[string, SourceKind]>) {
+  const clock = { t: 1000 };
+  const streams: Stream[] = [];
+  const metrics = new RelayMetrics({
+    streams: () => streams,
+    readersByPath: () => new Map([["cam", 2]]),
+    sessionCount: () => 3,
+  }, { now: () => clock.t, eventLoopLagIntervalMs: 0 });
+  for (const [path, kind] of kinds) streams.push(makeStream(metrics, path, kind, clock));
+  const scrape = () => parsePrometheus(metrics.expose());
+  return { clock, streams, metrics, scrape };
+}
+
+Deno.test("hopOf() is mesh behind a parent relay and source otherwise", () => {
+  assert.deepEqual((["pull", "publish", "demo", "mesh"] as const).map(hopOf), [
+    "source",
+    "source",
+    "source",
+    "mesh",
+  ]);
+});
+
+Deno.test("RelayMetrics exports received, lost, duplicates, reordered, jitter and bitrate per path and hop", () => {
+  const { clock, streams, scrape } = setup([["cam", "pull"], ["far", "mesh"]]);
+  const [cam, far] = [streams[0]!.tracks[0]!, streams[1]!.tracks[0]!];
+  // 25 packets/s of 100 bytes; 5 lost, 9 twice, 7 after 8; odd packets 10 ms late. The duplicate does not hide
+  // the loss (it would in the RFC 3550 cumulative loss of an RR).
+  for (const seq of [1, 2, 3, 4, 6, 8, 7, 9, 9, 10]) {
+    clock.t = 1000 + seq * 0.04 + (seq % 2 === 1 ? 0.01 : 0);
+    cam.ingestRtp(rtp(seq, seq * 3600));
+  }
+  for (let seq = 100; seq < 110; seq++) {
+    clock.t = 1000 + seq * 0.04;
+    far.ingestRtp(rtp(seq, seq * 3600, 0x2222));
+  }
+  clock.t += 1; // idle long enough: the gap is a loss
+  const m = scrape();
+  const source = { path: "cam", hop: "source" };
+  const mesh = { path: "far", hop: "mesh" };
+  assert.equal(sampleValue(m, "msm_rtp_packets_received_total", source), 10);
+  assert.equal(sampleValue(m, "msm_rtp_packets_lost_total", source), 1);
+  assert.equal(sampleValue(m, "msm_rtp_packets_duplicated_total", source), 1);
+  assert.equal(sampleValue(m, "msm_rtp_packets_reordered_total", source), 1);
+  const jitter = sampleValue(m, "msm_rtp_jitter_seconds", source)!;
+  assert.equal(jitter, cam.receiverStats.snapshot().jitterSeconds);
+  assert.ok(jitter > 0.001 && jitter < 0.01, `jitter ${jitter}`);
+  assert.equal(sampleValue(m, "msm_rtp_packets_received_total", mesh), 10);
+  assert.equal(sampleValue(m, "msm_rtp_packets_lost_total", mesh), 0);
+  assert.equal(sampleValue(m, "msm_rtp_jitter_seconds", mesh), 0);
+  assert.equal(sampleValue(m, "msm_rtp_packets_received_total", { path: "far", hop: "source" }), undefined);
+  // A young meter averages over its age: 10 packets of 800 bits in the 1.36 s since the first.
+  const bitrate = sampleValue(m, "msm_rtp_bitrate_bits_per_second", mesh)!;
+  assert.ok(Math.abs(bitrate - 8000 / 1.36) < 1, `bitrate ${bitrate}`);
+  assert.equal(m.get("msm_rtp_bitrate_bits_per_second")?.type, "gauge");
+  assert.equal(m.get("msm_rtp_packets_duplicated_total")?.type, "counter");
+  assert.equal(sampleValue(m, "msm_readers", { path: "cam" }), 2);
+  assert.equal(sampleValue(m, "msm_rtsp_sessions"), 3);
+});
+
+Deno.test("RelayMetrics counts a gap as lost once it is settled, and only once", () => {
+  const { clock, streams, scrape } = setup([["cam", "publish"]]);
+  const track = streams[0]!.tracks[0]!;
+  const feed = (seqs: number[], ssrc = 0x1111) => {
+    for (const seq of seqs) {
+      clock.t += 0.04;
+      track.ingestRtp(rtp(seq, seq * 3600, ssrc));
+    }
+  };
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  const lost = () => sampleValue(scrape(), "msm_rtp_packets_lost_total", { path: "cam", hop: "source" });
+  feed([1, 2, 3, 5]);
+  assert.equal(lost(), 0, "4 may still come: a young gap is not a loss");
+  clock.t += LOSS_SETTLE_SECONDS;
+  assert.equal(lost(), 1, "nothing came for a while: 4 is lost");
+  feed([4]);
+  assert.equal(lost(), 1, "4 came very late: counted once, never twice");
+  // 7 goes missing: the one loss so far, already counted (4 was not lost after all).
+  feed(range(6, 7 + LOSS_SETTLE_PACKETS).filter((s) => s !== 7));
+  assert.equal(lost(), 1);
+  feed(range(40, 41 + LOSS_SETTLE_PACKETS).filter((s) => s !== 41));
+  assert.equal(lost(), 2, `41 is ${LOSS_SETTLE_PACKETS} packets old: lost`);
+  feed(range(74, 74 + LOSS_SETTLE_PACKETS - 2).filter((s) => s !== 74));
+  assert.equal(lost(), 2, "74 is too young");
+  feed([7]);
+  assert.equal(lost(), 2, "a counter does not go back");
+  // A new source SSRC starts new statistics: its losses add to the counter.
+  feed([500, 501, 503], 0x3333);
+  clock.t += 1;
+  assert.equal(lost(), 3);
+  assert.equal(track.receiverStats.snapshot().missing, 1);
+});
+
+Deno.test("RelayMetrics exports what readers report: loss summed and worst jitter per path", () => {
+  const { streams, scrape } = setup([["cam", "pull"], ["quiet", "pull"]]);
+  const track = streams[0]!.tracks[0]!;
+  const report = (cumulativeLost: number, jitterSeconds: number) => ({
+    fractionLost: 0,
+    cumulativeLost,
+    jitterSeconds,
+    highestSeq: 0,
+    at: 0,
+  });
+  track.setReaderReport("s1", report(4, 0.002));
+  track.setReaderReport("s2", report(6, 0.03));
+  track.setReaderReport("s3", report(-1, 0.001));
+  let m = scrape();
+  assert.equal(sampleValue(m, "msm_reader_reported_lost", { path: "cam" }), 10);
+  assert.equal(sampleValue(m, "msm_reader_reported_jitter_seconds", { path: "cam" }), 0.03);
+  assert.equal(
+    sampleValue(m, "msm_reader_reported_lost", { path: "quiet" }),
+    undefined,
+    "no reports, no sample",
+  );
+  track.forgetReader("s2");
+  m = scrape();
+  assert.equal(sampleValue(m, "msm_reader_reported_lost", { path: "cam" }), 4);
+  assert.equal(sampleValue(m, "msm_reader_reported_jitter_seconds", { path: "cam" }), 0.002);
+});
+
+Deno.test("RelayMetrics exports event-loop lag next to the memory gauges", async () => {
+  const metrics = new RelayMetrics({
+    streams: () => [],
+    readersByPath: () => new Map(),
+    sessionCount: () => 0,
+  }, { eventLoopLagIntervalMs: 10 });
+  try {
+    await new Promise((r) => setTimeout(r, 30));
+    const until = performance.now() + 60;
+    while (performance.now() < until) { /* block the loop */ }
+    await new Promise((r) => setTimeout(r, 30));
+    const m = parsePrometheus(metrics.expose());
+    assert.equal(m.get("msm_process_event_loop_lag_seconds")?.type, "gauge");
+    const lag = sampleValue(m, "msm_process_event_loop_lag_seconds")!;
+    assert.ok(lag >= 0.04 && lag < 1, `lag ${lag}`);
+    assert.ok(sampleValue(m, "msm_process_resident_memory_bytes")! > 0);
+  } finally {
+    metrics.close();
+  }
+});
