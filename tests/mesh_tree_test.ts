@@ -8,6 +8,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
   cachedTestClip,
+  delay,
   ffmpegPublish,
   ffmpegRead,
   ffprobeCodecs,
@@ -15,6 +16,7 @@ import {
   waitPublishing,
 } from "./support/processes.ts";
 import { startRelayCluster } from "./support/mesh.ts";
+import { startProgressReader } from "./support/progress_reader.ts";
 import type { RelayProcess } from "./support/relay.ts";
 import { FANOUT, runTreeScenario, treeOf } from "./support/tree_scenario.ts";
 
@@ -80,4 +82,50 @@ Deno.test("mesh: a stream published to one relay is read on another; unknown pat
   const missing = await ffprobeCodecs(c.url("nothing/here"), "tcp").catch((e: Error) => e.message);
   assert(typeof missing === "string" && /404/.test(missing), `expected 404: ${missing}`);
   console.log(`unknown path refused in ${Date.now() - t0} ms`);
+});
+
+Deno.test("mesh: the root of an outside camera dies; another relay takes over the pull, readers keep sessions", async () => {
+  // The camera is on 127.0.0.1, no relay's address: its root is chosen by rendezvous hash among live relays.
+  await using camera = await startGstCamera({ fps: 25 });
+  await using cluster = await startRelayCluster({
+    count: 4,
+    zoneOf: () => "zone-1",
+    discovery: "static",
+    fanout: FANOUT,
+    argsOf: () => ["--path", `cam=${camera.url}`, "--pull-transport", "tcp"],
+  });
+  const readers = cluster.relays.map((r, i) => startProgressReader(r.url("cam"), "tcp", `reader-${i}`));
+  try {
+    for (const r of readers) await r.waitForFrames(25, 20_000);
+    let root = -1;
+    for (const [i, relay] of cluster.relays.entries()) {
+      if ((await treeOf(relay, "cam"))?.role === "root") root = i;
+    }
+    assert(root >= 0, "no root");
+    const before = readers.map((r) => r.frames());
+    const killedAt = Date.now();
+    await cluster.relays[root]!.stop("SIGKILL");
+    await delay(6000);
+    let newRoot = -1;
+    for (const [i, relay] of cluster.relays.entries()) {
+      if (i !== root && (await treeOf(relay, "cam"))?.role === "root") newRoot = i;
+    }
+    console.log(
+      `root ${cluster.nodeName(root)} killed; new root ${newRoot >= 0 ? cluster.nodeName(newRoot) : "none"}`,
+    );
+    assert(newRoot >= 0, "no relay took over");
+    for (const [i, r] of readers.entries()) {
+      if (i === root) continue;
+      const gap = r.longestGapMs(killedAt - 500, Date.now());
+      console.log(
+        `reader on ${cluster.nodeName(i)}: frames ${before[i]} -> ${r.frames()}, longest gap ${gap} ms`,
+      );
+      assert(r.process.running, `reader on ${cluster.nodeName(i)} lost its session\n${r.process.output()}`);
+      assert(r.frames() >= before[i]! + 50, `reader on ${cluster.nodeName(i)} did not resume`);
+      assert(gap < 4000, `gap ${gap} ms`);
+    }
+    assertEquals(camera.totalConnections(), 2, "the camera was pulled by the old root, then by the new one");
+  } finally {
+    await Promise.all(readers.map((r) => r.stop()));
+  }
 });

@@ -138,9 +138,15 @@ export class Mesh implements MeshSourceHost {
       }, 100),
       setInterval(() => this.#sweep(), 500),
     );
-    this.#opts.discovery.onChange(() => {
-      for (const tree of this.#roots.values()) this.#replan(tree);
-    });
+    this.#opts.discovery.onChange(() => this.#rootsMayHaveMoved());
+  }
+
+  /** The view changed: re-plan this relay's trees and re-home camera streams whose root moved. */
+  #rootsMayHaveMoved(): void {
+    for (const tree of this.#roots.values()) this.#replan(tree);
+    const hub = this.#hub;
+    if (!hub) return;
+    for (const stream of hub.streams()) hub.rehome(stream.path);
   }
 
   /**
@@ -251,6 +257,11 @@ export class Mesh implements MeshSourceHost {
         serviceEndpoints: (ns, name) => this.#opts.discovery.serviceEndpoints(ns, name),
       });
       if (loc.kind !== "root") return { missing: loc.reason, status: 503 };
+      if (loc.node === this.#peer.node) {
+        // The root moved here (the relay that had it left): pull the camera ourselves, readers stay.
+        queueMicrotask(() => this.#hub?.rehome(path));
+        return { missing: `"${path}" is now rooted here`, status: 503 };
+      }
       const peer = live.find((p) => p.node === loc.node)!;
       return { root: refOf(peer) };
     }
@@ -473,12 +484,19 @@ export class Mesh implements MeshSourceHost {
   // ---- internals ------------------------------------------------------------------------------------------
 
   async #call(peer: PeerRef, op: string, body: unknown, timeoutMs = 2000): Promise<unknown> {
-    const res = await fetch(`http://${hostPart(peer.host)}:${peer.adminPort}/mesh/v1/${op}`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    let res: Response;
+    try {
+      res = await fetch(`http://${hostPart(peer.host)}:${peer.adminPort}/mesh/v1/${op}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      // Unreachable (refused, timed out): keep it out of root choices and plans until it speaks again.
+      this.#suspect(peer.node);
+      throw err;
+    }
     const text = await res.text();
     const json = text ? JSON.parse(text) : null;
     if (!res.ok) throw new PeerError(res.status, `${peer.node} ${op}: ${res.status} ${json?.error ?? text}`);
@@ -499,6 +517,9 @@ export class Mesh implements MeshSourceHost {
   async #onJoin(req: z.infer<typeof joinRequestSchema>): Promise<JoinResponse> {
     const hub = this.#hub!;
     this.#heard(req.from.node);
+    // What the member lost may be the old root: with it out of the view, the root may move here.
+    for (const s of req.suspects) if (s !== req.from.node) this.#suspect(s);
+    hub.rehome(req.path);
     if (!hub.isLocalRoot(req.path)) throw new PeerError(409, `"${req.path}" does not enter the mesh here`);
     if (this.#draining) throw new PeerError(503, "This relay is draining");
     let tree = this.#roots.get(req.path);
@@ -509,7 +530,6 @@ export class Mesh implements MeshSourceHost {
       tree = { stream, members: new Map(), plan: null };
       this.#roots.set(req.path, tree);
     }
-    for (const s of req.suspects) if (s !== req.from.node) this.#suspect(s);
     tree.members.set(req.from.node, {
       ref: req.from,
       readers: req.readers,

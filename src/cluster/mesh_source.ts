@@ -224,16 +224,21 @@ export class MeshSource implements StreamSource {
     if (this.#stopped) return;
     this.#root = found.root;
     const suspects = this.#suspects;
-    const join = await this.#host.join(
-      found.root,
-      this.stream.path,
-      this.#host.readersOf(this.stream),
-      suspects,
-    );
+    let join: JoinResponse;
+    try {
+      join = await this.#host.join(found.root, this.stream.path, this.#host.readersOf(this.stream), suspects);
+    } catch (err) {
+      // Tell the next root we try that this one did not answer (it may be the dead root of a hashed camera).
+      if (!this.#suspects.includes(found.root.node)) this.#suspects = [...this.#suspects, found.root.node];
+      throw err;
+    }
     if (this.#stopped) return;
     this.#suspects = [];
     if (!this.#described) {
-      this.stream.setDescription(parseSdp(join.sdp), { outputSsrcs: join.outputSsrcs });
+      // A stream that already has tracks (re-homed from a camera pull) keeps them and its readers: the tracks
+      // re-base onto the root's numbering as after a camera restart.
+      const keep = this.stream.tracks.length > 0;
+      this.stream.setDescription(parseSdp(join.sdp), keep ? {} : { outputSsrcs: join.outputSsrcs });
       this.#described = true;
     }
     const current = this.#attached;

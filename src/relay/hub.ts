@@ -153,6 +153,29 @@ export class StreamHub {
     stream.release();
   }
 
+  /**
+   * Re-homes a live camera stream whose root moved: this relay became the root (`mesh` → `pull`) or stopped
+   * being it (`pull` → `mesh`). The stream object, its tracks and its readers stay; only the source is swapped, so
+   * readers see a gap and carry on (sequence numbers stay continuous).
+   * @returns true when the source was swapped
+   */
+  rehome(path: string): boolean {
+    const stream = this.#streams.get(path);
+    const url = this.#pulls.get(path);
+    if (!stream || url === undefined || (stream.kind !== "pull" && stream.kind !== "mesh")) return false;
+    const kind = this.kindOf(path);
+    if (kind === stream.kind || (kind !== "pull" && kind !== "mesh")) return false;
+    const old = stream.source;
+    this.#opts.logger.info("stream re-homed", { path, from: stream.kind, to: kind });
+    stream.kind = kind;
+    stream.source = kind === "mesh"
+      ? this.#opts.remote!.createSource(stream)
+      : this.#opts.createSource(stream, "pull", url);
+    void old?.stop().catch(() => {});
+    if (stream.refs > 0) stream.source.start();
+    return true;
+  }
+
   /** Stops every stream. */
   async close(): Promise<void> {
     await Promise.all(this.streams().map((s) => this.#forget(s)));

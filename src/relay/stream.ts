@@ -77,7 +77,8 @@ interface Waiter {
 /** A path of the relay. */
 export class Stream {
   readonly path: string;
-  readonly kind: SourceKind;
+  /** Where the media comes from; a camera path moves between `pull` and `mesh` when its root moves. */
+  kind: SourceKind;
   readonly createdAt = Date.now();
   source: StreamSource | null = null;
   state: SourceState = "idle";
