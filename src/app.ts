@@ -201,6 +201,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       await hub.close();
       await mesh.close();
       await admin.shutdown();
+      metrics.close();
     },
   };
 }

@@ -226,6 +226,9 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
       state: s.state,
       transport: [...s.tracks.values()].map((t) => t.transport),
       queuedBytes: s.conn.writer.queuedBytes,
+      reports: Object.fromEntries(
+        [...s.reports].map(([track, r]) => [String(track), { ...r, at: new Date(r.at).toISOString() }]),
+      ),
       createdAt: new Date(s.createdAt).toISOString(),
     }));
     return c.json({ sessions }, 200);

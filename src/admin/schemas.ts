@@ -98,6 +98,17 @@ export const sessionSchema = z.object({
   state: z.enum(["init", "ready", "playing", "recording"]),
   transport: z.array(z.enum(["udp", "tcp"])).meta({ description: "Lower transport of each set-up track" }),
   queuedBytes: count.meta({ description: "Bytes waiting in the session's TCP connection queue" }),
+  /** The reader's latest RTCP receiver report per track index. */
+  reports: z.record(
+    z.string(),
+    z.object({
+      fractionLost: z.number().min(0).max(1),
+      cumulativeLost: z.number().int(),
+      jitterSeconds: z.number().min(0),
+      highestSeq: z.number().int().min(0),
+      at: z.iso.datetime(),
+    }).meta({ id: "ReaderReport" }),
+  ).meta({ description: "The reader's latest RTCP receiver report per track index (what it says it lost)" }),
   createdAt: z.iso.datetime(),
 }).meta({ id: "Session" });
 
