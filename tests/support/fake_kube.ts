@@ -21,8 +21,8 @@
  * connections in between), {@linkcode FakeKube.closeWatches}, {@linkcode FakeKube.expireHistory}, a request log
  * and counters.
  *
- * The server certificate is issued for 127.0.0.1 and localhost by a CA made with the `openssl` CLI at start
- * (Debian package `openssl`).
+ * The server certificate is issued for 127.0.0.1 and localhost (plus {@linkcode FakeKubeOptions.hostname} and
+ * {@linkcode FakeKubeOptions.extraSans}) by a CA made with the `openssl` CLI at start (Debian package `openssl`).
  * @module
  */
 
@@ -109,6 +109,8 @@ export interface FakeKubeRequest {
   readonly status: number;
   /** The bearer token sent, if any. */
   readonly token: string | undefined;
+  /** The client's address (`host:port`, IPv6 hosts in brackets), when the connection had one. */
+  readonly remote?: string;
 }
 
 /** Which requests {@linkcode FakeKube.failNext} and {@linkcode FakeKube.forbid} apply to. */
@@ -134,11 +136,18 @@ export interface FakeKubeOptions {
   expiredMode?: "event" | "http";
   /** Watch duration when the request has no `timeoutSeconds`; 0 keeps it open until closed. @default 0 */
   defaultWatchTimeoutSeconds?: number;
+  /**
+   * Address to listen on (an IP address, e.g. a test bridge's); the certificate names it too, so clients can
+   * connect to it by that address. @default "127.0.0.1"
+   */
+  hostname?: string;
+  /** More subjectAltNames of the server certificate: IP addresses, else DNS names. @default [] */
+  extraSans?: readonly string[];
 }
 
 /** A running fake API server. Close it with {@linkcode FakeKube.close} or `await using`. */
 export interface FakeKube extends AsyncDisposable {
-  /** `https://127.0.0.1:PORT`. */
+  /** `https://HOSTNAME:PORT` ({@linkcode FakeKubeOptions.hostname}, default 127.0.0.1). */
   readonly url: string;
   /** PEM of the CA that issued the server certificate. */
   readonly caCertPem: string;
@@ -474,9 +483,30 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   }
 }
 
-/** Makes a CA and a server certificate for 127.0.0.1/localhost in `dir`. */
+/** True for an IPv4 or IPv6 address literal (not a DNS name). */
+function isIpLiteral(s: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) || (s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s));
+}
+
+/** The subjectAltName value for 127.0.0.1, localhost and `extra` names (deduplicated). */
+export function subjectAltName(extra: readonly string[] = []): string {
+  const names = ["127.0.0.1", "localhost", ...extra];
+  const entries = [...new Set(names)].map((n) => {
+    if (isIpLiteral(n)) return `IP:${n}`;
+    if (!/^[A-Za-z0-9*]([-A-Za-z0-9.*]*[A-Za-z0-9])?$/.test(n)) {
+      throw new Error(
+        `Starting the fake Kubernetes API failed: "${n}" is neither an IP address nor a DNS name`,
+      );
+    }
+    return `DNS:${n}`;
+  });
+  return entries.join(",");
+}
+
+/** Makes a CA and a server certificate for 127.0.0.1/localhost (and `extraSans`) in `dir`. */
 async function makeCertificates(
   dir: string,
+  extraSans: readonly string[] = [],
 ): Promise<{ caCertPem: string; certPem: string; keyPem: string }> {
   const ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   await openssl(
@@ -489,7 +519,7 @@ async function makeCertificates(
   await Deno.writeTextFile(
     join(dir, "server.ext"),
     [
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      `subjectAltName=${subjectAltName(extraSans)}`,
       "basicConstraints=critical,CA:FALSE",
       "keyUsage=critical,digitalSignature,keyEncipherment",
       "extendedKeyUsage=serverAuth",
@@ -588,17 +618,19 @@ function jsonResponse(status: number, body: unknown): Response {
 }
 
 /**
- * Starts a fake Kubernetes API server on a free port of 127.0.0.1 over HTTPS.
+ * Starts a fake Kubernetes API server on a free port of 127.0.0.1 (or {@linkcode FakeKubeOptions.hostname}) over
+ * HTTPS.
  * @example
  * await using kube = await startFakeKube();
  * kube.createPod({ name: "relay-a", nodeName: "node-a", podIP: "10.0.0.1" });
  * const client = Deno.createHttpClient({ caCerts: [kube.caCertPem] });
  */
 export async function startFakeKube(options: FakeKubeOptions = {}): Promise<FakeKube> {
+  const hostname = options.hostname ?? "127.0.0.1";
   const tempDir = await Deno.makeTempDir({ prefix: "fake-kube-" });
   let certs: Awaited<ReturnType<typeof makeCertificates>>;
   try {
-    certs = await makeCertificates(tempDir);
+    certs = await makeCertificates(tempDir, [hostname, ...(options.extraSans ?? [])]);
   } catch (e) {
     await Deno.remove(tempDir, { recursive: true }).catch(() => {});
     throw e;
@@ -819,7 +851,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     return new Response(body, { status: 200, headers: { "content-type": "application/json" } });
   }
 
-  function handle(req: Request): Response {
+  function handle(req: Request, conn?: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
     if (down) {
       // a request that reached a connection being shut down: cut it, as a dying server would
       return new Response(
@@ -853,6 +885,13 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
         resource: route?.resource,
         status: res.status,
         token: sentToken,
+        ...(conn?.remoteAddr
+          ? {
+            remote: conn.remoteAddr.hostname.includes(":")
+              ? `[${conn.remoteAddr.hostname}]:${conn.remoteAddr.port}`
+              : `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`,
+          }
+          : {}),
       });
       return res;
     };
@@ -917,7 +956,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
   function listen(): void {
     down = false;
     server = Deno.serve({
-      hostname: "127.0.0.1",
+      hostname,
       port,
       cert: certs.certPem,
       key: certs.keyPem,
@@ -939,7 +978,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
 
   const fake: FakeKube = {
     get url() {
-      return `https://127.0.0.1:${port}`;
+      return `https://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     },
     caCertPem: certs.caCertPem,
     get token() {
