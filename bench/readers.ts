@@ -1,0 +1,288 @@
+/**
+ * Reader-side figures of issue 6, each bounded in time, printed as a table and written to
+ * bench/output/readers.json:
+ * - added latency of one relay hop (publisher → relay → reader, TCP and UDP readers), p50 / p99;
+ * - relay memory per reader (100 TCP readers on one stream);
+ * - relay CPU per reader on a 4 Mbit/s stream (50 TCP readers);
+ * - time from starting a reader to its first decoded frame, with and without the GOP cache (camera GOP 2 s).
+ * Run: `deno run -A bench/readers.ts` (also part of `deno task bench`).
+ * @module
+ */
+import { RtspClientConnection } from "../src/rtsp/client.ts";
+import { writeRtpHeader } from "../src/rtp/packet.ts";
+import { delay, spawnProcess, startGstCamera } from "../tests/support/processes.ts";
+import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
+
+const OUTPUT = new URL("./output/readers.json", import.meta.url);
+const SDP = [
+  "v=0",
+  "o=- 0 0 IN IP4 127.0.0.1",
+  "s=bench",
+  "t=0 0",
+  "m=video 0 RTP/AVP 96",
+  "a=rtpmap:96 H264/90000",
+  "a=control:trackID=0",
+  "",
+].join("\r\n");
+
+interface Row {
+  figure: string;
+  value: number;
+  unit: string;
+  note: string;
+}
+const rows: Row[] = [];
+function report(figure: string, value: number, unit: string, note = ""): void {
+  rows.push({ figure, value, unit, note });
+  console.log(
+    `  ${figure.padEnd(52)} ${value.toFixed(value < 10 ? 3 : 1).padStart(10)} ${unit.padEnd(8)} ${note}`,
+  );
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+}
+
+/** Publisher over TCP interleaved: ANNOUNCE, SETUP record, RECORD; returns a send function. */
+async function publish(relay: RelayProcess, path: string) {
+  const url = relay.url(path);
+  const c = await RtspClientConnection.connect(url);
+  const ann = await c.request(
+    "ANNOUNCE",
+    url,
+    { "Content-Type": "application/sdp" },
+    new TextEncoder().encode(SDP),
+  );
+  if (ann.status !== 200) throw new Error(`ANNOUNCE ${ann.status}`);
+  const setup = await c.request("SETUP", `${url}/trackID=0`, {
+    Transport: "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record",
+  });
+  const session = setup.headers.get("Session")!.split(";")[0]!;
+  const rec = await c.request("RECORD", url, { Session: session, Range: "npt=0.000-" });
+  if (rec.status !== 200) throw new Error(`RECORD ${rec.status}`);
+  let seq = 0;
+  const packet = new Uint8Array(1200);
+  return {
+    conn: c,
+    /** Sends one 1200-byte RTP packet carrying the send time (performance.now()) at payload offset 4. */
+    send() {
+      seq = (seq + 1) & 0xffff;
+      writeRtpHeader(packet, 0, {
+        marker: true,
+        payloadType: 96,
+        sequence: seq,
+        timestamp: seq * 3000,
+        ssrc: 7,
+      });
+      packet[12] = 0x41; // a non-IDR slice: the GOP cache keeps nothing
+      new DataView(packet.buffer).setFloat64(16, performance.now());
+      c.sendFrame(0, packet);
+    },
+  };
+}
+
+/** A TCP reader that records the one-way delay of every packet. */
+async function tcpReader(relay: RelayProcess, path: string, delays: number[] | null) {
+  const url = relay.url(path);
+  const c = await RtspClientConnection.connect(url);
+  await c.request("DESCRIBE", url);
+  const setup = await c.request("SETUP", `${url}/trackID=0`, {
+    Transport: "RTP/AVP/TCP;unicast;interleaved=0-1",
+  });
+  const session = setup.headers.get("Session")!.split(";")[0]!;
+  let packets = 0;
+  c.onFrame = (channel, payload) => {
+    if (channel !== 0 || payload.length < 24) return;
+    packets++;
+    delays?.push(performance.now() - new DataView(payload.buffer, payload.byteOffset).getFloat64(16));
+  };
+  await c.request("PLAY", url, { Session: session });
+  return { conn: c, packets: () => packets };
+}
+
+/** A UDP reader (client ports on 127.0.0.1) recording one-way delays. */
+async function udpReader(relay: RelayProcess, path: string, delays: number[]) {
+  const url = relay.url(path);
+  const c = await RtspClientConnection.connect(url);
+  await c.request("DESCRIBE", url);
+  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (sock.addr as Deno.NetAddr).port;
+  const setup = await c.request("SETUP", `${url}/trackID=0`, {
+    Transport: `RTP/AVP;unicast;client_port=${port}-${port + 1}`,
+  });
+  const session = setup.headers.get("Session")!.split(";")[0]!;
+  await c.request("PLAY", url, { Session: session });
+  let open = true;
+  const loop = (async () => {
+    while (open) {
+      try {
+        const [p] = await sock.receive();
+        if (p.length >= 24) {
+          delays.push(performance.now() - new DataView(p.buffer, p.byteOffset).getFloat64(16));
+        }
+      } catch {
+        return;
+      }
+    }
+  })();
+  return {
+    async close() {
+      open = false;
+      sock.close();
+      await loop;
+      c.close();
+    },
+  };
+}
+
+function rssOf(pid: number): number {
+  const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+) kB/);
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+function cpuSecondsOf(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+}
+
+async function latency(): Promise<void> {
+  await using relay = await startRelayProcess(["--no-gop-cache"]);
+  const pub = await publish(relay, "lat");
+  const tcpDelays: number[] = [];
+  const udpDelays: number[] = [];
+  const tcp = await tcpReader(relay, "lat", tcpDelays);
+  const udp = await udpReader(relay, "lat", udpDelays);
+  // 500 packets/s for 4 s, paced in 2 ms steps.
+  const end = performance.now() + 4000;
+  while (performance.now() < end) {
+    pub.send();
+    await delay(2);
+  }
+  await delay(200);
+  for (const [name, d] of [["TCP", tcpDelays], ["UDP", udpDelays]] as const) {
+    const sorted = d.slice(100).sort((a, b) => a - b); // skip the warm-up
+    report(
+      `added latency per hop, ${name} reader, p50`,
+      percentile(sorted, 0.5),
+      "ms",
+      `${sorted.length} packets`,
+    );
+    report(`added latency per hop, ${name} reader, p99`, percentile(sorted, 0.99), "ms");
+  }
+  tcp.conn.close();
+  await udp.close();
+  pub.conn.close();
+}
+
+async function memoryAndCpu(): Promise<void> {
+  await using relay = await startRelayProcess(["--no-gop-cache", "--reader-queue-bytes", "262144"]);
+  const pid = relay.process.pid;
+  const pub = await publish(relay, "load");
+  // 4 Mbit/s of 1200-byte packets: ~420 packets/s, sent in 10 ms batches.
+  let running = true;
+  const sender = (async () => {
+    while (running) {
+      for (let i = 0; i < 4; i++) pub.send();
+      await delay(10);
+    }
+  })();
+  await delay(1000);
+  const rss0 = rssOf(pid);
+  const cpu0 = cpuSecondsOf(pid);
+  const t0 = performance.now();
+  await delay(3000);
+  const idleCpu = (cpuSecondsOf(pid) - cpu0) / ((performance.now() - t0) / 1000);
+  const readers = [];
+  for (let i = 0; i < 50; i++) readers.push(await tcpReader(relay, "load", null));
+  await delay(1000);
+  const cpu1 = cpuSecondsOf(pid);
+  const t1 = performance.now();
+  await delay(5000);
+  const loadedCpu = (cpuSecondsOf(pid) - cpu1) / ((performance.now() - t1) / 1000);
+  report(
+    "relay CPU per reader, 4 Mbit/s stream, 50 TCP readers",
+    ((loadedCpu - idleCpu) / 50) * 100,
+    "% core",
+    `total ${(loadedCpu * 100).toFixed(1)} %`,
+  );
+  const delivered = readers.map((r) => r.packets());
+  report("packets per reader in 5 s (min of 50)", Math.min(...delivered), "packets", "~2100 sent");
+  for (let i = 0; i < 50; i++) readers.push(await tcpReader(relay, "load", null));
+  await delay(2000);
+  const rss1 = rssOf(pid);
+  report(
+    "relay memory per reader (100 TCP readers)",
+    (rss1 - rss0) / 100 / 1024,
+    "KiB",
+    `RSS ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rss1 / 2 ** 20).toFixed(0)} MiB`,
+  );
+  running = false;
+  await sender;
+  for (const r of readers) r.conn.close();
+  pub.conn.close();
+}
+
+/** Milliseconds from starting ffmpeg to its first decoded frame. */
+async function firstFrameMs(url: string): Promise<number> {
+  const started = performance.now();
+  const p = spawnProcess([
+    "ffmpeg",
+    "-hide_banner",
+    "-nostdin",
+    "-nostats",
+    "-stats_period",
+    "0.02",
+    "-progress",
+    "pipe:1",
+    "-rtsp_transport",
+    "tcp",
+    "-i",
+    url,
+    "-map",
+    "0:v",
+    "-f",
+    "null",
+    "-",
+  ], { name: "ffmpeg-first-frame" });
+  try {
+    await p.waitForLine(/^frame=[1-9]/, 10_000);
+    return performance.now() - started;
+  } finally {
+    await p.stop("SIGINT", 2000);
+  }
+}
+
+async function timeToFirstFrame(): Promise<void> {
+  await using camera = await startGstCamera({ fps: 25, gop: 50 }); // a keyframe every 2 s
+  for (const gopCache of [true, false]) {
+    await using relay = await startRelayProcess([
+      "--path",
+      `cam=${camera.url}`,
+      "--linger",
+      "60",
+      ...(gopCache ? [] : ["--no-gop-cache"]),
+    ]);
+    await firstFrameMs(relay.url("cam")); // warm up: the relay is now pulling
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await delay(317 * (i + 1) % 1900); // join at different points of the GOP
+      samples.push(await firstFrameMs(relay.url("cam")));
+    }
+    samples.sort((a, b) => a - b);
+    report(
+      `reader start to first decoded frame, GOP cache ${gopCache ? "on" : "off"} (median of 5)`,
+      percentile(samples, 0.5),
+      "ms",
+      `min ${samples[0]!.toFixed(0)}, max ${samples.at(-1)!.toFixed(0)}`,
+    );
+  }
+}
+
+if (import.meta.main) {
+  console.log("bench/readers.ts");
+  await latency();
+  await memoryAndCpu();
+  await timeToFirstFrame();
+  await Deno.mkdir(new URL("./", OUTPUT), { recursive: true });
+  await Deno.writeTextFile(OUTPUT, JSON.stringify({ at: new Date().toISOString(), rows }, null, 2));
+}
