@@ -3,7 +3,8 @@
  * bench/output/readers.json:
  * - added latency of one relay hop (publisher → relay → reader, TCP and UDP readers), p50 / p99;
  * - relay memory per reader (100 TCP readers on one stream);
- * - relay CPU per reader on a 4 Mbit/s stream (50 TCP readers);
+ * - relay CPU per reader on a 4 Mbit/s stream (50 TCP readers), and the same for a GStreamer RTSP proxy
+ *   (gst-rtsp-server re-serving rtspsrc, bench/support/gst_proxy.py) side by side;
  * - time from starting a reader to its first decoded frame, with and without the GOP cache (camera GOP 2 s).
  * Run: `deno run -A bench/readers.ts` (also part of `deno task bench`).
  * @module
@@ -81,14 +82,25 @@ async function publish(relay: RelayProcess, path: string) {
   };
 }
 
-/** A TCP reader that records the one-way delay of every packet. */
-async function tcpReader(relay: RelayProcess, path: string, delays: number[] | null) {
-  const url = relay.url(path);
+/** The SETUP URL of the first video track, from a DESCRIBE answer. */
+function videoControlUrl(url: string, contentBase: string | undefined, sdp: string): string {
+  const video = sdp.slice(sdp.indexOf("m=video"));
+  const control = video.match(/^a=control:(\S+)/m)?.[1] ?? "trackID=0";
+  if (/^rtsp:\/\//.test(control)) return control;
+  const base = contentBase ?? `${url}/`;
+  return base.endsWith("/") ? base + control : `${base}/${control}`;
+}
+
+/** A TCP reader of `url` that counts packets and, given `delays`, records each packet's one-way delay. */
+async function tcpReaderOf(url: string, delays: number[] | null) {
   const c = await RtspClientConnection.connect(url);
-  await c.request("DESCRIBE", url);
-  const setup = await c.request("SETUP", `${url}/trackID=0`, {
-    Transport: "RTP/AVP/TCP;unicast;interleaved=0-1",
-  });
+  const desc = await c.request("DESCRIBE", url, { Accept: "application/sdp" });
+  const trackUrl = videoControlUrl(
+    url,
+    desc.headers.get("Content-Base"),
+    new TextDecoder().decode(desc.body),
+  );
+  const setup = await c.request("SETUP", trackUrl, { Transport: "RTP/AVP/TCP;unicast;interleaved=0-1" });
   const session = setup.headers.get("Session")!.split(";")[0]!;
   let packets = 0;
   c.onFrame = (channel, payload) => {
@@ -96,8 +108,14 @@ async function tcpReader(relay: RelayProcess, path: string, delays: number[] | n
     packets++;
     delays?.push(performance.now() - new DataView(payload.buffer, payload.byteOffset).getFloat64(16));
   };
-  await c.request("PLAY", url, { Session: session });
+  const play = await c.request("PLAY", url, { Session: session, Range: "npt=0.000-" });
+  if (play.status !== 200) throw new Error(`PLAY ${play.status}`);
   return { conn: c, packets: () => packets };
+}
+
+/** A TCP reader of a relay path. */
+function tcpReader(relay: RelayProcess, path: string, delays: number[] | null) {
+  return tcpReaderOf(relay.url(path), delays);
 }
 
 /** A UDP reader (client ports on 127.0.0.1) recording one-way delays. */
@@ -222,6 +240,112 @@ async function memoryAndCpu(): Promise<void> {
   pub.conn.close();
 }
 
+/** A 4 Mbit/s 720p H.264 clip (made once, kept under bench/output/). */
+async function clip4m(): Promise<string> {
+  const path = new URL("./output/testsrc2-720p-4m.mp4", import.meta.url).pathname;
+  try {
+    if ((await Deno.stat(path)).size > 0) return path;
+  } catch { /* make it */ }
+  await Deno.mkdir(new URL("./output/", import.meta.url), { recursive: true });
+  const p = spawnProcess([
+    "ffmpeg",
+    "-v",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=1280x720:rate=25",
+    "-t",
+    "20",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-b:v",
+    "4M",
+    "-maxrate",
+    "4M",
+    "-bufsize",
+    "2M",
+    "-g",
+    "25",
+    "-bf",
+    "0",
+    "-pix_fmt",
+    "yuv420p",
+    path,
+  ], { name: "ffmpeg-clip-4m" });
+  if ((await p.exited).code !== 0) throw new Error(`clip: ${p.output()}`);
+  return path;
+}
+
+/** CPU (share of a core) a process uses for `ms`. */
+async function cpuOver(pid: number, ms: number): Promise<number> {
+  const c0 = cpuSecondsOf(pid);
+  const t0 = performance.now();
+  await delay(ms);
+  return (cpuSecondsOf(pid) - c0) / ((performance.now() - t0) / 1000);
+}
+
+/** Relay vs a GStreamer RTSP proxy (gst-rtsp-server re-serving rtspsrc): CPU per reader, 50 TCP readers each. */
+async function cpuVersusGstreamer(): Promise<void> {
+  await using relay = await startRelayProcess(["--linger", "30"]);
+  await using publisher = spawnProcess([
+    "ffmpeg",
+    "-hide_banner",
+    "-nostdin",
+    "-re",
+    "-stream_loop",
+    "-1",
+    "-i",
+    await clip4m(),
+    "-c",
+    "copy",
+    "-f",
+    "rtsp",
+    "-rtsp_transport",
+    "tcp",
+    relay.url("hd"),
+  ], { name: "ffmpeg-publish-4m" });
+  await delay(2000);
+  await using proxy = spawnProcess([
+    "/usr/bin/python3",
+    "-u",
+    new URL("./support/gst_proxy.py", import.meta.url).pathname,
+    "--upstream",
+    relay.url("hd"),
+  ], { name: "gst-proxy" });
+  const port = Number((await proxy.waitForLine(/^READY port=(\d+)/, 15_000))[1]);
+  const proxyUrl = `rtsp://127.0.0.1:${port}/proxy`;
+  const warm = await tcpReaderOf(proxyUrl, null); // the proxy now pulls from the relay
+  await delay(2000);
+  for (
+    const [name, pid, url] of [
+      ["msm-relay", relay.process.pid, relay.url("hd")],
+      ["GStreamer proxy", proxy.pid, proxyUrl],
+    ] as const
+  ) {
+    const idle = await cpuOver(pid, 3000);
+    const readers = [];
+    for (let i = 0; i < 50; i++) readers.push(await tcpReaderOf(url, null));
+    await delay(1000);
+    const before = readers.map((r) => r.packets());
+    const loaded = await cpuOver(pid, 5000);
+    const got = readers.map((r, i) => r.packets() - before[i]!);
+    report(
+      `CPU per reader, 4 Mbit/s, 50 TCP readers: ${name}`,
+      ((loaded - idle) / 50) * 100,
+      "% core",
+      `total ${(loaded * 100).toFixed(1)} %, min ${Math.min(...got)} packets/reader in 5 s`,
+    );
+    for (const r of readers) r.conn.close();
+    await delay(1000);
+  }
+  warm.conn.close();
+  void publisher;
+}
+
 /** Milliseconds from starting ffmpeg to its first decoded frame. */
 async function firstFrameMs(url: string): Promise<number> {
   const started = performance.now();
@@ -282,6 +406,7 @@ if (import.meta.main) {
   console.log("bench/readers.ts");
   await latency();
   await memoryAndCpu();
+  await cpuVersusGstreamer();
   await timeToFirstFrame();
   await Deno.mkdir(new URL("./", OUTPUT), { recursive: true });
   await Deno.writeTextFile(OUTPUT, JSON.stringify({ at: new Date().toISOString(), rows }, null, 2));
