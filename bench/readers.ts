@@ -62,12 +62,12 @@ async function publish(relay: RelayProcess, path: string) {
   const rec = await c.request("RECORD", url, { Session: session, Range: "npt=0.000-" });
   if (rec.status !== 200) throw new Error(`RECORD ${rec.status}`);
   let seq = 0;
-  const packet = new Uint8Array(1200);
   return {
     conn: c,
     /** Sends one 1200-byte RTP packet carrying the send time (performance.now()) at payload offset 4. */
     send() {
       seq = (seq + 1) & 0xffff;
+      const packet = new Uint8Array(1200); // queued by reference until written: a fresh buffer per packet
       writeRtpHeader(packet, 0, {
         marker: true,
         payloadType: 96,
@@ -403,11 +403,14 @@ async function timeToFirstFrame(): Promise<void> {
 }
 
 if (import.meta.main) {
+  // `deno run -A bench/readers.ts [latency|memory|gstreamer|first-frame ...]`: all by default.
+  const only = new Set(Deno.args);
+  const run = (name: string) => only.size === 0 || only.has(name);
   console.log("bench/readers.ts");
-  await latency();
-  await memoryAndCpu();
-  await cpuVersusGstreamer();
-  await timeToFirstFrame();
+  if (run("latency")) await latency();
+  if (run("memory")) await memoryAndCpu();
+  if (run("gstreamer")) await cpuVersusGstreamer();
+  if (run("first-frame")) await timeToFirstFrame();
   await Deno.mkdir(new URL("./", OUTPUT), { recursive: true });
   await Deno.writeTextFile(OUTPUT, JSON.stringify({ at: new Date().toISOString(), rows }, null, 2));
 }

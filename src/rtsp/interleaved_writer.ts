@@ -31,7 +31,8 @@ export class InterleavedWriter implements FrameQueue {
   readonly #maxQueued: number;
   readonly #maxWrite: number;
   readonly #onError: (err: unknown) => void;
-  #queue: Uint8Array[] = [];
+  /** Messages as bytes; a frame as its header (channel << 16 | length) followed by its payload, not copied. */
+  #queue: Array<Uint8Array | number> = [];
   #head = 0;
   #queuedBytes = 0;
   #writing = false;
@@ -67,7 +68,11 @@ export class InterleavedWriter implements FrameQueue {
     this.#push(bytes);
   }
 
-  /** @inheritdoc */
+  /**
+   * Queues a frame without copying it: the payload is referenced until written, so the caller must not modify it
+   * afterwards (the relay's packets are immutable once forwarded; RTCP reports are built per send).
+   * @inheritdoc
+   */
   enqueueFrame(channel: number, payload: Uint8Array, droppable: boolean): boolean {
     if (this.#closed) return false;
     const size = payload.length + 4;
@@ -75,13 +80,12 @@ export class InterleavedWriter implements FrameQueue {
       this.dropped++;
       return false;
     }
-    const frame = new Uint8Array(size);
-    frame[0] = 0x24;
-    frame[1] = channel;
-    frame[2] = payload.length >> 8;
-    frame[3] = payload.length & 0xff;
-    frame.set(payload, 4);
-    this.#push(frame);
+    if (payload.length > 0xffff) {
+      throw new RangeError(`frame payload of ${payload.length} bytes exceeds 65535`);
+    }
+    this.#queue.push(((channel & 0xff) << 16) | payload.length, payload);
+    this.#queuedBytes += size;
+    if (!this.#writing) void this.#drain();
     return true;
   }
 
@@ -101,6 +105,7 @@ export class InterleavedWriter implements FrameQueue {
   }
 
   #push(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
     if (!this.#writing) void this.#drain();
@@ -130,10 +135,15 @@ export class InterleavedWriter implements FrameQueue {
     }
   }
 
-  /** Takes the next write: one large item as is, or several small ones coalesced into the scratch buffer. */
+  /**
+   * Takes the next write: one large message as is, or messages and frames coalesced into the scratch buffer (each
+   * frame's header written there, its payload copied once).
+   */
   #take(): Uint8Array {
     const first = this.#queue[this.#head]!;
-    if (first.length >= this.#maxWrite || this.#head + 1 === this.#queue.length) {
+    if (
+      typeof first !== "number" && (first.length >= this.#maxWrite || this.#head + 1 === this.#queue.length)
+    ) {
       this.#head++;
       this.#queuedBytes -= first.length;
       return first;
@@ -143,6 +153,26 @@ export class InterleavedWriter implements FrameQueue {
     let n = 0;
     while (this.#head < this.#queue.length) {
       const item = this.#queue[this.#head]!;
+      if (typeof item === "number") {
+        const length = item & 0xffff;
+        if (n + 4 + length > scratch.length) {
+          if (n > 0) break;
+          // A frame larger than the scratch buffer: its header alone, then its payload as a large item.
+          this.#head++;
+          this.#queuedBytes -= 4;
+          return Uint8Array.of(0x24, item >>> 16, length >> 8, length & 0xff);
+        }
+        const payload = this.#queue[this.#head + 1] as Uint8Array;
+        scratch[n] = 0x24;
+        scratch[n + 1] = item >>> 16;
+        scratch[n + 2] = length >> 8;
+        scratch[n + 3] = length & 0xff;
+        scratch.set(payload, n + 4);
+        n += 4 + length;
+        this.#head += 2;
+        this.#queuedBytes -= 4 + length;
+        continue;
+      }
       if (n + item.length > scratch.length) break;
       scratch.set(item, n);
       n += item.length;

@@ -70,3 +70,32 @@ Deno.test("InterleavedWriter reports a failed write once and stops", async () =>
   assertEquals(errors, 1);
   assertEquals(w.enqueueFrame(0, new Uint8Array(1), true), false);
 });
+
+Deno.test("InterleavedWriter keeps message/frame order and splits a frame larger than its write buffer", async () => {
+  const sink = gatedSink();
+  const w = new InterleavedWriter(sink, { maxWriteBytes: 64, maxQueuedBytes: 1 << 20 });
+  sink.hold();
+  w.enqueueMessage(Uint8Array.of(1, 2)); // in flight
+  const big = new Uint8Array(100).map((_, i) => i);
+  w.enqueueFrame(3, Uint8Array.of(7), true);
+  w.enqueueFrame(5, big, true);
+  w.enqueueMessage(Uint8Array.of(9));
+  sink.open();
+  await w.flushed();
+  const bytes = sink.chunks.flatMap((c) => [...c]);
+  assertEquals(bytes, [1, 2, 0x24, 3, 0, 1, 7, 0x24, 5, 0, 100, ...big, 9]);
+  assertEquals(w.queuedBytes, 0);
+});
+
+Deno.test("InterleavedWriter references frame payloads until written (no copy at enqueue)", async () => {
+  const sink = gatedSink();
+  sink.hold();
+  const w = new InterleavedWriter(sink);
+  w.enqueueMessage(Uint8Array.of(0)); // in flight
+  const payload = Uint8Array.of(1, 1);
+  w.enqueueFrame(0, payload, true);
+  payload[0] = 2; // the contract forbids this; the test shows why
+  sink.open();
+  await w.flushed();
+  assertEquals([...sink.chunks[1]!], [0x24, 0, 0, 2, 2, 1]);
+});

@@ -1,0 +1,76 @@
+/**
+ * libc bindings and struct layouts of the Linux fast path (LP64: x86_64 and aarch64 share them).
+ * Loaded only inside the fast path's Worker; needs `--allow-ffi`.
+ * @module
+ */
+
+/** Symbols of libc the fast path calls, all synchronous on the calling thread. */
+export const LIBC_SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "pointer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "pointer", "pointer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "pointer", "u32"], result: "i32" },
+  recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
+  sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The loaded library. */
+export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
+
+/** Opens libc. @throws when FFI is not permitted or libc is not found */
+export function openLibc(): Libc {
+  return Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
+}
+
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0x80000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_RCVTIMEO = 20;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const MSG_TRUNC = 0x20;
+export const MSG_WAITFORONE = 0x10000;
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const EADDRINUSE = 98;
+
+/** `struct mmsghdr`: msghdr (56 bytes) then `unsigned msg_len`, padded to 64. */
+export const MMSGHDR_SIZE = 64;
+export const MSGHDR_NAME = 0;
+export const MSGHDR_NAMELEN = 8;
+export const MSGHDR_IOV = 16;
+export const MSGHDR_IOVLEN = 24;
+export const MSGHDR_FLAGS = 48;
+export const MMSGHDR_LEN = 56;
+/** `struct iovec`: base pointer, length. */
+export const IOVEC_SIZE = 16;
+/** `struct sockaddr_in`. */
+export const SOCKADDR_IN_SIZE = 16;
+
+/**
+ * Parses a dotted-quad IPv4 address into its four bytes.
+ * @throws Error when `host` is not an IPv4 literal
+ */
+export function parseIpv4(host: string): [number, number, number, number] {
+  const parts = host.split(".");
+  const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : NaN));
+  if (bytes.length !== 4 || bytes.some((b) => !(b >= 0 && b <= 255))) {
+    throw new Error(`Cannot use "${host}" on the fast path: only IPv4 literal addresses are supported`);
+  }
+  return bytes as [number, number, number, number];
+}
+
+/** Writes a `sockaddr_in` at `offset` of `view`. */
+export function writeSockaddrIn(view: DataView, offset: number, host: string, port: number): void {
+  const ip = parseIpv4(host);
+  view.setUint16(offset, AF_INET, true);
+  view.setUint16(offset + 2, port, false);
+  for (let i = 0; i < 4; i++) view.setUint8(offset + 4 + i, ip[i]!);
+  view.setBigUint64(offset + 8, 0n, true);
+}
