@@ -16,6 +16,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { RtspClientConnection } from "../src/rtsp/client.ts";
+import { startRelayProcess } from "../tests/support/relay.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const C_DIR = fileURLToPath(new URL("./c/", import.meta.url));
@@ -36,8 +38,9 @@ const START_RATE: Record<number, number> = { 1: 50_000, 10: 20_000 };
 /** Highest rate tried: 1M datagrams/s out is beyond a loopback relay of one core. */
 const CAP_RATE: Record<number, number> = { 1: 800_000, 10: 160_000 };
 
-type Impl = "c" | "fast" | "portable";
-const IMPLS: Impl[] = ["c", "fast", "portable"];
+type Impl = "c" | "fast" | "portable" | "msm-relay";
+/** `msm-relay` is the relay itself (its portable path): an RTSP publisher session in, RTSP UDP readers out. */
+const IMPLS: Impl[] = ["c", "fast", "portable", "msm-relay"];
 
 interface Trial {
   rate: number;
@@ -57,7 +60,81 @@ interface Trial {
 interface Relay {
   pid: number;
   port: number;
+  /** Source port the blaster must send from (the relay checks its publisher's client_port). */
+  sourcePort?: number;
   stop(): Promise<string>;
+}
+
+const SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=bench\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
+  "a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n";
+
+/** Two consecutive free UDP ports starting on an even one (an RTP/RTCP client_port pair). */
+function freeUdpPair(): number {
+  for (let i = 0; i < 100; i++) {
+    const [p] = freeUdpPorts(1) as [number];
+    const even = p - (p % 2);
+    try {
+      const a = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: even });
+      const b = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: even + 1 });
+      a.close();
+      b.close();
+      return even;
+    } catch { /* taken: try another */ }
+  }
+  throw new Error("No free UDP port pair");
+}
+
+/**
+ * The relay itself as the forwarder: a child `deno run main.ts`, an RTSP publisher session over UDP (the blaster
+ * sends from its client_port to the relay's server port) and one RTSP UDP reader per sink port.
+ */
+async function startMsmRelay(dests: number[]): Promise<Relay> {
+  const relay = await startRelayProcess(["--no-gop-cache", "--no-demo", "--session-timeout", "300"]);
+  const url = relay.url("bench");
+  const publisher = await RtspClientConnection.connect(url);
+  const ann = await publisher.request(
+    "ANNOUNCE",
+    url,
+    { "Content-Type": "application/sdp" },
+    new TextEncoder().encode(SDP),
+  );
+  if (ann.status !== 200) throw new Error(`ANNOUNCE: ${ann.status}`);
+  const source = freeUdpPair();
+  const setup = await publisher.request("SETUP", `${url}/trackID=0`, {
+    Transport: `RTP/AVP;unicast;client_port=${source}-${source + 1};mode=record`,
+  });
+  const serverPort = Number(setup.headers.get("Transport")?.match(/server_port=(\d+)/)?.[1]);
+  const session = setup.headers.get("Session")!.split(";")[0]!;
+  if ((await publisher.request("RECORD", url, { Session: session })).status !== 200) {
+    throw new Error("RECORD");
+  }
+  const readers: RtspClientConnection[] = [];
+  for (const d of dests) {
+    const c = await RtspClientConnection.connect(url);
+    await c.request("DESCRIBE", url);
+    const s = await c.request("SETUP", `${url}/trackID=0`, {
+      Transport: `RTP/AVP;unicast;client_port=${d}-${d + 1}`,
+    });
+    const id = s.headers.get("Session")!.split(";")[0]!;
+    if ((await c.request("PLAY", url, { Session: id })).status !== 200) throw new Error("PLAY");
+    readers.push(c);
+  }
+  return {
+    pid: relay.process.pid,
+    port: serverPort,
+    sourcePort: source,
+    async stop() {
+      const view = await relay.stream("bench");
+      for (const c of readers) c.close();
+      publisher.close();
+      await relay.stop();
+      return JSON.stringify({
+        packetsIn: view?.packetsIn,
+        packetsOut: view?.packetsOut,
+        dropped: view?.tracks[0]?.dropped,
+      });
+    },
+  };
 }
 
 function freeUdpPorts(n: number): number[] {
@@ -128,6 +205,7 @@ async function compile(dir: string): Promise<void> {
 }
 
 async function startRelay(impl: Impl, bin: string, dests: number[]): Promise<Relay> {
+  if (impl === "msm-relay") return await startMsmRelay(dests);
   const [port] = freeUdpPorts(1) as [number];
   const cmd = impl === "c"
     ? new Deno.Command(`${bin}/relay`, {
@@ -179,7 +257,13 @@ async function trial(bin: string, relay: Relay, sinkPorts: number[], rate: numbe
   if (!ready?.startsWith("ready")) throw new Error(`Sink did not start: ${ready}`);
   const cpu0 = cpuSeconds(relay.pid);
   const blast = await new Deno.Command(`${bin}/blaster`, {
-    args: [String(relay.port), String(rate), String(TRIAL_MS), "1200"],
+    args: [
+      String(relay.port),
+      String(rate),
+      String(TRIAL_MS),
+      "1200",
+      ...(relay.sourcePort ? [String(relay.sourcePort)] : []),
+    ],
     stdout: "piped",
   }).output();
   const sent = JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number; seconds: number };

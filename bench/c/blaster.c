@@ -30,7 +30,7 @@ static struct mmsghdr msgs[BATCH];
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: blaster PORT RATE DURATION_MS [SIZE]\n");
+    fprintf(stderr, "usage: blaster PORT RATE DURATION_MS [SIZE [SOURCE_PORT]]\n");
     return 2;
   }
   int port = atoi(argv[1]);
@@ -44,6 +44,14 @@ int main(int argc, char **argv) {
   int sz = 8 * 1024 * 1024;
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) != 0)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  if (argc > 5) {
+    /* A fixed source port: an RTSP publisher's client_port, which the relay checks. */
+    struct sockaddr_in from = {0};
+    from.sin_family = AF_INET;
+    from.sin_port = htons(atoi(argv[5]));
+    from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0) { perror("bind"); return 1; }
+  }
   struct sockaddr_in to = {0};
   to.sin_family = AF_INET;
   to.sin_port = htons(port);
