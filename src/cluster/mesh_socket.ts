@@ -5,7 +5,7 @@
  */
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacket, type MeshPacketType } from "./mesh_frame.ts";
 
-/** Receives decoded mesh packets with the sender's `host:port`. */
+/** Receives decoded mesh packets with the sender's `host:port`; the payload is a view valid during the call. */
 export type MeshPacketHandler = (packet: MeshPacket, from: Deno.NetAddr) => void;
 
 /** The relay's mesh UDP port. */
@@ -53,11 +53,14 @@ export class MeshSocket {
   }
 
   async #receive(): Promise<void> {
+    // One receive buffer for the socket (receive() would allocate 64 KiB per datagram): packets handed to
+    // `onPacket` are views valid only during the call; handlers copy what they keep.
+    const buffer = new Uint8Array(65536);
     while (!this.#closed) {
       let datagram: Uint8Array;
       let from: Deno.Addr;
       try {
-        [datagram, from] = await this.#conn.receive();
+        [datagram, from] = await this.#conn.receive(buffer);
       } catch {
         if (this.#closed) return;
         await new Promise((r) => setTimeout(r, 1));

@@ -94,11 +94,16 @@ export class UdpPortPair {
   }
 
   async #receive(conn: Deno.DatagramConn, handle: DatagramHandler): Promise<void> {
+    // Without a buffer, receive() allocates (and zeroes) a 64 KiB one per datagram. One buffer per socket instead,
+    // and the datagram copied out at its own size: the handler owns the copy (sends may still hold it).
+    const buffer = new Uint8Array(65536);
     while (!this.#closed) {
       let packet: Uint8Array;
       let from: Deno.Addr;
       try {
-        [packet, from] = await conn.receive();
+        const [view, addr] = await conn.receive(buffer);
+        packet = view.slice();
+        from = addr;
       } catch {
         // Closed, or an ICMP error surfaced on receive: keep going unless closed.
         if (this.#closed) return;
