@@ -38,9 +38,9 @@ const START_RATE: Record<number, number> = { 1: 50_000, 10: 20_000 };
 /** Highest rate tried: 1M datagrams/s out is beyond a loopback relay of one core. */
 const CAP_RATE: Record<number, number> = { 1: 800_000, 10: 160_000 };
 
-type Impl = "c" | "fast" | "portable" | "msm-relay";
+type Impl = "c" | "fast" | "portable" | "msm-relay" | "msm-relay-fast";
 /** `msm-relay` is the relay itself (its portable path): an RTSP publisher session in, RTSP UDP readers out. */
-const IMPLS: Impl[] = ["c", "fast", "portable", "msm-relay"];
+const IMPLS: Impl[] = ["c", "fast", "portable", "msm-relay", "msm-relay-fast"];
 
 interface Trial {
   rate: number;
@@ -88,8 +88,12 @@ function freeUdpPair(): number {
  * The relay itself as the forwarder: a child `deno run main.ts`, an RTSP publisher session over UDP (the blaster
  * sends from its client_port to the relay's server port) and one RTSP UDP reader per sink port.
  */
-async function startMsmRelay(dests: number[]): Promise<Relay> {
-  const relay = await startRelayProcess(["--no-gop-cache", "--no-demo", "--session-timeout", "300"]);
+async function startMsmRelay(dests: number[], fast = false): Promise<Relay> {
+  const relay = await startRelayProcess(
+    ["--no-gop-cache", "--no-demo", "--session-timeout", "300", ...(fast ? ["--data-plane", "fast"] : [])],
+    {},
+    fast ? { permissions: ["--allow-ffi"] } : {},
+  );
   const url = relay.url("bench");
   const publisher = await RtspClientConnection.connect(url);
   const ann = await publisher.request(
@@ -205,7 +209,9 @@ async function compile(dir: string): Promise<void> {
 }
 
 async function startRelay(impl: Impl, bin: string, dests: number[]): Promise<Relay> {
-  if (impl === "msm-relay") return await startMsmRelay(dests);
+  if (impl === "msm-relay" || impl === "msm-relay-fast") {
+    return await startMsmRelay(dests, impl === "msm-relay-fast");
+  }
   const [port] = freeUdpPorts(1) as [number];
   const cmd = impl === "c"
     ? new Deno.Command(`${bin}/relay`, {

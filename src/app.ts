@@ -9,6 +9,7 @@ import type { RelayConfig } from "./config/schema.ts";
 import type { Logger } from "./log.ts";
 import { RtspServer } from "./rtsp/server.ts";
 import { StreamHub } from "./relay/hub.ts";
+import { fastPlaneUnavailable, FastUdpPlane } from "./dataplane/shared_udp.ts";
 import { RtspService } from "./relay/rtsp_service.ts";
 import { DemoSource } from "./relay/sources/demo.ts";
 import { PullSource } from "./relay/sources/pull.ts";
@@ -101,7 +102,21 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     meshChildren: () => mesh.childCounts(),
     meshPeers: () => mesh.livePeers().length - 1,
   });
+  let udpPlane: FastUdpPlane | undefined;
+  if (config.dataPlane === "fast") {
+    const why = fastPlaneUnavailable(config.listen);
+    if (why) logger.warn("--data-plane fast unavailable, using portable", { reason: why });
+    else {
+      try {
+        udpPlane = new FastUdpPlane();
+        logger.info("data plane", { kind: "fast" });
+      } catch (err) {
+        logger.warn("--data-plane fast unavailable, using portable", { reason: (err as Error).message });
+      }
+    }
+  }
   const hub = new StreamHub({
+    ...(udpPlane ? { udpPlane } : {}),
     observeTrack: metrics.observeTrack,
     logger: logger.child("hub"),
     pulls: config.paths,
@@ -170,6 +185,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     rtsp.stop();
     await admin.shutdown();
     await mesh.close();
+    await udpPlane?.close();
     throw err;
   }
   ready = true;
@@ -201,6 +217,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       await hub.close();
       await mesh.close();
       await admin.shutdown();
+      await udpPlane?.close();
       metrics.close();
     },
   };

@@ -39,6 +39,7 @@ const FLAG_OPTIONS = {
   "mesh-key-file": { type: "string" },
   "udp-port-range": { type: "string" },
   "pull-transport": { type: "string" },
+  "data-plane": { type: "string" },
   linger: { type: "string" },
   "reader-queue-bytes": { type: "string" },
   "gop-cache": { type: "boolean" },
@@ -71,6 +72,7 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --mesh-key K | --mesh-key-file F
   --udp-port-range A-B     RTP/RTCP server ports (10000-19999)
   --pull-transport auto|udp|tcp                (auto)
+  --data-plane portable|fast                   (portable; fast needs Linux and --allow-ffi)
   --linger SECONDS         keep a camera session after the last reader (5)
   --reader-queue-bytes N   per TCP reader queue bound (2097152)
   --no-gop-cache           do not replay the last GOP to new readers
@@ -245,6 +247,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
         "discovery",
       ],
       ["pull-transport", "pullTransport"],
+      ["data-plane", "dataPlane"],
       ["log-level", "logLevel"],
     ] as const
   ) {

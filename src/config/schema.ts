@@ -58,6 +58,11 @@ export const configSchema = z.object({
   ),
   /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
   pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
+  /**
+   * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets) or `fast` (Linux only: one Worker owning
+   * the RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable).
+   */
+  dataPlane: z.enum(["portable", "fast"]).default("portable"),
   /** Seconds an upstream session stays open after its last reader left. */
   lingerSeconds: z.number().min(0).max(3600).default(5),
   /** Bytes a TCP reader may have queued before the relay drops its packets. */

@@ -40,6 +40,8 @@ export interface StreamHubOptions {
   lingerSeconds: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
   gopCacheBytes?: number;
+  /** Fast data plane shared by every stream's tracks; absent, Deno sockets. */
+  udpPlane?: StreamOptions["udpPlane"];
   createSource: SourceFactory;
   /** Resolver for paths rooted on other relays; without it every path is local. */
   remote?: RemoteResolver;
@@ -188,6 +190,7 @@ export class StreamHub {
       logger: this.#opts.logger,
       allocator: this.allocator,
       hostname: this.#opts.hostname,
+      ...(this.#opts.udpPlane ? { udpPlane: this.#opts.udpPlane } : {}),
       lingerSeconds: this.#opts.lingerSeconds,
       gopCacheBytes: this.#opts.gopCacheBytes ?? 0,
       onIdle: (s) => void this.#forget(s),

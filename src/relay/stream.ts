@@ -8,6 +8,7 @@ import { GopCache, gopCodecOf } from "./gop_cache.ts";
 import { Track } from "./track.ts";
 import { UdpPortPair } from "./udp_pair.ts";
 import type { PortPairAllocator } from "./port_allocator.ts";
+import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 
 /** Where a stream's media comes from. */
 export type SourceKind = "pull" | "publish" | "demo" | "mesh";
@@ -56,6 +57,8 @@ export interface StreamOptions {
   allocator: PortPairAllocator;
   /** Bind address for the tracks' UDP pairs. */
   hostname: string;
+  /** Fast data plane: the shared worker owning the tracks' RTP sockets; absent, Deno sockets. */
+  udpPlane?: FastUdpPlane;
   /** Seconds to keep the source after the last reader. */
   lingerSeconds: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
@@ -183,7 +186,7 @@ export class Stream {
     });
     this.udpSources = this.tracks.map(() => null);
     this.pairs = this.tracks.map((track, index) => {
-      const pair = UdpPortPair.bind(this.#opts.hostname, this.#opts.allocator);
+      const pair = UdpPortPair.bind(this.#opts.hostname, this.#opts.allocator, this.#opts.udpPlane);
       pair.onRtp = (packet, from) => this.#onUdpRtp(index, track, packet, from);
       pair.onRtcp = (packet, from) => this.#onUdpRtcp(index, track, packet, from);
       return pair;

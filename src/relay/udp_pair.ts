@@ -4,6 +4,7 @@
  * @module
  */
 import type { PortPairAllocator } from "./port_allocator.ts";
+import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 
 /** Receives one datagram. The buffer is fresh per datagram and owned by the handler. */
 export type DatagramHandler = (packet: Uint8Array, from: Deno.NetAddr) => void;
@@ -12,7 +13,8 @@ export type DatagramHandler = (packet: Uint8Array, from: Deno.NetAddr) => void;
 export class UdpPortPair {
   readonly rtpPort: number;
   readonly rtcpPort: number;
-  readonly #rtp: Deno.DatagramConn;
+  /** The RTP socket: a Deno socket, or (fast data plane) an fd of the shared plane's worker. */
+  readonly #rtp: Deno.DatagramConn | { plane: FastUdpPlane; fd: number };
   readonly #rtcp: Deno.DatagramConn;
   readonly #allocator: PortPairAllocator | null;
   #closed = false;
@@ -21,13 +23,17 @@ export class UdpPortPair {
   onRtp: DatagramHandler = () => {};
   onRtcp: DatagramHandler = () => {};
 
-  private constructor(rtp: Deno.DatagramConn, rtcp: Deno.DatagramConn, allocator: PortPairAllocator | null) {
+  private constructor(
+    rtp: Deno.DatagramConn | { plane: FastUdpPlane; fd: number; port: number },
+    rtcp: Deno.DatagramConn,
+    allocator: PortPairAllocator | null,
+  ) {
     this.#rtp = rtp;
     this.#rtcp = rtcp;
     this.#allocator = allocator;
-    this.rtpPort = (rtp.addr as Deno.NetAddr).port;
+    this.rtpPort = "plane" in rtp ? rtp.port : (rtp.addr as Deno.NetAddr).port;
     this.rtcpPort = (rtcp.addr as Deno.NetAddr).port;
-    void this.#receive(this.#rtp, (p, a) => this.onRtp(p, a));
+    if (!("plane" in rtp)) void this.#receive(rtp, (p, a) => this.onRtp(p, a));
     void this.#receive(this.#rtcp, (p, a) => this.onRtcp(p, a));
   }
 
@@ -35,9 +41,11 @@ export class UdpPortPair {
    * Binds the next free pair of the allocator, skipping pairs other programs hold.
    * @param hostname bind address
    * @param allocator the configured port range
+   * @param plane with the fast data plane, the shared worker that owns the RTP socket (RTCP stays a Deno socket)
    * @throws Error when the range holds no bindable pair
    */
-  static bind(hostname: string, allocator: PortPairAllocator): UdpPortPair {
+  static bind(hostname: string, allocator: PortPairAllocator, plane?: FastUdpPlane): UdpPortPair {
+    if (plane) return UdpPortPair.#bindFast(hostname, allocator, plane);
     const tries = allocator.free;
     const busy: number[] = [];
     try {
@@ -64,10 +72,44 @@ export class UdpPortPair {
     throw new Error(`Cannot bind an RTP/RTCP port pair on "${hostname}": the UDP port range is exhausted`);
   }
 
-  /** Sends an RTP datagram from the RTP port without awaiting. */
+  static #bindFast(hostname: string, allocator: PortPairAllocator, plane: FastUdpPlane): UdpPortPair {
+    const tries = allocator.free;
+    const busy: number[] = [];
+    try {
+      for (let i = 0; i < tries; i++) {
+        const port = allocator.allocate();
+        if (port === null) break;
+        let fd = -1;
+        try {
+          let pair: UdpPortPair | null = null;
+          fd = plane.bind(hostname, port, (p, a) => pair?.onRtp(p, a));
+          const rtcp = Deno.listenDatagram({ transport: "udp", hostname, port: port + 1 });
+          pair = new UdpPortPair({ plane, fd, port }, rtcp, allocator);
+          return pair;
+        } catch (err) {
+          if (fd >= 0) plane.closeSocket(fd);
+          if (!(err instanceof Deno.errors.AddrInUse)) {
+            allocator.release(port);
+            throw err;
+          }
+          busy.push(port);
+        }
+      }
+    } finally {
+      for (const p of busy) allocator.release(p);
+    }
+    throw new Error(`Cannot bind an RTP/RTCP port pair on "${hostname}": the UDP port range is exhausted`);
+  }
+
+  /** Sends an RTP datagram from the RTP port without awaiting (fast data plane: batched to its worker). */
   readonly sendRtp = (packet: Uint8Array, to: Deno.NetAddr): void => {
     if (this.#closed) return;
-    this.#rtp.send(packet, to).catch(this.#countSendError);
+    const rtp = this.#rtp;
+    if ("plane" in rtp) {
+      if (!rtp.plane.send(rtp.fd, packet, to)) this.sendErrors++;
+      return;
+    }
+    rtp.send(packet, to).catch(this.#countSendError);
   };
 
   /** Sends an RTCP datagram from the RTCP port without awaiting. */
@@ -84,9 +126,13 @@ export class UdpPortPair {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.#rtp.close();
-    } catch { /* already closed */ }
+    const rtp = this.#rtp;
+    if ("plane" in rtp) rtp.plane.closeSocket(rtp.fd);
+    else {
+      try {
+        rtp.close();
+      } catch { /* already closed */ }
+    }
     try {
       this.#rtcp.close();
     } catch { /* already closed */ }

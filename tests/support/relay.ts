@@ -30,6 +30,8 @@ export interface RelayProcessOptions {
   meshPort?: number;
   /** Process name in diagnostics. */
   name?: string;
+  /** Extra `deno run` permission flags, e.g. `["--allow-ffi"]` for `--data-plane fast`. */
+  permissions?: string[];
 }
 
 /** Subset of the admin API's stream view used by tests. */
@@ -75,6 +77,7 @@ export async function startRelayProcess(
     "--allow-read",
     "--allow-env",
     "--allow-sys",
+    ...(opts.permissions ?? []),
     join(REPO_ROOT, "main.ts"),
     "--listen",
     host,

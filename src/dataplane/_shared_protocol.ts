@@ -1,0 +1,40 @@
+/**
+ * Messages between {@linkcode FastUdpPlane} (main thread) and its Worker ({@link ./shared_udp_worker.ts}), and
+ * the layouts of the batch buffers they exchange.
+ *
+ * Send batch (main -> worker), records 4-byte aligned: `u32 fd, u32 length, sockaddr_in (16), payload`.
+ * Receive batch (worker -> main), records 4-byte aligned: `u32 length, u8[4] IPv4, u16 port (LE), u16 0, payload`.
+ * @module
+ */
+
+/** Main thread -> worker. */
+export type PlaneCommand =
+  | { type: "open"; fd: number }
+  | { type: "close"; fd: number }
+  | { type: "send"; buf: ArrayBuffer; count: number }
+  | { type: "stop"; shared?: undefined }
+  | { type: "init"; shared: SharedArrayBuffer };
+
+/** Worker -> main thread. */
+export type PlaneReply =
+  | { type: "recv"; fd: number; buf: ArrayBuffer; count: number }
+  | { type: "stopped" }
+  | { type: "error"; message: string };
+
+/** Bytes before the payload of a send record. */
+export const SEND_HEADER = 24;
+/** Bytes before the payload of a receive record. */
+export const RECV_HEADER = 12;
+/** Float64 slots of the shared stats buffer. */
+export const PSTAT_RECEIVED = 0;
+export const PSTAT_SENT = 1;
+export const PSTAT_SEND_ERRORS = 2;
+export const PSTAT_RECV_BATCHES = 3;
+export const PSTAT_SEND_CALLS = 4;
+export const PSTAT_TRUNCATED = 5;
+export const PSTAT_COUNT = 8;
+
+/** Rounds up to a multiple of 4. */
+export function align4(n: number): number {
+  return (n + 3) & ~3;
+}

@@ -1,0 +1,299 @@
+/**
+ * The relay's shared fast UDP plane (Linux, `--data-plane fast`): ONE Worker per relay owns the tracks' RTP
+ * sockets. The main thread binds each socket synchronously with libc (so port allocation keeps its
+ * `AddrInUse` semantics), hands the fd to the worker, and then:
+ * - receives: the worker posts each recvmmsg batch as one transferred buffer, dispatched here per socket;
+ * - sends: {@linkcode FastUdpPlane.send} appends to an outbox flushed to the worker once per macrotask (or at
+ *   {@linkcode OUTBOX_PACKETS}) as one transferred buffer, which the worker sends with sendmmsg.
+ * Packets keep leaving from the socket's own port. Needs `--allow-ffi`.
+ * @module
+ */
+import {
+  align4,
+  type PlaneCommand,
+  type PlaneReply,
+  PSTAT_COUNT,
+  PSTAT_RECEIVED,
+  PSTAT_RECV_BATCHES,
+  PSTAT_SEND_CALLS,
+  PSTAT_SEND_ERRORS,
+  PSTAT_SENT,
+  PSTAT_TRUNCATED,
+  RECV_HEADER,
+  SEND_HEADER,
+} from "./_shared_protocol.ts";
+import {
+  AF_INET,
+  EADDRINUSE,
+  type Libc,
+  openLibc,
+  parseIpv4,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCKADDR_IN_SIZE,
+  SOL_SOCKET,
+  writeSockaddrIn,
+} from "./_libc.ts";
+
+/** Packets in the outbox that trigger an immediate flush. */
+export const OUTBOX_PACKETS = 64;
+const SOCK_NONBLOCK = 0x800;
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+const OUTBOX_BYTES = 256 * 1024;
+
+/** Receives one datagram; the view is owned by the handler. */
+export type PlaneHandler = (packet: Uint8Array, from: Deno.NetAddr) => void;
+
+/** Counters of the plane. */
+export interface PlaneStats {
+  received: number;
+  sent: number;
+  sendErrors: number;
+  recvBatches: number;
+  sendCalls: number;
+  truncated: number;
+  /** Outbox flushes (postMessages to the worker). */
+  flushes: number;
+}
+
+/** One Worker with every fast RTP socket of the relay. */
+export class FastUdpPlane {
+  readonly #libc: Libc;
+  readonly #worker: Worker;
+  readonly #stats: Float64Array;
+  readonly #handlers = new Map<number, PlaneHandler>();
+  readonly #scratch = new ArrayBuffer(8);
+  readonly #scratchView = new DataView(this.#scratch);
+  readonly #addrCache = new Map<number, Deno.NetAddr>();
+  readonly #destCache = new WeakMap<Deno.NetAddr, Uint8Array>();
+  #outbox = new Uint8Array(OUTBOX_BYTES);
+  #outView = new DataView(this.#outbox.buffer);
+  #outUsed = 0;
+  #outCount = 0;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushes = 0;
+  #closed: Promise<void> | null = null;
+
+  /** @throws when FFI is not permitted or libc cannot load */
+  constructor() {
+    this.#libc = openLibc();
+    const shared = new SharedArrayBuffer(PSTAT_COUNT * 8);
+    this.#stats = new Float64Array(shared);
+    this.#worker = new Worker(new URL("./shared_udp_worker.ts", import.meta.url), { type: "module" });
+    this.#worker.onmessage = (e: MessageEvent<PlaneReply>) => this.#onReply(e.data);
+    this.#worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      console.error(`fast UDP plane worker failed: ${e.message}`);
+    };
+    this.#post({ type: "init", shared });
+  }
+
+  #post(cmd: PlaneCommand, transfer: Transferable[] = []): void {
+    this.#worker.postMessage(cmd, transfer);
+  }
+
+  /**
+   * Binds a nonblocking UDP socket and starts receiving on it in the worker.
+   * @param hostname IPv4 literal
+   * @param port port to bind
+   * @param handler called per received datagram
+   * @returns the socket's fd, the handle of {@linkcode send} and {@linkcode closeSocket}
+   * @throws Deno.errors.AddrInUse when the port is taken
+   */
+  bind(hostname: string, port: number, handler: PlaneHandler): number {
+    if (this.#closed) throw new Error("Cannot bind on the fast UDP plane: it is closed");
+    const s = this.#libc.symbols;
+    const fd = s.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) throw new Error(`Cannot create a UDP socket: errno ${this.#errno()}`);
+    this.#setInt(fd, SO_RCVBUFFORCE, SOCKET_BUFFER_BYTES) || this.#setInt(fd, SO_RCVBUF, SOCKET_BUFFER_BYTES);
+    this.#setInt(fd, SO_SNDBUFFORCE, SOCKET_BUFFER_BYTES) || this.#setInt(fd, SO_SNDBUF, SOCKET_BUFFER_BYTES);
+    const addr = new Uint8Array(SOCKADDR_IN_SIZE);
+    try {
+      writeSockaddrIn(new DataView(addr.buffer), 0, hostname, port);
+    } catch (err) {
+      s.close(fd);
+      throw err;
+    }
+    if (s.bind(fd, Deno.UnsafePointer.of(addr), SOCKADDR_IN_SIZE) !== 0) {
+      const errno = this.#errno();
+      s.close(fd);
+      const message = `Cannot bind UDP ${hostname}:${port}: errno ${errno}`;
+      throw errno === EADDRINUSE ? new Deno.errors.AddrInUse(message) : new Error(message);
+    }
+    this.#handlers.set(fd, handler);
+    this.#post({ type: "open", fd });
+    return fd;
+  }
+
+  #errno(): number {
+    const p = this.#libc.symbols.__errno_location();
+    return p ? new Deno.UnsafePointerView(p).getInt32() : -1;
+  }
+
+  #setInt(fd: number, option: number, value: number): boolean {
+    this.#scratchView.setInt32(0, value, true);
+    return this.#libc.symbols.setsockopt(fd, SOL_SOCKET, option, Deno.UnsafePointer.of(this.#scratch), 4) ===
+      0;
+  }
+
+  /** Stops receiving on `fd` and closes it (in the worker, after the sends already queued). */
+  closeSocket(fd: number): void {
+    if (!this.#handlers.delete(fd)) return;
+    this.flush(); // the fd number may be reused once closed: nothing queued for it may follow
+    this.#post({ type: "close", fd });
+  }
+
+  /**
+   * Queues a datagram from socket `fd` to `to`; it leaves with the next flush.
+   * @returns false when `to` is not an IPv4 literal or the plane is closed (nothing queued)
+   */
+  send(fd: number, packet: Uint8Array, to: Deno.NetAddr): boolean {
+    if (this.#closed || !this.#handlers.has(fd)) return false;
+    let dest = this.#destCache.get(to);
+    if (!dest) {
+      dest = new Uint8Array(SOCKADDR_IN_SIZE);
+      try {
+        writeSockaddrIn(new DataView(dest.buffer), 0, to.hostname, to.port);
+      } catch {
+        return false;
+      }
+      this.#destCache.set(to, dest);
+    }
+    const need = SEND_HEADER + align4(packet.byteLength);
+    if (this.#outUsed + need > this.#outbox.byteLength) {
+      this.flush();
+      if (need > this.#outbox.byteLength) {
+        this.#outbox = new Uint8Array(need);
+        this.#outView = new DataView(this.#outbox.buffer);
+      }
+    }
+    const off = this.#outUsed;
+    this.#outView.setUint32(off, fd, true);
+    this.#outView.setUint32(off + 4, packet.byteLength, true);
+    this.#outbox.set(dest, off + 8);
+    this.#outbox.set(packet, off + SEND_HEADER);
+    this.#outUsed += need;
+    this.#outCount++;
+    if (this.#outCount >= OUTBOX_PACKETS) this.flush();
+    else this.#flushTimer ??= setTimeout(this.#onFlushTimer, 0);
+    return true;
+  }
+
+  readonly #onFlushTimer = (): void => {
+    this.#flushTimer = undefined;
+    this.flush();
+  };
+
+  /** Posts the outbox to the worker now. */
+  flush(): void {
+    if (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+    if (this.#outCount === 0) return;
+    const buf = this.#outbox.buffer.slice(0, this.#outUsed) as ArrayBuffer;
+    this.#post({ type: "send", buf, count: this.#outCount }, [buf]);
+    this.#outUsed = 0;
+    this.#outCount = 0;
+    this.#flushes++;
+  }
+
+  #onReply(reply: PlaneReply): void {
+    if (reply.type === "recv") {
+      const handler = this.#handlers.get(reply.fd);
+      if (!handler) return;
+      const v = new DataView(reply.buf);
+      let off = 0;
+      for (let i = 0; i < reply.count; i++) {
+        const len = v.getUint32(off, true);
+        const port = v.getUint16(off + 8, true);
+        const ip = v.getUint32(off + 4, false);
+        const packet = new Uint8Array(reply.buf, off + RECV_HEADER, len);
+        off += RECV_HEADER + align4(len);
+        try {
+          handler(packet, this.#addr(ip, port));
+        } catch {
+          // A handler bug must not stop the batch.
+        }
+        if (!this.#handlers.has(reply.fd)) return; // closed by the handler
+      }
+    } else if (reply.type === "error") {
+      console.error(`fast UDP plane: ${reply.message}`);
+    }
+  }
+
+  #addr(ip: number, port: number): Deno.NetAddr {
+    const key = ip * 65536 + port;
+    let a = this.#addrCache.get(key);
+    if (!a) {
+      if (this.#addrCache.size >= 4096) this.#addrCache.clear();
+      a = {
+        transport: "udp",
+        hostname: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`,
+        port,
+      };
+      this.#addrCache.set(key, a);
+    }
+    return a;
+  }
+
+  /** Counters of the plane. */
+  stats(): PlaneStats {
+    const s = this.#stats;
+    return {
+      received: s[PSTAT_RECEIVED]!,
+      sent: s[PSTAT_SENT]!,
+      sendErrors: s[PSTAT_SEND_ERRORS]!,
+      recvBatches: s[PSTAT_RECV_BATCHES]!,
+      sendCalls: s[PSTAT_SEND_CALLS]!,
+      truncated: s[PSTAT_TRUNCATED]!,
+      flushes: this.#flushes,
+    };
+  }
+
+  /** Flushes, closes every socket and stops the worker. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.flush();
+      this.#handlers.clear();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        this.#worker.onmessage = (e: MessageEvent<PlaneReply>) => {
+          if (e.data.type === "stopped") {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        this.#post({ type: "stop" });
+      });
+      this.#worker.terminate();
+      this.#libc.close();
+    })();
+    return this.#closed;
+  }
+}
+
+/**
+ * Whether `--data-plane fast` can run: Linux, FFI permitted and an IPv4 literal bind address.
+ * @returns null when it can, else why not
+ */
+export function fastPlaneUnavailable(hostname: string): string | null {
+  if (Deno.build.os !== "linux") return "the fast data plane needs Linux";
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+      return "the fast data plane needs --allow-ffi";
+    }
+  } catch {
+    return "the fast data plane needs --allow-ffi";
+  }
+  try {
+    parseIpv4(hostname);
+  } catch {
+    return "the fast data plane needs an IPv4 literal --listen address";
+  }
+  return null;
+}

@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { FastUdpPlane } from "../dataplane/shared_udp.ts";
+import { PortPairAllocator } from "./port_allocator.ts";
+import { UdpPortPair } from "./udp_pair.ts";
+
+const linux = Deno.build.os === "linux";
+const BURST = 300;
+
+function packet(i: number): Uint8Array {
+  const p = new Uint8Array(200 + (i % 7));
+  new DataView(p.buffer).setUint32(0, i);
+  p.fill(i & 255, 4);
+  return p;
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test({
+  name: "UdpPortPair on the fast data plane receives and sends in order from its RTP port",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    const base = 30000 + 2 * Math.floor(Math.random() * 10000);
+    const allocator = new PortPairAllocator(base, base + 99);
+    const pair = UdpPortPair.bind("127.0.0.1", allocator, plane);
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const clientAddr = client.addr as Deno.NetAddr;
+    try {
+      assert.equal(pair.rtpPort % 2, 0);
+      assert.equal(pair.rtcpPort, pair.rtpPort + 1);
+
+      // Ingest: a burst to the RTP port arrives complete, in order, with its source address.
+      const got: Array<{ seq: number; len: number; from: Deno.NetAddr }> = [];
+      pair.onRtp = (p, from) =>
+        got.push({ seq: new DataView(p.buffer, p.byteOffset).getUint32(0), len: p.length, from });
+      const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: pair.rtpPort };
+      for (let i = 0; i < BURST; i++) await client.send(packet(i), to);
+      await until(() => got.length >= BURST);
+      assert.deepEqual(got.map((g) => g.seq), [...Array(BURST).keys()]);
+      assert.deepEqual(got.map((g) => g.len), [...Array(BURST).keys()].map((i) => packet(i).length));
+      assert.equal(got[0]!.from.hostname, "127.0.0.1");
+      assert.equal(got[0]!.from.port, clientAddr.port);
+
+      // Egress: batched sends leave from the RTP port, complete and in order.
+      const dest: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: clientAddr.port };
+      // Rounds of 100, so the client's default receive buffer holds a round.
+      const buf = new Uint8Array(4096);
+      for (let round = 0; round < BURST; round += 100) {
+        for (let i = round; i < round + 100; i++) pair.sendRtp(packet(i), dest);
+        for (let i = round; i < round + 100; i++) {
+          const [data, from] = await client.receive(buf);
+          assert.equal((from as Deno.NetAddr).port, pair.rtpPort);
+          assert.deepEqual(data, packet(i));
+        }
+      }
+      assert.equal(pair.sendErrors, 0);
+      const stats = plane.stats();
+      assert.equal(stats.sent, BURST);
+      assert.ok(stats.flushes <= Math.ceil(BURST / 64) + 3, `flushes ${stats.flushes}`);
+
+      // RTCP stays on a Deno socket.
+      let rtcp = 0;
+      pair.onRtcp = () => rtcp++;
+      await client.send(new Uint8Array(8), { transport: "udp", hostname: "127.0.0.1", port: pair.rtcpPort });
+      await until(() => rtcp === 1);
+    } finally {
+      client.close();
+      pair.close();
+      await plane.close();
+    }
+    assert.equal(allocator.free, 50);
+  },
+});
+
+Deno.test({
+  name: "UdpPortPair on the fast data plane skips a port another socket holds",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    const base = 30000 + 2 * Math.floor(Math.random() * 10000);
+    const holder = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: base });
+    const allocator = new PortPairAllocator(base, base + 9);
+    try {
+      const pair = UdpPortPair.bind("127.0.0.1", allocator, plane);
+      assert.notEqual(pair.rtpPort, base);
+      pair.close();
+    } finally {
+      holder.close();
+      await plane.close();
+    }
+  },
+});
