@@ -2,7 +2,10 @@
  * Messages between {@linkcode FastUdpPlane} (main thread) and its Worker ({@link ./shared_udp_worker.ts}), and
  * the layouts of the batch buffers they exchange.
  *
- * Send batch (main -> worker), records 4-byte aligned: `u32 fd, u32 length, sockaddr_in (16), payload`.
+ * Send batch (main -> worker), records 4-byte aligned: `u32 fd, u32 length, sockaddr_in (16), u32 payload offset,
+ * payload`. The payload offset (from the start of the batch) points right after the header when the record carries
+ * its payload, or at an earlier record's payload when the same packet goes to another destination (then the
+ * record has no payload bytes): a packet is copied once per batch whatever its fan-out.
  * Receive batch (worker -> main), records 4-byte aligned: `u32 length, u8[4] IPv4, u16 port (LE), u16 0, payload`.
  * @module
  */
@@ -22,7 +25,9 @@ export type PlaneReply =
   | { type: "error"; message: string };
 
 /** Bytes before the payload of a send record. */
-export const SEND_HEADER = 24;
+export const SEND_HEADER = 28;
+/** Offset of the payload-offset field in a send record. */
+export const SEND_PAYLOAD_AT = 24;
 /** Bytes before the payload of a receive record. */
 export const RECV_HEADER = 12;
 /** Float64 slots of the shared stats buffer. */

@@ -21,6 +21,7 @@ import {
   PSTAT_TRUNCATED,
   RECV_HEADER,
   SEND_HEADER,
+  SEND_PAYLOAD_AT,
 } from "./_shared_protocol.ts";
 import {
   AF_INET,
@@ -74,6 +75,10 @@ export class FastUdpPlane {
   #outView = new DataView(this.#outbox.buffer);
   #outUsed = 0;
   #outCount = 0;
+  /** The packet whose payload the outbox holds last, so further destinations of it reuse that copy. */
+  #lastPacket: Uint8Array | null = null;
+  #lastFd = -1;
+  #lastPayloadAt = 0;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #flushes = 0;
   #closed: Promise<void> | null = null;
@@ -163,19 +168,29 @@ export class FastUdpPlane {
       }
       this.#destCache.set(to, dest);
     }
-    const need = SEND_HEADER + align4(packet.byteLength);
+    // A track sends one packet to each of its readers in a row: the copies after the first reuse its payload.
+    const repeat = packet === this.#lastPacket && fd === this.#lastFd;
+    const need = SEND_HEADER + (repeat ? 0 : align4(packet.byteLength));
     if (this.#outUsed + need > this.#outbox.byteLength) {
-      this.flush();
-      if (need > this.#outbox.byteLength) {
-        this.#outbox = new Uint8Array(need);
+      this.flush(); // the outbox is empty now and holds no payload to repeat
+      const alone = SEND_HEADER + align4(packet.byteLength);
+      if (alone > this.#outbox.byteLength) {
+        this.#outbox = new Uint8Array(alone);
         this.#outView = new DataView(this.#outbox.buffer);
       }
+      return this.send(fd, packet, to);
     }
     const off = this.#outUsed;
     this.#outView.setUint32(off, fd, true);
     this.#outView.setUint32(off + 4, packet.byteLength, true);
     this.#outbox.set(dest, off + 8);
-    this.#outbox.set(packet, off + SEND_HEADER);
+    if (!repeat) {
+      this.#outbox.set(packet, off + SEND_HEADER);
+      this.#lastPacket = packet;
+      this.#lastFd = fd;
+      this.#lastPayloadAt = off + SEND_HEADER;
+    }
+    this.#outView.setUint32(off + SEND_PAYLOAD_AT, this.#lastPayloadAt, true);
     this.#outUsed += need;
     this.#outCount++;
     if (this.#outCount >= OUTBOX_PACKETS) this.flush();
@@ -199,6 +214,7 @@ export class FastUdpPlane {
     this.#post({ type: "send", buf, count: this.#outCount }, [buf]);
     this.#outUsed = 0;
     this.#outCount = 0;
+    this.#lastPacket = null;
     this.#flushes++;
   }
 

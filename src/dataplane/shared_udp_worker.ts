@@ -18,6 +18,7 @@ import {
   PSTAT_TRUNCATED,
   RECV_HEADER,
   SEND_HEADER,
+  SEND_PAYLOAD_AT,
 } from "./_shared_protocol.ts";
 import {
   EINTR,
@@ -135,7 +136,13 @@ function drain(fd: number): void {
 }
 
 /** Sends `count` datagrams of `run` (offsets of records in `buf`) on `fd`, BATCH per sendmmsg. */
-function sendRun(fd: number, bufBase: bigint, offsets: number[], lengths: number[]): void {
+function sendRun(
+  fd: number,
+  bufBase: bigint,
+  offsets: number[],
+  lengths: number[],
+  payloads: number[],
+): void {
   let i = 0;
   while (i < offsets.length) {
     const n = Math.min(BATCH, offsets.length - i);
@@ -144,7 +151,7 @@ function sendRun(fd: number, bufBase: bigint, offsets: number[], lengths: number
       const hdr = OFF_SEND_HDR + k * MMSGHDR_SIZE;
       view.setBigUint64(hdr + MSGHDR_NAME, bufBase + BigInt(rec + 8), true);
       const iov = OFF_SEND_IOV + k * IOVEC_SIZE;
-      view.setBigUint64(iov, bufBase + BigInt(rec + SEND_HEADER), true);
+      view.setBigUint64(iov, bufBase + BigInt(payloads[i + k]!), true);
       view.setBigUint64(iov + 8, BigInt(lengths[i + k]!), true);
     }
     let done = 0;
@@ -171,20 +178,25 @@ function sendBatch(buf: ArrayBuffer, count: number): void {
   let runFd = -1;
   let offsets: number[] = [];
   let lengths: number[] = [];
+  let payloads: number[] = [];
   for (let i = 0; i < count; i++) {
     const fd = v.getUint32(off, true);
     const len = v.getUint32(off + 4, true);
+    const payloadAt = v.getUint32(off + SEND_PAYLOAD_AT, true);
     if (fd !== runFd) {
-      if (offsets.length > 0 && fds.has(runFd)) sendRun(runFd, bufBase, offsets, lengths);
+      if (offsets.length > 0 && fds.has(runFd)) sendRun(runFd, bufBase, offsets, lengths, payloads);
       runFd = fd;
       offsets = [];
       lengths = [];
+      payloads = [];
     }
     offsets.push(off);
     lengths.push(len);
-    off += SEND_HEADER + align4(len);
+    payloads.push(payloadAt);
+    // A record that repeats an earlier payload carries no payload bytes of its own.
+    off += SEND_HEADER + (payloadAt === off + SEND_HEADER ? align4(len) : 0);
   }
-  if (offsets.length > 0 && fds.has(runFd)) sendRun(runFd, bufBase, offsets, lengths);
+  if (offsets.length > 0 && fds.has(runFd)) sendRun(runFd, bufBase, offsets, lengths, payloads);
 }
 
 function closePending(): void {

@@ -96,3 +96,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "UdpPortPair on the fast data plane: one packet to several readers arrives intact at each",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    const base = 30000 + 2 * Math.floor(Math.random() * 10000);
+    const allocator = new PortPairAllocator(base, base + 9);
+    const pair = UdpPortPair.bind("127.0.0.1", allocator, plane);
+    const readers = [0, 1, 2].map(() =>
+      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 })
+    );
+    try {
+      const dests = readers.map((r) => r.addr as Deno.NetAddr);
+      // As a track does: each packet to every reader in a row (the outbox copies it once), 50 packets.
+      for (let i = 0; i < 50; i++) {
+        const p = packet(i);
+        for (const d of dests) pair.sendRtp(p, d);
+      }
+      const buf = new Uint8Array(4096);
+      for (const r of readers) {
+        for (let i = 0; i < 50; i++) {
+          const [data] = await r.receive(buf);
+          assert.deepEqual(data, packet(i));
+        }
+      }
+      assert.equal(plane.stats().sent, 150);
+      assert.equal(pair.sendErrors, 0);
+    } finally {
+      for (const r of readers) r.close();
+      pair.close();
+      await plane.close();
+    }
+  },
+});
