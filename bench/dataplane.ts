@@ -18,6 +18,7 @@
 import { fileURLToPath } from "node:url";
 import { RtspClientConnection } from "../src/rtsp/client.ts";
 import { startRelayProcess } from "../tests/support/relay.ts";
+import { cpuSeconds } from "../tests/support/proc_stats.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const C_DIR = fileURLToPath(new URL("./c/", import.meta.url));
@@ -149,16 +150,6 @@ function freeUdpPorts(n: number): number[] {
   const ports = conns.map((c) => (c.addr as Deno.NetAddr).port);
   for (const c of conns) c.close();
   return ports;
-}
-
-function cpuSeconds(pid: number): number {
-  let ns = 0;
-  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0]);
-    } catch { /* the thread exited meanwhile */ }
-  }
-  return ns / 1e9;
 }
 
 /** Reads lines from a child's stdout. */

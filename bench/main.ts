@@ -13,6 +13,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { cpuSeconds } from "../tests/support/proc_stats.ts";
 import type { Egress } from "../src/relay/egress.ts";
 import { TcpEgress } from "../src/relay/egress.ts";
 import { Track } from "../src/relay/track.ts";
@@ -278,27 +279,6 @@ function freeTcpPort(): number {
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
-}
-
-/**
- * CPU seconds of a process: the sum over its threads of /proc/PID/task/TID/schedstat's run time (ns
- * resolution; V8 and Tokio threads included). Falls back to /proc/PID/stat (10 ms ticks).
- */
-function cpuSeconds(pid: number | "self"): number {
-  try {
-    let ns = 0;
-    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0]);
-      } catch { /* the thread exited meanwhile */ }
-    }
-    return ns / 1e9;
-  } catch {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // utime and stime: fields 14 and 15, i.e. 12 and 13 after the parenthesised command name.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  }
 }
 
 /** A publisher written on the wire layer: it owns its socket so frames go out in order and whole. */

@@ -13,6 +13,7 @@ import { RtspClientConnection } from "../src/rtsp/client.ts";
 import { writeRtpHeader } from "../src/rtp/packet.ts";
 import { delay, spawnProcess, startGstCamera } from "../tests/support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
+import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
 
 const OUTPUT = new URL("./output/readers.json", import.meta.url);
 const SDP = [
@@ -153,16 +154,6 @@ async function udpReader(relay: RelayProcess, path: string, delays: number[]) {
   };
 }
 
-function rssOf(pid: number): number {
-  const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+) kB/);
-  return Number(m?.[1] ?? 0) * 1024;
-}
-
-function cpuSecondsOf(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
-}
-
 async function latency(): Promise<void> {
   await using relay = await startRelayProcess(["--no-gop-cache"]);
   const pub = await publish(relay, "lat");
@@ -205,18 +196,18 @@ async function memoryAndCpu(): Promise<void> {
     }
   })();
   await delay(1000);
-  const rss0 = rssOf(pid);
-  const cpu0 = cpuSecondsOf(pid);
+  const rss0 = rssBytes(pid);
+  const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
   await delay(3000);
-  const idleCpu = (cpuSecondsOf(pid) - cpu0) / ((performance.now() - t0) / 1000);
+  const idleCpu = (cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000);
   const readers = [];
   for (let i = 0; i < 50; i++) readers.push(await tcpReader(relay, "load", null));
   await delay(1000);
-  const cpu1 = cpuSecondsOf(pid);
+  const cpu1 = cpuSeconds(pid);
   const t1 = performance.now();
   await delay(5000);
-  const loadedCpu = (cpuSecondsOf(pid) - cpu1) / ((performance.now() - t1) / 1000);
+  const loadedCpu = (cpuSeconds(pid) - cpu1) / ((performance.now() - t1) / 1000);
   report(
     "relay CPU per reader, 4 Mbit/s stream, 50 TCP readers",
     ((loadedCpu - idleCpu) / 50) * 100,
@@ -227,7 +218,7 @@ async function memoryAndCpu(): Promise<void> {
   report("packets per reader in 5 s (min of 50)", Math.min(...delivered), "packets", "~2100 sent");
   for (let i = 0; i < 50; i++) readers.push(await tcpReader(relay, "load", null));
   await delay(2000);
-  const rss1 = rssOf(pid);
+  const rss1 = rssBytes(pid);
   report(
     "relay memory per reader (100 TCP readers)",
     (rss1 - rss0) / 100 / 1024,
@@ -282,10 +273,10 @@ async function clip4m(): Promise<string> {
 
 /** CPU (share of a core) a process uses for `ms`. */
 async function cpuOver(pid: number, ms: number): Promise<number> {
-  const c0 = cpuSecondsOf(pid);
+  const c0 = cpuSeconds(pid);
   const t0 = performance.now();
   await delay(ms);
-  return (cpuSecondsOf(pid) - c0) / ((performance.now() - t0) / 1000);
+  return (cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000);
 }
 
 /** Relay vs a GStreamer RTSP proxy (gst-rtsp-server re-serving rtspsrc): CPU per reader, 50 TCP readers each. */

@@ -6,6 +6,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { delay, ffmpegRead, spawnProcess } from "./support/processes.ts";
+import { rssBytes } from "./support/proc_stats.ts";
 import { RawRtspConnection } from "./support/raw_rtsp.ts";
 import { startRelayProcess } from "./support/relay.ts";
 
@@ -225,9 +226,9 @@ Deno.test("a stalled TCP reader gets a bounded queue and counted drops; another 
         await delay(100);
       }
     })();
-    const rssBefore = await rssOf(relay.process.pid);
+    const rssBefore = rssBytes(relay.process.pid);
     const r = await ffmpegRead(url, { transport: "tcp", seconds: 6 });
-    const rssAfter = await rssOf(relay.process.pid);
+    const rssAfter = rssBytes(relay.process.pid);
     sampling = false;
     await sampler;
     const view = await relay.stream("noise");
@@ -248,8 +249,3 @@ Deno.test("a stalled TCP reader gets a bounded queue and counted drops; another 
     await Deno.remove(clip);
   }
 });
-
-async function rssOf(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
-}
