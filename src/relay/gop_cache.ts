@@ -9,7 +9,7 @@
  */
 import { isKeyframeRtpPayload } from "../rtp/h264.ts";
 import { isH265KeyframeRtpPayload } from "../rtp/h265.ts";
-import { rtpPayloadEnd, rtpPayloadOffset, rtpTimestamp } from "../rtp/packet.ts";
+import { rtpPayloadOffset, rtpTimestamp } from "../rtp/packet.ts";
 
 /** Video codecs whose keyframes the cache recognises. */
 export type GopCodec = "H264" | "H265";
@@ -66,8 +66,13 @@ export class GopCache {
    */
   push(packet: Uint8Array): void {
     const start = rtpPayloadOffset(packet);
-    const end = rtpPayloadEnd(packet);
-    const payload = start < 0 || end <= start ? null : packet.subarray(start, end);
+    // rtpPayloadOffset validated the padding count already: the end follows without a second pass.
+    const end = start < 0
+      ? -1
+      : (packet[0]! & 0x20) !== 0
+      ? packet.length - packet[packet.length - 1]!
+      : packet.length;
+    const payload = end <= start ? null : packet.subarray(start, end);
     const key = payload !== null &&
       (this.codec === "H264" ? isKeyframeRtpPayload(payload) : isH265KeyframeRtpPayload(payload));
     if (key) {
