@@ -5,7 +5,9 @@
  * - relay memory per reader (100 TCP readers on one stream);
  * - relay CPU per reader on a 4 Mbit/s stream (50 TCP readers), and the same for a GStreamer RTSP proxy
  *   (gst-rtsp-server re-serving rtspsrc, bench/support/gst_proxy.py) side by side;
- * - time from starting a reader to its first decoded frame, with and without the GOP cache (camera GOP 2 s).
+ * - time to a first picture with and without the GOP cache (camera GOP 2 s): PLAY → a complete keyframe
+ *   delivered (a reader of our own), and ffmpeg start → first decoded frame, with fast-start options and with
+ *   ffmpeg's defaults (which analyse the stream before decoding and so wait for several frames).
  * Run: `deno run -A bench/readers.ts` (also part of `deno task bench`).
  * @module
  */
@@ -14,6 +16,10 @@ import { writeRtpHeader } from "../src/rtp/packet.ts";
 import { delay, spawnProcess, startGstCamera } from "../tests/support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
 import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
+import { ffmpegFirstFrameMs, playToKeyframe, waitForKeyframeEnd } from "../tests/support/keyframe_probe.ts";
+
+/** ffmpeg input options for a fast start (decode from the first packets instead of analysing the stream). */
+const FAST_START = ["-analyzeduration", "0", "-probesize", "32"];
 
 const OUTPUT = new URL("./output/readers.json", import.meta.url);
 const SDP = [
@@ -37,7 +43,7 @@ const rows: Row[] = [];
 function report(figure: string, value: number, unit: string, note = ""): void {
   rows.push({ figure, value, unit, note });
   console.log(
-    `  ${figure.padEnd(52)} ${value.toFixed(value < 10 ? 3 : 1).padStart(10)} ${unit.padEnd(8)} ${note}`,
+    `  ${figure.padEnd(60)} ${value.toFixed(value < 10 ? 3 : 1).padStart(10)} ${unit.padEnd(8)} ${note}`,
   );
 }
 
@@ -337,36 +343,6 @@ async function cpuVersusGstreamer(): Promise<void> {
   void publisher;
 }
 
-/** Milliseconds from starting ffmpeg to its first decoded frame. */
-async function firstFrameMs(url: string): Promise<number> {
-  const started = performance.now();
-  const p = spawnProcess([
-    "ffmpeg",
-    "-hide_banner",
-    "-nostdin",
-    "-nostats",
-    "-stats_period",
-    "0.02",
-    "-progress",
-    "pipe:1",
-    "-rtsp_transport",
-    "tcp",
-    "-i",
-    url,
-    "-map",
-    "0:v",
-    "-f",
-    "null",
-    "-",
-  ], { name: "ffmpeg-first-frame" });
-  try {
-    await p.waitForLine(/^frame=[1-9]/, 10_000);
-    return performance.now() - started;
-  } finally {
-    await p.stop("SIGINT", 2000);
-  }
-}
-
 async function timeToFirstFrame(): Promise<void> {
   await using camera = await startGstCamera({ fps: 25, gop: 50 }); // a keyframe every 2 s
   for (const gopCache of [true, false]) {
@@ -377,19 +353,31 @@ async function timeToFirstFrame(): Promise<void> {
       "60",
       ...(gopCache ? [] : ["--no-gop-cache"]),
     ]);
-    await firstFrameMs(relay.url("cam")); // warm up: the relay is now pulling
-    const samples: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      await delay(317 * (i + 1) % 1900); // join at different points of the GOP
-      samples.push(await firstFrameMs(relay.url("cam")));
+    const url = relay.url("cam");
+    await waitForKeyframeEnd(url); // warm up: the relay is now pulling
+    const label = `GOP cache ${gopCache ? "on" : "off"}`;
+    const figures: Array<[string, () => Promise<number>]> = [
+      [`PLAY -> complete keyframe delivered, ${label}`, async () => (await playToKeyframe(url)).ms],
+      [
+        `ffmpeg start -> first decoded frame, fast start, ${label}`,
+        () => ffmpegFirstFrameMs(url, FAST_START),
+      ],
+      [`ffmpeg start -> first decoded frame, defaults, ${label}`, () => ffmpegFirstFrameMs(url)],
+    ];
+    for (const [figure, measure] of figures) {
+      const samples: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        await delay(317 * (i + 1) % 1900); // join at different points of the GOP
+        samples.push(await measure());
+      }
+      samples.sort((a, b) => a - b);
+      report(
+        figure,
+        percentile(samples, 0.5),
+        "ms",
+        `median of 5; min ${samples[0]!.toFixed(0)}, max ${samples.at(-1)!.toFixed(0)}`,
+      );
     }
-    samples.sort((a, b) => a - b);
-    report(
-      `reader start to first decoded frame, GOP cache ${gopCache ? "on" : "off"} (median of 5)`,
-      percentile(samples, 0.5),
-      "ms",
-      `min ${samples[0]!.toFixed(0)}, max ${samples.at(-1)!.toFixed(0)}`,
-    );
   }
 }
 

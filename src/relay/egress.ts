@@ -76,22 +76,27 @@ export class TcpEgress implements Egress {
   readonly #queue: FrameQueue;
   readonly #rtpChannel: number;
   readonly #rtcpChannel: number;
+  readonly #framed: boolean;
 
   /**
    * @param id egress id
    * @param queue the connection's frame queue
    * @param channels interleaved channels (RTP, RTCP)
+   * @param framed video whose marker bit ends each frame (RFC 3551 §4.1): the packets of a frame are written
+   *   together
    */
-  constructor(id: string, queue: FrameQueue, channels: readonly [number, number]) {
+  constructor(id: string, queue: FrameQueue, channels: readonly [number, number], framed = false) {
     this.id = id;
     this.#queue = queue;
     this.#rtpChannel = channels[0];
     this.#rtcpChannel = channels[1];
+    this.#framed = framed;
   }
 
   /** @inheritdoc */
   sendRtp(packet: Uint8Array): boolean {
-    return this.#queue.enqueueFrame(this.#rtpChannel, packet, true);
+    const hold = this.#framed && (packet[1]! & 0x80) === 0;
+    return this.#queue.enqueueFrame(this.#rtpChannel, packet, true, hold);
   }
 
   /** @inheritdoc */

@@ -630,7 +630,7 @@ export class RtspService {
         const id = `${s.id}:${t.index}`;
         const pair = s.stream.pairs[t.index]!;
         const egress = t.transport === "tcp"
-          ? new TcpEgress(id, s.conn.writer, t.ports)
+          ? new TcpEgress(id, s.conn.writer, t.ports, s.stream.description?.medias[t.index]?.type === "video")
           : new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
         t.egress = egress;
         next = track.startRtpInfo;

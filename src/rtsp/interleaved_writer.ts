@@ -6,8 +6,28 @@
  */
 /** A sink of `$` frames (the relay's TCP egresses write through it). */
 export interface FrameQueue {
-  /** Queues a frame; droppable frames are refused over the bound. @returns false when dropped */
-  enqueueFrame(channel: number, payload: Uint8Array, droppable: boolean): boolean;
+  /**
+   * Queues a frame; droppable frames are refused over the bound. `hold` says more of the same unit follows (a
+   * video packet without the marker bit): the frame may wait for it, at most {@linkcode HOLD_MS}, so a whole
+   * video frame leaves in one write.
+   * @returns false when dropped
+   */
+  enqueueFrame(channel: number, payload: Uint8Array, droppable: boolean, hold?: boolean): boolean;
+}
+
+/**
+ * Longest a held frame waits for the rest of its video frame, in milliseconds. Cameras send a frame's packets
+ * back to back, so the wait is normally far shorter; a decoder cannot use a frame before its last packet anyway.
+ */
+export const HOLD_MS = 1;
+
+/** Writers holding frames, flushed together by one timer. */
+const held = new Set<InterleavedWriter>();
+let holdTimer: ReturnType<typeof setTimeout> | undefined;
+function flushHeld(): void {
+  holdTimer = undefined;
+  for (const w of held) w.flushHeld();
+  held.clear();
 }
 
 /** The write side of a connection (a `Deno.Conn` fits). */
@@ -35,7 +55,10 @@ export class InterleavedWriter implements FrameQueue {
   #queue: Array<Uint8Array | number> = [];
   #head = 0;
   #queuedBytes = 0;
+  /** A drain is scheduled or running. */
   #writing = false;
+  /** Frames wait for the end of their video frame (or the hold timer). */
+  #holding = false;
   #closed = false;
   #idle: Array<() => void> = [];
   readonly #scratch: Uint8Array;
@@ -73,7 +96,7 @@ export class InterleavedWriter implements FrameQueue {
    * afterwards (the relay's packets are immutable once forwarded; RTCP reports are built per send).
    * @inheritdoc
    */
-  enqueueFrame(channel: number, payload: Uint8Array, droppable: boolean): boolean {
+  enqueueFrame(channel: number, payload: Uint8Array, droppable: boolean, hold = false): boolean {
     if (this.#closed) return false;
     const size = payload.length + 4;
     if (droppable && this.#queuedBytes + size > this.#maxQueued) {
@@ -85,7 +108,8 @@ export class InterleavedWriter implements FrameQueue {
     }
     this.#queue.push(((channel & 0xff) << 16) | payload.length, payload);
     this.#queuedBytes += size;
-    if (!this.#writing) void this.#drain();
+    if (hold) this.#hold();
+    else this.#schedule();
     return true;
   }
 
@@ -108,11 +132,35 @@ export class InterleavedWriter implements FrameQueue {
     if (bytes.length === 0) return;
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
-    if (!this.#writing) void this.#drain();
+    this.#schedule();
   }
 
-  async #drain(): Promise<void> {
+  /** Writes what is held, if anything (the hold timer's call). */
+  flushHeld(): void {
+    if (this.#holding) this.#schedule();
+  }
+
+  #hold(): void {
+    if (this.#writing || this.#holding) return;
+    this.#holding = true;
+    held.add(this);
+    holdTimer ??= setTimeout(flushHeld, HOLD_MS);
+  }
+
+  /**
+   * Starts a drain at the end of the current task rather than now: everything queued by the same burst of work
+   * (all the packets of one read from a camera, a PLAY reply and its GOP burst) leaves in one write.
+   */
+  #schedule(): void {
+    this.#holding = false;
+    if (this.#writing) return;
     this.#writing = true;
+    queueMicrotask(this.#drainNow);
+  }
+
+  readonly #drainNow = (): void => void this.#drain();
+
+  async #drain(): Promise<void> {
     try {
       while (!this.#closed && this.#head < this.#queue.length) {
         const chunk = this.#take();

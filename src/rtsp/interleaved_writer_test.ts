@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import { InterleavedWriter } from "./interleaved_writer.ts";
+import { HOLD_MS, InterleavedWriter } from "./interleaved_writer.ts";
 
 /** A writer whose writes complete only when the test releases them. */
 function gatedSink() {
@@ -22,6 +22,9 @@ function gatedSink() {
   };
 }
 
+/** Lets the writer start the drain it scheduled (it starts at the end of the current task). */
+const inFlight = () => Promise.resolve();
+
 Deno.test("InterleavedWriter frames payloads with $, channel and big-endian length", async () => {
   const sink = gatedSink();
   const w = new InterleavedWriter(sink);
@@ -35,6 +38,7 @@ Deno.test("InterleavedWriter coalesces queued frames into one write", async () =
   sink.hold();
   const w = new InterleavedWriter(sink);
   w.enqueueMessage(new Uint8Array([1])); // in flight, held
+  await inFlight();
   for (let i = 0; i < 10; i++) w.enqueueFrame(0, new Uint8Array(100), true);
   sink.open();
   await w.flushed();
@@ -42,11 +46,22 @@ Deno.test("InterleavedWriter coalesces queued frames into one write", async () =
   assertEquals(sink.chunks[1]!.length, 10 * 104);
 });
 
+Deno.test("InterleavedWriter sends everything queued in one task as one write", async () => {
+  const sink = gatedSink();
+  const w = new InterleavedWriter(sink);
+  w.enqueueMessage(new Uint8Array([1, 2, 3]));
+  for (let i = 0; i < 17; i++) w.enqueueFrame(0, new Uint8Array(1200), true);
+  assertEquals(sink.chunks.length, 0);
+  await w.flushed();
+  assertEquals(sink.chunks.map((c) => c.length), [3 + 17 * 1204]);
+});
+
 Deno.test("InterleavedWriter drops droppable frames over its bound and keeps messages", async () => {
   const sink = gatedSink();
   sink.hold();
   const w = new InterleavedWriter(sink, { maxQueuedBytes: 1000 });
   w.enqueueMessage(new Uint8Array(1)); // in flight, held: no longer counted as queued
+  await inFlight();
   let accepted = 0;
   for (let i = 0; i < 100; i++) if (w.enqueueFrame(0, new Uint8Array(196), true)) accepted++;
   w.enqueueMessage(new Uint8Array(500));
@@ -76,6 +91,7 @@ Deno.test("InterleavedWriter keeps message/frame order and splits a frame larger
   const w = new InterleavedWriter(sink, { maxWriteBytes: 64, maxQueuedBytes: 1 << 20 });
   sink.hold();
   w.enqueueMessage(Uint8Array.of(1, 2)); // in flight
+  await inFlight();
   const big = new Uint8Array(100).map((_, i) => i);
   w.enqueueFrame(3, Uint8Array.of(7), true);
   w.enqueueFrame(5, big, true);
@@ -92,10 +108,34 @@ Deno.test("InterleavedWriter references frame payloads until written (no copy at
   sink.hold();
   const w = new InterleavedWriter(sink);
   w.enqueueMessage(Uint8Array.of(0)); // in flight
+  await inFlight();
   const payload = Uint8Array.of(1, 1);
   w.enqueueFrame(0, payload, true);
   payload[0] = 2; // the contract forbids this; the test shows why
   sink.open();
   await w.flushed();
   assertEquals([...sink.chunks[1]!], [0x24, 0, 0, 2, 2, 1]);
+});
+
+Deno.test("InterleavedWriter holds a video frame's packets until its last one, then writes them together", async () => {
+  const sink = gatedSink();
+  const w = new InterleavedWriter(sink);
+  for (let i = 0; i < 5; i++) w.enqueueFrame(0, new Uint8Array(1000), true, true);
+  await inFlight();
+  await inFlight();
+  assertEquals(sink.chunks.length, 0, "held frames left before the end of their frame");
+  w.enqueueFrame(0, new Uint8Array(500), true, false); // the marker packet
+  await w.flushed();
+  assertEquals(sink.chunks.map((c) => c.length), [5 * 1004 + 504]);
+});
+
+Deno.test("InterleavedWriter writes held frames after HOLD_MS when the frame's end never comes", async () => {
+  const sink = gatedSink();
+  const w = new InterleavedWriter(sink);
+  w.enqueueFrame(0, new Uint8Array(10), true, true);
+  w.enqueueFrame(0, new Uint8Array(10), true, true);
+  const started = performance.now();
+  await w.flushed();
+  ok(performance.now() - started >= HOLD_MS - 0.5, "flushed before the hold timer");
+  assertEquals(sink.chunks.map((c) => c.length), [28]);
 });
