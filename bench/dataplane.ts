@@ -25,7 +25,7 @@ const C_DIR = fileURLToPath(new URL("./c/", import.meta.url));
 const OUTPUT_DIR = new URL("./output/", import.meta.url);
 
 /** Offered-load duration of one trial. */
-const TRIAL_MS = 1500;
+const TRIAL_MS = Number(Deno.env.get("BENCH_TRIAL_MS") ?? 1500);
 /** Trials per search. */
 const MAX_STEPS = 7;
 /** Loss allowed for a rate to count as zero-loss. */
@@ -34,14 +34,19 @@ const MAX_LOSS = 0.001;
 const PRECISION = 0.1;
 /** Offered rate (in packets/s) of the CPU-cost trial at fan-out 10. */
 const COST_RATE = 20_000;
-const FANOUTS = [1, 10] as const;
+/** `BENCH_FANOUTS=10` (comma-separated) narrows a run while working on one figure. */
+const FANOUTS = (Deno.env.get("BENCH_FANOUTS")?.split(",").map(Number) ?? [1, 10]) as readonly number[];
 const START_RATE: Record<number, number> = { 1: 50_000, 10: 20_000 };
 /** Highest rate tried: 1M datagrams/s out is beyond a loopback relay of one core. */
 const CAP_RATE: Record<number, number> = { 1: 800_000, 10: 160_000 };
 
 type Impl = "c" | "fast" | "portable" | "msm-relay" | "msm-relay-fast";
 /** `msm-relay` is the relay itself (its portable path): an RTSP publisher session in, RTSP UDP readers out. */
-const IMPLS: Impl[] = ["c", "fast", "portable", "msm-relay", "msm-relay-fast"];
+const ALL_IMPLS: Impl[] = ["c", "fast", "portable", "msm-relay", "msm-relay-fast"];
+/** `BENCH_IMPLS=c,msm-relay-fast` narrows a run (the C reference is always kept for the ratios). */
+const IMPLS: Impl[] = ALL_IMPLS.filter((i) =>
+  i === "c" || (Deno.env.get("BENCH_IMPLS")?.split(",").includes(i) ?? true)
+);
 
 interface Trial {
   rate: number;
@@ -93,7 +98,13 @@ async function startMsmRelay(dests: number[], fast = false): Promise<Relay> {
   const relay = await startRelayProcess(
     ["--no-gop-cache", "--no-demo", "--session-timeout", "300", ...(fast ? ["--data-plane", "fast"] : [])],
     {},
-    fast ? { permissions: ["--allow-ffi"] } : {},
+    // BENCH_RELAY_FLAGS adds `deno run` flags to the relay, e.g. `--v8-flags=--prof` to profile it.
+    {
+      permissions: [
+        ...(fast ? ["--allow-ffi"] : []),
+        ...(Deno.env.get("BENCH_RELAY_FLAGS")?.split(" ") ?? []),
+      ],
+    },
   );
   const url = relay.url("bench");
   const publisher = await RtspClientConnection.connect(url);
@@ -362,7 +373,10 @@ async function main(): Promise<void> {
         const sinkPorts = freeUdpPorts(fanout);
         const relay = await startRelay(impl, bin, sinkPorts);
         try {
-          const s = await search(bin, relay, sinkPorts, fanout);
+          // BENCH_SEARCH=0: only the cost trial (while profiling it).
+          const s = Deno.env.get("BENCH_SEARCH") === "0"
+            ? { best: null, trials: [] }
+            : await search(bin, relay, sinkPorts, fanout);
           const cost = fanout === 10 ? await trial(bin, relay, sinkPorts, COST_RATE) : null;
           results.push({ impl, fanout, best: s.best, cost, trials: s.trials });
           const b = s.best;

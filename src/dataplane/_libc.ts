@@ -13,6 +13,8 @@ export const LIBC_SYMBOLS = {
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  write: { parameters: ["i32", "pointer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -36,6 +38,8 @@ export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const MSG_TRUNC = 0x20;
 export const MSG_WAITFORONE = 0x10000;
+export const EFD_CLOEXEC = 0x80000;
+export const EFD_NONBLOCK = 0x800;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const EADDRINUSE = 98;

@@ -5,6 +5,8 @@
  * - receives: the worker posts each recvmmsg batch as one transferred buffer, dispatched here per socket;
  * - sends: {@linkcode FastUdpPlane.send} appends to an outbox flushed to the worker once per macrotask (or at
  *   {@linkcode OUTBOX_PACKETS}) as one transferred buffer, which the worker sends with sendmmsg.
+ * - cut-through: with {@linkcode FastUdpPlane.setRoute}, the worker sends a socket's RTP to its UDP readers itself
+ *   as soon as it arrives (see {@link ./route.ts}); the packet still reaches the handler, flagged as forwarded.
  * Packets keep leaving from the socket's own port. Needs `--allow-ffi`.
  * @module
  */
@@ -13,12 +15,15 @@ import {
   type PlaneCommand,
   type PlaneReply,
   PSTAT_COUNT,
+  PSTAT_MESSAGES_I32,
   PSTAT_RECEIVED,
   PSTAT_RECV_BATCHES,
   PSTAT_SEND_CALLS,
   PSTAT_SEND_ERRORS,
   PSTAT_SENT,
   PSTAT_TRUNCATED,
+  RECV_FLAGS,
+  RECV_FORWARDED,
   RECV_HEADER,
   SEND_HEADER,
   SEND_PAYLOAD_AT,
@@ -26,6 +31,8 @@ import {
 import {
   AF_INET,
   EADDRINUSE,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
   type Libc,
   openLibc,
   parseIpv4,
@@ -39,6 +46,7 @@ import {
   SOL_SOCKET,
   writeSockaddrIn,
 } from "./_libc.ts";
+import { EMPTY_ROUTE, routeNarrows, type RouteSpec } from "./route.ts";
 
 /** Packets in the outbox that trigger an immediate flush. */
 export const OUTBOX_PACKETS = 64;
@@ -46,8 +54,23 @@ const SOCK_NONBLOCK = 0x800;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const OUTBOX_BYTES = 256 * 1024;
 
-/** Receives one datagram; the view is owned by the handler. */
-export type PlaneHandler = (packet: Uint8Array, from: Deno.NetAddr) => void;
+/**
+ * Receives one datagram; the view is owned by the handler. `forwarded`: the worker already sent it to the
+ * socket's route (rewritten), so the handler must not send it to those destinations again.
+ */
+export type PlaneHandler = (packet: Uint8Array, from: Deno.NetAddr, forwarded: boolean) => void;
+
+/** The main thread's side of one socket's route. */
+interface RouteSync {
+  desired: RouteSpec;
+  /** What the worker applies now (as far as acks have told). */
+  acked: RouteSpec;
+  /** The update in flight, if any. */
+  sent: RouteSpec | null;
+  sentId: number;
+  dirty: boolean;
+  onApplied: (spec: RouteSpec) => void;
+}
 
 /** Counters of the plane. */
 export interface PlaneStats {
@@ -67,6 +90,10 @@ export class FastUdpPlane {
   readonly #worker: Worker;
   readonly #stats: Float64Array;
   readonly #handlers = new Map<number, PlaneHandler>();
+  /** Packets handled per socket: the worker widens a route only when this matches what it posted. */
+  readonly #processed = new Map<number, number>();
+  readonly #routes = new Map<number, RouteSync>();
+  #nextRouteId = 1;
   readonly #scratch = new ArrayBuffer(8);
   readonly #scratchView = new DataView(this.#scratch);
   readonly #addrCache = new Map<number, Deno.NetAddr>();
@@ -82,23 +109,36 @@ export class FastUdpPlane {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #flushes = 0;
   #closed: Promise<void> | null = null;
+  /** Count of messages posted to the worker, shared with it. */
+  readonly #posted: Int32Array;
+  /** eventfd the worker polls: written after each message so a worker blocked in poll() wakes up. */
+  readonly #wakeFd: number;
+  readonly #one = new BigUint64Array([1n]);
 
   /** @throws when FFI is not permitted or libc cannot load */
   constructor() {
     this.#libc = openLibc();
     const shared = new SharedArrayBuffer(PSTAT_COUNT * 8);
     this.#stats = new Float64Array(shared);
+    this.#posted = new Int32Array(shared);
+    this.#wakeFd = this.#libc.symbols.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (this.#wakeFd < 0) {
+      this.#libc.close();
+      throw new Error(`Cannot create an eventfd: errno ${this.#errno()}`);
+    }
     this.#worker = new Worker(new URL("./shared_udp_worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = (e: MessageEvent<PlaneReply>) => this.#onReply(e.data);
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       console.error(`fast UDP plane worker failed: ${e.message}`);
     };
-    this.#post({ type: "init", shared });
+    this.#post({ type: "init", shared, wakeFd: this.#wakeFd });
   }
 
   #post(cmd: PlaneCommand, transfer: Transferable[] = []): void {
     this.#worker.postMessage(cmd, transfer);
+    Atomics.add(this.#posted, PSTAT_MESSAGES_I32, 1);
+    this.#libc.symbols.write(this.#wakeFd, Deno.UnsafePointer.of(this.#one), 8n);
   }
 
   /**
@@ -130,6 +170,7 @@ export class FastUdpPlane {
       throw errno === EADDRINUSE ? new Deno.errors.AddrInUse(message) : new Error(message);
     }
     this.#handlers.set(fd, handler);
+    this.#processed.set(fd, 0);
     this.#post({ type: "open", fd });
     return fd;
   }
@@ -148,6 +189,8 @@ export class FastUdpPlane {
   /** Stops receiving on `fd` and closes it (in the worker, after the sends already queued). */
   closeSocket(fd: number): void {
     if (!this.#handlers.delete(fd)) return;
+    this.#processed.delete(fd);
+    this.#routes.delete(fd);
     this.flush(); // the fd number may be reused once closed: nothing queued for it may follow
     this.#post({ type: "close", fd });
   }
@@ -198,6 +241,58 @@ export class FastUdpPlane {
     return true;
   }
 
+  /**
+   * Sets what the worker forwards itself for socket `fd` (cut-through). The worker takes over a destination or a
+   * mapping only once this thread has handled every packet it posted, so `onApplied` tells when packets flagged
+   * `forwarded` reached `spec`'s destinations; until then the handler keeps sending to them itself.
+   * @param spec the route; its `dests` must be a buffer of its own (it is transferred by copy)
+   * @param onApplied called, in order with the received packets, once the worker applies `spec`
+   */
+  setRoute(fd: number, spec: RouteSpec, onApplied: (spec: RouteSpec) => void): void {
+    if (this.#closed || !this.#handlers.has(fd)) return;
+    let r = this.#routes.get(fd);
+    if (!r) {
+      r = { desired: spec, acked: EMPTY_ROUTE, sent: null, sentId: 0, dirty: true, onApplied };
+      this.#routes.set(fd, r);
+    } else {
+      r.desired = spec;
+      r.dirty = true;
+      r.onApplied = onApplied;
+    }
+    this.#sendRoute(fd, r);
+  }
+
+  #sendRoute(fd: number, r: RouteSync): void {
+    if (r.sent !== null || !r.dirty) return;
+    this.flush(); // what this thread sent for earlier packets leaves before the worker forwards later ones
+    r.sent = r.desired;
+    r.sentId = this.#nextRouteId++;
+    r.dirty = false;
+    this.#post({
+      type: "route",
+      fd,
+      id: r.sentId,
+      processed: this.#processed.get(fd) ?? 0,
+      force: routeNarrows(r.acked, r.desired),
+      spec: r.desired,
+    });
+  }
+
+  #onRouteAck(fd: number, id: number, applied: boolean): void {
+    const r = this.#routes.get(fd);
+    if (!r || r.sent === null || r.sentId !== id) return;
+    const sent = r.sent;
+    r.sent = null;
+    if (applied) {
+      r.acked = sent;
+      r.onApplied(sent);
+    } else {
+      // The worker had posted packets this thread had not handled yet; they have been handled by now.
+      r.dirty = true;
+    }
+    this.#sendRoute(fd, r);
+  }
+
   readonly #onFlushTimer = (): void => {
     this.#flushTimer = undefined;
     this.flush();
@@ -228,15 +323,19 @@ export class FastUdpPlane {
         const len = v.getUint32(off, true);
         const port = v.getUint16(off + 8, true);
         const ip = v.getUint32(off + 4, false);
+        const forwarded = (v.getUint16(off + RECV_FLAGS, true) & RECV_FORWARDED) !== 0;
         const packet = new Uint8Array(reply.buf, off + RECV_HEADER, len);
         off += RECV_HEADER + align4(len);
+        this.#processed.set(reply.fd, (this.#processed.get(reply.fd) ?? 0) + 1);
         try {
-          handler(packet, this.#addr(ip, port));
+          handler(packet, this.#addr(ip, port), forwarded);
         } catch {
           // A handler bug must not stop the batch.
         }
         if (!this.#handlers.has(reply.fd)) return; // closed by the handler
       }
+    } else if (reply.type === "route-ack") {
+      this.#onRouteAck(reply.fd, reply.id, reply.applied);
     } else if (reply.type === "error") {
       console.error(`fast UDP plane: ${reply.message}`);
     }
@@ -287,6 +386,7 @@ export class FastUdpPlane {
         this.#post({ type: "stop" });
       });
       this.#worker.terminate();
+      this.#libc.symbols.close(this.#wakeFd);
       this.#libc.close();
     })();
     return this.#closed;

@@ -1,8 +1,12 @@
 /**
- * The shared fast UDP plane's Worker: receives on every RTP socket the main thread opened (poll, then recvmmsg)
- * and posts each recvmmsg batch as one transferred buffer; sends the main thread's batches with sendmmsg.
- * poll() is a nonblocking FFI call (another thread), so this worker's event loop stays free for send batches
- * while it waits. Sockets are nonblocking; recv and send use MSG_DONTWAIT. Linux only; needs `--allow-ffi`.
+ * The shared fast UDP plane's Worker: receives on every RTP socket the main thread opened (poll, then recvmmsg),
+ * forwards what its route allows straight to the route's UDP readers with sendmmsg (cut-through, see
+ * {@link ./route.ts}), and posts each recvmmsg batch as one transferred buffer; sends the main thread's batches
+ * with sendmmsg.
+ * The worker blocks in poll() itself, like a C relay (no hand-off to another thread per wake-up); the main thread
+ * wakes it through an eventfd in the poll set after each message it posts, and the worker then yields to its
+ * event loop until it has handled every posted message. Sockets are nonblocking; recv and send use MSG_DONTWAIT.
+ * Linux only; needs `--allow-ffi`.
  * @module
  */
 import {
@@ -10,12 +14,15 @@ import {
   type PlaneCommand,
   type PlaneReply,
   PSTAT_COUNT,
+  PSTAT_MESSAGES_I32,
   PSTAT_RECEIVED,
   PSTAT_RECV_BATCHES,
   PSTAT_SEND_CALLS,
   PSTAT_SEND_ERRORS,
   PSTAT_SENT,
   PSTAT_TRUNCATED,
+  RECV_FLAGS,
+  RECV_FORWARDED,
   RECV_HEADER,
   SEND_HEADER,
   SEND_PAYLOAD_AT,
@@ -33,9 +40,11 @@ import {
   MSGHDR_NAMELEN,
   SOCKADDR_IN_SIZE,
 } from "./_libc.ts";
+import { Route, routeDestCount } from "./route.ts";
 
 const SYMBOLS = {
-  poll: { parameters: ["pointer", "u64", "i32"], result: "i32", nonblocking: true },
+  poll: { parameters: ["pointer", "u64", "i32"], result: "i32" },
+  read: { parameters: ["i32", "pointer", "usize"], result: "isize" },
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
@@ -94,44 +103,178 @@ for (let i = 0; i < BATCH; i++) {
   view.setBigUint64(shdr + MSGHDR_IOVLEN, 1n, true);
 }
 
+/** Pointers of the receive slots, as BigInts made once (no allocation per packet). */
+const slotPointers = Array.from({ length: BATCH }, (_, i) => base + BigInt(OFF_SLOTS + i * SLOT));
+/** Pointers of each route's destination sockaddrs, made when the route changes. */
+const destPointers = new Map<number, bigint[]>();
+
 const fds = new Set<number>();
+const routes = new Map<number, Route>();
+/** Slots of the current batch the worker forwards itself, and their lengths. */
+const forwardSlots: number[] = [];
+const forwardLengths: number[] = [];
 const toClose: number[] = [];
 let stats: Float64Array = new Float64Array(PSTAT_COUNT);
+/** Messages the main thread posted (shared counter), and how many this worker handled. */
+let posted: Int32Array = new Int32Array(1);
+let handled = 0;
+let wakeFd = -1;
+const wakeBuf = new BigUint64Array(1);
+const wakePtr = Deno.UnsafePointer.of(wakeBuf);
 let stopped = false;
 let polling = false;
 
-/** Receives every datagram queued on `fd` (up to a bound) and posts one buffer per recvmmsg batch. */
+/** Received records of one socket waiting to be posted to the main thread. */
+interface Pending {
+  bytes: Uint8Array;
+  view: DataView;
+  used: number;
+  count: number;
+}
+const POST_BUFFER_BYTES = 256 * 1024;
+/** Most packets held back before posting (when no reader needs the main thread promptly). */
+const HOLD_PACKETS = 64;
+/** Longest a held packet waits before it is posted, in milliseconds. */
+const HOLD_MS = 1;
+const pending = new Map<number, Pending>();
+let pendingPackets = 0;
+let pendingSince = 0;
+
+function pendingOf(fd: number, need: number): Pending {
+  let p = pending.get(fd);
+  if (p && p.used + need > p.bytes.length) {
+    post(fd, p);
+    if (p.bytes.length < need) p = undefined;
+  }
+  if (!p) {
+    const bytes = new Uint8Array(Math.max(POST_BUFFER_BYTES, need));
+    p = { bytes, view: new DataView(bytes.buffer), used: 0, count: 0 };
+    pending.set(fd, p);
+  }
+  return p;
+}
+
+/** Posts the held records of `fd` (a copy of the used bytes; the buffer is reused). */
+function post(fd: number, p: Pending): void {
+  const count = p.count;
+  if (count === 0) return;
+  const buf = p.bytes.buffer.slice(0, p.used) as ArrayBuffer;
+  const route = routes.get(fd);
+  if (route) route.posted += count; // every record, forwarded or not
+  pendingPackets -= count;
+  p.used = 0;
+  p.count = 0;
+  scope.postMessage({ type: "recv", fd, buf, count }, [buf]);
+}
+
+/** Posts everything held. */
+function postAll(): void {
+  for (const [fd, p] of pending) post(fd, p);
+  pendingPackets = 0;
+}
+
+/**
+ * Receives every datagram queued on `fd` (up to a bound): forwards what the route allows, and queues every
+ * datagram for the main thread, posted at once when the route is `prompt`, else within {@linkcode HOLD_MS}.
+ */
 function drain(fd: number): void {
+  const route = routes.get(fd);
   for (let round = 0; round < ROUNDS_PER_SOCKET; round++) {
     for (let i = 0; i < BATCH; i++) {
       view.setUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
     }
     const n = s.recvmmsg(fd, ptr(base, OFF_RECV_HDR), BATCH, MSG_DONTWAIT, null);
-    if (n <= 0) return; // EAGAIN (drained), or an ICMP error surfaced: nothing to post
+    if (n <= 0) break; // EAGAIN (drained), or an ICMP error surfaced
     let size = 0;
     for (let i = 0; i < n; i++) {
       size += RECV_HEADER +
         align4(Math.min(view.getUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MMSGHDR_LEN, true), SLOT));
     }
-    const out = new ArrayBuffer(size);
-    const outView = new DataView(out);
-    const outBytes = new Uint8Array(out);
-    let off = 0;
+    const p = pendingOf(fd, size);
+    if (pendingPackets === 0) pendingSince = performance.now();
+    const out = p.bytes;
+    const outView = p.view;
+    const cutThrough = route !== undefined && route.spec.dests.length > 0;
+    forwardSlots.length = 0;
+    forwardLengths.length = 0;
+    let off = p.used;
     for (let i = 0; i < n; i++) {
       const hdr = OFF_RECV_HDR + i * MMSGHDR_SIZE;
-      if (view.getUint32(hdr + MSGHDR_FLAGS, true) & MSG_TRUNC) stats[PSTAT_TRUNCATED]!++;
+      const truncated = (view.getUint32(hdr + MSGHDR_FLAGS, true) & MSG_TRUNC) !== 0;
+      if (truncated) stats[PSTAT_TRUNCATED]!++;
       const len = Math.min(view.getUint32(hdr + MMSGHDR_LEN, true), SLOT);
       const name = OFF_RECV_NAME + i * SOCKADDR_IN_SIZE;
+      const port = view.getUint16(name + 2, false);
+      const ip = view.getUint32(name + 4, false);
+      const at = OFF_SLOTS + i * SLOT;
       outView.setUint32(off, len, true);
-      outBytes.set(bytes.subarray(name + 4, name + 8), off + 4);
-      outView.setUint16(off + 8, view.getUint16(name + 2, false), true);
-      outBytes.set(bytes.subarray(OFF_SLOTS + i * SLOT, OFF_SLOTS + i * SLOT + len), off + RECV_HEADER);
+      outView.setUint32(off + 4, ip, false);
+      outView.setUint16(off + 8, port, true);
+      outView.setUint16(off + RECV_FLAGS, 0, true);
+      out.set(bytes.subarray(at, at + len), off + RECV_HEADER);
+      if (cutThrough && !truncated) {
+        const slot = bytes.subarray(at, at + len);
+        if (route.forwards(slot, ip, port)) {
+          route.rewrite(slot); // the main thread got the original above
+          outView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
+          forwardSlots.push(i);
+          forwardLengths.push(len);
+        }
+      }
       off += RECV_HEADER + align4(len);
     }
+    p.used = off;
+    p.count += n;
+    pendingPackets += n;
+    if (forwardSlots.length > 0) forward(fd, route!);
     stats[PSTAT_RECEIVED]! += n;
     stats[PSTAT_RECV_BATCHES]!++;
-    scope.postMessage({ type: "recv", fd, buf: out, count: n }, [out]);
-    if (n < BATCH) return;
+    if (n < BATCH) break;
+  }
+  const p = pending.get(fd);
+  if (p && p.count > 0 && (route === undefined || route.prompt)) post(fd, p);
+  if (pendingPackets >= HOLD_PACKETS) postAll();
+}
+
+/** Sends the forwarded slots of the current batch to every destination of `route`, BATCH per sendmmsg. */
+function forward(fd: number, route: Route): void {
+  const dests = destPointers.get(fd);
+  const destCount = routeDestCount(route.spec);
+  if (!dests || dests.length !== destCount) return;
+  let k = 0;
+  for (let p = 0; p < forwardSlots.length; p++) {
+    const slotPtr = slotPointers[forwardSlots[p]!]!;
+    const len = forwardLengths[p]!;
+    for (let d = 0; d < destCount; d++) {
+      const hdr = OFF_SEND_HDR + k * MMSGHDR_SIZE;
+      view.setBigUint64(hdr + MSGHDR_NAME, dests[d]!, true);
+      const iov = OFF_SEND_IOV + k * IOVEC_SIZE;
+      view.setBigUint64(iov, slotPtr, true);
+      view.setUint32(iov + 8, len, true);
+      view.setUint32(iov + 12, 0, true);
+      if (++k === BATCH) {
+        sendPrepared(fd, k);
+        k = 0;
+      }
+    }
+  }
+  if (k > 0) sendPrepared(fd, k);
+}
+
+/** Sends the first `n` prepared send headers on `fd`, skipping datagrams the kernel refuses. */
+function sendPrepared(fd: number, n: number): void {
+  let done = 0;
+  while (done < n) {
+    stats[PSTAT_SEND_CALLS]!++;
+    const sent = s.sendmmsg(fd, ptr(base, OFF_SEND_HDR + done * MMSGHDR_SIZE), n - done, MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errnoView.getInt32() === EINTR) continue;
+      stats[PSTAT_SEND_ERRORS]!++;
+      done++; // skip the datagram the kernel refused (EAGAIN: socket buffer full; ECONNREFUSED; ...)
+      continue;
+    }
+    stats[PSTAT_SENT]! += sent;
+    done += sent;
   }
 }
 
@@ -154,19 +297,7 @@ function sendRun(
       view.setBigUint64(iov, bufBase + BigInt(payloads[i + k]!), true);
       view.setBigUint64(iov + 8, BigInt(lengths[i + k]!), true);
     }
-    let done = 0;
-    while (done < n) {
-      stats[PSTAT_SEND_CALLS]!++;
-      const sent = s.sendmmsg(fd, ptr(base, OFF_SEND_HDR + done * MMSGHDR_SIZE), n - done, MSG_DONTWAIT);
-      if (sent < 0) {
-        if (errnoView.getInt32() === EINTR) continue;
-        stats[PSTAT_SEND_ERRORS]!++;
-        done++; // skip the datagram the kernel refused (EAGAIN: socket buffer full; ECONNREFUSED; ...)
-        continue;
-      }
-      stats[PSTAT_SENT]! += sent;
-      done += sent;
-    }
+    sendPrepared(fd, n);
     i += n;
   }
 }
@@ -203,22 +334,36 @@ function closePending(): void {
   for (const fd of toClose.splice(0)) s.close(fd);
 }
 
+/** Lets the event loop deliver the messages the main thread posted (it wrote the eventfd for each). */
+async function handlePostedMessages(): Promise<void> {
+  while (!stopped && Atomics.load(posted, PSTAT_MESSAGES_I32) !== handled) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
 async function pollLoop(): Promise<void> {
-  polling = true;
   while (!stopped) {
     closePending();
-    const list = [...fds].slice(0, MAX_FDS);
+    const list = [...fds].slice(0, MAX_FDS - 1);
+    pollView.setInt32(0, wakeFd, true);
+    pollView.setInt16(4, POLLIN, true);
+    pollView.setInt16(6, 0, true);
     for (let i = 0; i < list.length; i++) {
-      pollView.setInt32(i * 8, list[i]!, true);
-      pollView.setInt16(i * 8 + 4, POLLIN, true);
-      pollView.setInt16(i * 8 + 6, 0, true);
+      pollView.setInt32((i + 1) * 8, list[i]!, true);
+      pollView.setInt16((i + 1) * 8 + 4, POLLIN, true);
+      pollView.setInt16((i + 1) * 8 + 6, 0, true);
     }
-    const ready = await s.poll(pollPtr, BigInt(list.length), POLL_TIMEOUT_MS);
-    if (ready <= 0) continue;
-    for (let i = 0; i < list.length; i++) {
-      if (pollView.getInt16(i * 8 + 6, true) !== 0 && fds.has(list[i]!)) drain(list[i]!);
+    const ready = s.poll(pollPtr, BigInt(list.length + 1), pendingPackets > 0 ? HOLD_MS : POLL_TIMEOUT_MS);
+    if (pollView.getInt16(6, true) !== 0) s.read(wakeFd, wakePtr, 8n);
+    if (Atomics.load(posted, PSTAT_MESSAGES_I32) !== handled) await handlePostedMessages();
+    if (ready > 0) {
+      for (let i = 0; i < list.length; i++) {
+        if (pollView.getInt16((i + 1) * 8 + 6, true) !== 0 && fds.has(list[i]!)) drain(list[i]!);
+      }
     }
+    if (pendingPackets > 0 && performance.now() - pendingSince >= HOLD_MS) postAll();
   }
+  postAll();
   for (const fd of fds) s.close(fd);
   fds.clear();
   closePending();
@@ -228,23 +373,50 @@ async function pollLoop(): Promise<void> {
 
 scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
   const cmd = event.data;
+  handled++;
   try {
     switch (cmd.type) {
       case "init":
         stats = new Float64Array(cmd.shared, 0, PSTAT_COUNT);
+        posted = new Int32Array(cmd.shared);
+        wakeFd = cmd.wakeFd;
         break;
       case "open":
         fds.add(cmd.fd);
-        if (!polling) void pollLoop();
+        routes.set(cmd.fd, new Route()); // counts every packet posted from now on
+        // Started from a task of its own: the loop blocks in poll() between its yields.
+        if (!polling) {
+          polling = true;
+          setTimeout(() => void pollLoop(), 0);
+        }
         break;
       case "close":
         // poll() may hold the socket right now: close after it returns.
+        postAll();
+        pending.delete(cmd.fd);
+        routes.delete(cmd.fd);
+        destPointers.delete(cmd.fd);
         if (fds.delete(cmd.fd)) toClose.push(cmd.fd);
         if (!polling) closePending();
         break;
       case "send":
         sendBatch(cmd.buf, cmd.count);
         break;
+      case "route": {
+        const route = routes.get(cmd.fd);
+        if (!route) break;
+        postAll(); // the main thread must have handled every packet before the route widens
+        const applied = route.apply(cmd.spec, cmd.processed, cmd.force);
+        if (applied) {
+          const destsBase = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(cmd.spec.dests)));
+          destPointers.set(
+            cmd.fd,
+            Array.from({ length: routeDestCount(cmd.spec) }, (_, d) => destsBase + BigInt(d * 16)),
+          );
+        }
+        scope.postMessage({ type: "route-ack", fd: cmd.fd, id: cmd.id, applied });
+        break;
+      }
       case "stop":
         stopped = true;
         if (!polling) scope.postMessage({ type: "stopped" });

@@ -56,6 +56,11 @@ export class UdpEgress implements Egress {
     this.#sendRtcp = sendRtcp;
   }
 
+  /** The reader's RTP address. */
+  get rtpAddress(): Deno.NetAddr {
+    return this.#rtpAddr;
+  }
+
   /** @inheritdoc */
   sendRtp(packet: Uint8Array): boolean {
     this.#sendRtp(packet, this.#rtpAddr);

@@ -554,7 +554,7 @@ export class RtspService {
       cs.channels.set(channels[0], { session: s, index, rtcp: false });
       cs.channels.set(channels[1], { session: s, index, rtcp: true });
       s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null });
-      if (s.role === "publisher") s.stream.udpSources[index] = null;
+      if (s.role === "publisher") s.stream.setUdpSource(index, null);
       return {
         protocol: "RTP/AVP",
         lowerTransport: "TCP",
@@ -569,11 +569,11 @@ export class RtspService {
     const pair = s.stream.pairs[index]!;
     s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null });
     if (s.role === "publisher") {
-      s.stream.udpSources[index] = {
+      s.stream.setUdpSource(index, {
         host: conn.remote.hostname,
         rtpPort: clientPort[0],
         rtcpPort: clientPort[1],
-      };
+      });
     } else {
       const key = `${conn.remote.hostname}:${clientPort[1]}`;
       s.stream.readerRtcp.set(key, (packet, i) => {

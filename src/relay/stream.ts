@@ -7,6 +7,7 @@ import type { Logger } from "../log.ts";
 import { GopCache, gopCodecOf } from "./gop_cache.ts";
 import { Track } from "./track.ts";
 import { UdpPortPair } from "./udp_pair.ts";
+import { UdpEgress } from "./egress.ts";
 import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 
@@ -182,12 +183,13 @@ export class Stream {
         ...(outputSsrc !== undefined ? { outputSsrc } : {}),
         ...(observe ? { observe } : {}),
         ...(gopCache ? { gopCache } : {}),
+        onRouteChange: () => this.#syncRoute(index),
       });
     });
     this.udpSources = this.tracks.map(() => null);
     this.pairs = this.tracks.map((track, index) => {
       const pair = UdpPortPair.bind(this.#opts.hostname, this.#opts.allocator, this.#opts.udpPlane);
-      pair.onRtp = (packet, from) => this.#onUdpRtp(index, track, packet, from);
+      pair.onRtp = (packet, from, forwarded) => this.#onUdpRtp(index, track, packet, from, forwarded);
       pair.onRtcp = (packet, from) => this.#onUdpRtcp(index, track, packet, from);
       return pair;
     });
@@ -263,13 +265,30 @@ export class Stream {
     this.pairs = [];
   }
 
-  #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {
+  /** Sets (or clears) where a track's UDP media is expected from. */
+  setUdpSource(index: number, source: UdpSourceAddress | null): void {
+    this.udpSources[index] = source;
+    this.#syncRoute(index);
+  }
+
+  /** Hands the fast data plane what it may forward itself for a track: its source, rewrite and UDP readers. */
+  #syncRoute(index: number): void {
+    const pair = this.pairs[index];
+    const track = this.tracks[index];
+    if (!pair?.cutThrough || !track) return;
+    const src = this.udpSources[index] ?? null;
+    const dests = track.egresses.filter((e): e is UdpEgress => e instanceof UdpEgress);
+    const prompt = dests.length < track.egresses.length;
+    pair.setRoute(src && { host: src.host, port: src.rtpPort }, track.rewrite, dests, prompt);
+  }
+
+  #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean): void {
     const src = this.udpSources[index];
     if (!src || src.host !== from.hostname || (src.rtpPort !== undefined && src.rtpPort !== from.port)) {
       if (!this.readerRtp.has(`${from.hostname}:${from.port}`)) track.countDrop("unexpected_source");
       return;
     }
-    track.ingestRtp(packet);
+    track.ingestRtp(packet, forwarded ? this.pairs[index]!.planeDests : undefined);
   }
 
   #onUdpRtcp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {

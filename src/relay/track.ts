@@ -20,6 +20,7 @@ import {
 } from "../rtp/packet.ts";
 import type { DropReason, Egress } from "./egress.ts";
 import type { GopCache } from "./gop_cache.ts";
+import type { RouteMap } from "../dataplane/route.ts";
 import { rewriteUpstreamRtcp } from "./rtcp_rewrite.ts";
 
 /** Packet counters of one track. */
@@ -49,6 +50,8 @@ export interface TrackOptions {
   now?: () => number;
   /** Replays the current GOP to egresses attached with a burst (H.264/H.265 video). */
   gopCache?: GopCache;
+  /** Called when the egresses or the rewrite change (the fast data plane's cut-through follows them). */
+  onRouteChange?: () => void;
 }
 
 function randomUint32(): number {
@@ -72,11 +75,17 @@ export class Track {
   readonly #observe: ((packet: Uint8Array, arrivalSeconds: number) => void) | undefined;
   readonly #now: () => number;
   readonly #gop: GopCache | undefined;
+  readonly #onRouteChange: () => void;
   readonly #readerReports = new Map<string, ReaderReport>();
   #stats: RtpReceiverStats;
   /** SSRC the statistics describe, -1 before the first packet. */
   #statsSsrc = -1;
   #egresses: Egress[] = [];
+  #servedCache: { served: ReadonlySet<string> | null; egresses: Egress[]; flags: boolean[] } = {
+    served: null,
+    egresses: [],
+    flags: [],
+  };
   #synced = false;
   #inSsrc = 0;
   #seqDelta = 0;
@@ -94,6 +103,7 @@ export class Track {
     this.#observe = options.observe;
     this.#now = options.now ?? (() => performance.now() / 1000);
     this.#gop = options.gopCache;
+    this.#onRouteChange = options.onRouteChange ?? (() => {});
     this.#stats = new RtpReceiverStats(options.clockRate);
   }
 
@@ -171,11 +181,20 @@ export class Track {
       this.counters.burstPackets += packets.length;
     }
     this.#egresses = [...this.#egresses, egress];
+    this.#onRouteChange();
   }
 
   /** Detaches an egress by id. */
   removeEgress(id: string): void {
+    const before = this.#egresses.length;
     this.#egresses = this.#egresses.filter((e) => e.id !== id);
+    if (this.#egresses.length !== before) this.#onRouteChange();
+  }
+
+  /** The rewrite of the current upstream SSRC (what a cut-through forwarder must apply), null before sync. */
+  get rewrite(): RouteMap | null {
+    if (!this.#synced) return null;
+    return { ssrc: this.#inSsrc, seqDelta: this.#seqDelta, tsDelta: this.#tsDelta, outSsrc: this.outputSsrc };
   }
 
   /**
@@ -185,6 +204,7 @@ export class Track {
   newEpoch(): void {
     this.#synced = false;
     this.#gop?.clear();
+    this.#onRouteChange();
   }
 
   /** Counts a drop the shell made before the packet reached the track. */
@@ -195,8 +215,9 @@ export class Track {
   /**
    * Forwards one RTP packet from the ingress. The track rewrites the buffer in place: the caller hands over
    * ownership and must not reuse it while sends are in flight.
+   * @param served egresses (by id) the fast data plane already sent this packet to: counted, not sent again
    */
-  ingestRtp(packet: Uint8Array): void {
+  ingestRtp(packet: Uint8Array, served?: ReadonlySet<string>): void {
     if (!isRtpPacket(packet)) {
       this.counters.dropped.invalid_rtp++;
       return;
@@ -214,7 +235,10 @@ export class Track {
       this.#statsSsrc = ssrc;
     }
     this.#stats.update(inSeq, inTs, now, packet.length);
-    if (!this.#synced || ssrc !== this.#inSsrc) this.#resync(inSeq, inTs, ssrc, now);
+    if (!this.#synced || ssrc !== this.#inSsrc) {
+      this.#resync(inSeq, inTs, ssrc, now);
+      this.#onRouteChange();
+    }
     const outSeq = (inSeq + this.#seqDelta) & 0xffff;
     const outTs = (inTs + this.#tsDelta) >>> 0;
     setRtpSequence(packet, outSeq);
@@ -227,11 +251,24 @@ export class Track {
     this.#gop?.push(packet);
     const egresses = this.#egresses;
     const fwd = this.counters.forwarded;
+    const skip = served === undefined ? null : this.#servedFlags(served);
     for (let i = 0; i < egresses.length; i++) {
       const e = egresses[i]!;
-      if (e.sendRtp(packet)) fwd[e.kind]++;
+      if (skip?.[i] || e.sendRtp(packet)) fwd[e.kind]++;
       else this.counters.dropped.slow_reader++;
     }
+  }
+
+  /** Which egresses `served` covers, by index; recomputed only when the set or the egresses change. */
+  #servedFlags(served: ReadonlySet<string>): readonly boolean[] {
+    const cache = this.#servedCache;
+    if (cache.served === served && cache.egresses === this.#egresses) return cache.flags;
+    this.#servedCache = {
+      served,
+      egresses: this.#egresses,
+      flags: this.#egresses.map((e) => served.has(e.id)),
+    };
+    return this.#servedCache.flags;
   }
 
   /**

@@ -5,9 +5,22 @@
  */
 import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
+import type { RouteMap, RouteSpec } from "../dataplane/route.ts";
+import { parseIpv4, writeSockaddrIn } from "../dataplane/_libc.ts";
 
-/** Receives one datagram. The buffer is fresh per datagram and owned by the handler. */
-export type DatagramHandler = (packet: Uint8Array, from: Deno.NetAddr) => void;
+/**
+ * Receives one datagram. The buffer is fresh per datagram and owned by the handler. `forwarded` (fast data plane
+ * only): the plane's worker already sent it to the destinations in {@linkcode UdpPortPair.planeDests}.
+ */
+export type DatagramHandler = (packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean) => void;
+
+/** A UDP destination the fast plane may serve itself: its identity and its RTP address. */
+export interface PlaneDestination {
+  readonly id: string;
+  readonly rtpAddress: Deno.NetAddr;
+}
+
+const NO_DESTS: ReadonlySet<string> = new Set();
 
 /** A bound RTP/RTCP socket pair. */
 export class UdpPortPair {
@@ -18,6 +31,8 @@ export class UdpPortPair {
   readonly #rtcp: Deno.DatagramConn;
   readonly #allocator: PortPairAllocator | null;
   #closed = false;
+  /** Ids of the destinations the fast plane's worker serves itself (cut-through); empty on the portable path. */
+  planeDests: ReadonlySet<string> = NO_DESTS;
   /** Send failures (ICMP unreachable from a reader that left, buffers full). */
   sendErrors = 0;
   onRtp: DatagramHandler = () => {};
@@ -82,7 +97,7 @@ export class UdpPortPair {
         let fd = -1;
         try {
           let pair: UdpPortPair | null = null;
-          fd = plane.bind(hostname, port, (p, a) => pair?.onRtp(p, a));
+          fd = plane.bind(hostname, port, (p, a, forwarded) => pair?.onRtp(p, a, forwarded));
           const rtcp = Deno.listenDatagram({ transport: "udp", hostname, port: port + 1 });
           pair = new UdpPortPair({ plane, fd, port }, rtcp, allocator);
           return pair;
@@ -100,6 +115,55 @@ export class UdpPortPair {
     }
     throw new Error(`Cannot bind an RTP/RTCP port pair on "${hostname}": the UDP port range is exhausted`);
   }
+
+  /** True when the fast plane's worker can forward this pair's RTP itself. */
+  get cutThrough(): boolean {
+    return "plane" in this.#rtp;
+  }
+
+  /**
+   * Tells the fast plane's worker what to forward itself (no-op on the portable path): packets from `source`
+   * with the SSRC `map` rewrites go straight to `dests` (IPv4 only; others stay with the main thread). `prompt`:
+   * the main thread has readers of its own (TCP, mesh) and needs each packet at once.
+   * {@linkcode planeDests} follows once the worker applies it.
+   */
+  setRoute(
+    source: { host: string; port?: number | undefined } | null,
+    map: RouteMap | null,
+    dests: readonly PlaneDestination[],
+    prompt: boolean,
+  ): void {
+    const rtp = this.#rtp;
+    if (!("plane" in rtp) || this.#closed) return;
+    let src: RouteSpec["src"] = null;
+    try {
+      if (source) {
+        const [a, b, c, d] = parseIpv4(source.host);
+        src = { ip: ((a << 24) | (b << 16) | (c << 8) | d) >>> 0, port: source.port ?? 0 };
+      }
+    } catch { /* not IPv4: the main thread handles everything */ }
+    const ipv4 = dests.filter((d) => {
+      try {
+        parseIpv4(d.rtpAddress.hostname);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const bytes = new Uint8Array(ipv4.length * 16);
+    const view = new DataView(bytes.buffer);
+    ipv4.forEach((d, i) => writeSockaddrIn(view, i * 16, d.rtpAddress.hostname, d.rtpAddress.port));
+    this.#routeIds.set(bytes, new Set(ipv4.map((d) => d.id)));
+    // Readers the worker cannot serve (not IPv4) are the main thread's: it needs the packets at once.
+    const spec = { src, map, dests: bytes, prompt: prompt || ipv4.length < dests.length };
+    rtp.plane.setRoute(rtp.fd, spec, this.#onRouteApplied);
+  }
+
+  /** Destination ids of each route handed to the plane, by its `dests` buffer. */
+  readonly #routeIds = new WeakMap<Uint8Array, ReadonlySet<string>>();
+  readonly #onRouteApplied = (spec: RouteSpec): void => {
+    this.planeDests = this.#routeIds.get(spec.dests) ?? NO_DESTS;
+  };
 
   /** Sends an RTP datagram from the RTP port without awaiting (fast data plane: batched to its worker). */
   readonly sendRtp = (packet: Uint8Array, to: Deno.NetAddr): void => {

@@ -202,10 +202,13 @@ export class PullSource implements StreamSource {
       }
       const reply = res.headers.get("Transport");
       const t = reply ? parseTransport(reply) : undefined;
-      stream.udpSources[i] = tcp ? null : {
-        host,
-        ...(t?.serverPort ? { rtpPort: t.serverPort[0], rtcpPort: t.serverPort[1] } : {}),
-      };
+      stream.setUdpSource(
+        i,
+        tcp ? null : {
+          host,
+          ...(t?.serverPort ? { rtpPort: t.serverPort[0], rtcpPort: t.serverPort[1] } : {}),
+        },
+      );
       if (tcp) {
         // The camera may answer other channels than offered.
         const [rtpCh, rtcpCh] = t?.interleaved ?? offer.interleaved!;

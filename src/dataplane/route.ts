@@ -1,0 +1,142 @@
+/**
+ * Cut-through forwarding of the fast data plane, sans-I/O: what the plane's worker needs to send an RTP packet
+ * to a track's UDP readers itself, the moment it arrives, without a round trip through the main thread.
+ *
+ * The main thread stays the authority (statistics, GOP cache, TCP and mesh readers, every unusual packet): it
+ * gives the worker a {@linkcode RouteSpec} per receiving socket, and the worker forwards only packets that are
+ * valid RTP from the expected source with the SSRC the spec rewrites; everything else is left to the main thread.
+ * Each packet is still posted to the main thread, flagged when the worker already sent it.
+ *
+ * An update that widens what the worker forwards (a new reader, a new SSRC mapping) applies only once the main
+ * thread has handled every packet the worker posted for the socket; until then the main thread keeps sending
+ * those packets itself, so a reader never sees a later packet before an earlier one. An update that only
+ * narrows it (a reader left, mapping cleared) applies at once.
+ * @module
+ */
+import { rtpPayloadOffset } from "../rtp/packet.ts";
+
+/** The rewrite the relay applies to the packets of one upstream SSRC. */
+export interface RouteMap {
+  /** Upstream SSRC. */
+  ssrc: number;
+  /** Added to the sequence number (mod 2^16). */
+  seqDelta: number;
+  /** Added to the timestamp (mod 2^32). */
+  tsDelta: number;
+  /** SSRC readers see. */
+  outSsrc: number;
+}
+
+/** What the worker forwards for one receiving socket. */
+export interface RouteSpec {
+  /** Expected source (IPv4 as an unsigned 32-bit number; port 0: any port), or null: forward nothing. */
+  src: { ip: number; port: number } | null;
+  /** Rewrite of the current upstream SSRC, or null: forward nothing. */
+  map: RouteMap | null;
+  /** Destinations as `sockaddr_in` structs, 16 bytes each. */
+  dests: Uint8Array;
+  /**
+   * The main thread needs each packet at once (it has readers of its own: TCP, mesh); otherwise the worker may
+   * hold packets for the main thread's statistics and GOP cache a little (about a millisecond) to batch them.
+   */
+  prompt: boolean;
+}
+
+/** A spec that forwards nothing. */
+export const EMPTY_ROUTE: RouteSpec = { src: null, map: null, dests: new Uint8Array(0), prompt: true };
+
+/** Number of destinations of a spec. */
+export function routeDestCount(spec: RouteSpec): number {
+  return spec.dests.length >> 4;
+}
+
+/** True when applying `next` after `current` can only make the worker forward less. */
+export function routeNarrows(current: RouteSpec, next: RouteSpec): boolean {
+  if (next.map === null || next.src === null) return true; // forwards nothing
+  if (!sameMap(current.map, next.map) || !sameSrc(current.src, next.src)) return false;
+  for (let i = 0; i < next.dests.length; i += 16) {
+    if (!hasDest(current.dests, next.dests.subarray(i, i + 16))) return false;
+  }
+  return true;
+}
+
+function sameMap(a: RouteMap | null, b: RouteMap | null): boolean {
+  return a === b || (a !== null && b !== null && a.ssrc === b.ssrc && a.seqDelta === b.seqDelta &&
+    a.tsDelta === b.tsDelta && a.outSsrc === b.outSsrc);
+}
+
+function sameSrc(a: RouteSpec["src"], b: RouteSpec["src"]): boolean {
+  return a === b || (a !== null && b !== null && a.ip === b.ip && a.port === b.port);
+}
+
+function hasDest(dests: Uint8Array, dest: Uint8Array): boolean {
+  outer: for (let i = 0; i < dests.length; i += 16) {
+    for (let k = 0; k < 16; k++) if (dests[i + k] !== dest[k]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** The worker's state for one receiving socket. */
+export class Route {
+  spec: RouteSpec = EMPTY_ROUTE;
+  /** Packets of this socket posted to the main thread. */
+  posted = 0;
+  /** An update was refused because the main thread lagged: post promptly so the next attempt finds it caught up. */
+  #awaitingUpdate = false;
+
+  /** Whether received packets go to the main thread at once. */
+  get prompt(): boolean {
+    return this.spec.prompt || this.#awaitingUpdate;
+  }
+
+  /**
+   * Applies an update from the main thread.
+   * @param processed packets of this socket the main thread had handled when it sent the update
+   * @param force the update only narrows forwarding (see {@linkcode routeNarrows})
+   * @returns false when the main thread lags behind what was posted: it must send the update again
+   */
+  apply(spec: RouteSpec, processed: number, force: boolean): boolean {
+    if (!force && processed !== this.posted) {
+      this.#awaitingUpdate = true;
+      return false;
+    }
+    this.spec = spec;
+    this.#awaitingUpdate = false;
+    return true;
+  }
+
+  /**
+   * Whether the worker forwards this packet itself: valid RTP, from the expected source, with the mapped SSRC,
+   * and someone to send it to.
+   */
+  forwards(packet: Uint8Array, fromIp: number, fromPort: number): boolean {
+    const { src, map, dests } = this.spec;
+    if (src === null || map === null || dests.length === 0) return false;
+    if (fromIp !== src.ip || (src.port !== 0 && fromPort !== src.port)) return false;
+    if (packet.length < 12) return false;
+    // The SSRC first: it rules out most foreign packets before the full header check.
+    const ssrc = ((packet[8]! << 24) | (packet[9]! << 16) | (packet[10]! << 8) | packet[11]!) >>> 0;
+    return ssrc === map.ssrc && rtpPayloadOffset(packet) >= 0;
+  }
+
+  /** Rewrites sequence number, timestamp and SSRC in place (the packet passed {@linkcode forwards}). */
+  rewrite(packet: Uint8Array): void {
+    const map = this.spec.map!;
+    const seq = (((packet[2]! << 8) | packet[3]!) + map.seqDelta) & 0xffff;
+    packet[2] = seq >> 8;
+    packet[3] = seq & 0xff;
+    const ts =
+      ((((packet[4]! << 24) | (packet[5]! << 16) | (packet[6]! << 8) | packet[7]!) >>> 0) + map.tsDelta) >>>
+      0;
+    packet[4] = ts >>> 24;
+    packet[5] = (ts >>> 16) & 0xff;
+    packet[6] = (ts >>> 8) & 0xff;
+    packet[7] = ts & 0xff;
+    const out = map.outSsrc;
+    packet[8] = out >>> 24;
+    packet[9] = (out >>> 16) & 0xff;
+    packet[10] = (out >>> 8) & 0xff;
+    packet[11] = out & 0xff;
+  }
+}
