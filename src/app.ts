@@ -101,6 +101,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     sessionCount: () => rtspRef?.sessions().length ?? 0,
     meshChildren: () => mesh.childCounts(),
     meshPeers: () => mesh.livePeers().length - 1,
+    dataPlane: () => udpPlane?.stats() ?? null,
   });
   let udpPlane: FastUdpPlane | undefined;
   if (config.dataPlane === "fast") {

@@ -60,6 +60,8 @@ export const PSTAT_SEND_ERRORS = 2;
 export const PSTAT_RECV_BATCHES = 3;
 export const PSTAT_SEND_CALLS = 4;
 export const PSTAT_TRUNCATED = 5;
+/** Datagrams the worker sent on its own (cut-through). */
+export const PSTAT_CUT_THROUGH = 7;
 /** Int32 index (in the shared buffer seen as Int32Array) of the count of messages posted to the worker. */
 export const PSTAT_MESSAGES_I32 = 12;
 export const PSTAT_COUNT = 8;

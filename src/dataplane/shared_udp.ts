@@ -15,6 +15,7 @@ import {
   type PlaneCommand,
   type PlaneReply,
   PSTAT_COUNT,
+  PSTAT_CUT_THROUGH,
   PSTAT_MESSAGES_I32,
   PSTAT_RECEIVED,
   PSTAT_RECV_BATCHES,
@@ -80,6 +81,8 @@ export interface PlaneStats {
   recvBatches: number;
   sendCalls: number;
   truncated: number;
+  /** Datagrams the worker sent on its own (cut-through), included in `sent`. */
+  cutThrough: number;
   /** Outbox flushes (postMessages to the worker). */
   flushes: number;
 }
@@ -366,6 +369,7 @@ export class FastUdpPlane {
       recvBatches: s[PSTAT_RECV_BATCHES]!,
       sendCalls: s[PSTAT_SEND_CALLS]!,
       truncated: s[PSTAT_TRUNCATED]!,
+      cutThrough: s[PSTAT_CUT_THROUGH]!,
       flushes: this.#flushes,
     };
   }

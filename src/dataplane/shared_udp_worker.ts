@@ -14,6 +14,7 @@ import {
   type PlaneCommand,
   type PlaneReply,
   PSTAT_COUNT,
+  PSTAT_CUT_THROUGH,
   PSTAT_MESSAGES_I32,
   PSTAT_RECEIVED,
   PSTAT_RECV_BATCHES,
@@ -259,6 +260,7 @@ function forward(fd: number, route: Route): void {
     }
   }
   if (k > 0) sendPrepared(fd, k);
+  stats[PSTAT_CUT_THROUGH]! += forwardSlots.length * destCount;
 }
 
 /** Sends the first `n` prepared send headers on `fd`, skipping datagrams the kernel refuses. */

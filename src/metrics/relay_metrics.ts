@@ -31,7 +31,26 @@ export interface RelayMetricsSource {
   meshChildren?(): ReadonlyMap<string, number>;
   /** Live peers besides this relay. */
   meshPeers?(): number;
+  /** Counters of the fast data plane, when it runs. */
+  dataPlane?(): DataPlaneCounters | null;
 }
+
+/** Cumulative datagram counts of the fast data plane (see `msm_dataplane_datagrams_total`). */
+export interface DataPlaneCounters {
+  received: number;
+  sent: number;
+  cutThrough: number;
+  sendErrors: number;
+  truncated: number;
+}
+
+const DATAPLANE_EVENTS = {
+  received: "received",
+  sent: "sent",
+  cutThrough: "cut_through",
+  sendErrors: "send_error",
+  truncated: "truncated",
+} as const;
 
 /** Options of {@linkcode RelayMetrics}. */
 export interface RelayMetricsOptions {
@@ -145,6 +164,13 @@ export class RelayMetrics {
     "Largest lateness of a periodic timer since the previous scrape: how long the event loop was busy.",
   );
   readonly #rates = new WeakMap<Stream, RateMeter[]>();
+  readonly #dataPlane = this.registry.counter(
+    "msm_dataplane_datagrams_total",
+    "Datagrams of the fast data plane's worker: received, sent (all), cut_through (sent by the worker on its " +
+      "own, without the main thread), send_error, truncated.",
+    ["event"],
+  );
+  #dataPlaneSeen: DataPlaneCounters = { received: 0, sent: 0, cutThrough: 0, sendErrors: 0, truncated: 0 };
   readonly #seen = new WeakMap<Track, TrackSeen>();
   readonly #now: () => number;
   readonly #bitrateWindow: number;
@@ -284,6 +310,14 @@ export class RelayMetrics {
     this.#meshChildren.clear();
     for (const [path, n] of source.meshChildren?.() ?? []) this.#meshChildren.set({ path }, n);
     if (source.meshPeers) this.#meshPeers.set(undefined, source.meshPeers());
+    const plane = source.dataPlane?.();
+    if (plane) {
+      for (const [key, event] of Object.entries(DATAPLANE_EVENTS) as [keyof DataPlaneCounters, string][]) {
+        const delta = plane[key] - this.#dataPlaneSeen[key];
+        if (delta > 0) this.#dataPlane.inc({ event }, delta);
+      }
+      this.#dataPlaneSeen = { ...plane };
+    }
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);
     this.#heap.set(undefined, mem.heapUsed);

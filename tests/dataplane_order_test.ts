@@ -1,0 +1,203 @@
+/**
+ * Both data planes deliver every packet, in order, to every reader: a publisher sends numbered RTP over UDP while
+ * UDP and TCP readers join at different moments (on the fast plane the worker takes each UDP reader over from the
+ * main thread mid-stream); each reader must then see one gapless run up to the last packet, with sequence
+ * numbers and payloads moving in step. The relay's memory stays bounded while it does.
+ * @module
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { RtspClientConnection } from "../src/rtsp/client.ts";
+import { writeRtpHeader } from "../src/rtp/packet.ts";
+import { delay } from "./support/processes.ts";
+import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
+import { rssBytes } from "./support/proc_stats.ts";
+import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
+
+const SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=order\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
+  "a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n";
+const PACKETS = 6000;
+const PER_MS = 3; // 3000 packets/s
+const linux = Deno.build.os === "linux";
+
+/** What one reader saw: output sequence numbers and the publisher's packet index from the payload. */
+interface Seen {
+  seqs: number[];
+  indexes: number[];
+}
+
+function record(seen: Seen, p: Uint8Array): void {
+  if (p.length < 16) return;
+  const v = new DataView(p.buffer, p.byteOffset);
+  seen.seqs.push(v.getUint16(2));
+  seen.indexes.push(v.getUint32(12));
+}
+
+async function publisher(relay: RelayProcess, path: string) {
+  const url = relay.url(path);
+  const c = await RtspClientConnection.connect(url);
+  const ann = await c.request(
+    "ANNOUNCE",
+    url,
+    { "Content-Type": "application/sdp" },
+    new TextEncoder().encode(SDP),
+  );
+  assertEquals(ann.status, 200);
+  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (sock.addr as Deno.NetAddr).port;
+  const setup = await c.request("SETUP", `${url}/trackID=0`, {
+    Transport: `RTP/AVP;unicast;client_port=${port}-${port + 1};mode=record`,
+  });
+  const serverPort = Number(setup.headers.get("Transport")?.match(/server_port=(\d+)/)?.[1]);
+  const session = setup.headers.get("Session")!.split(";")[0]!;
+  assertEquals((await c.request("RECORD", url, { Session: session })).status, 200);
+  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: serverPort };
+  return {
+    async send(i: number) {
+      const p = new Uint8Array(200);
+      // Sequence numbers start near the wrap, so readers see 65535 -> 0 too.
+      writeRtpHeader(p, 0, {
+        marker: true,
+        payloadType: 96,
+        sequence: (65000 + i) & 0xffff,
+        timestamp: i * 30,
+        ssrc: 0x1234,
+      });
+      new DataView(p.buffer).setUint32(12, i);
+      p[16] = 0x41; // a non-IDR slice: no GOP cache burst
+      await sock.send(p, to);
+    },
+    close() {
+      sock.close();
+      c.close();
+    },
+  };
+}
+
+async function udpReader(relay: RelayProcess, path: string, seen: Seen) {
+  const url = relay.url(path);
+  const c = await RtspClientConnection.connect(url);
+  await c.request("DESCRIBE", url);
+  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (sock.addr as Deno.NetAddr).port;
+  const setup = await c.request("SETUP", `${url}/trackID=0`, {
+    Transport: `RTP/AVP;unicast;client_port=${port}-${port + 1}`,
+  });
+  const session = setup.headers.get("Session")!.split(";")[0]!;
+  assertEquals((await c.request("PLAY", url, { Session: session })).status, 200);
+  const loop = (async () => {
+    const buf = new Uint8Array(2048);
+    for (;;) {
+      try {
+        const [p] = await sock.receive(buf);
+        record(seen, p);
+      } catch {
+        return;
+      }
+    }
+  })();
+  return {
+    async close() {
+      sock.close();
+      await loop;
+      c.close();
+    },
+  };
+}
+
+async function tcpReader(relay: RelayProcess, path: string, seen: Seen) {
+  const url = relay.url(path);
+  const c = await RtspClientConnection.connect(url);
+  await c.request("DESCRIBE", url);
+  const setup = await c.request("SETUP", `${url}/trackID=0`, {
+    Transport: "RTP/AVP/TCP;unicast;interleaved=0-1",
+  });
+  const session = setup.headers.get("Session")!.split(";")[0]!;
+  c.onFrame = (channel, p) => {
+    if (channel === 0) record(seen, p);
+  };
+  assertEquals((await c.request("PLAY", url, { Session: session })).status, 200);
+  return { close: () => Promise.resolve(c.close()) };
+}
+
+/** One gapless run of sequence numbers and indexes ending at the last packet. */
+function assertGapless(name: string, seen: Seen): void {
+  assert(seen.seqs.length > 0, `${name}: nothing received`);
+  for (let k = 1; k < seen.seqs.length; k++) {
+    const seqStep = (seen.seqs[k]! - seen.seqs[k - 1]! + 0x10000) & 0xffff;
+    const indexStep = seen.indexes[k]! - seen.indexes[k - 1]!;
+    if (seqStep !== 1 || indexStep !== 1) {
+      throw new Error(
+        `${name}: after packet ${seen.indexes[k - 1]} (seq ${seen.seqs[k - 1]}) came packet ${
+          seen.indexes[k]
+        } ` +
+          `(seq ${seen.seqs[k]}), ${k} of ${seen.seqs.length} received`,
+      );
+    }
+  }
+  assertEquals(seen.indexes.at(-1), PACKETS - 1, `${name}: the last packet is missing`);
+}
+
+for (const plane of ["portable", "fast"] as const) {
+  Deno.test({
+    name: `${plane} data plane: readers joining mid-stream each get every later packet, in order`,
+    ignore: plane === "fast" && !linux,
+    async fn() {
+      await using relay = await startRelayProcess(
+        ["--data-plane", plane, "--no-gop-cache", "--reader-queue-bytes", String(4 << 20)],
+        {},
+        plane === "fast" ? { permissions: ["--allow-ffi"] } : {},
+      );
+      const pub = await publisher(relay, "order");
+      const readers: Array<{ name: string; seen: Seen; close(): Promise<void> }> = [];
+      const join = async (kind: "udp" | "tcp") => {
+        const seen: Seen = { seqs: [], indexes: [] };
+        const r = kind === "udp"
+          ? await udpReader(relay, "order", seen)
+          : await tcpReader(relay, "order", seen);
+        readers.push({ name: `${kind} reader ${readers.length + 1}`, seen, close: r.close });
+      };
+      await join("udp");
+      await join("tcp");
+      const rss0 = rssBytes(relay.process.pid);
+      const joinAt = new Map<number, "udp" | "tcp">([[1500, "udp"], [3000, "udp"], [3600, "tcp"], [
+        4500,
+        "udp",
+      ]]);
+      for (let i = 0; i < PACKETS; i++) {
+        await pub.send(i);
+        const kind = joinAt.get(i);
+        if (kind) await join(kind);
+        if (i % PER_MS === PER_MS - 1) await delay(1);
+      }
+      await delay(500);
+      const rss1 = rssBytes(relay.process.pid);
+      for (const r of readers) await r.close();
+      pub.close();
+      for (const r of readers) {
+        console.log(
+          `${plane}: ${r.name} got packets ${r.seen.indexes[0]}..${
+            r.seen.indexes.at(-1)
+          } (${r.seen.seqs.length})`,
+        );
+        assertGapless(`${plane} ${r.name}`, r.seen);
+      }
+      assertEquals(readers[0]!.seen.indexes[0], 0, "the first reader got the first packet");
+      if (plane === "fast") {
+        // The worker served the UDP readers itself for most of the run (it took each over after it joined).
+        const text = await (await fetch(`http://127.0.0.1:${relay.adminPort}/metrics`)).text();
+        const cutThrough = sampleValue(parsePrometheus(text), "msm_dataplane_datagrams_total", {
+          event: "cut_through",
+        }) ?? 0;
+        const udpCopies = readers.filter((r) => r.name.startsWith("udp"))
+          .reduce((n, r) => n + r.seen.seqs.length, 0);
+        console.log(`fast: ${cutThrough} of ${udpCopies} UDP copies sent by the worker on its own`);
+        assert(
+          cutThrough > 0.9 * udpCopies,
+          `only ${cutThrough} of ${udpCopies} UDP copies were cut through`,
+        );
+      }
+      console.log(`${plane}: relay RSS ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rss1 / 2 ** 20).toFixed(0)} MiB`);
+      assert(rss1 - rss0 < 64 * 2 ** 20, `relay RSS grew by ${((rss1 - rss0) / 2 ** 20).toFixed(0)} MiB`);
+    },
+  });
+}
