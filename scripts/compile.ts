@@ -33,14 +33,16 @@ export interface CompileOptions {
  *   `/var/run/secrets/kubernetes.io/serviceaccount`, and the embedded `assets/demo.h264`;
  *   unrestricted because the config and secret file paths are the user's choice;
  * - env: `MSM_*` variables (any flag), `NODE_NAME`;
- * - sys=hostname: the node name defaults to `Deno.hostname()` (src/app.ts).
- * Never run, write, ffi or all.
+ * - sys=hostname: the node name defaults to `Deno.hostname()` (src/app.ts);
+ * - ffi: libc (`libc.so.6`) for the fast data plane, the default on Linux (`--data-plane auto`).
+ * Never run, write or all.
  */
 export const RELAY_PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-read",
   "--allow-env",
   "--allow-sys=hostname",
+  "--allow-ffi",
 ];
 
 /** Files embedded next to the code (the demo clip is read with `Deno.readFile` relative to `import.meta.url`). */

@@ -10,6 +10,7 @@ import type { Logger } from "./log.ts";
 import { RtspServer } from "./rtsp/server.ts";
 import { StreamHub } from "./relay/hub.ts";
 import { fastPlaneUnavailable, FastUdpPlane } from "./dataplane/shared_udp.ts";
+import { RtspAuthenticator } from "./relay/rtsp_auth.ts";
 import { RtspService } from "./relay/rtsp_service.ts";
 import { DemoSource } from "./relay/sources/demo.ts";
 import { PullSource } from "./relay/sources/pull.ts";
@@ -104,18 +105,23 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     dataPlane: () => udpPlane?.stats() ?? null,
   });
   let udpPlane: FastUdpPlane | undefined;
-  if (config.dataPlane === "fast") {
+  if (config.dataPlane !== "portable") {
+    // Asked for explicitly, a fallback is worth a warning; under `auto` it is the expected outcome off Linux.
+    const fallback = (reason: string) =>
+      config.dataPlane === "fast"
+        ? logger.warn("--data-plane fast unavailable, using portable", { reason })
+        : logger.info("data plane", { kind: "portable", reason });
     const why = fastPlaneUnavailable(config.listen);
-    if (why) logger.warn("--data-plane fast unavailable, using portable", { reason: why });
+    if (why) fallback(why);
     else {
       try {
         udpPlane = new FastUdpPlane();
         logger.info("data plane", { kind: "fast" });
       } catch (err) {
-        logger.warn("--data-plane fast unavailable, using portable", { reason: (err as Error).message });
+        fallback((err as Error).message);
       }
     }
-  }
+  } else logger.info("data plane", { kind: "portable" });
   const hub = new StreamHub({
     ...(udpPlane ? { udpPlane } : {}),
     observeTrack: metrics.observeTrack,
@@ -143,14 +149,14 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child("rtsp"),
     sessionTimeoutSeconds: config.sessionTimeoutSeconds,
     onRequest: metrics.onRequest,
+    auth: new RtspAuthenticator({
+      users: config.users,
+      schemes: config.rtspAuth,
+      allowFrom: config.rtspAllow,
+    }),
   });
   hubRef = hub;
   rtspRef = rtsp;
-  if (config.users.length > 0) {
-    logger.warn(
-      "--user is accepted but RTSP authentication is not enforced yet: every client can read and publish",
-    );
-  }
   const server = new RtspServer({
     hostname: config.listen,
     port: config.rtspPort,

@@ -35,7 +35,7 @@ Deno.test({
 Deno.test({
   name: "--data-plane fast without --allow-ffi falls back to portable with a warning",
   async fn() {
-    await using relay = await startRelayProcess(["--data-plane", "fast"]);
+    await using relay = await startRelayProcess(["--data-plane", "fast"], {}, { permissions: [] });
     const demo = await ffmpegRead(relay.url("demo"), { transport: "udp", seconds: 2 });
     assert(demo.frames >= 40, `${demo.frames} frames\n${demo.stderr}`);
     assert(/unavailable, using portable/.test(relay.process.output()), relay.process.output());

@@ -32,6 +32,8 @@ const FLAG_OPTIONS = {
   fanout: { type: "string" },
   config: { type: "string" },
   user: { type: "string", multiple: true },
+  "rtsp-auth": { type: "string" },
+  "rtsp-allow": { type: "string", multiple: true },
   "admin-token": { type: "string" },
   "admin-token-file": { type: "string" },
   "admin-auth-reads": { type: "boolean" },
@@ -66,13 +68,15 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --peer NODE=HOST:ADMINPORT:MESHPORT[@ZONE]  (repeatable)
   --fanout K               children per relay in the tree (4)
   --config FILE            YAML or JSON config file (flags override it)
-  --user NAME:PASSWORD:RIGHTS[:PATHGLOB]      RIGHTS read|publish|read+publish
+  --user NAME:PASSWORD:RIGHTS[:PATHGLOB]      RIGHTS read|publish|read+publish (repeatable)
+  --rtsp-auth digest|basic|digest,basic       schemes offered to RTSP clients (digest)
+  --rtsp-allow CIDR|ADDRESS                   only these clients may use RTSP (repeatable)
   --admin-token T | --admin-token-file F      bearer token of the admin API (mutations need it)
   --admin-auth-reads       require the admin token for reads too (/api/v1/*, /metrics)
   --mesh-key K | --mesh-key-file F
   --udp-port-range A-B     RTP/RTCP server ports (10000-19999)
   --pull-transport auto|udp|tcp                (auto)
-  --data-plane portable|fast                   (portable; fast needs Linux and --allow-ffi)
+  --data-plane auto|portable|fast              (auto: fast where Linux and --allow-ffi allow it)
   --linger SECONDS         keep a camera session after the last reader (5)
   --reader-queue-bytes N   per TCP reader queue bound (2097152)
   --no-gop-cache           do not replay the last GOP to new readers
@@ -268,6 +272,10 @@ export function loadConfig(sources: LoadSources): LoadResult {
   if (peers) raw.peers = peers.map(parsePeerFlag);
   const users = list("user");
   if (users) raw.users = users.map(parseUserFlag);
+  const rtspAuth = str("rtsp-auth");
+  if (rtspAuth !== undefined) raw.rtspAuth = rtspAuth.split(",").map((s) => s.trim()).filter(Boolean);
+  const rtspAllow = list("rtsp-allow");
+  if (rtspAllow) raw.rtspAllow = rtspAllow;
   const range = str("udp-port-range");
   if (range) raw.udpPortRange = parseRange("--udp-port-range", range);
 

@@ -47,6 +47,15 @@ export const configSchema = z.object({
   peers: z.array(peerSchema).default([]),
   fanout: z.number().int().min(1).max(64).default(4),
   users: z.array(userSchema).default([]),
+  /** RTSP authentication schemes offered when users exist (Basic sends passwords in clear: off by default). */
+  rtspAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
+  /** Client addresses allowed to use the RTSP server (IPv4 CIDRs or literal addresses); empty: everyone. */
+  rtspAllow: z.array(
+    z.string().regex(
+      /^(\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?|[0-9a-fA-F:]+)$/,
+      "an IPv4 address, an IPv4 CIDR (10.0.0.0/8) or an IPv6 address",
+    ),
+  ).default([]),
   adminToken: z.string().min(1).optional(),
   /** Also require the admin token for reads (`/api/v1/*` GETs and `/metrics`); needs `adminToken`. */
   adminAuthReads: z.boolean().default(false),
@@ -62,7 +71,7 @@ export const configSchema = z.object({
    * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets) or `fast` (Linux only: one Worker owning
    * the RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable).
    */
-  dataPlane: z.enum(["portable", "fast"]).default("portable"),
+  dataPlane: z.enum(["auto", "portable", "fast"]).default("auto"),
   /** Seconds an upstream session stays open after its last reader left. */
   lingerSeconds: z.number().min(0).max(3600).default(5),
   /** Bytes a TCP reader may have queued before the relay drops its packets. */

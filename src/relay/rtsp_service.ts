@@ -3,6 +3,7 @@
  * (src/rtsp/server.ts) delivers requests; the state table (src/rtsp/server_session.ts) says what is allowed.
  * @module
  */
+import type { AuthAction, RtspAuthenticator } from "./rtsp_auth.ts";
 import type { Logger } from "../log.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { response, type RtspRequest, type RtspResponse } from "../rtsp/message.ts";
@@ -102,6 +103,8 @@ export interface RtspServiceOptions {
   rtcpIntervalSeconds?: number;
   /** CNAME of those receiver reports. @default "msm-relay" */
   rtcpCname?: string;
+  /** Who may read and publish what; absent: everyone may. */
+  auth?: RtspAuthenticator;
 }
 
 /** Publisher-side source: it produces nothing itself, the publisher's packets arrive through the server. */
@@ -138,6 +141,8 @@ export class RtspService {
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** @param options hub, logger and timeouts */
+  readonly #auth: RtspAuthenticator | undefined;
+
   constructor(options: RtspServiceOptions) {
     this.#hub = options.hub;
     this.#log = options.logger;
@@ -147,6 +152,7 @@ export class RtspService {
     this.#onRequest = options.onRequest ?? (() => {});
     this.#rtcpIntervalMs = (options.rtcpIntervalSeconds ?? 5) * 1000;
     this.#rtcpCname = options.rtcpCname ?? "msm-relay";
+    this.#auth = options.auth;
   }
 
   /** Reader sessions per path. */
@@ -299,7 +305,59 @@ export class RtspService {
     return res;
   }
 
+  /**
+   * Refuses a request that opens media when the authenticator says so: 401 with fresh challenges, or 403.
+   * @returns the refusal, or null to go on
+   */
+  #authorize(req: RtspRequest, conn: RtspConnection): RtspResponse | null {
+    const auth = this.#auth;
+    if (!auth) return null;
+    let action: AuthAction;
+    switch (req.method) {
+      case "DESCRIBE":
+      case "PLAY":
+        action = "read";
+        break;
+      case "ANNOUNCE":
+      case "RECORD":
+        action = "publish";
+        break;
+      case "SETUP":
+        action = /(^|;)\s*mode\s*=\s*"?record/i.test(req.headers.get("Transport") ?? "") ? "publish" : "read";
+        break;
+      default:
+        return null; // OPTIONS, GET/SET_PARAMETER, PAUSE, TEARDOWN: the session id is the capability
+    }
+    let path: string;
+    try {
+      path = req.method === "SETUP" ? splitTrackUrl(req.url).path : streamPathOf(req.url);
+    } catch {
+      return null; // the handler answers the bad URL
+    }
+    const decision = auth.check(
+      req.method,
+      path,
+      action,
+      req.headers.get("Authorization"),
+      conn.remote.hostname,
+    );
+    if (decision.kind === "allow") return null;
+    this.#log.warn("rtsp request refused", {
+      method: req.method,
+      path,
+      remote: conn.remote.hostname,
+      reason: decision.reason,
+    });
+    const body = new TextEncoder().encode(decision.reason + "\r\n");
+    if (decision.kind === "forbidden") return response(403, { "Content-Type": "text/plain" }, body);
+    const res = response(401, { "Content-Type": "text/plain" }, body);
+    for (const c of auth.challenges(decision.stale)) res.headers.append("WWW-Authenticate", c);
+    return res;
+  }
+
   #dispatch(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> | RtspResponse {
+    const refused = this.#authorize(req, conn);
+    if (refused) return refused;
     switch (req.method) {
       case "OPTIONS":
         return this.#touchIfSession(req, response(200, { Public: PUBLIC_METHODS.join(", ") }));

@@ -78,6 +78,11 @@ export async function startRelayProcess(
     "--allow-env",
     "--allow-sys",
     ...(opts.permissions ?? []),
+    // MSM_TEST_DATA_PLANE=fast runs every relay of the suite on the fast data plane (`auto` picks it with FFI).
+    // A test that passes its own permissions keeps exactly those.
+    ...(Deno.env.get("MSM_TEST_DATA_PLANE") === "fast" && opts.permissions === undefined
+      ? ["--allow-ffi"]
+      : []),
     join(REPO_ROOT, "main.ts"),
     "--listen",
     host,
