@@ -94,7 +94,7 @@ export class FastUdpPlane {
   readonly #stats: Float64Array;
   readonly #handlers = new Map<number, PlaneHandler>();
   /** Packets handled per socket: the worker widens a route only when this matches what it posted. */
-  readonly #processed = new Map<number, number>();
+  readonly #processed = new Map<number, { n: number }>();
   readonly #routes = new Map<number, RouteSync>();
   #nextRouteId = 1;
   readonly #scratch = new ArrayBuffer(8);
@@ -173,7 +173,7 @@ export class FastUdpPlane {
       throw errno === EADDRINUSE ? new Deno.errors.AddrInUse(message) : new Error(message);
     }
     this.#handlers.set(fd, handler);
-    this.#processed.set(fd, 0);
+    this.#processed.set(fd, { n: 0 });
     this.#post({ type: "open", fd });
     return fd;
   }
@@ -275,7 +275,7 @@ export class FastUdpPlane {
       type: "route",
       fd,
       id: r.sentId,
-      processed: this.#processed.get(fd) ?? 0,
+      processed: this.#processed.get(fd)?.n ?? 0,
       force: routeNarrows(r.acked, r.desired),
       spec: r.desired,
     });
@@ -321,6 +321,7 @@ export class FastUdpPlane {
       const handler = this.#handlers.get(reply.fd);
       if (!handler) return;
       const v = new DataView(reply.buf);
+      const processed = this.#processed.get(reply.fd) ?? { n: 0 };
       let off = 0;
       for (let i = 0; i < reply.count; i++) {
         const len = v.getUint32(off, true);
@@ -329,7 +330,7 @@ export class FastUdpPlane {
         const forwarded = (v.getUint16(off + RECV_FLAGS, true) & RECV_FORWARDED) !== 0;
         const packet = new Uint8Array(reply.buf, off + RECV_HEADER, len);
         off += RECV_HEADER + align4(len);
-        this.#processed.set(reply.fd, (this.#processed.get(reply.fd) ?? 0) + 1);
+        processed.n++;
         try {
           handler(packet, this.#addr(ip, port), forwarded);
         } catch {

@@ -85,7 +85,24 @@ const mem = new ArrayBuffer(TOTAL_BYTES);
 const view = new DataView(mem);
 const bytes = new Uint8Array(mem);
 const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(mem)));
-const ptr = (b: bigint, offset: number): Deno.PointerValue => Deno.UnsafePointer.create(b + BigInt(offset));
+/** Address of `mem` as a number (user-space addresses fit in 53 bits): pointer fields are written without BigInts. */
+const baseAddress = Number(base);
+/** The receive headers, and each send header position sendmmsg may start from (made once). */
+const recvHdrPtr = Deno.UnsafePointer.create(base + BigInt(OFF_RECV_HDR));
+const sendHdrPtrs = Array.from(
+  { length: BATCH },
+  (_, k) => Deno.UnsafePointer.create(base + BigInt(OFF_SEND_HDR + k * MMSGHDR_SIZE)),
+);
+/** Address of the bytes of `data` as a number. */
+function addressOf(data: ArrayBuffer | Uint8Array): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data)));
+}
+/** Writes a 64-bit pointer field of `view` from a number, allocating nothing. */
+function setPointer(at: number, address: number): void {
+  const low = address % 0x1_0000_0000;
+  view.setUint32(at, low, true);
+  view.setUint32(at + 4, (address - low) / 0x1_0000_0000, true);
+}
 const pollMem = new ArrayBuffer(MAX_FDS * 8);
 const pollView = new DataView(pollMem);
 const pollPtr = Deno.UnsafePointer.of(pollMem);
@@ -104,10 +121,8 @@ for (let i = 0; i < BATCH; i++) {
   view.setBigUint64(shdr + MSGHDR_IOVLEN, 1n, true);
 }
 
-/** Pointers of the receive slots, as BigInts made once (no allocation per packet). */
-const slotPointers = Array.from({ length: BATCH }, (_, i) => base + BigInt(OFF_SLOTS + i * SLOT));
-/** Pointers of each route's destination sockaddrs, made when the route changes. */
-const destPointers = new Map<number, bigint[]>();
+/** Address of each route's destination sockaddrs (16 bytes each), taken when the route changes. */
+const destAddresses = new Map<number, number>();
 
 const fds = new Set<number>();
 const routes = new Map<number, Route>();
@@ -184,7 +199,7 @@ function drain(fd: number): void {
     for (let i = 0; i < BATCH; i++) {
       view.setUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
     }
-    const n = s.recvmmsg(fd, ptr(base, OFF_RECV_HDR), BATCH, MSG_DONTWAIT, null);
+    const n = s.recvmmsg(fd, recvHdrPtr, BATCH, MSG_DONTWAIT, null);
     if (n <= 0) break; // EAGAIN (drained), or an ICMP error surfaced
     let size = 0;
     for (let i = 0; i < n; i++) {
@@ -212,15 +227,13 @@ function drain(fd: number): void {
       outView.setUint32(off + 4, ip, false);
       outView.setUint16(off + 8, port, true);
       outView.setUint16(off + RECV_FLAGS, 0, true);
-      out.set(bytes.subarray(at, at + len), off + RECV_HEADER);
-      if (cutThrough && !truncated) {
-        const slot = bytes.subarray(at, at + len);
-        if (route.forwards(slot, ip, port)) {
-          route.rewrite(slot); // the main thread got the original above
-          outView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
-          forwardSlots.push(i);
-          forwardLengths.push(len);
-        }
+      const slot = bytes.subarray(at, at + len);
+      out.set(slot, off + RECV_HEADER);
+      if (cutThrough && !truncated && route.forwards(slot, ip, port)) {
+        route.rewrite(slot); // the main thread got the original above
+        outView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
+        forwardSlots.push(i);
+        forwardLengths.push(len);
       }
       off += RECV_HEADER + align4(len);
     }
@@ -237,22 +250,27 @@ function drain(fd: number): void {
   if (pendingPackets >= HOLD_PACKETS) postAll();
 }
 
+/** Points send header `k` at one datagram: `length` bytes at `data` to the sockaddr at `name`. */
+function prepare(k: number, name: number, data: number, length: number): void {
+  const hdr = OFF_SEND_HDR + k * MMSGHDR_SIZE;
+  setPointer(hdr + MSGHDR_NAME, name);
+  const iov = OFF_SEND_IOV + k * IOVEC_SIZE;
+  setPointer(iov, data);
+  view.setUint32(iov + 8, length, true);
+  view.setUint32(iov + 12, 0, true);
+}
+
 /** Sends the forwarded slots of the current batch to every destination of `route`, BATCH per sendmmsg. */
 function forward(fd: number, route: Route): void {
-  const dests = destPointers.get(fd);
+  const dests = destAddresses.get(fd);
   const destCount = routeDestCount(route.spec);
-  if (!dests || dests.length !== destCount) return;
+  if (dests === undefined) return;
   let k = 0;
   for (let p = 0; p < forwardSlots.length; p++) {
-    const slotPtr = slotPointers[forwardSlots[p]!]!;
+    const slot = baseAddress + OFF_SLOTS + forwardSlots[p]! * SLOT;
     const len = forwardLengths[p]!;
     for (let d = 0; d < destCount; d++) {
-      const hdr = OFF_SEND_HDR + k * MMSGHDR_SIZE;
-      view.setBigUint64(hdr + MSGHDR_NAME, dests[d]!, true);
-      const iov = OFF_SEND_IOV + k * IOVEC_SIZE;
-      view.setBigUint64(iov, slotPtr, true);
-      view.setUint32(iov + 8, len, true);
-      view.setUint32(iov + 12, 0, true);
+      prepare(k, dests + d * 16, slot, len);
       if (++k === BATCH) {
         sendPrepared(fd, k);
         k = 0;
@@ -268,7 +286,7 @@ function sendPrepared(fd: number, n: number): void {
   let done = 0;
   while (done < n) {
     stats[PSTAT_SEND_CALLS]!++;
-    const sent = s.sendmmsg(fd, ptr(base, OFF_SEND_HDR + done * MMSGHDR_SIZE), n - done, MSG_DONTWAIT);
+    const sent = s.sendmmsg(fd, sendHdrPtrs[done]!, n - done, MSG_DONTWAIT);
     if (sent < 0) {
       if (errnoView.getInt32() === EINTR) continue;
       stats[PSTAT_SEND_ERRORS]!++;
@@ -280,56 +298,30 @@ function sendPrepared(fd: number, n: number): void {
   }
 }
 
-/** Sends `count` datagrams of `run` (offsets of records in `buf`) on `fd`, BATCH per sendmmsg. */
-function sendRun(
-  fd: number,
-  bufBase: bigint,
-  offsets: number[],
-  lengths: number[],
-  payloads: number[],
-): void {
-  let i = 0;
-  while (i < offsets.length) {
-    const n = Math.min(BATCH, offsets.length - i);
-    for (let k = 0; k < n; k++) {
-      const rec = offsets[i + k]!;
-      const hdr = OFF_SEND_HDR + k * MMSGHDR_SIZE;
-      view.setBigUint64(hdr + MSGHDR_NAME, bufBase + BigInt(rec + 8), true);
-      const iov = OFF_SEND_IOV + k * IOVEC_SIZE;
-      view.setBigUint64(iov, bufBase + BigInt(payloads[i + k]!), true);
-      view.setBigUint64(iov + 8, BigInt(lengths[i + k]!), true);
-    }
-    sendPrepared(fd, n);
-    i += n;
-  }
-}
-
+/** Sends the main thread's batch: records grouped into one sendmmsg per run of one socket (BATCH at most). */
 function sendBatch(buf: ArrayBuffer, count: number): void {
   const v = new DataView(buf);
-  const bufBase = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  const bufAddress = addressOf(buf);
   let off = 0;
   let runFd = -1;
-  let offsets: number[] = [];
-  let lengths: number[] = [];
-  let payloads: number[] = [];
+  let k = 0;
+  const flush = () => {
+    if (k > 0 && fds.has(runFd)) sendPrepared(runFd, k);
+    k = 0;
+  };
   for (let i = 0; i < count; i++) {
     const fd = v.getUint32(off, true);
     const len = v.getUint32(off + 4, true);
     const payloadAt = v.getUint32(off + SEND_PAYLOAD_AT, true);
-    if (fd !== runFd) {
-      if (offsets.length > 0 && fds.has(runFd)) sendRun(runFd, bufBase, offsets, lengths, payloads);
+    if (fd !== runFd || k === BATCH) {
+      flush();
       runFd = fd;
-      offsets = [];
-      lengths = [];
-      payloads = [];
     }
-    offsets.push(off);
-    lengths.push(len);
-    payloads.push(payloadAt);
+    prepare(k++, bufAddress + off + 8, bufAddress + payloadAt, len);
     // A record that repeats an earlier payload carries no payload bytes of its own.
     off += SEND_HEADER + (payloadAt === off + SEND_HEADER ? align4(len) : 0);
   }
-  if (offsets.length > 0 && fds.has(runFd)) sendRun(runFd, bufBase, offsets, lengths, payloads);
+  flush();
 }
 
 function closePending(): void {
@@ -397,7 +389,7 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         postAll();
         pending.delete(cmd.fd);
         routes.delete(cmd.fd);
-        destPointers.delete(cmd.fd);
+        destAddresses.delete(cmd.fd);
         if (fds.delete(cmd.fd)) toClose.push(cmd.fd);
         if (!polling) closePending();
         break;
@@ -409,13 +401,7 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         if (!route) break;
         postAll(); // the main thread must have handled every packet before the route widens
         const applied = route.apply(cmd.spec, cmd.processed, cmd.force);
-        if (applied) {
-          const destsBase = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(cmd.spec.dests)));
-          destPointers.set(
-            cmd.fd,
-            Array.from({ length: routeDestCount(cmd.spec) }, (_, d) => destsBase + BigInt(d * 16)),
-          );
-        }
+        if (applied) destAddresses.set(cmd.fd, addressOf(cmd.spec.dests));
         scope.postMessage({ type: "route-ack", fd: cmd.fd, id: cmd.id, applied });
         break;
       }
