@@ -23,6 +23,7 @@ import { InterleavedWriter } from "../src/rtsp/interleaved_writer.ts";
 import { RtspHeaders, type RtspResponse } from "../src/rtsp/message.ts";
 import { RtspParser } from "../src/rtsp/parser.ts";
 import { encodeInterleavedHeader, serializeRequest } from "../src/rtsp/serializer.ts";
+import { seededRandom } from "../tests/support/seeded_random.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const OUTPUT_DIR = new URL("./output/", import.meta.url);
@@ -50,18 +51,6 @@ const details: Record<string, unknown> = {};
 
 function report(group: string, name: string, value: number, unit: string, note?: string): void {
   rows.push({ group, name, value, unit, ...(note ? { note } : {}) });
-}
-
-/** Deterministic PRNG (mulberry32) so split points are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Builds a 1200-byte RTP packet. */
@@ -121,7 +110,7 @@ function benchParserMessages(label: string, text: string): void {
   report("a. parser", `${label}, fed whole`, whole.opsPerSec, "msg/s", `${bytes.length} B each`);
 
   // Every message split into 3 pieces at random cut points, the parser asked for events after each piece.
-  const rand = prng(0x1234);
+  const rand = seededRandom(0x1234); // the same split points on every run
   const variants: Uint8Array[][] = [];
   for (let v = 0; v < 1024; v++) {
     const a = 1 + Math.floor(rand() * (bytes.length - 2));

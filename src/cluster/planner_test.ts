@@ -18,6 +18,7 @@ import {
   treeEdgesMoved,
   type TreePlan,
 } from "./planner.ts";
+import { seededRandom } from "../../tests/support/seeded_random.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Invariant checker
@@ -437,14 +438,7 @@ function runs(base: number): fc.Parameters<unknown> {
 
 /** Small deterministic generator for the bulk of a membership (fast-check picks its seed and shape). */
 function generator(seed: number): { int(n: number): number; chance(p: number): boolean } {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return { int: (n) => Math.floor(next() * n), chance: (p) => next() < p };
 }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { MAX_DROPOUT, RtpReceiverStats, type RtpUpdateResult } from "./rtp_receiver_stats.ts";
+import { seededRandom as mulberry32 } from "../../tests/support/seeded_random.ts";
 
 /** Feeds sequence numbers 1/8 s apart with matching 90 kHz timestamps (constant transit). */
 function feed(stats: RtpReceiverStats, seqs: readonly number[]): RtpUpdateResult[] {
@@ -398,18 +399,6 @@ Deno.test("stats: loss, reordering and jitter match an independent count for ran
     { numRuns: 200 },
   );
 });
-
-/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 Deno.test("stats: packets overtaken by the first counted one are neither expected nor received", () => {
   // Arrival order after reordering at the start: 100 and 98 fail probation, 103 then 104 validate (base 104).

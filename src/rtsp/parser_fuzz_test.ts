@@ -8,6 +8,7 @@ import { ok as assert } from "node:assert/strict";
 import { RtspParser } from "./parser.ts";
 import { RtspProtocolError } from "./errors.ts";
 import { RTSP_MAX_BODY_BYTES, RTSP_MAX_FRAME_BYTES, RTSP_MAX_HEAD_BYTES } from "./limits.ts";
+import { seededRandom as rng } from "../../tests/support/seeded_random.ts";
 
 const enc = new TextEncoder();
 const SEEDS = [
@@ -21,18 +22,6 @@ const SEEDS = [
   "$\x00\x00\x08\x80\x60\x00\x01\x00\x00\x00\x01",
   "PLAY rtsp://relay/p RTSP/1.0\r\nCSeq: 6\r\nSession: 12345678\r\nRange: npt=0.000-\r\n\r\n",
 ].map((s) => enc.encode(s));
-
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** One input: a few seeds glued together, then 1-8 mutations. */
 function mutatedInput(seed: number): Uint8Array {

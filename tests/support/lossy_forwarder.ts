@@ -13,6 +13,7 @@
  * should measure.
  * @module
  */
+import { seededRandom } from "./seeded_random.ts";
 
 /** Which RTP packets the forwarder drops. */
 export type DropRule =
@@ -86,18 +87,6 @@ function bindPair(hostname: string): Pair {
     }
   }
   throw new Error(`Cannot bind a UDP port pair on "${hostname}"`);
-}
-
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A forwarder for one RTP session (one track). */
