@@ -16,7 +16,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { RtspClientConnection } from "../src/rtsp/client.ts";
+import { type RtspReader, startRtspPublisher, startRtspReader } from "../tests/support/rtsp_peers.ts";
 import { startRelayProcess } from "../tests/support/relay.ts";
 import { cpuSeconds } from "../tests/support/proc_stats.ts";
 
@@ -107,41 +107,19 @@ async function startMsmRelay(dests: number[], fast = false): Promise<Relay> {
     },
   );
   const url = relay.url("bench");
-  const publisher = await RtspClientConnection.connect(url);
-  const ann = await publisher.request(
-    "ANNOUNCE",
-    url,
-    { "Content-Type": "application/sdp" },
-    new TextEncoder().encode(SDP),
-  );
-  if (ann.status !== 200) throw new Error(`ANNOUNCE: ${ann.status}`);
+  // The blaster sends from the publisher's client port, the sink receives on the readers' client ports.
   const source = freeUdpPair();
-  const setup = await publisher.request("SETUP", `${url}/trackID=0`, {
-    Transport: `RTP/AVP;unicast;client_port=${source}-${source + 1};mode=record`,
-  });
-  const serverPort = Number(setup.headers.get("Transport")?.match(/server_port=(\d+)/)?.[1]);
-  const session = setup.headers.get("Session")!.split(";")[0]!;
-  if ((await publisher.request("RECORD", url, { Session: session })).status !== 200) {
-    throw new Error("RECORD");
-  }
-  const readers: RtspClientConnection[] = [];
-  for (const d of dests) {
-    const c = await RtspClientConnection.connect(url);
-    await c.request("DESCRIBE", url);
-    const s = await c.request("SETUP", `${url}/trackID=0`, {
-      Transport: `RTP/AVP;unicast;client_port=${d}-${d + 1}`,
-    });
-    const id = s.headers.get("Session")!.split(";")[0]!;
-    if ((await c.request("PLAY", url, { Session: id })).status !== 200) throw new Error("PLAY");
-    readers.push(c);
-  }
+  const publisher = await startRtspPublisher(url, SDP, { transport: "udp", clientPort: source });
+  const serverPort = publisher.serverPort!;
+  const readers: RtspReader[] = [];
+  for (const d of dests) readers.push(await startRtspReader(url, { transport: "udp", clientPort: d }));
   return {
     pid: relay.process.pid,
     port: serverPort,
     sourcePort: source,
     async stop() {
       const view = await relay.stream("bench");
-      for (const c of readers) c.close();
+      for (const r of readers) await r.close();
       publisher.close();
       await relay.stop();
       return JSON.stringify({

@@ -18,7 +18,7 @@ import type { Egress } from "../src/relay/egress.ts";
 import { TcpEgress } from "../src/relay/egress.ts";
 import { Track } from "../src/relay/track.ts";
 import { setRtpSequence, setRtpTimestamp, writeRtpHeader } from "../src/rtp/packet.ts";
-import { RtspClientConnection } from "../src/rtsp/client.ts";
+import { type RtspReader, startRtspReader } from "../tests/support/rtsp_peers.ts";
 import { InterleavedWriter } from "../src/rtsp/interleaved_writer.ts";
 import { RtspHeaders, type RtspResponse } from "../src/rtsp/message.ts";
 import { RtspParser } from "../src/rtsp/parser.ts";
@@ -342,28 +342,17 @@ const PUBLISH_SDP = [
 ].join("\r\n");
 
 interface Reader {
-  client: RtspClientConnection;
+  reader: RtspReader;
   received: number;
 }
 
 async function openReader(port: number, path: string): Promise<Reader> {
-  const url = `rtsp://127.0.0.1:${port}/${path}`;
-  const client = await RtspClientConnection.connect(url, { userAgent: "msm-bench-reader" });
-  const reader: Reader = { client, received: 0 };
-  client.onFrame = (channel) => {
-    if (channel === 0) reader.received++;
-  };
-  const describe = await client.request("DESCRIBE", url, { Accept: "application/sdp" });
-  if (describe.status !== 200) throw new Error(`Reader DESCRIBE answered ${describe.status}`);
-  const base = describe.headers.get("Content-Base") ?? `${url}/`;
-  const setup = await client.request("SETUP", `${base}trackID=0`, {
-    Transport: "RTP/AVP/TCP;unicast;interleaved=0-1",
+  const counted: Reader = { reader: null!, received: 0 };
+  counted.reader = await startRtspReader(`rtsp://127.0.0.1:${port}/${path}`, {
+    transport: "tcp",
+    onRtp: () => counted.received++,
   });
-  if (setup.status !== 200) throw new Error(`Reader SETUP answered ${setup.status}`);
-  const session = (setup.headers.get("Session") ?? "").split(";")[0]!;
-  const play = await client.request("PLAY", base, { Session: session, Range: "npt=0.000-" });
-  if (play.status !== 200) throw new Error(`Reader PLAY answered ${play.status}`);
-  return reader;
+  return counted;
 }
 
 interface RelayChild {
@@ -543,7 +532,7 @@ async function e2eRun(
   } catch { /* admin unreachable: reported as null */ }
 
   pub.close();
-  for (const r of rs) r.client.close();
+  for (const r of rs) await r.reader.close();
   await delay(100);
 
   const delivered = rs.map((r) => r.received);

@@ -11,11 +11,11 @@
  * Run: `deno run -A bench/readers.ts` (also part of `deno task bench`).
  * @module
  */
-import { RtspClientConnection } from "../src/rtsp/client.ts";
 import { writeRtpHeader } from "../src/rtp/packet.ts";
 import { delay, spawnProcess, startGstCamera } from "../tests/support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
 import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
+import { startRtspPublisher, startRtspReader } from "../tests/support/rtsp_peers.ts";
 import { ffmpegFirstFrameMs, playToKeyframe, waitForKeyframeEnd } from "../tests/support/keyframe_probe.ts";
 
 /** ffmpeg input options for a fast start (decode from the first packets instead of analysing the stream). */
@@ -51,26 +51,12 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
-/** Publisher over TCP interleaved: ANNOUNCE, SETUP record, RECORD; returns a send function. */
+/** A TCP publisher of `path` whose `send()` sends one 1200-byte RTP packet stamped with performance.now(). */
 async function publish(relay: RelayProcess, path: string) {
-  const url = relay.url(path);
-  const c = await RtspClientConnection.connect(url);
-  const ann = await c.request(
-    "ANNOUNCE",
-    url,
-    { "Content-Type": "application/sdp" },
-    new TextEncoder().encode(SDP),
-  );
-  if (ann.status !== 200) throw new Error(`ANNOUNCE ${ann.status}`);
-  const setup = await c.request("SETUP", `${url}/trackID=0`, {
-    Transport: "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record",
-  });
-  const session = setup.headers.get("Session")!.split(";")[0]!;
-  const rec = await c.request("RECORD", url, { Session: session, Range: "npt=0.000-" });
-  if (rec.status !== 200) throw new Error(`RECORD ${rec.status}`);
+  const publisher = await startRtspPublisher(relay.url(path), SDP, { transport: "tcp" });
   let seq = 0;
   return {
-    conn: c,
+    conn: publisher.conn,
     /** Sends one 1200-byte RTP packet carrying the send time (performance.now()) at payload offset 4. */
     send() {
       seq = (seq + 1) & 0xffff;
@@ -84,80 +70,28 @@ async function publish(relay: RelayProcess, path: string) {
       });
       packet[12] = 0x41; // a non-IDR slice: the GOP cache keeps nothing
       new DataView(packet.buffer).setFloat64(16, performance.now());
-      c.sendFrame(0, packet);
+      void publisher.send(packet);
     },
   };
 }
 
-/** The SETUP URL of the first video track, from a DESCRIBE answer. */
-function videoControlUrl(url: string, contentBase: string | undefined, sdp: string): string {
-  const video = sdp.slice(sdp.indexOf("m=video"));
-  const control = video.match(/^a=control:(\S+)/m)?.[1] ?? "trackID=0";
-  if (/^rtsp:\/\//.test(control)) return control;
-  const base = contentBase ?? `${url}/`;
-  return base.endsWith("/") ? base + control : `${base}/${control}`;
-}
-
-/** A TCP reader of `url` that counts packets and, given `delays`, records each packet's one-way delay. */
-async function tcpReaderOf(url: string, delays: number[] | null) {
-  const c = await RtspClientConnection.connect(url);
-  const desc = await c.request("DESCRIBE", url, { Accept: "application/sdp" });
-  const trackUrl = videoControlUrl(
-    url,
-    desc.headers.get("Content-Base"),
-    new TextDecoder().decode(desc.body),
-  );
-  const setup = await c.request("SETUP", trackUrl, { Transport: "RTP/AVP/TCP;unicast;interleaved=0-1" });
-  const session = setup.headers.get("Session")!.split(";")[0]!;
+/** A reader of `url` that counts RTP packets and, given `delays`, records each packet's one-way delay. */
+async function readerOf(url: string, transport: "udp" | "tcp", delays: number[] | null) {
   let packets = 0;
-  c.onFrame = (channel, payload) => {
-    if (channel !== 0 || payload.length < 24) return;
-    packets++;
-    delays?.push(performance.now() - new DataView(payload.buffer, payload.byteOffset).getFloat64(16));
-  };
-  const play = await c.request("PLAY", url, { Session: session, Range: "npt=0.000-" });
-  if (play.status !== 200) throw new Error(`PLAY ${play.status}`);
-  return { conn: c, packets: () => packets };
+  const reader = await startRtspReader(url, {
+    transport,
+    onRtp: (payload) => {
+      if (payload.length < 24) return;
+      packets++;
+      delays?.push(performance.now() - new DataView(payload.buffer, payload.byteOffset).getFloat64(16));
+    },
+  });
+  return { close: reader.close, packets: () => packets };
 }
 
 /** A TCP reader of a relay path. */
 function tcpReader(relay: RelayProcess, path: string, delays: number[] | null) {
-  return tcpReaderOf(relay.url(path), delays);
-}
-
-/** A UDP reader (client ports on 127.0.0.1) recording one-way delays. */
-async function udpReader(relay: RelayProcess, path: string, delays: number[]) {
-  const url = relay.url(path);
-  const c = await RtspClientConnection.connect(url);
-  await c.request("DESCRIBE", url);
-  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const port = (sock.addr as Deno.NetAddr).port;
-  const setup = await c.request("SETUP", `${url}/trackID=0`, {
-    Transport: `RTP/AVP;unicast;client_port=${port}-${port + 1}`,
-  });
-  const session = setup.headers.get("Session")!.split(";")[0]!;
-  await c.request("PLAY", url, { Session: session });
-  let open = true;
-  const loop = (async () => {
-    while (open) {
-      try {
-        const [p] = await sock.receive();
-        if (p.length >= 24) {
-          delays.push(performance.now() - new DataView(p.buffer, p.byteOffset).getFloat64(16));
-        }
-      } catch {
-        return;
-      }
-    }
-  })();
-  return {
-    async close() {
-      open = false;
-      sock.close();
-      await loop;
-      c.close();
-    },
-  };
+  return readerOf(relay.url(path), "tcp", delays);
 }
 
 async function latency(): Promise<void> {
@@ -166,7 +100,7 @@ async function latency(): Promise<void> {
   const tcpDelays: number[] = [];
   const udpDelays: number[] = [];
   const tcp = await tcpReader(relay, "lat", tcpDelays);
-  const udp = await udpReader(relay, "lat", udpDelays);
+  const udp = await readerOf(relay.url("lat"), "udp", udpDelays);
   // 500 packets/s for 4 s, paced in 2 ms steps.
   const end = performance.now() + 4000;
   while (performance.now() < end) {
@@ -184,7 +118,7 @@ async function latency(): Promise<void> {
     );
     report(`added latency per hop, ${name} reader, p99`, percentile(sorted, 0.99), "ms");
   }
-  tcp.conn.close();
+  await tcp.close();
   await udp.close();
   pub.conn.close();
 }
@@ -233,7 +167,7 @@ async function memoryAndCpu(): Promise<void> {
   );
   running = false;
   await sender;
-  for (const r of readers) r.conn.close();
+  for (const r of readers) await r.close();
   pub.conn.close();
 }
 
@@ -315,7 +249,7 @@ async function cpuVersusGstreamer(): Promise<void> {
   ], { name: "gst-proxy" });
   const port = Number((await proxy.waitForLine(/^READY port=(\d+)/, 15_000))[1]);
   const proxyUrl = `rtsp://127.0.0.1:${port}/proxy`;
-  const warm = await tcpReaderOf(proxyUrl, null); // the proxy now pulls from the relay
+  const warm = await readerOf(proxyUrl, "tcp", null); // the proxy now pulls from the relay
   await delay(2000);
   for (
     const [name, pid, url] of [
@@ -325,7 +259,7 @@ async function cpuVersusGstreamer(): Promise<void> {
   ) {
     const idle = await cpuOver(pid, 3000);
     const readers = [];
-    for (let i = 0; i < 50; i++) readers.push(await tcpReaderOf(url, null));
+    for (let i = 0; i < 50; i++) readers.push(await readerOf(url, "tcp", null));
     await delay(1000);
     const before = readers.map((r) => r.packets());
     const loaded = await cpuOver(pid, 5000);
@@ -336,10 +270,10 @@ async function cpuVersusGstreamer(): Promise<void> {
       "% core",
       `total ${(loaded * 100).toFixed(1)} %, min ${Math.min(...got)} packets/reader in 5 s`,
     );
-    for (const r of readers) r.conn.close();
+    for (const r of readers) await r.close();
     await delay(1000);
   }
-  warm.conn.close();
+  await warm.close();
   void publisher;
 }
 

@@ -6,10 +6,10 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { RtspClientConnection } from "../src/rtsp/client.ts";
 import { writeRtpHeader } from "../src/rtp/packet.ts";
 import { delay } from "./support/processes.ts";
-import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
+import { startRelayProcess } from "./support/relay.ts";
+import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
 import { rssBytes } from "./support/proc_stats.ts";
 import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
 
@@ -32,91 +32,19 @@ function record(seen: Seen, p: Uint8Array): void {
   seen.indexes.push(v.getUint32(12));
 }
 
-async function publisher(relay: RelayProcess, path: string) {
-  const url = relay.url(path);
-  const c = await RtspClientConnection.connect(url);
-  const ann = await c.request(
-    "ANNOUNCE",
-    url,
-    { "Content-Type": "application/sdp" },
-    new TextEncoder().encode(SDP),
-  );
-  assertEquals(ann.status, 200);
-  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const port = (sock.addr as Deno.NetAddr).port;
-  const setup = await c.request("SETUP", `${url}/trackID=0`, {
-    Transport: `RTP/AVP;unicast;client_port=${port}-${port + 1};mode=record`,
+/** Packet `i` of the publisher: sequence numbers start near the wrap, so readers see 65535 -> 0 too. */
+function packet(i: number): Uint8Array {
+  const p = new Uint8Array(200);
+  writeRtpHeader(p, 0, {
+    marker: true,
+    payloadType: 96,
+    sequence: (65000 + i) & 0xffff,
+    timestamp: i * 30,
+    ssrc: 0x1234,
   });
-  const serverPort = Number(setup.headers.get("Transport")?.match(/server_port=(\d+)/)?.[1]);
-  const session = setup.headers.get("Session")!.split(";")[0]!;
-  assertEquals((await c.request("RECORD", url, { Session: session })).status, 200);
-  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: serverPort };
-  return {
-    async send(i: number) {
-      const p = new Uint8Array(200);
-      // Sequence numbers start near the wrap, so readers see 65535 -> 0 too.
-      writeRtpHeader(p, 0, {
-        marker: true,
-        payloadType: 96,
-        sequence: (65000 + i) & 0xffff,
-        timestamp: i * 30,
-        ssrc: 0x1234,
-      });
-      new DataView(p.buffer).setUint32(12, i);
-      p[16] = 0x41; // a non-IDR slice: no GOP cache burst
-      await sock.send(p, to);
-    },
-    close() {
-      sock.close();
-      c.close();
-    },
-  };
-}
-
-async function udpReader(relay: RelayProcess, path: string, seen: Seen) {
-  const url = relay.url(path);
-  const c = await RtspClientConnection.connect(url);
-  await c.request("DESCRIBE", url);
-  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const port = (sock.addr as Deno.NetAddr).port;
-  const setup = await c.request("SETUP", `${url}/trackID=0`, {
-    Transport: `RTP/AVP;unicast;client_port=${port}-${port + 1}`,
-  });
-  const session = setup.headers.get("Session")!.split(";")[0]!;
-  assertEquals((await c.request("PLAY", url, { Session: session })).status, 200);
-  const loop = (async () => {
-    const buf = new Uint8Array(2048);
-    for (;;) {
-      try {
-        const [p] = await sock.receive(buf);
-        record(seen, p);
-      } catch {
-        return;
-      }
-    }
-  })();
-  return {
-    async close() {
-      sock.close();
-      await loop;
-      c.close();
-    },
-  };
-}
-
-async function tcpReader(relay: RelayProcess, path: string, seen: Seen) {
-  const url = relay.url(path);
-  const c = await RtspClientConnection.connect(url);
-  await c.request("DESCRIBE", url);
-  const setup = await c.request("SETUP", `${url}/trackID=0`, {
-    Transport: "RTP/AVP/TCP;unicast;interleaved=0-1",
-  });
-  const session = setup.headers.get("Session")!.split(";")[0]!;
-  c.onFrame = (channel, p) => {
-    if (channel === 0) record(seen, p);
-  };
-  assertEquals((await c.request("PLAY", url, { Session: session })).status, 200);
-  return { close: () => Promise.resolve(c.close()) };
+  new DataView(p.buffer).setUint32(12, i);
+  p[16] = 0x41; // a non-IDR slice: no GOP cache burst
+  return p;
 }
 
 /** One gapless run of sequence numbers and indexes ending at the last packet. */
@@ -147,14 +75,12 @@ for (const plane of ["portable", "fast"] as const) {
         {},
         plane === "fast" ? { permissions: ["--allow-ffi"] } : {},
       );
-      const pub = await publisher(relay, "order");
+      await using pub = await startRtspPublisher(relay.url("order"), SDP, { transport: "udp" });
       const readers: Array<{ name: string; seen: Seen; close(): Promise<void> }> = [];
-      const join = async (kind: "udp" | "tcp") => {
+      const join = async (transport: "udp" | "tcp") => {
         const seen: Seen = { seqs: [], indexes: [] };
-        const r = kind === "udp"
-          ? await udpReader(relay, "order", seen)
-          : await tcpReader(relay, "order", seen);
-        readers.push({ name: `${kind} reader ${readers.length + 1}`, seen, close: r.close });
+        const r = await startRtspReader(relay.url("order"), { transport, onRtp: (p) => record(seen, p) });
+        readers.push({ name: `${transport} reader ${readers.length + 1}`, seen, close: r.close });
       };
       await join("udp");
       await join("tcp");
@@ -164,7 +90,7 @@ for (const plane of ["portable", "fast"] as const) {
         "udp",
       ]]);
       for (let i = 0; i < PACKETS; i++) {
-        await pub.send(i);
+        await pub.send(packet(i));
         const kind = joinAt.get(i);
         if (kind) await join(kind);
         if (i % PER_MS === PER_MS - 1) await delay(1);
@@ -172,7 +98,6 @@ for (const plane of ["portable", "fast"] as const) {
       await delay(500);
       const rss1 = rssBytes(relay.process.pid);
       for (const r of readers) await r.close();
-      pub.close();
       for (const r of readers) {
         console.log(
           `${plane}: ${r.name} got packets ${r.seen.indexes[0]}..${

@@ -6,7 +6,7 @@
  * @module
  */
 import { ok as assert } from "node:assert/strict";
-import { cachedTestClip, ffmpegPublish, ffmpegRead, spawnProcess } from "./support/processes.ts";
+import { cachedTestClip, ffmpegPublish, ffmpegRead, waitPublishing } from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
 import { RtspClientConnection } from "../src/rtsp/client.ts";
 
@@ -51,7 +51,7 @@ Deno.test("RTSP Digest: users read and publish what they may, nothing else", asy
   // A publisher publishes its paths; it cannot read them; a reader cannot publish.
   const clip = await cachedTestClip(60);
   await using pub = ffmpegPublish(clip, withCredentials(relay.url("live/a"), "cam", "c-secret-2"), "tcp");
-  await pub.waitForLine(/^frame=[1-9]/, 15_000);
+  await waitPublishing(pub, 15_000);
   const boss = await ffmpegRead(withCredentials(relay.url("live/a"), "boss", "b-secret-3"), {
     transport: "tcp",
     seconds: 2,
@@ -67,21 +67,14 @@ Deno.test("RTSP Digest: users read and publish what they may, nothing else", asy
     "path",
   );
 
-  await using sneaky = spawnProcess([
-    "ffmpeg",
-    "-hide_banner",
-    "-nostdin",
-    "-re",
-    "-i",
+  await using sneaky = ffmpegPublish(
     clip,
-    "-c",
-    "copy",
-    "-f",
-    "rtsp",
-    "-rtsp_transport",
-    "tcp",
     withCredentials(relay.url("live/b"), "viewer", "v-secret-1"),
-  ], { name: "ffmpeg-publish-refused" });
+    "tcp",
+    {
+      name: "ffmpeg-publish-refused",
+    },
+  );
   const st = await sneaky.exited;
   assert(st.code !== 0 && /403/.test(sneaky.output()), `a reader published:\n${sneaky.output()}`);
 

@@ -7,10 +7,10 @@
  * - {@linkcode ffmpegFirstFrameMs}: time from starting ffmpeg to its first decoded frame.
  * @module
  */
-import { RtspClientConnection } from "../../src/rtsp/client.ts";
 import { H264_FU_A, H264_NAL_IDR, H264_NAL_PPS, H264_NAL_SPS, H264_STAP_A } from "../../src/rtp/h264.ts";
 import { rtpPayloadOffset, rtpTimestamp } from "../../src/rtp/packet.ts";
 import { spawnProcess } from "./processes.ts";
+import { startRtspReader } from "./rtsp_peers.ts";
 
 /** NAL unit types an H.264 RTP payload carries (STAP-A unpacked, FU-A start fragments only). */
 function nalTypes(payload: Uint8Array): number[] {
@@ -52,32 +52,6 @@ export class KeyframeTracker {
   }
 }
 
-/** A TCP reader of the first video track of `url`; `onRtp` sees every RTP packet. */
-async function readVideo(
-  url: string,
-  onRtp: (packet: Uint8Array) => void,
-): Promise<{ conn: RtspClientConnection; playReplyAt: number }> {
-  const c = await RtspClientConnection.connect(url);
-  const desc = await c.request("DESCRIBE", url, { Accept: "application/sdp" });
-  const sdp = new TextDecoder().decode(desc.body);
-  const control = sdp.slice(sdp.indexOf("m=video")).match(/^a=control:(\S+)/m)?.[1] ?? "trackID=0";
-  const base = desc.headers.get("Content-Base") ?? `${url}/`;
-  const trackUrl = control.startsWith("rtsp://")
-    ? control
-    : base.endsWith("/")
-    ? base + control
-    : `${base}/${control}`;
-  const setup = await c.request("SETUP", trackUrl, { Transport: "RTP/AVP/TCP;unicast;interleaved=0-1" });
-  const session = setup.headers.get("Session")?.split(";")[0];
-  if (setup.status !== 200 || !session) throw new Error(`SETUP ${setup.status}`);
-  c.onFrame = (channel, payload) => {
-    if (channel === 0) onRtp(payload);
-  };
-  const play = await c.request("PLAY", url, { Session: session, Range: "npt=0.000-" });
-  if (play.status !== 200) throw new Error(`PLAY ${play.status}`);
-  return { conn: c, playReplyAt: performance.now() };
-}
-
 /** Milliseconds from the PLAY reply to the end of the first complete keyframe, and the packets before it. */
 export async function playToKeyframe(
   url: string,
@@ -87,21 +61,24 @@ export async function playToKeyframe(
   let done: (at: number) => void = () => {};
   const complete = new Promise<number>((resolve) => (done = resolve));
   let finished = false;
-  const { conn, playReplyAt } = await readVideo(url, (p) => {
-    if (!finished && tracker.push(p)) {
-      finished = true;
-      done(performance.now());
-    }
+  const reader = await startRtspReader(url, {
+    transport: "tcp",
+    onRtp: (p) => {
+      if (!finished && tracker.push(p)) {
+        finished = true;
+        done(performance.now());
+      }
+    },
   });
   const timer = setTimeout(() => done(NaN), timeoutMs);
   try {
     // Packets that arrived with the PLAY reply (the GOP burst) count from the reply itself.
     const at = await complete;
     if (Number.isNaN(at)) throw new Error(`no complete keyframe within ${timeoutMs} ms`);
-    return { ms: Math.max(0, at - playReplyAt), packets: tracker.packets };
+    return { ms: Math.max(0, at - reader.playReplyAt), packets: tracker.packets };
   } finally {
     clearTimeout(timer);
-    conn.close();
+    await reader.close();
   }
 }
 
@@ -115,8 +92,11 @@ export async function waitForKeyframeEnd(url: string, timeoutMs = 10_000): Promi
     fail = reject;
   });
   let tracker = new KeyframeTracker();
-  const { conn } = await readVideo(url, (p) => {
-    if (live && tracker.push(p)) seen();
+  const reader = await startRtspReader(url, {
+    transport: "tcp",
+    onRtp: (p) => {
+      if (live && tracker.push(p)) seen();
+    },
   });
   // Whatever arrived with the PLAY reply may be a cached burst, not the live edge: wait for fresh packets.
   setTimeout(() => {
@@ -128,7 +108,7 @@ export async function waitForKeyframeEnd(url: string, timeoutMs = 10_000): Promi
     await passed;
   } finally {
     clearTimeout(timer);
-    conn.close();
+    await reader.close();
   }
 }
 
