@@ -21,7 +21,7 @@ export type PlaneCommand =
   | { type: "stop"; shared?: undefined }
   /**
    * `wakeFd`: an eventfd the main thread writes after each message, so the worker, blocked in poll(), wakes up;
-   * `shared` holds the stats and, at {@linkcode PSTAT_MESSAGES}, the count of messages posted to the worker.
+   * `shared` holds the stats and, at {@linkcode PSTAT_MESSAGES_I32}, the count of messages posted to the worker.
    */
   | { type: "init"; shared: SharedArrayBuffer; wakeFd: number }
   | {
@@ -53,17 +53,20 @@ export const RECV_HEADER = 12;
 export const RECV_FLAGS = 10;
 /** Receive flag: the worker forwarded the packet to the route's destinations itself. */
 export const RECV_FORWARDED = 1;
-/** Float64 slots of the shared stats buffer. */
-export const PSTAT_RECEIVED = 0;
-export const PSTAT_SENT = 1;
-export const PSTAT_SEND_ERRORS = 2;
-export const PSTAT_RECV_BATCHES = 3;
-export const PSTAT_SEND_CALLS = 4;
-export const PSTAT_TRUNCATED = 5;
-/** Datagrams the worker sent on its own (cut-through). */
-export const PSTAT_CUT_THROUGH = 7;
+/** Float64 slots of the shared stats buffer, by counter (slot 6 holds the Int32 message count). */
+export const PSTAT = {
+  received: 0,
+  sent: 1,
+  sendErrors: 2,
+  recvBatches: 3,
+  sendCalls: 4,
+  truncated: 5,
+  /** Datagrams the worker sent on its own (cut-through). */
+  cutThrough: 7,
+} as const;
 /** Int32 index (in the shared buffer seen as Int32Array) of the count of messages posted to the worker. */
 export const PSTAT_MESSAGES_I32 = 12;
+/** Float64 slots of the shared stats buffer. */
 export const PSTAT_COUNT = 8;
 
 /** Rounds up to a multiple of 4. */

@@ -14,15 +14,9 @@ import {
   align4,
   type PlaneCommand,
   type PlaneReply,
+  PSTAT,
   PSTAT_COUNT,
-  PSTAT_CUT_THROUGH,
   PSTAT_MESSAGES_I32,
-  PSTAT_RECEIVED,
-  PSTAT_RECV_BATCHES,
-  PSTAT_SEND_CALLS,
-  PSTAT_SEND_ERRORS,
-  PSTAT_SENT,
-  PSTAT_TRUNCATED,
   RECV_FLAGS,
   RECV_FORWARDED,
   RECV_HEADER,
@@ -364,13 +358,13 @@ export class FastUdpPlane {
   stats(): PlaneStats {
     const s = this.#stats;
     return {
-      received: s[PSTAT_RECEIVED]!,
-      sent: s[PSTAT_SENT]!,
-      sendErrors: s[PSTAT_SEND_ERRORS]!,
-      recvBatches: s[PSTAT_RECV_BATCHES]!,
-      sendCalls: s[PSTAT_SEND_CALLS]!,
-      truncated: s[PSTAT_TRUNCATED]!,
-      cutThrough: s[PSTAT_CUT_THROUGH]!,
+      received: s[PSTAT.received]!,
+      sent: s[PSTAT.sent]!,
+      sendErrors: s[PSTAT.sendErrors]!,
+      recvBatches: s[PSTAT.recvBatches]!,
+      sendCalls: s[PSTAT.sendCalls]!,
+      truncated: s[PSTAT.truncated]!,
+      cutThrough: s[PSTAT.cutThrough]!,
       flushes: this.#flushes,
     };
   }

@@ -13,15 +13,9 @@ import {
   align4,
   type PlaneCommand,
   type PlaneReply,
+  PSTAT,
   PSTAT_COUNT,
-  PSTAT_CUT_THROUGH,
   PSTAT_MESSAGES_I32,
-  PSTAT_RECEIVED,
-  PSTAT_RECV_BATCHES,
-  PSTAT_SEND_CALLS,
-  PSTAT_SEND_ERRORS,
-  PSTAT_SENT,
-  PSTAT_TRUNCATED,
   RECV_FLAGS,
   RECV_FORWARDED,
   RECV_HEADER,
@@ -217,7 +211,7 @@ function drain(fd: number): void {
     for (let i = 0; i < n; i++) {
       const hdr = OFF_RECV_HDR + i * MMSGHDR_SIZE;
       const truncated = (view.getUint32(hdr + MSGHDR_FLAGS, true) & MSG_TRUNC) !== 0;
-      if (truncated) stats[PSTAT_TRUNCATED]!++;
+      if (truncated) stats[PSTAT.truncated]!++;
       const len = Math.min(view.getUint32(hdr + MMSGHDR_LEN, true), SLOT);
       const name = OFF_RECV_NAME + i * SOCKADDR_IN_SIZE;
       const port = view.getUint16(name + 2, false);
@@ -241,8 +235,8 @@ function drain(fd: number): void {
     p.count += n;
     pendingPackets += n;
     if (forwardSlots.length > 0) forward(fd, route!);
-    stats[PSTAT_RECEIVED]! += n;
-    stats[PSTAT_RECV_BATCHES]!++;
+    stats[PSTAT.received]! += n;
+    stats[PSTAT.recvBatches]!++;
     if (n < BATCH) break;
   }
   const p = pending.get(fd);
@@ -278,22 +272,22 @@ function forward(fd: number, route: Route): void {
     }
   }
   if (k > 0) sendPrepared(fd, k);
-  stats[PSTAT_CUT_THROUGH]! += forwardSlots.length * destCount;
+  stats[PSTAT.cutThrough]! += forwardSlots.length * destCount;
 }
 
 /** Sends the first `n` prepared send headers on `fd`, skipping datagrams the kernel refuses. */
 function sendPrepared(fd: number, n: number): void {
   let done = 0;
   while (done < n) {
-    stats[PSTAT_SEND_CALLS]!++;
+    stats[PSTAT.sendCalls]!++;
     const sent = s.sendmmsg(fd, sendHdrPtrs[done]!, n - done, MSG_DONTWAIT);
     if (sent < 0) {
       if (errnoView.getInt32() === EINTR) continue;
-      stats[PSTAT_SEND_ERRORS]!++;
+      stats[PSTAT.sendErrors]!++;
       done++; // skip the datagram the kernel refused (EAGAIN: socket buffer full; ECONNREFUSED; ...)
       continue;
     }
-    stats[PSTAT_SENT]! += sent;
+    stats[PSTAT.sent]! += sent;
     done += sent;
   }
 }
