@@ -7,6 +7,7 @@
 import { ok as assert } from "node:assert/strict";
 import { cachedTestClip, ffmpegPublish, ffmpegRead, waitPublishing } from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
+import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
 
 const linux = Deno.build.os === "linux";
 
@@ -29,6 +30,17 @@ Deno.test({
     const view = await relay.stream("live/fast");
     assert((view?.packetsIn ?? 0) > 0 && (view?.packetsOut ?? 0) > 0, JSON.stringify(view));
     assert(/data plane.*fast/.test(relay.process.output()), "the relay logs the fast data plane");
+    // The UDP-published stream's packets reached the ffmpeg reader from the worker itself (cut-through).
+    const metrics = parsePrometheus(
+      await (await fetch(`http://127.0.0.1:${relay.adminPort}/metrics`)).text(),
+    );
+    const cutThrough = sampleValue(metrics, "msm_dataplane_datagrams_total", { event: "cut_through" }) ?? 0;
+    // The demo path is made on the main thread, so every cut-through datagram is the published stream's.
+    const toReaders = view?.packetsOut ?? 0;
+    console.log(
+      `fast plane: ${cutThrough} of the ${toReaders} copies to the UDP reader sent by the worker itself`,
+    );
+    assert(toReaders > 0 && cutThrough >= 0.9 * toReaders, `only ${cutThrough} of ${toReaders} cut through`);
   },
 });
 
