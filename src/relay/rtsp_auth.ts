@@ -18,6 +18,7 @@ import {
   verifyAuthorization,
 } from "../rtsp/headers/auth.ts";
 import type { UserConfig } from "../config/schema.ts";
+import { ipv4Number } from "../dataplane/_libc.ts";
 
 /** What a request wants to do with a path. */
 export type AuthAction = "read" | "publish";
@@ -59,15 +60,6 @@ function globMatcher(glob: string): (path: string) => boolean {
   return (path) => re.test(path);
 }
 
-/** Parses an IPv4 address into an unsigned 32-bit number, or null. */
-function ipv4(addr: string): number | null {
-  const m = addr.match(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/);
-  if (!m) return null;
-  const b = m.slice(1).map(Number);
-  if (b.some((x) => x > 255)) return null;
-  return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-}
-
 /**
  * Compiles an allow-list entry: an IPv4 CIDR, an IPv4 address, or any other literal address (IPv6), compared
  * as written after lower-casing (an IPv4-mapped IPv6 client `::ffff:a.b.c.d` is compared as `a.b.c.d`).
@@ -76,12 +68,12 @@ function ipv4(addr: string): number | null {
 export function addressMatcher(entry: string): (addr: string) => boolean {
   const cidr = entry.match(/^([\d.]+)\/(\d{1,2})$/);
   if (cidr) {
-    const base = ipv4(cidr[1]!);
+    const base = ipv4Number(cidr[1]!);
     const bits = Number(cidr[2]);
     if (base === null || bits > 32) throw new Error(`Invalid CIDR "${entry}"`);
     const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
     return (addr) => {
-      const a = ipv4(addr.replace(/^::ffff:/i, ""));
+      const a = ipv4Number(addr.replace(/^::ffff:/i, ""));
       return a !== null && ((a & mask) >>> 0) === ((base & mask) >>> 0);
     };
   }

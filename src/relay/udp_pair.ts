@@ -6,7 +6,7 @@
 import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import type { RouteMap, RouteSpec } from "../dataplane/route.ts";
-import { parseIpv4, writeSockaddrIn } from "../dataplane/_libc.ts";
+import { ipv4Number, writeSockaddrIn } from "../dataplane/_libc.ts";
 
 /**
  * Receives one datagram. The buffer is fresh per datagram and owned by the handler. `forwarded` (fast data plane
@@ -135,21 +135,10 @@ export class UdpPortPair {
   ): void {
     const rtp = this.#rtp;
     if (!("plane" in rtp) || this.#closed) return;
-    let src: RouteSpec["src"] = null;
-    try {
-      if (source) {
-        const [a, b, c, d] = parseIpv4(source.host);
-        src = { ip: ((a << 24) | (b << 16) | (c << 8) | d) >>> 0, port: source.port ?? 0 };
-      }
-    } catch { /* not IPv4: the main thread handles everything */ }
-    const ipv4 = dests.filter((d) => {
-      try {
-        parseIpv4(d.rtpAddress.hostname);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    // A source that is not IPv4 leaves everything to the main thread.
+    const ip = source ? ipv4Number(source.host) : null;
+    const src: RouteSpec["src"] = ip === null ? null : { ip, port: source?.port ?? 0 };
+    const ipv4 = dests.filter((d) => ipv4Number(d.rtpAddress.hostname) !== null);
     const bytes = new Uint8Array(ipv4.length * 16);
     const view = new DataView(bytes.buffer);
     ipv4.forEach((d, i) => writeSockaddrIn(view, i * 16, d.rtpAddress.hostname, d.rtpAddress.port));
