@@ -53,6 +53,14 @@ Deno.test("loadConfig() parses peers, users, ranges and negated booleans", () =>
   assertEquals([c.udpPortRange, c.publish, c.demo], [[20000, 20099], false, false]);
 });
 
+Deno.test("loadConfig() reads the RTSP auth schemes and the client allow-list", () => {
+  assertEquals(load([]).rtspAuth, ["digest"]);
+  assertEquals(load(["--rtsp-auth", "digest, basic"]).rtspAuth, ["digest", "basic"]);
+  const c = load(["--rtsp-allow", "10.0.0.0/8", "--rtsp-allow", "192.168.1.7", "--rtsp-allow", "fd00::1"]);
+  assertEquals(c.rtspAllow, ["10.0.0.0/8", "192.168.1.7", "fd00::1"]);
+  assertEquals(load([], { MSM_RTSP_ALLOW: "10.0.0.0/8 127.0.0.1" }).rtspAllow, ["10.0.0.0/8", "127.0.0.1"]);
+});
+
 Deno.test("loadConfig() reads secrets from files and NODE_NAME from the downward API", () => {
   const c = load(["--admin-token-file", "/t"], { NODE_NAME: "node-a" }, { "/t": "tok\n" });
   assertEquals([c.adminToken, c.node], ["tok", "node-a"]);
@@ -73,6 +81,9 @@ Deno.test("loadConfig() names the field and the problem on bad input", () => {
     [["--rtsp-port", "70000"], /rtspPort/],
     [["--path", "cam1"], /path: "cam1" is not NAME=URL/],
     [["--path", "cam1=http://x"], /paths\.cam1: camera URLs start with rtsp/],
+    [["--rtsp-allow", "10.0.0.0/40"], /rtspAllow\.0: expected an IPv4 address, an IPv4 CIDR/],
+    [["--rtsp-allow", "example.com"], /rtspAllow\.0/],
+    [["--rtsp-auth", "ntlm"], /rtspAuth\.0/],
     [["--pull-transport", "smoke"], /pullTransport/],
     [["--udp-port-range", "10001-10100"], /even port/],
     [["--bogus"], /Invalid command line/],

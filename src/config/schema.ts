@@ -3,6 +3,7 @@
  * @module
  */
 import { z } from "zod";
+import { ipv4Number } from "../dataplane/_libc.ts";
 
 const port = z.number().int().min(1).max(65535);
 
@@ -14,6 +15,13 @@ export const pathNameSchema = z.string().regex(
 
 /** The URL of a pulled camera (`--path NAME=URL`). */
 export const cameraUrlSchema = z.string().regex(/^rtsps?:\/\//, "camera URLs start with rtsp://");
+
+/** An IPv4 address, or an IPv4 CIDR with a prefix of 0..32 bits. */
+function isIpv4OrCidr(v: string): boolean {
+  const [address, bits, extra] = v.split("/");
+  if (extra !== undefined || ipv4Number(address ?? "") === null) return false;
+  return bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32);
+}
 
 /** A user of the RTSP server (`NAME:PASSWORD:RIGHTS[:PATHGLOB]`). */
 export const userSchema = z.object({
@@ -51,9 +59,9 @@ export const configSchema = z.object({
   rtspAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
   /** Client addresses allowed to use the RTSP server (IPv4 CIDRs or literal addresses); empty: everyone. */
   rtspAllow: z.array(
-    z.string().regex(
-      /^(\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?|[0-9a-fA-F:]+)$/,
-      "an IPv4 address, an IPv4 CIDR (10.0.0.0/8) or an IPv6 address",
+    z.string().refine(
+      (v) => (v.includes(":") && /^[0-9a-fA-F:]+$/.test(v)) || isIpv4OrCidr(v),
+      "expected an IPv4 address, an IPv4 CIDR (10.0.0.0/8) or an IPv6 address",
     ),
   ).default([]),
   adminToken: z.string().min(1).optional(),
@@ -68,8 +76,9 @@ export const configSchema = z.object({
   /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
   pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
   /**
-   * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets) or `fast` (Linux only: one Worker owning
-   * the RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable).
+   * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets), `fast` (Linux only: one Worker owning the
+   * RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable with a
+   * warning) or `auto` (fast where it can run, else portable).
    */
   dataPlane: z.enum(["auto", "portable", "fast"]).default("auto"),
   /** Seconds an upstream session stays open after its last reader left. */
