@@ -124,7 +124,16 @@ async function latency(): Promise<void> {
 }
 
 async function memoryAndCpu(): Promise<void> {
-  await using relay = await startRelayProcess(["--no-gop-cache", "--reader-queue-bytes", "262144"]);
+  // 100 readers and a publisher, all from 127.0.0.1, set up back to back: beyond the per-client defaults.
+  await using relay = await startRelayProcess([
+    "--no-gop-cache",
+    "--reader-queue-bytes",
+    "262144",
+    "--rtsp-max-sessions-per-ip",
+    "0",
+    "--rtsp-request-rate",
+    "0",
+  ]);
   const pid = relay.process.pid;
   const pub = await publish(relay, "load");
   // 4 Mbit/s of 1200-byte packets: ~420 packets/s, sent in 10 ms batches.

@@ -16,6 +16,8 @@ import { DemoSource } from "./relay/sources/demo.ts";
 import { PullSource } from "./relay/sources/pull.ts";
 import type { Discovery, Peer } from "./cluster/discovery.ts";
 import { Mesh } from "./cluster/mesh.ts";
+import { deriveKeyring, parseMeshKeys } from "./cluster/mesh_keys.ts";
+import { followMeshKeyFile } from "./cluster/mesh_key_file.ts";
 import { StaticDiscovery } from "./cluster/static_discovery.ts";
 import { DEFAULT_SERVICE_ACCOUNT_DIR, KubernetesDiscovery } from "./cluster/kubernetes.ts";
 
@@ -86,13 +88,25 @@ export interface Relay {
 export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
   const self = selfPeer(config, (n) => Deno.env.get(n));
   const discovery = createDiscovery(config, self, logger.child("discovery"));
+  const meshKeys = config.meshKey === undefined ? null : parseMeshKeys(config.meshKey);
+  if (typeof meshKeys === "string") throw new Error(`Invalid mesh key: ${meshKeys}`); // the schema checked it
   const mesh = new Mesh({
     self,
     discovery,
     fanout: config.fanout,
     bindHost: config.listen,
     logger: logger.child("mesh"),
+    keys: meshKeys ? deriveKeyring(meshKeys) : null,
+    encrypt: config.meshEncrypt,
   });
+  const stopFollowingKeys = config.meshKeyFile && config.meshKey
+    ? followMeshKeyFile({
+      path: config.meshKeyFile,
+      initial: config.meshKey,
+      onKeys: (ring) => mesh.setKeyring(ring),
+      logger: logger.child("mesh"),
+    })
+    : () => {};
   // Late-bound: the metrics read the hub and the RTSP service, which report into the metrics.
   let hubRef: StreamHub | null = null;
   let rtspRef: RtspService | null = null;
@@ -103,6 +117,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     meshChildren: () => mesh.childCounts(),
     meshPeers: () => mesh.livePeers().length - 1,
     dataPlane: () => udpPlane?.stats() ?? null,
+    meshRejections: () => mesh.rejections(),
   });
   let udpPlane: FastUdpPlane | undefined;
   if (config.dataPlane !== "portable") {
@@ -149,11 +164,17 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child("rtsp"),
     sessionTimeoutSeconds: config.sessionTimeoutSeconds,
     onRequest: metrics.onRequest,
+    onRefused: metrics.onRefused,
     auth: new RtspAuthenticator({
       users: config.users,
       schemes: config.rtspAuth,
       allowFrom: config.rtspAllow,
     }),
+    limits: {
+      maxSessionsPerIp: config.rtspMaxSessionsPerIp,
+      maxReadersPerPath: config.maxReadersPerPath,
+      requestsPerSecond: config.rtspRequestRate,
+    },
   });
   hubRef = hub;
   rtspRef = rtsp;
@@ -162,6 +183,11 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     port: config.rtspPort,
     handler: rtsp,
     maxQueuedBytes: config.readerQueueBytes,
+    maxConnections: config.rtspMaxConnections,
+    maxHeadBytes: config.rtspMaxHeaderBytes,
+    maxBodyBytes: config.rtspMaxBodyBytes,
+    headTimeoutMs: config.rtspRequestTimeoutSeconds * 1000,
+    idleTimeoutMs: config.rtspIdleTimeoutSeconds * 1000,
   });
   server.listen();
   rtsp.start();
@@ -217,6 +243,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     },
     async close() {
       ready = false;
+      stopFollowingKeys();
       rtspListening = false;
       server.stopAccepting();
       rtsp.stop();

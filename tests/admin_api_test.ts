@@ -109,7 +109,12 @@ Deno.test("admin API: DELETE of a session disconnects that reader only", async (
 });
 
 Deno.test("admin API: a path added at run time is served, shown without its password, and removed", async () => {
-  await using relay = await startRelayProcess(["--admin-token", TOKEN, "--mesh-key", "mesh-s3cret"]);
+  await using relay = await startRelayProcess([
+    "--admin-token",
+    TOKEN,
+    "--mesh-key",
+    "mesh-s3cret-0123456789",
+  ]);
   // The relay's own demo stands in for a camera.
   const url = `rtsp://viewer:cam-s3cret@127.0.0.1:${relay.rtspPort}/demo`;
   const describe = async (path: string) => {

@@ -372,7 +372,9 @@ function loadRelayConfig(objects: KubeObject[], secrets: Readonly<Record<string,
   return { config: result.config, env, files, args };
 }
 
-const SECRETS = { "msm-relay": { "admin-token": "t0ken-from-secret", "mesh-key": "k3y-from-secret" } };
+const SECRETS = {
+  "msm-relay": { "admin-token": "t0ken-from-secret", "mesh-key": "k3y-from-secret-0123456789" },
+};
 
 // ---- what the code uses ----------------------------------------------------------------------------------
 

@@ -118,7 +118,7 @@ class Harness implements AsyncDisposable {
   constructor(options: HarnessOptions = {}) {
     this.config = options.config === null ? null : configSchema.parse({
       adminToken: TOKEN,
-      meshKey: "mesh-s3cret",
+      meshKey: "mesh-s3cret-0123456789",
       users: [{ name: "alice", password: "alice-s3cret", rights: "read" }],
       paths: { cam: "rtsp://viewer:cam-s3cret@camera.invalid/1", "lobby/door": "rtsp://camera.invalid/2" },
       ...options.config,

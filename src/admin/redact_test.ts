@@ -23,7 +23,7 @@ Deno.test("redactUrl() hides URL passwords and secret query values, keeping the 
 Deno.test("redactConfig() shows that secrets are set without showing them", () => {
   const config = configSchema.parse({
     adminToken: "admin-s3cret",
-    meshKey: "mesh-s3cret",
+    meshKey: "mesh-s3cret-0123456789",
     users: [{ name: "alice", password: "alice-s3cret", rights: "read" }],
     paths: { cam1: "rtsp://cam:cam-s3cret@192.0.2.10/1" },
   });

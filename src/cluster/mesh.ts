@@ -10,14 +10,20 @@
  * root re-plans without it.
  * @module
  */
-import { Hono } from "hono";
+import { Hono, type HonoRequest } from "hono";
+import { monotonicMs } from "../clock.ts";
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import type { RemoteResolver, StreamHub } from "../relay/hub.ts";
 import type { Stream } from "../relay/stream.ts";
 import { rewriteSdpForServing } from "../rtsp/sdp.ts";
 import type { Discovery, Peer } from "./discovery.ts";
-import { encodeHeartbeat, heartbeatNode, type MeshPacket } from "./mesh_frame.ts";
+import { heartbeatNode, type MeshPacket } from "./mesh_frame.ts";
+import { NonceCache } from "./mesh_auth.ts";
+import { meshGuard } from "./mesh_guard.ts";
+import { MeshHttp } from "./mesh_http.ts";
+import type { MeshKeyring } from "./mesh_keys.ts";
+import { MeshOpener, type MeshRejectReason, MeshSealer } from "./mesh_seal.ts";
 import { MeshEgress } from "./mesh_egress.ts";
 import {
   joinRequestSchema,
@@ -56,6 +62,18 @@ export interface MeshOptions {
   suspectHoldMs?: number;
   /** Wait for a root's source to be ready before answering a join. @default 8000 */
   rootReadyMs?: number;
+  /** The cluster keys: with them every peer call and mesh packet is authenticated. @default null (open mesh) */
+  keys?: MeshKeyring | null;
+  /** Encrypt mesh packets when there are keys (else authenticate only). @default true */
+  encrypt?: boolean;
+}
+
+/** Refusals of peers (bad packets, unsigned calls), for metrics and logs. */
+export interface MeshRejections {
+  /** Datagrams refused at the mesh port, per reason. */
+  packets: Readonly<Record<MeshRejectReason, number>>;
+  /** Peer-protocol requests refused (unsigned, wrong key, stale, replayed), per reason. */
+  requests: ReadonlyMap<string, number>;
 }
 
 interface Member {
@@ -93,7 +111,9 @@ class PeerError extends Error {
 export class Mesh implements MeshSourceHost {
   readonly self: PeerRef;
   readonly #peer: Peer;
-  readonly #opts: Required<Omit<MeshOptions, "self" | "discovery" | "logger">> & MeshOptions;
+  readonly #opts:
+    & Required<Omit<MeshOptions, "self" | "discovery" | "logger" | "keys" | "encrypt">>
+    & MeshOptions;
   readonly #log: Logger;
   #hub: StreamHub | null = null;
   #socket: MeshSocket | null = null;
@@ -107,6 +127,13 @@ export class Mesh implements MeshSourceHost {
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
   #draining = false;
+  #ring: MeshKeyring | null;
+  readonly #http: MeshHttp;
+  readonly #nonces = new NonceCache();
+  #sealer: MeshSealer | null = null;
+  #opener: MeshOpener | null = null;
+  readonly #requestRejects = new Map<string, number>();
+  readonly #rejectLog = new Map<string, { at: number; suppressed: number }>();
 
   /** @param options identity, discovery, fan-out and timing */
   constructor(options: MeshOptions) {
@@ -122,13 +149,26 @@ export class Mesh implements MeshSourceHost {
     this.#peer = options.self;
     this.self = refOf(options.self);
     this.#log = options.logger;
+    this.#ring = options.keys ?? null;
+    this.#http = new MeshHttp(() => this.#ring);
   }
 
   /** Binds the mesh port and starts heartbeats and watchdogs. The hub must be attached first. */
   async start(hub: StreamHub): Promise<void> {
     this.#hub = hub;
-    this.#socket = new MeshSocket(this.#opts.bindHost, this.#peer.meshPort);
+    if (this.#ring) {
+      this.#sealer = new MeshSealer(this.#ring, { encrypt: this.#opts.encrypt ?? true });
+      this.#opener = new MeshOpener(this.#ring);
+    } else {
+      this.#log.warn(
+        "mesh is open: no --mesh-key, so peers are not authenticated and mesh packets travel in clear",
+      );
+    }
+    const security = this.#sealer && this.#opener ? { sealer: this.#sealer, opener: this.#opener } : null;
+    this.#socket = new MeshSocket(this.#opts.bindHost, this.#peer.meshPort, security);
     this.#socket.onPacket = (p, from) => this.#onPacket(p, from);
+    this.#socket.onReject = (r, from) =>
+      this.#logRefusal("mesh packet refused", r.reason, from.hostname, r.message);
     await this.#opts.discovery.start();
     await this.#watchCameraServices(hub);
     this.#timers.push(
@@ -156,8 +196,8 @@ export class Mesh implements MeshSourceHost {
   async #watchCameraServices(hub: StreamHub): Promise<void> {
     const services = [...hub.pulls().values()].map(serviceOf).filter((s) => s !== null);
     if (services.length === 0) return;
-    const deadline = Date.now() + 3000;
-    while (Date.now() < deadline) {
+    const deadline = monotonicMs() + 3000;
+    while (monotonicMs() < deadline) {
       const pending = services.filter((s) =>
         (this.#opts.discovery.serviceEndpoints(s.namespace, s.name) ?? [1]).length === 0
       );
@@ -216,7 +256,7 @@ export class Mesh implements MeshSourceHost {
 
   /** Ready peers not suspected of being dead, self included. */
   livePeers(): Peer[] {
-    const now = Date.now();
+    const now = monotonicMs();
     const live = this.#opts.discovery.peers().filter((p) =>
       p.node !== this.#peer.node && p.ready && (this.#suspects.get(p.node) ?? 0) < now
     );
@@ -228,7 +268,7 @@ export class Mesh implements MeshSourceHost {
   // ---- MeshSourceHost -------------------------------------------------------------------------------------
 
   now(): number {
-    return Date.now();
+    return monotonicMs();
   }
 
   newStreamId(): number {
@@ -266,17 +306,20 @@ export class Mesh implements MeshSourceHost {
       return { root: refOf(peer) };
     }
     const cached = this.#rootCache.get(path);
-    if (cached && cached.until > Date.now() && live.some((p) => p.node === cached.ref.node)) {
+    if (cached && cached.until > monotonicMs() && live.some((p) => p.node === cached.ref.node)) {
       return { root: cached.ref };
     }
     // A publisher elsewhere: ask every peer; the one it publishes to answers.
     const others = live.filter((p) => p.node !== this.#peer.node);
     const answers = await Promise.all(others.map(async (p) => {
       try {
-        const res = await fetch(`${base(p)}/mesh/v1/roots/${encodePath(path)}`, {
-          signal: AbortSignal.timeout(1000),
-        });
-        await res.body?.cancel();
+        const res = await this.#http.request(
+          base(p),
+          "GET",
+          `/mesh/v1/roots/${encodePath(path)}`,
+          undefined,
+          1000,
+        );
         return res.status === 200 ? p : null;
       } catch {
         return null;
@@ -285,7 +328,7 @@ export class Mesh implements MeshSourceHost {
     const found = answers.find((p) => p !== null);
     if (!found) return { missing: `No relay serves "${path}"`, status: 404 };
     const ref = refOf(found);
-    this.#rootCache.set(path, { ref, until: Date.now() + 5000 });
+    this.#rootCache.set(path, { ref, until: monotonicMs() + 5000 });
     return { root: ref };
   }
 
@@ -314,13 +357,14 @@ export class Mesh implements MeshSourceHost {
   /** Peers as this relay sees them, for the admin API. */
   peersView(): Array<Peer & { self: boolean; live: boolean; suspectedUntil: string | null }> {
     const live = new Set(this.livePeers().map((p) => p.node));
+    const now = monotonicMs();
     return this.#opts.discovery.peers().map((p) => {
       const until = this.#suspects.get(p.node) ?? 0;
       return {
         ...p,
         self: p.node === this.#peer.node,
         live: live.has(p.node),
-        suspectedUntil: until > Date.now() ? new Date(until).toISOString() : null,
+        suspectedUntil: until > now ? new Date(Date.now() + until - now).toISOString() : null,
       };
     });
   }
@@ -359,7 +403,21 @@ export class Mesh implements MeshSourceHost {
   /** The peer protocol, to mount at `/mesh/v1`. */
   routes(): Hono {
     const app = new Hono();
-    const parse = async <S extends z.ZodType>(schema: S, req: Request): Promise<z.infer<S> | Response> => {
+    app.use(
+      "*",
+      meshGuard({
+        ring: () => this.#ring,
+        nonces: this.#nonces,
+        onRefused: (failure, from, what) => {
+          this.#requestRejects.set(failure.reason, (this.#requestRejects.get(failure.reason) ?? 0) + 1);
+          this.#logRefusal("peer request refused", failure.reason, from, `${what}: ${failure.message}`);
+        },
+      }),
+    );
+    const parse = async <S extends z.ZodType>(
+      schema: S,
+      req: HonoRequest,
+    ): Promise<z.infer<S> | Response> => {
       let body: unknown;
       try {
         body = await req.json();
@@ -383,7 +441,7 @@ export class Mesh implements MeshSourceHost {
         : c.json({ error: `"${path}" does not enter the mesh here` }, 404);
     });
     app.post("/join", async (c) => {
-      const req = await parse(joinRequestSchema, c.req.raw);
+      const req = await parse(joinRequestSchema, c.req);
       if (req instanceof Response) return req;
       try {
         return c.json(await this.#onJoin(req));
@@ -393,7 +451,7 @@ export class Mesh implements MeshSourceHost {
       }
     });
     app.post("/leave", async (c) => {
-      const req = await parse(leaveRequestSchema, c.req.raw);
+      const req = await parse(leaveRequestSchema, c.req);
       if (req instanceof Response) return req;
       const tree = this.#roots.get(req.path);
       if (tree?.members.delete(req.node)) this.#replan(tree);
@@ -401,7 +459,7 @@ export class Mesh implements MeshSourceHost {
       return c.json({ ok: true });
     });
     app.post("/subscribe", async (c) => {
-      const req = await parse(subscribeRequestSchema, c.req.raw);
+      const req = await parse(subscribeRequestSchema, c.req);
       if (req instanceof Response) return req;
       if (this.#draining) return c.json({ error: "This relay is draining" }, 503);
       this.#heard(req.from.node);
@@ -413,7 +471,7 @@ export class Mesh implements MeshSourceHost {
       return c.json({ tracks: stream.tracks.length });
     });
     app.post("/rejoin", async (c) => {
-      const req = await parse(leaveRequestSchema, c.req.raw);
+      const req = await parse(leaveRequestSchema, c.req);
       if (req instanceof Response) return req;
       const source = this.#sources.get(req.path);
       if (!source || source.parent?.node !== req.node) return c.json({ error: "Not fed by that relay" }, 404);
@@ -421,12 +479,34 @@ export class Mesh implements MeshSourceHost {
       return c.json({ ok: true });
     });
     app.post("/unsubscribe", async (c) => {
-      const req = await parse(unsubscribeRequestSchema, c.req.raw);
+      const req = await parse(unsubscribeRequestSchema, c.req);
       if (req instanceof Response) return req;
       this.#removeChild(req.path, req.node);
       return c.json({ ok: true });
     });
     return app;
+  }
+
+  /**
+   * Replaces the cluster keys (a rotated key file): calls and packets are signed with the new first key from now
+   * on and every key given is accepted. A relay started without keys stays open until restarted.
+   * @returns false when the mesh runs without keys and cannot take them live
+   */
+  setKeyring(ring: MeshKeyring): boolean {
+    if (!this.#ring) return false;
+    this.#ring = ring;
+    this.#sealer?.setKeyring(ring);
+    this.#opener?.setKeyring(ring);
+    return true;
+  }
+
+  /** Refused packets and requests so far. */
+  rejections(): MeshRejections {
+    return {
+      packets: this.#socket?.rejected ??
+        { malformed: 0, unauthenticated: 0, unknown_key: 0, auth: 0, replay: 0 },
+      requests: this.#requestRejects,
+    };
   }
 
   /**
@@ -452,8 +532,8 @@ export class Mesh implements MeshSourceHost {
         ),
       );
     }));
-    const deadline = Date.now() + timeoutMs;
-    while (count() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const deadline = monotonicMs() + timeoutMs;
+    while (count() > 0 && monotonicMs() < deadline) await new Promise((r) => setTimeout(r, 25));
     const remaining = count();
     this.#log.info("mesh drained", { moved: before - remaining, remaining });
     return { moved: before - remaining, remaining };
@@ -483,23 +563,39 @@ export class Mesh implements MeshSourceHost {
 
   // ---- internals ------------------------------------------------------------------------------------------
 
+  /** One log line per reason and peer address per 10 s, with the count of refusals it stands for. */
+  #logRefusal(what: string, reason: string, from: string, message: string): void {
+    const key = `${what}|${reason}|${from}`;
+    const now = monotonicMs();
+    const last = this.#rejectLog.get(key);
+    if (last && now - last.at < 10_000) {
+      last.suppressed++;
+      return;
+    }
+    if (this.#rejectLog.size > 1000) this.#rejectLog.clear();
+    this.#rejectLog.set(key, { at: now, suppressed: 0 });
+    this.#log.warn(what, { reason, from, message, ...(last ? { suppressed: last.suppressed } : {}) });
+  }
+
   async #call(peer: PeerRef, op: string, body: unknown, timeoutMs = 2000): Promise<unknown> {
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(`http://${hostPart(peer.host)}:${peer.adminPort}/mesh/v1/${op}`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      res = await this.#http.request(base(peer), "POST", `/mesh/v1/${op}`, body, timeoutMs);
     } catch (err) {
-      // Unreachable (refused, timed out): keep it out of root choices and plans until it speaks again.
+      // Unreachable (refused, timed out) or not one of ours (an unsigned answer): keep it out of root choices and
+      // plans until it speaks again.
       this.#suspect(peer.node);
       throw err;
     }
-    const text = await res.text();
-    const json = text ? JSON.parse(text) : null;
-    if (!res.ok) throw new PeerError(res.status, `${peer.node} ${op}: ${res.status} ${json?.error ?? text}`);
+    let json: { error?: string } | null = null;
+    try {
+      json = res.text ? JSON.parse(res.text) : null;
+    } catch {
+      throw new PeerError(502, `${peer.node} ${op}: the answer is not JSON`);
+    }
+    if (res.status < 200 || res.status > 299) {
+      throw new PeerError(res.status, `${peer.node} ${op}: ${res.status} ${json?.error ?? res.text}`);
+    }
     this.#heard(peer.node);
     return json;
   }
@@ -510,7 +606,7 @@ export class Mesh implements MeshSourceHost {
 
   #suspect(node: string): void {
     if (node === this.#peer.node) return;
-    this.#suspects.set(node, Date.now() + this.#opts.suspectHoldMs);
+    this.#suspects.set(node, monotonicMs() + this.#opts.suspectHoldMs);
     this.#rootCache.forEach((v, k) => v.ref.node === node && this.#rootCache.delete(k));
   }
 
@@ -533,7 +629,7 @@ export class Mesh implements MeshSourceHost {
     tree.members.set(req.from.node, {
       ref: req.from,
       readers: req.readers,
-      expires: Date.now() + 4 * this.#opts.leaseMs,
+      expires: monotonicMs() + 4 * this.#opts.leaseMs,
     });
     try {
       await tree.stream.whenReady(this.#opts.rootReadyMs);
@@ -614,7 +710,7 @@ export class Mesh implements MeshSourceHost {
       track.addEgress(new MeshEgress(id, this.#socket!, to, streamId, track.index), { burst });
       egressIds.push(id);
     }
-    subs.set(from.node, { node: from.node, ref: from, to, streamId, egressIds, lastHeard: Date.now() });
+    subs.set(from.node, { node: from.node, ref: from, to, streamId, egressIds, lastHeard: monotonicMs() });
     this.#log.info("mesh child subscribed", { path: stream.path, child: from.node, burst });
   }
 
@@ -649,7 +745,7 @@ export class Mesh implements MeshSourceHost {
       for (const source of this.#sources.values()) source.onHeartbeat(node);
       for (const subs of this.#children.values()) {
         const sub = subs.get(node);
-        if (sub) sub.lastHeard = Date.now();
+        if (sub) sub.lastHeard = monotonicMs();
       }
       return;
     }
@@ -662,13 +758,13 @@ export class Mesh implements MeshSourceHost {
   #heartbeat(): void {
     const socket = this.#socket;
     if (!socket) return;
-    const beat = encodeHeartbeat(this.#peer.node);
+    const beat = new TextEncoder().encode(this.#peer.node);
     const sent = new Set<string>();
     const send = (to: Deno.NetAddr) => {
       const key = `${to.hostname}:${to.port}`;
       if (sent.has(key)) return;
       sent.add(key);
-      socket.sendRaw(beat, to);
+      socket.send(to, "heartbeat", 0, 0, beat);
     };
     for (const subs of this.#children.values()) for (const sub of subs.values()) send(sub.to);
     for (const source of this.#sources.values()) {
@@ -678,7 +774,8 @@ export class Mesh implements MeshSourceHost {
   }
 
   #sweep(): void {
-    const now = Date.now();
+    this.#nonces.sweep(Date.now());
+    const now = monotonicMs();
     for (const [path, subs] of this.#children) {
       for (const sub of [...subs.values()]) {
         if (now - sub.lastHeard > this.#opts.childTimeoutMs) {
@@ -710,7 +807,7 @@ function hostPart(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-function base(p: Peer): string {
+function base(p: Pick<Peer, "host" | "adminPort">): string {
   return `http://${hostPart(p.host)}:${p.adminPort}`;
 }
 

@@ -1,28 +1,54 @@
 /**
- * The mesh UDP socket shell: one port per relay (`--mesh-port`) for every stream, child and parent. It decodes
- * the framing and hands packets to the mesh; it knows nothing of trees or streams.
+ * The mesh UDP socket shell: one port per relay (`--mesh-port`) for every stream, child and parent. It frames
+ * (or, with a mesh key, seals) what it sends, decodes (or opens) what it receives and hands packets to the mesh;
+ * it knows nothing of trees or streams.
  * @module
  */
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacket, type MeshPacketType } from "./mesh_frame.ts";
+import {
+  isMeshReject,
+  type MeshOpener,
+  type MeshReject,
+  type MeshRejectReason,
+  type MeshSealer,
+} from "./mesh_seal.ts";
 
 /** Receives decoded mesh packets with the sender's `host:port`; the payload is a view valid during the call. */
 export type MeshPacketHandler = (packet: MeshPacket, from: Deno.NetAddr) => void;
+/** Told about each refused datagram. */
+export type MeshRejectHandler = (reject: MeshReject, from: Deno.NetAddr) => void;
+
+/** Sealing both ways, when the cluster has a key. */
+export interface MeshSocketSecurity {
+  sealer: MeshSealer;
+  opener: MeshOpener;
+}
 
 /** The relay's mesh UDP port. */
 export class MeshSocket {
   readonly #conn: Deno.DatagramConn;
+  readonly #security: MeshSocketSecurity | null;
   #closed = false;
-  /** Datagrams that were not mesh packets. */
-  malformed = 0;
+  /** Datagrams refused, per reason. */
+  readonly rejected: Record<MeshRejectReason, number> = {
+    malformed: 0,
+    unauthenticated: 0,
+    unknown_key: 0,
+    auth: 0,
+    replay: 0,
+  };
   /** Send failures (unreachable child and friends). */
   sendErrors = 0;
   onPacket: MeshPacketHandler = () => {};
+  onReject: MeshRejectHandler = () => {};
 
   /**
    * Binds `hostname:port` (port 0 picks one).
+   * @param security seal and open every packet (a relay with a key accepts only sealed packets)
    * @throws Deno.errors.AddrInUse when the port is taken
    */
-  constructor(hostname: string, port: number) {
+  constructor(hostname: string, port: number, security: MeshSocketSecurity | null = null) {
+    this.#security = security;
     this.#conn = Deno.listenDatagram({ transport: "udp", hostname, port });
     void this.#receive();
   }
@@ -32,14 +58,17 @@ export class MeshSocket {
     return (this.#conn.addr as Deno.NetAddr).port;
   }
 
-  /** Frames and sends without awaiting. */
-  send(to: Deno.NetAddr, type: MeshPacketType, streamId: number, track: number, payload: Uint8Array): void {
-    this.sendRaw(encodeMeshPacket(type, streamId, track, payload), to);
+  /** True when packets are sealed. */
+  get sealed(): boolean {
+    return this.#security !== null;
   }
 
-  /** Sends an already framed datagram without awaiting. */
-  sendRaw(datagram: Uint8Array, to: Deno.NetAddr): void {
+  /** Frames (or seals) and sends without awaiting. */
+  send(to: Deno.NetAddr, type: MeshPacketType, streamId: number, track: number, payload: Uint8Array): void {
     if (this.#closed) return;
+    const datagram = this.#security
+      ? this.#security.sealer.seal(type, streamId, track, payload)
+      : encodeMeshPacket(type, streamId, track, payload);
     this.#conn.send(datagram, to).catch(() => this.sendErrors++);
   }
 
@@ -50,6 +79,12 @@ export class MeshSocket {
     try {
       this.#conn.close();
     } catch { /* already closed */ }
+  }
+
+  #decode(datagram: Uint8Array): MeshPacket | MeshReject {
+    if (this.#security) return this.#security.opener.open(datagram);
+    const packet = decodeMeshPacket(datagram);
+    return typeof packet === "string" ? { reason: "malformed", message: packet } : packet;
   }
 
   async #receive(): Promise<void> {
@@ -66,12 +101,13 @@ export class MeshSocket {
         await new Promise((r) => setTimeout(r, 1));
         continue;
       }
-      const packet = decodeMeshPacket(datagram);
-      if (typeof packet === "string") {
-        this.malformed++;
-        continue;
-      }
       try {
+        const packet = this.#decode(datagram);
+        if (isMeshReject(packet)) {
+          this.rejected[packet.reason]++;
+          this.onReject(packet, from as Deno.NetAddr);
+          continue;
+        }
         this.onPacket(packet, from as Deno.NetAddr);
       } catch {
         // A handler bug must not stop the mesh port.

@@ -39,14 +39,24 @@ const FLAG_OPTIONS = {
   "admin-auth-reads": { type: "boolean" },
   "mesh-key": { type: "string" },
   "mesh-key-file": { type: "string" },
+  "mesh-encrypt": { type: "boolean" },
   "udp-port-range": { type: "string" },
   "pull-transport": { type: "string" },
+  "camera-wait": { type: "string" },
   "data-plane": { type: "string" },
   linger: { type: "string" },
   "reader-queue-bytes": { type: "string" },
   "gop-cache": { type: "boolean" },
   "gop-cache-bytes": { type: "string" },
   "session-timeout": { type: "string" },
+  "rtsp-max-connections": { type: "string" },
+  "rtsp-max-sessions-per-ip": { type: "string" },
+  "rtsp-request-rate": { type: "string" },
+  "rtsp-max-header-bytes": { type: "string" },
+  "rtsp-max-body-bytes": { type: "string" },
+  "rtsp-request-timeout": { type: "string" },
+  "rtsp-idle-timeout": { type: "string" },
+  "max-readers-per-path": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -73,15 +83,26 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --rtsp-allow CIDR|ADDRESS                   only these clients may use RTSP (repeatable)
   --admin-token T | --admin-token-file F      bearer token of the admin API (mutations need it)
   --admin-auth-reads       require the admin token for reads too (/api/v1/*, /metrics)
-  --mesh-key K | --mesh-key-file F
+  --mesh-key K | --mesh-key-file F            cluster key: authenticates peers, seals mesh packets; a file
+                                              may hold 2 keys during rotation (first sends), re-read live
+  --no-mesh-encrypt        authenticate mesh packets without encrypting them
   --udp-port-range A-B     RTP/RTCP server ports (10000-19999)
   --pull-transport auto|udp|tcp                (auto)
+  --camera-wait SECONDS    a reader waits this long for a camera that is down, then 503 (5; 0: at once)
   --data-plane auto|portable|fast              (auto: fast where Linux and --allow-ffi allow it)
   --linger SECONDS         keep a camera session after the last reader (5)
   --reader-queue-bytes N   per TCP reader queue bound (2097152)
   --no-gop-cache           do not replay the last GOP to new readers
   --gop-cache-bytes N      GOP cache bound per video track (4194304)
   --session-timeout S      RTSP session timeout advertised (60)
+  --rtsp-max-connections N                    open RTSP connections; more get 503 (1024)
+  --rtsp-max-sessions-per-ip N                sessions per client address; more get 503 (100; 0: none)
+  --rtsp-request-rate N                       requests/s per client, burst 2N; more get 503 (50; 0: none)
+  --rtsp-max-header-bytes N                   largest request head; larger gets 431 (8192)
+  --rtsp-max-body-bytes N                     largest request body; larger gets 413 (65536)
+  --rtsp-request-timeout S                    time to send a whole request; then 408 and close (10)
+  --rtsp-idle-timeout S                       silence allowed to a connection without a session (60)
+  --max-readers-per-path N                    readers playing one path; more get 453 (0: none)
   --log-level debug|info|warn|error
 Every flag can also be given as MSM_<NAME> (e.g. MSM_RTSP_PORT=8554).`;
 
@@ -238,9 +259,18 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("mesh-port", "meshPort");
   num("fanout", "fanout");
   num("linger", "lingerSeconds");
+  num("camera-wait", "cameraWaitSeconds");
   num("reader-queue-bytes", "readerQueueBytes");
   num("gop-cache-bytes", "gopCacheBytes");
   num("session-timeout", "sessionTimeoutSeconds");
+  num("rtsp-max-connections", "rtspMaxConnections");
+  num("rtsp-max-sessions-per-ip", "rtspMaxSessionsPerIp");
+  num("rtsp-request-rate", "rtspRequestRate");
+  num("rtsp-max-header-bytes", "rtspMaxHeaderBytes");
+  num("rtsp-max-body-bytes", "rtspMaxBodyBytes");
+  num("rtsp-request-timeout", "rtspRequestTimeoutSeconds");
+  num("rtsp-idle-timeout", "rtspIdleTimeoutSeconds");
+  num("max-readers-per-path", "maxReadersPerPath");
   for (
     const [flag, field] of [
       ["listen", "listen"],
@@ -293,6 +323,10 @@ export function loadConfig(sources: LoadSources): LoadResult {
   };
   secret("admin-token", "admin-token-file", "adminToken");
   secret("mesh-key", "mesh-key-file", "meshKey");
+  const meshKeyFile = str("mesh-key-file");
+  if (meshKeyFile !== undefined) raw.meshKeyFile = meshKeyFile;
+  const meshEncrypt = get("mesh-encrypt");
+  if (meshEncrypt !== undefined) raw.meshEncrypt = meshEncrypt;
 
   if (raw.node === undefined) {
     const node = sources.env("NODE_NAME");

@@ -105,3 +105,82 @@ Deno.test("loadConfig() rejects a config file with a bad field", () => {
     /fanout: Too small/i,
   );
 });
+
+Deno.test("loadConfig() reads the RTSP server limits from flags, env and file, with their defaults", () => {
+  const d = load([]);
+  assertEquals(
+    [
+      d.rtspMaxConnections,
+      d.rtspMaxSessionsPerIp,
+      d.rtspRequestRate,
+      d.rtspMaxHeaderBytes,
+      d.rtspMaxBodyBytes,
+      d.rtspRequestTimeoutSeconds,
+      d.rtspIdleTimeoutSeconds,
+      d.maxReadersPerPath,
+    ],
+    [1024, 100, 50, 8192, 65536, 10, 60, 0],
+  );
+  const c = load([
+    "--rtsp-max-connections",
+    "8",
+    "--rtsp-max-sessions-per-ip",
+    "2",
+    "--rtsp-request-rate",
+    "5",
+    "--rtsp-max-header-bytes",
+    "2048",
+    "--rtsp-max-body-bytes",
+    "4096",
+    "--rtsp-request-timeout",
+    "1.5",
+    "--rtsp-idle-timeout",
+    "3",
+    "--max-readers-per-path",
+    "4",
+  ]);
+  assertEquals(
+    [
+      c.rtspMaxConnections,
+      c.rtspMaxSessionsPerIp,
+      c.rtspRequestRate,
+      c.rtspMaxHeaderBytes,
+      c.rtspMaxBodyBytes,
+      c.rtspRequestTimeoutSeconds,
+      c.rtspIdleTimeoutSeconds,
+      c.maxReadersPerPath,
+    ],
+    [8, 2, 5, 2048, 4096, 1.5, 3, 4],
+  );
+  const e = load([], {
+    MSM_RTSP_REQUEST_RATE: "0",
+    MSM_MAX_READERS_PER_PATH: "7",
+    MSM_RTSP_MAX_SESSIONS_PER_IP: "0",
+  });
+  assertEquals([e.rtspRequestRate, e.maxReadersPerPath, e.rtspMaxSessionsPerIp], [0, 7, 0]);
+  const f = load(["--config", "/c.yaml"], {}, {
+    "/c.yaml": "rtspMaxConnections: 16\nrtspIdleTimeoutSeconds: 30\n",
+  });
+  assertEquals([f.rtspMaxConnections, f.rtspIdleTimeoutSeconds], [16, 30]);
+});
+
+Deno.test("loadConfig() names the limit and the problem on a bad RTSP limit", () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["--rtsp-max-connections", "0"], /rtspMaxConnections: Too small/],
+    [["--rtsp-max-connections", "many"], /--rtsp-max-connections: "many" is not a number/],
+    [["--rtsp-max-sessions-per-ip=-1"], /rtspMaxSessionsPerIp: Too small/],
+    [["--rtsp-request-rate", "2.5"], /rtspRequestRate: Invalid input: expected int/],
+    [["--rtsp-max-header-bytes", "100"], /rtspMaxHeaderBytes: Too small/],
+    [["--rtsp-max-body-bytes", "999999999"], /rtspMaxBodyBytes: Too big/],
+    [["--rtsp-request-timeout", "0"], /rtspRequestTimeoutSeconds: Too small/],
+    [["--rtsp-idle-timeout", "0.5"], /rtspIdleTimeoutSeconds: Too small/],
+    [["--max-readers-per-path", "x"], /--max-readers-per-path: "x" is not a number/],
+  ];
+  for (const [args, re] of cases) {
+    throws(() => load(args), (err: unknown) => {
+      if (!(err instanceof ConfigError)) return false;
+      match(err.message, re);
+      return true;
+    }, args.join(" "));
+  }
+});

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { ipv4Number } from "../dataplane/_libc.ts";
+import { parseMeshKeys } from "../cluster/mesh_keys.ts";
 
 const port = z.number().int().min(1).max(65535);
 
@@ -67,12 +68,28 @@ export const configSchema = z.object({
   adminToken: z.string().min(1).optional(),
   /** Also require the admin token for reads (`/api/v1/*` GETs and `/metrics`); needs `adminToken`. */
   adminAuthReads: z.boolean().default(false),
-  meshKey: z.string().min(1).optional(),
+  /**
+   * Cluster key(s) of the mesh, one per line: the first signs and seals, all are accepted (rotation). Without a
+   * key the peer protocol and mesh packets are neither authenticated nor encrypted.
+   */
+  meshKey: z.string().min(1).superRefine((v, ctx) => {
+    const keys = parseMeshKeys(v);
+    if (typeof keys === "string") ctx.addIssue({ code: "custom", message: keys });
+  }).optional(),
+  /** The file the mesh key came from: re-read while running, so a rotated Secret takes effect without restart. */
+  meshKeyFile: z.string().min(1).optional(),
+  /** Encrypt mesh packets (else authenticate only); needs `meshKey`. */
+  meshEncrypt: z.boolean().default(true),
   /** First and last UDP port of the RTP/RTCP server range (even/odd pairs). */
   udpPortRange: z.tuple([port, port]).default([10000, 19999]).refine(
     ([a, b]) => a < b && b - a >= 3,
     "udpPortRange must hold at least two even/odd pairs",
   ),
+  /**
+   * Seconds a reader's DESCRIBE waits for a configured camera that is not playing (the relay retries meanwhile);
+   * then `503 Service Unavailable`. 0: answer 503 as soon as an attempt to reach the camera has failed.
+   */
+  cameraWaitSeconds: z.number().min(0).max(300).default(5),
   /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
   pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
   /**
@@ -94,6 +111,22 @@ export const configSchema = z.object({
   gopCacheBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Session timeout advertised to RTSP clients, in seconds; enforced 10 s later. */
   sessionTimeoutSeconds: z.number().int().min(5).max(3600).default(60),
+  /** Open RTSP connections; one more gets 503 to its first request and is closed. */
+  rtspMaxConnections: z.number().int().min(1).max(1_000_000).default(1024),
+  /** RTSP sessions one client address may hold; a SETUP opening one more gets 503. 0: no limit. */
+  rtspMaxSessionsPerIp: z.number().int().min(0).max(1_000_000).default(100),
+  /** RTSP requests per second per client address (burst twice that); more get 503 with Retry-After. 0: no limit. */
+  rtspRequestRate: z.number().int().min(0).max(1_000_000).default(50),
+  /** Largest RTSP request head (start line and headers) in bytes; larger gets 431. */
+  rtspMaxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(8 * 1024),
+  /** Largest RTSP request body (ANNOUNCE's SDP) in bytes; larger gets 413. */
+  rtspMaxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+  /** Seconds a client may take to send a whole request (slowloris); then 408 and close. */
+  rtspRequestTimeoutSeconds: z.number().min(1).max(3600).default(10),
+  /** Seconds an RTSP connection holding no session may stay silent before it is closed. */
+  rtspIdleTimeoutSeconds: z.number().min(1).max(86_400).default(60),
+  /** Readers playing one path; a SETUP or PLAY of one more gets 453 Not Enough Bandwidth. 0: no limit. */
+  maxReadersPerPath: z.number().int().min(0).max(1_000_000).default(0),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 

@@ -13,11 +13,12 @@
 import type { SourceKind, Stream } from "../relay/stream.ts";
 import type { Track } from "../relay/track.ts";
 import type { DropReason } from "../relay/egress.ts";
-import { Registry } from "./registry.ts";
+import { type Counter, Registry } from "./registry.ts";
 import type { RtpReceiverStats } from "./rtp_receiver_stats.ts";
 import { RateMeter } from "./rate_meter.ts";
 import { EventLoopLagMonitor } from "./event_loop_lag.ts";
 import { summarizeReaderReports } from "./reader_reports.ts";
+import { REFUSAL_REASONS, type RefusalReason } from "../relay/limits.ts";
 
 /** What the metrics read from the relay at scrape time. */
 export interface RelayMetricsSource {
@@ -33,6 +34,14 @@ export interface RelayMetricsSource {
   meshPeers?(): number;
   /** Counters of the fast data plane, when it runs. */
   dataPlane?(): DataPlaneCounters | null;
+  /** Cumulative refusals of the mesh: datagrams at the mesh port and peer requests, per reason. */
+  meshRejections?(): MeshRejectionCounts;
+}
+
+/** Cumulative refusals of the mesh per reason (see `msm_mesh_packets_rejected_total`). */
+export interface MeshRejectionCounts {
+  packets: Readonly<Record<string, number>>;
+  requests: ReadonlyMap<string, number>;
 }
 
 /** Cumulative datagram counts of the fast data plane (see `msm_dataplane_datagrams_total`). */
@@ -151,6 +160,13 @@ export class RelayMetrics {
     "RTSP requests answered per method and status code.",
     ["method", "status"],
   );
+  readonly #refused = this.registry.counter(
+    "msm_rtsp_refused_total",
+    "RTSP requests and connections refused per reason: a limit (max_connections, max_sessions_per_ip, " +
+      "max_readers_per_path, request_rate, header_too_large, body_too_large, request_timeout, idle_timeout), " +
+      "auth (auth_required, unauthorized, forbidden) or bad_request.",
+    ["reason"],
+  );
   readonly #meshChildren = this.registry.gauge(
     "msm_mesh_children",
     "Relays this relay feeds directly, per path.",
@@ -171,6 +187,18 @@ export class RelayMetrics {
     ["event"],
   );
   #dataPlaneSeen: DataPlaneCounters = { received: 0, sent: 0, cutThrough: 0, sendErrors: 0, truncated: 0 };
+  readonly #meshPacketsRejected = this.registry.counter(
+    "msm_mesh_packets_rejected_total",
+    "Datagrams refused at the mesh port: malformed, unauthenticated (no mesh key), unknown_key, auth (forged or " +
+      "wrong key), replay.",
+    ["reason"],
+  );
+  readonly #meshRequestsRejected = this.registry.counter(
+    "msm_mesh_requests_rejected_total",
+    "Peer-protocol requests refused: missing, malformed, unknown_key, bad_signature, stale, replay, busy.",
+    ["reason"],
+  );
+  readonly #meshSeen = { packets: new Map<string, number>(), requests: new Map<string, number>() };
   readonly #seen = new WeakMap<Track, TrackSeen>();
   readonly #now: () => number;
   readonly #bitrateWindow: number;
@@ -188,6 +216,7 @@ export class RelayMetrics {
     this.#lagMonitor = lagMs > 0 ? new EventLoopLagMonitor({ intervalMs: lagMs }) : null;
     this.#lagMonitor?.start();
     this.registry.addCollector(() => this.#collect(source));
+    for (const reason of REFUSAL_REASONS) this.#refused.inc({ reason }, 0); // every reason exposed from the start
   }
 
   /** Stops the event-loop lag probe. */
@@ -198,6 +227,11 @@ export class RelayMetrics {
   /** Counts one answered RTSP request (the RTSP service's `onRequest` hook). */
   readonly onRequest = (method: string, status: number): void => {
     this.#requests.inc({ method, status });
+  };
+
+  /** Counts one refusal (the RTSP service's `onRefused` hook). */
+  readonly onRefused = (reason: RefusalReason): void => {
+    this.#refused.inc({ reason });
   };
 
   /**
@@ -317,6 +351,22 @@ export class RelayMetrics {
         if (delta > 0) this.#dataPlane.inc({ event }, delta);
       }
       this.#dataPlaneSeen = { ...plane };
+    }
+    const rejections = source.meshRejections?.();
+    if (rejections) {
+      const grow = (
+        counter: Counter<"reason">,
+        seen: Map<string, number>,
+        now: Iterable<[string, number]>,
+      ) => {
+        for (const [reason, n] of now) {
+          const delta = n - (seen.get(reason) ?? 0);
+          if (delta > 0) counter.inc({ reason }, delta);
+          seen.set(reason, n);
+        }
+      };
+      grow(this.#meshPacketsRejected, this.#meshSeen.packets, Object.entries(rejections.packets));
+      grow(this.#meshRequestsRejected, this.#meshSeen.requests, rejections.requests);
     }
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);

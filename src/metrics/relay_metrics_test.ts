@@ -177,3 +177,18 @@ Deno.test("RelayMetrics exports event-loop lag next to the memory gauges", async
     metrics.close();
   }
 });
+
+Deno.test("RelayMetrics counts RTSP refusals per reason, every reason exposed from zero", () => {
+  const { metrics, scrape } = setup([]);
+  let m = scrape();
+  assert.equal(m.get("msm_rtsp_refused_total")?.type, "counter");
+  assert.equal(sampleValue(m, "msm_rtsp_refused_total", { reason: "request_rate" }), 0);
+  assert.equal(sampleValue(m, "msm_rtsp_refused_total", { reason: "max_readers_per_path" }), 0);
+  metrics.onRefused("request_rate");
+  metrics.onRefused("request_rate");
+  metrics.onRefused("max_connections");
+  m = scrape();
+  assert.equal(sampleValue(m, "msm_rtsp_refused_total", { reason: "request_rate" }), 2);
+  assert.equal(sampleValue(m, "msm_rtsp_refused_total", { reason: "max_connections" }), 1);
+  assert.equal(sampleValue(m, "msm_rtsp_refused_total", { reason: "unauthorized" }), 0);
+});

@@ -7,7 +7,8 @@ import type { AuthAction, RtspAuthenticator } from "./rtsp_auth.ts";
 import type { Logger } from "../log.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { response, type RtspRequest, type RtspResponse } from "../rtsp/message.ts";
-import type { RtspConnection } from "../rtsp/server.ts";
+import type { RtspConnection, RtspConnectionLimit } from "../rtsp/server.ts";
+import { RateLimiter } from "../rtsp/rate_limiter.ts";
 import {
   newSessionId,
   nextSessionState,
@@ -26,6 +27,7 @@ import type { StreamHub } from "./hub.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "./stream.ts";
 import { type ReaderReport, readerReportsOf } from "../metrics/reader_reports.ts";
 import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
+import { type Refusal, RefusalLog, type RefusalReason } from "./limits.ts";
 
 /** Methods this server implements. */
 const PUBLIC_METHODS = [
@@ -87,6 +89,19 @@ interface ConnState {
   afterResponse: Array<() => void>;
 }
 
+/** Per-client limits of {@linkcode RtspService}; each absent or 0 means no limit (the CLI sets defaults). */
+export interface RtspServiceLimits {
+  /** Sessions (readers and publishers) one client address may hold; a SETUP creating one more gets 503. */
+  maxSessionsPerIp?: number;
+  /** Readers playing one path; a SETUP or PLAY of one more gets 453 Not Enough Bandwidth. */
+  maxReadersPerPath?: number;
+  /**
+   * Requests per second per client address (token bucket, burst twice the rate; `$` frames do not count); one
+   * more gets 503 with Retry-After.
+   */
+  requestsPerSecond?: number;
+}
+
 /** Options of {@linkcode RtspService}. */
 export interface RtspServiceOptions {
   hub: StreamHub;
@@ -105,6 +120,10 @@ export interface RtspServiceOptions {
   rtcpCname?: string;
   /** Who may read and publish what; absent: everyone may. */
   auth?: RtspAuthenticator;
+  /** Per-client limits. @default no limits */
+  limits?: RtspServiceLimits;
+  /** Counts every refusal, per reason (metrics); the log shows them throttled. */
+  onRefused?: (reason: RefusalReason) => void;
 }
 
 /** Publisher-side source: it produces nothing itself, the publisher's packets arrive through the server. */
@@ -139,10 +158,14 @@ export class RtspService {
   readonly #rtcpSsrc = crypto.getRandomValues(new Uint32Array(1))[0]!;
   readonly #reportedAt = new WeakMap<RelaySession, number>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
-
-  /** @param options hub, logger and timeouts */
   readonly #auth: RtspAuthenticator | undefined;
+  readonly #maxSessionsPerIp: number;
+  readonly #maxReadersPerPath: number;
+  readonly #requestRate: number;
+  readonly #rate: RateLimiter | null;
+  readonly #refusals: RefusalLog;
 
+  /** @param options hub, logger, timeouts and limits */
   constructor(options: RtspServiceOptions) {
     this.#hub = options.hub;
     this.#log = options.logger;
@@ -153,6 +176,14 @@ export class RtspService {
     this.#rtcpIntervalMs = (options.rtcpIntervalSeconds ?? 5) * 1000;
     this.#rtcpCname = options.rtcpCname ?? "msm-relay";
     this.#auth = options.auth;
+    this.#maxSessionsPerIp = options.limits?.maxSessionsPerIp ?? 0;
+    this.#maxReadersPerPath = options.limits?.maxReadersPerPath ?? 0;
+    this.#requestRate = options.limits?.requestsPerSecond ?? 0;
+    this.#rate = this.#requestRate > 0 ? new RateLimiter({ ratePerSecond: this.#requestRate }) : null;
+    this.#refusals = new RefusalLog({
+      logger: this.#log,
+      ...(options.onRefused ? { onRefused: options.onRefused } : {}),
+    });
   }
 
   /** Reader sessions per path. */
@@ -181,9 +212,14 @@ export class RtspService {
     for (const s of this.sessions()) this.#endSession(s, "relay stopping");
   }
 
-  /** Ends sessions that stayed silent past their timeout; sends publishers their due receiver reports. */
+  /**
+   * Ends sessions that stayed silent past their timeout; sends publishers their due receiver reports; forgets
+   * idle clients' rate buckets and writes the refusal log's due summaries.
+   */
   sweep(): void {
     const now = this.#now();
+    this.#rate?.prune(now);
+    this.#refusals.flush(now);
     for (const s of this.#sessions.values()) {
       // TCP-interleaved and publishing sessions live as long as their connection shows activity.
       const tcp = s.role === "publisher" || [...s.tracks.values()].some((t) => t.transport === "tcp");
@@ -263,36 +299,91 @@ export class RtspService {
     this.#connState(conn).afterResponse.push(action);
   }
 
-  /** Logs a framing error. */
+  /** Logs (throttled) and counts input the server could not frame or that exceeded a size or time limit. */
   protocolError(conn: RtspConnection, err: RtspProtocolError): void {
-    this.#log.warn("bad RTSP input, closing connection", {
-      remote: conn.remote.hostname,
-      status: err.status,
-      error: err.message,
-    });
+    const reason: RefusalReason = err.status === 431
+      ? "header_too_large"
+      : err.status === 413
+      ? "body_too_large"
+      : err.status === 408
+      ? "request_timeout"
+      : "bad_request";
+    const limit = err.limit === undefined
+      ? {}
+      : { limit: reason === "request_timeout" ? err.limit / 1000 : err.limit };
+    this.#refuse({ reason, remote: conn.remote.hostname, status: err.status, ...limit, detail: err.message });
     this.#onRequest("INVALID", err.status);
+  }
+
+  /** Logs (throttled) and counts a connection beyond the limit, or one closed for being idle. */
+  limitHit(remote: Deno.NetAddr, hit: RtspConnectionLimit): void {
+    if (hit.reason === "max_connections") {
+      this.#refuse({
+        reason: "max_connections",
+        remote: remote.hostname,
+        status: hit.status,
+        limit: hit.limit,
+        ...(hit.method !== undefined ? { method: hit.method } : {}),
+        detail: "Too many connections",
+      });
+      if (hit.method !== undefined && hit.status !== null) this.#onRequest(hit.method, hit.status);
+      return;
+    }
+    this.#refuse({
+      reason: "idle_timeout",
+      remote: remote.hostname,
+      status: null,
+      limit: hit.limit / 1000,
+      detail: "No session and nothing received",
+    });
+  }
+
+  /** True while the connection holds a session: its idle time is the session timeout's business. */
+  holdsSession(conn: RtspConnection): boolean {
+    return (this.#conns.get(conn)?.sessions.size ?? 0) > 0;
+  }
+
+  #refuse(refusal: Refusal): void {
+    this.#refusals.report(refusal, this.#now());
+  }
+
+  /**
+   * Reports a refusal and returns the error to throw: the handler answers its status with the detail as body.
+   * @returns the error, with `refusal.status`
+   */
+  #limitError(refusal: Refusal & { status: number; detail: string }): RtspProtocolError {
+    this.#refuse(refusal);
+    return new RtspProtocolError(refusal.detail, refusal.status, refusal.limit);
+  }
+
+  /** 503 with Retry-After for a client over its request rate. */
+  #rateLimited(req: RtspRequest, remote: string, waitMs: number): RtspResponse {
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    const detail =
+      `More than ${this.#requestRate} requests per second from this client; retry after ${seconds} s`;
+    this.#refuse({
+      reason: "request_rate",
+      remote,
+      status: 503,
+      limit: this.#requestRate,
+      method: req.method,
+      detail,
+    });
+    return response(
+      503,
+      { "Retry-After": String(seconds), "Content-Type": "text/plain" },
+      new TextEncoder().encode(detail + "\r\n"),
+    );
   }
 
   /** Answers one request. */
   async handle(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
     const cseq = req.headers.get("CSeq");
-    let res: RtspResponse;
-    try {
-      if (cseq === undefined || !/^\d{1,10}$/.test(cseq.trim())) {
-        throw new RtspProtocolError(`Missing or invalid CSeq "${cseq ?? ""}"`, 400);
-      }
-      res = await this.#dispatch(req, conn);
-    } catch (err) {
-      const status = err instanceof RtspProtocolError ? err.status : 500;
-      if (!(err instanceof RtspProtocolError)) {
-        this.#log.error("request failed", { method: req.method, error: String(err) });
-      } else {
-        this.#log.debug("request refused", { method: req.method, status, error: err.message });
-      }
-      // The reason in a text body: RTSP clients log it, and it names what was wrong with the request.
-      const reason = err instanceof RtspProtocolError ? err.message : "Internal error";
-      res = response(status, { "Content-Type": "text/plain" }, new TextEncoder().encode(reason + "\r\n"));
-    }
+    // Rate first: a client over its rate costs no more than this answer.
+    const waitMs = this.#rate?.take(conn.remote.hostname, this.#now()) ?? 0;
+    const res = waitMs > 0
+      ? this.#rateLimited(req, conn.remote.hostname, waitMs)
+      : await this.#answer(req, conn);
     if (cseq !== undefined) res.headers.set("CSeq", cseq.trim());
     res.headers.set("Server", SERVER_NAME);
     this.#log.debug("rtsp request", {
@@ -303,6 +394,27 @@ export class RtspService {
     });
     this.#onRequest(req.method, res.status);
     return res;
+  }
+
+  /** The answer to a request within its client's rate: the method's, or the error it threw as a status. */
+  async #answer(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
+    const cseq = req.headers.get("CSeq");
+    try {
+      if (cseq === undefined || !/^\d{1,10}$/.test(cseq.trim())) {
+        throw new RtspProtocolError(`Missing or invalid CSeq "${cseq ?? ""}"`, 400);
+      }
+      return await this.#dispatch(req, conn);
+    } catch (err) {
+      const status = err instanceof RtspProtocolError ? err.status : 500;
+      if (!(err instanceof RtspProtocolError)) {
+        this.#log.error("request failed", { method: req.method, error: String(err) });
+      } else {
+        this.#log.debug("request refused", { method: req.method, status, error: err.message });
+      }
+      // The reason in a text body: RTSP clients log it, and it names what was wrong with the request.
+      const reason = err instanceof RtspProtocolError ? err.message : "Internal error";
+      return response(status, { "Content-Type": "text/plain" }, new TextEncoder().encode(reason + "\r\n"));
+    }
   }
 
   /**
@@ -342,11 +454,19 @@ export class RtspService {
       conn.remote.hostname,
     );
     if (decision.kind === "allow") return null;
-    this.#log.warn("rtsp request refused", {
+    // A first request without credentials is how every handshake starts: counted apart, logged at debug.
+    const reason: RefusalReason = decision.kind === "forbidden"
+      ? "forbidden"
+      : req.headers.get("Authorization") === undefined
+      ? "auth_required"
+      : "unauthorized";
+    this.#refuse({
+      reason,
+      remote: conn.remote.hostname,
+      status: decision.kind === "forbidden" ? 403 : 401,
       method: req.method,
       path,
-      remote: conn.remote.hostname,
-      reason: decision.reason,
+      detail: decision.reason,
     });
     const body = new TextEncoder().encode(decision.reason + "\r\n");
     if (decision.kind === "forbidden") return response(403, { "Content-Type": "text/plain" }, body);
@@ -512,6 +632,8 @@ export class RtspService {
     const publishing = session?.role === "publisher" ||
       (!session && announced !== null &&
         (urlPath === announced.path || streamPathOf(req.url).startsWith(announced.path + "/")));
+    // Before the stream is touched: a refused reader must not start a camera.
+    if (!session) this.#admitSession(req, conn.remote.hostname, publishing ? null : urlPath);
 
     let stream: Stream;
     let path: string;
@@ -554,6 +676,58 @@ export class RtspService {
     } finally {
       if (created) stream.release();
     }
+  }
+
+  /**
+   * Checks that `remote` may open one more session, and, for a reader of `readerPath`, that the path may have one
+   * more reader.
+   * @throws 503 over the sessions per client, 453 over the readers per path
+   */
+  #admitSession(req: RtspRequest, remote: string, readerPath: string | null): void {
+    const maxSessions = this.#maxSessionsPerIp;
+    if (maxSessions > 0) {
+      let held = 0;
+      for (const s of this.#sessions.values()) if (s.remote === remote) held++;
+      if (held >= maxSessions) {
+        throw this.#limitError({
+          reason: "max_sessions_per_ip",
+          remote,
+          status: 503,
+          limit: maxSessions,
+          method: req.method,
+          ...(readerPath !== null ? { path: readerPath } : {}),
+          detail: `This client already holds ${held} session${
+            held === 1 ? "" : "s"
+          }, the most allowed per client`,
+        });
+      }
+    }
+    if (readerPath !== null) this.#admitReader(req, remote, readerPath, null);
+  }
+
+  /**
+   * Checks that `path` may have one more playing reader besides `self`.
+   * @throws 453 Not Enough Bandwidth when it has the most allowed
+   */
+  #admitReader(req: RtspRequest, remote: string, path: string, self: RelaySession | null): void {
+    const max = this.#maxReadersPerPath;
+    if (max <= 0) return;
+    let playing = 0;
+    for (const s of this.#sessions.values()) {
+      if (s !== self && s.role === "reader" && s.path === path && s.state === "playing") playing++;
+    }
+    if (playing < max) return;
+    throw this.#limitError({
+      reason: "max_readers_per_path",
+      remote,
+      status: 453,
+      limit: max,
+      method: req.method,
+      path,
+      detail: `Path "${path}" already has ${playing} playing reader${
+        playing === 1 ? "" : "s"
+      }, the most allowed`,
+    });
   }
 
   #pickTransport(offers: Transport[], publishing: boolean): Transport {
@@ -678,6 +852,7 @@ export class RtspService {
     const s = this.#requireSession(req);
     if (s.tracks.size === 0) throw new RtspProtocolError("PLAY before any SETUP", 455);
     const next = this.#transition(s, "PLAY");
+    if (s.state !== "playing") this.#admitReader(req, s.remote, s.path, s);
     const url = this.#baseUrl(s.conn, s.path);
     const info: RtpInfoEntry[] = [];
     for (const t of s.tracks.values()) {

@@ -24,7 +24,11 @@ import { request, type RtspResponse } from "../rtsp/message.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
 import type { RtspConnection } from "../rtsp/server.ts";
 import { StreamHub } from "./hub.ts";
-import { RtspService } from "./rtsp_service.ts";
+import { RtspService, type RtspServiceLimits } from "./rtsp_service.ts";
+import type { RefusalReason } from "./limits.ts";
+import { RtspProtocolError } from "../rtsp/errors.ts";
+import { RtspAuthenticator } from "./rtsp_auth.ts";
+import { createLogger, type Logger } from "../log.ts";
 import type { Stream, StreamSource } from "./stream.ts";
 
 const TIMEOUT_S = 60;
@@ -94,10 +98,10 @@ class FakeConn implements RtspConnection {
   onFrame: ((channel: number, payload: Uint8Array) => void) | null = null;
   closed = false;
 
-  constructor() {
+  constructor(hostname = HOST) {
     const port = nextClientPort++;
     this.id = `c${port}`;
-    this.remote = { transport: "tcp", hostname: HOST, port };
+    this.remote = { transport: "tcp", hostname, port };
     this.writer = new InterleavedWriter({
       write: (p) => {
         this.bytes.push(...p); // the writer reuses its scratch buffer: copy
@@ -131,6 +135,9 @@ interface HarnessOptions {
   gopCacheBytes?: number;
   publish?: boolean;
   sourceWaitMs?: number;
+  limits?: RtspServiceLimits;
+  auth?: RtspAuthenticator;
+  logger?: Logger;
 }
 
 /** A hub with pulled paths `cam` (2 tracks), `cam2` (2 tracks) and `dead` (never ready), and the service. */
@@ -138,6 +145,7 @@ class Harness {
   readonly clock = { now: 1_000_000 };
   readonly sources: FakeSource[] = [];
   readonly answered: Array<[string, number]> = [];
+  readonly refused: RefusalReason[] = [];
   readonly hub: StreamHub;
   readonly svc: RtspService;
   #cseq = 0;
@@ -170,6 +178,10 @@ class Harness {
       sourceWaitMs: options.sourceWaitMs ?? 1000,
       now: () => this.clock.now,
       onRequest: (method, status) => this.answered.push([method, status]),
+      onRefused: (reason) => this.refused.push(reason),
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
     });
   }
 
@@ -1091,6 +1103,157 @@ Deno.test("RtspService sends a recording publisher RTCP receiver reports on its 
     h.clock.now += 1;
     h.svc.sweep();
     equal((await pub.frames()).length, 2);
+  } finally {
+    await h.close();
+  }
+});
+
+const TCP01 = "RTP/AVP/TCP;unicast;interleaved=0-1";
+const text = (res: RtspResponse) => new TextDecoder().decode(res.body);
+
+Deno.test("RtspService answers 503 with Retry-After past a client's request rate; other clients carry on", async () => {
+  const h = new Harness({ limits: { requestsPerSecond: 2 } });
+  try {
+    const a = new FakeConn();
+    const b = new FakeConn("10.0.0.2");
+    const options = (conn: FakeConn) => h.send(conn, "OPTIONS", `${BASE}/cam`);
+    for (let i = 0; i < 4; i++) equal((await options(a)).status, 200, `burst of 2 × 2, request ${i}`);
+    const res = await options(a);
+    equal(res.status, 503);
+    equal(res.headers.get("Retry-After"), "1");
+    equal(res.headers.get("CSeq"), "5");
+    match(text(res), /More than 2 requests per second from this client; retry after 1 s/);
+    equal((await options(b)).status, 200, "another address has its own bucket");
+    h.clock.now += 500; // one token back at 2/s
+    equal((await options(a)).status, 200);
+    equal((await options(a)).status, 503);
+    assertEquals(h.refused, ["request_rate", "request_rate"]);
+    assertEquals(h.answered.filter(([, s]) => s === 503), [["OPTIONS", 503], ["OPTIONS", 503]]);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService answers 503 to a SETUP opening more sessions than a client may hold, before starting a camera", async () => {
+  const h = new Harness({ limits: { maxSessionsPerIp: 2 } });
+  try {
+    const [a, b, c] = [new FakeConn(), new FakeConn(), new FakeConn()];
+    const first = await h.setup(a, `${BASE}/cam/trackID=0`, TCP01); // a session counts from its SETUP
+    await h.tcpReader(b, "cam");
+    const sources = h.sources.length;
+    const res = await h.send(c, "SETUP", `${BASE}/cam2/trackID=0`, { Transport: TCP01 });
+    equal(res.status, 503);
+    match(text(res), /This client already holds 2 sessions, the most allowed per client/);
+    equal(h.sources.length, sources, "the refused reader started no camera");
+    equal(h.svc.sessions().length, 2, "and left no session behind");
+    // A second track of a session it holds is no new session; another address has its own count.
+    await h.setup(a, `${BASE}/cam/trackID=1`, "RTP/AVP/TCP;unicast;interleaved=2-3", first);
+    await h.tcpReader(new FakeConn("10.0.0.9"), "cam2");
+    // A session ended is a slot free.
+    equal((await h.send(a, "TEARDOWN", `${BASE}/cam/`, { Session: first })).status, 200);
+    await h.tcpReader(c, "cam2");
+    assertEquals(h.refused, ["max_sessions_per_ip"]);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService answers 453 to a SETUP or PLAY beyond the readers a path may have", async () => {
+  const h = new Harness({ limits: { maxReadersPerPath: 1 } });
+  try {
+    const [a, b, c] = [new FakeConn(), new FakeConn(), new FakeConn()];
+    const sa = await h.setup(a, `${BASE}/cam/trackID=0`, TCP01);
+    const sb = await h.setup(b, `${BASE}/cam/trackID=0`, TCP01); // set up, not playing: no reader yet
+    equal((await h.send(a, "PLAY", `${BASE}/cam/`, { Session: sa })).status, 200);
+    const play = await h.send(b, "PLAY", `${BASE}/cam/`, { Session: sb });
+    equal(play.status, 453);
+    match(text(play), /Path "cam" already has 1 playing reader, the most allowed/);
+    equal((await h.send(c, "SETUP", `${BASE}/cam/trackID=0`, { Transport: TCP01 })).status, 453);
+    equal(
+      (await h.send(a, "PLAY", `${BASE}/cam/`, { Session: sa })).status,
+      200,
+      "a playing reader may PLAY again",
+    );
+    await h.tcpReader(c, "cam2"); // another path has its own count
+    equal((await h.send(a, "TEARDOWN", `${BASE}/cam/`, { Session: sa })).status, 200);
+    equal((await h.send(b, "PLAY", `${BASE}/cam/`, { Session: sb })).status, 200, "the slot freed is taken");
+    assertEquals(h.refused, ["max_readers_per_path", "max_readers_per_path"]);
+    equal(h.svc.readersByPath().get("cam"), 1);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService logs bad credentials once per client per 10 s, never the password, and counts each", async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const h = new Harness({
+    auth: new RtspAuthenticator({
+      users: [{ name: "u", password: "p-secret", rights: "read", paths: "*" }],
+      schemes: ["basic"],
+    }),
+    logger: createLogger({ level: "info", write: (l) => lines.push(JSON.parse(l)) }),
+  });
+  try {
+    const conn = new FakeConn();
+    equal((await h.send(conn, "DESCRIBE", `${BASE}/cam`)).status, 401, "the handshake's first step");
+    const wrong = { Authorization: `Basic ${btoa("u:wrong-secret")}` };
+    for (let i = 0; i < 30; i++) {
+      h.clock.now += 10;
+      equal((await h.send(conn, "DESCRIBE", `${BASE}/cam`, wrong)).status, 401);
+    }
+    assertEquals(h.refused, ["auth_required", ...Array(30).fill("unauthorized")]);
+    const refused = lines.filter((l) => l.msg === "rtsp request refused");
+    assertEquals(refused.map((l) => [l.level, l.reason, l.remote, l.status, l.path, l.suppressed]), [
+      ["warn", "unauthorized", HOST, 401, "cam", 0],
+    ]);
+    h.clock.now += 10_000;
+    h.svc.sweep();
+    const summary = lines.filter((l) => l.msg === "rtsp refusals suppressed");
+    assertEquals(summary.map((l) => [l.reason, l.remote, l.suppressed]), [["unauthorized", HOST, 29]]);
+    const log = JSON.stringify(lines);
+    ok(!log.includes("wrong-secret") && !log.includes(btoa("u:wrong-secret")), "credentials logged");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService counts framing errors and the server's connection limits under their reasons", async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const h = new Harness({ logger: createLogger({ level: "info", write: (l) => lines.push(JSON.parse(l)) }) });
+  try {
+    const conn = new FakeConn();
+    h.svc.protocolError(conn, new RtspProtocolError("Message head exceeds 8192 bytes", 431, 8192));
+    h.svc.protocolError(conn, new RtspProtocolError('Content-Length "9" exceeds 4 bytes', 413, 4));
+    h.svc.protocolError(conn, new RtspProtocolError("Request incomplete after 10000 ms", 408, 10_000));
+    h.svc.protocolError(conn, new RtspProtocolError("Malformed request line"));
+    h.svc.limitHit(conn.remote, { reason: "max_connections", status: 503, limit: 1024, method: "OPTIONS" });
+    h.svc.limitHit(conn.remote, { reason: "idle_timeout", status: null, limit: 60_000 });
+    assertEquals(h.refused, [
+      "header_too_large",
+      "body_too_large",
+      "request_timeout",
+      "bad_request",
+      "max_connections",
+      "idle_timeout",
+    ]);
+    assertEquals(
+      lines.map((l) => [l.msg, l.reason, l.status, l.limit]),
+      [
+        ["rtsp request refused", "header_too_large", 431, 8192],
+        ["rtsp request refused", "body_too_large", 413, 4],
+        ["rtsp request refused", "request_timeout", 408, 10],
+        ["rtsp request refused", "bad_request", 400, undefined],
+        ["rtsp request refused", "max_connections", 503, 1024],
+        ["rtsp connection closed", "idle_timeout", null, 60],
+      ],
+    );
+    ok(h.answered.some(([m, s]) => m === "OPTIONS" && s === 503), "the 503 is an answered request too");
+    // The idle timeout spares a connection holding a session.
+    equal(h.svc.holdsSession(conn), false);
+    const id = await h.tcpReader(conn, "cam");
+    equal(h.svc.holdsSession(conn), true);
+    await h.send(conn, "TEARDOWN", `${BASE}/cam/`, { Session: id });
+    equal(h.svc.holdsSession(conn), false);
   } finally {
     await h.close();
   }

@@ -272,12 +272,12 @@ export class RtspParser {
     if (headEnd < 0) {
       this.#scanned = i - s;
       if (avail >= this.#maxHead) {
-        throw new RtspProtocolError(`Message head exceeds ${this.#maxHead} bytes`, 431);
+        throw new RtspProtocolError(`Message head exceeds ${this.#maxHead} bytes`, 431, this.#maxHead);
       }
       return null;
     }
     if (headEnd - s > this.#maxHead) {
-      throw new RtspProtocolError(`Message head exceeds ${this.#maxHead} bytes`, 431);
+      throw new RtspProtocolError(`Message head exceeds ${this.#maxHead} bytes`, 431, this.#maxHead);
     }
     const startLine = this.#startLine;
     if (startLine === null) throw new Error("unreachable: head without start line");
@@ -330,7 +330,11 @@ export class RtspParser {
       const name = line.slice(0, colon);
       if (!HEADER_NAME.test(name)) throw new RtspProtocolError(`Invalid header name ${excerpt(name)}`);
       if (headers.size >= RTSP_MAX_HEADER_COUNT) {
-        throw new RtspProtocolError(`More than ${RTSP_MAX_HEADER_COUNT} header lines`, 431);
+        throw new RtspProtocolError(
+          `More than ${RTSP_MAX_HEADER_COUNT} header lines`,
+          431,
+          RTSP_MAX_HEADER_COUNT,
+        );
       }
       headers.append(name, trimOws(line, colon + 1));
     }
@@ -347,7 +351,11 @@ export class RtspParser {
     if (!/^\d+$/.test(value)) throw new RtspProtocolError(`Invalid Content-Length ${excerpt(value)}`);
     const length = value.length > 15 ? Infinity : Number(value);
     if (length > this.#maxBody) {
-      throw new RtspProtocolError(`Content-Length ${excerpt(value)} exceeds ${this.#maxBody} bytes`, 413);
+      throw new RtspProtocolError(
+        `Content-Length ${excerpt(value)} exceeds ${this.#maxBody} bytes`,
+        413,
+        this.#maxBody,
+      );
     }
     return length;
   }

@@ -2,12 +2,16 @@
  * Thin TCP shell of the RTSP server: accepts connections, feeds bytes to the sans-I/O parser, hands requests
  * to a handler one at a time per connection (RTSP answers in order) and `$` frames to the connection's frame
  * listener as they arrive, and writes responses through a bounded writer.
+ *
+ * Connection-level limits live here: the number of connections (more are answered 503 and closed), the size of
+ * a request head and body (431, 413), the time to complete a request (408, slowloris) and the time a connection
+ * without a session may stay silent (closed). The handler hears of each through `protocolError` or `limitHit`.
  * @module
  */
 import { RtspProtocolError } from "./errors.ts";
 import { InterleavedWriter } from "./interleaved_writer.ts";
 import { response, type RtspRequest, type RtspResponse } from "./message.ts";
-import { RtspParser } from "./parser.ts";
+import { RtspParser, type RtspParserOptions } from "./parser.ts";
 import { serializeResponse } from "./serializer.ts";
 
 /** One client connection as the handler sees it. */
@@ -28,14 +32,36 @@ export interface RtspConnection {
   close(): void;
 }
 
+/** A connection-level limit the server enforced, as the handler hears of it. */
+export interface RtspConnectionLimit {
+  /** `max_connections`: a connection beyond the limit; `idle_timeout`: a connection without a session fell silent. */
+  reason: "max_connections" | "idle_timeout";
+  /** Status answered (503), or null when the connection was closed without an answer. */
+  status: number | null;
+  /** The limit: connections for `max_connections`, milliseconds for `idle_timeout`. */
+  limit: number;
+  /** Method of the request answered, when one arrived. */
+  method?: string;
+}
+
 /** What the relay implements to serve RTSP. */
 export interface RtspHandler {
   /** Answers one request. Throwing answers 500. */
   handle(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse>;
   /** The connection closed (either side). */
   connectionClosed(conn: RtspConnection): void;
-  /** A request could not be parsed; for logs and counters. */
+  /**
+   * A request could not be parsed, or exceeded a size or time limit (431, 413, 408 with `err.limit`); for logs and
+   * counters. The server answers `err.status` and closes.
+   */
   protocolError?(conn: RtspConnection, err: RtspProtocolError): void;
+  /** A connection-level limit was hit (see {@linkcode RtspConnectionLimit}); for logs and counters. */
+  limitHit?(remote: Deno.NetAddr, hit: RtspConnectionLimit): void;
+  /**
+   * True while the connection holds an RTSP session: the idle timeout then leaves it to the session timeout.
+   * Absent: no connection is ever closed for being idle.
+   */
+  holdsSession?(conn: RtspConnection): boolean;
   /**
    * The response to `req` is queued on the connection: what the handler sends now follows it on the wire
    * (media a PLAY starts must not precede the PLAY reply, or clients discard it).
@@ -50,9 +76,28 @@ export interface RtspServerOptions {
   handler: RtspHandler;
   /** Per-connection queue bound for interleaved frames. */
   maxQueuedBytes?: number;
-  /** Close a connection that has sent an incomplete request for this long (slowloris). @default 10000 */
+  /** Most open connections; one more gets 503 to its first request and is closed. @default 1024 */
+  maxConnections?: number;
+  /** Largest request head (start line and headers) in bytes; larger gets 431. @default RTSP_MAX_HEAD_BYTES */
+  maxHeadBytes?: number;
+  /** Largest request body in bytes; a larger Content-Length gets 413. @default RTSP_MAX_BODY_BYTES */
+  maxBodyBytes?: number;
+  /**
+   * Answer 408 and close a connection that has sent an incomplete request for this long (slowloris); a new
+   * connection must complete its first request within it. @default 10000
+   */
   headTimeoutMs?: number;
+  /**
+   * Close a connection that holds no session (see {@linkcode RtspHandler.holdsSession}), has no request in
+   * progress and has sent nothing for this long. @default 60000
+   */
+  idleTimeoutMs?: number;
 }
+
+/** Connections beyond the limit waited on at once for their first request; more are closed unanswered. */
+const MAX_REFUSING = 64;
+/** How long a connection beyond the limit may take to send its first request (capped by the head timeout). */
+const REFUSE_WAIT_MS = 2000;
 
 class Connection implements RtspConnection {
   readonly id: string;
@@ -60,8 +105,15 @@ class Connection implements RtspConnection {
   readonly local: Deno.NetAddr;
   readonly writer: InterleavedWriter;
   lastActivity = Date.now();
-  /** When the parser started holding an incomplete message (0: none). */
-  partialSince = 0;
+  /**
+   * When the parser started holding an incomplete message (0: none). A new connection counts as one until its
+   * first request is complete: it must send it within the head timeout.
+   */
+  partialSince = Date.now();
+  /** A request is being handled (never idle meanwhile). */
+  busy = false;
+  /** Closing after a final answer: the sweeper leaves it alone. */
+  closing = false;
   onFrame: ((channel: number, payload: Uint8Array) => void) | null = null;
   readonly #conn: Deno.TcpConn;
   #closed = false;
@@ -92,6 +144,7 @@ class Connection implements RtspConnection {
 
   /** Sends what is queued, then closes. */
   async closeAfterFlush(): Promise<void> {
+    this.closing = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.writer.flushed(), new Promise((r) => (timer = setTimeout(r, 1000)))]);
     clearTimeout(timer);
@@ -102,14 +155,40 @@ class Connection implements RtspConnection {
 /** The RTSP TCP listener. */
 export class RtspServer {
   readonly #opts: RtspServerOptions;
+  readonly #maxConnections: number;
+  readonly #headTimeoutMs: number;
+  readonly #idleTimeoutMs: number;
+  readonly #parserLimits: RtspParserOptions;
   #listener: Deno.TcpListener | null = null;
   readonly #conns = new Set<Connection>();
+  /** Connections beyond the limit waiting for their 503. */
+  #refusing = 0;
   #nextId = 1;
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
-  /** @param options address, port and handler */
+  /**
+   * @param options address, port, handler and limits
+   * @throws RangeError when a limit is not positive
+   */
   constructor(options: RtspServerOptions) {
     this.#opts = options;
+    this.#maxConnections = options.maxConnections ?? 1024;
+    this.#headTimeoutMs = options.headTimeoutMs ?? 10_000;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    for (
+      const [name, v] of [
+        ["maxConnections", this.#maxConnections],
+        ["headTimeoutMs", this.#headTimeoutMs],
+        ["idleTimeoutMs", this.#idleTimeoutMs],
+      ] as const
+    ) {
+      if (!(v > 0)) throw new RangeError(`${name} must be positive, got ${v}`);
+    }
+    this.#parserLimits = {
+      ...(options.maxHeadBytes !== undefined ? { maxHeadBytes: options.maxHeadBytes } : {}),
+      ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    };
+    new RtspParser(this.#parserLimits); // validates the size limits now rather than per connection
   }
 
   /** The bound port (after {@linkcode RtspServer.listen}). */
@@ -126,20 +205,32 @@ export class RtspServer {
   listen(): void {
     this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port, transport: "tcp" });
     void this.#accept(this.#listener);
-    const headTimeout = this.#opts.headTimeoutMs ?? 10_000;
-    this.#sweeper ??= setInterval(() => this.#closeSlow(headTimeout), Math.min(1000, headTimeout / 2));
+    const period = Math.max(50, Math.min(1000, this.#headTimeoutMs / 2, this.#idleTimeoutMs / 2));
+    this.#sweeper ??= setInterval(() => this.#sweep(), period);
   }
 
-  /** Answers 408 and closes connections that sat on an incomplete request too long (slowloris). */
-  #closeSlow(headTimeout: number): void {
+  /**
+   * Answers 408 and closes connections that sat on an incomplete request too long (slowloris); closes
+   * connections without a session that stayed silent too long.
+   */
+  #sweep(): void {
     const now = Date.now();
+    const handler = this.#opts.handler;
     for (const c of this.#conns) {
-      if (c.closed || c.partialSince === 0 || now - c.partialSince <= headTimeout) continue;
-      c.partialSince = 0;
-      const err = new RtspProtocolError(`Request incomplete after ${headTimeout} ms`, 408);
-      this.#opts.handler.protocolError?.(c, err);
-      c.writer.enqueueMessage(serializeResponse(response(408, { Connection: "close" })));
-      void c.closeAfterFlush();
+      if (c.closed || c.closing) continue;
+      if (c.partialSince !== 0) {
+        if (now - c.partialSince <= this.#headTimeoutMs) continue;
+        c.partialSince = 0;
+        const ms = this.#headTimeoutMs;
+        handler.protocolError?.(c, new RtspProtocolError(`Request incomplete after ${ms} ms`, 408, ms));
+        c.writer.enqueueMessage(serializeResponse(response(408, { Connection: "close" })));
+        void c.closeAfterFlush();
+        continue;
+      }
+      if (c.busy || now - c.lastActivity <= this.#idleTimeoutMs || !handler.holdsSession) continue;
+      if (handler.holdsSession(c)) continue;
+      handler.limitHit?.(c.remote, { reason: "idle_timeout", status: null, limit: this.#idleTimeoutMs });
+      c.close();
     }
   }
 
@@ -173,19 +264,87 @@ export class RtspServer {
       try {
         conn.setNoDelay(true);
       } catch { /* not fatal */ }
+      if (this.#conns.size >= this.#maxConnections) {
+        void this.#refuse(conn);
+        continue;
+      }
       void this.#serve(new Connection(`c${this.#nextId++}`, conn, this.#opts.maxQueuedBytes), conn);
+    }
+  }
+
+  /**
+   * A connection beyond `maxConnections`: its first request is answered 503 (its CSeq echoed, so clients show
+   * the status), then it is closed. It never reaches the handler, and waits at most a couple of seconds; when
+   * too many such connections are waiting, it is closed unanswered.
+   */
+  async #refuse(conn: Deno.TcpConn): Promise<void> {
+    const remote = conn.remoteAddr;
+    const limit = this.#maxConnections;
+    const report = (status: number | null, method?: string) => {
+      try {
+        this.#opts.handler.limitHit?.(remote, {
+          reason: "max_connections",
+          status,
+          limit,
+          ...(method !== undefined ? { method } : {}),
+        });
+      } catch { /* the handler logs its own failures */ }
+    };
+    const close = () => {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    };
+    if (this.#refusing >= MAX_REFUSING) {
+      close();
+      report(null);
+      return;
+    }
+    this.#refusing++;
+    const timer = setTimeout(close, Math.min(REFUSE_WAIT_MS, this.#headTimeoutMs));
+    let answered = false;
+    try {
+      const parser = new RtspParser(this.#parserLimits);
+      const buf = new Uint8Array(4096);
+      reading: while (true) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        parser.push(buf.subarray(0, n));
+        for (let ev = parser.next(); ev !== null; ev = parser.next()) {
+          if (ev.kind !== "request") continue;
+          const body = new TextEncoder().encode(`Too many connections (limit ${limit}); try again later\r\n`);
+          const bytes = serializeResponse(response(503, {
+            CSeq: ev.headers.get("CSeq")?.trim() ?? "0",
+            "Retry-After": "5",
+            Connection: "close",
+            "Content-Type": "text/plain",
+          }, body));
+          for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+          answered = true;
+          report(503, ev.method);
+          break reading;
+        }
+      }
+    } catch {
+      /* closed by the timer, reset by the peer, or bytes that are not RTSP */
+    } finally {
+      clearTimeout(timer);
+      this.#refusing--;
+      close();
+      if (!answered) report(null);
     }
   }
 
   async #serve(c: Connection, conn: Deno.TcpConn): Promise<void> {
     this.#conns.add(c);
-    const parser = new RtspParser();
+    const parser = new RtspParser(this.#parserLimits);
     const requests: RtspRequest[] = [];
     let processing = false;
 
     const processQueue = async () => {
       if (processing) return;
       processing = true;
+      c.busy = true;
       while (requests.length && !c.closed) {
         const req = requests.shift()!;
         let res: RtspResponse;
@@ -202,6 +361,7 @@ export class RtspServer {
         } catch { /* the handler logs its own failures; the connection carries on */ }
       }
       processing = false;
+      c.busy = false;
     };
 
     const buf = new Uint8Array(64 * 1024);

@@ -1,12 +1,20 @@
 /**
  * Tests of the RTSP TCP shell on loopback with a recording handler: responses in request order, frames routed
  * to the connection, the reply-before-media hook, framing errors answered and closed, slowloris closed with 408,
- * and a slow but steady sender left alone.
+ * a slow but steady sender left alone, and the connection limits: too many connections answered 503, idle
+ * connections without a session closed, head and body sizes as configured.
  * @module
  */
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, equal, match, ok, ok as assert } from "node:assert/strict";
 import { response, type RtspRequest } from "./message.ts";
-import { type RtspConnection, type RtspHandler, RtspServer } from "./server.ts";
+import type { RtspProtocolError } from "./errors.ts";
+import {
+  type RtspConnection,
+  type RtspConnectionLimit,
+  type RtspHandler,
+  RtspServer,
+  type RtspServerOptions,
+} from "./server.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -16,18 +24,30 @@ class RecordingHandler implements RtspHandler {
   readonly frames: Array<[number, number]> = [];
   readonly sent: string[] = [];
   readonly errors: number[] = [];
+  readonly limits: Array<number | undefined> = [];
+  readonly hits: Array<RtspConnectionLimit & { remote: string }> = [];
+  /** Connection ids that hold a session (exempt from the idle timeout). */
+  readonly holding = new Set<string>();
   closed = 0;
   async handle(req: RtspRequest, conn: RtspConnection) {
     conn.onFrame = (ch, payload) => this.frames.push([ch, payload.length]);
     this.requests.push(req.method);
     if (req.method === "SLOW") await new Promise((r) => setTimeout(r, 50));
+    if (req.method === "HOLD") this.holding.add(conn.id);
     return response(200, { CSeq: req.headers.get("CSeq") ?? "0" });
   }
   responseSent(req: RtspRequest) {
     this.sent.push(req.method);
   }
-  protocolError(_c: RtspConnection, err: { status: number }) {
+  protocolError(_c: RtspConnection, err: RtspProtocolError) {
     this.errors.push(err.status);
+    this.limits.push(err.limit);
+  }
+  limitHit(remote: Deno.NetAddr, hit: RtspConnectionLimit) {
+    this.hits.push({ ...hit, remote: remote.hostname });
+  }
+  holdsSession(conn: RtspConnection) {
+    return this.holding.has(conn.id);
   }
   connectionClosed() {
     this.closed++;
@@ -35,14 +55,15 @@ class RecordingHandler implements RtspHandler {
 }
 
 async function withServer(
-  fn: (port: number, handler: RecordingHandler) => Promise<void>,
+  fn: (port: number, handler: RecordingHandler, server: RtspServer) => Promise<void>,
   headTimeoutMs = 10_000,
+  options: Partial<RtspServerOptions> = {},
 ): Promise<void> {
   const handler = new RecordingHandler();
-  const server = new RtspServer({ hostname: "127.0.0.1", port: 0, handler, headTimeoutMs });
+  const server = new RtspServer({ hostname: "127.0.0.1", port: 0, handler, headTimeoutMs, ...options });
   server.listen();
   try {
-    await fn(server.port, handler);
+    await fn(server.port, handler, server);
   } finally {
     server.close();
     await new Promise((r) => setTimeout(r, 20)); // let the connection loops see the close
@@ -154,4 +175,135 @@ Deno.test("RtspServer leaves a slow but steady stream of complete frames alone",
       conn.close();
     }
   }, 300);
+});
+
+/** Sends `text` on `conn` and reads until the response head (and `until`) is in. */
+async function exchange(conn: Deno.TcpConn, text: string, until = (t: string) => t.includes("\r\n\r\n")) {
+  await conn.write(enc.encode(text));
+  return await readAll(conn, until);
+}
+
+Deno.test("RtspServer answers 503 to the first request of a connection beyond maxConnections; the others carry on", async () => {
+  await withServer(
+    async (port, handler, server) => {
+      const a = await Deno.connect({ hostname: "127.0.0.1", port });
+      const b = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        match(await exchange(a, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"), /^RTSP\/1\.0 200 /);
+        match(await exchange(b, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"), /^RTSP\/1\.0 200 /);
+        equal(server.connections, 2);
+        // One beyond the limit that sends nothing is closed unanswered, within the head timeout.
+        const c = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          equal(await readAll(c, () => false, 3000), "");
+        } finally {
+          c.close();
+        }
+        const d = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          const text = await exchange(d, "DESCRIBE rtsp://x/y RTSP/1.0\r\nCSeq: 7\r\n\r\n", () => false);
+          match(text, /^RTSP\/1\.0 503 Service Unavailable\r\n/);
+          match(text, /\r\nCSeq: 7\r\n/);
+          match(text, /\r\nRetry-After: \d+\r\n/);
+          match(text, /Too many connections \(limit 2\)/);
+        } finally {
+          d.close();
+        }
+        // The connections within the limit were not touched, and the refused ones never reached the handler.
+        match(await exchange(a, "OPTIONS * RTSP/1.0\r\nCSeq: 2\r\n\r\n"), /^RTSP\/1\.0 200 .*CSeq: 2/s);
+        assertEquals(handler.requests, ["OPTIONS", "OPTIONS", "OPTIONS"]);
+        assertEquals(handler.hits.map((h) => [h.reason, h.status, h.limit, h.method, h.remote]), [
+          ["max_connections", null, 2, undefined, "127.0.0.1"],
+          ["max_connections", 503, 2, "DESCRIBE", "127.0.0.1"],
+        ]);
+        // A slot freed is a slot for the next client.
+        b.close();
+        for (let i = 0; i < 50 && server.connections > 1; i++) await new Promise((r) => setTimeout(r, 10));
+        const e = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          match(await exchange(e, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"), /^RTSP\/1\.0 200 /);
+        } finally {
+          e.close();
+        }
+      } finally {
+        a.close();
+        try {
+          b.close();
+        } catch { /* closed above */ }
+      }
+    },
+    500,
+    { maxConnections: 2 },
+  );
+});
+
+Deno.test("RtspServer closes a connection without a session that stays silent, not one holding a session", async () => {
+  await withServer(
+    async (port, handler) => {
+      const idle = await Deno.connect({ hostname: "127.0.0.1", port });
+      const holder = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await exchange(idle, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n");
+        await exchange(holder, "HOLD * RTSP/1.0\r\nCSeq: 1\r\n\r\n");
+        const started = Date.now();
+        equal(await readAll(idle, () => false, 3000), "", "closed without an answer");
+        const waited = Date.now() - started;
+        ok(waited >= 250 && waited < 2500, `closed after ${waited} ms`);
+        assertEquals(handler.hits.map((h) => [h.reason, h.status, h.limit]), [["idle_timeout", null, 300]]);
+        // The holder, silent just as long, is still served.
+        match(await exchange(holder, "OPTIONS * RTSP/1.0\r\nCSeq: 2\r\n\r\n"), /^RTSP\/1\.0 200 /);
+      } finally {
+        idle.close();
+        holder.close();
+      }
+    },
+    10_000,
+    { idleTimeoutMs: 300 },
+  );
+});
+
+Deno.test("RtspServer answers 408 to a new connection that sends no request within the head timeout", async () => {
+  await withServer(async (port, handler) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const text = await readAll(conn, () => false, 3000);
+      match(text, /^RTSP\/1\.0 408 /);
+      assertEquals([handler.errors, handler.limits], [[408], [300]]);
+    } finally {
+      conn.close();
+    }
+  }, 300);
+});
+
+Deno.test("RtspServer takes its head and body bounds from its options (431, 413)", async () => {
+  await withServer(
+    async (port, handler) => {
+      for (
+        const [text, status] of [
+          [`OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Pad: ${"a".repeat(1100)}\r\n\r\n`, 431],
+          ["SET_PARAMETER * RTSP/1.0\r\nCSeq: 2\r\nContent-Length: 101\r\n\r\n", 413],
+        ] as const
+      ) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          match(await exchange(conn, text, () => false), new RegExp(`^RTSP/1\\.0 ${status} `));
+        } finally {
+          conn.close();
+        }
+      }
+      // Within the bounds: served.
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        const padded = `SET_PARAMETER * RTSP/1.0\r\nCSeq: 3\r\nX-Pad: ${
+          "a".repeat(900)
+        }\r\nContent-Length: 100\r\n\r\n`;
+        match(await exchange(conn, padded + "b".repeat(100)), /^RTSP\/1\.0 200 /);
+      } finally {
+        conn.close();
+      }
+      assertEquals([handler.errors, handler.limits], [[431, 413], [1024, 100]]);
+    },
+    10_000,
+    { maxHeadBytes: 1024, maxBodyBytes: 100 },
+  );
 });

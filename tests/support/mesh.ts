@@ -22,7 +22,15 @@ export interface ClusterOptions {
   fanout?: number;
   /** First address's last octet. @default random in 20..200 */
   firstOctet?: number;
+  /**
+   * The cluster key every relay gets (`--mesh-key`), as in production; null for an open mesh (or when `argsOf`
+   * gives keys itself). @default {@linkcode TEST_MESH_KEY}
+   */
+  meshKey?: string | null;
 }
+
+/** The mesh key of test clusters. */
+export const TEST_MESH_KEY = "test-cluster-key-0123456789abcdef";
 
 /** A running cluster. */
 export interface RelayCluster extends AsyncDisposable {
@@ -67,6 +75,7 @@ export async function startRelayCluster(opts: ClusterOptions): Promise<RelayClus
         "--fanout",
         String(opts.fanout ?? 2),
         ...peerFlags(i),
+        ...(opts.meshKey === null ? [] : ["--mesh-key", opts.meshKey ?? TEST_MESH_KEY]),
         ...(opts.argsOf?.(i) ?? []),
       ],
       opts.envOf?.(i) ?? {},

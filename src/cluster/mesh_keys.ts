@@ -1,0 +1,80 @@
+/**
+ * The cluster's mesh keys: the secret every relay shares (`--mesh-key`, `--mesh-key-file`, a mounted Secret), and
+ * the keys derived from it with HKDF-SHA256, one for the peer protocol's HMACs and one for the media packets'
+ * AES-256-GCM. Several keys may be active at once so they can be rotated without dropping streams: the first
+ * one signs and seals, every one is accepted.
+ *
+ * A key file holds one key per line (blank lines and `#` comments ignored). Rotation, with each step given time
+ * to reach every relay (a mounted Secret takes up to a minute or two):
+ * 1. `old` + `new` (send with old, accept both) everywhere;
+ * 2. `new` + `old` (send with new, accept both) everywhere;
+ * 3. `new` alone.
+ * @module
+ */
+import { createHash, createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
+
+/** Fewest characters of a key: a short secret would fall to a dictionary. */
+export const MESH_KEY_MIN_LENGTH = 16;
+/** Most keys active at once (the current one and the ones being rotated out or in). */
+export const MESH_KEYS_MAX = 4;
+
+/** One cluster key and what is derived from it. */
+export interface MeshKey {
+  /** One byte naming the key on the wire (a hash of it; two keys may share it, receivers then try both). */
+  readonly id: number;
+  /** HMAC-SHA256 key of the peer protocol. */
+  readonly control: KeyObject;
+  /** AES-256-GCM key of mesh packets. */
+  readonly data: KeyObject;
+  /** Hex of the id and a fingerprint, safe to log: never the key. */
+  readonly fingerprint: string;
+}
+
+/** The active keys; the first one is used to send. */
+export interface MeshKeyring {
+  readonly keys: readonly MeshKey[];
+}
+
+/**
+ * Reads the keys of a key file or flag value.
+ * @returns the keys in order, or a sentence saying what is wrong (no key, a key too short, too many)
+ */
+export function parseMeshKeys(text: string): string[] | string {
+  const keys = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  if (keys.length === 0) return "the mesh key is empty";
+  if (keys.length > MESH_KEYS_MAX) {
+    return `${keys.length} mesh keys given; at most ${MESH_KEYS_MAX} may be active`;
+  }
+  const short = keys.findIndex((k) => k.length < MESH_KEY_MIN_LENGTH);
+  if (short >= 0) {
+    return `mesh key ${short + 1} has ${
+      keys[short]!.length
+    } characters; use at least ${MESH_KEY_MIN_LENGTH} ` +
+      "(e.g. openssl rand -hex 32)";
+  }
+  return keys;
+}
+
+/** Derives the wire id and the control and data keys of each cluster key. */
+export function deriveKeyring(secrets: readonly string[]): MeshKeyring {
+  return { keys: secrets.map(deriveKey) };
+}
+
+function deriveKey(secret: string): MeshKey {
+  const ikm = new TextEncoder().encode(secret);
+  const salt = new TextEncoder().encode("msm-relay mesh");
+  const derive = (info: string) => new Uint8Array(hkdfSync("sha256", ikm, salt, info, 32));
+  const idBytes = derive("key id v1");
+  const fingerprint = createHash("sha256").update(idBytes).digest("hex").slice(0, 12);
+  return {
+    id: idBytes[0]!,
+    control: createSecretKey(derive("control hmac v1")),
+    data: createSecretKey(derive("data aes-256-gcm v1")),
+    fingerprint,
+  };
+}
+
+/** The keys of `ring` whose wire id is `id` (usually one). */
+export function keysWithId(ring: MeshKeyring, id: number): MeshKey[] {
+  return ring.keys.filter((k) => k.id === id);
+}
