@@ -19,6 +19,7 @@ import type { Stream } from "../relay/stream.ts";
 import { rewriteSdpForServing } from "../rtsp/sdp.ts";
 import type { Discovery, Peer } from "./discovery.ts";
 import { heartbeatNode, type MeshPacket } from "./mesh_frame.ts";
+import { LogThrottle } from "../relay/limits.ts";
 import { NonceCache } from "./mesh_auth.ts";
 import { meshGuard } from "./mesh_guard.ts";
 import { MeshHttp } from "./mesh_http.ts";
@@ -133,7 +134,7 @@ export class Mesh implements MeshSourceHost {
   #sealer: MeshSealer | null = null;
   #opener: MeshOpener | null = null;
   readonly #requestRejects = new Map<string, number>();
-  readonly #rejectLog = new Map<string, { at: number; suppressed: number }>();
+  readonly #refusalLog = new LogThrottle<null>();
 
   /** @param options identity, discovery, fan-out and timing */
   constructor(options: MeshOptions) {
@@ -565,16 +566,9 @@ export class Mesh implements MeshSourceHost {
 
   /** One log line per reason and peer address per 10 s, with the count of refusals it stands for. */
   #logRefusal(what: string, reason: string, from: string, message: string): void {
-    const key = `${what}|${reason}|${from}`;
-    const now = monotonicMs();
-    const last = this.#rejectLog.get(key);
-    if (last && now - last.at < 10_000) {
-      last.suppressed++;
-      return;
-    }
-    if (this.#rejectLog.size > 1000) this.#rejectLog.clear();
-    this.#rejectLog.set(key, { at: now, suppressed: 0 });
-    this.#log.warn(what, { reason, from, message, ...(last ? { suppressed: last.suppressed } : {}) });
+    const suppressed = this.#refusalLog.admit(`${what}|${reason}|${from}`, monotonicMs(), null);
+    if (suppressed === null) return;
+    this.#log.warn(what, { reason, from, message, ...(suppressed > 0 ? { suppressed } : {}) });
   }
 
   async #call(peer: PeerRef, op: string, body: unknown, timeoutMs = 2000): Promise<unknown> {
@@ -775,6 +769,10 @@ export class Mesh implements MeshSourceHost {
 
   #sweep(): void {
     this.#nonces.sweep(Date.now());
+    for (const { key, suppressed } of this.#refusalLog.flush(monotonicMs())) {
+      const [what, reason, from] = key.split("|");
+      this.#log.warn(`${what} (repeats)`, { reason, from, suppressed });
+    }
     const now = monotonicMs();
     for (const [path, subs] of this.#children) {
       for (const sub of [...subs.values()]) {
