@@ -147,6 +147,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     hostname: config.listen,
     udpPortRange: config.udpPortRange,
     lingerSeconds: config.lingerSeconds,
+    cameraWaitMs: config.cameraWaitSeconds * 1000,
     gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,
     remote: mesh.resolver,
     createSource: (stream, kind, url) =>
@@ -163,6 +164,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     hub,
     logger: logger.child("rtsp"),
     sessionTimeoutSeconds: config.sessionTimeoutSeconds,
+    // A reader of a camera that is down waits --camera-wait (the streams cap it), however long that is.
+    sourceWaitMs: Math.max(10_000, config.cameraWaitSeconds * 1000),
     onRequest: metrics.onRequest,
     onRefused: metrics.onRefused,
     auth: new RtspAuthenticator({

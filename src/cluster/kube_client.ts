@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type Clock, monotonicMs } from "../clock.ts";
 import type { Logger } from "../log.ts";
 
 /** Object metadata fields the relay reads. */
@@ -45,6 +46,12 @@ export interface Backoff {
 
 /** The default backoff of the reflectors. */
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000 };
+
+/** How long a LIST may take, and a WATCH may wait for its response headers, before it counts as failed. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** While requests keep failing, the outage is logged again (at warn) this often, with its duration. */
+export const DEFAULT_OUTAGE_REMINDER_MS = 300_000;
 
 /** Longest watch event line accepted (a Node object with many images is tens of KB). */
 export const MAX_WATCH_LINE = 8 * 1024 * 1024;
@@ -232,6 +239,15 @@ export interface ReflectorOptions<T extends KubeObject> {
    * reflector then logs nothing for it.
    */
   readonly onError?: (error: unknown) => boolean;
+  /**
+   * Longest a LIST may take, and a WATCH may wait for its response headers (a silently partitioned API server
+   * would otherwise hold the request for minutes). @default {@linkcode DEFAULT_REQUEST_TIMEOUT_MS}
+   */
+  readonly requestTimeoutMs?: number;
+  /** Period of the reminder warnings while failures go on. @default {@linkcode DEFAULT_OUTAGE_REMINDER_MS} */
+  readonly outageReminderMs?: number;
+  /** Monotonic clock in milliseconds (outage durations, idle watches). @default {@linkcode monotonicMs} */
+  readonly now?: Clock;
 }
 
 /** How a watch ended. */
@@ -241,7 +257,10 @@ type WatchEnd = "closed" | "expired" | "idle";
  * Keeps one collection's objects current in a {@linkcode ReflectorStore} with LIST then WATCH from the list's
  * resourceVersion. A closed watch resumes from the last resourceVersion seen (events and BOOKMARKs); 410 Expired
  * (HTTP or ERROR event) relists; other failures retry after a capped, jittered exponential backoff without
- * touching the store, so the last view survives an API outage.
+ * touching the store, so the last view survives an API outage. The backoff starts over once the API served a
+ * LIST or a watch that streamed, so a short outage after a long healthy run is retried at once. An outage is
+ * logged once when it starts (warn), again every {@linkcode ReflectorOptions.outageReminderMs} while it lasts,
+ * and once when it ends (info, with its duration); single retries are debug.
  * @example
  * const r = new Reflector({ api, path: "/api/v1/nodes", store, logger });
  * r.start();
@@ -254,10 +273,18 @@ export class Reflector<T extends KubeObject> {
   readonly #backoff: Backoff;
   readonly #random: () => number;
   readonly #watchTimeoutSeconds: number;
+  readonly #requestTimeoutMs: number;
+  readonly #reminderMs: number;
+  readonly #now: Clock;
   #resourceVersion: string | undefined;
   #synced = false;
   #running: Promise<void> | undefined;
-  #failing = false;
+  /** Since when requests fail (monotonic ms), or undefined while the API answers. */
+  #failingSince: number | undefined;
+  #failures = 0;
+  #lastWarnAt = 0;
+  /** Set when the current watch got its answer and streamed at least one line: the API was healthy. */
+  #streamed = false;
   #resolveSynced!: () => void;
   #resolveAttempt!: () => void;
   /** Resolves after the first complete LIST. */
@@ -270,6 +297,9 @@ export class Reflector<T extends KubeObject> {
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#random = options.random ?? Math.random;
     this.#watchTimeoutSeconds = options.watchTimeoutSeconds ?? 300;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#reminderMs = options.outageReminderMs ?? DEFAULT_OUTAGE_REMINDER_MS;
+    this.#now = options.now ?? monotonicMs;
     this.firstSync = new Promise((resolve) => (this.#resolveSynced = resolve));
     this.firstAttempt = new Promise((resolve) => (this.#resolveAttempt = resolve));
   }
@@ -282,6 +312,11 @@ export class Reflector<T extends KubeObject> {
   /** The last resourceVersion seen, or undefined before the first LIST and while a relist is due. */
   get resourceVersion(): string | undefined {
     return this.#resourceVersion;
+  }
+
+  /** True while requests fail (from the first failure until a request succeeds again). */
+  get failing(): boolean {
+    return this.#failingSince !== undefined;
   }
 
   /** Starts the list/watch loop (once). */
@@ -306,13 +341,20 @@ export class Reflector<T extends KubeObject> {
     const signal = this.#abort.signal;
     let attempt = 0;
     while (!signal.aborted) {
+      let listed = false;
       try {
-        if (this.#resourceVersion === undefined) await this.#list(signal);
+        if (this.#resourceVersion === undefined) {
+          await this.#list(signal);
+          listed = true;
+          attempt = 0;
+        }
         const end = await this.#watch(signal);
         if (end === "expired") {
           this.#o.logger.info("watch resourceVersion expired; relisting", { path: this.#o.path });
           this.#resourceVersion = undefined;
-          attempt = 0;
+          // expired straight after a fresh LIST: a confused server or proxy; do not relist in a tight loop
+          if (listed) await sleep(backoffDelay(attempt++, this.#backoff, this.#random()), signal);
+          else attempt = 0;
         } else if (end === "idle") {
           // the stream ended at once with nothing in it: back off so a misbehaving proxy cannot spin us
           await sleep(backoffDelay(attempt++, this.#backoff, this.#random()), signal);
@@ -327,25 +369,39 @@ export class Reflector<T extends KubeObject> {
           continue;
         }
         this.#resolveAttempt();
+        // A watch that streamed was a healthy API: this failure starts a new outage, retried at once.
+        if (this.#streamed) attempt = 0;
+        this.#streamed = false;
         const delay = backoffDelay(attempt++, this.#backoff, this.#random());
         const handled = this.#o.onError?.(e) ?? false;
-        if (!handled) {
-          const fields = { path: this.#o.path, error: String(e), retryInMs: Math.round(delay) };
-          if (this.#failing) this.#o.logger.debug("Kubernetes API request failed again", fields);
-          else {this.#o.logger.warn(
-              "Kubernetes API request failed; keeping the last view and retrying",
-              fields,
-            );}
-        }
-        this.#failing = true;
+        if (!handled) this.#logFailure(e, delay);
+        else this.#failingSince ??= this.#now();
+        this.#failures++;
         await sleep(delay, signal);
       }
     }
   }
 
   async #list(signal: AbortSignal): Promise<void> {
-    const res = await this.#o.api.get(this.#o.path, this.#query({}), signal);
-    const list = await res.json() as { metadata?: { resourceVersion?: string }; items?: T[] };
+    const ac = new AbortController();
+    const abortList = () => ac.abort();
+    signal.addEventListener("abort", abortList, { once: true });
+    const timer = setTimeout(abortList, this.#requestTimeoutMs);
+    let list: { metadata?: { resourceVersion?: string }; items?: T[] };
+    try {
+      const res = await this.#o.api.get(this.#o.path, this.#query({}), ac.signal);
+      list = await res.json();
+    } catch (e) {
+      if (ac.signal.aborted && !signal.aborted) {
+        throw new Error(
+          `Listing "${this.#o.path}" failed: no complete answer within ${this.#requestTimeoutMs} ms`,
+        );
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", abortList);
+    }
     const rv = list.metadata?.resourceVersion;
     if (!rv || !Array.isArray(list.items)) {
       throw new Error(`Listing "${this.#o.path}" failed: the answer has no resourceVersion or items`);
@@ -360,9 +416,37 @@ export class Reflector<T extends KubeObject> {
     this.#resolveAttempt();
   }
 
+  /** Logs a failed attempt: warn when an outage starts and every reminder period, debug otherwise. */
+  #logFailure(e: unknown, delay: number): void {
+    const now = this.#now();
+    const fields = { path: this.#o.path, error: String(e), retryInMs: Math.round(delay) };
+    if (this.#failingSince === undefined) {
+      this.#failingSince = now;
+      this.#failures = 0;
+      this.#lastWarnAt = now;
+      this.#o.logger.warn("Kubernetes API request failed; keeping the last view and retrying", fields);
+    } else if (now - this.#lastWarnAt >= this.#reminderMs) {
+      this.#lastWarnAt = now;
+      this.#o.logger.warn("Kubernetes API still failing; keeping the last view and retrying", {
+        ...fields,
+        failingForS: Math.round((now - this.#failingSince) / 1000),
+        failedAttempts: this.#failures + 1,
+      });
+    } else {
+      this.#o.logger.debug("Kubernetes API request failed again", fields);
+    }
+  }
+
   #recovered(): void {
-    if (this.#failing) this.#o.logger.info("Kubernetes API reachable again", { path: this.#o.path });
-    this.#failing = false;
+    if (this.#failingSince !== undefined) {
+      this.#o.logger.info("Kubernetes API reachable again", {
+        path: this.#o.path,
+        outageS: Math.round((this.#now() - this.#failingSince) / 100) / 10,
+        failedAttempts: this.#failures,
+      });
+    }
+    this.#failingSince = undefined;
+    this.#failures = 0;
   }
 
   async #watch(signal: AbortSignal): Promise<WatchEnd> {
@@ -371,8 +455,15 @@ export class Reflector<T extends KubeObject> {
     signal.addEventListener("abort", abortWatch, { once: true });
     // the server ends the watch after timeoutSeconds; a silent network partition would not, so give up later
     const deadline = setTimeout(abortWatch, (this.#watchTimeoutSeconds + 30) * 1000);
-    const started = Date.now();
+    // ...and its headers come at once: an answer that does not is a dead connection
+    let headersTimedOut = false;
+    const headersDeadline = setTimeout(() => {
+      headersTimedOut = true;
+      abortWatch();
+    }, this.#requestTimeoutMs);
+    const started = this.#now();
     let received = false;
+    this.#streamed = false;
     try {
       const res = await this.#o.api.get(
         this.#o.path,
@@ -384,6 +475,7 @@ export class Reflector<T extends KubeObject> {
         }),
         ac.signal,
       );
+      clearTimeout(headersDeadline);
       this.#recovered();
       for await (const line of readLines(res.body!)) {
         if (line.trim() === "") continue;
@@ -399,9 +491,11 @@ export class Reflector<T extends KubeObject> {
             }
             this.#o.store.apply(event.type, object);
             this.#resourceVersion = object.metadata?.resourceVersion ?? this.#resourceVersion;
+            this.#streamed = true;
             break;
           case "BOOKMARK":
             this.#resourceVersion = object?.metadata?.resourceVersion ?? this.#resourceVersion;
+            this.#streamed = true;
             break;
           case "ERROR":
             if (object?.code === 410) return "expired";
@@ -411,12 +505,16 @@ export class Reflector<T extends KubeObject> {
         }
       }
       if (signal.aborted) return "closed";
-      return !received && Date.now() - started < 1000 ? "idle" : "closed";
+      return !received && this.#now() - started < 1000 ? "idle" : "closed";
     } catch (e) {
+      if (headersTimedOut && !signal.aborted) {
+        throw new Error(`Watching "${this.#o.path}" failed: no answer within ${this.#requestTimeoutMs} ms`);
+      }
       // our own deadline (not stop()): the stream went silent past the server's timeout; resume
       if (ac.signal.aborted && !signal.aborted) return "closed";
       throw e;
     } finally {
+      clearTimeout(headersDeadline);
       clearTimeout(deadline);
       signal.removeEventListener("abort", abortWatch);
       ac.abort();

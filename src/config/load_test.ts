@@ -184,3 +184,13 @@ Deno.test("loadConfig() names the limit and the problem on a bad RTSP limit", ()
     }, args.join(" "));
   }
 });
+
+Deno.test("loadConfig() reads --camera-wait in seconds (5 by default, 0 allowed) and refuses negative waits", () => {
+  assertEquals(load([]).cameraWaitSeconds, 5);
+  assertEquals(load(["--camera-wait", "0"]).cameraWaitSeconds, 0);
+  assertEquals(load([], { MSM_CAMERA_WAIT: "2.5" }).cameraWaitSeconds, 2.5);
+  throws(
+    () => load(["--camera-wait=-1"]),
+    (e: unknown) => e instanceof ConfigError && /cameraWaitSeconds/.test(e.message),
+  );
+});

@@ -38,6 +38,11 @@ export interface StreamHubOptions {
   /** RTP/RTCP server port range. */
   udpPortRange: readonly [number, number];
   lingerSeconds: number;
+  /**
+   * How long a reader waits for a configured camera that is not playing before it gets 503 (see
+   * {@linkcode Stream.readyWaitLimitMs}; 0: answer as soon as an attempt failed). @default the reader's own wait
+   */
+  cameraWaitMs?: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
   gopCacheBytes?: number;
   /** Fast data plane shared by every stream's tracks; absent, Deno sockets. */
@@ -126,6 +131,7 @@ export class StreamHub {
     }
     if (kind !== "pull" && kind !== "demo") return null;
     const stream = this.#create(path, kind);
+    this.#setWaitLimit(stream);
     stream.source = this.#opts.createSource(stream, kind, kind === "pull" ? this.#pulls.get(path)! : null);
     return stream;
   }
@@ -170,6 +176,7 @@ export class StreamHub {
     const old = stream.source;
     this.#opts.logger.info("stream re-homed", { path, from: stream.kind, to: kind });
     stream.kind = kind;
+    this.#setWaitLimit(stream);
     stream.source = kind === "mesh"
       ? this.#opts.remote!.createSource(stream)
       : this.#opts.createSource(stream, "pull", url);
@@ -181,6 +188,11 @@ export class StreamHub {
   /** Stops every stream. */
   async close(): Promise<void> {
     await Promise.all(this.streams().map((s) => this.#forget(s)));
+  }
+
+  /** Readers of a camera this relay pulls wait at most `cameraWaitMs`; other streams keep the reader's wait. */
+  #setWaitLimit(stream: Stream): void {
+    stream.readyWaitLimitMs = stream.kind === "pull" ? this.#opts.cameraWaitMs : undefined;
   }
 
   #create(path: string, kind: SourceKind): Stream {

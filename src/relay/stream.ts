@@ -104,6 +104,13 @@ export class Stream {
   readonly readerRtp = new Set<string>();
   /** Number of times the source (re)connected. */
   sourceSessions = 0;
+  /**
+   * How long a reader may wait for this stream's source (at most the wait it asks for), or undefined (its own
+   * wait). Set on pulled cameras (`--camera-wait`): past it the reader gets {@linkcode StreamUnavailable} 503
+   * naming the camera's last error; 0 answers at once once an attempt to reach the camera has failed (a reader
+   * still waits for the first attempt of a stream).
+   */
+  readyWaitLimitMs: number | undefined = undefined;
   readonly #opts: StreamOptions;
   #refs = 0;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -125,6 +132,11 @@ export class Stream {
   /** True once closed by the hub. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Readers (or peers) waiting in {@linkcode whenReady} right now. */
+  get waiting(): number {
+    return this.#waiters.length;
   }
 
   /** Registers interest (a reader, a DESCRIBE in progress); starts the source on the first. */
@@ -195,7 +207,10 @@ export class Stream {
     });
   }
 
-  /** Sets the source state and wakes waiters on `ready`. */
+  /**
+   * Sets the source state and wakes waiters on `ready`; on `error` with a {@linkcode readyWaitLimitMs} of 0 it
+   * fails them (503).
+   */
   setState(state: SourceState, error?: string): void {
     if (this.state !== state) {
       this.#opts.logger.info("stream source state", {
@@ -212,16 +227,31 @@ export class Stream {
         clearTimeout(w.timer);
         w.resolve();
       }
+    } else if (state === "error" && this.readyWaitLimitMs === 0 && this.#waiters.length > 0) {
+      this.failWaiters(this.#unavailable(0));
     }
   }
 
+  /** Why a reader that waited `waitedMs` for the source gets 503. */
+  #unavailable(waitedMs: number): StreamUnavailable {
+    const waited = waitedMs > 0 ? ` for ${Math.round(waitedMs / 100) / 10} s` : "";
+    return new StreamUnavailable(
+      `Source of "${this.path}" unreachable${waited}: ${this.lastError ?? this.state}`,
+      503,
+    );
+  }
+
   /**
-   * Resolves once the source is ready with a description.
-   * @throws Error after `timeoutMs` or when the stream closes
+   * Resolves once the source is ready with a description. With a {@linkcode readyWaitLimitMs}, the wait is the
+   * shorter of it and `timeoutMs` (0: `timeoutMs`, but a source in error fails the wait at once).
+   * @throws Error after `timeoutMs` or when the stream closes; {@linkcode StreamUnavailable} (503) past the limit
    */
   whenReady(timeoutMs: number): Promise<void> {
     if (this.state === "ready" && this.description) return Promise.resolve();
     if (this.#closed) return Promise.reject(new Error(`Stream "${this.path}" is closed`));
+    const limit = this.readyWaitLimitMs;
+    if (limit === 0 && this.state === "error") return Promise.reject(this.#unavailable(0));
+    const waitMs = limit ? Math.min(limit, timeoutMs) : timeoutMs;
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, timer: undefined };
       // Registered before setTimeout runs: Deno may drain microtasks (and so mark the stream ready) inside it.
@@ -229,11 +259,11 @@ export class Stream {
       waiter.timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
         reject(
-          new Error(
+          limit !== undefined ? this.#unavailable(waitMs) : new Error(
             `Source of "${this.path}" not ready after ${timeoutMs} ms: ${this.lastError ?? this.state}`,
           ),
         );
-      }, timeoutMs);
+      }, waitMs);
       if (!this.#waiters.includes(waiter)) clearTimeout(waiter.timer);
     });
   }

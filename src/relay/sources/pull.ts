@@ -2,8 +2,14 @@
  * Pull source: the relay's one session to a camera. DESCRIBE/SETUP/PLAY over UDP (falling back to TCP
  * interleaved when no RTP arrives within 3 s) or TCP, keepalive, RTCP receiver reports to the camera, and
  * reconnect with capped exponential backoff. Readers keep their sessions through reconnects; they see a gap.
+ *
+ * A camera that cannot be reached is retried with the backoff (at most {@linkcode PullSourceOptions.waitingRetryMs}
+ * apart while readers wait for it, and at once when a new reader arrives); the backoff starts over once a session
+ * played for {@linkcode PullSourceOptions.stableMs}. The failure is logged once at warn (URL without
+ * credentials), retries at debug with a reminder every 5 minutes, and the recovery at info.
  * @module
  */
+import { type Clock, monotonicMs } from "../../clock.ts";
 import type { Logger } from "../../log.ts";
 import { RtspClientConnection } from "../../rtsp/client.ts";
 import type { RtspResponse } from "../../rtsp/message.ts";
@@ -35,6 +41,14 @@ export interface PullSourceOptions {
   rtcpIntervalMs?: number;
   /** CNAME in those reports (SDES). @default "msm-relay" */
   cname?: string;
+  /** Longest delay between attempts while readers wait for the camera (a DESCRIBE in progress). @default 500 */
+  waitingRetryMs?: number;
+  /** A session that played this long starts the backoff over. @default 10000 */
+  stableMs?: number;
+  /** While the camera stays unreachable, the warning is repeated this often. @default 300000 */
+  reminderMs?: number;
+  /** Monotonic clock in milliseconds. @default {@linkcode monotonicMs} */
+  now?: Clock;
 }
 
 /** Where a track's RTCP receiver reports go: a UDP port of the camera, or an interleaved channel. */
@@ -56,7 +70,16 @@ export class PullSource implements StreamSource {
   #client: RtspClientConnection | null = null;
   #useTcp: boolean;
   #attempt = 0;
-  #wake: (() => void) | null = null;
+  /** The pending backoff: when it began and ends (monotonic ms), and how to end it early. */
+  #sleep: { from: number; until: number; timer: ReturnType<typeof setTimeout>; resolve: () => void } | null =
+    null;
+  /** When the current session started playing (monotonic ms), or 0. */
+  #readyAt = 0;
+  /** Consecutive failed attempts since the camera last played, and since when it fails. */
+  #failures = 0;
+  #failingSince = 0;
+  #lastWarnAt = 0;
+  #retryInMs = 0;
   #activeTransport: "udp" | "tcp" | null = null;
   #loop: Promise<void> | null = null;
   /** SSRC of the relay as a receiver in the camera's RTP sessions. */
@@ -72,14 +95,25 @@ export class PullSource implements StreamSource {
       backoffMaxMs: 10_000,
       rtcpIntervalMs: 5000,
       cname: "msm-relay",
+      waitingRetryMs: 500,
+      stableMs: 10_000,
+      reminderMs: 300_000,
+      now: monotonicMs,
       ...options,
     };
     this.#useTcp = options.transport === "tcp";
   }
 
-  /** @inheritdoc */
+  /**
+   * Starts pulling (idempotent). Called again (a new reader) while waiting to retry an unreachable camera, it
+   * brings the retry forward to at most {@linkcode PullSourceOptions.waitingRetryMs} after the last attempt.
+   */
   start(): void {
-    if (this.#running || this.#stopped) return;
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#hurry();
+      return;
+    }
     this.#running = true;
     this.#loop = this.#run();
   }
@@ -87,7 +121,7 @@ export class PullSource implements StreamSource {
   /** @inheritdoc */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#wake?.();
+    this.#wakeNow();
     const client = this.#client;
     if (client) {
       // Best effort: tell the camera we are leaving.
@@ -108,54 +142,117 @@ export class PullSource implements StreamSource {
       mode: this.#o.transport,
       reconnects: Math.max(0, this.#o.stream.sourceSessions - 1),
       receiverReportsSent: this.#reportsSent,
+      failures: this.#failures,
+      retryInMs: this.#sleep ? Math.max(0, Math.round(this.#sleep.until - this.#o.now())) : null,
     };
+  }
+
+  /** Sleeps `ms` before the next attempt; {@linkcode start} may shorten it, {@linkcode stop} ends it. */
+  #backoff(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const from = this.#o.now();
+      const done = () => {
+        if (this.#sleep) clearTimeout(this.#sleep.timer);
+        this.#sleep = null;
+        resolve();
+      };
+      this.#sleep = { from, until: from + ms, timer: setTimeout(done, ms), resolve: done };
+    });
+  }
+
+  #wakeNow(): void {
+    this.#sleep?.resolve();
+  }
+
+  /** A reader arrived while the camera is down: retry no later than `waitingRetryMs` after the last attempt. */
+  #hurry(): void {
+    const sleep = this.#sleep;
+    if (!sleep) return;
+    const until = Math.min(sleep.until, sleep.from + this.#o.waitingRetryMs);
+    if (until >= sleep.until) return;
+    clearTimeout(sleep.timer);
+    sleep.until = until;
+    sleep.timer = setTimeout(sleep.resolve, Math.max(0, until - this.#o.now()));
+  }
+
+  /** Logs a failed attempt: warn when the camera becomes unreachable and every reminder, debug otherwise. */
+  #logFailure(error: string, retryInMs: number): void {
+    const now = this.#o.now();
+    const fields = {
+      path: this.#o.stream.path,
+      url: withoutCredentials(this.#o.url),
+      error,
+      retryInMs: Math.round(retryInMs),
+    };
+    if (this.#failures === 1) {
+      this.#failingSince = now;
+      this.#lastWarnAt = now;
+      this.#o.logger.warn("camera unreachable; retrying with backoff", fields);
+    } else if (now - this.#lastWarnAt >= this.#o.reminderMs) {
+      this.#lastWarnAt = now;
+      this.#o.logger.warn("camera still unreachable; retrying with backoff", {
+        ...fields,
+        failingForS: Math.round((now - this.#failingSince) / 1000),
+        failures: this.#failures,
+      });
+    } else {
+      this.#o.logger.debug("camera still unreachable", { ...fields, failures: this.#failures });
+    }
   }
 
   async #run(): Promise<void> {
     const stream = this.#o.stream;
     const log = this.#o.logger;
     while (!this.#stopped) {
-      stream.setState("connecting");
-      let wasReadyAt = 0;
+      // Retries of an unreachable camera stay in "error" (the last error shown, no state change per attempt).
+      if (stream.state !== "error") stream.setState("connecting");
+      this.#readyAt = 0;
+      let error: string | null = null;
       try {
-        wasReadyAt = await this.#session();
+        await this.#session();
       } catch (err) {
         if (err instanceof FallbackToTcp) {
           log.warn("no RTP over UDP, falling back to TCP", { path: stream.path });
           this.#useTcp = true;
           continue;
         }
-        if (!this.#stopped) {
-          stream.setState("error", (err as Error).message);
-          log.warn("camera session failed", { path: stream.path, error: (err as Error).message });
-        }
+        error = (err as Error).message;
       } finally {
         this.#client?.close();
         this.#client = null;
         this.#activeTransport = null;
       }
       if (this.#stopped) break;
-      if (wasReadyAt && performance.now() - wasReadyAt > 10_000) this.#attempt = 0;
-      if (stream.state === "ready") stream.setState("connecting", "camera connection lost");
-      const delay = backoffDelay(this.#attempt++, this.#o.backoffInitialMs, this.#o.backoffMaxMs);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, delay);
-        this.#wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.#wake = null;
+      const played = this.#readyAt > 0;
+      // A session that played long enough: the camera was up, the next failure starts the backoff over.
+      if (played && this.#o.now() - this.#readyAt >= this.#o.stableMs) this.#attempt = 0;
+      let delay = backoffDelay(this.#attempt++, this.#o.backoffInitialMs, this.#o.backoffMaxMs);
+      // Readers are waiting (DESCRIBE, a mesh join): keep trying often enough to catch the camera coming up.
+      if (stream.waiting > 0) delay = Math.min(delay, this.#o.waitingRetryMs);
+      if (played) {
+        this.#failures = 0;
+        log.warn("camera session ended; reconnecting", {
+          path: stream.path,
+          url: withoutCredentials(this.#o.url),
+          error: error ?? "ended",
+          retryInMs: Math.round(delay),
+        });
+      } else {
+        this.#failures++;
+        this.#logFailure(error ?? "ended", delay);
+      }
+      stream.setState("error", error ?? "camera connection lost");
+      await this.#backoff(delay);
     }
     this.#running = false;
   }
 
-  /** Runs one camera session until it ends. @returns when it was ready (performance.now ms), or 0 */
-  async #session(): Promise<number> {
+  /** Runs one camera session until it ends, or throws why it ended; sets `#readyAt` once playing. */
+  async #session(): Promise<void> {
     const { url, stream } = this.#o;
     const client = await RtspClientConnection.connect(url);
     this.#client = client;
-    if (this.#stopped) return 0;
+    if (this.#stopped) return;
 
     const describe = await client.request("DESCRIBE", url, { Accept: "application/sdp" });
     expectOk(describe, "DESCRIBE");
@@ -238,13 +335,21 @@ export class PullSource implements StreamSource {
     const play = await client.request("PLAY", base, { Session: sessionId ?? "", Range: "npt=0.000-" });
     expectOk(play, "PLAY");
     const readyAt = performance.now();
+    this.#readyAt = this.#o.now();
     stream.setState("ready");
     this.#o.logger.info("camera session playing", {
       path: stream.path,
       url: withoutCredentials(url),
       transport: tcp ? "tcp" : "udp",
       tracks: desc.medias.length,
+      ...(this.#failures > 0
+        ? {
+          afterFailures: this.#failures,
+          downS: Math.round((this.#readyAt - this.#failingSince) / 100) / 10,
+        }
+        : {}),
     });
+    this.#failures = 0;
 
     const keepaliveMs = Math.max(1000, (timeoutSeconds * 1000) / 2);
     let lastKeepalive = performance.now();
@@ -277,7 +382,6 @@ export class PullSource implements StreamSource {
         this.#sendReceiverReports(client, host, rtcpRoutes);
       }
     }
-    return readyAt;
   }
 
   /**

@@ -1,12 +1,13 @@
 /**
  * Tests of the pull source: its reconnect schedule, {@linkcode backoffDelay} (doubling from the first delay,
- * capped, and always a finite positive number however many attempts failed), and the RTCP receiver reports it
- * sends a camera over UDP and over TCP.
+ * capped, and always a finite positive number however many attempts failed), the RTCP receiver reports it
+ * sends a camera over UDP and over TCP, and how it retries a camera that is down (faster while readers wait,
+ * backoff starting over once the camera played, one warning per outage).
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
 import fc from "fast-check";
-import { silentLogger } from "../../log.ts";
+import { createLogger, silentLogger } from "../../log.ts";
 import { writeRtpHeader } from "../../rtp/packet.ts";
 import {
   forEachRtcpPacket,
@@ -113,7 +114,7 @@ function camSr(): Uint8Array {
  * packet 5; it collects every RTCP compound the relay sends it.
  */
 class FakeCamera {
-  readonly listener = Deno.listen({ hostname: HOST, port: 0 });
+  readonly listener: Deno.TcpListener;
   readonly rtp = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
   readonly rtcp = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
   readonly received: Array<{ via: "udp" | "tcp"; channel?: number; from?: number; packet: Uint8Array }> = [];
@@ -121,7 +122,9 @@ class FakeCamera {
   #conn: Deno.Conn | null = null;
   #closed = false;
 
-  constructor() {
+  /** @param port the RTSP port (a camera coming back where it was) @default any free port */
+  constructor(port = 0) {
+    this.listener = Deno.listen({ hostname: HOST, port });
     this.#tasks.push(this.#accept(), this.#udpRtcp());
   }
 
@@ -326,4 +329,131 @@ for (const transport of ["udp", "tcp"] as const) {
       await camera.close();
     }
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// An unreachable camera: retry cadence, backoff reset, logs.
+
+interface PullLog {
+  level: string;
+  msg: string;
+  url?: string;
+  retryInMs?: number;
+  afterFailures?: number;
+  failures?: number;
+}
+
+function pullHarness(url: string, options: Partial<ConstructorParameters<typeof PullSource>[0]> = {}) {
+  const logs: PullLog[] = [];
+  const streamLogs: Array<PullLog & { state?: string }> = [];
+  const base = 43_000 + 2 * Math.floor(Math.random() * 1000);
+  const stream = new Stream({
+    path: "cam",
+    kind: "pull",
+    logger: createLogger({ write: (l) => streamLogs.push(JSON.parse(l)) }),
+    allocator: new PortPairAllocator(base, base + 7),
+    hostname: HOST,
+    lingerSeconds: 0,
+    onIdle: () => {},
+  });
+  const source = new PullSource({
+    stream,
+    url,
+    transport: "tcp",
+    logger: createLogger({ level: "debug", write: (l) => logs.push(JSON.parse(l)) }),
+    ...options,
+  });
+  stream.source = source;
+  return { stream, source, logs, streamLogs };
+}
+
+/** A port where nothing listens (connections are refused). */
+function closedPort(): number {
+  const l = Deno.listen({ hostname: HOST, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test("PullSource retries a down camera at most waitingRetryMs apart while a reader waits, and at once for a new reader", async () => {
+  const h = pullHarness(`rtsp://${HOST}:${closedPort()}/cam`, {
+    backoffInitialMs: 400,
+    backoffMaxMs: 10_000,
+    waitingRetryMs: 100,
+  });
+  const failures = () =>
+    h.logs.filter((l) => l.msg.startsWith("camera") && l.msg.includes("unreachable")).length;
+  try {
+    h.source.start();
+    // Nobody waits: attempts at 0, 400, 1200 ms...
+    await new Promise((r) => setTimeout(r, 700));
+    const alone = failures();
+    ok(alone >= 1 && alone <= 2, `${alone} attempts in 0.7 s without readers`);
+    // A reader arrives (retain() starts the source again) and waits: the pending 800 ms backoff is cut short,
+    // then attempts come every 100 ms.
+    const waited = h.stream.whenReady(700).then(() => new Error("ready?"), (e: Error) => e);
+    h.source.start();
+    const t0 = performance.now();
+    await waitForCondition(() => failures() > alone, 1000);
+    const firstRetry = performance.now() - t0;
+    ok(firstRetry < 150, `the new reader's retry came after ${Math.round(firstRetry)} ms`);
+    const err = await waited;
+    const during = failures() - alone;
+    ok(during >= 5, `${during} attempts while a reader waited 0.7 s`);
+    ok(/not ready after 700 ms: .*refused/i.test(err.message), err.message);
+    equal(h.stream.state, "error");
+    // One warning for the whole outage; the retries are debug.
+    equal(h.logs.filter((l) => l.level === "warn").length, 1, JSON.stringify(h.logs));
+    // The state went connecting -> error once, not once per retry.
+    assertEquals(h.streamLogs.map((l) => l.state), ["connecting", "error"]);
+  } finally {
+    await h.stream.close();
+  }
+});
+
+Deno.test("PullSource starts its backoff over once the camera played stableMs, and logs the outage once without credentials", async () => {
+  const port = closedPort();
+  const h = pullHarness(`rtsp://viewer:s3cret@${HOST}:${port}/cam`, {
+    backoffInitialMs: 40,
+    backoffMaxMs: 10_000,
+    stableMs: 100,
+    mediaTimeoutMs: 400,
+  });
+  let camera: FakeCamera | null = null;
+  try {
+    h.source.start();
+    // Down at first: attempts after 40, 80, 160 ms... grow the backoff.
+    await waitForCondition(() => h.logs.filter((l) => l.msg.includes("unreachable")).length >= 4, 3000);
+    camera = new FakeCamera(port);
+    await waitForCondition(() => h.stream.state === "ready", 5000);
+    const playing = h.logs.find((l) => l.msg === "camera session playing")!;
+    ok(playing.afterFailures! >= 4, JSON.stringify(playing));
+    equal(h.source.info().failures, 0);
+    // The camera sends its 40 packets then falls silent: the session ends after mediaTimeoutMs, having played
+    // longer than stableMs, so the next attempt comes after the first delay again, not after 640 ms or more.
+    await waitForCondition(() => h.logs.some((l) => l.msg === "camera session ended; reconnecting"), 3000);
+    const ended = h.logs.find((l) => l.msg === "camera session ended; reconnecting")!;
+    equal(ended.retryInMs, 40);
+    const failed = h.logs.filter((l) => l.msg.includes("unreachable"));
+    assertEquals(failed.slice(0, 4).map((l) => [l.level, l.retryInMs]), [
+      ["warn", 40],
+      ["debug", 80],
+      ["debug", 160],
+      ["debug", 320],
+    ]);
+    equal(failed[0]!.msg, "camera unreachable; retrying with backoff");
+    equal(failed[0]!.url, `rtsp://${HOST}:${port}/cam`);
+    ok(!JSON.stringify(h.logs).includes("s3cret"), "no password in the logs");
+  } finally {
+    await h.stream.close();
+    await camera?.close();
+  }
+});
+
+async function waitForCondition(cond: () => boolean, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
