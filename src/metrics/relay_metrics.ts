@@ -13,6 +13,7 @@
 import type { SourceKind, Stream } from "../relay/stream.ts";
 import type { Track } from "../relay/track.ts";
 import type { DropReason } from "../relay/egress.ts";
+import { PUBLIC_METHODS } from "../relay/rtsp_service.ts";
 import { type Counter, Registry } from "./registry.ts";
 import type { RtpReceiverStats } from "./rtp_receiver_stats.ts";
 import { RateMeter } from "./rate_meter.ts";
@@ -91,6 +92,9 @@ interface TrackSeen {
 export const LOSS_SETTLE_PACKETS = 32;
 /** ...or once the track received nothing for this long (seconds). */
 export const LOSS_SETTLE_SECONDS = 0.5;
+
+/** The `method` labels of `msm_rtsp_requests_total`; any other method counts as `OTHER`. */
+const METHOD_LABELS: ReadonlySet<string> = new Set([...PUBLIC_METHODS, "INVALID"]);
 
 /** The `hop` label of a stream: `mesh` when fed by a parent relay, else `source`. */
 export function hopOf(kind: SourceKind): "source" | "mesh" {
@@ -226,7 +230,8 @@ export class RelayMetrics {
 
   /** Counts one answered RTSP request (the RTSP service's `onRequest` hook). */
   readonly onRequest = (method: string, status: number): void => {
-    this.#requests.inc({ method, status });
+    // Any client can make up methods: one series each would grow the registry and the scrape without bound.
+    this.#requests.inc({ method: METHOD_LABELS.has(method) ? method : "OTHER", status });
   };
 
   /** Counts one refusal (the RTSP service's `onRefused` hook). */

@@ -192,3 +192,35 @@ Deno.test("RelayMetrics counts RTSP refusals per reason, every reason exposed fr
   assert.equal(sampleValue(m, "msm_rtsp_refused_total", { reason: "max_connections" }), 1);
   assert.equal(sampleValue(m, "msm_rtsp_refused_total", { reason: "unauthorized" }), 0);
 });
+
+Deno.test("RelayMetrics counts made-up RTSP methods as OTHER: a client cannot grow the series without bound", () => {
+  const { metrics, scrape } = setup([]);
+  for (let i = 0; i < 300; i++) metrics.onRequest(`FROB${i}`, 501);
+  metrics.onRequest("DESCRIBE", 200);
+  metrics.onRequest("INVALID", 400);
+  const m = scrape();
+  const series = m.get("msm_rtsp_requests_total")?.samples ?? [];
+  assert.deepEqual(series.map((s) => s.labels.method).sort(), ["DESCRIBE", "INVALID", "OTHER"]);
+  assert.equal(sampleValue(m, "msm_rtsp_requests_total", { method: "OTHER", status: "501" }), 300);
+});
+
+Deno.test("RelayMetrics counts mesh refusals per reason from the mesh's cumulative figures", () => {
+  const packets = { malformed: 0, unauthenticated: 0, unknown_key: 0, auth: 0, replay: 0 };
+  const requests = new Map<string, number>();
+  const metrics = new RelayMetrics({
+    streams: () => [],
+    readersByPath: () => new Map(),
+    sessionCount: () => 0,
+    meshRejections: () => ({ packets, requests }),
+  }, { eventLoopLagIntervalMs: 0 });
+  packets.auth = 5;
+  requests.set("bad_signature", 2);
+  let m = parsePrometheus(metrics.expose());
+  assert.equal(sampleValue(m, "msm_mesh_packets_rejected_total", { reason: "auth" }), 5);
+  assert.equal(sampleValue(m, "msm_mesh_requests_rejected_total", { reason: "bad_signature" }), 2);
+  packets.auth = 7;
+  packets.replay = 1;
+  m = parsePrometheus(metrics.expose());
+  assert.equal(sampleValue(m, "msm_mesh_packets_rejected_total", { reason: "auth" }), 7);
+  assert.equal(sampleValue(m, "msm_mesh_packets_rejected_total", { reason: "replay" }), 1);
+});

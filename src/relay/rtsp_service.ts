@@ -30,7 +30,7 @@ import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
 import { type Refusal, RefusalLog, type RefusalReason } from "./limits.ts";
 
 /** Methods this server implements. */
-const PUBLIC_METHODS = [
+export const PUBLIC_METHODS: readonly string[] = [
   "OPTIONS",
   "DESCRIBE",
   "SETUP",

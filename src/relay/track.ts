@@ -235,10 +235,8 @@ export class Track {
       this.#statsSsrc = ssrc;
     }
     this.#stats.update(inSeq, inTs, now, packet.length);
-    if (!this.#synced || ssrc !== this.#inSsrc) {
-      this.#resync(inSeq, inTs, ssrc, now);
-      this.#onRouteChange();
-    }
+    const resynced = !this.#synced || ssrc !== this.#inSsrc;
+    if (resynced) this.#resync(inSeq, inTs, ssrc, now);
     const outSeq = (inSeq + this.#seqDelta) & 0xffff;
     const outTs = (inTs + this.#tsDelta) >>> 0;
     setRtpSequence(packet, outSeq);
@@ -257,6 +255,9 @@ export class Track {
       if (skip?.[i] || e.sendRtp(packet)) fwd[e.kind]++;
       else this.counters.dropped.slow_reader++;
     }
+    // After this packet is queued to the readers: a new route lets the fast plane forward the next packets on
+    // its own, and it must not overtake this one.
+    if (resynced) this.#onRouteChange();
   }
 
   /** Which egresses `served` covers, by index; recomputed only when the set or the egresses change. */
