@@ -123,11 +123,17 @@ export class Mesh implements MeshSourceHost {
   readonly #sources = new Map<string, MeshSource>();
   readonly #routes = new Map<number, MeshSource>();
   readonly #suspects = new Map<string, number>();
+  /** Members that said their mesh port hears nothing. */
+  readonly #deafPeers = new Set<string>();
   readonly #rootCache = new Map<string, { ref: PeerRef; until: number }>();
   #nextStreamId = 1;
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
   #draining = false;
+  /** Last sealed/valid packet received on the mesh port. */
+  #lastHeard = monotonicMs();
+  /** Since when the mesh port hears nothing though peers should be sending (see {@link deaf}). */
+  #deafSince: number | null = null;
   #ring: MeshKeyring | null;
   readonly #http: MeshHttp;
   readonly #nonces = new NonceCache();
@@ -175,6 +181,7 @@ export class Mesh implements MeshSourceHost {
     this.#timers.push(
       setInterval(() => this.#heartbeat(), this.#opts.heartbeatMs),
       setInterval(() => {
+        this.#checkHearing();
         for (const s of this.#sources.values()) s.checkParent();
       }, 100),
       setInterval(() => this.#sweep(), 500),
@@ -334,7 +341,9 @@ export class Mesh implements MeshSourceHost {
   }
 
   async join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse> {
-    const body = { path, from: this.self, readers, suspects };
+    // A relay that hears nothing blames no one: its own port is the likelier fault.
+    const deaf = this.deaf();
+    const body = { path, from: this.self, readers, suspects: deaf ? [] : suspects, deaf };
     return joinResponseSchema.parse(await this.#call(root, "join", body, this.#opts.rootReadyMs + 2000));
   }
 
@@ -562,7 +571,56 @@ export class Mesh implements MeshSourceHost {
     this.#socket?.close();
   }
 
+  /**
+   * True while this relay's mesh port hears nothing though at least two peers should be sending to it (a parent
+   * and children heartbeat every 150 ms): its port is blocked or its inbound path broken, not all of them dead.
+   * A deaf relay names no suspects, stops heartbeating its children (so they move at once) and asks the roots to
+   * keep it out of their plans; it hears again with the first packet that arrives.
+   */
+  deaf(): boolean {
+    return this.#deafSince !== null;
+  }
+
   // ---- internals ------------------------------------------------------------------------------------------
+
+  /** Enters or leaves the deaf state (see {@link deaf}); on entering, steps back from every tree. */
+  #checkHearing(): void {
+    const now = monotonicMs();
+    if (this.#deafSince !== null) {
+      if (this.#lastHeard <= this.#deafSince) return;
+      this.#log.info("mesh port hears again", { deafMs: Math.round(now - this.#deafSince) });
+      this.#deafSince = null;
+      return;
+    }
+    const silentMs = now - this.#lastHeard;
+    if (silentMs <= this.#opts.parentTimeoutMs) return;
+    const expected = new Set<string>();
+    for (const subs of this.#children.values()) for (const node of subs.keys()) expected.add(node);
+    for (const source of this.#sources.values()) if (source.parent) expected.add(source.parent.node);
+    if (expected.size < 2) return; // one silent peer is more likely dead than this port blocked
+    this.#deafSince = now;
+    this.#log.warn("mesh port hears nothing: is it blocked? stepping back to a leaf", {
+      port: this.meshPort,
+      silentMs: Math.round(silentMs),
+      expectedFrom: [...expected].sort(),
+    });
+    void this.#stepBack();
+  }
+
+  /** Tells each root this relay is deaf (it plans around it), then asks its children to re-join elsewhere. */
+  async #stepBack(): Promise<void> {
+    await Promise.all([...this.#children.entries()].map(async ([path, subs]) => {
+      const source = this.#sources.get(path);
+      const root = source?.root;
+      if (!source || !root) return; // rooted here: there is no other way in for its children
+      await this.join(root, path, this.readersOf(source.stream), []).catch(() => {});
+      await Promise.all(
+        [...subs.values()].map((sub) =>
+          this.#call(sub.ref, "rejoin", { path, node: this.self.node }).catch(() => {})
+        ),
+      );
+    }));
+  }
 
   /** One log line per reason and peer address per 10 s, with the count of refusals it stands for. */
   #logRefusal(what: string, reason: string, from: string, message: string): void {
@@ -595,6 +653,7 @@ export class Mesh implements MeshSourceHost {
   }
 
   #heard(node: string): void {
+    if (this.#deafPeers.has(node)) return;
     this.#suspects.delete(node);
   }
 
@@ -606,7 +665,15 @@ export class Mesh implements MeshSourceHost {
 
   async #onJoin(req: z.infer<typeof joinRequestSchema>): Promise<JoinResponse> {
     const hub = this.#hub!;
-    this.#heard(req.from.node);
+    if (req.deaf) {
+      // Its mesh port receives nothing: keep it out of plans (it is fed as a leaf) until it says it hears again;
+      // the heartbeats it still sends do not count.
+      this.#deafPeers.add(req.from.node);
+      this.#suspect(req.from.node);
+    } else {
+      this.#deafPeers.delete(req.from.node);
+      this.#heard(req.from.node);
+    }
     // What the member lost may be the old root: with it out of the view, the root may move here.
     for (const s of req.suspects) if (s !== req.from.node) this.#suspect(s);
     hub.rehome(req.path);
@@ -732,6 +799,7 @@ export class Mesh implements MeshSourceHost {
   }
 
   #onPacket(packet: MeshPacket, from: Deno.NetAddr): void {
+    this.#lastHeard = monotonicMs();
     if (packet.type === "heartbeat") {
       const node = heartbeatNode(packet);
       if (!node) return;
@@ -760,7 +828,10 @@ export class Mesh implements MeshSourceHost {
       sent.add(key);
       socket.send(to, "heartbeat", 0, 0, beat);
     };
-    for (const subs of this.#children.values()) for (const sub of subs.values()) send(sub.to);
+    // A deaf relay has nothing to forward: its silence tells its children to move at once.
+    if (this.#deafSince === null) {
+      for (const subs of this.#children.values()) for (const sub of subs.values()) send(sub.to);
+    }
     for (const source of this.#sources.values()) {
       const p = source.parent;
       if (p) send({ transport: "udp", hostname: p.host, port: p.meshPort });

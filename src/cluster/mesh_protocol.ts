@@ -30,6 +30,8 @@ export const joinRequestSchema = z.object({
   readers: z.number().int().min(0),
   /** Parents the sender lost (missed heartbeats or refused subscriptions). */
   suspects: z.array(node).max(64).default([]),
+  /** The sender's mesh port hears nothing: keep it out of plans (a leaf fed by the root) until it hears again. */
+  deaf: z.boolean().default(false),
 });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 

@@ -26,8 +26,10 @@ export interface MeshSourceHost {
   newStreamId(): number;
   /** Local RTSP readers of the stream (refs minus mesh children). */
   readersOf(stream: Stream): number;
-  /** Wall clock in ms. */
+  /** Monotonic clock in ms. */
   now(): number;
+  /** True while this relay's mesh port hears nothing at all: another parent would not help. */
+  deaf(): boolean;
 }
 
 /** Timing of a mesh source. */
@@ -161,7 +163,7 @@ export class MeshSource implements StreamSource {
   /** Called by the mesh's watchdog: re-parent now when the parent has been silent too long. */
   checkParent(): void {
     const attached = this.#attached;
-    if (!attached || this.#stopped || this.#frozen) return;
+    if (!attached || this.#stopped || this.#frozen || this.#host.deaf()) return;
     if (this.#host.now() - this.#lastFromParent <= this.#timing.parentTimeoutMs) return;
     this.#log.warn("mesh parent silent, re-parenting", {
       path: this.stream.path,

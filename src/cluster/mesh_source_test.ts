@@ -33,9 +33,13 @@ class ScriptedHost implements MeshSourceHost {
   parentFor = "p1";
   rootMissing: { missing: string; status: 404 | 503 } | null = null;
   clock = 1_000_000;
+  isDeaf = false;
   #nextId = 1;
   now() {
     return this.clock;
+  }
+  deaf() {
+    return this.isDeaf;
   }
   findRoot(_path: string) {
     return Promise.resolve(this.rootMissing ?? { root: ref("root") });
@@ -169,6 +173,25 @@ Deno.test("MeshSource fails over after 600 ms of parent silence, naming the pare
     await until(() => source.parent?.node === "p3", "the replacement parent");
     assert(host.calls.includes("join readers=1 suspects=p1"), host.calls.join(" | "));
     assert(!host.calls.includes("unsubscribe p1"), "no call to the dead parent before the new one");
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource keeps its parent while the relay's own mesh port is deaf: another parent would not help", async () => {
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    host.isDeaf = true;
+    host.clock += 5000;
+    source.checkParent();
+    assertEquals(source.parent?.node, "p1", "no re-parent, no suspect while deaf");
+    host.isDeaf = false;
+    host.parentFor = "p3";
+    source.checkParent();
+    assertEquals(source.parent, null, "hearing again, the silent parent is left at once");
+    await until(() => source.parent?.node === "p3", "the replacement parent");
   } finally {
     await stream.close();
   }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { AuthAction, RtspAuthenticator } from "./rtsp_auth.ts";
+import { type Clock, monotonicMs } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { response, type RtspRequest, type RtspResponse } from "../rtsp/message.ts";
@@ -63,6 +64,7 @@ export interface RelaySession {
   readonly stream: Stream;
   readonly conn: RtspConnection;
   readonly remote: string;
+  /** When the session was created: wall-clock ms since the Unix epoch (shown in the admin API). */
   readonly createdAt: number;
   state: SessionState;
   timer: SessionTimer;
@@ -112,8 +114,14 @@ export interface RtspServiceOptions {
   sourceWaitMs?: number;
   /** Counts every answered request (metrics). */
   onRequest?: (method: string, status: number) => void;
-  /** Clock. @default Date.now */
-  now?: () => number;
+  /**
+   * Monotonic clock of session timeouts, receiver-report timing, the request rate limiter and the refusal log.
+   * Sessions are refreshed from {@linkcode RtspConnection.lastActivity}, so it must be the TCP shell's clock
+   * (`RtspServerOptions.now`). @default monotonicMs
+   */
+  now?: Clock;
+  /** Wall clock of timestamps shown to people: sessions' `createdAt`, reader reports' `at`. @default Date.now */
+  wallClock?: Clock;
   /** Seconds between RTCP receiver reports sent to publishers. @default 5 */
   rtcpIntervalSeconds?: number;
   /** CNAME of those receiver reports. @default "msm-relay" */
@@ -148,7 +156,8 @@ export class RtspService {
   readonly #log: Logger;
   readonly #timeout: number;
   readonly #waitMs: number;
-  readonly #now: () => number;
+  readonly #now: Clock;
+  readonly #wallClock: Clock;
   readonly #onRequest: (method: string, status: number) => void;
   readonly #sessions = new Map<string, RelaySession>();
   readonly #conns = new WeakMap<RtspConnection, ConnState>();
@@ -171,7 +180,8 @@ export class RtspService {
     this.#log = options.logger;
     this.#timeout = options.sessionTimeoutSeconds;
     this.#waitMs = options.sourceWaitMs ?? 10_000;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? monotonicMs;
+    this.#wallClock = options.wallClock ?? Date.now;
     this.#onRequest = options.onRequest ?? (() => {});
     this.#rtcpIntervalMs = (options.rtcpIntervalSeconds ?? 5) * 1000;
     this.#rtcpCname = options.rtcpCname ?? "msm-relay";
@@ -256,7 +266,7 @@ export class RtspService {
 
   /** Keeps the report blocks of a reader's RTCP compound on its session and on the tracks they describe. */
   #readerRtcp(s: RelaySession, packet: Uint8Array, index: number): void {
-    const reports = readerReportsOf(packet, s.stream.tracks, index, this.#now());
+    const reports = readerReportsOf(packet, s.stream.tracks, index, this.#wallClock());
     if (!reports) return;
     for (const [i, report] of reports) {
       if (!s.tracks.has(i)) continue; // a track this reader did not set up
@@ -758,7 +768,7 @@ export class RtspService {
       stream,
       conn,
       remote: conn.remote.hostname,
-      createdAt: now,
+      createdAt: this.#wallClock(),
       state: "init",
       timer: new SessionTimer(now, this.#timeout),
       tracks: new Map(),

@@ -30,6 +30,8 @@ import { RtspProtocolError } from "../rtsp/errors.ts";
 import { RtspAuthenticator } from "./rtsp_auth.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { Stream, StreamSource } from "./stream.ts";
+import { monotonicMs } from "../clock.ts";
+import { shiftClocks } from "../../tests/support/shifted_clocks.ts";
 
 const TIMEOUT_S = 60;
 /** Advertised timeout plus the SessionTimer's grace. */
@@ -138,11 +140,16 @@ interface HarnessOptions {
   limits?: RtspServiceLimits;
   auth?: RtspAuthenticator;
   logger?: Logger;
+  /** Leave the service its default clocks (monotonicMs, Date.now) instead of the harness's fake ones. */
+  realClocks?: boolean;
 }
 
 /** A hub with pulled paths `cam` (2 tracks), `cam2` (2 tracks) and `dead` (never ready), and the service. */
 class Harness {
+  /** The monotonic clock: session timeouts, report timing, rates. */
   readonly clock = { now: 1_000_000 };
+  /** The wall clock: timestamps shown to people (2023-11-14T22:13:20Z). */
+  readonly wall = { now: 1_700_000_000_000 };
   readonly sources: FakeSource[] = [];
   readonly answered: Array<[string, number]> = [];
   readonly refused: RefusalReason[] = [];
@@ -176,7 +183,7 @@ class Harness {
       logger: silentLogger,
       sessionTimeoutSeconds: TIMEOUT_S,
       sourceWaitMs: options.sourceWaitMs ?? 1000,
-      now: () => this.clock.now,
+      ...(options.realClocks ? {} : { now: () => this.clock.now, wallClock: () => this.wall.now }),
       onRequest: (method, status) => this.answered.push([method, status]),
       onRefused: (reason) => this.refused.push(reason),
       ...(options.limits ? { limits: options.limits } : {}),
@@ -694,6 +701,64 @@ Deno.test("RtspService.sweep() keeps interleaved sessions alive while their conn
   }
 });
 
+Deno.test("RtspService times sessions on the monotonic clock: wall-clock jumps neither end nor keep them", async () => {
+  using clocks = shiftClocks();
+  const h = new Harness({ realClocks: true });
+  try {
+    const udp = new FakeConn();
+    const tcp = new FakeConn();
+    tcp.lastActivity = monotonicMs(); // as the shell stamps it, on the same clock
+    const wallAtSetup = Date.now();
+    const udpId = await h.setup(udp, `${BASE}/cam/trackID=0`, "RTP/AVP;unicast;client_port=7200-7201");
+    const tcpId = await h.tcpReader(tcp, "cam");
+    const udpSession = h.svc.sessions().find((s) => s.id === udpId)!;
+    ok(Math.abs(udpSession.createdAt - wallAtSetup) < 1000, "createdAt is a wall-clock time");
+
+    // NTP steps the wall clock an hour forward, then two hours back: no session ends.
+    clocks.wallMs += 3_600_000;
+    h.svc.sweep();
+    assertEquals(h.ids(), [udpId, tcpId].sort());
+    clocks.wallMs -= 7_200_000;
+    h.svc.sweep();
+    assertEquals(h.ids(), [udpId, tcpId].sort());
+
+    // With the wall clock an hour behind, silence is still timed: the UDP reader ends after the enforced
+    // timeout, the interleaved one lives on while its connection shows activity.
+    clocks.monotonicMs += ENFORCED_MS - 5000;
+    h.svc.sweep();
+    equal(h.ids().length, 2);
+    tcp.lastActivity = monotonicMs();
+    clocks.monotonicMs += 5001;
+    h.svc.sweep();
+    assertEquals(h.ids(), [tcpId]);
+    clocks.monotonicMs += ENFORCED_MS + 1;
+    h.svc.sweep();
+    assertEquals(h.ids(), []);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService stamps createdAt and reader reports with the wall clock, not the monotonic one", async () => {
+  const h = new Harness();
+  try {
+    const tcp = new FakeConn();
+    const id = await h.tcpReader(tcp, "cam");
+    const session = h.svc.sessions().find((s) => s.id === id)!;
+    equal(session.createdAt, h.wall.now);
+    equal(session.timer.lastActivity, h.clock.now);
+    h.wall.now -= 3_600_000; // the wall clock steps back an hour: the report says so, the session lives on
+    tcp.onFrame!(1, readerRr({ ssrc: h.stream("cam").tracks[0]!.outputSsrc, cumulativeLost: 1 }));
+    equal(session.reports.get(0)!.at, h.wall.now);
+    h.clock.now += ENFORCED_MS - 1000;
+    tcp.lastActivity = h.clock.now;
+    h.svc.sweep();
+    assertEquals(h.ids(), [id]);
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("RtspService serves a publisher: ANNOUNCE, SETUP (record), RECORD, then media reaches readers", async () => {
   const h = new Harness();
   try {
@@ -998,7 +1063,7 @@ Deno.test("RtspService keeps each reader's latest RTCP report per track on its s
       cumulativeLost: 12,
       jitterSeconds: 0.01,
       highestSeq: 0,
-      at: h.clock.now,
+      at: h.wall.now,
     };
     assertEquals(session(tcpId).reports.get(0), expected);
     assertEquals(video.readerReports.get(tcpId), expected);
@@ -1006,6 +1071,7 @@ Deno.test("RtspService keeps each reader's latest RTCP report per track on its s
 
     // A later report replaces the earlier one; a block about a track the reader did not set up is ignored.
     h.clock.now += 5000;
+    h.wall.now += 5000;
     tcp.onFrame!(
       1,
       readerRr(
@@ -1018,7 +1084,7 @@ Deno.test("RtspService keeps each reader's latest RTCP report per track on its s
       cumulativeLost: 13,
       jitterSeconds: 0.005,
       highestSeq: 70_000,
-      at: h.clock.now,
+      at: h.wall.now,
     });
     equal(session(tcpId).reports.has(1), false);
     equal(audio.readerReports.size, 0);
@@ -1038,7 +1104,7 @@ Deno.test("RtspService keeps each reader's latest RTCP report per track on its s
       cumulativeLost: 3,
       jitterSeconds: 0.01,
       highestSeq: 0,
-      at: h.clock.now,
+      at: h.wall.now,
     });
     // A block naming no SSRC of the stream (a client that has not learnt it) is about the port's track.
     stream.readerRtcp.get(`${HOST}:7103`)!(readerRr({ ssrc: 0, cumulativeLost: 4 }), 1);

@@ -8,6 +8,7 @@
  * without a session may stay silent (closed). The handler hears of each through `protocolError` or `limitHit`.
  * @module
  */
+import { type Clock, monotonicMs } from "../clock.ts";
 import { RtspProtocolError } from "./errors.ts";
 import { InterleavedWriter } from "./interleaved_writer.ts";
 import { response, type RtspRequest, type RtspResponse } from "./message.ts";
@@ -24,7 +25,10 @@ export interface RtspConnection {
   readonly local: Deno.NetAddr;
   /** Writer shared by responses and interleaved frames. */
   readonly writer: InterleavedWriter;
-  /** Wall-clock ms of the last bytes received. */
+  /**
+   * When the last bytes were received, in ms on the server's monotonic clock ({@linkcode RtspServerOptions.now}):
+   * only differences with that clock's readings mean anything, it is no wall-clock time.
+   */
   readonly lastActivity: number;
   /** Receives `$` frames; the payload is valid only during the call. */
   onFrame: ((channel: number, payload: Uint8Array) => void) | null;
@@ -92,6 +96,11 @@ export interface RtspServerOptions {
    * progress and has sent nothing for this long. @default 60000
    */
   idleTimeoutMs?: number;
+  /**
+   * Monotonic clock of the head and idle timeouts and of {@linkcode RtspConnection.lastActivity}; a handler that
+   * compares `lastActivity` with its own clock must use the same one. @default monotonicMs
+   */
+  now?: Clock;
 }
 
 /** Connections beyond the limit waited on at once for their first request; more are closed unanswered. */
@@ -104,12 +113,12 @@ class Connection implements RtspConnection {
   readonly remote: Deno.NetAddr;
   readonly local: Deno.NetAddr;
   readonly writer: InterleavedWriter;
-  lastActivity = Date.now();
+  lastActivity: number;
   /**
-   * When the parser started holding an incomplete message (0: none). A new connection counts as one until its
-   * first request is complete: it must send it within the head timeout.
+   * When the parser started holding an incomplete message (null: none; never 0, a monotonic clock can read 0).
+   * A new connection counts as one until its first request is complete: it must send it within the head timeout.
    */
-  partialSince = Date.now();
+  partialSince: number | null;
   /** A request is being handled (never idle meanwhile). */
   busy = false;
   /** Closing after a final answer: the sweeper leaves it alone. */
@@ -118,8 +127,10 @@ class Connection implements RtspConnection {
   readonly #conn: Deno.TcpConn;
   #closed = false;
 
-  constructor(id: string, conn: Deno.TcpConn, maxQueuedBytes: number | undefined) {
+  constructor(id: string, conn: Deno.TcpConn, maxQueuedBytes: number | undefined, now: number) {
     this.id = id;
+    this.lastActivity = now;
+    this.partialSince = now;
     this.#conn = conn;
     this.remote = conn.remoteAddr;
     this.local = conn.localAddr;
@@ -158,6 +169,7 @@ export class RtspServer {
   readonly #maxConnections: number;
   readonly #headTimeoutMs: number;
   readonly #idleTimeoutMs: number;
+  readonly #now: Clock;
   readonly #parserLimits: RtspParserOptions;
   #listener: Deno.TcpListener | null = null;
   readonly #conns = new Set<Connection>();
@@ -175,6 +187,7 @@ export class RtspServer {
     this.#maxConnections = options.maxConnections ?? 1024;
     this.#headTimeoutMs = options.headTimeoutMs ?? 10_000;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.#now = options.now ?? monotonicMs;
     for (
       const [name, v] of [
         ["maxConnections", this.#maxConnections],
@@ -214,13 +227,13 @@ export class RtspServer {
    * connections without a session that stayed silent too long.
    */
   #sweep(): void {
-    const now = Date.now();
+    const now = this.#now();
     const handler = this.#opts.handler;
     for (const c of this.#conns) {
       if (c.closed || c.closing) continue;
-      if (c.partialSince !== 0) {
+      if (c.partialSince !== null) {
         if (now - c.partialSince <= this.#headTimeoutMs) continue;
-        c.partialSince = 0;
+        c.partialSince = null;
         const ms = this.#headTimeoutMs;
         handler.protocolError?.(c, new RtspProtocolError(`Request incomplete after ${ms} ms`, 408, ms));
         c.writer.enqueueMessage(serializeResponse(response(408, { Connection: "close" })));
@@ -268,7 +281,8 @@ export class RtspServer {
         void this.#refuse(conn);
         continue;
       }
-      void this.#serve(new Connection(`c${this.#nextId++}`, conn, this.#opts.maxQueuedBytes), conn);
+      const c = new Connection(`c${this.#nextId++}`, conn, this.#opts.maxQueuedBytes, this.#now());
+      void this.#serve(c, conn);
     }
   }
 
@@ -369,7 +383,8 @@ export class RtspServer {
       while (!c.closed) {
         const n = await conn.read(buf);
         if (n === null) break;
-        c.lastActivity = Date.now();
+        const now = this.#now();
+        c.lastActivity = now;
         parser.push(buf.subarray(0, n));
         let progressed = false;
         for (let ev = parser.next(); ev !== null; ev = parser.next()) {
@@ -378,10 +393,10 @@ export class RtspServer {
           else if (ev.kind === "request") requests.push(ev);
           // Responses from a client (to server requests we never send) are ignored.
         }
-        // A message split over reads is normal; one that makes no progress for too long is closed by #closeSlow.
-        if (parser.buffered === 0) c.partialSince = 0;
-        else if (progressed) c.partialSince = Date.now();
-        else c.partialSince ||= Date.now();
+        // A message split over reads is normal; one that makes no progress for too long is closed by #sweep.
+        if (parser.buffered === 0) c.partialSince = null;
+        else if (progressed) c.partialSince = now;
+        else c.partialSince ??= now;
         void processQueue();
       }
     } catch (err) {

@@ -2,7 +2,8 @@
  * Tests of the RTSP TCP shell on loopback with a recording handler: responses in request order, frames routed
  * to the connection, the reply-before-media hook, framing errors answered and closed, slowloris closed with 408,
  * a slow but steady sender left alone, and the connection limits: too many connections answered 503, idle
- * connections without a session closed, head and body sizes as configured.
+ * connections without a session closed, head and body sizes as configured; those timeouts measured on the
+ * monotonic clock, so wall-clock steps neither fire nor stall them.
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, match, ok, ok as assert } from "node:assert/strict";
@@ -15,6 +16,7 @@ import {
   RtspServer,
   type RtspServerOptions,
 } from "./server.ts";
+import { shiftClocks } from "../../tests/support/shifted_clocks.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -305,5 +307,74 @@ Deno.test("RtspServer takes its head and body bounds from its options (431, 413)
     },
     10_000,
     { maxHeadBytes: 1024, maxBodyBytes: 100 },
+  );
+});
+
+/** Three connections in the states the sweep times: silent without a session, mid-request, and brand new. */
+async function timedConnections(port: number) {
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port });
+  const partial = await Deno.connect({ hostname: "127.0.0.1", port });
+  const fresh = await Deno.connect({ hostname: "127.0.0.1", port });
+  await exchange(idle, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n");
+  await partial.write(enc.encode("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Slow: "));
+  return {
+    idle,
+    partial,
+    fresh,
+    [Symbol.dispose]() {
+      for (const c of [idle, partial, fresh]) {
+        try {
+          c.close();
+        } catch { /* closed by the test */ }
+      }
+    },
+  };
+}
+
+/** Waits until the sweep has closed the three connections of {@linkcode timedConnections}, and checks how. */
+async function assertTimedOut(
+  conns: Awaited<ReturnType<typeof timedConnections>>,
+  handler: RecordingHandler,
+) {
+  match(await readAll(conns.partial, () => false, 3000), /^RTSP\/1\.0 408 /);
+  match(await readAll(conns.fresh, () => false, 3000), /^RTSP\/1\.0 408 /);
+  equal(await readAll(conns.idle, () => false, 3000), "", "closed without an answer");
+  assertEquals(handler.errors, [408, 408]);
+  assertEquals(handler.hits.map((h) => h.reason), ["idle_timeout"]);
+}
+
+Deno.test("RtspServer times its head and idle timeouts on the monotonic clock: wall-clock jumps neither fire nor stall them", async () => {
+  using clocks = shiftClocks();
+  await withServer(
+    async (port, handler, server) => {
+      using conns = await timedConnections(port);
+      // NTP steps the wall clock an hour forward; a sweep (every second) passes: nothing is closed.
+      clocks.wallMs += 3_600_000;
+      await new Promise((r) => setTimeout(r, 1100));
+      equal(server.connections, 3);
+      assertEquals([handler.errors, handler.hits], [[], []]);
+      // Then two hours back, and the timeouts pass on the monotonic clock: all three are closed all the same.
+      clocks.wallMs -= 7_200_000;
+      clocks.monotonicMs += 2500;
+      await assertTimedOut(conns, handler);
+    },
+    2000,
+    { idleTimeoutMs: 2000 },
+  );
+});
+
+Deno.test("RtspServer times its head and idle timeouts on the injected clock, from a reading of 0", async () => {
+  let now = 0; // a monotonic clock reads about 0 right after the process starts
+  await withServer(
+    async (port, handler, server) => {
+      using conns = await timedConnections(port);
+      await new Promise((r) => setTimeout(r, 300)); // sweeps pass, the clock stands still
+      equal(server.connections, 3);
+      assertEquals([handler.errors, handler.hits], [[], []]);
+      now = 101;
+      await assertTimedOut(conns, handler);
+    },
+    100,
+    { idleTimeoutMs: 100, now: () => now },
   );
 });

@@ -32,6 +32,8 @@ export interface RelayProcessOptions {
   name?: string;
   /** Extra `deno run` permission flags, e.g. `["--allow-ffi"]` for `--data-plane fast`. */
   permissions?: string[];
+  /** Run inside this network namespace (`ip netns exec`); give `host` (its address) and the ports. */
+  netns?: string;
 }
 
 /** Subset of the admin API's stream view used by tests. */
@@ -71,6 +73,7 @@ export async function startRelayProcess(
   const adminPort = opts.adminPort ?? freePort("tcp", host);
   const meshPort = opts.meshPort ?? freePort("udp", host);
   const process = spawnProcess([
+    ...(opts.netns ? ["ip", "netns", "exec", opts.netns] : []),
     Deno.execPath(),
     "run",
     "--allow-net",
