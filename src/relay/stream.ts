@@ -307,7 +307,10 @@ export class Stream {
     const track = this.tracks[index];
     if (!pair?.cutThrough || !track) return;
     const src = this.udpSources[index] ?? null;
-    const dests = track.egresses.filter((e): e is UdpEgress => e instanceof UdpEgress);
+    // A reader still getting its paced GOP burst is fed by the main thread, behind its backlog.
+    const dests = track.egresses.filter((e): e is UdpEgress =>
+      e instanceof UdpEgress && !track.isPacing(e.id)
+    );
     const prompt = dests.length < track.egresses.length;
     pair.setRoute(src && { host: src.host, port: src.rtpPort }, track.rewrite, dests, prompt);
   }

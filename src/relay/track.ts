@@ -18,6 +18,7 @@ import {
   setRtpSsrc,
   setRtpTimestamp,
 } from "../rtp/packet.ts";
+import { BurstPacer, onPaceTick } from "./burst_pacer.ts";
 import type { DropReason, Egress } from "./egress.ts";
 import type { GopCache } from "./gop_cache.ts";
 import type { RouteMap } from "../dataplane/route.ts";
@@ -81,6 +82,9 @@ export class Track {
   /** SSRC the statistics describe, -1 before the first packet. */
   #statsSsrc = -1;
   #egresses: Egress[] = [];
+  /** Datagram readers still getting their GOP burst. */
+  readonly #pacers = new Map<string, BurstPacer>();
+  #stopPacing: (() => void) | null = null;
   #servedCache: { served: ReadonlySet<string> | null; egresses: Egress[]; flags: boolean[] } = {
     served: null,
     egresses: [],
@@ -173,19 +177,54 @@ export class Track {
    */
   addEgress(egress: Egress, options: { burst?: boolean } = {}): void {
     if (this.#egresses.some((e) => e.id === egress.id)) return;
-    if (options.burst && this.#gop) {
-      const packets = this.#gop.packets;
+    const packets = options.burst && this.#gop ? this.#gop.packets : [];
+    if (packets.length > 0 && egress.kind !== "tcp") {
+      // Datagram readers get the GOP paced (see burst_pacer.ts); they join the fast plane's route once it is out.
+      const pacer = new BurstPacer(egress, packets, performance.now());
+      this.#pacers.set(egress.id, pacer);
+      this.#stopPacing ??= onPaceTick(() => this.#pace());
+      this.#drainPacer(pacer, performance.now());
+    } else {
       for (let i = 0; i < packets.length; i++) {
         if (!egress.sendRtp(packets[i]!)) this.counters.dropped.slow_reader++;
       }
-      this.counters.burstPackets += packets.length;
     }
+    this.counters.burstPackets += packets.length;
     this.#egresses = [...this.#egresses, egress];
+    this.#onRouteChange();
+  }
+
+  /** True while `id` still gets its GOP burst paced (the fast plane must not feed it yet). */
+  isPacing(id: string): boolean {
+    return this.#pacers.has(id);
+  }
+
+  #pace(): void {
+    const now = performance.now();
+    for (const pacer of this.#pacers.values()) this.#drainPacer(pacer, now);
+  }
+
+  #drainPacer(pacer: BurstPacer, now: number): void {
+    const done = pacer.drain(now, (taken) => {
+      if (taken) this.counters.forwarded[pacer.egress.kind]++;
+      else this.counters.dropped.slow_reader++;
+    });
+    if (!done) return;
+    this.#pacers.delete(pacer.egress.id);
+    if (this.#pacers.size === 0) {
+      this.#stopPacing?.();
+      this.#stopPacing = null;
+    }
     this.#onRouteChange();
   }
 
   /** Detaches an egress by id. */
   removeEgress(id: string): void {
+    this.#pacers.delete(id);
+    if (this.#pacers.size === 0) {
+      this.#stopPacing?.();
+      this.#stopPacing = null;
+    }
     const before = this.#egresses.length;
     this.#egresses = this.#egresses.filter((e) => e.id !== id);
     if (this.#egresses.length !== before) this.#onRouteChange();
@@ -250,9 +289,12 @@ export class Track {
     const egresses = this.#egresses;
     const fwd = this.counters.forwarded;
     const skip = served === undefined ? null : this.#servedFlags(served);
+    const pacers = this.#pacers.size > 0 ? this.#pacers : null;
     for (let i = 0; i < egresses.length; i++) {
       const e = egresses[i]!;
-      if (skip?.[i] || e.sendRtp(packet)) fwd[e.kind]++;
+      const pacer = pacers?.get(e.id);
+      if (pacer) pacer.push(packet); // behind its burst; counted when sent
+      else if (skip?.[i] || e.sendRtp(packet)) fwd[e.kind]++;
       else this.counters.dropped.slow_reader++;
     }
     // After this packet is queued to the readers: a new route lets the fast plane forward the next packets on
