@@ -1,8 +1,11 @@
 /**
- * `deno bench bench/mesh_seal_bench.ts`: cost of sealing and opening one mesh packet (1200-byte RTP payload)
- * encrypted and authenticated-only, against plain framing: what a mesh key costs per packet and per hop.
+ * `deno bench -A bench/mesh_seal_bench.ts`: cost of sealing and opening one mesh packet (1200-byte RTP payload)
+ * encrypted and authenticated-only, against plain framing: what a mesh key costs per packet and per hop, with each
+ * AES-256-GCM backend (OpenSSL's libcrypto through FFI, the relay's default when it loads, and node:crypto). Without
+ * `--allow-ffi` only node:crypto is measured.
  * @module
  */
+import { type Gcm, nodeGcm, openSslGcm } from "../src/cluster/_aes_gcm.ts";
 import { decodeMeshPacket, encodeMeshPacket } from "../src/cluster/mesh_frame.ts";
 import { deriveKeyring } from "../src/cluster/mesh_keys.ts";
 import { MeshOpener, MeshSealer } from "../src/cluster/mesh_seal.ts";
@@ -10,18 +13,25 @@ import { MeshOpener, MeshSealer } from "../src/cluster/mesh_seal.ts";
 const ring = deriveKeyring(["bench-cluster-key-0123456789abcdef"]);
 const payload = crypto.getRandomValues(new Uint8Array(1200));
 
-Deno.bench("plain framing: encode + decode", { group: "mesh packet", baseline: true }, () => {
+Deno.bench("plain framing: encode + decode", { group: "plain" }, () => {
   decodeMeshPacket(encodeMeshPacket("rtp", 7, 0, payload));
 });
 
+const ssl = openSslGcm();
+if (typeof ssl === "string") console.log(`OpenSSL not measured: ${ssl}`);
+const backends: Gcm[] = typeof ssl === "string" ? [nodeGcm()] : [nodeGcm(), ssl];
+
 for (const encrypt of [true, false]) {
-  const sealer = new MeshSealer(ring, { encrypt });
-  const opener = new MeshOpener(ring);
   const mode = encrypt ? "AES-256-GCM" : "GMAC only";
-  Deno.bench(`sealed (${mode}): seal`, { group: "mesh packet" }, () => {
-    sealer.seal("rtp", 7, 0, payload);
-  });
-  Deno.bench(`sealed (${mode}): seal + open`, { group: "mesh packet" }, () => {
-    opener.open(sealer.seal("rtp", 7, 0, payload));
-  });
+  for (const gcm of backends) {
+    const sealer = new MeshSealer(ring, { encrypt, gcm });
+    const opener = new MeshOpener(ring, { gcm });
+    const baseline = gcm.name === "node:crypto";
+    Deno.bench(`${gcm.name}: seal`, { group: `${mode}: seal`, baseline }, () => {
+      sealer.seal("rtp", 7, 0, payload);
+    });
+    Deno.bench(`${gcm.name}: seal + open`, { group: `${mode}: seal + open`, baseline }, () => {
+      opener.open(sealer.seal("rtp", 7, 0, payload));
+    });
+  }
 }

@@ -24,7 +24,7 @@ import { NonceCache } from "./mesh_auth.ts";
 import { meshGuard } from "./mesh_guard.ts";
 import { MeshHttp } from "./mesh_http.ts";
 import type { MeshKeyring } from "./mesh_keys.ts";
-import { MeshOpener, type MeshRejectReason, MeshSealer } from "./mesh_seal.ts";
+import { gcmBackendName, MeshOpener, type MeshRejectReason, MeshSealer } from "./mesh_seal.ts";
 import { MeshEgress } from "./mesh_egress.ts";
 import {
   joinRequestSchema,
@@ -166,6 +166,11 @@ export class Mesh implements MeshSourceHost {
     if (this.#ring) {
       this.#sealer = new MeshSealer(this.#ring, { encrypt: this.#opts.encrypt ?? true });
       this.#opener = new MeshOpener(this.#ring);
+      this.#log.info("mesh sealed", {
+        encrypt: this.#opts.encrypt ?? true,
+        aesGcm: gcmBackendName(),
+        keys: this.#ring.keys.map((k) => k.fingerprint),
+      });
     } else {
       this.#log.warn(
         "mesh is open: no --mesh-key, so peers are not authenticated and mesh packets travel in clear",

@@ -14,13 +14,19 @@
  * pick the same one), the counter counts every packet the sender seals, so no nonce repeats under a key. The
  * header is the additional authenticated data; the 16-byte tag ends the datagram.
  *
+ * AES-256-GCM runs in OpenSSL's libcrypto through FFI when the process may load it (`--allow-ffi`), else in
+ * node:crypto; both give the same bytes, and {@linkcode gcmBackendName} says which one this process uses (see
+ * `_aes_gcm.ts`). A sealer or opener may be given a backend (`gcm`), as tests and benchmarks do.
+ *
  * The payload of a decoded packet is a fresh buffer (decryption copies). Sans-I/O: the caller owns sockets.
  * @module
  */
-import { createCipheriv, createDecipheriv } from "node:crypto";
+import { defaultGcm, type Gcm } from "./_aes_gcm.ts";
 import type { MeshPacket, MeshPacketType } from "./mesh_frame.ts";
 import { keysWithId, type MeshKeyring } from "./mesh_keys.ts";
 import { ReplayWindow } from "./replay_window.ts";
+
+export { type Gcm, type GcmBackendName, gcmBackendName } from "./_aes_gcm.ts";
 
 /** Wire version of sealed packets. */
 export const SEALED_VERSION = 2;
@@ -35,6 +41,8 @@ const FLAG_ENCRYPTED = 1;
 const COUNTER_LIMIT = 2 ** 48;
 const TYPE_CODES: Record<MeshPacketType, number> = { rtp: 0, rtcp: 1, heartbeat: 2 };
 const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat"];
+const NONCE_START = 8;
+const EMPTY = new Uint8Array(0);
 
 /** Why a datagram was refused (the `reason` label of `msm_mesh_packets_rejected_total`). */
 export type MeshRejectReason =
@@ -61,12 +69,15 @@ export interface MeshSealerOptions {
   encrypt?: boolean;
   /** Sender id, 6 bytes. @default random */
   sender?: Uint8Array;
+  /** AES-256-GCM implementation. @default OpenSSL when it loads, else node:crypto ({@linkcode gcmBackendName}) */
+  gcm?: Gcm;
 }
 
 /** Seals outgoing mesh packets of this relay. */
 export class MeshSealer {
   #ring: MeshKeyring;
   readonly #encrypt: boolean;
+  readonly #gcm: Gcm;
   #sender: Uint8Array;
   #counter = 0;
 
@@ -74,6 +85,7 @@ export class MeshSealer {
     if (ring.keys.length === 0) throw new RangeError("a mesh keyring needs at least one key");
     this.#ring = ring;
     this.#encrypt = options.encrypt ?? true;
+    this.#gcm = options.gcm ?? defaultGcm();
     this.#sender = options.sender ?? crypto.getRandomValues(new Uint8Array(6));
     if (this.#sender.length !== 6) throw new RangeError("a sender id has 6 bytes");
   }
@@ -112,16 +124,16 @@ export class MeshSealer {
     const n = this.#counter++;
     view.setUint16(14, Math.floor(n / 2 ** 32));
     view.setUint32(16, n >>> 0);
-    const cipher = createCipheriv("aes-256-gcm", key.data, header.subarray(8, 20));
+    const gcm = this.#gcm.key(key.data);
+    const nonce = header.subarray(NONCE_START, SEALED_HEADER_SIZE);
+    const bodyEnd = SEALED_HEADER_SIZE + payload.length;
+    const tag = out.subarray(bodyEnd);
     if (this.#encrypt) {
-      cipher.setAAD(header);
-      out.set(cipher.update(payload), SEALED_HEADER_SIZE);
+      gcm.seal(nonce, header, payload, out.subarray(SEALED_HEADER_SIZE, bodyEnd), tag);
     } else {
       out.set(payload, SEALED_HEADER_SIZE);
-      cipher.setAAD(out.subarray(0, SEALED_HEADER_SIZE + payload.length));
+      gcm.seal(nonce, out.subarray(0, bodyEnd), null, EMPTY, tag);
     }
-    cipher.final();
-    out.set(cipher.getAuthTag(), SEALED_HEADER_SIZE + payload.length);
     return out;
   }
 }
@@ -130,17 +142,21 @@ export class MeshSealer {
 export interface MeshOpenerOptions {
   /** Senders whose replay windows are kept (least recently heard forgotten first). @default 1024 */
   maxSenders?: number;
+  /** AES-256-GCM implementation. @default OpenSSL when it loads, else node:crypto ({@linkcode gcmBackendName}) */
+  gcm?: Gcm;
 }
 
 /** Verifies, decrypts and de-duplicates incoming sealed mesh packets. */
 export class MeshOpener {
   #ring: MeshKeyring;
   readonly #maxSenders: number;
+  readonly #gcm: Gcm;
   readonly #windows = new Map<number, ReplayWindow>();
 
   constructor(ring: MeshKeyring, options: MeshOpenerOptions = {}) {
     this.#ring = ring;
     this.#maxSenders = options.maxSenders ?? 1024;
+    this.#gcm = options.gcm ?? defaultGcm();
   }
 
   /** Accepts the keys of `ring` from now on. */
@@ -169,7 +185,6 @@ export class MeshOpener {
     if (!type) return reject("malformed", `unknown mesh packet type ${datagram[0]! & 0x0f}`);
     const flags = datagram[7]!;
     if ((flags & ~FLAG_ENCRYPTED) !== 0) return reject("malformed", `unknown flags ${flags}`);
-    const header = datagram.subarray(0, SEALED_HEADER_SIZE);
     const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
     const sender = view.getUint16(8) * 2 ** 32 + view.getUint32(10);
     const counter = view.getUint16(14) * 2 ** 32 + view.getUint32(16);
@@ -185,18 +200,16 @@ export class MeshOpener {
     const body = datagram.subarray(SEALED_HEADER_SIZE, bodyEnd);
     const tag = datagram.subarray(bodyEnd);
     const encrypted = (flags & FLAG_ENCRYPTED) !== 0;
+    const nonce = datagram.subarray(NONCE_START, SEALED_HEADER_SIZE);
+    // Encrypted: the header is the AAD and the body decrypts into a new buffer; else header and body are the AAD.
+    const aad = datagram.subarray(0, encrypted ? SEALED_HEADER_SIZE : bodyEnd);
+    const plain = encrypted ? new Uint8Array(body.length) : EMPTY;
     let payload: Uint8Array | null = null;
     for (const key of keys) {
-      try {
-        const decipher = createDecipheriv("aes-256-gcm", key.data, header.subarray(8, 20));
-        decipher.setAAD(encrypted ? header : datagram.subarray(0, bodyEnd));
-        decipher.setAuthTag(tag);
-        const plain = encrypted ? decipher.update(body) : body.slice();
-        decipher.final();
-        payload = plain;
+      // Keys may share an id: the first one whose tag verifies opens the packet.
+      if (this.#gcm.key(key.data).open(nonce, aad, encrypted ? body : null, tag, plain)) {
+        payload = encrypted ? plain : body.slice();
         break;
-      } catch {
-        // the tag did not verify under this key: try the next one with the same id
       }
     }
     if (!payload) return reject("auth", "the packet does not authenticate under any mesh key");
