@@ -291,8 +291,12 @@ export class Mesh implements MeshSourceHost {
   }
 
   route(streamId: number, source: MeshSource | null): void {
-    if (source) this.#routes.set(streamId, source);
-    else this.#routes.delete(streamId);
+    if (source) {
+      this.#routes.set(streamId, source);
+      this.#newPeerExpected();
+    } else {
+      this.#routes.delete(streamId);
+    }
   }
 
   readersOf(stream: Stream): number {
@@ -588,6 +592,11 @@ export class Mesh implements MeshSourceHost {
 
   // ---- internals ------------------------------------------------------------------------------------------
 
+  /** A new parent or child will send: its silence counts from now, not from the last packet of anyone. */
+  #newPeerExpected(): void {
+    if (this.#deafSince === null) this.#lastHeard = Math.max(this.#lastHeard, monotonicMs());
+  }
+
   /** Enters or leaves the deaf state (see {@link deaf}); on entering, steps back from every tree. */
   #checkHearing(): void {
     const now = monotonicMs();
@@ -777,6 +786,7 @@ export class Mesh implements MeshSourceHost {
       egressIds.push(id);
     }
     subs.set(from.node, { node: from.node, ref: from, to, streamId, egressIds, lastHeard: monotonicMs() });
+    this.#newPeerExpected();
     this.#log.info("mesh child subscribed", { path: stream.path, child: from.node, burst });
   }
 
