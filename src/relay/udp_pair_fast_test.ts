@@ -122,6 +122,11 @@ Deno.test({
           assert.deepEqual(data, packet(i));
         }
       }
+      // The worker publishes its counters after a send batch, which may be after the readers got the packets.
+      const deadline = performance.now() + 2000;
+      while (plane.stats().sent < 150 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
       assert.equal(plane.stats().sent, 150);
       assert.equal(pair.sendErrors, 0);
     } finally {
