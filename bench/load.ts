@@ -40,6 +40,7 @@ import {
   type ReaderResult,
   type ReaderSpec,
 } from "./load_child.ts";
+import { FigureTable, percentile } from "./support/figures.ts";
 
 function envInt(name: string, fallback: number, min: number): number {
   const raw = Deno.env.get(name);
@@ -122,10 +123,6 @@ function kernelCounters(): {
 function openFileLimit(): number {
   const m = Deno.readTextFileSync("/proc/self/limits").match(/Max open files\s+(\d+|unlimited)/);
   return m?.[1] === "unlimited" ? Infinity : Number(m?.[1] ?? 0);
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
 function sum(family: PromFamily | undefined, filter: (l: Record<string, string>) => boolean = () => true) {
@@ -391,18 +388,8 @@ interface ChildReport {
 // ---------------------------------------------------------------------------------------------------------
 // Report
 
-interface Row {
-  figure: string;
-  value: number;
-  unit: string;
-  note: string;
-}
-const rows: Row[] = [];
-function report(figure: string, value: number, unit: string, note = ""): void {
-  rows.push({ figure, value, unit, note });
-  const shown = Number.isNaN(value) ? "-" : value.toFixed(Math.abs(value) < 10 && value % 1 !== 0 ? 3 : 1);
-  console.log(`  ${figure.padEnd(52)} ${shown.padStart(10)} ${unit.padEnd(8)} ${note}`);
-}
+const figures = new FigureTable(52);
+const report = figures.report;
 
 const MiB = 2 ** 20;
 
@@ -952,7 +939,7 @@ async function main(): Promise<number> {
           at: new Date().toISOString(),
           config: { SESSIONS, SECONDS, PATHS, RATE, PROCS, WAVE, DATA_PLANE, relayArgs },
           loadavg: Deno.readTextFileSync("/proc/loadavg").trim(),
-          rows,
+          rows: figures.rows,
           errors,
           streams,
           publishers: pubs.map((p) => ({ path: p.name, sent: p.counter, refused: p.refused.length })),

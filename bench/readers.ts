@@ -17,6 +17,7 @@ import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts"
 import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
 import { startRtspPublisher, startRtspReader } from "../tests/support/rtsp_peers.ts";
 import { ffmpegFirstFrameMs, playToKeyframe, waitForKeyframeEnd } from "../tests/support/keyframe_probe.ts";
+import { FigureTable, percentile } from "./support/figures.ts";
 
 /** ffmpeg input options for a fast start (decode from the first packets instead of analysing the stream). */
 const FAST_START = ["-analyzeduration", "0", "-probesize", "32"];
@@ -33,23 +34,8 @@ const SDP = [
   "",
 ].join("\r\n");
 
-interface Row {
-  figure: string;
-  value: number;
-  unit: string;
-  note: string;
-}
-const rows: Row[] = [];
-function report(figure: string, value: number, unit: string, note = ""): void {
-  rows.push({ figure, value, unit, note });
-  console.log(
-    `  ${figure.padEnd(60)} ${value.toFixed(value < 10 ? 3 : 1).padStart(10)} ${unit.padEnd(8)} ${note}`,
-  );
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-}
+const figures = new FigureTable(60);
+const report = figures.report;
 
 /** A TCP publisher of `path` whose `send()` sends one 1200-byte RTP packet stamped with performance.now(). */
 async function publish(relay: RelayProcess, path: string) {
@@ -334,5 +320,8 @@ if (import.meta.main) {
   if (run("gstreamer")) await cpuVersusGstreamer();
   if (run("first-frame")) await timeToFirstFrame();
   await Deno.mkdir(new URL("./", OUTPUT), { recursive: true });
-  await Deno.writeTextFile(OUTPUT, JSON.stringify({ at: new Date().toISOString(), rows }, null, 2));
+  await Deno.writeTextFile(
+    OUTPUT,
+    JSON.stringify({ at: new Date().toISOString(), rows: figures.rows }, null, 2),
+  );
 }
