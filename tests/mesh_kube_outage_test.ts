@@ -7,9 +7,9 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { startFakeKube } from "./support/fake_kube.ts";
-import { nodeName, startRelayCluster } from "./support/mesh.ts";
-import { delay, startGstCamera } from "./support/processes.ts";
+import { startKubeCluster } from "./support/kube_cluster.ts";
+import { nodeName } from "./support/mesh.ts";
+import { delay } from "./support/processes.ts";
 import { type ProgressReader, startProgressReader } from "./support/progress_reader.ts";
 import type { RelayProcess } from "./support/relay.ts";
 import { treeOf } from "./support/tree_scenario.ts";
@@ -46,40 +46,8 @@ function parseLog(line: string): { level: string; component: string; msg: string
 Deno.test("Kubernetes API 500s then an outage: readers keep playing, views stay, changes are learned after", async () => {
   // node-a..node-d have relay pods; node-e's relay runs but its pod only appears during the outage.
   const count = 5;
-  const first = 20 + Math.floor(Math.random() * 180);
-  const hostOf = (i: number) => `127.0.0.${first + i}`;
-  await using kube = await startFakeKube({ namespace: "msm", bookmarkIntervalMs: 500 });
-  const saDir = await kube.writeServiceAccountDir();
-  await using camera = await startGstCamera({ host: hostOf(0), fps: 25 });
-  kube.setEndpointSlice("video", "cam", [{ address: hostOf(0), nodeName: nodeName(0) }], [{
-    name: "rtsp",
-    port: camera.port,
-  }]);
-  const pod = (i: number) => ({
-    name: `msm-relay-${nodeName(i)}`,
-    nodeName: nodeName(i),
-    podIP: hostOf(i),
-    ready: true,
-  });
-  for (let i = 0; i < count; i++) kube.setNode(nodeName(i), { "topology.kubernetes.io/zone": "zone-1" });
-  for (let i = 0; i < 4; i++) kube.createPod(pod(i));
-  const apiPort = new URL(kube.url).port;
-  await using cluster = await startRelayCluster({
-    count,
-    firstOctet: first,
-    zoneOf: () => "zone-1",
-    discovery: "kubernetes",
-    fanout: 2,
-    argsOf: () => ["--path", "cam=rtsp://cam.video.svc.cluster.local:554/cam", "--pull-transport", "tcp"],
-    envOf: (i) => ({
-      KUBERNETES_SERVICE_HOST: "127.0.0.1",
-      KUBERNETES_SERVICE_PORT: apiPort,
-      MSM_SERVICEACCOUNT_DIR: saDir,
-      POD_NAMESPACE: "msm",
-      NODE_NAME: nodeName(i),
-      HOST_IP: hostOf(i),
-    }),
-  });
+  await using env = await startKubeCluster({ count, zoneOf: () => "zone-1", fanout: 2, podsAtStart: 4 });
+  const { kube, camera, cluster } = env;
   const { relays } = cluster;
   // Discovery log lines per relay, with the time they were seen.
   const logs = relays.map(() => [] as Array<{ t: number; level: string; msg: string }>);
@@ -147,7 +115,7 @@ Deno.test("Kubernetes API 500s then an outage: readers keep playing, views stay,
     readers.get(victim)!.stop().catch(() => {});
     readers.delete(victim);
     kube.deletePod(`msm-relay-${nodeName(victim)}`);
-    kube.createPod(pod(4));
+    kube.createPod(env.podOf(4));
     await delay(6000);
     const outageMs = Date.now() - tOut;
     for (const [i, r] of readers) {

@@ -6,61 +6,13 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { startFakeKube } from "./support/fake_kube.ts";
-import { nodeName, startRelayCluster } from "./support/mesh.ts";
-import { delay, startGstCamera } from "./support/processes.ts";
+import { startKubeCluster } from "./support/kube_cluster.ts";
+import { delay } from "./support/processes.ts";
 import { startProgressReader } from "./support/progress_reader.ts";
 import { FANOUT, runTreeScenario, treeOf } from "./support/tree_scenario.ts";
 
-async function kubeCluster(count: number) {
-  const first = 20 + Math.floor(Math.random() * 180);
-  const hostOf = (i: number) => `127.0.0.${first + i}`;
-  const zoneOf = (i: number) => (i < 3 ? "zone-1" : "zone-2");
-  const kube = await startFakeKube({ namespace: "msm", bookmarkIntervalMs: 500 });
-  const saDir = await kube.writeServiceAccountDir();
-  const camera = await startGstCamera({ host: hostOf(0), fps: 25 });
-  // The camera pod runs on node-a; its Service "cam" in namespace "video" has one endpoint there.
-  kube.setEndpointSlice("video", "cam", [{ address: hostOf(0), nodeName: nodeName(0) }], [{
-    name: "rtsp",
-    port: camera.port,
-  }]);
-  for (let i = 0; i < count; i++) {
-    kube.setNode(nodeName(i), { "topology.kubernetes.io/zone": zoneOf(i) });
-    kube.createPod({
-      name: `msm-relay-${nodeName(i)}`,
-      nodeName: nodeName(i),
-      podIP: hostOf(i),
-      ready: true,
-    });
-  }
-  const apiPort = new URL(kube.url).port;
-  const cluster = await startRelayCluster({
-    count,
-    firstOctet: first,
-    zoneOf,
-    discovery: "kubernetes",
-    fanout: FANOUT,
-    // The Service name, not an address: only the root (on the camera's node) pulls, straight from the pod.
-    argsOf: () => ["--path", `cam=rtsp://cam.video.svc.cluster.local:554/cam`, "--pull-transport", "tcp"],
-    envOf: (i) => ({
-      KUBERNETES_SERVICE_HOST: "127.0.0.1",
-      KUBERNETES_SERVICE_PORT: apiPort,
-      MSM_SERVICEACCOUNT_DIR: saDir,
-      POD_NAMESPACE: "msm",
-      NODE_NAME: nodeName(i),
-      HOST_IP: hostOf(i),
-    }),
-  });
-  return {
-    kube,
-    camera,
-    cluster,
-    async [Symbol.asyncDispose]() {
-      await cluster.stopAll();
-      await camera.stop();
-      await kube.close();
-    },
-  };
+function kubeCluster(count: number) {
+  return startKubeCluster({ count, zoneOf: (i) => (i < 3 ? "zone-1" : "zone-2"), fanout: FANOUT });
 }
 
 Deno.test("mesh through the Kubernetes API: discovery, zones from Nodes, root from EndpointSlice, SIGKILL", async () => {
