@@ -188,40 +188,22 @@ Deno.test("Reflector relists on an ERROR 410 event and keeps its store until the
 });
 
 Deno.test("Reflector backs off after a failed watch, warns once, and resumes without relisting", async () => {
-  const logs: string[] = [];
+  const logs: LogLine[] = [];
   await using kube = await startFakeKube();
-  const store = new RecordingStore();
-  const dir = await kube.writeServiceAccountDir();
-  const api = new KubeApi({
-    apiUrl: new URL(kube.url),
-    tokenFile: `${dir}/token`,
-    caCertPem: kube.caCertPem,
-    logger: silentLogger,
-  });
-  const reflector = new Reflector<KubeObject>({
-    api,
-    path: "/api/v1/nodes",
-    store,
-    logger: createLogger({ level: "debug", write: (l) => logs.push(l) }),
-    backoff: { initialMs: 20, maxMs: 100 },
-  });
-  try {
-    reflector.start();
-    await reflector.firstSync;
-    kube.failNext(1, 500, { resource: "nodes", verb: "watch" });
-    kube.closeWatches();
-    kube.setNode("node-x");
-    await waitFor("node-x", () => store.objects.has("node-x"));
-    assert(
-      logs.some((l) => l.includes("Kubernetes API request failed; keeping the last view")),
-      logs.join("\n"),
-    );
-    assert(logs.some((l) => l.includes("Kubernetes API reachable again")), logs.join("\n"));
-    assertEquals(kube.count("list", "nodes"), 1);
-  } finally {
-    await reflector.stop();
-    api.close();
-  }
+  await using r = await loggedReflector(kube, logs, { backoff: { initialMs: 20, maxMs: 100 } });
+  r.reflector.start();
+  await r.reflector.firstSync;
+  kube.failNext(1, 500, { resource: "nodes", verb: "watch" });
+  kube.closeWatches();
+  kube.setNode("node-x");
+  await waitFor("node-x", () => r.store.objects.has("node-x"));
+  const msgs = logs.map((l) => l.msg);
+  assert(
+    msgs.some((m) => m.startsWith("Kubernetes API request failed; keeping the last view")),
+    msgs.join("\n"),
+  );
+  assert(msgs.some((m) => m.startsWith("Kubernetes API reachable again")), msgs.join("\n"));
+  assertEquals(kube.count("list", "nodes"), 1);
 });
 
 interface LogLine {
