@@ -150,6 +150,14 @@ Deno.test("mesh key: the stream crosses sealed; a wrong-key relay cannot join; i
   );
   assert(/404|503/.test(refused), `the wrong-key relay served the stream: ${refused}`);
 
+  // An oversized body is refused before the signature check reads it.
+  const big = await fetch(`http://${b.host}:${b.adminPort}/mesh/v1/join`, {
+    method: "POST",
+    body: new Uint8Array(256 * 1024),
+  });
+  await big.body?.cancel();
+  assertEquals(big.status, 413);
+
   const mb = await metrics(b);
   const unsealed = sampleValue(mb, "msm_mesh_packets_rejected_total", { reason: "unauthenticated" }) ?? 0;
   const forged = (sampleValue(mb, "msm_mesh_packets_rejected_total", { reason: "auth" }) ?? 0) +

@@ -184,13 +184,13 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
   const guard = adminAuth({ token: config?.adminToken, reads: config?.adminAuthReads ?? false });
   app.use("/metrics", guard);
   app.use("/api/v1/*", guard);
-  app.use(
-    "/api/v1/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => c.json({ error: `Request body exceeds ${MAX_BODY_BYTES} bytes` }, 413),
-    }),
-  );
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) => c.json({ error: `Request body exceeds ${MAX_BODY_BYTES} bytes` }, 413),
+  });
+  app.use("/api/v1/*", limit);
+  // Before the mesh's own guard, which reads the body to check its signature.
+  app.use("/mesh/v1/*", limit);
 
   app.openapi(routes.health, (c) => c.json({ status: "ok" as const, node: deps.node }, 200));
   app.openapi(routes.ready, (c) => {
