@@ -5,7 +5,8 @@
  */
 import { createAdminApp } from "./admin/app.ts";
 import { RelayMetrics } from "./metrics/relay_metrics.ts";
-import type { RelayConfig } from "./config/schema.ts";
+import type { RelayConfig, UserConfig } from "./config/schema.ts";
+import { parseUsersFile } from "./config/users_file.ts";
 import type { Logger } from "./log.ts";
 import { RtspServer } from "./rtsp/server.ts";
 import { StreamHub } from "./relay/hub.ts";
@@ -16,8 +17,8 @@ import { DemoSource } from "./relay/sources/demo.ts";
 import { PullSource } from "./relay/sources/pull.ts";
 import type { Discovery, Peer } from "./cluster/discovery.ts";
 import { Mesh } from "./cluster/mesh.ts";
-import { deriveKeyring, parseMeshKeys } from "./cluster/mesh_keys.ts";
-import { followMeshKeyFile } from "./cluster/mesh_key_file.ts";
+import { deriveKeyring, type MeshKeyring, parseMeshKeys } from "./cluster/mesh_keys.ts";
+import { followFile } from "./file_follower.ts";
 import { StaticDiscovery } from "./cluster/static_discovery.ts";
 import { DEFAULT_SERVICE_ACCOUNT_DIR, KubernetesDiscovery } from "./cluster/kubernetes.ts";
 
@@ -100,10 +101,16 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     encrypt: config.meshEncrypt,
   });
   const stopFollowingKeys = config.meshKeyFile && config.meshKey
-    ? followMeshKeyFile({
+    ? followFile<MeshKeyring>({
       path: config.meshKeyFile,
       initial: config.meshKey,
-      onKeys: (ring) => mesh.setKeyring(ring),
+      what: "mesh keys",
+      parse: (text) => {
+        const keys = parseMeshKeys(text);
+        return typeof keys === "string" ? { rejected: keys } : deriveKeyring(keys);
+      },
+      apply: (ring) => mesh.setKeyring(ring),
+      describe: (ring) => ({ keys: ring.keys.map((k) => k.fingerprint) }),
       logger: logger.child("mesh"),
     })
     : () => {};
@@ -160,6 +167,28 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         })
         : new DemoSource({ stream, logger: logger.child("demo") }),
   });
+  const usersFileText = config.usersFile ? await Deno.readTextFile(config.usersFile) : "";
+  const fileUsers = config.usersFile ? parseUsersFile(usersFileText) : [];
+  if (typeof fileUsers === "string") throw new Error(`Invalid --users-file: ${fileUsers}`); // checked at load
+  const rtspAuth = new RtspAuthenticator({
+    users: [...config.users, ...fileUsers],
+    schemes: config.rtspAuth,
+    allowFrom: config.rtspAllow,
+  });
+  const stopFollowingUsers = config.usersFile
+    ? followFile<UserConfig[]>({
+      path: config.usersFile,
+      initial: usersFileText,
+      what: "RTSP users",
+      parse: (text) => {
+        const users = parseUsersFile(text);
+        return typeof users === "string" ? { rejected: users } : users;
+      },
+      apply: (users) => rtspAuth.setUsers([...config.users, ...users]),
+      describe: (users) => ({ users: users.length }),
+      logger: logger.child("rtsp"),
+    })
+    : () => {};
   const rtsp = new RtspService({
     hub,
     logger: logger.child("rtsp"),
@@ -168,11 +197,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     sourceWaitMs: Math.max(10_000, config.cameraWaitSeconds * 1000),
     onRequest: metrics.onRequest,
     onRefused: metrics.onRefused,
-    auth: new RtspAuthenticator({
-      users: config.users,
-      schemes: config.rtspAuth,
-      allowFrom: config.rtspAllow,
-    }),
+    auth: rtspAuth,
     limits: {
       maxSessionsPerIp: config.rtspMaxSessionsPerIp,
       maxReadersPerPath: config.maxReadersPerPath,
@@ -247,6 +272,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     async close() {
       ready = false;
       stopFollowingKeys();
+      stopFollowingUsers();
       rtspListening = false;
       server.stopAccepting();
       rtsp.stop();

@@ -6,7 +6,7 @@
  * @module
  */
 import { ok as assert } from "node:assert/strict";
-import { cachedTestClip, ffmpegPublish, ffmpegRead, waitPublishing } from "./support/processes.ts";
+import { cachedTestClip, ffmpegPublish, ffmpegRead, tempDir, waitPublishing } from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
 import { RtspClientConnection } from "../src/rtsp/client.ts";
 
@@ -108,4 +108,32 @@ Deno.test("RTSP Basic when enabled, and the client allow-list", async () => {
     const r = await ffmpegRead(open.url("demo"), { transport: "tcp", seconds: 1 });
     assert(r.frames >= 15, `${r.frames} frames\n${r.stderr}`);
   }
+});
+
+Deno.test("RTSP users from a followed file: a password changed in the file takes effect without a restart", async () => {
+  await using dir = await tempDir({ prefix: "msm-users-" });
+  const file = `${dir.path}/users`;
+  const write = async (text: string) => {
+    await Deno.writeTextFile(`${file}.tmp`, text);
+    await Deno.rename(`${file}.tmp`, file); // as a Secret volume swaps its files
+  };
+  await write("# RTSP users\nviewer:old-pass-1:read\n");
+  await using relay = await startRelayProcess(["--users-file", file]);
+  const demo = relay.url("demo");
+  const read = (user: string, pass: string) =>
+    ffmpegRead(withCredentials(demo, user, pass), { transport: "tcp", seconds: 1, timeoutMs: 10_000 });
+  assert((await read("viewer", "old-pass-1")).frames > 0, "the file's user reads");
+
+  await write("viewer:new-pass-2:read\n");
+  await relay.process.waitForLine(/RTSP users reloaded/, 5000, { stream: "stderr" });
+  assert((await failedStatus(withCredentials(demo, "viewer", "old-pass-1"))) === "401", "the old password");
+  assert((await read("viewer", "new-pass-2")).frames > 0, "the new password reads");
+
+  // A file emptied by mistake is refused: the relay keeps its users rather than letting everyone in.
+  await write("# nobody\n");
+  await relay.process.waitForLine(/RTSP users file was rejected/, 5000, { stream: "stderr" });
+  assert((await failedStatus(demo)) === "401", "still closed after an empty users file");
+  assert((await read("viewer", "new-pass-2")).frames > 0, "the users in use still read");
+  const logs = relay.process.stderrLines.join("\n");
+  assert(!/old-pass-1|new-pass-2/.test(logs), "a password reached the log");
 });

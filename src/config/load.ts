@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import YAML from "yaml";
 import type { z } from "zod";
 import { configSchema, type RelayConfig } from "./schema.ts";
+import { parseUsersFile, splitUser } from "./users_file.ts";
 
 /** Thrown for an invalid configuration; the message names the field and the problem. */
 export class ConfigError extends Error {
@@ -37,6 +38,7 @@ const FLAG_OPTIONS = {
   "admin-token": { type: "string" },
   "admin-token-file": { type: "string" },
   "admin-auth-reads": { type: "boolean" },
+  "users-file": { type: "string" },
   "mesh-key": { type: "string" },
   "mesh-key-file": { type: "string" },
   "mesh-encrypt": { type: "boolean" },
@@ -79,6 +81,8 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --fanout K               children per relay in the tree (4)
   --config FILE            YAML or JSON config file (flags override it)
   --user NAME:PASSWORD:RIGHTS[:PATHGLOB]      RIGHTS read|publish|read+publish (repeatable)
+  --users-file F                              RTSP users, one NAME:PASSWORD:RIGHTS[:PATHGLOB] per line;
+                                              re-read while running (a mounted Secret)
   --rtsp-auth digest|basic|digest,basic       schemes offered to RTSP clients (digest)
   --rtsp-allow CIDR|ADDRESS                   only these clients may use RTSP (repeatable)
   --admin-token T | --admin-token-file F      bearer token of the admin API (mutations need it)
@@ -160,20 +164,6 @@ export function parsePeerFlag(v: string): Record<string, unknown> {
   };
   if (m[5]) peer.zone = m[5];
   return peer;
-}
-
-/** Parses `NAME:PASSWORD:RIGHTS[:PATHGLOB]`. */
-export function parseUserFlag(v: string): Record<string, unknown> {
-  const parts = v.split(":");
-  if (parts.length < 3 || parts.length > 4) {
-    throw new ConfigError(
-      `Invalid user: expected NAME:PASSWORD:RIGHTS[:PATHGLOB], got ${parts.length} fields`,
-    );
-  }
-  const [name, password, rights, paths] = parts;
-  const user: Record<string, unknown> = { name, password, rights };
-  if (paths) user.paths = paths;
-  return user;
 }
 
 function parseRange(field: string, v: string): [number, number] {
@@ -301,7 +291,27 @@ export function loadConfig(sources: LoadSources): LoadResult {
   const peers = list("peer");
   if (peers) raw.peers = peers.map(parsePeerFlag);
   const users = list("user");
-  if (users) raw.users = users.map(parseUserFlag);
+  if (users) {
+    raw.users = users.map((u) => {
+      const fields = splitUser(u);
+      if (typeof fields === "string") throw new ConfigError(`Invalid user: ${fields}`);
+      return fields;
+    });
+  }
+  const usersFile = str("users-file");
+  if (usersFile !== undefined) {
+    let text: string;
+    try {
+      text = sources.readTextFile(usersFile);
+    } catch (err) {
+      throw new ConfigError(`Cannot read --users-file "${usersFile}": ${(err as Error).message}`);
+    }
+    const fileUsers = parseUsersFile(text);
+    if (typeof fileUsers === "string") {
+      throw new ConfigError(`Invalid --users-file "${usersFile}": ${fileUsers}`);
+    }
+    raw.usersFile = usersFile;
+  }
   const rtspAuth = str("rtsp-auth");
   if (rtspAuth !== undefined) raw.rtspAuth = rtspAuth.split(",").map((s) => s.trim()).filter(Boolean);
   const rtspAllow = list("rtsp-allow");

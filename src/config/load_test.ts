@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, match, throws } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, equal, match, throws } from "node:assert/strict";
 import { ConfigError, loadConfig } from "./load.ts";
 import type { RelayConfig } from "./schema.ts";
 
@@ -193,4 +193,19 @@ Deno.test("loadConfig() reads --camera-wait in seconds (5 by default, 0 allowed)
     () => load(["--camera-wait=-1"]),
     (e: unknown) => e instanceof ConfigError && /cameraWaitSeconds/.test(e.message),
   );
+});
+
+Deno.test("loadConfig() checks --users-file at load: unreadable or bad files are configuration errors", () => {
+  const c = load(["--users-file", "/s/users"], {}, { "/s/users": "viewer:v-1:read\n" });
+  equal(c.usersFile, "/s/users");
+  assertEquals(c.users, [], "file users are read by the relay, which follows the file");
+  const env = load([], { MSM_USERS_FILE: "/s/users" }, { "/s/users": "viewer:v-1:read\n" });
+  equal(env.usersFile, "/s/users");
+  throws(() => load(["--users-file", "/nope"]), /Cannot read --users-file "\/nope"/);
+  throws(
+    () => load(["--users-file", "/s/users"], {}, { "/s/users": "viewer:v-1:admin\n" }),
+    (e: Error) => e instanceof ConfigError && /Invalid --users-file .* line 1: rights/.test(e.message),
+  );
+  throws(() => load(["--users-file", "/s/users"], {}, { "/s/users": "\n" }), /lists no user/);
+  throws(() => load(["--user", "a:b"]), /Invalid user: expected NAME:PASSWORD:RIGHTS/);
 });

@@ -4,3 +4,4 @@
  */
 export * from "./schema.ts";
 export * from "./load.ts";
+export * from "./users_file.ts";

@@ -56,6 +56,8 @@ export const configSchema = z.object({
   peers: z.array(peerSchema).default([]),
   fanout: z.number().int().min(1).max(64).default(4),
   users: z.array(userSchema).default([]),
+  /** A file of more users (one `NAME:PASSWORD:RIGHTS[:PATHGLOB]` per line), followed while the relay runs. */
+  usersFile: z.string().min(1).optional(),
   /** RTSP authentication schemes offered when users exist (Basic sends passwords in clear: off by default). */
   rtspAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
   /** Client addresses allowed to use the RTSP server (IPv4 CIDRs or literal addresses); empty: everyone. */

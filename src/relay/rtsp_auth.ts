@@ -101,7 +101,21 @@ export class RtspAuthenticator {
   /** @throws Error for a malformed allow-list entry */
   constructor(options: RtspAuthOptions) {
     this.realm = options.realm ?? "msm-relay";
-    for (const u of options.users) {
+    this.setUsers(options.users);
+    this.#schemes = options.schemes?.length ? options.schemes : ["digest"];
+    this.#allow = (options.allowFrom ?? []).map(addressMatcher);
+    this.#maxAge = options.nonceMaxAgeMs ?? 5 * 60_000;
+    this.#now = options.now ?? Date.now;
+    this.#secret = options.nonceSecret ?? crypto.getRandomValues(new Uint8Array(32));
+  }
+
+  /**
+   * Replaces the users (a followed users file changed): requests from now on are checked against them; sessions
+   * already set up keep going.
+   */
+  setUsers(users: RtspAuthOptions["users"]): void {
+    this.#users.clear();
+    for (const u of users) {
       this.#users.set(u.name, {
         password: u.password,
         read: u.rights !== "publish",
@@ -109,11 +123,6 @@ export class RtspAuthenticator {
         paths: globMatcher(u.paths),
       });
     }
-    this.#schemes = options.schemes?.length ? options.schemes : ["digest"];
-    this.#allow = (options.allowFrom ?? []).map(addressMatcher);
-    this.#maxAge = options.nonceMaxAgeMs ?? 5 * 60_000;
-    this.#now = options.now ?? Date.now;
-    this.#secret = options.nonceSecret ?? crypto.getRandomValues(new Uint8Array(32));
   }
 
   /** True when requests need credentials. */

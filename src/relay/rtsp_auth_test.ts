@@ -103,3 +103,17 @@ Deno.test("RtspAuthenticator: clients outside the allow-list are refused before 
   assert(addressMatcher("0.0.0.0/0")("8.8.8.8"));
   assert(!addressMatcher("127.0.0.1/32")("127.0.0.2"));
 });
+
+Deno.test("RtspAuthenticator.setUsers(): a changed password takes effect for the next request", () => {
+  const auth = new RtspAuthenticator({ users: USERS, schemes: ["digest", "basic"] });
+  const old = "Basic " + btoa("viewer:v-pass");
+  assertEquals(auth.check("DESCRIBE", "cams/door", "read", old, "10.0.0.1").kind, "allow");
+  auth.setUsers([{ name: "viewer", password: "v-new", rights: "read", paths: "*" }]);
+  assertEquals(auth.check("DESCRIBE", "cams/door", "read", old, "10.0.0.1").kind, "challenge");
+  const fresh = "Basic " + btoa("viewer:v-new");
+  assertEquals(auth.check("DESCRIBE", "other", "read", fresh, "10.0.0.1").kind, "allow", "new paths too");
+  assertEquals(
+    auth.check("DESCRIBE", "x", "read", "Basic " + btoa("admin:a-pass"), "10.0.0.1").kind,
+    "challenge",
+  );
+});
