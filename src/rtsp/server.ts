@@ -107,6 +107,8 @@ export interface RtspServerOptions {
 const MAX_REFUSING = 64;
 /** How long a connection beyond the limit may take to send its first request (capped by the head timeout). */
 const REFUSE_WAIT_MS = 2000;
+/** Requests read ahead of the one being answered; beyond it the connection is not read until they are answered. */
+export const MAX_PIPELINED_REQUESTS = 32;
 
 class Connection implements RtspConnection {
   readonly id: string;
@@ -355,11 +357,25 @@ export class RtspServer {
     const requests: RtspRequest[] = [];
     let processing = false;
 
-    const processQueue = async () => {
-      if (processing) return;
+    const maxQueued = this.#opts.maxQueuedBytes ?? 2 * 1024 * 1024;
+    let processed: Promise<void> = Promise.resolve();
+    // Where the last response ends in the connection's byte stream: unwritten while bytesWritten is below it.
+    let lastResponseEnd = 0;
+    const processQueue = (): Promise<void> => {
+      if (processing) return processed;
+      processed = drainRequests();
+      return processed;
+    };
+    const drainRequests = async () => {
       processing = true;
       c.busy = true;
       while (requests.length && !c.closed) {
+        // A client that does not read its answers gets no more of them queued than the writer's bound.
+        while (!c.closed && c.writer.queuedBytes > maxQueued && c.writer.bytesWritten < lastResponseEnd) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([c.writer.flushed(), new Promise((r) => (timer = setTimeout(r, 20)))]);
+          clearTimeout(timer);
+        }
         const req = requests.shift()!;
         let res: RtspResponse;
         try {
@@ -370,6 +386,7 @@ export class RtspServer {
           });
         }
         c.writer.enqueueMessage(serializeResponse(res));
+        lastResponseEnd = c.writer.bytesWritten + c.writer.queuedBytes;
         try {
           this.#opts.handler.responseSent?.(req, res, c);
         } catch { /* the handler logs its own failures; the connection carries on */ }
@@ -390,7 +407,12 @@ export class RtspServer {
         for (let ev = parser.next(); ev !== null; ev = parser.next()) {
           progressed = true;
           if (ev.kind === "frame") c.onFrame?.(ev.channel, ev.payload);
-          else if (ev.kind === "request") requests.push(ev);
+          else if (ev.kind === "request") {
+            requests.push(ev);
+            // Back-pressure: beyond this many unanswered requests the rest of the input waits in the parser and
+            // the connection is not read (TCP slows the client down), so no queue grows without bound.
+            if (requests.length >= MAX_PIPELINED_REQUESTS) await processQueue();
+          }
           // Responses from a client (to server requests we never send) are ignored.
         }
         // A message split over reads is normal; one that makes no progress for too long is closed by #sweep.

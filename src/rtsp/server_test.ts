@@ -20,6 +20,7 @@ import { shiftClocks } from "../../tests/support/shifted_clocks.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const BIG_BODY = new Uint8Array(64 * 1024).fill(0x41);
 
 class RecordingHandler implements RtspHandler {
   readonly requests: string[] = [];
@@ -36,6 +37,7 @@ class RecordingHandler implements RtspHandler {
     this.requests.push(req.method);
     if (req.method === "SLOW") await new Promise((r) => setTimeout(r, 50));
     if (req.method === "HOLD") this.holding.add(conn.id);
+    if (req.method === "BIG") return response(200, { CSeq: req.headers.get("CSeq") ?? "0" }, BIG_BODY);
     return response(200, { CSeq: req.headers.get("CSeq") ?? "0" });
   }
   responseSent(req: RtspRequest) {
@@ -376,5 +378,39 @@ Deno.test("RtspServer times its head and idle timeouts on the injected clock, fr
     },
     100,
     { idleTimeoutMs: 100, now: () => now },
+  );
+});
+
+Deno.test("RtspServer stops reading a client that pipelines requests without reading the answers", async () => {
+  await withServer(
+    async (port, handler) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        const total = 2000;
+        const requests = Array.from({ length: total }, (_, i) => `BIG * RTSP/1.0\r\nCSeq: ${i + 1}\r\n\r\n`);
+        await conn.write(enc.encode(requests.join(""))); // about 60 KB: the kernel takes it at once
+        await new Promise((r) => setTimeout(r, 500));
+        const handled = handler.requests.length;
+        // 64 KiB answers: what the kernel's buffers hold, the writer's bound and the read-ahead, not all 2000.
+        ok(handled < total / 4, `${handled} of ${total} answered while the client read nothing`);
+        let answers = 0;
+        let pending = "";
+        const buf = new Uint8Array(256 * 1024);
+        const deadline = Date.now() + 20_000;
+        while (answers < total && Date.now() < deadline) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          pending += dec.decode(buf.subarray(0, n)).replaceAll("A", "");
+          answers += (pending.match(/RTSP\/1\.0 200/g) ?? []).length;
+          pending = pending.slice(pending.lastIndexOf("RTSP/1.0 200") + 1);
+        }
+        equal(answers, total, "once the client reads, every request is answered");
+        console.log(`pipelining without reading: ${handled} of ${total} answered before the client read`);
+      } finally {
+        conn.close();
+      }
+    },
+    30_000,
+    { maxQueuedBytes: 64 * 1024 },
   );
 });
