@@ -3,8 +3,8 @@
  * starvation and the memory figures ("trust and hardening": 500 sessions, TCP and UDP readers mixed, 60 s).
  *
  * - One relay child process (`tests/support/relay.ts`, with `--allow-ffi` as `deno task start` runs it) with the
- *   per-client limits off (`--rtsp-max-sessions-per-ip 0 --rtsp-request-rate 0`: every reader comes from
- *   127.0.0.1) and room for every connection.
+ *   per-client limits off (`--rtsp-max-sessions-per-ip 0 --rtsp-request-rate 0
+ *   --rtsp-max-connections-per-ip 0`: every reader comes from 127.0.0.1) and room for every connection.
  * - This process publishes BENCH_LOAD_PATHS paths (default 5) over TCP interleaved, each a video-like stream of
  *   BENCH_LOAD_RATE packets/s (default 400 packets of 1200 B: ~3.8 Mbit/s) as 25 frames/s of FU-A fragments with
  *   the marker on each frame's last packet and an IDR frame every 2 s (so the GOP cache holds real GOPs).
@@ -416,10 +416,9 @@ async function main(): Promise<number> {
       stderr: "piped",
     }).output()).stdout,
   );
-  const limitFlags = ["--rtsp-max-sessions-per-ip", "--rtsp-request-rate"].flatMap((f) =>
-    help.includes(f) ? [f, "0"] : []
-  );
-  if (limitFlags.length < 4) {
+  const perClient = ["--rtsp-max-sessions-per-ip", "--rtsp-request-rate", "--rtsp-max-connections-per-ip"];
+  const limitFlags = perClient.flatMap((f) => help.includes(f) ? [f, "0"] : []);
+  if (limitFlags.length < 2 * perClient.length) {
     console.log("  note: the relay lacks some per-client limit flags; running without");
   }
   const relayArgs = [

@@ -119,6 +119,8 @@ async function memoryAndCpu(): Promise<void> {
     "0",
     "--rtsp-request-rate",
     "0",
+    "--rtsp-max-connections-per-ip",
+    "0",
   ]);
   const pid = relay.process.pid;
   const pub = await publish(relay, "load");

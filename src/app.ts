@@ -212,6 +212,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     handler: rtsp,
     maxQueuedBytes: config.readerQueueBytes,
     maxConnections: config.rtspMaxConnections,
+    maxConnectionsPerIp: config.rtspMaxConnectionsPerIp,
     maxHeadBytes: config.rtspMaxHeaderBytes,
     maxBodyBytes: config.rtspMaxBodyBytes,
     headTimeoutMs: config.rtspRequestTimeoutSeconds * 1000,

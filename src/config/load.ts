@@ -52,6 +52,7 @@ const FLAG_OPTIONS = {
   "gop-cache-bytes": { type: "string" },
   "session-timeout": { type: "string" },
   "rtsp-max-connections": { type: "string" },
+  "rtsp-max-connections-per-ip": { type: "string" },
   "rtsp-max-sessions-per-ip": { type: "string" },
   "rtsp-request-rate": { type: "string" },
   "rtsp-max-header-bytes": { type: "string" },
@@ -100,6 +101,7 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --gop-cache-bytes N      GOP cache bound per video track (4194304)
   --session-timeout S      RTSP session timeout advertised (60)
   --rtsp-max-connections N                    open RTSP connections; more get 503 (1024)
+  --rtsp-max-connections-per-ip N             connections per client address; more get 503 (128; 0: none)
   --rtsp-max-sessions-per-ip N                sessions per client address; more get 503 (100; 0: none)
   --rtsp-request-rate N                       requests/s per client, burst 2N; more get 503 (50; 0: none)
   --rtsp-max-header-bytes N                   largest request head; larger gets 431 (8192)
@@ -254,6 +256,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("gop-cache-bytes", "gopCacheBytes");
   num("session-timeout", "sessionTimeoutSeconds");
   num("rtsp-max-connections", "rtspMaxConnections");
+  num("rtsp-max-connections-per-ip", "rtspMaxConnectionsPerIp");
   num("rtsp-max-sessions-per-ip", "rtspMaxSessionsPerIp");
   num("rtsp-request-rate", "rtspRequestRate");
   num("rtsp-max-header-bytes", "rtspMaxHeaderBytes");

@@ -209,3 +209,10 @@ Deno.test("loadConfig() checks --users-file at load: unreadable or bad files are
   throws(() => load(["--users-file", "/s/users"], {}, { "/s/users": "\n" }), /lists no user/);
   throws(() => load(["--user", "a:b"]), /Invalid user: expected NAME:PASSWORD:RIGHTS/);
 });
+
+Deno.test("loadConfig() --rtsp-max-connections-per-ip: 128 by default, 0 turns it off, negative is refused", () => {
+  equal(load([]).rtspMaxConnectionsPerIp, 128);
+  equal(load(["--rtsp-max-connections-per-ip", "0"]).rtspMaxConnectionsPerIp, 0);
+  equal(load([], { MSM_RTSP_MAX_CONNECTIONS_PER_IP: "8" }).rtspMaxConnectionsPerIp, 8);
+  throws(() => load(["--rtsp-max-connections-per-ip=-1"]), /rtspMaxConnectionsPerIp/);
+});

@@ -115,6 +115,8 @@ export const configSchema = z.object({
   sessionTimeoutSeconds: z.number().int().min(5).max(3600).default(60),
   /** Open RTSP connections; one more gets 503 to its first request and is closed. */
   rtspMaxConnections: z.number().int().min(1).max(1_000_000).default(1024),
+  /** Open RTSP connections from one client address; one more gets 503 and is closed. 0: no limit. */
+  rtspMaxConnectionsPerIp: z.number().int().min(0).max(1_000_000).default(128),
   /** RTSP sessions one client address may hold; a SETUP opening one more gets 503. 0: no limit. */
   rtspMaxSessionsPerIp: z.number().int().min(0).max(1_000_000).default(100),
   /** RTSP requests per second per client address (burst twice that); more get 503 with Retry-After. 0: no limit. */

@@ -11,6 +11,7 @@ import type { Logger, LogLevel } from "../log.ts";
 /** Every reason a client can be refused, as the metric's `reason` label spells it. */
 export const REFUSAL_REASONS = [
   "max_connections",
+  "max_connections_per_ip",
   "max_sessions_per_ip",
   "max_readers_per_path",
   "request_rate",

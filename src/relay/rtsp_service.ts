@@ -327,14 +327,16 @@ export class RtspService {
 
   /** Logs (throttled) and counts a connection beyond the limit, or one closed for being idle. */
   limitHit(remote: Deno.NetAddr, hit: RtspConnectionLimit): void {
-    if (hit.reason === "max_connections") {
+    if (hit.reason === "max_connections" || hit.reason === "max_connections_per_ip") {
       this.#refuse({
-        reason: "max_connections",
+        reason: hit.reason,
         remote: remote.hostname,
         status: hit.status,
         limit: hit.limit,
         ...(hit.method !== undefined ? { method: hit.method } : {}),
-        detail: "Too many connections",
+        detail: hit.reason === "max_connections"
+          ? "Too many connections"
+          : "Too many connections from the address",
       });
       if (hit.method !== undefined && hit.status !== null) this.#onRequest(hit.method, hit.status);
       return;

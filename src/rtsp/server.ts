@@ -38,8 +38,11 @@ export interface RtspConnection {
 
 /** A connection-level limit the server enforced, as the handler hears of it. */
 export interface RtspConnectionLimit {
-  /** `max_connections`: a connection beyond the limit; `idle_timeout`: a connection without a session fell silent. */
-  reason: "max_connections" | "idle_timeout";
+  /**
+   * `max_connections`: a connection beyond the limit; `max_connections_per_ip`: one more from a client address
+   * that holds its share; `idle_timeout`: a connection without a session fell silent.
+   */
+  reason: "max_connections" | "max_connections_per_ip" | "idle_timeout";
   /** Status answered (503), or null when the connection was closed without an answer. */
   status: number | null;
   /** The limit: connections for `max_connections`, milliseconds for `idle_timeout`. */
@@ -82,6 +85,8 @@ export interface RtspServerOptions {
   maxQueuedBytes?: number;
   /** Most open connections; one more gets 503 to its first request and is closed. @default 1024 */
   maxConnections?: number;
+  /** Most open connections from one client address (503 likewise); 0: no limit. @default 0 */
+  maxConnectionsPerIp?: number;
   /** Largest request head (start line and headers) in bytes; larger gets 431. @default RTSP_MAX_HEAD_BYTES */
   maxHeadBytes?: number;
   /** Largest request body in bytes; a larger Content-Length gets 413. @default RTSP_MAX_BODY_BYTES */
@@ -175,6 +180,8 @@ export class RtspServer {
   readonly #parserLimits: RtspParserOptions;
   #listener: Deno.TcpListener | null = null;
   readonly #conns = new Set<Connection>();
+  /** Open connections per client address. */
+  readonly #perIp = new Map<string, number>();
   /** Connections beyond the limit waiting for their 503. */
   #refusing = 0;
   #nextId = 1;
@@ -280,7 +287,13 @@ export class RtspServer {
         conn.setNoDelay(true);
       } catch { /* not fatal */ }
       if (this.#conns.size >= this.#maxConnections) {
-        void this.#refuse(conn);
+        void this.#refuse(conn, "max_connections", this.#maxConnections);
+        continue;
+      }
+      const ip = conn.remoteAddr.hostname;
+      const perIp = this.#opts.maxConnectionsPerIp ?? 0;
+      if (perIp > 0 && (this.#perIp.get(ip) ?? 0) >= perIp) {
+        void this.#refuse(conn, "max_connections_per_ip", perIp);
         continue;
       }
       const c = new Connection(`c${this.#nextId++}`, conn, this.#opts.maxQueuedBytes, this.#now());
@@ -293,13 +306,16 @@ export class RtspServer {
    * the status), then it is closed. It never reaches the handler, and waits at most a couple of seconds; when
    * too many such connections are waiting, it is closed unanswered.
    */
-  async #refuse(conn: Deno.TcpConn): Promise<void> {
+  async #refuse(
+    conn: Deno.TcpConn,
+    reason: "max_connections" | "max_connections_per_ip",
+    limit: number,
+  ): Promise<void> {
     const remote = conn.remoteAddr;
-    const limit = this.#maxConnections;
     const report = (status: number | null, method?: string) => {
       try {
         this.#opts.handler.limitHit?.(remote, {
-          reason: "max_connections",
+          reason,
           status,
           limit,
           ...(method !== undefined ? { method } : {}),
@@ -328,7 +344,8 @@ export class RtspServer {
         parser.push(buf.subarray(0, n));
         for (let ev = parser.next(); ev !== null; ev = parser.next()) {
           if (ev.kind !== "request") continue;
-          const body = new TextEncoder().encode(`Too many connections (limit ${limit}); try again later\r\n`);
+          const what = reason === "max_connections" ? "connections" : "connections from your address";
+          const body = new TextEncoder().encode(`Too many ${what} (limit ${limit}); try again later\r\n`);
           const bytes = serializeResponse(response(503, {
             CSeq: ev.headers.get("CSeq")?.trim() ?? "0",
             "Retry-After": "5",
@@ -353,6 +370,8 @@ export class RtspServer {
 
   async #serve(c: Connection, conn: Deno.TcpConn): Promise<void> {
     this.#conns.add(c);
+    const ip = conn.remoteAddr.hostname;
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     const parser = new RtspParser(this.#parserLimits);
     const requests: RtspRequest[] = [];
     let processing = false;
@@ -431,6 +450,9 @@ export class RtspServer {
     } finally {
       c.close();
       this.#conns.delete(c);
+      const left = (this.#perIp.get(ip) ?? 1) - 1;
+      if (left > 0) this.#perIp.set(ip, left);
+      else this.#perIp.delete(ip);
       this.#opts.handler.connectionClosed(c);
     }
   }

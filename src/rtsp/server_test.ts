@@ -414,3 +414,41 @@ Deno.test("RtspServer stops reading a client that pipelines requests without rea
     { maxQueuedBytes: 64 * 1024 },
   );
 });
+
+Deno.test("RtspServer answers 503 to one connection more than maxConnectionsPerIp from one address", async () => {
+  await withServer(
+    async (port, handler, server) => {
+      const a = await Deno.connect({ hostname: "127.0.0.1", port });
+      const b = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        match(await exchange(a, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"), /^RTSP\/1\.0 200 /);
+        match(await exchange(b, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"), /^RTSP\/1\.0 200 /);
+        const c = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          const text = await exchange(c, "OPTIONS * RTSP/1.0\r\nCSeq: 4\r\n\r\n", () => false);
+          match(text, /^RTSP\/1\.0 503 .*CSeq: 4\r\n.*Too many connections from your address \(limit 2\)/s);
+        } finally {
+          c.close();
+        }
+        assertEquals(handler.hits.map((h) => [h.reason, h.status, h.limit]), [[
+          "max_connections_per_ip",
+          503,
+          2,
+        ]]);
+        // The address's count follows its connections: one closed, one more may come.
+        b.close();
+        for (let i = 0; i < 50 && server.connections > 1; i++) await new Promise((r) => setTimeout(r, 10));
+        const d = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          match(await exchange(d, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"), /^RTSP\/1\.0 200 /);
+        } finally {
+          d.close();
+        }
+      } finally {
+        a.close();
+      }
+    },
+    10_000,
+    { maxConnections: 10, maxConnectionsPerIp: 2 },
+  );
+});
