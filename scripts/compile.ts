@@ -29,12 +29,14 @@ export interface CompileOptions {
 /**
  * Permissions the relay needs at run time, and why:
  * - net: RTSP/admin listeners, UDP port pairs, camera connections, (later) mesh UDP and the Kubernetes API;
- * - read: `--config`, `--admin-token-file`/`--mesh-key-file`, the service-account folder
+ * - read: `--config`, `--admin-token-file`/`--mesh-key-file`/`--users-file` (followed while running), the
+ *   service-account folder
  *   `/var/run/secrets/kubernetes.io/serviceaccount`, and the embedded `assets/demo.h264`;
  *   unrestricted because the config and secret file paths are the user's choice;
  * - env: `MSM_*` variables (any flag), `NODE_NAME`;
  * - sys=hostname: the node name defaults to `Deno.hostname()` (src/app.ts);
- * - ffi: libc (`libc.so.6`) for the fast data plane, the default on Linux (`--data-plane auto`).
+ * - ffi: libc (`libc.so.6`) for the fast data plane, the default on Linux (`--data-plane auto`), and libcrypto
+ *   (`libcrypto.so.3`) for the mesh's AES-GCM (node:crypto, about 5x slower, without it).
  * Never run, write or all.
  */
 export const RELAY_PERMISSIONS: readonly string[] = [
