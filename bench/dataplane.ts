@@ -1,11 +1,12 @@
 /**
  * `deno task bench:dataplane`: UDP forwarding throughput and cost of the data plane, against a C reference.
  *
- * Three relays forward 1200-byte RTP-like datagrams from one port to N destination ports on 127.0.0.1:
- * - **C**: `bench/c/relay.c` (recvmmsg batch in, one sendmmsg of batch x N copies out), built with gcc -O2;
- * - **fast**: `src/dataplane/` FastForwarder (libc recvmmsg/sendmmsg via Deno.dlopen, in a Worker);
- * - **portable**: `src/dataplane/` PortableForwarder (Deno.listenDatagram, one send per copy).
- * Each runs as its own process (the Deno ones via `bench/dataplane_child.ts`), so its CPU time is read from
+ * Relays forward 1200-byte RTP-like datagrams from one port to N destination ports on 127.0.0.1:
+ * - **c**: `bench/c/relay.c` (recvmmsg batch in, one sendmmsg of batch x N copies out), built with gcc -O2;
+ * - **portable**: a plain Deno loop (`src/dataplane/` PortableForwarder: Deno.listenDatagram, one send per copy);
+ * - **msm-relay** and **msm-relay-fast**: the relay itself, RTSP publisher and UDP readers, on its portable and
+ *   its fast data plane.
+ * Each runs as its own process (the plain loop via `bench/dataplane_child.ts`), so its CPU time is read from
  * /proc/PID/task/*\/schedstat. Load comes from `bench/c/blaster.c` (paced per 1 ms with sendmmsg, sequence
  * numbers) and is counted by `bench/c/sink.c` (recvmmsg, per-port counts and sequence gaps), both separate
  * processes too.
@@ -40,9 +41,9 @@ const START_RATE: Record<number, number> = { 1: 50_000, 10: 20_000 };
 /** Highest rate tried: 1M datagrams/s out is beyond a loopback relay of one core. */
 const CAP_RATE: Record<number, number> = { 1: 800_000, 10: 160_000 };
 
-type Impl = "c" | "fast" | "portable" | "msm-relay" | "msm-relay-fast";
+type Impl = "c" | "portable" | "msm-relay" | "msm-relay-fast";
 /** `msm-relay` is the relay itself (its portable path): an RTSP publisher session in, RTSP UDP readers out. */
-const ALL_IMPLS: Impl[] = ["c", "fast", "portable", "msm-relay", "msm-relay-fast"];
+const ALL_IMPLS: Impl[] = ["c", "portable", "msm-relay", "msm-relay-fast"];
 /** `BENCH_IMPLS=c,msm-relay-fast` narrows a run (the C reference is always kept for the ratios). */
 const IMPLS: Impl[] = ALL_IMPLS.filter((i) =>
   i === "c" || (Deno.env.get("BENCH_IMPLS")?.split(",").includes(i) ?? true)
@@ -203,10 +204,7 @@ async function startRelay(impl: Impl, bin: string, dests: number[]): Promise<Rel
       args: [
         "run",
         "--allow-net",
-        "--allow-read",
-        "--allow-ffi",
         `${REPO_ROOT}bench/dataplane_child.ts`,
-        impl,
         String(port),
         ...dests.map(String),
       ],

@@ -1,21 +1,19 @@
 /**
  * A forwarder in its own process, for `bench/dataplane.ts` (so its CPU time can be read from /proc/PID).
  *
- * usage: deno run --allow-net --allow-read --allow-ffi bench/dataplane_child.ts fast|portable PORT DEST_PORT...
- * Prints "ready PORT KIND" once forwarding, then runs until its stdin closes; prints its stats as JSON last.
+ * usage: deno run --allow-net bench/dataplane_child.ts PORT DEST_PORT...
+ * Prints "ready PORT portable" once forwarding, then runs until its stdin closes; prints its stats as JSON last.
  * @module
  */
-import { createForwarder } from "../src/dataplane/forwarder.ts";
+import { PortableForwarder } from "../src/dataplane/portable_udp.ts";
 
-const [prefer, port, ...dests] = Deno.args;
-if (prefer !== "fast" && prefer !== "portable") throw new Error(`Unknown forwarder "${prefer}"`);
-const fwd = await createForwarder({
-  prefer,
+const [port, ...dests] = Deno.args;
+const fwd = PortableForwarder.start({
   hostname: "127.0.0.1",
   port: Number(port ?? 0),
   destinations: dests.map((p) => ({ hostname: "127.0.0.1", port: Number(p) })),
 });
-console.log(`ready ${fwd.port} ${fwd.kind}`);
+console.log(`ready ${fwd.port} portable`);
 // Block until the bench closes our stdin (bounded by the bench's own timeouts).
 for await (const _ of Deno.stdin.readable) { /* discard */ }
 const stats = fwd.stats();

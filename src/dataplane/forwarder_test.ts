@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { createForwarder, type Forwarder } from "./forwarder.ts";
-import { FastForwarder, fastPathAvailable } from "./fast_udp.ts";
+import type { Forwarder } from "./forwarder.ts";
 import { PortableForwarder } from "./portable_udp.ts";
 
 const HOST = "127.0.0.1";
@@ -60,107 +59,62 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
   while (!cond() && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
 }
 
-type Start = (port?: number) => Promise<Forwarder>;
-
-const implementations: [string, Start, boolean][] = [
-  [
-    "PortableForwarder",
-    (port = 0) => Promise.try(() => PortableForwarder.start({ hostname: HOST, port })),
-    false,
-  ],
-  ["FastForwarder", (port = 0) => FastForwarder.start({ hostname: HOST, port }), !fastPathAvailable()],
-];
-
-for (const [name, start, ignore] of implementations) {
-  Deno.test({
-    name:
-      `${name} forwards every packet, in order, to every destination; add/remove apply; close frees the port`,
-    ignore,
-    sanitizeResources: false, // the fast path's Worker ends after the test's last await
-    async fn() {
-      const receivers = [new Receiver(), new Receiver(), new Receiver()];
-      const fwd = await start();
-      try {
-        for (const r of receivers) await fwd.addDestination({ hostname: HOST, port: r.port });
-        await fwd.addDestination({ hostname: HOST, port: receivers[0]!.port }); // idempotent
-        assert.equal(fwd.stats().destinations, 3);
-
-        await blast(fwd.port, 0, PACKETS);
-        await waitFor(() => receivers.every((r) => r.seen.length >= PACKETS));
-        const expected = Array.from({ length: PACKETS }, (_, k) => k);
-        for (const r of receivers) assert.deepEqual(r.seen, expected);
-        await waitFor(() => fwd.stats().received >= PACKETS);
-        const s = fwd.stats();
-        assert.equal(s.received, PACKETS);
-        assert.equal(s.receivedBytes, PACKETS * PACKET_BYTES);
-        assert.equal(s.sent, PACKETS * 3);
-        assert.equal(s.sendErrors, 0);
-
-        // Remove the second destination: only the others get the next burst.
-        await fwd.removeDestination({ hostname: HOST, port: receivers[1]!.port });
-        assert.equal(fwd.stats().destinations, 2);
-        await blast(fwd.port, PACKETS, PACKETS + 200);
-        await waitFor(() =>
-          receivers[0]!.seen.length >= PACKETS + 200 && receivers[2]!.seen.length >= PACKETS + 200
-        );
-        await new Promise((r) => setTimeout(r, 50));
-        assert.equal(receivers[0]!.seen.length, PACKETS + 200);
-        assert.equal(receivers[1]!.seen.length, PACKETS);
-        assert.equal(receivers[2]!.seen.length, PACKETS + 200);
-        assert.equal(fwd.stats().sent, PACKETS * 3 + 400);
-      } finally {
-        await fwd.close();
-        for (const r of receivers) await r.close();
-      }
-      // The port is free again: binding it succeeds.
-      const again = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: fwd.port });
-      again.close();
-    },
-  });
-
-  Deno.test({
-    name: `${name} refuses a port in use`,
-    ignore,
-    sanitizeResources: false,
-    async fn() {
-      const taken = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
-      try {
-        await assert.rejects(start((taken.addr as Deno.NetAddr).port), Deno.errors.AddrInUse);
-      } finally {
-        taken.close();
-      }
-    },
-  });
-}
+const start = (port = 0): Promise<Forwarder> =>
+  Promise.try(() => PortableForwarder.start({ hostname: HOST, port }));
+const name = "PortableForwarder";
 
 Deno.test({
-  name: "createForwarder() picks the fast path on Linux with FFI, and portable when asked",
-  sanitizeResources: false,
+  name:
+    `${name} forwards every packet, in order, to every destination; add/remove apply; close frees the port`,
   async fn() {
-    const auto = await createForwarder({ hostname: HOST });
+    const receivers = [new Receiver(), new Receiver(), new Receiver()];
+    const fwd = await start();
     try {
-      assert.equal(auto.kind, fastPathAvailable() ? "fast" : "portable");
+      for (const r of receivers) await fwd.addDestination({ hostname: HOST, port: r.port });
+      await fwd.addDestination({ hostname: HOST, port: receivers[0]!.port }); // idempotent
+      assert.equal(fwd.stats().destinations, 3);
+
+      await blast(fwd.port, 0, PACKETS);
+      await waitFor(() => receivers.every((r) => r.seen.length >= PACKETS));
+      const expected = Array.from({ length: PACKETS }, (_, k) => k);
+      for (const r of receivers) assert.deepEqual(r.seen, expected);
+      await waitFor(() => fwd.stats().received >= PACKETS);
+      const s = fwd.stats();
+      assert.equal(s.received, PACKETS);
+      assert.equal(s.receivedBytes, PACKETS * PACKET_BYTES);
+      assert.equal(s.sent, PACKETS * 3);
+      assert.equal(s.sendErrors, 0);
+
+      // Remove the second destination: only the others get the next burst.
+      await fwd.removeDestination({ hostname: HOST, port: receivers[1]!.port });
+      assert.equal(fwd.stats().destinations, 2);
+      await blast(fwd.port, PACKETS, PACKETS + 200);
+      await waitFor(() =>
+        receivers[0]!.seen.length >= PACKETS + 200 && receivers[2]!.seen.length >= PACKETS + 200
+      );
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(receivers[0]!.seen.length, PACKETS + 200);
+      assert.equal(receivers[1]!.seen.length, PACKETS);
+      assert.equal(receivers[2]!.seen.length, PACKETS + 200);
+      assert.equal(fwd.stats().sent, PACKETS * 3 + 400);
     } finally {
-      await auto.close();
+      await fwd.close();
+      for (const r of receivers) await r.close();
     }
-    const portable = await createForwarder({ hostname: HOST, prefer: "portable" });
-    try {
-      assert.equal(portable.kind, "portable");
-    } finally {
-      await portable.close();
-    }
+    // The port is free again: binding it succeeds.
+    const again = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: fwd.port });
+    again.close();
   },
 });
 
-Deno.test("FastForwarder rejects a host name it cannot use", {
-  ignore: !fastPathAvailable(),
-  sanitizeResources: false,
-}, async () => {
-  const fwd = await FastForwarder.start({ hostname: HOST });
-  try {
-    await assert.rejects(fwd.addDestination({ hostname: "localhost", port: 9 }), /IPv4 literal/);
-    assert.equal(fwd.stats().destinations, 0);
-  } finally {
-    await fwd.close();
-  }
+Deno.test({
+  name: `${name} refuses a port in use`,
+  async fn() {
+    const taken = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
+    try {
+      await assert.rejects(start((taken.addr as Deno.NetAddr).port), Deno.errors.AddrInUse);
+    } finally {
+      taken.close();
+    }
+  },
 });

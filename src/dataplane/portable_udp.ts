@@ -1,6 +1,6 @@
 /**
  * Portable forwarder: one `Deno.listenDatagram` socket, one receive loop, one non-awaited send per
- * destination per datagram. Runs on every OS Deno supports; the fallback of the Linux fast path.
+ * destination per datagram. Runs on every OS Deno supports: the baseline of the data-plane bench.
  * @module
  */
 import {
@@ -13,7 +13,6 @@ import {
 
 /** Forwards with `Deno.listenDatagram`, on the calling thread. */
 export class PortableForwarder implements Forwarder {
-  readonly kind = "portable" as const;
   readonly port: number;
   readonly #conn: Deno.DatagramConn;
   #destinations: Deno.NetAddr[] = [];
