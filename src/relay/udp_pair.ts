@@ -60,40 +60,8 @@ export class UdpPortPair {
    * @throws Error when the range holds no bindable pair
    */
   static bind(hostname: string, allocator: PortPairAllocator, plane?: FastUdpPlane): UdpPortPair {
-    if (plane) return UdpPortPair.#bindFast(hostname, allocator, plane);
-    const tries = allocator.free;
-    const busy: number[] = [];
-    try {
-      for (let i = 0; i < tries; i++) {
-        const port = allocator.allocate();
-        if (port === null) break;
-        let rtp: Deno.DatagramConn | null = null;
-        try {
-          rtp = Deno.listenDatagram({ transport: "udp", hostname, port });
-          const rtcp = Deno.listenDatagram({ transport: "udp", hostname, port: port + 1 });
-          return new UdpPortPair(rtp, rtcp, allocator);
-        } catch (err) {
-          rtp?.close();
-          if (!(err instanceof Deno.errors.AddrInUse)) {
-            allocator.release(port);
-            throw err;
-          }
-          busy.push(port);
-        }
-      }
-    } finally {
-      for (const p of busy) allocator.release(p);
-    }
-    throw new Error(`Cannot bind an RTP/RTCP port pair on "${hostname}": the UDP port range is exhausted`);
-  }
-
-  static #bindFast(hostname: string, allocator: PortPairAllocator, plane: FastUdpPlane): UdpPortPair {
-    const tries = allocator.free;
-    const busy: number[] = [];
-    try {
-      for (let i = 0; i < tries; i++) {
-        const port = allocator.allocate();
-        if (port === null) break;
+    const open = plane
+      ? (port: number) => {
         let fd = -1;
         try {
           let pair: UdpPortPair | null = null;
@@ -103,6 +71,29 @@ export class UdpPortPair {
           return pair;
         } catch (err) {
           if (fd >= 0) plane.closeSocket(fd);
+          throw err;
+        }
+      }
+      : (port: number) => {
+        let rtp: Deno.DatagramConn | null = null;
+        try {
+          rtp = Deno.listenDatagram({ transport: "udp", hostname, port });
+          const rtcp = Deno.listenDatagram({ transport: "udp", hostname, port: port + 1 });
+          return new UdpPortPair(rtp, rtcp, allocator);
+        } catch (err) {
+          rtp?.close();
+          throw err;
+        }
+      };
+    const tries = allocator.free;
+    const busy: number[] = [];
+    try {
+      for (let i = 0; i < tries; i++) {
+        const port = allocator.allocate();
+        if (port === null) break;
+        try {
+          return open(port);
+        } catch (err) {
           if (!(err instanceof Deno.errors.AddrInUse)) {
             allocator.release(port);
             throw err;
