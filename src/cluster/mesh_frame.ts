@@ -26,12 +26,14 @@ const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat"];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** A decoded mesh packet; `payload` is a view into the datagram. */
+/** A decoded mesh packet; `payload` is a view into the datagram unless `owned`. */
 export interface MeshPacket {
   readonly type: MeshPacketType;
   readonly track: number;
   readonly streamId: number;
   readonly payload: Uint8Array;
+  /** The payload is a buffer of its own (decrypted or copied), which a handler may keep without copying. */
+  readonly owned?: boolean;
 }
 
 /** Frames a payload: a new buffer of header + payload. */

@@ -33,6 +33,8 @@ export interface MeshKey {
 /** The active keys; the first one is used to send. */
 export interface MeshKeyring {
   readonly keys: readonly MeshKey[];
+  /** The keys by wire id, for receivers (looked up per packet). */
+  readonly byId: ReadonlyMap<number, readonly MeshKey[]>;
 }
 
 /**
@@ -57,7 +59,10 @@ export function parseMeshKeys(text: string): string[] | string {
 
 /** Derives the wire id and the control and data keys of each cluster key. */
 export function deriveKeyring(secrets: readonly string[]): MeshKeyring {
-  return { keys: secrets.map(deriveKey) };
+  const keys = secrets.map(deriveKey);
+  const byId = new Map<number, MeshKey[]>();
+  for (const k of keys) byId.set(k.id, [...(byId.get(k.id) ?? []), k]);
+  return { keys, byId };
 }
 
 function deriveKey(secret: string): MeshKey {
@@ -74,7 +79,9 @@ function deriveKey(secret: string): MeshKey {
   };
 }
 
-/** The keys of `ring` whose wire id is `id` (usually one). */
-export function keysWithId(ring: MeshKeyring, id: number): MeshKey[] {
-  return ring.keys.filter((k) => k.id === id);
+/** The keys of `ring` whose wire id is `id` (usually one; none: empty). */
+export function keysWithId(ring: MeshKeyring, id: number): readonly MeshKey[] {
+  return ring.byId.get(id) ?? NO_KEYS;
 }
+
+const NO_KEYS: readonly MeshKey[] = [];

@@ -152,6 +152,7 @@ export class MeshOpener {
   readonly #maxSenders: number;
   readonly #gcm: Gcm;
   readonly #windows = new Map<number, ReplayWindow>();
+  #lastSender = -1;
 
   constructor(ring: MeshKeyring, options: MeshOpenerOptions = {}) {
     this.#ring = ring;
@@ -215,11 +216,16 @@ export class MeshOpener {
     if (!payload) return reject("auth", "the packet does not authenticate under any mesh key");
     if (type !== "heartbeat" && payload.length === 0) return reject("malformed", `empty ${type} payload`);
     this.#record(sender, counter, window);
-    return { type, track: datagram[1]!, streamId: view.getUint32(2), payload };
+    return { type, track: datagram[1]!, streamId: view.getUint32(2), payload, owned: true };
   }
 
   #record(sender: number, counter: number, known: ReplayWindow | undefined): void {
     let window = known;
+    if (window && sender === this.#lastSender) {
+      window.accept(counter); // already the most recently heard: its place in the order stands
+      return;
+    }
+    this.#lastSender = sender;
     if (window) {
       this.#windows.delete(sender); // re-insert: the map's order is least recently heard first
     } else {

@@ -13,7 +13,10 @@ import {
   type MeshSealer,
 } from "./mesh_seal.ts";
 
-/** Receives decoded mesh packets with the sender's `host:port`; the payload is a view valid during the call. */
+/**
+ * Receives decoded mesh packets with the sender's `host:port`; the payload is a view valid during the call, unless
+ * the packet says it is `owned` (opened sealed packets are).
+ */
 export type MeshPacketHandler = (packet: MeshPacket, from: Deno.NetAddr) => void;
 /** Told about each refused datagram. */
 export type MeshRejectHandler = (reject: MeshReject, from: Deno.NetAddr) => void;

@@ -139,9 +139,9 @@ export class MeshSource implements StreamSource {
         return;
       }
       this.#receivedAny = true;
-      track.ingestRtp(packet.payload.slice());
+      track.ingestRtp(packet.owned ? packet.payload : packet.payload.slice());
     } else if (packet.type === "rtcp") {
-      track.ingestRtcp(packet.payload.slice());
+      track.ingestRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }
   }
 
