@@ -91,6 +91,12 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   const discovery = createDiscovery(config, self, logger.child("discovery"));
   const meshKeys = config.meshKey === undefined ? null : parseMeshKeys(config.meshKey);
   if (typeof meshKeys === "string") throw new Error(`Invalid mesh key: ${meshKeys}`); // the schema checked it
+  if (!meshKeys && discoveryKind(config, (n) => Deno.env.get(n)) !== "none") {
+    // A lone relay (no discovery) has no mesh to protect: no warning for it.
+    logger.child("mesh").warn(
+      "mesh is open: no --mesh-key, so peers are not authenticated and mesh packets travel in clear",
+    );
+  }
   const mesh = new Mesh({
     self,
     discovery,

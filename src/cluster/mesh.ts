@@ -171,10 +171,6 @@ export class Mesh implements MeshSourceHost {
         aesGcm: gcmBackendName(),
         keys: this.#ring.keys.map((k) => k.fingerprint),
       });
-    } else {
-      this.#log.warn(
-        "mesh is open: no --mesh-key, so peers are not authenticated and mesh packets travel in clear",
-      );
     }
     const security = this.#sealer && this.#opener ? { sealer: this.#sealer, opener: this.#opener } : null;
     this.#socket = new MeshSocket(this.#opts.bindHost, this.#peer.meshPort, security);
