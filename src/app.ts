@@ -105,6 +105,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child("mesh"),
     keys: meshKeys ? deriveKeyring(meshKeys) : null,
     encrypt: config.meshEncrypt,
+    ...(config.listen !== "0.0.0.0" && config.listen !== "::" ? { localAddress: config.listen } : {}),
   });
   const stopFollowingKeys = config.meshKeyFile && config.meshKey
     ? followFile<MeshKeyring>({
@@ -236,6 +237,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     readiness: () => ({ rtsp: rtspListening, mesh: mesh.meshPort !== 0, discovery: discovery.synced }),
     metrics,
     mesh,
+    // A lone relay has no peers: it exposes no peer protocol at all.
+    meshProtocol: discoveryKind(config, (n) => Deno.env.get(n)) !== "none",
     node: self.node,
     config,
     logger: logger.child("admin"),

@@ -5,7 +5,8 @@
  *
  * Auth (src/admin/auth.ts): mutations need `Authorization: Bearer <admin token>` and are refused (403) when no
  * token is configured; reads under `/api/v1/` and `/metrics` need it too with `adminAuthReads`. `/healthz`,
- * `/readyz`, `/api/openapi.json` and the peer protocol under `/mesh/v1/` stay open.
+ * `/readyz`, `/api/openapi.json` and the peer protocol under `/mesh/v1/` stay open (the peer protocol has its
+ * own guard, and is not mounted at all on a lone relay).
  * @module
  */
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
@@ -52,6 +53,11 @@ export interface AdminDeps {
   config?: RelayConfig;
   /** Where admin changes (paths added or removed, sessions kicked) are logged. */
   logger?: Logger;
+  /**
+   * Whether to mount the mesh's peer protocol under `/mesh/v1` (false on a lone relay, which has no peers).
+   * @default true when `mesh` is given
+   */
+  meshProtocol?: boolean;
   /** The mesh: peer protocol routes and views. */
   mesh?: {
     routes(): Hono;
@@ -247,7 +253,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
   });
 
   const mesh = deps.mesh;
-  if (mesh) app.route("/mesh/v1", mesh.routes());
+  if (mesh && deps.meshProtocol !== false) app.route("/mesh/v1", mesh.routes());
   app.openapi(
     routes.peers,
     (c) => c.json(conform(peerListSchema, { peers: mesh?.peersView() ?? [] }, "peers"), 200),

@@ -194,7 +194,8 @@ export class RelayMetrics {
   readonly #meshPacketsRejected = this.registry.counter(
     "msm_mesh_packets_rejected_total",
     "Datagrams refused at the mesh port: malformed, unauthenticated (no mesh key), unknown_key, auth (forged or " +
-      "wrong key), replay.",
+      "wrong key), replay, unexpected_source (not from the relay it names, open mesh), unknown_stream (no such " +
+      "subscription).",
     ["reason"],
   );
   readonly #meshRequestsRejected = this.registry.counter(
