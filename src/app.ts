@@ -19,6 +19,7 @@ import type { Discovery, Peer } from "./cluster/discovery.ts";
 import { Mesh } from "./cluster/mesh.ts";
 import { deriveKeyring, type MeshKeyring, parseMeshKeys } from "./cluster/mesh_keys.ts";
 import { followFile } from "./file_follower.ts";
+import { containedErrors } from "./contain.ts";
 import { StaticDiscovery } from "./cluster/static_discovery.ts";
 import { DEFAULT_SERVICE_ACCOUNT_DIR, KubernetesDiscovery } from "./cluster/kubernetes.ts";
 
@@ -132,6 +133,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     meshPeers: () => mesh.livePeers().length - 1,
     dataPlane: () => udpPlane?.stats() ?? null,
     meshRejections: () => mesh.rejections(),
+    containedErrors,
   });
   let udpPlane: FastUdpPlane | undefined;
   if (config.dataPlane !== "portable") {
@@ -163,6 +165,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     lingerSeconds: config.lingerSeconds,
     cameraWaitMs: config.cameraWaitSeconds * 1000,
     gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,
+    maxTracks: config.maxTracksPerStream,
     remote: mesh.resolver,
     createSource: (stream, kind, url) =>
       kind === "pull"

@@ -12,6 +12,7 @@
  */
 import { type Context, Hono, type HonoRequest } from "hono";
 import { monotonicMs } from "../clock.ts";
+import { contained } from "../contain.ts";
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import type { RemoteResolver, StreamHub } from "../relay/hub.ts";
@@ -192,12 +193,13 @@ export class Mesh implements MeshSourceHost {
     await this.#opts.discovery.start();
     await this.#watchCameraServices(hub);
     this.#timers.push(
-      setInterval(() => this.#heartbeat(), this.#opts.heartbeatMs),
-      setInterval(() => {
-        this.#checkHearing();
-        for (const s of this.#sources.values()) s.checkParent();
-      }, 100),
-      setInterval(() => this.#sweep(), 500),
+      setInterval(() => contained("mesh heartbeat", () => this.#heartbeat()), this.#opts.heartbeatMs),
+      setInterval(() =>
+        contained("mesh watchdog", () => {
+          this.#checkHearing();
+          for (const s of this.#sources.values()) s.checkParent();
+        }), 100),
+      setInterval(() => contained("mesh sweep", () => this.#sweep()), 500),
     );
     this.#opts.discovery.onChange(() => this.#rootsMayHaveMoved());
   }

@@ -60,6 +60,7 @@ const FLAG_OPTIONS = {
   "rtsp-request-timeout": { type: "string" },
   "rtsp-idle-timeout": { type: "string" },
   "max-readers-per-path": { type: "string" },
+  "max-tracks-per-stream": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -109,6 +110,7 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --rtsp-request-timeout S                    time to send a whole request; then 408 and close (10)
   --rtsp-idle-timeout S                       silence allowed to a connection without a session (60)
   --max-readers-per-path N                    readers playing one path; more get 453 (0: none)
+  --max-tracks-per-stream N                   media sections a stream may have; ANNOUNCE with more: 400 (16)
   --log-level debug|info|warn|error
 Every flag can also be given as MSM_<NAME> (e.g. MSM_RTSP_PORT=8554).`;
 
@@ -264,6 +266,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("rtsp-request-timeout", "rtspRequestTimeoutSeconds");
   num("rtsp-idle-timeout", "rtspIdleTimeoutSeconds");
   num("max-readers-per-path", "maxReadersPerPath");
+  num("max-tracks-per-stream", "maxTracksPerStream");
   for (
     const [flag, field] of [
       ["listen", "listen"],

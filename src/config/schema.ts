@@ -129,6 +129,11 @@ export const configSchema = z.object({
   rtspRequestTimeoutSeconds: z.number().min(1).max(3600).default(10),
   /** Seconds an RTSP connection holding no session may stay silent before it is closed. */
   rtspIdleTimeoutSeconds: z.number().min(1).max(86_400).default(60),
+  /**
+   * Tracks (SDP media sections) one stream may have: an ANNOUNCE with more gets 400, a camera or a mesh root
+   * describing more is refused with an error. At most 64 (a TCP-interleaved session needs two channels a track).
+   */
+  maxTracksPerStream: z.number().int().min(1).max(64).default(16),
   /** Readers playing one path; a SETUP or PLAY of one more gets 453 Not Enough Bandwidth. 0: no limit. */
   maxReadersPerPath: z.number().int().min(0).max(1_000_000).default(0),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),

@@ -37,6 +37,8 @@ export interface RelayMetricsSource {
   dataPlane?(): DataPlaneCounters | null;
   /** Cumulative refusals of the mesh: datagrams at the mesh port and peer requests, per reason. */
   meshRejections?(): MeshRejectionCounts;
+  /** Errors contained so far (caught in a callback instead of ending the process), per place. */
+  containedErrors?(): ReadonlyMap<string, number>;
 }
 
 /** Cumulative refusals of the mesh per reason (see `msm_mesh_packets_rejected_total`). */
@@ -204,6 +206,13 @@ export class RelayMetrics {
     ["reason"],
   );
   readonly #meshSeen = { packets: new Map<string, number>(), requests: new Map<string, number>() };
+  readonly #contained = this.registry.counter(
+    "msm_process_contained_errors_total",
+    "Errors caught in a timer, socket or fan-out callback instead of ending the process, per place (each is a " +
+      "bug worth reporting; the log has the first of every 10 s).",
+    ["where"],
+  );
+  readonly #containedSeen = new Map<string, number>();
   readonly #seen = new WeakMap<Track, TrackSeen>();
   readonly #now: () => number;
   readonly #bitrateWindow: number;
@@ -373,6 +382,11 @@ export class RelayMetrics {
       };
       grow(this.#meshPacketsRejected, this.#meshSeen.packets, Object.entries(rejections.packets));
       grow(this.#meshRequestsRejected, this.#meshSeen.requests, rejections.requests);
+    }
+    for (const [where, n] of source.containedErrors?.() ?? []) {
+      const delta = n - (this.#containedSeen.get(where) ?? 0);
+      if (delta > 0) this.#contained.inc({ where }, delta);
+      this.#containedSeen.set(where, n);
     }
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);

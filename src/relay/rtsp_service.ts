@@ -5,6 +5,7 @@
  */
 import type { AuthAction, RtspAuthenticator } from "./rtsp_auth.ts";
 import { type Clock, monotonicMs } from "../clock.ts";
+import { contained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { response, type RtspRequest, type RtspResponse } from "../rtsp/message.ts";
@@ -25,7 +26,14 @@ import { parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp
 import { resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
 import { type Egress, TcpEgress, UdpEgress } from "./egress.ts";
 import type { StreamHub } from "./hub.ts";
-import { type Stream, type StreamSource, StreamUnavailable } from "./stream.ts";
+import {
+  PortsExhausted,
+  type Stream,
+  type StreamSource,
+  StreamUnavailable,
+  TooManyTracks,
+} from "./stream.ts";
+import type { UdpPortPair } from "./udp_pair.ts";
 import { type ReaderReport, readerReportsOf } from "../metrics/reader_reports.ts";
 import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
 import { type Refusal, RefusalLog, type RefusalReason } from "./limits.ts";
@@ -212,7 +220,7 @@ export class RtspService {
 
   /** Starts the periodic timeout sweep. */
   start(): void {
-    this.#sweeper ??= setInterval(() => this.sweep(), 1000);
+    this.#sweeper ??= setInterval(() => contained("rtsp sweep", () => this.sweep()), 1000);
   }
 
   /** Stops the sweep and ends every session. */
@@ -259,7 +267,11 @@ export class RtspService {
       if (t.transport === "tcp") {
         s.conn.writer.enqueueFrame(t.ports[1], packet, true);
       } else {
-        s.stream.pairs[t.index]?.sendRtcp(packet, { transport: "udp", hostname: s.remote, port: t.ports[1] });
+        s.stream.pairOf(t.index)?.sendRtcp(packet, {
+          transport: "udp",
+          hostname: s.remote,
+          port: t.ports[1],
+        });
       }
     }
   }
@@ -606,7 +618,13 @@ export class RtspService {
     const cs = this.#connState(conn);
     if (cs.announced) throw new RtspProtocolError("This connection already announced a stream", 455);
     const source = new PublisherSource(conn.remote.hostname);
-    const stream = this.#hub.forPublisher(path, desc, source);
+    let stream: Stream | "not_allowed" | "busy";
+    try {
+      stream = this.#hub.forPublisher(path, desc, source);
+    } catch (err) {
+      if (err instanceof TooManyTracks) throw new RtspProtocolError(err.message, 400);
+      throw err;
+    }
     if (stream === "not_allowed") {
       throw new RtspProtocolError(`Publishing to "${path}" is not allowed`, 403);
     }
@@ -673,13 +691,15 @@ export class RtspService {
       const offer = this.#pickTransport(offers, publishing);
       // Refuse before a session exists: a refused SETUP must not leave one behind.
       const channels = offer.lowerTransport === "TCP" ? this.#interleavedChannels(offer, cs, session) : null;
+      // UDP ports are bound for a track only by the first UDP SETUP of it (a refused one holds none).
+      const pair = channels ? null : this.#pairFor(stream, index);
       if (!session) {
         session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs);
         if (publishing) session.source = announced!.source;
         created = false; // the session now owns the stream reference (readers) or the announce (publishers)
       }
       const next = this.#transition(session, "SETUP");
-      const reply = this.#applyTransport(session, index, offer, channels, cs, conn);
+      const reply = this.#applyTransport(session, index, offer, channels ?? pair!, cs, conn);
       session.state = next as SessionState;
       return response(200, {
         Session: `${session.id};timeout=${this.#timeout}`,
@@ -789,12 +809,13 @@ export class RtspService {
     s: RelaySession,
     index: number,
     offer: Transport,
-    channels: [number, number] | null,
+    via: [number, number] | UdpPortPair,
     cs: ConnState,
     conn: RtspConnection,
   ): Transport {
     const track = s.stream.tracks[index]!;
-    if (channels) {
+    if (Array.isArray(via)) {
+      const channels = via;
       cs.channels.set(channels[0], { session: s, index, rtcp: false });
       cs.channels.set(channels[1], { session: s, index, rtcp: true });
       s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null });
@@ -810,7 +831,7 @@ export class RtspService {
       };
     }
     const clientPort = offer.clientPort!;
-    const pair = s.stream.pairs[index]!;
+    const pair = via;
     s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null });
     if (s.role === "publisher") {
       s.stream.setUdpSource(index, {
@@ -839,6 +860,19 @@ export class RtspService {
       ...(s.role === "publisher" ? { mode: "RECORD" as const } : {}),
       other: [],
     };
+  }
+
+  /** The port pair of a stream's track, bound now if needed. @throws 503 when the UDP port range is in use */
+  #pairFor(stream: Stream, index: number): UdpPortPair {
+    try {
+      return stream.pairFor(index);
+    } catch (err) {
+      if (!(err instanceof PortsExhausted)) throw err;
+      throw new RtspProtocolError(
+        "No UDP port pair is free on the relay: use RTP over TCP (RTP/AVP/TCP) or retry later",
+        503,
+      );
+    }
   }
 
   /** Channels for a TCP offer. @throws 461 when another session holds one, 453 when none is free */
@@ -873,10 +907,18 @@ export class RtspService {
       let next = track.nextRtpInfo;
       if (!t.egress) {
         const id = `${s.id}:${t.index}`;
-        const pair = s.stream.pairs[t.index]!;
-        const egress = t.transport === "tcp"
-          ? new TcpEgress(id, s.conn.writer, t.ports, s.stream.description?.medias[t.index]?.type === "video")
-          : new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
+        let egress: Egress;
+        if (t.transport === "tcp") {
+          egress = new TcpEgress(
+            id,
+            s.conn.writer,
+            t.ports,
+            s.stream.description?.medias[t.index]?.type === "video",
+          );
+        } else {
+          const pair = this.#pairFor(s.stream, t.index);
+          egress = new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
+        }
         t.egress = egress;
         next = track.startRtpInfo;
         // Media (the cached GOP first) flows once the PLAY reply is on the wire, unless the session ended.

@@ -270,8 +270,9 @@ export class PullSource implements StreamSource {
     const channels = new Map<number, { index: number; rtcp: boolean }>();
     for (let i = 0; i < desc.medias.length; i++) {
       const control = resolveControl(base, desc.medias[i]!.control ?? "");
-      const pair = stream.pairs[i]!;
-      const offer: Transport = tcp
+      // UDP ports are bound for a track only now, when the camera is asked to send there.
+      const pair = tcp ? null : stream.pairFor(i);
+      const offer: Transport = tcp || !pair
         ? {
           protocol: "RTP/AVP",
           lowerTransport: "TCP",
@@ -400,7 +401,7 @@ export class PullSource implements StreamSource {
       if (route.kind === "tcp") {
         if (!client.sendFrame(route.channel, packet)) continue;
       } else {
-        const pair = stream.pairs[i];
+        const pair = stream.pairOf(i);
         if (!pair) continue;
         pair.sendRtcp(packet, { transport: "udp", hostname: host, port: route.port });
       }
