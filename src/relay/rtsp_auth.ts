@@ -125,6 +125,11 @@ export class RtspAuthenticator {
     }
   }
 
+  /** True when `--rtsp-allow` lets `clientAddress` use the RTSP server at all (any method). */
+  allows(clientAddress: string): boolean {
+    return this.#allow.length === 0 || this.#allow.some((m) => m(clientAddress));
+  }
+
   /** True when requests need credentials. */
   get requiresCredentials(): boolean {
     return this.#users.size > 0;

@@ -72,6 +72,8 @@ export interface RelaySession {
   readonly stream: Stream;
   readonly conn: RtspConnection;
   readonly remote: string;
+  /** The user that set the session up (null without users): only that user may act on it elsewhere. */
+  readonly user: string | null;
   /** When the session was created: wall-clock ms since the Unix epoch (shown in the admin API). */
   readonly createdAt: number;
   state: SessionState;
@@ -93,7 +95,7 @@ export interface RelaySession {
 /** Per-connection state: interleaved channel routing and a pending ANNOUNCE. */
 interface ConnState {
   channels: Map<number, { session: RelaySession; index: number; rtcp: boolean }>;
-  announced: { path: string; stream: Stream; source: StreamSource } | null;
+  announced: { path: string; stream: Stream; source: StreamSource; user: string | null } | null;
   sessions: Set<RelaySession>;
   /** Work to do once the current response is queued (see {@linkcode RtspService.responseSent}). */
   afterResponse: Array<() => void>;
@@ -155,6 +157,14 @@ class PublisherSource implements StreamSource {
   }
   info(): Record<string, unknown> {
     return { publisher: this.#remote };
+  }
+}
+
+/** A request the authenticator refused: the answer to give (401 with fresh challenges, or 403). */
+class AuthRefusal extends Error {
+  constructor(readonly response: RtspResponse) {
+    super(`Refused with ${response.status}`);
+    this.name = "AuthRefusal";
   }
 }
 
@@ -429,6 +439,7 @@ export class RtspService {
       }
       return await this.#dispatch(req, conn);
     } catch (err) {
+      if (err instanceof AuthRefusal) return err.response;
       const status = err instanceof RtspProtocolError ? err.status : 500;
       if (!(err instanceof RtspProtocolError)) {
         this.#log.error("request failed", { method: req.method, error: String(err) });
@@ -442,34 +453,14 @@ export class RtspService {
   }
 
   /**
-   * Refuses a request that opens media when the authenticator says so: 401 with fresh challenges, or 403.
-   * @returns the refusal, or null to go on
+   * Checks that the client may `action` on `path`, with the credentials of the request, from the same facts the
+   * handler acts on (the path it will serve, the role its session will have).
+   * @returns the user (null when no users are configured)
+   * @throws AuthRefusal: 401 with fresh challenges, or 403
    */
-  #authorize(req: RtspRequest, conn: RtspConnection): RtspResponse | null {
+  #authorize(req: RtspRequest, conn: RtspConnection, path: string, action: AuthAction): string | null {
     const auth = this.#auth;
     if (!auth) return null;
-    let action: AuthAction;
-    switch (req.method) {
-      case "DESCRIBE":
-      case "PLAY":
-        action = "read";
-        break;
-      case "ANNOUNCE":
-      case "RECORD":
-        action = "publish";
-        break;
-      case "SETUP":
-        action = /(^|;)\s*mode\s*=\s*"?record/i.test(req.headers.get("Transport") ?? "") ? "publish" : "read";
-        break;
-      default:
-        return null; // OPTIONS, GET/SET_PARAMETER, PAUSE, TEARDOWN: the session id is the capability
-    }
-    let path: string;
-    try {
-      path = req.method === "SETUP" ? splitTrackUrl(req.url).path : streamPathOf(req.url);
-    } catch {
-      return null; // the handler answers the bad URL
-    }
     const decision = auth.check(
       req.method,
       path,
@@ -477,7 +468,7 @@ export class RtspService {
       req.headers.get("Authorization"),
       conn.remote.hostname,
     );
-    if (decision.kind === "allow") return null;
+    if (decision.kind === "allow") return decision.user;
     // A first request without credentials is how every handshake starts: counted apart, logged at debug.
     const reason: RefusalReason = decision.kind === "forbidden"
       ? "forbidden"
@@ -493,21 +484,34 @@ export class RtspService {
       detail: decision.reason,
     });
     const body = new TextEncoder().encode(decision.reason + "\r\n");
-    if (decision.kind === "forbidden") return response(403, { "Content-Type": "text/plain" }, body);
+    if (decision.kind === "forbidden") {
+      throw new AuthRefusal(response(403, { "Content-Type": "text/plain" }, body));
+    }
     const res = response(401, { "Content-Type": "text/plain" }, body);
     for (const c of auth.challenges(decision.stale)) res.headers.append("WWW-Authenticate", c);
-    return res;
+    throw new AuthRefusal(res);
+  }
+
+  /** Clients outside `--rtsp-allow` get 403 for every method, before anything else. */
+  #checkAllowList(req: RtspRequest, conn: RtspConnection): void {
+    const auth = this.#auth;
+    const address = conn.remote.hostname;
+    if (!auth || auth.allows(address)) return;
+    const detail = `Client address ${address} is not allowed`;
+    this.#refuse({ reason: "forbidden", remote: address, status: 403, method: req.method, detail });
+    throw new AuthRefusal(
+      response(403, { "Content-Type": "text/plain" }, new TextEncoder().encode(detail + "\r\n")),
+    );
   }
 
   #dispatch(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> | RtspResponse {
-    const refused = this.#authorize(req, conn);
-    if (refused) return refused;
+    this.#checkAllowList(req, conn);
     switch (req.method) {
       case "OPTIONS":
-        return this.#touchIfSession(req, response(200, { Public: PUBLIC_METHODS.join(", ") }));
+        return this.#touchIfSession(req, conn, response(200, { Public: PUBLIC_METHODS.join(", ") }));
       case "GET_PARAMETER":
       case "SET_PARAMETER":
-        return this.#touchIfSession(req, response(200));
+        return this.#touchIfSession(req, conn, response(200));
       case "DESCRIBE":
         return this.#describe(req, conn);
       case "ANNOUNCE":
@@ -515,13 +519,13 @@ export class RtspService {
       case "SETUP":
         return this.#setup(req, conn);
       case "PLAY":
-        return this.#play(req);
+        return this.#play(req, conn);
       case "RECORD":
-        return this.#record(req);
+        return this.#record(req, conn);
       case "PAUSE":
-        return this.#pause(req);
+        return this.#pause(req, conn);
       case "TEARDOWN":
-        return this.#teardown(req);
+        return this.#teardown(req, conn);
       default:
         throw new RtspProtocolError(`Method "${req.method}" is not implemented`, 501);
     }
@@ -537,27 +541,53 @@ export class RtspService {
     return s;
   }
 
-  /** The session named by the request, or undefined when it names none. @throws 454 for an unknown one */
-  #sessionOf(req: RtspRequest): RelaySession | undefined {
+  /**
+   * The session named by the request, or undefined when it names none. A session belongs to the connection that
+   * set it up; another connection may act on it only from the same client address, only for a session without
+   * interleaved tracks (those live and die with their connection), and, with users, only with the credentials of
+   * the user that set it up. Knowing a session id (the admin API lists them) is not enough.
+   * @throws 454 for an unknown session, or one that is not the caller's; AuthRefusal to ask for credentials
+   */
+  #sessionOf(req: RtspRequest, conn: RtspConnection): RelaySession | undefined {
     const header = req.headers.get("Session");
     if (header === undefined) return undefined;
     const { id } = parseSession(header);
     const s = this.#sessions.get(id);
-    if (!s) throw new RtspProtocolError(`Session "${id}" not found`, 454);
+    if (!s || !this.#mayUse(s, req, conn)) throw new RtspProtocolError(`Session "${id}" not found`, 454);
     s.timer.touch(this.#now());
     return s;
   }
 
-  #requireSession(req: RtspRequest): RelaySession {
-    const s = this.#sessionOf(req);
+  #mayUse(s: RelaySession, req: RtspRequest, conn: RtspConnection): boolean {
+    if (s.conn === conn) return true;
+    if (s.remote !== conn.remote.hostname) return false;
+    if ([...s.tracks.values()].some((t) => t.transport === "tcp")) return false;
+    if (!this.#auth?.requiresCredentials) return true;
+    return this.#authorize(req, conn, s.path, s.role === "publisher" ? "publish" : "read") === s.user;
+  }
+
+  #requireSession(req: RtspRequest, conn: RtspConnection): RelaySession {
+    const s = this.#sessionOf(req, conn);
     if (!s) throw new RtspProtocolError(`${req.method} needs a Session header`, 454);
     return s;
   }
 
-  #touchIfSession(req: RtspRequest, res: RtspResponse): RtspResponse {
-    const s = this.#sessionOf(req);
+  #touchIfSession(req: RtspRequest, conn: RtspConnection, res: RtspResponse): RtspResponse {
+    const s = this.#sessionOf(req, conn);
     if (s) res.headers.set("Session", `${s.id};timeout=${this.#timeout}`);
     return res;
+  }
+
+  /**
+   * Checks that an aggregate request's URL (PLAY, PAUSE, RECORD, TEARDOWN) names the session's path.
+   * @throws 400 for a URL that is no RTSP URL, 459 for another path
+   */
+  #checkSessionUrl(req: RtspRequest, s: RelaySession): void {
+    if (req.url === "*") return;
+    const path = streamPathOf(req.url);
+    if (path !== s.path && !path.startsWith(s.path + "/")) {
+      throw new RtspProtocolError(`Session "${s.id}" belongs to "${s.path}", not "${path}"`, 459);
+    }
   }
 
   #transition(s: RelaySession, method: SessionMethod): SessionState | "closed" {
@@ -593,6 +623,7 @@ export class RtspService {
 
   async #describe(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
     const path = streamPathOf(req.url);
+    this.#authorize(req, conn, path, "read");
     const stream = await this.#readyStream(path);
     try {
       const sdp = rewriteSdpForServing(stream.description!, {
@@ -610,6 +641,7 @@ export class RtspService {
 
   #announce(req: RtspRequest, conn: RtspConnection): RtspResponse {
     const path = streamPathOf(req.url);
+    const user = this.#authorize(req, conn, path, "publish");
     const type = req.headers.get("Content-Type");
     if (type !== undefined && !/^application\/sdp\b/i.test(type)) {
       throw new RtspProtocolError(`ANNOUNCE body must be application/sdp, got "${type}"`, 415);
@@ -630,7 +662,7 @@ export class RtspService {
     }
     if (stream === "busy") throw new RtspProtocolError(`Path "${path}" already has a publisher`, 455);
     stream.setState("connecting");
-    cs.announced = { path, stream, source };
+    cs.announced = { path, stream, source, user };
     this.#log.info("publisher announced", { path, remote: conn.remote.hostname, tracks: desc.medias.length });
     return response(200);
   }
@@ -656,12 +688,25 @@ export class RtspService {
     if (!header) throw new RtspProtocolError("SETUP needs a Transport header", 461);
     const offers = parseTransports(header);
     const cs = this.#connState(conn);
-    let session = this.#sessionOf(req);
+    let session = this.#sessionOf(req, conn);
     const urlPath = splitTrackUrl(req.url).path;
     const announced = cs.announced;
     const publishing = session?.role === "publisher" ||
       (!session && announced !== null &&
         (urlPath === announced.path || streamPathOf(req.url).startsWith(announced.path + "/")));
+    if (!publishing && offers.some((o) => o.mode === "RECORD")) {
+      throw new RtspProtocolError(
+        "SETUP with mode=record needs an ANNOUNCE of the path on this connection",
+        455,
+      );
+    }
+    // The right the session will use, on the path it will serve; a session's own requests were checked when it
+    // was set up, and an announced path when it was announced.
+    const user = session
+      ? session.user
+      : publishing
+      ? announced!.user
+      : this.#authorize(req, conn, urlPath, "read");
     // Before the stream is touched: a refused reader must not start a camera.
     if (!session) this.#admitSession(req, conn.remote.hostname, publishing ? null : urlPath);
 
@@ -694,7 +739,7 @@ export class RtspService {
       // UDP ports are bound for a track only by the first UDP SETUP of it (a refused one holds none).
       const pair = channels ? null : this.#pairFor(stream, index);
       if (!session) {
-        session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs);
+        session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs, user);
         if (publishing) session.source = announced!.source;
         created = false; // the session now owns the stream reference (readers) or the announce (publishers)
       }
@@ -781,6 +826,7 @@ export class RtspService {
     stream: Stream,
     conn: RtspConnection,
     cs: ConnState,
+    user: string | null,
   ): RelaySession {
     const now = this.#now();
     const s: RelaySession = {
@@ -790,6 +836,7 @@ export class RtspService {
       stream,
       conn,
       remote: conn.remote.hostname,
+      user,
       createdAt: this.#wallClock(),
       state: "init",
       timer: new SessionTimer(now, this.#timeout),
@@ -801,7 +848,13 @@ export class RtspService {
     };
     this.#sessions.set(s.id, s);
     cs.sessions.add(s);
-    this.#log.info("session started", { session: s.id, role, path, remote: s.remote });
+    this.#log.info("session started", {
+      session: s.id,
+      role,
+      path,
+      remote: s.remote,
+      ...(user !== null ? { user } : {}),
+    });
     return s;
   }
 
@@ -894,8 +947,9 @@ export class RtspService {
     throw new RtspProtocolError("No free interleaved channels on this connection", 453);
   }
 
-  #play(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #play(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     if (s.tracks.size === 0) throw new RtspProtocolError("PLAY before any SETUP", 455);
     const next = this.#transition(s, "PLAY");
     if (s.state !== "playing") this.#admitReader(req, s.remote, s.path, s);
@@ -940,8 +994,9 @@ export class RtspService {
     });
   }
 
-  #record(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #record(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     const next = this.#transition(s, "RECORD");
     if (s.tracks.size !== s.stream.tracks.length) {
       throw new RtspProtocolError(
@@ -955,16 +1010,18 @@ export class RtspService {
     return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
   }
 
-  #pause(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #pause(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     const next = this.#transition(s, "PAUSE");
     this.#detachEgresses(s);
     s.state = next as SessionState;
     return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
   }
 
-  #teardown(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #teardown(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     this.#endSession(s, "teardown");
     return response(200);
   }

@@ -51,6 +51,11 @@ export class SourceLatch {
     return this.#ssrc < 0 ? null : this.#ssrc;
   }
 
+  /** True when an RTP packet from `host`:`port` may come from this source (before any latching). */
+  mayBeFrom(host: string, port: number): boolean {
+    return host === this.host && (this.#rtpPort === undefined || port === this.#rtpPort);
+  }
+
   /**
    * Checks an RTP packet's sender and SSRC, latching what is still open.
    * @returns null when accepted (the port just latched is reported by {@linkcode rtpPort}), else why not

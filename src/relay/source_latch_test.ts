@@ -46,3 +46,12 @@ Deno.test("SourceLatch.acceptRtcp() latches the RTCP port when none was given, n
   equal(given.acceptRtcp("10.0.0.5", 8003), false);
   equal(given.acceptRtcp("10.0.0.5", 8001), true);
 });
+
+Deno.test("SourceLatch.mayBeFrom() tells a stranger apart before the packet is looked at", () => {
+  const latch = new SourceLatch({ host: "10.0.0.5" });
+  equal(latch.mayBeFrom("10.0.0.5", 1), true, "any port before the first packet");
+  equal(latch.mayBeFrom("10.0.0.6", 1), false);
+  equal(latch.acceptRtp("10.0.0.5", 5000, 1, 0), null);
+  equal(latch.mayBeFrom("10.0.0.5", 1), false);
+  equal(latch.mayBeFrom("10.0.0.5", 5000), true);
+});

@@ -383,7 +383,8 @@ export class Stream {
     // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored.
     if (this.readerRtp.has(`${from.hostname}:${from.port}`)) return;
     const latch = this.#udpSources[index];
-    if (!latch || !isRtpPacket(packet)) return track.countDrop(latch ? "invalid_rtp" : "unexpected_source");
+    if (!latch?.mayBeFrom(from.hostname, from.port)) return track.countDrop("unexpected_source");
+    if (!isRtpPacket(packet)) return track.countDrop("invalid_rtp");
     const before = latch.rtpPort;
     if (latch.acceptRtp(from.hostname, from.port, rtpSsrc(packet), performance.now()) !== null) {
       return track.countDrop("unexpected_source");
