@@ -5,11 +5,15 @@
 import { z } from "zod";
 import { ipv4Number } from "../dataplane/_libc.ts";
 import { parseMeshKeys } from "../cluster/mesh_keys.ts";
+import { RTSP_MAX_PATH_BYTES } from "../rtsp/limits.ts";
 
 const port = z.number().int().min(1).max(65535);
 
-/** The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`. */
-export const pathNameSchema = z.string().regex(
+/**
+ * The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`; short
+ * enough that its track URLs (`NAME/trackID=N`) stay within the RTSP path cap.
+ */
+export const pathNameSchema = z.string().max(RTSP_MAX_PATH_BYTES - 32).regex(
   /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/,
   "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
 );

@@ -8,6 +8,7 @@
  *   nonces that expire, `stale=true` so clients retry silently) and, when enabled, Basic. No or wrong
  *   credentials get 401 with fresh challenges; right credentials without the right for the path get 403.
  * - Passwords are compared in constant time and never logged; unknown users take as long as known ones.
+ * - Users' path globs are matched without RegExp ({@link ./path_glob.ts}), on paths the URL rules already capped.
  * @module
  */
 import {
@@ -19,6 +20,7 @@ import {
 } from "../rtsp/headers/auth.ts";
 import type { UserConfig } from "../config/schema.ts";
 import { ipv4Number } from "../dataplane/_libc.ts";
+import { compileGlob } from "./path_glob.ts";
 
 /** What a request wants to do with a path. */
 export type AuthAction = "read" | "publish";
@@ -47,17 +49,6 @@ export interface RtspAuthOptions {
   now?: () => number;
   /** Nonce signing key (≥ 16 bytes). @default random per process */
   nonceSecret?: Uint8Array;
-}
-
-/** A compiled `paths` glob: `*` matches any run of characters (slashes too), `?` one character. */
-function globMatcher(glob: string): (path: string) => boolean {
-  const re = new RegExp(
-    "^" +
-      glob.split("").map((c) => c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&"))
-        .join("") +
-      "$",
-  );
-  return (path) => re.test(path);
 }
 
 /**
@@ -120,7 +111,7 @@ export class RtspAuthenticator {
         password: u.password,
         read: u.rights !== "publish",
         publish: u.rights !== "read",
-        paths: globMatcher(u.paths),
+        paths: compileGlob(u.paths),
       });
     }
   }

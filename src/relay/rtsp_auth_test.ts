@@ -117,3 +117,15 @@ Deno.test("RtspAuthenticator.setUsers(): a changed password takes effect for the
     "challenge",
   );
 });
+
+Deno.test("RtspAuthenticator: users' globs are matched as globs, not regular expressions", () => {
+  const auth = new RtspAuthenticator({
+    users: [{ name: "alice", password: "a", rights: "read", paths: "site-*-*-*.live" }],
+    schemes: ["basic"],
+  });
+  const check = (path: string) =>
+    auth.check("DESCRIBE", path, "read", "Basic " + btoa("alice:a"), "10.0.0.1").kind;
+  assertEquals(check("site-1-2-3.live"), "allow");
+  assertEquals(check("site-1-2-3xlive"), "forbidden", "'.' is not a wildcard");
+  assertEquals(check("site-" + "-".repeat(240) + "x"), "forbidden");
+});

@@ -5,6 +5,7 @@
  */
 
 import { RtspProtocolError } from "./errors.ts";
+import { RTSP_MAX_PATH_BYTES } from "./limits.ts";
 
 /** Default TCP port of `rtsp://` (RFC 2326 §3.2). */
 export const RTSP_DEFAULT_PORT = 554;
@@ -137,13 +138,43 @@ function trimSlashes(s: string): string {
   return s.slice(a, b);
 }
 
+/** UTF-8 length of `s`, counted without encoding it. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4; // a surrogate pair
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** `path` when it is within {@linkcode RTSP_MAX_PATH_BYTES}; else throws 414. */
+function capped(url: string, path: string): string {
+  if (path.length > RTSP_MAX_PATH_BYTES || utf8Length(path) > RTSP_MAX_PATH_BYTES) {
+    throw new RtspProtocolError(
+      `Request-URI path is longer than ${RTSP_MAX_PATH_BYTES} bytes (${utf8Length(path)} in ${
+        JSON.stringify(withoutCredentials(url).slice(0, 64))
+      }...)`,
+      414,
+      RTSP_MAX_PATH_BYTES,
+    );
+  }
+  return path;
+}
+
 /**
  * The relay's stream path for a Request-URI: scheme, userinfo, host and port removed, then the query,
  * fragment and every leading and trailing `/`. The path is not percent-decoded. `*` gives `""`;
  * an absolute path (`/cam1`) is accepted too.
  * @param url Request-URI
  * @returns the stream path, e.g. `cam1` or `a/b`
- * @throws RtspProtocolError (400) when `url` is neither an RTSP URL, `*` nor an absolute path
+ * @throws RtspProtocolError (400) when `url` is neither an RTSP URL, `*` nor an absolute path; (414) when the
+ *   path is longer than {@linkcode RTSP_MAX_PATH_BYTES}
  * @example streamPathOf("rtsp://h:8554/cam1/") // "cam1"
  * @example streamPathOf("rtsp://h/a/b?x=1") // "a/b"
  */
@@ -151,9 +182,9 @@ export function streamPathOf(url: string): string {
   if (url === "*") return "";
   if (url.startsWith("/")) {
     if (WHITESPACE_OR_CONTROL.test(url)) throw invalid(url, "whitespace or control character");
-    return trimSlashes(url.slice(0, pathEnd(url, 0)));
+    return capped(url, trimSlashes(url.slice(0, pathEnd(url, 0))));
   }
-  return trimSlashes(parseRtspUrl(url).path);
+  return capped(url, trimSlashes(parseRtspUrl(url).path));
 }
 
 const TRACK_SUFFIX = /(?:^|\/)trackID=(\d{1,9})$/i;
@@ -165,7 +196,7 @@ const TRACK_SUFFIX = /(?:^|\/)trackID=(\d{1,9})$/i;
  * clients append controls textually (`rtsp://h/cam?token=x/trackID=1`).
  * @param url Request-URI of SETUP (or any request)
  * @returns `{ path, trackId }`; `trackId` is null when the URL names the whole stream
- * @throws RtspProtocolError (400) as {@linkcode streamPathOf}
+ * @throws RtspProtocolError (400, 414) as {@linkcode streamPathOf}; the cap counts the path with its track control
  * @example splitTrackUrl("rtsp://h/cam1/trackID=1") // { path: "cam1", trackId: 1 }
  * @example splitTrackUrl("rtsp://h/cam1") // { path: "cam1", trackId: null }
  */

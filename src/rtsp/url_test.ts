@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { RtspProtocolError } from "./errors.ts";
+import { RTSP_MAX_PATH_BYTES } from "./limits.ts";
 import {
   parseRtspUrl,
   resolveControl,
@@ -115,6 +116,33 @@ Deno.test("streamPathOf throws 400 on a relative or non-RTSP Request-URI", () =>
   for (const url of ["cam1", "http://h/cam1", "/a b"]) {
     assert.throws(() => streamPathOf(url), RtspProtocolError, url);
   }
+});
+
+Deno.test("streamPathOf and splitTrackUrl answer 414 for a path over RTSP_MAX_PATH_BYTES, counted in UTF-8", () => {
+  const at = "a".repeat(RTSP_MAX_PATH_BYTES);
+  assert.equal(streamPathOf(`rtsp://h/${at}/`), at);
+  assert.equal(streamPathOf(`/${at}?${"q".repeat(4000)}`), at, "the query does not count");
+  assert.equal(streamPathOf(`rtsp://h/${"/".repeat(4000)}cam`), "cam", "nor do the slashes around the path");
+  assert.deepEqual(splitTrackUrl(`rtsp://h/${at.slice(10)}/trackID=0`), { path: at.slice(10), trackId: 0 });
+  const over = [
+    `rtsp://h/${at}x`,
+    `/${at}x`,
+    `rtsp://h/${"é".repeat(RTSP_MAX_PATH_BYTES / 2 + 1)}`, // 258 bytes in 129 characters
+    `rtsp://user:secret@h/site-${"-".repeat(2800)}x`,
+  ];
+  for (const url of over) {
+    for (const f of [streamPathOf, splitTrackUrl]) {
+      assert.throws(() => f(url), (e: unknown) => {
+        assert.ok(e instanceof RtspProtocolError);
+        assert.equal(e.status, 414);
+        assert.equal(e.limit, RTSP_MAX_PATH_BYTES);
+        assert.match(e.message, /^Request-URI path is longer than 256 bytes/);
+        assert.ok(e.message.length < 200 && !e.message.includes("secret"), e.message);
+        return true;
+      });
+    }
+  }
+  assert.throws(() => splitTrackUrl(`rtsp://h/${at}/trackID=0`), /longer than 256/, "the control counts");
 });
 
 const trackCases: Array<[string, { path: string; trackId: number | null }]> = [
