@@ -462,8 +462,9 @@ export class RtspService {
       req.method,
       path,
       action,
-      req.headers.get("Authorization"),
+      req.headers.getAll("Authorization"),
       conn.remote.hostname,
+      req.url,
     );
     if (decision.kind === "allow") return null;
     // A first request without credentials is how every handshake starts: counted apart, logged at debug.
@@ -483,7 +484,9 @@ export class RtspService {
     const body = new TextEncoder().encode(decision.reason + "\r\n");
     if (decision.kind === "forbidden") return response(403, { "Content-Type": "text/plain" }, body);
     const res = response(401, { "Content-Type": "text/plain" }, body);
-    for (const c of auth.challenges(decision.stale)) res.headers.append("WWW-Authenticate", c);
+    for (const c of auth.challenges(decision.stale, conn.remote.hostname)) {
+      res.headers.append("WWW-Authenticate", c);
+    }
     return res;
   }
 

@@ -105,7 +105,9 @@ export class RtspClientConnection {
           (b) => b.toString(16).padStart(2, "0"),
         )
           .join("");
-        this.#authorize = (m, u) => answerChallenge(challenges, m, u, user, password, cnonce, ++nc);
+        // Basic too, as before this change; camera pulls get a choice (--pull-auth) in the next commit.
+        this.#authorize = (m, u) =>
+          answerChallenge(challenges, m, u, user, password, cnonce, ++nc, ["digest", "basic"]);
         res = await this.#send(method, uri, headers, body);
       }
     }

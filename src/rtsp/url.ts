@@ -216,6 +216,36 @@ export function splitTrackUrl(url: string): { path: string; trackId: number | nu
 }
 
 /**
+ * The part of a Request-URI that names the resource wherever the server is reached: the path as written (`/`
+ * when empty) and the query, if any; scheme, userinfo, host, port and fragment dropped. An absolute path
+ * (`/cam?x=1`) gives itself, `*` gives `*`. For comparing a Digest `uri` with the Request-URI (RFC 7616 §3.4.6):
+ * clients send the Request-URI as written, some only its absolute path.
+ * @param url Request-URI or Digest `uri`
+ * @returns the path and query, or null when `url` is none of those forms
+ * @example requestTarget("rtsp://user@h:8554/cam?x=1#f") // "/cam?x=1"
+ * @example requestTarget("/cam") // "/cam"
+ */
+export function requestTarget(url: string): string | null {
+  if (url === "*") return url;
+  if (WHITESPACE_OR_CONTROL.test(url)) return null;
+  let path: string;
+  let query: string;
+  if (url.startsWith("/")) {
+    const end = pathEnd(url, 0);
+    path = url.slice(0, end);
+    const hash = url.indexOf("#", end);
+    query = url.charAt(end) === "?" ? url.slice(end + 1, hash < 0 ? url.length : hash) : "";
+  } else {
+    try {
+      ({ path, query } = parseRtspUrl(url));
+    } catch {
+      return null;
+    }
+  }
+  return query === "" ? path : `${path}?${query}`;
+}
+
+/**
  * Resolves an SDP `a=control` attribute against a base URL (RFC 2326 §C.1.1): `*` or empty gives the base,
  * an absolute URL (`rtsp://`, `rtsps://`, any `scheme://`) is returned as is, and a relative control is
  * appended to the base with a single `/` between them.

@@ -3,6 +3,7 @@ import { RtspProtocolError } from "./errors.ts";
 import { RTSP_MAX_PATH_BYTES } from "./limits.ts";
 import {
   parseRtspUrl,
+  requestTarget,
   resolveControl,
   type RtspUrl,
   splitTrackUrl,
@@ -143,6 +144,24 @@ Deno.test("streamPathOf and splitTrackUrl answer 414 for a path over RTSP_MAX_PA
     }
   }
   assert.throws(() => splitTrackUrl(`rtsp://h/${at}/trackID=0`), /longer than 256/, "the control counts");
+});
+
+Deno.test("requestTarget keeps the path and query that name a resource, whatever the host", () => {
+  const cases: Array<[string, string | null]> = [
+    ["rtsp://h:8554/cam", "/cam"],
+    ["RTSP://user:pw@[::1]/cam?x=1#frag", "/cam?x=1"],
+    ["rtsp://h", "/"],
+    ["rtsp://h/cam?", "/cam"],
+    ["/cam", "/cam"],
+    ["/cam?x=1#f", "/cam?x=1"],
+    ["/cam/?x", "/cam/?x"],
+    ["*", "*"],
+    ["cam", null],
+    ["http://h/cam", null],
+    ["rtsp://h/a b", null],
+  ];
+  for (const [url, want] of cases) assert.equal(requestTarget(url), want, url);
+  assert.notEqual(requestTarget("rtsp://h/cam/"), requestTarget("rtsp://h/cam"), "the path as written");
 });
 
 const trackCases: Array<[string, { path: string; trackId: number | null }]> = [
