@@ -99,6 +99,11 @@ export const configSchema = z.object({
   /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
   pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
   /**
+   * Schemes the relay may answer a camera's challenge with. Basic sends the camera's password in clear to whatever
+   * answers on its address, so it is off by default: a camera offering only Basic then fails with an error.
+   */
+  pullAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
+  /**
    * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets), `fast` (Linux only: one Worker owning the
    * RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable with a
    * warning) or `auto` (fast where it can run, else portable).
