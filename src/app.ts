@@ -173,6 +173,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
           stream,
           url: mesh.pullUrl(url!),
           transport: config.pullTransport,
+          authSchemes: config.pullAuth,
           logger: logger.child("pull"),
         })
         : new DemoSource({ stream, logger: logger.child("demo") }),

@@ -44,6 +44,7 @@ const FLAG_OPTIONS = {
   "mesh-encrypt": { type: "boolean" },
   "udp-port-range": { type: "string" },
   "pull-transport": { type: "string" },
+  "pull-auth": { type: "string" },
   "camera-wait": { type: "string" },
   "data-plane": { type: "string" },
   linger: { type: "string" },
@@ -94,6 +95,8 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --no-mesh-encrypt        authenticate mesh packets without encrypting them
   --udp-port-range A-B     RTP/RTCP server ports (10000-19999)
   --pull-transport auto|udp|tcp                (auto)
+  --pull-auth digest|basic|digest,basic        schemes camera credentials may be sent with (digest;
+                                               Basic sends the password in clear)
   --camera-wait SECONDS    a reader waits this long for a camera that is down, then 503 (5; 0: at once)
   --data-plane auto|portable|fast              (auto: fast where Linux and --allow-ffi allow it)
   --linger SECONDS         keep a camera session after the last reader (5)
@@ -320,6 +323,8 @@ export function loadConfig(sources: LoadSources): LoadResult {
   }
   const rtspAuth = str("rtsp-auth");
   if (rtspAuth !== undefined) raw.rtspAuth = rtspAuth.split(",").map((s) => s.trim()).filter(Boolean);
+  const pullAuth = str("pull-auth");
+  if (pullAuth !== undefined) raw.pullAuth = pullAuth.split(",").map((s) => s.trim()).filter(Boolean);
   const rtspAllow = list("rtsp-allow");
   if (rtspAllow) raw.rtspAllow = rtspAllow;
   const range = str("udp-port-range");

@@ -5,11 +5,15 @@
 import { z } from "zod";
 import { ipv4Number } from "../dataplane/_libc.ts";
 import { parseMeshKeys } from "../cluster/mesh_keys.ts";
+import { RTSP_MAX_PATH_BYTES } from "../rtsp/limits.ts";
 
 const port = z.number().int().min(1).max(65535);
 
-/** The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`. */
-export const pathNameSchema = z.string().regex(
+/**
+ * The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`; short
+ * enough that its track URLs (`NAME/trackID=N`) stay within the RTSP path cap.
+ */
+export const pathNameSchema = z.string().max(RTSP_MAX_PATH_BYTES - 32).regex(
   /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/,
   "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
 );
@@ -94,6 +98,11 @@ export const configSchema = z.object({
   cameraWaitSeconds: z.number().min(0).max(300).default(5),
   /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
   pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
+  /**
+   * Schemes the relay may answer a camera's challenge with. Basic sends the camera's password in clear to whatever
+   * answers on its address, so it is off by default: a camera offering only Basic then fails with an error.
+   */
+  pullAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
   /**
    * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets), `fast` (Linux only: one Worker owning the
    * RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable with a

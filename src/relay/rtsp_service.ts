@@ -465,8 +465,9 @@ export class RtspService {
       req.method,
       path,
       action,
-      req.headers.get("Authorization"),
+      req.headers.getAll("Authorization"),
       conn.remote.hostname,
+      req.url,
     );
     if (decision.kind === "allow") return decision.user;
     // A first request without credentials is how every handshake starts: counted apart, logged at debug.
@@ -488,7 +489,9 @@ export class RtspService {
       throw new AuthRefusal(response(403, { "Content-Type": "text/plain" }, body));
     }
     const res = response(401, { "Content-Type": "text/plain" }, body);
-    for (const c of auth.challenges(decision.stale)) res.headers.append("WWW-Authenticate", c);
+    for (const c of auth.challenges(decision.stale, conn.remote.hostname)) {
+      res.headers.append("WWW-Authenticate", c);
+    }
     throw new AuthRefusal(res);
   }
 

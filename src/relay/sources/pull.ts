@@ -7,12 +7,17 @@
  * apart while readers wait for it, and at once when a new reader arrives); the backoff starts over once a session
  * played for {@linkcode PullSourceOptions.stableMs}. The failure is logged once at warn (URL without
  * credentials), retries at debug with a reminder every 5 minutes, and the recovery at info.
+ *
+ * The URL's credentials answer Digest challenges; Basic ones only when {@linkcode PullSourceOptions.authSchemes}
+ * allows it (anything answering on the camera's address would read the password). A camera offering only Basic
+ * fails with an error that names `--pull-auth`.
  * @module
  */
 import { type Clock, monotonicMs } from "../../clock.ts";
 import type { Logger } from "../../log.ts";
 import { RtspClientConnection } from "../../rtsp/client.ts";
 import type { RtspResponse } from "../../rtsp/message.ts";
+import { type AuthSchemeName, UnusableChallengesError } from "../../rtsp/headers/auth.ts";
 import { parseSession } from "../../rtsp/headers/session.ts";
 import { formatTransport, parseTransport, type Transport } from "../../rtsp/headers/transport.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
@@ -49,6 +54,8 @@ export interface PullSourceOptions {
   reminderMs?: number;
   /** Monotonic clock in milliseconds. @default {@linkcode monotonicMs} */
   now?: Clock;
+  /** Schemes the camera's credentials may be sent with (`--pull-auth`). @default ["digest"] */
+  authSchemes?: readonly AuthSchemeName[];
 }
 
 /** Where a track's RTCP receiver reports go: a UDP port of the camera, or an interleaved channel. */
@@ -99,6 +106,7 @@ export class PullSource implements StreamSource {
       stableMs: 10_000,
       reminderMs: 300_000,
       now: monotonicMs,
+      authSchemes: ["digest"],
       ...options,
     };
     this.#useTcp = options.transport === "tcp";
@@ -216,7 +224,9 @@ export class PullSource implements StreamSource {
           this.#useTcp = true;
           continue;
         }
-        error = (err as Error).message;
+        error = err instanceof UnusableChallengesError
+          ? refusedAuthMessage(err, this.#o.authSchemes)
+          : (err as Error).message;
       } finally {
         this.#client?.close();
         this.#client = null;
@@ -250,7 +260,7 @@ export class PullSource implements StreamSource {
   /** Runs one camera session until it ends, or throws why it ended; sets `#readyAt` once playing. */
   async #session(): Promise<void> {
     const { url, stream } = this.#o;
-    const client = await RtspClientConnection.connect(url);
+    const client = await RtspClientConnection.connect(url, { authSchemes: this.#o.authSchemes });
     this.#client = client;
     if (this.#stopped) return;
 
@@ -408,6 +418,17 @@ export class PullSource implements StreamSource {
       this.#reportsSent++;
     }
   }
+}
+
+/** Why the camera's challenge was not answered, naming the flag that decides it. */
+function refusedAuthMessage(err: UnusableChallengesError, allowed: readonly AuthSchemeName[]): string {
+  if (err.offered.length === 0) return `Camera offers no supported authentication scheme`;
+  const flag = `--pull-auth ${allowed.join(",")}`;
+  if (err.offered.includes("Basic") && !allowed.includes("basic")) {
+    return `Camera offers only Basic authentication, which would send its password in clear: refused by ${flag} ` +
+      `(--pull-auth digest,basic allows it)`;
+  }
+  return `Camera offers only ${err.offered.join(" and ")} authentication, not allowed by ${flag}`;
 }
 
 function expectOk(res: RtspResponse, method: string): void {
