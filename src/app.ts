@@ -13,6 +13,7 @@ import { StreamHub } from "./relay/hub.ts";
 import { fastPlaneUnavailable, FastUdpPlane } from "./dataplane/shared_udp.ts";
 import { RtspAuthenticator } from "./relay/rtsp_auth.ts";
 import { RtspService } from "./relay/rtsp_service.ts";
+import { MemoryBudget } from "./relay/memory_budget.ts";
 import { DemoSource } from "./relay/sources/demo.ts";
 import { PullSource } from "./relay/sources/pull.ts";
 import type { Discovery, Peer } from "./cluster/discovery.ts";
@@ -134,6 +135,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     dataPlane: () => udpPlane?.stats() ?? null,
     meshRejections: () => mesh.rejections(),
     containedErrors,
+    memoryBudget: () => memoryBudget,
   });
   let udpPlane: FastUdpPlane | undefined;
   if (config.dataPlane !== "portable") {
@@ -153,6 +155,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       }
     }
   } else logger.info("data plane", { kind: "portable" });
+  const memoryBudget = new MemoryBudget(config.memoryBudgetBytes);
   const hub = new StreamHub({
     ...(udpPlane ? { udpPlane } : {}),
     observeTrack: metrics.observeTrack,
@@ -166,6 +169,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     cameraWaitMs: config.cameraWaitSeconds * 1000,
     gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,
     maxTracks: config.maxTracksPerStream,
+    memoryBudget,
     remote: mesh.resolver,
     createSource: (stream, kind, url) =>
       kind === "pull"
@@ -208,6 +212,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     sourceWaitMs: Math.max(10_000, config.cameraWaitSeconds * 1000),
     onRequest: metrics.onRequest,
     onRefused: metrics.onRefused,
+    memoryBudget,
     auth: rtspAuth,
     limits: {
       maxSessionsPerIp: config.rtspMaxSessionsPerIp,
@@ -222,6 +227,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     port: config.rtspPort,
     handler: rtsp,
     maxQueuedBytes: config.readerQueueBytes,
+    queueBudget: memoryBudget.for("reader_queue"),
     maxConnections: config.rtspMaxConnections,
     maxConnectionsPerIp: config.rtspMaxConnectionsPerIp,
     maxHeadBytes: config.rtspMaxHeaderBytes,

@@ -51,6 +51,7 @@ const FLAG_OPTIONS = {
   "reader-queue-bytes": { type: "string" },
   "gop-cache": { type: "boolean" },
   "gop-cache-bytes": { type: "string" },
+  "memory-budget-bytes": { type: "string" },
   "session-timeout": { type: "string" },
   "rtsp-max-connections": { type: "string" },
   "rtsp-max-connections-per-ip": { type: "string" },
@@ -103,6 +104,8 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --reader-queue-bytes N   per TCP reader queue bound (2097152)
   --no-gop-cache           do not replay the last GOP to new readers
   --gop-cache-bytes N      GOP cache bound per video track (4194304)
+  --memory-budget-bytes N  bytes held for all GOP caches and TCP reader queues together; past 90 %
+                           new sessions get 503 (536870912; 0: none)
   --session-timeout S      RTSP session timeout advertised (60)
   --rtsp-max-connections N                    open RTSP connections; more get 503 (1024)
   --rtsp-max-connections-per-ip N             connections per client address; more get 503 (128; 0: none)
@@ -259,6 +262,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("camera-wait", "cameraWaitSeconds");
   num("reader-queue-bytes", "readerQueueBytes");
   num("gop-cache-bytes", "gopCacheBytes");
+  num("memory-budget-bytes", "memoryBudgetBytes");
   num("session-timeout", "sessionTimeoutSeconds");
   num("rtsp-max-connections", "rtspMaxConnections");
   num("rtsp-max-connections-per-ip", "rtspMaxConnectionsPerIp");

@@ -118,6 +118,12 @@ export const configSchema = z.object({
    * decodes a picture at once instead of waiting up to a GOP.
    */
   gopCache: z.boolean().default(true),
+  /**
+   * Bytes the relay may hold for clients in all, GOP caches and TCP reader queues together (each also has its own
+   * bound): beyond it GOP caches stop caching and readers' frames are dropped, and past 90 % of it new sessions get
+   * 503. 0: no relay-wide bound. The default fits a 1 GiB pod limit.
+   */
+  memoryBudgetBytes: z.number().int().min(0).max(64 * 1024 * 1024 * 1024).default(512 * 1024 * 1024),
   /** Bound of one track's GOP cache in bytes; a larger GOP is not cached. */
   gopCacheBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Session timeout advertised to RTSP clients, in seconds; enforced 10 s later. */

@@ -39,6 +39,15 @@ export interface RelayMetricsSource {
   meshRejections?(): MeshRejectionCounts;
   /** Errors contained so far (caught in a callback instead of ending the process), per place. */
   containedErrors?(): ReadonlyMap<string, number>;
+  /** The relay-wide memory budget: its bound, what each kind of user holds, refusals so far. */
+  memoryBudget?(): MemoryBudgetFigures;
+}
+
+/** What the metrics read of the relay's memory budget (a `MemoryBudget`). */
+export interface MemoryBudgetFigures {
+  readonly limit: number;
+  usedBy(what: "gop_cache" | "reader_queue"): number;
+  readonly refusals: Readonly<Record<"gop_cache" | "reader_queue", number>>;
 }
 
 /** Cumulative refusals of the mesh per reason (see `msm_mesh_packets_rejected_total`). */
@@ -226,6 +235,21 @@ export class RelayMetrics {
     ["where"],
   );
   readonly #containedSeen = new Map<string, number>();
+  readonly #budgetBytes = this.registry.gauge(
+    "msm_memory_budget_bytes",
+    "The relay-wide memory budget for GOP caches and TCP reader queues (--memory-budget-bytes; 0: none).",
+  );
+  readonly #budgetUsed = this.registry.gauge(
+    "msm_memory_budget_used_bytes",
+    "Bytes of the memory budget held, per user: gop_cache, reader_queue.",
+    ["what"],
+  );
+  readonly #budgetRefused = this.registry.counter(
+    "msm_memory_budget_refusals_total",
+    "Bytes refused for lack of budget, counted per refusal and user: a GOP not cached, a reader's frame dropped.",
+    ["what"],
+  );
+  readonly #budgetRefusedSeen = { gop_cache: 0, reader_queue: 0 };
   readonly #seen = new WeakMap<Track, TrackSeen>();
   /** Paths whose series are exposed: null while a stream holds them, else since when they are gone (s). */
   readonly #paths = new Map<string, number | null>();
@@ -433,6 +457,16 @@ export class RelayMetrics {
       const delta = n - (this.#containedSeen.get(where) ?? 0);
       if (delta > 0) this.#contained.inc({ where }, delta);
       this.#containedSeen.set(where, n);
+    }
+    const budget = source.memoryBudget?.();
+    if (budget) {
+      this.#budgetBytes.set(undefined, budget.limit);
+      for (const what of ["gop_cache", "reader_queue"] as const) {
+        this.#budgetUsed.set({ what }, budget.usedBy(what));
+        const delta = budget.refusals[what] - this.#budgetRefusedSeen[what];
+        if (delta > 0) this.#budgetRefused.inc({ what }, delta);
+        this.#budgetRefusedSeen[what] = budget.refusals[what];
+      }
     }
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);

@@ -50,6 +50,8 @@ export interface StreamHubOptions {
   udpPlane?: StreamOptions["udpPlane"];
   /** Most tracks a stream may have. @default 16 (stream.ts `DEFAULT_MAX_TRACKS`) */
   maxTracks?: number;
+  /** The relay-wide budget the GOP caches take their bytes from. @default none */
+  memoryBudget?: StreamOptions["memoryBudget"];
   createSource: SourceFactory;
   /** Resolver for paths rooted on other relays; without it every path is local. */
   remote?: RemoteResolver;
@@ -219,6 +221,7 @@ export class StreamHub {
       lingerSeconds: this.#opts.lingerSeconds,
       gopCacheBytes: this.#opts.gopCacheBytes ?? 0,
       ...(this.#opts.maxTracks !== undefined ? { maxTracks: this.#opts.maxTracks } : {}),
+      ...(this.#opts.memoryBudget ? { memoryBudget: this.#opts.memoryBudget } : {}),
       onIdle: (s) => void this.#forget(s).catch((err) => reportContained("stream close", err)),
       ...(this.#opts.observeTrack ? { observeTrack: this.#opts.observeTrack } : {}),
     });

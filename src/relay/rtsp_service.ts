@@ -37,6 +37,7 @@ import type { UdpPortPair } from "./udp_pair.ts";
 import { type ReaderReport, readerReportsOf } from "../metrics/reader_reports.ts";
 import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
 import { type Refusal, RefusalLog, type RefusalReason } from "./limits.ts";
+import type { MemoryBudget } from "./memory_budget.ts";
 
 /** Methods this server implements. */
 export const PUBLIC_METHODS: readonly string[] = [
@@ -62,6 +63,8 @@ interface SessionTrack {
   /** Client ports (UDP) or interleaved channels (TCP). */
   ports: [number, number];
   egress: Egress | null;
+  /** The GOP this reader was last sent from the cache: a PLAY after PAUSE does not get it again. */
+  burstGeneration: number;
 }
 
 /** A reader or publisher session. */
@@ -142,6 +145,13 @@ export interface RtspServiceOptions {
   limits?: RtspServiceLimits;
   /** Counts every refusal, per reason (metrics); the log shows them throttled. */
   onRefused?: (reason: RefusalReason) => void;
+  /** The relay-wide memory budget: while it is nearly used up, new sessions get 503. @default none */
+  memoryBudget?: MemoryBudget;
+  /**
+   * A TCP reader whose every packet has been dropped for this long (it does not read) is closed, giving back its
+   * queue. @default 10000
+   */
+  slowReaderTimeoutMs?: number;
 }
 
 /** Publisher-side source: it produces nothing itself, the publisher's packets arrive through the server. */
@@ -191,6 +201,8 @@ export class RtspService {
   readonly #requestRate: number;
   readonly #rate: RateLimiter | null;
   readonly #refusals: RefusalLog;
+  readonly #budget: MemoryBudget | undefined;
+  readonly #slowReaderMs: number;
 
   /** @param options hub, logger, timeouts and limits */
   constructor(options: RtspServiceOptions) {
@@ -208,6 +220,8 @@ export class RtspService {
     this.#maxReadersPerPath = options.limits?.maxReadersPerPath ?? 0;
     this.#requestRate = options.limits?.requestsPerSecond ?? 0;
     this.#rate = this.#requestRate > 0 ? new RateLimiter({ ratePerSecond: this.#requestRate }) : null;
+    this.#budget = options.memoryBudget;
+    this.#slowReaderMs = options.slowReaderTimeoutMs ?? 10_000;
     this.#refusals = new RefusalLog({
       logger: this.#log,
       ...(options.onRefused ? { onRefused: options.onRefused } : {}),
@@ -254,7 +268,24 @@ export class RtspService {
       if (tcp) s.timer.touch(s.conn.lastActivity);
       if (s.timer.expired(now)) this.#endSession(s, "timeout");
       else if (s.role === "publisher" && s.state === "recording") this.#reportToPublisher(s, now);
+      else if (tcp && s.role === "reader") this.#closeIfNotReading(s, now);
     }
+  }
+
+  /** Lets a TCP reader go once it has taken no packet for the slow-reader timeout: its queue is held for nothing. */
+  #closeIfNotReading(s: RelaySession, now: number): void {
+    const since = s.conn.writer.droppingSince;
+    if (since === null || now - since < this.#slowReaderMs) return;
+    this.#refuse({
+      reason: "slow_reader",
+      remote: s.remote,
+      status: null,
+      limit: this.#slowReaderMs / 1000,
+      path: s.path,
+      detail: `The reader took no packet for ${Math.round((now - since) / 1000)} s: its connection is closed`,
+    });
+    this.#endSession(s, "not reading");
+    s.conn.close();
   }
 
   /**
@@ -764,6 +795,21 @@ export class RtspService {
    * @throws 503 over the sessions per client, 453 over the readers per path
    */
   #admitSession(req: RtspRequest, remote: string, readerPath: string | null): void {
+    const budget = this.#budget;
+    if (budget && !budget.admitting) {
+      const mib = (n: number) => Math.round(n / (1024 * 1024));
+      throw this.#limitError({
+        reason: "memory_budget",
+        remote,
+        status: 503,
+        limit: budget.limit,
+        method: req.method,
+        ...(readerPath !== null ? { path: readerPath } : {}),
+        detail: `The relay's memory budget is nearly used up (${mib(budget.used)} of ${
+          mib(budget.limit)
+        } MiB held for GOP caches and reader queues); retry later`,
+      });
+    }
     const maxSessions = this.#maxSessionsPerIp;
     if (maxSessions > 0) {
       let held = 0;
@@ -874,7 +920,7 @@ export class RtspService {
       const channels = via;
       cs.channels.set(channels[0], { session: s, index, rtcp: false });
       cs.channels.set(channels[1], { session: s, index, rtcp: true });
-      s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null });
+      s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null, burstGeneration: -2 });
       if (s.role === "publisher") s.stream.setUdpSource(index, null);
       return {
         protocol: "RTP/AVP",
@@ -888,7 +934,7 @@ export class RtspService {
     }
     const clientPort = offer.clientPort!;
     const pair = via;
-    s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null });
+    s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null, burstGeneration: -2 });
     if (s.role === "publisher") {
       s.stream.setUdpSource(index, {
         host: conn.remote.hostname,
@@ -978,9 +1024,14 @@ export class RtspService {
         }
         t.egress = egress;
         next = track.startRtpInfo;
-        // Media (the cached GOP first) flows once the PLAY reply is on the wire, unless the session ended.
+        // Media (the cached GOP first, unless this reader already had that GOP: a PAUSE/PLAY loop must not make
+        // the relay replay it again and again) flows once the PLAY reply is on the wire, unless the session ended.
+        const burst = t.burstGeneration !== track.gopGeneration;
+        if (!burst) next = track.nextRtpInfo;
         this.#afterResponse(s.conn, () => {
-          if (t.egress === egress && this.#sessions.has(s.id)) track.addEgress(egress, { burst: true });
+          if (t.egress !== egress || !this.#sessions.has(s.id)) return;
+          t.burstGeneration = track.gopGeneration;
+          track.addEgress(egress, { burst });
         });
       }
       info.push({

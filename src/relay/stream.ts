@@ -12,6 +12,7 @@ import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { isRtpPacket, rtpSsrc } from "../rtp/packet.ts";
 import { SourceLatch, type UdpSourceAddress } from "./source_latch.ts";
+import type { MemoryBudget } from "./memory_budget.ts";
 
 export type { UdpSourceAddress } from "./source_latch.ts";
 
@@ -85,6 +86,8 @@ export interface StreamOptions {
   gopCacheBytes?: number;
   /** Most tracks (media sections) a description may have. @default {@linkcode DEFAULT_MAX_TRACKS} */
   maxTracks?: number;
+  /** The relay-wide budget the GOP caches take their bytes from. @default none */
+  memoryBudget?: MemoryBudget;
   /** Called when the stream has no readers past its linger (the hub stops and may forget it). */
   onIdle: (stream: Stream) => void;
   /** Creates observers for receiver statistics per track. */
@@ -207,11 +210,13 @@ export class Stream {
       });
     }
     this.#closePairs();
+    for (const t of this.tracks) t.close();
     this.tracks = desc.medias.map((m, index) => {
       const observe = this.#opts.observeTrack?.(this, index, m.clockRate);
       const codec = gopCodecOf(m.encoding);
       const gopBytes = this.#opts.gopCacheBytes ?? 0;
-      const gopCache = codec && gopBytes > 0 ? new GopCache(codec, gopBytes) : undefined;
+      const budget = this.#opts.memoryBudget?.for("gop_cache") ?? null;
+      const gopCache = codec && gopBytes > 0 ? new GopCache(codec, gopBytes, budget) : undefined;
       const outputSsrc = ssrcs?.[index];
       return new Track({
         index,
@@ -339,6 +344,7 @@ export class Stream {
     }
     await this.source?.stop();
     this.#closePairs();
+    for (const t of this.tracks) t.close();
   }
 
   /** Closes the tracks' port pairs (the stream closes, or its tracks are rebuilt). */

@@ -253,6 +253,19 @@ export class Track {
     this.#onRouteChange();
   }
 
+  /** Releases what the track holds (its GOP cache's bytes, its bursts in progress): the stream is done with it. */
+  close(): void {
+    this.#gop?.clear();
+    this.#pacers.clear();
+    this.#stopPacing?.();
+    this.#stopPacing = null;
+  }
+
+  /** Which GOP a joining reader would get now (see {@linkcode GopCache.generation}); -1 without a cache. */
+  get gopGeneration(): number {
+    return this.#gop?.generation ?? -1;
+  }
+
   /** Counts a drop the shell made before the packet reached the track. */
   countDrop(reason: DropReason): void {
     this.counters.dropped[reason]++;
