@@ -110,6 +110,13 @@ interface ChildSub {
   lastHeard: number;
 }
 
+/** How long a path that no peer serves is answered 404 without asking them again. */
+const MISSING_PATH_HOLD_MS = 1000;
+/** Paths remembered as served by no peer. */
+const MAX_MISSING_PATHS = 4096;
+/** Paths looked up among the peers at once. */
+const MAX_ROOT_LOOKUPS = 32;
+
 /** Errors a peer call may answer with. */
 class PeerError extends Error {
   constructor(readonly status: number, message: string) {
@@ -136,6 +143,10 @@ export class Mesh implements MeshSourceHost {
   /** Members that said their mesh port hears nothing. */
   readonly #deafPeers = new Set<string>();
   readonly #rootCache = new Map<string, { ref: PeerRef; until: number }>();
+  /** Paths no peer serves, until when (monotonic ms). */
+  readonly #missingCache = new Map<string, number>();
+  /** Root lookups in flight, per path. */
+  readonly #lookups = new Map<string, Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
   #draining = false;
@@ -339,7 +350,32 @@ export class Mesh implements MeshSourceHost {
     if (cached && cached.until > monotonicMs() && live.some((p) => p.node === cached.ref.node)) {
       return { root: cached.ref };
     }
-    // A publisher elsewhere: ask every peer; the one it publishes to answers.
+    // Asking every peer costs a call each: a path nobody serves is remembered for a moment, one lookup per path
+    // runs at a time, and only so many paths are looked up at once (readers of made-up paths cannot make this
+    // relay flood its peers).
+    const missing = this.#missingCache.get(path);
+    if (missing !== undefined && missing > monotonicMs()) {
+      return { missing: `No relay serves "${path}"`, status: 404 };
+    }
+    const running = this.#lookups.get(path);
+    if (running) return await running;
+    if (this.#lookups.size >= MAX_ROOT_LOOKUPS) {
+      return { missing: `Too many paths are being looked up in the mesh; retry`, status: 503 };
+    }
+    const lookup = this.#askPeersForRoot(path, live);
+    this.#lookups.set(path, lookup);
+    try {
+      return await lookup;
+    } finally {
+      this.#lookups.delete(path);
+    }
+  }
+
+  /** Asks every live peer whether `path` enters the mesh there (a publisher elsewhere). */
+  async #askPeersForRoot(
+    path: string,
+    live: readonly Peer[],
+  ): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }> {
     const others = live.filter((p) => p.node !== this.#peer.node);
     const answers = await Promise.all(others.map(async (p) => {
       try {
@@ -356,8 +392,17 @@ export class Mesh implements MeshSourceHost {
       }
     }));
     const found = answers.find((p) => p !== null);
-    if (!found) return { missing: `No relay serves "${path}"`, status: 404 };
+    if (!found) {
+      if (this.#missingCache.size >= MAX_MISSING_PATHS) {
+        this.#missingCache.delete(this.#missingCache.keys().next().value!);
+      }
+      this.#missingCache.set(path, monotonicMs() + MISSING_PATH_HOLD_MS);
+      return { missing: `No relay serves "${path}"`, status: 404 };
+    }
     const ref = refOf(found);
+    if (this.#rootCache.size >= MAX_MISSING_PATHS) {
+      this.#rootCache.delete(this.#rootCache.keys().next().value!);
+    }
     this.#rootCache.set(path, { ref, until: monotonicMs() + 5000 });
     return { root: ref };
   }

@@ -7,7 +7,13 @@ import { reportContained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import type { SessionDescription } from "../rtsp/sdp.ts";
 import { PortPairAllocator } from "./port_allocator.ts";
-import { type SourceKind, Stream, type StreamOptions, type StreamSource } from "./stream.ts";
+import {
+  DEFAULT_MAX_TRACKS,
+  type SourceKind,
+  Stream,
+  type StreamOptions,
+  type StreamSource,
+} from "./stream.ts";
 
 /** Builds the source of a pulled or demo stream. */
 export type SourceFactory = (stream: Stream, kind: "pull" | "demo", url: string | null) => StreamSource;
@@ -73,6 +79,11 @@ export class StreamHub {
     this.#opts = options;
     this.#pulls = new Map(Object.entries(options.pulls));
     this.allocator = new PortPairAllocator(options.udpPortRange[0], options.udpPortRange[1]);
+  }
+
+  /** Most tracks a stream may have. */
+  get maxTracks(): number {
+    return this.#opts.maxTracks ?? DEFAULT_MAX_TRACKS;
   }
 
   /** Live streams. */

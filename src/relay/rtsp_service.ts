@@ -22,7 +22,7 @@ import {
 import { formatTransport, parseTransports, type Transport } from "../rtsp/headers/transport.ts";
 import { parseSession } from "../rtsp/headers/session.ts";
 import { formatRtpInfo, type RtpInfoEntry } from "../rtsp/headers/rtp_info.ts";
-import { parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp/sdp.ts";
+import { countMediaSections, parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp/sdp.ts";
 import { resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
 import { type Egress, TcpEgress, UdpEgress } from "./egress.ts";
 import type { StreamHub } from "./hub.ts";
@@ -680,7 +680,12 @@ export class RtspService {
     if (type !== undefined && !/^application\/sdp\b/i.test(type)) {
       throw new RtspProtocolError(`ANNOUNCE body must be application/sdp, got "${type}"`, 415);
     }
-    const desc = parseSdp(decoder.decode(req.body));
+    const text = decoder.decode(req.body);
+    const medias = countMediaSections(text);
+    if (medias > this.#hub.maxTracks) {
+      throw new RtspProtocolError(new TooManyTracks(medias, this.#hub.maxTracks).message, 400);
+    }
+    const desc = parseSdp(text);
     const cs = this.#connState(conn);
     if (cs.announced) throw new RtspProtocolError("This connection already announced a stream", 455);
     const source = new PublisherSource(conn.remote.hostname);
