@@ -5,8 +5,12 @@
  *
  * A camera that cannot be reached is retried with the backoff (at most {@linkcode PullSourceOptions.waitingRetryMs}
  * apart while readers wait for it, and at once when a new reader arrives); the backoff starts over once a session
- * played for {@linkcode PullSourceOptions.stableMs}. The failure is logged once at warn (URL without
- * credentials), retries at debug with a reminder every 5 minutes, and the recovery at info.
+ * played for {@linkcode PullSourceOptions.stableMs}. The failure is logged once at warn, retries at debug with a
+ * reminder every 5 minutes, and the recovery at info.
+ *
+ * The camera URL may carry secrets (a password, `?token=`): everything this source shows (its `info()`, log
+ * fields, the error it leaves on the stream, which the admin API, readers' 503 answers and peers see) goes
+ * through `redactUrl`/`redactUrls`.
  * @module
  */
 import { type Clock, monotonicMs } from "../../clock.ts";
@@ -16,7 +20,7 @@ import type { RtspResponse } from "../../rtsp/message.ts";
 import { parseSession } from "../../rtsp/headers/session.ts";
 import { formatTransport, parseTransport, type Transport } from "../../rtsp/headers/transport.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
-import { resolveControl, withoutCredentials } from "../../rtsp/url.ts";
+import { redactUrl, redactUrls, resolveControl } from "../../rtsp/url.ts";
 import { buildReceiverReportCompound } from "../../rtp/rtcp.ts";
 import type { Stream, StreamSource } from "../stream.ts";
 
@@ -137,7 +141,7 @@ export class PullSource implements StreamSource {
   /** @inheritdoc */
   info(): Record<string, unknown> {
     return {
-      url: withoutCredentials(this.#o.url),
+      url: redactUrl(this.#o.url),
       transport: this.#activeTransport,
       mode: this.#o.transport,
       reconnects: Math.max(0, this.#o.stream.sourceSessions - 1),
@@ -180,7 +184,7 @@ export class PullSource implements StreamSource {
     const now = this.#o.now();
     const fields = {
       path: this.#o.stream.path,
-      url: withoutCredentials(this.#o.url),
+      url: redactUrl(this.#o.url),
       error,
       retryInMs: Math.round(retryInMs),
     };
@@ -216,7 +220,8 @@ export class PullSource implements StreamSource {
           this.#useTcp = true;
           continue;
         }
-        error = (err as Error).message;
+        // Messages quote Request-URIs (the camera URL, its Content-Base): never keep a secret of theirs.
+        error = redactUrls((err as Error).message);
       } finally {
         this.#client?.close();
         this.#client = null;
@@ -233,7 +238,7 @@ export class PullSource implements StreamSource {
         this.#failures = 0;
         log.warn("camera session ended; reconnecting", {
           path: stream.path,
-          url: withoutCredentials(this.#o.url),
+          url: redactUrl(this.#o.url),
           error: error ?? "ended",
           retryInMs: Math.round(delay),
         });
@@ -339,7 +344,7 @@ export class PullSource implements StreamSource {
     stream.setState("ready");
     this.#o.logger.info("camera session playing", {
       path: stream.path,
-      url: withoutCredentials(url),
+      url: redactUrl(url),
       transport: tcp ? "tcp" : "udp",
       tracks: desc.medias.length,
       ...(this.#failures > 0
