@@ -137,7 +137,7 @@ Deno.test("dashboard in headless Chromium shows the demo stream's tree and live 
 });
 
 Deno.test("dashboard asks for the admin token when the API answers 401 and sends it as a bearer token", async () => {
-  const TOKEN = "s3cret-token";
+  const TOKEN = "s3cret-token-0123456789";
   const seen: string[] = [];
   let bytes = 0;
   const app = new Hono();
