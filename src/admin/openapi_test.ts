@@ -109,7 +109,7 @@ Deno.test("GET /api/openapi.json declares path parameters, bodies and JSON schem
   assertEquals(add.requestBody?.content["application/json"]?.schema, {
     $ref: "#/components/schemas/AddPath",
   });
-  assertEquals(Object.keys(add.responses).sort(), ["201", "400", "401", "403", "409", "413", "415"]);
+  assertEquals(Object.keys(add.responses).sort(), ["201", "400", "401", "403", "409", "413", "415", "429"]);
   const addPath = doc.components.schemas.AddPath as {
     required: string[];
     properties: Record<string, unknown>;
@@ -129,6 +129,7 @@ Deno.test("GET /api/openapi.json marks mutations, and reads when guarded, with t
       const needsToken = !OPEN.has(key) && (!key.startsWith("GET ") || guardedReads);
       assertEquals(op.security, needsToken ? [{ bearerAuth: [] }] : [], key);
       equal("401" in op.responses, needsToken, `${key} documents 401`);
+      equal("429" in op.responses, needsToken, `${key} documents 429 (too many wrong tokens)`);
     }
   }
 });

@@ -10,7 +10,7 @@ import { rtspUrlProblem } from "../rtsp/url.ts";
 const port = z.number().int().min(1).max(65535);
 
 /** The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`. */
-export const pathNameSchema = z.string().regex(
+export const pathNameSchema = z.string().max(1024).regex(
   /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/,
   "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
 );
