@@ -211,7 +211,6 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
   );
   const jsonOnly = jsonBodiesOnly({ onRefused: (c, detail) => refused(c, "content_type", 415, detail) });
   app.use("/api/v1/*", jsonOnly);
-  app.use("/mesh/v1/*", jsonOnly);
   const guard = adminAuth({
     token: config?.adminToken,
     reads: config?.adminAuthReads ?? false,
@@ -225,8 +224,10 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     onError: (c) => c.json({ error: `Request body exceeds ${MAX_BODY_BYTES} bytes` }, 413),
   });
   app.use("/api/v1/*", limit);
-  // Before the mesh's own guard, which reads the body to check its signature.
+  // Before the mesh's own guard, which reads the body to check its signature; an oversized body is refused for
+  // its size whatever its type, as peers are told.
   app.use("/mesh/v1/*", limit);
+  app.use("/mesh/v1/*", jsonOnly);
 
   app.openapi(routes.health, (c) => c.json({ status: "ok" as const, node: deps.node }, 200));
   app.openapi(routes.ready, (c) => {
