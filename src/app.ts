@@ -19,6 +19,7 @@ import type { Discovery, Peer } from "./cluster/discovery.ts";
 import { Mesh } from "./cluster/mesh.ts";
 import { deriveKeyring, type MeshKeyring, parseMeshKeys } from "./cluster/mesh_keys.ts";
 import { followFile } from "./file_follower.ts";
+import { containedErrors } from "./contain.ts";
 import { StaticDiscovery } from "./cluster/static_discovery.ts";
 import { DEFAULT_SERVICE_ACCOUNT_DIR, KubernetesDiscovery } from "./cluster/kubernetes.ts";
 
@@ -105,6 +106,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child("mesh"),
     keys: meshKeys ? deriveKeyring(meshKeys) : null,
     encrypt: config.meshEncrypt,
+    ...(config.listen !== "0.0.0.0" && config.listen !== "::" ? { localAddress: config.listen } : {}),
   });
   const stopFollowingKeys = config.meshKeyFile && config.meshKey
     ? followFile<MeshKeyring>({
@@ -131,6 +133,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     meshPeers: () => mesh.livePeers().length - 1,
     dataPlane: () => udpPlane?.stats() ?? null,
     meshRejections: () => mesh.rejections(),
+    containedErrors,
   });
   let udpPlane: FastUdpPlane | undefined;
   if (config.dataPlane !== "portable") {
@@ -162,6 +165,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     lingerSeconds: config.lingerSeconds,
     cameraWaitMs: config.cameraWaitSeconds * 1000,
     gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,
+    maxTracks: config.maxTracksPerStream,
     remote: mesh.resolver,
     createSource: (stream, kind, url) =>
       kind === "pull"
@@ -169,6 +173,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
           stream,
           url: mesh.pullUrl(url!),
           transport: config.pullTransport,
+          authSchemes: config.pullAuth,
           logger: logger.child("pull"),
         })
         : new DemoSource({ stream, logger: logger.child("demo") }),
@@ -236,6 +241,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     readiness: () => ({ rtsp: rtspListening, mesh: mesh.meshPort !== 0, discovery: discovery.synced }),
     metrics,
     mesh,
+    // A lone relay has no peers: it exposes no peer protocol at all.
+    meshProtocol: discoveryKind(config, (n) => Deno.env.get(n)) !== "none",
     node: self.node,
     config,
     logger: logger.child("admin"),

@@ -5,8 +5,9 @@
  *
  * Auth (src/admin/auth.ts): mutations need `Authorization: Bearer <admin token>` and are refused (403) when no
  * token is configured; reads under `/api/v1/` and `/metrics` need it too with `adminAuthReads`. `/healthz`,
- * `/readyz`, `/api/openapi.json` and the peer protocol under `/mesh/v1/` stay open. Wrong tokens are limited per
- * client (429 once over the limit).
+ * `/readyz`, `/api/openapi.json` and the peer protocol under `/mesh/v1/` stay open (the peer protocol has its
+ * own guard, and is not mounted at all on a lone relay). Wrong tokens are limited per client (429 once over the
+ * limit).
  *
  * Before any of that, on every route: a Host header naming a DNS name this relay was not configured for gets 421
  * (DNS rebinding, src/admin/host_check.ts), and a body under `/api/v1/` or `/mesh/v1/` that is not
@@ -63,6 +64,11 @@ export interface AdminDeps {
   config?: RelayConfig;
   /** Where admin changes (paths added or removed, sessions kicked) are logged. */
   logger?: Logger;
+  /**
+   * Whether to mount the mesh's peer protocol under `/mesh/v1` (false on a lone relay, which has no peers).
+   * @default true when `mesh` is given
+   */
+  meshProtocol?: boolean;
   /** The mesh: peer protocol routes and views. */
   mesh?: {
     routes(): Hono;
@@ -224,10 +230,12 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     onError: (c) => c.json({ error: `Request body exceeds ${MAX_BODY_BYTES} bytes` }, 413),
   });
   app.use("/api/v1/*", limit);
-  // Before the mesh's own guard, which reads the body to check its signature; an oversized body is refused for
-  // its size whatever its type, as peers are told.
-  app.use("/mesh/v1/*", limit);
-  app.use("/mesh/v1/*", jsonOnly);
+  if (deps.mesh && deps.meshProtocol !== false) {
+    // Before the mesh's own guard, which reads the body to check its signature; an oversized body is refused for
+    // its size whatever its type. A lone relay mounts no peer protocol: its /mesh/v1 is a plain 404.
+    app.use("/mesh/v1/*", limit);
+    app.use("/mesh/v1/*", jsonOnly);
+  }
 
   app.openapi(routes.health, (c) => c.json({ status: "ok" as const, node: deps.node }, 200));
   app.openapi(routes.ready, (c) => {
@@ -284,7 +292,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
   });
 
   const mesh = deps.mesh;
-  if (mesh) app.route("/mesh/v1", mesh.routes());
+  if (mesh && deps.meshProtocol !== false) app.route("/mesh/v1", mesh.routes());
   app.openapi(
     routes.peers,
     (c) => c.json(conform(peerListSchema, { peers: mesh?.peersView() ?? [] }, "peers"), 200),

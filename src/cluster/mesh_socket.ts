@@ -66,12 +66,20 @@ export class MeshSocket {
     return this.#security !== null;
   }
 
-  /** Frames (or seals) and sends without awaiting. */
+  /** Frames (or seals) and sends without awaiting; never throws (failures count in {@linkcode sendErrors}). */
   send(to: Deno.NetAddr, type: MeshPacketType, streamId: number, track: number, payload: Uint8Array): void {
     if (this.#closed) return;
-    const datagram = this.#security
-      ? this.#security.sealer.seal(type, streamId, track, payload)
-      : encodeMeshPacket(type, streamId, track, payload);
+    let datagram: Uint8Array;
+    try {
+      datagram = this.#security
+        ? this.#security.sealer.seal(type, streamId, track, payload)
+        : encodeMeshPacket(type, streamId, track, payload);
+    } catch {
+      // A packet the framing cannot carry (a track index past 255): dropped and counted, never thrown at the
+      // caller's fan-out loop or timer.
+      this.sendErrors++;
+      return;
+    }
     this.#conn.send(datagram, to).catch(() => this.sendErrors++);
   }
 

@@ -46,6 +46,7 @@ const FLAG_OPTIONS = {
   "mesh-encrypt": { type: "boolean" },
   "udp-port-range": { type: "string" },
   "pull-transport": { type: "string" },
+  "pull-auth": { type: "string" },
   "camera-wait": { type: "string" },
   "data-plane": { type: "string" },
   linger: { type: "string" },
@@ -62,6 +63,7 @@ const FLAG_OPTIONS = {
   "rtsp-request-timeout": { type: "string" },
   "rtsp-idle-timeout": { type: "string" },
   "max-readers-per-path": { type: "string" },
+  "max-tracks-per-stream": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -98,6 +100,8 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --no-mesh-encrypt        authenticate mesh packets without encrypting them
   --udp-port-range A-B     RTP/RTCP server ports (10000-19999)
   --pull-transport auto|udp|tcp                (auto)
+  --pull-auth digest|basic|digest,basic        schemes camera credentials may be sent with (digest;
+                                               Basic sends the password in clear)
   --camera-wait SECONDS    a reader waits this long for a camera that is down, then 503 (5; 0: at once)
   --data-plane auto|portable|fast              (auto: fast where Linux and --allow-ffi allow it)
   --linger SECONDS         keep a camera session after the last reader (5)
@@ -114,6 +118,7 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --rtsp-request-timeout S                    time to send a whole request; then 408 and close (10)
   --rtsp-idle-timeout S                       silence allowed to a connection without a session (60)
   --max-readers-per-path N                    readers playing one path; more get 453 (0: none)
+  --max-tracks-per-stream N                   media sections a stream may have; ANNOUNCE with more: 400 (16)
   --log-level debug|info|warn|error
 Every flag can also be given as MSM_<NAME> (e.g. MSM_RTSP_PORT=8554).`;
 
@@ -271,6 +276,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("rtsp-request-timeout", "rtspRequestTimeoutSeconds");
   num("rtsp-idle-timeout", "rtspIdleTimeoutSeconds");
   num("max-readers-per-path", "maxReadersPerPath");
+  num("max-tracks-per-stream", "maxTracksPerStream");
   for (
     const [flag, field] of [
       ["listen", "listen"],
@@ -324,6 +330,8 @@ export function loadConfig(sources: LoadSources): LoadResult {
   }
   const rtspAuth = str("rtsp-auth");
   if (rtspAuth !== undefined) raw.rtspAuth = rtspAuth.split(",").map((s) => s.trim()).filter(Boolean);
+  const pullAuth = str("pull-auth");
+  if (pullAuth !== undefined) raw.pullAuth = pullAuth.split(",").map((s) => s.trim()).filter(Boolean);
   const adminHosts = list("admin-host");
   if (adminHosts) raw.adminHosts = adminHosts;
   const rtspAllow = list("rtsp-allow");

@@ -64,6 +64,19 @@ Deno.test("loadConfig() reads the RTSP auth schemes and the client allow-list", 
   assertEquals(load([], { MSM_RTSP_ALLOW: "10.0.0.0/8 127.0.0.1" }).rtspAllow, ["10.0.0.0/8", "127.0.0.1"]);
 });
 
+Deno.test("loadConfig() --pull-auth: Digest only by default, Basic for cameras only when listed", () => {
+  assertEquals(load([]).pullAuth, ["digest"]);
+  assertEquals(load(["--pull-auth", "digest,basic"]).pullAuth, ["digest", "basic"]);
+  assertEquals(load([], { MSM_PULL_AUTH: "basic" }).pullAuth, ["basic"]);
+  throws(() => load(["--pull-auth", "ntlm"]), /pullAuth/);
+  throws(() => load(["--pull-auth", ","]), /pullAuth/);
+});
+
+Deno.test("loadConfig() refuses a camera path name too long to serve", () => {
+  assertEquals(Object.keys(load(["--path", `${"a".repeat(224)}=rtsp://h/x`]).paths)[0]?.length, 224);
+  throws(() => load(["--path", `${"a".repeat(225)}=rtsp://h/x`]), /paths/);
+});
+
 Deno.test("loadConfig() reads secrets from files and NODE_NAME from the downward API", () => {
   const c = load(["--admin-token-file", "/t"], { NODE_NAME: "node-a" }, { "/t": "tok-0123456789abcdef\n" });
   assertEquals([c.adminToken, c.node], ["tok-0123456789abcdef", "node-a"]);

@@ -6,11 +6,15 @@ import { z } from "zod";
 import { ipv4Number } from "../dataplane/_libc.ts";
 import { parseMeshKeys } from "../cluster/mesh_keys.ts";
 import { rtspUrlProblem } from "../rtsp/url.ts";
+import { RTSP_MAX_PATH_BYTES } from "../rtsp/limits.ts";
 
 const port = z.number().int().min(1).max(65535);
 
-/** The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`. */
-export const pathNameSchema = z.string().max(1024).regex(
+/**
+ * The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`; short
+ * enough that its track URLs (`NAME/trackID=N`) stay within the RTSP path cap.
+ */
+export const pathNameSchema = z.string().max(RTSP_MAX_PATH_BYTES - 32).regex(
   /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/,
   "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
 );
@@ -134,6 +138,11 @@ export const configSchema = z.object({
   /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
   pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
   /**
+   * Schemes the relay may answer a camera's challenge with. Basic sends the camera's password in clear to whatever
+   * answers on its address, so it is off by default: a camera offering only Basic then fails with an error.
+   */
+  pullAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
+  /**
    * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets), `fast` (Linux only: one Worker owning the
    * RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable with a
    * warning) or `auto` (fast where it can run, else portable).
@@ -168,6 +177,11 @@ export const configSchema = z.object({
   rtspRequestTimeoutSeconds: z.number().min(1).max(3600).default(10),
   /** Seconds an RTSP connection holding no session may stay silent before it is closed. */
   rtspIdleTimeoutSeconds: z.number().min(1).max(86_400).default(60),
+  /**
+   * Tracks (SDP media sections) one stream may have: an ANNOUNCE with more gets 400, a camera or a mesh root
+   * describing more is refused with an error. At most 64 (a TCP-interleaved session needs two channels a track).
+   */
+  maxTracksPerStream: z.number().int().min(1).max(64).default(16),
   /** Readers playing one path; a SETUP or PLAY of one more gets 453 Not Enough Bandwidth. 0: no limit. */
   maxReadersPerPath: z.number().int().min(0).max(1_000_000).default(0),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),

@@ -5,6 +5,7 @@
  */
 import type { AuthAction, RtspAuthenticator } from "./rtsp_auth.ts";
 import { type Clock, monotonicMs } from "../clock.ts";
+import { contained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { response, type RtspRequest, type RtspResponse } from "../rtsp/message.ts";
@@ -25,7 +26,14 @@ import { parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp
 import { resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
 import { type Egress, TcpEgress, UdpEgress } from "./egress.ts";
 import type { StreamHub } from "./hub.ts";
-import { type Stream, type StreamSource, StreamUnavailable } from "./stream.ts";
+import {
+  PortsExhausted,
+  type Stream,
+  type StreamSource,
+  StreamUnavailable,
+  TooManyTracks,
+} from "./stream.ts";
+import type { UdpPortPair } from "./udp_pair.ts";
 import { type ReaderReport, readerReportsOf } from "../metrics/reader_reports.ts";
 import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
 import { type Refusal, RefusalLog, type RefusalReason } from "./limits.ts";
@@ -64,6 +72,8 @@ export interface RelaySession {
   readonly stream: Stream;
   readonly conn: RtspConnection;
   readonly remote: string;
+  /** The user that set the session up (null without users): only that user may act on it elsewhere. */
+  readonly user: string | null;
   /** When the session was created: wall-clock ms since the Unix epoch (shown in the admin API). */
   readonly createdAt: number;
   state: SessionState;
@@ -85,7 +95,7 @@ export interface RelaySession {
 /** Per-connection state: interleaved channel routing and a pending ANNOUNCE. */
 interface ConnState {
   channels: Map<number, { session: RelaySession; index: number; rtcp: boolean }>;
-  announced: { path: string; stream: Stream; source: StreamSource } | null;
+  announced: { path: string; stream: Stream; source: StreamSource; user: string | null } | null;
   sessions: Set<RelaySession>;
   /** Work to do once the current response is queued (see {@linkcode RtspService.responseSent}). */
   afterResponse: Array<() => void>;
@@ -147,6 +157,14 @@ class PublisherSource implements StreamSource {
   }
   info(): Record<string, unknown> {
     return { publisher: this.#remote };
+  }
+}
+
+/** A request the authenticator refused: the answer to give (401 with fresh challenges, or 403). */
+class AuthRefusal extends Error {
+  constructor(readonly response: RtspResponse) {
+    super(`Refused with ${response.status}`);
+    this.name = "AuthRefusal";
   }
 }
 
@@ -212,7 +230,7 @@ export class RtspService {
 
   /** Starts the periodic timeout sweep. */
   start(): void {
-    this.#sweeper ??= setInterval(() => this.sweep(), 1000);
+    this.#sweeper ??= setInterval(() => contained("rtsp sweep", () => this.sweep()), 1000);
   }
 
   /** Stops the sweep and ends every session. */
@@ -259,7 +277,11 @@ export class RtspService {
       if (t.transport === "tcp") {
         s.conn.writer.enqueueFrame(t.ports[1], packet, true);
       } else {
-        s.stream.pairs[t.index]?.sendRtcp(packet, { transport: "udp", hostname: s.remote, port: t.ports[1] });
+        s.stream.pairOf(t.index)?.sendRtcp(packet, {
+          transport: "udp",
+          hostname: s.remote,
+          port: t.ports[1],
+        });
       }
     }
   }
@@ -417,6 +439,7 @@ export class RtspService {
       }
       return await this.#dispatch(req, conn);
     } catch (err) {
+      if (err instanceof AuthRefusal) return err.response;
       const status = err instanceof RtspProtocolError ? err.status : 500;
       if (!(err instanceof RtspProtocolError)) {
         this.#log.error("request failed", { method: req.method, error: String(err) });
@@ -430,42 +453,23 @@ export class RtspService {
   }
 
   /**
-   * Refuses a request that opens media when the authenticator says so: 401 with fresh challenges, or 403.
-   * @returns the refusal, or null to go on
+   * Checks that the client may `action` on `path`, with the credentials of the request, from the same facts the
+   * handler acts on (the path it will serve, the role its session will have).
+   * @returns the user (null when no users are configured)
+   * @throws AuthRefusal: 401 with fresh challenges, or 403
    */
-  #authorize(req: RtspRequest, conn: RtspConnection): RtspResponse | null {
+  #authorize(req: RtspRequest, conn: RtspConnection, path: string, action: AuthAction): string | null {
     const auth = this.#auth;
     if (!auth) return null;
-    let action: AuthAction;
-    switch (req.method) {
-      case "DESCRIBE":
-      case "PLAY":
-        action = "read";
-        break;
-      case "ANNOUNCE":
-      case "RECORD":
-        action = "publish";
-        break;
-      case "SETUP":
-        action = /(^|;)\s*mode\s*=\s*"?record/i.test(req.headers.get("Transport") ?? "") ? "publish" : "read";
-        break;
-      default:
-        return null; // OPTIONS, GET/SET_PARAMETER, PAUSE, TEARDOWN: the session id is the capability
-    }
-    let path: string;
-    try {
-      path = req.method === "SETUP" ? splitTrackUrl(req.url).path : streamPathOf(req.url);
-    } catch {
-      return null; // the handler answers the bad URL
-    }
     const decision = auth.check(
       req.method,
       path,
       action,
-      req.headers.get("Authorization"),
+      req.headers.getAll("Authorization"),
       conn.remote.hostname,
+      req.url,
     );
-    if (decision.kind === "allow") return null;
+    if (decision.kind === "allow") return decision.user;
     // A first request without credentials is how every handshake starts: counted apart, logged at debug.
     const reason: RefusalReason = decision.kind === "forbidden"
       ? "forbidden"
@@ -481,21 +485,36 @@ export class RtspService {
       detail: decision.reason,
     });
     const body = new TextEncoder().encode(decision.reason + "\r\n");
-    if (decision.kind === "forbidden") return response(403, { "Content-Type": "text/plain" }, body);
+    if (decision.kind === "forbidden") {
+      throw new AuthRefusal(response(403, { "Content-Type": "text/plain" }, body));
+    }
     const res = response(401, { "Content-Type": "text/plain" }, body);
-    for (const c of auth.challenges(decision.stale)) res.headers.append("WWW-Authenticate", c);
-    return res;
+    for (const c of auth.challenges(decision.stale, conn.remote.hostname)) {
+      res.headers.append("WWW-Authenticate", c);
+    }
+    throw new AuthRefusal(res);
+  }
+
+  /** Clients outside `--rtsp-allow` get 403 for every method, before anything else. */
+  #checkAllowList(req: RtspRequest, conn: RtspConnection): void {
+    const auth = this.#auth;
+    const address = conn.remote.hostname;
+    if (!auth || auth.allows(address)) return;
+    const detail = `Client address ${address} is not allowed`;
+    this.#refuse({ reason: "forbidden", remote: address, status: 403, method: req.method, detail });
+    throw new AuthRefusal(
+      response(403, { "Content-Type": "text/plain" }, new TextEncoder().encode(detail + "\r\n")),
+    );
   }
 
   #dispatch(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> | RtspResponse {
-    const refused = this.#authorize(req, conn);
-    if (refused) return refused;
+    this.#checkAllowList(req, conn);
     switch (req.method) {
       case "OPTIONS":
-        return this.#touchIfSession(req, response(200, { Public: PUBLIC_METHODS.join(", ") }));
+        return this.#touchIfSession(req, conn, response(200, { Public: PUBLIC_METHODS.join(", ") }));
       case "GET_PARAMETER":
       case "SET_PARAMETER":
-        return this.#touchIfSession(req, response(200));
+        return this.#touchIfSession(req, conn, response(200));
       case "DESCRIBE":
         return this.#describe(req, conn);
       case "ANNOUNCE":
@@ -503,13 +522,13 @@ export class RtspService {
       case "SETUP":
         return this.#setup(req, conn);
       case "PLAY":
-        return this.#play(req);
+        return this.#play(req, conn);
       case "RECORD":
-        return this.#record(req);
+        return this.#record(req, conn);
       case "PAUSE":
-        return this.#pause(req);
+        return this.#pause(req, conn);
       case "TEARDOWN":
-        return this.#teardown(req);
+        return this.#teardown(req, conn);
       default:
         throw new RtspProtocolError(`Method "${req.method}" is not implemented`, 501);
     }
@@ -525,27 +544,53 @@ export class RtspService {
     return s;
   }
 
-  /** The session named by the request, or undefined when it names none. @throws 454 for an unknown one */
-  #sessionOf(req: RtspRequest): RelaySession | undefined {
+  /**
+   * The session named by the request, or undefined when it names none. A session belongs to the connection that
+   * set it up; another connection may act on it only from the same client address, only for a session without
+   * interleaved tracks (those live and die with their connection), and, with users, only with the credentials of
+   * the user that set it up. Knowing a session id (the admin API lists them) is not enough.
+   * @throws 454 for an unknown session, or one that is not the caller's; AuthRefusal to ask for credentials
+   */
+  #sessionOf(req: RtspRequest, conn: RtspConnection): RelaySession | undefined {
     const header = req.headers.get("Session");
     if (header === undefined) return undefined;
     const { id } = parseSession(header);
     const s = this.#sessions.get(id);
-    if (!s) throw new RtspProtocolError(`Session "${id}" not found`, 454);
+    if (!s || !this.#mayUse(s, req, conn)) throw new RtspProtocolError(`Session "${id}" not found`, 454);
     s.timer.touch(this.#now());
     return s;
   }
 
-  #requireSession(req: RtspRequest): RelaySession {
-    const s = this.#sessionOf(req);
+  #mayUse(s: RelaySession, req: RtspRequest, conn: RtspConnection): boolean {
+    if (s.conn === conn) return true;
+    if (s.remote !== conn.remote.hostname) return false;
+    if ([...s.tracks.values()].some((t) => t.transport === "tcp")) return false;
+    if (!this.#auth?.requiresCredentials) return true;
+    return this.#authorize(req, conn, s.path, s.role === "publisher" ? "publish" : "read") === s.user;
+  }
+
+  #requireSession(req: RtspRequest, conn: RtspConnection): RelaySession {
+    const s = this.#sessionOf(req, conn);
     if (!s) throw new RtspProtocolError(`${req.method} needs a Session header`, 454);
     return s;
   }
 
-  #touchIfSession(req: RtspRequest, res: RtspResponse): RtspResponse {
-    const s = this.#sessionOf(req);
+  #touchIfSession(req: RtspRequest, conn: RtspConnection, res: RtspResponse): RtspResponse {
+    const s = this.#sessionOf(req, conn);
     if (s) res.headers.set("Session", `${s.id};timeout=${this.#timeout}`);
     return res;
+  }
+
+  /**
+   * Checks that an aggregate request's URL (PLAY, PAUSE, RECORD, TEARDOWN) names the session's path.
+   * @throws 400 for a URL that is no RTSP URL, 459 for another path
+   */
+  #checkSessionUrl(req: RtspRequest, s: RelaySession): void {
+    if (req.url === "*") return;
+    const path = streamPathOf(req.url);
+    if (path !== s.path && !path.startsWith(s.path + "/")) {
+      throw new RtspProtocolError(`Session "${s.id}" belongs to "${s.path}", not "${path}"`, 459);
+    }
   }
 
   #transition(s: RelaySession, method: SessionMethod): SessionState | "closed" {
@@ -581,6 +626,7 @@ export class RtspService {
 
   async #describe(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
     const path = streamPathOf(req.url);
+    this.#authorize(req, conn, path, "read");
     const stream = await this.#readyStream(path);
     try {
       const sdp = rewriteSdpForServing(stream.description!, {
@@ -598,6 +644,7 @@ export class RtspService {
 
   #announce(req: RtspRequest, conn: RtspConnection): RtspResponse {
     const path = streamPathOf(req.url);
+    const user = this.#authorize(req, conn, path, "publish");
     const type = req.headers.get("Content-Type");
     if (type !== undefined && !/^application\/sdp\b/i.test(type)) {
       throw new RtspProtocolError(`ANNOUNCE body must be application/sdp, got "${type}"`, 415);
@@ -606,13 +653,19 @@ export class RtspService {
     const cs = this.#connState(conn);
     if (cs.announced) throw new RtspProtocolError("This connection already announced a stream", 455);
     const source = new PublisherSource(conn.remote.hostname);
-    const stream = this.#hub.forPublisher(path, desc, source);
+    let stream: Stream | "not_allowed" | "busy";
+    try {
+      stream = this.#hub.forPublisher(path, desc, source);
+    } catch (err) {
+      if (err instanceof TooManyTracks) throw new RtspProtocolError(err.message, 400);
+      throw err;
+    }
     if (stream === "not_allowed") {
       throw new RtspProtocolError(`Publishing to "${path}" is not allowed`, 403);
     }
     if (stream === "busy") throw new RtspProtocolError(`Path "${path}" already has a publisher`, 455);
     stream.setState("connecting");
-    cs.announced = { path, stream, source };
+    cs.announced = { path, stream, source, user };
     this.#log.info("publisher announced", { path, remote: conn.remote.hostname, tracks: desc.medias.length });
     return response(200);
   }
@@ -638,12 +691,25 @@ export class RtspService {
     if (!header) throw new RtspProtocolError("SETUP needs a Transport header", 461);
     const offers = parseTransports(header);
     const cs = this.#connState(conn);
-    let session = this.#sessionOf(req);
+    let session = this.#sessionOf(req, conn);
     const urlPath = splitTrackUrl(req.url).path;
     const announced = cs.announced;
     const publishing = session?.role === "publisher" ||
       (!session && announced !== null &&
         (urlPath === announced.path || streamPathOf(req.url).startsWith(announced.path + "/")));
+    if (!publishing && offers.some((o) => o.mode === "RECORD")) {
+      throw new RtspProtocolError(
+        "SETUP with mode=record needs an ANNOUNCE of the path on this connection",
+        455,
+      );
+    }
+    // The right the session will use, on the path it will serve; a session's own requests were checked when it
+    // was set up, and an announced path when it was announced.
+    const user = session
+      ? session.user
+      : publishing
+      ? announced!.user
+      : this.#authorize(req, conn, urlPath, "read");
     // Before the stream is touched: a refused reader must not start a camera.
     if (!session) this.#admitSession(req, conn.remote.hostname, publishing ? null : urlPath);
 
@@ -673,13 +739,15 @@ export class RtspService {
       const offer = this.#pickTransport(offers, publishing);
       // Refuse before a session exists: a refused SETUP must not leave one behind.
       const channels = offer.lowerTransport === "TCP" ? this.#interleavedChannels(offer, cs, session) : null;
+      // UDP ports are bound for a track only by the first UDP SETUP of it (a refused one holds none).
+      const pair = channels ? null : this.#pairFor(stream, index);
       if (!session) {
-        session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs);
+        session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs, user);
         if (publishing) session.source = announced!.source;
         created = false; // the session now owns the stream reference (readers) or the announce (publishers)
       }
       const next = this.#transition(session, "SETUP");
-      const reply = this.#applyTransport(session, index, offer, channels, cs, conn);
+      const reply = this.#applyTransport(session, index, offer, channels ?? pair!, cs, conn);
       session.state = next as SessionState;
       return response(200, {
         Session: `${session.id};timeout=${this.#timeout}`,
@@ -761,6 +829,7 @@ export class RtspService {
     stream: Stream,
     conn: RtspConnection,
     cs: ConnState,
+    user: string | null,
   ): RelaySession {
     const now = this.#now();
     const s: RelaySession = {
@@ -770,6 +839,7 @@ export class RtspService {
       stream,
       conn,
       remote: conn.remote.hostname,
+      user,
       createdAt: this.#wallClock(),
       state: "init",
       timer: new SessionTimer(now, this.#timeout),
@@ -781,7 +851,13 @@ export class RtspService {
     };
     this.#sessions.set(s.id, s);
     cs.sessions.add(s);
-    this.#log.info("session started", { session: s.id, role, path, remote: s.remote });
+    this.#log.info("session started", {
+      session: s.id,
+      role,
+      path,
+      remote: s.remote,
+      ...(user !== null ? { user } : {}),
+    });
     return s;
   }
 
@@ -789,12 +865,13 @@ export class RtspService {
     s: RelaySession,
     index: number,
     offer: Transport,
-    channels: [number, number] | null,
+    via: [number, number] | UdpPortPair,
     cs: ConnState,
     conn: RtspConnection,
   ): Transport {
     const track = s.stream.tracks[index]!;
-    if (channels) {
+    if (Array.isArray(via)) {
+      const channels = via;
       cs.channels.set(channels[0], { session: s, index, rtcp: false });
       cs.channels.set(channels[1], { session: s, index, rtcp: true });
       s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null });
@@ -810,7 +887,7 @@ export class RtspService {
       };
     }
     const clientPort = offer.clientPort!;
-    const pair = s.stream.pairs[index]!;
+    const pair = via;
     s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null });
     if (s.role === "publisher") {
       s.stream.setUdpSource(index, {
@@ -841,6 +918,19 @@ export class RtspService {
     };
   }
 
+  /** The port pair of a stream's track, bound now if needed. @throws 503 when the UDP port range is in use */
+  #pairFor(stream: Stream, index: number): UdpPortPair {
+    try {
+      return stream.pairFor(index);
+    } catch (err) {
+      if (!(err instanceof PortsExhausted)) throw err;
+      throw new RtspProtocolError(
+        "No UDP port pair is free on the relay: use RTP over TCP (RTP/AVP/TCP) or retry later",
+        503,
+      );
+    }
+  }
+
   /** Channels for a TCP offer. @throws 461 when another session holds one, 453 when none is free */
   #interleavedChannels(offer: Transport, cs: ConnState, s: RelaySession | undefined): [number, number] {
     const channels = offer.interleaved ?? this.#freeChannels(cs);
@@ -860,8 +950,9 @@ export class RtspService {
     throw new RtspProtocolError("No free interleaved channels on this connection", 453);
   }
 
-  #play(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #play(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     if (s.tracks.size === 0) throw new RtspProtocolError("PLAY before any SETUP", 455);
     const next = this.#transition(s, "PLAY");
     if (s.state !== "playing") this.#admitReader(req, s.remote, s.path, s);
@@ -873,10 +964,18 @@ export class RtspService {
       let next = track.nextRtpInfo;
       if (!t.egress) {
         const id = `${s.id}:${t.index}`;
-        const pair = s.stream.pairs[t.index]!;
-        const egress = t.transport === "tcp"
-          ? new TcpEgress(id, s.conn.writer, t.ports, s.stream.description?.medias[t.index]?.type === "video")
-          : new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
+        let egress: Egress;
+        if (t.transport === "tcp") {
+          egress = new TcpEgress(
+            id,
+            s.conn.writer,
+            t.ports,
+            s.stream.description?.medias[t.index]?.type === "video",
+          );
+        } else {
+          const pair = this.#pairFor(s.stream, t.index);
+          egress = new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
+        }
         t.egress = egress;
         next = track.startRtpInfo;
         // Media (the cached GOP first) flows once the PLAY reply is on the wire, unless the session ended.
@@ -898,8 +997,9 @@ export class RtspService {
     });
   }
 
-  #record(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #record(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     const next = this.#transition(s, "RECORD");
     if (s.tracks.size !== s.stream.tracks.length) {
       throw new RtspProtocolError(
@@ -913,16 +1013,18 @@ export class RtspService {
     return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
   }
 
-  #pause(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #pause(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     const next = this.#transition(s, "PAUSE");
     this.#detachEgresses(s);
     s.state = next as SessionState;
     return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
   }
 
-  #teardown(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #teardown(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     this.#endSession(s, "teardown");
     return response(200);
   }

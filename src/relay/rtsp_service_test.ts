@@ -429,7 +429,7 @@ Deno.test("RtspService SETUP over UDP answers the stream's server ports and outp
     equal(t.lowerTransport, "UDP");
     equal(t.delivery, "unicast");
     assertEquals(t.clientPort, [6970, 6971]);
-    assertEquals(t.serverPort, [stream.pairs[1]!.rtpPort, stream.pairs[1]!.rtcpPort]);
+    assertEquals(t.serverPort, [stream.pairOf(1)!.rtpPort, stream.pairOf(1)!.rtcpPort]);
     equal(t.ssrc, stream.tracks[1]!.outputSsrc);
     equal(stream.refs, 1);
     assertEquals(h.ids(), [session.id]);
@@ -984,7 +984,7 @@ Deno.test("RtspService PLAY over UDP sends RTP to the client port and counts the
     equal((await h.send(conn, "PLAY", `${BASE}/cam/`, { Session: id })).status, 200);
     const stream = h.stream("cam");
     const track = stream.tracks[0]!;
-    const pair = stream.pairs[0]!;
+    const pair = stream.pairOf(0)!;
 
     track.ingestRtp(rtp(42));
     const [packet, from] = await within(rtpSock.receive(), 2000, "RTP to the client port");

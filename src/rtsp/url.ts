@@ -6,6 +6,7 @@
  */
 
 import { RtspProtocolError } from "./errors.ts";
+import { RTSP_MAX_PATH_BYTES } from "./limits.ts";
 
 /** Default TCP port of `rtsp://` (RFC 2326 §3.2). */
 export const RTSP_DEFAULT_PORT = 554;
@@ -159,13 +160,43 @@ function trimSlashes(s: string): string {
   return s.slice(a, b);
 }
 
+/** UTF-8 length of `s`, counted without encoding it. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4; // a surrogate pair
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** `path` when it is within {@linkcode RTSP_MAX_PATH_BYTES}; else throws 414. */
+function capped(url: string, path: string): string {
+  if (path.length > RTSP_MAX_PATH_BYTES || utf8Length(path) > RTSP_MAX_PATH_BYTES) {
+    throw new RtspProtocolError(
+      `Request-URI path is longer than ${RTSP_MAX_PATH_BYTES} bytes (${utf8Length(path)} in ${
+        JSON.stringify(redactUrl(url).slice(0, 64))
+      }...)`,
+      414,
+      RTSP_MAX_PATH_BYTES,
+    );
+  }
+  return path;
+}
+
 /**
  * The relay's stream path for a Request-URI: scheme, userinfo, host and port removed, then the query,
  * fragment and every leading and trailing `/`. The path is not percent-decoded. `*` gives `""`;
  * an absolute path (`/cam1`) is accepted too.
  * @param url Request-URI
  * @returns the stream path, e.g. `cam1` or `a/b`
- * @throws RtspProtocolError (400) when `url` is neither an RTSP URL, `*` nor an absolute path
+ * @throws RtspProtocolError (400) when `url` is neither an RTSP URL, `*` nor an absolute path; (414) when the
+ *   path is longer than {@linkcode RTSP_MAX_PATH_BYTES}
  * @example streamPathOf("rtsp://h:8554/cam1/") // "cam1"
  * @example streamPathOf("rtsp://h/a/b?x=1") // "a/b"
  */
@@ -173,9 +204,9 @@ export function streamPathOf(url: string): string {
   if (url === "*") return "";
   if (url.startsWith("/")) {
     if (WHITESPACE_OR_CONTROL.test(url)) throw invalid(url, "whitespace or control character");
-    return trimSlashes(url.slice(0, pathEnd(url, 0)));
+    return capped(url, trimSlashes(url.slice(0, pathEnd(url, 0))));
   }
-  return trimSlashes(parseRtspUrl(url).path);
+  return capped(url, trimSlashes(parseRtspUrl(url).path));
 }
 
 const TRACK_SUFFIX = /(?:^|\/)trackID=(\d{1,9})$/i;
@@ -187,7 +218,7 @@ const TRACK_SUFFIX = /(?:^|\/)trackID=(\d{1,9})$/i;
  * clients append controls textually (`rtsp://h/cam?token=x/trackID=1`).
  * @param url Request-URI of SETUP (or any request)
  * @returns `{ path, trackId }`; `trackId` is null when the URL names the whole stream
- * @throws RtspProtocolError (400) as {@linkcode streamPathOf}
+ * @throws RtspProtocolError (400, 414) as {@linkcode streamPathOf}; the cap counts the path with its track control
  * @example splitTrackUrl("rtsp://h/cam1/trackID=1") // { path: "cam1", trackId: 1 }
  * @example splitTrackUrl("rtsp://h/cam1") // { path: "cam1", trackId: null }
  */
@@ -204,6 +235,36 @@ export function splitTrackUrl(url: string): { path: string; trackId: number | nu
   const m = TRACK_SUFFIX.exec(path);
   if (!m) return { path, trackId: null };
   return { path: trimSlashes(path.slice(0, m.index)), trackId: Number(m[1]) };
+}
+
+/**
+ * The part of a Request-URI that names the resource wherever the server is reached: the path as written (`/`
+ * when empty) and the query, if any; scheme, userinfo, host, port and fragment dropped. An absolute path
+ * (`/cam?x=1`) gives itself, `*` gives `*`. For comparing a Digest `uri` with the Request-URI (RFC 7616 §3.4.6):
+ * clients send the Request-URI as written, some only its absolute path.
+ * @param url Request-URI or Digest `uri`
+ * @returns the path and query, or null when `url` is none of those forms
+ * @example requestTarget("rtsp://user@h:8554/cam?x=1#f") // "/cam?x=1"
+ * @example requestTarget("/cam") // "/cam"
+ */
+export function requestTarget(url: string): string | null {
+  if (url === "*") return url;
+  if (WHITESPACE_OR_CONTROL.test(url)) return null;
+  let path: string;
+  let query: string;
+  if (url.startsWith("/")) {
+    const end = pathEnd(url, 0);
+    path = url.slice(0, end);
+    const hash = url.indexOf("#", end);
+    query = url.charAt(end) === "?" ? url.slice(end + 1, hash < 0 ? url.length : hash) : "";
+  } else {
+    try {
+      ({ path, query } = parseRtspUrl(url));
+    } catch {
+      return null;
+    }
+  }
+  return query === "" ? path : `${path}?${query}`;
 }
 
 /**

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { RtspProtocolError } from "./errors.ts";
+import { RTSP_MAX_PATH_BYTES } from "./limits.ts";
 import {
   parseRtspUrl,
   redactUrl,
   redactUrls,
+  requestTarget,
   resolveControl,
   type RtspUrl,
   rtspUrlProblem,
@@ -118,6 +120,51 @@ Deno.test("streamPathOf throws 400 on a relative or non-RTSP Request-URI", () =>
   for (const url of ["cam1", "http://h/cam1", "/a b"]) {
     assert.throws(() => streamPathOf(url), RtspProtocolError, url);
   }
+});
+
+Deno.test("streamPathOf and splitTrackUrl answer 414 for a path over RTSP_MAX_PATH_BYTES, counted in UTF-8", () => {
+  const at = "a".repeat(RTSP_MAX_PATH_BYTES);
+  assert.equal(streamPathOf(`rtsp://h/${at}/`), at);
+  assert.equal(streamPathOf(`/${at}?${"q".repeat(4000)}`), at, "the query does not count");
+  assert.equal(streamPathOf(`rtsp://h/${"/".repeat(4000)}cam`), "cam", "nor do the slashes around the path");
+  assert.deepEqual(splitTrackUrl(`rtsp://h/${at.slice(10)}/trackID=0`), { path: at.slice(10), trackId: 0 });
+  const over = [
+    `rtsp://h/${at}x`,
+    `/${at}x`,
+    `rtsp://h/${"é".repeat(RTSP_MAX_PATH_BYTES / 2 + 1)}`, // 258 bytes in 129 characters
+    `rtsp://user:secret@h/site-${"-".repeat(2800)}x`,
+  ];
+  for (const url of over) {
+    for (const f of [streamPathOf, splitTrackUrl]) {
+      assert.throws(() => f(url), (e: unknown) => {
+        assert.ok(e instanceof RtspProtocolError);
+        assert.equal(e.status, 414);
+        assert.equal(e.limit, RTSP_MAX_PATH_BYTES);
+        assert.match(e.message, /^Request-URI path is longer than 256 bytes/);
+        assert.ok(e.message.length < 200 && !e.message.includes("secret"), e.message);
+        return true;
+      });
+    }
+  }
+  assert.throws(() => splitTrackUrl(`rtsp://h/${at}/trackID=0`), /longer than 256/, "the control counts");
+});
+
+Deno.test("requestTarget keeps the path and query that name a resource, whatever the host", () => {
+  const cases: Array<[string, string | null]> = [
+    ["rtsp://h:8554/cam", "/cam"],
+    ["RTSP://user:pw@[::1]/cam?x=1#frag", "/cam?x=1"],
+    ["rtsp://h", "/"],
+    ["rtsp://h/cam?", "/cam"],
+    ["/cam", "/cam"],
+    ["/cam?x=1#f", "/cam?x=1"],
+    ["/cam/?x", "/cam/?x"],
+    ["*", "*"],
+    ["cam", null],
+    ["http://h/cam", null],
+    ["rtsp://h/a b", null],
+  ];
+  for (const [url, want] of cases) assert.equal(requestTarget(url), want, url);
+  assert.notEqual(requestTarget("rtsp://h/cam/"), requestTarget("rtsp://h/cam"), "the path as written");
 });
 
 const trackCases: Array<[string, { path: string; trackId: number | null }]> = [

@@ -317,7 +317,7 @@ for (const transport of ["udp", "tcp"] as const) {
       ok(block.dlsr > 0 && block.dlsr < 65536 * 5, `dlsr ${block.dlsr}`);
       if (transport === "udp") {
         equal(last.via, "udp");
-        equal(last.from, stream.pairs[0]!.rtcpPort, "from the track's RTCP port");
+        equal(last.from, stream.pairOf(0)!.rtcpPort, "from the track's RTCP port");
       } else {
         equal(last.via, "tcp");
         equal(last.channel, 5, "on the RTCP channel the camera answered");
