@@ -29,13 +29,16 @@ function listener(hostname: string, port = 0) {
   return state;
 }
 
-/** POSTs `body` as text/plain (what a web page can send cross-origin without asking), from `client` if given. */
+/**
+ * POSTs `body` as JSON, from `client` if given. (As `text/plain`, what a web page can send cross-origin without
+ * asking, a body is refused with 415 before the peer protocol's guard sees it: tests/attack_admin_json_test.ts.)
+ */
 async function post(
   relay: RelayProcess,
   op: string,
   body: unknown,
   client?: Deno.HttpClient,
-  type = "text/plain",
+  type = "application/json",
 ): Promise<number> {
   const res = await fetch(`http://${relay.host}:${relay.adminPort}/mesh/v1/${op}`, {
     method: "POST",

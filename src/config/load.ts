@@ -8,6 +8,7 @@ import YAML from "yaml";
 import type { z } from "zod";
 import { configSchema, type RelayConfig } from "./schema.ts";
 import { parseUsersFile, splitUser } from "./users_file.ts";
+import { redactUrls } from "../rtsp/url.ts";
 
 /** Thrown for an invalid configuration; the message names the field and the problem. */
 export class ConfigError extends Error {
@@ -38,6 +39,7 @@ const FLAG_OPTIONS = {
   "admin-token": { type: "string" },
   "admin-token-file": { type: "string" },
   "admin-auth-reads": { type: "boolean" },
+  "admin-host": { type: "string", multiple: true },
   "users-file": { type: "string" },
   "mesh-key": { type: "string" },
   "mesh-key-file": { type: "string" },
@@ -89,8 +91,11 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
                                               re-read while running (a mounted Secret)
   --rtsp-auth digest|basic|digest,basic       schemes offered to RTSP clients (digest)
   --rtsp-allow CIDR|ADDRESS                   only these clients may use RTSP (repeatable)
-  --admin-token T | --admin-token-file F      bearer token of the admin API (mutations need it)
+  --admin-token T | --admin-token-file F      bearer token of the admin API (mutations need it); at least
+                                              16 characters
   --admin-auth-reads       require the admin token for reads too (/api/v1/*, /metrics)
+  --admin-host NAME        a DNS name the admin API answers to besides IP addresses and localhost
+                           (repeatable); other names get 421 (DNS rebinding)
   --mesh-key K | --mesh-key-file F            cluster key: authenticates peers, seals mesh packets; a file
                                               may hold 2 keys during rotation (first sends), re-read live
   --no-mesh-encrypt        authenticate mesh packets without encrypting them
@@ -156,7 +161,7 @@ function parsePathFlags(values: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of values) {
     const eq = v.indexOf("=");
-    if (eq <= 0) throw new ConfigError(`Invalid path: "${v}" is not NAME=URL`);
+    if (eq <= 0) throw new ConfigError(`Invalid path: "${redactUrls(v)}" is not NAME=URL`);
     out[v.slice(0, eq)] = v.slice(eq + 1);
   }
   return out;
@@ -194,7 +199,9 @@ function readConfigFile(path: string, read: (p: string) => string): Record<strin
   try {
     doc = YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(`Config file "${path}" is not valid YAML/JSON: ${(err as Error).message}`);
+    // Only the first line: the parser goes on to quote the offending source line, which may hold a secret.
+    const why = (err as Error).message.split("\n")[0];
+    throw new ConfigError(`Config file "${path}" is not valid YAML/JSON: ${why}`);
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc)) {
@@ -329,6 +336,8 @@ export function loadConfig(sources: LoadSources): LoadResult {
   if (rtspAuth !== undefined) raw.rtspAuth = rtspAuth.split(",").map((s) => s.trim()).filter(Boolean);
   const pullAuth = str("pull-auth");
   if (pullAuth !== undefined) raw.pullAuth = pullAuth.split(",").map((s) => s.trim()).filter(Boolean);
+  const adminHosts = list("admin-host");
+  if (adminHosts) raw.adminHosts = adminHosts;
   const rtspAllow = list("rtsp-allow");
   if (rtspAllow) raw.rtspAllow = rtspAllow;
   const range = str("udp-port-range");

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { ipv4Number } from "../dataplane/_libc.ts";
 import { parseMeshKeys } from "../cluster/mesh_keys.ts";
+import { rtspUrlProblem } from "../rtsp/url.ts";
 import { RTSP_MAX_PATH_BYTES } from "../rtsp/limits.ts";
 
 const port = z.number().int().min(1).max(65535);
@@ -18,8 +19,38 @@ export const pathNameSchema = z.string().max(RTSP_MAX_PATH_BYTES - 32).regex(
   "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
 );
 
-/** The URL of a pulled camera (`--path NAME=URL`). */
-export const cameraUrlSchema = z.string().regex(/^rtsps?:\/\//, "camera URLs start with rtsp://");
+/** Longest camera URL accepted (`--path NAME=URL`, `POST /api/v1/paths`). */
+export const MAX_CAMERA_URL_LENGTH = 2048;
+
+/**
+ * The URL of a pulled camera (`--path NAME=URL`): one the RTSP client can parse. Refused early, a URL whose
+ * password holds an unescaped `/` cannot end up, half parsed, in logs and errors; the message never quotes it.
+ */
+export const cameraUrlSchema = z.string().max(MAX_CAMERA_URL_LENGTH).regex(
+  /^rtsps?:\/\//,
+  "camera URLs start with rtsp://",
+).superRefine((url, ctx) => {
+  if (!/^rtsps?:\/\//.test(url)) return; // said above
+  const problem = rtspUrlProblem(url);
+  if (problem) {
+    ctx.addIssue({
+      code: "custom",
+      message: `invalid camera URL (${problem}); percent-encode '/', '?' and '#' in user names and passwords`,
+    });
+  }
+});
+
+/** Shortest admin token accepted: 16 random characters are beyond guessing, even without the try limit. */
+export const ADMIN_TOKEN_MIN_LENGTH = 16;
+
+/**
+ * A DNS name the admin API answers to besides IP literals and `localhost` (`--admin-host`): letters, digits,
+ * `-` and `_` in dot-separated labels, an optional final dot. Compared case-insensitively.
+ */
+export const adminHostSchema = z.string().max(253).regex(
+  /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/,
+  "admin hosts are DNS names (letters, digits, '-', '_' and dots; no port, no scheme)",
+);
 
 /** An IPv4 address, or an IPv4 CIDR with a prefix of 0..32 bits. */
 function isIpv4OrCidr(v: string): boolean {
@@ -71,7 +102,15 @@ export const configSchema = z.object({
       "expected an IPv4 address, an IPv4 CIDR (10.0.0.0/8) or an IPv6 address",
     ),
   ).default([]),
-  adminToken: z.string().min(1).optional(),
+  adminToken: z.string().min(
+    ADMIN_TOKEN_MIN_LENGTH,
+    `the admin token must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (e.g. openssl rand -hex 24)`,
+  ).optional(),
+  /**
+   * DNS names the admin API answers to (the Host header), besides IP literals and `localhost`: any other name is
+   * refused (421), which stops DNS rebinding.
+   */
+  adminHosts: z.array(adminHostSchema).default([]),
   /** Also require the admin token for reads (`/api/v1/*` GETs and `/metrics`); needs `adminToken`. */
   adminAuthReads: z.boolean().default(false),
   /**

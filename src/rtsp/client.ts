@@ -10,7 +10,7 @@ import { InterleavedWriter } from "./interleaved_writer.ts";
 import { RtspHeaders, type RtspResponse } from "./message.ts";
 import { RtspParser } from "./parser.ts";
 import { serializeRequest } from "./serializer.ts";
-import { parseRtspUrl, withoutCredentials } from "./url.ts";
+import { parseRtspUrl, redactUrl, withoutCredentials } from "./url.ts";
 
 /** Options of {@linkcode RtspClientConnection.connect}. */
 export interface RtspClientOptions {
@@ -75,7 +75,7 @@ export class RtspClientConnection {
   static async connect(url: string, options: RtspClientOptions = {}): Promise<RtspClientConnection> {
     const { host, port, scheme } = parseRtspUrl(url);
     if (scheme === "rtsps") {
-      throw new Error(`Cannot pull "${withoutCredentials(url)}": rtsps is not supported yet`);
+      throw new Error(`Cannot pull "${redactUrl(url)}": rtsps is not supported yet`);
     }
     const timeoutMs = options.timeoutMs ?? 5000;
     const conn = await withTimeout(
@@ -175,7 +175,8 @@ export class RtspClientConnection {
     const done = new Promise<RtspResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(cseq);
-        reject(new Error(`${method} ${uri} timed out after ${this.#timeoutMs} ms`));
+        // The URI may carry a token the camera needs (`?token=`): the message shows it redacted.
+        reject(new Error(`${method} ${redactUrl(uri)} timed out after ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
       this.#pending.set(cseq, { resolve, reject, timer });
     });

@@ -5,8 +5,12 @@
  *
  * A camera that cannot be reached is retried with the backoff (at most {@linkcode PullSourceOptions.waitingRetryMs}
  * apart while readers wait for it, and at once when a new reader arrives); the backoff starts over once a session
- * played for {@linkcode PullSourceOptions.stableMs}. The failure is logged once at warn (URL without
- * credentials), retries at debug with a reminder every 5 minutes, and the recovery at info.
+ * played for {@linkcode PullSourceOptions.stableMs}. The failure is logged once at warn, retries at debug with a
+ * reminder every 5 minutes, and the recovery at info.
+ *
+ * The camera URL may carry secrets (a password, `?token=`): everything this source shows (its `info()`, log
+ * fields, the error it leaves on the stream, which the admin API, readers' 503 answers and peers see) goes
+ * through `redactUrl`/`redactUrls`.
  *
  * The URL's credentials answer Digest challenges; Basic ones only when {@linkcode PullSourceOptions.authSchemes}
  * allows it (anything answering on the camera's address would read the password). A camera offering only Basic
@@ -21,7 +25,7 @@ import { type AuthSchemeName, UnusableChallengesError } from "../../rtsp/headers
 import { parseSession } from "../../rtsp/headers/session.ts";
 import { formatTransport, parseTransport, type Transport } from "../../rtsp/headers/transport.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
-import { resolveControl, withoutCredentials } from "../../rtsp/url.ts";
+import { redactUrl, redactUrls, resolveControl } from "../../rtsp/url.ts";
 import { buildReceiverReportCompound } from "../../rtp/rtcp.ts";
 import type { Stream, StreamSource } from "../stream.ts";
 
@@ -145,7 +149,7 @@ export class PullSource implements StreamSource {
   /** @inheritdoc */
   info(): Record<string, unknown> {
     return {
-      url: withoutCredentials(this.#o.url),
+      url: redactUrl(this.#o.url),
       transport: this.#activeTransport,
       mode: this.#o.transport,
       reconnects: Math.max(0, this.#o.stream.sourceSessions - 1),
@@ -188,7 +192,7 @@ export class PullSource implements StreamSource {
     const now = this.#o.now();
     const fields = {
       path: this.#o.stream.path,
-      url: withoutCredentials(this.#o.url),
+      url: redactUrl(this.#o.url),
       error,
       retryInMs: Math.round(retryInMs),
     };
@@ -224,9 +228,12 @@ export class PullSource implements StreamSource {
           this.#useTcp = true;
           continue;
         }
-        error = err instanceof UnusableChallengesError
-          ? refusedAuthMessage(err, this.#o.authSchemes)
-          : (err as Error).message;
+        // Messages quote Request-URIs (the camera URL, its Content-Base): never keep a secret of theirs.
+        error = redactUrls(
+          err instanceof UnusableChallengesError
+            ? refusedAuthMessage(err, this.#o.authSchemes)
+            : (err as Error).message,
+        );
       } finally {
         this.#client?.close();
         this.#client = null;
@@ -243,7 +250,7 @@ export class PullSource implements StreamSource {
         this.#failures = 0;
         log.warn("camera session ended; reconnecting", {
           path: stream.path,
-          url: withoutCredentials(this.#o.url),
+          url: redactUrl(this.#o.url),
           error: error ?? "ended",
           retryInMs: Math.round(delay),
         });
@@ -350,7 +357,7 @@ export class PullSource implements StreamSource {
     stream.setState("ready");
     this.#o.logger.info("camera session playing", {
       path: stream.path,
-      url: withoutCredentials(url),
+      url: redactUrl(url),
       transport: tcp ? "tcp" : "udp",
       tracks: desc.medias.length,
       ...(this.#failures > 0

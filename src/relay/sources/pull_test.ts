@@ -442,7 +442,7 @@ Deno.test("PullSource starts its backoff over once the camera played stableMs, a
       ["debug", 320],
     ]);
     equal(failed[0]!.msg, "camera unreachable; retrying with backoff");
-    equal(failed[0]!.url, `rtsp://${HOST}:${port}/cam`);
+    equal(failed[0]!.url, `rtsp://viewer:***@${HOST}:${port}/cam`);
     ok(!JSON.stringify(h.logs).includes("s3cret"), "no password in the logs");
   } finally {
     await h.stream.close();
