@@ -55,8 +55,13 @@ export function tokensEqual(presented: string, expected: string): boolean {
  */
 export function bearerToken(header: string | undefined | null): string | null {
   if (!header) return null;
-  const m = /^Bearer[ ]+([^ ].*?)[ ]*$/i.exec(header);
-  return m ? m[1]! : null;
+  // No backtracking pattern on the whole header: a lazy group before trailing spaces is quadratic in its length
+  // (64 KB of spaces blocked the event loop for seconds).
+  const prefix = /^Bearer +/i.exec(header);
+  if (!prefix) return null;
+  let end = header.length;
+  while (end > prefix[0].length && header.charCodeAt(end - 1) === 0x20) end--;
+  return end > prefix[0].length ? header.slice(prefix[0].length, end) : null;
 }
 
 /** Options of {@linkcode adminAuth}. */

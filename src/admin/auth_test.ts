@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, equal, match } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { Hono } from "hono";
 import { adminAuth, bearerToken, constantTimeEqual, tokensEqual } from "./auth.ts";
 
@@ -129,4 +129,14 @@ Deno.test("adminAuth() does not count a missing token as a wrong one", async () 
   const app = guarded({ token: "t0k", reads: true });
   for (let i = 0; i < 30; i++) equal((await call(app, "GET")).status, 401);
   equal((await call(app, "GET", "Bearer t0k")).status, 200);
+});
+
+Deno.test("bearerToken() takes time linear in the header: 64 KB of spaces inside a credential", () => {
+  const header = `Bearer a${" ".repeat(64 * 1024)}b${" ".repeat(64 * 1024)}`;
+  const t0 = performance.now();
+  const token = bearerToken(header);
+  const ms = performance.now() - t0;
+  equal(token, `a${" ".repeat(64 * 1024)}b`);
+  // Quadratic matching took seconds here; linear work is well under a second even on a loaded machine.
+  ok(ms < 1000, `${ms} ms`);
 });

@@ -23,7 +23,7 @@ import { formatTransport, parseTransports, type Transport } from "../rtsp/header
 import { parseSession } from "../rtsp/headers/session.ts";
 import { formatRtpInfo, type RtpInfoEntry } from "../rtsp/headers/rtp_info.ts";
 import { countMediaSections, parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp/sdp.ts";
-import { resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
+import { redactUrl, resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
 import { type Egress, TcpEgress, UdpEgress } from "./egress.ts";
 import type { StreamHub } from "./hub.ts";
 import {
@@ -453,7 +453,7 @@ export class RtspService {
     res.headers.set("Server", SERVER_NAME);
     this.#log.debug("rtsp request", {
       method: req.method,
-      url: req.url,
+      url: redactUrl(req.url),
       status: res.status,
       remote: conn.remote.hostname,
     });

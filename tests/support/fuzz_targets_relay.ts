@@ -47,7 +47,7 @@ function check(cond: boolean, message: () => string): asserts cond {
 // The peer protocol
 
 /** Statuses the peer protocol may answer; a 500 (or anything else) is a bug. */
-const MESH_STATUSES = new Set([200, 400, 401, 403, 404, 405, 409, 413, 415, 503]);
+const MESH_STATUSES = new Set([200, 400, 401, 403, 404, 405, 409, 413, 415, 421, 429, 503]);
 const PEER_HOST = "127.0.0.2";
 const FUZZ_KEY = "fuzz-cluster-key-0123456789abcdef";
 
