@@ -288,8 +288,15 @@ function sendPrepared(fd: number, n: number): void {
   }
 }
 
+/**
+ * The batch being sent: held here so it stays reachable until its last sendmmsg (the kernel reads it by address;
+ * a buffer only a dead local refers to may be collected).
+ */
+const sending: { buf: ArrayBuffer | null } = { buf: null };
+
 /** Sends the main thread's batch: records grouped into one sendmmsg per run of one socket (BATCH at most). */
 function sendBatch(buf: ArrayBuffer, count: number): void {
+  sending.buf = buf;
   const v = new DataView(buf);
   const bufAddress = addressOf(buf);
   let off = 0;
@@ -309,6 +316,7 @@ function sendBatch(buf: ArrayBuffer, count: number): void {
     off += SEND_HEADER + (payloadAt === off + SEND_HEADER ? align4(len) : 0);
   }
   if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
+  sending.buf = null;
 }
 
 /** Stops receiving on a socket and closes it (the worker is never inside epoll_wait() here). */
@@ -343,6 +351,8 @@ async function run(): Promise<void> {
     }
     if (Atomics.load(counters, PSTAT_MESSAGES_I32) !== handled) await handlePostedMessages();
     for (let i = 0; i < ready; i++) {
+      // Sockets not drained now stay readable: the next wait reports them again.
+      if (backlogFull()) break;
       const sock = sockets.get(epoll.fd(i));
       // Closed while its messages were handled, and perhaps its fd number already reused: the tag tells.
       if (sock !== undefined && sock.id === epoll.tag(i)) drain(sock);
