@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { writeRtpHeader } from "../rtp/packet.ts";
 import { FastUdpPlane } from "./shared_udp.ts";
+import { MAX_BACKLOG_BYTES } from "./_shared_protocol.ts";
 import { ipv4Number, writeSockaddrIn } from "./_libc.ts";
 
 const linux = Deno.build.os === "linux";
@@ -105,6 +106,80 @@ Deno.test({
     } finally {
       publisher.close();
       reader.close();
+      if (fd >= 0) plane.closeSocket(fd);
+      await plane.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "FastUdpPlane stops reading while the main thread lags, instead of queueing a flood for it without bound",
+  ignore: !linux,
+  async fn() {
+    const SIZE = 1200;
+    const BLOCK_MS = 3500;
+    // What may reach a main thread that stopped handling: the worker's backlog bound, one staging buffer and one
+    // socket's drain (8 x 64 datagrams) past it, and what the socket's kernel buffer holds (the 4 MiB asked for,
+    // doubled by the kernel, each datagram accounted at more than its size).
+    const bound = Math.ceil((MAX_BACKLOG_BYTES + 256 * 1024) / (16 + SIZE)) + 8 * 64 +
+      Math.ceil((8 << 20) / SIZE);
+    const plane = new FastUdpPlane();
+    let handled = 0;
+    let blocked = false;
+    let fd = -1;
+    let port = 0;
+    try {
+      for (let attempt = 0; fd < 0; attempt++) {
+        port = 40000 + 2 * Math.floor(Math.random() * 5000);
+        try {
+          fd = plane.bind("127.0.0.1", port, () => {
+            handled++;
+            if (blocked) return;
+            // The main thread stops handling for a while, as an overloaded one would.
+            blocked = true;
+            const until = performance.now() + BLOCK_MS;
+            while (performance.now() < until) { /* busy */ }
+          });
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+        }
+      }
+      const flooder = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-ffi",
+          "--allow-read",
+          new URL("../../tests/support/udp_flood.ts", import.meta.url).pathname,
+          "127.0.0.1",
+          String(port),
+          String(port + 5000),
+          "2", // seconds, all within the block
+          String(SIZE),
+          "1",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const out = await flooder;
+      const report = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      const sent = Number(report.match(/sent (\d+)/)?.[1] ?? 0);
+      // Every packet the worker took off the socket reaches the handler once the main thread is back.
+      let last = -1;
+      while (handled !== last) {
+        last = handled;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const stats = plane.stats();
+      console.log(
+        `flood of ${sent} packets: ${stats.received} received by the worker, ${handled} handled, ` +
+          `${stats.backlogPauses} backlog pauses (bound ${bound})`,
+      );
+      assert(sent > 2 * bound, `the flood (${sent} packets) is too small to tell: ${report}`);
+      assert(handled <= bound, `${handled} packets were queued for the blocked main thread`);
+      assertEquals(handled, stats.received, "nothing received is lost between the worker and the handler");
+      assert(stats.backlogPauses > 0, "the worker paused");
+    } finally {
       if (fd >= 0) plane.closeSocket(fd);
       await plane.close();
     }
