@@ -185,3 +185,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "FastUdpPlane: datagrams still in flight for a closed socket never reach a new socket with its fd number",
+  ignore: !linux,
+  async fn() {
+    const PACKETS = 20;
+    const plane = new FastUdpPlane();
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const bindFree = (handler: () => void): { fd: number; port: number } => {
+      for (let attempt = 0;; attempt++) {
+        const port = 40000 + 2 * Math.floor(Math.random() * 5000);
+        try {
+          return { fd: plane.bind("127.0.0.1", port, handler), port };
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+        }
+      }
+    };
+    const fcntl = Deno.dlopen("libc.so.6", { fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" } });
+    const F_GETFD = 1;
+    let toOld = 0;
+    let toNew = 0;
+    const old = bindFree(() => toOld++);
+    let next: { fd: number; port: number } | null = null;
+    try {
+      for (let i = 0; i < PACKETS; i++) {
+        await client.send(rtp(i), { transport: "udp", hostname: "127.0.0.1", port: old.port });
+      }
+      // Without yielding: the worker takes the datagrams and posts them, which this thread cannot handle yet.
+      const deadline = performance.now() + 10_000;
+      while (plane.stats().received < PACKETS && performance.now() < deadline) { /* wait for the worker */ }
+      assertEquals(plane.stats().received, PACKETS, "the worker received the datagrams");
+      plane.closeSocket(old.fd);
+      // Still without yielding: the worker closes the fd, then this thread binds, and gets that number again.
+      while (fcntl.symbols.fcntl(old.fd, F_GETFD, 0) >= 0 && performance.now() < deadline) { /* wait */ }
+      next = bindFree(() => toNew++);
+      assertEquals(next.fd, old.fd, "the new socket got the closed socket's fd number");
+      // The new socket's own traffic arrives; the old socket's records, handled now, are dropped.
+      await client.send(rtp(PACKETS), { transport: "udp", hostname: "127.0.0.1", port: next.port });
+      // The old socket's records were posted before its close, so they are handled before this one.
+      await until("the new socket's datagram", () => toNew >= 1);
+      assertEquals([toOld, toNew], [0, 1], "nothing of the old socket reached a handler after its close");
+    } finally {
+      client.close();
+      fcntl.close();
+      if (next) plane.closeSocket(next.fd);
+      await plane.close();
+    }
+  },
+});
