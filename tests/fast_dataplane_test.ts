@@ -40,12 +40,7 @@ Deno.test({
     console.log(
       `fast plane: ${cutThrough} of the ${toReaders} copies to the UDP reader sent by the worker itself`,
     );
-    // The main thread sends the reader its GOP burst (packets since the last keyframe when it joined: at most one
-    // GOP, 25 frames of this clip, a few packets each for the keyframe) and the packets in flight while the worker
-    // takes the reader over; the worker sends every later copy. (A ratio of the ~90 copies of a 3 s read made this
-    // test fail whenever the reader joined late in a GOP.)
-    const byMainThread = toReaders - cutThrough;
-    assert(toReaders > 0 && byMainThread <= 30, `only ${cutThrough} of ${toReaders} cut through`);
+    assert(toReaders > 0 && cutThrough >= 0.9 * toReaders, `only ${cutThrough} of ${toReaders} cut through`);
   },
 });
 
