@@ -63,6 +63,8 @@ export interface DataPlaneCounters {
   cutThrough: number;
   sendErrors: number;
   truncated: number;
+  /** Times the worker stopped reading its sockets because the main thread lagged too far behind. */
+  backlogPauses: number;
 }
 
 const DATAPLANE_EVENTS = {
@@ -71,6 +73,7 @@ const DATAPLANE_EVENTS = {
   cutThrough: "cut_through",
   sendErrors: "send_error",
   truncated: "truncated",
+  backlogPauses: "backlog_pause",
 } as const;
 
 /** Options of {@linkcode RelayMetrics}. */
@@ -211,10 +214,18 @@ export class RelayMetrics {
   readonly #dataPlane = this.registry.counter(
     "msm_dataplane_datagrams_total",
     "Datagrams of the fast data plane's worker: received, sent (all), cut_through (sent by the worker on its " +
-      "own, without the main thread), send_error, truncated.",
+      "own, without the main thread), send_error, truncated (never delivered), backlog_pause (the worker stopped " +
+      "reading while the main thread was more than 16 MiB behind: the sockets' buffers shed load).",
     ["event"],
   );
-  #dataPlaneSeen: DataPlaneCounters = { received: 0, sent: 0, cutThrough: 0, sendErrors: 0, truncated: 0 };
+  #dataPlaneSeen: DataPlaneCounters = {
+    received: 0,
+    sent: 0,
+    cutThrough: 0,
+    sendErrors: 0,
+    truncated: 0,
+    backlogPauses: 0,
+  };
   readonly #meshPacketsRejected = this.registry.counter(
     "msm_mesh_packets_rejected_total",
     "Datagrams refused at the mesh port: malformed, unauthenticated (no mesh key), unknown_key, auth (forged or " +
