@@ -4,6 +4,7 @@
  */
 import type { SessionDescription } from "../rtsp/sdp.ts";
 import type { Logger } from "../log.ts";
+import { contained } from "../contain.ts";
 import { GopCache, gopCodecOf } from "./gop_cache.ts";
 import { Track } from "./track.ts";
 import { UdpPortPair } from "./udp_pair.ts";
@@ -182,7 +183,7 @@ export class Stream {
     if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
     this.#lingerTimer = setTimeout(() => {
       this.#lingerTimer = undefined;
-      if (this.#refs === 0 && !this.#closed) this.#opts.onIdle(this);
+      if (this.#refs === 0 && !this.#closed) contained("stream linger", () => this.#opts.onIdle(this));
     }, this.#opts.lingerSeconds * 1000);
   }
 

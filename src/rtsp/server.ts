@@ -11,6 +11,7 @@
 import { type Clock, monotonicMs } from "../clock.ts";
 import { RtspProtocolError } from "./errors.ts";
 import { InterleavedWriter, type QueueBudget } from "./interleaved_writer.ts";
+import { contained } from "../contain.ts";
 import { response, type RtspRequest, type RtspResponse } from "./message.ts";
 import { RtspParser, type RtspParserOptions } from "./parser.ts";
 import { serializeResponse } from "./serializer.ts";
@@ -237,7 +238,7 @@ export class RtspServer {
     this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port, transport: "tcp" });
     void this.#accept(this.#listener);
     const period = Math.max(50, Math.min(1000, this.#headTimeoutMs / 2, this.#idleTimeoutMs / 2));
-    this.#sweeper ??= setInterval(() => this.#sweep(), period);
+    this.#sweeper ??= setInterval(() => contained("rtsp connection sweep", () => this.#sweep()), period);
   }
 
   /**
