@@ -6,9 +6,7 @@
  * @module
  */
 import { equal, match, ok } from "node:assert/strict";
-import { join } from "node:path";
-import { freePort, REPO_ROOT, spawnProcess, withTimeout } from "./support/processes.ts";
-import { startRelayProcess } from "./support/relay.ts";
+import { relayRefusal, startRelayProcess } from "./support/relay.ts";
 
 const TOKEN = "right-admin-token-0123456789";
 
@@ -18,33 +16,10 @@ Deno.test("attack: a short admin token is refused at startup, from the flag and 
       MSM_ADMIN_TOKEN: "hunter2",
     }]] as const
   ) {
-    const relay = spawnProcess([
-      Deno.execPath(),
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
-      join(REPO_ROOT, "main.ts"),
-      "--listen",
-      "127.0.0.1",
-      "--rtsp-port",
-      String(freePort("tcp", "127.0.0.1")),
-      "--admin-port",
-      String(freePort("tcp", "127.0.0.1")),
-      "--mesh-port",
-      String(freePort("udp", "127.0.0.1")),
-      ...args,
-    ], { name: "msm-relay-short-token", cwd: REPO_ROOT, ...(env ? { env } : {}) });
-    try {
-      const status = await withTimeout(relay.exited, 20_000, "the relay started with a short admin token");
-      const output = [...relay.stdoutLines, ...relay.stderrLines].join("\n");
-      equal(status.code, 2, output);
-      match(output, /adminToken: the admin token must be at least 16 characters/);
-      ok(!output.includes("hunter2"), `the refusal shows the token: ${output}`);
-    } finally {
-      await relay.stop("SIGTERM", 3000);
-    }
+    const { code, output } = await relayRefusal(args, env ?? {});
+    equal(code, 2, output);
+    match(output, /adminToken: the admin token must be at least 16 characters/);
+    ok(!output.includes("hunter2"), `the refusal shows the token: ${output}`);
   }
 });
 

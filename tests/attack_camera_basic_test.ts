@@ -9,68 +9,18 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { Buffer } from "node:buffer";
 import { delay, ffmpegRead, startGstCamera } from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
+import { startFakeCamera } from "./support/fake_camera.ts";
 
-/** A request as the spoofed camera saw it. */
-interface Seen {
-  method: string;
-  authorization: string | undefined;
-  raw: string;
-}
-
-/** A fake camera: answers OPTIONS, and every DESCRIBE with `401 WWW-Authenticate: Basic`; records every request. */
-function startBasicOnlyCamera(): { port: number; seen: Seen[]; close(): void } & Disposable {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const seen: Seen[] = [];
-  const conns = new Set<Deno.Conn>();
-  const enc = new TextEncoder();
-  const serve = async (conn: Deno.Conn) => {
-    const dec = new TextDecoder("latin1");
-    const buf = new Uint8Array(16 * 1024);
-    let text = "";
-    try {
-      while (true) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        text += dec.decode(buf.subarray(0, n));
-        for (let end = text.indexOf("\r\n\r\n"); end >= 0; end = text.indexOf("\r\n\r\n")) {
-          const head = text.slice(0, end);
-          text = text.slice(end + 4);
-          const method = head.split(" ")[0] ?? "";
-          const cseq = /\r\nCSeq:\s*(\d+)/i.exec(head)?.[1] ?? "0";
-          const authorization = /\r\nAuthorization:\s*([^\r\n]*)/i.exec(head)?.[1];
-          seen.push({ method, authorization, raw: head });
-          const reply = method === "OPTIONS"
-            ? `RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n`
-            : `RTSP/1.0 401 Unauthorized\r\nCSeq: ${cseq}\r\nWWW-Authenticate: Basic realm="IP Camera"\r\n\r\n`;
-          await conn.write(enc.encode(reply));
-        }
-      }
-    } catch {
-      // the relay hung up
-    } finally {
-      conns.delete(conn);
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
-  };
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      void serve(conn);
-    }
-  })().catch(() => {});
-  const close = () => {
-    try {
-      listener.close();
-    } catch { /* closed */ }
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
-  };
-  return { port: (listener.addr as Deno.NetAddr).port, seen, close, [Symbol.dispose]: close };
+/** A camera spoofed to harvest credentials: answers OPTIONS, and everything else with a Basic challenge. */
+function startBasicOnlyCamera() {
+  const camera = startFakeCamera({ sdp: "", challenge: 'Basic realm="IP Camera"' });
+  const seen = () =>
+    camera.requests.map((r) => ({
+      method: r.method,
+      authorization: r.headers.get("authorization"),
+      raw: r.raw,
+    }));
+  return { port: camera.port, seen, [Symbol.asyncDispose]: camera.close };
 }
 
 async function until<T>(
@@ -90,7 +40,7 @@ async function until<T>(
 const PASSWORD = "cam-secret-9";
 
 Deno.test("attack: a spoofed camera that offers only Basic never receives the camera's password by default", async () => {
-  using camera = startBasicOnlyCamera();
+  await using camera = startBasicOnlyCamera();
   await using relay = await startRelayProcess([
     "--path",
     `cam=rtsp://admin:${PASSWORD}@127.0.0.1:${camera.port}/live`,
@@ -102,13 +52,13 @@ Deno.test("attack: a spoofed camera that offers only Basic never receives the ca
   assert(read.frames === 0, "nothing to read");
   const error = await until("the stream's error", 15_000, async () => {
     const s = await relay.stream("cam");
-    const describes = camera.seen.filter((r) => r.method === "DESCRIBE").length;
+    const describes = camera.seen().filter((r) => r.method === "DESCRIBE").length;
     return describes >= 3 && s?.source.error ? s.source.error : null;
   });
   console.log(`stream error: ${error}`);
-  const leaked = camera.seen.filter((r) => r.authorization !== undefined);
+  const leaked = camera.seen().filter((r) => r.authorization !== undefined);
   assertEquals(leaked.map((r) => `${r.method}: ${r.authorization}`), [], "credentials sent to the camera");
-  const bytes = camera.seen.map((r) => r.raw).join("\n");
+  const bytes = camera.seen().map((r) => r.raw).join("\n");
   assert(!bytes.includes(PASSWORD) && !bytes.includes(btoa(`admin:${PASSWORD}`)), "the password reached it");
   assert(/Basic/.test(error) && /--pull-auth/.test(error), `the error names Basic and the flag: ${error}`);
   // Logged once at warn, like other camera errors, and never with the password.
@@ -118,7 +68,7 @@ Deno.test("attack: a spoofed camera that offers only Basic never receives the ca
 });
 
 Deno.test("--pull-auth digest,basic: the camera's Basic challenge is answered", async () => {
-  using camera = startBasicOnlyCamera();
+  await using camera = startBasicOnlyCamera();
   await using relay = await startRelayProcess([
     "--path",
     `cam=rtsp://admin:${PASSWORD}@127.0.0.1:${camera.port}/live`,
@@ -128,7 +78,11 @@ Deno.test("--pull-auth digest,basic: the camera's Basic challenge is answered", 
     "1",
   ]);
   await ffmpegRead(relay.url("cam"), { transport: "tcp", seconds: 1, timeoutMs: 15_000 });
-  const sent = await until("a Basic answer", 15_000, () => camera.seen.find((r) => r.authorization) ?? null);
+  const sent = await until(
+    "a Basic answer",
+    15_000,
+    () => camera.seen().find((r) => r.authorization) ?? null,
+  );
   assertEquals(sent.method, "DESCRIBE");
   const b64 = /^Basic (\S+)$/.exec(sent.authorization ?? "")?.[1] ?? "";
   assertEquals(Buffer.from(b64, "base64").toString("utf8"), `admin:${PASSWORD}`);

@@ -10,24 +10,9 @@ import { delay, freePort } from "./support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 import { encodeHeartbeat } from "../src/cluster/mesh_frame.ts";
 import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
+import { countDatagrams } from "./support/udp_counter.ts";
 
 const USER = ["--user", "viewer:viewer-secret-1:read"];
-
-/** A UDP socket that counts what it receives. */
-function listener(hostname: string, port = 0) {
-  const sock = Deno.listenDatagram({ transport: "udp", hostname, port });
-  const state = { received: 0, port: (sock.addr as Deno.NetAddr).port, close: () => sock.close() };
-  void (async () => {
-    const buf = new Uint8Array(65536);
-    try {
-      for (;;) {
-        await sock.receive(buf);
-        state.received++;
-      }
-    } catch { /* closed */ }
-  })();
-  return state;
-}
 
 /**
  * POSTs `body` as JSON, from `client` if given. (As `text/plain`, what a web page can send cross-origin without
@@ -52,7 +37,7 @@ async function post(
 
 Deno.test("attack: a lone relay exposes no peer protocol, so no body can send its media anywhere", async () => {
   await using relay = await startRelayProcess(USER);
-  const sink = listener("127.0.0.1");
+  const sink = countDatagrams("127.0.0.1");
   try {
     // Reading the demo needs credentials...
     const describe = await fetch(`http://${relay.host}:${relay.adminPort}/api/v1/streams`);
@@ -95,8 +80,8 @@ Deno.test("attack: an open mesh takes calls only from known relays and sends med
     {},
     { host: hostA, adminPort, meshPort },
   );
-  const atB = listener(hostB, meshPort);
-  const attacker = listener("127.0.0.1");
+  const atB = countDatagrams(hostB, meshPort);
+  const attacker = countDatagrams("127.0.0.1");
   const fromB = Deno.createHttpClient({ localAddress: hostB });
   const asB = { node: "node-b", host: "127.0.0.1", adminPort: 9, meshPort: attacker.port };
   try {

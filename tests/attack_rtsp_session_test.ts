@@ -9,28 +9,13 @@ import { RtspClientConnection } from "../src/rtsp/client.ts";
 import { RawRtspConnection } from "./support/raw_rtsp.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 import { delay, runCommand, SYSTEM_PYTHON } from "./support/processes.ts";
+import { countDatagrams } from "./support/udp_counter.ts";
 
 const USERS = ["--user", "pub:pub-secret-1:publish", "--user", "viewer:viewer-secret-1:read"];
 
 /** `url` with credentials. */
 function withUser(url: string, user: string, password: string): string {
   return url.replace("rtsp://", `rtsp://${user}:${password}@`);
-}
-
-/** A UDP socket that counts datagrams. */
-function counter() {
-  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const state = { received: 0, port: (sock.addr as Deno.NetAddr).port, close: () => sock.close() };
-  void (async () => {
-    const buf = new Uint8Array(65536);
-    try {
-      for (;;) {
-        await sock.receive(buf);
-        state.received++;
-      }
-    } catch { /* closed */ }
-  })();
-  return state;
 }
 
 /** Sends one raw request from source address `from` (Python binds it) and returns the status code. */
@@ -54,7 +39,7 @@ Deno.test("attack: a publish-only user cannot read through SETUP mode=record, no
   await using relay = await startRelayProcess(USERS);
   const demo = relay.url("demo");
   const c = await RtspClientConnection.connect(withUser(demo, "pub", "pub-secret-1"));
-  const sink = counter();
+  const sink = countDatagrams("127.0.0.1");
   try {
     const describe = await c.request("DESCRIBE", demo, { Accept: "application/sdp" });
     const setup = await c.request("SETUP", `${demo}/trackID=0`, {
@@ -84,7 +69,7 @@ Deno.test("attack: a session id is no capability: other addresses and connection
   await using relay = await startRelayProcess(USERS);
   const demo = relay.url("demo");
   const viewer = await RtspClientConnection.connect(withUser(demo, "viewer", "viewer-secret-1"));
-  const sink = counter();
+  const sink = countDatagrams("127.0.0.1");
   try {
     await viewer.request("DESCRIBE", demo, { Accept: "application/sdp" });
     const setup = await viewer.request("SETUP", `${demo}/trackID=0`, {

@@ -8,19 +8,11 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
-import { join } from "node:path";
 import { chromium } from "playwright-core";
-import {
-  freePort,
-  type ManagedProcess,
-  REPO_ROOT,
-  spawnProcess,
-  startGstCamera,
-  withTimeout,
-} from "./support/processes.ts";
+import { freePort, type ManagedProcess, startGstCamera } from "./support/processes.ts";
 import { startProgressReader } from "./support/progress_reader.ts";
 import { RawRtspConnection } from "./support/raw_rtsp.ts";
-import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
+import { type RelayProcess, relayRefusal, startRelayProcess } from "./support/relay.ts";
 
 const SECRET = "SECRET123";
 const PASSWORD = "PASSWORD456";
@@ -152,33 +144,11 @@ Deno.test("attack: a camera URL's password and ?token= never show in the admin A
 
 Deno.test("attack: a camera URL the relay cannot parse is refused at startup, naming the field, without its secrets", async () => {
   // An unescaped '/' in the password cuts the authority short: "u" would be the host, "PASS" the port.
-  const port = freePort("tcp", "127.0.0.1");
-  const relay = spawnProcess([
-    Deno.execPath(),
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-env",
-    "--allow-sys",
-    join(REPO_ROOT, "main.ts"),
-    "--listen",
-    "127.0.0.1",
-    "--rtsp-port",
-    String(freePort("tcp", "127.0.0.1")),
-    "--admin-port",
-    String(port),
-    "--mesh-port",
-    String(freePort("udp", "127.0.0.1")),
+  const { code, output } = await relayRefusal([
     "--path",
     `cam=rtsp://viewer:PASS/${PASSWORD}@127.0.0.1:554/cam${QUERY}`,
-  ], { name: "msm-relay-bad-url", cwd: REPO_ROOT });
-  try {
-    const status = await withTimeout(relay.exited, 20_000, "the relay did not refuse the camera URL");
-    const output = [...relay.stdoutLines, ...relay.stderrLines].join("\n");
-    equal(status.code, 2, output);
-    match(output, /paths\.cam: invalid camera URL \(malformed port\)/);
-    ok(!LEAK.test(output), `the refusal shows a secret: ${output}`);
-  } finally {
-    await relay.stop("SIGTERM", 3000);
-  }
+  ]);
+  equal(code, 2, output);
+  match(output, /paths\.cam: invalid camera URL \(malformed port\)/);
+  ok(!LEAK.test(output), `the refusal shows a secret: ${output}`);
 });

@@ -11,7 +11,10 @@
 export interface CameraRequest {
   method: string;
   url: string;
+  /** Header names in lower case. */
   headers: Map<string, string>;
+  /** The request head as received. */
+  raw: string;
 }
 
 /** Options of {@linkcode startFakeCamera}. */
@@ -22,6 +25,11 @@ export interface FakeCameraOptions {
   serverPort?: boolean;
   /** Told the relay's client RTP ports, per set-up track, once PLAY is answered. */
   onPlay?: (clientPorts: number[]) => void;
+  /**
+   * A `WWW-Authenticate` value: every request but OPTIONS is answered 401 with it, whatever credentials come (a
+   * camera spoofed to harvest them).
+   */
+  challenge?: string;
 }
 
 /** A running fake camera. */
@@ -33,6 +41,8 @@ export interface FakeCamera extends AsyncDisposable {
   readonly requests: CameraRequest[];
   close(): Promise<void>;
 }
+
+import { closeQuietly } from "./processes.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -54,7 +64,8 @@ export function startFakeCamera(options: FakeCameraOptions): FakeCamera {
         if (n === null) return;
         buf += dec.decode(chunk.subarray(0, n));
         for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
-          const lines = buf.slice(0, end).split("\r\n");
+          const raw = buf.slice(0, end);
+          const lines = raw.split("\r\n");
           buf = buf.slice(end + 4);
           const [method = "", url = ""] = lines[0]!.split(" ");
           const headers = new Map<string, string>();
@@ -62,10 +73,16 @@ export function startFakeCamera(options: FakeCameraOptions): FakeCamera {
             const colon = l.indexOf(":");
             if (colon > 0) headers.set(l.slice(0, colon).trim().toLowerCase(), l.slice(colon + 1).trim());
           }
-          requests.push({ method, url, headers });
+          requests.push({ method, url, headers, raw });
           const cseq = headers.get("cseq") ?? "0";
           let extra = "";
           let body = "";
+          if (options.challenge !== undefined && method !== "OPTIONS") {
+            await conn.write(enc.encode(
+              `RTSP/1.0 401 Unauthorized\r\nCSeq: ${cseq}\r\nWWW-Authenticate: ${options.challenge}\r\n\r\n`,
+            ));
+            continue;
+          }
           if (method === "DESCRIBE") {
             body = options.sdp;
             extra = `Content-Type: application/sdp\r\nContent-Base: ${url.replace(/\/?$/, "/")}\r\n`;
@@ -94,9 +111,7 @@ export function startFakeCamera(options: FakeCameraOptions): FakeCamera {
       // the relay hung up
     } finally {
       conns.delete(conn);
-      try {
-        conn.close();
-      } catch { /* closed */ }
+      closeQuietly(conn);
     }
   };
   const accepting = (async () => {
@@ -105,14 +120,7 @@ export function startFakeCamera(options: FakeCameraOptions): FakeCamera {
     } catch { /* closed */ }
   })();
   const close = async () => {
-    try {
-      listener.close();
-    } catch { /* closed */ }
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
+    closeQuietly(listener, ...conns);
     await accepting;
   };
   return {

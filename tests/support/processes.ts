@@ -323,6 +323,15 @@ export function spawnProcess(cmd: string[], opts: SpawnOptions = {}): ManagedPro
   return new ManagedProcess(cmd, opts);
 }
 
+/** Closes each of `things` (sockets, listeners, connections), ignoring those already closed. */
+export function closeQuietly(...things: Array<{ close(): void }>): void {
+  for (const t of things) {
+    try {
+      t.close();
+    } catch { /* already closed */ }
+  }
+}
+
 /** Runs a command to completion with a timeout; returns exit code and output. Kills it on timeout. */
 export async function runCommand(
   cmd: string[],

@@ -59,20 +59,12 @@ export function nextUdpRange(size = 200): string {
   return `${first}-${first + size - 1}`;
 }
 
-/**
- * Starts a relay on free ports of 127.0.0.1 with `args` appended, and waits for /readyz.
- * @example await using relay = await startRelayProcess(["--path", "cam=rtsp://..."]);
- */
-export async function startRelayProcess(
-  args: string[] = [],
-  env: Record<string, string> = {},
-  opts: RelayProcessOptions = {},
-): Promise<RelayProcess> {
-  const host = opts.host ?? "127.0.0.1";
-  const rtspPort = opts.rtspPort ?? freePort("tcp", host);
-  const adminPort = opts.adminPort ?? freePort("tcp", host);
-  const meshPort = opts.meshPort ?? freePort("udp", host);
-  const process = spawnProcess([
+/** The command that runs the relay with `args` the way users do (`deno run` with its permissions, main.ts). */
+export function relayCommand(
+  args: string[],
+  opts: Pick<RelayProcessOptions, "permissions" | "netns"> = {},
+): string[] {
+  return [
     ...(opts.netns ? ["ip", "netns", "exec", opts.netns] : []),
     Deno.execPath(),
     "run",
@@ -87,20 +79,76 @@ export async function startRelayProcess(
       ? ["--allow-ffi"]
       : []),
     join(REPO_ROOT, "main.ts"),
-    "--listen",
-    host,
-    "--rtsp-port",
-    String(rtspPort),
-    "--admin-port",
-    String(adminPort),
-    "--mesh-port",
-    String(meshPort),
-    "--udp-port-range",
-    nextUdpRange(),
-    "--linger",
-    "1",
     ...args,
-  ], { name: opts.name ?? "msm-relay", env, cwd: REPO_ROOT });
+  ];
+}
+
+/**
+ * Runs a relay that must refuse to start (a configuration error) on free ports of 127.0.0.1 with `args`.
+ * @returns its exit code and everything it printed
+ * @throws Error when it is still running after 20 s
+ */
+export async function relayRefusal(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; output: string }> {
+  const relay = spawnProcess(
+    relayCommand([
+      "--listen",
+      "127.0.0.1",
+      "--rtsp-port",
+      String(freePort("tcp", "127.0.0.1")),
+      "--admin-port",
+      String(freePort("tcp", "127.0.0.1")),
+      "--mesh-port",
+      String(freePort("udp", "127.0.0.1")),
+      ...args,
+    ]),
+    { name: "msm-relay-refusal", env, cwd: REPO_ROOT },
+  );
+  try {
+    const status = await withTimeout(
+      relay.exited,
+      20_000,
+      "the relay started (expected a configuration error)",
+    );
+    return { code: status.code, output: [...relay.stdoutLines, ...relay.stderrLines].join("\n") };
+  } finally {
+    await relay.stop("SIGTERM", 3000);
+  }
+}
+
+/**
+ * Starts a relay on free ports of 127.0.0.1 with `args` appended, and waits for /readyz.
+ * @example await using relay = await startRelayProcess(["--path", "cam=rtsp://..."]);
+ */
+export async function startRelayProcess(
+  args: string[] = [],
+  env: Record<string, string> = {},
+  opts: RelayProcessOptions = {},
+): Promise<RelayProcess> {
+  const host = opts.host ?? "127.0.0.1";
+  const rtspPort = opts.rtspPort ?? freePort("tcp", host);
+  const adminPort = opts.adminPort ?? freePort("tcp", host);
+  const meshPort = opts.meshPort ?? freePort("udp", host);
+  const process = spawnProcess(
+    relayCommand([
+      "--listen",
+      host,
+      "--rtsp-port",
+      String(rtspPort),
+      "--admin-port",
+      String(adminPort),
+      "--mesh-port",
+      String(meshPort),
+      "--udp-port-range",
+      nextUdpRange(),
+      "--linger",
+      "1",
+      ...args,
+    ], opts),
+    { name: opts.name ?? "msm-relay", env, cwd: REPO_ROOT },
+  );
   const base = `http://${host}:${adminPort}`;
   const get = async <T>(route: string) => {
     const res = await fetch(base + route);

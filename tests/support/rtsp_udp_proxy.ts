@@ -11,6 +11,7 @@
  * @module
  */
 import type { LossyForwarder } from "./lossy_forwarder.ts";
+import { closeQuietly } from "./processes.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -177,14 +178,7 @@ export function startRtspUdpProxy(
   })();
 
   const close = async () => {
-    try {
-      listener.close();
-    } catch { /* closed */ }
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
+    closeQuietly(listener, ...conns);
     await accept;
     await Promise.allSettled(tasks);
     await Promise.all(forwarders.map((f) => f.close()));

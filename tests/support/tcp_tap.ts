@@ -3,6 +3,7 @@
  * server untouched and keeps what the client sent, as an eavesdropper on the path would see it.
  * @module
  */
+import { closeQuietly } from "./processes.ts";
 
 /** One request head as the tap saw it. */
 export interface TappedRequest {
@@ -76,14 +77,7 @@ export function startTcpTap(targetHost: string, targetPort: number): TcpTap {
   })().catch(() => {});
 
   const close = async () => {
-    try {
-      listener.close();
-    } catch { /* closed */ }
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
+    closeQuietly(listener, ...conns);
     await accepting;
     await Promise.all(pipes);
   };
