@@ -218,14 +218,7 @@ export class RelayMetrics {
       "reading while the main thread was more than 16 MiB behind: the sockets' buffers shed load).",
     ["event"],
   );
-  #dataPlaneSeen: DataPlaneCounters = {
-    received: 0,
-    sent: 0,
-    cutThrough: 0,
-    sendErrors: 0,
-    truncated: 0,
-    backlogPauses: 0,
-  };
+
   readonly #meshPacketsRejected = this.registry.counter(
     "msm_mesh_packets_rejected_total",
     "Datagrams refused at the mesh port: malformed, unauthenticated (no mesh key), unknown_key, auth (forged or " +
@@ -238,14 +231,15 @@ export class RelayMetrics {
     "Peer-protocol requests refused: missing, malformed, unknown_key, bad_signature, stale, replay, busy.",
     ["reason"],
   );
-  readonly #meshSeen = { packets: new Map<string, number>(), requests: new Map<string, number>() };
+
   readonly #contained = this.registry.counter(
     "msm_process_contained_errors_total",
     "Errors caught in a timer, socket or fan-out callback instead of ending the process, per place (each is a " +
       "bug worth reporting; the log has the first of every 10 s).",
     ["where"],
   );
-  readonly #containedSeen = new Map<string, number>();
+  /** The cumulative counts last seen per counter and label value (see {@link #grow}). */
+  readonly #cumulativeSeen = new Map<Counter<string>, Map<string, number>>();
   readonly #budgetBytes = this.registry.gauge(
     "msm_memory_budget_bytes",
     "The relay-wide memory budget for GOP caches and TCP reader queues (--memory-budget-bytes; 0: none).",
@@ -260,7 +254,7 @@ export class RelayMetrics {
     "Bytes refused for lack of budget, counted per refusal and user: a GOP not cached, a reader's frame dropped.",
     ["what"],
   );
-  readonly #budgetRefusedSeen = { gop_cache: 0, reader_queue: 0 };
+
   readonly #seen = new WeakMap<Track, TrackSeen>();
   /** Paths whose series are exposed: null while a stream holds them, else since when they are gone (s). */
   readonly #paths = new Map<string, number | null>();
@@ -363,6 +357,20 @@ export class RelayMetrics {
     });
   }
 
+  /**
+   * Turns cumulative counts kept elsewhere (per label value) into increments of `counter`: only growth since the
+   * last scrape counts, so a count that restarts (a part re-created) never makes the counter go back.
+   */
+  #grow<L extends string>(counter: Counter<L>, label: L, counts: Iterable<readonly [string, number]>): void {
+    let seen = this.#cumulativeSeen.get(counter);
+    if (!seen) this.#cumulativeSeen.set(counter, seen = new Map());
+    for (const [value, n] of counts) {
+      const delta = n - (seen.get(value) ?? 0);
+      if (delta > 0) counter.inc({ [label]: value } as Record<L, string>, delta);
+      seen.set(value, n);
+    }
+  }
+
   #collect(source: RelayMetricsSource): void {
     const now = this.#now();
     this.#jitter.clear();
@@ -442,42 +450,23 @@ export class RelayMetrics {
     if (source.meshPeers) this.#meshPeers.set(undefined, source.meshPeers());
     const plane = source.dataPlane?.();
     if (plane) {
-      for (const [key, event] of Object.entries(DATAPLANE_EVENTS) as [keyof DataPlaneCounters, string][]) {
-        const delta = plane[key] - this.#dataPlaneSeen[key];
-        if (delta > 0) this.#dataPlane.inc({ event }, delta);
-      }
-      this.#dataPlaneSeen = { ...plane };
+      const byEvent = (Object.entries(DATAPLANE_EVENTS) as [keyof DataPlaneCounters, string][])
+        .map(([key, event]): [string, number] => [event, plane[key]]);
+      this.#grow(this.#dataPlane, "event", byEvent);
     }
     const rejections = source.meshRejections?.();
     if (rejections) {
-      const grow = (
-        counter: Counter<"reason">,
-        seen: Map<string, number>,
-        now: Iterable<[string, number]>,
-      ) => {
-        for (const [reason, n] of now) {
-          const delta = n - (seen.get(reason) ?? 0);
-          if (delta > 0) counter.inc({ reason }, delta);
-          seen.set(reason, n);
-        }
-      };
-      grow(this.#meshPacketsRejected, this.#meshSeen.packets, Object.entries(rejections.packets));
-      grow(this.#meshRequestsRejected, this.#meshSeen.requests, rejections.requests);
+      this.#grow(this.#meshPacketsRejected, "reason", Object.entries(rejections.packets));
+      this.#grow(this.#meshRequestsRejected, "reason", rejections.requests);
     }
-    for (const [where, n] of source.containedErrors?.() ?? []) {
-      const delta = n - (this.#containedSeen.get(where) ?? 0);
-      if (delta > 0) this.#contained.inc({ where }, delta);
-      this.#containedSeen.set(where, n);
-    }
+    this.#grow(this.#contained, "where", source.containedErrors?.() ?? []);
     const budget = source.memoryBudget?.();
     if (budget) {
       this.#budgetBytes.set(undefined, budget.limit);
       for (const what of ["gop_cache", "reader_queue"] as const) {
         this.#budgetUsed.set({ what }, budget.usedBy(what));
-        const delta = budget.refusals[what] - this.#budgetRefusedSeen[what];
-        if (delta > 0) this.#budgetRefused.inc({ what }, delta);
-        this.#budgetRefusedSeen[what] = budget.refusals[what];
       }
+      this.#grow(this.#budgetRefused, "what", Object.entries(budget.refusals));
     }
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);
