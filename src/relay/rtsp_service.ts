@@ -38,6 +38,7 @@ import { type ReaderReport, readerReportsOf } from "../metrics/reader_reports.ts
 import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
 import { type Refusal, RefusalLog, type RefusalReason } from "./limits.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
+import { ClientLogBudget } from "./client_log_budget.ts";
 
 /** Methods this server implements. */
 export const PUBLIC_METHODS: readonly string[] = [
@@ -203,6 +204,8 @@ export class RtspService {
   readonly #refusals: RefusalLog;
   readonly #budget: MemoryBudget | undefined;
   readonly #slowReaderMs: number;
+  /** Lines about sessions, rationed per client address. */
+  readonly #sessionLog: ClientLogBudget;
 
   /** @param options hub, logger, timeouts and limits */
   constructor(options: RtspServiceOptions) {
@@ -221,6 +224,7 @@ export class RtspService {
     this.#requestRate = options.limits?.requestsPerSecond ?? 0;
     this.#rate = this.#requestRate > 0 ? new RateLimiter({ ratePerSecond: this.#requestRate }) : null;
     this.#budget = options.memoryBudget;
+    this.#sessionLog = new ClientLogBudget(this.#log);
     this.#slowReaderMs = options.slowReaderTimeoutMs ?? 10_000;
     this.#refusals = new RefusalLog({
       logger: this.#log,
@@ -262,6 +266,7 @@ export class RtspService {
     const now = this.#now();
     this.#rate?.prune(now);
     this.#refusals.flush(now);
+    this.#sessionLog.flush(now);
     for (const s of this.#sessions.values()) {
       // TCP-interleaved and publishing sessions live as long as their connection shows activity.
       const tcp = s.role === "publisher" || [...s.tracks.values()].some((t) => t.transport === "tcp");
@@ -702,7 +707,11 @@ export class RtspService {
     if (stream === "busy") throw new RtspProtocolError(`Path "${path}" already has a publisher`, 455);
     stream.setState("connecting");
     cs.announced = { path, stream, source, user };
-    this.#log.info("publisher announced", { path, remote: conn.remote.hostname, tracks: desc.medias.length });
+    this.#sessionLog.info(conn.remote.hostname, "publisher announced", {
+      path,
+      remote: conn.remote.hostname,
+      tracks: desc.medias.length,
+    }, this.#now());
     return response(200);
   }
 
@@ -902,13 +911,13 @@ export class RtspService {
     };
     this.#sessions.set(s.id, s);
     cs.sessions.add(s);
-    this.#log.info("session started", {
+    this.#sessionLog.info(s.remote, "session started", {
       session: s.id,
       role,
       path,
       remote: s.remote,
       ...(user !== null ? { user } : {}),
-    });
+    }, now);
     return s;
   }
 
@@ -1045,7 +1054,12 @@ export class RtspService {
       });
     }
     s.state = next as SessionState;
-    this.#log.info("reader playing", { session: s.id, path: s.path, tracks: s.tracks.size });
+    this.#sessionLog.info(
+      s.remote,
+      "reader playing",
+      { session: s.id, path: s.path, tracks: s.tracks.size },
+      this.#now(),
+    );
     return response(200, {
       Session: `${s.id};timeout=${this.#timeout}`,
       Range: "npt=0.000-",
@@ -1065,7 +1079,7 @@ export class RtspService {
     }
     s.state = next as SessionState;
     s.stream.setState("ready");
-    this.#log.info("publisher recording", { session: s.id, path: s.path });
+    this.#sessionLog.info(s.remote, "publisher recording", { session: s.id, path: s.path }, this.#now());
     return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
   }
 
@@ -1109,7 +1123,12 @@ export class RtspService {
       if (cs?.announced?.source === s.source) cs.announced = null;
       this.#hub.unpublish(s.stream, s.source);
     }
-    this.#log.info("session ended", { session: s.id, role: s.role, path: s.path, reason });
+    this.#sessionLog.info(
+      s.remote,
+      "session ended",
+      { session: s.id, role: s.role, path: s.path, reason },
+      this.#now(),
+    );
   }
 
   /** Routes a `$` frame: publisher media into its track, reader RTCP into counters and reports. */
