@@ -87,6 +87,8 @@ async function publish(
 function injector(target: RelayProcess) {
   const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const wrong = new MeshSealer(deriveKeyring([WRONG]));
+  // The target's incarnation is not on the wire: the attacker guesses.
+  const incarnation = crypto.getRandomValues(new Uint8Array(8));
   const to = { transport: "udp" as const, hostname: target.host, port: target.meshPort };
   return {
     sent: 0,
@@ -99,7 +101,7 @@ function injector(target: RelayProcess) {
         const p = packet(FORGED);
         new DataView(p.buffer).setUint16(2, (next + 50 + streamId) & 0xffff);
         await sock.send(encodeMeshPacket("rtp", streamId, 0, p), to);
-        await sock.send(wrong.seal("rtp", streamId, 0, p), to);
+        await sock.send(wrong.seal("rtp", streamId, 0, p, incarnation), to);
         this.sent += 2;
       }
     },

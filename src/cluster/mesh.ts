@@ -23,8 +23,15 @@ import { LogThrottle } from "../relay/limits.ts";
 import { NonceCache } from "./mesh_auth.ts";
 import { meshGuard } from "./mesh_guard.ts";
 import { MeshHttp } from "./mesh_http.ts";
+import { fromHex, incarnationBytes, newIncarnation, toHex } from "./mesh_incarnation.ts";
 import type { MeshKeyring } from "./mesh_keys.ts";
-import { gcmBackendName, MeshOpener, type MeshRejectReason, MeshSealer } from "./mesh_seal.ts";
+import {
+  emptyRejectCounts,
+  gcmBackendName,
+  MeshOpener,
+  type MeshRejectReason,
+  MeshSealer,
+} from "./mesh_seal.ts";
 import { MeshEgress } from "./mesh_egress.ts";
 import {
   joinRequestSchema,
@@ -32,6 +39,7 @@ import {
   joinResponseSchema,
   leaveRequestSchema,
   type PeerRef,
+  type SelfRef,
   subscribeRequestSchema,
   subscribeResponseSchema,
   unsubscribeRequestSchema,
@@ -67,6 +75,8 @@ export interface MeshOptions {
   keys?: MeshKeyring | null;
   /** Encrypt mesh packets when there are keys (else authenticate only). @default true */
   encrypt?: boolean;
+  /** This process's incarnation (16 hex characters). @default random (mesh_incarnation.ts) */
+  incarnation?: string;
 }
 
 /** Refusals of peers (bad packets, unsigned calls), for metrics and logs. */
@@ -95,6 +105,8 @@ interface ChildSub {
   node: string;
   ref: PeerRef;
   to: Deno.NetAddr;
+  /** The child's incarnation: what is sealed for it. */
+  incarnation: Uint8Array;
   streamId: number;
   egressIds: string[];
   lastHeard: number;
@@ -110,11 +122,15 @@ class PeerError extends Error {
 
 /** One relay's part of the mesh. */
 export class Mesh implements MeshSourceHost {
-  readonly self: PeerRef;
+  readonly self: SelfRef;
   readonly #peer: Peer;
   readonly #opts:
-    & Required<Omit<MeshOptions, "self" | "discovery" | "logger" | "keys" | "encrypt">>
+    & Required<Omit<MeshOptions, "self" | "discovery" | "logger" | "keys" | "encrypt" | "incarnation">>
     & MeshOptions;
+  /** This process's incarnation, as sealing needs it. */
+  readonly #incarnation: Uint8Array;
+  /** The incarnation of each parent, as its signed subscribe answer gave it: heartbeats are sealed for it. */
+  readonly #parentIncarnations = new Map<string, Uint8Array>();
   readonly #log: Logger;
   #hub: StreamHub | null = null;
   #socket: MeshSocket | null = null;
@@ -154,7 +170,8 @@ export class Mesh implements MeshSourceHost {
       ...options,
     };
     this.#peer = options.self;
-    this.self = refOf(options.self);
+    this.self = { ...refOf(options.self), incarnation: options.incarnation ?? newIncarnation() };
+    this.#incarnation = incarnationBytes(this.self.incarnation);
     this.#log = options.logger;
     this.#ring = options.keys ?? null;
     this.#http = new MeshHttp(() => this.#ring);
@@ -165,11 +182,12 @@ export class Mesh implements MeshSourceHost {
     this.#hub = hub;
     if (this.#ring) {
       this.#sealer = new MeshSealer(this.#ring, { encrypt: this.#opts.encrypt ?? true });
-      this.#opener = new MeshOpener(this.#ring);
+      this.#opener = new MeshOpener(this.#ring, this.#incarnation);
       this.#log.info("mesh sealed", {
         encrypt: this.#opts.encrypt ?? true,
         aesGcm: gcmBackendName(),
         keys: this.#ring.keys.map((k) => k.fingerprint),
+        incarnation: this.self.incarnation,
       });
     }
     const security = this.#sealer && this.#opener ? { sealer: this.#sealer, opener: this.#opener } : null;
@@ -353,9 +371,13 @@ export class Mesh implements MeshSourceHost {
   }
 
   async subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean): Promise<void> {
-    subscribeResponseSchema.parse(
-      await this.#call(parent, "subscribe", { path, from: this.self, streamId, burst }),
+    const salt = this.#sealer ? { salt: toHex(this.#sealer.salt) } : {};
+    const answer = subscribeResponseSchema.parse(
+      await this.#call(parent, "subscribe", { path, from: this.self, streamId, burst, ...salt }),
     );
+    // Signed by the parent: its incarnation is what our heartbeats are sealed for, its salt what it seals under.
+    this.#parentIncarnations.set(parent.node, incarnationBytes(answer.incarnation));
+    if (answer.salt) this.#opener?.announce(fromHex(answer.salt));
   }
 
   async unsubscribe(parent: PeerRef, path: string): Promise<void> {
@@ -483,7 +505,10 @@ export class Mesh implements MeshSourceHost {
         return c.json({ error: `"${req.path}" is not flowing here yet` }, 503);
       }
       this.#addChild(stream, req.from, req.streamId, req.burst);
-      return c.json({ tracks: stream.tracks.length });
+      // Signed by a key holder: expect its sealer's packets, and tell it what to seal for and what we seal under.
+      if (req.salt) this.#opener?.announce(fromHex(req.salt));
+      const salt = this.#sealer ? { salt: toHex(this.#sealer.salt) } : {};
+      return c.json({ tracks: stream.tracks.length, incarnation: this.self.incarnation, ...salt });
     });
     app.post("/rejoin", async (c) => {
       const req = await parse(leaveRequestSchema, c.req);
@@ -518,8 +543,7 @@ export class Mesh implements MeshSourceHost {
   /** Refused packets and requests so far. */
   rejections(): MeshRejections {
     return {
-      packets: this.#socket?.rejected ??
-        { malformed: 0, unauthenticated: 0, unknown_key: 0, auth: 0, replay: 0 },
+      packets: this.#socket?.rejected ?? emptyRejectCounts(),
       requests: this.#requestRejects,
     };
   }
@@ -768,20 +792,29 @@ export class Mesh implements MeshSourceHost {
     tree.stream.release();
   }
 
-  #addChild(stream: Stream, from: PeerRef, streamId: number, burst: boolean): void {
+  #addChild(stream: Stream, from: SelfRef, streamId: number, burst: boolean): void {
     const subs = this.#children.get(stream.path) ?? new Map<string, ChildSub>();
     this.#children.set(stream.path, subs);
     const existing = subs.get(from.node);
     if (existing) this.#detachChild(stream, existing);
     else stream.retain();
     const to: Deno.NetAddr = { transport: "udp", hostname: from.host, port: from.meshPort };
+    const incarnation = incarnationBytes(from.incarnation);
     const egressIds: string[] = [];
     for (const track of stream.tracks) {
       const id = `mesh:${from.node}:${streamId}:${track.index}`;
-      track.addEgress(new MeshEgress(id, this.#socket!, to, streamId, track.index), { burst });
+      track.addEgress(new MeshEgress(id, this.#socket!, to, incarnation, streamId, track.index), { burst });
       egressIds.push(id);
     }
-    subs.set(from.node, { node: from.node, ref: from, to, streamId, egressIds, lastHeard: monotonicMs() });
+    subs.set(from.node, {
+      node: from.node,
+      ref: from,
+      to,
+      incarnation,
+      streamId,
+      egressIds,
+      lastHeard: monotonicMs(),
+    });
     this.#newPeerExpected();
     this.#log.info("mesh child subscribed", { path: stream.path, child: from.node, burst });
   }
@@ -833,19 +866,22 @@ export class Mesh implements MeshSourceHost {
     if (!socket) return;
     const beat = new TextEncoder().encode(this.#peer.node);
     const sent = new Set<string>();
-    const send = (to: Deno.NetAddr) => {
-      const key = `${to.hostname}:${to.port}`;
+    const send = (to: Deno.NetAddr, incarnation: Uint8Array) => {
+      const key = `${to.hostname}:${to.port}:${toHex(incarnation)}`;
       if (sent.has(key)) return;
       sent.add(key);
-      socket.send(to, "heartbeat", 0, 0, beat);
+      socket.send(to, incarnation, "heartbeat", 0, 0, beat);
     };
     // A deaf relay has nothing to forward: its silence tells its children to move at once.
     if (this.#deafSince === null) {
-      for (const subs of this.#children.values()) for (const sub of subs.values()) send(sub.to);
+      for (const subs of this.#children.values()) {
+        for (const sub of subs.values()) send(sub.to, sub.incarnation);
+      }
     }
     for (const source of this.#sources.values()) {
       const p = source.parent;
-      if (p) send({ transport: "udp", hostname: p.host, port: p.meshPort });
+      const incarnation = p && this.#parentIncarnations.get(p.node);
+      if (p && incarnation) send({ transport: "udp", hostname: p.host, port: p.meshPort }, incarnation);
     }
   }
 
@@ -876,6 +912,10 @@ export class Mesh implements MeshSourceHost {
       this.#dropEmptyTree(path);
     }
     for (const [path, source] of this.#sources) if (source.stream.closed) this.#sources.delete(path);
+    const parents = new Set([...this.#sources.values()].map((s) => s.parent?.node));
+    for (const node of this.#parentIncarnations.keys()) {
+      if (!parents.has(node)) this.#parentIncarnations.delete(node);
+    }
   }
 }
 
