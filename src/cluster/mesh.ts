@@ -345,7 +345,7 @@ export class Mesh implements MeshSourceHost {
     const answers = await Promise.all(others.map(async (p) => {
       try {
         const res = await this.#http.request(
-          base(p),
+          { node: p.node, origin: base(p) },
           "GET",
           `/mesh/v1/roots/${encodePath(path)}`,
           undefined,
@@ -444,9 +444,13 @@ export class Mesh implements MeshSourceHost {
       "*",
       meshGuard({
         ring: () => this.#ring,
+        node: this.#peer.node,
+        incarnation: this.self.incarnation,
         nonces: this.#nonces,
         onRefused: (failure, from, what) => {
           this.#requestRejects.set(failure.reason, (this.#requestRejects.get(failure.reason) ?? 0) + 1);
+          // A caller learning this run's incarnation (a first call, or this relay restarted): counted, not logged.
+          if (failure.reason === "incarnation") return;
           this.#logRefusal("peer request refused", failure.reason, from, `${what}: ${failure.message}`);
         },
       }),
@@ -666,7 +670,13 @@ export class Mesh implements MeshSourceHost {
   async #call(peer: PeerRef, op: string, body: unknown, timeoutMs = 2000): Promise<unknown> {
     let res: { status: number; text: string };
     try {
-      res = await this.#http.request(base(peer), "POST", `/mesh/v1/${op}`, body, timeoutMs);
+      res = await this.#http.request(
+        { node: peer.node, origin: base(peer) },
+        "POST",
+        `/mesh/v1/${op}`,
+        body,
+        timeoutMs,
+      );
     } catch (err) {
       // Unreachable (refused, timed out) or not one of ours (an unsigned answer): keep it out of root choices and
       // plans until it speaks again.
