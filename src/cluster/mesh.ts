@@ -660,9 +660,14 @@ export class Mesh implements MeshSourceHost {
     }));
   }
 
-  /** One log line per reason and peer address per 10 s, with the count of refusals it stands for. */
+  /**
+   * One log line per reason and peer address per 10 s, with the count of refusals it stands for; beyond 64
+   * addresses at once (made-up sources), one per reason.
+   */
   #logRefusal(what: string, reason: string, from: string, message: string): void {
-    const suppressed = this.#refusalLog.admit(`${what}|${reason}|${from}`, monotonicMs(), null);
+    const key = `${what}|${reason}|${from}`;
+    const many = this.#refusalLog.size >= 64 && !this.#refusalLog.has(key);
+    const suppressed = this.#refusalLog.admit(many ? `${what}|${reason}|(many)` : key, monotonicMs(), null);
     if (suppressed === null) return;
     this.#log.warn(what, { reason, from, message, ...(suppressed > 0 ? { suppressed } : {}) });
   }
