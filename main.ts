@@ -5,6 +5,7 @@
 import { ConfigError, loadConfig, USAGE } from "./src/config/load.ts";
 import { createLogger } from "./src/log.ts";
 import { startRelay } from "./src/app.ts";
+import { reportContained, setContainmentLogger } from "./src/contain.ts";
 
 async function main(): Promise<number> {
   let result;
@@ -27,6 +28,17 @@ async function main(): Promise<number> {
   }
   const config = result.config;
   const logger = createLogger({ level: config.logLevel });
+  // The last resort: an error no callback contained must not end every stream of the relay. The places that can
+  // throw contain their own errors (src/contain.ts); what still arrives here is a bug, logged and counted.
+  setContainmentLogger(logger.child("contain"));
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    reportContained("uncaught exception", e.error);
+  });
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    reportContained("unhandled rejection", e.reason);
+  });
   let relay;
   try {
     relay = await startRelay(config, logger);

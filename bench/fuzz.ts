@@ -1,7 +1,8 @@
 /**
- * `deno task bench:fuzz`: a million inputs (by default) into every fuzz target of tests/support/fuzz_targets.ts:
- * the RTSP parser, the mesh framing, the RTP readers, the track's per-packet path, RTCP, SDP and the RTSP header
- * parsers. Most inputs are seeded mutations of each target's corpus (tests/support/mutator.ts); a share comes
+ * `deno task bench:fuzz`: a million inputs (by default) into every fuzz target of tests/support/fuzz_targets.ts
+ * (the RTSP parser, the mesh framing, the RTP readers, the track's per-packet path, RTCP, SDP and the RTSP header
+ * parsers) and tests/support/fuzz_targets_relay.ts (the peer protocol, open and keyed, as the admin app serves
+ * it; SDPs with many media sections installed on a stream). Most inputs are seeded mutations of each target's corpus (tests/support/mutator.ts); a share comes
  * from fast-check generators. Prints per target the inputs, refused/accepted, the most bytes held, the heap
  * before and after (after a forced GC, asserted bounded), the time and the rate. Exits 1 on any unexpected throw
  * or broken invariant, after printing the seed, the input's index and its hex (and a command that replays it).
@@ -20,6 +21,7 @@ import vm from "node:vm";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
 import { createFuzzTargets, type FuzzResult, type FuzzTarget } from "../tests/support/fuzz_targets.ts";
+import { type AsyncFuzzTarget, createRelayFuzzTargets } from "../tests/support/fuzz_targets_relay.ts";
 import { hex, mutate } from "../tests/support/mutator.ts";
 import { seededRandom } from "../tests/support/seeded_random.ts";
 
@@ -69,7 +71,7 @@ const seed = intArg(
 ) >>> 0;
 const count = intArg(args.count ?? Deno.env.get("MSM_FUZZ_COUNT"), "count", 1_000_000);
 const from = intArg(args.from, "from", 0);
-const all = createFuzzTargets();
+const all: Array<FuzzTarget | AsyncFuzzTarget> = [...createFuzzTargets(), ...createRelayFuzzTargets()];
 const wanted = args.target?.split(",").map((s) => s.trim()).filter(Boolean);
 const unknown = wanted?.filter((n) => !all.some((t) => t.name === n)) ?? [];
 if (unknown.length) {
@@ -90,7 +92,7 @@ function nameHash(name: string): number {
 }
 
 /** Seed of mutated input `k` of `target`: replayable from the run's seed and `k` alone. */
-function inputSeed(target: FuzzTarget, k: number): number {
+function inputSeed(target: FuzzTarget | AsyncFuzzTarget, k: number): number {
   return (Math.imul(seed ^ nameHash(target.name), 0x9e3779b1) + k) >>> 0;
 }
 
@@ -118,7 +120,7 @@ interface TargetFigures {
   failure: Failure | null;
 }
 
-function runTarget(target: FuzzTarget): TargetFigures {
+async function runTarget(target: FuzzTarget | AsyncFuzzTarget): Promise<TargetFigures> {
   const share = target.arbitrary ? (target.arbitraryShare ?? 0.2) : 0;
   const generated = args.hex !== undefined || args.from !== undefined ? 0 : Math.round(count * share);
   const mutated = args.hex !== undefined ? 1 : count - generated;
@@ -162,7 +164,7 @@ function runTarget(target: FuzzTarget): TargetFigures {
       : mutate(target.corpus, seededRandom(s), target.mutateOptions);
     const kept = input.slice();
     try {
-      tally(target.run(input, seededRandom(s ^ 0x9e3779b9)));
+      tally(await target.run(input, seededRandom(s ^ 0x9e3779b9)));
       figures.mutated++;
     } catch (error) {
       figures.failure = {
@@ -180,10 +182,10 @@ function runTarget(target: FuzzTarget): TargetFigures {
   // 2. fast-check generated inputs (fast-check shrinks a failing one before reporting it).
   if (!figures.failure && target.arbitrary && generated > 0) {
     let k = 0;
-    const details = fc.check(
-      fc.property(target.arbitrary, (input) => {
+    const details = await fc.check(
+      fc.asyncProperty(target.arbitrary, async (input) => {
         const s = (seed + k++) >>> 0;
-        tally(target.run(input.slice(), seededRandom(s)));
+        tally(await target.run(input.slice(), seededRandom(s)));
         figures.generated++;
       }),
       { seed: seed | 0, numRuns: generated },
@@ -201,6 +203,7 @@ function runTarget(target: FuzzTarget): TargetFigures {
   }
   figures.seconds = (performance.now() - t0) / 1000;
   target.reset?.();
+  if ("close" in target) await target.close();
   forceGc();
   figures.heapAfter = Deno.memoryUsage().heapUsed;
   return figures;
@@ -224,7 +227,7 @@ console.log(`replay the whole run: deno task bench:fuzz --seed ${seed} --count $
 const results: TargetFigures[] = [];
 let failed = false;
 for (const target of targets) {
-  const f = runTarget(target);
+  const f = await runTarget(target);
   results.push(f);
   const growth = f.heapAfter - f.heapBefore;
   console.log(

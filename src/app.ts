@@ -13,12 +13,14 @@ import { StreamHub } from "./relay/hub.ts";
 import { fastPlaneUnavailable, FastUdpPlane } from "./dataplane/shared_udp.ts";
 import { RtspAuthenticator } from "./relay/rtsp_auth.ts";
 import { RtspService } from "./relay/rtsp_service.ts";
+import { MemoryBudget } from "./relay/memory_budget.ts";
 import { DemoSource } from "./relay/sources/demo.ts";
 import { PullSource } from "./relay/sources/pull.ts";
 import type { Discovery, Peer } from "./cluster/discovery.ts";
 import { Mesh } from "./cluster/mesh.ts";
 import { deriveKeyring, type MeshKeyring, parseMeshKeys } from "./cluster/mesh_keys.ts";
 import { followFile } from "./file_follower.ts";
+import { containedErrors } from "./contain.ts";
 import { StaticDiscovery } from "./cluster/static_discovery.ts";
 import { DEFAULT_SERVICE_ACCOUNT_DIR, KubernetesDiscovery } from "./cluster/kubernetes.ts";
 
@@ -105,6 +107,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child("mesh"),
     keys: meshKeys ? deriveKeyring(meshKeys) : null,
     encrypt: config.meshEncrypt,
+    ...(config.listen !== "0.0.0.0" && config.listen !== "::" ? { localAddress: config.listen } : {}),
   });
   const stopFollowingKeys = config.meshKeyFile && config.meshKey
     ? followFile<MeshKeyring>({
@@ -131,6 +134,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     meshPeers: () => mesh.livePeers().length - 1,
     dataPlane: () => udpPlane?.stats() ?? null,
     meshRejections: () => mesh.rejections(),
+    containedErrors,
+    memoryBudget: () => memoryBudget,
   });
   let udpPlane: FastUdpPlane | undefined;
   if (config.dataPlane !== "portable") {
@@ -150,6 +155,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       }
     }
   } else logger.info("data plane", { kind: "portable" });
+  const memoryBudget = new MemoryBudget(config.memoryBudgetBytes);
   const hub = new StreamHub({
     ...(udpPlane ? { udpPlane } : {}),
     observeTrack: metrics.observeTrack,
@@ -162,6 +168,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     lingerSeconds: config.lingerSeconds,
     cameraWaitMs: config.cameraWaitSeconds * 1000,
     gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,
+    maxTracks: config.maxTracksPerStream,
+    memoryBudget,
     remote: mesh.resolver,
     createSource: (stream, kind, url) =>
       kind === "pull"
@@ -169,6 +177,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
           stream,
           url: mesh.pullUrl(url!),
           transport: config.pullTransport,
+          authSchemes: config.pullAuth,
           logger: logger.child("pull"),
         })
         : new DemoSource({ stream, logger: logger.child("demo") }),
@@ -203,6 +212,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     sourceWaitMs: Math.max(10_000, config.cameraWaitSeconds * 1000),
     onRequest: metrics.onRequest,
     onRefused: metrics.onRefused,
+    memoryBudget,
     auth: rtspAuth,
     limits: {
       maxSessionsPerIp: config.rtspMaxSessionsPerIp,
@@ -217,6 +227,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     port: config.rtspPort,
     handler: rtsp,
     maxQueuedBytes: config.readerQueueBytes,
+    queueBudget: memoryBudget.for("reader_queue"),
     maxConnections: config.rtspMaxConnections,
     maxConnectionsPerIp: config.rtspMaxConnectionsPerIp,
     maxHeadBytes: config.rtspMaxHeaderBytes,
@@ -236,6 +247,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     readiness: () => ({ rtsp: rtspListening, mesh: mesh.meshPort !== 0, discovery: discovery.synced }),
     metrics,
     mesh,
+    // A lone relay has no peers: it exposes no peer protocol at all.
+    meshProtocol: discoveryKind(config, (n) => Deno.env.get(n)) !== "none",
     node: self.node,
     config,
     logger: logger.child("admin"),

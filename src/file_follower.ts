@@ -56,7 +56,15 @@ export function followFile<T>(options: FileFollowerOptions<T>): () => void {
       });
       return;
     }
-    options.apply(value as T);
+    try {
+      options.apply(value as T);
+    } catch (err) {
+      options.logger.error(`the ${options.what} file could not be applied; keeping those in use`, {
+        path: options.path,
+        error: (err as Error).message,
+      });
+      return;
+    }
     options.logger.info(`${options.what} reloaded`, {
       path: options.path,
       ...options.describe?.(value as T),

@@ -18,7 +18,7 @@ import { startProgressReader } from "./support/progress_reader.ts";
 import { RawRtspConnection } from "./support/raw_rtsp.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 
-const TOKEN = "t0k";
+const TOKEN = "t0k-admin-0123456789";
 
 /** Calls the admin API; `token` null sends no Authorization header. */
 async function api(
@@ -153,7 +153,11 @@ Deno.test("admin API: a path added at run time is served, shown without its pass
     await reader.waitForFrames(10, 20_000);
     const stream = parsed(streamSchema, (await api(relay, "GET", "/api/v1/streams/loop/cam")).body);
     assertEquals([stream.kind, stream.source.state, stream.readers], ["pull", "ready", 1]);
-    equal(stream.source.url, `rtsp://127.0.0.1:${relay.rtspPort}/demo`, "the source shows no credentials");
+    equal(
+      stream.source.url,
+      `rtsp://viewer:***@127.0.0.1:${relay.rtspPort}/demo`,
+      "the source shows no password",
+    );
     ok(stream.tracks[0]!.hop?.received, `hop statistics: ${JSON.stringify(stream.tracks[0])}`);
   }
 

@@ -3,7 +3,8 @@
  * loads `/` of a relay while ffmpeg reads its demo stream, and sees the stream, its tree, live bitrate, loss and
  * jitter numbers, drawn plots and the reader's session, with no console error (a CSP violation is one).
  * The screenshot is saved to tests/output/dashboard.png. A second test puts the page in front of a stub API that
- * wants a bearer token and checks that the page asks for one and sends it.
+ * wants a bearer token and checks that the page asks for one and sends it, tries a refused token only once, and
+ * says when the API locks the address out (429).
  * @module
  */
 import { ok as assert } from "node:assert/strict";
@@ -137,7 +138,8 @@ Deno.test("dashboard in headless Chromium shows the demo stream's tree and live 
 });
 
 Deno.test("dashboard asks for the admin token when the API answers 401 and sends it as a bearer token", async () => {
-  const TOKEN = "s3cret-token";
+  const TOKEN = "s3cret-token-0123456789";
+  const LOCKED = "token-of-a-locked-out-client";
   const seen: string[] = [];
   let bytes = 0;
   const app = new Hono();
@@ -145,6 +147,10 @@ Deno.test("dashboard asks for the admin token when the API answers 401 and sends
   app.use("/api/v1/*", async (c, next) => {
     const auth = c.req.header("Authorization") ?? "";
     seen.push(auth);
+    if (auth === `Bearer ${LOCKED}`) {
+      c.header("Retry-After", "2");
+      return c.json({ error: "Too many wrong admin tokens from this address: try again in 2 s" }, 429);
+    }
     if (auth !== `Bearer ${TOKEN}`) return c.json({ error: "Unauthorized" }, 401);
     await next();
   });
@@ -172,8 +178,8 @@ Deno.test("dashboard asks for the admin token when the API answers 401 and sends
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("console", (m) => {
-      // Chromium logs each 401 answer; anything else (a CSP violation, an exception) is a failure.
-      if (m.type() === "error" && !/status of 401/.test(m.text())) errors.push(`console: ${m.text()}`);
+      // Chromium logs each 401 and 429 answer; anything else (a CSP violation, an exception) is a failure.
+      if (m.type() === "error" && !/status of (401|429)/.test(m.text())) errors.push(`console: ${m.text()}`);
     });
     page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
     await page.goto(`http://127.0.0.1:${server.addr.port}/`);
@@ -184,12 +190,20 @@ Deno.test("dashboard asks for the admin token when the API answers 401 and sends
     await token.fill("wrong");
     await page.getByRole("button", { name: "Use token" }).click();
     await page.getByRole("alert").getByText("The token was refused.").waitFor({ timeout: 5_000 });
+    await token.fill(LOCKED);
+    await page.getByRole("button", { name: "Use token" }).click();
+    await page.getByRole("alert").getByText(
+      "Too many wrong admin tokens from this address: try again in 2 s.",
+    )
+      .waitFor({ timeout: 5_000 });
 
     await token.fill(TOKEN);
     await page.getByRole("button", { name: "Use token" }).click();
     await page.getByTestId("stream-cam/1").waitFor({ state: "visible", timeout: 5_000 });
     await token.waitFor({ state: "hidden", timeout: 5_000 });
     assert(seen.includes("Bearer wrong") && seen.includes(`Bearer ${TOKEN}`), seen.join(", "));
+    // A refused token is tried once, not once per route and poll: each wrong try counts against the address.
+    assert(seen.filter((a) => a === "Bearer wrong").length === 1, seen.join(", "));
     const stored = await page.evaluate<string | null>(`sessionStorage.getItem("msm-admin-token")`);
     assert(stored === TOKEN, `sessionStorage holds ${stored}`);
     assert(errors.length === 0, errors.join("\n"));

@@ -40,7 +40,12 @@ Deno.test({
     console.log(
       `fast plane: ${cutThrough} of the ${toReaders} copies to the UDP reader sent by the worker itself`,
     );
-    assert(toReaders > 0 && cutThrough >= 0.9 * toReaders, `only ${cutThrough} of ${toReaders} cut through`);
+    // The cached GOP a joining reader gets first goes from the main thread (paced): at most one GOP of the clip
+    // (25 frames, a packet or a few each); every live packet after it is the worker's.
+    assert(
+      toReaders > 0 && toReaders - cutThrough <= 30,
+      `only ${cutThrough} of ${toReaders} cut through: more than a GOP's burst went through the main thread`,
+    );
   },
 });
 

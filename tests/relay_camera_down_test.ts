@@ -50,7 +50,7 @@ Deno.test("camera down at start: 503 after --camera-wait, 404 for unknown paths,
   assert(unknown.ms < 1000, `404 after ${unknown.ms} ms`);
   const unreachable = logRecords(relay).filter((r) => r.msg === "camera unreachable; retrying with backoff");
   assertEquals(unreachable.length, 1, "one warning for the outage");
-  assertEquals(unreachable[0]!.url, `rtsp://127.0.0.1:${port}/cam`);
+  assertEquals(unreachable[0]!.url, `rtsp://viewer:***@127.0.0.1:${port}/cam`);
   assert(/refused/i.test(String(unreachable[0]!.error)), JSON.stringify(unreachable[0]));
   assert(!relay.process.stderrLines.some((l) => l.includes("s3cret")), "the password leaked into the logs");
   const retries = logRecords(relay).filter((r) => r.msg === "camera still unreachable");

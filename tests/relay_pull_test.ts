@@ -72,10 +72,12 @@ Deno.test("a TCP-only camera is reached by the automatic UDP -> TCP fallback", a
   assertEquals(stream?.source.transport, "tcp", JSON.stringify(stream?.source));
 });
 
-Deno.test("camera credentials from the URL: Digest and Basic", async () => {
+Deno.test("camera credentials from the URL: Digest, and Basic when --pull-auth allows it", async () => {
   for (const auth of ["digest", "basic"] as const) {
     await using camera = await startGstCamera({ fps: FPS, user: "cam", password: "s3cr:et/", auth });
-    await using relay = await startRelayProcess(["--path", `cam=${camera.authUrl}`]);
+    // Basic only on request (tests/attack_camera_basic_test.ts: refused by default).
+    const pullAuth = auth === "basic" ? ["--pull-auth", "digest,basic"] : [];
+    await using relay = await startRelayProcess(["--path", `cam=${camera.authUrl}`, ...pullAuth]);
     const r = await ffmpegRead(relay.url("cam"), { transport: "tcp", seconds: 2 });
     assert(r.frames >= 40, `${auth}: ${r.frames} frames\n${r.stderr}`);
     // The credentials never appear in the API.

@@ -1,12 +1,21 @@
 /**
  * RTSP authentication with real clients: ffmpeg and ffprobe with `rtsp://user:pass@...` read and publish through
- * Digest (the default) and Basic (when enabled); no or wrong credentials get 401; a reader cannot publish, a
+ * Digest (the default, qop=auth) and Basic (when enabled); GStreamer reads through Digest without qop (RFC 2069,
+ * as live555 clients such as VLC answer too); no or wrong credentials get 401; a reader cannot publish, a
  * publisher cannot read, a user is held to its paths; clients outside `--rtsp-allow` get 403; no password ever
  * reaches the relay's log.
  * @module
  */
 import { ok as assert } from "node:assert/strict";
-import { cachedTestClip, ffmpegPublish, ffmpegRead, tempDir, waitPublishing } from "./support/processes.ts";
+import {
+  cachedTestClip,
+  ffmpegPublish,
+  ffmpegRead,
+  ffprobeCodecs,
+  gstRead,
+  tempDir,
+  waitPublishing,
+} from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
 import { RtspClientConnection } from "../src/rtsp/client.ts";
 
@@ -84,6 +93,30 @@ Deno.test("RTSP Digest: users read and publish what they may, nothing else", asy
   for (const secret of ["v-secret-1", "c-secret-2", "b-secret-3"]) {
     assert(!log.includes(secret), `${secret} logged`);
   }
+});
+
+Deno.test("RTSP Digest without qop: GStreamer reads over TCP and UDP, ffprobe probes, wrong passwords read nothing", async () => {
+  await using relay = await startRelayProcess(USERS);
+  const demo = relay.url("demo");
+  for (const transport of ["tcp", "udp"] as const) {
+    const r = await gstRead(withCredentials(demo, "viewer", "v-secret-1"), { transport, seconds: 2 });
+    console.log(`GStreamer reads demo over ${transport} with Digest: ${r.buffers} buffers`);
+    assert(r.buffers >= 25, `${transport}: ${r.buffers} buffers\n${r.output}`);
+  }
+  const wrong = await gstRead(withCredentials(demo, "viewer", "nope"), {
+    transport: "tcp",
+    seconds: 1,
+    firstBufferTimeoutMs: 5000,
+  });
+  assert(wrong.buffers === 0, `a wrong password read ${wrong.buffers} buffers`);
+  const outside = await gstRead(withCredentials(relay.url("live/a"), "viewer", "v-secret-1"), {
+    transport: "tcp",
+    seconds: 1,
+    firstBufferTimeoutMs: 5000,
+  });
+  assert(outside.buffers === 0, `a path outside the user's glob read ${outside.buffers} buffers`);
+  const codecs = await ffprobeCodecs(withCredentials(demo, "boss", "b-secret-3"), "tcp");
+  assert(codecs.includes("h264"), codecs.join(","));
 });
 
 Deno.test("RTSP Basic when enabled, and the client allow-list", async () => {

@@ -5,11 +5,18 @@
  *
  * Auth (src/admin/auth.ts): mutations need `Authorization: Bearer <admin token>` and are refused (403) when no
  * token is configured; reads under `/api/v1/` and `/metrics` need it too with `adminAuthReads`. `/healthz`,
- * `/readyz`, `/api/openapi.json` and the peer protocol under `/mesh/v1/` stay open.
+ * `/readyz`, `/api/openapi.json` and the peer protocol under `/mesh/v1/` stay open (the peer protocol has its
+ * own guard, and is not mounted at all on a lone relay). Wrong tokens are limited per client (429 once over the
+ * limit).
+ *
+ * Before any of that, on every route: a Host header naming a DNS name this relay was not configured for gets 421
+ * (DNS rebinding, src/admin/host_check.ts), and a body under `/api/v1/` or `/mesh/v1/` that is not
+ * `application/json` gets 415 (cross-site requests, src/admin/json_only.ts). Refusals are counted in
+ * `msm_admin_requests_refused_total` and logged throttled (src/admin/refusals.ts).
  * @module
  */
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { RelayConfig } from "../config/schema.ts";
@@ -18,10 +25,15 @@ import type { StreamHub } from "../relay/hub.ts";
 import type { RtspService } from "../relay/rtsp_service.ts";
 import type { Stream } from "../relay/stream.ts";
 import type { RtpReceiverSnapshot } from "../metrics/rtp_receiver_stats.ts";
-import { adminAuth } from "./auth.ts";
+import { monotonicMs } from "../clock.ts";
+import { adminAuth, clientAddress } from "./auth.ts";
+import { AuthLimiter } from "./auth_limiter.ts";
 import { dashboardRoutes } from "./dashboard.ts";
+import { adminHostCheck } from "./host_check.ts";
+import { jsonBodiesOnly } from "./json_only.ts";
 import { adminRoutes, BEARER_SCHEME, bearerSecurityScheme, OPENAPI_INFO, widePath } from "./openapi.ts";
-import { redactConfig, redactUrl } from "./redact.ts";
+import { redactConfig, redactUrl, redactUrls } from "./redact.ts";
+import { type AdminRefusalReason, AdminRefusals } from "./refusals.ts";
 import {
   peerListSchema,
   type readinessChecksSchema,
@@ -52,6 +64,11 @@ export interface AdminDeps {
   config?: RelayConfig;
   /** Where admin changes (paths added or removed, sessions kicked) are logged. */
   logger?: Logger;
+  /**
+   * Whether to mount the mesh's peer protocol under `/mesh/v1` (false on a lone relay, which has no peers).
+   * @default true when `mesh` is given
+   */
+  meshProtocol?: boolean;
   /** The mesh: peer protocol routes and views. */
   mesh?: {
     routes(): Hono;
@@ -181,7 +198,31 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     streamView(s, readers.get(s.path) ?? 0, deps.metrics?.receiverStats(s));
 
   // Guards first: Hono runs middleware in registration order.
-  const guard = adminAuth({ token: config?.adminToken, reads: config?.adminAuthReads ?? false });
+  const refusals = new AdminRefusals({ logger: log });
+  const refused = (c: Context, reason: AdminRefusalReason, status: number, detail: string) =>
+    refusals.report({
+      reason,
+      remote: clientAddress(c),
+      request: `${c.req.method} ${c.req.path.slice(0, 200)}`,
+      status,
+      detail,
+    }, monotonicMs());
+  app.use(
+    "*",
+    adminHostCheck({
+      // Besides --admin-host: names this relay's operator already gave relays (its node, static peers' hosts).
+      names: [...(config?.adminHosts ?? []), deps.node, ...(config?.peers ?? []).map((p) => p.host)],
+      onRefused: (c, detail) => refused(c, "host", 421, detail),
+    }),
+  );
+  const jsonOnly = jsonBodiesOnly({ onRefused: (c, detail) => refused(c, "content_type", 415, detail) });
+  app.use("/api/v1/*", jsonOnly);
+  const guard = adminAuth({
+    token: config?.adminToken,
+    reads: config?.adminAuthReads ?? false,
+    limiter: new AuthLimiter(),
+    onRefused: refused,
+  });
   app.use("/metrics", guard);
   app.use("/api/v1/*", guard);
   const limit = bodyLimit({
@@ -189,8 +230,12 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     onError: (c) => c.json({ error: `Request body exceeds ${MAX_BODY_BYTES} bytes` }, 413),
   });
   app.use("/api/v1/*", limit);
-  // Before the mesh's own guard, which reads the body to check its signature.
-  app.use("/mesh/v1/*", limit);
+  if (deps.mesh && deps.meshProtocol !== false) {
+    // Before the mesh's own guard, which reads the body to check its signature; an oversized body is refused for
+    // its size whatever its type. A lone relay mounts no peer protocol: its /mesh/v1 is a plain 404.
+    app.use("/mesh/v1/*", limit);
+    app.use("/mesh/v1/*", jsonOnly);
+  }
 
   app.openapi(routes.health, (c) => c.json({ status: "ok" as const, node: deps.node }, 200));
   app.openapi(routes.ready, (c) => {
@@ -201,7 +246,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     return c.json(body, 503);
   });
   app.openapi(routes.metrics, (c) =>
-    c.text(deps.metrics?.expose() ?? "", 200, {
+    c.text((deps.metrics?.expose() ?? "") + refusals.expose(), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     }));
 
@@ -247,7 +292,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
   });
 
   const mesh = deps.mesh;
-  if (mesh) app.route("/mesh/v1", mesh.routes());
+  if (mesh && deps.meshProtocol !== false) app.route("/mesh/v1", mesh.routes());
   app.openapi(
     routes.peers,
     (c) => c.json(conform(peerListSchema, { peers: mesh?.peersView() ?? [] }, "peers"), 200),
@@ -295,8 +340,13 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
   app.route("/", dashboardRoutes(deps));
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
-    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
-    return c.json({ error: err.message }, 500);
+    // A message may quote a camera URL: never with its secrets.
+    if (err instanceof HTTPException) return c.json({ error: redactUrls(err.message) }, err.status);
+    log?.error("admin request failed", {
+      request: `${c.req.method} ${c.req.path}`,
+      error: redactUrls(String(err)),
+    });
+    return c.json({ error: redactUrls(err.message) }, 500);
   });
   return app;
 }

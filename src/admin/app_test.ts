@@ -504,3 +504,112 @@ Deno.test("createAdminApp() answers unknown routes with a JSON 404", async () =>
   equal(res.status, 404);
   assertEquals(parsed(errorSchema, res.body), { error: "No route for GET /api/v1/nothing" });
 });
+
+Deno.test("createAdminApp() answers 421 to a Host it was not configured for, on every route", async () => {
+  await using h = new Harness({
+    config: {
+      adminHosts: ["relay.example"],
+      peers: [{ node: "b", host: "relay-b.lan", adminPort: 1, meshPort: 2 }],
+    },
+    mesh: {
+      routes: () => new Hono().get("/ping", (c) => c.text("pong")),
+      peersView: () => [],
+      treeView: () => null,
+    },
+  });
+  const routes = [
+    "/",
+    "/favicon.svg",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/v1/sessions",
+    "/api/openapi.json",
+  ];
+  for (const route of [...routes, "/mesh/v1/ping"]) {
+    const refused = await h.call("GET", route, { headers: { Host: "evil.example:8080" } });
+    equal(refused.status, 421, route);
+    match(parsed(errorSchema, refused.body).error, /^Host "evil.example:8080" is not a name of this relay/);
+    for (
+      const host of [
+        "127.0.0.1:8080",
+        "[::1]:8080",
+        "localhost:8080",
+        "Relay.Example",
+        "node-a",
+        "relay-b.lan",
+      ]
+    ) {
+      equal(
+        (await h.call("GET", route, { headers: { Host: host } })).status,
+        200,
+        `${route} with Host ${host}`,
+      );
+    }
+  }
+  const metrics = await h.call("GET", "/metrics");
+  match(metrics.text, /^msm_rtsp_sessions 0$/m, "the relay's metrics first");
+  match(metrics.text, /^msm_admin_requests_refused_total\{reason="host"\} 8$/m);
+});
+
+Deno.test("createAdminApp() answers 415 to a body that is not JSON under /api/v1 and /mesh/v1, before auth", async () => {
+  let joins = 0;
+  await using h = new Harness({
+    mesh: {
+      routes: () =>
+        new Hono().post("/join", (c) => {
+          joins++;
+          return c.json({ ok: true });
+        }),
+      peersView: () => [],
+      treeView: () => null,
+    },
+  });
+  const plain = { "Content-Type": "text/plain;charset=UTF-8" };
+  const join = JSON.stringify({ path: "cam" });
+  const meshPlain = await h.call("POST", "/mesh/v1/join", { headers: plain, body: join });
+  equal(meshPlain.status, 415);
+  equal(
+    parsed(errorSchema, meshPlain.body).error,
+    'Request bodies must be JSON: send Content-Type: application/json (got "text/plain;charset=UTF-8")',
+  );
+  equal(joins, 0, "the handler never ran");
+  equal((await h.call("POST", "/mesh/v1/join", { headers: JSON_TYPE, body: join })).status, 200);
+  equal(joins, 1);
+  const form = { "Content-Type": "application/x-www-form-urlencoded" };
+  equal(
+    (await h.call("POST", "/api/v1/paths", { headers: form, body: "name=x" })).status,
+    415,
+    "without a token",
+  );
+  const { id } = await h.tcpReader("cam");
+  const kick = await h.call("DELETE", `/api/v1/sessions/${id}`, {
+    headers: { ...AUTH, ...plain, "Content-Length": "2" },
+    body: "{}",
+  });
+  equal(kick.status, 415, "a body on a DELETE too");
+  equal(h.svc.sessions().length, 1, "the session is still there");
+  match(
+    (await h.call("GET", "/metrics")).text,
+    /^msm_admin_requests_refused_total\{reason="content_type"\} 3$/m,
+  );
+});
+
+Deno.test("createAdminApp() never shows a camera URL's secrets in an error answer", async () => {
+  await using h = new Harness({
+    mesh: {
+      routes: () =>
+        new Hono().get("/boom", () => {
+          throw new Error("DESCRIBE rtsp://u:cam-s3cret@192.0.2.7/x?token=tok-s3cret&channel=1 timed out");
+        }),
+      peersView: () => [],
+      treeView: () => null,
+    },
+  });
+  const res = await h.call("GET", "/mesh/v1/boom");
+  equal(res.status, 500);
+  equal(
+    parsed(errorSchema, res.body).error,
+    "DESCRIBE rtsp://u:***@192.0.2.7/x?token=***&channel=1 timed out",
+  );
+});

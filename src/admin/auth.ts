@@ -1,11 +1,15 @@
 /**
  * Bearer-token authorization of the admin API. Tokens are compared in constant time: both sides are hashed with
  * HMAC-SHA256 under a key drawn at startup, and the two digests are compared without an early exit, so neither
- * the position of the first wrong byte nor the length of the configured token shows in the response time.
+ * the position of the first wrong byte nor the length of the configured token shows in the response time. Wrong
+ * tokens are limited per client ({@link ./auth_limiter.ts}).
  * @module
  */
 import { createHmac, randomBytes } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { type Clock, monotonicMs } from "../clock.ts";
+import { AuthLimiter, clientKey } from "./auth_limiter.ts";
+import type { AdminRefusalReason } from "./refusals.ts";
 
 /** Realm named in `WWW-Authenticate` challenges. */
 export const AUTH_REALM = "msm-relay";
@@ -51,8 +55,13 @@ export function tokensEqual(presented: string, expected: string): boolean {
  */
 export function bearerToken(header: string | undefined | null): string | null {
   if (!header) return null;
-  const m = /^Bearer[ ]+([^ ].*?)[ ]*$/i.exec(header);
-  return m ? m[1]! : null;
+  // No backtracking pattern on the whole header: a lazy group before trailing spaces is quadratic in its length
+  // (64 KB of spaces blocked the event loop for seconds).
+  const prefix = /^Bearer +/i.exec(header);
+  if (!prefix) return null;
+  let end = header.length;
+  while (end > prefix[0].length && header.charCodeAt(end - 1) === 0x20) end--;
+  return end > prefix[0].length ? header.slice(prefix[0].length, end) : null;
 }
 
 /** Options of {@linkcode adminAuth}. */
@@ -61,23 +70,44 @@ export interface AdminAuthOptions {
   token?: string | undefined;
   /** Whether reads (GET, HEAD, OPTIONS) need the token too. @default false */
   reads?: boolean;
+  /** Wrong tokens per client and window. @default a new {@linkcode AuthLimiter} (10 per minute) */
+  limiter?: AuthLimiter;
+  /** Told about each refused request (counted and logged by the caller). */
+  onRefused?: (c: Context, reason: AdminRefusalReason, status: number, detail: string) => void;
+  /** Monotonic clock in ms. @default {@linkcode monotonicMs} */
+  now?: Clock;
 }
 
 const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * The address of the client of a request served by `Deno.serve` (Hono's `env` is its handler info).
+ * @param c the request context
+ * @returns the client's IP address, or `unknown` (a request made in-process, as tests do)
+ */
+export function clientAddress(c: Context): string {
+  return (c.env as { remoteAddr?: Deno.NetAddr } | undefined)?.remoteAddr?.hostname ?? "unknown";
+}
 
 /**
  * Middleware that guards the routes it is mounted on:
  * - a mutation (any method but GET, HEAD, OPTIONS) needs a valid bearer token; with no token configured it is
  *   refused with 403, since an unauthenticated admin API must not change the relay;
  * - a read needs the token only when `reads` is set;
- * - a missing or wrong token is answered 401 `{error}` with a `WWW-Authenticate: Bearer` challenge.
- * @param options the token and whether reads need it
+ * - a missing or wrong token is answered 401 `{error}` with a `WWW-Authenticate: Bearer` challenge;
+ * - a client that sent too many wrong tokens ({@linkcode AuthLimiter}) is answered 429 with `Retry-After` until
+ *   its window ends, even with the right token: its tries are not looked at meanwhile. A missing token is not a
+ *   wrong one (the dashboard asks without one first).
+ * @param options the token, whether reads need it, the try limit
  * @returns the Hono middleware
  * @example app.use("/api/v1/*", adminAuth({ token: config.adminToken, reads: config.adminAuthReads }))
  */
 export function adminAuth(options: AdminAuthOptions): MiddlewareHandler {
   const { token } = options;
   const reads = options.reads ?? false;
+  const limiter = options.limiter ?? new AuthLimiter();
+  const now = options.now ?? monotonicMs;
+  const refused = options.onRefused ?? (() => {});
   return async function adminAuthMiddleware(c, next) {
     const isRead = READ_METHODS.has(c.req.method);
     if (isRead && !reads) return await next();
@@ -86,12 +116,32 @@ export function adminAuth(options: AdminAuthOptions): MiddlewareHandler {
       const what = isRead ? "Admin reads need a token but" : "Admin changes are disabled:";
       return c.json({ error: `${what} no admin token is configured (--admin-token)` }, 403);
     }
+    const client = clientKey(clientAddress(c));
+    const waitMs = limiter.blockedFor(client, now());
+    if (waitMs > 0) {
+      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+      const detail = `Too many wrong admin tokens from this address: try again in ${seconds} s`;
+      refused(c, "locked_out", 429, detail);
+      c.header("Retry-After", String(seconds));
+      return c.json({ error: detail }, 429);
+    }
     const presented = bearerToken(c.req.header("Authorization"));
     if (presented === null) {
+      const detail = "Missing bearer token: send Authorization: Bearer <admin token>";
+      refused(c, "missing_token", 401, detail);
       c.header("WWW-Authenticate", `Bearer realm="${AUTH_REALM}"`);
-      return c.json({ error: "Missing bearer token: send Authorization: Bearer <admin token>" }, 401);
+      return c.json({ error: detail }, 401);
     }
     if (!tokensEqual(presented, token)) {
+      const locked = limiter.fail(client, now());
+      refused(
+        c,
+        "bad_token",
+        401,
+        locked
+          ? `Invalid bearer token; ${limiter.maxFailures} wrong tokens: this address is locked out for a while`
+          : "Invalid bearer token",
+      );
       c.header("WWW-Authenticate", `Bearer realm="${AUTH_REALM}", error="invalid_token"`);
       return c.json({ error: "Invalid bearer token" }, 401);
     }

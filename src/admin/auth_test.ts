@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, equal } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { Hono } from "hono";
 import { adminAuth, bearerToken, constantTimeEqual, tokensEqual } from "./auth.ts";
 
@@ -89,4 +89,54 @@ Deno.test("adminAuth() refuses every mutation when no token is configured", asyn
   equal((await call(app, "GET")).status, 200);
   // Reads asked to be guarded with nothing to check against: closed, not open.
   equal((await call(guarded({ reads: true }), "GET")).status, 403);
+});
+
+Deno.test("adminAuth() answers 429 with Retry-After after 10 wrong tokens from one client, even to the right one", async () => {
+  let now = 5_000;
+  const reasons: string[] = [];
+  const app = new Hono();
+  app.use(
+    "/x",
+    adminAuth({
+      token: "t0k",
+      now: () => now,
+      onRefused: (_c, reason, status) => void reasons.push(`${reason} ${status}`),
+    }),
+  );
+  app.post("/x", (c) => c.json({ changed: true }));
+  const from = (hostname: string) => ({ remoteAddr: { transport: "tcp", hostname, port: 40000 } });
+  const post = (authorization: string, hostname = "192.0.2.7") =>
+    app.request("/x", { method: "POST", headers: { authorization } }, from(hostname));
+
+  for (let i = 0; i < 10; i++) equal((await post("Bearer wrong")).status, 401, `wrong token ${i + 1}`);
+  now += 1_500;
+  const locked = await post("Bearer t0k");
+  equal(locked.status, 429, "the right token waits too");
+  equal(locked.headers.get("retry-after"), "59");
+  match((await locked.json()).error, /^Too many wrong admin tokens from this address: try again in 59 s$/);
+  equal((await post("Bearer t0k", "192.0.2.8")).status, 200, "another client is not affected");
+  equal((await post("Bearer t0k", "::ffff:192.0.2.7")).status, 429, "the same client over IPv6-mapped IPv4");
+  now += 58_500;
+  equal((await post("Bearer t0k")).status, 200, "the window is over");
+  assertEquals(reasons, [
+    ...Array<string>(10).fill("bad_token 401"),
+    "locked_out 429",
+    "locked_out 429",
+  ]);
+});
+
+Deno.test("adminAuth() does not count a missing token as a wrong one", async () => {
+  const app = guarded({ token: "t0k", reads: true });
+  for (let i = 0; i < 30; i++) equal((await call(app, "GET")).status, 401);
+  equal((await call(app, "GET", "Bearer t0k")).status, 200);
+});
+
+Deno.test("bearerToken() takes time linear in the header: 64 KB of spaces inside a credential", () => {
+  const header = `Bearer a${" ".repeat(64 * 1024)}b${" ".repeat(64 * 1024)}`;
+  const t0 = performance.now();
+  const token = bearerToken(header);
+  const ms = performance.now() - t0;
+  equal(token, `a${" ".repeat(64 * 1024)}b`);
+  // Quadratic matching took seconds here; linear work is well under a second even on a loaded machine.
+  ok(ms < 1000, `${ms} ms`);
 });

@@ -87,6 +87,8 @@ export const DASHBOARD_SCRIPT = String.raw`
   let peers = new Map(); // node -> peer
   let selfNode = document.body.dataset.node || "";
   let authFailed = false;
+  let tokenRefused = false; // the last token given was refused (and forgotten)
+  let waitMs = 0; // set by a 429: no poll before it has passed
   let lastPoll = Date.now(); // time of the last samples: plots redrawn on resize keep their right edge
 
   function el(tag, attrs, ...children) {
@@ -117,12 +119,27 @@ export const DASHBOARD_SCRIPT = String.raw`
 
   // ---- API --------------------------------------------------------------------------------------------
   class AuthError extends Error {}
+  class LockedOut extends Error {
+    constructor(seconds) {
+      super("Too many wrong admin tokens from this address: try again in " + seconds + " s");
+      this.seconds = seconds;
+    }
+  }
   async function api(route, optional) {
     const headers = { Accept: "application/json" };
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = "Bearer " + token;
     const res = await fetch(route, { headers, cache: "no-store" });
-    if (res.status === 401 || res.status === 403) throw new AuthError("The admin API wants a bearer token");
+    if (res.status === 429) throw new LockedOut(Math.max(1, Number(res.headers.get("Retry-After")) || 60));
+    if (res.status === 401 || res.status === 403) {
+      // A refused token is forgotten, not sent again with every poll: each wrong try counts against this
+      // address, and too many lock it out for a while.
+      if (token && res.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        tokenRefused = true;
+      }
+      throw new AuthError("The admin API wants a bearer token");
+    }
     if (optional && res.status === 404) return null;
     if (!res.ok) throw new Error("GET " + route + " answered " + res.status);
     return res.json();
@@ -450,11 +467,9 @@ export const DASHBOARD_SCRIPT = String.raw`
 
   async function poll() {
     try {
-      const [streams, sessions, peerList] = await Promise.all([
-        api("/api/v1/streams"),
-        api("/api/v1/sessions"),
-        api("/api/v1/peers", true),
-      ]);
+      // One request first: a wrong token costs one try, not one per route.
+      const streams = await api("/api/v1/streams");
+      const [sessions, peerList] = await Promise.all([api("/api/v1/sessions"), api("/api/v1/peers", true)]);
       authFailed = false;
       document.getElementById("auth").hidden = true;
       peers = new Map(((peerList && peerList.peers) || []).map((p) => [p.node, p]));
@@ -495,7 +510,12 @@ export const DASHBOARD_SCRIPT = String.raw`
           form.hidden = false;
           document.getElementById("token").focus();
         }
-        setError(sessionStorage.getItem(TOKEN_KEY) ? "The token was refused." : err.message + ".");
+        setError(tokenRefused ? "The token was refused." : err.message + ".");
+      } else if (err instanceof LockedOut) {
+        authFailed = true;
+        waitMs = err.seconds * 1000;
+        document.getElementById("auth").hidden = false;
+        setError(err.message + ".");
       } else {
         setError("Cannot read the admin API: " + (err && err.message ? err.message : String(err)));
       }
@@ -505,8 +525,9 @@ export const DASHBOARD_SCRIPT = String.raw`
   let timer = 0;
   async function loop() {
     clearTimeout(timer);
+    waitMs = 0;
     await poll();
-    timer = setTimeout(loop, authFailed ? 5 * POLL_MS : POLL_MS);
+    timer = setTimeout(loop, Math.max(waitMs, authFailed ? 5 * POLL_MS : POLL_MS));
   }
   document.getElementById("auth").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -514,6 +535,7 @@ export const DASHBOARD_SCRIPT = String.raw`
     const token = input.value.trim();
     if (token) sessionStorage.setItem(TOKEN_KEY, token);
     else sessionStorage.removeItem(TOKEN_KEY);
+    tokenRefused = false;
     input.value = "";
     loop();
   });

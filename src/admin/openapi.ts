@@ -39,7 +39,9 @@ export const OPENAPI_INFO = {
   version: "1",
   description:
     "Streams, sessions, mesh peers and trees, configuration, health. Mutations need the admin token; " +
-    "reads need it too when the relay runs with `--admin-auth-reads`. Errors are `{error}` JSON.",
+    "reads need it too when the relay runs with `--admin-auth-reads`. Errors are `{error}` JSON. Every route " +
+    "answers 421 to a `Host` that is a DNS name the relay was not configured for (`--admin-host`; IP addresses " +
+    "and localhost always pass), and request bodies must be `application/json` (else 415).",
 };
 
 const json = <S extends z.ZodType>(schema: S, description: string) => ({
@@ -49,9 +51,15 @@ const json = <S extends z.ZodType>(schema: S, description: string) => ({
 
 const error = (description: string) => json(errorSchema, description);
 
+const LOCKED_OUT = error(
+  "Too many wrong bearer tokens from this address (10 a minute): refused, even with the right token, until " +
+    "`Retry-After` seconds have passed",
+);
+
 const AUTH_ERRORS = {
   401: error("Missing or wrong bearer token (with a `WWW-Authenticate: Bearer` challenge)"),
   403: error("No admin token is configured: changes are disabled"),
+  429: LOCKED_OUT,
 } as const;
 
 /** Options of {@linkcode adminRoutes}. */
@@ -70,7 +78,7 @@ export function adminRoutes(options: AdminRoutesOptions = {}) {
   const guardedRead = options.readsNeedToken ?? false;
   const mutation = { security: [{ [BEARER_SCHEME]: [] }] };
   const read = guardedRead ? mutation : { security: [] };
-  const readErrors = guardedRead ? { 401: AUTH_ERRORS[401] } : {};
+  const readErrors = guardedRead ? { 401: AUTH_ERRORS[401], 429: LOCKED_OUT } : {};
 
   return {
     health: createRoute({

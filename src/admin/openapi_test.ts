@@ -24,6 +24,9 @@ const ROUTES = [
   "GET /api/openapi.json",
 ].sort();
 
+/** An admin token of the shortest accepted length. */
+const TOKEN = "t0k-0123456789ab";
+
 /** Routes that stay open whatever the auth settings. */
 const OPEN = new Set(["GET /healthz", "GET /readyz", "GET /api/openapi.json"]);
 
@@ -76,7 +79,7 @@ function refs(value: unknown): string[] {
 }
 
 Deno.test("GET /api/openapi.json is an OpenAPI 3.1 document listing every route once", async () => {
-  const doc = await documentOf({ adminToken: "t" });
+  const doc = await documentOf({ adminToken: TOKEN });
   equal(doc.openapi, "3.1.0");
   equal(doc.info.title, "msm-relay admin API");
   assertEquals(operations(doc).map(([key]) => key).sort(), ROUTES);
@@ -88,7 +91,7 @@ Deno.test("GET /api/openapi.json is an OpenAPI 3.1 document listing every route 
 });
 
 Deno.test("GET /api/openapi.json declares path parameters, bodies and JSON schemas for every answer", async () => {
-  const doc = await documentOf({ adminToken: "t" });
+  const doc = await documentOf({ adminToken: TOKEN });
   for (const [key, op] of operations(doc)) {
     const names = [...key.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
     assertEquals(
@@ -106,7 +109,7 @@ Deno.test("GET /api/openapi.json declares path parameters, bodies and JSON schem
   assertEquals(add.requestBody?.content["application/json"]?.schema, {
     $ref: "#/components/schemas/AddPath",
   });
-  assertEquals(Object.keys(add.responses).sort(), ["201", "400", "401", "403", "409", "413", "415"]);
+  assertEquals(Object.keys(add.responses).sort(), ["201", "400", "401", "403", "409", "413", "415", "429"]);
   const addPath = doc.components.schemas.AddPath as {
     required: string[];
     properties: Record<string, unknown>;
@@ -121,25 +124,26 @@ Deno.test("GET /api/openapi.json declares path parameters, bodies and JSON schem
 
 Deno.test("GET /api/openapi.json marks mutations, and reads when guarded, with the bearer scheme", async () => {
   for (const guardedReads of [false, true]) {
-    const doc = await documentOf({ adminToken: "t", adminAuthReads: guardedReads });
+    const doc = await documentOf({ adminToken: TOKEN, adminAuthReads: guardedReads });
     for (const [key, op] of operations(doc)) {
       const needsToken = !OPEN.has(key) && (!key.startsWith("GET ") || guardedReads);
       assertEquals(op.security, needsToken ? [{ bearerAuth: [] }] : [], key);
       equal("401" in op.responses, needsToken, `${key} documents 401`);
+      equal("429" in op.responses, needsToken, `${key} documents 429 (too many wrong tokens)`);
     }
   }
 });
 
 Deno.test("every documented route is served (no route answers the 'No route' 404)", async () => {
-  const app = appWith({ adminToken: "t" });
-  const doc = await documentOf({ adminToken: "t" });
+  const app = appWith({ adminToken: TOKEN });
+  const doc = await documentOf({ adminToken: TOKEN });
   for (const [key] of operations(doc)) {
     const [method, path] = key.split(" ") as [string, string];
     // Stream and path names may hold '/', session ids do not.
     const url = path.replace("{id}", "some-id").replace(/\{[^}]+\}/g, "some/path");
     const res = await app.request(url, {
       method,
-      headers: { Authorization: "Bearer t", "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
       ...(method === "POST" ? { body: "{}" } : {}),
     });
     const text = await res.text();

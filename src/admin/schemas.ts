@@ -186,5 +186,5 @@ export const streamPathParamSchema = z.object({
 
 /** A session id in a URL. */
 export const sessionIdParamSchema = z.object({
-  id: z.string().min(1).meta({ param: { name: "id", in: "path" } }),
+  id: z.string().min(1).max(128).meta({ param: { name: "id", in: "path" } }),
 });

@@ -10,8 +10,9 @@
  * root re-plans without it.
  * @module
  */
-import { Hono, type HonoRequest } from "hono";
+import { type Context, Hono, type HonoRequest } from "hono";
 import { monotonicMs } from "../clock.ts";
+import { contained } from "../contain.ts";
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import type { RemoteResolver, StreamHub } from "../relay/hub.ts";
@@ -75,14 +76,23 @@ export interface MeshOptions {
   keys?: MeshKeyring | null;
   /** Encrypt mesh packets when there are keys (else authenticate only). @default true */
   encrypt?: boolean;
+  /**
+   * Source address of peer calls (the `--listen` address when it is not a wildcard), so that peers see calls
+   * come from the address discovery gives for this relay. @default the kernel's choice
+   */
+  localAddress?: string;
   /** This process's incarnation (16 hex characters). @default random (mesh_incarnation.ts) */
   incarnation?: string;
 }
 
 /** Refusals of peers (bad packets, unsigned calls), for metrics and logs. */
 export interface MeshRejections {
-  /** Datagrams refused at the mesh port, per reason. */
-  packets: Readonly<Record<MeshRejectReason, number>>;
+  /**
+   * Datagrams refused at the mesh port, per reason: the sealing's (see {@linkcode MeshRejectReason}) and
+   * `unexpected_source` (a frame or heartbeat not from the relay it names, in an open mesh) and `unknown_stream`
+   * (a frame for a stream id no source here subscribed with).
+   */
+  packets: Readonly<Record<MeshRejectReason | "unexpected_source" | "unknown_stream", number>>;
   /** Peer-protocol requests refused (unsigned, wrong key, stale, replayed), per reason. */
   requests: ReadonlyMap<string, number>;
 }
@@ -112,6 +122,13 @@ interface ChildSub {
   lastHeard: number;
 }
 
+/** How long a path that no peer serves is answered 404 without asking them again. */
+const MISSING_PATH_HOLD_MS = 1000;
+/** Paths remembered as served by no peer. */
+const MAX_MISSING_PATHS = 4096;
+/** Paths looked up among the peers at once. */
+const MAX_ROOT_LOOKUPS = 32;
+
 /** Errors a peer call may answer with. */
 class PeerError extends Error {
   constructor(readonly status: number, message: string) {
@@ -125,7 +142,9 @@ export class Mesh implements MeshSourceHost {
   readonly self: SelfRef;
   readonly #peer: Peer;
   readonly #opts:
-    & Required<Omit<MeshOptions, "self" | "discovery" | "logger" | "keys" | "encrypt" | "incarnation">>
+    & Required<
+      Omit<MeshOptions, "self" | "discovery" | "logger" | "keys" | "encrypt" | "localAddress" | "incarnation">
+    >
     & MeshOptions;
   /** This process's incarnation, as sealing needs it. */
   readonly #incarnation: Uint8Array;
@@ -142,7 +161,10 @@ export class Mesh implements MeshSourceHost {
   /** Members that said their mesh port hears nothing. */
   readonly #deafPeers = new Set<string>();
   readonly #rootCache = new Map<string, { ref: PeerRef; until: number }>();
-  #nextStreamId = 1;
+  /** Paths no peer serves, until when (monotonic ms). */
+  readonly #missingCache = new Map<string, number>();
+  /** Root lookups in flight, per path. */
+  readonly #lookups = new Map<string, Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
   #draining = false;
@@ -156,6 +178,10 @@ export class Mesh implements MeshSourceHost {
   #sealer: MeshSealer | null = null;
   #opener: MeshOpener | null = null;
   readonly #requestRejects = new Map<string, number>();
+  /** Frames and heartbeats refused because they did not come from the relay they name (open mesh). */
+  #unexpectedSource = 0;
+  /** Frames for a stream id no source here subscribed with. */
+  #unknownStream = 0;
   readonly #refusalLog = new LogThrottle<null>();
 
   /** @param options identity, discovery, fan-out and timing */
@@ -174,7 +200,7 @@ export class Mesh implements MeshSourceHost {
     this.#incarnation = incarnationBytes(this.self.incarnation);
     this.#log = options.logger;
     this.#ring = options.keys ?? null;
-    this.#http = new MeshHttp(() => this.#ring);
+    this.#http = new MeshHttp(() => this.#ring, options.localAddress);
   }
 
   /** Binds the mesh port and starts heartbeats and watchdogs. The hub must be attached first. */
@@ -198,12 +224,13 @@ export class Mesh implements MeshSourceHost {
     await this.#opts.discovery.start();
     await this.#watchCameraServices(hub);
     this.#timers.push(
-      setInterval(() => this.#heartbeat(), this.#opts.heartbeatMs),
-      setInterval(() => {
-        this.#checkHearing();
-        for (const s of this.#sources.values()) s.checkParent();
-      }, 100),
-      setInterval(() => this.#sweep(), 500),
+      setInterval(() => contained("mesh heartbeat", () => this.#heartbeat()), this.#opts.heartbeatMs),
+      setInterval(() =>
+        contained("mesh watchdog", () => {
+          this.#checkHearing();
+          for (const s of this.#sources.values()) s.checkParent();
+        }), 100),
+      setInterval(() => contained("mesh sweep", () => this.#sweep()), 500),
     );
     this.#opts.discovery.onChange(() => this.#rootsMayHaveMoved());
   }
@@ -298,10 +325,13 @@ export class Mesh implements MeshSourceHost {
     return monotonicMs();
   }
 
+  /** A random stream id not in use: ids are not guessable, so a forged frame cannot aim at a live stream. */
   newStreamId(): number {
-    const id = this.#nextStreamId;
-    this.#nextStreamId = this.#nextStreamId >= 0xfffffffe ? 1 : this.#nextStreamId + 1;
-    return id;
+    const word = new Uint32Array(1);
+    for (;;) {
+      const id = crypto.getRandomValues(word)[0]!;
+      if (id !== 0 && !this.#routes.has(id)) return id;
+    }
   }
 
   route(streamId: number, source: MeshSource | null): void {
@@ -340,7 +370,32 @@ export class Mesh implements MeshSourceHost {
     if (cached && cached.until > monotonicMs() && live.some((p) => p.node === cached.ref.node)) {
       return { root: cached.ref };
     }
-    // A publisher elsewhere: ask every peer; the one it publishes to answers.
+    // Asking every peer costs a call each: a path nobody serves is remembered for a moment, one lookup per path
+    // runs at a time, and only so many paths are looked up at once (readers of made-up paths cannot make this
+    // relay flood its peers).
+    const missing = this.#missingCache.get(path);
+    if (missing !== undefined && missing > monotonicMs()) {
+      return { missing: `No relay serves "${path}"`, status: 404 };
+    }
+    const running = this.#lookups.get(path);
+    if (running) return await running;
+    if (this.#lookups.size >= MAX_ROOT_LOOKUPS) {
+      return { missing: `Too many paths are being looked up in the mesh; retry`, status: 503 };
+    }
+    const lookup = this.#askPeersForRoot(path, live);
+    this.#lookups.set(path, lookup);
+    try {
+      return await lookup;
+    } finally {
+      this.#lookups.delete(path);
+    }
+  }
+
+  /** Asks every live peer whether `path` enters the mesh there (a publisher elsewhere). */
+  async #askPeersForRoot(
+    path: string,
+    live: readonly Peer[],
+  ): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }> {
     const others = live.filter((p) => p.node !== this.#peer.node);
     const answers = await Promise.all(others.map(async (p) => {
       try {
@@ -357,8 +412,17 @@ export class Mesh implements MeshSourceHost {
       }
     }));
     const found = answers.find((p) => p !== null);
-    if (!found) return { missing: `No relay serves "${path}"`, status: 404 };
+    if (!found) {
+      if (this.#missingCache.size >= MAX_MISSING_PATHS) {
+        this.#missingCache.delete(this.#missingCache.keys().next().value!);
+      }
+      this.#missingCache.set(path, monotonicMs() + MISSING_PATH_HOLD_MS);
+      return { missing: `No relay serves "${path}"`, status: 404 };
+    }
     const ref = refOf(found);
+    if (this.#rootCache.size >= MAX_MISSING_PATHS) {
+      this.#rootCache.delete(this.#rootCache.keys().next().value!);
+    }
     this.#rootCache.set(path, { ref, until: monotonicMs() + 5000 });
     return { root: ref };
   }
@@ -455,6 +519,28 @@ export class Mesh implements MeshSourceHost {
         },
       }),
     );
+    // Without a mesh key, only relays that discovery knows may call, from the address it gives for them.
+    app.use("*", async (c, next) => {
+      if (this.#ring) return await next();
+      const from = callerAddress(c);
+      const known = from !== null &&
+        this.#opts.discovery.peers().some((p) =>
+          p.node !== this.#peer.node && plainHost(p.host) === plainHost(from)
+        );
+      if (known) return await next();
+      return this.#refuseCall(
+        c,
+        "unknown_peer",
+        `${c.req.method} ${new URL(c.req.url).pathname} from ${from ?? "an unknown address"}: ` +
+          "without a mesh key only the relays discovery knows may call",
+      );
+    });
+    const notThat = (c: Context, node: string) =>
+      this.#refuseCall(
+        c,
+        "not_that_peer",
+        `a call naming ${node} came from ${callerAddress(c) ?? "an unknown address"}, not from its address`,
+      );
     const parse = async <S extends z.ZodType>(
       schema: S,
       req: HonoRequest,
@@ -484,8 +570,9 @@ export class Mesh implements MeshSourceHost {
     app.post("/join", async (c) => {
       const req = await parse(joinRequestSchema, c.req);
       if (req instanceof Response) return req;
+      if (!this.#callerIs(c, req.from.node)) return notThat(c, req.from.node);
       try {
-        return c.json(await this.#onJoin(req));
+        return c.json(await this.#onJoin({ ...req, from: this.#trustedRef(req.from)! }));
       } catch (err) {
         const status = err instanceof PeerError ? err.status : 500;
         return c.json({ error: (err as Error).message }, status as 404);
@@ -494,6 +581,7 @@ export class Mesh implements MeshSourceHost {
     app.post("/leave", async (c) => {
       const req = await parse(leaveRequestSchema, c.req);
       if (req instanceof Response) return req;
+      if (!this.#callerIs(c, req.node)) return notThat(c, req.node);
       const tree = this.#roots.get(req.path);
       if (tree?.members.delete(req.node)) this.#replan(tree);
       this.#dropEmptyTree(req.path);
@@ -502,13 +590,15 @@ export class Mesh implements MeshSourceHost {
     app.post("/subscribe", async (c) => {
       const req = await parse(subscribeRequestSchema, c.req);
       if (req instanceof Response) return req;
+      if (!this.#callerIs(c, req.from.node)) return notThat(c, req.from.node);
       if (this.#draining) return c.json({ error: "This relay is draining" }, 503);
       this.#heard(req.from.node);
       const stream = this.#hub?.get(req.path);
       if (!stream?.description || stream.tracks.length === 0) {
         return c.json({ error: `"${req.path}" is not flowing here yet` }, 503);
       }
-      this.#addChild(stream, req.from, req.streamId, req.burst);
+      // Media goes to the address discovery gives for the child, never to one a body names.
+      this.#addChild(stream, this.#trustedRef(req.from)!, req.streamId, req.burst);
       // Signed by a key holder: expect its sealer's packets, and tell it what to seal for and what we seal under.
       if (req.salt) this.#opener?.announce(fromHex(req.salt));
       const salt = this.#sealer ? { salt: toHex(this.#sealer.salt) } : {};
@@ -517,6 +607,7 @@ export class Mesh implements MeshSourceHost {
     app.post("/rejoin", async (c) => {
       const req = await parse(leaveRequestSchema, c.req);
       if (req instanceof Response) return req;
+      if (!this.#callerIs(c, req.node)) return notThat(c, req.node);
       const source = this.#sources.get(req.path);
       if (!source || source.parent?.node !== req.node) return c.json({ error: "Not fed by that relay" }, 404);
       source.renewNow();
@@ -525,6 +616,7 @@ export class Mesh implements MeshSourceHost {
     app.post("/unsubscribe", async (c) => {
       const req = await parse(unsubscribeRequestSchema, c.req);
       if (req instanceof Response) return req;
+      if (!this.#callerIs(c, req.node)) return notThat(c, req.node);
       this.#removeChild(req.path, req.node);
       return c.json({ ok: true });
     });
@@ -546,8 +638,9 @@ export class Mesh implements MeshSourceHost {
 
   /** Refused packets and requests so far. */
   rejections(): MeshRejections {
+    const sealing = this.#socket?.rejected ?? emptyRejectCounts();
     return {
-      packets: this.#socket?.rejected ?? emptyRejectCounts(),
+      packets: { ...sealing, unexpected_source: this.#unexpectedSource, unknown_stream: this.#unknownStream },
       requests: this.#requestRejects,
     };
   }
@@ -602,6 +695,7 @@ export class Mesh implements MeshSourceHost {
     }
     await this.#opts.discovery.stop();
     this.#socket?.close();
+    this.#http.close();
   }
 
   /**
@@ -672,7 +766,14 @@ export class Mesh implements MeshSourceHost {
     this.#log.warn(what, { reason, from, message, ...(suppressed > 0 ? { suppressed } : {}) });
   }
 
-  async #call(peer: PeerRef, op: string, body: unknown, timeoutMs = 2000): Promise<unknown> {
+  async #call(to: PeerRef, op: string, body: unknown, timeoutMs = 2000): Promise<unknown> {
+    const peer = this.#trustedRef(to);
+    if (!peer) {
+      throw new PeerError(
+        403,
+        `${to.node} ${op}: not a relay discovery knows (without a mesh key, only those)`,
+      );
+    }
     let res: { status: number; text: string };
     try {
       res = await this.#http.request(
@@ -701,6 +802,39 @@ export class Mesh implements MeshSourceHost {
     return json;
   }
 
+  /** The other relay discovery knows as `node`. */
+  #knownPeer(node: string): Peer | undefined {
+    if (node === this.#peer.node) return undefined;
+    return this.#opts.discovery.peers().find((p) => p.node === node);
+  }
+
+  /**
+   * `ref` as this relay may act on it: the addresses discovery gives for a node it knows, whatever a request body
+   * or an answer says; a node discovery does not know only with a mesh key (the caller proved it holds the key);
+   * else null.
+   */
+  #trustedRef<R extends PeerRef>(ref: R): R | null {
+    if (ref.node === this.#peer.node) return ref;
+    const known = this.#knownPeer(ref.node);
+    if (known) return { ...ref, host: known.host, adminPort: known.adminPort, meshPort: known.meshPort };
+    return this.#ring ? ref : null;
+  }
+
+  /** Without a mesh key, true only when the request comes from the address discovery gives for `node`. */
+  #callerIs(c: Context, node: string): boolean {
+    if (this.#ring) return true;
+    const known = this.#knownPeer(node);
+    const from = callerAddress(c);
+    return known !== undefined && from !== null && plainHost(known.host) === plainHost(from);
+  }
+
+  /** Counts and logs (throttled) a refused peer call; the 403 to answer. */
+  #refuseCall(c: Context, reason: string, message: string): Response {
+    this.#requestRejects.set(reason, (this.#requestRejects.get(reason) ?? 0) + 1);
+    this.#logRefusal("peer request refused", reason, callerAddress(c) ?? "unknown", message);
+    return c.json({ error: message }, 403);
+  }
+
   #heard(node: string): void {
     if (this.#deafPeers.has(node)) return;
     this.#suspects.delete(node);
@@ -723,8 +857,14 @@ export class Mesh implements MeshSourceHost {
       this.#deafPeers.delete(req.from.node);
       this.#heard(req.from.node);
     }
-    // What the member lost may be the old root: with it out of the view, the root may move here.
-    for (const s of req.suspects) if (s !== req.from.node) this.#suspect(s);
+    // What the member lost may be the old root: with it out of the view, the root may move here. A member may
+    // blame its own parent, or a relay outside this tree (such as that old root); never another member.
+    const current = this.#roots.get(req.path)?.plan ?? null;
+    for (const s of req.suspects) {
+      if (s === req.from.node || s === this.#peer.node) continue;
+      if (current?.parent.has(s) && current.parent.get(req.from.node) !== s) continue;
+      this.#suspect(s);
+    }
     hub.rehome(req.path);
     if (!hub.isLocalRoot(req.path)) throw new PeerError(409, `"${req.path}" does not enter the mesh here`);
     if (this.#draining) throw new PeerError(503, "This relay is draining");
@@ -858,10 +998,13 @@ export class Mesh implements MeshSourceHost {
   }
 
   #onPacket(packet: MeshPacket, from: Deno.NetAddr): void {
-    this.#lastHeard = monotonicMs();
     if (packet.type === "heartbeat") {
       const node = heartbeatNode(packet);
       if (!node) return;
+      if (!this.#fromPeer(from, node)) {
+        return this.#refuseDatagram(from, "unexpected_source", `heartbeat naming ${node}`);
+      }
+      this.#lastHeard = monotonicMs();
       this.#heard(node);
       for (const source of this.#sources.values()) source.onHeartbeat(node);
       for (const subs of this.#children.values()) {
@@ -871,9 +1014,40 @@ export class Mesh implements MeshSourceHost {
       return;
     }
     const source = this.#routes.get(packet.streamId);
-    if (!source) return;
+    if (!source) return this.#refuseDatagram(from, "unknown_stream", `frame of stream ${packet.streamId}`);
+    // Only the parent this stream id was given to may feed it.
+    const parent = source.parentOf(packet.streamId);
+    if (!parent || !this.#fromPeer(from, parent.node)) {
+      return this.#refuseDatagram(from, "unexpected_source", `frame of stream ${packet.streamId}`);
+    }
+    this.#lastHeard = monotonicMs();
     source.onFrame(packet, packet.streamId);
-    void from;
+  }
+
+  /**
+   * True when a datagram from `from` may be taken for one of relay `node`: with a mesh key, sealing proved it
+   * comes from a key holder; without, it must come from the mesh address discovery gives for `node`.
+   */
+  #fromPeer(from: Deno.NetAddr, node: string): boolean {
+    if (this.#ring) return true;
+    const known = this.#knownPeer(node);
+    return known !== undefined && known.meshPort === from.port &&
+      plainHost(known.host) === plainHost(from.hostname);
+  }
+
+  #refuseDatagram(from: Deno.NetAddr, reason: "unexpected_source" | "unknown_stream", what: string): void {
+    if (reason === "unknown_stream") {
+      // Frames of a stream just unsubscribed are still in flight: counted, not worth a log line.
+      this.#unknownStream++;
+      return;
+    }
+    this.#unexpectedSource++;
+    this.#logRefusal(
+      "mesh packet refused",
+      reason,
+      from.hostname,
+      `${what} from ${from.hostname}:${from.port}, not the mesh address discovery gives for that relay`,
+    );
   }
 
   #heartbeat(): void {
@@ -894,7 +1068,7 @@ export class Mesh implements MeshSourceHost {
       }
     }
     for (const source of this.#sources.values()) {
-      const p = source.parent;
+      const p = source.parent && this.#trustedRef(source.parent);
       const incarnation = p && this.#parentIncarnations.get(p.node);
       if (p && incarnation) send({ transport: "udp", hostname: p.host, port: p.meshPort }, incarnation);
     }
@@ -936,6 +1110,16 @@ export class Mesh implements MeshSourceHost {
 
 function refOf(p: Peer): PeerRef {
   return { node: p.node, host: p.host, adminPort: p.adminPort, meshPort: p.meshPort };
+}
+
+/** An address as relays compare them: an IPv4-mapped IPv6 address as its IPv4 form, lower case. */
+function plainHost(host: string): string {
+  return host.replace(/^::ffff:(?=\d)/i, "").toLowerCase();
+}
+
+/** The address a request came from (Deno.serve's connection info), or null when unknown. */
+function callerAddress(c: Context): string | null {
+  return (c.env as { remoteAddr?: Deno.NetAddr } | undefined)?.remoteAddr?.hostname ?? null;
 }
 
 function hostPart(host: string): string {

@@ -54,10 +54,20 @@ const MAX_PEERS = 4096;
 export class MeshHttp {
   readonly #ring: () => MeshKeyring | null;
   readonly #peers = new Map<string, PeerClock>();
+  readonly #client: Deno.HttpClient | undefined;
 
-  /** @param ring the current keys, or null for an open mesh */
-  constructor(ring: () => MeshKeyring | null) {
+  /**
+   * @param ring the current keys, or null for an open mesh
+   * @param localAddress source address of the calls (peers check it in an open mesh); absent: the kernel's choice
+   */
+  constructor(ring: () => MeshKeyring | null, localAddress?: string) {
     this.#ring = ring;
+    this.#client = localAddress ? Deno.createHttpClient({ localAddress }) : undefined;
+  }
+
+  /** Releases the connection pool. */
+  close(): void {
+    this.#client?.close();
   }
 
   /**
@@ -111,6 +121,7 @@ export class MeshHttp {
       headers,
       ...(body !== undefined ? { body: payload } : {}),
       signal: AbortSignal.timeout(timeoutMs),
+      ...(this.#client ? { client: this.#client } : {}),
     });
     const bytes = new Uint8Array(await res.arrayBuffer());
     const answer = { status: res.status, text: new TextDecoder().decode(bytes) };

@@ -62,7 +62,7 @@ export class MeshSocket {
   }
 
   /**
-   * Frames (or seals) and sends without awaiting.
+   * Frames (or seals) and sends without awaiting; never throws (failures count in {@linkcode sendErrors}).
    * @param to the receiver's mesh address
    * @param incarnation the receiver's incarnation (8 bytes): a sealed packet opens only there
    */
@@ -75,9 +75,17 @@ export class MeshSocket {
     payload: Uint8Array,
   ): void {
     if (this.#closed) return;
-    const datagram = this.#security
-      ? this.#security.sealer.seal(type, streamId, track, payload, incarnation)
-      : encodeMeshPacket(type, streamId, track, payload);
+    let datagram: Uint8Array;
+    try {
+      datagram = this.#security
+        ? this.#security.sealer.seal(type, streamId, track, payload, incarnation)
+        : encodeMeshPacket(type, streamId, track, payload);
+    } catch {
+      // A packet the framing cannot carry (a track index past 255): dropped and counted, never thrown at the
+      // caller's fan-out loop or timer.
+      this.sendErrors++;
+      return;
+    }
     this.#conn.send(datagram, to).catch(() => this.sendErrors++);
   }
 

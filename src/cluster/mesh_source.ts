@@ -58,6 +58,8 @@ export class MeshSource implements StreamSource {
   #stopped = false;
   #root: PeerRef | null = null;
   #attached: Attachment | null = null;
+  /** The attachment being subscribed (make before break), fed before it becomes the current one. */
+  #pending: Attachment | null = null;
   #described = false;
   #receivedAny = false;
   #lastFromParent = 0;
@@ -90,6 +92,13 @@ export class MeshSource implements StreamSource {
   /** The parent currently feeding this relay. */
   get parent(): PeerRef | null {
     return this.#attached?.parent ?? null;
+  }
+
+  /** The parent that frames with `streamId` must come from: the current or the pending attachment's. */
+  parentOf(streamId: number): PeerRef | null {
+    if (this.#attached?.streamId === streamId) return this.#attached.parent;
+    if (this.#pending?.streamId === streamId) return this.#pending.parent;
+    return null;
   }
 
   /** The root this relay joined. */
@@ -251,12 +260,15 @@ export class MeshSource implements StreamSource {
     // Make before break: subscribe to the new parent, then drop the old one; duplicates are filtered.
     const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId() };
     this.#host.route(next.streamId, this);
+    this.#pending = next;
     try {
       await this.#host.subscribe(next.parent, this.stream.path, next.streamId, !this.#receivedAny);
     } catch (err) {
       this.#host.route(next.streamId, null);
       this.#suspects = [next.parent.node];
       throw err;
+    } finally {
+      this.#pending = null;
     }
     if (this.#stopped) {
       this.#host.route(next.streamId, null);

@@ -8,6 +8,7 @@ import YAML from "yaml";
 import type { z } from "zod";
 import { configSchema, type RelayConfig } from "./schema.ts";
 import { parseUsersFile, splitUser } from "./users_file.ts";
+import { redactUrls } from "../rtsp/url.ts";
 
 /** Thrown for an invalid configuration; the message names the field and the problem. */
 export class ConfigError extends Error {
@@ -38,18 +39,21 @@ const FLAG_OPTIONS = {
   "admin-token": { type: "string" },
   "admin-token-file": { type: "string" },
   "admin-auth-reads": { type: "boolean" },
+  "admin-host": { type: "string", multiple: true },
   "users-file": { type: "string" },
   "mesh-key": { type: "string" },
   "mesh-key-file": { type: "string" },
   "mesh-encrypt": { type: "boolean" },
   "udp-port-range": { type: "string" },
   "pull-transport": { type: "string" },
+  "pull-auth": { type: "string" },
   "camera-wait": { type: "string" },
   "data-plane": { type: "string" },
   linger: { type: "string" },
   "reader-queue-bytes": { type: "string" },
   "gop-cache": { type: "boolean" },
   "gop-cache-bytes": { type: "string" },
+  "memory-budget-bytes": { type: "string" },
   "session-timeout": { type: "string" },
   "rtsp-max-connections": { type: "string" },
   "rtsp-max-connections-per-ip": { type: "string" },
@@ -60,6 +64,7 @@ const FLAG_OPTIONS = {
   "rtsp-request-timeout": { type: "string" },
   "rtsp-idle-timeout": { type: "string" },
   "max-readers-per-path": { type: "string" },
+  "max-tracks-per-stream": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -86,19 +91,26 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
                                               re-read while running (a mounted Secret)
   --rtsp-auth digest|basic|digest,basic       schemes offered to RTSP clients (digest)
   --rtsp-allow CIDR|ADDRESS                   only these clients may use RTSP (repeatable)
-  --admin-token T | --admin-token-file F      bearer token of the admin API (mutations need it)
+  --admin-token T | --admin-token-file F      bearer token of the admin API (mutations need it); at least
+                                              16 characters
   --admin-auth-reads       require the admin token for reads too (/api/v1/*, /metrics)
+  --admin-host NAME        a DNS name the admin API answers to besides IP addresses and localhost
+                           (repeatable); other names get 421 (DNS rebinding)
   --mesh-key K | --mesh-key-file F            cluster key: authenticates peers, seals mesh packets; a file
                                               may hold 2 keys during rotation (first sends), re-read live
   --no-mesh-encrypt        authenticate mesh packets without encrypting them
   --udp-port-range A-B     RTP/RTCP server ports (10000-19999)
   --pull-transport auto|udp|tcp                (auto)
+  --pull-auth digest|basic|digest,basic        schemes camera credentials may be sent with (digest;
+                                               Basic sends the password in clear)
   --camera-wait SECONDS    a reader waits this long for a camera that is down, then 503 (5; 0: at once)
   --data-plane auto|portable|fast              (auto: fast where Linux and --allow-ffi allow it)
   --linger SECONDS         keep a camera session after the last reader (5)
   --reader-queue-bytes N   per TCP reader queue bound (2097152)
   --no-gop-cache           do not replay the last GOP to new readers
   --gop-cache-bytes N      GOP cache bound per video track (4194304)
+  --memory-budget-bytes N  bytes held for all GOP caches and TCP reader queues together; past 90 %
+                           new sessions get 503 (536870912; 0: none)
   --session-timeout S      RTSP session timeout advertised (60)
   --rtsp-max-connections N                    open RTSP connections; more get 503 (1024)
   --rtsp-max-connections-per-ip N             connections per client address; more get 503 (128; 0: none)
@@ -109,6 +121,7 @@ export const USAGE = `msm-relay: RTSP relay and replication mesh
   --rtsp-request-timeout S                    time to send a whole request; then 408 and close (10)
   --rtsp-idle-timeout S                       silence allowed to a connection without a session (60)
   --max-readers-per-path N                    readers playing one path; more get 453 (0: none)
+  --max-tracks-per-stream N                   media sections a stream may have; ANNOUNCE with more: 400 (16)
   --log-level debug|info|warn|error
 Every flag can also be given as MSM_<NAME> (e.g. MSM_RTSP_PORT=8554).`;
 
@@ -148,7 +161,7 @@ function parsePathFlags(values: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of values) {
     const eq = v.indexOf("=");
-    if (eq <= 0) throw new ConfigError(`Invalid path: "${v}" is not NAME=URL`);
+    if (eq <= 0) throw new ConfigError(`Invalid path: "${redactUrls(v)}" is not NAME=URL`);
     out[v.slice(0, eq)] = v.slice(eq + 1);
   }
   return out;
@@ -186,7 +199,9 @@ function readConfigFile(path: string, read: (p: string) => string): Record<strin
   try {
     doc = YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(`Config file "${path}" is not valid YAML/JSON: ${(err as Error).message}`);
+    // Only the first line: the parser goes on to quote the offending source line, which may hold a secret.
+    const why = (err as Error).message.split("\n")[0];
+    throw new ConfigError(`Config file "${path}" is not valid YAML/JSON: ${why}`);
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc)) {
@@ -254,6 +269,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("camera-wait", "cameraWaitSeconds");
   num("reader-queue-bytes", "readerQueueBytes");
   num("gop-cache-bytes", "gopCacheBytes");
+  num("memory-budget-bytes", "memoryBudgetBytes");
   num("session-timeout", "sessionTimeoutSeconds");
   num("rtsp-max-connections", "rtspMaxConnections");
   num("rtsp-max-connections-per-ip", "rtspMaxConnectionsPerIp");
@@ -264,6 +280,7 @@ export function loadConfig(sources: LoadSources): LoadResult {
   num("rtsp-request-timeout", "rtspRequestTimeoutSeconds");
   num("rtsp-idle-timeout", "rtspIdleTimeoutSeconds");
   num("max-readers-per-path", "maxReadersPerPath");
+  num("max-tracks-per-stream", "maxTracksPerStream");
   for (
     const [flag, field] of [
       ["listen", "listen"],
@@ -317,6 +334,10 @@ export function loadConfig(sources: LoadSources): LoadResult {
   }
   const rtspAuth = str("rtsp-auth");
   if (rtspAuth !== undefined) raw.rtspAuth = rtspAuth.split(",").map((s) => s.trim()).filter(Boolean);
+  const pullAuth = str("pull-auth");
+  if (pullAuth !== undefined) raw.pullAuth = pullAuth.split(",").map((s) => s.trim()).filter(Boolean);
+  const adminHosts = list("admin-host");
+  if (adminHosts) raw.adminHosts = adminHosts;
   const rtspAllow = list("rtsp-allow");
   if (rtspAllow) raw.rtspAllow = rtspAllow;
   const range = str("udp-port-range");

@@ -1,6 +1,9 @@
-import { deepStrictEqual as assertEquals, equal, match, throws } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, equal, match, ok, throws } from "node:assert/strict";
 import { ConfigError, loadConfig } from "./load.ts";
 import type { RelayConfig } from "./schema.ts";
+
+/** An admin token of the shortest accepted length (16). */
+const TOKEN = "t0k-0123456789ab";
 
 function load(
   args: string[],
@@ -61,16 +64,29 @@ Deno.test("loadConfig() reads the RTSP auth schemes and the client allow-list", 
   assertEquals(load([], { MSM_RTSP_ALLOW: "10.0.0.0/8 127.0.0.1" }).rtspAllow, ["10.0.0.0/8", "127.0.0.1"]);
 });
 
+Deno.test("loadConfig() --pull-auth: Digest only by default, Basic for cameras only when listed", () => {
+  assertEquals(load([]).pullAuth, ["digest"]);
+  assertEquals(load(["--pull-auth", "digest,basic"]).pullAuth, ["digest", "basic"]);
+  assertEquals(load([], { MSM_PULL_AUTH: "basic" }).pullAuth, ["basic"]);
+  throws(() => load(["--pull-auth", "ntlm"]), /pullAuth/);
+  throws(() => load(["--pull-auth", ","]), /pullAuth/);
+});
+
+Deno.test("loadConfig() refuses a camera path name too long to serve", () => {
+  assertEquals(Object.keys(load(["--path", `${"a".repeat(224)}=rtsp://h/x`]).paths)[0]?.length, 224);
+  throws(() => load(["--path", `${"a".repeat(225)}=rtsp://h/x`]), /paths/);
+});
+
 Deno.test("loadConfig() reads secrets from files and NODE_NAME from the downward API", () => {
-  const c = load(["--admin-token-file", "/t"], { NODE_NAME: "node-a" }, { "/t": "tok\n" });
-  assertEquals([c.adminToken, c.node], ["tok", "node-a"]);
+  const c = load(["--admin-token-file", "/t"], { NODE_NAME: "node-a" }, { "/t": "tok-0123456789abcdef\n" });
+  assertEquals([c.adminToken, c.node], ["tok-0123456789abcdef", "node-a"]);
 });
 
 Deno.test("loadConfig() reads --admin-auth-reads, MSM_ADMIN_AUTH_READS and the file's adminAuthReads", () => {
   assertEquals(load([]).adminAuthReads, false);
-  assertEquals(load(["--admin-token", "t", "--admin-auth-reads"]).adminAuthReads, true);
-  assertEquals(load([], { MSM_ADMIN_TOKEN: "t", MSM_ADMIN_AUTH_READS: "yes" }).adminAuthReads, true);
-  const file = { "/c.yaml": "adminToken: t\nadminAuthReads: true\n" };
+  assertEquals(load(["--admin-token", TOKEN, "--admin-auth-reads"]).adminAuthReads, true);
+  assertEquals(load([], { MSM_ADMIN_TOKEN: TOKEN, MSM_ADMIN_AUTH_READS: "yes" }).adminAuthReads, true);
+  const file = { "/c.yaml": `adminToken: ${TOKEN}\nadminAuthReads: true\n` };
   assertEquals(load(["--config", "/c.yaml"], {}, file).adminAuthReads, true);
   assertEquals(load(["--config", "/c.yaml", "--no-admin-auth-reads"], {}, file).adminAuthReads, false);
 });
@@ -81,6 +97,10 @@ Deno.test("loadConfig() names the field and the problem on bad input", () => {
     [["--rtsp-port", "70000"], /rtspPort/],
     [["--path", "cam1"], /path: "cam1" is not NAME=URL/],
     [["--path", "cam1=http://x"], /paths\.cam1: camera URLs start with rtsp/],
+    [["--path", "cam1=rtsp://cam:99999/x"], /paths\.cam1: invalid camera URL \(port out of range\)/],
+    [["--admin-token", "short-token"], /adminToken: the admin token must be at least 16 characters/],
+    [["--admin-host", "relay.example:8080"], /adminHosts\.0: admin hosts are DNS names/],
+    [["--admin-host", "http://relay.example"], /adminHosts\.0/],
     [["--rtsp-allow", "10.0.0.0/40"], /rtspAllow\.0: expected an IPv4 address, an IPv4 CIDR/],
     [["--rtsp-allow", "example.com"], /rtspAllow\.0/],
     [["--rtsp-auth", "ntlm"], /rtspAuth\.0/],
@@ -215,4 +235,39 @@ Deno.test("loadConfig() --rtsp-max-connections-per-ip: 128 by default, 0 turns i
   equal(load(["--rtsp-max-connections-per-ip", "0"]).rtspMaxConnectionsPerIp, 0);
   equal(load([], { MSM_RTSP_MAX_CONNECTIONS_PER_IP: "8" }).rtspMaxConnectionsPerIp, 8);
   throws(() => load(["--rtsp-max-connections-per-ip=-1"]), /rtspMaxConnectionsPerIp/);
+});
+
+Deno.test("loadConfig() reads --admin-host (repeatable) and MSM_ADMIN_HOST (space-separated)", () => {
+  assertEquals(load([]).adminHosts, []);
+  assertEquals(load(["--admin-host", "relay.example", "--admin-host", "Relay-2.Internal."]).adminHosts, [
+    "relay.example",
+    "Relay-2.Internal.",
+  ]);
+  assertEquals(load([], { MSM_ADMIN_HOST: "a.example  b.example" }).adminHosts, ["a.example", "b.example"]);
+  const file = { "/c.yaml": "adminHosts: [relay.example]\n" };
+  assertEquals(load(["--config", "/c.yaml"], {}, file).adminHosts, ["relay.example"]);
+});
+
+Deno.test("loadConfig() errors never quote a secret: camera URLs, tokens, config file lines", () => {
+  const secrets = /PASS|WORD|SECRET/;
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    // An unescaped '/' in the password: refused at load, not half parsed into logs later.
+    [["--path", "cam=rtsp://u:PASS/WORD@127.0.0.1:554/x?token=SECRET"], {}, /paths\.cam: invalid camera URL/],
+    [["--path", "rtsp://u:PASSWORD@cam/x"], {}, /path: "rtsp:\/\/u:\*\*\*@cam\/x" is not NAME=URL/],
+    [["--admin-token", "SECRET"], {}, /adminToken: the admin token must be at least 16/],
+    [
+      ["--config", "/c.yaml"],
+      { "/c.yaml": "adminToken: SECRET: x\n" },
+      /not valid YAML\/JSON: Nested mappings/,
+    ],
+    [["--config", "/c.yaml"], { "/c.yaml": 'adminToken: "SECRETPASSWORD\n' }, /not valid YAML\/JSON/],
+  ];
+  for (const [args, files, re] of cases) {
+    throws(() => load(args, {}, files), (err: unknown) => {
+      if (!(err instanceof ConfigError)) return false;
+      match(err.message, re);
+      ok(!secrets.test(err.message), err.message);
+      return true;
+    }, args.join(" "));
+  }
 });

@@ -5,17 +5,52 @@
 import { z } from "zod";
 import { ipv4Number } from "../dataplane/_libc.ts";
 import { parseMeshKeys } from "../cluster/mesh_keys.ts";
+import { rtspUrlProblem } from "../rtsp/url.ts";
+import { RTSP_MAX_PATH_BYTES } from "../rtsp/limits.ts";
 
 const port = z.number().int().min(1).max(65535);
 
-/** The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`. */
-export const pathNameSchema = z.string().regex(
+/**
+ * The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`; short
+ * enough that its track URLs (`NAME/trackID=N`) stay within the RTSP path cap.
+ */
+export const pathNameSchema = z.string().max(RTSP_MAX_PATH_BYTES - 32).regex(
   /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/,
   "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
 );
 
-/** The URL of a pulled camera (`--path NAME=URL`). */
-export const cameraUrlSchema = z.string().regex(/^rtsps?:\/\//, "camera URLs start with rtsp://");
+/** Longest camera URL accepted (`--path NAME=URL`, `POST /api/v1/paths`). */
+export const MAX_CAMERA_URL_LENGTH = 2048;
+
+/**
+ * The URL of a pulled camera (`--path NAME=URL`): one the RTSP client can parse. Refused early, a URL whose
+ * password holds an unescaped `/` cannot end up, half parsed, in logs and errors; the message never quotes it.
+ */
+export const cameraUrlSchema = z.string().max(MAX_CAMERA_URL_LENGTH).regex(
+  /^rtsps?:\/\//,
+  "camera URLs start with rtsp://",
+).superRefine((url, ctx) => {
+  if (!/^rtsps?:\/\//.test(url)) return; // said above
+  const problem = rtspUrlProblem(url);
+  if (problem) {
+    ctx.addIssue({
+      code: "custom",
+      message: `invalid camera URL (${problem}); percent-encode '/', '?' and '#' in user names and passwords`,
+    });
+  }
+});
+
+/** Shortest admin token accepted: 16 random characters are beyond guessing, even without the try limit. */
+export const ADMIN_TOKEN_MIN_LENGTH = 16;
+
+/**
+ * A DNS name the admin API answers to besides IP literals and `localhost` (`--admin-host`): letters, digits,
+ * `-` and `_` in dot-separated labels, an optional final dot. Compared case-insensitively.
+ */
+export const adminHostSchema = z.string().max(253).regex(
+  /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/,
+  "admin hosts are DNS names (letters, digits, '-', '_' and dots; no port, no scheme)",
+);
 
 /** An IPv4 address, or an IPv4 CIDR with a prefix of 0..32 bits. */
 function isIpv4OrCidr(v: string): boolean {
@@ -67,7 +102,15 @@ export const configSchema = z.object({
       "expected an IPv4 address, an IPv4 CIDR (10.0.0.0/8) or an IPv6 address",
     ),
   ).default([]),
-  adminToken: z.string().min(1).optional(),
+  adminToken: z.string().min(
+    ADMIN_TOKEN_MIN_LENGTH,
+    `the admin token must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (e.g. openssl rand -hex 24)`,
+  ).optional(),
+  /**
+   * DNS names the admin API answers to (the Host header), besides IP literals and `localhost`: any other name is
+   * refused (421), which stops DNS rebinding.
+   */
+  adminHosts: z.array(adminHostSchema).default([]),
   /** Also require the admin token for reads (`/api/v1/*` GETs and `/metrics`); needs `adminToken`. */
   adminAuthReads: z.boolean().default(false),
   /**
@@ -95,6 +138,11 @@ export const configSchema = z.object({
   /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
   pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
   /**
+   * Schemes the relay may answer a camera's challenge with. Basic sends the camera's password in clear to whatever
+   * answers on its address, so it is off by default: a camera offering only Basic then fails with an error.
+   */
+  pullAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
+  /**
    * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets), `fast` (Linux only: one Worker owning the
    * RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable with a
    * warning) or `auto` (fast where it can run, else portable).
@@ -109,6 +157,12 @@ export const configSchema = z.object({
    * decodes a picture at once instead of waiting up to a GOP.
    */
   gopCache: z.boolean().default(true),
+  /**
+   * Bytes the relay may hold for clients in all, GOP caches and TCP reader queues together (each also has its own
+   * bound): beyond it GOP caches stop caching and readers' frames are dropped, and past 90 % of it new sessions get
+   * 503. 0: no relay-wide bound. The default fits a 1 GiB pod limit.
+   */
+  memoryBudgetBytes: z.number().int().min(0).max(64 * 1024 * 1024 * 1024).default(512 * 1024 * 1024),
   /** Bound of one track's GOP cache in bytes; a larger GOP is not cached. */
   gopCacheBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Session timeout advertised to RTSP clients, in seconds; enforced 10 s later. */
@@ -129,6 +183,11 @@ export const configSchema = z.object({
   rtspRequestTimeoutSeconds: z.number().min(1).max(3600).default(10),
   /** Seconds an RTSP connection holding no session may stay silent before it is closed. */
   rtspIdleTimeoutSeconds: z.number().min(1).max(86_400).default(60),
+  /**
+   * Tracks (SDP media sections) one stream may have: an ANNOUNCE with more gets 400, a camera or a mesh root
+   * describing more is refused with an error. At most 64 (a TCP-interleaved session needs two channels a track).
+   */
+  maxTracksPerStream: z.number().int().min(1).max(64).default(16),
   /** Readers playing one path; a SETUP or PLAY of one more gets 453 Not Enough Bandwidth. 0: no limit. */
   maxReadersPerPath: z.number().int().min(0).max(1_000_000).default(0),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),

@@ -43,6 +43,21 @@ export const EFD_NONBLOCK = 0x800;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const EADDRINUSE = 98;
+export const ENOENT = 2;
+export const EBADF = 9;
+export const EPOLL_CLOEXEC = 0x80000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLLIN = 1;
+/**
+ * `struct epoll_event`: `u32 events` then `u64 data`. Packed on x86_64 (12 bytes, data at 4), naturally aligned
+ * elsewhere (aarch64: 16 bytes, data at 8).
+ */
+export const EPOLL_EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
+/** Offset of `data` in a `struct epoll_event`. */
+export const EPOLL_EVENT_DATA = Deno.build.arch === "x86_64" ? 4 : 8;
+/** The largest UDP payload over IPv4 (65,535 minus the IPv4 and UDP headers). */
+export const UDP_MAX_PAYLOAD = 65_507;
 
 /** `struct mmsghdr`: msghdr (56 bytes) then `unsigned msg_len`, padded to 64. */
 export const MMSGHDR_SIZE = 64;

@@ -6,24 +6,31 @@
  * payload`. The payload offset (from the start of the batch) points right after the header when the record carries
  * its payload, or at an earlier record's payload when the same packet goes to another destination (then the
  * record has no payload bytes): a packet is copied once per batch whatever its fan-out.
- * Receive batch (worker -> main), records 4-byte aligned: `u32 length, u8[4] IPv4, u16 port (LE), u16 flags,
- * payload`; flag {@linkcode RECV_FORWARDED}: the worker already sent the packet to the route's destinations.
- * The payload is the packet as received (before the worker's rewrite).
+ * Receive batch (worker -> main), records of any of the plane's sockets, 4-byte aligned: `u32 length, u32 socket
+ * id, u8[4] IPv4, u16 port (LE), u16 flags, payload`; flag {@linkcode RECV_FORWARDED}: the worker already sent the
+ * packet to the route's destinations. The payload is the whole datagram as received (before the worker's
+ * rewrite). The socket id is the one the main thread gave in `open`, never reused, so records still in flight
+ * when a socket closes cannot reach a new socket that got the same fd number.
+ * The shared buffer holds Float64 counters (the worker's {@linkcode PSTAT}) and, in slot 6, two Int32 counters
+ * that both sides only compare modulo 2^32 (`(a - b) | 0`), so they may wrap: {@linkcode PSTAT_MESSAGES_I32} and
+ * {@linkcode PSTAT_HANDLED_BYTES_I32}.
  * @module
  */
 import type { RouteSpec } from "./route.ts";
 
 /** Main thread -> worker. */
 export type PlaneCommand =
-  | { type: "open"; fd: number }
+  /** `id`: the socket's id in receive records, unique over the plane's life. */
+  | { type: "open"; fd: number; id: number }
   | { type: "close"; fd: number }
   | { type: "send"; buf: ArrayBuffer; count: number }
   | { type: "stop"; shared?: undefined }
   /**
-   * `wakeFd`: an eventfd the main thread writes after each message, so the worker, blocked in poll(), wakes up;
-   * `shared` holds the stats and, at {@linkcode PSTAT_MESSAGES_I32}, the count of messages posted to the worker.
+   * `wakeFd`: an eventfd the main thread writes after each message, so the worker, blocked in epoll_wait(), wakes
+   * up; `shared` holds the stats and the Int32 counters; `messagesStart`: the value the main thread started
+   * {@linkcode PSTAT_MESSAGES_I32} at before posting this message (0, or near the wrap in tests).
    */
-  | { type: "init"; shared: SharedArrayBuffer; wakeFd: number }
+  | { type: "init"; shared: SharedArrayBuffer; wakeFd: number; messagesStart: number }
   | {
     type: "route";
     fd: number;
@@ -38,7 +45,7 @@ export type PlaneCommand =
 
 /** Worker -> main thread. */
 export type PlaneReply =
-  | { type: "recv"; fd: number; buf: ArrayBuffer; count: number }
+  | { type: "recv"; buf: ArrayBuffer; count: number }
   | { type: "route-ack"; fd: number; id: number; applied: boolean }
   | { type: "stopped" }
   | { type: "error"; message: string };
@@ -48,9 +55,15 @@ export const SEND_HEADER = 28;
 /** Offset of the payload-offset field in a send record. */
 export const SEND_PAYLOAD_AT = 24;
 /** Bytes before the payload of a receive record. */
-export const RECV_HEADER = 12;
+export const RECV_HEADER = 16;
+/** Offset of the socket id of a receive record. */
+export const RECV_ID = 4;
+/** Offset of the source IPv4 address (big-endian) of a receive record. */
+export const RECV_IP = 8;
+/** Offset of the source port (little-endian) of a receive record. */
+export const RECV_PORT = 12;
 /** Offset of the flags of a receive record. */
-export const RECV_FLAGS = 10;
+export const RECV_FLAGS = 14;
 /** Receive flag: the worker forwarded the packet to the route's destinations itself. */
 export const RECV_FORWARDED = 1;
 /** Float64 slots of the shared stats buffer, by counter (slot 6 holds the Int32 message count). */
@@ -63,11 +76,22 @@ export const PSTAT = {
   truncated: 5,
   /** Datagrams the worker sent on its own (cut-through). */
   cutThrough: 7,
+  /** Times the worker stopped reading its sockets because the main thread lagged too far behind. */
+  backlogPauses: 8,
 } as const;
 /** Int32 index (in the shared buffer seen as Int32Array) of the count of messages posted to the worker. */
 export const PSTAT_MESSAGES_I32 = 12;
+/** Int32 index of the bytes of receive batches the main thread has handled (modulo 2^32). */
+export const PSTAT_HANDLED_BYTES_I32 = 13;
 /** Float64 slots of the shared stats buffer. */
-export const PSTAT_COUNT = 8;
+export const PSTAT_COUNT = 9;
+
+/**
+ * Bytes of receive batches posted to the main thread and not handled there yet past which the worker stops
+ * reading its sockets until the main thread catches up (the kernel's socket buffers drop meanwhile, as they do
+ * on the portable plane), so a flood the main thread cannot keep up with never queues without bound.
+ */
+export const MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 /** Rounds up to a multiple of 4. */
 export function align4(n: number): number {

@@ -2,7 +2,8 @@
  * The relay's shared fast UDP plane (Linux, `--data-plane fast`): ONE Worker per relay owns the tracks' RTP
  * sockets. The main thread binds each socket synchronously with libc (so port allocation keeps its
  * `AddrInUse` semantics), hands the fd to the worker, and then:
- * - receives: the worker posts each recvmmsg batch as one transferred buffer, dispatched here per socket;
+ * - receives: the worker posts what it received, whole datagrams of all sockets together, as transferred buffers,
+ *   dispatched here per socket; it reads on only while this thread keeps up;
  * - sends: {@linkcode FastUdpPlane.send} appends to an outbox flushed to the worker once per macrotask (or at
  *   {@linkcode OUTBOX_PACKETS}) as one transferred buffer, which the worker sends with sendmmsg.
  * - cut-through: with {@linkcode FastUdpPlane.setRoute}, the worker sends a socket's RTP to its UDP readers itself
@@ -16,10 +17,14 @@ import {
   type PlaneReply,
   PSTAT,
   PSTAT_COUNT,
+  PSTAT_HANDLED_BYTES_I32,
   PSTAT_MESSAGES_I32,
   RECV_FLAGS,
   RECV_FORWARDED,
   RECV_HEADER,
+  RECV_ID,
+  RECV_IP,
+  RECV_PORT,
   SEND_HEADER,
   SEND_PAYLOAD_AT,
 } from "./_shared_protocol.ts";
@@ -55,6 +60,15 @@ const OUTBOX_BYTES = 256 * 1024;
  */
 export type PlaneHandler = (packet: Uint8Array, from: Deno.NetAddr, forwarded: boolean) => void;
 
+/** One socket of the plane, on the main thread. */
+interface PlaneSocket {
+  /** Its id in the worker's receive records (never the id of another socket, unlike fd numbers). */
+  readonly id: number;
+  readonly handler: PlaneHandler;
+  /** Packets of it handled so far: the worker widens a route only when this matches what it posted. */
+  processed: number;
+}
+
 /** The main thread's side of one socket's route. */
 interface RouteSync {
   desired: RouteSpec;
@@ -79,6 +93,17 @@ export interface PlaneStats {
   cutThrough: number;
   /** Outbox flushes (postMessages to the worker). */
   flushes: number;
+  /** Times the worker stopped reading because this thread lagged too far behind (see `MAX_BACKLOG_BYTES`). */
+  backlogPauses: number;
+}
+
+/** Options of {@linkcode FastUdpPlane}. */
+export interface FastUdpPlaneOptions {
+  /**
+   * For tests only: where the count of messages posted to the worker starts (a 32-bit counter that wraps).
+   * @default 0
+   */
+  messagesStart?: number;
 }
 
 /** One Worker with every fast RTP socket of the relay. */
@@ -86,9 +111,11 @@ export class FastUdpPlane {
   readonly #libc: Libc;
   readonly #worker: Worker;
   readonly #stats: Float64Array;
-  readonly #handlers = new Map<number, PlaneHandler>();
-  /** Packets handled per socket: the worker widens a route only when this matches what it posted. */
-  readonly #processed = new Map<number, { n: number }>();
+  /** Open sockets by fd (the handle callers use). */
+  readonly #sockets = new Map<number, PlaneSocket>();
+  /** Open sockets by id (what receive records carry). */
+  readonly #socketsById = new Map<number, PlaneSocket>();
+  #lastSocketId = 0;
   readonly #routes = new Map<number, RouteSync>();
   #nextRouteId = 1;
   readonly #scratch = new ArrayBuffer(8);
@@ -106,18 +133,20 @@ export class FastUdpPlane {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #flushes = 0;
   #closed: Promise<void> | null = null;
-  /** Count of messages posted to the worker, shared with it. */
-  readonly #posted: Int32Array;
-  /** eventfd the worker polls: written after each message so a worker blocked in poll() wakes up. */
+  /** The shared Int32 counters: messages posted to the worker, receive bytes handled here (both wrap). */
+  readonly #counters: Int32Array;
+  /** eventfd the worker waits on: written after each message so a worker blocked in epoll_wait() wakes up. */
   readonly #wakeFd: number;
   readonly #one = new BigUint64Array([1n]);
 
   /** @throws when FFI is not permitted or libc cannot load */
-  constructor() {
+  constructor(options: FastUdpPlaneOptions = {}) {
     this.#libc = openLibc();
     const shared = new SharedArrayBuffer(PSTAT_COUNT * 8);
     this.#stats = new Float64Array(shared);
-    this.#posted = new Int32Array(shared);
+    this.#counters = new Int32Array(shared);
+    const messagesStart = (options.messagesStart ?? 0) | 0;
+    Atomics.store(this.#counters, PSTAT_MESSAGES_I32, messagesStart);
     this.#wakeFd = this.#libc.symbols.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (this.#wakeFd < 0) {
       this.#libc.close();
@@ -129,12 +158,12 @@ export class FastUdpPlane {
       e.preventDefault();
       console.error(`fast UDP plane worker failed: ${e.message}`);
     };
-    this.#post({ type: "init", shared, wakeFd: this.#wakeFd });
+    this.#post({ type: "init", shared, wakeFd: this.#wakeFd, messagesStart });
   }
 
   #post(cmd: PlaneCommand, transfer: Transferable[] = []): void {
     this.#worker.postMessage(cmd, transfer);
-    Atomics.add(this.#posted, PSTAT_MESSAGES_I32, 1);
+    Atomics.add(this.#counters, PSTAT_MESSAGES_I32, 1); // wraps at 2^31 like the worker's count
     this.#libc.symbols.write(this.#wakeFd, Deno.UnsafePointer.of(this.#one), 8n);
   }
 
@@ -166,9 +195,11 @@ export class FastUdpPlane {
       const message = `Cannot bind UDP ${hostname}:${port}: errno ${errno}`;
       throw errno === EADDRINUSE ? new Deno.errors.AddrInUse(message) : new Error(message);
     }
-    this.#handlers.set(fd, handler);
-    this.#processed.set(fd, { n: 0 });
-    this.#post({ type: "open", fd });
+    const id = this.#lastSocketId = (this.#lastSocketId % 0xffff_ffff) + 1; // 1 .. 2^32 - 1 (0: the eventfd)
+    const sock: PlaneSocket = { id, handler, processed: 0 };
+    this.#sockets.set(fd, sock);
+    this.#socketsById.set(id, sock);
+    this.#post({ type: "open", fd, id });
     return fd;
   }
 
@@ -185,8 +216,10 @@ export class FastUdpPlane {
 
   /** Stops receiving on `fd` and closes it (in the worker, after the sends already queued). */
   closeSocket(fd: number): void {
-    if (!this.#handlers.delete(fd)) return;
-    this.#processed.delete(fd);
+    const sock = this.#sockets.get(fd);
+    if (!sock) return;
+    this.#sockets.delete(fd);
+    this.#socketsById.delete(sock.id);
     this.#routes.delete(fd);
     this.flush(); // the fd number may be reused once closed: nothing queued for it may follow
     this.#post({ type: "close", fd });
@@ -197,7 +230,7 @@ export class FastUdpPlane {
    * @returns false when `to` is not an IPv4 literal or the plane is closed (nothing queued)
    */
   send(fd: number, packet: Uint8Array, to: Deno.NetAddr): boolean {
-    if (this.#closed || !this.#handlers.has(fd)) return false;
+    if (this.#closed || !this.#sockets.has(fd)) return false;
     let dest = this.#destCache.get(to);
     if (!dest) {
       dest = new Uint8Array(SOCKADDR_IN_SIZE);
@@ -246,7 +279,7 @@ export class FastUdpPlane {
    * @param onApplied called, in order with the received packets, once the worker applies `spec`
    */
   setRoute(fd: number, spec: RouteSpec, onApplied: (spec: RouteSpec) => void): void {
-    if (this.#closed || !this.#handlers.has(fd)) return;
+    if (this.#closed || !this.#sockets.has(fd)) return;
     let r = this.#routes.get(fd);
     if (!r) {
       r = { desired: spec, acked: EMPTY_ROUTE, sent: null, sentId: 0, dirty: true, onApplied };
@@ -269,7 +302,7 @@ export class FastUdpPlane {
       type: "route",
       fd,
       id: r.sentId,
-      processed: this.#processed.get(fd)?.n ?? 0,
+      processed: this.#sockets.get(fd)?.processed ?? 0,
       force: routeNarrows(r.acked, r.desired),
       spec: r.desired,
     });
@@ -312,26 +345,28 @@ export class FastUdpPlane {
 
   #onReply(reply: PlaneReply): void {
     if (reply.type === "recv") {
-      const handler = this.#handlers.get(reply.fd);
-      if (!handler) return;
       const v = new DataView(reply.buf);
-      const processed = this.#processed.get(reply.fd) ?? { n: 0 };
       let off = 0;
       for (let i = 0; i < reply.count; i++) {
         const len = v.getUint32(off, true);
-        const port = v.getUint16(off + 8, true);
-        const ip = v.getUint32(off + 4, false);
-        const forwarded = (v.getUint16(off + RECV_FLAGS, true) & RECV_FORWARDED) !== 0;
-        const packet = new Uint8Array(reply.buf, off + RECV_HEADER, len);
-        off += RECV_HEADER + align4(len);
-        processed.n++;
-        try {
-          handler(packet, this.#addr(ip, port), forwarded);
-        } catch {
-          // A handler bug must not stop the batch.
+        // Looked up per record: a handler may close its socket or another one.
+        const sock = this.#socketsById.get(v.getUint32(off + RECV_ID, true));
+        if (sock) {
+          const port = v.getUint16(off + RECV_PORT, true);
+          const ip = v.getUint32(off + RECV_IP, false);
+          const forwarded = (v.getUint16(off + RECV_FLAGS, true) & RECV_FORWARDED) !== 0;
+          const packet = new Uint8Array(reply.buf, off + RECV_HEADER, len);
+          sock.processed++;
+          try {
+            sock.handler(packet, this.#addr(ip, port), forwarded);
+          } catch {
+            // A handler bug must not stop the batch.
+          }
         }
-        if (!this.#handlers.has(reply.fd)) return; // closed by the handler
+        off += RECV_HEADER + align4(len);
       }
+      // The worker reads on only while this thread keeps up (see `MAX_BACKLOG_BYTES` in ./_shared_protocol.ts).
+      Atomics.add(this.#counters, PSTAT_HANDLED_BYTES_I32, reply.buf.byteLength);
     } else if (reply.type === "route-ack") {
       this.#onRouteAck(reply.fd, reply.id, reply.applied);
     } else if (reply.type === "error") {
@@ -366,6 +401,7 @@ export class FastUdpPlane {
       truncated: s[PSTAT.truncated]!,
       cutThrough: s[PSTAT.cutThrough]!,
       flushes: this.#flushes,
+      backlogPauses: s[PSTAT.backlogPauses]!,
     };
   }
 
@@ -373,7 +409,8 @@ export class FastUdpPlane {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.flush();
-      this.#handlers.clear();
+      this.#sockets.clear();
+      this.#socketsById.clear();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 1000);
         this.#worker.onmessage = (e: MessageEvent<PlaneReply>) => {

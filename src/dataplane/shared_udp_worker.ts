@@ -1,24 +1,35 @@
 /**
- * The shared fast UDP plane's Worker: receives on every RTP socket the main thread opened (poll, then recvmmsg),
+ * The shared fast UDP plane's Worker: receives on every RTP socket the main thread opened (epoll, then recvmmsg),
  * forwards what its route allows straight to the route's UDP readers with sendmmsg (cut-through, see
- * {@link ./route.ts}), and posts each recvmmsg batch as one transferred buffer; sends the main thread's batches
- * with sendmmsg.
- * The worker blocks in poll() itself, like a C relay (no hand-off to another thread per wake-up); the main thread
- * wakes it through an eventfd in the poll set after each message it posts, and the worker then yields to its
- * event loop until it has handled every posted message. Sockets are nonblocking; recv and send use MSG_DONTWAIT.
+ * {@link ./route.ts}), and posts what it received, all sockets together, as transferred buffers; sends the main
+ * thread's batches with sendmmsg.
+ * The worker blocks in epoll_wait() itself, like a C relay (no hand-off to another thread per wake-up); the main
+ * thread wakes it through an eventfd in the epoll set after each message it posts, and the worker then yields to
+ * its event loop until it has handled every posted message. Sockets are nonblocking; recv and send use
+ * MSG_DONTWAIT.
+ * Bounded whatever the load: a loop iteration costs the same for 10 sockets or 10,000 and allocates nothing when
+ * nothing arrives; datagrams are received whole up to the UDP maximum, and one the kernel still cuts is dropped
+ * and counted, never passed on as whole; when the main thread lags more than {@linkcode MAX_BACKLOG_BYTES} behind
+ * what was posted to it, the worker stops reading (the kernel's socket buffers then drop, as on the portable
+ * plane) instead of queueing without end.
  * Linux only; needs `--allow-ffi`.
  * @module
  */
 import {
   align4,
+  MAX_BACKLOG_BYTES,
   type PlaneCommand,
   type PlaneReply,
   PSTAT,
   PSTAT_COUNT,
+  PSTAT_HANDLED_BYTES_I32,
   PSTAT_MESSAGES_I32,
   RECV_FLAGS,
   RECV_FORWARDED,
   RECV_HEADER,
+  RECV_ID,
+  RECV_IP,
+  RECV_PORT,
   SEND_HEADER,
   SEND_PAYLOAD_AT,
 } from "./_shared_protocol.ts";
@@ -35,32 +46,42 @@ import {
   MSGHDR_NAMELEN,
   SOCKADDR_IN_SIZE,
 } from "./_libc.ts";
-import { Route, routeDestCount } from "./route.ts";
+import { EPOLL_SYMBOLS, EpollSet } from "./_epoll.ts";
+import { Route } from "./route.ts";
 
 const SYMBOLS = {
-  poll: { parameters: ["pointer", "u64", "i32"], result: "i32" },
+  ...EPOLL_SYMBOLS,
   read: { parameters: ["i32", "pointer", "usize"], result: "isize" },
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const MSG_DONTWAIT = 0x40;
-const POLLIN = 1;
 /** Datagrams per recvmmsg / sendmmsg. */
 const BATCH = 64;
-/** Bytes per receive slot; longer datagrams are truncated (and counted). */
-const SLOT = 4096;
-/** Most sockets polled. */
-const MAX_FDS = 1024;
-/** Longest poll, so socket closes and stop are applied promptly. */
+/**
+ * Bytes per receive slot: the largest UDP datagram (65,507 bytes over IPv4) fits whole. The slots are
+ * BATCH x 64 KiB = 4 MiB of address space, but only the pages datagrams touch become resident (a slot of 1,200-byte
+ * packets costs one page).
+ */
+const SLOT = 65536;
+/**
+ * Distance between slots: a slot plus a few cache lines, so the heads of a batch's datagrams do not all fall in
+ * the same cache sets (as they would 64 KiB apart).
+ */
+const SLOT_STRIDE = SLOT + 4 * 64;
+/** Longest wait, so stop is applied promptly even without a wake-up. */
 const POLL_TIMEOUT_MS = 50;
-/** recvmmsg batches per readable socket per poll round (fairness between sockets). */
+/** recvmmsg batches per readable socket per wait (fairness between sockets). */
 const ROUNDS_PER_SOCKET = 8;
+/** How long the worker sleeps between checks while the main thread lags. */
+const BACKLOG_WAIT_MS = 1;
+/** The epoll tag of the wake-up eventfd (socket ids start at 1). */
+const WAKE_TAG = 0;
 
 const OFF_SLOTS = 0;
-const OFF_RECV_HDR = OFF_SLOTS + BATCH * SLOT;
+const OFF_RECV_HDR = OFF_SLOTS + BATCH * SLOT_STRIDE;
 const OFF_RECV_IOV = OFF_RECV_HDR + BATCH * MMSGHDR_SIZE;
 const OFF_RECV_NAME = OFF_RECV_IOV + BATCH * IOVEC_SIZE;
 const OFF_SEND_HDR = OFF_RECV_NAME + BATCH * SOCKADDR_IN_SIZE;
@@ -75,6 +96,8 @@ const scope = globalThis as unknown as {
 const libc = Deno.dlopen("libc.so.6", SYMBOLS);
 const s = libc.symbols;
 const errnoView = new Deno.UnsafePointerView(s.__errno_location()!);
+const errno = (): number => errnoView.getInt32();
+const epoll = new EpollSet(s, errno);
 const mem = new ArrayBuffer(TOTAL_BYTES);
 const view = new DataView(mem);
 const bytes = new Uint8Array(mem);
@@ -97,13 +120,10 @@ function setPointer(at: number, address: number): void {
   view.setUint32(at, low, true);
   view.setUint32(at + 4, (address - low) / 0x1_0000_0000, true);
 }
-const pollMem = new ArrayBuffer(MAX_FDS * 8);
-const pollView = new DataView(pollMem);
-const pollPtr = Deno.UnsafePointer.of(pollMem);
 
 for (let i = 0; i < BATCH; i++) {
   const iov = OFF_RECV_IOV + i * IOVEC_SIZE;
-  view.setBigUint64(iov, base + BigInt(OFF_SLOTS + i * SLOT), true);
+  view.setBigUint64(iov, base + BigInt(OFF_SLOTS + i * SLOT_STRIDE), true);
   view.setBigUint64(iov + 8, BigInt(SLOT), true);
   const hdr = OFF_RECV_HDR + i * MMSGHDR_SIZE;
   view.setBigUint64(hdr + MSGHDR_NAME, base + BigInt(OFF_RECV_NAME + i * SOCKADDR_IN_SIZE), true);
@@ -115,133 +135,116 @@ for (let i = 0; i < BATCH; i++) {
   view.setBigUint64(shdr + MSGHDR_IOVLEN, 1n, true);
 }
 
-/** Address of each route's destination sockaddrs (16 bytes each), taken when the route changes. */
-const destAddresses = new Map<number, number>();
-
-const fds = new Set<number>();
-const routes = new Map<number, Route>();
+/** One receiving socket. */
+interface Socket {
+  readonly fd: number;
+  /** The main thread's id of the socket, in its receive records and as its epoll tag. */
+  readonly id: number;
+  readonly route: Route;
+  /** Address of the route's destination sockaddrs (16 bytes each), taken when the route changes. */
+  dests: number;
+}
+/** Open sockets by fd. */
+const sockets = new Map<number, Socket>();
 /** Slots of the current batch the worker forwards itself, and their lengths. */
-const forwardSlots: number[] = [];
-const forwardLengths: number[] = [];
-const toClose: number[] = [];
+const forwardSlots = new Int32Array(BATCH);
+const forwardLengths = new Int32Array(BATCH);
 let stats: Float64Array = new Float64Array(PSTAT_COUNT);
-/** Messages the main thread posted (shared counter), and how many this worker handled. */
-let posted: Int32Array = new Int32Array(1);
+/** The shared Int32 counters (see {@link ./_shared_protocol.ts}). */
+let counters: Int32Array = new Int32Array(16);
+/** Messages this worker handled, modulo 2^32 like the shared count of messages posted. */
 let handled = 0;
+/** Bytes of receive batches posted to the main thread, modulo 2^32 like the count it keeps of those handled. */
+let postedBytes = 0;
 let wakeFd = -1;
 const wakeBuf = new BigUint64Array(1);
 const wakePtr = Deno.UnsafePointer.of(wakeBuf);
 let stopped = false;
-let polling = false;
+let running = false;
 
-/** Received records of one socket waiting to be posted to the main thread. */
-interface Pending {
-  bytes: Uint8Array;
-  view: DataView;
-  used: number;
-  count: number;
-}
-const POST_BUFFER_BYTES = 256 * 1024;
+/**
+ * Received records of every socket waiting to be posted to the main thread, in arrival order. The main thread
+ * gets a copy of the used bytes; this buffer is reused.
+ */
+const STAGE_BYTES = 256 * 1024;
+const stage = new Uint8Array(STAGE_BYTES);
+const stageView = new DataView(stage.buffer);
+let stageUsed = 0;
+let staged = 0;
+let stagedSince = 0;
 /** Most packets held back before posting (when no reader needs the main thread promptly). */
 const HOLD_PACKETS = 64;
 /** Longest a held packet waits before it is posted, in milliseconds. */
 const HOLD_MS = 1;
-const pending = new Map<number, Pending>();
-let pendingPackets = 0;
-let pendingSince = 0;
 
-function pendingOf(fd: number, need: number): Pending {
-  let p = pending.get(fd);
-  if (p && p.used + need > p.bytes.length) {
-    post(fd, p);
-    if (p.bytes.length < need) p = undefined;
-  }
-  if (!p) {
-    const bytes = new Uint8Array(Math.max(POST_BUFFER_BYTES, need));
-    p = { bytes, view: new DataView(bytes.buffer), used: 0, count: 0 };
-    pending.set(fd, p);
-  }
-  return p;
+/** Posts the staged records. */
+function postStaged(): void {
+  if (staged === 0) return;
+  const buf = stage.buffer.slice(0, stageUsed) as ArrayBuffer;
+  postedBytes = (postedBytes + stageUsed) | 0;
+  const count = staged;
+  stageUsed = 0;
+  staged = 0;
+  scope.postMessage({ type: "recv", buf, count }, [buf]);
 }
 
-/** Posts the held records of `fd` (a copy of the used bytes; the buffer is reused). */
-function post(fd: number, p: Pending): void {
-  const count = p.count;
-  if (count === 0) return;
-  const buf = p.bytes.buffer.slice(0, p.used) as ArrayBuffer;
-  const route = routes.get(fd);
-  if (route) route.posted += count; // every record, forwarded or not
-  pendingPackets -= count;
-  p.used = 0;
-  p.count = 0;
-  scope.postMessage({ type: "recv", fd, buf, count }, [buf]);
-}
-
-/** Posts everything held. */
-function postAll(): void {
-  for (const [fd, p] of pending) post(fd, p);
-  pendingPackets = 0;
+/** True when the main thread has not handled {@linkcode MAX_BACKLOG_BYTES} of what was posted to it. */
+function backlogFull(): boolean {
+  return ((postedBytes - Atomics.load(counters, PSTAT_HANDLED_BYTES_I32)) | 0) >= MAX_BACKLOG_BYTES;
 }
 
 /**
- * Receives every datagram queued on `fd` (up to a bound): forwards what the route allows, and queues every
- * datagram for the main thread, posted at once when the route is `prompt`, else within {@linkcode HOLD_MS}.
+ * Receives the datagrams queued on a socket (up to a bound): forwards what the route allows, and stages every
+ * whole datagram for the main thread, posted at once when the route is `prompt`, else within {@linkcode HOLD_MS}.
  */
-function drain(fd: number): void {
-  const route = routes.get(fd);
+function drain(sock: Socket): void {
+  const route = sock.route;
+  const cutThrough = sock.dests !== 0 && route.spec.dests.length > 0;
   for (let round = 0; round < ROUNDS_PER_SOCKET; round++) {
     for (let i = 0; i < BATCH; i++) {
       view.setUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
     }
-    const n = s.recvmmsg(fd, recvHdrPtr, BATCH, MSG_DONTWAIT, null);
+    const n = s.recvmmsg(sock.fd, recvHdrPtr, BATCH, MSG_DONTWAIT, null);
     if (n <= 0) break; // EAGAIN (drained), or an ICMP error surfaced
-    let size = 0;
-    for (let i = 0; i < n; i++) {
-      size += RECV_HEADER +
-        align4(Math.min(view.getUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MMSGHDR_LEN, true), SLOT));
-    }
-    const p = pendingOf(fd, size);
-    if (pendingPackets === 0) pendingSince = performance.now();
-    const out = p.bytes;
-    const outView = p.view;
-    const cutThrough = route !== undefined && route.spec.dests.length > 0;
-    forwardSlots.length = 0;
-    forwardLengths.length = 0;
-    let off = p.used;
+    let forwardCount = 0;
     for (let i = 0; i < n; i++) {
       const hdr = OFF_RECV_HDR + i * MMSGHDR_SIZE;
-      const truncated = (view.getUint32(hdr + MSGHDR_FLAGS, true) & MSG_TRUNC) !== 0;
-      if (truncated) stats[PSTAT.truncated]!++;
-      const len = Math.min(view.getUint32(hdr + MMSGHDR_LEN, true), SLOT);
+      if ((view.getUint32(hdr + MSGHDR_FLAGS, true) & MSG_TRUNC) !== 0) {
+        stats[PSTAT.truncated]!++; // cannot happen with 64 KiB slots; if it did, a cut datagram is dropped
+        continue;
+      }
+      const len = view.getUint32(hdr + MMSGHDR_LEN, true);
+      const need = RECV_HEADER + align4(len);
+      if (stageUsed + need > STAGE_BYTES) postStaged();
+      if (staged === 0) stagedSince = performance.now();
       const name = OFF_RECV_NAME + i * SOCKADDR_IN_SIZE;
       const port = view.getUint16(name + 2, false);
       const ip = view.getUint32(name + 4, false);
-      const at = OFF_SLOTS + i * SLOT;
-      outView.setUint32(off, len, true);
-      outView.setUint32(off + 4, ip, false);
-      outView.setUint16(off + 8, port, true);
-      outView.setUint16(off + RECV_FLAGS, 0, true);
+      const at = OFF_SLOTS + i * SLOT_STRIDE;
+      const off = stageUsed;
+      stageView.setUint32(off, len, true);
+      stageView.setUint32(off + RECV_ID, sock.id, true);
+      stageView.setUint32(off + RECV_IP, ip, false);
+      stageView.setUint16(off + RECV_PORT, port, true);
+      stageView.setUint16(off + RECV_FLAGS, 0, true);
       const slot = bytes.subarray(at, at + len);
-      out.set(slot, off + RECV_HEADER);
-      if (cutThrough && !truncated && route.forwards(slot, ip, port)) {
+      stage.set(slot, off + RECV_HEADER);
+      if (cutThrough && route.forwards(slot, ip, port)) {
         route.rewrite(slot); // the main thread got the original above
-        outView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
-        forwardSlots.push(i);
-        forwardLengths.push(len);
+        stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
+        forwardSlots[forwardCount] = i;
+        forwardLengths[forwardCount++] = len;
       }
-      off += RECV_HEADER + align4(len);
+      stageUsed = off + need;
+      staged++;
+      route.posted++; // every record, forwarded or not; a route update posts the stage before it applies
     }
-    p.used = off;
-    p.count += n;
-    pendingPackets += n;
-    if (forwardSlots.length > 0) forward(fd, route!);
+    if (forwardCount > 0) forward(sock, forwardCount);
     stats[PSTAT.received]! += n;
     stats[PSTAT.recvBatches]!++;
     if (n < BATCH) break;
   }
-  const p = pending.get(fd);
-  if (p && p.count > 0 && (route === undefined || route.prompt)) post(fd, p);
-  if (pendingPackets >= HOLD_PACKETS) postAll();
+  if (staged > 0 && (route.prompt || staged >= HOLD_PACKETS)) postStaged();
 }
 
 /** Points send header `k` at one datagram: `length` bytes at `data` to the sockaddr at `name`. */
@@ -254,25 +257,23 @@ function prepare(k: number, name: number, data: number, length: number): void {
   view.setUint32(iov + 12, 0, true);
 }
 
-/** Sends the forwarded slots of the current batch to every destination of `route`, BATCH per sendmmsg. */
-function forward(fd: number, route: Route): void {
-  const dests = destAddresses.get(fd);
-  const destCount = routeDestCount(route.spec);
-  if (dests === undefined) return;
+/** Sends the first `count` forwarded slots of the current batch to every destination of the socket's route. */
+function forward(sock: Socket, count: number): void {
+  const destCount = sock.route.spec.dests.length >> 4;
   let k = 0;
-  for (let p = 0; p < forwardSlots.length; p++) {
-    const slot = baseAddress + OFF_SLOTS + forwardSlots[p]! * SLOT;
+  for (let p = 0; p < count; p++) {
+    const slot = baseAddress + OFF_SLOTS + forwardSlots[p]! * SLOT_STRIDE;
     const len = forwardLengths[p]!;
     for (let d = 0; d < destCount; d++) {
-      prepare(k, dests + d * 16, slot, len);
+      prepare(k, sock.dests + d * 16, slot, len);
       if (++k === BATCH) {
-        sendPrepared(fd, k);
+        sendPrepared(sock.fd, k);
         k = 0;
       }
     }
   }
-  if (k > 0) sendPrepared(fd, k);
-  stats[PSTAT.cutThrough]! += forwardSlots.length * destCount;
+  if (k > 0) sendPrepared(sock.fd, k);
+  stats[PSTAT.cutThrough]! += count * destCount;
 }
 
 /** Sends the first `n` prepared send headers on `fd`, skipping datagrams the kernel refuses. */
@@ -282,7 +283,7 @@ function sendPrepared(fd: number, n: number): void {
     stats[PSTAT.sendCalls]!++;
     const sent = s.sendmmsg(fd, sendHdrPtrs[done]!, n - done, MSG_DONTWAIT);
     if (sent < 0) {
-      if (errnoView.getInt32() === EINTR) continue;
+      if (errno() === EINTR) continue;
       stats[PSTAT.sendErrors]!++;
       done++; // skip the datagram the kernel refused (EAGAIN: socket buffer full; ECONNREFUSED; ...)
       continue;
@@ -292,116 +293,134 @@ function sendPrepared(fd: number, n: number): void {
   }
 }
 
+/**
+ * The batch being sent: held here so it stays reachable until its last sendmmsg (the kernel reads it by address;
+ * a buffer only a dead local refers to may be collected).
+ */
+const sending: { buf: ArrayBuffer | null } = { buf: null };
+
 /** Sends the main thread's batch: records grouped into one sendmmsg per run of one socket (BATCH at most). */
 function sendBatch(buf: ArrayBuffer, count: number): void {
+  sending.buf = buf;
   const v = new DataView(buf);
   const bufAddress = addressOf(buf);
   let off = 0;
   let runFd = -1;
   let k = 0;
-  const flush = () => {
-    if (k > 0 && fds.has(runFd)) sendPrepared(runFd, k);
-    k = 0;
-  };
   for (let i = 0; i < count; i++) {
     const fd = v.getUint32(off, true);
     const len = v.getUint32(off + 4, true);
     const payloadAt = v.getUint32(off + SEND_PAYLOAD_AT, true);
     if (fd !== runFd || k === BATCH) {
-      flush();
+      if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
+      k = 0;
       runFd = fd;
     }
     prepare(k++, bufAddress + off + 8, bufAddress + payloadAt, len);
     // A record that repeats an earlier payload carries no payload bytes of its own.
     off += SEND_HEADER + (payloadAt === off + SEND_HEADER ? align4(len) : 0);
   }
-  flush();
+  if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
+  sending.buf = null;
 }
 
-function closePending(): void {
-  for (const fd of toClose.splice(0)) s.close(fd);
+/** Stops receiving on a socket and closes it (the worker is never inside epoll_wait() here). */
+function closeSocket(sock: Socket): void {
+  sockets.delete(sock.fd);
+  try {
+    epoll.remove(sock.fd);
+  } finally {
+    s.close(sock.fd);
+  }
 }
 
 /** Lets the event loop deliver the messages the main thread posted (it wrote the eventfd for each). */
 async function handlePostedMessages(): Promise<void> {
-  while (!stopped && Atomics.load(posted, PSTAT_MESSAGES_I32) !== handled) {
+  while (!stopped && Atomics.load(counters, PSTAT_MESSAGES_I32) !== handled) {
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
 }
 
-async function pollLoop(): Promise<void> {
+async function run(): Promise<void> {
   while (!stopped) {
-    closePending();
-    const list = [...fds].slice(0, MAX_FDS - 1);
-    pollView.setInt32(0, wakeFd, true);
-    pollView.setInt16(4, POLLIN, true);
-    pollView.setInt16(6, 0, true);
-    for (let i = 0; i < list.length; i++) {
-      pollView.setInt32((i + 1) * 8, list[i]!, true);
-      pollView.setInt16((i + 1) * 8 + 4, POLLIN, true);
-      pollView.setInt16((i + 1) * 8 + 6, 0, true);
+    if (backlogFull()) {
+      // The main thread is behind: leave datagrams in the kernel, keep handling its messages (sends, closes).
+      stats[PSTAT.backlogPauses]!++;
+      postStaged(); // what is held already (a stage at most) need not wait for the catch-up
+      await new Promise((resolve) => setTimeout(resolve, BACKLOG_WAIT_MS));
+      continue;
     }
-    const ready = s.poll(pollPtr, BigInt(list.length + 1), pendingPackets > 0 ? HOLD_MS : POLL_TIMEOUT_MS);
-    if (pollView.getInt16(6, true) !== 0) s.read(wakeFd, wakePtr, 8n);
-    if (Atomics.load(posted, PSTAT_MESSAGES_I32) !== handled) await handlePostedMessages();
-    if (ready > 0) {
-      for (let i = 0; i < list.length; i++) {
-        if (pollView.getInt16((i + 1) * 8 + 6, true) !== 0 && fds.has(list[i]!)) drain(list[i]!);
-      }
+    const ready = epoll.wait(staged > 0 ? HOLD_MS : POLL_TIMEOUT_MS);
+    for (let i = 0; i < ready; i++) {
+      if (epoll.tag(i) === WAKE_TAG && epoll.fd(i) === wakeFd) s.read(wakeFd, wakePtr, 8n);
     }
-    if (pendingPackets > 0 && performance.now() - pendingSince >= HOLD_MS) postAll();
+    if (Atomics.load(counters, PSTAT_MESSAGES_I32) !== handled) await handlePostedMessages();
+    for (let i = 0; i < ready; i++) {
+      // Sockets not drained now stay readable: the next wait reports them again.
+      if (backlogFull()) break;
+      const sock = sockets.get(epoll.fd(i));
+      // Closed while its messages were handled, and perhaps its fd number already reused: the tag tells.
+      if (sock !== undefined && sock.id === epoll.tag(i)) drain(sock);
+    }
+    if (staged > 0 && performance.now() - stagedSince >= HOLD_MS) postStaged();
   }
-  postAll();
-  for (const fd of fds) s.close(fd);
-  fds.clear();
-  closePending();
-  polling = false;
+  postStaged();
+  for (const sock of sockets.values()) s.close(sock.fd);
+  sockets.clear();
+  epoll.close();
+  running = false;
   scope.postMessage({ type: "stopped" });
 }
 
 scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
   const cmd = event.data;
-  handled++;
+  handled = (handled + 1) | 0;
   try {
     switch (cmd.type) {
       case "init":
         stats = new Float64Array(cmd.shared, 0, PSTAT_COUNT);
-        posted = new Int32Array(cmd.shared);
+        counters = new Int32Array(cmd.shared);
+        handled = (cmd.messagesStart + 1) | 0;
         wakeFd = cmd.wakeFd;
+        epoll.add(wakeFd, WAKE_TAG);
         break;
-      case "open":
-        fds.add(cmd.fd);
-        routes.set(cmd.fd, new Route()); // counts every packet posted from now on
-        // Started from a task of its own: the loop blocks in poll() between its yields.
-        if (!polling) {
-          polling = true;
-          setTimeout(() => void pollLoop(), 0);
+      case "open": {
+        const sock: Socket = { fd: cmd.fd, id: cmd.id, route: new Route(), dests: 0 };
+        sockets.set(cmd.fd, sock); // first, so that its close still closes it if epoll refuses it
+        epoll.add(cmd.fd, cmd.id);
+        // Started from a task of its own: the loop blocks in epoll_wait() between its yields.
+        if (!running && !stopped) {
+          running = true;
+          setTimeout(() => void run(), 0);
         }
         break;
-      case "close":
-        // poll() may hold the socket right now: close after it returns.
-        postAll();
-        pending.delete(cmd.fd);
-        routes.delete(cmd.fd);
-        destAddresses.delete(cmd.fd);
-        if (fds.delete(cmd.fd)) toClose.push(cmd.fd);
-        if (!polling) closePending();
+      }
+      case "close": {
+        postStaged(); // records of the socket leave before it is gone
+        const sock = sockets.get(cmd.fd);
+        if (sock) closeSocket(sock);
         break;
+      }
       case "send":
         sendBatch(cmd.buf, cmd.count);
         break;
       case "route": {
-        const route = routes.get(cmd.fd);
-        if (!route) break;
-        postAll(); // the main thread must have handled every packet before the route widens
-        const applied = route.apply(cmd.spec, cmd.processed, cmd.force);
-        if (applied) destAddresses.set(cmd.fd, addressOf(cmd.spec.dests));
+        const sock = sockets.get(cmd.fd);
+        if (!sock) break;
+        postStaged(); // the main thread must have handled every packet before the route widens
+        const applied = sock.route.apply(cmd.spec, cmd.processed, cmd.force);
+        if (applied) sock.dests = cmd.spec.dests.length > 0 ? addressOf(cmd.spec.dests) : 0;
         scope.postMessage({ type: "route-ack", fd: cmd.fd, id: cmd.id, applied });
         break;
       }
       case "stop":
         stopped = true;
-        if (!polling) scope.postMessage({ type: "stopped" });
+        if (!running) {
+          for (const sock of sockets.values()) s.close(sock.fd);
+          sockets.clear();
+          epoll.close();
+          scope.postMessage({ type: "stopped" });
+        }
         break;
     }
   } catch (err) {

@@ -136,6 +136,8 @@ export interface MetricChildEntry<C> {
   readonly child: C;
   /** Pre-escaped `name="value"` pairs joined by commas, "" without labels. */
   readonly labelText: string;
+  /** The label values, in the order of the family's label names. */
+  readonly values: readonly string[];
 }
 
 /**
@@ -202,7 +204,7 @@ export abstract class MetricFamily<L extends string, C> {
     let e = this.#children.get(key);
     if (!e) {
       const labelText = vals.map((x, i) => `${this.labelNames[i]}="${escapeLabelValue(x)}"`).join(",");
-      e = { child: this.create(), labelText };
+      e = { child: this.create(), labelText, values: vals };
       this.#children.set(key, e);
     }
     return e.child;
@@ -211,6 +213,26 @@ export abstract class MetricFamily<L extends string, C> {
   /** Drops the child for these label values (a stream that ended). @returns whether it existed */
   remove(values: LabelValues<L>): boolean {
     return this.#children.delete(JSON.stringify(this.#values(values)));
+  }
+
+  /**
+   * Drops every child whose labels include `match` (e.g. every series of one path).
+   * @returns how many were dropped
+   * @example packets.removeMatching({ path: "cam1" })
+   */
+  removeMatching(match: Partial<LabelValues<L>>): number {
+    const want = this.labelNames.map((l) => {
+      const v = (match as Record<string, string | number | undefined>)[l];
+      return v === undefined ? undefined : String(v);
+    });
+    let dropped = 0;
+    for (const [key, e] of this.#children) {
+      if (want.every((v, i) => v === undefined || e.values[i] === v)) {
+        this.#children.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   /** Drops every child. */

@@ -147,3 +147,16 @@ Deno.test("registry: a labelled metric without children shows only HELP and TYPE
   assert.equal(r.expose(), "# HELP idle_total Nothing yet.\n# TYPE idle_total counter\n");
   assert.equal(new Registry().expose(), "");
 });
+
+Deno.test("MetricFamily.removeMatching() drops every series with the given label values", () => {
+  const r = new Registry();
+  const c = r.counter("x_total", "X.", ["path", "sink"]);
+  c.inc({ path: "a", sink: "udp" });
+  c.inc({ path: "a", sink: "tcp" });
+  c.inc({ path: "b", sink: "udp" });
+  assert.equal(c.removeMatching({ path: "a" }), 2);
+  assert.equal(c.get({ path: "b", sink: "udp" }), 1);
+  assert.equal(r.expose().includes('path="a"'), false);
+  assert.equal(c.removeMatching({ sink: "udp" }), 1);
+  assert.equal(c.removeMatching({ path: "zzz" }), 0);
+});

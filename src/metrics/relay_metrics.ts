@@ -37,6 +37,17 @@ export interface RelayMetricsSource {
   dataPlane?(): DataPlaneCounters | null;
   /** Cumulative refusals of the mesh: datagrams at the mesh port and peer requests, per reason. */
   meshRejections?(): MeshRejectionCounts;
+  /** Errors contained so far (caught in a callback instead of ending the process), per place. */
+  containedErrors?(): ReadonlyMap<string, number>;
+  /** The relay-wide memory budget: its bound, what each kind of user holds, refusals so far. */
+  memoryBudget?(): MemoryBudgetFigures;
+}
+
+/** What the metrics read of the relay's memory budget (a `MemoryBudget`). */
+export interface MemoryBudgetFigures {
+  readonly limit: number;
+  usedBy(what: "gop_cache" | "reader_queue"): number;
+  readonly refusals: Readonly<Record<"gop_cache" | "reader_queue", number>>;
 }
 
 /** Cumulative refusals of the mesh per reason (see `msm_mesh_packets_rejected_total`). */
@@ -52,6 +63,8 @@ export interface DataPlaneCounters {
   cutThrough: number;
   sendErrors: number;
   truncated: number;
+  /** Times the worker stopped reading its sockets because the main thread lagged too far behind. */
+  backlogPauses: number;
 }
 
 const DATAPLANE_EVENTS = {
@@ -60,6 +73,7 @@ const DATAPLANE_EVENTS = {
   cutThrough: "cut_through",
   sendErrors: "send_error",
   truncated: "truncated",
+  backlogPauses: "backlog_pause",
 } as const;
 
 /** Options of {@linkcode RelayMetrics}. */
@@ -70,7 +84,20 @@ export interface RelayMetricsOptions {
   eventLoopLagIntervalMs?: number;
   /** Bitrate averaging window in seconds. @default 5 */
   bitrateWindowSeconds?: number;
+  /**
+   * Seconds the series of a path whose stream is gone are kept (so the next scrapes still see its final counts).
+   * @default {@linkcode GONE_PATH_RETENTION_SECONDS}
+   */
+  gonePathRetentionSeconds?: number;
 }
+
+/** Seconds the series of a path whose stream is gone stay exposed: a couple of scrape intervals. */
+export const GONE_PATH_RETENTION_SECONDS = 60;
+/**
+ * Gone paths whose series are kept at most; beyond it the longest gone are dropped at once, so paths an outsider
+ * makes up (publishing under ever new names) cannot grow the exposition.
+ */
+export const GONE_PATHS_KEPT = 64;
 
 /** What the collector last saw of a track, to turn growth into counter increments. */
 interface TrackSeen {
@@ -187,15 +214,24 @@ export class RelayMetrics {
   readonly #dataPlane = this.registry.counter(
     "msm_dataplane_datagrams_total",
     "Datagrams of the fast data plane's worker: received, sent (all), cut_through (sent by the worker on its " +
-      "own, without the main thread), send_error, truncated.",
+      "own, without the main thread), send_error, truncated (never delivered), backlog_pause (the worker stopped " +
+      "reading while the main thread was more than 16 MiB behind: the sockets' buffers shed load).",
     ["event"],
   );
-  #dataPlaneSeen: DataPlaneCounters = { received: 0, sent: 0, cutThrough: 0, sendErrors: 0, truncated: 0 };
+  #dataPlaneSeen: DataPlaneCounters = {
+    received: 0,
+    sent: 0,
+    cutThrough: 0,
+    sendErrors: 0,
+    truncated: 0,
+    backlogPauses: 0,
+  };
   readonly #meshPacketsRejected = this.registry.counter(
     "msm_mesh_packets_rejected_total",
     "Datagrams refused at the mesh port: malformed, unauthenticated (no mesh key), version (an older release), " +
       "unknown_key, auth (forged, wrong key, or sealed for another relay or an earlier run), replay, salt_rate " +
-      "(too many new senders at once).",
+      "(too many new senders at once), unexpected_source (not from the relay it names, open mesh), " +
+      "unknown_stream (no such subscription).",
     ["reason"],
   );
   readonly #meshRequestsRejected = this.registry.counter(
@@ -205,7 +241,32 @@ export class RelayMetrics {
     ["reason"],
   );
   readonly #meshSeen = { packets: new Map<string, number>(), requests: new Map<string, number>() };
+  readonly #contained = this.registry.counter(
+    "msm_process_contained_errors_total",
+    "Errors caught in a timer, socket or fan-out callback instead of ending the process, per place (each is a " +
+      "bug worth reporting; the log has the first of every 10 s).",
+    ["where"],
+  );
+  readonly #containedSeen = new Map<string, number>();
+  readonly #budgetBytes = this.registry.gauge(
+    "msm_memory_budget_bytes",
+    "The relay-wide memory budget for GOP caches and TCP reader queues (--memory-budget-bytes; 0: none).",
+  );
+  readonly #budgetUsed = this.registry.gauge(
+    "msm_memory_budget_used_bytes",
+    "Bytes of the memory budget held, per user: gop_cache, reader_queue.",
+    ["what"],
+  );
+  readonly #budgetRefused = this.registry.counter(
+    "msm_memory_budget_refusals_total",
+    "Bytes refused for lack of budget, counted per refusal and user: a GOP not cached, a reader's frame dropped.",
+    ["what"],
+  );
+  readonly #budgetRefusedSeen = { gop_cache: 0, reader_queue: 0 };
   readonly #seen = new WeakMap<Track, TrackSeen>();
+  /** Paths whose series are exposed: null while a stream holds them, else since when they are gone (s). */
+  readonly #paths = new Map<string, number | null>();
+  readonly #retention: number;
   readonly #now: () => number;
   readonly #bitrateWindow: number;
   readonly #lagMonitor: EventLoopLagMonitor | null;
@@ -218,6 +279,7 @@ export class RelayMetrics {
   constructor(source: RelayMetricsSource, options: RelayMetricsOptions = {}) {
     this.#now = options.now ?? (() => performance.now() / 1000);
     this.#bitrateWindow = options.bitrateWindowSeconds ?? 5;
+    this.#retention = options.gonePathRetentionSeconds ?? GONE_PATH_RETENTION_SECONDS;
     const lagMs = options.eventLoopLagIntervalMs ?? 250;
     this.#lagMonitor = lagMs > 0 ? new EventLoopLagMonitor({ intervalMs: lagMs }) : null;
     this.#lagMonitor?.start();
@@ -273,6 +335,34 @@ export class RelayMetrics {
   /** Prometheus text format 0.0.4. */
   expose(): string {
     return this.registry.expose();
+  }
+
+  /**
+   * Drops the per-path counter series of paths whose stream is gone, once they have been gone for the retention
+   * (or at once beyond {@linkcode GONE_PATHS_KEPT} of them, longest gone first): the exposition holds the live
+   * streams' series and a bounded tail, whatever names publishers make up.
+   */
+  #dropGonePaths(streams: readonly Stream[], now: number): void {
+    const live = new Set(streams.map((s) => s.path));
+    for (const path of live) this.#paths.set(path, null);
+    const gone: Array<[string, number]> = [];
+    for (const [path, since] of this.#paths) {
+      if (live.has(path)) continue;
+      const at = since ?? now;
+      if (since === null) this.#paths.set(path, now);
+      gone.push([path, at]);
+    }
+    gone.sort((a, b) => a[1] - b[1]);
+    const excess = gone.length - GONE_PATHS_KEPT;
+    gone.forEach(([path, since], i) => {
+      if (i >= excess && now - since < this.#retention) return;
+      this.#paths.delete(path);
+      for (const family of [this.#received, this.#lost, this.#duplicates, this.#reordered]) {
+        family.removeMatching({ path });
+      }
+      this.#forwarded.removeMatching({ path });
+      this.#dropped.removeMatching({ path });
+    });
   }
 
   #collect(source: RelayMetricsSource): void {
@@ -346,6 +436,7 @@ export class RelayMetrics {
         this.#readerJitter.set({ path }, readerJitter);
       }
     }
+    this.#dropGonePaths(source.streams(), now);
     for (const [path, n] of source.readersByPath()) this.#readers.set({ path }, n);
     this.#sessions.set(undefined, source.sessionCount());
     this.#meshChildren.clear();
@@ -374,6 +465,21 @@ export class RelayMetrics {
       };
       grow(this.#meshPacketsRejected, this.#meshSeen.packets, Object.entries(rejections.packets));
       grow(this.#meshRequestsRejected, this.#meshSeen.requests, rejections.requests);
+    }
+    for (const [where, n] of source.containedErrors?.() ?? []) {
+      const delta = n - (this.#containedSeen.get(where) ?? 0);
+      if (delta > 0) this.#contained.inc({ where }, delta);
+      this.#containedSeen.set(where, n);
+    }
+    const budget = source.memoryBudget?.();
+    if (budget) {
+      this.#budgetBytes.set(undefined, budget.limit);
+      for (const what of ["gop_cache", "reader_queue"] as const) {
+        this.#budgetUsed.set({ what }, budget.usedBy(what));
+        const delta = budget.refusals[what] - this.#budgetRefusedSeen[what];
+        if (delta > 0) this.#budgetRefused.inc({ what }, delta);
+        this.#budgetRefusedSeen[what] = budget.refusals[what];
+      }
     }
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);

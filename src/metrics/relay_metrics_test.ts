@@ -9,7 +9,14 @@ import { writeRtpHeader } from "../rtp/packet.ts";
 import type { SourceKind, Stream } from "../relay/stream.ts";
 import { Track } from "../relay/track.ts";
 import { parsePrometheus, sampleValue } from "../../tests/support/prometheus.ts";
-import { hopOf, LOSS_SETTLE_PACKETS, LOSS_SETTLE_SECONDS, RelayMetrics } from "./relay_metrics.ts";
+import {
+  GONE_PATH_RETENTION_SECONDS,
+  GONE_PATHS_KEPT,
+  hopOf,
+  LOSS_SETTLE_PACKETS,
+  LOSS_SETTLE_SECONDS,
+  RelayMetrics,
+} from "./relay_metrics.ts";
 
 /** 100-byte RTP packets. */
 function rtp(seq: number, ts: number, ssrc = 0x1111): Uint8Array {
@@ -223,4 +230,33 @@ Deno.test("RelayMetrics counts mesh refusals per reason from the mesh's cumulati
   m = parsePrometheus(metrics.expose());
   assert.equal(sampleValue(m, "msm_mesh_packets_rejected_total", { reason: "auth" }), 7);
   assert.equal(sampleValue(m, "msm_mesh_packets_rejected_total", { reason: "replay" }), 1);
+});
+
+Deno.test("RelayMetrics drops a gone path's series after the retention, and at once beyond the bound", () => {
+  const { clock, streams, metrics, scrape } = setup([]);
+  const paths = (text = metrics.expose()) =>
+    new Set([...text.matchAll(/^msm_rtp_packets_received_total\{path="([^"]+)"/gm)].map((m) => m[1]));
+  for (let i = 0; i < GONE_PATHS_KEPT + 20; i++) {
+    const s = makeStream(metrics, `pub/${i}`, "publish", clock);
+    s.tracks[0]!.ingestRtp(rtp(1, 1));
+    streams.push(s);
+  }
+  assert.equal(paths().size, GONE_PATHS_KEPT + 20, "every live stream is exposed");
+  // Every stream but the first goes; the gone ones stay exposed only up to the bound.
+  streams.splice(1);
+  clock.t += 1;
+  assert.equal(paths().size, 1 + GONE_PATHS_KEPT);
+  clock.t += GONE_PATH_RETENTION_SECONDS - 2;
+  assert.equal(paths().size, 1 + GONE_PATHS_KEPT, "kept within the retention");
+  clock.t += 2;
+  assert.deepEqual([...paths()], ["pub/0"], "dropped after the retention");
+  assert.equal(
+    sampleValue(scrape(), "msm_rtp_packets_forwarded_total", { path: "pub/5", sink: "udp" }),
+    undefined,
+  );
+  // A path that comes back counts on from zero: a counter reset Prometheus understands.
+  const back = makeStream(metrics, "pub/5", "publish", clock);
+  back.tracks[0]!.ingestRtp(rtp(1, 1));
+  streams.push(back);
+  assert.equal(sampleValue(scrape(), "msm_rtp_packets_received_total", { path: "pub/5", hop: "source" }), 1);
 });

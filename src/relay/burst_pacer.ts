@@ -10,6 +10,7 @@
  * calls {@linkcode BurstPacer.drain} with the time; {@linkcode onPaceTick} is the shared 1 ms timer.
  * @module
  */
+import { contained, reportContained } from "../contain.ts";
 import type { Egress } from "./egress.ts";
 
 /** Packets per millisecond a burst sends to one reader on top of the live packets. */
@@ -61,8 +62,15 @@ export class BurstPacer {
     this.#credit = 0;
     const end = Math.min(this.#queue.length, this.#head + allowance);
     while (this.#head < end) {
-      onSent(this.egress.sendRtp(this.#queue[this.#head]!));
-      this.#head++;
+      const packet = this.#queue[this.#head++]!;
+      let taken: boolean;
+      try {
+        taken = this.egress.sendRtp(packet);
+      } catch (err) {
+        reportContained("egress send", err);
+        taken = false;
+      }
+      onSent(taken);
     }
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue.splice(0, this.#head);
@@ -83,7 +91,8 @@ export function onPaceTick(tick: () => void): () => void {
   tickers.add(tick);
   if (timer === undefined) {
     const t = setInterval(() => {
-      for (const tick of tickers) tick();
+      // One reader's failure must not stop the other bursts, nor end the process from inside a timer.
+      for (const tick of tickers) contained("gop burst pacing", tick);
     }, 1);
     Deno.unrefTimer(t);
     timer = t;

@@ -3,7 +3,8 @@
  * with the live packets behind it, while a TCP reader gets the GOP at once.
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
-import { BURST_PACKETS_PER_MS, BurstPacer } from "./burst_pacer.ts";
+import { BURST_PACKETS_PER_MS, BurstPacer, onPaceTick } from "./burst_pacer.ts";
+import { containedErrors } from "../contain.ts";
 import type { Egress } from "./egress.ts";
 import { GopCache } from "./gop_cache.ts";
 import { Track } from "./track.ts";
@@ -89,4 +90,36 @@ Deno.test("Track paces a UDP reader's GOP burst, keeps it off the fast route unt
   equal(track.counters.forwarded.udp, 311);
   track.removeEgress(udp.id);
   track.removeEgress(tcp.id);
+});
+
+Deno.test("onPaceTick() contains a tick that throws: the other bursts go on, the process stays up", async () => {
+  let good = 0;
+  const stopBad = onPaceTick(() => {
+    throw new RangeError("track 256 is outside 0..255");
+  });
+  const stopGood = onPaceTick(() => good++);
+  const before = containedErrors().get("gop burst pacing") ?? 0;
+  await new Promise((r) => setTimeout(r, 50));
+  stopBad();
+  stopGood();
+  ok(good >= 5, `${good} good ticks`);
+  ok((containedErrors().get("gop burst pacing") ?? 0) - before >= 5, "the throwing ticks were counted");
+});
+
+Deno.test("BurstPacer.drain() counts an egress that throws as not taken and moves on", () => {
+  let calls = 0;
+  const egress: Egress = {
+    id: "x",
+    kind: "mesh",
+    sendRtp: () => {
+      calls++;
+      throw new RangeError("boom");
+    },
+    sendRtcp: () => true,
+  };
+  const pacer = new BurstPacer(egress, range(0, 10).map((s) => rtp(s, 0x41)), 0);
+  const taken: boolean[] = [];
+  ok(pacer.drain(0, (t) => taken.push(t)), "the backlog is out");
+  equal(calls, 10);
+  assertEquals(taken, Array(10).fill(false));
 });

@@ -10,6 +10,7 @@
 import { isKeyframeRtpPayload } from "../rtp/h264.ts";
 import { isH265KeyframeRtpPayload } from "../rtp/h265.ts";
 import { rtpPayloadOffset, rtpTimestamp } from "../rtp/packet.ts";
+import type { ByteBudget } from "./memory_budget.ts";
 
 /** Video codecs whose keyframes the cache recognises. */
 export type GopCodec = "H264" | "H265";
@@ -26,15 +27,26 @@ export function gopCodecOf(encoding: string | undefined): GopCodec | null {
 export interface GopCacheStats {
   /** Keyframes that started a new cached GOP. */
   gops: number;
-  /** GOPs abandoned because they outgrew the byte bound. */
+  /** GOPs abandoned because they outgrew the byte or packet bound. */
   overflows: number;
+  /** GOPs abandoned because the relay-wide memory budget had no room. */
+  budgetRefusals: number;
 }
+
+/** Bytes per packet the packet bound assumes: a GOP of smaller packets hits the packet bound first. */
+export const MIN_PACKET_BYTES_BOUND = 512;
 
 /** Packets since the last keyframe of one track, bounded in bytes. */
 export class GopCache {
   readonly codec: GopCodec;
   readonly maxBytes: number;
-  readonly stats: GopCacheStats = { gops: 0, overflows: 0 };
+  /**
+   * Bound on the packets held: a joining reader gets them all, so a GOP of tiny packets (an outsider's) must not
+   * make each PLAY replay hundreds of thousands of them.
+   */
+  readonly maxPackets: number;
+  readonly stats: GopCacheStats = { gops: 0, overflows: 0, budgetRefusals: 0 };
+  readonly #budget: ByteBudget | null;
   #packets: Uint8Array[] = [];
   #bytes = 0;
   #keyTimestamp = 0;
@@ -43,11 +55,20 @@ export class GopCache {
 
   /**
    * @param codec keyframe grammar to apply
-   * @param maxBytes bound on the cached bytes; a GOP larger than this is not cached
+   * @param maxBytes bound on the cached bytes; a GOP larger than this is not cached (nor one of more than
+   *   `maxBytes / 512` packets)
+   * @param budget the relay-wide memory budget the cached bytes are taken from, if any
    */
-  constructor(codec: GopCodec, maxBytes: number) {
+  constructor(codec: GopCodec, maxBytes: number, budget: ByteBudget | null = null) {
     this.codec = codec;
     this.maxBytes = maxBytes;
+    this.maxPackets = Math.max(64, Math.ceil(maxBytes / MIN_PACKET_BYTES_BOUND));
+    this.#budget = budget;
+  }
+
+  /** Which GOP the cache holds: it changes with each new keyframe (a reader that had this one needs no other). */
+  get generation(): number {
+    return this.stats.gops;
   }
 
   /** The cached packets, oldest first; empty when no complete GOP start is held. Do not mutate them. */
@@ -79,16 +100,20 @@ export class GopCache {
       const ts = rtpTimestamp(packet);
       // Parameter sets and the IDR slices of one access unit share a timestamp: they belong to one GOP start.
       if (!this.#collecting || ts !== this.#keyTimestamp) {
-        this.#packets = [];
-        this.#bytes = 0;
+        this.#drop();
         this.#keyTimestamp = ts;
         this.#collecting = true;
         this.stats.gops++;
       }
     }
     if (!this.#collecting) return;
-    if (this.#bytes + packet.length > this.maxBytes) {
+    if (this.#bytes + packet.length > this.maxBytes || this.#packets.length >= this.maxPackets) {
       this.stats.overflows++;
+      this.clear();
+      return;
+    }
+    if (this.#budget && !this.#budget.reserve(packet.length)) {
+      this.stats.budgetRefusals++;
       this.clear();
       return;
     }
@@ -96,10 +121,15 @@ export class GopCache {
     this.#bytes += packet.length;
   }
 
-  /** Forgets everything until the next keyframe (upstream restart, overflow). */
+  /** Forgets everything until the next keyframe (upstream restart, overflow, the track closing). */
   clear(): void {
+    this.#drop();
+    this.#collecting = false;
+  }
+
+  #drop(): void {
+    this.#budget?.release(this.#bytes);
     this.#packets = [];
     this.#bytes = 0;
-    this.#collecting = false;
   }
 }

@@ -3,10 +3,17 @@
  * and forgets them when they go idle.
  * @module
  */
+import { reportContained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import type { SessionDescription } from "../rtsp/sdp.ts";
 import { PortPairAllocator } from "./port_allocator.ts";
-import { type SourceKind, Stream, type StreamOptions, type StreamSource } from "./stream.ts";
+import {
+  DEFAULT_MAX_TRACKS,
+  type SourceKind,
+  Stream,
+  type StreamOptions,
+  type StreamSource,
+} from "./stream.ts";
 
 /** Builds the source of a pulled or demo stream. */
 export type SourceFactory = (stream: Stream, kind: "pull" | "demo", url: string | null) => StreamSource;
@@ -47,6 +54,10 @@ export interface StreamHubOptions {
   gopCacheBytes?: number;
   /** Fast data plane shared by every stream's tracks; absent, Deno sockets. */
   udpPlane?: StreamOptions["udpPlane"];
+  /** Most tracks a stream may have. @default 16 (stream.ts `DEFAULT_MAX_TRACKS`) */
+  maxTracks?: number;
+  /** The relay-wide budget the GOP caches take their bytes from. @default none */
+  memoryBudget?: StreamOptions["memoryBudget"];
   createSource: SourceFactory;
   /** Resolver for paths rooted on other relays; without it every path is local. */
   remote?: RemoteResolver;
@@ -68,6 +79,11 @@ export class StreamHub {
     this.#opts = options;
     this.#pulls = new Map(Object.entries(options.pulls));
     this.allocator = new PortPairAllocator(options.udpPortRange[0], options.udpPortRange[1]);
+  }
+
+  /** Most tracks a stream may have. */
+  get maxTracks(): number {
+    return this.#opts.maxTracks ?? DEFAULT_MAX_TRACKS;
   }
 
   /** Live streams. */
@@ -144,19 +160,29 @@ export class StreamHub {
     if (!this.#opts.publish || this.#pulls.has(path) || (path === "demo" && this.#opts.demo)) {
       return "not_allowed";
     }
-    let stream = this.#streams.get(path);
-    if (stream?.source) return "busy";
-    stream ??= this.#create(path, "publish");
+    const existing = this.#streams.get(path);
+    if (existing?.source) return "busy";
+    const stream = existing ?? this.#create(path, "publish");
+    try {
+      stream.setDescription(desc);
+    } catch (err) {
+      // Nothing of a refused description stays: a stream made for it is forgotten, the path is free.
+      if (!existing) void this.#forget(stream).catch((e) => reportContained("stream close", e));
+      throw err;
+    }
     stream.source = source;
-    stream.setDescription(desc);
     stream.retain();
     return stream;
   }
 
-  /** Releases a publisher's hold on its path; readers keep their sessions and wait for the next one. */
+  /**
+   * Releases a publisher's hold on its path: its media ends (UDP sources and the fast plane's routes are cleared,
+   * the next publisher starts a new epoch); readers keep their sessions and wait for the next one.
+   */
   unpublish(stream: Stream, source: StreamSource): void {
     if (stream.source !== source) return;
     stream.source = null;
+    stream.endSource();
     stream.setState("idle", "publisher left");
     stream.release();
   }
@@ -205,7 +231,9 @@ export class StreamHub {
       ...(this.#opts.udpPlane ? { udpPlane: this.#opts.udpPlane } : {}),
       lingerSeconds: this.#opts.lingerSeconds,
       gopCacheBytes: this.#opts.gopCacheBytes ?? 0,
-      onIdle: (s) => void this.#forget(s),
+      ...(this.#opts.maxTracks !== undefined ? { maxTracks: this.#opts.maxTracks } : {}),
+      ...(this.#opts.memoryBudget ? { memoryBudget: this.#opts.memoryBudget } : {}),
+      onIdle: (s) => void this.#forget(s).catch((err) => reportContained("stream close", err)),
       ...(this.#opts.observeTrack ? { observeTrack: this.#opts.observeTrack } : {}),
     });
     this.#streams.set(path, stream);

@@ -14,6 +14,8 @@ export const REFUSAL_REASONS = [
   "max_connections_per_ip",
   "max_sessions_per_ip",
   "max_readers_per_path",
+  "memory_budget",
+  "slow_reader",
   "request_rate",
   "header_too_large",
   "body_too_large",

@@ -4,27 +4,38 @@
  *
  * - Client addresses outside `allowFrom` (CIDRs or literal addresses) get 403, before any credential check.
  * - With no users configured, everyone inside `allowFrom` may read and publish (the relay's default).
- * - With users, a request needs an `Authorization` header: Digest (RFC 7616 SHA-256 and RFC 2617 MD5, stateless
- *   nonces that expire, `stale=true` so clients retry silently) and, when enabled, Basic. No or wrong
- *   credentials get 401 with fresh challenges; right credentials without the right for the path get 403.
+ * - With users, a request needs one `Authorization` header of an offered scheme: Digest (RFC 7616 SHA-256 and
+ *   RFC 2617 MD5) and, when enabled, Basic. A Digest answer must name this realm and the request's URI; its
+ *   nonce must have been given to the same client address and not be older than 5 minutes; with qop=auth each
+ *   nonce count is accepted once. No, malformed or wrong credentials get 401 with fresh challenges (`stale=true`
+ *   for an expired nonce or a reused count, so clients retry silently); right credentials without the right for
+ *   the path get 403.
  * - Passwords are compared in constant time and never logged; unknown users take as long as known ones.
+ * - Users' path globs are matched without RegExp ({@link ./path_glob.ts}), on paths the URL rules already capped.
  * @module
  */
 import {
+  type AuthSchemeName,
   type Challenge,
-  checkNonce,
-  createNonce,
   formatChallenge,
   verifyAuthorization,
 } from "../rtsp/headers/auth.ts";
+import {
+  checkNonce,
+  createNonce,
+  NONCE_COUNTS_MAX_ENTRIES,
+  NonceCounts,
+  nonceTime,
+} from "../rtsp/digest_nonce.ts";
 import type { UserConfig } from "../config/schema.ts";
 import { ipv4Number } from "../dataplane/_libc.ts";
+import { compileGlob } from "./path_glob.ts";
 
 /** What a request wants to do with a path. */
 export type AuthAction = "read" | "publish";
 
 /** Authentication schemes the server offers. */
-export type AuthScheme = "digest" | "basic";
+export type AuthScheme = AuthSchemeName;
 
 /** The outcome of a check. */
 export type AuthDecision =
@@ -47,17 +58,18 @@ export interface RtspAuthOptions {
   now?: () => number;
   /** Nonce signing key (≥ 16 bytes). @default random per process */
   nonceSecret?: Uint8Array;
+  /** Nonces whose counts are remembered at once. @default {@linkcode NONCE_COUNTS_MAX_ENTRIES} */
+  maxNonceCounts?: number;
+  /** Random bytes for nonces. @default crypto.getRandomValues */
+  random?: (bytes: Uint8Array) => Uint8Array;
 }
 
-/** A compiled `paths` glob: `*` matches any run of characters (slashes too), `?` one character. */
-function globMatcher(glob: string): (path: string) => boolean {
-  const re = new RegExp(
-    "^" +
-      glob.split("").map((c) => c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&"))
-        .join("") +
-      "$",
-  );
-  return (path) => re.test(path);
+/**
+ * A client address as nonces are bound to it and allow-lists compare it: lower case, and an IPv4-mapped IPv6
+ * address (`::ffff:10.0.0.7`) as its IPv4 form.
+ */
+export function normaliseAddress(addr: string): string {
+  return addr.replace(/^::ffff:(?=\d)/i, "").toLowerCase();
 }
 
 /**
@@ -78,7 +90,7 @@ export function addressMatcher(entry: string): (addr: string) => boolean {
     };
   }
   const literal = entry.toLowerCase();
-  return (addr) => addr.replace(/^::ffff:(?=\d)/i, "").toLowerCase() === literal;
+  return (addr) => normaliseAddress(addr) === literal;
 }
 
 interface CompiledUser {
@@ -97,6 +109,8 @@ export class RtspAuthenticator {
   readonly #maxAge: number;
   readonly #now: () => number;
   readonly #secret: Uint8Array;
+  readonly #random: (bytes: Uint8Array) => Uint8Array;
+  readonly #counts: NonceCounts;
 
   /** @throws Error for a malformed allow-list entry */
   constructor(options: RtspAuthOptions) {
@@ -107,6 +121,11 @@ export class RtspAuthenticator {
     this.#maxAge = options.nonceMaxAgeMs ?? 5 * 60_000;
     this.#now = options.now ?? Date.now;
     this.#secret = options.nonceSecret ?? crypto.getRandomValues(new Uint8Array(32));
+    this.#random = options.random ?? ((b) => crypto.getRandomValues(b));
+    this.#counts = new NonceCounts({
+      maxEntries: options.maxNonceCounts ?? NONCE_COUNTS_MAX_ENTRIES,
+      maxAgeMs: this.#maxAge,
+    });
   }
 
   /**
@@ -120,9 +139,14 @@ export class RtspAuthenticator {
         password: u.password,
         read: u.rights !== "publish",
         publish: u.rights !== "read",
-        paths: globMatcher(u.paths),
+        paths: compileGlob(u.paths),
       });
     }
+  }
+
+  /** True when `--rtsp-allow` lets `clientAddress` use the RTSP server at all (any method). */
+  allows(clientAddress: string): boolean {
+    return this.#allow.length === 0 || this.#allow.some((m) => m(clientAddress));
   }
 
   /** True when requests need credentials. */
@@ -135,39 +159,42 @@ export class RtspAuthenticator {
    * @param method RTSP method (the Digest response covers it)
    * @param path stream path the request is about
    * @param action what the request does with the path
-   * @param authorization the request's `Authorization` header, if any
-   * @param clientAddress the client's IP address
+   * @param authorization the request's `Authorization` header values (several are refused), if any
+   * @param clientAddress the client's IP address (Digest nonces are bound to it)
+   * @param requestUri the request's Request-URI (a Digest answer must name it)
    */
   check(
     method: string,
     path: string,
     action: AuthAction,
-    authorization: string | undefined,
+    authorization: string | readonly string[] | undefined,
     clientAddress: string,
+    requestUri: string,
   ): AuthDecision {
     if (this.#allow.length > 0 && !this.#allow.some((m) => m(clientAddress))) {
       return { kind: "forbidden", reason: `Client address ${clientAddress} is not allowed` };
     }
     if (this.#users.size === 0) return { kind: "allow", user: null };
-    if (authorization === undefined) {
-      return { kind: "challenge", stale: false, reason: "Authentication required" };
+    const values = authorization === undefined
+      ? []
+      : typeof authorization === "string"
+      ? [authorization]
+      : authorization;
+    if (values.length === 0) return { kind: "challenge", stale: false, reason: "Authentication required" };
+    if (values.length > 1) {
+      return { kind: "challenge", stale: false, reason: "Several Authorization headers" };
     }
-    if (/^\s*basic\b/i.test(authorization) && !this.#schemes.includes("basic")) {
-      return { kind: "challenge", stale: false, reason: "Basic authentication is not accepted" };
-    }
-    const result = verifyAuthorization(
-      authorization,
+    const binding = normaliseAddress(clientAddress);
+    const result = verifyAuthorization(values[0]!, {
       method,
-      (name) => this.#users.get(name)?.password,
-      (nonce) => checkNonce(nonce, this.#secret, this.#now(), this.#maxAge),
-    );
-    if (!result.ok) {
-      return {
-        kind: "challenge",
-        stale: result.stale,
-        reason: result.stale ? "Nonce expired" : "Invalid credentials",
-      };
-    }
+      requestUri,
+      realm: this.realm,
+      schemes: this.#schemes,
+      lookupPassword: (name) => this.#users.get(name)?.password,
+      checkNonce: (nonce) => checkNonce(nonce, this.#secret, this.#now(), this.#maxAge, binding),
+      useNonceCount: (nonce, nc) => this.#counts.use(nonce, nonceTime(nonce), nc, this.#now()) === "fresh",
+    });
+    if (!result.ok) return { kind: "challenge", stale: result.stale, reason: result.reason };
     const user = this.#users.get(result.user)!;
     const may = action === "read" ? user.read : user.publish;
     if (!may || !user.paths(path)) {
@@ -178,12 +205,16 @@ export class RtspAuthenticator {
 
   /**
    * `WWW-Authenticate` values for a 401, strongest first: Digest SHA-256, Digest MD5, then Basic when enabled.
-   * (ffmpeg answers the last Digest it understands, MD5; RFC 7616 clients take the first, SHA-256.)
+   * (ffmpeg answers the last Digest it understands, MD5; RFC 7616 clients take the first, SHA-256.) Both share
+   * one fresh nonce, bound to the client's address.
+   * @param stale true when answering an expired nonce or a reused nonce count
+   * @param clientAddress the address of the client that gets the challenge
    */
-  challenges(stale: boolean): string[] {
+  challenges(stale: boolean, clientAddress: string): string[] {
     const out: string[] = [];
     if (this.#schemes.includes("digest")) {
-      const nonce = createNonce(this.#secret, this.#now());
+      const salt = this.#random(new Uint8Array(8));
+      const nonce = createNonce(this.#secret, this.#now(), normaliseAddress(clientAddress), salt);
       for (const algorithm of ["SHA-256", "MD5"] as const) {
         const c: Challenge = {
           scheme: "Digest",

@@ -5,6 +5,7 @@
  */
 import type { AuthAction, RtspAuthenticator } from "./rtsp_auth.ts";
 import { type Clock, monotonicMs } from "../clock.ts";
+import { contained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { response, type RtspRequest, type RtspResponse } from "../rtsp/message.ts";
@@ -21,14 +22,22 @@ import {
 import { formatTransport, parseTransports, type Transport } from "../rtsp/headers/transport.ts";
 import { parseSession } from "../rtsp/headers/session.ts";
 import { formatRtpInfo, type RtpInfoEntry } from "../rtsp/headers/rtp_info.ts";
-import { parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp/sdp.ts";
-import { resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
+import { countMediaSections, parseSdp, rewriteSdpForServing, type SessionDescription } from "../rtsp/sdp.ts";
+import { redactUrl, resolveControl, splitTrackUrl, streamPathOf } from "../rtsp/url.ts";
 import { type Egress, TcpEgress, UdpEgress } from "./egress.ts";
 import type { StreamHub } from "./hub.ts";
-import { type Stream, type StreamSource, StreamUnavailable } from "./stream.ts";
+import {
+  PortsExhausted,
+  type Stream,
+  type StreamSource,
+  StreamUnavailable,
+  TooManyTracks,
+} from "./stream.ts";
+import type { UdpPortPair } from "./udp_pair.ts";
 import { type ReaderReport, readerReportsOf } from "../metrics/reader_reports.ts";
 import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
 import { type Refusal, RefusalLog, type RefusalReason } from "./limits.ts";
+import type { MemoryBudget } from "./memory_budget.ts";
 
 /** Methods this server implements. */
 export const PUBLIC_METHODS: readonly string[] = [
@@ -54,6 +63,8 @@ interface SessionTrack {
   /** Client ports (UDP) or interleaved channels (TCP). */
   ports: [number, number];
   egress: Egress | null;
+  /** The GOP this reader was last sent from the cache: a PLAY after PAUSE does not get it again. */
+  burstGeneration: number;
 }
 
 /** A reader or publisher session. */
@@ -64,6 +75,8 @@ export interface RelaySession {
   readonly stream: Stream;
   readonly conn: RtspConnection;
   readonly remote: string;
+  /** The user that set the session up (null without users): only that user may act on it elsewhere. */
+  readonly user: string | null;
   /** When the session was created: wall-clock ms since the Unix epoch (shown in the admin API). */
   readonly createdAt: number;
   state: SessionState;
@@ -85,7 +98,7 @@ export interface RelaySession {
 /** Per-connection state: interleaved channel routing and a pending ANNOUNCE. */
 interface ConnState {
   channels: Map<number, { session: RelaySession; index: number; rtcp: boolean }>;
-  announced: { path: string; stream: Stream; source: StreamSource } | null;
+  announced: { path: string; stream: Stream; source: StreamSource; user: string | null } | null;
   sessions: Set<RelaySession>;
   /** Work to do once the current response is queued (see {@linkcode RtspService.responseSent}). */
   afterResponse: Array<() => void>;
@@ -132,6 +145,13 @@ export interface RtspServiceOptions {
   limits?: RtspServiceLimits;
   /** Counts every refusal, per reason (metrics); the log shows them throttled. */
   onRefused?: (reason: RefusalReason) => void;
+  /** The relay-wide memory budget: while it is nearly used up, new sessions get 503. @default none */
+  memoryBudget?: MemoryBudget;
+  /**
+   * A TCP reader whose every packet has been dropped for this long (it does not read) is closed, giving back its
+   * queue. @default 10000
+   */
+  slowReaderTimeoutMs?: number;
 }
 
 /** Publisher-side source: it produces nothing itself, the publisher's packets arrive through the server. */
@@ -147,6 +167,14 @@ class PublisherSource implements StreamSource {
   }
   info(): Record<string, unknown> {
     return { publisher: this.#remote };
+  }
+}
+
+/** A request the authenticator refused: the answer to give (401 with fresh challenges, or 403). */
+class AuthRefusal extends Error {
+  constructor(readonly response: RtspResponse) {
+    super(`Refused with ${response.status}`);
+    this.name = "AuthRefusal";
   }
 }
 
@@ -173,6 +201,8 @@ export class RtspService {
   readonly #requestRate: number;
   readonly #rate: RateLimiter | null;
   readonly #refusals: RefusalLog;
+  readonly #budget: MemoryBudget | undefined;
+  readonly #slowReaderMs: number;
 
   /** @param options hub, logger, timeouts and limits */
   constructor(options: RtspServiceOptions) {
@@ -190,6 +220,8 @@ export class RtspService {
     this.#maxReadersPerPath = options.limits?.maxReadersPerPath ?? 0;
     this.#requestRate = options.limits?.requestsPerSecond ?? 0;
     this.#rate = this.#requestRate > 0 ? new RateLimiter({ ratePerSecond: this.#requestRate }) : null;
+    this.#budget = options.memoryBudget;
+    this.#slowReaderMs = options.slowReaderTimeoutMs ?? 10_000;
     this.#refusals = new RefusalLog({
       logger: this.#log,
       ...(options.onRefused ? { onRefused: options.onRefused } : {}),
@@ -212,7 +244,7 @@ export class RtspService {
 
   /** Starts the periodic timeout sweep. */
   start(): void {
-    this.#sweeper ??= setInterval(() => this.sweep(), 1000);
+    this.#sweeper ??= setInterval(() => contained("rtsp sweep", () => this.sweep()), 1000);
   }
 
   /** Stops the sweep and ends every session. */
@@ -236,7 +268,24 @@ export class RtspService {
       if (tcp) s.timer.touch(s.conn.lastActivity);
       if (s.timer.expired(now)) this.#endSession(s, "timeout");
       else if (s.role === "publisher" && s.state === "recording") this.#reportToPublisher(s, now);
+      else if (tcp && s.role === "reader") this.#closeIfNotReading(s, now);
     }
+  }
+
+  /** Lets a TCP reader go once it has taken no packet for the slow-reader timeout: its queue is held for nothing. */
+  #closeIfNotReading(s: RelaySession, now: number): void {
+    const since = s.conn.writer.droppingSince;
+    if (since === null || now - since < this.#slowReaderMs) return;
+    this.#refuse({
+      reason: "slow_reader",
+      remote: s.remote,
+      status: null,
+      limit: this.#slowReaderMs / 1000,
+      path: s.path,
+      detail: `The reader took no packet for ${Math.round((now - since) / 1000)} s: its connection is closed`,
+    });
+    this.#endSession(s, "not reading");
+    s.conn.close();
   }
 
   /**
@@ -259,7 +308,11 @@ export class RtspService {
       if (t.transport === "tcp") {
         s.conn.writer.enqueueFrame(t.ports[1], packet, true);
       } else {
-        s.stream.pairs[t.index]?.sendRtcp(packet, { transport: "udp", hostname: s.remote, port: t.ports[1] });
+        s.stream.pairOf(t.index)?.sendRtcp(packet, {
+          transport: "udp",
+          hostname: s.remote,
+          port: t.ports[1],
+        });
       }
     }
   }
@@ -400,7 +453,7 @@ export class RtspService {
     res.headers.set("Server", SERVER_NAME);
     this.#log.debug("rtsp request", {
       method: req.method,
-      url: req.url,
+      url: redactUrl(req.url),
       status: res.status,
       remote: conn.remote.hostname,
     });
@@ -417,6 +470,7 @@ export class RtspService {
       }
       return await this.#dispatch(req, conn);
     } catch (err) {
+      if (err instanceof AuthRefusal) return err.response;
       const status = err instanceof RtspProtocolError ? err.status : 500;
       if (!(err instanceof RtspProtocolError)) {
         this.#log.error("request failed", { method: req.method, error: String(err) });
@@ -430,42 +484,23 @@ export class RtspService {
   }
 
   /**
-   * Refuses a request that opens media when the authenticator says so: 401 with fresh challenges, or 403.
-   * @returns the refusal, or null to go on
+   * Checks that the client may `action` on `path`, with the credentials of the request, from the same facts the
+   * handler acts on (the path it will serve, the role its session will have).
+   * @returns the user (null when no users are configured)
+   * @throws AuthRefusal: 401 with fresh challenges, or 403
    */
-  #authorize(req: RtspRequest, conn: RtspConnection): RtspResponse | null {
+  #authorize(req: RtspRequest, conn: RtspConnection, path: string, action: AuthAction): string | null {
     const auth = this.#auth;
     if (!auth) return null;
-    let action: AuthAction;
-    switch (req.method) {
-      case "DESCRIBE":
-      case "PLAY":
-        action = "read";
-        break;
-      case "ANNOUNCE":
-      case "RECORD":
-        action = "publish";
-        break;
-      case "SETUP":
-        action = /(^|;)\s*mode\s*=\s*"?record/i.test(req.headers.get("Transport") ?? "") ? "publish" : "read";
-        break;
-      default:
-        return null; // OPTIONS, GET/SET_PARAMETER, PAUSE, TEARDOWN: the session id is the capability
-    }
-    let path: string;
-    try {
-      path = req.method === "SETUP" ? splitTrackUrl(req.url).path : streamPathOf(req.url);
-    } catch {
-      return null; // the handler answers the bad URL
-    }
     const decision = auth.check(
       req.method,
       path,
       action,
-      req.headers.get("Authorization"),
+      req.headers.getAll("Authorization"),
       conn.remote.hostname,
+      req.url,
     );
-    if (decision.kind === "allow") return null;
+    if (decision.kind === "allow") return decision.user;
     // A first request without credentials is how every handshake starts: counted apart, logged at debug.
     const reason: RefusalReason = decision.kind === "forbidden"
       ? "forbidden"
@@ -481,21 +516,36 @@ export class RtspService {
       detail: decision.reason,
     });
     const body = new TextEncoder().encode(decision.reason + "\r\n");
-    if (decision.kind === "forbidden") return response(403, { "Content-Type": "text/plain" }, body);
+    if (decision.kind === "forbidden") {
+      throw new AuthRefusal(response(403, { "Content-Type": "text/plain" }, body));
+    }
     const res = response(401, { "Content-Type": "text/plain" }, body);
-    for (const c of auth.challenges(decision.stale)) res.headers.append("WWW-Authenticate", c);
-    return res;
+    for (const c of auth.challenges(decision.stale, conn.remote.hostname)) {
+      res.headers.append("WWW-Authenticate", c);
+    }
+    throw new AuthRefusal(res);
+  }
+
+  /** Clients outside `--rtsp-allow` get 403 for every method, before anything else. */
+  #checkAllowList(req: RtspRequest, conn: RtspConnection): void {
+    const auth = this.#auth;
+    const address = conn.remote.hostname;
+    if (!auth || auth.allows(address)) return;
+    const detail = `Client address ${address} is not allowed`;
+    this.#refuse({ reason: "forbidden", remote: address, status: 403, method: req.method, detail });
+    throw new AuthRefusal(
+      response(403, { "Content-Type": "text/plain" }, new TextEncoder().encode(detail + "\r\n")),
+    );
   }
 
   #dispatch(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> | RtspResponse {
-    const refused = this.#authorize(req, conn);
-    if (refused) return refused;
+    this.#checkAllowList(req, conn);
     switch (req.method) {
       case "OPTIONS":
-        return this.#touchIfSession(req, response(200, { Public: PUBLIC_METHODS.join(", ") }));
+        return this.#touchIfSession(req, conn, response(200, { Public: PUBLIC_METHODS.join(", ") }));
       case "GET_PARAMETER":
       case "SET_PARAMETER":
-        return this.#touchIfSession(req, response(200));
+        return this.#touchIfSession(req, conn, response(200));
       case "DESCRIBE":
         return this.#describe(req, conn);
       case "ANNOUNCE":
@@ -503,13 +553,13 @@ export class RtspService {
       case "SETUP":
         return this.#setup(req, conn);
       case "PLAY":
-        return this.#play(req);
+        return this.#play(req, conn);
       case "RECORD":
-        return this.#record(req);
+        return this.#record(req, conn);
       case "PAUSE":
-        return this.#pause(req);
+        return this.#pause(req, conn);
       case "TEARDOWN":
-        return this.#teardown(req);
+        return this.#teardown(req, conn);
       default:
         throw new RtspProtocolError(`Method "${req.method}" is not implemented`, 501);
     }
@@ -525,27 +575,53 @@ export class RtspService {
     return s;
   }
 
-  /** The session named by the request, or undefined when it names none. @throws 454 for an unknown one */
-  #sessionOf(req: RtspRequest): RelaySession | undefined {
+  /**
+   * The session named by the request, or undefined when it names none. A session belongs to the connection that
+   * set it up; another connection may act on it only from the same client address, only for a session without
+   * interleaved tracks (those live and die with their connection), and, with users, only with the credentials of
+   * the user that set it up. Knowing a session id (the admin API lists them) is not enough.
+   * @throws 454 for an unknown session, or one that is not the caller's; AuthRefusal to ask for credentials
+   */
+  #sessionOf(req: RtspRequest, conn: RtspConnection): RelaySession | undefined {
     const header = req.headers.get("Session");
     if (header === undefined) return undefined;
     const { id } = parseSession(header);
     const s = this.#sessions.get(id);
-    if (!s) throw new RtspProtocolError(`Session "${id}" not found`, 454);
+    if (!s || !this.#mayUse(s, req, conn)) throw new RtspProtocolError(`Session "${id}" not found`, 454);
     s.timer.touch(this.#now());
     return s;
   }
 
-  #requireSession(req: RtspRequest): RelaySession {
-    const s = this.#sessionOf(req);
+  #mayUse(s: RelaySession, req: RtspRequest, conn: RtspConnection): boolean {
+    if (s.conn === conn) return true;
+    if (s.remote !== conn.remote.hostname) return false;
+    if ([...s.tracks.values()].some((t) => t.transport === "tcp")) return false;
+    if (!this.#auth?.requiresCredentials) return true;
+    return this.#authorize(req, conn, s.path, s.role === "publisher" ? "publish" : "read") === s.user;
+  }
+
+  #requireSession(req: RtspRequest, conn: RtspConnection): RelaySession {
+    const s = this.#sessionOf(req, conn);
     if (!s) throw new RtspProtocolError(`${req.method} needs a Session header`, 454);
     return s;
   }
 
-  #touchIfSession(req: RtspRequest, res: RtspResponse): RtspResponse {
-    const s = this.#sessionOf(req);
+  #touchIfSession(req: RtspRequest, conn: RtspConnection, res: RtspResponse): RtspResponse {
+    const s = this.#sessionOf(req, conn);
     if (s) res.headers.set("Session", `${s.id};timeout=${this.#timeout}`);
     return res;
+  }
+
+  /**
+   * Checks that an aggregate request's URL (PLAY, PAUSE, RECORD, TEARDOWN) names the session's path.
+   * @throws 400 for a URL that is no RTSP URL, 459 for another path
+   */
+  #checkSessionUrl(req: RtspRequest, s: RelaySession): void {
+    if (req.url === "*") return;
+    const path = streamPathOf(req.url);
+    if (path !== s.path && !path.startsWith(s.path + "/")) {
+      throw new RtspProtocolError(`Session "${s.id}" belongs to "${s.path}", not "${path}"`, 459);
+    }
   }
 
   #transition(s: RelaySession, method: SessionMethod): SessionState | "closed" {
@@ -581,6 +657,7 @@ export class RtspService {
 
   async #describe(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
     const path = streamPathOf(req.url);
+    this.#authorize(req, conn, path, "read");
     const stream = await this.#readyStream(path);
     try {
       const sdp = rewriteSdpForServing(stream.description!, {
@@ -598,21 +675,33 @@ export class RtspService {
 
   #announce(req: RtspRequest, conn: RtspConnection): RtspResponse {
     const path = streamPathOf(req.url);
+    const user = this.#authorize(req, conn, path, "publish");
     const type = req.headers.get("Content-Type");
     if (type !== undefined && !/^application\/sdp\b/i.test(type)) {
       throw new RtspProtocolError(`ANNOUNCE body must be application/sdp, got "${type}"`, 415);
     }
-    const desc = parseSdp(decoder.decode(req.body));
+    const text = decoder.decode(req.body);
+    const medias = countMediaSections(text);
+    if (medias > this.#hub.maxTracks) {
+      throw new RtspProtocolError(new TooManyTracks(medias, this.#hub.maxTracks).message, 400);
+    }
+    const desc = parseSdp(text);
     const cs = this.#connState(conn);
     if (cs.announced) throw new RtspProtocolError("This connection already announced a stream", 455);
     const source = new PublisherSource(conn.remote.hostname);
-    const stream = this.#hub.forPublisher(path, desc, source);
+    let stream: Stream | "not_allowed" | "busy";
+    try {
+      stream = this.#hub.forPublisher(path, desc, source);
+    } catch (err) {
+      if (err instanceof TooManyTracks) throw new RtspProtocolError(err.message, 400);
+      throw err;
+    }
     if (stream === "not_allowed") {
       throw new RtspProtocolError(`Publishing to "${path}" is not allowed`, 403);
     }
     if (stream === "busy") throw new RtspProtocolError(`Path "${path}" already has a publisher`, 455);
     stream.setState("connecting");
-    cs.announced = { path, stream, source };
+    cs.announced = { path, stream, source, user };
     this.#log.info("publisher announced", { path, remote: conn.remote.hostname, tracks: desc.medias.length });
     return response(200);
   }
@@ -638,12 +727,25 @@ export class RtspService {
     if (!header) throw new RtspProtocolError("SETUP needs a Transport header", 461);
     const offers = parseTransports(header);
     const cs = this.#connState(conn);
-    let session = this.#sessionOf(req);
+    let session = this.#sessionOf(req, conn);
     const urlPath = splitTrackUrl(req.url).path;
     const announced = cs.announced;
     const publishing = session?.role === "publisher" ||
       (!session && announced !== null &&
         (urlPath === announced.path || streamPathOf(req.url).startsWith(announced.path + "/")));
+    if (!publishing && offers.some((o) => o.mode === "RECORD")) {
+      throw new RtspProtocolError(
+        "SETUP with mode=record needs an ANNOUNCE of the path on this connection",
+        455,
+      );
+    }
+    // The right the session will use, on the path it will serve; a session's own requests were checked when it
+    // was set up, and an announced path when it was announced.
+    const user = session
+      ? session.user
+      : publishing
+      ? announced!.user
+      : this.#authorize(req, conn, urlPath, "read");
     // Before the stream is touched: a refused reader must not start a camera.
     if (!session) this.#admitSession(req, conn.remote.hostname, publishing ? null : urlPath);
 
@@ -673,13 +775,15 @@ export class RtspService {
       const offer = this.#pickTransport(offers, publishing);
       // Refuse before a session exists: a refused SETUP must not leave one behind.
       const channels = offer.lowerTransport === "TCP" ? this.#interleavedChannels(offer, cs, session) : null;
+      // UDP ports are bound for a track only by the first UDP SETUP of it (a refused one holds none).
+      const pair = channels ? null : this.#pairFor(stream, index);
       if (!session) {
-        session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs);
+        session = this.#createSession(publishing ? "publisher" : "reader", path, stream, conn, cs, user);
         if (publishing) session.source = announced!.source;
         created = false; // the session now owns the stream reference (readers) or the announce (publishers)
       }
       const next = this.#transition(session, "SETUP");
-      const reply = this.#applyTransport(session, index, offer, channels, cs, conn);
+      const reply = this.#applyTransport(session, index, offer, channels ?? pair!, cs, conn);
       session.state = next as SessionState;
       return response(200, {
         Session: `${session.id};timeout=${this.#timeout}`,
@@ -696,6 +800,21 @@ export class RtspService {
    * @throws 503 over the sessions per client, 453 over the readers per path
    */
   #admitSession(req: RtspRequest, remote: string, readerPath: string | null): void {
+    const budget = this.#budget;
+    if (budget && !budget.admitting) {
+      const mib = (n: number) => Math.round(n / (1024 * 1024));
+      throw this.#limitError({
+        reason: "memory_budget",
+        remote,
+        status: 503,
+        limit: budget.limit,
+        method: req.method,
+        ...(readerPath !== null ? { path: readerPath } : {}),
+        detail: `The relay's memory budget is nearly used up (${mib(budget.used)} of ${
+          mib(budget.limit)
+        } MiB held for GOP caches and reader queues); retry later`,
+      });
+    }
     const maxSessions = this.#maxSessionsPerIp;
     if (maxSessions > 0) {
       let held = 0;
@@ -761,6 +880,7 @@ export class RtspService {
     stream: Stream,
     conn: RtspConnection,
     cs: ConnState,
+    user: string | null,
   ): RelaySession {
     const now = this.#now();
     const s: RelaySession = {
@@ -770,6 +890,7 @@ export class RtspService {
       stream,
       conn,
       remote: conn.remote.hostname,
+      user,
       createdAt: this.#wallClock(),
       state: "init",
       timer: new SessionTimer(now, this.#timeout),
@@ -781,7 +902,13 @@ export class RtspService {
     };
     this.#sessions.set(s.id, s);
     cs.sessions.add(s);
-    this.#log.info("session started", { session: s.id, role, path, remote: s.remote });
+    this.#log.info("session started", {
+      session: s.id,
+      role,
+      path,
+      remote: s.remote,
+      ...(user !== null ? { user } : {}),
+    });
     return s;
   }
 
@@ -789,15 +916,16 @@ export class RtspService {
     s: RelaySession,
     index: number,
     offer: Transport,
-    channels: [number, number] | null,
+    via: [number, number] | UdpPortPair,
     cs: ConnState,
     conn: RtspConnection,
   ): Transport {
     const track = s.stream.tracks[index]!;
-    if (channels) {
+    if (Array.isArray(via)) {
+      const channels = via;
       cs.channels.set(channels[0], { session: s, index, rtcp: false });
       cs.channels.set(channels[1], { session: s, index, rtcp: true });
-      s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null });
+      s.tracks.set(index, { index, transport: "tcp", ports: channels, egress: null, burstGeneration: -2 });
       if (s.role === "publisher") s.stream.setUdpSource(index, null);
       return {
         protocol: "RTP/AVP",
@@ -810,8 +938,8 @@ export class RtspService {
       };
     }
     const clientPort = offer.clientPort!;
-    const pair = s.stream.pairs[index]!;
-    s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null });
+    const pair = via;
+    s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null, burstGeneration: -2 });
     if (s.role === "publisher") {
       s.stream.setUdpSource(index, {
         host: conn.remote.hostname,
@@ -841,6 +969,19 @@ export class RtspService {
     };
   }
 
+  /** The port pair of a stream's track, bound now if needed. @throws 503 when the UDP port range is in use */
+  #pairFor(stream: Stream, index: number): UdpPortPair {
+    try {
+      return stream.pairFor(index);
+    } catch (err) {
+      if (!(err instanceof PortsExhausted)) throw err;
+      throw new RtspProtocolError(
+        "No UDP port pair is free on the relay: use RTP over TCP (RTP/AVP/TCP) or retry later",
+        503,
+      );
+    }
+  }
+
   /** Channels for a TCP offer. @throws 461 when another session holds one, 453 when none is free */
   #interleavedChannels(offer: Transport, cs: ConnState, s: RelaySession | undefined): [number, number] {
     const channels = offer.interleaved ?? this.#freeChannels(cs);
@@ -860,8 +1001,9 @@ export class RtspService {
     throw new RtspProtocolError("No free interleaved channels on this connection", 453);
   }
 
-  #play(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #play(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     if (s.tracks.size === 0) throw new RtspProtocolError("PLAY before any SETUP", 455);
     const next = this.#transition(s, "PLAY");
     if (s.state !== "playing") this.#admitReader(req, s.remote, s.path, s);
@@ -873,15 +1015,28 @@ export class RtspService {
       let next = track.nextRtpInfo;
       if (!t.egress) {
         const id = `${s.id}:${t.index}`;
-        const pair = s.stream.pairs[t.index]!;
-        const egress = t.transport === "tcp"
-          ? new TcpEgress(id, s.conn.writer, t.ports, s.stream.description?.medias[t.index]?.type === "video")
-          : new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
+        let egress: Egress;
+        if (t.transport === "tcp") {
+          egress = new TcpEgress(
+            id,
+            s.conn.writer,
+            t.ports,
+            s.stream.description?.medias[t.index]?.type === "video",
+          );
+        } else {
+          const pair = this.#pairFor(s.stream, t.index);
+          egress = new UdpEgress(id, s.remote, t.ports, pair.sendRtp, pair.sendRtcp);
+        }
         t.egress = egress;
         next = track.startRtpInfo;
-        // Media (the cached GOP first) flows once the PLAY reply is on the wire, unless the session ended.
+        // Media (the cached GOP first, unless this reader already had that GOP: a PAUSE/PLAY loop must not make
+        // the relay replay it again and again) flows once the PLAY reply is on the wire, unless the session ended.
+        const burst = t.burstGeneration !== track.gopGeneration;
+        if (!burst) next = track.nextRtpInfo;
         this.#afterResponse(s.conn, () => {
-          if (t.egress === egress && this.#sessions.has(s.id)) track.addEgress(egress, { burst: true });
+          if (t.egress !== egress || !this.#sessions.has(s.id)) return;
+          t.burstGeneration = track.gopGeneration;
+          track.addEgress(egress, { burst });
         });
       }
       info.push({
@@ -898,8 +1053,9 @@ export class RtspService {
     });
   }
 
-  #record(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #record(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     const next = this.#transition(s, "RECORD");
     if (s.tracks.size !== s.stream.tracks.length) {
       throw new RtspProtocolError(
@@ -913,16 +1069,18 @@ export class RtspService {
     return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
   }
 
-  #pause(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #pause(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     const next = this.#transition(s, "PAUSE");
     this.#detachEgresses(s);
     s.state = next as SessionState;
     return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
   }
 
-  #teardown(req: RtspRequest): RtspResponse {
-    const s = this.#requireSession(req);
+  #teardown(req: RtspRequest, conn: RtspConnection): RtspResponse {
+    const s = this.#requireSession(req, conn);
+    this.#checkSessionUrl(req, s);
     this.#endSession(s, "teardown");
     return response(200);
   }

@@ -22,6 +22,7 @@ import { parseRtpInfo } from "../rtsp/headers/rtp_info.ts";
 import { InterleavedWriter } from "../rtsp/interleaved_writer.ts";
 import { request, type RtspResponse } from "../rtsp/message.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
+import { MemoryBudget } from "./memory_budget.ts";
 import type { RtspConnection } from "../rtsp/server.ts";
 import { StreamHub } from "./hub.ts";
 import { RtspService, type RtspServiceLimits } from "./rtsp_service.ts";
@@ -142,6 +143,7 @@ interface HarnessOptions {
   logger?: Logger;
   /** Leave the service its default clocks (monotonicMs, Date.now) instead of the harness's fake ones. */
   realClocks?: boolean;
+  memoryBudget?: MemoryBudget;
 }
 
 /** A hub with pulled paths `cam` (2 tracks), `cam2` (2 tracks) and `dead` (never ready), and the service. */
@@ -189,6 +191,7 @@ class Harness {
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),
     });
   }
 
@@ -429,7 +432,7 @@ Deno.test("RtspService SETUP over UDP answers the stream's server ports and outp
     equal(t.lowerTransport, "UDP");
     equal(t.delivery, "unicast");
     assertEquals(t.clientPort, [6970, 6971]);
-    assertEquals(t.serverPort, [stream.pairs[1]!.rtpPort, stream.pairs[1]!.rtcpPort]);
+    assertEquals(t.serverPort, [stream.pairOf(1)!.rtpPort, stream.pairOf(1)!.rtcpPort]);
     equal(t.ssrc, stream.tracks[1]!.outputSsrc);
     equal(stream.refs, 1);
     assertEquals(h.ids(), [session.id]);
@@ -984,7 +987,7 @@ Deno.test("RtspService PLAY over UDP sends RTP to the client port and counts the
     equal((await h.send(conn, "PLAY", `${BASE}/cam/`, { Session: id })).status, 200);
     const stream = h.stream("cam");
     const track = stream.tracks[0]!;
-    const pair = stream.pairs[0]!;
+    const pair = stream.pairOf(0)!;
 
     track.ingestRtp(rtp(42));
     const [packet, from] = await within(rtpSock.receive(), 2000, "RTP to the client port");
@@ -1320,6 +1323,76 @@ Deno.test("RtspService counts framing errors and the server's connection limits 
     equal(h.svc.holdsSession(conn), true);
     await h.send(conn, "TEARDOWN", `${BASE}/cam/`, { Session: id });
     equal(h.svc.holdsSession(conn), false);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService refuses new sessions with 503 while the memory budget is nearly used up", async () => {
+  const budget = new MemoryBudget(1000);
+  const h = new Harness({ memoryBudget: budget });
+  try {
+    const conn = new FakeConn();
+    equal((await h.send(conn, "DESCRIBE", `${BASE}/cam`)).status, 200);
+    budget.force("gop_cache", 950);
+    const refused = await h.send(conn, "SETUP", `${BASE}/cam/trackID=0`, {
+      Transport: "RTP/AVP/TCP;unicast;interleaved=0-1",
+    });
+    equal(refused.status, 503);
+    match(new TextDecoder().decode(refused.body), /memory budget is nearly used up \(0 of 0 MiB/);
+    ok(h.refused.includes("memory_budget"));
+    budget.release("gop_cache", 950);
+    await h.tcpReader(conn, "cam");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService closes a TCP reader that has taken no packet for the slow-reader timeout", async () => {
+  const h = new Harness();
+  try {
+    const conn = new FakeConn();
+    const id = await h.tcpReader(conn, "cam");
+    // The reader's queue refuses every frame: it stopped reading.
+    const writer = conn.writer as unknown as { droppingSince: number | null };
+    Object.defineProperty(writer, "droppingSince", { value: h.clock.now, configurable: true });
+    h.clock.now += 9_000;
+    h.svc.sweep();
+    ok(h.ids().includes(id), "closed before the timeout");
+    h.clock.now += 2_000;
+    h.svc.sweep();
+    ok(!h.ids().includes(id), "still open after the timeout");
+    ok(conn.closed, "its connection was not closed");
+    ok(h.refused.includes("slow_reader"));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("RtspService sends a reader the cached GOP once: PAUSE/PLAY does not replay it", async () => {
+  const h = new Harness({ gopCacheBytes: 64 * 1024 });
+  try {
+    const pub = new FakeConn();
+    equal((await h.send(pub, "DESCRIBE", `${BASE}/cam`)).status, 200);
+    const video = h.stream("cam").tracks[0]!;
+    video.ingestRtp(rtp(1));
+    video.ingestRtp(rtp(2, 0x1234, 0x41));
+    const conn = new FakeConn();
+    const id = await h.tcpReader(conn, "cam");
+    await tick();
+    equal(video.counters.burstPackets, 2);
+    for (let i = 0; i < 5; i++) {
+      equal((await h.send(conn, "PAUSE", `${BASE}/cam/`, { Session: id })).status, 200);
+      equal((await h.send(conn, "PLAY", `${BASE}/cam/`, { Session: id })).status, 200);
+      await tick();
+    }
+    equal(video.counters.burstPackets, 2, "the same GOP was replayed");
+    // A new keyframe: the next PLAY after a PAUSE may have it.
+    video.ingestRtp(rtp(3));
+    equal((await h.send(conn, "PAUSE", `${BASE}/cam/`, { Session: id })).status, 200);
+    equal((await h.send(conn, "PLAY", `${BASE}/cam/`, { Session: id })).status, 200);
+    await tick();
+    equal(video.counters.burstPackets, 3);
   } finally {
     await h.close();
   }

@@ -4,12 +4,21 @@
  */
 import type { SessionDescription } from "../rtsp/sdp.ts";
 import type { Logger } from "../log.ts";
+import { contained } from "../contain.ts";
 import { GopCache, gopCodecOf } from "./gop_cache.ts";
 import { Track } from "./track.ts";
 import { UdpPortPair } from "./udp_pair.ts";
 import { UdpEgress } from "./egress.ts";
 import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
+import { isRtpPacket, rtpSsrc } from "../rtp/packet.ts";
+import { SourceLatch, type UdpSourceAddress } from "./source_latch.ts";
+import type { MemoryBudget } from "./memory_budget.ts";
+
+export type { UdpSourceAddress } from "./source_latch.ts";
+
+/** Tracks a stream may have unless configured otherwise (`--max-tracks-per-stream`). */
+export const DEFAULT_MAX_TRACKS = 16;
 
 /** Where a stream's media comes from. */
 export type SourceKind = "pull" | "publish" | "demo" | "mesh";
@@ -28,6 +37,26 @@ export class StreamUnavailable extends Error {
   }
 }
 
+/** A description with more media than a stream may have: nothing of it was installed. */
+export class TooManyTracks extends Error {
+  /**
+   * @param count media sections of the description
+   * @param max tracks a stream may have
+   */
+  constructor(readonly count: number, readonly max: number) {
+    super(`The SDP has ${count} media sections; a stream may have at most ${max} (--max-tracks-per-stream)`);
+    this.name = "TooManyTracks";
+  }
+}
+
+/** No UDP port pair is free for a track: the configured range is in use. */
+export class PortsExhausted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PortsExhausted";
+  }
+}
+
 /** State of a stream's source. */
 export type SourceState = "idle" | "connecting" | "ready" | "error";
 
@@ -40,14 +69,6 @@ export interface StreamSource {
   stop(): Promise<void>;
   /** Public facts for the admin API (no credentials). */
   info(): Record<string, unknown>;
-}
-
-/** The address UDP media is expected from, per track. */
-export interface UdpSourceAddress {
-  host: string;
-  /** RTP source port when known (server_port of a camera, client_port of a publisher). */
-  rtpPort?: number;
-  rtcpPort?: number;
 }
 
 /** Options of {@linkcode Stream}. */
@@ -64,6 +85,10 @@ export interface StreamOptions {
   lingerSeconds: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
   gopCacheBytes?: number;
+  /** Most tracks (media sections) a description may have. @default {@linkcode DEFAULT_MAX_TRACKS} */
+  maxTracks?: number;
+  /** The relay-wide budget the GOP caches take their bytes from. @default none */
+  memoryBudget?: MemoryBudget;
   /** Called when the stream has no readers past its linger (the hub stops and may forget it). */
   onIdle: (stream: Stream) => void;
   /** Creates observers for receiver statistics per track. */
@@ -89,9 +114,10 @@ export class Stream {
   lastError: string | null = null;
   description: SessionDescription | null = null;
   tracks: Track[] = [];
-  pairs: UdpPortPair[] = [];
+  /** RTP/RTCP port pair per track, bound when a track first needs one (a UDP reader, publisher or camera). */
+  #pairs: Array<UdpPortPair | undefined> = [];
   /** Expected UDP sender per track; null accepts nothing (TCP ingress or no source). */
-  udpSources: Array<UdpSourceAddress | null> = [];
+  #udpSources: Array<SourceLatch | null> = [];
   /**
    * Listeners for RTCP from readers, keyed `host:port` of the reader's RTCP port; given the compound (valid
    * only during the call) and the index of the track whose RTCP port received it.
@@ -157,7 +183,7 @@ export class Stream {
     if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
     this.#lingerTimer = setTimeout(() => {
       this.#lingerTimer = undefined;
-      if (this.#refs === 0 && !this.#closed) this.#opts.onIdle(this);
+      if (this.#refs === 0 && !this.#closed) contained("stream linger", () => this.#opts.onIdle(this));
     }, this.#opts.lingerSeconds * 1000);
   }
 
@@ -166,6 +192,8 @@ export class Stream {
    * carry on after a gap, with rewritten sequence numbers); another shape rebuilds them.
    */
   setDescription(desc: SessionDescription, options: { outputSsrcs?: readonly number[] } = {}): void {
+    const max = this.#opts.maxTracks ?? DEFAULT_MAX_TRACKS;
+    if (desc.medias.length > max) throw new TooManyTracks(desc.medias.length, max);
     const ssrcs = options.outputSsrcs;
     const sameShape = this.tracks.length === desc.medias.length &&
       this.tracks.every((t, i) => t.clockRate === desc.medias[i]!.clockRate) &&
@@ -183,11 +211,13 @@ export class Stream {
       });
     }
     this.#closePairs();
+    for (const t of this.tracks) t.close();
     this.tracks = desc.medias.map((m, index) => {
       const observe = this.#opts.observeTrack?.(this, index, m.clockRate);
       const codec = gopCodecOf(m.encoding);
       const gopBytes = this.#opts.gopCacheBytes ?? 0;
-      const gopCache = codec && gopBytes > 0 ? new GopCache(codec, gopBytes) : undefined;
+      const budget = this.#opts.memoryBudget?.for("gop_cache") ?? null;
+      const gopCache = codec && gopBytes > 0 ? new GopCache(codec, gopBytes, budget) : undefined;
       const outputSsrc = ssrcs?.[index];
       return new Track({
         index,
@@ -198,13 +228,41 @@ export class Stream {
         onRouteChange: () => this.#syncRoute(index),
       });
     });
-    this.udpSources = this.tracks.map(() => null);
-    this.pairs = this.tracks.map((track, index) => {
-      const pair = UdpPortPair.bind(this.#opts.hostname, this.#opts.allocator, this.#opts.udpPlane);
-      pair.onRtp = (packet, from, forwarded) => this.#onUdpRtp(index, track, packet, from, forwarded);
-      pair.onRtcp = (packet, from) => this.#onUdpRtcp(index, track, packet, from);
-      return pair;
-    });
+    this.#udpSources = this.tracks.map(() => null);
+  }
+
+  /** The port pair of track `index`, if one is bound. */
+  pairOf(index: number): UdpPortPair | undefined {
+    return this.#pairs[index];
+  }
+
+  /** Port pairs bound now. */
+  get boundPairs(): number {
+    return this.#pairs.reduce((n, p) => n + (p ? 1 : 0), 0);
+  }
+
+  /**
+   * The port pair of track `index`, bound now if it has none: a track binds UDP ports only once a UDP reader,
+   * publisher or camera session needs them, and keeps them until the stream closes or changes shape.
+   * @throws PortsExhausted when the range has no free pair; RangeError for a track that does not exist
+   */
+  pairFor(index: number): UdpPortPair {
+    const existing = this.#pairs[index];
+    if (existing) return existing;
+    const track = this.tracks[index];
+    if (!track) throw new RangeError(`Track ${index} does not exist in "${this.path}"`);
+    if (this.#closed) throw new PortsExhausted(`Stream "${this.path}" is closed`);
+    let pair: UdpPortPair;
+    try {
+      pair = UdpPortPair.bind(this.#opts.hostname, this.#opts.allocator, this.#opts.udpPlane);
+    } catch (err) {
+      throw new PortsExhausted((err as Error).message);
+    }
+    pair.onRtp = (packet, from, forwarded) => this.#onUdpRtp(index, track, packet, from, forwarded);
+    pair.onRtcp = (packet, from) => this.#onUdpRtcp(index, track, packet, from);
+    this.#pairs[index] = pair;
+    this.#syncRoute(index);
+    return pair;
   }
 
   /**
@@ -287,26 +345,39 @@ export class Stream {
     }
     await this.source?.stop();
     this.#closePairs();
+    for (const t of this.tracks) t.close();
   }
 
-  /** Stops the source but keeps tracks and readers (used when the source is replaced). */
+  /** Closes the tracks' port pairs (the stream closes, or its tracks are rebuilt). */
   #closePairs(): void {
-    for (const p of this.pairs) p.close();
-    this.pairs = [];
+    for (const p of this.#pairs) p?.close();
+    this.#pairs = [];
   }
 
-  /** Sets (or clears) where a track's UDP media is expected from. */
+  /**
+   * Sets (or clears) where a track's UDP media is expected from: the address and the ports the RTSP exchange gave;
+   * what it left open (ports, SSRC) is latched from the first packets (see {@linkcode SourceLatch}).
+   */
   setUdpSource(index: number, source: UdpSourceAddress | null): void {
-    this.udpSources[index] = source;
+    this.#udpSources[index] = source ? new SourceLatch(source) : null;
     this.#syncRoute(index);
+  }
+
+  /**
+   * The source of this stream left (a publisher ended): every track stops taking UDP media and the fast plane
+   * stops forwarding it; the next source's packets start a new epoch (numbering continues for readers).
+   */
+  endSource(): void {
+    for (let i = 0; i < this.tracks.length; i++) this.#udpSources[i] = null;
+    for (const t of this.tracks) t.newEpoch(); // syncs each route, now without a source
   }
 
   /** Hands the fast data plane what it may forward itself for a track: its source, rewrite and UDP readers. */
   #syncRoute(index: number): void {
-    const pair = this.pairs[index];
+    const pair = this.#pairs[index];
     const track = this.tracks[index];
     if (!pair?.cutThrough || !track) return;
-    const src = this.udpSources[index] ?? null;
+    const src = this.#udpSources[index] ?? null;
     // A reader still getting its paced GOP burst is fed by the main thread, behind its backlog.
     const dests = track.egresses.filter((e): e is UdpEgress =>
       e instanceof UdpEgress && !track.isPacing(e.id)
@@ -316,12 +387,18 @@ export class Stream {
   }
 
   #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean): void {
-    const src = this.udpSources[index];
-    if (!src || src.host !== from.hostname || (src.rtpPort !== undefined && src.rtpPort !== from.port)) {
-      if (!this.readerRtp.has(`${from.hostname}:${from.port}`)) track.countDrop("unexpected_source");
-      return;
+    // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored.
+    if (this.readerRtp.has(`${from.hostname}:${from.port}`)) return;
+    const latch = this.#udpSources[index];
+    if (!latch?.mayBeFrom(from.hostname, from.port)) return track.countDrop("unexpected_source");
+    if (!isRtpPacket(packet)) return track.countDrop("invalid_rtp");
+    const before = latch.rtpPort;
+    if (latch.acceptRtp(from.hostname, from.port, rtpSsrc(packet), performance.now()) !== null) {
+      return track.countDrop("unexpected_source");
     }
-    track.ingestRtp(packet, forwarded ? this.pairs[index]!.planeDests : undefined);
+    track.ingestRtp(packet, forwarded ? this.#pairs[index]!.planeDests : undefined);
+    // The port just latched: the fast plane may now forward this sender's packets itself.
+    if (before === undefined) this.#syncRoute(index);
   }
 
   #onUdpRtcp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {
@@ -332,8 +409,7 @@ export class Stream {
       reader(packet, index);
       return;
     }
-    const src = this.udpSources[index];
-    if (src && src.host === from.hostname && (src.rtcpPort === undefined || src.rtcpPort === from.port)) {
+    if (this.#udpSources[index]?.acceptRtcp(from.hostname, from.port)) {
       track.ingestRtcp(packet);
       return;
     }

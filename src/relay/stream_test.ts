@@ -3,11 +3,20 @@
  * camera wait limit the hub sets on pulled cameras (`--camera-wait`).
  * @module
  */
-import { equal, ok, rejects } from "node:assert/strict";
+import { equal, ok, rejects, throws } from "node:assert/strict";
 import { silentLogger } from "../log.ts";
 import { StreamHub } from "./hub.ts";
 import { PortPairAllocator } from "./port_allocator.ts";
-import { Stream, type StreamSource, StreamUnavailable } from "./stream.ts";
+import {
+  DEFAULT_MAX_TRACKS,
+  PortsExhausted,
+  Stream,
+  type StreamSource,
+  StreamUnavailable,
+  TooManyTracks,
+} from "./stream.ts";
+import { parseSdp, type SessionDescription } from "../rtsp/sdp.ts";
+import { writeRtpHeader } from "../rtp/packet.ts";
 
 function newStream(): Stream {
   return new Stream({
@@ -108,4 +117,121 @@ Deno.test("Stream.whenReady() keeps a caller's shorter wait under a longer ready
   await rejects(stream.whenReady(40), (e: unknown) => e instanceof StreamUnavailable && e.status === 503);
   ok(performance.now() - t0 < 1000);
   await stream.close();
+});
+
+/** An SDP with `n` H.264 media sections. */
+function sdpWith(n: number): SessionDescription {
+  const medias = Array.from(
+    { length: n },
+    (_, i) => `m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:streamid=${i}\r\n`,
+  );
+  return parseSdp(`v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n${medias.join("")}`);
+}
+
+function publisherHub(range: readonly [number, number]) {
+  return new StreamHub({
+    logger: silentLogger,
+    pulls: {},
+    demo: false,
+    publish: true,
+    hostname: "127.0.0.1",
+    udpPortRange: range,
+    lingerSeconds: 0,
+    maxTracks: 4,
+    createSource: () => {
+      throw new Error("no pulls here");
+    },
+  });
+}
+
+const publisher = (): StreamSource => ({
+  kind: "publish",
+  start() {},
+  stop: () => Promise.resolve(),
+  info: () => ({}),
+});
+
+Deno.test("Stream.setDescription() refuses more tracks than allowed and installs nothing", async () => {
+  const stream = newStream();
+  const err = (() => {
+    try {
+      stream.setDescription(sdpWith(DEFAULT_MAX_TRACKS + 1));
+    } catch (e) {
+      return e;
+    }
+  })();
+  ok(err instanceof TooManyTracks, String(err));
+  equal(err.count, DEFAULT_MAX_TRACKS + 1);
+  equal(stream.tracks.length, 0);
+  equal(stream.description, null);
+  stream.setDescription(sdpWith(2));
+  equal(stream.tracks.length, 2);
+  await stream.close();
+});
+
+Deno.test("Stream binds a track's UDP pair only when asked, and a range with no free pair leaves nothing held", async () => {
+  const allocator = new PortPairAllocator(45_020, 45_023); // two pairs
+  const stream = new Stream({
+    path: "cam",
+    kind: "publish",
+    logger: silentLogger,
+    allocator,
+    hostname: "127.0.0.1",
+    lingerSeconds: 0,
+    onIdle: () => {},
+  });
+  stream.setDescription(sdpWith(3));
+  equal(stream.boundPairs, 0, "a description binds no port");
+  equal(allocator.free, 2);
+  const first = stream.pairFor(2);
+  equal(stream.pairFor(2), first, "bound once");
+  stream.pairFor(0);
+  equal(allocator.free, 0);
+  throws(() => stream.pairFor(1), PortsExhausted);
+  equal(stream.boundPairs, 2);
+  await stream.close();
+  equal(allocator.free, 2, "closing the stream returns its pairs");
+});
+
+Deno.test("StreamHub.forPublisher() with too many tracks leaves the path free and no port bound", async () => {
+  const hub = publisherHub([45_030, 45_037]);
+  throws(() => hub.forPublisher("live", sdpWith(5), publisher()), TooManyTracks);
+  equal(hub.get("live"), undefined, "no stream left behind");
+  const stream = hub.forPublisher("live", sdpWith(4), publisher());
+  ok(typeof stream !== "string", `refused: ${stream}`);
+  equal(stream.tracks.length, 4);
+  equal(hub.allocator.free, 4, "ANNOUNCE binds no port");
+  await hub.close();
+});
+
+Deno.test("StreamHub.unpublish() ends the publisher's media: its late datagrams are dropped", async () => {
+  const hub = publisherHub([45_040, 45_047]);
+  const source = publisher();
+  const stream = hub.forPublisher("live", sdpWith(1), source);
+  ok(typeof stream !== "string");
+  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const pair = stream.pairFor(0);
+    stream.setUdpSource(0, { host: "127.0.0.1", rtpPort: (sock.addr as Deno.NetAddr).port });
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: pair.rtpPort };
+    const packet = (seq: number) => {
+      const p = new Uint8Array(20);
+      writeRtpHeader(p, 0, { marker: true, payloadType: 96, sequence: seq, timestamp: seq, ssrc: 5 });
+      return p;
+    };
+    const track = stream.tracks[0]!;
+    await sock.send(packet(1), to);
+    for (let i = 0; i < 100 && track.counters.packetsIn < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    equal(track.counters.packetsIn, 1);
+    hub.unpublish(stream, source);
+    await sock.send(packet(2), to);
+    for (let i = 0; i < 100 && track.counters.dropped.unexpected_source < 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    equal(track.counters.packetsIn, 1, "a datagram of the publisher that left reached the track");
+    equal(track.counters.dropped.unexpected_source, 1);
+  } finally {
+    sock.close();
+    await hub.close();
+  }
 });

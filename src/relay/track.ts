@@ -19,6 +19,7 @@ import {
   setRtpTimestamp,
 } from "../rtp/packet.ts";
 import { BurstPacer, onPaceTick } from "./burst_pacer.ts";
+import { reportContained } from "../contain.ts";
 import type { DropReason, Egress } from "./egress.ts";
 import type { GopCache } from "./gop_cache.ts";
 import type { RouteMap } from "../dataplane/route.ts";
@@ -186,7 +187,13 @@ export class Track {
       this.#drainPacer(pacer, performance.now());
     } else {
       for (let i = 0; i < packets.length; i++) {
-        if (!egress.sendRtp(packets[i]!)) this.counters.dropped.slow_reader++;
+        try {
+          if (!egress.sendRtp(packets[i]!)) this.counters.dropped.slow_reader++;
+        } catch (err) {
+          this.counters.dropped.send_error++;
+          reportContained("egress send", err);
+          break;
+        }
       }
     }
     this.counters.burstPackets += packets.length;
@@ -246,6 +253,19 @@ export class Track {
     this.#onRouteChange();
   }
 
+  /** Releases what the track holds (its GOP cache's bytes, its bursts in progress): the stream is done with it. */
+  close(): void {
+    this.#gop?.clear();
+    this.#pacers.clear();
+    this.#stopPacing?.();
+    this.#stopPacing = null;
+  }
+
+  /** Which GOP a joining reader would get now (see {@linkcode GopCache.generation}); -1 without a cache. */
+  get gopGeneration(): number {
+    return this.#gop?.generation ?? -1;
+  }
+
   /** Counts a drop the shell made before the packet reached the track. */
   countDrop(reason: DropReason): void {
     this.counters.dropped[reason]++;
@@ -293,9 +313,15 @@ export class Track {
     for (let i = 0; i < egresses.length; i++) {
       const e = egresses[i]!;
       const pacer = pacers?.get(e.id);
-      if (pacer) pacer.push(packet); // behind its burst; counted when sent
-      else if (skip?.[i] || e.sendRtp(packet)) fwd[e.kind]++;
-      else this.counters.dropped.slow_reader++;
+      try {
+        if (pacer) pacer.push(packet); // behind its burst; counted when sent
+        else if (skip?.[i] || e.sendRtp(packet)) fwd[e.kind]++;
+        else this.counters.dropped.slow_reader++;
+      } catch (err) {
+        // One egress's failure must not cost the others this packet, nor end the process.
+        this.counters.dropped.send_error++;
+        reportContained("egress send", err);
+      }
     }
     // After this packet is queued to the readers: a new route lets the fast plane forward the next packets on
     // its own, and it must not overtake this one.
@@ -333,7 +359,14 @@ export class Track {
     });
     if (!out) return;
     const egresses = this.#egresses;
-    for (let i = 0; i < egresses.length; i++) egresses[i]!.sendRtcp(out);
+    for (let i = 0; i < egresses.length; i++) {
+      try {
+        egresses[i]!.sendRtcp(out);
+      } catch (err) {
+        this.counters.dropped.send_error++;
+        reportContained("egress send", err);
+      }
+    }
   }
 
   /** Counts an RTCP compound from a reader (consumed, never forwarded upstream). */

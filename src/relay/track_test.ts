@@ -447,3 +447,29 @@ Deno.test("Track keeps the latest reader report per reader until the reader is f
   track.forgetReader("a");
   assertEquals([...track.readerReports.keys()], ["b"]);
 });
+
+Deno.test("Track.ingestRtp() contains an egress that throws: the others get the packet, the drop is counted", () => {
+  const track = new Track({ index: 0, clockRate: 90000, outputSsrc: OUT_SSRC });
+  const before = new RecordingEgress("before");
+  const after = new RecordingEgress("after", "tcp");
+  const broken: Egress = {
+    id: "broken",
+    kind: "mesh",
+    sendRtp: () => {
+      throw new RangeError("track 256 is outside 0..255");
+    },
+    sendRtcp: () => {
+      throw new RangeError("track 256 is outside 0..255");
+    },
+  };
+  track.addEgress(before);
+  track.addEgress(broken);
+  track.addEgress(after);
+  for (let i = 0; i < 3; i++) track.ingestRtp(rtp(100 + i, 1000 * i, 7));
+  track.ingestRtcp(senderReport(7, 0));
+  equal(before.rtp.length, 3);
+  equal(after.rtp.length, 3, "the egress after the broken one got every packet");
+  equal(after.rtcp.length, 1);
+  equal(track.counters.dropped.send_error, 4);
+  assertEquals(track.counters.forwarded, { udp: 3, tcp: 3, mesh: 0 });
+});

@@ -136,3 +136,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "UdpPortPair on the fast data plane: with 2,000 pairs bound, every pair receives, the last one too",
+  ignore: !linux,
+  async fn() {
+    const PAIRS = 2000;
+    const plane = new FastUdpPlane();
+    // Below the ephemeral range, with room for pairs other programs hold (bind skips them).
+    const base = 10000 + 2 * Math.floor(Math.random() * 5000);
+    const allocator = new PortPairAllocator(base, base + 2 * PAIRS + 399);
+    const pairs: UdpPortPair[] = [];
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      const got = new Set<number>();
+      for (let i = 0; i < PAIRS; i++) {
+        const pair = UdpPortPair.bind("127.0.0.1", allocator, plane);
+        pair.onRtp = (p) => got.add(new DataView(p.buffer, p.byteOffset).getUint32(0));
+        pairs.push(pair);
+      }
+      // The last pair first: it must not wait for the others.
+      const last = pairs.length - 1;
+      await client.send(packet(last), {
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: pairs[last]!.rtpPort,
+      });
+      await until(() => got.has(last), 10_000).catch(() => {
+        throw new Error(`the last of ${PAIRS} pairs (port ${pairs[last]!.rtpPort}) received nothing`);
+      });
+      for (let i = 0; i < PAIRS; i++) {
+        await client.send(packet(i), { transport: "udp", hostname: "127.0.0.1", port: pairs[i]!.rtpPort });
+      }
+      await until(() => got.size === PAIRS, 20_000).catch(() => {
+        const deaf = pairs.map((_, i) => i).filter((i) => !got.has(i));
+        throw new Error(`${deaf.length} of ${PAIRS} pairs received nothing, the first: pair ${deaf[0]}`);
+      });
+      assert.equal(plane.stats().received, PAIRS + 1);
+    } finally {
+      client.close();
+      for (const p of pairs) p.close();
+      await plane.close();
+    }
+  },
+});

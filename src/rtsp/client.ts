@@ -1,16 +1,16 @@
 /**
  * RTSP client connection: a thin TCP shell around the parser that sends requests, matches responses by CSeq,
- * answers Basic/Digest challenges with the URL's credentials and hands `$` frames to a callback. Requests and
- * outgoing `$` frames (RTCP receiver reports) share one queued writer, so they never interleave mid-message
- * and partial writes are completed.
+ * answers Digest (and, only when allowed, Basic) challenges with the URL's credentials and hands `$` frames to a
+ * callback. Requests and outgoing `$` frames (RTCP receiver reports) share one queued writer, so they never
+ * interleave mid-message and partial writes are completed.
  * @module
  */
-import { answerChallenge, parseChallenges } from "./headers/auth.ts";
+import { answerChallenge, type AuthSchemeName, chooseChallenge, parseChallenges } from "./headers/auth.ts";
 import { InterleavedWriter } from "./interleaved_writer.ts";
 import { RtspHeaders, type RtspResponse } from "./message.ts";
 import { RtspParser } from "./parser.ts";
 import { serializeRequest } from "./serializer.ts";
-import { parseRtspUrl, withoutCredentials } from "./url.ts";
+import { parseRtspUrl, redactUrl, withoutCredentials } from "./url.ts";
 
 /** Options of {@linkcode RtspClientConnection.connect}. */
 export interface RtspClientOptions {
@@ -18,6 +18,12 @@ export interface RtspClientOptions {
   timeoutMs?: number;
   /** User-Agent header. @default "msm-relay" */
   userAgent?: string;
+  /**
+   * Schemes the URL's credentials may be sent with. Basic sends the password in clear to whoever answers on the
+   * server's address, so it is off unless asked for.
+   * @default ["digest"]
+   */
+  authSchemes?: readonly AuthSchemeName[];
 }
 
 interface Pending {
@@ -40,6 +46,7 @@ export class RtspClientConnection {
   readonly #password: string | undefined;
   readonly #timeoutMs: number;
   readonly #userAgent: string;
+  readonly #authSchemes: readonly AuthSchemeName[];
   readonly #pending = new Map<number, Pending>();
   #cseq = 0;
   #authorize: ((method: string, uri: string) => string) | null = null;
@@ -56,6 +63,7 @@ export class RtspClientConnection {
     this.#password = parsed.password;
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#userAgent = options.userAgent ?? "msm-relay";
+    this.#authSchemes = options.authSchemes ?? ["digest"];
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     void this.#read();
   }
@@ -67,7 +75,7 @@ export class RtspClientConnection {
   static async connect(url: string, options: RtspClientOptions = {}): Promise<RtspClientConnection> {
     const { host, port, scheme } = parseRtspUrl(url);
     if (scheme === "rtsps") {
-      throw new Error(`Cannot pull "${withoutCredentials(url)}": rtsps is not supported yet`);
+      throw new Error(`Cannot pull "${redactUrl(url)}": rtsps is not supported yet`);
     }
     const timeoutMs = options.timeoutMs ?? 5000;
     const conn = await withTimeout(
@@ -81,6 +89,8 @@ export class RtspClientConnection {
 
   /**
    * Sends a request and waits for its response; answers one 401 challenge with the URL's credentials.
+   * @throws {UnusableChallengesError} (from `./headers/auth.ts`) when a 401 offers only schemes not allowed by
+   *   {@linkcode RtspClientOptions.authSchemes}: the credentials are not sent
    * @param method RTSP method
    * @param url Request-URI (credentials are stripped before sending)
    * @param headers extra headers
@@ -99,13 +109,15 @@ export class RtspClientConnection {
       if (challenges.length) {
         const user = this.#user;
         const password = this.#password ?? "";
+        const schemes = this.#authSchemes;
+        const chosen = [chooseChallenge(challenges, schemes)]; // throws before anything is sent
         let nc = 0;
         const cnonce = Array.from(
           crypto.getRandomValues(new Uint8Array(8)),
           (b) => b.toString(16).padStart(2, "0"),
         )
           .join("");
-        this.#authorize = (m, u) => answerChallenge(challenges, m, u, user, password, cnonce, ++nc);
+        this.#authorize = (m, u) => answerChallenge(chosen, m, u, user, password, cnonce, ++nc, schemes);
         res = await this.#send(method, uri, headers, body);
       }
     }
@@ -163,7 +175,8 @@ export class RtspClientConnection {
     const done = new Promise<RtspResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(cseq);
-        reject(new Error(`${method} ${uri} timed out after ${this.#timeoutMs} ms`));
+        // The URI may carry a token the camera needs (`?token=`): the message shows it redacted.
+        reject(new Error(`${method} ${redactUrl(uri)} timed out after ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
       this.#pending.set(cseq, { resolve, reject, timer });
     });

@@ -30,6 +30,18 @@ function flushHeld(): void {
   held.clear();
 }
 
+/**
+ * A shared bound the writer's queued bytes are taken from as well (the relay's memory budget, see
+ * src/relay/memory_budget.ts): a frame that does not fit is dropped like one over the writer's own bound.
+ */
+export interface QueueBudget {
+  /** @returns false when `bytes` do not fit */
+  reserve(bytes: number): boolean;
+  /** Takes `bytes` whatever the bound (answers, which must not be dropped). */
+  force(bytes: number): void;
+  release(bytes: number): void;
+}
+
 /** The write side of a connection (a `Deno.Conn` fits). */
 export interface ByteWriter {
   write(p: Uint8Array): Promise<number>;
@@ -43,6 +55,10 @@ export interface InterleavedWriterOptions {
   maxWriteBytes?: number;
   /** Called once when a write fails (the connection is gone). */
   onError?: (err: unknown) => void;
+  /** Shared bound the queued bytes also count against. @default none */
+  budget?: QueueBudget;
+  /** Monotonic clock in ms (for {@linkcode InterleavedWriter.droppingSince}). @default performance.now */
+  now?: () => number;
 }
 
 /** Queues whole messages and frames and writes them in order, coalescing small ones into one write. */
@@ -51,6 +67,10 @@ export class InterleavedWriter implements FrameQueue {
   readonly #maxQueued: number;
   readonly #maxWrite: number;
   readonly #onError: (err: unknown) => void;
+  readonly #budget: QueueBudget | null;
+  readonly #now: () => number;
+  /** Since when every droppable frame has been dropped (the reader does not read), or null. */
+  #droppingSince: number | null = null;
   /** Messages as bytes; a frame as its header (channel << 16 | length) followed by its payload, not copied. */
   #queue: Array<Uint8Array | number> = [];
   #head = 0;
@@ -61,7 +81,8 @@ export class InterleavedWriter implements FrameQueue {
   #holding = false;
   #closed = false;
   #idle: Array<() => void> = [];
-  readonly #scratch: Uint8Array;
+  /** Coalescing buffer, made at the first coalesced write: an idle connection holds none. */
+  #scratch: Uint8Array | null = null;
 
   /** Frames dropped because the queue was full. */
   dropped = 0;
@@ -77,12 +98,30 @@ export class InterleavedWriter implements FrameQueue {
     this.#maxQueued = options.maxQueuedBytes ?? 2 * 1024 * 1024;
     this.#maxWrite = options.maxWriteBytes ?? 64 * 1024;
     this.#onError = options.onError ?? (() => {});
-    this.#scratch = new Uint8Array(this.#maxWrite);
+    this.#budget = options.budget ?? null;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Bytes waiting to be written. */
   get queuedBytes(): number {
     return this.#queuedBytes;
+  }
+
+  /**
+   * Since when (ms on the writer's clock) every droppable frame offered has been dropped, or null while frames are
+   * taken: a reader that stopped reading long ago can be let go.
+   */
+  get droppingSince(): number | null {
+    return this.#droppingSince;
+  }
+
+  #add(bytes: number): void {
+    this.#queuedBytes += bytes;
+  }
+
+  #sub(bytes: number): void {
+    this.#queuedBytes -= bytes;
+    this.#budget?.release(bytes);
   }
 
   /** Queues bytes that must not be dropped (an RTSP response). */
@@ -99,15 +138,23 @@ export class InterleavedWriter implements FrameQueue {
   enqueueFrame(channel: number, payload: Uint8Array, droppable: boolean, hold = false): boolean {
     if (this.#closed) return false;
     const size = payload.length + 4;
-    if (droppable && this.#queuedBytes + size > this.#maxQueued) {
+    if (payload.length > 0xffff) {
+      // Cannot be framed (the length field has 16 bits): dropped and counted, never thrown at a fan-out loop.
       this.dropped++;
       return false;
     }
-    if (payload.length > 0xffff) {
-      throw new RangeError(`frame payload of ${payload.length} bytes exceeds 65535`);
+    if (droppable) {
+      if (this.#queuedBytes + size > this.#maxQueued || (this.#budget && !this.#budget.reserve(size))) {
+        this.dropped++;
+        this.#droppingSince ??= this.#now();
+        return false;
+      }
+      this.#droppingSince = null;
+    } else {
+      this.#budget?.force(size);
     }
     this.#queue.push(((channel & 0xff) << 16) | payload.length, payload);
-    this.#queuedBytes += size;
+    this.#add(size);
     if (hold) this.#hold();
     else this.#schedule();
     return true;
@@ -124,14 +171,16 @@ export class InterleavedWriter implements FrameQueue {
     this.#closed = true;
     this.#queue = [];
     this.#head = 0;
-    this.#queuedBytes = 0;
+    this.#sub(this.#queuedBytes);
+    this.#scratch = null;
     for (const r of this.#idle.splice(0)) r();
   }
 
   #push(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     this.#queue.push(bytes);
-    this.#queuedBytes += bytes.length;
+    this.#budget?.force(bytes.length);
+    this.#add(bytes.length);
     this.#schedule();
   }
 
@@ -193,11 +242,11 @@ export class InterleavedWriter implements FrameQueue {
       typeof first !== "number" && (first.length >= this.#maxWrite || this.#head + 1 === this.#queue.length)
     ) {
       this.#head++;
-      this.#queuedBytes -= first.length;
+      this.#sub(first.length);
       return first;
     }
     // Writes are awaited one at a time, so the scratch buffer is free again here.
-    const scratch = this.#scratch;
+    const scratch = this.#scratch ??= new Uint8Array(this.#maxWrite);
     let n = 0;
     while (this.#head < this.#queue.length) {
       const item = this.#queue[this.#head]!;
@@ -207,7 +256,7 @@ export class InterleavedWriter implements FrameQueue {
           if (n > 0) break;
           // A frame larger than the scratch buffer: its header alone, then its payload as a large item.
           this.#head++;
-          this.#queuedBytes -= 4;
+          this.#sub(4);
           return Uint8Array.of(0x24, item >>> 16, length >> 8, length & 0xff);
         }
         const payload = this.#queue[this.#head + 1] as Uint8Array;
@@ -218,14 +267,14 @@ export class InterleavedWriter implements FrameQueue {
         scratch.set(payload, n + 4);
         n += 4 + length;
         this.#head += 2;
-        this.#queuedBytes -= 4 + length;
+        this.#sub(4 + length);
         continue;
       }
       if (n + item.length > scratch.length) break;
       scratch.set(item, n);
       n += item.length;
       this.#head++;
-      this.#queuedBytes -= item.length;
+      this.#sub(item.length);
     }
     if (this.#head > 1024) {
       this.#queue = this.#queue.slice(this.#head);

@@ -10,4 +10,5 @@ export * from "./limits.ts";
 export * from "./parser.ts";
 export * from "./serializer.ts";
 export * from "./url.ts";
+export * from "./digest_nonce.ts";
 export * from "./sdp.ts";

@@ -130,6 +130,19 @@ function describeMedia(raw: RawSdpMedia, index: number): MediaDescription {
 }
 
 /**
+ * Counts the media sections (`m=` lines) of an SDP without parsing it: a cheap look before a full parse, so a
+ * description with more media than will ever be taken is refused in microseconds, not parsed for milliseconds.
+ * @example countMediaSections("v=0\r\nm=video 0 RTP/AVP 96\r\n") // 1
+ */
+export function countMediaSections(text: string): number {
+  // Lines end in CRLF, LF or a bare CR (as the parser splits them).
+  let n = text.startsWith("m=") ? 1 : 0;
+  for (let at = text.indexOf("\nm="); at >= 0; at = text.indexOf("\nm=", at + 3)) n++;
+  for (let at = text.indexOf("\rm="); at >= 0; at = text.indexOf("\rm=", at + 3)) n++;
+  return n;
+}
+
+/**
  * Parses an SDP presentation description.
  * @param text SDP as received in a DESCRIBE response or an ANNOUNCE body (CRLF or LF line ends)
  * @returns the session-level control, one {@linkcode MediaDescription} per `m=` line, and the raw objects

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { RtspProtocolError } from "./errors.ts";
 import {
+  countMediaSections,
   mediaControlUrl,
   mediaCount,
   type MediaDescription,
@@ -338,4 +339,12 @@ Deno.test("rewriteSdpForServing does not modify its input", () => {
   const before = JSON.stringify(desc);
   rewriteSdpForServing(desc, { sessionName: "x" });
   assert.equal(JSON.stringify(desc), before);
+});
+
+Deno.test("countMediaSections() counts m= lines whatever the line ends, as the parser splits them", () => {
+  const sdp =
+    "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=x\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\nm=audio 0 RTP/AVP 0\nm=audio 0 RTP/AVP 0\rm=audio 0 RTP/AVP 8\r\n";
+  assert.equal(countMediaSections(sdp), 4);
+  assert.equal(parseSdp(sdp).medias.length, 4);
+  assert.equal(countMediaSections("v=0\r\na=x:m=1\r\n"), 0);
 });

@@ -10,7 +10,8 @@
  */
 import { type Clock, monotonicMs } from "../clock.ts";
 import { RtspProtocolError } from "./errors.ts";
-import { InterleavedWriter } from "./interleaved_writer.ts";
+import { InterleavedWriter, type QueueBudget } from "./interleaved_writer.ts";
+import { contained } from "../contain.ts";
 import { response, type RtspRequest, type RtspResponse } from "./message.ts";
 import { RtspParser, type RtspParserOptions } from "./parser.ts";
 import { serializeResponse } from "./serializer.ts";
@@ -83,6 +84,8 @@ export interface RtspServerOptions {
   handler: RtspHandler;
   /** Per-connection queue bound for interleaved frames. */
   maxQueuedBytes?: number;
+  /** A bound every connection's queued bytes count against too (the relay's memory budget). */
+  queueBudget?: QueueBudget;
   /** Most open connections; one more gets 503 to its first request and is closed. @default 1024 */
   maxConnections?: number;
   /** Most open connections from one client address (503 likewise); 0: no limit. @default 0 */
@@ -134,7 +137,12 @@ class Connection implements RtspConnection {
   readonly #conn: Deno.TcpConn;
   #closed = false;
 
-  constructor(id: string, conn: Deno.TcpConn, maxQueuedBytes: number | undefined, now: number) {
+  constructor(
+    id: string,
+    conn: Deno.TcpConn,
+    writer: { maxQueuedBytes: number | undefined; budget: QueueBudget | undefined; now: () => number },
+    now: number,
+  ) {
     this.id = id;
     this.lastActivity = now;
     this.partialSince = now;
@@ -142,7 +150,9 @@ class Connection implements RtspConnection {
     this.remote = conn.remoteAddr;
     this.local = conn.localAddr;
     this.writer = new InterleavedWriter(conn, {
-      ...(maxQueuedBytes ? { maxQueuedBytes } : {}),
+      ...(writer.maxQueuedBytes ? { maxQueuedBytes: writer.maxQueuedBytes } : {}),
+      ...(writer.budget ? { budget: writer.budget } : {}),
+      now: writer.now,
       onError: () => this.close(),
     });
   }
@@ -228,7 +238,7 @@ export class RtspServer {
     this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port, transport: "tcp" });
     void this.#accept(this.#listener);
     const period = Math.max(50, Math.min(1000, this.#headTimeoutMs / 2, this.#idleTimeoutMs / 2));
-    this.#sweeper ??= setInterval(() => this.#sweep(), period);
+    this.#sweeper ??= setInterval(() => contained("rtsp connection sweep", () => this.#sweep()), period);
   }
 
   /**
@@ -296,7 +306,11 @@ export class RtspServer {
         void this.#refuse(conn, "max_connections_per_ip", perIp);
         continue;
       }
-      const c = new Connection(`c${this.#nextId++}`, conn, this.#opts.maxQueuedBytes, this.#now());
+      const c = new Connection(`c${this.#nextId++}`, conn, {
+        maxQueuedBytes: this.#opts.maxQueuedBytes,
+        budget: this.#opts.queueBudget,
+        now: this.#now,
+      }, this.#now());
       void this.#serve(c, conn);
     }
   }

@@ -1,10 +1,12 @@
 /**
  * RTSP URL rules of the relay: parsing `rtsp://` / `rtsps://` URLs, mapping Request-URIs to stream paths
- * and track numbers, resolving SDP `a=control` attributes and stripping credentials.
+ * and track numbers, resolving SDP `a=control` attributes, stripping credentials (for the wire) and redacting
+ * secrets (for logs, errors and the admin API).
  * @module
  */
 
 import { RtspProtocolError } from "./errors.ts";
+import { RTSP_MAX_PATH_BYTES } from "./limits.ts";
 
 /** Default TCP port of `rtsp://` (RFC 2326 §3.2). */
 export const RTSP_DEFAULT_PORT = 554;
@@ -35,8 +37,13 @@ const REG_NAME = /^[A-Za-z0-9\-._~!$&'()*+,;=%]+$/;
 const IPV6_LITERAL = /^[0-9A-Fa-f:.]+$/;
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 
-function invalid(url: string, why: string): RtspProtocolError {
-  return new RtspProtocolError(`Invalid RTSP URL ${JSON.stringify(withoutCredentials(url))}: ${why}`);
+/** Why a URL was refused, apart from the message (which quotes the URL, redacted). */
+type InvalidUrlError = RtspProtocolError & { reason: string };
+
+function invalid(url: string, why: string): InvalidUrlError {
+  return Object.assign(new RtspProtocolError(`Invalid RTSP URL ${JSON.stringify(redactUrl(url))}: ${why}`), {
+    reason: why,
+  });
 }
 
 function percentDecode(url: string, part: string): string {
@@ -128,6 +135,22 @@ export function parseRtspUrl(url: string): RtspUrl {
   return result;
 }
 
+/**
+ * Why a URL is not one {@linkcode parseRtspUrl} accepts, without quoting it (so a config error can name the
+ * field and the problem without showing a password).
+ * @param url candidate RTSP URL
+ * @returns the problem (`malformed port`, `empty host`...), or null when the URL parses
+ * @example rtspUrlProblem("rtsp://u:pa/ss@cam/x") // "malformed port"
+ */
+export function rtspUrlProblem(url: string): string | null {
+  try {
+    parseRtspUrl(url);
+    return null;
+  } catch (err) {
+    return (err as Partial<InvalidUrlError>).reason ?? "not a valid URL";
+  }
+}
+
 /** `s` without leading and trailing `/` (loops: a `/\/+$/` regex is quadratic on long slash runs). */
 function trimSlashes(s: string): string {
   let a = 0;
@@ -137,13 +160,43 @@ function trimSlashes(s: string): string {
   return s.slice(a, b);
 }
 
+/** UTF-8 length of `s`, counted without encoding it. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4; // a surrogate pair
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** `path` when it is within {@linkcode RTSP_MAX_PATH_BYTES}; else throws 414. */
+function capped(url: string, path: string): string {
+  if (path.length > RTSP_MAX_PATH_BYTES || utf8Length(path) > RTSP_MAX_PATH_BYTES) {
+    throw new RtspProtocolError(
+      `Request-URI path is longer than ${RTSP_MAX_PATH_BYTES} bytes (${utf8Length(path)} in ${
+        JSON.stringify(redactUrl(url).slice(0, 64))
+      }...)`,
+      414,
+      RTSP_MAX_PATH_BYTES,
+    );
+  }
+  return path;
+}
+
 /**
  * The relay's stream path for a Request-URI: scheme, userinfo, host and port removed, then the query,
  * fragment and every leading and trailing `/`. The path is not percent-decoded. `*` gives `""`;
  * an absolute path (`/cam1`) is accepted too.
  * @param url Request-URI
  * @returns the stream path, e.g. `cam1` or `a/b`
- * @throws RtspProtocolError (400) when `url` is neither an RTSP URL, `*` nor an absolute path
+ * @throws RtspProtocolError (400) when `url` is neither an RTSP URL, `*` nor an absolute path; (414) when the
+ *   path is longer than {@linkcode RTSP_MAX_PATH_BYTES}
  * @example streamPathOf("rtsp://h:8554/cam1/") // "cam1"
  * @example streamPathOf("rtsp://h/a/b?x=1") // "a/b"
  */
@@ -151,9 +204,9 @@ export function streamPathOf(url: string): string {
   if (url === "*") return "";
   if (url.startsWith("/")) {
     if (WHITESPACE_OR_CONTROL.test(url)) throw invalid(url, "whitespace or control character");
-    return trimSlashes(url.slice(0, pathEnd(url, 0)));
+    return capped(url, trimSlashes(url.slice(0, pathEnd(url, 0))));
   }
-  return trimSlashes(parseRtspUrl(url).path);
+  return capped(url, trimSlashes(parseRtspUrl(url).path));
 }
 
 const TRACK_SUFFIX = /(?:^|\/)trackID=(\d{1,9})$/i;
@@ -165,7 +218,7 @@ const TRACK_SUFFIX = /(?:^|\/)trackID=(\d{1,9})$/i;
  * clients append controls textually (`rtsp://h/cam?token=x/trackID=1`).
  * @param url Request-URI of SETUP (or any request)
  * @returns `{ path, trackId }`; `trackId` is null when the URL names the whole stream
- * @throws RtspProtocolError (400) as {@linkcode streamPathOf}
+ * @throws RtspProtocolError (400, 414) as {@linkcode streamPathOf}; the cap counts the path with its track control
  * @example splitTrackUrl("rtsp://h/cam1/trackID=1") // { path: "cam1", trackId: 1 }
  * @example splitTrackUrl("rtsp://h/cam1") // { path: "cam1", trackId: null }
  */
@@ -182,6 +235,36 @@ export function splitTrackUrl(url: string): { path: string; trackId: number | nu
   const m = TRACK_SUFFIX.exec(path);
   if (!m) return { path, trackId: null };
   return { path: trimSlashes(path.slice(0, m.index)), trackId: Number(m[1]) };
+}
+
+/**
+ * The part of a Request-URI that names the resource wherever the server is reached: the path as written (`/`
+ * when empty) and the query, if any; scheme, userinfo, host, port and fragment dropped. An absolute path
+ * (`/cam?x=1`) gives itself, `*` gives `*`. For comparing a Digest `uri` with the Request-URI (RFC 7616 §3.4.6):
+ * clients send the Request-URI as written, some only its absolute path.
+ * @param url Request-URI or Digest `uri`
+ * @returns the path and query, or null when `url` is none of those forms
+ * @example requestTarget("rtsp://user@h:8554/cam?x=1#f") // "/cam?x=1"
+ * @example requestTarget("/cam") // "/cam"
+ */
+export function requestTarget(url: string): string | null {
+  if (url === "*") return url;
+  if (WHITESPACE_OR_CONTROL.test(url)) return null;
+  let path: string;
+  let query: string;
+  if (url.startsWith("/")) {
+    const end = pathEnd(url, 0);
+    path = url.slice(0, end);
+    const hash = url.indexOf("#", end);
+    query = url.charAt(end) === "?" ? url.slice(end + 1, hash < 0 ? url.length : hash) : "";
+  } else {
+    try {
+      ({ path, query } = parseRtspUrl(url));
+    } catch {
+      return null;
+    }
+  }
+  return query === "" ? path : `${path}?${query}`;
 }
 
 /**
@@ -231,4 +314,99 @@ export function withoutCredentials(url: string): string {
   const at = url.lastIndexOf("@", authorityEnd - 1);
   if (at < authorityStart) return url;
   return url.slice(0, authorityStart) + url.slice(at + 1);
+}
+
+/** What {@linkcode redactUrl} puts in place of a secret. */
+export const REDACTED = "***";
+
+/**
+ * Query (and fragment) parameters whose values are taken for credentials: `?token=`, `?password=`, `?api_key=`,
+ * `?auth=`, `?sig=`, `?session=`... Matched anywhere in the (percent-decoded) name, case-insensitive.
+ */
+const SECRET_PARAM = /pass|pwd|token|secret|key|auth|sig|credential|session|ticket|jwt/i;
+
+/** A URL inside free text: a scheme, `://`, then everything up to whitespace, a quote or an angle bracket. */
+const URL_IN_TEXT = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>`]*/g;
+
+/** `host`, `host:port`, `[v6]` or `[v6]:port`: an authority without user info that a parser would accept. */
+const PLAIN_AUTHORITY = /^(?:\[[0-9A-Fa-f:.]*\]|[^:@[\]]*)(?::\d*)?$/;
+
+function redactParams(params: string): string {
+  return params.split("&").map((p) => {
+    const eq = p.indexOf("=");
+    if (eq <= 0) return p;
+    let name = p.slice(0, eq);
+    try {
+      name = decodeURIComponent(name);
+    } catch {
+      // Bad percent-encoding: test the name as written.
+    }
+    return SECRET_PARAM.test(name) ? `${p.slice(0, eq)}=${REDACTED}` : p;
+  }).join("&");
+}
+
+/**
+ * Hides the secrets of a URL for logs, error messages and the admin API: the password of its user info
+ * (`rtsp://user:pass@host` becomes `rtsp://user:***@host`) and the values of query and fragment parameters named
+ * like secrets (`?token=abc&channel=1` becomes `?token=***&channel=1`). The rest is kept as written.
+ *
+ * A URL whose password holds an unescaped `/`, `?` or `#` has its authority cut short there
+ * (`rtsp://u:pa/ss@host`): such a URL is refused by {@linkcode parseRtspUrl}, and when the text before the cut is
+ * not a plain `host:port`, everything up to the last `@` of the URL is taken for user info, so no part of the
+ * password shows. Never throws.
+ * @param url any URL (a string that is not `scheme://...` comes back unchanged)
+ * @returns the URL without secrets
+ * @example redactUrl("rtsp://admin:hunter2@10.0.0.9/live?token=abc&ch=1") // "rtsp://admin:***@10.0.0.9/live?token=***&ch=1"
+ */
+export function redactUrl(url: string): string {
+  const m = SCHEME.exec(url);
+  if (!m) return url;
+  const start = m[0].length;
+  let end = start;
+  while (end < url.length && !"/?#".includes(url.charAt(end))) end++;
+  let out = url.slice(0, start);
+  let rest: string;
+  const authority = url.slice(start, end);
+  const at = authority.lastIndexOf("@");
+  const lastAt = url.lastIndexOf("@");
+  if (at >= 0) {
+    out += userinfoRedacted(authority.slice(0, at)) + authority.slice(at);
+    rest = url.slice(end);
+  } else if (lastAt > end && !PLAIN_AUTHORITY.test(authority)) {
+    // `user:pa/ss@host`: the password's `/` ended the authority early.
+    out += userinfoRedacted(url.slice(start, lastAt) + ":") + "@";
+    const hostEnd = (() => {
+      for (let i = lastAt + 1; i < url.length; i++) if ("/?#".includes(url.charAt(i))) return i;
+      return url.length;
+    })();
+    out += url.slice(lastAt + 1, hostEnd);
+    rest = url.slice(hostEnd);
+  } else {
+    out += authority;
+    rest = url.slice(end);
+  }
+  const hash = rest.indexOf("#");
+  const beforeHash = hash < 0 ? rest : rest.slice(0, hash);
+  const q = beforeHash.indexOf("?");
+  if (q >= 0) out += beforeHash.slice(0, q + 1) + redactParams(beforeHash.slice(q + 1));
+  else out += beforeHash;
+  if (hash >= 0) out += "#" + redactParams(rest.slice(hash + 1));
+  return out;
+}
+
+/** `user:***` for user info with a password, the user info unchanged without one. */
+function userinfoRedacted(userinfo: string): string {
+  const colon = userinfo.indexOf(":");
+  return colon >= 0 ? `${userinfo.slice(0, colon)}:${REDACTED}` : userinfo;
+}
+
+/**
+ * Applies {@linkcode redactUrl} to every URL inside a text: error messages that quote a Request-URI
+ * (`DESCRIBE rtsp://cam/x?token=abc timed out`), log fields. Text around the URLs is kept.
+ * @param text any text
+ * @returns the text with each URL's secrets hidden
+ * @example redactUrls('GET rtsp://cam/x?token=abc timed out') // "GET rtsp://cam/x?token=*** timed out"
+ */
+export function redactUrls(text: string): string {
+  return text.replace(URL_IN_TEXT, (url) => redactUrl(url));
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Logger } from "../../log.ts";
+import { contained } from "../../contain.ts";
 import { H264Packetizer, nalType, profileLevelId, splitAnnexB, spropParameterSets } from "../../rtp/h264.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
 import type { Stream, StreamSource } from "../stream.ts";
@@ -134,7 +135,8 @@ export class DemoSource implements StreamSource {
     const firstFrame = this.#frame;
     const tick = () => {
       if (!this.#running) return;
-      this.#emitFrame();
+      // A failing frame must not stop the clip (or reach the event loop): the next frame is scheduled anyway.
+      contained("demo clip", () => this.#emitFrame());
       const due = started + (this.#frame - firstFrame) * (1000 / DEMO_FPS);
       this.#timer = setTimeout(tick, Math.max(0, due - performance.now()));
     };

@@ -5,18 +5,27 @@
  *
  * A camera that cannot be reached is retried with the backoff (at most {@linkcode PullSourceOptions.waitingRetryMs}
  * apart while readers wait for it, and at once when a new reader arrives); the backoff starts over once a session
- * played for {@linkcode PullSourceOptions.stableMs}. The failure is logged once at warn (URL without
- * credentials), retries at debug with a reminder every 5 minutes, and the recovery at info.
+ * played for {@linkcode PullSourceOptions.stableMs}. The failure is logged once at warn, retries at debug with a
+ * reminder every 5 minutes, and the recovery at info.
+ *
+ * The camera URL may carry secrets (a password, `?token=`): everything this source shows (its `info()`, log
+ * fields, the error it leaves on the stream, which the admin API, readers' 503 answers and peers see) goes
+ * through `redactUrl`/`redactUrls`.
+ *
+ * The URL's credentials answer Digest challenges; Basic ones only when {@linkcode PullSourceOptions.authSchemes}
+ * allows it (anything answering on the camera's address would read the password). A camera offering only Basic
+ * fails with an error that names `--pull-auth`.
  * @module
  */
 import { type Clock, monotonicMs } from "../../clock.ts";
 import type { Logger } from "../../log.ts";
 import { RtspClientConnection } from "../../rtsp/client.ts";
 import type { RtspResponse } from "../../rtsp/message.ts";
+import { type AuthSchemeName, UnusableChallengesError } from "../../rtsp/headers/auth.ts";
 import { parseSession } from "../../rtsp/headers/session.ts";
 import { formatTransport, parseTransport, type Transport } from "../../rtsp/headers/transport.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
-import { resolveControl, withoutCredentials } from "../../rtsp/url.ts";
+import { redactUrl, redactUrls, resolveControl } from "../../rtsp/url.ts";
 import { buildReceiverReportCompound } from "../../rtp/rtcp.ts";
 import type { Stream, StreamSource } from "../stream.ts";
 
@@ -49,6 +58,8 @@ export interface PullSourceOptions {
   reminderMs?: number;
   /** Monotonic clock in milliseconds. @default {@linkcode monotonicMs} */
   now?: Clock;
+  /** Schemes the camera's credentials may be sent with (`--pull-auth`). @default ["digest"] */
+  authSchemes?: readonly AuthSchemeName[];
 }
 
 /** Where a track's RTCP receiver reports go: a UDP port of the camera, or an interleaved channel. */
@@ -99,6 +110,7 @@ export class PullSource implements StreamSource {
       stableMs: 10_000,
       reminderMs: 300_000,
       now: monotonicMs,
+      authSchemes: ["digest"],
       ...options,
     };
     this.#useTcp = options.transport === "tcp";
@@ -137,7 +149,7 @@ export class PullSource implements StreamSource {
   /** @inheritdoc */
   info(): Record<string, unknown> {
     return {
-      url: withoutCredentials(this.#o.url),
+      url: redactUrl(this.#o.url),
       transport: this.#activeTransport,
       mode: this.#o.transport,
       reconnects: Math.max(0, this.#o.stream.sourceSessions - 1),
@@ -180,7 +192,7 @@ export class PullSource implements StreamSource {
     const now = this.#o.now();
     const fields = {
       path: this.#o.stream.path,
-      url: withoutCredentials(this.#o.url),
+      url: redactUrl(this.#o.url),
       error,
       retryInMs: Math.round(retryInMs),
     };
@@ -216,7 +228,12 @@ export class PullSource implements StreamSource {
           this.#useTcp = true;
           continue;
         }
-        error = (err as Error).message;
+        // Messages quote Request-URIs (the camera URL, its Content-Base): never keep a secret of theirs.
+        error = redactUrls(
+          err instanceof UnusableChallengesError
+            ? refusedAuthMessage(err, this.#o.authSchemes)
+            : (err as Error).message,
+        );
       } finally {
         this.#client?.close();
         this.#client = null;
@@ -233,7 +250,7 @@ export class PullSource implements StreamSource {
         this.#failures = 0;
         log.warn("camera session ended; reconnecting", {
           path: stream.path,
-          url: withoutCredentials(this.#o.url),
+          url: redactUrl(this.#o.url),
           error: error ?? "ended",
           retryInMs: Math.round(delay),
         });
@@ -250,7 +267,7 @@ export class PullSource implements StreamSource {
   /** Runs one camera session until it ends, or throws why it ended; sets `#readyAt` once playing. */
   async #session(): Promise<void> {
     const { url, stream } = this.#o;
-    const client = await RtspClientConnection.connect(url);
+    const client = await RtspClientConnection.connect(url, { authSchemes: this.#o.authSchemes });
     this.#client = client;
     if (this.#stopped) return;
 
@@ -270,8 +287,9 @@ export class PullSource implements StreamSource {
     const channels = new Map<number, { index: number; rtcp: boolean }>();
     for (let i = 0; i < desc.medias.length; i++) {
       const control = resolveControl(base, desc.medias[i]!.control ?? "");
-      const pair = stream.pairs[i]!;
-      const offer: Transport = tcp
+      // UDP ports are bound for a track only now, when the camera is asked to send there.
+      const pair = tcp ? null : stream.pairFor(i);
+      const offer: Transport = tcp || !pair
         ? {
           protocol: "RTP/AVP",
           lowerTransport: "TCP",
@@ -339,7 +357,7 @@ export class PullSource implements StreamSource {
     stream.setState("ready");
     this.#o.logger.info("camera session playing", {
       path: stream.path,
-      url: withoutCredentials(url),
+      url: redactUrl(url),
       transport: tcp ? "tcp" : "udp",
       tracks: desc.medias.length,
       ...(this.#failures > 0
@@ -400,13 +418,24 @@ export class PullSource implements StreamSource {
       if (route.kind === "tcp") {
         if (!client.sendFrame(route.channel, packet)) continue;
       } else {
-        const pair = stream.pairs[i];
+        const pair = stream.pairOf(i);
         if (!pair) continue;
         pair.sendRtcp(packet, { transport: "udp", hostname: host, port: route.port });
       }
       this.#reportsSent++;
     }
   }
+}
+
+/** Why the camera's challenge was not answered, naming the flag that decides it. */
+function refusedAuthMessage(err: UnusableChallengesError, allowed: readonly AuthSchemeName[]): string {
+  if (err.offered.length === 0) return `Camera offers no supported authentication scheme`;
+  const flag = `--pull-auth ${allowed.join(",")}`;
+  if (err.offered.includes("Basic") && !allowed.includes("basic")) {
+    return `Camera offers only Basic authentication, which would send its password in clear: refused by ${flag} ` +
+      `(--pull-auth digest,basic allows it)`;
+  }
+  return `Camera offers only ${err.offered.join(" and ")} authentication, not allowed by ${flag}`;
 }
 
 function expectOk(res: RtspResponse, method: string): void {

@@ -317,7 +317,7 @@ for (const transport of ["udp", "tcp"] as const) {
       ok(block.dlsr > 0 && block.dlsr < 65536 * 5, `dlsr ${block.dlsr}`);
       if (transport === "udp") {
         equal(last.via, "udp");
-        equal(last.from, stream.pairs[0]!.rtcpPort, "from the track's RTCP port");
+        equal(last.from, stream.pairOf(0)!.rtcpPort, "from the track's RTCP port");
       } else {
         equal(last.via, "tcp");
         equal(last.channel, 5, "on the RTCP channel the camera answered");
@@ -442,7 +442,7 @@ Deno.test("PullSource starts its backoff over once the camera played stableMs, a
       ["debug", 320],
     ]);
     equal(failed[0]!.msg, "camera unreachable; retrying with backoff");
-    equal(failed[0]!.url, `rtsp://${HOST}:${port}/cam`);
+    equal(failed[0]!.url, `rtsp://viewer:***@${HOST}:${port}/cam`);
     ok(!JSON.stringify(h.logs).includes("s3cret"), "no password in the logs");
   } finally {
     await h.stream.close();

@@ -1,13 +1,18 @@
 /**
  * RTSP authentication headers: `WWW-Authenticate` challenges and `Authorization` credentials for the Basic
  * (RFC 7617) and Digest (RFC 2617, RFC 7616: MD5 and SHA-256, qop `auth` or none) schemes, the client's
- * answer to a challenge, the server's check of an answer, and stateless HMAC-signed nonces.
+ * answer to a challenge and the server's check of an answer. Nonces are made and counted by the caller
+ * (`../digest_nonce.ts`).
  * @module
  */
 
 import { Buffer } from "node:buffer";
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { RtspProtocolError } from "../errors.ts";
+import { requestTarget } from "../url.ts";
+
+/** Authentication schemes, as configured (`--rtsp-auth`, `--pull-auth`). */
+export type AuthSchemeName = "digest" | "basic";
 
 /** Digest hash algorithms supported. `-sess` variants and SHA-512-256 are not. */
 export type DigestAlgorithm = "MD5" | "SHA-256";
@@ -50,7 +55,7 @@ export interface DigestCredentials {
   realm: string;
   /** Nonce of the challenge answered. */
   nonce: string;
-  /** Digest URI; clients send the Request-URI or a path, so it is not checked against anything. */
+  /** Digest URI: the Request-URI as the client wrote it, or its absolute path. */
   uri: string;
   /** Hex digest, lower-case on output. */
   response: string;
@@ -93,8 +98,8 @@ export interface DigestResponseParams {
   cnonce?: string | undefined;
 }
 
-/** Outcome of {@linkcode verifyAuthorization}. */
-export type VerifyResult = { ok: true; user: string } | { ok: false; stale: boolean };
+/** Outcome of {@linkcode verifyAuthorization}: the user, or why not (for logs and the 401's body). */
+export type VerifyResult = { ok: true; user: string } | { ok: false; stale: boolean; reason: string };
 
 /** Outcome of a nonce check. */
 export type NonceStatus = "valid" | "stale" | "invalid";
@@ -106,6 +111,8 @@ interface RawAuth {
   scheme: string;
   token68?: string;
   params: Map<string, string>;
+  /** A parameter name given twice (the last value is kept). */
+  duplicate?: string;
 }
 
 const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
@@ -176,7 +183,9 @@ function parseAuthList(value: string, header: string): RawAuth[] {
       }
       pos++;
       skip(" \t");
-      item.params.set(name.toLowerCase(), peek() === '"' ? quoted() : bare());
+      const key = name.toLowerCase();
+      if (item.params.has(key)) item.duplicate ??= key;
+      item.params.set(key, peek() === '"' ? quoted() : bare());
     }
   }
   return list;
@@ -266,17 +275,21 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
 /**
  * Parses an `Authorization` header value, Basic or Digest. Digest strings are kept exactly as sent (they
  * enter the hash); `algorithm` is normalised to upper case.
- * @throws {RtspProtocolError} status 400 on broken syntax, an unknown scheme, bad Basic base64, a Digest
- * value lacking username/realm/nonce/uri/response (or nc/cnonce with qop), or an unsupported algorithm
+ * @throws {RtspProtocolError} status 400 on broken syntax, a value that does not start with its scheme (`, Basic
+ * ...`), more than one credential, a parameter given twice, an unknown scheme, bad Basic base64, a Digest value
+ * lacking username/realm/nonce/uri/response (or nc/cnonce with qop), or an unsupported algorithm
  * @example parseAuthorization("Basic dXNlcjpwYXNz") // { scheme: "Basic", user: "user", password: "pass" }
  */
 export function parseAuthorization(value: string): Credentials {
   const fail = (why: string): never => {
     throw new RtspProtocolError(`${why} in Authorization "${value}"`);
   };
+  // One credential, scheme first (RFC 7235 §4.2): no list, so no leading comma, no second scheme.
+  if (!TCHAR.test(value.charAt(0))) return fail("Credentials that do not start with the scheme");
   const list = parseAuthList(value, "Authorization");
   const raw = list[0];
   if (raw === undefined || list.length !== 1) return fail("Not exactly one credential");
+  if (raw.duplicate !== undefined) return fail(`Parameter "${raw.duplicate}" given twice`);
   const scheme = raw.scheme.toLowerCase();
   if (scheme === "basic") {
     const b64 = raw.token68;
@@ -382,13 +395,59 @@ function strength(c: Challenge): number {
   return c.algorithm === "SHA-256" ? 3 : 2;
 }
 
+/** No challenge of a 401 could be answered with the schemes allowed. */
+export class UnusableChallengesError extends RtspProtocolError {
+  /** Schemes of the challenges offered that this client supports at all (e.g. `["Basic"]`), strongest first. */
+  readonly offered: ReadonlyArray<Challenge["scheme"]>;
+  /**
+   * @param offered schemes offered and understood but not allowed
+   * @param allowed schemes allowed
+   */
+  constructor(offered: ReadonlyArray<Challenge["scheme"]>, allowed: readonly AuthSchemeName[]) {
+    super(
+      offered.length === 0
+        ? "No supported authentication challenge was offered"
+        : `The server offers only ${offered.join(" and ")} authentication, which is not allowed (allowed: ${
+          allowed.join(", ") || "none"
+        })`,
+    );
+    this.name = "UnusableChallengesError";
+    this.offered = offered;
+  }
+}
+
 /**
- * Client side: answers the strongest usable challenge (Digest SHA-256, then Digest MD5, then Basic; the first
- * of equals) and returns the `Authorization` header value. Digest uses qop `auth` when offered (with `cnonce`
- * and `nc`, written as 8 hex digits), otherwise the RFC 2069 form; `algorithm` and `opaque` are echoed.
+ * Client side: the strongest usable challenge among those of allowed schemes: Digest SHA-256, then Digest MD5,
+ * then Basic; the first of equals.
+ * @param schemes the schemes the client may answer; Basic sends the password in clear, so allow it knowingly
+ * @throws {UnusableChallengesError} when none is usable
+ */
+export function chooseChallenge(
+  challenges: readonly Challenge[],
+  schemes: readonly AuthSchemeName[],
+): Challenge {
+  let best: Challenge | undefined;
+  const refused = new Set<Challenge["scheme"]>();
+  for (const c of challenges) {
+    if (strength(c) === 0) continue;
+    if (!schemes.includes(c.scheme === "Basic" ? "basic" : "digest")) {
+      refused.add(c.scheme);
+      continue;
+    }
+    if (strength(c) > (best === undefined ? 0 : strength(best))) best = c;
+  }
+  if (best === undefined) throw new UnusableChallengesError([...refused].sort(), schemes);
+  return best;
+}
+
+/**
+ * Client side: answers the strongest usable challenge of an allowed scheme ({@linkcode chooseChallenge}) and
+ * returns the `Authorization` header value. Digest uses qop `auth` when offered (with `cnonce` and `nc`, written
+ * as 8 hex digits), otherwise the RFC 2069 form; `algorithm` and `opaque` are echoed.
  * @param uri the Request-URI of the request being authorised
  * @param nc nonce count: 1 for the first request with this nonce, then 2, 3, ...
- * @throws {RtspProtocolError} status 400 when no challenge is usable
+ * @param schemes the schemes the client may answer
+ * @throws {UnusableChallengesError} when no challenge is usable
  */
 export function answerChallenge(
   challenges: readonly Challenge[],
@@ -398,10 +457,9 @@ export function answerChallenge(
   password: string,
   cnonce: string,
   nc: number,
+  schemes: readonly AuthSchemeName[],
 ): string {
-  let best: Challenge | undefined;
-  for (const c of challenges) if (strength(c) > (best === undefined ? 0 : strength(best))) best = c;
-  if (best === undefined) throw new RtspProtocolError("No supported authentication challenge was offered");
+  const best = chooseChallenge(challenges, schemes);
   if (best.scheme === "Basic" || best.nonce === undefined) {
     return formatAuthorization({ scheme: "Basic", user, password });
   }
@@ -445,43 +503,79 @@ function safeEqual(a: string, b: string): boolean {
 /** Stands in for the password of an unknown user, so that the time taken does not reveal which users exist. */
 const DUMMY_PASSWORD = "\u0000unknown-user\u0000";
 
+/** What the server knows when it checks an `Authorization` header ({@linkcode verifyAuthorization}). */
+export interface VerifyOptions {
+  /** RTSP method of the request: the Digest response covers it. */
+  method: string;
+  /** Request-URI of the request: the Digest `uri` must name the same path and query. */
+  requestUri: string;
+  /** The server's realm: Digest answers for another realm fail. */
+  realm: string;
+  /** Schemes the server accepts: credentials of another scheme fail, however right. */
+  schemes: readonly AuthSchemeName[];
+  /** Clear-text password of a user, or undefined when there is no such user. */
+  lookupPassword: (user: string) => string | undefined;
+  /** Judges a Digest nonce: signature, client binding, age. */
+  checkNonce: (nonce: string) => NonceStatus;
+  /**
+   * Records the nonce count of a verified qop=auth answer with a valid nonce.
+   * @returns false when the count was used before (a replay) or may have been (a forgotten nonce)
+   */
+  useNonceCount: (nonce: string, nc: number) => boolean;
+}
+
+const NC = /^[0-9a-fA-F]{8}$/;
+
 /**
- * Server side: checks an `Authorization` header value against the user's password. Basic and Digest (MD5 or
- * SHA-256, qop `auth` or none) are accepted; the Digest `uri` is not compared with anything (ffmpeg sends
- * the Request-URI, others a path), nor is the realm. Responses are compared in constant time. The nonce is
- * judged by `expectedNonceCheck`: an invalid nonce fails; a stale nonce with an otherwise right answer fails
- * with `stale: true`, so the server can re-challenge with `stale=true` and the client retry silently.
- * Malformed headers fail with `stale: false`. Nonce counts are not tracked (stateless nonces).
- * @param lookupPassword clear-text password of a user, or undefined when there is no such user
+ * Server side: checks an `Authorization` header value against the user's password. The scheme is taken from
+ * the parsed header, and must be one of `schemes`; a malformed header, or one holding several credentials,
+ * fails. A Digest answer (MD5 or SHA-256, qop `auth` or none) must name the server's realm and the request's
+ * URI (path and query; scheme, host and port aside, see {@linkcode requestTarget}), and its nonce must pass
+ * `checkNonce`; with qop its nonce count must be new to `useNonceCount`. Responses and Basic passwords are
+ * compared in constant time, and unknown users take as long as known ones.
+ *
+ * A stale nonce with an otherwise right answer, and a right answer whose nonce count was used before, fail with
+ * `stale: true`: the server re-challenges with `stale=true`, and an honest client retries silently with a fresh
+ * nonce, while a replayed header gains nothing. Everything else fails with `stale: false`. The `reason` never
+ * repeats the credentials.
  */
-export function verifyAuthorization(
-  value: string,
-  method: string,
-  lookupPassword: (user: string) => string | undefined,
-  expectedNonceCheck: (nonce: string) => NonceStatus,
-): VerifyResult {
+export function verifyAuthorization(value: string, options: VerifyOptions): VerifyResult {
+  const refuse = (reason: string, stale = false): VerifyResult => ({ ok: false, stale, reason });
   let creds: Credentials;
   try {
     creds = parseAuthorization(value);
   } catch (e) {
-    if (e instanceof RtspProtocolError) return { ok: false, stale: false };
+    if (e instanceof RtspProtocolError) return refuse("Malformed or unsupported Authorization header");
     throw e;
   }
   if (creds.scheme === "Basic") {
-    const password = lookupPassword(creds.user);
+    if (!options.schemes.includes("basic")) return refuse("Basic authentication is not accepted");
+    const password = options.lookupPassword(creds.user);
     const match = safeEqual(creds.password, password ?? DUMMY_PASSWORD);
-    return match && password !== undefined ? { ok: true, user: creds.user } : { ok: false, stale: false };
+    return match && password !== undefined ? { ok: true, user: creds.user } : refuse("Invalid credentials");
   }
-  const nonceStatus = expectedNonceCheck(creds.nonce);
-  if (nonceStatus === "invalid") return { ok: false, stale: false };
-  if (creds.qop !== undefined && creds.qop.toLowerCase() !== "auth") return { ok: false, stale: false };
-  const password = lookupPassword(creds.username);
+  if (!options.schemes.includes("digest")) return refuse("Digest authentication is not accepted");
+  if (creds.realm !== options.realm) return refuse("Digest answer for another realm");
+  const target = requestTarget(creds.uri);
+  if (target === null || target !== requestTarget(options.requestUri)) {
+    return refuse("Digest uri does not name the requested resource");
+  }
+  const nonceStatus = options.checkNonce(creds.nonce);
+  if (nonceStatus === "invalid") return refuse("Nonce not issued to this client");
+  let nc: number | undefined;
+  if (creds.qop !== undefined) {
+    if (creds.qop.toLowerCase() !== "auth") return refuse(`Unsupported qop "${creds.qop}"`);
+    if (!NC.test(creds.nc ?? "")) return refuse("Invalid nonce count");
+    nc = Number.parseInt(creds.nc!, 16);
+    if (nc === 0) return refuse("Invalid nonce count");
+  }
+  const password = options.lookupPassword(creds.username);
   const expected = digestResponse({
     algorithm: creds.algorithm,
     username: creds.username,
     realm: creds.realm,
     password: password ?? DUMMY_PASSWORD,
-    method,
+    method: options.method,
     uri: creds.uri,
     nonce: creds.nonce,
     qop: creds.qop,
@@ -489,46 +583,10 @@ export function verifyAuthorization(
     cnonce: creds.cnonce,
   });
   const match = safeEqual(creds.response.toLowerCase(), expected);
-  if (!match || password === undefined) return { ok: false, stale: false };
-  if (nonceStatus === "stale") return { ok: false, stale: true };
+  if (!match || password === undefined) return refuse("Invalid credentials");
+  if (nonceStatus === "stale") return refuse("Nonce expired", true);
+  if (nc !== undefined && !options.useNonceCount(creds.nonce, nc)) {
+    return refuse("Nonce count used before", true);
+  }
   return { ok: true, user: creds.username };
-}
-
-const NONCE = /^[0-9a-f]{12}[0-9a-f]{64}$/;
-const NONCE_LABEL = "msm-relay rtsp nonce:";
-
-function nonceMac(secret: Uint8Array, stamp: string): Buffer {
-  if (secret.length < 16) throw new RangeError("Nonce secret must be at least 16 bytes");
-  return createHmac("sha256", secret).update(NONCE_LABEL + stamp, "utf8").digest();
-}
-
-/**
- * Creates a stateless Digest nonce: the creation time (12 hex digits of milliseconds) followed by its
- * HMAC-SHA256 under `secret` (64 hex digits). Nonces made in the same millisecond are equal.
- * @param secret at least 16 random bytes, kept by the server
- * @param nowMs current time in milliseconds since the epoch
- * @throws {RangeError} when the secret is shorter than 16 bytes or nowMs is not a non-negative integer
- */
-export function createNonce(secret: Uint8Array, nowMs: number): string {
-  if (!Number.isSafeInteger(nowMs) || nowMs < 0 || nowMs >= 2 ** 48) {
-    throw new RangeError(`Invalid nonce time ${nowMs}`);
-  }
-  const stamp = nowMs.toString(16).padStart(12, "0");
-  return stamp + nonceMac(secret, stamp).toString("hex");
-}
-
-/**
- * Checks a nonce made by {@linkcode createNonce}: `invalid` when it is malformed or not signed with
- * `secret`, `stale` when it is older than `maxAgeMs` (or more than `maxAgeMs` in the future, as after a
- * clock step), `valid` otherwise. The signature is compared in constant time.
- * @throws {RangeError} when the secret is shorter than 16 bytes
- */
-export function checkNonce(nonce: string, secret: Uint8Array, nowMs: number, maxAgeMs: number): NonceStatus {
-  if (!NONCE.test(nonce)) {
-    nonceMac(secret, ""); // same secret checks, whatever the input
-    return "invalid";
-  }
-  const stamp = nonce.slice(0, 12);
-  if (!timingSafeEqual(Buffer.from(nonce.slice(12), "hex"), nonceMac(secret, stamp))) return "invalid";
-  return Math.abs(nowMs - Number.parseInt(stamp, 16)) <= maxAgeMs ? "valid" : "stale";
 }

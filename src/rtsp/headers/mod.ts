@@ -1,7 +1,8 @@
 /**
  * Parsers and formatters of the structured RTSP headers: `Transport`, `Session`, `RTP-Info`, `Range`, and
  * the authentication headers `WWW-Authenticate` and `Authorization` with Digest/Basic computation and
- * stateless nonces. Everything here is pure: no sockets, no timers, no clock or randomness of its own.
+ * checks (nonces are made and counted in `../digest_nonce.ts`). Everything here is pure: no sockets, no timers,
+ * no clock or randomness of its own.
  *
  * Parse errors throw `RtspProtocolError` from `../errors.ts` (status 400, or 461 for `Transport`); formatters throw
  * `RangeError` on values that cannot be put on the wire.

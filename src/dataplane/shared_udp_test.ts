@@ -1,0 +1,246 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { writeRtpHeader } from "../rtp/packet.ts";
+import { FastUdpPlane } from "./shared_udp.ts";
+import { MAX_BACKLOG_BYTES } from "./_shared_protocol.ts";
+import { ipv4Number, writeSockaddrIn } from "./_libc.ts";
+
+const linux = Deno.build.os === "linux";
+const SSRC = 0x5eed;
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** RTP packet `i` of the test's publisher. */
+function rtp(i: number): Uint8Array {
+  const p = new Uint8Array(100);
+  writeRtpHeader(p, 0, { marker: false, payloadType: 96, sequence: i, timestamp: i * 10, ssrc: SSRC });
+  new DataView(p.buffer).setUint32(12, i);
+  return p;
+}
+
+/** Reads one datagram within `ms`, or null. */
+async function receive(sock: Deno.DatagramConn, ms: number): Promise<Uint8Array | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((r) => timer = setTimeout(() => r(null), ms));
+  try {
+    const got = await Promise.race([sock.receive(), timeout]);
+    return got === null ? null : got[0];
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name: "FastUdpPlane keeps receiving, sending and forwarding when its 32-bit message count wraps",
+  ignore: !linux,
+  async fn() {
+    const START = 2 ** 31 - 12; // the count wraps after a dozen messages
+    const ROUNDS = 30;
+    const plane = new FastUdpPlane({ messagesStart: START });
+    const publisher = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const reader = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const readerAddr = reader.addr as Deno.NetAddr;
+    const got: Array<{ index: number; forwarded: boolean }> = [];
+    let fd = -1;
+    try {
+      for (let attempt = 0; fd < 0; attempt++) {
+        try {
+          fd = plane.bind(
+            "127.0.0.1",
+            40000 + 2 * Math.floor(Math.random() * 5000),
+            (p, _from, forwarded) => {
+              got.push({ index: new DataView(p.buffer, p.byteOffset).getUint32(12), forwarded });
+            },
+          );
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+        }
+      }
+      const port = await (async () => {
+        // The plane's socket port: ask the kernel through a datagram it echoes back via the plane.
+        plane.send(fd, new Uint8Array([1]), readerAddr);
+        const probe = await reader.receive();
+        return (probe[1] as Deno.NetAddr).port;
+      })();
+      const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
+      // The worker forwards the publisher's RTP to the reader itself (cut-through), rewritten to outSsrc.
+      const dests = new Uint8Array(16);
+      writeSockaddrIn(new DataView(dests.buffer), 0, "127.0.0.1", readerAddr.port);
+      let applied = false;
+      plane.setRoute(fd, {
+        src: { ip: ipv4Number("127.0.0.1")!, port: (publisher.addr as Deno.NetAddr).port },
+        map: { ssrc: SSRC, seqDelta: 0, tsDelta: 0, outSsrc: 0xabc },
+        dests,
+        prompt: true,
+      }, () => applied = true);
+      await until("the route to apply", () => applied);
+
+      for (let i = 0; i < ROUNDS; i++) {
+        // One message to the worker per round (a flushed send), so the count crosses 2^31 mid-test.
+        plane.send(fd, new Uint8Array([0xee, i]), readerAddr);
+        plane.flush();
+        await publisher.send(rtp(i), to);
+        await until(`packet ${i} at the handler (${got.length} handled so far)`, () => got.length === i + 1);
+        // The reader gets the main thread's datagram and the worker's forwarded copy, in either order.
+        const seen: string[] = [];
+        for (let k = 0; k < 2; k++) {
+          const d = await receive(reader, 10_000);
+          if (d === null) throw new Error(`round ${i}: the reader got ${seen.join(", ") || "nothing"}`);
+          seen.push(
+            d.length === 2
+              ? `sent ${d[1]}`
+              : `forwarded ${new DataView(d.buffer, d.byteOffset).getUint32(12)}`,
+          );
+        }
+        assertEquals(seen.sort(), [`forwarded ${i}`, `sent ${i}`]);
+      }
+      assertEquals(got.map((g) => g.index), [...Array(ROUNDS).keys()]);
+      assert(got.every((g) => g.forwarded), "the worker forwarded every packet itself");
+      const stats = plane.stats();
+      assertEquals([stats.received, stats.cutThrough], [ROUNDS, ROUNDS]);
+    } finally {
+      publisher.close();
+      reader.close();
+      if (fd >= 0) plane.closeSocket(fd);
+      await plane.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "FastUdpPlane stops reading while the main thread lags, instead of queueing a flood for it without bound",
+  ignore: !linux,
+  async fn() {
+    const SIZE = 1200;
+    const BLOCK_MS = 3500;
+    // What may reach a main thread that stopped handling: the worker's backlog bound, one staging buffer and one
+    // socket's drain (8 x 64 datagrams) past it, and what the socket's kernel buffer holds (the 4 MiB asked for,
+    // doubled by the kernel, each datagram accounted at more than its size).
+    const bound = Math.ceil((MAX_BACKLOG_BYTES + 256 * 1024) / (16 + SIZE)) + 8 * 64 +
+      Math.ceil((8 << 20) / SIZE);
+    const plane = new FastUdpPlane();
+    let handled = 0;
+    let blocked = false;
+    let fd = -1;
+    let port = 0;
+    try {
+      for (let attempt = 0; fd < 0; attempt++) {
+        port = 40000 + 2 * Math.floor(Math.random() * 5000);
+        try {
+          fd = plane.bind("127.0.0.1", port, () => {
+            handled++;
+            if (blocked) return;
+            // The main thread stops handling for a while, as an overloaded one would.
+            blocked = true;
+            const until = performance.now() + BLOCK_MS;
+            while (performance.now() < until) { /* busy */ }
+          });
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+        }
+      }
+      const flooder = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-ffi",
+          "--allow-read",
+          new URL("../../tests/support/udp_flood.ts", import.meta.url).pathname,
+          "127.0.0.1",
+          String(port),
+          String(port + 5000),
+          "2", // seconds, all within the block
+          String(SIZE),
+          "1",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const out = await flooder;
+      const report = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      const sent = Number(report.match(/sent (\d+)/)?.[1] ?? 0);
+      // Every packet the worker took off the socket reaches the handler once the main thread is back.
+      let last = -1;
+      while (handled !== last) {
+        last = handled;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const stats = plane.stats();
+      console.log(
+        `flood of ${sent} packets: ${stats.received} received by the worker, ${handled} handled, ` +
+          `${stats.backlogPauses} backlog pauses (bound ${bound})`,
+      );
+      assert(sent > 2 * bound, `the flood (${sent} packets) is too small to tell: ${report}`);
+      assert(handled <= bound, `${handled} packets were queued for the blocked main thread`);
+      assertEquals(handled, stats.received, "nothing received is lost between the worker and the handler");
+      assert(stats.backlogPauses > 0, "the worker paused");
+    } finally {
+      if (fd >= 0) plane.closeSocket(fd);
+      await plane.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "FastUdpPlane: datagrams still in flight for a closed socket never reach a new socket with its fd number",
+  ignore: !linux,
+  async fn() {
+    const PACKETS = 20;
+    const plane = new FastUdpPlane();
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const bindFree = (handler: () => void): { fd: number; port: number } => {
+      for (let attempt = 0;; attempt++) {
+        const port = 40000 + 2 * Math.floor(Math.random() * 5000);
+        try {
+          return { fd: plane.bind("127.0.0.1", port, handler), port };
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+        }
+      }
+    };
+    const fcntl = Deno.dlopen("libc.so.6", { fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" } });
+    const F_GETFD = 1;
+    let toOld = 0;
+    let toNew = 0;
+    const old = bindFree(() => toOld++);
+    let next: { fd: number; port: number } | null = null;
+    try {
+      for (let i = 0; i < PACKETS; i++) {
+        await client.send(rtp(i), { transport: "udp", hostname: "127.0.0.1", port: old.port });
+      }
+      // Without yielding: the worker takes the datagrams and posts them, which this thread cannot handle yet.
+      const deadline = performance.now() + 10_000;
+      while (plane.stats().received < PACKETS && performance.now() < deadline) { /* wait for the worker */ }
+      assertEquals(plane.stats().received, PACKETS, "the worker received the datagrams");
+      plane.closeSocket(old.fd);
+      // Still without yielding: the worker closes the fd, then this thread binds, and gets that number again.
+      while (fcntl.symbols.fcntl(old.fd, F_GETFD, 0) >= 0 && performance.now() < deadline) { /* wait */ }
+      // The kernel gives the lowest free number: bind until a socket gets the old one (lower ones may be free).
+      const others: number[] = [];
+      while (others.length < 64) {
+        next = bindFree(() => toNew++);
+        if (next.fd === old.fd) break;
+        others.push(next.fd);
+      }
+      for (const fd of others) plane.closeSocket(fd);
+      assertEquals(next?.fd, old.fd, "a new socket got the closed socket's fd number");
+      if (!next) throw new Error("unreachable");
+      // The new socket's own traffic arrives; the old socket's records, handled now, are dropped.
+      await client.send(rtp(PACKETS), { transport: "udp", hostname: "127.0.0.1", port: next.port });
+      // The old socket's records were posted before its close, so they are handled before this one.
+      await until("the new socket's datagram", () => toNew >= 1);
+      assertEquals([toOld, toNew], [0, 1], "nothing of the old socket reached a handler after its close");
+    } finally {
+      client.close();
+      fcntl.close();
+      if (next) plane.closeSocket(next.fd);
+      await plane.close();
+    }
+  },
+});
