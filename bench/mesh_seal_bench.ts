@@ -7,11 +7,14 @@
  */
 import { type Gcm, nodeGcm, openSslGcm } from "../src/cluster/_aes_gcm.ts";
 import { decodeMeshPacket, encodeMeshPacket } from "../src/cluster/mesh_frame.ts";
+import { incarnationBytes } from "../src/cluster/mesh_incarnation.ts";
 import { deriveKeyring } from "../src/cluster/mesh_keys.ts";
 import { MeshOpener, MeshSealer } from "../src/cluster/mesh_seal.ts";
 
 const ring = deriveKeyring(["bench-cluster-key-0123456789abcdef"]);
 const payload = crypto.getRandomValues(new Uint8Array(1200));
+/** The receiver's incarnation (sealed packets are bound to it). */
+const to = incarnationBytes("0123456789abcdef");
 
 Deno.bench("plain framing: encode + decode", { group: "plain" }, () => {
   decodeMeshPacket(encodeMeshPacket("rtp", 7, 0, payload));
@@ -25,13 +28,13 @@ for (const encrypt of [true, false]) {
   const mode = encrypt ? "AES-256-GCM" : "GMAC only";
   for (const gcm of backends) {
     const sealer = new MeshSealer(ring, { encrypt, gcm });
-    const opener = new MeshOpener(ring, { gcm });
+    const opener = new MeshOpener(ring, to, { gcm });
     const baseline = gcm.name === "node:crypto";
     Deno.bench(`${gcm.name}: seal`, { group: `${mode}: seal`, baseline }, () => {
-      sealer.seal("rtp", 7, 0, payload);
+      sealer.seal("rtp", 7, 0, payload, to);
     });
     Deno.bench(`${gcm.name}: seal + open`, { group: `${mode}: seal + open`, baseline }, () => {
-      opener.open(sealer.seal("rtp", 7, 0, payload));
+      opener.open(sealer.seal("rtp", 7, 0, payload, to));
     });
   }
 }

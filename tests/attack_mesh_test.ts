@@ -83,7 +83,13 @@ Deno.test("attack: an open mesh takes calls only from known relays and sends med
   const atB = countDatagrams(hostB, meshPort);
   const attacker = countDatagrams("127.0.0.1");
   const fromB = Deno.createHttpClient({ localAddress: hostB });
-  const asB = { node: "node-b", host: "127.0.0.1", adminPort: 9, meshPort: attacker.port };
+  const asB = {
+    node: "node-b",
+    host: "127.0.0.1",
+    adminPort: 9,
+    meshPort: attacker.port,
+    incarnation: "00000000000000b2",
+  };
   try {
     // An outsider (any other address) is refused whatever it claims to be.
     const outsider = [

@@ -4,6 +4,10 @@
  * reach its readers (without a key, an on-path attacker who spoofs the parent's address does get in:
  * tests/attack_mesh_spoof_test.ts). Rotating the key through its three steps while the stream runs loses no
  * packet.
+ *
+ * What an outsider who reads the wire between relays captures is useless elsewhere: sealed packets and signed peer
+ * requests captured on their way to one relay are refused by another relay and by the same relay once it
+ * restarted, and a flood of packets under made-up salts is refused at a bounded cost while the stream plays on.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { writeRtpHeader } from "../src/rtp/packet.ts";
@@ -11,8 +15,10 @@ import { encodeMeshPacket } from "../src/cluster/mesh_frame.ts";
 import { deriveKeyring } from "../src/cluster/mesh_keys.ts";
 import { MeshSealer } from "../src/cluster/mesh_seal.ts";
 import { type RelayCluster, startRelayCluster } from "./support/mesh.ts";
-import { delay, tempDir } from "./support/processes.ts";
-import type { RelayProcess } from "./support/relay.ts";
+import { delay, freePort, SYSTEM_PYTHON, tempDir } from "./support/processes.ts";
+import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
+import { firstHttpRequest, tapLoopback } from "./support/loopback_tap.ts";
+import { nodeName, TEST_MESH_KEY } from "./support/mesh.ts";
 import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
 import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
 
@@ -88,6 +94,8 @@ async function publish(
 function injector(target: RelayProcess) {
   const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const wrong = new MeshSealer(deriveKeyring([WRONG]));
+  // The target's incarnation is not on the wire: the attacker guesses.
+  const incarnation = crypto.getRandomValues(new Uint8Array(8));
   const to = { transport: "udp" as const, hostname: target.host, port: target.meshPort };
   return {
     sent: 0,
@@ -100,7 +108,7 @@ function injector(target: RelayProcess) {
         const p = packet(FORGED);
         new DataView(p.buffer).setUint16(2, (next + 50 + streamId) & 0xffff);
         await sock.send(encodeMeshPacket("rtp", streamId, 0, p), to);
-        await sock.send(wrong.seal("rtp", streamId, 0, p), to);
+        await sock.send(wrong.seal("rtp", streamId, 0, p, incarnation), to);
         this.sent += 2;
       }
     },
@@ -220,4 +228,286 @@ Deno.test("mesh key rotation (old+new, new+old, new) during a live stream loses 
     assertEquals(refused, 0, `${r.host} refused ${refused} packets during the rotation`);
   }
   console.log(`rotation: ${seen.indexes.length} packets, gapless, through three key steps`);
+});
+
+/** Relays started one by one so that one can be restarted as itself (same node, address, ports and flags). */
+async function startRestartableCluster(count: number) {
+  const first = 20 + Math.floor(Math.random() * 180);
+  const hostOf = (i: number) => `127.0.0.${first + i}`;
+  const ports = {
+    rtspPort: freePort("tcp", hostOf(0)),
+    adminPort: freePort("tcp", hostOf(0)),
+    meshPort: freePort("udp", hostOf(0)),
+  };
+  const start = (i: number) =>
+    startRelayProcess(
+      [
+        ...["--node", nodeName(i), "--zone", "zone-1", "--discovery", "static", "--fanout", "2"],
+        ...Array.from({ length: count }, (_, j) => j).filter((j) => j !== i).flatMap((j) => [
+          "--peer",
+          `${nodeName(j)}=${hostOf(j)}:${ports.adminPort}:${ports.meshPort}@zone-1`,
+        ]),
+        ...["--mesh-key", TEST_MESH_KEY],
+      ],
+      {},
+      { host: hostOf(i), ...ports, name: `relay-${nodeName(i)}` },
+    );
+  const relays = await Promise.all(Array.from({ length: count }, (_, i) => start(i)));
+  return {
+    relays,
+    /** Stops relay i and starts it again: a new process of the same relay. */
+    async restart(i: number): Promise<RelayProcess> {
+      await relays[i]!.stop("SIGTERM");
+      relays[i] = await start(i);
+      return relays[i]!;
+    },
+    async [Symbol.asyncDispose]() {
+      await Promise.all(relays.map((r) => r.process.running ? r.stop("SIGTERM") : Promise.resolve()));
+    },
+  };
+}
+
+/** Refusals at a relay's mesh port by reason (`msm_mesh_packets_rejected_total`). */
+async function packetRefusals(relay: RelayProcess): Promise<Record<string, number>> {
+  const family = (await metrics(relay)).get("msm_mesh_packets_rejected_total");
+  return Object.fromEntries([...family?.samples ?? []].map((s) => [s.labels.reason ?? "", s.value]));
+}
+
+/** The change of each count from `before` to `after`. */
+function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v !== (before[k] ?? 0)) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+/**
+ * Sends `datagrams` to a relay's mesh port from another process (so that this one, which also reads the stream,
+ * is not the bottleneck), `perSecond` at most: a volumetric flood would overflow any socket buffer, what is
+ * measured here is the relay's work per packet.
+ */
+async function sendTo(
+  relay: RelayProcess,
+  datagrams: readonly Uint8Array[],
+  perSecond = 5000,
+): Promise<void> {
+  const script = `
+import socket, sys, time
+data = sys.stdin.buffer.read()
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+start, at, i = time.monotonic(), 0, 0
+while at < len(data):
+    n = int.from_bytes(data[at:at + 2], "big")
+    sock.sendto(data[at + 2:at + 2 + n], ("${relay.host}", ${relay.meshPort}))
+    at, i = at + 2 + n, i + 1
+    ahead = start + i / ${perSecond} - time.monotonic()
+    if ahead > 0:
+        time.sleep(ahead)
+`;
+  const input = new Uint8Array(datagrams.reduce((n, d) => n + 2 + d.length, 0));
+  let at = 0;
+  for (const d of datagrams) {
+    new DataView(input.buffer).setUint16(at, d.length);
+    input.set(d, at + 2);
+    at += 2 + d.length;
+  }
+  const child = new Deno.Command(SYSTEM_PYTHON, { args: ["-c", script], stdin: "piped", stderr: "piped" })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(input);
+  await writer.close();
+  const out = await child.output();
+  if (!out.success) throw new Error(`the sender failed: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** Sends raw request bytes to a relay's admin port: the status and body of the answer. */
+async function replayHttp(
+  relay: RelayProcess,
+  request: Uint8Array,
+): Promise<{ status: number; body: string }> {
+  const conn = await Deno.connect({ hostname: relay.host, port: relay.adminPort });
+  try {
+    await conn.write(request);
+    let text = "";
+    const buf = new Uint8Array(65536);
+    const decoder = new TextDecoder();
+    while (true) {
+      const end = text.indexOf("\r\n\r\n");
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text)?.[1] ?? -1);
+      if (end >= 0 && length >= 0 && text.length >= end + 4 + length) {
+        return { status: Number(text.slice(9, 12)), body: text.slice(end + 4, end + 4 + length) };
+      }
+      const n = await conn.read(buf);
+      if (n === null) throw new Error(`the connection closed after: ${text}`);
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/** The `error` of a JSON answer, else the body. */
+function errorOf(body: string): string {
+  try {
+    return String(JSON.parse(body).error);
+  } catch {
+    return body;
+  }
+}
+
+/** Well-formed sealed packets (wire version 3) under the cluster key's id with made-up salts and tags. */
+function madeUpSaltPackets(count: number): Uint8Array[] {
+  const keyId = deriveKeyring([TEST_MESH_KEY]).keys[0]!.id;
+  return Array.from({ length: count }, () => {
+    const d = crypto.getRandomValues(new Uint8Array(32 + 100 + 16));
+    // ver 3 | rtp, track 0, stream id 1, key id, encrypted; salt random; packet number 0; payload and tag random
+    d.set([0x30, 0, 0, 0, 0, 1, keyId, 1]);
+    d.fill(0, 24, 32);
+    return d;
+  });
+}
+
+Deno.test({
+  name:
+    "mesh key: packets and peer requests captured on the wire are refused by another relay and after a restart",
+  // The tap is a packet socket read through FFI in a loop that ends with close().
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using cluster = await startRestartableCluster(3);
+    const [a, b, c] = cluster.relays as [RelayProcess, RelayProcess, RelayProcess];
+    await using pub = await startRtspPublisher(a.url("sec"), SDP, { transport: "tcp" });
+    for (let i = 0; i < 5; i++) await pub.send(packet(0)); // the root learns the stream before readers ask
+    const seenB = new Seen();
+    const seenC = new Seen();
+    await using _readerB = await startRtspReader(b.url("sec"), { transport: "tcp", onRtp: seenB.record });
+    await using _readerC = await startRtspReader(c.url("sec"), { transport: "tcp", onRtp: seenC.record });
+    // What crosses the wire from the root a to b's mesh port, and the peer calls to a (b and c renew their join
+    // every second).
+    await using toB = tapLoopback({
+      protocol: "udp",
+      hostname: b.host,
+      port: b.meshPort,
+      fromHostname: a.host,
+    });
+    await using toA = tapLoopback({ protocol: "tcp", hostname: a.host, port: a.adminPort });
+    const publishing = publish(pub, 4000);
+    await toB.waitFor(40, 20_000);
+    const captured = toB.packets.slice(0, 40).map((p) => p.payload);
+    await toB.close();
+    const verdicts: string[] = [];
+
+    // 1. Media sealed for b, replayed to c at once (same key, same stream id space; the root's packet numbers are
+    // still inside c's replay window, so only the binding to b can refuse them).
+    const c0 = await packetRefusals(c);
+    await sendTo(c, captured);
+    await delay(500);
+    const replayedToC = delta(c0, await packetRefusals(c));
+    if ((replayedToC.auth ?? 0) !== captured.length) {
+      verdicts.push(`c refused ${JSON.stringify(replayedToC)} of ${captured.length} packets sealed for b`);
+    }
+
+    let join: Uint8Array | null = null;
+    for (let t = 0; t < 100 && !join; t++) {
+      join = firstHttpRequest(toA.packets, "POST /mesh/v1/join ");
+      if (!join) await delay(100);
+    }
+    assert(join, "no join request to the root crossed the wire in 10 s");
+    // The taps read every packet of the loopback in this process, which also reads the stream: stop them now.
+    await toA.close();
+
+    // 2. A flood of made-up salts at c while the stream plays: 5000 packets at 2000 a second, 20 times the
+    // budget of new salts.
+    const flood = madeUpSaltPackets(5000);
+    const c1 = await packetRefusals(c);
+    const floodStart = performance.now();
+    await sendTo(c, flood, 2000);
+    await delay(500);
+    const floodSeconds = (performance.now() - floodStart) / 1000;
+    const flooded = delta(c1, await packetRefusals(c));
+    // Each tried salt is one derivation and one `auth` refusal; the budget: a burst of 200, then 100 a second.
+    // (On a busy machine some of the flood may overflow the socket buffer: not every packet is counted.)
+    const derived = flooded.auth ?? 0;
+    const others = Object.keys(flooded).filter((r) => r !== "auth" && r !== "salt_rate");
+    if (!((flooded.salt_rate ?? 0) > 0) || derived > 200 + 100 * floodSeconds || others.length > 0) {
+      verdicts.push(
+        `c refused ${JSON.stringify(flooded)} of ${flood.length} packets under made-up salts in ` +
+          `${floodSeconds.toFixed(1)} s`,
+      );
+    }
+
+    // 3. A join signed for the root a, replayed to b.
+    const atB = await replayHttp(b, join);
+    if (atB.status !== 401 || !errorOf(atB.body).includes('signed for relay "node-a"')) {
+      verdicts.push(`b answered a join signed for a with ${atB.status} ${atB.body}`);
+    }
+
+    await publishing;
+    await delay(500);
+    // The stream plays on at c (a UDP flood may cost packets in the socket buffer, whatever they carry), and no
+    // reader saw a packet twice.
+    assertEquals(seenC.indexes.at(-1), 3999, "the reader on c stopped receiving");
+    for (const seen of [seenB, seenC]) assertEquals(new Set(seen.indexes).size, seen.indexes.length);
+    assertEquals(seenC.forged + seenB.forged, 0);
+
+    // 4. b restarts: the media sealed for its previous run, replayed to it.
+    const b2 = await cluster.restart(1);
+    const b0 = await packetRefusals(b2);
+    await sendTo(b2, captured);
+    await delay(500);
+    const replayedToB2 = delta(b0, await packetRefusals(b2));
+    if ((replayedToB2.auth ?? 0) !== captured.length) {
+      verdicts.push(
+        `b after its restart refused ${JSON.stringify(replayedToB2)} of ${captured.length} packets`,
+      );
+    }
+
+    // 5. a restarts: the join signed for its previous run (less than a minute old), replayed to it.
+    const a2 = await cluster.restart(0);
+    const atA2 = await replayHttp(a2, join);
+    if (atA2.status !== 401 || !errorOf(atA2.body).includes("another run of this relay")) {
+      verdicts.push(
+        `a after its restart answered the join signed for its previous run with ${atA2.status} ${atA2.body}`,
+      );
+    }
+    const summary = [
+      `reader on c: ${seenC.indexes.length} of 4000 packets`,
+      `${captured.length} packets captured on their way to b: c refused ${JSON.stringify(replayedToC)}`,
+      `b restarted refused ${JSON.stringify(replayedToB2)}`,
+      `${flood.length} packets under made-up salts at c: ${JSON.stringify(flooded)}`,
+      `a join captured on its way to a: b answered ${atB.status}, a restarted answered ${atA2.status}`,
+    ];
+    console.log(summary.join("; "));
+    assertEquals(verdicts, [], verdicts.join("\n"));
+  },
+});
+
+Deno.test("mesh key: packets refused from hundreds of source addresses cost a bounded number of log lines", async () => {
+  await using cluster = await startRelayCluster({ count: 2, zoneOf: () => "zone-1", discovery: "static" });
+  const b = cluster.relays[1]!;
+  // Any 127.x.y.z is this machine's: 300 sources, as an attacker who forges UDP source addresses would use.
+  const sources = 300;
+  for (let i = 0; i < sources; i++) {
+    const sock = Deno.listenDatagram({
+      transport: "udp",
+      hostname: `127.${100 + (i >> 8)}.${i & 0xff}.${1 + (i % 200)}`,
+      port: 0,
+    });
+    try {
+      await sock.send(encodeMeshPacket("rtp", 1, 0, packet(FORGED)), {
+        transport: "udp",
+        hostname: b.host,
+        port: b.meshPort,
+      });
+    } finally {
+      sock.close();
+    }
+  }
+  await delay(500);
+  const refused = sampleValue(await metrics(b), "msm_mesh_packets_rejected_total", {
+    reason: "unauthenticated",
+  });
+  const lines = b.process.stderrLines.filter((l) => l.includes("mesh packet refused")).length;
+  console.log(`${refused} packets from ${sources} addresses refused in ${lines} log lines`);
+  assert((refused ?? 0) >= sources * 0.9, `only ${refused} of ${sources} packets were counted`);
+  assert(lines <= 64 + 1, `${lines} log lines for ${sources} source addresses`);
 });

@@ -16,6 +16,7 @@ import {
   nodeGcm,
   openSslGcm,
 } from "./_aes_gcm.ts";
+import { incarnationBytes } from "./mesh_incarnation.ts";
 import { deriveKeyring } from "./mesh_keys.ts";
 import { isMeshReject, MeshOpener, MeshSealer } from "./mesh_seal.ts";
 
@@ -134,17 +135,18 @@ Deno.test({
   ignore: unavailable !== null,
   fn() {
     const ring = deriveKeyring(["cluster-key-gcm-0123456789"]);
-    const sender = new Uint8Array([1, 2, 3, 4, 5, 6]);
+    const salt = new Uint8Array(16).map((_, i) => 0x10 + i);
+    const to = incarnationBytes("a1b2c3d4e5f60718");
     for (const encrypt of [true, false]) {
-      const viaSsl = new MeshSealer(ring, { encrypt, sender, gcm: openssl() });
-      const viaNode = new MeshSealer(ring, { encrypt, sender, gcm: nodeGcm() });
-      const toSsl = new MeshOpener(ring, { gcm: openssl() });
-      const toNode = new MeshOpener(ring, { gcm: nodeGcm() });
+      const viaSsl = new MeshSealer(ring, { encrypt, salt, gcm: openssl() });
+      const viaNode = new MeshSealer(ring, { encrypt, salt, gcm: nodeGcm() });
+      const toSsl = new MeshOpener(ring, to, { gcm: openssl() });
+      const toNode = new MeshOpener(ring, to, { gcm: nodeGcm() });
       for (const size of [0, 1, 15, 16, 17, 1200, 1452]) {
         const payload = crypto.getRandomValues(new Uint8Array(size));
         const type = size === 0 ? "heartbeat" : "rtp";
-        const a = viaSsl.seal(type, 9, 1, payload);
-        const b = viaNode.seal(type, 9, 1, payload);
+        const a = viaSsl.seal(type, 9, 1, payload, to);
+        const b = viaNode.seal(type, 9, 1, payload, to);
         equal(hex(a), hex(b), `${size} bytes, encrypt ${encrypt}`);
         for (const [opener, datagram] of [[toNode, a], [toSsl, b.slice()]] as const) {
           const p = opener.open(datagram);

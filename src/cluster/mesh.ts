@@ -24,8 +24,15 @@ import { LogThrottle } from "../relay/limits.ts";
 import { NonceCache } from "./mesh_auth.ts";
 import { meshGuard } from "./mesh_guard.ts";
 import { MeshHttp } from "./mesh_http.ts";
+import { fromHex, incarnationBytes, newIncarnation, toHex } from "./mesh_incarnation.ts";
 import type { MeshKeyring } from "./mesh_keys.ts";
-import { gcmBackendName, MeshOpener, type MeshRejectReason, MeshSealer } from "./mesh_seal.ts";
+import {
+  emptyRejectCounts,
+  gcmBackendName,
+  MeshOpener,
+  type MeshRejectReason,
+  MeshSealer,
+} from "./mesh_seal.ts";
 import { MeshEgress } from "./mesh_egress.ts";
 import {
   joinRequestSchema,
@@ -33,6 +40,7 @@ import {
   joinResponseSchema,
   leaveRequestSchema,
   type PeerRef,
+  type SelfRef,
   subscribeRequestSchema,
   subscribeResponseSchema,
   unsubscribeRequestSchema,
@@ -73,6 +81,8 @@ export interface MeshOptions {
    * come from the address discovery gives for this relay. @default the kernel's choice
    */
   localAddress?: string;
+  /** This process's incarnation (16 hex characters). @default random (mesh_incarnation.ts) */
+  incarnation?: string;
 }
 
 /** Refusals of peers (bad packets, unsigned calls), for metrics and logs. */
@@ -105,6 +115,8 @@ interface ChildSub {
   node: string;
   ref: PeerRef;
   to: Deno.NetAddr;
+  /** The child's incarnation: what is sealed for it. */
+  incarnation: Uint8Array;
   streamId: number;
   egressIds: string[];
   lastHeard: number;
@@ -127,11 +139,17 @@ class PeerError extends Error {
 
 /** One relay's part of the mesh. */
 export class Mesh implements MeshSourceHost {
-  readonly self: PeerRef;
+  readonly self: SelfRef;
   readonly #peer: Peer;
   readonly #opts:
-    & Required<Omit<MeshOptions, "self" | "discovery" | "logger" | "keys" | "encrypt" | "localAddress">>
+    & Required<
+      Omit<MeshOptions, "self" | "discovery" | "logger" | "keys" | "encrypt" | "localAddress" | "incarnation">
+    >
     & MeshOptions;
+  /** This process's incarnation, as sealing needs it. */
+  readonly #incarnation: Uint8Array;
+  /** The incarnation of each parent, as its signed subscribe answer gave it: heartbeats are sealed for it. */
+  readonly #parentIncarnations = new Map<string, Uint8Array>();
   readonly #log: Logger;
   #hub: StreamHub | null = null;
   #socket: MeshSocket | null = null;
@@ -178,7 +196,8 @@ export class Mesh implements MeshSourceHost {
       ...options,
     };
     this.#peer = options.self;
-    this.self = refOf(options.self);
+    this.self = { ...refOf(options.self), incarnation: options.incarnation ?? newIncarnation() };
+    this.#incarnation = incarnationBytes(this.self.incarnation);
     this.#log = options.logger;
     this.#ring = options.keys ?? null;
     this.#http = new MeshHttp(() => this.#ring, options.localAddress);
@@ -189,11 +208,12 @@ export class Mesh implements MeshSourceHost {
     this.#hub = hub;
     if (this.#ring) {
       this.#sealer = new MeshSealer(this.#ring, { encrypt: this.#opts.encrypt ?? true });
-      this.#opener = new MeshOpener(this.#ring);
+      this.#opener = new MeshOpener(this.#ring, this.#incarnation);
       this.#log.info("mesh sealed", {
         encrypt: this.#opts.encrypt ?? true,
         aesGcm: gcmBackendName(),
         keys: this.#ring.keys.map((k) => k.fingerprint),
+        incarnation: this.self.incarnation,
       });
     }
     const security = this.#sealer && this.#opener ? { sealer: this.#sealer, opener: this.#opener } : null;
@@ -380,7 +400,7 @@ export class Mesh implements MeshSourceHost {
     const answers = await Promise.all(others.map(async (p) => {
       try {
         const res = await this.#http.request(
-          base(p),
+          { node: p.node, origin: base(p) },
           "GET",
           `/mesh/v1/roots/${encodePath(path)}`,
           undefined,
@@ -415,9 +435,13 @@ export class Mesh implements MeshSourceHost {
   }
 
   async subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean): Promise<void> {
-    subscribeResponseSchema.parse(
-      await this.#call(parent, "subscribe", { path, from: this.self, streamId, burst }),
+    const salt = this.#sealer ? { salt: toHex(this.#sealer.salt) } : {};
+    const answer = subscribeResponseSchema.parse(
+      await this.#call(parent, "subscribe", { path, from: this.self, streamId, burst, ...salt }),
     );
+    // Signed by the parent: its incarnation is what our heartbeats are sealed for, its salt what it seals under.
+    this.#parentIncarnations.set(parent.node, incarnationBytes(answer.incarnation));
+    if (answer.salt) this.#opener?.announce(fromHex(answer.salt));
   }
 
   async unsubscribe(parent: PeerRef, path: string): Promise<void> {
@@ -484,9 +508,13 @@ export class Mesh implements MeshSourceHost {
       "*",
       meshGuard({
         ring: () => this.#ring,
+        node: this.#peer.node,
+        incarnation: this.self.incarnation,
         nonces: this.#nonces,
         onRefused: (failure, from, what) => {
           this.#requestRejects.set(failure.reason, (this.#requestRejects.get(failure.reason) ?? 0) + 1);
+          // A caller learning this run's incarnation (a first call, or this relay restarted): counted, not logged.
+          if (failure.reason === "incarnation") return;
           this.#logRefusal("peer request refused", failure.reason, from, `${what}: ${failure.message}`);
         },
       }),
@@ -571,7 +599,10 @@ export class Mesh implements MeshSourceHost {
       }
       // Media goes to the address discovery gives for the child, never to one a body names.
       this.#addChild(stream, this.#trustedRef(req.from)!, req.streamId, req.burst);
-      return c.json({ tracks: stream.tracks.length });
+      // Signed by a key holder: expect its sealer's packets, and tell it what to seal for and what we seal under.
+      if (req.salt) this.#opener?.announce(fromHex(req.salt));
+      const salt = this.#sealer ? { salt: toHex(this.#sealer.salt) } : {};
+      return c.json({ tracks: stream.tracks.length, incarnation: this.self.incarnation, ...salt });
     });
     app.post("/rejoin", async (c) => {
       const req = await parse(leaveRequestSchema, c.req);
@@ -607,8 +638,7 @@ export class Mesh implements MeshSourceHost {
 
   /** Refused packets and requests so far. */
   rejections(): MeshRejections {
-    const sealing = this.#socket?.rejected ??
-      { malformed: 0, unauthenticated: 0, unknown_key: 0, auth: 0, replay: 0 };
+    const sealing = this.#socket?.rejected ?? emptyRejectCounts();
     return {
       packets: { ...sealing, unexpected_source: this.#unexpectedSource, unknown_stream: this.#unknownStream },
       requests: this.#requestRejects,
@@ -724,9 +754,14 @@ export class Mesh implements MeshSourceHost {
     }));
   }
 
-  /** One log line per reason and peer address per 10 s, with the count of refusals it stands for. */
+  /**
+   * One log line per reason and peer address per 10 s, with the count of refusals it stands for; beyond 64
+   * addresses at once (made-up sources), one per reason.
+   */
   #logRefusal(what: string, reason: string, from: string, message: string): void {
-    const suppressed = this.#refusalLog.admit(`${what}|${reason}|${from}`, monotonicMs(), null);
+    const key = `${what}|${reason}|${from}`;
+    const many = this.#refusalLog.size >= 64 && !this.#refusalLog.has(key);
+    const suppressed = this.#refusalLog.admit(many ? `${what}|${reason}|(many)` : key, monotonicMs(), null);
     if (suppressed === null) return;
     this.#log.warn(what, { reason, from, message, ...(suppressed > 0 ? { suppressed } : {}) });
   }
@@ -741,7 +776,13 @@ export class Mesh implements MeshSourceHost {
     }
     let res: { status: number; text: string };
     try {
-      res = await this.#http.request(base(peer), "POST", `/mesh/v1/${op}`, body, timeoutMs);
+      res = await this.#http.request(
+        { node: peer.node, origin: base(peer) },
+        "POST",
+        `/mesh/v1/${op}`,
+        body,
+        timeoutMs,
+      );
     } catch (err) {
       // Unreachable (refused, timed out) or not one of ours (an unsigned answer): keep it out of root choices and
       // plans until it speaks again.
@@ -772,7 +813,7 @@ export class Mesh implements MeshSourceHost {
    * or an answer says; a node discovery does not know only with a mesh key (the caller proved it holds the key);
    * else null.
    */
-  #trustedRef(ref: PeerRef): PeerRef | null {
+  #trustedRef<R extends PeerRef>(ref: R): R | null {
     if (ref.node === this.#peer.node) return ref;
     const known = this.#knownPeer(ref.node);
     if (known) return { ...ref, host: known.host, adminPort: known.adminPort, meshPort: known.meshPort };
@@ -906,20 +947,29 @@ export class Mesh implements MeshSourceHost {
     tree.stream.release();
   }
 
-  #addChild(stream: Stream, from: PeerRef, streamId: number, burst: boolean): void {
+  #addChild(stream: Stream, from: SelfRef, streamId: number, burst: boolean): void {
     const subs = this.#children.get(stream.path) ?? new Map<string, ChildSub>();
     this.#children.set(stream.path, subs);
     const existing = subs.get(from.node);
     if (existing) this.#detachChild(stream, existing);
     else stream.retain();
     const to: Deno.NetAddr = { transport: "udp", hostname: from.host, port: from.meshPort };
+    const incarnation = incarnationBytes(from.incarnation);
     const egressIds: string[] = [];
     for (const track of stream.tracks) {
       const id = `mesh:${from.node}:${streamId}:${track.index}`;
-      track.addEgress(new MeshEgress(id, this.#socket!, to, streamId, track.index), { burst });
+      track.addEgress(new MeshEgress(id, this.#socket!, to, incarnation, streamId, track.index), { burst });
       egressIds.push(id);
     }
-    subs.set(from.node, { node: from.node, ref: from, to, streamId, egressIds, lastHeard: monotonicMs() });
+    subs.set(from.node, {
+      node: from.node,
+      ref: from,
+      to,
+      incarnation,
+      streamId,
+      egressIds,
+      lastHeard: monotonicMs(),
+    });
     this.#newPeerExpected();
     this.#log.info("mesh child subscribed", { path: stream.path, child: from.node, burst });
   }
@@ -1005,19 +1055,22 @@ export class Mesh implements MeshSourceHost {
     if (!socket) return;
     const beat = new TextEncoder().encode(this.#peer.node);
     const sent = new Set<string>();
-    const send = (to: Deno.NetAddr) => {
-      const key = `${to.hostname}:${to.port}`;
+    const send = (to: Deno.NetAddr, incarnation: Uint8Array) => {
+      const key = `${to.hostname}:${to.port}:${toHex(incarnation)}`;
       if (sent.has(key)) return;
       sent.add(key);
-      socket.send(to, "heartbeat", 0, 0, beat);
+      socket.send(to, incarnation, "heartbeat", 0, 0, beat);
     };
     // A deaf relay has nothing to forward: its silence tells its children to move at once.
     if (this.#deafSince === null) {
-      for (const subs of this.#children.values()) for (const sub of subs.values()) send(sub.to);
+      for (const subs of this.#children.values()) {
+        for (const sub of subs.values()) send(sub.to, sub.incarnation);
+      }
     }
     for (const source of this.#sources.values()) {
       const p = source.parent && this.#trustedRef(source.parent);
-      if (p) send({ transport: "udp", hostname: p.host, port: p.meshPort });
+      const incarnation = p && this.#parentIncarnations.get(p.node);
+      if (p && incarnation) send({ transport: "udp", hostname: p.host, port: p.meshPort }, incarnation);
     }
   }
 
@@ -1048,6 +1101,10 @@ export class Mesh implements MeshSourceHost {
       this.#dropEmptyTree(path);
     }
     for (const [path, source] of this.#sources) if (source.stream.closed) this.#sources.delete(path);
+    const parents = new Set([...this.#sources.values()].map((s) => s.parent?.node));
+    for (const node of this.#parentIncarnations.keys()) {
+      if (!parents.has(node)) this.#parentIncarnations.delete(node);
+    }
   }
 }
 

@@ -12,6 +12,7 @@ export class MeshEgress implements Egress {
   readonly id: string;
   readonly #socket: MeshSocket;
   readonly #to: Deno.NetAddr;
+  readonly #incarnation: Uint8Array;
   readonly #streamId: number;
   readonly #track: number;
 
@@ -19,26 +20,35 @@ export class MeshEgress implements Egress {
    * @param id egress id (`mesh:<child>:<path>:<track>`)
    * @param socket this relay's mesh socket
    * @param to the child's mesh address
+   * @param incarnation the child's incarnation (8 bytes): what is sealed for it opens nowhere else
    * @param streamId id of the stream in this subscription
    * @param track track index
    */
-  constructor(id: string, socket: MeshSocket, to: Deno.NetAddr, streamId: number, track: number) {
+  constructor(
+    id: string,
+    socket: MeshSocket,
+    to: Deno.NetAddr,
+    incarnation: Uint8Array,
+    streamId: number,
+    track: number,
+  ) {
     this.id = id;
     this.#socket = socket;
     this.#to = to;
+    this.#incarnation = incarnation;
     this.#streamId = streamId;
     this.#track = track;
   }
 
   /** @inheritdoc */
   sendRtp(packet: Uint8Array): boolean {
-    this.#socket.send(this.#to, "rtp", this.#streamId, this.#track, packet);
+    this.#socket.send(this.#to, this.#incarnation, "rtp", this.#streamId, this.#track, packet);
     return true;
   }
 
   /** @inheritdoc */
   sendRtcp(packet: Uint8Array): boolean {
-    this.#socket.send(this.#to, "rtcp", this.#streamId, this.#track, packet);
+    this.#socket.send(this.#to, this.#incarnation, "rtcp", this.#streamId, this.#track, packet);
     return true;
   }
 }

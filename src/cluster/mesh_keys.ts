@@ -1,7 +1,7 @@
 /**
  * The cluster's mesh keys: the secret every relay shares (`--mesh-key`, `--mesh-key-file`, a mounted Secret), and
  * the keys derived from it with HKDF-SHA256, one for the peer protocol's HMACs and one for the media packets'
- * AES-256-GCM. Several keys may be active at once so they can be rotated without dropping streams: the first
+ * AES-256-GCM, from which each sealer derives its own packet key ({@linkcode derivePacketKey}). Several keys may be active at once so they can be rotated without dropping streams: the first
  * one signs and seals, every one is accepted.
  *
  * A key file holds one key per line (blank lines and `#` comments ignored). Rotation, with each step given time
@@ -78,6 +78,27 @@ function deriveKey(secret: string): MeshKey {
     fingerprint,
   };
 }
+
+/** Bytes of a packet salt (see {@linkcode derivePacketKey}). */
+export const PACKET_SALT_SIZE = 16;
+
+/**
+ * The AES-256-GCM key of the mesh packets one sealer numbers under `salt`: HKDF-SHA256 of the cluster data key
+ * with the salt (128 random bits per sealer), so every sealer has a key of its own and its packet counter alone
+ * keeps nonces unique (no nonce space is shared between relays or between runs of one relay).
+ * @param key a cluster key
+ * @param salt {@linkcode PACKET_SALT_SIZE} bytes
+ * @returns a 32-byte secret key
+ * @throws RangeError when the salt has the wrong size
+ */
+export function derivePacketKey(key: MeshKey, salt: Uint8Array): KeyObject {
+  if (salt.length !== PACKET_SALT_SIZE) {
+    throw new RangeError(`a packet salt has ${PACKET_SALT_SIZE} bytes, not ${salt.length}`);
+  }
+  return createSecretKey(new Uint8Array(hkdfSync("sha256", key.data, salt, PACKET_KEY_INFO, 32)));
+}
+
+const PACKET_KEY_INFO = "msm-relay mesh packet key v3";
 
 /** The keys of `ring` whose wire id is `id` (usually one; none: empty). */
 export function keysWithId(ring: MeshKeyring, id: number): readonly MeshKey[] {

@@ -8,12 +8,15 @@
  *   plans the tree and answers the parent to subscribe to, the SDP and the root's output SSRCs. Children repeat
  *   it every second as a lease and to learn re-assignments; `suspects` names parents they lost.
  * - `POST /mesh/v1/leave` (to the root): the relay no longer wants the stream.
- * - `POST /mesh/v1/subscribe` (to the parent): send me the stream, framed with the stream id I chose.
+ * - `POST /mesh/v1/subscribe` (to the parent): send me the stream, framed with the stream id I chose. With a mesh
+ *   key both ends say their incarnation (packets are sealed for it) and their sealer's salt (the receiver expects
+ *   it, see `MeshOpener.announce`).
  * - `POST /mesh/v1/unsubscribe` (to the parent).
  * - `POST /mesh/v1/rejoin` (to a child, from its draining parent): renew your join now, you are being moved.
  * @module
  */
 import { z } from "zod";
+import { INCARNATION_PATTERN } from "./mesh_incarnation.ts";
 
 const node = z.string().min(1).max(253);
 const path = z.string().min(1).max(1024);
@@ -23,9 +26,18 @@ const port = z.number().int().min(1).max(65535);
 export const peerRefSchema = z.object({ node, host: z.string().min(1), adminPort: port, meshPort: port });
 export type PeerRef = z.infer<typeof peerRefSchema>;
 
+/** A relay process's incarnation (mesh_incarnation.ts). */
+const incarnation = z.string().regex(INCARNATION_PATTERN);
+/** A sealer's salt: 32 hex characters. */
+const salt = z.string().regex(/^[0-9a-f]{32}$/);
+
+/** A relay speaking of itself: its address and the incarnation of its process. */
+export const selfRefSchema = peerRefSchema.extend({ incarnation });
+export type SelfRef = z.infer<typeof selfRefSchema>;
+
 export const joinRequestSchema = z.object({
   path,
-  from: peerRefSchema,
+  from: selfRefSchema,
   /** RTSP readers of the path at the sender. */
   readers: z.number().int().min(0),
   /** Parents the sender lost (missed heartbeats or refused subscriptions). */
@@ -49,7 +61,9 @@ export const leaveRequestSchema = z.object({ path, node });
 
 export const subscribeRequestSchema = z.object({
   path,
-  from: peerRefSchema,
+  from: selfRefSchema,
+  /** The child's sealer salt (with a mesh key): its heartbeats open at the parent without the new-salt budget. */
+  salt: salt.optional(),
   /** Id the child gives this subscription: the parent puts it in every frame, the child routes by it. */
   streamId: z.number().int().min(1).max(0xffffffff),
   /** Replay the GOP cache first (a fresh join); false when re-parenting mid-stream. */
@@ -57,7 +71,13 @@ export const subscribeRequestSchema = z.object({
 });
 export type SubscribeRequest = z.infer<typeof subscribeRequestSchema>;
 
-export const subscribeResponseSchema = z.object({ tracks: z.number().int().min(1) });
+export const subscribeResponseSchema = z.object({
+  tracks: z.number().int().min(1),
+  /** The parent's incarnation: the child seals its heartbeats for it. */
+  incarnation,
+  /** The parent's sealer salt (with a mesh key). */
+  salt: salt.optional(),
+});
 export type SubscribeResponse = z.infer<typeof subscribeResponseSchema>;
 
 export const unsubscribeRequestSchema = z.object({ path, node });

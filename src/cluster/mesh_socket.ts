@@ -6,6 +6,7 @@
  */
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacket, type MeshPacketType } from "./mesh_frame.ts";
 import {
+  emptyRejectCounts,
   isMeshReject,
   type MeshOpener,
   type MeshReject,
@@ -33,13 +34,7 @@ export class MeshSocket {
   readonly #security: MeshSocketSecurity | null;
   #closed = false;
   /** Datagrams refused, per reason. */
-  readonly rejected: Record<MeshRejectReason, number> = {
-    malformed: 0,
-    unauthenticated: 0,
-    unknown_key: 0,
-    auth: 0,
-    replay: 0,
-  };
+  readonly rejected: Record<MeshRejectReason, number> = emptyRejectCounts();
   /** Send failures (unreachable child and friends). */
   sendErrors = 0;
   onPacket: MeshPacketHandler = () => {};
@@ -66,13 +61,24 @@ export class MeshSocket {
     return this.#security !== null;
   }
 
-  /** Frames (or seals) and sends without awaiting; never throws (failures count in {@linkcode sendErrors}). */
-  send(to: Deno.NetAddr, type: MeshPacketType, streamId: number, track: number, payload: Uint8Array): void {
+  /**
+   * Frames (or seals) and sends without awaiting; never throws (failures count in {@linkcode sendErrors}).
+   * @param to the receiver's mesh address
+   * @param incarnation the receiver's incarnation (8 bytes): a sealed packet opens only there
+   */
+  send(
+    to: Deno.NetAddr,
+    incarnation: Uint8Array,
+    type: MeshPacketType,
+    streamId: number,
+    track: number,
+    payload: Uint8Array,
+  ): void {
     if (this.#closed) return;
     let datagram: Uint8Array;
     try {
       datagram = this.#security
-        ? this.#security.sealer.seal(type, streamId, track, payload)
+        ? this.#security.sealer.seal(type, streamId, track, payload, incarnation)
         : encodeMeshPacket(type, streamId, track, payload);
     } catch {
       // A packet the framing cannot carry (a track index past 255): dropped and counted, never thrown at the

@@ -221,14 +221,16 @@ export class RelayMetrics {
 
   readonly #meshPacketsRejected = this.registry.counter(
     "msm_mesh_packets_rejected_total",
-    "Datagrams refused at the mesh port: malformed, unauthenticated (no mesh key), unknown_key, auth (forged or " +
-      "wrong key), replay, unexpected_source (not from the relay it names, open mesh), unknown_stream (no such " +
-      "subscription).",
+    "Datagrams refused at the mesh port: malformed, unauthenticated (no mesh key), version (an older release), " +
+      "unknown_key, auth (forged, wrong key, or sealed for another relay or an earlier run), replay, salt_rate " +
+      "(too many new senders at once), unexpected_source (not from the relay it names, open mesh), " +
+      "unknown_stream (no such subscription).",
     ["reason"],
   );
   readonly #meshRequestsRejected = this.registry.counter(
     "msm_mesh_requests_rejected_total",
-    "Peer-protocol requests refused: missing, malformed, unknown_key, bad_signature, stale, replay, busy.",
+    "Peer-protocol requests refused: missing, malformed, version, unknown_key, bad_signature, wrong_node, stale, " +
+      "incarnation (a first call or a restart: the caller learns it and retries), replay, busy.",
     ["reason"],
   );
 

@@ -11,6 +11,7 @@
  */
 import fc from "fast-check";
 import { deriveKeyring } from "../../src/cluster/mesh_keys.ts";
+import { incarnationBytes } from "../../src/cluster/mesh_incarnation.ts";
 import { isMeshReject, MeshOpener, MeshSealer } from "../../src/cluster/mesh_seal.ts";
 import { RtspParser } from "../../src/rtsp/parser.ts";
 import type { RtspEvent } from "../../src/rtsp/message.ts";
@@ -470,15 +471,16 @@ export function meshFrameTarget(
  */
 export function meshSealedTarget(): FuzzTarget {
   const ring = deriveKeyring(["fuzz-cluster-key-0123456789abcdef"]);
+  const to = incarnationBytes("f0e1d2c3b4a59687");
   const sealer = new MeshSealer(ring);
   const corpus = meshCorpus().map((framed) => {
     const p = decodeMeshPacket(framed) as MeshPacket;
-    return sealer.seal(p.type, p.streamId, p.track, p.payload);
+    return sealer.seal(p.type, p.streamId, p.track, p.payload, to);
   });
   const sealed = new Set(corpus.map((d) => d.join(",")));
   const target = meshFrameTarget("mesh-sealed", corpus, (datagram) => {
     const copy = datagram.slice();
-    const result = new MeshOpener(ring).open(datagram);
+    const result = new MeshOpener(ring, to).open(datagram);
     check(
       isMeshReject(result) || sealed.has(copy.join(",")),
       () => "a datagram the sealer never wrote was accepted",

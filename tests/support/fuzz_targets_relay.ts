@@ -50,10 +50,19 @@ function check(cond: boolean, message: () => string): asserts cond {
 const MESH_STATUSES = new Set([200, 400, 401, 403, 404, 405, 409, 413, 415, 421, 429, 503]);
 const PEER_HOST = "127.0.0.2";
 const FUZZ_KEY = "fuzz-cluster-key-0123456789abcdef";
+/** The fuzzed relay's incarnation, which signed requests name (and the caller's, in bodies). */
+const RELAY_INCARNATION = "00000000000000a1";
+const PEER_INCARNATION = "00000000000000b1";
 
 /** Requests as text: `METHOD PATH`, header lines, a blank line, the body. */
 function meshRequests(signed: boolean): string[] {
-  const from = { node: "node-b", host: PEER_HOST, adminPort: 8080, meshPort: 7000 };
+  const from = {
+    node: "node-b",
+    host: PEER_HOST,
+    adminPort: 8080,
+    meshPort: 7000,
+    incarnation: PEER_INCARNATION,
+  };
   const bodies: Array<[string, string, unknown]> = [
     ["POST", "/mesh/v1/join", { path: "cam", from, readers: 1, suspects: ["node-c"], deaf: false }],
     ["POST", "/mesh/v1/subscribe", { path: "cam", from, streamId: 12345, burst: true }],
@@ -70,7 +79,13 @@ function meshRequests(signed: boolean): string[] {
       const nonce = (i + 1).toString(16).padStart(24, "0");
       headers.push(
         `${MESH_AUTH_HEADER}: ${
-          signRequest(ring, { method, path, body: enc.encode(text) }, Date.now(), nonce)
+          signRequest(
+            ring,
+            { method, path, body: enc.encode(text) },
+            { node: "node-a", incarnation: RELAY_INCARNATION },
+            Date.now(),
+            nonce,
+          )
         }`,
       );
     }
@@ -142,6 +157,7 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
       bindHost: "127.0.0.1",
       logger: silentLogger,
       keys: options.keyed ? deriveKeyring([FUZZ_KEY]) : null,
+      incarnation: RELAY_INCARNATION,
       rootReadyMs: 10,
     });
     const hub = new StreamHub({
