@@ -10,7 +10,6 @@
  * restarted, and a flood of packets under made-up salts is refused at a bounded cost while the stream plays on.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { writeRtpHeader } from "../src/rtp/packet.ts";
 import { encodeMeshPacket } from "../src/cluster/mesh_frame.ts";
 import { deriveKeyring } from "../src/cluster/mesh_keys.ts";
 import { MeshSealer } from "../src/cluster/mesh_seal.ts";
@@ -21,73 +20,20 @@ import { firstHttpRequest, tapLoopback } from "./support/loopback_tap.ts";
 import { nodeName, TEST_MESH_KEY } from "./support/mesh.ts";
 import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
 import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
+import {
+  FORGED,
+  NUMBERED_SDP as SDP,
+  numberedPacket as packet,
+  publishNumbered as publish,
+  Seen,
+} from "./support/numbered_stream.ts";
 
-const SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=sec\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
-  "a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n";
 const KEY_1 = "first-cluster-key-0123456789abcdef";
 const KEY_2 = "second-cluster-key-0123456789abcdef";
 const WRONG = "not-the-cluster-key-0123456789abcd";
-/** Payload index of injected packets: a reader that sees it got a packet that did not come from the publisher. */
-const FORGED = 0xfffffff0;
-
-/** Packet `i` of the publisher, its index in the payload. */
-function packet(i: number): Uint8Array {
-  const p = new Uint8Array(200);
-  writeRtpHeader(p, 0, {
-    marker: true,
-    payloadType: 96,
-    sequence: i & 0xffff,
-    timestamp: i * 30,
-    ssrc: 0x5ec,
-  });
-  new DataView(p.buffer).setUint32(12, i);
-  p[16] = 0x41;
-  return p;
-}
-
-/** What a reader saw, by payload index. */
-class Seen {
-  readonly indexes: number[] = [];
-  forged = 0;
-  record = (p: Uint8Array): void => {
-    if (p.length < 16) return;
-    const i = new DataView(p.buffer, p.byteOffset).getUint32(12);
-    if (i >= FORGED) this.forged++;
-    else this.indexes.push(i);
-  };
-
-  /** Every packet from the first one received to `last`, once and in order. */
-  assertGapless(name: string, last: number): void {
-    assert(this.indexes.length > 0, `${name}: nothing received`);
-    for (let k = 1; k < this.indexes.length; k++) {
-      if (this.indexes[k] !== this.indexes[k - 1]! + 1) {
-        throw new Error(`${name}: packet ${this.indexes[k - 1]} was followed by ${this.indexes[k]}`);
-      }
-    }
-    assertEquals(this.indexes.at(-1), last, `${name}: the last packet is missing`);
-  }
-}
-
 async function metrics(relay: RelayProcess) {
   const res = await fetch(`http://${relay.host}:${relay.adminPort}/metrics`);
   return parsePrometheus(await res.text());
-}
-
-/** Sends `count` packets, one per ms (in small bursts), calling `during(i)` now and then. */
-async function publish(
-  pub: { send(p: Uint8Array): Promise<void> },
-  count: number,
-  during?: (i: number) => void,
-): Promise<void> {
-  const start = performance.now();
-  for (let i = 0; i < count; i++) {
-    await pub.send(packet(i));
-    if (i % 10 === 9) {
-      during?.(i);
-      const ahead = start + i + 1 - performance.now();
-      if (ahead > 0) await delay(ahead);
-    }
-  }
 }
 
 /** Packets an attacker without the key sends to a relay's mesh port: unsealed, and sealed under a wrong key. */

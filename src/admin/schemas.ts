@@ -181,7 +181,7 @@ export const pathSchema = z.object({
 
 /** A stream or tree path in a URL (`/api/v1/streams/{path}`); may hold `/`. */
 export const streamPathParamSchema = z.object({
-  path: z.string().min(1).meta({ param: { name: "path", in: "path" }, example: "demo" }),
+  path: z.string().min(1).max(256).meta({ param: { name: "path", in: "path" }, example: "demo" }),
 });
 
 /** A session id in a URL. */

@@ -19,11 +19,17 @@ import { z } from "zod";
 import { INCARNATION_PATTERN } from "./mesh_incarnation.ts";
 
 const node = z.string().min(1).max(253);
-const path = z.string().min(1).max(1024);
+/** A stream path: RTSP paths are at most 256 bytes (src/rtsp/limits.ts), so no longer one crosses the mesh. */
+const path = z.string().min(1).max(256);
 const port = z.number().int().min(1).max(65535);
 
 /** A relay's address as carried in messages. */
-export const peerRefSchema = z.object({ node, host: z.string().min(1), adminPort: port, meshPort: port });
+export const peerRefSchema = z.object({
+  node,
+  host: z.string().min(1).max(253),
+  adminPort: port,
+  meshPort: port,
+});
 export type PeerRef = z.infer<typeof peerRefSchema>;
 
 /** A relay process's incarnation (mesh_incarnation.ts). */
@@ -50,8 +56,9 @@ export type JoinRequest = z.infer<typeof joinRequestSchema>;
 export const joinResponseSchema = z.object({
   root: node,
   parent: peerRefSchema,
-  sdp: z.string().min(1),
-  outputSsrcs: z.array(z.number().int().min(0).max(0xffffffff)),
+  sdp: z.string().min(1).max(64 * 1024),
+  /** One per track: at most 64 (the bound of --max-tracks-per-stream). */
+  outputSsrcs: z.array(z.number().int().min(0).max(0xffffffff)).max(64),
   /** The sender's depth in the tree (1 = child of the root). */
   depth: z.number().int().min(1),
 });
