@@ -27,6 +27,8 @@ async function meshRelay(): Promise<{ relay: RelayProcess; peer: Record<string, 
     host: "127.0.0.1",
     adminPort: freePort("tcp", "127.0.0.1"),
     meshPort: freePort("udp", "127.0.0.1"),
+    /** The caller's process incarnation, which join and subscribe carry. */
+    incarnation: "00000000000000b0",
   };
   const relay = await startRelayProcess([
     "--node",
