@@ -126,6 +126,8 @@ interface ChildSub {
 const MISSING_PATH_HOLD_MS = 1000;
 /** Paths remembered as served by no peer. */
 const MAX_MISSING_PATHS = 4096;
+/** Relays remembered as deaf (only key holders or known peers can say so). */
+const MAX_DEAF_PEERS = 4096;
 /** Paths looked up among the peers at once. */
 const MAX_ROOT_LOOKUPS = 32;
 
@@ -842,6 +844,9 @@ export class Mesh implements MeshSourceHost {
 
   #suspect(node: string): void {
     if (node === this.#peer.node) return;
+    // Only a relay discovery knows, or a member of a tree here, can be suspected: names made up in a join's
+    // suspects list must not grow the table.
+    if (!this.#knownPeer(node) && ![...this.#roots.values()].some((t) => t.members.has(node))) return;
     this.#suspects.set(node, monotonicMs() + this.#opts.suspectHoldMs);
     this.#rootCache.forEach((v, k) => v.ref.node === node && this.#rootCache.delete(k));
   }
@@ -851,7 +856,7 @@ export class Mesh implements MeshSourceHost {
     if (req.deaf) {
       // Its mesh port receives nothing: keep it out of plans (it is fed as a leaf) until it says it hears again;
       // the heartbeats it still sends do not count.
-      this.#deafPeers.add(req.from.node);
+      if (this.#deafPeers.size < MAX_DEAF_PEERS) this.#deafPeers.add(req.from.node);
       this.#suspect(req.from.node);
     } else {
       this.#deafPeers.delete(req.from.node);

@@ -1,7 +1,9 @@
 /**
  * Fuzz targets that need a relay's parts rather than one parser: the peer protocol as the admin app serves it
  * (`/mesh/v1`, open and keyed), and SDPs with many media sections installed on a stream. Asynchronous: each
- * input is one request to a Hono app (`app.request()`, no sockets for HTTP) or one description.
+ * input is one HTTP request to the admin app served by `Deno.serve` on loopback (the production path: an
+ * in-process `app.request()` holds on to request bodies that Hono's body limit wraps, which the heap check would
+ * take for a leak of the relay), or one description.
  * @module
  */
 import fc from "fast-check";
@@ -146,7 +148,13 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
     host: "127.0.0.3",
   }];
   let parts:
-    | { app: ReturnType<typeof createAdminApp>; mesh: Mesh; hub: StreamHub; rtsp: RtspService }
+    | {
+      server: Deno.HttpServer<Deno.NetAddr>;
+      client: Deno.HttpClient;
+      mesh: Mesh;
+      hub: StreamHub;
+      rtsp: RtspService;
+    }
     | null = null;
   const build = async () => {
     const discovery = new StaticDiscovery("static", self, peers);
@@ -176,12 +184,17 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
     await mesh.start(hub);
     const rtsp = new RtspService({ hub, logger: silentLogger, sessionTimeoutSeconds: 60 });
     const app = createAdminApp({ hub, rtsp, mesh, meshProtocol: true, ready: () => true, node: self.node });
-    return { app, mesh, hub, rtsp };
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+    // Requests leave from the peer's address: the open mesh's guard takes them for node-b's.
+    const client = Deno.createHttpClient({ localAddress: PEER_HOST });
+    return { server, client, mesh, hub, rtsp };
   };
   const close = async () => {
     const p = parts;
     parts = null;
     if (!p) return;
+    p.client.close();
+    await p.server.shutdown();
     p.rtsp.stop();
     await p.hub.close();
     await p.mesh.close();
@@ -214,14 +227,13 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
       if (req.method !== "GET" && req.method !== "HEAD" && req.body.length > 0) init.body = req.body.slice();
       let res: Response;
       try {
-        res = await parts.app.request(`http://127.0.0.1${req.path}`, init, {
-          remoteAddr: { transport: "tcp", hostname: PEER_HOST, port: 40000 },
+        res = await fetch(`http://127.0.0.1:${parts.server.addr.port}${req.path}`, {
+          ...init,
+          client: parts.client,
         });
       } catch (e) {
-        // Only what `fetch` itself refuses to build (a method such as CONNECT) may throw, before the app runs.
-        if (e instanceof TypeError && !(e.message.includes("app") || e.stack?.includes("/src/"))) {
-          return { accepted: false, held: 0 };
-        }
+        // What `fetch` refuses to send (a method such as CONNECT, a malformed URL) never reaches the relay.
+        if (e instanceof TypeError) return { accepted: false, held: 0 };
         throw e;
       }
       const text = await res.text();
