@@ -41,6 +41,12 @@ def parse_args():
     p.add_argument("--audio-codec", choices=["pcmu", "opus"], default="pcmu", help="codec of the audio track")
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--gop", type=int, default=0, help="keyframe interval in frames (default: fps)")
+    p.add_argument(
+        "--seqnum-offset",
+        type=int,
+        default=-1,
+        help="first RTP sequence number of every media pipeline (default -1: random each time)",
+    )
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--user", default=None, help="require this user (see --auth)")
@@ -66,7 +72,7 @@ def launch_line(a):
         f"key-int-max={a.gop} bframes=0 "
         "! video/x-h264,profile=baseline "
         # config-interval=-1: SPS/PPS in front of every IDR
-        "! rtph264pay name=pay0 pt=96 config-interval=-1"
+        f"! rtph264pay name=pay0 pt=96 config-interval=-1 seqnum-offset={a.seqnum_offset}"
     )
     if not a.audio:
         return f"( {video} )"

@@ -486,6 +486,11 @@ export interface GstCameraOptions {
   fps?: number;
   /** Keyframe interval in frames; default = fps. */
   gop?: number;
+  /**
+   * First RTP sequence number of the video each time the shared pipeline is built (it is rebuilt when a client
+   * comes after the last one left), as cameras that count from a fixed number per session do; default random.
+   */
+  seqnumOffset?: number;
   /** Frame size; default 320x240. */
   width?: number;
   /** Frame size; default 320x240. */
@@ -550,6 +555,7 @@ export async function startGstCamera(opts: GstCameraOptions = {}): Promise<GstCa
   if (opts.audio) args.push("--audio", "--audio-codec", opts.audio === "opus" ? "opus" : "pcmu");
   if (opts.fps !== undefined) args.push("--fps", String(opts.fps));
   if (opts.gop !== undefined) args.push("--gop", String(opts.gop));
+  if (opts.seqnumOffset !== undefined) args.push("--seqnum-offset", String(opts.seqnumOffset));
   if (opts.width !== undefined) args.push("--width", String(opts.width));
   if (opts.height !== undefined) args.push("--height", String(opts.height));
   if (opts.protocols !== undefined) args.push("--protocols", opts.protocols);

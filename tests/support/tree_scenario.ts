@@ -18,12 +18,25 @@ export interface TreeJson {
   parent: string | null;
   children: string[];
   plan?: Record<string, string>;
+  /** Times a member changed parents (members only). */
+  reparents?: number;
+  /** Packets a member received twice (members only). */
+  duplicates?: number;
 }
 
 /** The tree view of `path` at a relay, or null. */
 export async function treeOf(relay: RelayProcess, path: string): Promise<TreeJson | null> {
   const r = await relay.get<TreeJson>(`/api/v1/tree/${path}`);
   return r.status === 200 ? r.body : null;
+}
+
+/** Indices of the running relays of `cluster` whose tree view of `path` says they are its root. */
+export async function rootsOf(cluster: RelayCluster, path: string): Promise<number[]> {
+  const roots: number[] = [];
+  for (const [i, relay] of cluster.relays.entries()) {
+    if (relay.process.running && (await treeOf(relay, path))?.role === "root") roots.push(i);
+  }
+  return roots;
 }
 
 /** Reads `msm_mesh_children{path="cam"}` from a relay's /metrics. */
