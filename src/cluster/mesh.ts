@@ -277,11 +277,17 @@ export class Mesh implements MeshSourceHost {
         );
         const parsed = res.status === 200 ? pathsResponseSchema.safeParse(JSON.parse(res.text)) : null;
         if (!parsed?.success) {
+          this.#log.debug("peer paths not fetched", {
+            peer: node,
+            status: res.status,
+            answer: res.text.slice(0, 200),
+          });
           this.#pathViews.failed(node, monotonicMs());
           return false;
         }
         return this.#pathViews.update(node, parsed.data.paths, monotonicMs());
-      } catch {
+      } catch (err) {
+        this.#log.debug("peer paths not fetched", { peer: node, error: String(err) });
         this.#pathViews.failed(node, monotonicMs());
         return false;
       } finally {

@@ -38,6 +38,8 @@ export class PathConfigViews {
   readonly #self: string;
   #own = new Map<string, string>();
   readonly #peers = new Map<string, PeerView>();
+  /** When a peer never fetched yet last failed to answer (it is tried again after half a period). */
+  readonly #failedAt = new Map<string, number>();
 
   /** @param self this relay's node name */
   constructor(self: string) {
@@ -62,6 +64,7 @@ export class PathConfigViews {
     const before = this.#peers.get(node);
     const next = new Map(Object.entries(paths));
     this.#peers.set(node, { paths: next, at: now });
+    this.#failedAt.delete(node);
     if (!before) return next.size > 0;
     return before.paths.size !== next.size || [...next].some(([p, f]) => before.paths.get(p) !== f);
   }
@@ -70,7 +73,7 @@ export class PathConfigViews {
   failed(node: string, now: number): void {
     const view = this.#peers.get(node);
     if (view) view.at = now;
-    else this.#peers.set(node, { paths: new Map(), at: now - REFRESH_MIN_MS / 2 });
+    else this.#failedAt.set(node, now);
   }
 
   /**
@@ -79,6 +82,7 @@ export class PathConfigViews {
    */
   retain(nodes: ReadonlySet<string>): boolean {
     let changed = false;
+    for (const node of this.#failedAt.keys()) if (!nodes.has(node)) this.#failedAt.delete(node);
     for (const [node, view] of this.#peers) {
       if (nodes.has(node)) continue;
       this.#peers.delete(node);
@@ -98,11 +102,13 @@ export class PathConfigViews {
     return nodes.filter((n) => {
       if (n === this.#self) return false;
       const view = this.#peers.get(n);
-      return !view || now - view.at >= period;
+      if (view) return now - view.at >= period;
+      const failed = this.#failedAt.get(n);
+      return failed === undefined || now - failed >= REFRESH_MIN_MS / 2;
     });
   }
 
-  /** True once `node`'s paths have been fetched at least once (or it is this relay). */
+  /** True once `node`'s paths have been fetched at least once (or it is this relay); a failed fetch is no answer. */
   known(node: string): boolean {
     return node === this.#self || this.#peers.has(node);
   }
