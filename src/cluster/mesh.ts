@@ -511,6 +511,11 @@ export class Mesh implements MeshSourceHost {
       }
     }));
     const found = answers.find((p) => p !== null);
+    if (!found && (configured.size > 0 || others.some((p) => !this.#pathViews.known(p.node)))) {
+      // A camera configured elsewhere whose root is being settled (a peer starting, the views converging): the
+      // reader waits while this relay asks again, rather than getting 404.
+      return { missing: `The root of "${path}" is not settled yet`, status: 503 };
+    }
     if (!found) {
       if (this.#missingCache.size >= MAX_MISSING_PATHS) {
         this.#missingCache.delete(this.#missingCache.keys().next().value!);

@@ -14,6 +14,8 @@ import { createHash } from "node:crypto";
 /** What a relay says of its configured paths: path → URL fingerprint. */
 export type PathFingerprints = Readonly<Record<string, string>>;
 
+/** Wait before asking again a peer that never answered (most likely still starting). */
+export const FIRST_RETRY_MS = 1000;
 /** Shortest and longest time between two fetches of one peer's paths. */
 export const REFRESH_MIN_MS = 10_000;
 export const REFRESH_MAX_MS = 120_000;
@@ -103,8 +105,9 @@ export class PathConfigViews {
       if (n === this.#self) return false;
       const view = this.#peers.get(n);
       if (view) return now - view.at >= period;
+      // A peer that never answered is most likely starting: ask again soon, roots wait for its answer.
       const failed = this.#failedAt.get(n);
-      return failed === undefined || now - failed >= REFRESH_MIN_MS / 2;
+      return failed === undefined || now - failed >= FIRST_RETRY_MS;
     });
   }
 

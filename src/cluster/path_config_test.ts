@@ -4,7 +4,13 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
-import { PathConfigViews, pathFingerprint, REFRESH_MAX_MS, REFRESH_MIN_MS } from "./path_config.ts";
+import {
+  FIRST_RETRY_MS,
+  PathConfigViews,
+  pathFingerprint,
+  REFRESH_MAX_MS,
+  REFRESH_MIN_MS,
+} from "./path_config.ts";
 
 Deno.test("pathFingerprint() ignores credentials and query, tells cameras apart", () => {
   equal(pathFingerprint("rtsp://u:secret@cam.local/live?token=x"), pathFingerprint("rtsp://cam.local/live"));
@@ -34,12 +40,13 @@ Deno.test("PathConfigViews fetches each peer once per period, longer in large cl
   assertEquals(v.due(["a", "b", "c"], 0), ["b", "c"]);
   v.update("b", {}, 0);
   v.failed("c", 0);
-  assertEquals(v.due(["a", "b", "c"], 1000), []);
+  assertEquals(v.due(["a", "b", "c"], FIRST_RETRY_MS - 1), []);
   assertEquals(
-    v.due(["a", "b", "c"], REFRESH_MIN_MS / 2),
+    v.due(["a", "b", "c"], FIRST_RETRY_MS),
     ["c"],
-    "a first fetch that failed is tried again sooner",
+    "a first fetch that failed is tried again soon",
   );
+  ok(!v.known("c"), "a peer that never answered is not taken for one configured with nothing");
   assertEquals(v.due(["a", "b", "c"], REFRESH_MIN_MS), ["b", "c"]);
   equal(PathConfigViews.refreshMs(10), REFRESH_MIN_MS);
   equal(PathConfigViews.refreshMs(600), 60_000);
