@@ -25,14 +25,29 @@ async function post(
   client?: Deno.HttpClient,
   type = "application/json",
 ): Promise<number> {
+  return (await postForAnswer(relay, op, body, client, type)).status;
+}
+
+/** As {@linkcode post}, with the answer's JSON. */
+async function postForAnswer(
+  relay: RelayProcess,
+  op: string,
+  body: unknown,
+  client?: Deno.HttpClient,
+  type = "application/json",
+): Promise<{ status: number; json: Record<string, unknown> | null }> {
   const res = await fetch(`http://${relay.host}:${relay.adminPort}/mesh/v1/${op}`, {
     method: "POST",
     headers: { "Content-Type": type },
     body: JSON.stringify(body),
     ...(client ? { client } : {}),
   });
-  await res.body?.cancel();
-  return res.status;
+  const text = await res.text();
+  let json: Record<string, unknown> | null = null;
+  try {
+    json = JSON.parse(text);
+  } catch { /* not JSON */ }
+  return { status: res.status, json };
 }
 
 Deno.test("attack: a lone relay exposes no peer protocol, so no body can send its media anywhere", async () => {
@@ -118,14 +133,13 @@ Deno.test("attack: an open mesh takes calls only from known relays and sends med
     assertEquals(forC, 403, "a call from B's address spoke for C");
 
     // B itself (calling from its address) subscribes, naming the attacker's socket: media goes to B's mesh port.
-    const join = await post(a, "join", { path: "demo", from: asB, readers: 1 }, fromB, "application/json");
-    assertEquals(join, 200);
+    const join = await postForAnswer(a, "join", { path: "demo", from: asB, readers: 1 }, fromB);
+    assertEquals(join.status, 200);
     const sub = await post(
       a,
       "subscribe",
-      { path: "demo", from: asB, streamId: 7, burst: true },
+      { path: "demo", from: asB, streamId: 7, burst: true, epoch: join.json?.epoch },
       fromB,
-      "application/json",
     );
     assertEquals(sub, 200);
     const hb = Deno.listenDatagram({ transport: "udp", hostname: hostB, port: 0 });

@@ -39,6 +39,7 @@ import {
   type JoinResponse,
   joinResponseSchema,
   leaveRequestSchema,
+  pathsResponseSchema,
   type PeerRef,
   type SelfRef,
   subscribeRequestSchema,
@@ -49,6 +50,7 @@ import { MeshSocket } from "./mesh_socket.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
 import { planTree, type TreePlan } from "./planner.ts";
 import { directPullUrl, locateRoot, serviceOf } from "./root_locator.ts";
+import { PathConfigViews } from "./path_config.ts";
 
 /** Options of {@linkcode Mesh}. */
 export interface MeshOptions {
@@ -128,6 +130,8 @@ const MISSING_PATH_HOLD_MS = 1000;
 const MAX_MISSING_PATHS = 4096;
 /** Relays remembered as deaf (only key holders or known peers can say so). */
 const MAX_DEAF_PEERS = 4096;
+/** Peers whose configured paths are fetched at once. */
+const MAX_PATH_FETCHES = 8;
 /** Paths looked up among the peers at once. */
 const MAX_ROOT_LOOKUPS = 32;
 
@@ -163,6 +167,12 @@ export class Mesh implements MeshSourceHost {
   /** Members that said their mesh port hears nothing. */
   readonly #deafPeers = new Set<string>();
   readonly #rootCache = new Map<string, { ref: PeerRef; until: number }>();
+  /** Which peers are configured with which camera paths (see path_config.ts). */
+  readonly #pathViews: PathConfigViews;
+  /** Peers whose paths are being fetched now. */
+  readonly #pathFetches = new Set<string>();
+  /** Path conflicts already warned about (path and fingerprint groups). */
+  readonly #conflictsWarned = new Set<string>();
   /** Paths no peer serves, until when (monotonic ms). */
   readonly #missingCache = new Map<string, number>();
   /** Root lookups in flight, per path. */
@@ -199,6 +209,7 @@ export class Mesh implements MeshSourceHost {
     };
     this.#peer = options.self;
     this.self = { ...refOf(options.self), incarnation: options.incarnation ?? newIncarnation() };
+    this.#pathViews = new PathConfigViews(options.self.node);
     this.#incarnation = incarnationBytes(this.self.incarnation);
     this.#log = options.logger;
     this.#ring = options.keys ?? null;
@@ -225,6 +236,8 @@ export class Mesh implements MeshSourceHost {
       this.#logRefusal("mesh packet refused", r.reason, from.hostname, r.message);
     await this.#opts.discovery.start();
     await this.#watchCameraServices(hub);
+    // Before the first readers: learn which peers are configured with which cameras (bounded wait).
+    await Promise.race([this.#refreshPaths(), new Promise((r) => setTimeout(r, 2000))]);
     this.#timers.push(
       setInterval(() => contained("mesh heartbeat", () => this.#heartbeat()), this.#opts.heartbeatMs),
       setInterval(() =>
@@ -233,8 +246,86 @@ export class Mesh implements MeshSourceHost {
           for (const s of this.#sources.values()) s.checkParent();
         }), 100),
       setInterval(() => contained("mesh sweep", () => this.#sweep()), 500),
+      setInterval(() => contained("mesh paths", () => void this.#refreshPaths()), 1000),
     );
     this.#opts.discovery.onChange(() => this.#rootsMayHaveMoved());
+  }
+
+  /**
+   * Fetches the configured paths of the peers that are due (never fetched, or not for a period), a few at a
+   * time; what changed may move roots.
+   */
+  async #refreshPaths(): Promise<void> {
+    const hub = this.#hub;
+    if (!hub || this.#closed) return;
+    this.#pathViews.setOwn(hub.pulls());
+    const nodes = this.#opts.discovery.peers().map((p) => p.node);
+    let moved = this.#pathViews.retain(new Set(nodes));
+    const due = this.#pathViews.due(nodes, monotonicMs()).filter((n) => !this.#pathFetches.has(n));
+    const batch = due.slice(0, Math.max(0, MAX_PATH_FETCHES - this.#pathFetches.size));
+    const results = await Promise.all(batch.map(async (node) => {
+      const peer = this.#knownPeer(node);
+      if (!peer) return false;
+      this.#pathFetches.add(node);
+      try {
+        const res = await this.#http.request(
+          { node, origin: base(peer) },
+          "GET",
+          "/mesh/v1/paths",
+          undefined,
+          2000,
+        );
+        const parsed = res.status === 200 ? pathsResponseSchema.safeParse(JSON.parse(res.text)) : null;
+        if (!parsed?.success) {
+          this.#log.debug("peer paths not fetched", {
+            peer: node,
+            status: res.status,
+            answer: res.text.slice(0, 200),
+          });
+          this.#pathViews.failed(node, monotonicMs());
+          return false;
+        }
+        return this.#pathViews.update(node, parsed.data.paths, monotonicMs());
+      } catch (err) {
+        this.#log.debug("peer paths not fetched", { peer: node, error: String(err) });
+        this.#pathViews.failed(node, monotonicMs());
+        return false;
+      } finally {
+        this.#pathFetches.delete(node);
+      }
+    }));
+    moved ||= results.some(Boolean);
+    if (!moved) return;
+    this.#warnConflicts();
+    this.#rootsMayHaveMoved();
+  }
+
+  /** One warning per path whose relays are configured with different cameras (and per set of differences). */
+  #warnConflicts(): void {
+    for (const path of this.#pathViews.paths()) {
+      const groups = this.#pathViews.conflicts(path);
+      if (!groups) continue;
+      const described = [...groups].map(([fp, nodes]) => `${nodes.sort().join(",")} (${fp})`).sort();
+      const key = `${path}|${described.join("|")}`;
+      if (this.#conflictsWarned.has(key)) continue;
+      if (this.#conflictsWarned.size > 1000) this.#conflictsWarned.clear();
+      this.#conflictsWarned.add(key);
+      this.#log.warn("relays are configured with different cameras for one path", {
+        path,
+        relays: described,
+        choice: "the root is chosen among all of them by the usual rule and pulls its own URL",
+      });
+    }
+  }
+
+  /**
+   * The relays that may be the root of a camera path: those configured with it, and those whose configuration is
+   * not known yet (as if configured, until their answer says otherwise).
+   */
+  #configuredFor(path: string): Set<string> {
+    const out = this.#pathViews.configured(path);
+    for (const p of this.#opts.discovery.peers()) if (!this.#pathViews.known(p.node)) out.add(p.node);
+    return out;
   }
 
   /** The view changed: re-plan this relay's trees and re-home camera streams whose root moved. */
@@ -283,6 +374,7 @@ export class Mesh implements MeshSourceHost {
         url,
         live: this.livePeers(),
         serviceEndpoints: (ns, name) => this.#opts.discovery.serviceEndpoints(ns, name),
+        configured: this.#configuredFor(path),
       });
       // Undecided (a Service without endpoints yet): not here, or every relay would pull the camera.
       if (loc.kind === "none") return true;
@@ -358,6 +450,7 @@ export class Mesh implements MeshSourceHost {
         url,
         live,
         serviceEndpoints: (ns, name) => this.#opts.discovery.serviceEndpoints(ns, name),
+        configured: this.#configuredFor(path),
       });
       if (loc.kind !== "root") return { missing: loc.reason, status: 503 };
       if (loc.node === this.#peer.node) {
@@ -398,7 +491,11 @@ export class Mesh implements MeshSourceHost {
     path: string,
     live: readonly Peer[],
   ): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }> {
-    const others = live.filter((p) => p.node !== this.#peer.node);
+    // A camera configured on other relays: only they can be its root. Else (a publisher elsewhere) ask everyone.
+    const configured = this.#pathViews.configured(path);
+    const others = live.filter((p) =>
+      p.node !== this.#peer.node && (configured.size === 0 || configured.has(p.node))
+    );
     const answers = await Promise.all(others.map(async (p) => {
       try {
         const res = await this.#http.request(
@@ -414,6 +511,11 @@ export class Mesh implements MeshSourceHost {
       }
     }));
     const found = answers.find((p) => p !== null);
+    if (!found && (configured.size > 0 || others.some((p) => !this.#pathViews.known(p.node)))) {
+      // A camera configured elsewhere whose root is being settled (a peer starting, the views converging): the
+      // reader waits while this relay asks again, rather than getting 404.
+      return { missing: `The root of "${path}" is not settled yet`, status: 503 };
+    }
     if (!found) {
       if (this.#missingCache.size >= MAX_MISSING_PATHS) {
         this.#missingCache.delete(this.#missingCache.keys().next().value!);
@@ -436,10 +538,16 @@ export class Mesh implements MeshSourceHost {
     return joinResponseSchema.parse(await this.#call(root, "join", body, this.#opts.rootReadyMs + 2000));
   }
 
-  async subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean): Promise<void> {
+  async subscribe(
+    parent: PeerRef,
+    path: string,
+    streamId: number,
+    burst: boolean,
+    epoch: string,
+  ): Promise<void> {
     const salt = this.#sealer ? { salt: toHex(this.#sealer.salt) } : {};
     const answer = subscribeResponseSchema.parse(
-      await this.#call(parent, "subscribe", { path, from: this.self, streamId, burst, ...salt }),
+      await this.#call(parent, "subscribe", { path, from: this.self, streamId, burst, epoch, ...salt }),
     );
     // Signed by the parent: its incarnation is what our heartbeats are sealed for, its salt what it seals under.
     this.#parentIncarnations.set(parent.node, incarnationBytes(answer.incarnation));
@@ -486,7 +594,8 @@ export class Mesh implements MeshSourceHost {
       parent: source?.parent?.node ?? null,
       children,
       state: (tree?.stream ?? source?.stream)?.state ?? null,
-      ...(source ? { reparents: source.reparents, duplicates: source.duplicates } : {}),
+      epoch: this.#epochOf(path),
+      ...(source ? { reparents: source.reparents, duplicates: source.duplicates, stale: source.stale } : {}),
       ...(tree?.plan
         ? {
           plan: Object.fromEntries([...tree.plan.parent.entries()].sort()),
@@ -563,6 +672,10 @@ export class Mesh implements MeshSourceHost {
       }
       return r.data;
     };
+    app.get("/paths", (c) => {
+      if (this.#hub) this.#pathViews.setOwn(this.#hub.pulls());
+      return c.json({ paths: this.#pathViews.own() });
+    });
     app.get("/roots/:path{.+}", (c) => {
       const path = decodeURIComponent(c.req.param("path"));
       return this.#hub?.isLocalRoot(path)
@@ -598,6 +711,15 @@ export class Mesh implements MeshSourceHost {
       const stream = this.#hub?.get(req.path);
       if (!stream?.description || stream.tracks.length === 0) {
         return c.json({ error: `"${req.path}" is not flowing here yet` }, 503);
+      }
+      const epoch = this.#epochOf(req.path);
+      if (epoch !== req.epoch) {
+        // The child joined under another root (or another run of it) than this relay forwards: it re-joins.
+        return c.json({
+          error: `"${req.path}" flows here in epoch ${
+            epoch ?? "(none yet)"
+          }, not ${req.epoch}: join the root again`,
+        }, 409);
       }
       // Media goes to the address discovery gives for the child, never to one a body names.
       this.#addChild(stream, this.#trustedRef(req.from)!, req.streamId, req.burst);
@@ -905,7 +1027,20 @@ export class Mesh implements MeshSourceHost {
       sdp: rewriteSdpForServing(desc, { sessionName: req.path, originAddress: this.#peer.host }),
       outputSsrcs: tree.stream.tracks.map((t) => t.outputSsrc),
       depth: plan?.depth(req.from.node) ?? 1,
+      epoch: this.#rootEpoch(tree.stream),
     };
+  }
+
+  /** The numbering epoch of a stream rooted here: this relay, this run of it, this stream object. */
+  #rootEpoch(stream: Stream): string {
+    return `${this.#peer.node}/${this.self.incarnation}/${stream.epochId}`;
+  }
+
+  /** The epoch this relay forwards `path` in: its own as the root, else the one its mesh source joined under. */
+  #epochOf(path: string): string | null {
+    const tree = this.#roots.get(path);
+    if (tree) return this.#rootEpoch(tree.stream);
+    return this.#sources.get(path)?.epoch ?? null;
   }
 
   #refOfNode(tree: RootTree, node: string): PeerRef {

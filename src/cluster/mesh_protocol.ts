@@ -13,6 +13,8 @@
  *   it, see `MeshOpener.announce`).
  * - `POST /mesh/v1/unsubscribe` (to the parent).
  * - `POST /mesh/v1/rejoin` (to a child, from its draining parent): renew your join now, you are being moved.
+ * - `GET  /mesh/v1/paths`: the camera paths the relay is configured with (URL fingerprints): the root of a camera
+ *   is chosen only among relays configured with it.
  * @module
  */
 import { z } from "zod";
@@ -36,6 +38,8 @@ export type PeerRef = z.infer<typeof peerRefSchema>;
 const incarnation = z.string().regex(INCARNATION_PATTERN);
 /** A sealer's salt: 32 hex characters. */
 const salt = z.string().regex(/^[0-9a-f]{32}$/);
+/** A root's numbering epoch: `node/incarnation/stream id`. */
+const epochSchema = z.string().min(1).max(300);
 
 /** A relay speaking of itself: its address and the incarnation of its process. */
 export const selfRefSchema = peerRefSchema.extend({ incarnation });
@@ -61,6 +65,11 @@ export const joinResponseSchema = z.object({
   outputSsrcs: z.array(z.number().int().min(0).max(0xffffffff)).max(64),
   /** The sender's depth in the tree (1 = child of the root). */
   depth: z.number().int().min(1),
+  /**
+   * The numbering epoch of the root's stream (`node/incarnation/stream`): it changes when another relay, or another
+   * run of the root, starts the stream with a numbering of its own.
+   */
+  epoch: epochSchema,
 });
 export type JoinResponse = z.infer<typeof joinResponseSchema>;
 
@@ -75,6 +84,8 @@ export const subscribeRequestSchema = z.object({
   streamId: z.number().int().min(1).max(0xffffffff),
   /** Replay the GOP cache first (a fresh join); false when re-parenting mid-stream. */
   burst: z.boolean().default(false),
+  /** The root's epoch the child joined under: a parent in another epoch refuses (409) and the child re-joins. */
+  epoch: epochSchema,
 });
 export type SubscribeRequest = z.infer<typeof subscribeRequestSchema>;
 
@@ -88,3 +99,14 @@ export const subscribeResponseSchema = z.object({
 export type SubscribeResponse = z.infer<typeof subscribeResponseSchema>;
 
 export const unsubscribeRequestSchema = z.object({ path, node });
+
+/**
+ * `GET /mesh/v1/paths`: the camera paths a relay is configured with, each with its URL's fingerprint (see
+ * path_config.ts: never the URL). At most 10,000 paths.
+ */
+export const pathsResponseSchema = z.object({
+  paths: z.record(path, z.string().regex(/^[0-9a-f]{16}$/)).refine(
+    (p) => Object.keys(p).length <= 10_000,
+    "at most 10000 paths",
+  ),
+});

@@ -7,7 +7,7 @@
 import type { Logger } from "../log.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
-import { rtpSequence } from "../rtp/packet.ts";
+import { rtpSequence, rtpSsrc } from "../rtp/packet.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
 import { SeqWindow } from "./seq_window.ts";
@@ -18,7 +18,8 @@ export interface MeshSourceHost {
   /** The root of `path`, or a reason there is none now. */
   findRoot(path: string): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>;
   join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse>;
-  subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean): Promise<void>;
+  /** @throws an error with `status` 409 when the parent forwards another epoch than `epoch` (re-join, no blame) */
+  subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean, epoch: string): Promise<void>;
   unsubscribe(parent: PeerRef, path: string): Promise<void>;
   leave(root: PeerRef, path: string): Promise<void>;
   /** Routes frames with `streamId` to `source` (null removes the route). */
@@ -57,6 +58,7 @@ export class MeshSource implements StreamSource {
   #running = false;
   #stopped = false;
   #root: PeerRef | null = null;
+  #epoch: string | null = null;
   #attached: Attachment | null = null;
   /** The attachment being subscribed (make before break), fed before it becomes the current one. */
   #pending: Attachment | null = null;
@@ -73,6 +75,8 @@ export class MeshSource implements StreamSource {
   reparents = 0;
   /** Repeated packets dropped after a re-parent. */
   duplicates = 0;
+  /** Packets of a numbering the root left (an old root's, late) or held while a restart is confirmed. */
+  stale = 0;
   /** Last time the parent changed (ms), for gap measurements. */
   lastReparentAt = 0;
 
@@ -99,6 +103,11 @@ export class MeshSource implements StreamSource {
     if (this.#attached?.streamId === streamId) return this.#attached.parent;
     if (this.#pending?.streamId === streamId) return this.#pending.parent;
     return null;
+  }
+
+  /** The numbering epoch of the root this relay joined (null before the first join answer). */
+  get epoch(): string | null {
+    return this.#epoch;
   }
 
   /** The root this relay joined. */
@@ -132,6 +141,8 @@ export class MeshSource implements StreamSource {
       parent: this.#attached?.parent.node ?? null,
       reparents: this.reparents,
       duplicates: this.duplicates,
+      stale: this.stale,
+      epochs: this.#windows.reduce((n, w) => Math.max(n, w?.epochs ?? 0), 0),
     };
   }
 
@@ -143,8 +154,11 @@ export class MeshSource implements StreamSource {
     if (packet.type === "rtp") {
       if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
       const window = (this.#windows[packet.track] ??= new SeqWindow());
-      if (!window.accept(rtpSequence(packet.payload))) {
-        this.duplicates++;
+      // Tied to the root's numbering (its SSRC): a new root's packets are never taken for the old one's repeats.
+      const verdict = window.check(rtpSequence(packet.payload), rtpSsrc(packet.payload));
+      if (verdict !== true) {
+        if (verdict === "repeat") this.duplicates++;
+        else this.stale++;
         return;
       }
       this.#receivedAny = true;
@@ -245,6 +259,14 @@ export class MeshSource implements StreamSource {
     }
     if (this.#stopped) return;
     this.#suspects = [];
+    if (this.#epoch !== null && join.epoch !== this.#epoch) {
+      this.#log.info("mesh root epoch changed", {
+        path: this.stream.path,
+        from: this.#epoch,
+        to: join.epoch,
+      });
+    }
+    this.#epoch = join.epoch;
     if (!this.#described) {
       // A stream that already has tracks (re-homed from a camera pull) keeps them and its readers: the tracks
       // re-base onto the root's numbering as after a camera restart.
@@ -262,10 +284,17 @@ export class MeshSource implements StreamSource {
     this.#host.route(next.streamId, this);
     this.#pending = next;
     try {
-      await this.#host.subscribe(next.parent, this.stream.path, next.streamId, !this.#receivedAny);
+      await this.#host.subscribe(
+        next.parent,
+        this.stream.path,
+        next.streamId,
+        !this.#receivedAny,
+        join.epoch,
+      );
     } catch (err) {
       this.#host.route(next.streamId, null);
-      this.#suspects = [next.parent.node];
+      // A parent in another epoch is alive, just not there yet: re-join without blaming it.
+      if ((err as { status?: number }).status !== 409) this.#suspects = [next.parent.node];
       throw err;
     } finally {
       this.#pending = null;

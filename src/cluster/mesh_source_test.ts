@@ -31,6 +31,9 @@ class ScriptedHost implements MeshSourceHost {
   readonly calls: string[] = [];
   readonly routes = new Map<number, MeshSource>();
   parentFor = "p1";
+  epoch = "root/0000000000000001/a";
+  /** Answer the next subscribe 409 (a parent in another epoch). */
+  staleParent = false;
   rootMissing: { missing: string; status: 404 | 503 } | null = null;
   clock = 1_000_000;
   isDeaf = false;
@@ -52,10 +55,15 @@ class ScriptedHost implements MeshSourceHost {
       sdp: SDP,
       outputSsrcs: [0xabc],
       depth: 1,
+      epoch: this.epoch,
     });
   }
-  subscribe(parent: PeerRef, _path: string, streamId: number, burst: boolean) {
-    this.calls.push(`subscribe ${parent.node} id=${streamId} burst=${burst}`);
+  subscribe(parent: PeerRef, _path: string, streamId: number, burst: boolean, epoch: string) {
+    this.calls.push(`subscribe ${parent.node} id=${streamId} burst=${burst} epoch=${epoch}`);
+    if (this.staleParent) {
+      this.staleParent = false;
+      return Promise.reject(Object.assign(new Error("stale epoch"), { status: 409 }));
+    }
     return Promise.resolve();
   }
   unsubscribe(parent: PeerRef) {
@@ -78,9 +86,9 @@ class ScriptedHost implements MeshSourceHost {
   }
 }
 
-function rtp(seq: number): MeshPacket {
+function rtp(seq: number, ssrc = 0xabc): MeshPacket {
   const p = new Uint8Array(20);
-  writeRtpHeader(p, 0, { marker: false, payloadType: 96, sequence: seq, timestamp: seq * 3000, ssrc: 0xabc });
+  writeRtpHeader(p, 0, { marker: false, payloadType: 96, sequence: seq, timestamp: seq * 3000, ssrc });
   p[12] = 0x41;
   return decodeMeshPacket(encodeMeshPacket("rtp", 0, 0, p)) as MeshPacket;
 }
@@ -116,7 +124,10 @@ Deno.test("MeshSource joins, adopts the root's SDP and SSRC, subscribes with a b
   try {
     stream.retain();
     await stream.whenReady(2000);
-    assertEquals(host.calls.slice(0, 2), ["join readers=1 suspects=", "subscribe p1 id=1 burst=true"]);
+    assertEquals(host.calls.slice(0, 2), [
+      "join readers=1 suspects=",
+      "subscribe p1 id=1 burst=true epoch=root/0000000000000001/a",
+    ]);
     assertEquals(stream.tracks.length, 1);
     assertEquals(stream.tracks[0]!.outputSsrc, 0xabc);
     assertEquals(source.parent?.node, "p1");
@@ -140,7 +151,7 @@ Deno.test("MeshSource re-parents make-before-break and filters the overlap's dup
     for (const s of [10, 11, 12]) source.onFrame(rtp(s), 1);
     host.parentFor = "p2";
     await until(() => source.parent?.node === "p2", "the new parent");
-    const subscribeAt = host.calls.indexOf("subscribe p2 id=2 burst=false");
+    const subscribeAt = host.calls.indexOf("subscribe p2 id=2 burst=false epoch=root/0000000000000001/a");
     const unsubscribeAt = host.calls.indexOf("unsubscribe p1");
     assert(subscribeAt >= 0 && unsubscribeAt > subscribeAt, `order: ${host.calls.join(" | ")}`);
     assertEquals([...host.routes.keys()], [2], "only the new parent's frames are routed");
@@ -149,6 +160,53 @@ Deno.test("MeshSource re-parents make-before-break and filters the overlap's dup
     assertEquals(forwarded, [10, 11, 12, 13, 14]);
     assertEquals(source.duplicates, 2);
     assertEquals(source.reparents, 1);
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource takes a new root's numbering at once, even behind the old one's, and readers see no jump", async () => {
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    const forwarded: number[] = [];
+    stream.tracks[0]!.addEgress({
+      id: "probe",
+      kind: "udp",
+      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
+      sendRtcp: () => true,
+    });
+    for (let s = 40_000; s < 40_010; s++) source.onFrame(rtp(s), 1);
+    // The root died; the new one (another SSRC) numbers from far behind. Its first packets may come before the
+    // join answer tells the new epoch (the parent forwards them at once): none is taken for a repeat.
+    for (let s = 1_000; s < 1_010; s++) source.onFrame(rtp(s, 0xdef), 1);
+    host.epoch = "root2/0000000000000002/b";
+    host.parentFor = "p2";
+    await until(() => source.epoch === "root2/0000000000000002/b", "the new epoch");
+    await until(() => source.parent?.node === "p2", "the new parent");
+    for (let s = 1_010; s < 1_015; s++) source.onFrame(rtp(s, 0xdef), 2);
+    source.onFrame(rtp(40_010), 2); // a late packet of the old root
+    assertEquals(forwarded.length, 25);
+    for (let i = 1; i < forwarded.length; i++) {
+      assertEquals(forwarded[i], (forwarded[i - 1]! + 1) & 0xffff, `continuous at ${i}: ${forwarded}`);
+    }
+    assertEquals([source.duplicates, source.stale], [0, 1]);
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource re-joins without blaming a parent that forwards another epoch (409)", async () => {
+  const { stream, host, source } = setup();
+  try {
+    host.staleParent = true;
+    stream.retain();
+    await stream.whenReady(4000);
+    const joins = host.calls.filter((c) => c.startsWith("join"));
+    assert(joins.length >= 2, host.calls.join(" | "));
+    assertEquals(joins.map((j) => j.endsWith("suspects=")), joins.map(() => true), "the stale parent blamed");
+    assertEquals(source.parent?.node, "p1");
   } finally {
     await stream.close();
   }

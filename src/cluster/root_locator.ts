@@ -1,6 +1,7 @@
 /**
  * Where a stream enters the mesh (its root relay), decided the same way by every relay from the same view, so no
- * election is needed:
+ * election is needed. Only relays configured with the path are candidates (a relay that has never heard of a
+ * camera cannot pull it); among them:
  * 1. a camera URL whose host is a Kubernetes Service (`name.namespace.svc[.cluster.local]`): the relay on the
  *    node of the Service's ready endpoint (EndpointSlice `nodeName`), so the camera is pulled on its own node;
  * 2. a camera URL whose host is a relay's address: that relay (a camera on the host network of that node, or
@@ -30,6 +31,8 @@ export interface LocateInput {
   live: readonly Peer[];
   /** EndpointSlice lookup; null when there is no Kubernetes API (static discovery). */
   serviceEndpoints: (namespace: string, name: string) => readonly ServiceEndpoint[] | null;
+  /** The relays configured with the path (see path_config.ts); absent: every live relay is. */
+  configured?: ReadonlySet<string>;
 }
 
 const SERVICE_HOST =
@@ -98,26 +101,31 @@ export function directPullUrl(
 /** The root relay of a configured camera path. */
 export function locateRoot(input: LocateInput): RootLocation {
   if (input.live.length === 0) return { kind: "none", reason: "no live relay" };
+  const configured = input.configured;
+  const live = configured ? input.live.filter((p) => configured.has(p.node)) : input.live;
+  if (live.length === 0) return { kind: "none", reason: `no live relay is configured with "${input.path}"` };
   const host = urlHost(input.url);
   const service = SERVICE_HOST.exec(host);
   if (service) {
     const endpoints = input.serviceEndpoints(service[3]!, service[1]!);
     if (endpoints !== null) {
-      const liveNodes = new Set(input.live.map((p) => p.node));
-      const nodes = endpoints.map((e) => e.nodeName).filter((n): n is string => !!n && liveNodes.has(n))
-        .sort();
-      if (nodes.length === 0) {
+      const onLive = (nodes: ReadonlySet<string>) =>
+        endpoints.map((e) => e.nodeName).filter((n): n is string => !!n && nodes.has(n)).sort();
+      const nodes = onLive(new Set(live.map((p) => p.node)));
+      // Several camera pods behind one Service: the first node by name, so every relay agrees.
+      if (nodes.length > 0) return { kind: "root", node: nodes[0]!, rule: "service" };
+      if (onLive(new Set(input.live.map((p) => p.node))).length === 0) {
         return {
           kind: "pending",
           reason: `Service ${service[1]}.${service[3]} has no ready endpoint on a relay's node`,
         };
       }
-      // Several camera pods behind one Service: the first node by name, so every relay agrees.
-      return { kind: "root", node: nodes[0]!, rule: "service" };
+      // The camera's node has a relay, but not one configured with the path: a configured relay pulls it
+      // through the Service, chosen by the hash below.
     }
   }
-  const onHost = input.live.filter((p) => p.host.toLowerCase() === host).map((p) => p.node);
+  const onHost = live.filter((p) => p.host.toLowerCase() === host).map((p) => p.node);
   if (onHost.length === 1) return { kind: "root", node: onHost[0]!, rule: "host" };
-  const candidates = onHost.length > 1 ? onHost : input.live.map((p) => p.node);
+  const candidates = onHost.length > 1 ? onHost : live.map((p) => p.node);
   return { kind: "root", node: rendezvous(input.path, candidates)!, rule: "hash" };
 }

@@ -100,3 +100,50 @@ Deno.test("directPullUrl sends the root straight to the camera pod on its node",
   assertEquals(serviceOf("rtsp://cam.video.svc.cluster.local:554/x"), { namespace: "video", name: "cam" });
   assertEquals(serviceOf("rtsp://camera.example/x"), null);
 });
+
+Deno.test("locateRoot chooses only among relays configured with the path", () => {
+  const url = "rtsp://camera.example/stream";
+  const all = locateRoot({ path: "lobby", url, live, serviceEndpoints: noKube });
+  for (const node of ["a", "b", "c"]) {
+    const only = locateRoot({
+      path: "lobby",
+      url,
+      live,
+      serviceEndpoints: noKube,
+      configured: new Set([node]),
+    });
+    assertEquals(only, { kind: "root", node, rule: "hash" }, `configured on ${node} only`);
+  }
+  // Configured everywhere: the same answer as without the filter.
+  assertEquals(
+    locateRoot({ path: "lobby", url, live, serviceEndpoints: noKube, configured: new Set(["a", "b", "c"]) }),
+    all,
+  );
+  // The host rule and the Service rule keep to configured relays too.
+  assertEquals(
+    locateRoot({
+      path: "x",
+      url: "rtsp://10.0.0.3/cam",
+      live,
+      serviceEndpoints: noKube,
+      configured: new Set(["a"]),
+    }),
+    { kind: "root", node: "a", rule: "hash" },
+  );
+  const endpoints = () => [{ address: "10.1.0.9", nodeName: "b", ports: [] }];
+  assertEquals(
+    locateRoot({
+      path: "s",
+      url: "rtsp://cam.video.svc/x",
+      live,
+      serviceEndpoints: endpoints,
+      configured: new Set(["c"]),
+    }),
+    { kind: "root", node: "c", rule: "hash" },
+    "the camera's node has a relay without the path: a configured relay pulls it through the Service",
+  );
+  assertEquals(
+    locateRoot({ path: "x", url, live, serviceEndpoints: noKube, configured: new Set(["gone"]) }).kind,
+    "none",
+  );
+});

@@ -1,32 +1,74 @@
 /**
  * Duplicate suppression for a mesh child's ingress: after a re-parent the new parent may repeat packets the old
- * one already delivered (its GOP cache, or in-flight overlap). Every relay keeps the root's sequence numbers, so
- * a packet is a repeat when its number was seen among the last {@linkcode SEQ_WINDOW} or is older than them.
+ * one already delivered (its GOP cache, or in-flight overlap). Every relay forwards the root's numbering, so within
+ * one numbering a packet is a repeat when its number was seen among the last {@linkcode SEQ_WINDOW} or is older
+ * than them.
+ *
+ * The numbering belongs to the root's stream, and a new root numbers from its own base: the window follows the
+ * numbering's epoch, told by the packets themselves, so that a new root's packets are never dropped as repeats of
+ * the old one's, whatever the control plane has said so far:
+ * - a new SSRC is a new epoch: the window starts over from it, and the SSRCs it replaced are retired (their late
+ *   packets are dropped, never let in to flip the stream back);
+ * - the same SSRC landing far behind the window (a root that took over another's SSRC and numbers from another
+ *   base) is a new epoch once a second packet follows the first in sequence (RFC 3550 A.1's restart rule); the
+ *   first is dropped. (Far ahead needs no rule: a packet ahead is new in either case.)
  * Sans-I/O.
  * @module
  */
 
 /** How many recent sequence numbers are remembered. */
 export const SEQ_WINDOW = 512;
+/** Retired SSRCs remembered per track. */
+const RETIRED = 4;
 
-/** Accepts each RTP sequence number once, tolerating reordering within the window. */
+/** Why a packet was not taken. */
+export type SeqRefusal = "repeat" | "retired" | "probation";
+
+/** Accepts each RTP sequence number once per numbering epoch, tolerating reordering within the window. */
 export class SeqWindow {
   readonly #seen = new Uint8Array(65536);
   readonly #ring = new Uint16Array(SEQ_WINDOW);
   #count = 0;
   #head = 0;
   #highest = -1;
+  #ssrc = -1;
+  readonly #retired: number[] = [];
+  /** The sequence number that would confirm a far jump as a restart, or -1. */
+  #badSeq = -1;
+  /** Epochs started so far (the first packet's included). */
+  epochs = 0;
 
-  /** True when `seq` is new (and remembers it), false for a repeat or a packet older than the window. */
-  accept(seq: number): boolean {
+  /**
+   * True when `seq` is new in its numbering (and remembers it); the reason otherwise.
+   * @param seq RTP sequence number
+   * @param ssrc RTP SSRC (the numbering's identity); -1 when unknown (tests of numbering alone)
+   */
+  check(seq: number, ssrc = -1): true | SeqRefusal {
     seq &= 0xffff;
+    if (ssrc !== this.#ssrc) {
+      if (ssrc >= 0 && this.#retired.includes(ssrc)) return "retired";
+      if (this.#ssrc >= 0) {
+        this.#retired.push(this.#ssrc);
+        if (this.#retired.length > RETIRED) this.#retired.shift();
+      }
+      this.#restart(ssrc);
+    }
     if (this.#highest >= 0) {
-      if (this.#seen[seq]) return false;
+      if (this.#seen[seq]) return "repeat";
       const behind = (this.#highest - seq) & 0xffff;
-      if (behind > 0 && behind < 0x8000 && behind >= SEQ_WINDOW) return false;
+      if (behind > 0 && behind < 0x8000 && behind >= SEQ_WINDOW) {
+        // Far behind: a repeat older than the window, or the start of another numbering under this SSRC.
+        if (seq !== this.#badSeq) {
+          this.#badSeq = (seq + 1) & 0xffff;
+          return "probation";
+        }
+        this.#restart(this.#ssrc);
+      }
+    }
+    if (this.#highest < 0) this.#highest = seq;
+    else {
+      const behind = (this.#highest - seq) & 0xffff;
       if (behind === 0 || behind >= 0x8000) this.#highest = seq;
-    } else {
-      this.#highest = seq;
     }
     if (this.#count === SEQ_WINDOW) {
       this.#seen[this.#ring[this.#head]!] = 0;
@@ -36,14 +78,28 @@ export class SeqWindow {
     this.#ring[this.#head] = seq;
     this.#head = (this.#head + 1) % SEQ_WINDOW;
     this.#seen[seq] = 1;
+    this.#badSeq = -1;
     return true;
+  }
+
+  /** True when `seq` is new (see {@linkcode check}). */
+  accept(seq: number, ssrc = -1): boolean {
+    return this.check(seq, ssrc) === true;
   }
 
   /** Forgets everything (a new upstream numbering). */
   reset(): void {
+    this.#restart(-1);
+    this.#retired.length = 0;
+  }
+
+  #restart(ssrc: number): void {
     this.#seen.fill(0);
     this.#count = 0;
     this.#head = 0;
     this.#highest = -1;
+    this.#ssrc = ssrc;
+    this.#badSeq = -1;
+    this.epochs++;
   }
 }

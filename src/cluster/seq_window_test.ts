@@ -47,3 +47,26 @@ Deno.test("SeqWindow.reset() starts over", () => {
   w.reset();
   assertEquals(w.accept(5), true);
 });
+
+Deno.test("SeqWindow follows a new root's SSRC at once and never takes the old one back", () => {
+  const w = new SeqWindow();
+  for (let s = 40_000; s < 40_100; s++) assertEquals(w.check(s, 0xaaaa), true);
+  // The new root numbers from a base behind the old one's: with a new SSRC, nothing is taken for a repeat.
+  for (let s = 39_000; s < 39_050; s++) assertEquals(w.check(s, 0xbbbb), true);
+  assertEquals(w.check(40_100, 0xaaaa), "retired", "a late packet of the old root");
+  assertEquals(w.check(39_050, 0xbbbb), true);
+  assertEquals(w.check(39_049, 0xbbbb), "repeat");
+  assertEquals(w.epochs, 2);
+});
+
+Deno.test("SeqWindow takes a restart under the same SSRC once a second packet confirms it (RFC 3550 A.1)", () => {
+  const w = new SeqWindow();
+  for (let s = 10_000; s < 12_000; s++) w.check(s, 7);
+  assertEquals(w.check(5_000, 7), "probation", "far behind: a stale repeat, or a new numbering");
+  assertEquals(w.check(11_900, 7), "repeat", "a repeat within the window is still one");
+  assertEquals(w.check(5_001, 7), true, "confirmed: a new numbering");
+  for (let s = 5_002; s < 5_100; s++) assertEquals(w.check(s, 7), true);
+  assertEquals(w.check(5_050, 7), "repeat");
+  // Ahead is new in any case.
+  assertEquals(w.check(30_000, 7), true);
+});

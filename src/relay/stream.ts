@@ -109,6 +109,12 @@ export class Stream {
   /** Where the media comes from; a camera path moves between `pull` and `mesh` when its root moves. */
   kind: SourceKind;
   readonly createdAt = Date.now();
+  /** Random id of this stream object: a root's numbering lives as long as its stream (the mesh's epoch). */
+  readonly epochId: string = Array.from(
+    crypto.getRandomValues(new Uint8Array(6)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
   source: StreamSource | null = null;
   state: SourceState = "idle";
   lastError: string | null = null;

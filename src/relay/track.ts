@@ -56,6 +56,11 @@ export interface TrackOptions {
   onRouteChange?: () => void;
 }
 
+/** A jump ahead beyond this many packets is no loss but a new numbering (RFC 3550 A.1 MAX_DROPOUT). */
+const MAX_DROPOUT = 3000;
+/** A packet this many behind or more is no reordering but a new numbering (RFC 3550 A.1 MAX_MISORDER). */
+const MAX_MISORDER = 100;
+
 function randomUint32(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;
 }
@@ -99,6 +104,10 @@ export class Track {
   #lastOutTs = 0;
   #lastArrival = 0;
   #hasOutput = false;
+  /** Sequence number of the latest packet taken from the ingress. */
+  #lastInSeq = 0;
+  /** The sequence number that would confirm a far jump as a new numbering, or -1. */
+  #badSeq = -1;
 
   /** @param options index, clock rate and hooks */
   constructor(options: TrackOptions) {
@@ -294,7 +303,22 @@ export class Track {
       this.#statsSsrc = ssrc;
     }
     this.#stats.update(inSeq, inTs, now, packet.length);
-    const resynced = !this.#synced || ssrc !== this.#inSsrc;
+    let resynced = !this.#synced || ssrc !== this.#inSsrc;
+    if (!resynced) {
+      // The same SSRC jumping out of any plausible order is a new numbering (a mesh root that took over another's
+      // SSRC, a sender restarted without a new SSRC): once the next packet confirms it, re-base as for a new SSRC
+      // (RFC 3550 A.1: the first packet of the jump is not forwarded).
+      const ahead = (inSeq - this.#lastInSeq) & 0xffff;
+      if (ahead > MAX_DROPOUT && ahead < 0x10000 - MAX_MISORDER) {
+        if (inSeq !== this.#badSeq) {
+          this.#badSeq = (inSeq + 1) & 0xffff;
+          return;
+        }
+        resynced = true;
+      }
+    }
+    this.#badSeq = -1;
+    this.#lastInSeq = inSeq;
     if (resynced) this.#resync(inSeq, inTs, ssrc, now);
     const outSeq = (inSeq + this.#seqDelta) & 0xffff;
     const outTs = (inTs + this.#tsDelta) >>> 0;

@@ -473,3 +473,24 @@ Deno.test("Track.ingestRtp() contains an egress that throws: the others get the 
   equal(track.counters.dropped.send_error, 4);
   assertEquals(track.counters.forwarded, { udp: 3, tcp: 3, mesh: 0 });
 });
+
+Deno.test("Track re-bases a numbering that jumps under the same SSRC once confirmed: readers see no jump", () => {
+  const track = new Track({ index: 0, clockRate: 90000, outputSsrc: OUT_SSRC });
+  const egress = new RecordingEgress("r");
+  track.addEgress(egress);
+  for (let s = 40_000; s < 40_010; s++) track.ingestRtp(rtp(s, s * 10, 0x5555));
+  // A new root under the same SSRC, numbering from elsewhere: the first packet is held back, the second confirms.
+  track.ingestRtp(rtp(1_000, 500, 0x5555));
+  track.ingestRtp(rtp(1_001, 510, 0x5555));
+  track.ingestRtp(rtp(1_002, 520, 0x5555));
+  const seqs = egress.rtp.map(rtpSequence);
+  assertEquals(seqs.length, 12);
+  assertEquals(seqs.slice(10), [(seqs[9]! + 1) & 0xffff, (seqs[9]! + 2) & 0xffff], "continuous for readers");
+  // Loss within MAX_DROPOUT and late packets within MAX_MISORDER are not a new numbering.
+  track.ingestRtp(rtp(1_500, 600, 0x5555));
+  track.ingestRtp(rtp(1_450, 590, 0x5555));
+  assertEquals(egress.rtp.map(rtpSequence).slice(12), [
+    (seqs[11]! + 498) & 0xffff,
+    (seqs[11]! + 448) & 0xffff,
+  ]);
+});

@@ -67,7 +67,7 @@ function meshRequests(signed: boolean): string[] {
   };
   const bodies: Array<[string, string, unknown]> = [
     ["POST", "/mesh/v1/join", { path: "cam", from, readers: 1, suspects: ["node-c"], deaf: false }],
-    ["POST", "/mesh/v1/subscribe", { path: "cam", from, streamId: 12345, burst: true }],
+    ["POST", "/mesh/v1/subscribe", { path: "cam", from, streamId: 12345, burst: true, epoch: "r/0/0" }],
     ["POST", "/mesh/v1/leave", { path: "cam", node: "node-b" }],
     ["POST", "/mesh/v1/unsubscribe", { path: "cam", node: "node-b" }],
     ["POST", "/mesh/v1/rejoin", { path: "cam", node: "node-b" }],

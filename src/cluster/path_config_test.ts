@@ -1,0 +1,54 @@
+/**
+ * Tests of {@linkcode PathConfigViews}: who is configured with what, fingerprints without secrets, conflicts,
+ * refresh scheduling.
+ * @module
+ */
+import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
+import {
+  FIRST_RETRY_MS,
+  PathConfigViews,
+  pathFingerprint,
+  REFRESH_MAX_MS,
+  REFRESH_MIN_MS,
+} from "./path_config.ts";
+
+Deno.test("pathFingerprint() ignores credentials and query, tells cameras apart", () => {
+  equal(pathFingerprint("rtsp://u:secret@cam.local/live?token=x"), pathFingerprint("rtsp://cam.local/live"));
+  ok(pathFingerprint("rtsp://cam.local/live") !== pathFingerprint("rtsp://cam.local/other"));
+  equal(pathFingerprint("rtsp://cam.local/live").length, 16);
+});
+
+Deno.test("PathConfigViews knows which relays are configured with a path, and when they disagree", () => {
+  const v = new PathConfigViews("a");
+  v.setOwn(new Map([["cam", "rtsp://u:p@10.0.0.9/live"]]));
+  assertEquals(v.own(), { cam: pathFingerprint("rtsp://10.0.0.9/live") });
+  ok(v.update("b", { cam: pathFingerprint("rtsp://10.0.0.9/live") }, 0), "b brings a path");
+  ok(!v.update("b", { cam: pathFingerprint("rtsp://10.0.0.9/live") }, 1), "nothing new");
+  ok(v.update("c", { other: "ffff" }, 0));
+  assertEquals([...v.configured("cam")].sort(), ["a", "b"]);
+  assertEquals([...v.configured("other")], ["c"]);
+  equal(v.conflicts("cam"), null);
+  v.update("c", { cam: pathFingerprint("rtsp://10.0.0.8/live") }, 2);
+  assertEquals([...v.conflicts("cam")!.values()].map((n) => n.sort()), [["a", "b"], ["c"]]);
+  ok(v.retain(new Set(["a", "b"])), "c left with a path");
+  assertEquals([...v.configured("cam")].sort(), ["a", "b"]);
+  ok(!v.known("c") && v.known("b") && v.known("a"));
+});
+
+Deno.test("PathConfigViews fetches each peer once per period, longer in large clusters", () => {
+  const v = new PathConfigViews("a");
+  assertEquals(v.due(["a", "b", "c"], 0), ["b", "c"]);
+  v.update("b", {}, 0);
+  v.failed("c", 0);
+  assertEquals(v.due(["a", "b", "c"], FIRST_RETRY_MS - 1), []);
+  assertEquals(
+    v.due(["a", "b", "c"], FIRST_RETRY_MS),
+    ["c"],
+    "a first fetch that failed is tried again soon",
+  );
+  ok(!v.known("c"), "a peer that never answered is not taken for one configured with nothing");
+  assertEquals(v.due(["a", "b", "c"], REFRESH_MIN_MS), ["b", "c"]);
+  equal(PathConfigViews.refreshMs(10), REFRESH_MIN_MS);
+  equal(PathConfigViews.refreshMs(600), 60_000);
+  equal(PathConfigViews.refreshMs(5000), REFRESH_MAX_MS);
+});
