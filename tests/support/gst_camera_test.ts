@@ -164,3 +164,28 @@ async function assertRejects(fn: () => Promise<unknown>, includes: string): Prom
   }
   throw new Error("expected a rejection");
 }
+
+/** The first sequence number the camera announces in PLAY's RTP-Info (ffmpeg's trace of the response). */
+async function announcedSeq(url: string): Promise<number> {
+  await using p = spawnProcess(
+    ["ffmpeg", "-v", "trace", "-rtsp_transport", "tcp", "-i", url, "-t", "0.5", "-f", "null", "-"],
+    { name: "ffmpeg-trace" },
+  );
+  let seq = -1;
+  p.onLine((line) => {
+    const m = line.match(/RTP-Info: .*?seq=(\d+)/);
+    if (m && seq < 0) seq = Number(m[1]);
+  });
+  await p.exited;
+  return seq;
+}
+
+Deno.test("gst camera: seqnumOffset numbers every session's video from the same point", async () => {
+  await using cam = await startGstCamera({ seqnumOffset: 1000 });
+  const first = await announcedSeq(cam.url);
+  await cam.waitForSessions((n) => n === 0, 5000);
+  const second = await announcedSeq(cam.url);
+  console.log(`RTP-Info seq: ${first}, then ${second} after the pipeline was rebuilt`);
+  assertEquals(cam.mediaConfigured(), 2, "the shared pipeline is rebuilt for the second session");
+  for (const seq of [first, second]) assert(seq >= 1000 && seq < 1100, `RTP-Info seq=${seq}`);
+});
