@@ -23,7 +23,7 @@ import { heartbeatNode, type MeshPacket } from "./mesh_frame.ts";
 import { LogThrottle } from "../relay/limits.ts";
 import { NonceCache } from "./mesh_auth.ts";
 import { meshGuard } from "./mesh_guard.ts";
-import { MeshHttp } from "./mesh_http.ts";
+import { MeshHttp, UnsignedAnswerError } from "./mesh_http.ts";
 import { fromHex, incarnationBytes, newIncarnation, toHex } from "./mesh_incarnation.ts";
 import type { MeshKeyring } from "./mesh_keys.ts";
 import {
@@ -277,17 +277,20 @@ export class Mesh implements MeshSourceHost {
         );
         const parsed = res.status === 200 ? pathsResponseSchema.safeParse(JSON.parse(res.text)) : null;
         if (!parsed?.success) {
-          this.#log.debug("peer paths not fetched", {
+          // It answered, but not with its paths (it refuses this relay, or speaks another protocol): it is known,
+          // as configured with nothing this relay can use.
+          this.#log.debug("peer paths refused", {
             peer: node,
             status: res.status,
             answer: res.text.slice(0, 200),
           });
-          this.#pathViews.failed(node, monotonicMs());
-          return false;
+          return this.#pathViews.update(node, {}, monotonicMs());
         }
         return this.#pathViews.update(node, parsed.data.paths, monotonicMs());
       } catch (err) {
         this.#log.debug("peer paths not fetched", { peer: node, error: String(err) });
+        // An answer not signed with the mesh key is a refusal too; no answer at all (a peer starting) is not.
+        if (err instanceof UnsignedAnswerError) return this.#pathViews.update(node, {}, monotonicMs());
         this.#pathViews.failed(node, monotonicMs());
         return false;
       } finally {
