@@ -283,3 +283,38 @@ Deno.test("camera on relay A only: readers on other relays are served and surviv
     await Promise.all(readers.map(({ reader }) => reader.stop()));
   }
 });
+
+Deno.test("root follows the camera, Kubernetes discovery: the camera's pod moves to another node, readers decode on", async () => {
+  // The camera behind the Service cam.video, on node-a; every relay configured with the Service's URL.
+  await using env = await startKubeCluster({ count: RELAYS, zoneOf, fanout: FANOUT, camera: CAMERA });
+  const { cluster, kube } = env;
+  // Readers neither where the camera is (node-a) nor where it goes (node-b).
+  const readers = startReaders(cluster, [2, 3, 4]);
+  try {
+    await waitServed(cluster, readers);
+    const before = await rootsOf(cluster, "cam");
+    assert(before.length === 1 && before[0] === 0, `roots before: ${before.map(cluster.nodeName)}`);
+    // The camera's new pod, on node-b: its EndpointSlice moves, the old pod goes away.
+    await using moved = await startGstCamera({ host: cluster.hostOf(1), ...CAMERA });
+    const window = await runWindow(async () => {
+      kube.setEndpointSlice("video", "cam", [{ address: cluster.hostOf(1), nodeName: cluster.nodeName(1) }], [
+        {
+          name: "rtsp",
+          port: moved.port,
+        },
+      ]);
+      await env.camera.stop();
+      console.log(`the camera moved from node-a to node-b at ${KILL_AT_MS} ms into the window`);
+    });
+    const after = await rootsOf(cluster, "cam");
+    console.log(
+      `root after: ${after.map(cluster.nodeName).join(", ") || "none"}; the new camera's sessions ` +
+        `${moved.totalConnections()}`,
+    );
+    await printMembers(cluster, readers);
+    checkReaders(cluster, readers, -1, window);
+    assert(after.length === 1 && after[0] === 1, `roots after the move: ${after.map(cluster.nodeName)}`);
+  } finally {
+    await Promise.all(readers.map(({ reader }) => reader.stop()));
+  }
+});
