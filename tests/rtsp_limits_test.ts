@@ -164,8 +164,9 @@ Deno.test("RTSP limits answer their statuses, a playing reader carries on, refus
     for (const c of holders) c.close();
   }
 
-  // Request rate: 150 pipelined OPTIONS; the burst passes, the rest get 503 with Retry-After, and the
-  // connection stays usable.
+  // Request rate: 150 pipelined DESCRIBEs of a path that does not exist (a client probing). Failures are what the
+  // rate bills: the burst is answered 404, the rest get 503 with Retry-After, and the connection stays usable.
+  // Successful requests are free: 150 pipelined OPTIONS before them all pass.
   let rateRefused = 0;
   {
     await delay(300);
@@ -174,22 +175,30 @@ Deno.test("RTSP limits answer their statuses, a playing reader carries on, refus
     await c.send(
       Array.from({ length: n }, (_, i) => `OPTIONS ${base} RTSP/1.0\r\nCSeq: ${i + 1}\r\n\r\n`).join(""),
     );
-    let ok = 0;
+    for (let i = 0; i < n; i++) expectStatus(`OPTIONS ${i + 1}`, (await c.response())!, 200);
+    await c.send(
+      Array.from(
+        { length: n },
+        (_, i) => `DESCRIBE ${base}/nothing-here RTSP/1.0\r\nCSeq: ${n + i + 1}\r\n\r\n`,
+      ).join(""),
+    );
+    let answered = 0;
     for (let i = 0; i < n; i++) {
       const res = await c.response();
       assert(res, `answer ${i}: connection closed`);
-      assertEquals(res.headers.cseq, String(i + 1));
-      if (res.status === 200) ok++;
+      assertEquals(res.headers.cseq, String(n + i + 1));
+      if (res.status === 404) answered++;
       else {
-        expectStatus(`OPTIONS ${i + 1}`, res, 503);
+        expectStatus(`DESCRIBE ${i + 1}`, res, 503);
         assert(Number(res.headers["retry-after"]) >= 1, `Retry-After "${res.headers["retry-after"]}"`);
         rateRefused++;
       }
     }
     console.log(
-      `${ok} of ${n} pipelined requests passed, ${rateRefused} refused (rate ${RATE}/s, burst ${2 * RATE})`,
+      `${n} pipelined OPTIONS all passed; of ${n} DESCRIBEs of an unknown path ${answered} answered 404, ` +
+        `${rateRefused} refused (rate ${RATE}/s, burst ${2 * RATE})`,
     );
-    assert(ok >= 2 * RATE - 10 && ok <= 2 * RATE + 5, `${ok} passed`);
+    assert(answered >= 2 * RATE - 12 && answered <= 2 * RATE + 5, `${answered} answered`);
   }
 
   const r = await reader;
@@ -233,6 +242,6 @@ Deno.test("RTSP limits answer their statuses, a playing reader carries on, refus
   assertEquals(refusedTotal("max_readers_per_path"), 1);
   assert(refusedTotal("idle_timeout")! >= 1);
   assertEquals(refusedTotal("unauthorized"), 0);
-  assert(sampleValue(m, "msm_rtsp_requests_total", { method: "OPTIONS", status: "503" })! >= rateRefused);
+  assert(sampleValue(m, "msm_rtsp_requests_total", { method: "DESCRIBE", status: "503" })! >= rateRefused);
   assert(relay.process.running, "the relay is still up");
 });

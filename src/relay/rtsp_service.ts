@@ -55,6 +55,16 @@ export const PUBLIC_METHODS: readonly string[] = [
 ];
 
 const SERVER_NAME = "msm-relay";
+
+/**
+ * What an answered request costs its client's rate: nothing when it succeeded, a quarter token for the 401 that
+ * starts every Digest handshake (a request without credentials), a whole token for any other failure or refusal.
+ */
+export function requestCost(req: RtspRequest, res: RtspResponse): number {
+  if (res.status < 400) return 0;
+  if (res.status === 401 && req.headers.get("Authorization") === undefined) return 0.25;
+  return 1;
+}
 const decoder = new TextDecoder();
 
 /** One set-up track of a session. */
@@ -112,8 +122,9 @@ export interface RtspServiceLimits {
   /** Readers playing one path; a SETUP or PLAY of one more gets 453 Not Enough Bandwidth. */
   maxReadersPerPath?: number;
   /**
-   * Requests per second per client address (token bucket, burst twice the rate; `$` frames do not count); one
-   * more gets 503 with Retry-After.
+   * Failed requests and new connections per second per client address (token bucket, burst twice the rate;
+   * successful requests and `$` frames cost nothing, see {@linkcode requestCost}); over it, any request gets 503
+   * with Retry-After until the client is back under the rate.
    */
   requestsPerSecond?: number;
 }
@@ -201,6 +212,8 @@ export class RtspService {
   readonly #maxReadersPerPath: number;
   readonly #requestRate: number;
   readonly #rate: RateLimiter | null;
+  /** Connections already billed their token (see {@linkcode RtspService.handle}). */
+  readonly #billedConns = new WeakSet<RtspConnection>();
   readonly #refusals: RefusalLog;
   readonly #budget: MemoryBudget | undefined;
   readonly #slowReaderMs: number;
@@ -429,8 +442,8 @@ export class RtspService {
   /** 503 with Retry-After for a client over its request rate. */
   #rateLimited(req: RtspRequest, remote: string, waitMs: number): RtspResponse {
     const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-    const detail =
-      `More than ${this.#requestRate} requests per second from this client; retry after ${seconds} s`;
+    const detail = `More than ${this.#requestRate} failed requests or new connections per second from this ` +
+      `client; retry after ${seconds} s`;
     this.#refuse({
       reason: "request_rate",
       remote,
@@ -449,11 +462,17 @@ export class RtspService {
   /** Answers one request. */
   async handle(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
     const cseq = req.headers.get("CSeq");
-    // Rate first: a client over its rate costs no more than this answer.
-    const waitMs = this.#rate?.take(conn.remote.hostname, this.#now()) ?? 0;
-    const res = waitMs > 0
-      ? this.#rateLimited(req, conn.remote.hostname, waitMs)
-      : await this.#answer(req, conn);
+    const remote = conn.remote.hostname;
+    // The rate is spent on what looks like abuse, not on a client's work: a new connection and every failed or
+    // refused request cost a token, a successful one nothing (a recorder setting up 64 streams at once is served,
+    // a client probing unknown paths or passwords is held to the rate). Over it, anything gets 503 for a while.
+    if (this.#rate && !this.#billedConns.has(conn)) {
+      this.#billedConns.add(conn);
+      this.#rate.charge(remote, this.#now(), 1);
+    }
+    const waitMs = this.#rate?.waitMs(remote, this.#now()) ?? 0;
+    const res = waitMs > 0 ? this.#rateLimited(req, remote, waitMs) : await this.#answer(req, conn);
+    if (waitMs === 0) this.#rate?.charge(remote, this.#now(), requestCost(req, res));
     if (cseq !== undefined) res.headers.set("CSeq", cseq.trim());
     res.headers.set("Server", SERVER_NAME);
     this.#log.debug("rtsp request", {

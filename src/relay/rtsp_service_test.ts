@@ -20,12 +20,12 @@ import { parseTransport } from "../rtsp/headers/transport.ts";
 import { parseSession } from "../rtsp/headers/session.ts";
 import { parseRtpInfo } from "../rtsp/headers/rtp_info.ts";
 import { InterleavedWriter } from "../rtsp/interleaved_writer.ts";
-import { request, type RtspResponse } from "../rtsp/message.ts";
+import { request, response, type RtspResponse } from "../rtsp/message.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
 import { MemoryBudget } from "./memory_budget.ts";
 import type { RtspConnection } from "../rtsp/server.ts";
 import { StreamHub } from "./hub.ts";
-import { RtspService, type RtspServiceLimits } from "./rtsp_service.ts";
+import { requestCost, RtspService, type RtspServiceLimits } from "./rtsp_service.ts";
 import type { RefusalReason } from "./limits.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { RtspAuthenticator } from "./rtsp_auth.ts";
@@ -1180,27 +1180,43 @@ Deno.test("RtspService sends a recording publisher RTCP receiver reports on its 
 const TCP01 = "RTP/AVP/TCP;unicast;interleaved=0-1";
 const text = (res: RtspResponse) => new TextDecoder().decode(res.body);
 
-Deno.test("RtspService answers 503 with Retry-After past a client's request rate; other clients carry on", async () => {
+Deno.test("RtspService bills a client's rate for new connections and failures only; past it, 503 with Retry-After", async () => {
   const h = new Harness({ limits: { requestsPerSecond: 2 } });
   try {
     const a = new FakeConn();
     const b = new FakeConn("10.0.0.2");
     const options = (conn: FakeConn) => h.send(conn, "OPTIONS", `${BASE}/cam`);
-    for (let i = 0; i < 4; i++) equal((await options(a)).status, 200, `burst of 2 × 2, request ${i}`);
+    const unknown = (conn: FakeConn) => h.send(conn, "DESCRIBE", `${BASE}/nothing`);
+    for (let i = 0; i < 20; i++) equal((await options(a)).status, 200, `successful request ${i} is free`);
+    // The connection cost one token of the burst of 4; three failures spend the rest.
+    for (let i = 0; i < 3; i++) equal((await unknown(a)).status, 404);
     const res = await options(a);
     equal(res.status, 503);
     equal(res.headers.get("Retry-After"), "1");
-    equal(res.headers.get("CSeq"), "5");
-    match(text(res), /More than 2 requests per second from this client; retry after 1 s/);
+    equal(res.headers.get("CSeq"), "24");
+    match(
+      text(res),
+      /More than 2 failed requests or new connections per second from this client; retry after 1 s/,
+    );
     equal((await options(b)).status, 200, "another address has its own bucket");
     h.clock.now += 500; // one token back at 2/s
     equal((await options(a)).status, 200);
+    equal((await unknown(a)).status, 404);
     equal((await options(a)).status, 503);
-    assertEquals(h.refused, ["request_rate", "request_rate"]);
-    assertEquals(h.answered.filter(([, s]) => s === 503), [["OPTIONS", 503], ["OPTIONS", 503]]);
+    assertEquals(h.refused.filter((r) => r === "request_rate"), ["request_rate", "request_rate"]);
   } finally {
     await h.close();
   }
+});
+
+Deno.test("requestCost() bills failures, a quarter for a handshake's 401, nothing for success", () => {
+  const req = (auth?: string) =>
+    request("DESCRIBE", `${BASE}/cam`, { CSeq: "1", ...(auth ? { Authorization: auth } : {}) });
+  equal(requestCost(req(), response(200)), 0);
+  equal(requestCost(req(), response(401)), 0.25);
+  equal(requestCost(req("Digest x"), response(401)), 1);
+  equal(requestCost(req(), response(404)), 1);
+  equal(requestCost(req(), response(503)), 1);
 });
 
 Deno.test("RtspService answers 503 to a SETUP opening more sessions than a client may hold, before starting a camera", async () => {

@@ -80,6 +80,27 @@ export class TokenBucket {
   }
 
   /**
+   * How long until the bucket holds a whole token, without taking one: 0 when it does now.
+   * @param nowMs the time
+   */
+  waitMs(nowMs: number): number {
+    this.#refill(nowMs);
+    if (this.#tokens >= 1 - EPSILON) return 0;
+    return Math.max(1, Math.ceil(((1 - this.#tokens) * 1000) / this.rate - EPSILON));
+  }
+
+  /**
+   * Takes `cost` tokens whatever the bucket holds (a request already answered): a client whose answers cost more
+   * than the rate gives goes into debt, down to `-burst`, and waits it off.
+   * @param nowMs the time of the request
+   * @param cost tokens (fractions allowed)
+   */
+  charge(nowMs: number, cost: number): void {
+    this.#refill(nowMs);
+    this.#tokens = Math.max(-this.burst, this.#tokens - cost);
+  }
+
+  /**
    * True when the bucket is full: forgetting it and starting a new one later changes nothing.
    * @param nowMs the time
    * @returns whether the bucket is full
@@ -156,6 +177,35 @@ export class RateLimiter {
       this.#buckets.set(key, bucket);
     }
     return bucket.take(nowMs);
+  }
+
+  /**
+   * How long `key` must wait before a request is let in, without taking anything: 0 when it may go on.
+   * @param key client address
+   * @param nowMs the time of the request
+   */
+  waitMs(key: string, nowMs: number): number {
+    return this.#buckets.get(key)?.waitMs(nowMs) ?? 0;
+  }
+
+  /**
+   * Charges `key` for what its request turned out to be (see {@linkcode TokenBucket.charge}).
+   * @param key client address
+   * @param nowMs the time of the request
+   * @param cost tokens
+   */
+  charge(key: string, nowMs: number, cost: number): void {
+    if (cost <= 0) return;
+    let bucket = this.#buckets.get(key);
+    if (!bucket) {
+      if (this.#buckets.size >= this.#maxKeys && nowMs - this.#prunedAt >= PRUNE_BACKOFF_MS) {
+        this.prune(nowMs);
+      }
+      if (this.#buckets.size >= this.#maxKeys) return;
+      bucket = new TokenBucket(this.#options, nowMs);
+      this.#buckets.set(key, bucket);
+    }
+    bucket.charge(nowMs, cost);
   }
 
   /**

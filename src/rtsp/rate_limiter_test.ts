@@ -110,3 +110,23 @@ Deno.test("RateLimiter lets new keys through untracked when its table is full of
   equal(l.size, 1);
   equal(l.take("c", 5000), 1000);
 });
+
+Deno.test("TokenBucket.charge() bills what a request turned out to be, into debt; waitMs() tells without taking", () => {
+  const b = new TokenBucket({ ratePerSecond: 10, burst: 4 }, 0);
+  equal(b.waitMs(0), 0);
+  for (let i = 0; i < 4; i++) b.charge(0, 1);
+  equal(b.waitMs(0), 100, "one token comes in 100 ms");
+  b.charge(0, 2); // two more failures answered meanwhile: debt
+  equal(b.waitMs(0), 300);
+  b.charge(0, 100);
+  equal(b.tokens(0), -4, "the debt is bounded by the burst");
+  equal(b.waitMs(500), 0, "paid off at the rate");
+});
+
+Deno.test("RateLimiter.charge() keeps successful requests free: a client billed only for failures", () => {
+  const limiter = new RateLimiter({ ratePerSecond: 50, burst: 100 });
+  for (let i = 0; i < 1000; i++) equal(limiter.waitMs("10.0.0.1", i), 0, "nothing billed, nothing waited");
+  for (let i = 0; i < 100; i++) limiter.charge("10.0.0.2", 0, 1);
+  ok(limiter.waitMs("10.0.0.2", 0) > 0);
+  equal(limiter.waitMs("10.0.0.1", 0), 0, "another client is not affected");
+});
