@@ -24,7 +24,7 @@ import type { Logger } from "../log.ts";
 import type { StreamHub } from "../relay/hub.ts";
 import type { RtspService } from "../relay/rtsp_service.ts";
 import type { Stream } from "../relay/stream.ts";
-import type { RtpReceiverSnapshot } from "../metrics/rtp_receiver_stats.ts";
+import type { RtpReceiverSnapshot } from "../rtp/receiver_stats.ts";
 import { monotonicMs } from "../clock.ts";
 import { adminAuth, clientAddress } from "./auth.ts";
 import { AuthLimiter } from "./auth_limiter.ts";

@@ -9,7 +9,7 @@
  */
 import type { Logger, LogLevel } from "../log.ts";
 import { Registry } from "../metrics/registry.ts";
-import { LogThrottle } from "../relay/limits.ts";
+import { LogThrottle } from "../log_throttle.ts";
 
 /** Every reason the admin API refuses a request, as the metric's `reason` label spells it. */
 export const ADMIN_REFUSAL_REASONS = [

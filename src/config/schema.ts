@@ -3,7 +3,7 @@
  * @module
  */
 import { z } from "zod";
-import { ipv4Number } from "../dataplane/_libc.ts";
+import { ipv4Number } from "../address.ts";
 import { parseMeshKeys } from "../cluster/mesh_keys.ts";
 import { rtspUrlProblem } from "../rtsp/url.ts";
 import { RTSP_MAX_PATH_BYTES } from "../rtsp/limits.ts";

@@ -85,15 +85,8 @@ export function parseIpv4(host: string): [number, number, number, number] {
   return bytes as [number, number, number, number];
 }
 
-/** An IPv4 literal as an unsigned 32-bit number, or null when `host` is not one. */
-export function ipv4Number(host: string): number | null {
-  try {
-    const [a, b, c, d] = parseIpv4(host);
-    return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-  } catch {
-    return null;
-  }
-}
+/** An IPv4 literal as an unsigned 32-bit number, or null (src/address.ts; re-exported for the worker's files). */
+export { ipv4Number } from "../address.ts";
 
 /** Writes a `sockaddr_in` at `offset` of `view`. */
 export function writeSockaddrIn(view: DataView, offset: number, host: string, port: number): void {

@@ -10,21 +10,45 @@
  * restarts with a new SSRC, does not make a counter go backwards.
  * @module
  */
-import type { SourceKind, Stream } from "../relay/stream.ts";
-import type { Track } from "../relay/track.ts";
-import type { DropReason } from "../relay/egress.ts";
-import { PUBLIC_METHODS } from "../relay/rtsp_service.ts";
+import { PUBLIC_METHODS } from "../rtsp/methods.ts";
 import { type Counter, Registry } from "./registry.ts";
-import type { RtpReceiverStats } from "./rtp_receiver_stats.ts";
+import type { RtpReceiverStats } from "../rtp/receiver_stats.ts";
 import { RateMeter } from "./rate_meter.ts";
 import { EventLoopLagMonitor } from "./event_loop_lag.ts";
-import { summarizeReaderReports } from "./reader_reports.ts";
-import { REFUSAL_REASONS, type RefusalReason } from "../relay/limits.ts";
+import { type ReaderReport, summarizeReaderReports } from "../rtp/reader_reports.ts";
+import { REFUSAL_REASONS, type RefusalReason } from "../rtsp/refusals.ts";
+
+/**
+ * What the metrics read of a stream (the relay's `Stream` fits): metrics only read the parts' counters, they do
+ * not depend on the relay's types.
+ */
+export interface MetricsStream {
+  readonly path: string;
+  /** Where the media comes from: `mesh` (a parent relay) or anything else (a source at this relay). */
+  readonly kind: string;
+  readonly tracks: readonly MetricsTrack[];
+}
+
+/** What the metrics read of a track (the relay's `Track` fits). */
+export interface MetricsTrack {
+  readonly counters: {
+    readonly packetsIn: number;
+    readonly forwarded: Readonly<Record<"udp" | "tcp" | "mesh", number>>;
+    /** Drops per reason (the `reason` label). */
+    readonly dropped: Readonly<Record<string, number>>;
+  };
+  /** RFC 3550 statistics of the hop into this relay, of the current upstream SSRC. */
+  readonly receiverStats: RtpReceiverStats;
+  /** Arrival time of the latest ingress packet (the metrics' clock, seconds). */
+  readonly lastArrival: number;
+  /** The latest receiver report of each reader. */
+  readonly readerReports: ReadonlyMap<string, ReaderReport>;
+}
 
 /** What the metrics read from the relay at scrape time. */
 export interface RelayMetricsSource {
   /** Streams currently held. */
-  streams(): readonly Stream[];
+  streams(): readonly MetricsStream[];
   /** Readers per path. */
   readersByPath(): ReadonlyMap<string, number>;
   /** Open RTSP sessions. */
@@ -109,7 +133,7 @@ interface TrackSeen {
   duplicates: number;
   reordered: number;
   forwarded: { udp: number; tcp: number; mesh: number };
-  dropped: Record<DropReason, number>;
+  dropped: Record<string, number>;
 }
 
 /**
@@ -124,7 +148,7 @@ export const LOSS_SETTLE_SECONDS = 0.5;
 const METHOD_LABELS: ReadonlySet<string> = new Set([...PUBLIC_METHODS, "INVALID"]);
 
 /** The `hop` label of a stream: `mesh` when fed by a parent relay, else `source`. */
-export function hopOf(kind: SourceKind): "source" | "mesh" {
+export function hopOf(kind: string): "source" | "mesh" {
   return kind === "mesh" ? "mesh" : "source";
 }
 
@@ -210,7 +234,7 @@ export class RelayMetrics {
     "msm_process_event_loop_lag_seconds",
     "Largest lateness of a periodic timer since the previous scrape: how long the event loop was busy.",
   );
-  readonly #rates = new WeakMap<Stream, RateMeter[]>();
+  readonly #rates = new WeakMap<MetricsStream, RateMeter[]>();
   readonly #dataPlane = this.registry.counter(
     "msm_dataplane_datagrams_total",
     "Datagrams of the fast data plane's worker: received, sent (all), cut_through (sent by the worker on its " +
@@ -257,7 +281,7 @@ export class RelayMetrics {
     ["what"],
   );
 
-  readonly #seen = new WeakMap<Track, TrackSeen>();
+  readonly #seen = new WeakMap<MetricsTrack, TrackSeen>();
   /** Paths whose series are exposed: null while a stream holds them, else since when they are gone (s). */
   readonly #paths = new Map<string, number | null>();
   readonly #retention: number;
@@ -302,7 +326,7 @@ export class RelayMetrics {
    * track's own). The observer runs per packet and allocates nothing.
    */
   readonly observeTrack = (
-    stream: Stream,
+    stream: MetricsStream,
     index: number,
     _clockRate: number,
   ): (packet: Uint8Array, arrivalSeconds: number) => void => {
@@ -314,12 +338,12 @@ export class RelayMetrics {
   };
 
   /** Receiver statistics of a stream's tracks (index-aligned), the hop into this relay. */
-  receiverStats(stream: Stream): readonly (RtpReceiverStats | undefined)[] {
+  receiverStats(stream: MetricsStream): readonly (RtpReceiverStats | undefined)[] {
     return stream.tracks.map((t) => t.receiverStats);
   }
 
   /** Ingress bitrate of a stream in bits per second (all tracks), over the bitrate window. */
-  bitrate(stream: Stream): number {
+  bitrate(stream: MetricsStream): number {
     const now = this.#now();
     let bps = 0;
     for (const m of this.#rates.get(stream) ?? []) if (m) bps += m.bitsPerSecond(now);
@@ -336,7 +360,7 @@ export class RelayMetrics {
    * (or at once beyond {@linkcode GONE_PATHS_KEPT} of them, longest gone first): the exposition holds the live
    * streams' series and a bounded tail, whatever names publishers make up.
    */
-  #dropGonePaths(streams: readonly Stream[], now: number): void {
+  #dropGonePaths(streams: readonly MetricsStream[], now: number): void {
     const live = new Set(streams.map((s) => s.path));
     for (const path of live) this.#paths.set(path, null);
     const gone: Array<[string, number]> = [];
@@ -400,7 +424,7 @@ export class RelayMetrics {
             duplicates: 0,
             reordered: 0,
             forwarded: { udp: 0, tcp: 0, mesh: 0 },
-            dropped: { slow_reader: 0, invalid_rtp: 0, invalid_rtcp: 0, unexpected_source: 0, send_error: 0 },
+            dropped: {},
           };
           this.#seen.set(track, seen);
         }
@@ -432,9 +456,9 @@ export class RelayMetrics {
           this.#forwarded.inc({ path, sink }, Math.max(0, c.forwarded[sink] - seen.forwarded[sink]));
           seen.forwarded[sink] = c.forwarded[sink];
         }
-        for (const reason of Object.keys(c.dropped) as DropReason[]) {
-          this.#dropped.inc({ path, reason }, Math.max(0, c.dropped[reason] - seen.dropped[reason]));
-          seen.dropped[reason] = c.dropped[reason];
+        for (const [reason, n] of Object.entries(c.dropped)) {
+          this.#dropped.inc({ path, reason }, Math.max(0, n - (seen.dropped[reason] ?? 0)));
+          seen.dropped[reason] = n;
         }
       }
       this.#jitter.set({ path, hop }, jitter);

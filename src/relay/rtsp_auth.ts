@@ -28,7 +28,7 @@ import {
   nonceTime,
 } from "../rtsp/digest_nonce.ts";
 import type { UserConfig } from "../config/schema.ts";
-import { ipv4Number } from "../dataplane/_libc.ts";
+import { ipv4Number, plainAddress } from "../address.ts";
 import { compileGlob } from "./path_glob.ts";
 
 /** What a request wants to do with a path. */
@@ -68,9 +68,7 @@ export interface RtspAuthOptions {
  * A client address as nonces are bound to it and allow-lists compare it: lower case, and an IPv4-mapped IPv6
  * address (`::ffff:10.0.0.7`) as its IPv4 form.
  */
-export function normaliseAddress(addr: string): string {
-  return addr.replace(/^::ffff:(?=\d)/i, "").toLowerCase();
-}
+export const normaliseAddress: (addr: string) => string = plainAddress;
 
 /**
  * Compiles an allow-list entry: an IPv4 CIDR, an IPv4 address, or any other literal address (IPv6), compared

@@ -4,10 +4,12 @@
  * @module
  */
 import type { AuthAction, RtspAuthenticator } from "./rtsp_auth.ts";
+import { hostForUrl } from "../address.ts";
 import { type Clock, monotonicMs } from "../clock.ts";
 import { contained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
+import { PUBLIC_METHODS } from "../rtsp/methods.ts";
 import { response, type RtspRequest, type RtspResponse } from "../rtsp/message.ts";
 import type { RtspConnection, RtspConnectionLimit } from "../rtsp/server.ts";
 import { RateLimiter } from "../rtsp/rate_limiter.ts";
@@ -34,25 +36,12 @@ import {
   TooManyTracks,
 } from "./stream.ts";
 import type { UdpPortPair } from "./udp_pair.ts";
-import { type ReaderReport, readerReportsOf } from "../metrics/reader_reports.ts";
+import { type ReaderReport, readerReportsOf } from "../rtp/reader_reports.ts";
 import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
-import { type Refusal, RefusalLog, type RefusalReason } from "./limits.ts";
+import { RefusalLog } from "./limits.ts";
+import type { Refusal, RefusalReason } from "../rtsp/refusals.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
 import { ClientLogBudget } from "./client_log_budget.ts";
-
-/** Methods this server implements. */
-export const PUBLIC_METHODS: readonly string[] = [
-  "OPTIONS",
-  "DESCRIBE",
-  "SETUP",
-  "PLAY",
-  "PAUSE",
-  "TEARDOWN",
-  "GET_PARAMETER",
-  "SET_PARAMETER",
-  "ANNOUNCE",
-  "RECORD",
-];
 
 const SERVER_NAME = "msm-relay";
 
@@ -661,7 +650,7 @@ export class RtspService {
 
   /** `rtsp://host:port/path/` as the client reached us (Content-Base and RTP-Info URLs). */
   #baseUrl(conn: RtspConnection, path: string): string {
-    const host = conn.local.hostname.includes(":") ? `[${conn.local.hostname}]` : conn.local.hostname;
+    const host = hostForUrl(conn.local.hostname);
     return `rtsp://${host}:${conn.local.port}/${path}/`;
   }
 

@@ -26,7 +26,7 @@ import { MemoryBudget } from "./memory_budget.ts";
 import type { RtspConnection } from "../rtsp/server.ts";
 import { StreamHub } from "./hub.ts";
 import { requestCost, RtspService, type RtspServiceLimits } from "./rtsp_service.ts";
-import type { RefusalReason } from "./limits.ts";
+import type { RefusalReason } from "../rtsp/refusals.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { RtspAuthenticator } from "./rtsp_auth.ts";
 import { createLogger, type Logger } from "../log.ts";

@@ -6,8 +6,8 @@
  * egress. The latest receiver report of each reader is kept here too, for metrics.
  * @module
  */
-import { RtpReceiverStats } from "../metrics/rtp_receiver_stats.ts";
-import type { ReaderReport } from "../metrics/reader_reports.ts";
+import { RtpReceiverStats } from "../rtp/receiver_stats.ts";
+import type { ReaderReport } from "../rtp/reader_reports.ts";
 import { isValidRtcpCompound, ntpMiddle32, type ReportBlock, RTCP_SR } from "../rtp/rtcp.ts";
 import {
   isRtpPacket,

@@ -70,7 +70,7 @@ import {
 } from "../../src/rtsp/headers/mod.ts";
 import { parseRtspUrl, splitTrackUrl, streamPathOf } from "../../src/rtsp/url.ts";
 import { rewriteUpstreamRtcp } from "../../src/relay/rtcp_rewrite.ts";
-import { readerReportsOf } from "../../src/metrics/reader_reports.ts";
+import { readerReportsOf } from "../../src/rtp/reader_reports.ts";
 import { Track } from "../../src/relay/track.ts";
 import { GopCache } from "../../src/relay/gop_cache.ts";
 import type { Egress } from "../../src/relay/egress.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { ReportBlock } from "../rtp/rtcp.ts";
+import type { ReportBlock } from "./rtcp.ts";
 
 /** Sequence number space (2^16). */
 export const RTP_SEQ_MOD = 0x10000;

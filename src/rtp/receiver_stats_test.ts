@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { MAX_DROPOUT, RtpReceiverStats, type RtpUpdateResult } from "./rtp_receiver_stats.ts";
+import { MAX_DROPOUT, RtpReceiverStats, type RtpUpdateResult } from "./receiver_stats.ts";
 import { seededRandom as mulberry32 } from "../../tests/support/seeded_random.ts";
 
 /** Feeds sequence numbers 1/8 s apart with matching 90 kHz timestamps (constant transit). */

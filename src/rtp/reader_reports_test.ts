@@ -9,7 +9,7 @@ import {
   marshalSenderReport,
   type ReportBlock,
   senderReportSize,
-} from "../rtp/rtcp.ts";
+} from "./rtcp.ts";
 import { readerReportOf, readerReportsOf, summarizeReaderReports } from "./reader_reports.ts";
 
 const VIDEO = { outputSsrc: 0xaaaa0001, clockRate: 90_000 };

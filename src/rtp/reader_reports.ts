@@ -9,8 +9,8 @@
  * ```
  * @module
  */
-import { forEachRtcpPacket, parseReceiverReport, parseSenderReport, RTCP_RR, RTCP_SR } from "../rtp/rtcp.ts";
-import type { ReportBlock } from "../rtp/rtcp.ts";
+import { forEachRtcpPacket, parseReceiverReport, parseSenderReport, RTCP_RR, RTCP_SR } from "./rtcp.ts";
+import type { ReportBlock } from "./rtcp.ts";
 
 /** The latest receiver report block a reader sent about one track. */
 export interface ReaderReport {
