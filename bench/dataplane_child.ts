@@ -5,7 +5,7 @@
  * Prints "ready PORT portable" once forwarding, then runs until its stdin closes; prints its stats as JSON last.
  * @module
  */
-import { PortableForwarder } from "../src/dataplane/portable_udp.ts";
+import { PortableForwarder } from "./support/portable_forwarder.ts";
 
 const [port, ...dests] = Deno.args;
 const fwd = PortableForwarder.start({

@@ -12,7 +12,8 @@ import {
   verifyRequest,
   verifyResponse,
 } from "./mesh_auth.ts";
-import { deriveKeyring, parseMeshKeys } from "./mesh_keys.ts";
+import { deriveKeyring } from "./mesh_keys.ts";
+import { parseMeshKeys } from "../config/mesh_key_syntax.ts";
 
 const A = deriveKeyring(["cluster-key-a-0123456789"]);
 const B = deriveKeyring(["cluster-key-b-0123456789"]);

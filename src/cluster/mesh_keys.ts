@@ -9,14 +9,11 @@
  * 1. `old` + `new` (send with old, accept both) everywhere;
  * 2. `new` + `old` (send with new, accept both) everywhere;
  * 3. `new` alone.
+ *
+ * The key file's syntax (how many keys, how long) is checked by the config (`config/mesh_key_syntax.ts`).
  * @module
  */
 import { createHash, createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
-
-/** Fewest characters of a key: a short secret would fall to a dictionary. */
-export const MESH_KEY_MIN_LENGTH = 16;
-/** Most keys active at once (the current one and the ones being rotated out or in). */
-export const MESH_KEYS_MAX = 4;
 
 /** One cluster key and what is derived from it. */
 export interface MeshKey {
@@ -35,26 +32,6 @@ export interface MeshKeyring {
   readonly keys: readonly MeshKey[];
   /** The keys by wire id, for receivers (looked up per packet). */
   readonly byId: ReadonlyMap<number, readonly MeshKey[]>;
-}
-
-/**
- * Reads the keys of a key file or flag value.
- * @returns the keys in order, or a sentence saying what is wrong (no key, a key too short, too many)
- */
-export function parseMeshKeys(text: string): string[] | string {
-  const keys = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
-  if (keys.length === 0) return "the mesh key is empty";
-  if (keys.length > MESH_KEYS_MAX) {
-    return `${keys.length} mesh keys given; at most ${MESH_KEYS_MAX} may be active`;
-  }
-  const short = keys.findIndex((k) => k.length < MESH_KEY_MIN_LENGTH);
-  if (short >= 0) {
-    return `mesh key ${short + 1} has ${
-      keys[short]!.length
-    } characters; use at least ${MESH_KEY_MIN_LENGTH} ` +
-      "(e.g. openssl rand -hex 32)";
-  }
-  return keys;
 }
 
 /** Derives the wire id and the control and data keys of each cluster key. */

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { ipv4Number } from "../address.ts";
-import { parseMeshKeys } from "../cluster/mesh_keys.ts";
+import { parseMeshKeys } from "./mesh_key_syntax.ts";
 import { rtspUrlProblem } from "../rtsp/url.ts";
 import { RTSP_MAX_PATH_BYTES } from "../rtsp/limits.ts";
 

@@ -1,8 +1,10 @@
 /**
- * libc bindings and struct layouts of the Linux fast path (LP64: x86_64 and aarch64 share them).
- * Loaded only inside the fast path's Worker; needs `--allow-ffi`.
+ * libc bindings and struct layouts of the Linux fast path (LP64: x86_64 and aarch64 share them). libc is opened
+ * ({@linkcode openLibc}, needs `--allow-ffi`) only inside the fast path's Worker; the struct layouts are written on
+ * both sides. Private to src/dataplane (the underscore): other folders use `route.ts` and `shared_udp.ts`.
  * @module
  */
+import { ipv4Number } from "../address.ts";
 
 /** Symbols of libc the fast path calls, all synchronous on the calling thread. */
 export const LIBC_SYMBOLS = {
@@ -73,26 +75,16 @@ export const IOVEC_SIZE = 16;
 export const SOCKADDR_IN_SIZE = 16;
 
 /**
- * Parses a dotted-quad IPv4 address into its four bytes.
+ * Writes a `sockaddr_in` at `offset` of `view`.
  * @throws Error when `host` is not an IPv4 literal
  */
-export function parseIpv4(host: string): [number, number, number, number] {
-  const parts = host.split(".");
-  const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : NaN));
-  if (bytes.length !== 4 || bytes.some((b) => !(b >= 0 && b <= 255))) {
+export function writeSockaddrIn(view: DataView, offset: number, host: string, port: number): void {
+  const ip = ipv4Number(host);
+  if (ip === null) {
     throw new Error(`Cannot use "${host}" on the fast path: only IPv4 literal addresses are supported`);
   }
-  return bytes as [number, number, number, number];
-}
-
-/** An IPv4 literal as an unsigned 32-bit number, or null (src/address.ts; re-exported for the worker's files). */
-export { ipv4Number } from "../address.ts";
-
-/** Writes a `sockaddr_in` at `offset` of `view`. */
-export function writeSockaddrIn(view: DataView, offset: number, host: string, port: number): void {
-  const ip = parseIpv4(host);
   view.setUint16(offset, AF_INET, true);
   view.setUint16(offset + 2, port, false);
-  for (let i = 0; i < 4; i++) view.setUint8(offset + 4 + i, ip[i]!);
+  view.setUint32(offset + 4, ip, false);
   view.setBigUint64(offset + 8, 0n, true);
 }

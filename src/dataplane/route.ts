@@ -14,6 +14,7 @@
  * @module
  */
 import { rtpPayloadOffset } from "../rtp/packet.ts";
+import { writeSockaddrIn } from "./_libc.ts";
 
 /** The rewrite the relay applies to the packets of one upstream SSRC. */
 export interface RouteMap {
@@ -139,4 +140,15 @@ export class Route {
     packet[10] = (out >>> 8) & 0xff;
     packet[11] = out & 0xff;
   }
+}
+
+/**
+ * Packs IPv4 destinations as the `dests` of a {@linkcode RouteSpec}: one 16-byte `sockaddr_in` each, in order.
+ * @throws Error when a hostname is not an IPv4 literal (filter with `ipv4Number` first)
+ */
+export function packRouteDests(dests: readonly { hostname: string; port: number }[]): Uint8Array {
+  const bytes = new Uint8Array(dests.length * 16);
+  const view = new DataView(bytes.buffer);
+  dests.forEach((d, i) => writeSockaddrIn(view, i * 16, d.hostname, d.port));
+  return bytes;
 }

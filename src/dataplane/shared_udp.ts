@@ -35,7 +35,6 @@ import {
   EFD_NONBLOCK,
   type Libc,
   openLibc,
-  parseIpv4,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
   SO_SNDBUF,
@@ -47,6 +46,7 @@ import {
   writeSockaddrIn,
 } from "./_libc.ts";
 import { EMPTY_ROUTE, routeNarrows, type RouteSpec } from "./route.ts";
+import { ipv4Number } from "../address.ts";
 
 /** Packets in the outbox that trigger an immediate flush. */
 export const OUTBOX_PACKETS = 64;
@@ -442,10 +442,6 @@ export function fastPlaneUnavailable(hostname: string): string | null {
   } catch {
     return "the fast data plane needs --allow-ffi";
   }
-  try {
-    parseIpv4(hostname);
-  } catch {
-    return "the fast data plane needs an IPv4 literal --listen address";
-  }
+  if (ipv4Number(hostname) === null) return "the fast data plane needs an IPv4 literal --listen address";
   return null;
 }

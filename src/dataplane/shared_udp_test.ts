@@ -2,7 +2,8 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { writeRtpHeader } from "../rtp/packet.ts";
 import { FastUdpPlane } from "./shared_udp.ts";
 import { MAX_BACKLOG_BYTES } from "./_shared_protocol.ts";
-import { ipv4Number, writeSockaddrIn } from "./_libc.ts";
+import { writeSockaddrIn } from "./_libc.ts";
+import { ipv4Number } from "../address.ts";
 
 const linux = Deno.build.os === "linux";
 const SSRC = 0x5eed;

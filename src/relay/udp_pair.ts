@@ -5,8 +5,8 @@
  */
 import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
-import type { RouteMap, RouteSpec } from "../dataplane/route.ts";
-import { ipv4Number, writeSockaddrIn } from "../dataplane/_libc.ts";
+import { packRouteDests, type RouteMap, type RouteSpec } from "../dataplane/route.ts";
+import { ipv4Number } from "../address.ts";
 
 /**
  * Receives one datagram. The buffer is fresh per datagram and owned by the handler. `forwarded` (fast data plane
@@ -130,9 +130,7 @@ export class UdpPortPair {
     const ip = source ? ipv4Number(source.host) : null;
     const src: RouteSpec["src"] = ip === null ? null : { ip, port: source?.port ?? 0 };
     const ipv4 = dests.filter((d) => ipv4Number(d.rtpAddress.hostname) !== null);
-    const bytes = new Uint8Array(ipv4.length * 16);
-    const view = new DataView(bytes.buffer);
-    ipv4.forEach((d, i) => writeSockaddrIn(view, i * 16, d.rtpAddress.hostname, d.rtpAddress.port));
+    const bytes = packRouteDests(ipv4.map((d) => d.rtpAddress));
     this.#routeIds.set(bytes, new Set(ipv4.map((d) => d.id)));
     // Readers the worker cannot serve (not IPv4) are the main thread's: it needs the packets at once.
     const spec = { src, map, dests: bytes, prompt: prompt || ipv4.length < dests.length };

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import type { Forwarder } from "./forwarder.ts";
-import { PortableForwarder } from "./portable_udp.ts";
+import { type Forwarder, PortableForwarder } from "./portable_forwarder.ts";
 
 const HOST = "127.0.0.1";
 const PACKETS = 2000;
