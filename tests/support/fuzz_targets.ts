@@ -56,18 +56,11 @@ import {
 import { H264Packetizer, isKeyframeRtpPayload, splitAnnexB } from "../../src/rtp/h264.ts";
 import { isH265KeyframeRtpPayload } from "../../src/rtp/h265.ts";
 import { mediaControlUrl, parseSdp, rewriteSdpForServing, sessionControlUrl } from "../../src/rtsp/sdp.ts";
-import {
-  formatRange,
-  formatRtpInfo,
-  formatSession,
-  formatTransports,
-  parseAuthorization,
-  parseChallenges,
-  parseRange,
-  parseRtpInfo,
-  parseSession,
-  parseTransports,
-} from "../../src/rtsp/headers/mod.ts";
+import { formatRange, parseRange } from "../../src/rtsp/headers/range.ts";
+import { formatRtpInfo, parseRtpInfo } from "../../src/rtsp/headers/rtp_info.ts";
+import { formatSession, parseSession } from "../../src/rtsp/headers/session.ts";
+import { formatTransports, parseTransports } from "../../src/rtsp/headers/transport.ts";
+import { parseAuthorization, parseChallenges } from "../../src/rtsp/headers/auth.ts";
 import { parseRtspUrl, splitTrackUrl, streamPathOf } from "../../src/rtsp/url.ts";
 import { rewriteUpstreamRtcp } from "../../src/relay/rtcp_rewrite.ts";
 import { readerReportsOf } from "../../src/rtp/reader_reports.ts";
