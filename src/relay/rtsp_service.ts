@@ -37,7 +37,7 @@ import {
 } from "./stream.ts";
 import type { UdpPortPair } from "./udp_pair.ts";
 import { type ReaderReport, readerReportsOf } from "../rtp/reader_reports.ts";
-import { buildReceiverReportCompound } from "../rtp/rtcp.ts";
+import { ReceiverReporter, type ReportRoute } from "./receiver_reporter.ts";
 import { RefusalLog } from "./limits.ts";
 import type { Refusal, RefusalReason } from "../rtsp/refusals.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
@@ -192,9 +192,8 @@ export class RtspService {
   readonly #conns = new WeakMap<RtspConnection, ConnState>();
   readonly #rtcpIntervalMs: number;
   readonly #rtcpCname: string;
-  /** SSRC of the relay as a receiver of publishers' media. */
-  readonly #rtcpSsrc = crypto.getRandomValues(new Uint32Array(1))[0]!;
-  readonly #reportedAt = new WeakMap<RelaySession, number>();
+  /** The relay's receiver reports to each recording publisher. */
+  readonly #reporters = new WeakMap<RelaySession, ReceiverReporter>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
   readonly #auth: RtspAuthenticator | undefined;
   readonly #maxSessionsPerIp: number;
@@ -296,32 +295,26 @@ export class RtspService {
   }
 
   /**
-   * Sends a recording publisher an RTCP receiver report (RR + SDES CNAME) per track every RTCP interval: over
-   * UDP from the track's RTCP port to the publisher's client RTCP port, over TCP on the track's RTCP channel.
+   * Sends a recording publisher its due RTCP receiver reports (RR + SDES CNAME) per track: over UDP from the
+   * track's RTCP port to the publisher's client RTCP port, over TCP on the track's RTCP channel.
    */
   #reportToPublisher(s: RelaySession, now: number): void {
-    const last = this.#reportedAt.get(s);
-    if (last === undefined) {
-      // The first report half an interval after the session is seen recording (RFC 3550 §6.2 initial delay).
-      this.#reportedAt.set(s, now - this.#rtcpIntervalMs / 2);
-      return;
-    }
-    if (now - last < this.#rtcpIntervalMs) return;
-    this.#reportedAt.set(s, now);
+    const reporter = this.#reporters.get(s);
+    if (!reporter) return;
+    const routes: ReportRoute[] = [];
     for (const t of s.tracks.values()) {
-      const block = s.stream.tracks[t.index]?.receiverReportBlock();
-      if (!block) continue;
-      const packet = buildReceiverReportCompound(this.#rtcpSsrc, this.#rtcpCname, [block]);
-      if (t.transport === "tcp") {
-        s.conn.writer.enqueueFrame(t.ports[1], packet, true);
-      } else {
-        s.stream.pairOf(t.index)?.sendRtcp(packet, {
-          transport: "udp",
-          hostname: s.remote,
-          port: t.ports[1],
-        });
-      }
+      routes[t.index] = t.transport === "tcp"
+        ? { kind: "tcp", channel: t.ports[1] }
+        : { kind: "udp", host: s.remote, port: t.ports[1] };
     }
+    reporter.poll(now, s.stream.tracks, routes, {
+      udp: (index, packet, hostname, port) => {
+        const pair = s.stream.pairOf(index);
+        pair?.sendRtcp(packet, { transport: "udp", hostname, port });
+        return pair !== undefined;
+      },
+      tcp: (channel, packet) => s.conn.writer.enqueueFrame(channel, packet, true),
+    });
   }
 
   /** Keeps the report blocks of a reader's RTCP compound on its session and on the tracks they describe. */
@@ -1087,6 +1080,9 @@ export class RtspService {
     }
     s.state = next as SessionState;
     s.stream.setState("ready");
+    const reporter = new ReceiverReporter({ intervalMs: this.#rtcpIntervalMs, cname: this.#rtcpCname });
+    reporter.start(this.#now());
+    this.#reporters.set(s, reporter);
     this.#sessionLog.info(s.remote, "publisher recording", { session: s.id, path: s.path }, this.#now());
     return response(200, { Session: `${s.id};timeout=${this.#timeout}` });
   }

@@ -8,9 +8,10 @@
  */
 import { RtpReceiverStats } from "../rtp/receiver_stats.ts";
 import type { ReaderReport } from "../rtp/reader_reports.ts";
-import { isValidRtcpCompound, ntpMiddle32, type ReportBlock, RTCP_SR } from "../rtp/rtcp.ts";
+import { forEachRtcpPacket, ntpMiddle32, type ReportBlock, RTCP_SR } from "../rtp/rtcp.ts";
 import {
   isRtpPacket,
+  randomSsrc,
   rtpSequence,
   rtpSsrc,
   rtpTimestamp,
@@ -61,10 +62,6 @@ const MAX_DROPOUT = 3000;
 /** A packet this many behind or more is no reordering but a new numbering (RFC 3550 A.1 MAX_MISORDER). */
 const MAX_MISORDER = 100;
 
-function randomUint32(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0]!;
-}
-
 /** A track's forwarding entry. */
 export class Track {
   readonly index: number;
@@ -113,7 +110,7 @@ export class Track {
   constructor(options: TrackOptions) {
     this.index = options.index;
     this.clockRate = options.clockRate;
-    this.outputSsrc = options.outputSsrc ?? randomUint32();
+    this.outputSsrc = options.outputSsrc ?? randomSsrc();
     this.#observe = options.observe;
     this.#now = options.now ?? (() => performance.now() / 1000);
     this.#gop = options.gopCache;
@@ -410,19 +407,14 @@ export class Track {
 
   /** Records the sender reports of the upstream source, for LSR/DLSR of the next receiver report. */
   #noteSenderReports(packet: Uint8Array): void {
-    if (!isValidRtcpCompound(packet)) return;
     let now = -1;
-    for (let off = 0; off < packet.length;) {
-      const len = (((packet[off + 2]! << 8) | packet[off + 3]!) + 1) * 4;
-      if (packet[off + 1] === RTCP_SR && len >= 28) {
-        const ssrc = u32(packet, off + 4);
-        if (this.#statsSsrc < 0 || ssrc === this.#statsSsrc) {
-          if (now < 0) now = this.#now();
-          this.#stats.noteSenderReport(ntpMiddle32(u32(packet, off + 8), u32(packet, off + 12)), now);
-        }
-      }
-      off += len;
-    }
+    forEachRtcpPacket(packet, (type, sr) => {
+      if (type !== RTCP_SR || sr.length < 28) return;
+      const ssrc = u32(sr, 4);
+      if (this.#statsSsrc >= 0 && ssrc !== this.#statsSsrc) return;
+      if (now < 0) now = this.#now();
+      this.#stats.noteSenderReport(ntpMiddle32(u32(sr, 8), u32(sr, 12)), now);
+    });
   }
 
   #resync(inSeq: number, inTs: number, ssrc: number, now: number): void {

@@ -175,3 +175,8 @@ export function setRtpPayloadType(buf: Uint8Array, payloadType: number): void {
 export function setRtpMarker(buf: Uint8Array, marker: boolean): void {
   buf[1] = marker ? buf[1]! | 0x80 : buf[1]! & 0x7f;
 }
+
+/** A random SSRC (RFC 3550 §8: chosen at random so that two sources in a session are unlikely to share one). */
+export function randomSsrc(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}

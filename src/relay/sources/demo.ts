@@ -6,6 +6,7 @@
 import type { Logger } from "../../log.ts";
 import { contained } from "../../contain.ts";
 import { H264Packetizer, nalType, profileLevelId, splitAnnexB, spropParameterSets } from "../../rtp/h264.ts";
+import { randomSsrc } from "../../rtp/packet.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
 import type { Stream, StreamSource } from "../stream.ts";
 
@@ -124,10 +125,9 @@ export class DemoSource implements StreamSource {
       return;
     }
     if (!this.#running) return;
-    const ssrc = crypto.getRandomValues(new Uint32Array(1))[0]!;
     this.#packetizer = new H264Packetizer({
       payloadType: PAYLOAD_TYPE,
-      ssrc,
+      ssrc: randomSsrc(),
       initialSequence: crypto.getRandomValues(new Uint16Array(1))[0]!,
     });
     stream.setState("ready");

@@ -26,7 +26,7 @@ import { parseSession } from "../../rtsp/headers/session.ts";
 import { formatTransport, parseTransport, type Transport } from "../../rtsp/headers/transport.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
 import { redactUrl, redactUrls, resolveControl } from "../../rtsp/url.ts";
-import { buildReceiverReportCompound } from "../../rtp/rtcp.ts";
+import { ReceiverReporter, type ReportRoute, type ReportSender } from "../receiver_reporter.ts";
 import type { Stream, StreamSource } from "../stream.ts";
 
 /** How to pull: `auto` tries UDP first and falls back to TCP. */
@@ -62,9 +62,6 @@ export interface PullSourceOptions {
   authSchemes?: readonly AuthSchemeName[];
 }
 
-/** Where a track's RTCP receiver reports go: a UDP port of the camera, or an interleaved channel. */
-export type RtcpRoute = { kind: "udp"; port: number } | { kind: "tcp"; channel: number } | null;
-
 /** Delay before reconnect attempt `attempt` (0-based): doubling from `initial`, capped at `max`. */
 export function backoffDelay(attempt: number, initial: number, max: number): number {
   return Math.min(max, initial * 2 ** Math.min(attempt, 30));
@@ -93,9 +90,8 @@ export class PullSource implements StreamSource {
   #retryInMs = 0;
   #activeTransport: "udp" | "tcp" | null = null;
   #loop: Promise<void> | null = null;
-  /** SSRC of the relay as a receiver in the camera's RTP sessions. */
-  readonly #ssrc = crypto.getRandomValues(new Uint32Array(1))[0]!;
-  #reportsSent = 0;
+  /** The relay's receiver reports to the camera (created with the options). */
+  readonly #reporter: ReceiverReporter;
 
   /** @param options stream, camera URL and timings */
   constructor(options: PullSourceOptions) {
@@ -114,6 +110,7 @@ export class PullSource implements StreamSource {
       ...options,
     };
     this.#useTcp = options.transport === "tcp";
+    this.#reporter = new ReceiverReporter({ intervalMs: this.#o.rtcpIntervalMs, cname: this.#o.cname });
   }
 
   /**
@@ -153,7 +150,7 @@ export class PullSource implements StreamSource {
       transport: this.#activeTransport,
       mode: this.#o.transport,
       reconnects: Math.max(0, this.#o.stream.sourceSessions - 1),
-      receiverReportsSent: this.#reportsSent,
+      receiverReportsSent: this.#reporter.sent,
       failures: this.#failures,
       retryInMs: this.#sleep ? Math.max(0, Math.round(this.#sleep.until - this.#o.now())) : null,
     };
@@ -282,7 +279,7 @@ export class PullSource implements StreamSource {
     let sessionId: string | undefined;
     let timeoutSeconds = 60;
     const host = client.remote.hostname;
-    const rtcpRoutes: RtcpRoute[] = [];
+    const rtcpRoutes: (ReportRoute | null)[] = [];
     /** Interleaved channel -> track index and whether it carries RTCP. */
     const channels = new Map<number, { index: number; rtcp: boolean }>();
     for (let i = 0; i < desc.medias.length; i++) {
@@ -331,7 +328,7 @@ export class PullSource implements StreamSource {
         channels.set(rtcpCh, { index: i, rtcp: true });
         rtcpRoutes[i] = { kind: "tcp", channel: rtcpCh };
       } else {
-        rtcpRoutes[i] = t?.serverPort ? { kind: "udp", port: t.serverPort[1] } : null;
+        rtcpRoutes[i] = t?.serverPort ? { kind: "udp", host, port: t.serverPort[1] } : null;
       }
     }
 
@@ -371,8 +368,15 @@ export class PullSource implements StreamSource {
 
     const keepaliveMs = Math.max(1000, (timeoutSeconds * 1000) / 2);
     let lastKeepalive = performance.now();
-    // RFC 3550 §6.2: the first report after half the interval.
-    let nextReport = readyAt + this.#o.rtcpIntervalMs / 2;
+    this.#reporter.start(readyAt);
+    const sendReport: ReportSender = {
+      udp: (i, packet, hostname, port) => {
+        const pair = stream.pairOf(i);
+        pair?.sendRtcp(packet, { transport: "udp", hostname, port });
+        return pair !== undefined;
+      },
+      tcp: (channel, packet) => client.sendFrame(channel, packet),
+    };
     let counts = stream.tracks.map((t) => t.counters.packetsIn);
     while (!this.#stopped) {
       const ended = await Promise.race([
@@ -395,34 +399,7 @@ export class PullSource implements StreamSource {
         lastKeepalive = now;
         client.request("GET_PARAMETER", base, { Session: sessionId ?? "" }).catch(() => {});
       }
-      if (now >= nextReport) {
-        nextReport = now + this.#o.rtcpIntervalMs;
-        this.#sendReceiverReports(client, host, rtcpRoutes);
-      }
-    }
-  }
-
-  /**
-   * Sends the camera one RTCP compound per track: an RR with the track's report block (none before the source
-   * is validated) and an SDES CNAME. UDP goes from the track's RTCP port to the camera's server RTCP port; TCP
-   * goes on the track's RTCP channel, queued behind the requests.
-   */
-  #sendReceiverReports(client: RtspClientConnection, host: string, routes: readonly RtcpRoute[]): void {
-    const stream = this.#o.stream;
-    for (let i = 0; i < routes.length; i++) {
-      const route = routes[i];
-      const track = stream.tracks[i];
-      if (!route || !track) continue;
-      const block = track.receiverReportBlock();
-      const packet = buildReceiverReportCompound(this.#ssrc, this.#o.cname, block ? [block] : []);
-      if (route.kind === "tcp") {
-        if (!client.sendFrame(route.channel, packet)) continue;
-      } else {
-        const pair = stream.pairOf(i);
-        if (!pair) continue;
-        pair.sendRtcp(packet, { transport: "udp", hostname: host, port: route.port });
-      }
-      this.#reportsSent++;
+      this.#reporter.poll(now, stream.tracks, rtcpRoutes, sendReport);
     }
   }
 }
