@@ -14,6 +14,8 @@ import { fastPlaneUnavailable, FastUdpPlane } from "./dataplane/shared_udp.ts";
 import { RtspAuthenticator } from "./relay/rtsp_auth.ts";
 import { RtspService } from "./relay/rtsp_service.ts";
 import { MemoryBudget } from "./relay/memory_budget.ts";
+import { PortPairAllocator } from "./relay/port_allocator.ts";
+import { udpPortPairs } from "./relay/udp_pair.ts";
 import { DemoSource } from "./relay/sources/demo.ts";
 import { PullSource } from "./relay/sources/pull.ts";
 import type { Discovery, Peer } from "./cluster/discovery.ts";
@@ -157,15 +159,14 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     }
   } else logger.info("data plane", { kind: "portable" });
   const memoryBudget = new MemoryBudget(config.memoryBudgetBytes);
+  const allocator = new PortPairAllocator(config.udpPortRange[0], config.udpPortRange[1]);
   const hub = new StreamHub({
-    ...(udpPlane ? { udpPlane } : {}),
+    bindPair: udpPortPairs(config.listen, allocator, udpPlane),
     observeTrack: metrics.observeTrack,
     logger: logger.child("hub"),
     pulls: config.paths,
     demo: config.demo,
     publish: config.publish,
-    hostname: config.listen,
-    udpPortRange: config.udpPortRange,
     lingerSeconds: config.lingerSeconds,
     cameraWaitMs: config.cameraWaitSeconds * 1000,
     gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,

@@ -19,3 +19,20 @@ export type Clock = () => number;
 export function monotonicMs(): number {
   return performance.now();
 }
+
+/** A pending timer's handle: opaque, only given back to {@linkcode Timers.clearTimeout}. */
+export type TimerHandle = unknown;
+
+/** Timers as code that schedules work uses them, injected so tests can run it without waiting. */
+export interface Timers {
+  /** Runs `fn` once after `ms` milliseconds. @returns a handle for {@linkcode Timers.clearTimeout} */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a pending timer (an unknown or undefined handle is ignored). */
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** The runtime's timers. */
+export const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout> | undefined),
+};

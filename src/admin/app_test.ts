@@ -17,6 +17,7 @@ import { parseSdp } from "../rtsp/sdp.ts";
 import type { RtspConnection } from "../rtsp/server.ts";
 import { StreamHub } from "../relay/hub.ts";
 import { RtspService } from "../relay/rtsp_service.ts";
+import { FakePortPairs } from "../../tests/support/fake_port_pairs.ts";
 import type { Stream, StreamSource } from "../relay/stream.ts";
 import { type AdminDeps, createAdminApp, type ReadinessChecks, type ReceiverStatsLike } from "./app.ts";
 import {
@@ -123,14 +124,12 @@ class Harness implements AsyncDisposable {
       paths: { cam: "rtsp://viewer:cam-s3cret@camera.invalid/1", "lobby/door": "rtsp://camera.invalid/2" },
       ...options.config,
     });
-    const base = 30_000 + 2 * Math.floor(Math.random() * 4_900);
     this.hub = new StreamHub({
       logger: silentLogger,
       pulls: this.config?.paths ?? {},
       demo: true,
       publish: true,
-      hostname: HOST,
-      udpPortRange: [base, base + 63],
+      bindPair: new FakePortPairs(32).bind,
       lingerSeconds: 30,
       createSource: (stream, kind) => new FakeSource(stream, kind),
     });

@@ -3,6 +3,7 @@ import { configSchema } from "../config/schema.ts";
 import { silentLogger } from "../log.ts";
 import { StreamHub } from "../relay/hub.ts";
 import { RtspService } from "../relay/rtsp_service.ts";
+import { FakePortPairs } from "../../tests/support/fake_port_pairs.ts";
 import type { StreamSource } from "../relay/stream.ts";
 import { createAdminApp } from "./app.ts";
 import { widePath } from "./openapi.ts";
@@ -50,8 +51,7 @@ function appWith(config: Record<string, unknown>) {
     pulls: {},
     demo: false,
     publish: true,
-    hostname: "127.0.0.1",
-    udpPortRange: [40000, 40063],
+    bindPair: new FakePortPairs(32).bind,
     lingerSeconds: 1,
     createSource: () => ({}) as StreamSource,
   });

@@ -7,6 +7,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { silentLogger } from "../log.ts";
 import { PortPairAllocator } from "../relay/port_allocator.ts";
+import { udpPortPairs } from "../relay/udp_pair.ts";
 import { Stream, StreamUnavailable } from "../relay/stream.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacket } from "./mesh_frame.ts";
@@ -104,8 +105,7 @@ function setup() {
     path: "cam",
     kind: "mesh",
     logger: silentLogger,
-    allocator: new PortPairAllocator(base, base + 19),
-    hostname: "127.0.0.1",
+    bindPair: udpPortPairs("127.0.0.1", new PortPairAllocator(base, base + 19)),
     lingerSeconds: 0,
     onIdle: () => {},
   });

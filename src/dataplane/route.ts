@@ -15,6 +15,7 @@
  */
 import { rtpPayloadOffset } from "../rtp/packet.ts";
 import { writeSockaddrIn } from "./_libc.ts";
+import { ipv4Number } from "../address.ts";
 
 /** The rewrite the relay applies to the packets of one upstream SSRC. */
 export interface RouteMap {
@@ -41,6 +42,32 @@ export interface RouteSpec {
    * hold packets for the main thread's statistics and GOP cache a little (about a millisecond) to batch them.
    */
   prompt: boolean;
+}
+
+/** What the relay asks the plane to forward for one receiving socket, in its own terms. */
+export interface PlaneRoute {
+  /** The expected sender (`port` absent: any port of it), or null: forward nothing. */
+  source: { host: string; port?: number | undefined } | null;
+  /** Rewrite of the current upstream SSRC, or null: forward nothing. */
+  map: RouteMap | null;
+  /** UDP readers the worker may serve itself: an id of the relay's and the reader's RTP address. */
+  readers: readonly { id: string; host: string; port: number }[];
+  /** The main thread has readers of its own (TCP, mesh, a reader still paced) and needs each packet at once. */
+  prompt: boolean;
+}
+
+/**
+ * The worker's spec of a route, and the ids of the readers it serves. The worker speaks IPv4 only: a source that
+ * is not IPv4 forwards nothing, readers that are not IPv4 stay with the main thread (which then needs every
+ * packet at once).
+ */
+export function compileRoute(route: PlaneRoute): { spec: RouteSpec; served: ReadonlySet<string> } {
+  const ip = route.source ? ipv4Number(route.source.host) : null;
+  const src: RouteSpec["src"] = ip === null ? null : { ip, port: route.source?.port ?? 0 };
+  const ipv4 = route.readers.filter((r) => ipv4Number(r.host) !== null);
+  const dests = packRouteDests(ipv4.map((r) => ({ hostname: r.host, port: r.port })));
+  const spec = { src, map: route.map, dests, prompt: route.prompt || ipv4.length < route.readers.length };
+  return { spec, served: new Set(ipv4.map((r) => r.id)) };
 }
 
 /** A spec that forwards nothing. */

@@ -6,7 +6,6 @@
 import { reportContained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import type { SessionDescription } from "../rtsp/sdp.ts";
-import { PortPairAllocator } from "./port_allocator.ts";
 import {
   DEFAULT_MAX_TRACKS,
   type SourceKind,
@@ -40,10 +39,10 @@ export interface StreamHubOptions {
   demo: boolean;
   /** Whether unconfigured paths accept publishers. */
   publish: boolean;
-  /** Bind address of the UDP pairs. */
-  hostname: string;
-  /** RTP/RTCP server port range. */
-  udpPortRange: readonly [number, number];
+  /** Binds the tracks' RTP/RTCP port pairs (udp_pair.ts's `udpPortPairs`, or fakes in tests). */
+  bindPair: StreamOptions["bindPair"];
+  /** Timers of the streams' lingers and readers' waits. @default realTimers */
+  timers?: StreamOptions["timers"];
   lingerSeconds: number;
   /**
    * How long a reader waits for a configured camera that is not playing before it gets 503 (see
@@ -52,8 +51,6 @@ export interface StreamHubOptions {
   cameraWaitMs?: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
   gopCacheBytes?: number;
-  /** Fast data plane shared by every stream's tracks; absent, Deno sockets. */
-  udpPlane?: StreamOptions["udpPlane"];
   /** Most tracks a stream may have. @default 16 (stream.ts `DEFAULT_MAX_TRACKS`) */
   maxTracks?: number;
   /** The relay-wide budget the GOP caches take their bytes from. @default none */
@@ -69,7 +66,6 @@ export type PublishRefusal = "not_allowed" | "busy";
 
 /** Path -> stream registry. */
 export class StreamHub {
-  readonly allocator: PortPairAllocator;
   readonly #opts: StreamHubOptions;
   readonly #streams = new Map<string, Stream>();
   readonly #pulls: Map<string, string>;
@@ -78,7 +74,6 @@ export class StreamHub {
   constructor(options: StreamHubOptions) {
     this.#opts = options;
     this.#pulls = new Map(Object.entries(options.pulls));
-    this.allocator = new PortPairAllocator(options.udpPortRange[0], options.udpPortRange[1]);
   }
 
   /** Most tracks a stream may have. */
@@ -226,9 +221,8 @@ export class StreamHub {
       path,
       kind,
       logger: this.#opts.logger,
-      allocator: this.allocator,
-      hostname: this.#opts.hostname,
-      ...(this.#opts.udpPlane ? { udpPlane: this.#opts.udpPlane } : {}),
+      bindPair: this.#opts.bindPair,
+      ...(this.#opts.timers ? { timers: this.#opts.timers } : {}),
       lingerSeconds: this.#opts.lingerSeconds,
       gopCacheBytes: this.#opts.gopCacheBytes ?? 0,
       ...(this.#opts.maxTracks !== undefined ? { maxTracks: this.#opts.maxTracks } : {}),

@@ -45,10 +45,8 @@ export interface RelaySession {
   state: SessionState;
   timer: SessionTimer;
   tracks: Map<number, SessionTrack>;
-  /** RTCP listener keys registered on the stream (UDP readers). */
-  rtcpKeys: string[];
-  /** `host:port` of this reader's RTP ports, registered on the stream (NAT hole-punch packets land there). */
-  rtpKeys: string[];
+  /** Unregisters this UDP reader's ports from the stream (its RTCP listener, its hole-punch source), per track. */
+  udpReaderPorts: Array<() => void>;
   /** Publisher source handle (publishers). */
   source: StreamSource | null;
   /**

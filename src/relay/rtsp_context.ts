@@ -13,7 +13,7 @@ import type { StreamHub } from "./hub.ts";
 import type { RtspAccess } from "./rtsp_access.ts";
 import type { SessionRegistry } from "./session_registry.ts";
 import { PortsExhausted, type Stream, StreamUnavailable } from "./stream.ts";
-import type { UdpPortPair } from "./udp_pair.ts";
+import type { PortPair } from "./port_pair.ts";
 
 /** The state and settings every method handler reads. */
 export interface RtspContext {
@@ -58,7 +58,7 @@ export async function readyStream(ctx: RtspContext, path: string): Promise<Strea
  * The port pair of a stream's track, bound now if needed.
  * @throws 503 when the UDP port range is in use
  */
-export function pairFor(stream: Stream, index: number): UdpPortPair {
+export function pairFor(stream: Stream, index: number): PortPair {
   try {
     return stream.pairFor(index);
   } catch (err) {

@@ -1,8 +1,8 @@
 /**
  * Tests of {@linkcode RtspService} driven through its handler interface, as the TCP shell (src/rtsp/server.ts)
  * drives it: request objects in, responses out, `$` frames through the connection's `onFrame`. The hub is real,
- * with fake sources that install an SDP on demand, fake connections that record interleaved frames, and a fake
- * clock for session timeouts. The only I/O is the UDP pairs the streams bind on 127.0.0.1.
+ * with fake sources that install an SDP on demand, fake connections that record interleaved frames, fake port
+ * pairs (tests/support/fake_port_pairs.ts) and a fake clock for session timeouts: no sockets.
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, match, notEqual, ok } from "node:assert/strict";
@@ -25,6 +25,7 @@ import { parseSdp } from "../rtsp/sdp.ts";
 import { MemoryBudget } from "./memory_budget.ts";
 import type { RtspConnection } from "../rtsp/server.ts";
 import { StreamHub } from "./hub.ts";
+import { type FakePortPair, FakePortPairs } from "../../tests/support/fake_port_pairs.ts";
 import { requestCost, RtspService, type RtspServiceLimits } from "./rtsp_service.ts";
 import type { RefusalReason } from "../rtsp/refusals.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
@@ -155,12 +156,13 @@ class Harness {
   readonly sources: FakeSource[] = [];
   readonly answered: Array<[string, number]> = [];
   readonly refused: RefusalReason[] = [];
+  /** The streams' port pairs: no sockets; tests deliver datagrams and read what was sent. */
+  readonly pairs = new FakePortPairs(32);
   readonly hub: StreamHub;
   readonly svc: RtspService;
   #cseq = 0;
 
   constructor(options: HarnessOptions = {}) {
-    const base = 30_000 + 2 * Math.floor(Math.random() * 4_900);
     this.hub = new StreamHub({
       logger: silentLogger,
       pulls: {
@@ -170,8 +172,7 @@ class Harness {
       },
       demo: false,
       publish: options.publish ?? true,
-      hostname: HOST,
-      udpPortRange: [base, base + 63],
+      bindPair: this.pairs.bind,
       lingerSeconds: options.lingerSeconds ?? 30,
       gopCacheBytes: options.gopCacheBytes ?? 0,
       createSource: (stream, _kind, url) => {
@@ -257,21 +258,6 @@ function rtp(seq: number, ssrc = 0x1234, nal = 0x65): Uint8Array {
 
 async function tick(ms = 0): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
-}
-
-/** `promise`, or a rejection after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 Deno.test("RtspService answers OPTIONS with the methods it implements, echoing CSeq", async () => {
@@ -668,13 +654,27 @@ Deno.test("RtspService.sweep() ends silent sessions and keeps those refreshed by
     equal(ka.status, 200);
     equal(ka.headers.get("Session"), `${keepalive};timeout=${TIMEOUT_S}`);
     // the reader's RTCP port sent a report: v=2, p=0, count=0, RR, length=1 word; reporter SSRC 1
-    stream.readerRtcp.get(`${HOST}:7005`)!(new Uint8Array([0x80, 201, 0x00, 0x01, 0, 0, 0, 1]), 0);
+    (stream.pairOf(0) as FakePortPair).receiveRtcp(
+      new Uint8Array([0x80, 201, 0x00, 0x01, 0, 0, 0, 1]),
+      HOST,
+      7005,
+    );
 
     h.clock.now += 5001;
     h.svc.sweep();
     assertEquals(h.ids(), [keepalive, rtcp].sort());
     equal(stream.refs, 2);
-    ok(!stream.readerRtcp.has(`${HOST}:7001`), "RTCP listener of the ended session removed");
+    const reportsBefore = stream.tracks[0]!.counters.readerReports;
+    (stream.pairOf(0) as FakePortPair).receiveRtcp(
+      new Uint8Array([0x80, 201, 0x00, 0x01, 0, 0, 0, 1]),
+      HOST,
+      7001,
+    );
+    equal(
+      stream.tracks[0]!.counters.readerReports,
+      reportsBefore,
+      "RTCP listener of the ended session removed",
+    );
     equal((await h.send(conn, "PLAY", `${BASE}/cam/`, { Session: silent })).status, 454);
 
     h.clock.now += ENFORCED_MS + 1;
@@ -974,40 +974,32 @@ Deno.test("RtspService.stop() ends every session", async () => {
 
 Deno.test("RtspService PLAY over UDP sends RTP to the client port and counts the reader's RTCP", async () => {
   const h = new Harness();
-  const rtpSock = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
-  const rtcpSock = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
   try {
-    const ports = [(rtpSock.addr as Deno.NetAddr).port, (rtcpSock.addr as Deno.NetAddr).port];
     const conn = new FakeConn();
-    const id = await h.setup(
-      conn,
-      `${BASE}/cam/trackID=0`,
-      `RTP/AVP;unicast;client_port=${ports[0]}-${ports[1]}`,
-    );
+    const id = await h.setup(conn, `${BASE}/cam/trackID=0`, "RTP/AVP;unicast;client_port=7200-7201");
     equal((await h.send(conn, "PLAY", `${BASE}/cam/`, { Session: id })).status, 200);
     const stream = h.stream("cam");
     const track = stream.tracks[0]!;
-    const pair = stream.pairOf(0)!;
+    const pair = stream.pairOf(0) as FakePortPair;
 
     track.ingestRtp(rtp(42));
-    const [packet, from] = await within(rtpSock.receive(), 2000, "RTP to the client port");
-    equal(rtpSequence(packet), 42);
-    equal(rtpSsrc(packet), track.outputSsrc);
-    equal((from as Deno.NetAddr).port, pair.rtpPort);
+    const sent = pair.sent.filter((d) => d.port === "rtp");
+    equal(sent.length, 1, "RTP to the client port, from the track's RTP port");
+    equal(sent[0]!.to.port, 7200);
+    equal(rtpSequence(sent[0]!.packet), 42);
+    equal(rtpSsrc(sent[0]!.packet), track.outputSsrc);
 
     // A receiver report from the reader's RTCP port refreshes the session and is counted, not forwarded.
     // v=2, p=0, count=0, RR, length=1 word; reporter SSRC 1
-    await rtcpSock.send(new Uint8Array([0x80, 201, 0x00, 0x01, 0, 0, 0, 1]), {
-      transport: "udp",
-      hostname: HOST,
-      port: pair.rtcpPort,
-    });
-    for (let i = 0; i < 200 && track.counters.readerReports === 0; i++) await tick(1);
+    h.clock.now += 3000;
+    pair.receiveRtcp(new Uint8Array([0x80, 201, 0x00, 0x01, 0, 0, 0, 1]), HOST, 7201);
     equal(track.counters.readerReports, 1);
     equal(h.svc.sessions()[0]!.timer.lastActivity, h.clock.now);
+    equal(pair.sent.filter((d) => d.port === "rtcp").length, 0, "not forwarded");
+    // The same report from another port of the client is not the reader's.
+    pair.receiveRtcp(new Uint8Array([0x80, 201, 0x00, 0x01, 0, 0, 0, 1]), HOST, 7203);
+    equal(track.counters.readerReports, 1);
   } finally {
-    rtpSock.close();
-    rtcpSock.close();
     await h.close();
   }
 });
@@ -1098,9 +1090,10 @@ Deno.test("RtspService keeps each reader's latest RTCP report per track on its s
     const udp = new FakeConn();
     const udpId = await h.setup(udp, `${BASE}/cam/trackID=0`, "RTP/AVP;unicast;client_port=7100-7101");
     await h.setup(udp, `${BASE}/cam/trackID=1`, "RTP/AVP;unicast;client_port=7102-7103", udpId);
-    stream.readerRtcp.get(`${HOST}:7101`)!(
+    (stream.pairOf(0) as FakePortPair).receiveRtcp(
       readerRr({ ssrc: audio.outputSsrc, fractionLost: 128, cumulativeLost: 3, jitter: 80 }),
-      0,
+      HOST,
+      7101,
     );
     assertEquals(session(udpId).reports.get(1), {
       fractionLost: 0.5,
@@ -1110,7 +1103,7 @@ Deno.test("RtspService keeps each reader's latest RTCP report per track on its s
       at: h.wall.now,
     });
     // A block naming no SSRC of the stream (a client that has not learnt it) is about the port's track.
-    stream.readerRtcp.get(`${HOST}:7103`)!(readerRr({ ssrc: 0, cumulativeLost: 4 }), 1);
+    (stream.pairOf(1) as FakePortPair).receiveRtcp(readerRr({ ssrc: 0, cumulativeLost: 4 }), HOST, 7103);
     equal(session(udpId).reports.get(1)!.cumulativeLost, 4);
     equal(session(udpId).reports.has(0), false);
 

@@ -16,7 +16,7 @@ import { type RelaySession, sessionHeader, transition } from "./relay_session.ts
 import { baseUrl, pairFor, readyStream, type RtspContext } from "./rtsp_context.ts";
 import type { ConnState } from "./session_registry.ts";
 import type { Stream } from "./stream.ts";
-import type { UdpPortPair } from "./udp_pair.ts";
+import type { PortPair } from "./port_pair.ts";
 
 /** Where a reader's RTCP compounds go once its UDP track is set up. */
 export type ReaderRtcpSink = (s: RelaySession, packet: Uint8Array, index: number) => void;
@@ -168,22 +168,18 @@ function applyUdp(
   s: RelaySession,
   index: number,
   clientPort: [number, number],
-  pair: UdpPortPair,
+  pair: PortPair,
   onReaderRtcp: ReaderRtcpSink,
 ): Transport {
   s.tracks.set(index, { index, transport: "udp", ports: clientPort, egress: null, burstGeneration: -2 });
   if (s.role === "publisher") {
     s.stream.setUdpSource(index, { host: s.remote, rtpPort: clientPort[0], rtcpPort: clientPort[1] });
   } else {
-    const key = `${s.remote}:${clientPort[1]}`;
-    s.stream.readerRtcp.set(key, (packet, i) => {
+    const unregister = s.stream.addUdpReader(s.remote, clientPort[0], clientPort[1], (packet, i) => {
       s.timer.touch(ctx.now());
       onReaderRtcp(s, packet, i);
     });
-    s.rtcpKeys.push(key);
-    const rtpKey = `${s.remote}:${clientPort[0]}`;
-    s.stream.readerRtp.add(rtpKey);
-    s.rtpKeys.push(rtpKey);
+    s.udpReaderPorts.push(unregister);
   }
   return {
     protocol: "RTP/AVP",

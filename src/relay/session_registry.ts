@@ -254,8 +254,7 @@ export class SessionRegistry {
       state: "init",
       timer: new SessionTimer(now, this.#o.timeoutSeconds),
       tracks: new Map(),
-      rtcpKeys: [],
-      rtpKeys: [],
+      udpReaderPorts: [],
       source: null,
       reports: new Map(),
     };
@@ -284,8 +283,7 @@ export class SessionRegistry {
   end(s: RelaySession, reason: string): void {
     if (!this.#sessions.delete(s.id)) return;
     this.detachEgresses(s);
-    for (const key of s.rtcpKeys) s.stream.readerRtcp.delete(key);
-    for (const key of s.rtpKeys) s.stream.readerRtp.delete(key);
+    for (const unregister of s.udpReaderPorts) unregister();
     for (const track of s.stream.tracks) track.forgetReader(s.id);
     const cs = this.#conns.get(s.conn);
     if (cs) {

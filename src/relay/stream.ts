@@ -1,16 +1,21 @@
 /**
  * A stream: one path of the relay, its upstream source, its tracks and its readers' interest.
+ *
+ * Media enters a stream's tracks from its source's UDP port pairs (here), from `$` frames (interleaved_routes.ts,
+ * sources/pull.ts) and from the mesh; at every ingress the track is handed a buffer it owns (a datagram's own
+ * copy, a copy of a frame parsed from a reused read buffer), because it rewrites packets in place and its egresses
+ * may still hold them when the next packet arrives. Port pairs come from an injected factory (sockets on the
+ * portable or the fast data plane, or none in tests), timers and the clock are injected too.
  * @module
  */
 import type { SessionDescription } from "../rtsp/sdp.ts";
 import type { Logger } from "../log.ts";
+import { type Clock, monotonicMs, realTimers, type TimerHandle, type Timers } from "../clock.ts";
 import { contained } from "../contain.ts";
 import { GopCache, gopCodecOf } from "./gop_cache.ts";
 import { Track } from "./track.ts";
-import { UdpPortPair } from "./udp_pair.ts";
+import type { PortPair, PortPairFactory } from "./port_pair.ts";
 import { UdpEgress } from "./egress.ts";
-import type { PortPairAllocator } from "./port_allocator.ts";
-import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { isRtpPacket, rtpSsrc } from "../rtp/packet.ts";
 import { SourceLatch, type UdpSourceAddress } from "./source_latch.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
@@ -76,11 +81,12 @@ export interface StreamOptions {
   path: string;
   kind: SourceKind;
   logger: Logger;
-  allocator: PortPairAllocator;
-  /** Bind address for the tracks' UDP pairs. */
-  hostname: string;
-  /** Fast data plane: the shared worker owning the tracks' RTP sockets; absent, Deno sockets. */
-  udpPlane?: FastUdpPlane;
+  /** Binds a track's RTP/RTCP port pair (udp_pair.ts's `udpPortPairs` on either data plane). */
+  bindPair: PortPairFactory;
+  /** Timers of the linger and of readers' waits. @default realTimers */
+  timers?: Timers;
+  /** Monotonic clock of the UDP source latches. @default monotonicMs */
+  now?: Clock;
   /** Seconds to keep the source after the last reader. */
   lingerSeconds: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
@@ -100,8 +106,11 @@ export interface StreamOptions {
 interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: TimerHandle;
 }
+
+/** Handles a UDP reader's RTCP compound (valid only during the call), received on track `index`'s RTCP port. */
+export type ReaderRtcpHandler = (packet: Uint8Array, index: number) => void;
 
 /** A path of the relay. */
 export class Stream {
@@ -121,19 +130,17 @@ export class Stream {
   description: SessionDescription | null = null;
   tracks: Track[] = [];
   /** RTP/RTCP port pair per track, bound when a track first needs one (a UDP reader, publisher or camera). */
-  #pairs: Array<UdpPortPair | undefined> = [];
+  #pairs: Array<PortPair | undefined> = [];
   /** Expected UDP sender per track; null accepts nothing (TCP ingress or no source). */
   #udpSources: Array<SourceLatch | null> = [];
+  /** RTCP handlers of UDP readers, by `host:port` of the reader's RTCP port. */
+  readonly #readerRtcp = new Map<string, ReaderRtcpHandler>();
   /**
-   * Listeners for RTCP from readers, keyed `host:port` of the reader's RTCP port; given the compound (valid
-   * only during the call) and the index of the track whose RTCP port received it.
+   * `host:port` of UDP readers' RTP ports, with a count (two sessions of one client may share ports). Clients such
+   * as ffmpeg send a packet or two from there to the server's RTP port to open NAT mappings: expected, ignored,
+   * not counted as a drop.
    */
-  readonly readerRtcp = new Map<string, (packet: Uint8Array, index: number) => void>();
-  /**
-   * `host:port` of readers' RTP ports. Clients such as ffmpeg send a packet or two from there to the server's RTP
-   * port to open NAT mappings: expected, ignored, not counted as a drop.
-   */
-  readonly readerRtp = new Set<string>();
+  readonly #readerRtp = new Map<string, number>();
   /** Number of times the source (re)connected. */
   sourceSessions = 0;
   /**
@@ -144,14 +151,18 @@ export class Stream {
    */
   readyWaitLimitMs: number | undefined = undefined;
   readonly #opts: StreamOptions;
+  readonly #timers: Timers;
+  readonly #now: Clock;
   #refs = 0;
-  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #lingerTimer: TimerHandle;
   #waiters: Waiter[] = [];
   #closed = false;
 
   /** @param options path, kind, ports and hooks */
   constructor(options: StreamOptions) {
     this.#opts = options;
+    this.#timers = options.timers ?? realTimers;
+    this.#now = options.now ?? monotonicMs;
     this.path = options.path;
     this.kind = options.kind;
   }
@@ -175,7 +186,7 @@ export class Stream {
   retain(): void {
     this.#refs++;
     if (this.#lingerTimer !== undefined) {
-      clearTimeout(this.#lingerTimer);
+      this.#timers.clearTimeout(this.#lingerTimer);
       this.#lingerTimer = undefined;
     }
     this.source?.start();
@@ -186,8 +197,8 @@ export class Stream {
     if (this.#refs === 0) return;
     this.#refs--;
     if (this.#refs > 0 || this.#closed) return;
-    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
-    this.#lingerTimer = setTimeout(() => {
+    if (this.#lingerTimer !== undefined) this.#timers.clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = this.#timers.setTimeout(() => {
       this.#lingerTimer = undefined;
       if (this.#refs === 0 && !this.#closed) contained("stream linger", () => this.#opts.onIdle(this));
     }, this.#opts.lingerSeconds * 1000);
@@ -238,7 +249,7 @@ export class Stream {
   }
 
   /** The port pair of track `index`, if one is bound. */
-  pairOf(index: number): UdpPortPair | undefined {
+  pairOf(index: number): PortPair | undefined {
     return this.#pairs[index];
   }
 
@@ -252,15 +263,15 @@ export class Stream {
    * publisher or camera session needs them, and keeps them until the stream closes or changes shape.
    * @throws PortsExhausted when the range has no free pair; RangeError for a track that does not exist
    */
-  pairFor(index: number): UdpPortPair {
+  pairFor(index: number): PortPair {
     const existing = this.#pairs[index];
     if (existing) return existing;
     const track = this.tracks[index];
     if (!track) throw new RangeError(`Track ${index} does not exist in "${this.path}"`);
     if (this.#closed) throw new PortsExhausted(`Stream "${this.path}" is closed`);
-    let pair: UdpPortPair;
+    let pair: PortPair;
     try {
-      pair = UdpPortPair.bind(this.#opts.hostname, this.#opts.allocator, this.#opts.udpPlane);
+      pair = this.#opts.bindPair();
     } catch (err) {
       throw new PortsExhausted((err as Error).message);
     }
@@ -288,7 +299,7 @@ export class Stream {
     if (state === "ready") {
       this.sourceSessions++;
       for (const w of this.#waiters.splice(0)) {
-        clearTimeout(w.timer);
+        this.#timers.clearTimeout(w.timer);
         w.resolve();
       }
     } else if (state === "error" && this.readyWaitLimitMs === 0 && this.#waiters.length > 0) {
@@ -320,7 +331,7 @@ export class Stream {
       const waiter: Waiter = { resolve, reject, timer: undefined };
       // Registered before setTimeout runs: Deno may drain microtasks (and so mark the stream ready) inside it.
       this.#waiters.push(waiter);
-      waiter.timer = setTimeout(() => {
+      waiter.timer = this.#timers.setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
         reject(
           limit !== undefined ? this.#unavailable(waitMs) : new Error(
@@ -328,14 +339,14 @@ export class Stream {
           ),
         );
       }, waitMs);
-      if (!this.#waiters.includes(waiter)) clearTimeout(waiter.timer);
+      if (!this.#waiters.includes(waiter)) this.#timers.clearTimeout(waiter.timer);
     });
   }
 
   /** Fails the readers waiting for this stream now (the source knows it cannot serve them). */
   failWaiters(err: StreamUnavailable): void {
     for (const w of this.#waiters.splice(0)) {
-      clearTimeout(w.timer);
+      this.#timers.clearTimeout(w.timer);
       w.reject(err);
     }
   }
@@ -344,9 +355,9 @@ export class Stream {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
+    if (this.#lingerTimer !== undefined) this.#timers.clearTimeout(this.#lingerTimer);
     for (const w of this.#waiters.splice(0)) {
-      clearTimeout(w.timer);
+      this.#timers.clearTimeout(w.timer);
       w.reject(new Error(`Stream "${this.path}" closed`));
     }
     await this.source?.stop();
@@ -358,6 +369,27 @@ export class Stream {
   #closePairs(): void {
     for (const p of this.#pairs) p?.close();
     this.#pairs = [];
+  }
+
+  /**
+   * Registers a UDP reader's ports: RTCP from `host:rtcpPort` goes to `onRtcp`; packets from `host:rtpPort` (NAT
+   * hole punching) are expected and ignored.
+   * @returns the function that unregisters them (once; later calls do nothing)
+   */
+  addUdpReader(host: string, rtpPort: number, rtcpPort: number, onRtcp: ReaderRtcpHandler): () => void {
+    const rtcpKey = `${host}:${rtcpPort}`;
+    const rtpKey = `${host}:${rtpPort}`;
+    this.#readerRtcp.set(rtcpKey, onRtcp);
+    this.#readerRtp.set(rtpKey, (this.#readerRtp.get(rtpKey) ?? 0) + 1);
+    let registered = true;
+    return () => {
+      if (!registered) return;
+      registered = false;
+      if (this.#readerRtcp.get(rtcpKey) === onRtcp) this.#readerRtcp.delete(rtcpKey);
+      const count = (this.#readerRtp.get(rtpKey) ?? 1) - 1;
+      if (count > 0) this.#readerRtp.set(rtpKey, count);
+      else this.#readerRtp.delete(rtpKey);
+    };
   }
 
   /**
@@ -385,21 +417,27 @@ export class Stream {
     if (!pair?.cutThrough || !track) return;
     const src = this.#udpSources[index] ?? null;
     // A reader still getting its paced GOP burst is fed by the main thread, behind its backlog.
-    const dests = track.egresses.filter((e): e is UdpEgress =>
-      e instanceof UdpEgress && !track.isPacing(e.id)
-    );
-    const prompt = dests.length < track.egresses.length;
-    pair.setRoute(src && { host: src.host, port: src.rtpPort }, track.rewrite, dests, prompt);
+    const readers: { id: string; host: string; port: number }[] = [];
+    for (const e of track.egresses) {
+      if (!(e instanceof UdpEgress) || track.isPacing(e.id)) continue;
+      readers.push({ id: e.id, host: e.rtpAddress.hostname, port: e.rtpAddress.port });
+    }
+    pair.setRoute({
+      source: src && { host: src.host, port: src.rtpPort },
+      map: track.rewrite,
+      readers,
+      prompt: readers.length < track.egresses.length,
+    });
   }
 
   #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean): void {
     // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored.
-    if (this.readerRtp.has(`${from.hostname}:${from.port}`)) return;
+    if (this.#readerRtp.has(`${from.hostname}:${from.port}`)) return;
     const latch = this.#udpSources[index];
     if (!latch?.mayBeFrom(from.hostname, from.port)) return track.countDrop("unexpected_source");
     if (!isRtpPacket(packet)) return track.countDrop("invalid_rtp");
     const before = latch.rtpPort;
-    if (latch.acceptRtp(from.hostname, from.port, rtpSsrc(packet), performance.now()) !== null) {
+    if (latch.acceptRtp(from.hostname, from.port, rtpSsrc(packet), this.#now()) !== null) {
       return track.countDrop("unexpected_source");
     }
     track.ingestRtp(packet, forwarded ? this.#pairs[index]!.planeDests : undefined);
@@ -409,7 +447,7 @@ export class Stream {
 
   #onUdpRtcp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {
     // Readers first: on one host a reader's RTCP port is exact, while a source's may be unknown.
-    const reader = this.readerRtcp.get(`${from.hostname}:${from.port}`);
+    const reader = this.#readerRtcp.get(`${from.hostname}:${from.port}`);
     if (reader) {
       track.noteReaderReport();
       reader(packet, index);

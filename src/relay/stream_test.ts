@@ -1,12 +1,17 @@
 /**
- * Tests of how long readers wait for a stream's source: {@linkcode Stream.whenReady} with and without the
- * camera wait limit the hub sets on pulled cameras (`--camera-wait`).
+ * Tests of streams and the hub without sockets or real timers (fake port pairs, manual timers): how long readers
+ * wait for a stream's source ({@linkcode Stream.whenReady} with and without the camera wait limit the hub sets on
+ * pulled cameras, `--camera-wait`), the linger, ports bound on demand, where UDP datagrams go (the source, a
+ * reader's RTCP, a reader's hole punching), and what the fast plane is told to forward.
  * @module
  */
-import { equal, ok, rejects, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { silentLogger } from "../log.ts";
 import { StreamHub } from "./hub.ts";
-import { PortPairAllocator } from "./port_allocator.ts";
+import { type FakePortPair, FakePortPairs } from "../../tests/support/fake_port_pairs.ts";
+import { ManualTimers } from "../../tests/support/manual_timers.ts";
+import { TcpEgress, UdpEgress } from "./egress.ts";
+import { InterleavedWriter } from "../rtsp/interleaved_writer.ts";
 import {
   DEFAULT_MAX_TRACKS,
   PortsExhausted,
@@ -18,38 +23,51 @@ import {
 import { parseSdp, type SessionDescription } from "../rtsp/sdp.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
 
-function newStream(): Stream {
+/** A stream on fake pairs and manual timers. */
+function newStream(
+  options: { timers?: ManualTimers; pairs?: FakePortPairs; kind?: "pull" | "publish"; onIdle?: () => void } =
+    {},
+): Stream {
+  const timers = options.timers ?? new ManualTimers();
   return new Stream({
     path: "cam",
-    kind: "pull",
+    kind: options.kind ?? "pull",
     logger: silentLogger,
-    allocator: new PortPairAllocator(45_000, 45_007),
-    hostname: "127.0.0.1",
-    lingerSeconds: 0,
-    onIdle: () => {},
+    bindPair: (options.pairs ?? new FakePortPairs(4)).bind,
+    timers,
+    now: timers.now,
+    lingerSeconds: 5,
+    onIdle: options.onIdle ?? (() => {}),
   });
 }
 
 Deno.test("Stream.whenReady() without a limit rejects with a plain Error after the reader's own wait", async () => {
-  const stream = newStream();
+  const timers = new ManualTimers();
+  const stream = newStream({ timers });
   stream.setState("connecting");
-  const err = await stream.whenReady(30).then(() => null, (e: Error) => e);
+  const waiting = stream.whenReady(30).then(() => null, (e: Error) => e);
+  timers.advance(29);
+  equal(stream.waiting, 1);
+  timers.advance(1);
+  const err = await waiting;
   ok(err && !(err instanceof StreamUnavailable), String(err));
   ok(/not ready after 30 ms: connecting/.test(err.message), err.message);
   await stream.close();
 });
 
 Deno.test("Stream.whenReady() with readyWaitLimitMs waits at most that long, then answers 503 with the last error", async () => {
-  const stream = newStream();
+  const timers = new ManualTimers();
+  const stream = newStream({ timers });
   stream.readyWaitLimitMs = 60;
   stream.setState("error", "Connection refused (os error 111)");
-  const t0 = performance.now();
-  const err = await stream.whenReady(10_000).then(() => null, (e: Error) => e);
-  const waited = performance.now() - t0;
+  const waiting = stream.whenReady(10_000).then(() => null, (e: Error) => e);
+  timers.advance(59);
+  equal(stream.waiting, 1, "still waiting just before the limit");
+  timers.advance(1);
+  const err = await waiting;
   ok(err instanceof StreamUnavailable, String(err));
   equal(err.status, 503);
   equal(err.message, 'Source of "cam" unreachable for 0.1 s: Connection refused (os error 111)');
-  ok(waited >= 55 && waited < 1000, `waited ${waited} ms`);
   equal(stream.waiting, 0);
   // Ready within the limit: the waiter resolves.
   const ready = stream.whenReady(10_000);
@@ -89,8 +107,8 @@ Deno.test("StreamHub sets the camera wait on pulled streams only, and moves it w
     pulls: { cam: "rtsp://10.0.0.9/cam" },
     demo: true,
     publish: true,
-    hostname: "127.0.0.1",
-    udpPortRange: [45_010, 45_017],
+    bindPair: new FakePortPairs(4).bind,
+    timers: new ManualTimers(),
     lingerSeconds: 0,
     cameraWaitMs: 1234,
     createSource: fake,
@@ -110,12 +128,14 @@ Deno.test("StreamHub sets the camera wait on pulled streams only, and moves it w
 });
 
 Deno.test("Stream.whenReady() keeps a caller's shorter wait under a longer readyWaitLimitMs (a mesh join)", async () => {
-  const stream = newStream();
+  const timers = new ManualTimers();
+  const stream = newStream({ timers });
   stream.readyWaitLimitMs = 60_000;
   stream.setState("connecting");
-  const t0 = performance.now();
-  await rejects(stream.whenReady(40), (e: unknown) => e instanceof StreamUnavailable && e.status === 503);
-  ok(performance.now() - t0 < 1000);
+  const waiting = stream.whenReady(40);
+  timers.advance(40);
+  await rejects(waiting, (e: unknown) => e instanceof StreamUnavailable && e.status === 503);
+  equal(timers.pending, 0, "no timer left behind");
   await stream.close();
 });
 
@@ -128,14 +148,14 @@ function sdpWith(n: number): SessionDescription {
   return parseSdp(`v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n${medias.join("")}`);
 }
 
-function publisherHub(range: readonly [number, number]) {
+function publisherHub(pairs: FakePortPairs) {
   return new StreamHub({
     logger: silentLogger,
     pulls: {},
     demo: false,
     publish: true,
-    hostname: "127.0.0.1",
-    udpPortRange: range,
+    bindPair: pairs.bind,
+    timers: new ManualTimers(),
     lingerSeconds: 0,
     maxTracks: 4,
     createSource: () => {
@@ -170,68 +190,154 @@ Deno.test("Stream.setDescription() refuses more tracks than allowed and installs
 });
 
 Deno.test("Stream binds a track's UDP pair only when asked, and a range with no free pair leaves nothing held", async () => {
-  const allocator = new PortPairAllocator(45_020, 45_023); // two pairs
-  const stream = new Stream({
-    path: "cam",
-    kind: "publish",
-    logger: silentLogger,
-    allocator,
-    hostname: "127.0.0.1",
-    lingerSeconds: 0,
-    onIdle: () => {},
-  });
+  const pairs = new FakePortPairs(2);
+  const stream = newStream({ pairs, kind: "publish" });
   stream.setDescription(sdpWith(3));
   equal(stream.boundPairs, 0, "a description binds no port");
-  equal(allocator.free, 2);
+  equal(pairs.free, 2);
   const first = stream.pairFor(2);
   equal(stream.pairFor(2), first, "bound once");
   stream.pairFor(0);
-  equal(allocator.free, 0);
+  equal(pairs.free, 0);
   throws(() => stream.pairFor(1), PortsExhausted);
   equal(stream.boundPairs, 2);
   await stream.close();
-  equal(allocator.free, 2, "closing the stream returns its pairs");
+  equal(pairs.free, 2, "closing the stream returns its pairs");
 });
 
 Deno.test("StreamHub.forPublisher() with too many tracks leaves the path free and no port bound", async () => {
-  const hub = publisherHub([45_030, 45_037]);
+  const pairs = new FakePortPairs(4);
+  const hub = publisherHub(pairs);
   throws(() => hub.forPublisher("live", sdpWith(5), publisher()), TooManyTracks);
   equal(hub.get("live"), undefined, "no stream left behind");
   const stream = hub.forPublisher("live", sdpWith(4), publisher());
   ok(typeof stream !== "string", `refused: ${stream}`);
   equal(stream.tracks.length, 4);
-  equal(hub.allocator.free, 4, "ANNOUNCE binds no port");
+  equal(pairs.free, 4, "ANNOUNCE binds no port");
   await hub.close();
 });
 
+/** An RTP packet with sequence number and timestamp `seq`, SSRC 5. */
+function rtpPacket(seq: number): Uint8Array {
+  const p = new Uint8Array(20);
+  writeRtpHeader(p, 0, { marker: true, payloadType: 96, sequence: seq, timestamp: seq, ssrc: 5 });
+  return p;
+}
+
+/** An empty RTCP receiver report (v=2, RR, length 1 word, reporter SSRC 1). */
+const EMPTY_RR = new Uint8Array([0x80, 201, 0x00, 0x01, 0, 0, 0, 1]);
+
 Deno.test("StreamHub.unpublish() ends the publisher's media: its late datagrams are dropped", async () => {
-  const hub = publisherHub([45_040, 45_047]);
+  const hub = publisherHub(new FakePortPairs(4));
   const source = publisher();
   const stream = hub.forPublisher("live", sdpWith(1), source);
   ok(typeof stream !== "string");
-  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  try {
-    const pair = stream.pairFor(0);
-    stream.setUdpSource(0, { host: "127.0.0.1", rtpPort: (sock.addr as Deno.NetAddr).port });
-    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: pair.rtpPort };
-    const packet = (seq: number) => {
-      const p = new Uint8Array(20);
-      writeRtpHeader(p, 0, { marker: true, payloadType: 96, sequence: seq, timestamp: seq, ssrc: 5 });
-      return p;
-    };
-    const track = stream.tracks[0]!;
-    await sock.send(packet(1), to);
-    for (let i = 0; i < 100 && track.counters.packetsIn < 1; i++) await new Promise((r) => setTimeout(r, 10));
-    equal(track.counters.packetsIn, 1);
-    hub.unpublish(stream, source);
-    await sock.send(packet(2), to);
-    for (let i = 0; i < 100 && track.counters.dropped.unexpected_source < 1; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    equal(track.counters.packetsIn, 1, "a datagram of the publisher that left reached the track");
-    equal(track.counters.dropped.unexpected_source, 1);
-  } finally {
-    sock.close();
-    await hub.close();
-  }
+  const pair = stream.pairFor(0) as FakePortPair;
+  stream.setUdpSource(0, { host: "10.0.0.5", rtpPort: 5000 });
+  const track = stream.tracks[0]!;
+  pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  equal(track.counters.packetsIn, 1);
+  hub.unpublish(stream, source);
+  pair.receiveRtp(rtpPacket(2), "10.0.0.5", 5000);
+  equal(track.counters.packetsIn, 1, "a datagram of the publisher that left reached the track");
+  equal(track.counters.dropped.unexpected_source, 1);
+  await hub.close();
+});
+
+Deno.test("Stream routes UDP datagrams: the source's to the track, a reader's RTCP to its handler, its hole punching nowhere", async () => {
+  const stream = newStream({ kind: "publish" });
+  stream.setDescription(sdpWith(2));
+  const pair = stream.pairFor(1) as FakePortPair;
+  stream.setUdpSource(1, { host: "10.0.0.5", rtpPort: 5000, rtcpPort: 5001 });
+  const track = stream.tracks[1]!;
+  const reports: Array<[number, number]> = [];
+  const unregister = stream.addUdpReader("10.0.0.7", 7000, 7001, (packet, index) => {
+    reports.push([packet.length, index]);
+  });
+
+  pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  equal(track.counters.packetsIn, 1, "the source's RTP reaches the track");
+  pair.receiveRtp(rtpPacket(9), "10.0.0.7", 7000);
+  equal(track.counters.packetsIn, 1, "a reader's hole-punch packet is ignored");
+  equal(track.counters.dropped.unexpected_source, 0, "and not counted as a drop");
+  pair.receiveRtp(rtpPacket(2), "10.0.0.8", 5000);
+  equal(track.counters.dropped.unexpected_source, 1, "a stranger's RTP is dropped and counted");
+
+  pair.receiveRtcp(EMPTY_RR, "10.0.0.7", 7001);
+  deepEqual(reports, [[8, 1]], "the reader's RTCP goes to its handler, with the track index");
+  equal(track.counters.readerReports, 1);
+  pair.receiveRtcp(EMPTY_RR, "10.0.0.5", 5001);
+  equal(track.counters.rtcpIn, 1, "the source's RTCP reaches the track");
+
+  unregister();
+  unregister(); // a second call does nothing
+  pair.receiveRtcp(EMPTY_RR, "10.0.0.7", 7001);
+  equal(reports.length, 1, "unregistered: no more reports");
+  equal(track.counters.dropped.unexpected_source, 2);
+  pair.receiveRtp(rtpPacket(10), "10.0.0.7", 7000);
+  equal(track.counters.dropped.unexpected_source, 3, "its RTP port is a stranger's now");
+  await stream.close();
+});
+
+Deno.test("Stream keeps a shared reader RTP port known until every session using it is gone", async () => {
+  const stream = newStream({ kind: "publish" });
+  stream.setDescription(sdpWith(1));
+  const pair = stream.pairFor(0) as FakePortPair;
+  stream.setUdpSource(0, { host: "10.0.0.5", rtpPort: 5000 });
+  const track = stream.tracks[0]!;
+  const first = stream.addUdpReader("10.0.0.7", 7000, 7001, () => {});
+  const second = stream.addUdpReader("10.0.0.7", 7000, 7003, () => {});
+  first();
+  pair.receiveRtp(rtpPacket(1), "10.0.0.7", 7000);
+  equal(track.counters.dropped.unexpected_source, 0, "the other session still holds the port");
+  second();
+  pair.receiveRtp(rtpPacket(2), "10.0.0.7", 7000);
+  equal(track.counters.dropped.unexpected_source, 1);
+  await stream.close();
+});
+
+Deno.test("Stream lingers after its last reader, then goes idle; a reader within the linger keeps it", async () => {
+  const timers = new ManualTimers();
+  let idle = 0;
+  const stream = newStream({ timers, onIdle: () => idle++ });
+  stream.retain();
+  stream.release();
+  timers.advance(4999);
+  stream.retain();
+  timers.advance(10_000);
+  equal(idle, 0, "a reader came back within the linger");
+  stream.release();
+  timers.advance(5000);
+  equal(idle, 1, "idle once the linger passed with no reader");
+  stream.release(); // more releases than retains: no second linger
+  timers.advance(10_000);
+  equal(idle, 1);
+  await stream.close();
+});
+
+Deno.test("Stream tells a fast-plane pair what to forward: the source, the rewrite, its UDP readers", async () => {
+  const pairs = new FakePortPairs(2, 30_000, true);
+  const stream = newStream({ pairs, kind: "publish" });
+  stream.setDescription(sdpWith(1));
+  const pair = stream.pairFor(0) as FakePortPair;
+  const track = stream.tracks[0]!;
+  deepEqual(pair.routes.at(-1)?.source, null, "no source yet: nothing to forward");
+  stream.setUdpSource(0, { host: "10.0.0.5", rtpPort: 5000 });
+  deepEqual(pair.routes.at(-1)?.source, { host: "10.0.0.5", port: 5000 });
+
+  const udp = new UdpEgress("r1:0", "10.0.0.7", [7000, 7001], pair.sendRtp, pair.sendRtcp);
+  track.addEgress(udp, { burst: false });
+  deepEqual(pair.routes.at(-1)?.readers, [{ id: "r1:0", host: "10.0.0.7", port: 7000 }]);
+  equal(pair.routes.at(-1)?.prompt, false, "only UDP readers: the worker may batch");
+
+  const writer = new InterleavedWriter({ write: (bytes: Uint8Array) => Promise.resolve(bytes.length) });
+  track.addEgress(new TcpEgress("r2:0", writer, [0, 1], true), { burst: false });
+  equal(pair.routes.at(-1)?.readers.length, 1, "a TCP reader is the main thread's");
+  equal(pair.routes.at(-1)?.prompt, true, "which then needs each packet at once");
+
+  pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  deepEqual(pair.routes.at(-1)?.map?.ssrc, 5, "the rewrite of the source's SSRC once it is known");
+  track.removeEgress("r1:0");
+  deepEqual(pair.routes.at(-1)?.readers, [], "a reader that left is not forwarded to");
+  await stream.close();
 });

@@ -5,25 +5,13 @@
  */
 import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
-import { packRouteDests, type RouteMap, type RouteSpec } from "../dataplane/route.ts";
-import { ipv4Number } from "../address.ts";
-
-/**
- * Receives one datagram. The buffer is fresh per datagram and owned by the handler. `forwarded` (fast data plane
- * only): the plane's worker already sent it to the destinations in {@linkcode UdpPortPair.planeDests}.
- */
-export type DatagramHandler = (packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean) => void;
-
-/** A UDP destination the fast plane may serve itself: its identity and its RTP address. */
-export interface PlaneDestination {
-  readonly id: string;
-  readonly rtpAddress: Deno.NetAddr;
-}
+import { compileRoute, type PlaneRoute, type RouteSpec } from "../dataplane/route.ts";
+import type { DatagramHandler, PortPair, PortPairFactory } from "./port_pair.ts";
 
 const NO_DESTS: ReadonlySet<string> = new Set();
 
 /** A bound RTP/RTCP socket pair. */
-export class UdpPortPair {
+export class UdpPortPair implements PortPair {
   readonly rtpPort: number;
   readonly rtcpPort: number;
   /** The RTP socket: a Deno socket, or (fast data plane) an fd of the shared plane's worker. */
@@ -113,27 +101,14 @@ export class UdpPortPair {
   }
 
   /**
-   * Tells the fast plane's worker what to forward itself (no-op on the portable path): packets from `source`
-   * with the SSRC `map` rewrites go straight to `dests` (IPv4 only; others stay with the main thread). `prompt`:
-   * the main thread has readers of its own (TCP, mesh) and needs each packet at once.
-   * {@linkcode planeDests} follows once the worker applies it.
+   * Tells the fast plane's worker what to forward itself (no-op on the portable path); see
+   * {@linkcode compileRoute}. {@linkcode planeDests} follows once the worker applies it.
    */
-  setRoute(
-    source: { host: string; port?: number | undefined } | null,
-    map: RouteMap | null,
-    dests: readonly PlaneDestination[],
-    prompt: boolean,
-  ): void {
+  setRoute(route: PlaneRoute): void {
     const rtp = this.#rtp;
     if (!("plane" in rtp) || this.#closed) return;
-    // A source that is not IPv4 leaves everything to the main thread.
-    const ip = source ? ipv4Number(source.host) : null;
-    const src: RouteSpec["src"] = ip === null ? null : { ip, port: source?.port ?? 0 };
-    const ipv4 = dests.filter((d) => ipv4Number(d.rtpAddress.hostname) !== null);
-    const bytes = packRouteDests(ipv4.map((d) => d.rtpAddress));
-    this.#routeIds.set(bytes, new Set(ipv4.map((d) => d.id)));
-    // Readers the worker cannot serve (not IPv4) are the main thread's: it needs the packets at once.
-    const spec = { src, map, dests: bytes, prompt: prompt || ipv4.length < dests.length };
+    const { spec, served } = compileRoute(route);
+    this.#routeIds.set(spec.dests, served);
     rtp.plane.setRoute(rtp.fd, spec, this.#onRouteApplied);
   }
 
@@ -205,4 +180,16 @@ export class UdpPortPair {
       }
     }
   }
+}
+
+/**
+ * The factory of a relay's port pairs: bound on `hostname` from `allocator`'s range, with the fast plane's worker
+ * owning the RTP sockets when `plane` is given.
+ */
+export function udpPortPairs(
+  hostname: string,
+  allocator: PortPairAllocator,
+  plane?: FastUdpPlane,
+): PortPairFactory {
+  return () => UdpPortPair.bind(hostname, allocator, plane);
 }

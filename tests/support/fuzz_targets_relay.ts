@@ -18,6 +18,8 @@ import { StreamHub } from "../../src/relay/hub.ts";
 import { RtspService } from "../../src/relay/rtsp_service.ts";
 import { DEFAULT_MAX_TRACKS, Stream, TooManyTracks } from "../../src/relay/stream.ts";
 import { PortPairAllocator } from "../../src/relay/port_allocator.ts";
+import { udpPortPairs } from "../../src/relay/udp_pair.ts";
+import { FakePortPairs } from "./fake_port_pairs.ts";
 import { countMediaSections, parseSdp } from "../../src/rtsp/sdp.ts";
 import { RtspProtocolError } from "../../src/rtsp/errors.ts";
 import { BINARY_SPECIAL_BYTES, RTSP_SPECIAL_BYTES } from "./mutator.ts";
@@ -173,8 +175,7 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
       pulls: {},
       demo: false,
       publish: true,
-      hostname: "127.0.0.1",
-      udpPortRange: [46_000, 46_009],
+      bindPair: udpPortPairs("127.0.0.1", new PortPairAllocator(46_000, 46_009)),
       lingerSeconds: 0,
       remote: mesh.resolver,
       createSource: () => {
@@ -282,7 +283,7 @@ export function manyMediaCorpus(): Uint8Array[] {
  * port bound by a description.
  */
 export function manyMediaTarget(): FuzzTarget {
-  const allocator = new PortPairAllocator(46_100, 46_107);
+  const pairs = new FakePortPairs(4);
   return {
     name: "sdp-many-media",
     what: "SDPs with many media on a stream: 400/415 or TooManyTracks beyond the cap, no port bound",
@@ -306,8 +307,7 @@ export function manyMediaTarget(): FuzzTarget {
         path: "fuzz",
         kind: "publish",
         logger: silentLogger,
-        allocator,
-        hostname: "127.0.0.1",
+        bindPair: pairs.bind,
         lingerSeconds: 0,
         onIdle: () => {},
       });
@@ -320,7 +320,7 @@ export function manyMediaTarget(): FuzzTarget {
         );
       }
       check(stream.tracks.length === desc.medias.length, () => `${stream.tracks.length} tracks`);
-      check(stream.boundPairs === 0 && allocator.free === 4, () => "a description bound ports");
+      check(stream.boundPairs === 0 && pairs.free === 4, () => "a description bound ports");
       void stream.close();
       return { accepted: true, held: 0 };
     },

@@ -7,7 +7,7 @@ import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/s
 import { nalType, splitAnnexB } from "../../rtp/h264.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
 import { silentLogger } from "../../log.ts";
-import { PortPairAllocator } from "../port_allocator.ts";
+import { FakePortPairs } from "../../../tests/support/fake_port_pairs.ts";
 import { Stream } from "../stream.ts";
 import { accessUnits, DEMO_FPS, demoSdp, DemoSource, loadDemoClip } from "./demo.ts";
 
@@ -83,8 +83,7 @@ Deno.test("DemoSource sets the stream to error when the clip has no parameter se
     path: "demo",
     kind: "demo",
     logger: silentLogger,
-    allocator: new PortPairAllocator(40_000, 40_001),
-    hostname: "127.0.0.1",
+    bindPair: new FakePortPairs(1).bind,
     lingerSeconds: 0,
     onIdle: () => {},
   });

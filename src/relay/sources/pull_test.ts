@@ -20,6 +20,7 @@ import {
   senderReportSize,
 } from "../../rtp/rtcp.ts";
 import { PortPairAllocator } from "../port_allocator.ts";
+import { udpPortPairs } from "../udp_pair.ts";
 import { Stream } from "../stream.ts";
 import { backoffDelay, PullSource } from "./pull.ts";
 
@@ -281,8 +282,7 @@ for (const transport of ["udp", "tcp"] as const) {
       path: "cam",
       kind: "pull",
       logger: silentLogger,
-      allocator: new PortPairAllocator(base, base + 7),
-      hostname: HOST,
+      bindPair: udpPortPairs(HOST, new PortPairAllocator(base, base + 7)),
       lingerSeconds: 0,
       onIdle: () => {},
     });
@@ -351,8 +351,7 @@ function pullHarness(url: string, options: Partial<ConstructorParameters<typeof 
     path: "cam",
     kind: "pull",
     logger: createLogger({ write: (l) => streamLogs.push(JSON.parse(l)) }),
-    allocator: new PortPairAllocator(base, base + 7),
-    hostname: HOST,
+    bindPair: udpPortPairs(HOST, new PortPairAllocator(base, base + 7)),
     lingerSeconds: 0,
     onIdle: () => {},
   });

@@ -1,0 +1,42 @@
+/**
+ * A track's RTP/RTCP port pair as the stream and the RTSP methods use it: the two ports a SETUP answers with,
+ * the handlers of what arrives, sending from either port, and (fast data plane) what the plane's worker may
+ * forward itself. The sockets are udp_pair.ts's; a stream gets its pairs from an injected
+ * {@linkcode PortPairFactory}, so it can run, and be tested, without any.
+ * @module
+ */
+import type { PlaneRoute } from "../dataplane/route.ts";
+
+/**
+ * Receives one datagram. The handler owns the buffer (fresh per datagram). `forwarded` (fast data plane only):
+ * the plane's worker already sent it to the destinations in {@linkcode PortPair.planeDests}.
+ */
+export type DatagramHandler = (packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean) => void;
+
+/** A bound pair of UDP ports: RTP on an even port, RTCP on the next one. */
+export interface PortPair {
+  readonly rtpPort: number;
+  readonly rtcpPort: number;
+  /** Called for each datagram on the RTP port. */
+  onRtp: DatagramHandler;
+  /** Called for each datagram on the RTCP port. */
+  onRtcp: DatagramHandler;
+  /** Sends from the RTP port without awaiting. */
+  readonly sendRtp: (packet: Uint8Array, to: Deno.NetAddr) => void;
+  /** Sends from the RTCP port without awaiting. */
+  readonly sendRtcp: (packet: Uint8Array, to: Deno.NetAddr) => void;
+  /** True when the fast plane's worker can forward this pair's RTP itself. */
+  readonly cutThrough: boolean;
+  /** Ids of the destinations the plane's worker serves itself (cut-through); empty otherwise. */
+  readonly planeDests: ReadonlySet<string>;
+  /** Tells the plane's worker what to forward itself (ignored without cut-through). */
+  setRoute(route: PlaneRoute): void;
+  /** Closes both ports and gives them back. */
+  close(): void;
+}
+
+/**
+ * Binds the next free pair.
+ * @throws Error when no pair can be bound (the range is in use)
+ */
+export type PortPairFactory = () => PortPair;
