@@ -112,8 +112,28 @@ interface Waiter {
 /** Handles a UDP reader's RTCP compound (valid only during the call), received on track `index`'s RTCP port. */
 export type ReaderRtcpHandler = (packet: Uint8Array, index: number) => void;
 
+/**
+ * What a source may do to its stream (the narrow side of {@linkcode Stream} that sources see): describe it, say
+ * how it is doing, feed its tracks, bind and aim its UDP ports, and fail the readers waiting for it.
+ */
+export interface StreamSink {
+  readonly path: string;
+  readonly state: SourceState;
+  readonly tracks: readonly Track[];
+  /** Readers waiting for the source right now. */
+  readonly waiting: number;
+  /** Times the source became ready. */
+  readonly sourceSessions: number;
+  setDescription(desc: SessionDescription, options?: { outputSsrcs?: readonly number[] }): void;
+  setState(state: SourceState, error?: string): void;
+  pairFor(index: number): PortPair;
+  pairOf(index: number): PortPair | undefined;
+  setUdpSource(index: number, source: UdpSourceAddress | null): void;
+  failWaiters(err: StreamUnavailable): void;
+}
+
 /** A path of the relay. */
-export class Stream {
+export class Stream implements StreamSink {
   readonly path: string;
   /** Where the media comes from; a camera path moves between `pull` and `mesh` when its root moves. */
   kind: SourceKind;

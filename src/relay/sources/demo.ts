@@ -8,7 +8,7 @@ import { contained } from "../../contain.ts";
 import { H264Packetizer, nalType, profileLevelId, splitAnnexB, spropParameterSets } from "../../rtp/h264.ts";
 import { randomSsrc } from "../../rtp/packet.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
-import type { Stream, StreamSource } from "../stream.ts";
+import type { StreamSink, StreamSource } from "../stream.ts";
 
 /** Frames per second of the committed clip. */
 export const DEMO_FPS = 25;
@@ -66,7 +66,7 @@ export function demoSdp(sps: Uint8Array, pps: Uint8Array): string {
 
 /** Options of {@linkcode DemoSource}. */
 export interface DemoSourceOptions {
-  stream: Stream;
+  stream: StreamSink;
   logger: Logger;
   /** Clip loader. @default loadDemoClip */
   load?: () => Promise<Uint8Array>;
