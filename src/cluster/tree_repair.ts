@@ -22,7 +22,7 @@
  *   bound) it moved exactly 1 edge in all 1,202 such joins out of 100,000 random joins.
  * - Beyond the forced moves, as few as the moves of tree_attach.ts allow: a splice or raise moves 1 more edge, a
  *   lift 1 or 2; a split or a subtree rebuild can move more when the depth bound leaves no cheaper way. Measured
- *   (`PLANNER_RUNS=200 deno test -A src/cluster/planner_test.ts`), from a fresh plan: a single leave moves the
+ *   (`PLANNER_RUNS=200 deno test -A src/cluster/tree_repair_test.ts`), from a fresh plan: a single leave moves the
  *   leaving relay's c children plus 0 more edges in 98.6% of 62,114 random leaves, 1 in 1.1%, 2 in 0.3%, and more
  *   in 2 cases (the test bounds their share at 1 in 1,000). Over random sequences of joins and leaves, each step
  *   repairing the previous repair (405,800 steps), 99.9% of steps moved at most 1 edge beyond the minimum (0 for a
