@@ -14,6 +14,9 @@
  * - nodes beyond the depth bound (it drops by one when N falls to a power of k) are cut off with their subtrees;
  * - a loop (a corrupt previous plan) loses one edge, at its smallest node name.
  *
+ * A kept edge can still move later only when attaching a leftover piece needs it (a splice, lift, raise or subtree
+ * rebuild below); every such move is counted, and the repair that moves fewest is chosen.
+ *
  * ## Which children move
  * - Those that must: the children of a relay that left, and those whose edge broke a rule above. These are the
  *   *forced* moves.
