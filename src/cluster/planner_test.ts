@@ -14,7 +14,14 @@ import {
   planTree,
   treeEdgesMoved,
 } from "./planner.ts";
-import { assertValid, generator, member, runs, scenario, snapshot } from "./_planner_testing.ts";
+import {
+  assertValid,
+  generator,
+  member,
+  runs,
+  scenario,
+  snapshot,
+} from "../../tests/support/planner_testing.ts";
 
 Deno.test("planTree() plans a single node: the root alone", () => {
   const input: PlanInput = { root: "a", members: [member("a", "z")], wanting: new Set(["a"]), fanout: 4 };

@@ -10,7 +10,15 @@ import fc from "fast-check";
 import { depthBound, type PlanInput, type PlanMember, planTree } from "./planner.ts";
 import { buildShallowest } from "./tree_build.ts";
 import { levelProblem } from "./tree_problem.ts";
-import { assertValid, figures, maxDepth, member, noteDepth, runs, scenario } from "./_planner_testing.ts";
+import {
+  assertValid,
+  figures,
+  maxDepth,
+  member,
+  noteDepth,
+  runs,
+  scenario,
+} from "../../tests/support/planner_testing.ts";
 
 Deno.test("planTree() with k = 1 builds a chain: the root's zone first, then each zone in one piece", () => {
   const members = [member("r", "x"), member("a", "y"), member("b", "x"), member("c", "y"), member("d", "w")];

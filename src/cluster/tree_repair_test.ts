@@ -22,7 +22,7 @@ import {
   runs,
   scenario,
   snapshot,
-} from "./_planner_testing.ts";
+} from "../../tests/support/planner_testing.ts";
 
 Deno.test("planTree() with a previous plan: a join moves no edge, a leave moves only the leaver's children", () => {
   const members = Array.from({ length: 40 }, (_, i) => member(`n${String(i).padStart(2, "0")}`, `z${i % 3}`));

@@ -13,8 +13,8 @@
  * @module
  */
 import fc from "fast-check";
-import { DEFAULT_FANOUT, type PlanInput, type PlanMember, type TreePlan } from "./planner.ts";
-import { seededRandom } from "../../tests/support/seeded_random.ts";
+import { DEFAULT_FANOUT, type PlanInput, type PlanMember, type TreePlan } from "../../src/cluster/planner.ts";
+import { seededRandom } from "./seeded_random.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Invariant checker
