@@ -2,7 +2,9 @@
  * `deno task compile`: builds the single `msm-relay` binary with `deno compile`.
  *
  * The binary gets exactly the permissions the relay uses, the unstable APIs deno.json enables, and the
- * `assets/` folder embedded so the built-in `demo` path works without the repository.
+ * `assets/` folder embedded so the built-in `demo` path works without the repository. The admin dashboard's files
+ * (`src/admin/dashboard/`) need no `--include`: they are text imports, part of the module graph, and
+ * `deno compile` embeds them with the code.
  *
  * ```sh
  * deno task compile                                     # dist/msm-relay for this machine
@@ -47,7 +49,10 @@ export const RELAY_PERMISSIONS: readonly string[] = [
   "--allow-ffi",
 ];
 
-/** Files embedded next to the code (the demo clip is read with `Deno.readFile` relative to `import.meta.url`). */
+/**
+ * Files embedded next to the code (the demo clip is read with `Deno.readFile` relative to `import.meta.url`).
+ * Files imported `with { type: "text" }` (the dashboard's) are embedded through the module graph instead.
+ */
 export const INCLUDES: readonly string[] = ["assets/"];
 
 /**

@@ -1,7 +1,9 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { Buffer } from "node:buffer";
 import { compileArgs, INCLUDES, shellQuote, unstableFeatures } from "./compile.ts";
 import { loadDemoClip } from "../src/relay/sources/demo.ts";
+import { DASHBOARD_ICON, DASHBOARD_SCRIPT, DASHBOARD_STYLE } from "../src/admin/dashboard_page.ts";
 import { RtspClientConnection } from "../src/rtsp/client.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -132,7 +134,8 @@ Deno.test("the demo clip the demo source loads lives under an included folder", 
 });
 
 Deno.test({
-  name: "deno compile accepts the argv and embeds assets/ (any runtime binary stands in for denort)",
+  name:
+    "deno compile accepts the argv and embeds assets/ and the dashboard (any runtime stands in for denort)",
   // Uses this deno executable as DENORT_BIN: the output would not start the relay, but the compile step
   // (module graph, --include, permissions, unstable flags) runs for real without downloading anything.
   ignore: denortAvailable,
@@ -143,7 +146,19 @@ Deno.test({
       assertEquals(r.code, 0, r.stderr);
       const listing = r.stdout + r.stderr;
       ok(/assets\/\*|demo\.h264/.test(listing), `assets not listed as embedded:\n${listing}`);
+      ok(/dashboard\/\*|dashboard\.js/.test(listing), `dashboard files not listed as embedded:\n${listing}`);
       ok((await Deno.stat(`${dir}/msm-relay`)).size > 1_000_000);
+      // The dashboard's text imports are stored verbatim in the binary: each file's text is found in it.
+      const bytes = await Deno.readFile(`${dir}/msm-relay`);
+      const binary = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const files: Array<[string, string]> = [
+        ["dashboard.js", DASHBOARD_SCRIPT.trimStart()],
+        ["dashboard.css", DASHBOARD_STYLE.trimStart()],
+        ["favicon.svg", DASHBOARD_ICON],
+      ];
+      for (const [name, text] of files) {
+        ok(binary.indexOf(text) >= 0, `${name} is not embedded in the binary`);
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -186,6 +201,12 @@ Deno.test({
         client.close();
         assertEquals(res.status, 200);
         ok(decoder.decode(res.body).includes("H264/90000"));
+        const page = await fetch(`http://127.0.0.1:${port + 1}/`);
+        assertEquals(page.status, 200);
+        ok(
+          (await page.text()).includes(`<script>${DASHBOARD_SCRIPT}</script>`),
+          "the dashboard page lacks its script",
+        );
       } finally {
         child.kill("SIGTERM");
         await child.status;

@@ -8,7 +8,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import net from "node:net";
-import { answerChallenge, parseChallenges } from "../src/rtsp/headers/auth.ts";
+import { answerChallenge, parseChallenges } from "../src/rtsp/auth/mod.ts";
 import { cachedTestClip, ffmpegPublish, ffmpegRead, gstRead, waitPublishing } from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
 import { startTcpTap, type TappedRequest } from "./support/tcp_tap.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { ok as assert } from "node:assert/strict";
-import { answerChallenge, parseChallenges } from "../src/rtsp/headers/auth.ts";
+import { answerChallenge, parseChallenges } from "../src/rtsp/auth/mod.ts";
 import { type RawResponse, RawRtspConnection } from "./support/raw_rtsp.ts";
 import { startRelayProcess } from "./support/relay.ts";
 

@@ -3,7 +3,8 @@
  * shows, per stream, its state, the tree as this relay sees it (with links to the peers' dashboards), live plots
  * of bitrate, loss and jitter on the hop into this relay, and its sessions.
  *
- * The page lives in {@link ./dashboard_page.ts} as string constants, so the compiled binary carries it.
+ * The page is written as real files in `./dashboard/` (HTML, CSS, JS, SVG); {@link ./dashboard_page.ts} imports
+ * them as text, so the compiled binary carries them, and assembles the page served here.
  * @module
  */
 import { Hono } from "hono";

@@ -71,3 +71,36 @@ Deno.test("dashboardRoutes() serves the page's icon as SVG", async () => {
   equal(res.headers.get("Content-Type"), "image/svg+xml");
   match(await res.text(), /^<svg [^>]*viewBox/);
 });
+
+Deno.test("renderDashboardHtml() takes a node name with $ patterns literally", () => {
+  const html = renderDashboardHtml("a$&b$'c$`d$$");
+  match(html, /<title>msm-relay a\$&#38;b\$&#39;c\$`d\$\$<\/title>/);
+  match(html, /data-node="a\$&#38;b\$&#39;c\$`d\$\$"/);
+});
+
+Deno.test("renderDashboardHtml() is index.html with dashboard.css and dashboard.js inline", async () => {
+  const dir = new URL("./dashboard/", import.meta.url);
+  const [template, css, js] = await Promise.all(
+    ["index.html", "dashboard.css", "dashboard.js"].map((f) => Deno.readTextFile(new URL(f, dir))),
+  );
+  const html = renderDashboardHtml("node-a");
+  equal(between(html, "style"), `\n${css}`);
+  equal(between(html, "script"), `\n${js}`);
+  assert(!/dashboard\.(css|js)/.test(html), "the page still refers to its asset files");
+  assert(!/\{\{\s*node\s*\}\}/.test(html), "a node slot was left unfilled");
+  equal(html.match(/node-a/g)?.length, template!.match(/\{\{\s*node\s*\}\}/g)?.length);
+  // Everything around the inline text is index.html as written.
+  const outside = html.replace(/<style>[^]*<\/style>/, "").replace(/<script>[^]*<\/script>/, "");
+  const expected = template!.replace(/<link rel="stylesheet"[^>]*>/, "").replace(
+    /<script src=[^>]*><\/script>/,
+    "",
+  )
+    .replace(/\{\{\s*node\s*\}\}/g, "node-a");
+  equal(outside, expected);
+});
+
+Deno.test("dashboardRoutes() serves favicon.svg as the icon", async () => {
+  const res = await dashboardRoutes({ node: "n" }).request("/favicon.svg");
+  equal(await res.text(), await Deno.readTextFile(new URL("./dashboard/favicon.svg", import.meta.url)));
+  equal(res.headers.get("Cache-Control"), "max-age=86400");
+});

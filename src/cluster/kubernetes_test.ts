@@ -1,20 +1,8 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
-import {
-  type FakeKube,
-  type FakeKubeOptions,
-  relayPod,
-  startFakeKube,
-} from "../../tests/support/fake_kube.ts";
+import { type FakeKube, type FakeKubeOptions, startFakeKube } from "../../tests/support/fake_kube.ts";
 import { createLogger } from "../log.ts";
 import type { Peer } from "./discovery.ts";
-import {
-  endpointsFromSlices,
-  KubernetesDiscovery,
-  type KubernetesDiscoveryOptions,
-  peersFromPods,
-  type PodObject,
-  resolveKubernetesConnection,
-} from "./kubernetes.ts";
+import { KubernetesDiscovery, type KubernetesDiscoveryOptions } from "./kubernetes.ts";
 
 const SELF = { rtsp: 8554, admin: 8080, mesh: 7000 };
 const ZONE = "topology.kubernetes.io/zone";
@@ -113,134 +101,7 @@ function threeRelays(kube: FakeKube): void {
 
 const THREE = ["node-a=10.0.0.1 @z1", "node-b=10.0.0.2 @z1", "node-c=10.0.0.3 @z2"];
 
-// --- pure reducers -------------------------------------------------------------------------------------------
-
-Deno.test("peersFromPods() maps relay pods to peers, skipping pods without node or IP, sorted by node", () => {
-  const pods = [
-    relayPod({ name: "c", nodeName: "node-c", podIP: "10.0.0.3", ready: false }),
-    relayPod({ name: "a", nodeName: "node-a", podIP: "10.0.0.1", ports: { rtsp: 9554, mesh: 7100 } }),
-    relayPod({ name: "pending", podIP: "10.0.0.4" }),
-    relayPod({ name: "no-ip", nodeName: "node-d" }),
-  ] as PodObject[];
-  const zones: Record<string, string> = { "node-a": "z1" };
-  assertEquals(peersFromPods(pods, (n) => zones[n] ?? "", SELF), [
-    peer("node-a", "10.0.0.1", { zone: "z1", rtspPort: 9554, meshPort: 7100 }),
-    peer("node-c", "10.0.0.3", { ready: false }),
-  ]);
-});
-
-Deno.test("peersFromPods() keeps one pod per node: the ready one, then the newest; deleting pods are not ready", () => {
-  const old = relayPod({
-    name: "old",
-    nodeName: "n",
-    podIP: "10.0.0.1",
-    creationTimestamp: "2024-01-01T00:00:00Z",
-  });
-  const fresh = relayPod({
-    name: "new",
-    nodeName: "n",
-    podIP: "10.0.0.2",
-    creationTimestamp: "2024-01-02T00:00:00Z",
-  });
-  const freshNotReady = relayPod({
-    name: "new",
-    nodeName: "n",
-    podIP: "10.0.0.2",
-    ready: false,
-    creationTimestamp: "2024-01-02T00:00:00Z",
-  });
-  const zone = () => "";
-  assertEquals(peersFromPods([old, fresh] as PodObject[], zone, SELF), [peer("n", "10.0.0.2")]);
-  assertEquals(peersFromPods([fresh, old] as PodObject[], zone, SELF), [peer("n", "10.0.0.2")]);
-  assertEquals(peersFromPods([old, freshNotReady] as PodObject[], zone, SELF), [peer("n", "10.0.0.1")]);
-  const deleting = structuredClone(fresh);
-  deleting.metadata.deletionTimestamp = "2024-01-03T00:00:00Z";
-  assertEquals(peersFromPods([deleting] as PodObject[], zone, SELF), [
-    peer("n", "10.0.0.2", { ready: false }),
-  ]);
-  assertEquals(peersFromPods([old, deleting] as PodObject[], zone, SELF), [peer("n", "10.0.0.1")]);
-});
-
-Deno.test("endpointsFromSlices() keeps ready endpoints with their node and the slice's ports", () => {
-  const slices = [
-    {
-      endpoints: [
-        { addresses: ["10.1.0.9"], nodeName: "node-b", conditions: { ready: true } },
-        { addresses: ["10.1.0.7"], nodeName: "node-a", conditions: { ready: false } },
-        { addresses: ["10.1.0.5"], conditions: {} },
-      ],
-      ports: [{ name: "rtsp", port: 8554 }, { name: "bad" }],
-    },
-    { endpoints: [{ addresses: ["10.1.0.9"], nodeName: "node-b" }], ports: [{ name: "rtsp", port: 8554 }] },
-  ];
-  assertEquals(endpointsFromSlices(slices), [
-    { address: "10.1.0.5", nodeName: undefined, ports: [{ name: "rtsp", port: 8554 }] },
-    { address: "10.1.0.9", nodeName: "node-b", ports: [{ name: "rtsp", port: 8554 }] },
-  ]);
-  assertEquals(endpointsFromSlices([]), []);
-});
-
 // --- configuration -------------------------------------------------------------------------------------------
-
-Deno.test("resolveKubernetesConnection() reads the in-cluster settings and names what is missing", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const env = (vars: Record<string, string>) => (name: string) => vars[name];
-    await assertRejects(
-      resolveKubernetesConnection({ serviceAccountDir: dir, env: env({}) }),
-      /KUBERNETES_SERVICE_HOST is not set/,
-    );
-    await assertRejects(
-      resolveKubernetesConnection({ apiUrl: "not a url", serviceAccountDir: dir }),
-      /the API URL "not a url" is not a valid URL/,
-    );
-    await assertRejects(
-      resolveKubernetesConnection({ apiUrl: "ftp://x", serviceAccountDir: dir }),
-      /not an http\(s\) URL/,
-    );
-    await assertRejects(
-      resolveKubernetesConnection({ apiUrl: "https://10.96.0.1", serviceAccountDir: dir }),
-      new RegExp(`reading the service account token "${dir}/token" failed: file not found`),
-    );
-    await Deno.writeTextFile(`${dir}/token`, "tok\n");
-    await assertRejects(
-      resolveKubernetesConnection({ apiUrl: "https://10.96.0.1", serviceAccountDir: dir }),
-      /reading the cluster CA certificate ".*ca\.crt" failed: file not found/,
-    );
-    await Deno.writeTextFile(`${dir}/ca.crt`, "-----BEGIN CERTIFICATE-----\n");
-    await assertRejects(
-      resolveKubernetesConnection({ apiUrl: "https://10.96.0.1", serviceAccountDir: dir, env: env({}) }),
-      /no namespace: set POD_NAMESPACE/,
-    );
-    await Deno.writeTextFile(`${dir}/namespace`, "from-file");
-    const fromEnv = await resolveKubernetesConnection({
-      serviceAccountDir: dir,
-      env: env({
-        KUBERNETES_SERVICE_HOST: "fd00::1",
-        KUBERNETES_SERVICE_PORT: "6443",
-        POD_NAMESPACE: "from-env",
-      }),
-    });
-    assertEquals(fromEnv.apiUrl.href, "https://[fd00::1]:6443/");
-    assertEquals(fromEnv.namespace, "from-env");
-    assertEquals(fromEnv.tokenFile, `${dir}/token`);
-    const fromFile = await resolveKubernetesConnection({
-      apiUrl: "https://10.96.0.1",
-      serviceAccountDir: dir,
-      env: env({}),
-    });
-    assertEquals(fromFile.namespace, "from-file");
-    const explicit = await resolveKubernetesConnection({
-      apiUrl: "https://10.96.0.1",
-      serviceAccountDir: dir,
-      namespace: "given",
-      env: env({ POD_NAMESPACE: "from-env" }),
-    });
-    assertEquals(explicit.namespace, "given");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
 
 Deno.test("KubernetesDiscovery.start() rejects with a clear message when the token file is missing", async () => {
   const dir = await Deno.makeTempDir();

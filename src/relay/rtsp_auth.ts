@@ -19,7 +19,7 @@ import {
   type Challenge,
   formatChallenge,
   verifyAuthorization,
-} from "../rtsp/headers/auth.ts";
+} from "../rtsp/auth/mod.ts";
 import {
   checkNonce,
   createNonce,

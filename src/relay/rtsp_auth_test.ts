@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { addressMatcher, normaliseAddress, RtspAuthenticator } from "./rtsp_auth.ts";
-import { answerChallenge, type AuthSchemeName, parseChallenges } from "../rtsp/headers/auth.ts";
+import { answerChallenge, type AuthSchemeName, parseChallenges } from "../rtsp/auth/mod.ts";
 import type { UserConfig } from "../config/schema.ts";
 
 const USERS: UserConfig[] = [

@@ -5,7 +5,7 @@
  * interleave mid-message and partial writes are completed.
  * @module
  */
-import { answerChallenge, type AuthSchemeName, chooseChallenge, parseChallenges } from "./headers/auth.ts";
+import { answerChallenge, type AuthSchemeName, chooseChallenge, parseChallenges } from "./auth/mod.ts";
 import { InterleavedWriter } from "./interleaved_writer.ts";
 import { RtspHeaders, type RtspResponse } from "./message.ts";
 import { RtspParser } from "./parser.ts";
@@ -89,7 +89,7 @@ export class RtspClientConnection {
 
   /**
    * Sends a request and waits for its response; answers one 401 challenge with the URL's credentials.
-   * @throws {UnusableChallengesError} (from `./headers/auth.ts`) when a 401 offers only schemes not allowed by
+   * @throws {UnusableChallengesError} (from `./auth/answer.ts`) when a 401 offers only schemes not allowed by
    *   {@linkcode RtspClientOptions.authSchemes}: the credentials are not sent
    * @param method RTSP method
    * @param url Request-URI (credentials are stripped before sending)

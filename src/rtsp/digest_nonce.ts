@@ -11,7 +11,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type { NonceStatus } from "./headers/auth.ts";
+import type { NonceStatus } from "./auth/verify.ts";
 
 /** Nonce counts accepted out of order below the highest seen (pipelined requests may arrive reordered). */
 export const NONCE_COUNT_WINDOW = 32;

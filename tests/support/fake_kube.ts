@@ -237,6 +237,11 @@ export interface FakeKube extends AsyncDisposable {
    * fake's temporary directory. @returns its path
    */
   writeServiceAccountDir(namespace?: string): Promise<string>;
+  /**
+   * What an API client needs to reach this fake: its URL, the token file of a new service account directory,
+   * and its CA (spread it into `new KubeApi({ ...await kube.clientOptions(), logger })`).
+   */
+  clientOptions(): Promise<{ apiUrl: URL; tokenFile: string; caCertPem: string }>;
   /** Stops the server, ends watches and removes the temporary files. */
   close(): Promise<void>;
 }
@@ -1135,6 +1140,10 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
       await Deno.writeTextFile(join(dir, "ca.crt"), certs.caCertPem);
       await Deno.writeTextFile(join(dir, "namespace"), ns);
       return dir;
+    },
+    async clientOptions() {
+      const dir = await fake.writeServiceAccountDir();
+      return { apiUrl: new URL(fake.url), tokenFile: join(dir, "token"), caCertPem: certs.caCertPem };
     },
     async close() {
       if (closed) return;

@@ -60,7 +60,7 @@ import { formatRange, parseRange } from "../../src/rtsp/headers/range.ts";
 import { formatRtpInfo, parseRtpInfo } from "../../src/rtsp/headers/rtp_info.ts";
 import { formatSession, parseSession } from "../../src/rtsp/headers/session.ts";
 import { formatTransports, parseTransports } from "../../src/rtsp/headers/transport.ts";
-import { parseAuthorization, parseChallenges } from "../../src/rtsp/headers/auth.ts";
+import { parseAuthorization, parseChallenges } from "../../src/rtsp/auth/mod.ts";
 import { parseRtspUrl, splitTrackUrl, streamPathOf } from "../../src/rtsp/url.ts";
 import { rewriteUpstreamRtcp } from "../../src/relay/rtcp_rewrite.ts";
 import { readerReportsOf } from "../../src/rtp/reader_reports.ts";

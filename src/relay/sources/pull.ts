@@ -21,7 +21,7 @@ import { type Clock, monotonicMs } from "../../clock.ts";
 import type { Logger } from "../../log.ts";
 import { RtspClientConnection } from "../../rtsp/client.ts";
 import type { RtspResponse } from "../../rtsp/message.ts";
-import { type AuthSchemeName, UnusableChallengesError } from "../../rtsp/headers/auth.ts";
+import { type AuthSchemeName, UnusableChallengesError } from "../../rtsp/auth/mod.ts";
 import { parseSession } from "../../rtsp/headers/session.ts";
 import { formatTransport, parseTransport, type Transport } from "../../rtsp/headers/transport.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";

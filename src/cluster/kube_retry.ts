@@ -1,0 +1,127 @@
+/**
+ * How the reflector ({@link ./kube_reflector.ts}) retries a failing API: a capped exponential backoff with
+ * jitter, a sleep that a stop cuts short, and the bookkeeping of an outage that decides what to log (a warning
+ * when it starts, a reminder every so often while it lasts, the duration when it ends). Time is passed in.
+ * @module
+ */
+
+/** Capped exponential backoff. */
+export interface Backoff {
+  /** First delay. @default 500 */
+  readonly initialMs: number;
+  /** Largest delay. @default 30000 */
+  readonly maxMs: number;
+}
+
+/** The default backoff of the reflectors. */
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000 };
+
+/** While requests keep failing, the outage is logged again (at warn) this often, with its duration. */
+export const DEFAULT_OUTAGE_REMINDER_MS = 300_000;
+
+/**
+ * Delay before retry number `attempt` (0-based): `min(maxMs, initialMs * 2^attempt)`, jittered down to between
+ * half and all of it.
+ * @param random a number in [0, 1) @default Math.random()
+ * @example backoffDelay(2, { initialMs: 100, maxMs: 1000 }, 1) // 400
+ */
+export function backoffDelay(attempt: number, backoff: Backoff, random: number = Math.random()): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
+  return ceiling / 2 + (ceiling / 2) * random;
+}
+
+/**
+ * Sleeps `ms`, ending early (without error) when `signal` aborts. The timer never outlives the call.
+ * @example await sleep(backoffDelay(attempt++, DEFAULT_BACKOFF), abort.signal);
+ */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** How to report a failed attempt ({@linkcode OutageTracker.failed}). */
+export type FailureReport =
+  /** The first failure of an outage: warn. */
+  | { readonly kind: "started" }
+  /** A failure a reminder period after the last warning: warn again, with how long and how often. */
+  | { readonly kind: "reminder"; readonly failingForMs: number; readonly failedAttempts: number }
+  /** Any other failure: debug. */
+  | { readonly kind: "again" };
+
+/** The end of an outage ({@linkcode OutageTracker.recovered}). */
+export interface OutageEnd {
+  /** From the first failure to the recovery. */
+  readonly outageMs: number;
+  /** Failed attempts during the outage. */
+  readonly failedAttempts: number;
+}
+
+/**
+ * Counts failed attempts from the first failure of an outage to the next success, and says which failures are
+ * worth a warning. Sans-I/O: the caller passes the monotonic time and logs.
+ * @example
+ * const outage = new OutageTracker(DEFAULT_OUTAGE_REMINDER_MS);
+ * outage.failed(now); // { kind: "started" }: warn
+ * outage.recovered(now + 1500); // { outageMs: 1500, failedAttempts: 1 }: info
+ */
+export class OutageTracker {
+  readonly #reminderMs: number;
+  /** Since when requests fail, or undefined while the API answers. */
+  #since: number | undefined;
+  #failures = 0;
+  #lastWarnAt = 0;
+
+  /** @param reminderMs period of the reminder warnings while failures go on */
+  constructor(reminderMs: number) {
+    this.#reminderMs = reminderMs;
+  }
+
+  /** True from the first failure until a success. */
+  get failing(): boolean {
+    return this.#since !== undefined;
+  }
+
+  /**
+   * Records a failed attempt at `now`.
+   * @param report false when the caller reported this failure itself: it counts, but starts no warning period
+   * @returns how to report it, or undefined when `report` is false
+   */
+  failed(now: number, report = true): FailureReport | undefined {
+    let out: FailureReport | undefined;
+    if (!report) {
+      this.#since ??= now;
+    } else if (this.#since === undefined) {
+      this.#since = now;
+      this.#failures = 0;
+      this.#lastWarnAt = now;
+      out = { kind: "started" };
+    } else if (now - this.#lastWarnAt >= this.#reminderMs) {
+      this.#lastWarnAt = now;
+      out = { kind: "reminder", failingForMs: now - this.#since, failedAttempts: this.#failures + 1 };
+    } else {
+      out = { kind: "again" };
+    }
+    this.#failures++;
+    return out;
+  }
+
+  /**
+   * Records a success at `now`.
+   * @returns the outage it ends, or undefined when there was none
+   */
+  recovered(now: number): OutageEnd | undefined {
+    const since = this.#since;
+    const failedAttempts = this.#failures;
+    this.#since = undefined;
+    this.#failures = 0;
+    return since === undefined ? undefined : { outageMs: now - since, failedAttempts };
+  }
+}
