@@ -10,9 +10,8 @@ import { type Clock, monotonicMs } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { type KubeApi, KubeApiError, type KubeObject } from "./kube_client.ts";
 import { decodeWatchEvent, readLines } from "./kube_watch.ts";
+import { type Backoff, backoffDelay } from "../backoff.ts";
 import {
-  type Backoff,
-  backoffDelay,
   DEFAULT_BACKOFF,
   DEFAULT_OUTAGE_REMINDER_MS,
   type FailureReport,

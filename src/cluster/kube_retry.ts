@@ -1,34 +1,16 @@
 /**
- * How the reflector ({@link ./kube_reflector.ts}) retries a failing API: a capped exponential backoff with
- * jitter, a sleep that a stop cuts short, and the bookkeeping of an outage that decides what to log (a warning
+ * How the reflector ({@link ./kube_reflector.ts}) retries a failing API: its backoff (jittered, `../backoff.ts`),
+ * a sleep that a stop cuts short, and the bookkeeping of an outage that decides what to log (a warning
  * when it starts, a reminder every so often while it lasts, the duration when it ends). Time is passed in.
  * @module
  */
-
-/** Capped exponential backoff. */
-export interface Backoff {
-  /** First delay. @default 500 */
-  readonly initialMs: number;
-  /** Largest delay. @default 30000 */
-  readonly maxMs: number;
-}
+import type { Backoff } from "../backoff.ts";
 
 /** The default backoff of the reflectors. */
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000 };
 
 /** While requests keep failing, the outage is logged again (at warn) this often, with its duration. */
 export const DEFAULT_OUTAGE_REMINDER_MS = 300_000;
-
-/**
- * Delay before retry number `attempt` (0-based): `min(maxMs, initialMs * 2^attempt)`, jittered down to between
- * half and all of it.
- * @param random a number in [0, 1) @default Math.random()
- * @example backoffDelay(2, { initialMs: 100, maxMs: 1000 }, 1) // 400
- */
-export function backoffDelay(attempt: number, backoff: Backoff, random: number = Math.random()): number {
-  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
-  return ceiling / 2 + (ceiling / 2) * random;
-}
 
 /**
  * Sleeps `ms`, ending early (without error) when `signal` aborts. The timer never outlives the call.

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { backoffDelay, OutageTracker, sleep } from "./kube_retry.ts";
+import { OutageTracker, sleep } from "./kube_retry.ts";
+import { backoffDelay } from "../backoff.ts";
 
 Deno.test("backoffDelay() doubles from initialMs, caps at maxMs and jitters between half and all", () => {
   const b = { initialMs: 100, maxMs: 1000 };

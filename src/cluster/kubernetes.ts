@@ -8,7 +8,8 @@
 import { createLogger, type Logger } from "../log.ts";
 import type { Discovery, Peer, ServiceEndpoint } from "./discovery.ts";
 import { KubeApi, KubeApiError, type KubeObject } from "./kube_client.ts";
-import { type Backoff, DEFAULT_BACKOFF } from "./kube_retry.ts";
+import type { Backoff } from "../backoff.ts";
+import { DEFAULT_BACKOFF } from "./kube_retry.ts";
 import { ObjectStore, Reflector } from "./kube_reflector.ts";
 import { type KubernetesConnectionOptions, resolveKubernetesConnection } from "./kube_connection.ts";
 import {

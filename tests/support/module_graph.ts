@@ -8,13 +8,14 @@
  * @module
  */
 
-/** Modules at src/'s root that every folder may use: clocks, logging, error containment, addresses. */
+/** Modules at src/'s root that every folder may use: clocks, logging, error containment, addresses, backoff. */
 export const INFRASTRUCTURE: ReadonlySet<string> = new Set([
   "clock.ts",
   "log.ts",
   "log_throttle.ts",
   "contain.ts",
   "address.ts",
+  "backoff.ts",
   "file_follower.ts",
 ]);
 
