@@ -2,7 +2,9 @@
  * msm-relay entry point: parse flags, environment and config file, start the relay, drain on SIGTERM/SIGINT.
  * @module
  */
-import { ConfigError, loadConfig, USAGE } from "./src/config/load.ts";
+import { ConfigError } from "./src/config/config_error.ts";
+import { USAGE } from "./src/config/help.ts";
+import { loadConfig } from "./src/config/load.ts";
 import { createLogger } from "./src/log.ts";
 import { startRelay } from "./src/app.ts";
 import { reportContained, setContainmentLogger } from "./src/contain.ts";

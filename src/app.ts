@@ -5,7 +5,8 @@
  */
 import { createAdminApp } from "./admin/app.ts";
 import { RelayMetrics } from "./metrics/relay_metrics.ts";
-import type { RelayConfig, UserConfig } from "./config/schema.ts";
+import type { RelayConfig } from "./config/schema.ts";
+import type { UserConfig } from "./config/values.ts";
 import { parseUsersFile } from "./config/users_file.ts";
 import type { Logger } from "./log.ts";
 import { RtspServer } from "./rtsp/server.ts";

@@ -4,7 +4,8 @@
  * @module
  */
 import { z } from "zod";
-import { cameraUrlSchema, configSchema, pathNameSchema, userSchema } from "../config/schema.ts";
+import { configSchema } from "../config/schema.ts";
+import { cameraUrlSchema, pathNameSchema, userSchema } from "../config/values.ts";
 
 const count = z.number().int().min(0);
 

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, equal, match, ok, throws } from "node:assert/strict";
-import { ConfigError, loadConfig } from "./load.ts";
+import { ConfigError } from "./config_error.ts";
+import { loadConfig } from "./load.ts";
 import type { RelayConfig } from "./schema.ts";
 
 /** An admin token of the shortest accepted length (16). */

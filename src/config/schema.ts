@@ -1,201 +1,270 @@
 /**
- * The relay's configuration: one zod schema shared by flags, environment and the config file.
+ * The relay's configuration: one zod schema shared by flags, environment and the config file. Each field that is
+ * a flag declares it where it is defined (`.register(flagMeta, ...)`): its name, argument, default as users read
+ * it and meaning; the flags, their `MSM_*` variables, `--help` and the README's table are derived from that.
  * @module
  */
 import { z } from "zod";
-import { ipv4Number } from "../address.ts";
 import { parseMeshKeys } from "./mesh_key_syntax.ts";
-import { rtspUrlProblem } from "../rtsp/url.ts";
-import { RTSP_MAX_PATH_BYTES } from "../rtsp/limits.ts";
+import { flagMeta } from "./flag_meta.ts";
+import { rtspLimitFields } from "./rtsp_limit_fields.ts";
+import {
+  ADMIN_TOKEN_MIN_LENGTH,
+  adminHostSchema,
+  cameraUrlSchema,
+  clientAddressSchema,
+  pathNameSchema,
+  peerSchema,
+  port,
+  userSchema,
+} from "./values.ts";
 
-const port = z.number().int().min(1).max(65535);
-
-/**
- * The NAME of a pulled camera (`--path NAME=URL`): segments of letters, digits and `_.~-`, joined by `/`; short
- * enough that its track URLs (`NAME/trackID=N`) stay within the RTSP path cap.
- */
-export const pathNameSchema = z.string().max(RTSP_MAX_PATH_BYTES - 32).regex(
-  /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/,
-  "path names use letters, digits, '_', '.', '~', '-' and '/' between segments",
-);
-
-/** Longest camera URL accepted (`--path NAME=URL`, `POST /api/v1/paths`). */
-export const MAX_CAMERA_URL_LENGTH = 2048;
-
-/**
- * The URL of a pulled camera (`--path NAME=URL`): one the RTSP client can parse. Refused early, a URL whose
- * password holds an unescaped `/` cannot end up, half parsed, in logs and errors; the message never quotes it.
- */
-export const cameraUrlSchema = z.string().max(MAX_CAMERA_URL_LENGTH).regex(
-  /^rtsps?:\/\//,
-  "camera URLs start with rtsp://",
-).superRefine((url, ctx) => {
-  if (!/^rtsps?:\/\//.test(url)) return; // said above
-  const problem = rtspUrlProblem(url);
-  if (problem) {
-    ctx.addIssue({
-      code: "custom",
-      message: `invalid camera URL (${problem}); percent-encode '/', '?' and '#' in user names and passwords`,
-    });
-  }
-});
-
-/** Shortest admin token accepted: 16 random characters are beyond guessing, even without the try limit. */
-export const ADMIN_TOKEN_MIN_LENGTH = 16;
-
-/**
- * A DNS name the admin API answers to besides IP literals and `localhost` (`--admin-host`): letters, digits,
- * `-` and `_` in dot-separated labels, an optional final dot. Compared case-insensitively.
- */
-export const adminHostSchema = z.string().max(253).regex(
-  /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/,
-  "admin hosts are DNS names (letters, digits, '-', '_' and dots; no port, no scheme)",
-);
-
-/** An IPv4 address, or an IPv4 CIDR with a prefix of 0..32 bits. */
-function isIpv4OrCidr(v: string): boolean {
-  const [address, bits, extra] = v.split("/");
-  if (extra !== undefined || ipv4Number(address ?? "") === null) return false;
-  return bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32);
-}
-
-/** A user of the RTSP server (`NAME:PASSWORD:RIGHTS[:PATHGLOB]`). */
-export const userSchema = z.object({
-  name: z.string().min(1),
-  password: z.string().min(1),
-  rights: z.enum(["read", "publish", "read+publish"]),
-  paths: z.string().min(1).default("*"),
-});
-
-/** A statically configured peer (`NODE=HOST:ADMINPORT:MESHPORT[@ZONE]`). */
-export const peerSchema = z.object({
-  node: z.string().min(1),
-  host: z.string().min(1),
-  adminPort: port,
-  meshPort: port,
-  zone: z.string().optional(),
-});
-
-/** The whole configuration after defaults. */
+/** The whole configuration after defaults. Each field that is a flag declares it here (`flag_meta.ts`). */
 export const configSchema = z.object({
-  rtspPort: port.default(8554),
-  adminPort: port.default(8080),
-  meshPort: port.default(7000),
-  listen: z.string().min(1).default("0.0.0.0"),
-  paths: z.record(pathNameSchema, cameraUrlSchema).default({}),
-  publish: z.boolean().default(true),
-  demo: z.boolean().default(true),
-  node: z.string().min(1).optional(),
-  zone: z.string().optional(),
-  discovery: z.enum(["static", "kubernetes", "none"]).optional(),
-  peers: z.array(peerSchema).default([]),
-  fanout: z.number().int().min(1).max(64).default(4),
-  users: z.array(userSchema).default([]),
-  /** A file of more users (one `NAME:PASSWORD:RIGHTS[:PATHGLOB]` per line), followed while the relay runs. */
-  usersFile: z.string().min(1).optional(),
-  /** RTSP authentication schemes offered when users exist (Basic sends passwords in clear: off by default). */
-  rtspAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
-  /** Client addresses allowed to use the RTSP server (IPv4 CIDRs or literal addresses); empty: everyone. */
-  rtspAllow: z.array(
-    z.string().refine(
-      (v) => (v.includes(":") && /^[0-9a-fA-F:]+$/.test(v)) || isIpv4OrCidr(v),
-      "expected an IPv4 address, an IPv4 CIDR (10.0.0.0/8) or an IPv6 address",
-    ),
-  ).default([]),
+  rtspPort: port.default(8554).register(flagMeta, {
+    name: "rtsp-port",
+    arg: "N",
+    meaning: "RTSP listen port",
+  }),
+  adminPort: port.default(8080).register(flagMeta, {
+    name: "admin-port",
+    arg: "N",
+    meaning: "admin HTTP port: health, metrics, the API and the dashboard, and the mesh's peer protocol",
+  }),
+  meshPort: port.default(7000).register(flagMeta, {
+    name: "mesh-port",
+    arg: "N",
+    meaning: "mesh UDP port: media between relays",
+  }),
+  listen: z.string().min(1).default("0.0.0.0").register(flagMeta, {
+    name: "listen",
+    arg: "ADDR",
+    meaning: "bind address of the RTSP, admin, RTP/RTCP and mesh sockets",
+  }),
+  paths: z.record(pathNameSchema, cameraUrlSchema).default({}).register(flagMeta, {
+    name: "path",
+    arg: "NAME=URL",
+    repeats: true,
+    meaning:
+      "pull a camera and serve it as `NAME`; in a mesh, one relay configured with the path (its root) " +
+      "pulls it and the others get it through the mesh",
+  }),
+  publish: z.boolean().default(true).register(flagMeta, {
+    name: "publish",
+    negated: true,
+    default: "publishing on",
+    meaning: "refuse ANNOUNCE/RECORD on paths that are not configured",
+  }),
+  demo: z.boolean().default(true).register(flagMeta, {
+    name: "demo",
+    negated: true,
+    default: "demo on",
+    meaning: "disable the built-in `demo` path",
+  }),
+  node: z.string().min(1).optional().register(flagMeta, {
+    name: "node",
+    arg: "NAME",
+    default: "`$NODE_NAME`, else the hostname",
+    meaning: "this relay's node name: its name in the mesh, shown by `/healthz`",
+  }),
+  zone: z.string().optional().register(flagMeta, {
+    name: "zone",
+    arg: "ZONE",
+    meaning: "this relay's zone: the mesh tree sends at most one copy of a stream into each zone (with " +
+      "`kubernetes` discovery, the Node's `topology.kubernetes.io/zone` label)",
+  }),
+  discovery: z.enum(["static", "kubernetes", "none"]).optional().register(flagMeta, {
+    name: "discovery",
+    arg: "static|kubernetes|none",
+    default: "unset",
+    meaning: "how peers are found: the `--peer` list, the relay pods of `$POD_NAMESPACE`, or none (a lone " +
+      "relay); unset, `kubernetes` in a pod, else `static` when there are peers, else `none`",
+  }),
+  peers: z.array(peerSchema).default([]).register(flagMeta, {
+    name: "peer",
+    arg: "NODE=HOST:ADMINPORT:MESHPORT[@ZONE]",
+    repeats: true,
+    meaning:
+      "another relay, for `static` discovery: its node name, address, admin and mesh ports and zone (its " +
+      "RTSP port is taken to be this relay's)",
+  }),
+  fanout: z.number().int().min(1).max(64).default(4).register(flagMeta, {
+    name: "fanout",
+    arg: "K",
+    meaning: "children per relay in the mesh tree, 1 to 64",
+  }),
+  users: z.array(userSchema).default([]).register(flagMeta, {
+    name: "user",
+    arg: "NAME:PASSWORD:RIGHTS[:PATHGLOB]",
+    repeats: true,
+    meaning:
+      "RTSP users, with RIGHTS `read`, `publish` or `read+publish` on the paths PATHGLOB matches (`*` any " +
+      "run, `?` one character; default `*`); with users, DESCRIBE/SETUP/PLAY/ANNOUNCE/RECORD need credentials " +
+      "(401, or 403 without the right)",
+  }),
+  usersFile: z.string().min(1).optional().register(flagMeta, {
+    name: "users-file",
+    arg: "F",
+    meaning:
+      "more RTSP users, one `NAME:PASSWORD:RIGHTS[:PATHGLOB]` per line (`#` comments), e.g. a mounted " +
+      "Secret: re-read every second, so passwords change without a restart; a file that lists no user is " +
+      "refused (the users in use stay)",
+  }),
+  rtspAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]).register(flagMeta, {
+    name: "rtsp-auth",
+    arg: "digest|basic|digest,basic",
+    meaning:
+      "schemes offered: Digest SHA-256 and MD5 (an answer names the realm and the request's URI; nonces " +
+      "bound to the client address expire after 5 min; a qop=auth count is used once); Basic sends the " +
+      "password in clear, so only on request",
+  }),
+  rtspAllow: z.array(clientAddressSchema).default([]).register(flagMeta, {
+    name: "rtsp-allow",
+    arg: "CIDR|ADDRESS",
+    repeats: true,
+    default: "everyone",
+    meaning: "only these clients may use the RTSP server (403 before credentials)",
+  }),
   adminToken: z.string().min(
     ADMIN_TOKEN_MIN_LENGTH,
     `the admin token must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (e.g. openssl rand -hex 24)`,
-  ).optional(),
-  /**
-   * DNS names the admin API answers to (the Host header), besides IP literals and `localhost`: any other name is
-   * refused (421), which stops DNS rebinding.
-   */
-  adminHosts: z.array(adminHostSchema).default([]),
-  /** Also require the admin token for reads (`/api/v1/*` GETs and `/metrics`); needs `adminToken`. */
-  adminAuthReads: z.boolean().default(false),
-  /**
-   * Cluster key(s) of the mesh, one per line: the first signs and seals, all are accepted (rotation). Without a
-   * key the peer protocol and mesh packets are neither authenticated nor encrypted.
-   */
+  ).optional().register(flagMeta, {
+    name: "admin-token",
+    arg: "T",
+    meaning: "bearer token of the admin API, at least 16 characters (`openssl rand -hex 24`); without one, " +
+      "admin changes are refused (403)",
+  }),
+  adminAuthReads: z.boolean().default(false).register(flagMeta, {
+    name: "admin-auth-reads",
+    default: "off",
+    meaning: "require the admin token for `/api/v1/*` reads and `/metrics` too (needs a token)",
+  }),
+  adminHosts: z.array(adminHostSchema).default([]).register(flagMeta, {
+    name: "admin-host",
+    arg: "NAME",
+    repeats: true,
+    meaning:
+      "a DNS name the admin API answers to besides IP addresses, `localhost`, the node name and static " +
+      "peers' hosts; other names get 421 (DNS rebinding)",
+  }),
   meshKey: z.string().min(1).superRefine((v, ctx) => {
     const keys = parseMeshKeys(v);
     if (typeof keys === "string") ctx.addIssue({ code: "custom", message: keys });
-  }).optional(),
-  /** The file the mesh key came from: re-read while running, so a rotated Secret takes effect without restart. */
-  meshKeyFile: z.string().min(1).optional(),
-  /** Encrypt mesh packets (else authenticate only); needs `meshKey`. */
-  meshEncrypt: z.boolean().default(true),
-  /** First and last UDP port of the RTP/RTCP server range (even/odd pairs). */
+  }).optional().register(flagMeta, {
+    name: "mesh-key",
+    arg: "K",
+    meaning:
+      "cluster key: authenticates peer calls, seals mesh packets (see [Mesh security](#mesh-security)); " +
+      "without one, peers are not authenticated and mesh packets travel in clear",
+  }),
+  meshKeyFile: z.string().min(1).optional().register(flagMeta, {
+    name: "mesh-key-file",
+    arg: "F",
+    meaning:
+      "read the mesh key(s) from a file, one per line (the first signs and seals, all are accepted), " +
+      "re-read every second (rotation)",
+  }),
+  meshEncrypt: z.boolean().default(true).register(flagMeta, {
+    name: "mesh-encrypt",
+    negated: true,
+    default: "encrypt",
+    meaning: "authenticate mesh packets without encrypting them",
+  }),
   udpPortRange: z.tuple([port, port]).default([10000, 19999]).refine(
     ([a, b]) => a < b && b - a >= 3,
     "udpPortRange must hold at least two even/odd pairs",
+  ).register(flagMeta, {
+    name: "udp-port-range",
+    arg: "A-B",
+    meaning: "server RTP/RTCP ports, as even/odd pairs; A must be even",
+  }),
+  pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto").register(flagMeta, {
+    name: "pull-transport",
+    arg: "auto|udp|tcp",
+    meaning: "how cameras are pulled: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s",
+  }),
+  pullAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]).register(flagMeta, {
+    name: "pull-auth",
+    arg: "digest|basic|digest,basic",
+    meaning:
+      "schemes camera credentials may be sent with; a camera offering only Basic (password in clear) " +
+      "fails with an error naming this flag unless `basic` is listed",
+  }),
+  cameraWaitSeconds: z.number().min(0).max(300).default(5).register(flagMeta, {
+    name: "camera-wait",
+    arg: "SECONDS",
+    meaning:
+      "a reader of a configured camera that is down waits this long (the relay retries meanwhile), then " +
+      "gets `503`; `0` answers at once; unknown paths get `404`",
+  }),
+  dataPlane: z.enum(["auto", "portable", "fast"]).default("auto").register(flagMeta, {
+    name: "data-plane",
+    arg: "auto|portable|fast",
+    meaning:
+      "`fast` (Linux, needs `--allow-ffi`): one Worker owns the RTP ports, forwards UDP readers' RTP " +
+      "itself and batches with recvmmsg/sendmmsg; `auto` picks it when it can, else `portable` (Deno sockets; " +
+      "`fast` asked for explicitly warns when it falls back)",
+  }),
+  lingerSeconds: z.number().min(0).max(3600).default(5).register(flagMeta, {
+    name: "linger",
+    arg: "SECONDS",
+    meaning: "keep a camera session open this long after the last reader leaves",
+  }),
+  readerQueueBytes: z.number().int().min(16 * 1024).max(256 * 1024 * 1024).default(2 * 1024 * 1024).register(
+    flagMeta,
+    {
+      name: "reader-queue-bytes",
+      arg: "N",
+      default: "`2097152` (2 MiB)",
+      meaning: "send queue limit for each TCP reader; packets beyond it are dropped",
+    },
   ),
-  /**
-   * Seconds a reader's DESCRIBE waits for a configured camera that is not playing (the relay retries meanwhile);
-   * then `503 Service Unavailable`. 0: answer 503 as soon as an attempt to reach the camera has failed.
-   */
-  cameraWaitSeconds: z.number().min(0).max(300).default(5),
-  /** How the relay pulls cameras: `auto` tries UDP and falls back to TCP when no RTP arrives within 3 s. */
-  pullTransport: z.enum(["auto", "udp", "tcp"]).default("auto"),
-  /**
-   * Schemes the relay may answer a camera's challenge with. Basic sends the camera's password in clear to whatever
-   * answers on its address, so it is off by default: a camera offering only Basic then fails with an error.
-   */
-  pullAuth: z.array(z.enum(["digest", "basic"])).min(1).default(["digest"]),
-  /**
-   * UDP data plane of the tracks' RTP ports: `portable` (Deno sockets), `fast` (Linux only: one Worker owning the
-   * RTP sockets, recvmmsg/sendmmsg through FFI; needs `--allow-ffi`, else the relay falls back to portable with a
-   * warning) or `auto` (fast where it can run, else portable).
-   */
-  dataPlane: z.enum(["auto", "portable", "fast"]).default("auto"),
-  /** Seconds an upstream session stays open after its last reader left. */
-  lingerSeconds: z.number().min(0).max(3600).default(5),
-  /** Bytes a TCP reader may have queued before the relay drops its packets. */
-  readerQueueBytes: z.number().int().min(16 * 1024).max(256 * 1024 * 1024).default(2 * 1024 * 1024),
-  /**
-   * Keep each H.264/H.265 track's packets since its last keyframe and send them to a new reader first, so it
-   * decodes a picture at once instead of waiting up to a GOP.
-   */
-  gopCache: z.boolean().default(true),
-  /**
-   * Bytes the relay may hold for clients in all, GOP caches and TCP reader queues together (each also has its own
-   * bound): beyond it GOP caches stop caching and readers' frames are dropped, and past 90 % of it new sessions get
-   * 503. 0: no relay-wide bound. The default fits a 1 GiB pod limit.
-   */
-  memoryBudgetBytes: z.number().int().min(0).max(64 * 1024 * 1024 * 1024).default(512 * 1024 * 1024),
-  /** Bound of one track's GOP cache in bytes; a larger GOP is not cached. */
-  gopCacheBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
-  /** Session timeout advertised to RTSP clients, in seconds; enforced 10 s later. */
-  sessionTimeoutSeconds: z.number().int().min(5).max(3600).default(60),
-  /** Open RTSP connections; one more gets 503 to its first request and is closed. */
-  rtspMaxConnections: z.number().int().min(1).max(1_000_000).default(1024),
-  /** Open RTSP connections from one client address; one more gets 503 and is closed. 0: no limit. */
-  rtspMaxConnectionsPerIp: z.number().int().min(0).max(1_000_000).default(128),
-  /** RTSP sessions one client address may hold; a SETUP opening one more gets 503. 0: no limit. */
-  rtspMaxSessionsPerIp: z.number().int().min(0).max(1_000_000).default(100),
-  /** RTSP requests per second per client address (burst twice that); more get 503 with Retry-After. 0: no limit. */
-  rtspRequestRate: z.number().int().min(0).max(1_000_000).default(50),
-  /** Largest RTSP request head (start line and headers) in bytes; larger gets 431. */
-  rtspMaxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(8 * 1024),
-  /** Largest RTSP request body (ANNOUNCE's SDP) in bytes; larger gets 413. */
-  rtspMaxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
-  /** Seconds a client may take to send a whole request (slowloris); then 408 and close. */
-  rtspRequestTimeoutSeconds: z.number().min(1).max(3600).default(10),
-  /** Seconds an RTSP connection holding no session may stay silent before it is closed. */
-  rtspIdleTimeoutSeconds: z.number().min(1).max(86_400).default(60),
-  /**
-   * Tracks (SDP media sections) one stream may have: an ANNOUNCE with more gets 400, a camera or a mesh root
-   * describing more is refused with an error. At most 64 (a TCP-interleaved session needs two channels a track).
-   */
-  maxTracksPerStream: z.number().int().min(1).max(64).default(16),
-  /** Readers playing one path; a SETUP or PLAY of one more gets 453 Not Enough Bandwidth. 0: no limit. */
-  maxReadersPerPath: z.number().int().min(0).max(1_000_000).default(0),
-  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  gopCache: z.boolean().default(true).register(flagMeta, {
+    name: "gop-cache",
+    negated: true,
+    default: "cache on",
+    meaning:
+      "do not replay the last GOP to new readers (by default a new reader of an H.264/H.265 track gets " +
+      "the packets since its last keyframe first, so it decodes a picture at once)",
+  }),
+  gopCacheBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024).register(
+    flagMeta,
+    {
+      name: "gop-cache-bytes",
+      arg: "N",
+      default: "`4194304` (4 MiB)",
+      meaning: "size limit of the GOP cache of each H.264/H.265 track; a larger GOP is not cached",
+    },
+  ),
+  memoryBudgetBytes: z.number().int().min(0).max(64 * 1024 * 1024 * 1024).default(512 * 1024 * 1024).register(
+    flagMeta,
+    {
+      name: "memory-budget-bytes",
+      arg: "N",
+      default: "`536870912` (512 MiB)",
+      meaning:
+        "bytes the relay holds for clients in all, GOP caches and TCP reader queues together (each also " +
+        "has its own bound): beyond it a GOP is not cached and a reader's frame is dropped, past 90 % new " +
+        "sessions get `503`; `0`: no relay-wide bound. The default fits a 1 GiB pod limit",
+    },
+  ),
+  ...rtspLimitFields,
+  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info").register(flagMeta, {
+    name: "log-level",
+    arg: "debug|info|warn|error",
+    meaning: "JSON log lines on stderr",
+  }),
 });
 
 /** The validated configuration. */
 export type RelayConfig = z.infer<typeof configSchema>;
-/** A statically configured peer. */
-export type PeerConfig = z.infer<typeof peerSchema>;
-/** An RTSP user. */
-export type UserConfig = z.infer<typeof userSchema>;
+
+/**
+ * The configuration every field of which has its default: what a component gets when nothing is configured.
+ * Tests that build components take their values from it rather than retyping the numbers.
+ * @returns a fresh object (callers may change it)
+ * @example new StreamHub({ ..., maxTracks: configDefaults().maxTracksPerStream })
+ */
+export function configDefaults(): RelayConfig {
+  return configSchema.parse({});
+}

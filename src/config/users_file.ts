@@ -4,7 +4,7 @@
  * runs, so passwords change without a restart.
  * @module
  */
-import { type UserConfig, userSchema } from "./schema.ts";
+import { type UserConfig, userSchema } from "./values.ts";
 
 /**
  * Splits `NAME:PASSWORD:RIGHTS[:PATHGLOB]` into the fields of a user (validated by the schema later).

@@ -27,7 +27,7 @@ import {
   NonceCounts,
   nonceTime,
 } from "../rtsp/digest_nonce.ts";
-import type { UserConfig } from "../config/schema.ts";
+import type { UserConfig } from "../config/values.ts";
 import { ipv4Number, plainAddress } from "../address.ts";
 import { compileGlob } from "./path_glob.ts";
 

@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { addressMatcher, normaliseAddress, RtspAuthenticator } from "./rtsp_auth.ts";
 import { answerChallenge, type AuthSchemeName, parseChallenges } from "../rtsp/auth/mod.ts";
-import type { UserConfig } from "../config/schema.ts";
+import type { UserConfig } from "../config/values.ts";
 
 const USERS: UserConfig[] = [
   { name: "viewer", password: "v-pass", rights: "read", paths: "cams/*" },
