@@ -24,6 +24,7 @@ import { RtspHeaders, type RtspResponse } from "../src/rtsp/message.ts";
 import { RtspParser } from "../src/rtsp/parser.ts";
 import { encodeInterleavedHeader, serializeRequest } from "../src/rtsp/serializer.ts";
 import { seededRandom } from "../tests/support/seeded_random.ts";
+import { configDefaults } from "../src/config/schema.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const OUTPUT_DIR = new URL("./output/", import.meta.url);
@@ -36,6 +37,8 @@ const MICRO_MS = 1000;
 /** Seconds each end-to-end run offers packets. */
 const E2E_SECONDS = 2;
 const SSRC = 0x5eed_1234;
+/** The queue bound of a TCP reader, as the relay sets it by default. */
+const READER_QUEUE = { maxQueuedBytes: configDefaults().readerQueueBytes };
 
 /** One reported figure. */
 interface Row {
@@ -223,7 +226,7 @@ function benchFanOutCounting(egressCount: number): void {
 async function benchFanOutTcp(egressCount: number): Promise<void> {
   let written = 0;
   const sink = { write: (p: Uint8Array) => Promise.resolve((written += p.length, p.length)) };
-  const writers = Array.from({ length: egressCount }, () => new InterleavedWriter(sink));
+  const writers = Array.from({ length: egressCount }, () => new InterleavedWriter(sink, READER_QUEUE));
   const track = new Track({ index: 0, clockRate: 90_000, outputSsrc: SSRC });
   writers.forEach((w, i) => track.addEgress(new TcpEgress(`t${i}`, w, [0, 1])));
   const packet = rtpPacket(0, 0);

@@ -7,7 +7,7 @@
 import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import type { z } from "@hono/zod-openapi";
 import { Hono } from "hono";
-import { configSchema, type RelayConfig } from "../config/schema.ts";
+import { configDefaults, configSchema, type RelayConfig } from "../config/schema.ts";
 import { silentLogger } from "../log.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
 import { parseSession } from "../rtsp/headers/session.ts";
@@ -72,7 +72,9 @@ class FakeConn implements RtspConnection {
   readonly id: string;
   readonly remote: Deno.NetAddr;
   readonly local: Deno.NetAddr = { transport: "tcp", hostname: HOST, port: 8554 };
-  readonly writer = new InterleavedWriter({ write: (p) => Promise.resolve(p.length) });
+  readonly writer = new InterleavedWriter({ write: (p) => Promise.resolve(p.length) }, {
+    maxQueuedBytes: configDefaults().readerQueueBytes,
+  });
   lastActivity = 0;
   onFrame: ((channel: number, payload: Uint8Array) => void) | null = null;
   closed = false;
@@ -131,6 +133,7 @@ class Harness implements AsyncDisposable {
       publish: true,
       bindPair: new FakePortPairs(32).bind,
       lingerSeconds: 30,
+      maxTracks: configDefaults().maxTracksPerStream,
       createSource: (stream, kind) => new FakeSource(stream, kind),
     });
     this.svc = new RtspService({ hub: this.hub, logger: silentLogger, sessionTimeoutSeconds: 60 });

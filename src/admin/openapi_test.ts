@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, equal, notEqual, ok } from "node:assert/strict";
-import { configSchema } from "../config/schema.ts";
+import { configDefaults, configSchema } from "../config/schema.ts";
 import { silentLogger } from "../log.ts";
 import { StreamHub } from "../relay/hub.ts";
 import { RtspService } from "../relay/rtsp_service.ts";
@@ -53,6 +53,7 @@ function appWith(config: Record<string, unknown>) {
     publish: true,
     bindPair: new FakePortPairs(32).bind,
     lingerSeconds: 1,
+    maxTracks: configDefaults().maxTracksPerStream,
     createSource: () => ({}) as StreamSource,
   });
   const rtsp = new RtspService({ hub, logger: silentLogger, sessionTimeoutSeconds: 60 });

@@ -47,9 +47,6 @@ import { buildFresh } from "./tree_build.ts";
 import { byName, ceilLog, childrenOf, levelProblem, type Setup } from "./tree_problem.ts";
 import { repairBest } from "./tree_repair.ts";
 
-/** Default fan-out k of the mesh (`--fanout`). */
-export const DEFAULT_FANOUT = 4;
-
 /** A live, ready relay that may carry a stream. */
 export interface PlanMember {
   /** Node name: the relay's identity in the mesh. */
@@ -66,7 +63,7 @@ export interface PlanInput {
   readonly members: readonly PlanMember[];
   /** Nodes with readers for this stream; names that are not members are ignored; may include the root. */
   readonly wanting: ReadonlySet<string>;
-  /** Fan-out k: the most children a relay feeds; an integer >= 1 (see {@linkcode DEFAULT_FANOUT}). */
+  /** Fan-out k: the most children a relay feeds (`--fanout`); an integer >= 1. */
   readonly fanout: number;
   /** The last plan for this stream: edges of it that are still valid are kept. */
   readonly previous?: TreePlan;

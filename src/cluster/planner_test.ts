@@ -6,16 +6,10 @@
  */
 import { deepStrictEqual as assertEquals, equal, throws } from "node:assert/strict";
 import fc from "fast-check";
-import {
-  DEFAULT_FANOUT,
-  depthBound,
-  type PlanInput,
-  type PlanMember,
-  planTree,
-  treeEdgesMoved,
-} from "./planner.ts";
+import { depthBound, type PlanInput, type PlanMember, planTree, treeEdgesMoved } from "./planner.ts";
 import {
   assertValid,
+  DEFAULT_FANOUT,
   generator,
   member,
   runs,

@@ -6,13 +6,7 @@
 import { reportContained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import type { SessionDescription } from "../rtsp/sdp.ts";
-import {
-  DEFAULT_MAX_TRACKS,
-  type SourceKind,
-  Stream,
-  type StreamOptions,
-  type StreamSource,
-} from "./stream.ts";
+import { type SourceKind, Stream, type StreamOptions, type StreamSource } from "./stream.ts";
 
 /** Builds the source of a pulled or demo stream. */
 export type SourceFactory = (stream: Stream, kind: "pull" | "demo", url: string | null) => StreamSource;
@@ -51,8 +45,8 @@ export interface StreamHubOptions {
   cameraWaitMs?: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
   gopCacheBytes?: number;
-  /** Most tracks a stream may have. @default 16 (stream.ts `DEFAULT_MAX_TRACKS`) */
-  maxTracks?: number;
+  /** Most tracks a stream may have (`--max-tracks-per-stream`). */
+  maxTracks: number;
   /** The relay-wide budget the GOP caches take their bytes from. @default none */
   memoryBudget?: StreamOptions["memoryBudget"];
   createSource: SourceFactory;
@@ -78,7 +72,7 @@ export class StreamHub {
 
   /** Most tracks a stream may have. */
   get maxTracks(): number {
-    return this.#opts.maxTracks ?? DEFAULT_MAX_TRACKS;
+    return this.#opts.maxTracks;
   }
 
   /** Live streams. */
@@ -225,7 +219,7 @@ export class StreamHub {
       ...(this.#opts.timers ? { timers: this.#opts.timers } : {}),
       lingerSeconds: this.#opts.lingerSeconds,
       gopCacheBytes: this.#opts.gopCacheBytes ?? 0,
-      ...(this.#opts.maxTracks !== undefined ? { maxTracks: this.#opts.maxTracks } : {}),
+      maxTracks: this.#opts.maxTracks,
       ...(this.#opts.memoryBudget ? { memoryBudget: this.#opts.memoryBudget } : {}),
       onIdle: (s) => void this.#forget(s).catch((err) => reportContained("stream close", err)),
       ...(this.#opts.observeTrack ? { observeTrack: this.#opts.observeTrack } : {}),

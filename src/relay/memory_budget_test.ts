@@ -8,6 +8,7 @@ import { MemoryBudget } from "./memory_budget.ts";
 import { GopCache } from "./gop_cache.ts";
 import { InterleavedWriter } from "../rtsp/interleaved_writer.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
+import { configDefaults } from "../config/schema.ts";
 
 function h264(seq: number, nal: number, size = 100): Uint8Array {
   const p = new Uint8Array(size);
@@ -75,7 +76,11 @@ Deno.test("InterleavedWriter counts its queue against the budget and says since 
       await blocked;
       return p.length;
     },
-  }, { budget: budget.for("reader_queue"), now: () => clock });
+  }, {
+    maxQueuedBytes: configDefaults().readerQueueBytes,
+    budget: budget.for("reader_queue"),
+    now: () => clock,
+  });
   ok(w.enqueueFrame(0, new Uint8Array(100), true));
   ok(w.enqueueFrame(0, new Uint8Array(100), true));
   equal(budget.used, 208);

@@ -46,8 +46,8 @@ export type AuthDecision =
 /** Options of {@linkcode RtspAuthenticator}. */
 export interface RtspAuthOptions {
   users: readonly UserConfig[];
-  /** Schemes offered when users exist. @default ["digest"] (Basic sends the password in clear) */
-  schemes?: readonly AuthScheme[];
+  /** Schemes offered when users exist, at least one (`--rtsp-auth`; Basic sends the password in clear). */
+  schemes: readonly AuthScheme[];
   /** Client addresses allowed at all: IPv4 CIDRs (`10.0.0.0/8`) or literal addresses; empty: everyone. */
   allowFrom?: readonly string[];
   /** Realm of the challenges. @default "msm-relay" */
@@ -110,11 +110,12 @@ export class RtspAuthenticator {
   readonly #random: (bytes: Uint8Array) => Uint8Array;
   readonly #counts: NonceCounts;
 
-  /** @throws Error for a malformed allow-list entry */
+  /** @throws Error for a malformed allow-list entry; RangeError for an empty list of schemes */
   constructor(options: RtspAuthOptions) {
     this.realm = options.realm ?? "msm-relay";
     this.setUsers(options.users);
-    this.#schemes = options.schemes?.length ? options.schemes : ["digest"];
+    if (options.schemes.length === 0) throw new RangeError("RtspAuthenticator needs at least one scheme");
+    this.#schemes = options.schemes;
     this.#allow = (options.allowFrom ?? []).map(addressMatcher);
     this.#maxAge = options.nonceMaxAgeMs ?? 5 * 60_000;
     this.#now = options.now ?? Date.now;

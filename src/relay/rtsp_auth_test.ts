@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { addressMatcher, normaliseAddress, RtspAuthenticator } from "./rtsp_auth.ts";
 import { answerChallenge, type AuthSchemeName, parseChallenges } from "../rtsp/auth/mod.ts";
 import type { UserConfig } from "../config/values.ts";
+import { configDefaults } from "../config/schema.ts";
 
 const USERS: UserConfig[] = [
   { name: "viewer", password: "v-pass", rights: "read", paths: "cams/*" },
@@ -11,6 +12,8 @@ const USERS: UserConfig[] = [
 const URL = "rtsp://relay/cams/door";
 const CLIENT = "10.0.0.1";
 const ALL: AuthSchemeName[] = ["digest", "basic"];
+/** The schemes offered unless the relay is told otherwise (`--rtsp-auth`'s default). */
+const SCHEMES = configDefaults().rtspAuth;
 
 /** A client's answer to a fresh challenge of `auth` for `CLIENT` (qop=auth, nonce count `nc`). */
 function digestFor(
@@ -42,14 +45,14 @@ function rfc2069For(
 }
 
 Deno.test("RtspAuthenticator: no users, everyone may read and publish", () => {
-  const auth = new RtspAuthenticator({ users: [] });
+  const auth = new RtspAuthenticator({ users: [], schemes: SCHEMES });
   assertEquals(auth.check("DESCRIBE", "x", "read", undefined, CLIENT, URL), { kind: "allow", user: null });
   assertEquals(auth.check("ANNOUNCE", "x", "publish", undefined, CLIENT, URL).kind, "allow");
 });
 
 Deno.test("RtspAuthenticator: Digest SHA-256 and MD5 grant the user's rights on its paths only", () => {
   let now = 1_700_000_000_000;
-  const auth = new RtspAuthenticator({ users: USERS, now: () => now });
+  const auth = new RtspAuthenticator({ users: USERS, schemes: SCHEMES, now: () => now });
   for (const algorithm of ["SHA-256", "MD5"]) {
     const viewer = digestFor(auth, "DESCRIBE", "viewer", "v-pass", { algorithm });
     assertEquals(auth.check("DESCRIBE", "cams/door", "read", viewer, CLIENT, URL), {
@@ -83,7 +86,7 @@ Deno.test("RtspAuthenticator: Digest SHA-256 and MD5 grant the user's rights on 
 });
 
 Deno.test("RtspAuthenticator: a Digest answer is bound to its request URI, realm, nonce count and client address", () => {
-  const auth = new RtspAuthenticator({ users: USERS });
+  const auth = new RtspAuthenticator({ users: USERS, schemes: SCHEMES });
   const check = (authorization: string, uri = URL, client = CLIENT) =>
     auth.check("DESCRIBE", "cams/door", "read", authorization, client, uri);
   const reason = (d: ReturnType<typeof check>) => d.kind === "allow" ? "allow" : d.reason;
@@ -159,7 +162,7 @@ Deno.test("RtspAuthenticator: a Digest answer is bound to its request URI, realm
 });
 
 Deno.test("RtspAuthenticator: missing, malformed, several, wrong or unknown credentials are challenged; Basic only when enabled", () => {
-  const auth = new RtspAuthenticator({ users: USERS });
+  const auth = new RtspAuthenticator({ users: USERS, schemes: SCHEMES });
   const check = (authorization: string | string[] | undefined, a = auth) =>
     a.check("DESCRIBE", "cams/door", "read", authorization, CLIENT, URL);
   assertEquals(check(undefined), { kind: "challenge", stale: false, reason: "Authentication required" });
@@ -206,14 +209,18 @@ Deno.test("RtspAuthenticator: missing, malformed, several, wrong or unknown cred
 });
 
 Deno.test("RtspAuthenticator: two challenges never share a nonce", () => {
-  const auth = new RtspAuthenticator({ users: USERS, now: () => 1_700_000_000_000 });
+  const auth = new RtspAuthenticator({ users: USERS, schemes: SCHEMES, now: () => 1_700_000_000_000 });
   const nonces = new Set<string>();
   for (let i = 0; i < 100; i++) nonces.add(parseChallenges(auth.challenges(false, CLIENT))[0]!.nonce!);
   assertEquals(nonces.size, 100, "same client, same millisecond");
 });
 
 Deno.test("RtspAuthenticator: clients outside the allow-list are refused before credentials", () => {
-  const auth = new RtspAuthenticator({ users: [], allowFrom: ["10.0.0.0/8", "192.168.1.7", "::1"] });
+  const auth = new RtspAuthenticator({
+    users: [],
+    schemes: SCHEMES,
+    allowFrom: ["10.0.0.0/8", "192.168.1.7", "::1"],
+  });
   const check = (addr: string) => auth.check("DESCRIBE", "x", "read", undefined, addr, URL).kind;
   assertEquals(check("10.200.3.4"), "allow");
   assertEquals(check("::ffff:10.1.1.1"), "allow");

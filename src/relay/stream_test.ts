@@ -22,6 +22,7 @@ import {
 } from "./stream.ts";
 import { parseSdp, type SessionDescription } from "../rtsp/sdp.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
+import { configDefaults } from "../config/schema.ts";
 
 /** A stream on fake pairs and manual timers. */
 function newStream(
@@ -110,6 +111,7 @@ Deno.test("StreamHub sets the camera wait on pulled streams only, and moves it w
     bindPair: new FakePortPairs(4).bind,
     timers: new ManualTimers(),
     lingerSeconds: 0,
+    maxTracks: configDefaults().maxTracksPerStream,
     cameraWaitMs: 1234,
     createSource: fake,
     remote: {
@@ -330,7 +332,9 @@ Deno.test("Stream tells a fast-plane pair what to forward: the source, the rewri
   deepEqual(pair.routes.at(-1)?.readers, [{ id: "r1:0", host: "10.0.0.7", port: 7000 }]);
   equal(pair.routes.at(-1)?.prompt, false, "only UDP readers: the worker may batch");
 
-  const writer = new InterleavedWriter({ write: (bytes: Uint8Array) => Promise.resolve(bytes.length) });
+  const writer = new InterleavedWriter({ write: (bytes: Uint8Array) => Promise.resolve(bytes.length) }, {
+    maxQueuedBytes: configDefaults().readerQueueBytes,
+  });
   track.addEgress(new TcpEgress("r2:0", writer, [0, 1], true), { burst: false });
   equal(pair.routes.at(-1)?.readers.length, 1, "a TCP reader is the main thread's");
   equal(pair.routes.at(-1)?.prompt, true, "which then needs each packet at once");

@@ -49,8 +49,8 @@ export interface ByteWriter {
 
 /** Options of {@linkcode InterleavedWriter}. */
 export interface InterleavedWriterOptions {
-  /** Queue bound in bytes for droppable frames. @default 2 MiB */
-  maxQueuedBytes?: number;
+  /** Queue bound in bytes for droppable frames (a reader's: `--reader-queue-bytes`). */
+  maxQueuedBytes: number;
   /** Largest single write after coalescing. @default 64 KiB */
   maxWriteBytes?: number;
   /** Called once when a write fails (the connection is gone). */
@@ -93,9 +93,9 @@ export class InterleavedWriter implements FrameQueue {
    * @param out the connection
    * @param options bounds and error callback
    */
-  constructor(out: ByteWriter, options: InterleavedWriterOptions = {}) {
+  constructor(out: ByteWriter, options: InterleavedWriterOptions) {
     this.#out = out;
-    this.#maxQueued = options.maxQueuedBytes ?? 2 * 1024 * 1024;
+    this.#maxQueued = options.maxQueuedBytes;
     this.#maxWrite = options.maxWriteBytes ?? 64 * 1024;
     this.#onError = options.onError ?? (() => {});
     this.#budget = options.budget ?? null;

@@ -22,12 +22,15 @@ function gatedSink() {
   };
 }
 
+/** A queue bound no test here reaches unless it sets its own. */
+const QUEUE = { maxQueuedBytes: 1 << 21 };
+
 /** Lets the writer start the drain it scheduled (it starts at the end of the current task). */
 const inFlight = () => Promise.resolve();
 
 Deno.test("InterleavedWriter frames payloads with $, channel and big-endian length", async () => {
   const sink = gatedSink();
-  const w = new InterleavedWriter(sink);
+  const w = new InterleavedWriter(sink, QUEUE);
   w.enqueueFrame(1, new Uint8Array([9, 8, 7]), true);
   await w.flushed();
   assertEquals([...sink.chunks[0]!], [0x24, 1, 0, 3, 9, 8, 7]);
@@ -36,7 +39,7 @@ Deno.test("InterleavedWriter frames payloads with $, channel and big-endian leng
 Deno.test("InterleavedWriter coalesces queued frames into one write", async () => {
   const sink = gatedSink();
   sink.hold();
-  const w = new InterleavedWriter(sink);
+  const w = new InterleavedWriter(sink, QUEUE);
   w.enqueueMessage(new Uint8Array([1])); // in flight, held
   await inFlight();
   for (let i = 0; i < 10; i++) w.enqueueFrame(0, new Uint8Array(100), true);
@@ -48,7 +51,7 @@ Deno.test("InterleavedWriter coalesces queued frames into one write", async () =
 
 Deno.test("InterleavedWriter sends everything queued in one task as one write", async () => {
   const sink = gatedSink();
-  const w = new InterleavedWriter(sink);
+  const w = new InterleavedWriter(sink, QUEUE);
   w.enqueueMessage(new Uint8Array([1, 2, 3]));
   for (let i = 0; i < 17; i++) w.enqueueFrame(0, new Uint8Array(1200), true);
   assertEquals(sink.chunks.length, 0);
@@ -76,6 +79,7 @@ Deno.test("InterleavedWriter drops droppable frames over its bound and keeps mes
 Deno.test("InterleavedWriter reports a failed write once and stops", async () => {
   let errors = 0;
   const w = new InterleavedWriter({ write: () => Promise.reject(new Error("reset")) }, {
+    ...QUEUE,
     onError: () => errors++,
   });
   w.enqueueMessage(new Uint8Array(10));
@@ -106,7 +110,7 @@ Deno.test("InterleavedWriter keeps message/frame order and splits a frame larger
 Deno.test("InterleavedWriter references frame payloads until written (no copy at enqueue)", async () => {
   const sink = gatedSink();
   sink.hold();
-  const w = new InterleavedWriter(sink);
+  const w = new InterleavedWriter(sink, QUEUE);
   w.enqueueMessage(Uint8Array.of(0)); // in flight
   await inFlight();
   const payload = Uint8Array.of(1, 1);
@@ -119,7 +123,7 @@ Deno.test("InterleavedWriter references frame payloads until written (no copy at
 
 Deno.test("InterleavedWriter holds a video frame's packets until its last one, then writes them together", async () => {
   const sink = gatedSink();
-  const w = new InterleavedWriter(sink);
+  const w = new InterleavedWriter(sink, QUEUE);
   for (let i = 0; i < 5; i++) w.enqueueFrame(0, new Uint8Array(1000), true, true);
   await inFlight();
   await inFlight();
@@ -131,7 +135,7 @@ Deno.test("InterleavedWriter holds a video frame's packets until its last one, t
 
 Deno.test("InterleavedWriter writes held frames after HOLD_MS when the frame's end never comes", async () => {
   const sink = gatedSink();
-  const w = new InterleavedWriter(sink);
+  const w = new InterleavedWriter(sink, QUEUE);
   w.enqueueFrame(0, new Uint8Array(10), true, true);
   w.enqueueFrame(0, new Uint8Array(10), true, true);
   const started = performance.now();

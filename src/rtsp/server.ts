@@ -82,28 +82,28 @@ export interface RtspServerOptions {
   hostname: string;
   port: number;
   handler: RtspHandler;
-  /** Per-connection queue bound for interleaved frames. */
-  maxQueuedBytes?: number;
+  /** Per-connection queue bound for interleaved frames, in bytes. */
+  maxQueuedBytes: number;
   /** A bound every connection's queued bytes count against too (the relay's memory budget). */
   queueBudget?: QueueBudget;
-  /** Most open connections; one more gets 503 to its first request and is closed. @default 1024 */
-  maxConnections?: number;
-  /** Most open connections from one client address (503 likewise); 0: no limit. @default 0 */
-  maxConnectionsPerIp?: number;
-  /** Largest request head (start line and headers) in bytes; larger gets 431. @default RTSP_MAX_HEAD_BYTES */
-  maxHeadBytes?: number;
-  /** Largest request body in bytes; a larger Content-Length gets 413. @default RTSP_MAX_BODY_BYTES */
-  maxBodyBytes?: number;
+  /** Most open connections; one more gets 503 to its first request and is closed. */
+  maxConnections: number;
+  /** Most open connections from one client address (503 likewise); 0: no limit. */
+  maxConnectionsPerIp: number;
+  /** Largest request head (start line and headers) in bytes; larger gets 431. */
+  maxHeadBytes: number;
+  /** Largest request body in bytes; a larger Content-Length gets 413. */
+  maxBodyBytes: number;
   /**
    * Answer 408 and close a connection that has sent an incomplete request for this long (slowloris); a new
-   * connection must complete its first request within it. @default 10000
+   * connection must complete its first request within it.
    */
-  headTimeoutMs?: number;
+  headTimeoutMs: number;
   /**
    * Close a connection that holds no session (see {@linkcode RtspHandler.holdsSession}), has no request in
-   * progress and has sent nothing for this long. @default 60000
+   * progress and has sent nothing for this long.
    */
-  idleTimeoutMs?: number;
+  idleTimeoutMs: number;
   /**
    * Monotonic clock of the head and idle timeouts and of {@linkcode RtspConnection.lastActivity}; a handler that
    * compares `lastActivity` with its own clock must use the same one. @default monotonicMs
@@ -140,7 +140,7 @@ class Connection implements RtspConnection {
   constructor(
     id: string,
     conn: Deno.TcpConn,
-    writer: { maxQueuedBytes: number | undefined; budget: QueueBudget | undefined; now: () => number },
+    writer: { maxQueuedBytes: number; budget: QueueBudget | undefined; now: () => number },
     now: number,
   ) {
     this.id = id;
@@ -150,7 +150,7 @@ class Connection implements RtspConnection {
     this.remote = conn.remoteAddr;
     this.local = conn.localAddr;
     this.writer = new InterleavedWriter(conn, {
-      ...(writer.maxQueuedBytes ? { maxQueuedBytes: writer.maxQueuedBytes } : {}),
+      maxQueuedBytes: writer.maxQueuedBytes,
       ...(writer.budget ? { budget: writer.budget } : {}),
       now: writer.now,
       onError: () => this.close(),
@@ -203,9 +203,9 @@ export class RtspServer {
    */
   constructor(options: RtspServerOptions) {
     this.#opts = options;
-    this.#maxConnections = options.maxConnections ?? 1024;
-    this.#headTimeoutMs = options.headTimeoutMs ?? 10_000;
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.#maxConnections = options.maxConnections;
+    this.#headTimeoutMs = options.headTimeoutMs;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#now = options.now ?? monotonicMs;
     for (
       const [name, v] of [
@@ -216,10 +216,7 @@ export class RtspServer {
     ) {
       if (!(v > 0)) throw new RangeError(`${name} must be positive, got ${v}`);
     }
-    this.#parserLimits = {
-      ...(options.maxHeadBytes !== undefined ? { maxHeadBytes: options.maxHeadBytes } : {}),
-      ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
-    };
+    this.#parserLimits = { maxHeadBytes: options.maxHeadBytes, maxBodyBytes: options.maxBodyBytes };
     new RtspParser(this.#parserLimits); // validates the size limits now rather than per connection
   }
 
@@ -301,7 +298,7 @@ export class RtspServer {
         continue;
       }
       const ip = conn.remoteAddr.hostname;
-      const perIp = this.#opts.maxConnectionsPerIp ?? 0;
+      const perIp = this.#opts.maxConnectionsPerIp;
       if (perIp > 0 && (this.#perIp.get(ip) ?? 0) >= perIp) {
         void this.#refuse(conn, "max_connections_per_ip", perIp);
         continue;
@@ -390,7 +387,7 @@ export class RtspServer {
     const requests: RtspRequest[] = [];
     let processing = false;
 
-    const maxQueued = this.#opts.maxQueuedBytes ?? 2 * 1024 * 1024;
+    const maxQueued = this.#opts.maxQueuedBytes;
     let processed: Promise<void> = Promise.resolve();
     // Where the last response ends in the connection's byte stream: unwritten while bytesWritten is below it.
     let lastResponseEnd = 0;

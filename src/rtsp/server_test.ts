@@ -16,6 +16,7 @@ import {
   RtspServer,
   type RtspServerOptions,
 } from "./server.ts";
+import { RTSP_MAX_BODY_BYTES, RTSP_MAX_HEAD_BYTES } from "./limits.ts";
 import { shiftClocks } from "../../tests/support/shifted_clocks.ts";
 
 const enc = new TextEncoder();
@@ -58,13 +59,30 @@ class RecordingHandler implements RtspHandler {
   }
 }
 
+/** Limits no test here meets unless it sets its own (the parser's hard limits for sizes). */
+const LIMITS = {
+  maxQueuedBytes: 1 << 21,
+  maxConnections: 1024,
+  maxConnectionsPerIp: 0,
+  maxHeadBytes: RTSP_MAX_HEAD_BYTES,
+  maxBodyBytes: RTSP_MAX_BODY_BYTES,
+  idleTimeoutMs: 60_000,
+};
+
 async function withServer(
   fn: (port: number, handler: RecordingHandler, server: RtspServer) => Promise<void>,
   headTimeoutMs = 10_000,
   options: Partial<RtspServerOptions> = {},
 ): Promise<void> {
   const handler = new RecordingHandler();
-  const server = new RtspServer({ hostname: "127.0.0.1", port: 0, handler, headTimeoutMs, ...options });
+  const server = new RtspServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler,
+    headTimeoutMs,
+    ...LIMITS,
+    ...options,
+  });
   server.listen();
   try {
     await fn(server.port, handler, server);

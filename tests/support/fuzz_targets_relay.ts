@@ -15,6 +15,7 @@ import { deriveKeyring } from "../../src/cluster/mesh_keys.ts";
 import { MESH_AUTH_HEADER, signRequest } from "../../src/cluster/mesh_auth.ts";
 import { silentLogger } from "../../src/log.ts";
 import { StreamHub } from "../../src/relay/hub.ts";
+import { configDefaults } from "../../src/config/schema.ts";
 import { RtspService } from "../../src/relay/rtsp_service.ts";
 import { DEFAULT_MAX_TRACKS, Stream, TooManyTracks } from "../../src/relay/stream.ts";
 import { PortPairAllocator } from "../../src/relay/port_allocator.ts";
@@ -177,6 +178,7 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
       publish: true,
       bindPair: udpPortPairs("127.0.0.1", new PortPairAllocator(46_000, 46_009)),
       lingerSeconds: 0,
+      maxTracks: configDefaults().maxTracksPerStream,
       remote: mesh.resolver,
       createSource: () => {
         throw new Error("no camera in the fuzz relay");

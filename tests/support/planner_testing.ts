@@ -13,8 +13,12 @@
  * @module
  */
 import fc from "fast-check";
-import { DEFAULT_FANOUT, type PlanInput, type PlanMember, type TreePlan } from "../../src/cluster/planner.ts";
+import type { PlanInput, PlanMember, TreePlan } from "../../src/cluster/planner.ts";
+import { configDefaults } from "../../src/config/schema.ts";
 import { seededRandom } from "./seeded_random.ts";
+
+/** The fan-out a relay has unless told otherwise (`--fanout`'s default). */
+export const DEFAULT_FANOUT = configDefaults().fanout;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Invariant checker

@@ -23,6 +23,7 @@ import type { RefusalReason } from "../../src/rtsp/refusals.ts";
 import type { RtspAuthenticator } from "../../src/relay/rtsp_auth.ts";
 import type { Logger } from "../../src/log.ts";
 import type { Stream, StreamSource } from "../../src/relay/stream.ts";
+import { configDefaults } from "../../src/config/schema.ts";
 
 export const TIMEOUT_S = 60;
 /** Advertised timeout plus the SessionTimer's grace. */
@@ -100,7 +101,7 @@ export class FakeConn implements RtspConnection {
         this.bytes.push(...p); // the writer reuses its scratch buffer: copy
         return Promise.resolve(p.length);
       },
-    });
+    }, { maxQueuedBytes: configDefaults().readerQueueBytes });
   }
 
   close(): void {
@@ -164,6 +165,7 @@ export class Harness {
       bindPair: this.pairs.bind,
       lingerSeconds: options.lingerSeconds ?? 30,
       gopCacheBytes: options.gopCacheBytes ?? 0,
+      maxTracks: configDefaults().maxTracksPerStream,
       createSource: (stream, _kind, url) => {
         const source = new FakeSource(stream, url?.endsWith("/3") ? null : CAMERA_SDP);
         this.sources.push(source);
