@@ -16,7 +16,7 @@ import { request } from "../rtsp/message.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
 import type { RtspConnection } from "../rtsp/server.ts";
 import { StreamHub } from "../relay/hub.ts";
-import { RtspService } from "../relay/rtsp_service.ts";
+import { NO_RTSP_LIMITS, RtspService } from "../relay/rtsp_service.ts";
 import { FakePortPairs } from "../../tests/support/fake_port_pairs.ts";
 import type { Stream, StreamSource } from "../relay/stream.ts";
 import { type AdminDeps, createAdminApp, type ReadinessChecks, type ReceiverStatsLike } from "./app.ts";
@@ -133,10 +133,17 @@ class Harness implements AsyncDisposable {
       publish: true,
       bindPair: new FakePortPairs(32).bind,
       lingerSeconds: 30,
+      gopCacheBytes: 0,
       maxTracks: configDefaults().maxTracksPerStream,
       createSource: (stream, kind) => new FakeSource(stream, kind),
     });
-    this.svc = new RtspService({ hub: this.hub, logger: silentLogger, sessionTimeoutSeconds: 60 });
+    this.svc = new RtspService({
+      hub: this.hub,
+      logger: silentLogger,
+      sessionTimeoutSeconds: 60,
+      sourceWaitMs: 1000,
+      limits: NO_RTSP_LIMITS,
+    });
     const logger = {
       ...silentLogger,
       info: (msg: string, fields?: Record<string, unknown>) => void this.logged.push([msg, fields]),

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, equal, notEqual, ok } from "node:asser
 import { configDefaults, configSchema } from "../config/schema.ts";
 import { silentLogger } from "../log.ts";
 import { StreamHub } from "../relay/hub.ts";
-import { RtspService } from "../relay/rtsp_service.ts";
+import { NO_RTSP_LIMITS, RtspService } from "../relay/rtsp_service.ts";
 import { FakePortPairs } from "../../tests/support/fake_port_pairs.ts";
 import type { StreamSource } from "../relay/stream.ts";
 import { createAdminApp } from "./app.ts";
@@ -53,10 +53,17 @@ function appWith(config: Record<string, unknown>) {
     publish: true,
     bindPair: new FakePortPairs(32).bind,
     lingerSeconds: 1,
+    gopCacheBytes: 0,
     maxTracks: configDefaults().maxTracksPerStream,
     createSource: () => ({}) as StreamSource,
   });
-  const rtsp = new RtspService({ hub, logger: silentLogger, sessionTimeoutSeconds: 60 });
+  const rtsp = new RtspService({
+    hub,
+    logger: silentLogger,
+    sessionTimeoutSeconds: 60,
+    sourceWaitMs: 1000,
+    limits: NO_RTSP_LIMITS,
+  });
   return createAdminApp({ hub, rtsp, ready: () => true, node: "n", config: configSchema.parse(config) });
 }
 

@@ -13,6 +13,7 @@ import { writeRtpHeader } from "../rtp/packet.ts";
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
+import { configDefaults } from "../config/schema.ts";
 
 const SDP = [
   "v=0",
@@ -107,6 +108,8 @@ function setup() {
     logger: silentLogger,
     bindPair: udpPortPairs("127.0.0.1", new PortPairAllocator(base, base + 19)),
     lingerSeconds: 0,
+    gopCacheBytes: 0,
+    maxTracks: configDefaults().maxTracksPerStream,
     onIdle: () => {},
   });
   const host = new ScriptedHost();

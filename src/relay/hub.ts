@@ -43,8 +43,8 @@ export interface StreamHubOptions {
    * {@linkcode Stream.readyWaitLimitMs}; 0: answer as soon as an attempt failed). @default the reader's own wait
    */
   cameraWaitMs?: number;
-  /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
-  gopCacheBytes?: number;
+  /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. */
+  gopCacheBytes: number;
   /** Most tracks a stream may have (`--max-tracks-per-stream`). */
   maxTracks: number;
   /** The relay-wide budget the GOP caches take their bytes from. @default none */
@@ -218,7 +218,7 @@ export class StreamHub {
       bindPair: this.#opts.bindPair,
       ...(this.#opts.timers ? { timers: this.#opts.timers } : {}),
       lingerSeconds: this.#opts.lingerSeconds,
-      gopCacheBytes: this.#opts.gopCacheBytes ?? 0,
+      gopCacheBytes: this.#opts.gopCacheBytes,
       maxTracks: this.#opts.maxTracks,
       ...(this.#opts.memoryBudget ? { memoryBudget: this.#opts.memoryBudget } : {}),
       onIdle: (s) => void this.#forget(s).catch((err) => reportContained("stream close", err)),

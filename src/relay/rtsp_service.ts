@@ -48,19 +48,26 @@ export function requestCost(req: RtspRequest, res: RtspResponse): number {
 }
 export type { RelaySession } from "./relay_session.ts";
 
-/** Per-client limits of {@linkcode RtspService}; each absent or 0 means no limit (the CLI sets defaults). */
+/** Per-client limits of {@linkcode RtspService} (from the config); 0 means no limit. */
 export interface RtspServiceLimits {
   /** Sessions (readers and publishers) one client address may hold; a SETUP creating one more gets 503. */
-  maxSessionsPerIp?: number;
+  maxSessionsPerIp: number;
   /** Readers playing one path; a SETUP or PLAY of one more gets 453 Not Enough Bandwidth. */
-  maxReadersPerPath?: number;
+  maxReadersPerPath: number;
   /**
    * Failed requests and new connections per second per client address (token bucket, burst twice the rate;
    * successful requests and `$` frames cost nothing, see {@linkcode requestCost}); over it, any request gets 503
    * with Retry-After until the client is back under the rate.
    */
-  requestsPerSecond?: number;
+  requestsPerSecond: number;
 }
+
+/** Limits that limit nothing (tests, tools): every field 0. */
+export const NO_RTSP_LIMITS: RtspServiceLimits = {
+  maxSessionsPerIp: 0,
+  maxReadersPerPath: 0,
+  requestsPerSecond: 0,
+};
 
 /** Options of {@linkcode RtspService}. */
 export interface RtspServiceOptions {
@@ -68,8 +75,8 @@ export interface RtspServiceOptions {
   logger: Logger;
   /** Advertised session timeout in seconds. */
   sessionTimeoutSeconds: number;
-  /** How long DESCRIBE/SETUP wait for an upstream to become ready. @default 10000 */
-  sourceWaitMs?: number;
+  /** How long DESCRIBE/SETUP wait for an upstream to become ready. */
+  sourceWaitMs: number;
   /** Counts every answered request (metrics). */
   onRequest?: (method: string, status: number) => void;
   /**
@@ -86,8 +93,8 @@ export interface RtspServiceOptions {
   rtcpCname?: string;
   /** Who may read and publish what; absent: everyone may. */
   auth?: RtspAuthenticator;
-  /** Per-client limits. @default no limits */
-  limits?: RtspServiceLimits;
+  /** Per-client limits. */
+  limits: RtspServiceLimits;
   /** Counts every refusal, per reason (metrics); the log shows them throttled. */
   onRefused?: (reason: RefusalReason) => void;
   /** The relay-wide memory budget: while it is nearly used up, new sessions get 503. @default none */
@@ -122,7 +129,7 @@ export class RtspService {
     this.#now = options.now ?? monotonicMs;
     this.#wallClock = options.wallClock ?? Date.now;
     this.#onRequest = options.onRequest ?? (() => {});
-    this.#requestRate = options.limits?.requestsPerSecond ?? 0;
+    this.#requestRate = options.limits.requestsPerSecond;
     this.#rate = this.#requestRate > 0 ? new RateLimiter({ ratePerSecond: this.#requestRate }) : null;
     this.#sessionLog = new ClientLogBudget(this.#log);
     this.#refusals = new RefusalLog({
@@ -143,8 +150,8 @@ export class RtspService {
       now: this.#now,
       wallClock: this.#wallClock,
       timeoutSeconds: options.sessionTimeoutSeconds,
-      maxSessionsPerIp: options.limits?.maxSessionsPerIp ?? 0,
-      maxReadersPerPath: options.limits?.maxReadersPerPath ?? 0,
+      maxSessionsPerIp: options.limits.maxSessionsPerIp,
+      maxReadersPerPath: options.limits.maxReadersPerPath,
       memoryBudget: options.memoryBudget,
       slowReaderTimeoutMs: options.slowReaderTimeoutMs ?? 10_000,
       onReaderRtcp: this.#onReaderRtcp,
@@ -156,7 +163,7 @@ export class RtspService {
       access,
       now: this.#now,
       timeoutSeconds: options.sessionTimeoutSeconds,
-      sourceWaitMs: options.sourceWaitMs ?? 10_000,
+      sourceWaitMs: options.sourceWaitMs,
       sessionLog: this.#sessionLog,
     };
   }

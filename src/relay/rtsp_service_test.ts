@@ -5,7 +5,7 @@
  */
 import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { request, response } from "../rtsp/message.ts";
-import { requestCost } from "./rtsp_service.ts";
+import { NO_RTSP_LIMITS, requestCost } from "./rtsp_service.ts";
 import { RtspProtocolError } from "../rtsp/errors.ts";
 import { RtspAuthenticator } from "./rtsp_auth.ts";
 import { createLogger } from "../log.ts";
@@ -99,7 +99,7 @@ Deno.test("RtspService answers a request naming an unknown Session with 454", as
 });
 
 Deno.test("RtspService bills a client's rate for new connections and failures only; past it, 503 with Retry-After", async () => {
-  const h = new Harness({ limits: { requestsPerSecond: 2 } });
+  const h = new Harness({ limits: { ...NO_RTSP_LIMITS, requestsPerSecond: 2 } });
   try {
     const a = new FakeConn();
     const b = new FakeConn("10.0.0.2");

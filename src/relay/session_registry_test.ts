@@ -20,6 +20,7 @@ import {
   text,
   TIMEOUT_S,
 } from "../../tests/support/rtsp_service_harness.ts";
+import { NO_RTSP_LIMITS } from "./rtsp_service.ts";
 
 Deno.test("RtspService.sweep() ends silent sessions and keeps those refreshed by requests or RTCP", async () => {
   const h = new Harness();
@@ -206,7 +207,7 @@ Deno.test("RtspService.stop() ends every session", async () => {
 });
 
 Deno.test("RtspService answers 503 to a SETUP opening more sessions than a client may hold, before starting a camera", async () => {
-  const h = new Harness({ limits: { maxSessionsPerIp: 2 } });
+  const h = new Harness({ limits: { ...NO_RTSP_LIMITS, maxSessionsPerIp: 2 } });
   try {
     const [a, b, c] = [new FakeConn(), new FakeConn(), new FakeConn()];
     const first = await h.setup(a, `${BASE}/cam/trackID=0`, TCP01); // a session counts from its SETUP
@@ -230,7 +231,7 @@ Deno.test("RtspService answers 503 to a SETUP opening more sessions than a clien
 });
 
 Deno.test("RtspService answers 453 to a SETUP or PLAY beyond the readers a path may have", async () => {
-  const h = new Harness({ limits: { maxReadersPerPath: 1 } });
+  const h = new Harness({ limits: { ...NO_RTSP_LIMITS, maxReadersPerPath: 1 } });
   try {
     const [a, b, c] = [new FakeConn(), new FakeConn(), new FakeConn()];
     const sa = await h.setup(a, `${BASE}/cam/trackID=0`, TCP01);

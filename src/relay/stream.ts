@@ -22,9 +22,6 @@ import type { MemoryBudget } from "./memory_budget.ts";
 
 export type { UdpSourceAddress } from "./source_latch.ts";
 
-/** Tracks a stream may have unless configured otherwise (`--max-tracks-per-stream`). */
-export const DEFAULT_MAX_TRACKS = 16;
-
 /** Where a stream's media comes from. */
 export type SourceKind = "pull" | "publish" | "demo" | "mesh";
 
@@ -89,10 +86,10 @@ export interface StreamOptions {
   now?: Clock;
   /** Seconds to keep the source after the last reader. */
   lingerSeconds: number;
-  /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. @default 0 */
-  gopCacheBytes?: number;
-  /** Most tracks (media sections) a description may have. @default {@linkcode DEFAULT_MAX_TRACKS} */
-  maxTracks?: number;
+  /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. */
+  gopCacheBytes: number;
+  /** Most tracks (media sections) a description may have (`--max-tracks-per-stream`). */
+  maxTracks: number;
   /** The relay-wide budget the GOP caches take their bytes from. @default none */
   memoryBudget?: MemoryBudget;
   /** Called when the stream has no readers past its linger (the hub stops and may forget it). */
@@ -229,7 +226,7 @@ export class Stream implements StreamSink {
    * carry on after a gap, with rewritten sequence numbers); another shape rebuilds them.
    */
   setDescription(desc: SessionDescription, options: { outputSsrcs?: readonly number[] } = {}): void {
-    const max = this.#opts.maxTracks ?? DEFAULT_MAX_TRACKS;
+    const max = this.#opts.maxTracks;
     if (desc.medias.length > max) throw new TooManyTracks(desc.medias.length, max);
     const ssrcs = options.outputSsrcs;
     const sameShape = this.tracks.length === desc.medias.length &&
@@ -252,7 +249,7 @@ export class Stream implements StreamSink {
     this.tracks = desc.medias.map((m, index) => {
       const observe = this.#opts.observeTrack?.(this, index, m.clockRate);
       const codec = gopCodecOf(m.encoding);
-      const gopBytes = this.#opts.gopCacheBytes ?? 0;
+      const gopBytes = this.#opts.gopCacheBytes;
       const budget = this.#opts.memoryBudget?.for("gop_cache") ?? null;
       const gopCache = codec && gopBytes > 0 ? new GopCache(codec, gopBytes, budget) : undefined;
       const outputSsrc = ssrcs?.[index];

@@ -12,17 +12,12 @@ import { type FakePortPair, FakePortPairs } from "../../tests/support/fake_port_
 import { ManualTimers } from "../../tests/support/manual_timers.ts";
 import { TcpEgress, UdpEgress } from "./egress.ts";
 import { InterleavedWriter } from "../rtsp/interleaved_writer.ts";
-import {
-  DEFAULT_MAX_TRACKS,
-  PortsExhausted,
-  Stream,
-  type StreamSource,
-  StreamUnavailable,
-  TooManyTracks,
-} from "./stream.ts";
+import { PortsExhausted, Stream, type StreamSource, StreamUnavailable, TooManyTracks } from "./stream.ts";
 import { parseSdp, type SessionDescription } from "../rtsp/sdp.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
 import { configDefaults } from "../config/schema.ts";
+
+const MAX_TRACKS = configDefaults().maxTracksPerStream;
 
 /** A stream on fake pairs and manual timers. */
 function newStream(
@@ -38,6 +33,8 @@ function newStream(
     timers,
     now: timers.now,
     lingerSeconds: 5,
+    gopCacheBytes: 0,
+    maxTracks: configDefaults().maxTracksPerStream,
     onIdle: options.onIdle ?? (() => {}),
   });
 }
@@ -111,6 +108,7 @@ Deno.test("StreamHub sets the camera wait on pulled streams only, and moves it w
     bindPair: new FakePortPairs(4).bind,
     timers: new ManualTimers(),
     lingerSeconds: 0,
+    gopCacheBytes: 0,
     maxTracks: configDefaults().maxTracksPerStream,
     cameraWaitMs: 1234,
     createSource: fake,
@@ -159,6 +157,7 @@ function publisherHub(pairs: FakePortPairs) {
     bindPair: pairs.bind,
     timers: new ManualTimers(),
     lingerSeconds: 0,
+    gopCacheBytes: 0,
     maxTracks: 4,
     createSource: () => {
       throw new Error("no pulls here");
@@ -177,13 +176,13 @@ Deno.test("Stream.setDescription() refuses more tracks than allowed and installs
   const stream = newStream();
   const err = (() => {
     try {
-      stream.setDescription(sdpWith(DEFAULT_MAX_TRACKS + 1));
+      stream.setDescription(sdpWith(MAX_TRACKS + 1));
     } catch (e) {
       return e;
     }
   })();
   ok(err instanceof TooManyTracks, String(err));
-  equal(err.count, DEFAULT_MAX_TRACKS + 1);
+  equal(err.count, MAX_TRACKS + 1);
   equal(stream.tracks.length, 0);
   equal(stream.description, null);
   stream.setDescription(sdpWith(2));

@@ -16,8 +16,8 @@ import { MESH_AUTH_HEADER, signRequest } from "../../src/cluster/mesh_auth.ts";
 import { silentLogger } from "../../src/log.ts";
 import { StreamHub } from "../../src/relay/hub.ts";
 import { configDefaults } from "../../src/config/schema.ts";
-import { RtspService } from "../../src/relay/rtsp_service.ts";
-import { DEFAULT_MAX_TRACKS, Stream, TooManyTracks } from "../../src/relay/stream.ts";
+import { NO_RTSP_LIMITS, RtspService } from "../../src/relay/rtsp_service.ts";
+import { Stream, TooManyTracks } from "../../src/relay/stream.ts";
 import { PortPairAllocator } from "../../src/relay/port_allocator.ts";
 import { udpPortPairs } from "../../src/relay/udp_pair.ts";
 import { FakePortPairs } from "./fake_port_pairs.ts";
@@ -178,6 +178,7 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
       publish: true,
       bindPair: udpPortPairs("127.0.0.1", new PortPairAllocator(46_000, 46_009)),
       lingerSeconds: 0,
+      gopCacheBytes: 0,
       maxTracks: configDefaults().maxTracksPerStream,
       remote: mesh.resolver,
       createSource: () => {
@@ -185,7 +186,13 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
       },
     });
     await mesh.start(hub);
-    const rtsp = new RtspService({ hub, logger: silentLogger, sessionTimeoutSeconds: 60 });
+    const rtsp = new RtspService({
+      hub,
+      logger: silentLogger,
+      sessionTimeoutSeconds: 60,
+      sourceWaitMs: 1000,
+      limits: NO_RTSP_LIMITS,
+    });
     const app = createAdminApp({ hub, rtsp, mesh, meshProtocol: true, ready: () => true, node: self.node });
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
     // Requests leave from the peer's address: the open mesh's guard takes them for node-b's.
@@ -267,16 +274,18 @@ export function meshHttpTarget(options: MeshHttpTargetOptions): AsyncFuzzTarget 
  * payload type), so 3,100 of them fit the 64 KB ANNOUNCE body limit as in the attack.
  */
 export function manyMediaCorpus(): Uint8Array[] {
-  return [1, DEFAULT_MAX_TRACKS, DEFAULT_MAX_TRACKS + 1, 257, 3100].map((n) => {
-    const medias = Array.from(
-      { length: n },
-      (_, i) =>
-        n > 100
-          ? "m=audio 0 RTP/AVP 0\r\n"
-          : `m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:s=${i}\r\n`,
-    );
-    return enc.encode(`v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n${medias.join("")}`);
-  });
+  return [1, configDefaults().maxTracksPerStream, configDefaults().maxTracksPerStream + 1, 257, 3100].map(
+    (n) => {
+      const medias = Array.from(
+        { length: n },
+        (_, i) =>
+          n > 100
+            ? "m=audio 0 RTP/AVP 0\r\n"
+            : `m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:s=${i}\r\n`,
+      );
+      return enc.encode(`v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n${medias.join("")}`);
+    },
+  );
 }
 
 /**
@@ -295,7 +304,7 @@ export function manyMediaTarget(): FuzzTarget {
     run(input) {
       const text = new TextDecoder().decode(input);
       // As ANNOUNCE does: a description with more media sections than a stream may have is refused unparsed.
-      if (countMediaSections(text) > DEFAULT_MAX_TRACKS) return { accepted: false, held: 0 };
+      if (countMediaSections(text) > configDefaults().maxTracksPerStream) return { accepted: false, held: 0 };
       let desc;
       try {
         desc = parseSdp(text);
@@ -311,6 +320,8 @@ export function manyMediaTarget(): FuzzTarget {
         logger: silentLogger,
         bindPair: pairs.bind,
         lingerSeconds: 0,
+        gopCacheBytes: 0,
+        maxTracks: configDefaults().maxTracksPerStream,
         onIdle: () => {},
       });
       try {

@@ -18,7 +18,7 @@ import type { MemoryBudget } from "../../src/relay/memory_budget.ts";
 import type { RtspConnection } from "../../src/rtsp/server.ts";
 import { StreamHub } from "../../src/relay/hub.ts";
 import { FakePortPairs } from "./fake_port_pairs.ts";
-import { RtspService, type RtspServiceLimits } from "../../src/relay/rtsp_service.ts";
+import { NO_RTSP_LIMITS, RtspService, type RtspServiceLimits } from "../../src/relay/rtsp_service.ts";
 import type { RefusalReason } from "../../src/rtsp/refusals.ts";
 import type { RtspAuthenticator } from "../../src/relay/rtsp_auth.ts";
 import type { Logger } from "../../src/log.ts";
@@ -180,7 +180,7 @@ export class Harness {
       ...(options.realClocks ? {} : { now: () => this.clock.now, wallClock: () => this.wall.now }),
       onRequest: (method, status) => this.answered.push([method, status]),
       onRefused: (reason) => this.refused.push(reason),
-      ...(options.limits ? { limits: options.limits } : {}),
+      limits: options.limits ?? NO_RTSP_LIMITS,
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),

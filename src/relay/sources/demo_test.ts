@@ -10,6 +10,7 @@ import { silentLogger } from "../../log.ts";
 import { FakePortPairs } from "../../../tests/support/fake_port_pairs.ts";
 import { Stream } from "../stream.ts";
 import { accessUnits, DEMO_FPS, demoSdp, DemoSource, loadDemoClip } from "./demo.ts";
+import { configDefaults } from "../../config/schema.ts";
 
 async function clipNals(): Promise<Uint8Array[]> {
   return splitAnnexB(await loadDemoClip());
@@ -85,6 +86,8 @@ Deno.test("DemoSource sets the stream to error when the clip has no parameter se
     logger: silentLogger,
     bindPair: new FakePortPairs(1).bind,
     lingerSeconds: 0,
+    gopCacheBytes: 0,
+    maxTracks: configDefaults().maxTracksPerStream,
     onIdle: () => {},
   });
   // An Annex B stream with one P slice only.

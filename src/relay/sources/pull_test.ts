@@ -23,6 +23,7 @@ import { PortPairAllocator } from "../port_allocator.ts";
 import { udpPortPairs } from "../udp_pair.ts";
 import { Stream } from "../stream.ts";
 import { backoffDelay, PullSource } from "./pull.ts";
+import { configDefaults } from "../../config/schema.ts";
 
 /** The pull source's defaults (backoffInitialMs, backoffMaxMs). */
 const INITIAL = 500;
@@ -284,6 +285,8 @@ for (const transport of ["udp", "tcp"] as const) {
       logger: silentLogger,
       bindPair: udpPortPairs(HOST, new PortPairAllocator(base, base + 7)),
       lingerSeconds: 0,
+      gopCacheBytes: 0,
+      maxTracks: configDefaults().maxTracksPerStream,
       onIdle: () => {},
     });
     const source = new PullSource({
@@ -353,6 +356,8 @@ function pullHarness(url: string, options: Partial<ConstructorParameters<typeof 
     logger: createLogger({ write: (l) => streamLogs.push(JSON.parse(l)) }),
     bindPair: udpPortPairs(HOST, new PortPairAllocator(base, base + 7)),
     lingerSeconds: 0,
+    gopCacheBytes: 0,
+    maxTracks: configDefaults().maxTracksPerStream,
     onIdle: () => {},
   });
   const source = new PullSource({
