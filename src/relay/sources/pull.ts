@@ -15,27 +15,34 @@
  * The URL's credentials answer Digest challenges; Basic ones only when {@linkcode PullSourceOptions.authSchemes}
  * allows it (anything answering on the camera's address would read the password). A camera offering only Basic
  * fails with an error that names `--pull-auth`.
+ *
+ * This file is the thin shell: the decisions are {@linkcode PullMachine}'s (sans-I/O); here are the RTSP client
+ * connection, real timers, the clock, and the stream's sockets the machine's outputs are performed with.
  * @module
  */
 import { type Clock, monotonicMs } from "../../clock.ts";
+import { contained, reportContained } from "../../contain.ts";
 import type { Logger } from "../../log.ts";
 import { RtspClientConnection } from "../../rtsp/client.ts";
-import type { RtspResponse } from "../../rtsp/message.ts";
-import { type AuthSchemeName, UnusableChallengesError } from "../../rtsp/auth/mod.ts";
-import { parseSession } from "../../rtsp/headers/session.ts";
-import { formatTransport, parseTransport, type Transport } from "../../rtsp/headers/transport.ts";
-import { parseSdp } from "../../rtsp/sdp.ts";
-import { redactUrl, redactUrls, resolveControl } from "../../rtsp/url.ts";
-import { ReceiverReporter, type ReportRoute, type ReportSender } from "../receiver_reporter.ts";
-import type { Stream, StreamSource } from "../stream.ts";
+import type { AuthSchemeName } from "../../rtsp/auth/mod.ts";
+import { redactUrl } from "../../rtsp/url.ts";
+import type { StreamSource } from "../stream.ts";
+import type { PullEvent, PullOutput, PullTimer } from "./pull_events.ts";
+import { PullMachine, type PullTransport } from "./pull_machine.ts";
+import { MediaWatch } from "./pull_media_watch.ts";
+import type { PullSink } from "./pull_sink.ts";
 
-/** How to pull: `auto` tries UDP first and falls back to TCP. */
-export type PullTransport = "auto" | "udp" | "tcp";
+export { backoffDelay } from "./pull_retry.ts";
+export type { PullTransport } from "./pull_machine.ts";
+export type { PullSink } from "./pull_sink.ts";
 
 /** Options of {@linkcode PullSource}. */
 export interface PullSourceOptions {
-  stream: Stream;
+  /** The stream the camera's media goes to (the relay's `Stream`, or anything as narrow as {@linkcode PullSink}). */
+  stream: PullSink;
+  /** The camera URL; its credentials answer challenges and are never shown. */
   url: string;
+  /** UDP, TCP, or UDP falling back to TCP. */
   transport: PullTransport;
   logger: Logger;
   /** No RTP within this after PLAY over UDP switches to TCP (auto). @default 3000 */
@@ -62,55 +69,55 @@ export interface PullSourceOptions {
   authSchemes?: readonly AuthSchemeName[];
 }
 
-/** Delay before reconnect attempt `attempt` (0-based): doubling from `initial`, capped at `max`. */
-export function backoffDelay(attempt: number, initial: number, max: number): number {
-  return Math.min(max, initial * 2 ** Math.min(attempt, 30));
+/** A connection the machine asked for. */
+interface Connection {
+  readonly id: number;
+  /** Set once connected. */
+  client: RtspClientConnection | null;
+  /** Given up by the machine: a client still connecting is closed as soon as it arrives. */
+  closed: boolean;
 }
-
-class FallbackToTcp extends Error {}
 
 /** Pulls one camera for one stream. */
 export class PullSource implements StreamSource {
   readonly kind = "pull" as const;
-  readonly #o: Required<PullSourceOptions>;
-  #running = false;
-  #stopped = false;
-  #client: RtspClientConnection | null = null;
-  #useTcp: boolean;
-  #attempt = 0;
-  /** The pending backoff: when it began and ends (monotonic ms), and how to end it early. */
-  #sleep: { from: number; until: number; timer: ReturnType<typeof setTimeout>; resolve: () => void } | null =
-    null;
-  /** When the current session started playing (monotonic ms), or 0. */
-  #readyAt = 0;
-  /** Consecutive failed attempts since the camera last played, and since when it fails. */
-  #failures = 0;
-  #failingSince = 0;
-  #lastWarnAt = 0;
-  #retryInMs = 0;
-  #activeTransport: "udp" | "tcp" | null = null;
-  #loop: Promise<void> | null = null;
-  /** The relay's receiver reports to the camera (created with the options). */
-  readonly #reporter: ReceiverReporter;
+  readonly #sink: PullSink;
+  readonly #url: string;
+  readonly #mode: PullTransport;
+  readonly #logger: Logger;
+  readonly #now: Clock;
+  readonly #authSchemes: readonly AuthSchemeName[];
+  readonly #machine: PullMachine;
+  readonly #timers = new Map<PullTimer, ReturnType<typeof setTimeout>>();
+  #conn: Connection | null = null;
+  /** Settles when the latest connect settled (a stop waits for it, so no connection outlives the source). */
+  #connecting: Promise<void> = Promise.resolve();
+  #media: MediaWatch | null = null;
+  #reportsSent = 0;
+  #stopped: PromiseWithResolvers<void> | null = null;
 
   /** @param options stream, camera URL and timings */
   constructor(options: PullSourceOptions) {
-    this.#o = {
-      udpFallbackMs: 3000,
-      mediaTimeoutMs: 10_000,
-      backoffInitialMs: 500,
-      backoffMaxMs: 10_000,
-      rtcpIntervalMs: 5000,
-      cname: "msm-relay",
-      waitingRetryMs: 500,
-      stableMs: 10_000,
-      reminderMs: 300_000,
-      now: monotonicMs,
-      authSchemes: ["digest"],
-      ...options,
-    };
-    this.#useTcp = options.transport === "tcp";
-    this.#reporter = new ReceiverReporter({ intervalMs: this.#o.rtcpIntervalMs, cname: this.#o.cname });
+    this.#sink = options.stream;
+    this.#url = options.url;
+    this.#mode = options.transport;
+    this.#logger = options.logger;
+    this.#now = options.now ?? monotonicMs;
+    this.#authSchemes = options.authSchemes ?? ["digest"];
+    this.#machine = new PullMachine(options.stream, {
+      url: options.url,
+      transport: options.transport,
+      authSchemes: this.#authSchemes,
+      udpFallbackMs: options.udpFallbackMs ?? 3000,
+      mediaTimeoutMs: options.mediaTimeoutMs ?? 10_000,
+      backoffInitialMs: options.backoffInitialMs ?? 500,
+      backoffMaxMs: options.backoffMaxMs ?? 10_000,
+      waitingRetryMs: options.waitingRetryMs ?? 500,
+      stableMs: options.stableMs ?? 10_000,
+      reminderMs: options.reminderMs ?? 300_000,
+      rtcpIntervalMs: options.rtcpIntervalMs ?? 5000,
+      cname: options.cname ?? "msm-relay",
+    });
   }
 
   /**
@@ -118,303 +125,147 @@ export class PullSource implements StreamSource {
    * brings the retry forward to at most {@linkcode PullSourceOptions.waitingRetryMs} after the last attempt.
    */
   start(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#hurry();
-      return;
-    }
-    this.#running = true;
-    this.#loop = this.#run();
+    this.#dispatch({ kind: "start", now: this.#now() });
   }
 
   /** @inheritdoc */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wakeNow();
-    const client = this.#client;
-    if (client) {
-      // Best effort: tell the camera we are leaving.
-      await Promise.race([
-        client.request("TEARDOWN", this.#o.url).catch(() => {}),
-        new Promise((r) => setTimeout(r, 300)),
-      ]);
-      client.close();
+    if (!this.#stopped) {
+      this.#stopped = Promise.withResolvers<void>();
+      this.#dispatch({ kind: "stop", now: this.#now() });
+      // A machine that failed to take the stop must not leave the caller waiting.
+      if (this.#machine.phase !== "stopping" && this.#machine.phase !== "stopped") this.#halt();
     }
-    await this.#loop;
+    await this.#stopped.promise;
+    await this.#connecting;
   }
 
   /** @inheritdoc */
   info(): Record<string, unknown> {
+    const retryAt = this.#machine.retryAt;
     return {
-      url: redactUrl(this.#o.url),
-      transport: this.#activeTransport,
-      mode: this.#o.transport,
-      reconnects: Math.max(0, this.#o.stream.sourceSessions - 1),
-      receiverReportsSent: this.#reporter.sent,
-      failures: this.#failures,
-      retryInMs: this.#sleep ? Math.max(0, Math.round(this.#sleep.until - this.#o.now())) : null,
+      url: redactUrl(this.#url),
+      transport: this.#machine.transport,
+      mode: this.#mode,
+      reconnects: Math.max(0, this.#sink.sourceSessions - 1),
+      receiverReportsSent: this.#reportsSent,
+      failures: this.#machine.failures,
+      retryInMs: retryAt === null ? null : Math.max(0, Math.round(retryAt - this.#now())),
     };
   }
 
-  /** Sleeps `ms` before the next attempt; {@linkcode start} may shorten it, {@linkcode stop} ends it. */
-  #backoff(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const from = this.#o.now();
-      const done = () => {
-        if (this.#sleep) clearTimeout(this.#sleep.timer);
-        this.#sleep = null;
-        resolve();
-      };
-      this.#sleep = { from, until: from + ms, timer: setTimeout(done, ms), resolve: done };
-    });
+  /** Feeds the machine one event and performs what it asks; nothing thrown reaches a timer or a promise. */
+  #dispatch(event: PullEvent): void {
+    let outputs: PullOutput[];
+    try {
+      outputs = this.#machine.handle(event);
+    } catch (err) {
+      reportContained("pull machine", err);
+      return;
+    }
+    for (const output of outputs) contained("pull shell", () => this.#perform(output));
   }
 
-  #wakeNow(): void {
-    this.#sleep?.resolve();
-  }
-
-  /** A reader arrived while the camera is down: retry no later than `waitingRetryMs` after the last attempt. */
-  #hurry(): void {
-    const sleep = this.#sleep;
-    if (!sleep) return;
-    const until = Math.min(sleep.until, sleep.from + this.#o.waitingRetryMs);
-    if (until >= sleep.until) return;
-    clearTimeout(sleep.timer);
-    sleep.until = until;
-    sleep.timer = setTimeout(sleep.resolve, Math.max(0, until - this.#o.now()));
-  }
-
-  /** Logs a failed attempt: warn when the camera becomes unreachable and every reminder, debug otherwise. */
-  #logFailure(error: string, retryInMs: number): void {
-    const now = this.#o.now();
-    const fields = {
-      path: this.#o.stream.path,
-      url: redactUrl(this.#o.url),
-      error,
-      retryInMs: Math.round(retryInMs),
-    };
-    if (this.#failures === 1) {
-      this.#failingSince = now;
-      this.#lastWarnAt = now;
-      this.#o.logger.warn("camera unreachable; retrying with backoff", fields);
-    } else if (now - this.#lastWarnAt >= this.#o.reminderMs) {
-      this.#lastWarnAt = now;
-      this.#o.logger.warn("camera still unreachable; retrying with backoff", {
-        ...fields,
-        failingForS: Math.round((now - this.#failingSince) / 1000),
-        failures: this.#failures,
-      });
-    } else {
-      this.#o.logger.debug("camera still unreachable", { ...fields, failures: this.#failures });
+  #perform(out: PullOutput): void {
+    switch (out.kind) {
+      case "connect":
+        return this.#connect(out.conn, out.url);
+      case "request":
+        return this.#request(out);
+      case "close":
+        return this.#close(out.conn);
+      case "setTimer":
+        return this.#arm(out.timer, out.at);
+      case "cancelTimer":
+        clearTimeout(this.#timers.get(out.timer));
+        this.#timers.delete(out.timer);
+        return;
+      case "watchMedia":
+        this.#media = new MediaWatch(this.#sink, out.channels, this.#now);
+        return;
+      case "sendRtcp":
+        return this.#sendRtcp(out);
+      case "log":
+        return this.#logger[out.level](out.msg, out.fields);
+      case "stopped":
+        return this.#halt();
     }
   }
 
-  async #run(): Promise<void> {
-    const stream = this.#o.stream;
-    const log = this.#o.logger;
-    while (!this.#stopped) {
-      // Retries of an unreachable camera stay in "error" (the last error shown, no state change per attempt).
-      if (stream.state !== "error") stream.setState("connecting");
-      this.#readyAt = 0;
-      let error: string | null = null;
-      try {
-        await this.#session();
-      } catch (err) {
-        if (err instanceof FallbackToTcp) {
-          log.warn("no RTP over UDP, falling back to TCP", { path: stream.path });
-          this.#useTcp = true;
-          continue;
-        }
-        // Messages quote Request-URIs (the camera URL, its Content-Base): never keep a secret of theirs.
-        error = redactUrls(
-          err instanceof UnusableChallengesError
-            ? refusedAuthMessage(err, this.#o.authSchemes)
-            : (err as Error).message,
-        );
-      } finally {
-        this.#client?.close();
-        this.#client = null;
-        this.#activeTransport = null;
-      }
-      if (this.#stopped) break;
-      const played = this.#readyAt > 0;
-      // A session that played long enough: the camera was up, the next failure starts the backoff over.
-      if (played && this.#o.now() - this.#readyAt >= this.#o.stableMs) this.#attempt = 0;
-      let delay = backoffDelay(this.#attempt++, this.#o.backoffInitialMs, this.#o.backoffMaxMs);
-      // Readers are waiting (DESCRIBE, a mesh join): keep trying often enough to catch the camera coming up.
-      if (stream.waiting > 0) delay = Math.min(delay, this.#o.waitingRetryMs);
-      if (played) {
-        this.#failures = 0;
-        log.warn("camera session ended; reconnecting", {
-          path: stream.path,
-          url: redactUrl(this.#o.url),
-          error: error ?? "ended",
-          retryInMs: Math.round(delay),
+  #connect(id: number, url: string): void {
+    const conn: Connection = { id, client: null, closed: false };
+    this.#conn = conn;
+    this.#connecting = RtspClientConnection.connect(url, { authSchemes: this.#authSchemes }).then(
+      (client) => {
+        if (conn.closed) return client.close();
+        conn.client = client;
+        client.onFrame = (channel, payload) => this.#media?.frame(channel, payload);
+        client.closed.then(() => {
+          if (!conn.closed) this.#dispatch({ kind: "closed", conn: id, now: this.#now() });
         });
-      } else {
-        this.#failures++;
-        this.#logFailure(error ?? "ended", delay);
-      }
-      stream.setState("error", error ?? "camera connection lost");
-      await this.#backoff(delay);
-    }
-    this.#running = false;
-  }
-
-  /** Runs one camera session until it ends, or throws why it ended; sets `#readyAt` once playing. */
-  async #session(): Promise<void> {
-    const { url, stream } = this.#o;
-    const client = await RtspClientConnection.connect(url, { authSchemes: this.#o.authSchemes });
-    this.#client = client;
-    if (this.#stopped) return;
-
-    const describe = await client.request("DESCRIBE", url, { Accept: "application/sdp" });
-    expectOk(describe, "DESCRIBE");
-    const base = describe.headers.get("Content-Base") ?? describe.headers.get("Content-Location") ?? url;
-    const desc = parseSdp(new TextDecoder().decode(describe.body));
-    stream.setDescription(desc);
-
-    const tcp = this.#useTcp;
-    this.#activeTransport = tcp ? "tcp" : "udp";
-    let sessionId: string | undefined;
-    let timeoutSeconds = 60;
-    const host = client.remote.hostname;
-    const rtcpRoutes: (ReportRoute | null)[] = [];
-    /** Interleaved channel -> track index and whether it carries RTCP. */
-    const channels = new Map<number, { index: number; rtcp: boolean }>();
-    for (let i = 0; i < desc.medias.length; i++) {
-      const control = resolveControl(base, desc.medias[i]!.control ?? "");
-      // UDP ports are bound for a track only now, when the camera is asked to send there.
-      const pair = tcp ? null : stream.pairFor(i);
-      const offer: Transport = tcp || !pair
-        ? {
-          protocol: "RTP/AVP",
-          lowerTransport: "TCP",
-          delivery: "unicast",
-          interleaved: [2 * i, 2 * i + 1],
-          other: [],
-        }
-        : {
-          protocol: "RTP/AVP",
-          lowerTransport: "UDP",
-          delivery: "unicast",
-          clientPort: [pair.rtpPort, pair.rtcpPort],
-          other: [],
-        };
-      const headers: Record<string, string> = { Transport: formatTransport(offer) };
-      if (sessionId) headers.Session = sessionId;
-      const res = await client.request("SETUP", control, headers);
-      if (res.status === 461 && !tcp && this.#o.transport === "auto") throw new FallbackToTcp();
-      expectOk(res, "SETUP");
-      const session = res.headers.get("Session");
-      if (session) {
-        const parsed = parseSession(session);
-        sessionId = parsed.id;
-        if (parsed.timeout) timeoutSeconds = parsed.timeout;
-      }
-      const reply = res.headers.get("Transport");
-      const t = reply ? parseTransport(reply) : undefined;
-      stream.setUdpSource(
-        i,
-        tcp ? null : {
-          host,
-          ...(t?.serverPort ? { rtpPort: t.serverPort[0], rtcpPort: t.serverPort[1] } : {}),
-        },
-      );
-      if (tcp) {
-        // The camera may answer other channels than offered.
-        const [rtpCh, rtcpCh] = t?.interleaved ?? offer.interleaved!;
-        channels.set(rtpCh, { index: i, rtcp: false });
-        channels.set(rtcpCh, { index: i, rtcp: true });
-        rtcpRoutes[i] = { kind: "tcp", channel: rtcpCh };
-      } else {
-        rtcpRoutes[i] = t?.serverPort ? { kind: "udp", host, port: t.serverPort[1] } : null;
-      }
-    }
-
-    let lastMedia = performance.now();
-    const before = stream.tracks.map((t) => t.counters.packetsIn);
-    const mediaArrived = () => stream.tracks.some((t, i) => t.counters.packetsIn !== before[i]);
-    if (tcp) {
-      client.onFrame = (channel, payload) => {
-        const route = channels.get(channel);
-        const track = route && stream.tracks[route.index];
-        if (!track) return;
-        lastMedia = performance.now();
-        // The parser's view dies with the next read: the track keeps (and rewrites) a copy.
-        if (route.rtcp) track.ingestRtcp(payload.slice());
-        else track.ingestRtp(payload.slice());
-      };
-    }
-
-    const play = await client.request("PLAY", base, { Session: sessionId ?? "", Range: "npt=0.000-" });
-    expectOk(play, "PLAY");
-    const readyAt = performance.now();
-    this.#readyAt = this.#o.now();
-    stream.setState("ready");
-    this.#o.logger.info("camera session playing", {
-      path: stream.path,
-      url: redactUrl(url),
-      transport: tcp ? "tcp" : "udp",
-      tracks: desc.medias.length,
-      ...(this.#failures > 0
-        ? {
-          afterFailures: this.#failures,
-          downS: Math.round((this.#readyAt - this.#failingSince) / 100) / 10,
-        }
-        : {}),
-    });
-    this.#failures = 0;
-
-    const keepaliveMs = Math.max(1000, (timeoutSeconds * 1000) / 2);
-    let lastKeepalive = performance.now();
-    this.#reporter.start(readyAt);
-    const sendReport: ReportSender = {
-      udp: (i, packet, hostname, port) => {
-        const pair = stream.pairOf(i);
-        pair?.sendRtcp(packet, { transport: "udp", hostname, port });
-        return pair !== undefined;
+        this.#dispatch({ kind: "connected", conn: id, host: client.remote.hostname, now: this.#now() });
       },
-      tcp: (channel, packet) => client.sendFrame(channel, packet),
-    };
-    let counts = stream.tracks.map((t) => t.counters.packetsIn);
-    while (!this.#stopped) {
-      const ended = await Promise.race([
-        client.closed.then(() => true),
-        new Promise<false>((r) => setTimeout(() => r(false), 250)),
-      ]);
-      if (ended) throw new Error("Camera closed the connection");
-      const now = performance.now();
-      const nowCounts = stream.tracks.map((t) => t.counters.packetsIn);
-      if (nowCounts.some((c, i) => c !== counts[i])) lastMedia = now;
-      counts = nowCounts;
-      if (!tcp && this.#o.transport === "auto" && !mediaArrived() && now - readyAt > this.#o.udpFallbackMs) {
-        client.request("TEARDOWN", base, { Session: sessionId ?? "" }).catch(() => {});
-        throw new FallbackToTcp();
-      }
-      if (now - lastMedia > this.#o.mediaTimeoutMs) {
-        throw new Error(`No media from the camera for ${Math.round((now - lastMedia) / 1000)} s`);
-      }
-      if (now - lastKeepalive > keepaliveMs) {
-        lastKeepalive = now;
-        client.request("GET_PARAMETER", base, { Session: sessionId ?? "" }).catch(() => {});
-      }
-      this.#reporter.poll(now, stream.tracks, rtcpRoutes, sendReport);
+      (error: unknown) => {
+        if (!conn.closed) this.#dispatch({ kind: "connectFailed", conn: id, error, now: this.#now() });
+      },
+    );
+  }
+
+  #request(out: Extract<PullOutput, { kind: "request" }>): void {
+    const client = this.#conn?.id === out.conn ? this.#conn.client : null;
+    const answer = client
+      ? client.request(out.method, out.url, out.headers)
+      : Promise.reject(new Error(`Cannot send ${out.method}: not connected`));
+    answer.then(
+      (response) => this.#dispatch({ kind: "response", id: out.id, response, now: this.#now() }),
+      (error: unknown) => this.#dispatch({ kind: "requestFailed", id: out.id, error, now: this.#now() }),
+    );
+  }
+
+  #close(id: number): void {
+    const conn = this.#conn;
+    if (conn?.id !== id) return;
+    conn.closed = true;
+    conn.client?.close();
+    this.#conn = null;
+    this.#media = null;
+  }
+
+  /** Fires `timer` at `at`; the media that arrived since the last timer is reported first. */
+  #arm(timer: PullTimer, at: number): void {
+    clearTimeout(this.#timers.get(timer));
+    const delay = Math.max(0, Math.ceil(at - this.#now()));
+    this.#timers.set(
+      timer,
+      setTimeout(() => {
+        this.#timers.delete(timer);
+        const now = this.#now();
+        let arrivals: ReturnType<MediaWatch["arrivals"]> = [];
+        contained("pull media watch", () => arrivals = this.#media?.arrivals(now) ?? []);
+        for (const { track, at } of arrivals) this.#dispatch({ kind: "media", track, at, now });
+        this.#dispatch({ kind: "timer", timer, now });
+      }, delay),
+    );
+  }
+
+  #sendRtcp(out: Extract<PullOutput, { kind: "sendRtcp" }>): void {
+    const route = out.route;
+    let sent: boolean;
+    if (route.kind === "udp") {
+      const pair = this.#sink.pairOf(out.track);
+      pair?.sendRtcp(out.packet, { transport: "udp", hostname: route.host, port: route.port });
+      sent = pair !== undefined;
+    } else {
+      sent = this.#conn?.client?.sendFrame(route.channel, out.packet) ?? false;
     }
+    if (sent) this.#reportsSent++;
   }
-}
 
-/** Why the camera's challenge was not answered, naming the flag that decides it. */
-function refusedAuthMessage(err: UnusableChallengesError, allowed: readonly AuthSchemeName[]): string {
-  if (err.offered.length === 0) return `Camera offers no supported authentication scheme`;
-  const flag = `--pull-auth ${allowed.join(",")}`;
-  if (err.offered.includes("Basic") && !allowed.includes("basic")) {
-    return `Camera offers only Basic authentication, which would send its password in clear: refused by ${flag} ` +
-      `(--pull-auth digest,basic allows it)`;
+  /** Stopped: no timer left, no connection, and the stop may return. */
+  #halt(): void {
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+    if (this.#conn) this.#close(this.#conn.id);
+    this.#stopped?.resolve();
   }
-  return `Camera offers only ${err.offered.join(" and ")} authentication, not allowed by ${flag}`;
-}
-
-function expectOk(res: RtspResponse, method: string): void {
-  if (res.status !== 200) throw new Error(`Camera answered ${method} with ${res.status} ${res.reason}`);
 }
