@@ -1,12 +1,12 @@
 /**
- * Tests of the pull source: its reconnect schedule, {@linkcode backoffDelay} (doubling from the first delay,
- * capped, and always a finite positive number however many attempts failed), the RTCP receiver reports it
- * sends a camera over UDP and over TCP, and how it retries a camera that is down (faster while readers wait,
- * backoff starting over once the camera played, one warning per outage).
+ * Tests of the pull source's shell against an in-process fake camera, with real sockets and timers: the RTCP
+ * receiver reports it sends a camera over UDP and over TCP, the fall back to TCP when no RTP comes over UDP, a
+ * silent UDP camera noticed through the tracks' counters, the TEARDOWN of a stop, and how it retries a camera
+ * that is down (faster while readers wait, backoff starting over once the camera played, one warning per
+ * outage). The decisions themselves are tested event by event in `pull_machine*_test.ts`.
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
-import fc from "fast-check";
 import { createLogger, silentLogger } from "../../log.ts";
 import { writeRtpHeader } from "../../rtp/packet.ts";
 import {
@@ -22,56 +22,8 @@ import {
 import { PortPairAllocator } from "../port_allocator.ts";
 import { udpPortPairs } from "../udp_pair.ts";
 import { Stream } from "../stream.ts";
-import { backoffDelay, PullSource } from "./pull.ts";
+import { PullSource } from "./pull.ts";
 import { configDefaults } from "../../config/schema.ts";
-
-/** The pull source's defaults (backoffInitialMs, backoffMaxMs). */
-const INITIAL = 500;
-const MAX = 10_000;
-
-Deno.test("backoffDelay() starts at 500 ms and doubles up to the 10 s cap", () => {
-  const delays = Array.from({ length: 8 }, (_, attempt) => backoffDelay(attempt, INITIAL, MAX));
-  assertEquals(delays, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
-});
-
-Deno.test("backoffDelay() stays at the cap for huge attempt numbers", () => {
-  for (const attempt of [31, 1000, 2 ** 31, Number.MAX_SAFE_INTEGER, Infinity]) {
-    equal(backoffDelay(attempt, INITIAL, MAX), MAX, `attempt ${attempt}`);
-  }
-});
-
-Deno.test("backoffDelay() honours other initial delays and caps", () => {
-  assertEquals([0, 1, 2, 3].map((a) => backoffDelay(a, 100, 450)), [100, 200, 400, 450]);
-  equal(backoffDelay(0, 2000, 1000), 1000); // a first delay above the cap is capped too
-  equal(backoffDelay(5000, 0, 1000), 0); // no delay stays no delay, never NaN (0 * 2^5000)
-});
-
-Deno.test("backoffDelay() is finite, within [initial, max] and non-decreasing for any attempt", () => {
-  fc.assert(
-    fc.property(
-      fc.nat({ max: Number.MAX_SAFE_INTEGER - 1 }),
-      fc.integer({ min: 0, max: 60_000 }),
-      fc.integer({ min: 0, max: 600_000 }),
-      (attempt, initial, extra) => {
-        const max = initial + extra;
-        const d = backoffDelay(attempt, initial, max);
-        ok(Number.isFinite(d), `delay ${d}`);
-        ok(d >= initial && d <= max, `delay ${d} outside [${initial}, ${max}]`);
-        ok(backoffDelay(attempt + 1, initial, max) >= d);
-      },
-    ),
-    { numRuns: 1000 },
-  );
-});
-
-Deno.test("backoffDelay() with the defaults is always one of the doubling steps or the cap", () => {
-  const steps = new Set([500, 1000, 2000, 4000, 8000, 10_000]);
-  fc.assert(
-    fc.property(fc.nat({ max: Number.MAX_SAFE_INTEGER }), (attempt) => {
-      ok(steps.has(backoffDelay(attempt, INITIAL, MAX)));
-    }),
-  );
-});
 
 // ---------------------------------------------------------------------------------------------------------------
 // RTCP receiver reports to the camera, against an in-process fake camera.
@@ -113,20 +65,29 @@ function camSr(): Uint8Array {
 /**
  * A minimal RTSP camera: DESCRIBE, SETUP (UDP with server ports, or TCP answering interleaved=4-5 whatever was
  * offered), PLAY, GET_PARAMETER, TEARDOWN. After PLAY it sends packets 1..40 without 10 and 20, and an SR after
- * packet 5; it collects every RTCP compound the relay sends it.
+ * packet 5 (over UDP only when `sendUdp`); it collects every RTCP compound the relay sends it, and the requests.
  */
 class FakeCamera {
   readonly listener: Deno.TcpListener;
   readonly rtp = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
   readonly rtcp = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: 0 });
   readonly received: Array<{ via: "udp" | "tcp"; channel?: number; from?: number; packet: Uint8Array }> = [];
+  /** Requests received, as `METHOD` or `METHOD session`. */
+  readonly requests: string[] = [];
+  /** When the last media packet went out (performance.now()). */
+  lastSentAt = 0;
+  readonly #sendUdp: boolean;
   readonly #tasks: Promise<unknown>[] = [];
   #conn: Deno.Conn | null = null;
   #closed = false;
 
-  /** @param port the RTSP port (a camera coming back where it was) @default any free port */
-  constructor(port = 0) {
-    this.listener = Deno.listen({ hostname: HOST, port });
+  /**
+   * @param options.port the RTSP port (a camera coming back where it was) @default any free port
+   * @param options.sendUdp whether media goes out over UDP when set up so @default true
+   */
+  constructor(options: { port?: number; sendUdp?: boolean } = {}) {
+    this.listener = Deno.listen({ hostname: HOST, port: options.port ?? 0 });
+    this.#sendUdp = options.sendUdp ?? true;
     this.#tasks.push(this.#accept(), this.#udpRtcp());
   }
 
@@ -185,6 +146,8 @@ class FakeCamera {
           )
             .trim();
         const cseq = header("CSeq");
+        const session = header("Session");
+        this.requests.push(session ? `${method} ${session}` : `${method}`);
         let extra = "";
         let body = "";
         if (method === "DESCRIBE") {
@@ -226,8 +189,10 @@ class FakeCamera {
       for (const [rtcp, p] of packets) {
         try {
           if (tcp) await writeAll(conn, frame(rtcp ? 5 : 4, p));
+          else if (!this.#sendUdp) continue;
           else if (!rtcp) await this.rtp.send(p, { transport: "udp", hostname: HOST, port: client!.rtp });
           else await this.rtcp.send(p, { transport: "udp", hostname: HOST, port: client!.rtp + 1 });
+          this.lastSentAt = performance.now();
         } catch {
           return;
         }
@@ -344,6 +309,9 @@ interface PullLog {
   retryInMs?: number;
   afterFailures?: number;
   failures?: number;
+  error?: string;
+  /** When the line was written (performance.now()). */
+  at: number;
 }
 
 function pullHarness(url: string, options: Partial<ConstructorParameters<typeof PullSource>[0]> = {}) {
@@ -364,7 +332,10 @@ function pullHarness(url: string, options: Partial<ConstructorParameters<typeof 
     stream,
     url,
     transport: "tcp",
-    logger: createLogger({ level: "debug", write: (l) => logs.push(JSON.parse(l)) }),
+    logger: createLogger({
+      level: "debug",
+      write: (l) => logs.push({ ...JSON.parse(l), at: performance.now() }),
+    }),
     ...options,
   });
   stream.source = source;
@@ -428,7 +399,7 @@ Deno.test("PullSource starts its backoff over once the camera played stableMs, a
     h.source.start();
     // Down at first: attempts after 40, 80, 160 ms... grow the backoff.
     await waitForCondition(() => h.logs.filter((l) => l.msg.includes("unreachable")).length >= 4, 3000);
-    camera = new FakeCamera(port);
+    camera = new FakeCamera({ port });
     await waitForCondition(() => h.stream.state === "ready", 5000);
     const playing = h.logs.find((l) => l.msg === "camera session playing")!;
     ok(playing.afterFailures! >= 4, JSON.stringify(playing));
@@ -451,6 +422,63 @@ Deno.test("PullSource starts its backoff over once the camera played stableMs, a
   } finally {
     await h.stream.close();
     await camera?.close();
+  }
+});
+
+Deno.test("PullSource falls back to TCP when a camera sends no RTP over UDP (auto)", async () => {
+  const camera = new FakeCamera({ sendUdp: false });
+  const h = pullHarness(camera.url, { transport: "auto", udpFallbackMs: 300 });
+  try {
+    h.source.start();
+    await waitForCondition(() => h.stream.tracks[0]?.counters.packetsIn === 38, 5000);
+    equal(h.source.info().transport, "tcp");
+    assertEquals(
+      h.logs.filter((l) => l.level !== "debug").map((l) => l.msg),
+      ["camera session playing", "no RTP over UDP, falling back to TCP", "camera session playing"],
+    );
+    // One SETUP offered UDP client ports, the next (on a new connection) interleaved channels.
+    equal(camera.requests.filter((r) => r.startsWith("SETUP")).length, 2);
+  } finally {
+    await h.stream.close();
+    await camera.close();
+  }
+});
+
+Deno.test("PullSource ends a silent UDP session mediaTimeoutMs after the camera's last packet", async () => {
+  const camera = new FakeCamera();
+  const h = pullHarness(camera.url, { transport: "udp", mediaTimeoutMs: 400, backoffInitialMs: 5000 });
+  try {
+    h.source.start();
+    await waitForCondition(() => h.logs.some((l) => l.msg === "camera session ended; reconnecting"), 5000);
+    const ended = h.logs.find((l) => l.msg === "camera session ended; reconnecting")!;
+    equal(h.stream.tracks[0]!.counters.packetsIn, 38);
+    ok(/^No media from the camera for \d+ s$/.test(ended.error!), ended.error);
+    // The deadline counts from the last packet the track took, never from an earlier look at the counters.
+    ok(
+      ended.at - camera.lastSentAt >= 400 - 1,
+      `ended ${Math.round(ended.at - camera.lastSentAt)} ms after the last packet`,
+    );
+  } finally {
+    await h.stream.close();
+    await camera.close();
+  }
+});
+
+Deno.test("PullSource.stop() tears the camera session down and closes its connection", async () => {
+  const camera = new FakeCamera();
+  const h = pullHarness(camera.url);
+  try {
+    h.source.start();
+    await waitForCondition(() => h.stream.state === "ready", 5000);
+    await h.source.stop();
+    assertEquals(camera.requests, ["DESCRIBE", "SETUP", "PLAY 1234", "TEARDOWN 1234"]);
+    equal(h.source.info().transport, null);
+    h.source.start(); // stopped for good
+    await new Promise((r) => setTimeout(r, 50));
+    equal(camera.requests.length, 4);
+  } finally {
+    await h.stream.close();
+    await camera.close();
   }
 });
 
