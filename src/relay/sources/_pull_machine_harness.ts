@@ -10,7 +10,8 @@ import type { SessionDescription } from "../../rtsp/sdp.ts";
 import type { UdpSourceAddress } from "../source_latch.ts";
 import type { SourceState } from "../stream.ts";
 import type { PullEvent, PullOutput, PullTimer } from "./pull_events.ts";
-import { PullMachine, type PullMachineOptions } from "./pull_machine.ts";
+import { PullMachine } from "./pull_machine.ts";
+import { PULL_TIMING_DEFAULTS, type PullMachineOptions } from "./pull_options.ts";
 import type { PullPortPair, PullSink, PullTrack } from "./pull_sink.ts";
 
 /** The camera of the scripted sessions, with a password that must never show. */
@@ -107,17 +108,10 @@ export type RequestOutput = Extract<PullOutput, { kind: "request" }>;
 /** Options of the harness' machine, by default a UDP-first camera with the shell's default timings. */
 export function machineOptions(options: Partial<PullMachineOptions> = {}): PullMachineOptions {
   return {
+    ...PULL_TIMING_DEFAULTS,
     url: CAMERA_URL,
     transport: "auto",
     authSchemes: ["digest"],
-    udpFallbackMs: 3000,
-    mediaTimeoutMs: 10_000,
-    backoffInitialMs: 500,
-    backoffMaxMs: 10_000,
-    waitingRetryMs: 500,
-    stableMs: 10_000,
-    reminderMs: 300_000,
-    rtcpIntervalMs: 5000,
     cname: "relay-test",
     ssrc: 0x5e1f0001,
     ...options,

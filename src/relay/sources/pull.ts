@@ -28,41 +28,26 @@ import type { AuthSchemeName } from "../../rtsp/auth/mod.ts";
 import { redactUrl } from "../../rtsp/url.ts";
 import type { StreamSource } from "../stream.ts";
 import type { PullEvent, PullOutput, PullTimer } from "./pull_events.ts";
-import { PullMachine, type PullTransport } from "./pull_machine.ts";
+import { PullMachine } from "./pull_machine.ts";
 import { MediaWatch } from "./pull_media_watch.ts";
+import { DEFAULT_PULL_CNAME, type PullTimings, pullTimings, type PullTransport } from "./pull_options.ts";
 import type { PullSink } from "./pull_sink.ts";
 
 export { backoffDelay } from "./pull_retry.ts";
-export type { PullTransport } from "./pull_machine.ts";
-export type { PullSink } from "./pull_sink.ts";
+export type { PullTransport } from "./pull_options.ts";
 
-/** Options of {@linkcode PullSource}. */
-export interface PullSourceOptions {
+/** Options of {@linkcode PullSource}: the stream, the camera, and any timings other than the defaults. */
+export interface PullSourceOptions extends Partial<PullTimings> {
   /** The stream the camera's media goes to (the relay's `Stream`, or anything as narrow as {@linkcode PullSink}). */
   stream: PullSink;
   /** The camera URL; its credentials answer challenges and are never shown. */
   url: string;
   /** UDP, TCP, or UDP falling back to TCP. */
   transport: PullTransport;
+  /** Where the pull's lines go (outages, fall backs, sessions playing). */
   logger: Logger;
-  /** No RTP within this after PLAY over UDP switches to TCP (auto). @default 3000 */
-  udpFallbackMs?: number;
-  /** No media for this long means the camera is gone: reconnect. @default 10000 */
-  mediaTimeoutMs?: number;
-  /** First reconnect delay. @default 500 */
-  backoffInitialMs?: number;
-  /** Largest reconnect delay. @default 10000 */
-  backoffMaxMs?: number;
-  /** Interval of the RTCP receiver reports sent to the camera per track; the first goes after half. @default 5000 */
-  rtcpIntervalMs?: number;
-  /** CNAME in those reports (SDES). @default "msm-relay" */
+  /** CNAME in the receiver reports to the camera (SDES). @default "msm-relay" */
   cname?: string;
-  /** Longest delay between attempts while readers wait for the camera (a DESCRIBE in progress). @default 500 */
-  waitingRetryMs?: number;
-  /** A session that played this long starts the backoff over. @default 10000 */
-  stableMs?: number;
-  /** While the camera stays unreachable, the warning is repeated this often. @default 300000 */
-  reminderMs?: number;
   /** Monotonic clock in milliseconds. @default {@linkcode monotonicMs} */
   now?: Clock;
   /** Schemes the camera's credentials may be sent with (`--pull-auth`). @default ["digest"] */
@@ -105,18 +90,11 @@ export class PullSource implements StreamSource {
     this.#now = options.now ?? monotonicMs;
     this.#authSchemes = options.authSchemes ?? ["digest"];
     this.#machine = new PullMachine(options.stream, {
+      ...pullTimings(options),
       url: options.url,
       transport: options.transport,
       authSchemes: this.#authSchemes,
-      udpFallbackMs: options.udpFallbackMs ?? 3000,
-      mediaTimeoutMs: options.mediaTimeoutMs ?? 10_000,
-      backoffInitialMs: options.backoffInitialMs ?? 500,
-      backoffMaxMs: options.backoffMaxMs ?? 10_000,
-      waitingRetryMs: options.waitingRetryMs ?? 500,
-      stableMs: options.stableMs ?? 10_000,
-      reminderMs: options.reminderMs ?? 300_000,
-      rtcpIntervalMs: options.rtcpIntervalMs ?? 5000,
-      cname: options.cname ?? "msm-relay",
+      cname: options.cname ?? DEFAULT_PULL_CNAME,
     });
   }
 

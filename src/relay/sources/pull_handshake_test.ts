@@ -5,7 +5,7 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, throws } from "node:assert/strict";
-import { UnusableChallengesError } from "../../rtsp/headers/auth.ts";
+import { UnusableChallengesError } from "../../rtsp/auth/mod.ts";
 import { response } from "./_pull_machine_harness.ts";
 import {
   answerProblem,

@@ -17,7 +17,6 @@
  * connection is open.
  * @module
  */
-import type { AuthSchemeName } from "../../rtsp/auth/mod.ts";
 import type { RtspResponse } from "../../rtsp/message.ts";
 import { parseSdp } from "../../rtsp/sdp.ts";
 import { redactUrl, resolveControl } from "../../rtsp/url.ts";
@@ -31,45 +30,13 @@ import {
   readSetupAnswer,
   setupOffer,
 } from "./pull_handshake.ts";
+import type { PullMachineOptions } from "./pull_options.ts";
 import { type LogLine, OutageLog } from "./pull_outage_log.ts";
 import { RetrySchedule } from "./pull_retry.ts";
 import type { PullSink } from "./pull_sink.ts";
 
-/** How to pull: `auto` tries UDP first and falls back to TCP. */
-export type PullTransport = "auto" | "udp" | "tcp";
-
 /** How long a stop waits for the camera's answer to its TEARDOWN before closing anyway. */
 export const TEARDOWN_WAIT_MS = 300;
-
-/** Settings of {@linkcode PullMachine} (the shell's options with their defaults applied). */
-export interface PullMachineOptions {
-  /** The camera URL (may carry credentials: only ever shown redacted). */
-  url: string;
-  /** UDP, TCP, or UDP falling back to TCP. */
-  transport: PullTransport;
-  /** Schemes the camera's credentials may be sent with (named in a refusal). */
-  authSchemes: readonly AuthSchemeName[];
-  /** No RTP within this after PLAY over UDP switches to TCP (auto). */
-  udpFallbackMs: number;
-  /** No media for this long ends the session. */
-  mediaTimeoutMs: number;
-  /** First reconnect delay. */
-  backoffInitialMs: number;
-  /** Largest reconnect delay. */
-  backoffMaxMs: number;
-  /** Longest delay between attempts while readers wait. */
-  waitingRetryMs: number;
-  /** A session that played this long starts the backoff over. */
-  stableMs: number;
-  /** A lasting outage warns again this often. */
-  reminderMs: number;
-  /** Receiver report interval (the first after half). */
-  rtcpIntervalMs: number;
-  /** CNAME of the receiver reports. */
-  cname: string;
-  /** The relay's SSRC towards the camera. @default a random one */
-  ssrc?: number;
-}
 
 /** Where the machine is. */
 export type PullPhase =

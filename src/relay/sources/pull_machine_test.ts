@@ -7,7 +7,7 @@
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
 import { forEachRtcpPacket, parseReceiverReport, RTCP_RR, RTCP_SDES } from "../../rtp/rtcp.ts";
-import { UnusableChallengesError } from "../../rtsp/headers/auth.ts";
+import { UnusableChallengesError } from "../../rtsp/auth/mod.ts";
 import {
   CAMERA_BASE,
   CAMERA_HOST,
