@@ -33,7 +33,6 @@ import { MediaWatch } from "./pull_media_watch.ts";
 import { DEFAULT_PULL_CNAME, type PullTimings, pullTimings, type PullTransport } from "./pull_options.ts";
 import type { PullSink } from "./pull_sink.ts";
 
-export { backoffDelay } from "./pull_retry.ts";
 export type { PullTransport } from "./pull_options.ts";
 
 /** Options of {@linkcode PullSource}: the stream, the camera, and any timings other than the defaults. */

@@ -6,7 +6,7 @@
  */
 import { deepStrictEqual as assertEquals, equal, throws } from "node:assert/strict";
 import { UnusableChallengesError } from "../../rtsp/auth/mod.ts";
-import { response } from "./_pull_machine_harness.ts";
+import { response } from "../../../tests/support/pull_machine_harness.ts";
 import {
   answerProblem,
   failureMessage,

@@ -6,7 +6,7 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
-import { CAMERA_URL, MachineHarness } from "./_pull_machine_harness.ts";
+import { CAMERA_URL, MachineHarness } from "../../../tests/support/pull_machine_harness.ts";
 
 /** Fails the pending connect and returns the delay the machine chose. */
 function refuse(h: MachineHarness): number {

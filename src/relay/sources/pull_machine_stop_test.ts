@@ -14,7 +14,7 @@ import {
   MachineHarness,
   response,
   sdp,
-} from "./_pull_machine_harness.ts";
+} from "../../../tests/support/pull_machine_harness.ts";
 import type { PullOutput, PullTimer } from "./pull_events.ts";
 import { TEARDOWN_WAIT_MS } from "./pull_machine.ts";
 

@@ -15,7 +15,7 @@ import {
   MachineHarness,
   type RequestOutput,
   sdp,
-} from "./_pull_machine_harness.ts";
+} from "../../../tests/support/pull_machine_harness.ts";
 import type { PullOutput } from "./pull_events.ts";
 
 /** Method, URL and headers of requests, for comparing sequences. */

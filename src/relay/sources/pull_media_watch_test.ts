@@ -5,7 +5,7 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, notStrictEqual } from "node:assert/strict";
-import { FakeSink, FakeTrack } from "./_pull_machine_harness.ts";
+import { FakeSink, FakeTrack } from "../../../tests/support/pull_machine_harness.ts";
 import { MediaWatch } from "./pull_media_watch.ts";
 
 function sinkWith(tracks: number): FakeSink {

@@ -1,27 +1,16 @@
 /**
- * When a camera pull tries again: capped exponential backoff between attempts, at most
- * `waitingRetryMs` while readers wait for the camera, brought forward to `waitingRetryMs` after the last attempt
- * when a new reader arrives, and started over once a session played long enough to call the camera up.
- * Sans-I/O: the time is passed in; the caller arms the timer.
+ * When a camera pull tries again: capped exponential backoff between attempts ({@linkcode backoffCeiling}, no
+ * jitter: one relay pulls a camera once), at most `waitingRetryMs` while readers wait for the camera, brought
+ * forward to `waitingRetryMs` after the last attempt when a new reader arrives, and started over once a session
+ * played long enough to call the camera up. Sans-I/O: the time is passed in; the caller arms the timer.
  * @module
  */
+import { type Backoff, backoffCeiling } from "../../backoff.ts";
 
-/**
- * Delay before reconnect attempt `attempt` (0-based): doubling from `initial`, capped at `max`.
- * @example backoffDelay(2, 500, 10_000) // 2000
- */
-export function backoffDelay(attempt: number, initial: number, max: number): number {
-  return Math.min(max, initial * 2 ** Math.min(attempt, 30));
-}
-
-/** Options of {@linkcode RetrySchedule}. */
-export interface RetryScheduleOptions {
-  /** First delay. */
-  initialMs: number;
-  /** Largest delay. */
-  maxMs: number;
+/** Options of {@linkcode RetrySchedule}: the backoff, and the longest delay while readers wait. */
+export interface RetryScheduleOptions extends Backoff {
   /** Longest delay while readers wait. */
-  waitingRetryMs: number;
+  readonly waitingRetryMs: number;
 }
 
 /** The backoff of one camera pull: the attempt count and the pending retry, if any. */
@@ -49,7 +38,7 @@ export class RetrySchedule {
    */
   schedule(now: number, stable: boolean, waiting: boolean): number {
     if (stable) this.#attempt = 0;
-    let delay = backoffDelay(this.#attempt++, this.#o.initialMs, this.#o.maxMs);
+    let delay = backoffCeiling(this.#attempt++, this.#o);
     if (waiting) delay = Math.min(delay, this.#o.waitingRetryMs);
     this.#pending = { from: now, at: now + delay };
     return delay;

@@ -1,63 +1,59 @@
 /**
- * Tests of the retry schedule of a camera pull: {@linkcode backoffDelay} (doubling from the first delay, capped,
- * and always a finite positive number however many attempts failed) and {@linkcode RetrySchedule} (the delay
- * of each attempt, its reset after a stable session, the cap while readers wait, and a reader bringing the
- * pending retry forward).
+ * Tests of {@linkcode RetrySchedule}, when a camera pull tries again: the delay of each attempt (doubling from
+ * the first, capped, finite and never shrinking however many attempts failed), its reset after a stable
+ * session, the cap while readers wait, and a reader bringing the pending retry forward.
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
 import fc from "fast-check";
-import { backoffDelay, RetrySchedule } from "./pull_retry.ts";
+import { RetrySchedule } from "./pull_retry.ts";
 
-/** The pull source's defaults (backoffInitialMs, backoffMaxMs). */
-const INITIAL = 500;
-const MAX = 10_000;
+/** The pull's defaults. */
+const DEFAULTS = { initialMs: 500, maxMs: 10_000, waitingRetryMs: 500 };
 
-Deno.test("backoffDelay() starts at 500 ms and doubles up to the 10 s cap", () => {
-  const delays = Array.from({ length: 8 }, (_, attempt) => backoffDelay(attempt, INITIAL, MAX));
+Deno.test("RetrySchedule starts at 500 ms and doubles up to the 10 s cap (the pull's defaults)", () => {
+  const r = new RetrySchedule(DEFAULTS);
+  const delays = Array.from({ length: 8 }, () => r.schedule(0, false, false));
   assertEquals(delays, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
 });
 
-Deno.test("backoffDelay() stays at the cap for huge attempt numbers", () => {
-  for (const attempt of [31, 1000, 2 ** 31, Number.MAX_SAFE_INTEGER, Infinity]) {
-    equal(backoffDelay(attempt, INITIAL, MAX), MAX, `attempt ${attempt}`);
-  }
+Deno.test("RetrySchedule honours other first delays and caps, and no delay stays no delay", () => {
+  const r = new RetrySchedule({ initialMs: 100, maxMs: 450, waitingRetryMs: 500 });
+  assertEquals([0, 1, 2, 3].map(() => r.schedule(0, false, false)), [100, 200, 400, 450]);
+  equal(
+    new RetrySchedule({ initialMs: 2000, maxMs: 1000, waitingRetryMs: 500 }).schedule(0, false, false),
+    1000,
+  );
+  const none = new RetrySchedule({ initialMs: 0, maxMs: 1000, waitingRetryMs: 500 });
+  for (let i = 0; i < 100; i++) equal(none.schedule(0, false, false), 0);
 });
 
-Deno.test("backoffDelay() honours other initial delays and caps", () => {
-  assertEquals([0, 1, 2, 3].map((a) => backoffDelay(a, 100, 450)), [100, 200, 400, 450]);
-  equal(backoffDelay(0, 2000, 1000), 1000); // a first delay above the cap is capped too
-  equal(backoffDelay(5000, 0, 1000), 0); // no delay stays no delay, never NaN (0 * 2^5000)
-});
-
-Deno.test("backoffDelay() is finite, within [initial, max] and non-decreasing for any attempt", () => {
+Deno.test("RetrySchedule delays are finite, within [initial, max] and non-decreasing over any run of failures", () => {
   fc.assert(
     fc.property(
-      fc.nat({ max: Number.MAX_SAFE_INTEGER - 1 }),
       fc.integer({ min: 0, max: 60_000 }),
       fc.integer({ min: 0, max: 600_000 }),
-      (attempt, initial, extra) => {
-        const max = initial + extra;
-        const d = backoffDelay(attempt, initial, max);
-        ok(Number.isFinite(d), `delay ${d}`);
-        ok(d >= initial && d <= max, `delay ${d} outside [${initial}, ${max}]`);
-        ok(backoffDelay(attempt + 1, initial, max) >= d);
+      fc.integer({ min: 1, max: 200 }),
+      (initialMs, extra, failures) => {
+        const maxMs = initialMs + extra;
+        const r = new RetrySchedule({ initialMs, maxMs, waitingRetryMs: maxMs });
+        let previous = 0;
+        for (let i = 0; i < failures; i++) {
+          const d = r.schedule(i, false, false);
+          ok(
+            Number.isFinite(d) && d >= initialMs && d <= maxMs,
+            `delay ${d} outside [${initialMs}, ${maxMs}]`,
+          );
+          ok(d >= previous, `${d} after ${previous}`);
+          previous = d;
+        }
       },
     ),
-    { numRuns: 1000 },
+    { numRuns: 300 },
   );
 });
 
-Deno.test("backoffDelay() with the defaults is always one of the doubling steps or the cap", () => {
-  const steps = new Set([500, 1000, 2000, 4000, 8000, 10_000]);
-  fc.assert(
-    fc.property(fc.nat({ max: Number.MAX_SAFE_INTEGER }), (attempt) => {
-      ok(steps.has(backoffDelay(attempt, INITIAL, MAX)));
-    }),
-  );
-});
-
-Deno.test("RetrySchedule doubles per attempt, starts over after a stable session and caps while readers wait", () => {
+Deno.test("RetrySchedule starts over after a stable session and caps the delay while readers wait", () => {
   const r = new RetrySchedule({ initialMs: 500, maxMs: 10_000, waitingRetryMs: 300 });
   assertEquals([0, 1, 2].map(() => r.schedule(0, false, false)), [500, 1000, 2000]);
   equal(r.schedule(0, false, true), 300, "a reader waits: at most waitingRetryMs");

@@ -4,15 +4,15 @@
  * real timers: a whole camera session runs in microseconds and every time in it is exact.
  * @module
  */
-import type { ReportBlock } from "../../rtp/rtcp.ts";
-import { RtspHeaders, type RtspResponse, STATUS_REASONS } from "../../rtsp/message.ts";
-import type { SessionDescription } from "../../rtsp/sdp.ts";
-import type { UdpSourceAddress } from "../source_latch.ts";
-import type { SourceState } from "../stream.ts";
-import type { PullEvent, PullOutput, PullTimer } from "./pull_events.ts";
-import { PullMachine } from "./pull_machine.ts";
-import { PULL_TIMING_DEFAULTS, type PullMachineOptions } from "./pull_options.ts";
-import type { PullPortPair, PullSink, PullTrack } from "./pull_sink.ts";
+import type { ReportBlock } from "../../src/rtp/rtcp.ts";
+import { RtspHeaders, type RtspResponse, STATUS_REASONS } from "../../src/rtsp/message.ts";
+import type { SessionDescription } from "../../src/rtsp/sdp.ts";
+import type { UdpSourceAddress } from "../../src/relay/source_latch.ts";
+import type { SourceState } from "../../src/relay/stream.ts";
+import type { PullEvent, PullOutput, PullTimer } from "../../src/relay/sources/pull_events.ts";
+import { PullMachine } from "../../src/relay/sources/pull_machine.ts";
+import { PULL_TIMING_DEFAULTS, type PullMachineOptions } from "../../src/relay/sources/pull_options.ts";
+import type { PullPortPair, PullSink, PullTrack } from "../../src/relay/sources/pull_sink.ts";
 
 /** The camera of the scripted sessions, with a password that must never show. */
 export const CAMERA_URL = "rtsp://viewer:s3cret@10.0.0.5:554/cam";
