@@ -38,7 +38,10 @@ import type { PullSink } from "./pull_sink.ts";
 /** How long a stop waits for the camera's answer to its TEARDOWN before closing anyway. */
 export const TEARDOWN_WAIT_MS = 300;
 
-/** Where the machine is. */
+/**
+ * Where the machine is: `idle` (not started), `connecting`, `describing`, `setting-up` (one SETUP per track),
+ * `starting` (PLAY sent), `playing`, `backoff` (waiting to retry), `stopping` (TEARDOWN sent), `stopped`.
+ */
 export type PullPhase =
   | "idle"
   | "connecting"
@@ -451,12 +454,8 @@ export class PullMachine {
     if (a && this.#phase !== "connecting") {
       // Best effort: tell the camera we are leaving, but do not wait for it long.
       this.#phase = "stopping";
-      this.#teardownId = this.#request(
-        "TEARDOWN",
-        this.#o.url,
-        a.sessionId ? { Session: a.sessionId } : {},
-        false,
-      );
+      const session: Record<string, string> = a.sessionId ? { Session: a.sessionId } : {};
+      this.#teardownId = this.#request("TEARDOWN", this.#o.url, session, false);
       this.#setTimer("teardown", now + TEARDOWN_WAIT_MS);
       return;
     }
