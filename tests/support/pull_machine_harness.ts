@@ -197,6 +197,16 @@ export class MachineHarness {
     return this.send({ kind: "connected", conn: this.conn, host: CAMERA_HOST });
   }
 
+  /** Starts the machine and opens its connection: its DESCRIBE is the latest request. */
+  startConnected(): PullOutput[] {
+    return [...this.send({ kind: "start" }), ...this.connect()];
+  }
+
+  /** The latest request fails (a timeout, a closed connection, a challenge the client may not answer). */
+  failRequest(error: unknown): PullOutput[] {
+    return this.send({ kind: "requestFailed", id: this.lastRequest.id, error });
+  }
+
   /** Log lines so far, as `level msg`. */
   get logLines(): string[] {
     return this.outputs.flatMap((o) => o.kind === "log" ? [`${o.level} ${o.msg}`] : []);

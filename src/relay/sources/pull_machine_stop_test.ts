@@ -44,8 +44,7 @@ Deno.test("PullMachine stopped while connecting gives the connection up, with no
 
 Deno.test("PullMachine stopped with a request in flight sends a TEARDOWN and closes on its answer", () => {
   const h = new MachineHarness();
-  h.send({ kind: "start" });
-  h.connect();
+  h.startConnected();
   const describe = h.lastRequest.id;
   const out = h.send({ kind: "stop" });
   const teardown = h.lastRequest;
@@ -64,14 +63,12 @@ Deno.test("PullMachine stopped with a request in flight sends a TEARDOWN and clo
 
 Deno.test("PullMachine stopped gives a silent camera TEARDOWN_WAIT_MS to answer, or less if it closes", () => {
   const h = new MachineHarness({ transport: "tcp" });
-  h.send({ kind: "start" });
-  h.connect();
+  h.startConnected();
   h.send({ kind: "stop" });
   assertEquals(h.advance(TEARDOWN_WAIT_MS), [{ kind: "close", conn: 1 }, { kind: "stopped" }]);
   assertClean(h);
   const c = new MachineHarness({ transport: "tcp" });
-  c.send({ kind: "start" });
-  c.connect();
+  c.startConnected();
   c.send({ kind: "stop" });
   assertEquals(c.send({ kind: "closed", conn: 1 }), [
     { kind: "cancelTimer", timer: "teardown" },

@@ -104,8 +104,7 @@ Deno.test("PullMachine keeps the offered channels when the camera's answer names
 
 Deno.test("PullMachine falls back to TCP at once when the camera answers the UDP SETUP with 461 (auto)", () => {
   const h = new MachineHarness();
-  h.send({ kind: "start" });
-  h.connect();
+  h.startConnected();
   h.answer(200, { "Content-Base": CAMERA_BASE }, sdp(1));
   const out = h.answer(461);
   assertEquals(kinds(out), ["log", "close", "connect"]);
@@ -124,8 +123,7 @@ Deno.test("PullMachine falls back to TCP at once when the camera answers the UDP
 
 Deno.test("PullMachine in udp mode fails on a 461 instead of falling back", () => {
   const h = new MachineHarness({ transport: "udp" });
-  h.send({ kind: "start" });
-  h.connect();
+  h.startConnected();
   h.answer(200, { "Content-Base": CAMERA_BASE }, sdp(1));
   h.answer(461);
   equal(h.sink.lastError, "Camera answered SETUP with 461 Unsupported Transport");
@@ -216,7 +214,7 @@ Deno.test("PullMachine sends a GET_PARAMETER keepalive every half session timeou
     }
     assertEquals(sent, [period, 2 * period, 3 * period], session);
     // Keepalive answers (or their failure) change nothing.
-    h.send({ kind: "requestFailed", id: h.lastRequest.id, error: new Error("GET_PARAMETER timed out") });
+    h.failRequest(new Error("GET_PARAMETER timed out"));
     equal(h.machine.phase, "playing", session);
   }
 });
@@ -282,8 +280,7 @@ Deno.test("PullMachine fails the attempt on an error status, naming the method a
     ] as const
   ) {
     const h = new MachineHarness({ transport: "tcp" });
-    h.send({ kind: "start" });
-    h.connect();
+    h.startConnected();
     if (step > 0) h.answer(200, { "Content-Base": CAMERA_BASE }, sdp(1));
     if (step > 1) h.answer(200, { Session: "1234" });
     const out = h.answer(step === 0 ? 404 : 454);
@@ -297,9 +294,8 @@ Deno.test("PullMachine fails the attempt on an error status, naming the method a
 Deno.test("PullMachine fails the attempt when the camera closes mid-handshake or while playing", () => {
   // The client fails the pending request first ("Connection closed"), then reports the end of the connection.
   const h = new MachineHarness({ transport: "tcp" });
-  h.send({ kind: "start" });
-  h.connect();
-  h.send({ kind: "requestFailed", id: h.lastRequest.id, error: new Error("Connection closed") });
+  h.startConnected();
+  h.failRequest(new Error("Connection closed"));
   equal(h.sink.lastError, "Connection closed");
   assertEquals(h.send({ kind: "closed", conn: 1 }), [], "the end of a connection given up changes nothing");
   // Playing, the connection's end is the failure.
@@ -320,14 +316,9 @@ Deno.test("PullMachine reports a connection that could not be opened", () => {
 
 Deno.test("PullMachine names --pull-auth when the camera offers only Basic; a final 401 is an error status", () => {
   const h = new MachineHarness();
-  h.send({ kind: "start" });
-  h.connect();
+  h.startConnected();
   // The client answers Digest challenges itself; a Basic-only challenge it may not answer fails the request.
-  h.send({
-    kind: "requestFailed",
-    id: h.lastRequest.id,
-    error: new UnusableChallengesError(["Basic"], ["digest"]),
-  });
+  h.failRequest(new UnusableChallengesError(["Basic"], ["digest"]));
   equal(
     h.sink.lastError,
     "Camera offers only Basic authentication, which would send its password in clear: refused by " +
@@ -336,21 +327,17 @@ Deno.test("PullMachine names --pull-auth when the camera offers only Basic; a fi
   assertEquals(h.logLines, ["warn camera unreachable; retrying with backoff"]);
   // Credentials the camera rejected (or none): the 401 comes back as the answer.
   const r = new MachineHarness();
-  r.send({ kind: "start" });
-  r.connect();
+  r.startConnected();
   r.answer(401, { "WWW-Authenticate": 'Digest realm="cam", nonce="1"' });
   equal(r.sink.lastError, "Camera answered DESCRIBE with 401 Unauthorized");
 });
 
 Deno.test("PullMachine redacts the camera's secrets from the errors it leaves on the stream", () => {
   const h = new MachineHarness();
-  h.send({ kind: "start" });
-  h.connect();
-  h.send({
-    kind: "requestFailed",
-    id: h.lastRequest.id,
-    error: new Error("DESCRIBE rtsp://viewer:s3cret@10.0.0.5:554/cam?token=abc timed out after 5000 ms"),
-  });
+  h.startConnected();
+  h.failRequest(
+    new Error("DESCRIBE rtsp://viewer:s3cret@10.0.0.5:554/cam?token=abc timed out after 5000 ms"),
+  );
   ok(!h.sink.lastError!.includes("s3cret") && !h.sink.lastError!.includes("abc"), h.sink.lastError);
   ok(!JSON.stringify(h.outputs.filter((o) => o.kind === "log")).includes("s3cret"));
 });
@@ -358,21 +345,18 @@ Deno.test("PullMachine redacts the camera's secrets from the errors it leaves on
 Deno.test("PullMachine fails the attempt when the stream refuses the description or has no free ports", () => {
   const h = new MachineHarness();
   h.sink.maxTracks = 1;
-  h.send({ kind: "start" });
-  h.connect();
+  h.startConnected();
   h.answer(200, { "Content-Base": CAMERA_BASE }, sdp(2));
   equal(h.sink.lastError, "The SDP has 2 media sections");
   assertEquals(h.outputs.at(-1), { kind: "setTimer", timer: "retry", at: h.now + 500 });
   const p = new MachineHarness({ transport: "udp" });
   p.sink.portsExhausted = true;
-  p.send({ kind: "start" });
-  p.connect();
+  p.startConnected();
   p.answer(200, { "Content-Base": CAMERA_BASE }, sdp(1));
   equal(p.sink.lastError, "No free UDP port pair in 5000-5001");
   equal(p.requests.length, 1, "no SETUP without ports");
   const b = new MachineHarness();
-  b.send({ kind: "start" });
-  b.connect();
+  b.startConnected();
   b.answer(200, {}, "not an SDP");
   equal(b.machine.phase, "backoff");
   ok(b.sink.lastError, "a description that does not parse is the attempt's error");
@@ -380,13 +364,11 @@ Deno.test("PullMachine fails the attempt when the stream refuses the description
 
 Deno.test("PullMachine uses Content-Location, then the camera URL, as the base when Content-Base is missing", () => {
   const h = new MachineHarness({ transport: "tcp" });
-  h.send({ kind: "start" });
-  h.connect();
+  h.startConnected();
   h.answer(200, { "Content-Location": "rtsp://10.0.0.5:554/other/" }, sdp(1));
   equal(h.lastRequest.url, "rtsp://10.0.0.5:554/other/trackID=0");
   const u = new MachineHarness({ transport: "tcp" });
-  u.send({ kind: "start" });
-  u.connect();
+  u.startConnected();
   u.answer(200, {}, sdp(1));
   equal(u.lastRequest.url, "rtsp://viewer:s3cret@10.0.0.5:554/cam/trackID=0");
 });
