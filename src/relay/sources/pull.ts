@@ -49,8 +49,8 @@ export interface PullSourceOptions extends Partial<PullTimings> {
   cname?: string;
   /** Monotonic clock in milliseconds. @default {@linkcode monotonicMs} */
   now?: Clock;
-  /** Schemes the camera's credentials may be sent with (`--pull-auth`). @default ["digest"] */
-  authSchemes?: readonly AuthSchemeName[];
+  /** Schemes the camera's credentials may be sent with (`--pull-auth`, whose default is the config's). */
+  authSchemes: readonly AuthSchemeName[];
 }
 
 /** A connection the machine asked for. */
@@ -87,7 +87,7 @@ export class PullSource implements StreamSource {
     this.#mode = options.transport;
     this.#logger = options.logger;
     this.#now = options.now ?? monotonicMs;
-    this.#authSchemes = options.authSchemes ?? ["digest"];
+    this.#authSchemes = options.authSchemes;
     this.#machine = new PullMachine(options.stream, {
       ...pullTimings(options),
       url: options.url,

@@ -258,6 +258,7 @@ for (const transport of ["udp", "tcp"] as const) {
       stream,
       url: camera.url,
       transport,
+      authSchemes: configDefaults().pullAuth,
       logger: silentLogger,
       rtcpIntervalMs: 400,
       cname: "relay-test",
@@ -332,6 +333,7 @@ function pullHarness(url: string, options: Partial<ConstructorParameters<typeof 
     stream,
     url,
     transport: "tcp",
+    authSchemes: configDefaults().pullAuth,
     logger: createLogger({
       level: "debug",
       write: (l) => logs.push({ ...JSON.parse(l), at: performance.now() }),
