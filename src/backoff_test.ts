@@ -10,6 +10,9 @@ Deno.test("backoffCeiling doubles from the first delay up to the cap", () => {
   equal(backoffCeiling(5, b), 10_000);
   equal(backoffCeiling(1e9, b), 10_000, "no overflow for a long outage");
   equal(backoffCeiling(-1, b), 500);
+  equal(backoffCeiling(Infinity, b), 10_000);
+  equal(backoffCeiling(2 ** 31, b), 10_000);
+  equal(backoffCeiling(7, { initialMs: 0, maxMs: 10_000 }), 0, "a first delay of 0 stays 0");
 });
 
 Deno.test("backoffDelay stays between half the ceiling and the ceiling", () => {

@@ -11,13 +11,8 @@ import type { Logger } from "../log.ts";
 import { type KubeApi, KubeApiError, type KubeObject } from "./kube_client.ts";
 import { decodeWatchEvent, readLines } from "./kube_watch.ts";
 import { type Backoff, backoffDelay } from "../backoff.ts";
-import {
-  DEFAULT_BACKOFF,
-  DEFAULT_OUTAGE_REMINDER_MS,
-  type FailureReport,
-  OutageTracker,
-  sleep,
-} from "./kube_retry.ts";
+import { type FailureReport, OutageTracker } from "../outage.ts";
+import { DEFAULT_BACKOFF, DEFAULT_OUTAGE_REMINDER_MS, sleep } from "./kube_retry.ts";
 
 /** How long a LIST may take, and a WATCH may wait for its response headers, before it counts as failed. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { OutageTracker, sleep } from "./kube_retry.ts";
+import { sleep } from "./kube_retry.ts";
+import { OutageTracker } from "../outage.ts";
 import { backoffDelay } from "../backoff.ts";
 
 Deno.test("backoffDelay() doubles from initialMs, caps at maxMs and jitters between half and all", () => {

@@ -16,6 +16,7 @@ export const INFRASTRUCTURE: ReadonlySet<string> = new Set([
   "contain.ts",
   "address.ts",
   "backoff.ts",
+  "outage.ts",
   "file_follower.ts",
 ]);
 

@@ -5,6 +5,7 @@
  * session that played warns once. Sans-I/O: the time is passed in and the lines are returned, not written.
  * @module
  */
+import { OutageTracker } from "../../outage.ts";
 
 /** A log line to write. */
 export interface LogLine {
@@ -21,45 +22,44 @@ export interface AttemptFields {
   retryInMs: number;
 }
 
-/** The outage state of one camera: failed attempts in a row, since when, and the last warning. */
+/** The outage state of one camera: its books are an {@linkcode OutageTracker}, the lines are the camera's. */
 export class OutageLog {
-  readonly #reminderMs: number;
-  #failures = 0;
-  #since = 0;
-  #lastWarnAt = 0;
+  readonly #tracker: OutageTracker;
 
   /** @param reminderMs how often a lasting outage warns again */
   constructor(reminderMs: number) {
-    this.#reminderMs = reminderMs;
+    this.#tracker = new OutageTracker(reminderMs);
   }
 
   /** Consecutive failed attempts since the camera last played. */
   get failures(): number {
-    return this.#failures;
+    return this.#tracker.failedAttempts;
   }
 
   /** An attempt failed before playing, at `now`: warn when the outage begins and at each reminder, else debug. */
   failed(now: number, fields: AttemptFields): LogLine {
-    this.#failures++;
+    const report = this.#tracker.failed(now)!;
     const rounded = { ...fields, retryInMs: Math.round(fields.retryInMs) };
-    if (this.#failures === 1) {
-      this.#since = now;
-      this.#lastWarnAt = now;
-      return { level: "warn", msg: "camera unreachable; retrying with backoff", fields: rounded };
+    switch (report.kind) {
+      case "started":
+        return { level: "warn", msg: "camera unreachable; retrying with backoff", fields: rounded };
+      case "reminder":
+        return {
+          level: "warn",
+          msg: "camera still unreachable; retrying with backoff",
+          fields: {
+            ...rounded,
+            failingForS: Math.round(report.failingForMs / 1000),
+            failures: report.failedAttempts,
+          },
+        };
+      case "again":
+        return {
+          level: "debug",
+          msg: "camera still unreachable",
+          fields: { ...rounded, failures: this.#tracker.failedAttempts },
+        };
     }
-    if (now - this.#lastWarnAt >= this.#reminderMs) {
-      this.#lastWarnAt = now;
-      return {
-        level: "warn",
-        msg: "camera still unreachable; retrying with backoff",
-        fields: { ...rounded, failingForS: Math.round((now - this.#since) / 1000), failures: this.#failures },
-      };
-    }
-    return {
-      level: "debug",
-      msg: "camera still unreachable",
-      fields: { ...rounded, failures: this.#failures },
-    };
   }
 
   /**
@@ -67,15 +67,13 @@ export class OutageLog {
    * @returns the fields the "playing" line adds about it (`afterFailures`, `downS`), none without an outage
    */
   recovered(now: number): Record<string, number> {
-    const failures = this.#failures;
-    this.#failures = 0;
-    if (failures === 0) return {};
-    return { afterFailures: failures, downS: Math.round((now - this.#since) / 100) / 10 };
+    const end = this.#tracker.recovered(now);
+    if (!end || end.failedAttempts === 0) return {};
+    return { afterFailures: end.failedAttempts, downS: Math.round(end.outageMs / 100) / 10 };
   }
 
   /** A session that played ended: warn once; the next failure begins a new outage. */
   sessionEnded(fields: AttemptFields): LogLine {
-    this.#failures = 0;
     return {
       level: "warn",
       msg: "camera session ended; reconnecting",
