@@ -11,7 +11,7 @@
  * @module
  */
 import { type Context, Hono, type HonoRequest } from "hono";
-import { monotonicMs } from "../clock.ts";
+import { type Clock, monotonicMs, realTimers, type TimerHandle, type Timers } from "../clock.ts";
 import { contained } from "../contain.ts";
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
@@ -47,6 +47,7 @@ import {
   unsubscribeRequestSchema,
 } from "./mesh_protocol.ts";
 import { MeshSocket } from "./mesh_socket.ts";
+import type { MeshPort, OpenMeshPort, PeerTransport } from "./mesh_io.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
 import { planTree, type TreePlan } from "./planner.ts";
 import { directPullUrl, locateRoot, serviceOf } from "./root_locator.ts";
@@ -85,6 +86,16 @@ export interface MeshOptions {
   localAddress?: string;
   /** This process's incarnation (16 hex characters). @default random (mesh_incarnation.ts) */
   incarnation?: string;
+  /** Monotonic ms for leases, timeouts and suspicions. @default monotonicMs */
+  clock?: Clock;
+  /** Timers of heartbeats, watchdogs, sweeps and waits. @default the runtime's */
+  timers?: Timers;
+  /** Wall-clock ms (the nonce cache's). @default Date.now */
+  wallClock?: () => number;
+  /** How peer calls are made. @default HTTP to the peer's admin port, signed when there are keys (MeshHttp) */
+  transport?: PeerTransport;
+  /** How the mesh port is opened. @default a UDP socket (MeshSocket) */
+  openPort?: OpenMeshPort;
 }
 
 /** Refusals of peers (bad packets, unsigned calls), for metrics and logs. */
@@ -135,6 +146,12 @@ const MAX_PATH_FETCHES = 8;
 /** Paths looked up among the peers at once. */
 const MAX_ROOT_LOOKUPS = 32;
 
+/**
+ * How long a subscribe naming an epoch this relay does not forward yet waits for it (this relay re-joining the
+ * new root) before it is answered 409; under the caller's 2 s call timeout.
+ */
+const EPOCH_WAIT_MS = 1000;
+
 /** Errors a peer call may answer with. */
 class PeerError extends Error {
   constructor(readonly status: number, message: string) {
@@ -149,7 +166,21 @@ export class Mesh implements MeshSourceHost {
   readonly #peer: Peer;
   readonly #opts:
     & Required<
-      Omit<MeshOptions, "self" | "discovery" | "logger" | "keys" | "encrypt" | "localAddress" | "incarnation">
+      Omit<
+        MeshOptions,
+        | "self"
+        | "discovery"
+        | "logger"
+        | "keys"
+        | "encrypt"
+        | "localAddress"
+        | "incarnation"
+        | "clock"
+        | "timers"
+        | "wallClock"
+        | "transport"
+        | "openPort"
+      >
     >
     & MeshOptions;
   /** This process's incarnation, as sealing needs it. */
@@ -158,7 +189,7 @@ export class Mesh implements MeshSourceHost {
   readonly #parentIncarnations = new Map<string, Uint8Array>();
   readonly #log: Logger;
   #hub: StreamHub | null = null;
-  #socket: MeshSocket | null = null;
+  #socket: MeshPort | null = null;
   readonly #roots = new Map<string, RootTree>();
   readonly #children = new Map<string, Map<string, ChildSub>>();
   readonly #sources = new Map<string, MeshSource>();
@@ -177,15 +208,19 @@ export class Mesh implements MeshSourceHost {
   readonly #missingCache = new Map<string, number>();
   /** Root lookups in flight, per path. */
   readonly #lookups = new Map<string, Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>>();
-  #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #clock: Clock;
+  readonly #wallClock: () => number;
+  /** Timers of this mesh (see {@linkcode MeshSourceHost.timers}). */
+  readonly timers: Timers;
+  #repeating: TimerHandle[] = [];
   #closed = false;
   #draining = false;
   /** Last sealed/valid packet received on the mesh port. */
-  #lastHeard = monotonicMs();
+  #lastHeard: number;
   /** Since when the mesh port hears nothing though peers should be sending (see {@link deaf}). */
   #deafSince: number | null = null;
   #ring: MeshKeyring | null;
-  readonly #http: MeshHttp;
+  readonly #http: PeerTransport;
   readonly #nonces = new NonceCache();
   #sealer: MeshSealer | null = null;
   #opener: MeshOpener | null = null;
@@ -213,7 +248,27 @@ export class Mesh implements MeshSourceHost {
     this.#incarnation = incarnationBytes(this.self.incarnation);
     this.#log = options.logger;
     this.#ring = options.keys ?? null;
-    this.#http = new MeshHttp(() => this.#ring, options.localAddress);
+    this.#http = options.transport ?? new MeshHttp(() => this.#ring, options.localAddress);
+    this.#clock = options.clock ?? monotonicMs;
+    this.#wallClock = options.wallClock ?? Date.now;
+    this.timers = options.timers ?? realTimers;
+    this.#lastHeard = this.#clock();
+  }
+
+  /** Runs `fn` every `ms` until {@linkcode close} (re-armed after each run, so runs never overlap). */
+  #every(ms: number, what: string, fn: () => void): void {
+    const index = this.#repeating.length;
+    const tick = () => {
+      if (this.#closed) return;
+      contained(what, fn);
+      this.#repeating[index] = this.timers.setTimeout(tick, ms);
+    };
+    this.#repeating.push(this.timers.setTimeout(tick, ms));
+  }
+
+  /** Resolves after `ms` on this mesh's timers. */
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => this.timers.setTimeout(resolve, ms));
   }
 
   /** Binds the mesh port and starts heartbeats and watchdogs. The hub must be attached first. */
@@ -230,24 +285,23 @@ export class Mesh implements MeshSourceHost {
       });
     }
     const security = this.#sealer && this.#opener ? { sealer: this.#sealer, opener: this.#opener } : null;
-    this.#socket = new MeshSocket(this.#opts.bindHost, this.#peer.meshPort, security);
+    const open: OpenMeshPort = this.#opts.openPort ??
+      ((host, port, sec) => new MeshSocket(host, port, sec));
+    this.#socket = open(this.#opts.bindHost, this.#peer.meshPort, security);
     this.#socket.onPacket = (p, from) => this.#onPacket(p, from);
     this.#socket.onReject = (r, from) =>
       this.#logRefusal("mesh packet refused", r.reason, from.hostname, r.message);
     await this.#opts.discovery.start();
     await this.#watchCameraServices(hub);
     // Before the first readers: learn which peers are configured with which cameras (bounded wait).
-    await Promise.race([this.#refreshPaths(), new Promise((r) => setTimeout(r, 2000))]);
-    this.#timers.push(
-      setInterval(() => contained("mesh heartbeat", () => this.#heartbeat()), this.#opts.heartbeatMs),
-      setInterval(() =>
-        contained("mesh watchdog", () => {
-          this.#checkHearing();
-          for (const s of this.#sources.values()) s.checkParent();
-        }), 100),
-      setInterval(() => contained("mesh sweep", () => this.#sweep()), 500),
-      setInterval(() => contained("mesh paths", () => void this.#refreshPaths()), 1000),
-    );
+    await Promise.race([this.#refreshPaths(), this.#wait(2000)]);
+    this.#every(this.#opts.heartbeatMs, "mesh heartbeat", () => this.#heartbeat());
+    this.#every(100, "mesh watchdog", () => {
+      this.#checkHearing();
+      for (const s of this.#sources.values()) s.checkParent();
+    });
+    this.#every(500, "mesh sweep", () => this.#sweep());
+    this.#every(1000, "mesh paths", () => void this.#refreshPaths());
     this.#opts.discovery.onChange(() => this.#rootsMayHaveMoved());
   }
 
@@ -261,7 +315,7 @@ export class Mesh implements MeshSourceHost {
     this.#pathViews.setOwn(hub.pulls());
     const nodes = this.#opts.discovery.peers().map((p) => p.node);
     let moved = this.#pathViews.retain(new Set(nodes));
-    const due = this.#pathViews.due(nodes, monotonicMs()).filter((n) => !this.#pathFetches.has(n));
+    const due = this.#pathViews.due(nodes, this.#clock()).filter((n) => !this.#pathFetches.has(n));
     const batch = due.slice(0, Math.max(0, MAX_PATH_FETCHES - this.#pathFetches.size));
     const results = await Promise.all(batch.map(async (node) => {
       const peer = this.#knownPeer(node);
@@ -284,14 +338,14 @@ export class Mesh implements MeshSourceHost {
             status: res.status,
             answer: res.text.slice(0, 200),
           });
-          return this.#pathViews.update(node, {}, monotonicMs());
+          return this.#pathViews.update(node, {}, this.#clock());
         }
-        return this.#pathViews.update(node, parsed.data.paths, monotonicMs());
+        return this.#pathViews.update(node, parsed.data.paths, this.#clock());
       } catch (err) {
         this.#log.debug("peer paths not fetched", { peer: node, error: String(err) });
         // An answer not signed with the mesh key is a refusal too; no answer at all (a peer starting) is not.
-        if (err instanceof UnsignedAnswerError) return this.#pathViews.update(node, {}, monotonicMs());
-        this.#pathViews.failed(node, monotonicMs());
+        if (err instanceof UnsignedAnswerError) return this.#pathViews.update(node, {}, this.#clock());
+        this.#pathViews.failed(node, this.#clock());
         return false;
       } finally {
         this.#pathFetches.delete(node);
@@ -337,6 +391,38 @@ export class Mesh implements MeshSourceHost {
     const hub = this.#hub;
     if (!hub) return;
     for (const stream of hub.streams()) hub.rehome(stream.path);
+    // A member whose root moved re-joins now, not at its next renewal: each hop down would add a lease.
+    for (const source of this.#sources.values()) if (this.#rootMoved(source)) source.renewNow();
+  }
+
+  /** True when the root `source` joined is no longer the one the view gives (or no longer live). */
+  #rootMoved(source: MeshSource): boolean {
+    const joined = source.root;
+    if (!joined) return false;
+    const live = this.livePeers();
+    const url = this.#hub?.pulls().get(source.stream.path);
+    if (url === undefined) return !live.some((p) => p.node === joined.node);
+    const loc = locateRoot({
+      path: source.stream.path,
+      url,
+      live,
+      serviceEndpoints: (ns, name) => this.#opts.discovery.serviceEndpoints(ns, name),
+      configured: this.#configuredFor(source.stream.path),
+    });
+    return loc.kind === "root" && loc.node !== joined.node;
+  }
+
+  /**
+   * Waits up to `ms` for this relay to forward `path` in `epoch` (a child that joined a new root subscribing
+   * before this relay re-joined it): its source re-joins now. @returns the epoch this relay forwards in
+   */
+  async #reachEpoch(path: string, epoch: string, ms: number): Promise<string | null> {
+    const source = this.#sources.get(path);
+    if (!source || this.#roots.has(path)) return this.#epochOf(path);
+    source.renewNow();
+    const deadline = this.#clock() + ms;
+    while (this.#epochOf(path) !== epoch && this.#clock() < deadline && !this.#closed) await this.#wait(25);
+    return this.#epochOf(path);
   }
 
   /**
@@ -346,13 +432,13 @@ export class Mesh implements MeshSourceHost {
   async #watchCameraServices(hub: StreamHub): Promise<void> {
     const services = [...hub.pulls().values()].map(serviceOf).filter((s) => s !== null);
     if (services.length === 0) return;
-    const deadline = monotonicMs() + 3000;
-    while (monotonicMs() < deadline) {
+    const deadline = this.#clock() + 3000;
+    while (this.#clock() < deadline) {
       const pending = services.filter((s) =>
         (this.#opts.discovery.serviceEndpoints(s.namespace, s.name) ?? [1]).length === 0
       );
       if (pending.length === 0) return;
-      await new Promise((r) => setTimeout(r, 50));
+      await this.#wait(50);
     }
     this.#log.warn("camera Services without ready endpoints yet", {
       services: services.map((s) => `${s.name}.${s.namespace}`),
@@ -407,7 +493,7 @@ export class Mesh implements MeshSourceHost {
 
   /** Ready peers not suspected of being dead, self included. */
   livePeers(): Peer[] {
-    const now = monotonicMs();
+    const now = this.#clock();
     const live = this.#opts.discovery.peers().filter((p) =>
       p.node !== this.#peer.node && p.ready && (this.#suspects.get(p.node) ?? 0) < now
     );
@@ -419,7 +505,7 @@ export class Mesh implements MeshSourceHost {
   // ---- MeshSourceHost -------------------------------------------------------------------------------------
 
   now(): number {
-    return monotonicMs();
+    return this.#clock();
   }
 
   /** A random stream id not in use: ids are not guessable, so a forged frame cannot aim at a live stream. */
@@ -465,14 +551,14 @@ export class Mesh implements MeshSourceHost {
       return { root: refOf(peer) };
     }
     const cached = this.#rootCache.get(path);
-    if (cached && cached.until > monotonicMs() && live.some((p) => p.node === cached.ref.node)) {
+    if (cached && cached.until > this.#clock() && live.some((p) => p.node === cached.ref.node)) {
       return { root: cached.ref };
     }
     // Asking every peer costs a call each: a path nobody serves is remembered for a moment, one lookup per path
     // runs at a time, and only so many paths are looked up at once (readers of made-up paths cannot make this
     // relay flood its peers).
     const missing = this.#missingCache.get(path);
-    if (missing !== undefined && missing > monotonicMs()) {
+    if (missing !== undefined && missing > this.#clock()) {
       return { missing: `No relay serves "${path}"`, status: 404 };
     }
     const running = this.#lookups.get(path);
@@ -523,14 +609,14 @@ export class Mesh implements MeshSourceHost {
       if (this.#missingCache.size >= MAX_MISSING_PATHS) {
         this.#missingCache.delete(this.#missingCache.keys().next().value!);
       }
-      this.#missingCache.set(path, monotonicMs() + MISSING_PATH_HOLD_MS);
+      this.#missingCache.set(path, this.#clock() + MISSING_PATH_HOLD_MS);
       return { missing: `No relay serves "${path}"`, status: 404 };
     }
     const ref = refOf(found);
     if (this.#rootCache.size >= MAX_MISSING_PATHS) {
       this.#rootCache.delete(this.#rootCache.keys().next().value!);
     }
-    this.#rootCache.set(path, { ref, until: monotonicMs() + 5000 });
+    this.#rootCache.set(path, { ref, until: this.#clock() + 5000 });
     return { root: ref };
   }
 
@@ -571,7 +657,7 @@ export class Mesh implements MeshSourceHost {
   /** Peers as this relay sees them, for the admin API. */
   peersView(): Array<Peer & { self: boolean; live: boolean; suspectedUntil: string | null }> {
     const live = new Set(this.livePeers().map((p) => p.node));
-    const now = monotonicMs();
+    const now = this.#clock();
     return this.#opts.discovery.peers().map((p) => {
       const until = this.#suspects.get(p.node) ?? 0;
       return {
@@ -715,7 +801,8 @@ export class Mesh implements MeshSourceHost {
       if (!stream?.description || stream.tracks.length === 0) {
         return c.json({ error: `"${req.path}" is not flowing here yet` }, 503);
       }
-      const epoch = this.#epochOf(req.path);
+      let epoch = this.#epochOf(req.path);
+      if (epoch !== req.epoch) epoch = await this.#reachEpoch(req.path, req.epoch, EPOCH_WAIT_MS);
       if (epoch !== req.epoch) {
         // The child joined under another root (or another run of it) than this relay forwards: it re-joins.
         return c.json({
@@ -795,8 +882,8 @@ export class Mesh implements MeshSourceHost {
         ),
       );
     }));
-    const deadline = monotonicMs() + timeoutMs;
-    while (count() > 0 && monotonicMs() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const deadline = this.#clock() + timeoutMs;
+    while (count() > 0 && this.#clock() < deadline) await this.#wait(25);
     const remaining = count();
     this.#log.info("mesh drained", { moved: before - remaining, remaining });
     return { moved: before - remaining, remaining };
@@ -811,8 +898,8 @@ export class Mesh implements MeshSourceHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const t of this.#timers) clearInterval(t);
-    this.#timers = [];
+    for (const t of this.#repeating) this.timers.clearTimeout(t);
+    this.#repeating = [];
     for (const path of [...this.#children.keys()]) {
       for (const node of [...(this.#children.get(path)?.keys() ?? [])]) this.#removeChild(path, node);
     }
@@ -822,7 +909,7 @@ export class Mesh implements MeshSourceHost {
     }
     await this.#opts.discovery.stop();
     this.#socket?.close();
-    this.#http.close();
+    this.#http.close?.();
   }
 
   /**
@@ -839,12 +926,12 @@ export class Mesh implements MeshSourceHost {
 
   /** A new parent or child will send: its silence counts from now, not from the last packet of anyone. */
   #newPeerExpected(): void {
-    if (this.#deafSince === null) this.#lastHeard = Math.max(this.#lastHeard, monotonicMs());
+    if (this.#deafSince === null) this.#lastHeard = Math.max(this.#lastHeard, this.#clock());
   }
 
   /** Enters or leaves the deaf state (see {@link deaf}); on entering, steps back from every tree. */
   #checkHearing(): void {
-    const now = monotonicMs();
+    const now = this.#clock();
     if (this.#deafSince !== null) {
       if (this.#lastHeard <= this.#deafSince) return;
       this.#log.info("mesh port hears again", { deafMs: Math.round(now - this.#deafSince) });
@@ -888,7 +975,7 @@ export class Mesh implements MeshSourceHost {
   #logRefusal(what: string, reason: string, from: string, message: string): void {
     const key = `${what}|${reason}|${from}`;
     const many = this.#refusalLog.size >= 64 && !this.#refusalLog.has(key);
-    const suppressed = this.#refusalLog.admit(many ? `${what}|${reason}|(many)` : key, monotonicMs(), null);
+    const suppressed = this.#refusalLog.admit(many ? `${what}|${reason}|(many)` : key, this.#clock(), null);
     if (suppressed === null) return;
     this.#log.warn(what, { reason, from, message, ...(suppressed > 0 ? { suppressed } : {}) });
   }
@@ -972,7 +1059,7 @@ export class Mesh implements MeshSourceHost {
     // Only a relay discovery knows, or a member of a tree here, can be suspected: names made up in a join's
     // suspects list must not grow the table.
     if (!this.#knownPeer(node) && ![...this.#roots.values()].some((t) => t.members.has(node))) return;
-    this.#suspects.set(node, monotonicMs() + this.#opts.suspectHoldMs);
+    this.#suspects.set(node, this.#clock() + this.#opts.suspectHoldMs);
     this.#rootCache.forEach((v, k) => v.ref.node === node && this.#rootCache.delete(k));
   }
 
@@ -1009,7 +1096,7 @@ export class Mesh implements MeshSourceHost {
     tree.members.set(req.from.node, {
       ref: req.from,
       readers: req.readers,
-      expires: monotonicMs() + 4 * this.#opts.leaseMs,
+      expires: this.#clock() + 4 * this.#opts.leaseMs,
     });
     try {
       await tree.stream.whenReady(this.#opts.rootReadyMs);
@@ -1111,7 +1198,7 @@ export class Mesh implements MeshSourceHost {
       incarnation,
       streamId,
       egressIds,
-      lastHeard: monotonicMs(),
+      lastHeard: this.#clock(),
     });
     this.#newPeerExpected();
     this.#log.info("mesh child subscribed", { path: stream.path, child: from.node, burst });
@@ -1147,12 +1234,12 @@ export class Mesh implements MeshSourceHost {
       if (!this.#fromPeer(from, node)) {
         return this.#refuseDatagram(from, "unexpected_source", `heartbeat naming ${node}`);
       }
-      this.#lastHeard = monotonicMs();
+      this.#lastHeard = this.#clock();
       this.#heard(node);
       for (const source of this.#sources.values()) source.onHeartbeat(node);
       for (const subs of this.#children.values()) {
         const sub = subs.get(node);
-        if (sub) sub.lastHeard = monotonicMs();
+        if (sub) sub.lastHeard = this.#clock();
       }
       return;
     }
@@ -1163,7 +1250,7 @@ export class Mesh implements MeshSourceHost {
     if (!parent || !this.#fromPeer(from, parent.node)) {
       return this.#refuseDatagram(from, "unexpected_source", `frame of stream ${packet.streamId}`);
     }
-    this.#lastHeard = monotonicMs();
+    this.#lastHeard = this.#clock();
     source.onFrame(packet, packet.streamId);
   }
 
@@ -1218,12 +1305,12 @@ export class Mesh implements MeshSourceHost {
   }
 
   #sweep(): void {
-    this.#nonces.sweep(Date.now());
-    for (const { key, suppressed } of this.#refusalLog.flush(monotonicMs())) {
+    this.#nonces.sweep(this.#wallClock());
+    for (const { key, suppressed } of this.#refusalLog.flush(this.#clock())) {
       const [what, reason, from] = key.split("|");
       this.#log.warn(`${what} (repeats)`, { reason, from, suppressed });
     }
-    const now = monotonicMs();
+    const now = this.#clock();
     for (const [path, subs] of this.#children) {
       for (const sub of [...subs.values()]) {
         if (now - sub.lastHeard > this.#opts.childTimeoutMs) {

@@ -4,13 +4,13 @@
  * @module
  */
 import type { Egress } from "../relay/egress.ts";
-import type { MeshSocket } from "./mesh_socket.ts";
+import type { MeshPort } from "./mesh_io.ts";
 
 /** One child relay subscribed to one track of a stream. */
 export class MeshEgress implements Egress {
   readonly kind = "mesh" as const;
   readonly id: string;
-  readonly #socket: MeshSocket;
+  readonly #socket: MeshPort;
   readonly #to: Deno.NetAddr;
   readonly #incarnation: Uint8Array;
   readonly #streamId: number;
@@ -26,7 +26,7 @@ export class MeshEgress implements Egress {
    */
   constructor(
     id: string,
-    socket: MeshSocket,
+    socket: MeshPort,
     to: Deno.NetAddr,
     incarnation: Uint8Array,
     streamId: number,

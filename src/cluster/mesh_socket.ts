@@ -13,6 +13,7 @@ import {
   type MeshRejectReason,
   type MeshSealer,
 } from "./mesh_seal.ts";
+import type { MeshPort } from "./mesh_io.ts";
 
 /**
  * Receives decoded mesh packets with the sender's `host:port`; the payload is a view valid during the call, unless
@@ -29,7 +30,7 @@ export interface MeshSocketSecurity {
 }
 
 /** The relay's mesh UDP port. */
-export class MeshSocket {
+export class MeshSocket implements MeshPort {
   readonly #conn: Deno.DatagramConn;
   readonly #security: MeshSocketSecurity | null;
   #closed = false;

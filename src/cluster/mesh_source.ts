@@ -4,6 +4,7 @@
  * every lease and re-parents make-before-break when the root moves it, or at once when the parent falls silent.
  * @module
  */
+import type { Timers } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
@@ -29,6 +30,8 @@ export interface MeshSourceHost {
   readersOf(stream: Stream): number;
   /** Monotonic clock in ms. */
   now(): number;
+  /** Timers the source waits on (between renewals and retries). */
+  readonly timers: Timers;
   /** True while this relay's mesh port hears nothing at all: another parent would not help. */
   deaf(): boolean;
 }
@@ -207,9 +210,10 @@ export class MeshSource implements StreamSource {
   async #sleep(ms: number): Promise<void> {
     if (this.#stopped) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timers = this.#host.timers;
+      const timer = timers.setTimeout(done, ms);
       function done() {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         resolve();
       }
       this.#wake = done;

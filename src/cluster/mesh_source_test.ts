@@ -5,6 +5,7 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { realTimers } from "../clock.ts";
 import { silentLogger } from "../log.ts";
 import { PortPairAllocator } from "../relay/port_allocator.ts";
 import { udpPortPairs } from "../relay/udp_pair.ts";
@@ -30,6 +31,7 @@ const ref = (node: string): PeerRef => ({ node, host: "127.0.0.1", adminPort: 1,
 
 class ScriptedHost implements MeshSourceHost {
   readonly self = ref("me");
+  readonly timers = realTimers;
   readonly calls: string[] = [];
   readonly routes = new Map<number, MeshSource>();
   parentFor = "p1";
