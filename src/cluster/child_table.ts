@@ -103,6 +103,11 @@ export class ChildTable {
     for (const [path, subs] of this.#byPath) for (const sub of subs.values()) yield [path, sub];
   }
 
+  /** Every subscription. */
+  *values(): IterableIterator<ChildSub> {
+    for (const subs of this.#byPath.values()) yield* subs.values();
+  }
+
   /** Nodes with at least one subscription: each heartbeats this relay. */
   nodes(): Set<string> {
     const out = new Set<string>();

@@ -7,9 +7,9 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
-import type { Peer, ServiceEndpoint } from "./discovery.ts";
+import type { Discovery, Peer, ServiceEndpoint } from "./discovery.ts";
 import type { PeerRef } from "./mesh_protocol.ts";
-import { locateRoot, type RootLocation } from "./root_locator.ts";
+import { locateRoot, type RootLocation, serviceOf } from "./root_locator.ts";
 
 /** The root of a path, or why there is none now (404: nobody serves it; 503: not settled yet, retry). */
 export type RootFound = { root: PeerRef } | { missing: string; status: 404 | 503 };
@@ -64,6 +64,26 @@ export function locateConfigured(query: RootQuery & { url: string }): RootLocati
     serviceEndpoints: query.serviceEndpoints,
     configured: candidates,
   });
+}
+
+/**
+ * Waits (up to `timeoutMs`) until every camera configured by Service name has ready endpoints in discovery's view
+ * (the EndpointSlice watches start with the first lookup), so that the first readers find the root at once.
+ * @returns the Services still without endpoints (`name.namespace`), empty when all have some
+ */
+export async function awaitServiceEndpoints(
+  pulls: ReadonlyMap<string, string>,
+  discovery: Pick<Discovery, "serviceEndpoints">,
+  now: Clock,
+  wait: (ms: number) => Promise<void>,
+  timeoutMs = 3000,
+): Promise<string[]> {
+  const services = [...pulls.values()].map(serviceOf).filter((s) => s !== null);
+  const pending = () =>
+    services.filter((s) => (discovery.serviceEndpoints(s.namespace, s.name) ?? [1]).length === 0);
+  const deadline = now() + timeoutMs;
+  while (pending().length > 0 && now() < deadline) await wait(50);
+  return pending().map((s) => `${s.name}.${s.namespace}`);
 }
 
 /** Finds roots and remembers them. */
