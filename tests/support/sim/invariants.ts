@@ -1,0 +1,193 @@
+/**
+ * The mesh's invariants, checked on a snapshot of the simulated cluster (pure functions: each is tested on
+ * hand-built bad trees in invariants_test.ts). The copy graph is what the parents' child tables say: a parent
+ * sends one copy of the stream to each child it lists, so that is where media really goes.
+ *
+ * For each path served by some live relay configured with it (or published):
+ * - one root, among the live relays configured with the path;
+ * - every relay with a reader reaches the root through the copy graph, each hop agreeing with the child's own
+ *   parent, and its readers get media;
+ * - at most k children per relay; depth <= ceil(log_k N) + 1 (N: the relays in the tree); no loop;
+ * - at most one copy enters each zone, none enters the root's zone;
+ * - every child a parent lists is alive and takes its copy from that parent (no copies into the void).
+ * @module
+ */
+import { expectedBound } from "../planner_testing.ts";
+
+/** A relay's part in one path's tree (its admin API's `/api/v1/tree/{path}`). */
+export interface TreeSnapshot {
+  role: "root" | "member";
+  parent: string | null;
+  children: readonly string[];
+}
+
+/** One relay in a snapshot. */
+export interface RelaySnapshot {
+  node: string;
+  zone: string;
+  alive: boolean;
+  /** Camera paths it is configured with. */
+  configured: ReadonlySet<string>;
+  /** Its tree view per path (paths it has no part in are absent). */
+  trees: ReadonlyMap<string, TreeSnapshot>;
+}
+
+/** One reader in a snapshot. */
+export interface ReaderSnapshot {
+  id: string;
+  node: string;
+  path: string;
+  /** Playing since this sim time, or -1 (waiting, stopped). */
+  playingSince: number;
+  /** Waiting for the stream since this sim time, or -1. */
+  waitingSince: number;
+  /** Last packet's sim time, or -1. */
+  lastPacketAt: number;
+}
+
+/** The cluster at one moment. */
+export interface ClusterSnapshot {
+  now: number;
+  fanout: number;
+  relays: readonly RelaySnapshot[];
+  readers: readonly ReaderSnapshot[];
+}
+
+/** How long a playing reader may go without media and still count as served. */
+export const FRESH_MS = 500;
+
+/**
+ * Every invariant of `path` in `snap`.
+ * @returns the violations, each a sentence naming the relays
+ */
+export function checkPath(snap: ClusterSnapshot, path: string): string[] {
+  const out: string[] = [];
+  const live = snap.relays.filter((r) => r.alive);
+  const byNode = new Map(live.map((r) => [r.node, r]));
+  const configured = live.filter((r) => r.configured.has(path));
+  const wanting = snap.readers.filter((r) => r.path === path && byNode.has(r.node));
+  if (configured.length === 0) return out; // nothing can serve it: readers wait, nobody is wrong
+
+  const roots = live.filter((r) => r.trees.get(path)?.role === "root");
+  if (wanting.length > 0 && roots.length === 0) {
+    out.push(`${path}: no root, ${wanting.length} reader(s) wait`);
+  }
+  if (roots.length > 1) out.push(`${path}: ${roots.length} roots: ${roots.map((r) => r.node).join(", ")}`);
+  for (const r of roots) {
+    if (!r.configured.has(path)) out.push(`${path}: root ${r.node} is not configured with the path`);
+  }
+
+  // The copy graph: parent -> children as the parents' child tables have them.
+  const copies = new Map<string, string[]>();
+  for (const r of live) {
+    const children = r.trees.get(path)?.children ?? [];
+    if (children.length > snap.fanout) {
+      out.push(
+        `${path}: ${r.node} has ${children.length} children > k = ${snap.fanout} (${children.join(", ")})`,
+      );
+    }
+    copies.set(r.node, [...children]);
+    for (const c of children) {
+      const child = byNode.get(c);
+      if (!child) out.push(`${path}: ${r.node} sends a copy to ${c}, which is dead`);
+      else if (child.trees.get(path)?.parent !== r.node) {
+        out.push(
+          `${path}: ${r.node} sends a copy to ${c}, whose parent is ${
+            child.trees.get(path)?.parent ?? "none"
+          }`,
+        );
+      }
+    }
+  }
+  out.push(...checkLoops(path, live));
+  if (roots.length !== 1) return out;
+  const root = roots[0]!;
+
+  // Reachability from the root along copies that the child takes (parent pointer agrees).
+  const depth = new Map<string, number>([[root.node, 0]]);
+  const queue = [root.node];
+  while (queue.length > 0) {
+    const at = queue.shift()!;
+    for (const c of copies.get(at) ?? []) {
+      if (depth.has(c) || byNode.get(c)?.trees.get(path)?.parent !== at) continue;
+      depth.set(c, depth.get(at)! + 1);
+      queue.push(c);
+    }
+  }
+  const bound = expectedBound(depth.size, snap.fanout);
+  for (const [node, d] of depth) {
+    if (d > bound) {
+      out.push(`${path}: ${node} at depth ${d} > ceil(log_k N) + 1 = ${bound} (N = ${depth.size})`);
+    }
+  }
+  const served = new Set<string>();
+  for (const reader of wanting) {
+    if (!depth.has(reader.node)) {
+      if (!served.has(`!${reader.node}`)) {
+        out.push(`${path}: ${reader.node} has readers but does not reach the root ${root.node}`);
+        served.add(`!${reader.node}`);
+      }
+      continue;
+    }
+    if (reader.playingSince < 0) {
+      out.push(
+        `${path}: reader ${reader.id} on ${reader.node} is not playing (waiting since ${reader.waitingSince})`,
+      );
+    } else if (snap.now - Math.max(reader.lastPacketAt, reader.playingSince) > FRESH_MS) {
+      out.push(
+        `${path}: reader ${reader.id} on ${reader.node} got no media for ${
+          Math.round(snap.now - Math.max(reader.lastPacketAt, reader.playingSince))
+        } ms`,
+      );
+    }
+  }
+
+  // Zones: at most one copy enters each zone, none the root's.
+  const entering = new Map<string, string[]>();
+  for (const [parent, children] of copies) {
+    const pz = byNode.get(parent)!.zone;
+    for (const c of children) {
+      const cz = byNode.get(c)?.zone;
+      if (cz === undefined || cz === pz || !depth.has(c)) continue;
+      entering.set(cz, [...(entering.get(cz) ?? []), `${parent}->${c}`]);
+    }
+  }
+  for (const [zone, edges] of entering) {
+    if (zone === root.zone) out.push(`${path}: copies enter the root's zone "${zone}": ${edges.join(", ")}`);
+    else if (edges.length > 1) {
+      out.push(`${path}: ${edges.length} copies enter zone "${zone}": ${edges.join(", ")}`);
+    }
+  }
+  return out;
+}
+
+/** Loops among the live relays' parent pointers of `path`. */
+export function checkLoops(path: string, live: readonly RelaySnapshot[]): string[] {
+  const parentOf = new Map<string, string>();
+  for (const r of live) {
+    const p = r.trees.get(path)?.parent;
+    if (p) parentOf.set(r.node, p);
+  }
+  const out: string[] = [];
+  const reported = new Set<string>();
+  for (const start of parentOf.keys()) {
+    const seen: string[] = [];
+    let at: string | undefined = start;
+    while (at !== undefined && !seen.includes(at)) {
+      seen.push(at);
+      at = parentOf.get(at);
+    }
+    if (at === undefined) continue;
+    const loop = seen.slice(seen.indexOf(at));
+    const key = [...loop].sort().join(",");
+    if (reported.has(key)) continue;
+    reported.add(key);
+    out.push(`${path}: parent loop ${[...loop, at].join(" -> ")}`);
+  }
+  return out;
+}
+
+/** Every invariant of every path of `snap`. */
+export function checkCluster(snap: ClusterSnapshot, paths: readonly string[]): string[] {
+  return paths.flatMap((p) => checkPath(snap, p));
+}
