@@ -424,6 +424,7 @@ export class Mesh {
     const hub = this.#hub;
     if (!hub) return;
     for (const stream of hub.streams()) hub.rehome(stream.path);
+    this.#root.abdicate();
     this.#member.viewChanged();
   }
 

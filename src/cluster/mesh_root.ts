@@ -96,7 +96,10 @@ export class MeshRoot {
     // What the member lost may be the old root: with it out of the view, the root may move here.
     for (const s of this.authority.blameable(req.path, from, req.suspects)) this.#host.suspect(s);
     hub.rehome(req.path);
-    if (!hub.isLocalRoot(req.path)) throw new PeerError(409, `"${req.path}" does not enter the mesh here`);
+    if (!hub.isLocalRoot(req.path)) {
+      this.abdicate();
+      throw new PeerError(409, `"${req.path}" does not enter the mesh here`);
+    }
     if (this.#host.draining()) throw new PeerError(503, "This relay is draining");
     if (!this.authority.has(req.path)) {
       const stream = hub.forReader(req.path);
@@ -139,16 +142,12 @@ export class MeshRoot {
     const from = req.from.node;
     if (req.deaf) this.#host.suspect(from);
     else this.#host.detector.peerHears(from);
-    const hub = this.#host.hub();
+    this.abdicate();
     const view = this.#host.planView();
     const paths: Record<string, RenewResult> = {};
     for (const item of req.paths) {
       if (this.#host.draining()) {
         paths[item.path] = { status: 503, error: "This relay is draining" };
-        continue;
-      }
-      if (this.authority.has(item.path) && hub && !hub.isLocalRoot(item.path)) {
-        paths[item.path] = { status: 409, error: `"${item.path}" does not enter the mesh here` };
         continue;
       }
       const r = this.authority.renew(item.path, from, item.readers, item.epoch, now, view);
@@ -165,6 +164,18 @@ export class MeshRoot {
     const left = this.authority.leave(path, node);
     this.#dropIfEmpty(path);
     return left;
+  }
+
+  /**
+   * Closes the trees of paths that no longer enter the mesh here (the root moved: a camera re-homed to another
+   * relay): their members get 404 and join the new root, and nothing here answers in the old epoch any more.
+   */
+  abdicate(): void {
+    const hub = this.#host.hub();
+    if (!hub) return;
+    for (const path of this.authority.paths()) {
+      if (!hub.isLocalRoot(path)) this.authority.drop(path)?.release();
+    }
   }
 
   /** Drops members whose lease ran out and closes empty trees. */

@@ -237,6 +237,16 @@ export class RootAuthority<S> {
     return tree.handle;
   }
 
+  /**
+   * Closes `path`'s tree whatever its members (this relay is no longer where the path enters the mesh).
+   * @returns its handle, or undefined when there was none
+   */
+  drop(path: string): S | undefined {
+    const tree = this.#trees.get(path);
+    this.#trees.delete(path);
+    return tree?.handle;
+  }
+
   /** Closes every tree. @returns their handles */
   dropAll(): S[] {
     const handles = [...this.#trees.values()].map((t) => t.handle);

@@ -194,3 +194,11 @@ Deno.test("RootAuthority.dropAll() closes every tree and hands back the handles"
   assertEquals(a.dropAll().sort(), ["stream-cam", "stream-door"]);
   assertEquals(a.paths(), []);
 });
+
+Deno.test("RootAuthority.drop() closes a tree whatever its members (the root moved away)", () => {
+  const { a } = authority();
+  join(a, "b", 0, view(["b"]));
+  assertEquals(a.drop("cam"), "stream-cam");
+  assertEquals([a.has("cam"), a.epochOf("cam"), a.isMemberAnywhere("b")], [false, null, false]);
+  assertEquals(a.drop("cam"), undefined);
+});

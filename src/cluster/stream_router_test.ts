@@ -40,8 +40,8 @@ Deno.test("StreamRouter routes a frame to its stream id's source, from that id's
   assertEquals(frames, [42], "not from another relay, nor another port of the parent's host");
   assertEquals(router.refused, { unexpected_source: 2, unknown_stream: 0 });
   assertEquals(events.slice(1), [
-    "spoofed frame of stream 42 from 127.0.0.3",
-    "spoofed frame of stream 42 from 127.0.0.2",
+    "spoofed 127.0.0.3: frame of stream 42 from 127.0.0.3:7000, not the mesh address discovery gives for that relay",
+    "spoofed 127.0.0.2: frame of stream 42 from 127.0.0.2:9999, not the mesh address discovery gives for that relay",
   ]);
 });
 
