@@ -173,8 +173,17 @@ export class MeshSource implements StreamSource {
     if (packet.type === "rtp") {
       if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
       const window = (this.#windows[packet.track] ??= new SeqWindow());
-      // Tied to the root's numbering (its SSRC): a new root's packets are never taken for the old one's repeats.
-      const verdict = window.check(rtpSequence(packet.payload), rtpSsrc(packet.payload));
+      const ssrc = rtpSsrc(packet.payload);
+      const fromParent = this.#attached?.streamId === streamId;
+      if (this.#attached && !fromParent && window.ssrc >= 0 && ssrc !== window.ssrc) {
+        // A new parent forwarding another numbering than the parent's (each relay forwards under its own SSRC):
+        // followed once it is the parent, not mixed in during the overlap.
+        this.stale++;
+        return;
+      }
+      // Tied to the numbering's SSRC: a new root's packets are never taken for the old one's repeats, and the
+      // parent's numbering is followed even when this relay followed it before (see SeqWindow).
+      const verdict = window.check(rtpSequence(packet.payload), ssrc, fromParent);
       if (verdict !== true) {
         if (verdict === "repeat") this.duplicates++;
         else this.stale++;

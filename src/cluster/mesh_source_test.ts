@@ -38,6 +38,8 @@ class ScriptedHost implements MeshSourceHost {
   epoch = "root/0000000000000001/a";
   /** Answer the next subscribe 409 (a parent in another epoch). */
   staleParent = false;
+  /** Hold the next subscribe's answer until the test calls the function it is set to. */
+  holdSubscribe: (() => void) | null | "next" = null;
   rootMissing: { missing: string; status: 404 | 503 } | null = null;
   /** Answer renewals 409 (join again). */
   refuseRenewals = false;
@@ -93,6 +95,7 @@ class ScriptedHost implements MeshSourceHost {
       this.staleParent = false;
       return Promise.reject(Object.assign(new Error("stale epoch"), { status: 409 }));
     }
+    if (this.holdSubscribe === "next") return new Promise<void>((resolve) => this.holdSubscribe = resolve);
     return Promise.resolve();
   }
   unsubscribe(parent: PeerRef) {
@@ -222,6 +225,52 @@ Deno.test("MeshSource takes a new root's numbering at once, even behind the old 
       assertEquals(forwarded[i], (forwarded[i - 1]! + 1) & 0xffff, `continuous at ${i}: ${forwarded}`);
     }
     assertEquals([source.duplicates, source.stale], [0, 1]);
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource follows a new parent that forwards a numbering it left before, not mixed in during the overlap", async () => {
+  // After a root change, members carried over from the old root forward its SSRC (their own numbering continued)
+  // while members that joined the new root at once forward the new root's: a child moving from one of the latter
+  // to one of the former must follow it (found by the cluster simulation: the child's subtree went dark for good).
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    const forwarded: number[] = [];
+    stream.tracks[0]!.addEgress({
+      id: "probe",
+      kind: "udp",
+      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
+      sendRtcp: () => true,
+    });
+    for (let s = 100; s < 105; s++) source.onFrame(rtp(s, 0xabc), 1); // the old root's numbering
+    for (let s = 7000; s < 7005; s++) source.onFrame(rtp(s, 0xdef), 1); // the parent now forwards another
+    host.parentFor = "p2"; // a member carried over from the old root: 0xabc, its own numbering
+    host.holdSubscribe = "next";
+    await until(() => typeof host.holdSubscribe === "function", "the subscription to the new parent");
+    // While it is made, both parents send: the old parent's numbering is followed, the new one's is not mixed in.
+    source.onFrame(rtp(900, 0xabc), 2);
+    source.onFrame(rtp(7005, 0xdef), 1);
+    source.onFrame(rtp(901, 0xabc), 2);
+    (host.holdSubscribe as unknown as () => void)();
+    await until(() => source.parent?.node === "p2", "the new parent");
+    assertEquals(forwarded.length, 11);
+    for (let s = 902; s < 912; s++) source.onFrame(rtp(s, 0xabc), 2);
+    assertEquals(
+      forwarded.length,
+      11 + 9,
+      `all but the first packet of the new parent's numbering: ${forwarded}`,
+    );
+    assertEquals(source.stale, 3);
+    for (let i = 1; i < forwarded.length; i++) {
+      assertEquals(
+        forwarded[i],
+        (forwarded[i - 1]! + 1) & 0xffff,
+        `continuous for readers at ${i}: ${forwarded}`,
+      );
+    }
   } finally {
     await stream.close();
   }

@@ -12,6 +12,11 @@
  * - the same SSRC landing far behind the window (a root that took over another's SSRC and numbers from another
  *   base) is a new epoch once a second packet follows the first in sequence (RFC 3550 A.1's restart rule); the
  *   first is dropped. (Far ahead needs no rule: a packet ahead is new in either case.)
+ * - a retired SSRC comes back only when the caller says its sender is the one to follow (`follow`), and once a
+ *   second packet follows the first in sequence: every relay rewrites what it forwards to its own SSRC, so after a
+ *   root change the members carried over from the old root forward the old SSRC (with their own continued
+ *   numbering) while those that joined the new root at once forward the new one; a child that moves from one of
+ *   the latter to one of the former must follow its new parent, not refuse it for ever.
  * Sans-I/O.
  * @module
  */
@@ -35,6 +40,8 @@ export class SeqWindow {
   readonly #retired: number[] = [];
   /** The sequence number that would confirm a far jump as a restart, or -1. */
   #badSeq = -1;
+  /** A retired SSRC being taken back and the sequence number that would confirm it, or null. */
+  #readopt: { ssrc: number; next: number } | null = null;
   /** Epochs started so far (the first packet's included). */
   epochs = 0;
 
@@ -42,11 +49,18 @@ export class SeqWindow {
    * True when `seq` is new in its numbering (and remembers it); the reason otherwise.
    * @param seq RTP sequence number
    * @param ssrc RTP SSRC (the numbering's identity); -1 when unknown (tests of numbering alone)
+   * @param follow the packet comes from the sender this relay follows now (its parent): a retired SSRC of it is
+   *   taken back once a second packet follows the first in sequence
    */
-  check(seq: number, ssrc = -1): true | SeqRefusal {
+  check(seq: number, ssrc = -1, follow = false): true | SeqRefusal {
     seq &= 0xffff;
     if (ssrc !== this.#ssrc) {
-      if (ssrc >= 0 && this.#retired.includes(ssrc)) return "retired";
+      if (ssrc >= 0 && this.#retired.includes(ssrc)) {
+        const confirmed = follow && this.#readopt?.ssrc === ssrc && this.#readopt.next === seq;
+        this.#readopt = follow && !confirmed ? { ssrc, next: (seq + 1) & 0xffff } : null;
+        if (!confirmed) return "retired";
+        this.#retired.splice(this.#retired.indexOf(ssrc), 1);
+      }
       if (this.#ssrc >= 0) {
         this.#retired.push(this.#ssrc);
         if (this.#retired.length > RETIRED) this.#retired.shift();
@@ -80,6 +94,11 @@ export class SeqWindow {
     this.#seen[seq] = 1;
     this.#badSeq = -1;
     return true;
+  }
+
+  /** The SSRC of the numbering followed now (-1 before the first packet). */
+  get ssrc(): number {
+    return this.#ssrc;
   }
 
   /** True when `seq` is new (see {@linkcode check}). */

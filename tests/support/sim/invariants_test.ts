@@ -7,6 +7,7 @@ import {
   checkLoops,
   checkPath,
   type ClusterSnapshot,
+  lingeringCopies,
   type ReaderSnapshot,
   type RelaySnapshot,
   type TreeSnapshot,
@@ -65,6 +66,17 @@ const readers = [reader("b"), reader("c"), reader("d")];
 
 Deno.test("checkPath() accepts a good tree", () => {
   assertEquals(checkPath(snap(good(), readers), "cam"), []);
+});
+
+Deno.test("checkPath() counts a lingering member's copy apart, unless strict", () => {
+  const t = good();
+  t.a!.children = ["b", "c", "e"];
+  t.e = { parent: "a" }; // no reader, no child: its last reader left, it lingers
+  assertEquals(checkPath(snap(t, readers), "cam"), []);
+  assertEquals(lingeringCopies(snap(t, readers), "cam"), 1);
+  assertEquals(checkPath(snap(t, readers), "cam", { strictLinger: true }), [
+    "cam: a has 3 children > k = 2 (b, c, e)",
+  ]);
 });
 
 Deno.test("checkPath() finds more than k children", () => {

@@ -6,8 +6,9 @@
  * - mesh datagrams: a {@linkcode MeshPort} per relay, framed with the real mesh framing.
  *
  * What a caller sees follows what the kernel would do: a host whose relay process is gone (SIGKILL) refuses a
- * connection at once (one round trip); a host that is down or behind a partition answers nothing, so the call
- * times out. Datagrams on one link keep their order (no reordering within a flow); jitter only spaces them.
+ * connection at once (one round trip); a host that is down or behind a partition answers nothing, and TCP
+ * retransmits (the SYN after 1, 2, 4, ... s, other segments after 200 ms, doubling) until a path exists again or
+ * the caller's timeout ends the call. Datagrams on one link keep their order (no reordering within a flow); jitter only spaces them.
  * @module
  */
 import type { Hono } from "hono";
@@ -226,14 +227,16 @@ export class SimNetwork {
         () => settle(() => reject(new CallTimedOut(what, timeoutMs))),
         owner,
       );
-      if (!this.reachable(from, host)) return; // the SYN is lost: the caller times out
-      this.#sched.at(this.#segmentDelay(from, host), () => {
-        if (!this.reachable(from, host)) return;
+      // The SYN (and the request) go when a path exists, retried as TCP does (1, 2, 4, ... s) while none does.
+      this.#reliably(from, host, 1000, () => settled, () => {
         const listener = this.#listeners.get(host);
         if (!listener?.app || !listener.owner.alive) {
           // The host is up, nothing listens: RST comes straight back.
-          this.#sched.at(
-            this.#segmentDelay(host, from),
+          this.#reliably(
+            host,
+            from,
+            200,
+            () => settled,
             () => settle(() => reject(new ConnectionRefused(what))),
           );
           return;
@@ -261,18 +264,36 @@ export class SimNetwork {
           }
           if (!serving.alive) {
             // Killed while answering: the kernel resets the connection.
-            this.#sched.at(
-              this.#segmentDelay(host, from),
+            this.#reliably(
+              host,
+              from,
+              200,
+              () => settled,
               () => settle(() => reject(new ConnectionRefused(what))),
             );
             return;
           }
-          this.#sched.at(this.#segmentDelay(host, from), () => {
-            if (this.reachable(host, from)) settle(() => resolve(answer));
-          }, WORLD);
+          this.#reliably(host, from, 200, () => settled, () => settle(() => resolve(answer)));
         })();
-      }, WORLD);
+      });
     });
+  }
+
+  /**
+   * Delivers one TCP transmission from `a` to `b`: sent now if a path exists, else retransmitted after `rtoMs`,
+   * doubling, until `done()` (the caller gave up); a segment a partition swallows on the way is retransmitted too.
+   */
+  #reliably(a: string, b: string, rtoMs: number, done: () => boolean, deliver: () => void): void {
+    const attempt = (rto: number) => {
+      if (done()) return;
+      if (!this.reachable(a, b)) return void this.#sched.at(rto, () => attempt(rto * 2), WORLD);
+      this.#sched.at(this.#segmentDelay(a, b), () => {
+        if (done()) return;
+        if (!this.reachable(a, b)) return void this.#sched.at(rto, () => attempt(rto * 2), WORLD);
+        deliver();
+      }, WORLD);
+    };
+    attempt(rtoMs);
   }
 
   /** Sends one mesh datagram from `from` (its port `fromPort`) to `to`. */

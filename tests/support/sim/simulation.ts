@@ -13,7 +13,7 @@ import { containedErrors, setContainmentLogger } from "../../../src/contain.ts";
 import { createLogger, type Logger } from "../../../src/log.ts";
 import { seededRandom } from "../seeded_random.ts";
 import { SimCluster } from "./cluster.ts";
-import { checkCluster } from "./invariants.ts";
+import { checkCluster, lingeringCopies } from "./invariants.ts";
 import { describePlan, drawPlan, type PlanOptions, type SimPlan } from "./plan.ts";
 import type { MediaGap } from "./reader.ts";
 import { SimScheduler, WORLD } from "./scheduler.ts";
@@ -30,6 +30,8 @@ export interface SimOptions extends PlanOptions {
   pollMs?: number;
   /** `--linger`. @default 5 */
   lingerSeconds?: number;
+  /** Copies to lingering members count against k and zones (finding F2). @default false */
+  strictLinger?: boolean;
   /** Relay log level kept in the trace. @default "warn" */
   logLevel?: "debug" | "info" | "warn";
   /** Changes the plan before the run (to attack the simulation with a known-bad cluster). */
@@ -54,6 +56,8 @@ export interface SimResult {
   events: number;
   /** Gaps every reader saw. */
   gaps: MediaGap[];
+  /** Most copies of one path sent to lingering members at one check (see invariants.ts). */
+  lingeringCopies: number;
   /** Timers set through the global setTimeout/setInterval (not injected). */
   globalTimers: number;
   /** Peer calls received per relay node and operation, and heartbeats. */
@@ -125,6 +129,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     lingerSeconds: options.lingerSeconds ?? 5,
   });
   const convergeMs: Array<number | null> = [];
+  let lingering = 0;
   try {
     scheduler.at(1000, () => {
       for (const r of plan.readers) cluster.addReader(r.relay, r.path);
@@ -149,7 +154,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       let last: string[] = [];
       while (scheduler.now() < end) {
         await scheduler.runUntil(Math.min(end, scheduler.now() + pollMs));
-        last = checkCluster(cluster.snapshot(), plan.paths);
+        const snap = cluster.snapshot();
+        last = checkCluster(snap, plan.paths, { strictLinger: options.strictLinger ?? false });
+        for (const p of plan.paths) lingering = Math.max(lingering, lingeringCopies(snap, p));
         if (last.length === 0) heldSince ??= scheduler.now();
         else heldSince = null;
       }
@@ -200,6 +207,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     simMs: scheduler.now(),
     events: scheduler.events,
     gaps: cluster.readers.flatMap((r) => r.gaps),
+    lingeringCopies: lingering,
     globalTimers: globals.timersSet,
     calls,
     heartbeats,
