@@ -14,6 +14,7 @@ import {
   type MeshSealer,
 } from "./mesh_seal.ts";
 import type { MeshPort } from "./mesh_io.ts";
+import type { RtpRenumber } from "../rtp/packet.ts";
 
 /**
  * Receives decoded mesh packets with the sender's `host:port`; the payload is a view valid during the call, unless
@@ -66,6 +67,7 @@ export class MeshSocket implements MeshPort {
    * Frames (or seals) and sends without awaiting; never throws (failures count in {@linkcode sendErrors}).
    * @param to the receiver's mesh address
    * @param incarnation the receiver's incarnation (8 bytes): a sealed packet opens only there
+   * @param renumber applied to the copy of an RTP payload (see {@linkcode MeshPort.send})
    */
   send(
     to: Deno.NetAddr,
@@ -74,13 +76,14 @@ export class MeshSocket implements MeshPort {
     streamId: number,
     track: number,
     payload: Uint8Array,
+    renumber: RtpRenumber | null = null,
   ): void {
     if (this.#closed) return;
     let datagram: Uint8Array;
     try {
       datagram = this.#security
-        ? this.#security.sealer.seal(type, streamId, track, payload, incarnation)
-        : encodeMeshPacket(type, streamId, track, payload);
+        ? this.#security.sealer.seal(type, streamId, track, payload, incarnation, renumber)
+        : encodeMeshPacket(type, streamId, track, payload, renumber);
     } catch {
       // A packet the framing cannot carry (a track index past 255): dropped and counted, never thrown at the
       // caller's fan-out loop or timer.

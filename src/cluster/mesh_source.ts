@@ -5,6 +5,13 @@
  * Renewals go through the mesh's batcher (one call per root per lease for all paths): the source asks again as
  * soon as it has its answer and the batcher paces it; anything unusual (a refused renewal, a lost parent, a root
  * that moved, a hurry) is a full join.
+ *
+ * Numbering: the mesh carries one numbering per epoch, the root's (members forward what they get untouched; only
+ * their own readers get their rewrite). Each subscription is made in an epoch and a parent feeds it that epoch's
+ * numbering only, so within an epoch the packets of two parents are one numbering (duplicates filtered across
+ * them), and the first packet (or subscription) of the epoch joined last is the one place where the numbering
+ * changes: the duplicate filter starts over, the tracks re-base (readers see a gap, not a jump), and this relay's
+ * own children of the old epoch are let go.
  * @module
  */
 import type { Logger } from "../log.ts";
@@ -21,6 +28,8 @@ export type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 interface Attachment {
   parent: PeerRef;
   streamId: number;
+  /** The epoch the subscription was made in: the parent feeds it that epoch's numbering only. */
+  epoch: string;
 }
 
 /** A place in the tree, as a join or a renewal answers it. */
@@ -36,7 +45,10 @@ export class MeshSource implements StreamSource {
   #running = false;
   #stopped = false;
   #root: PeerRef | null = null;
+  /** The epoch of the last join answer. */
   #epoch: string | null = null;
+  /** The epoch whose numbering this relay takes and forwards now (null before the first packet, after stop). */
+  #forwarding: string | null = null;
   #attached: Attachment | null = null;
   /** The attachment being subscribed (make before break), fed before it becomes the current one. */
   #pending: Attachment | null = null;
@@ -61,6 +73,8 @@ export class MeshSource implements StreamSource {
   stale = 0;
   /** Last time the parent changed (ms), for gap measurements. */
   lastReparentAt = 0;
+  /** Numberings taken so far (the first epoch's included): each a re-base of the tracks. */
+  epochs = 0;
 
   /**
    * @param stream the stream to feed
@@ -92,6 +106,14 @@ export class MeshSource implements StreamSource {
     return this.#epoch;
   }
 
+  /**
+   * The epoch whose numbering this relay forwards now: a child subscribed in another epoch must not be fed from here
+   * (null: none yet, or stopped).
+   */
+  get forwarding(): string | null {
+    return this.#forwarding;
+  }
+
   /** The root this relay joined. */
   get root(): PeerRef | null {
     return this.#root;
@@ -107,6 +129,9 @@ export class MeshSource implements StreamSource {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#interrupt();
+    // Nothing is relayed from here on: what the stream gets next (a camera pulled here, the root having moved here)
+    // re-bases, and the children fed this epoch's numbering from here are let go.
+    if (this.#forwarding !== null) this.#cutOver(null);
     await this.#loop;
     const attached = this.#attached;
     this.#attached = null;
@@ -124,39 +149,57 @@ export class MeshSource implements StreamSource {
       reparents: this.reparents,
       duplicates: this.duplicates,
       stale: this.stale,
-      epochs: this.#windows.reduce((n, w) => Math.max(n, w?.epochs ?? 0), 0),
+      epochs: this.epochs,
     };
   }
 
   /** A frame routed here by its stream id. */
   onFrame(packet: MeshPacket, streamId: number): void {
-    if (this.#attached?.streamId === streamId) this.#lastFromParent = this.#host.now();
+    if (this.#stopped) return;
+    const from = this.#attached?.streamId === streamId
+      ? this.#attached
+      : this.#pending?.streamId === streamId
+      ? this.#pending
+      : null;
+    if (!from) return;
+    if (from === this.#attached) this.#lastFromParent = this.#host.now();
     const track = this.stream.tracks[packet.track];
     if (!track) return;
-    if (packet.type === "rtp") {
-      if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
-      const window = (this.#windows[packet.track] ??= new SeqWindow());
-      const ssrc = rtpSsrc(packet.payload);
-      const fromParent = this.#attached?.streamId === streamId;
-      if (this.#attached && !fromParent && window.ssrc >= 0 && ssrc !== window.ssrc) {
-        // A new parent forwarding another numbering than the parent's (each relay forwards under its own SSRC):
-        // followed once it is the parent, not mixed in during the overlap.
+    if (from.epoch !== this.#forwarding) {
+      // The epoch joined last starts here, at its first packet, even during the overlap (its parent's GOP burst);
+      // a subscription of an epoch left behind is late.
+      if (from.epoch !== this.#epoch) {
         this.stale++;
         return;
       }
-      // Tied to the numbering's SSRC: a new root's packets are never taken for the old one's repeats, and the
-      // parent's numbering is followed even when this relay followed it before (see SeqWindow).
-      const verdict = window.check(rtpSequence(packet.payload), ssrc, fromParent);
+      this.#cutOver(from.epoch);
+    }
+    if (packet.type === "rtp") {
+      if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
+      const window = (this.#windows[packet.track] ??= new SeqWindow());
+      const verdict = window.check(rtpSequence(packet.payload), rtpSsrc(packet.payload));
       if (verdict !== true) {
         if (verdict === "repeat") this.duplicates++;
         else this.stale++;
         return;
       }
       this.#receivedAny = true;
-      track.ingestRtp(packet.owned ? packet.payload : packet.payload.slice());
+      track.relayRtp(packet.owned ? packet.payload : packet.payload.slice());
     } else if (packet.type === "rtcp") {
-      track.ingestRtcp(packet.owned ? packet.payload : packet.payload.slice());
+      track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }
+  }
+
+  /**
+   * From now on this relay takes (and forwards) `epoch`'s numbering: the duplicate filter starts over, the tracks
+   * re-base at their next packet (and their GOP caches restart), children of other epochs are let go.
+   */
+  #cutOver(epoch: string | null): void {
+    this.#forwarding = epoch;
+    for (const window of this.#windows) window?.reset();
+    for (const track of this.stream.tracks) track.newEpoch();
+    if (epoch !== null) this.epochs++;
+    this.#host.forwarding(this.stream.path, epoch);
   }
 
   /** A heartbeat from `node` arrived. */
@@ -327,16 +370,17 @@ export class MeshSource implements StreamSource {
     const suspects = this.#suspects;
     this.#suspects = [];
     const current = this.#attached;
-    if (current && current.parent.node === join.parent.node) {
+    if (current && current.parent.node === join.parent.node && current.epoch === join.epoch) {
       if (this.stream.state !== "ready") this.stream.setState("ready");
       return;
     }
     // Make before break: subscribe to the new parent, then drop the old one; duplicates are filtered.
-    const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId() };
+    const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId(), epoch: join.epoch };
     this.#host.route(next.streamId, this);
     this.#pending = next;
     try {
-      const burst = !this.#receivedAny;
+      // Another epoch's numbering cannot be told apart from this one's: it starts at a keyframe (the GOP burst).
+      const burst = !this.#receivedAny || next.epoch !== this.#forwarding;
       await this.#host.subscribe(next.parent, this.stream.path, next.streamId, burst, join.epoch);
     } catch (err) {
       this.#host.route(next.streamId, null);
@@ -353,6 +397,8 @@ export class MeshSource implements StreamSource {
     }
     this.#attached = next;
     this.#lastFromParent = this.#host.now();
+    // The old parent's numbering ends here at the latest (the new one's burst may have started it already).
+    if (next.epoch !== this.#forwarding) this.#cutOver(next.epoch);
     if (current || suspects.length) {
       this.reparents++;
       this.lastReparentAt = this.#host.now();
@@ -366,7 +412,10 @@ export class MeshSource implements StreamSource {
     this.stream.setState("ready");
     if (current) {
       this.#host.route(current.streamId, null);
-      await this.#host.unsubscribe(current.parent, this.stream.path).catch(() => {});
+      // The same parent in a new epoch replaced the old subscription with the new one: nothing to end.
+      if (current.parent.node !== next.parent.node) {
+        await this.#host.unsubscribe(current.parent, this.stream.path).catch(() => {});
+      }
     }
   }
 }

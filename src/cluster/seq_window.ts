@@ -1,22 +1,15 @@
 /**
  * Duplicate suppression for a mesh child's ingress: after a re-parent the new parent may repeat packets the old
- * one already delivered (its GOP cache, or in-flight overlap). Every relay forwards the root's numbering, so within
- * one numbering a packet is a repeat when its number was seen among the last {@linkcode SEQ_WINDOW} or is older
- * than them.
- *
- * The numbering belongs to the root's stream, and a new root numbers from its own base: the window follows the
- * numbering's epoch, told by the packets themselves, so that a new root's packets are never dropped as repeats of
- * the old one's, whatever the control plane has said so far:
- * - a new SSRC is a new epoch: the window starts over from it, and the SSRCs it replaced are retired (their late
+ * one already delivered (in-flight overlap). The mesh carries one numbering per epoch of the root (every member
+ * forwards the root's numbering untouched), so within an epoch a packet is a repeat when its number was seen among
+ * the last {@linkcode SEQ_WINDOW} or is older than them. The caller starts a new window at each new epoch (the
+ * one place the numbering changes, see mesh_source.ts); within one, the packets still guard against the
+ * unexpected:
+ * - a new SSRC (a root whose track was rebuilt) starts over, and the SSRCs it replaced are retired (their late
  *   packets are dropped, never let in to flip the stream back);
- * - the same SSRC landing far behind the window (a root that took over another's SSRC and numbers from another
- *   base) is a new epoch once a second packet follows the first in sequence (RFC 3550 A.1's restart rule); the
- *   first is dropped. (Far ahead needs no rule: a packet ahead is new in either case.)
- * - a retired SSRC comes back only when the caller says its sender is the one to follow (`follow`), and once a
- *   second packet follows the first in sequence: every relay rewrites what it forwards to its own SSRC, so after a
- *   root change the members carried over from the old root forward the old SSRC (with their own continued
- *   numbering) while those that joined the new root at once forward the new one; a child that moves from one of
- *   the latter to one of the former must follow its new parent, not refuse it for ever.
+ * - the same SSRC landing far behind the window is a new numbering once a second packet follows the first in
+ *   sequence (RFC 3550 A.1's restart rule), so that nothing can leave the window refusing every packet for good;
+ *   the first is dropped. (Far ahead needs no rule: a packet ahead is new in either case.)
  * Sans-I/O.
  * @module
  */
@@ -29,7 +22,7 @@ const RETIRED = 4;
 /** Why a packet was not taken. */
 export type SeqRefusal = "repeat" | "retired" | "probation";
 
-/** Accepts each RTP sequence number once per numbering epoch, tolerating reordering within the window. */
+/** Accepts each RTP sequence number once per numbering, tolerating reordering within the window. */
 export class SeqWindow {
   readonly #seen = new Uint8Array(65536);
   readonly #ring = new Uint16Array(SEQ_WINDOW);
@@ -40,27 +33,18 @@ export class SeqWindow {
   readonly #retired: number[] = [];
   /** The sequence number that would confirm a far jump as a restart, or -1. */
   #badSeq = -1;
-  /** A retired SSRC being taken back and the sequence number that would confirm it, or null. */
-  #readopt: { ssrc: number; next: number } | null = null;
-  /** Epochs started so far (the first packet's included). */
+  /** Numberings started so far (the first packet's included). */
   epochs = 0;
 
   /**
    * True when `seq` is new in its numbering (and remembers it); the reason otherwise.
    * @param seq RTP sequence number
-   * @param ssrc RTP SSRC (the numbering's identity); -1 when unknown (tests of numbering alone)
-   * @param follow the packet comes from the sender this relay follows now (its parent): a retired SSRC of it is
-   *   taken back once a second packet follows the first in sequence
+   * @param ssrc RTP SSRC; -1 when unknown (tests of numbering alone)
    */
-  check(seq: number, ssrc = -1, follow = false): true | SeqRefusal {
+  check(seq: number, ssrc = -1): true | SeqRefusal {
     seq &= 0xffff;
     if (ssrc !== this.#ssrc) {
-      if (ssrc >= 0 && this.#retired.includes(ssrc)) {
-        const confirmed = follow && this.#readopt?.ssrc === ssrc && this.#readopt.next === seq;
-        this.#readopt = follow && !confirmed ? { ssrc, next: (seq + 1) & 0xffff } : null;
-        if (!confirmed) return "retired";
-        this.#retired.splice(this.#retired.indexOf(ssrc), 1);
-      }
+      if (ssrc >= 0 && this.#retired.includes(ssrc)) return "retired";
       if (this.#ssrc >= 0) {
         this.#retired.push(this.#ssrc);
         if (this.#retired.length > RETIRED) this.#retired.shift();
