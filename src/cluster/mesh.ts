@@ -145,6 +145,8 @@ const MAX_DEAF_PEERS = 4096;
 const MAX_PATH_FETCHES = 8;
 /** Paths looked up among the peers at once. */
 const MAX_ROOT_LOOKUPS = 32;
+/** How often a suspected peer is asked for its paths (alive again: no longer suspected). */
+const SUSPECT_PROBE_MS = 1000;
 
 /**
  * How long a subscribe naming an epoch this relay does not forward yet waits for it (this relay re-joining the
@@ -202,6 +204,8 @@ export class Mesh implements MeshSourceHost {
   readonly #pathViews: PathConfigViews;
   /** Peers whose paths are being fetched now. */
   readonly #pathFetches = new Set<string>();
+  /** When each suspect was last asked for its paths (see {@link #refreshPaths}). */
+  readonly #probed = new Map<string, number>();
   /** Path conflicts already warned about (path and fingerprint groups). */
   readonly #conflictsWarned = new Set<string>();
   /** Paths no peer serves, until when (monotonic ms). */
@@ -315,11 +319,24 @@ export class Mesh implements MeshSourceHost {
     this.#pathViews.setOwn(hub.pulls());
     const nodes = this.#opts.discovery.peers().map((p) => p.node);
     let moved = this.#pathViews.retain(new Set(nodes));
-    const due = this.#pathViews.due(nodes, this.#clock()).filter((n) => !this.#pathFetches.has(n));
+    const now = this.#clock();
+    // Suspects are asked first and often: one that answers is alive again (a restarted relay, a healed partition)
+    // and leaves the suspects at once instead of after the hold, or every relay would plan around it for 15 s
+    // while the ones that did not suspect it follow it (two roots for one camera); one that does not answer stays
+    // suspected for as long as it does not.
+    for (const node of this.#probed.keys()) if (!this.#suspects.has(node)) this.#probed.delete(node);
+    const probes = nodes.filter((n) =>
+      (this.#suspects.get(n) ?? 0) > now && now - (this.#probed.get(n) ?? -Infinity) >= SUSPECT_PROBE_MS
+    );
+    const due = [...new Set([...probes, ...this.#pathViews.due(nodes, now)])].filter((n) =>
+      !this.#pathFetches.has(n)
+    );
     const batch = due.slice(0, Math.max(0, MAX_PATH_FETCHES - this.#pathFetches.size));
     const results = await Promise.all(batch.map(async (node) => {
       const peer = this.#knownPeer(node);
       if (!peer) return false;
+      const probe = probes.includes(node);
+      if (probe) this.#probed.set(node, now);
       this.#pathFetches.add(node);
       try {
         const res = await this.#http.request(
@@ -340,9 +357,13 @@ export class Mesh implements MeshSourceHost {
           });
           return this.#pathViews.update(node, {}, this.#clock());
         }
-        return this.#pathViews.update(node, parsed.data.paths, this.#clock());
+        const changed = this.#pathViews.update(node, parsed.data.paths, this.#clock());
+        if (!probe || !this.#suspects.has(node)) return changed;
+        this.#heard(node);
+        return changed || !this.#suspects.has(node);
       } catch (err) {
         this.#log.debug("peer paths not fetched", { peer: node, error: String(err) });
+        if (probe && !(err instanceof UnsignedAnswerError)) this.#suspect(node);
         // An answer not signed with the mesh key is a refusal too; no answer at all (a peer starting) is not.
         if (err instanceof UnsignedAnswerError) return this.#pathViews.update(node, {}, this.#clock());
         this.#pathViews.failed(node, this.#clock());
@@ -355,6 +376,48 @@ export class Mesh implements MeshSourceHost {
     if (!moved) return;
     this.#warnConflicts();
     this.#rootsMayHaveMoved();
+  }
+
+  /**
+   * A relay looking for the root of `path` asked this one, configured with it, which takes another relay for its
+   * root: that relay is asked for its paths (at most once per SUSPECT_PROBE_MS) and suspected when it does not
+   * answer, so the root moves on. Without it, the relays configured with a camera would never learn that its root
+   * died when only relays without the camera had readers (they suspect it, but ask the configured ones, which
+   * never call the root): with static discovery the camera stayed unserved for good.
+   */
+  #checkRootOf(path: string): void {
+    const url = this.#hub?.pulls().get(path);
+    if (url === undefined) return;
+    const loc = locateRoot({
+      path,
+      url,
+      live: this.livePeers(),
+      serviceEndpoints: (ns, name) => this.#opts.discovery.serviceEndpoints(ns, name),
+      configured: this.#configuredFor(path),
+    });
+    if (loc.kind !== "root" || loc.node === this.#peer.node) return;
+    const node = loc.node;
+    const peer = this.#knownPeer(node);
+    const now = this.#clock();
+    if (
+      !peer || this.#pathFetches.has(node) || now - (this.#probed.get(node) ?? -Infinity) < SUSPECT_PROBE_MS
+    ) {
+      return;
+    }
+    this.#probed.set(node, now);
+    this.#pathFetches.add(node);
+    void this.#http.request({ node, origin: base(peer) }, "GET", "/mesh/v1/paths", undefined, 2000)
+      .then(() => this.#heard(node), (err) => {
+        if (err instanceof UnsignedAnswerError || this.#closed) return;
+        this.#log.info("the root of a camera does not answer: suspected", {
+          path,
+          root: node,
+          error: String(err),
+        });
+        this.#suspect(node);
+        this.#rootsMayHaveMoved();
+      })
+      .finally(() => this.#pathFetches.delete(node));
   }
 
   /** One warning per path whose relays are configured with different cameras (and per set of differences). */
@@ -377,11 +440,13 @@ export class Mesh implements MeshSourceHost {
 
   /**
    * The relays that may be the root of a camera path: those configured with it, and those whose configuration is
-   * not known yet (as if configured, until their answer says otherwise).
+   * not known yet (as if configured, until their answer says otherwise, or until they have not answered for
+   * GIVE_UP_MS: a relay that is down must not keep a camera unserved).
    */
   #configuredFor(path: string): Set<string> {
     const out = this.#pathViews.configured(path);
-    for (const p of this.#opts.discovery.peers()) if (!this.#pathViews.known(p.node)) out.add(p.node);
+    const now = this.#clock();
+    for (const p of this.#opts.discovery.peers()) if (this.#pathViews.awaited(p.node, now)) out.add(p.node);
     return out;
   }
 
@@ -600,7 +665,8 @@ export class Mesh implements MeshSourceHost {
       }
     }));
     const found = answers.find((p) => p !== null);
-    if (!found && (configured.size > 0 || others.some((p) => !this.#pathViews.known(p.node)))) {
+    const now = this.#clock();
+    if (!found && (configured.size > 0 || others.some((p) => this.#pathViews.awaited(p.node, now)))) {
       // A camera configured elsewhere whose root is being settled (a peer starting, the views converging): the
       // reader waits while this relay asks again, rather than getting 404.
       return { missing: `The root of "${path}" is not settled yet`, status: 503 };
@@ -767,9 +833,9 @@ export class Mesh implements MeshSourceHost {
     });
     app.get("/roots/:path{.+}", (c) => {
       const path = decodeURIComponent(c.req.param("path"));
-      return this.#hub?.isLocalRoot(path)
-        ? c.json({ node: this.#peer.node })
-        : c.json({ error: `"${path}" does not enter the mesh here` }, 404);
+      if (this.#hub?.isLocalRoot(path)) return c.json({ node: this.#peer.node });
+      this.#checkRootOf(path);
+      return c.json({ error: `"${path}" does not enter the mesh here` }, 404);
     });
     app.post("/join", async (c) => {
       const req = await parse(joinRequestSchema, c.req);
