@@ -71,6 +71,8 @@ export class MeshSource implements StreamSource {
   #suspects: string[] = [];
   #windows: SeqWindow[] = [];
   #wake: (() => void) | null = null;
+  /** The parent left because it fell silent, until it speaks again (then it is told to stop sending). */
+  #silentParent: PeerRef | null = null;
   /** Draining: keep the current parent, stop renewing the join (the root must not plan this relay in again). */
   #frozen = false;
   #loop: Promise<void> | null = null;
@@ -183,6 +185,13 @@ export class MeshSource implements StreamSource {
   /** A heartbeat from `node` arrived. */
   onHeartbeat(node: string): void {
     if (this.#attached?.parent.node === node) this.#lastFromParent = this.#host.now();
+    const left = this.#silentParent;
+    if (!left || left.node !== node) return;
+    // The parent left for silent speaks again (a partition healed): it still lists this relay as its child and
+    // would send it copies for as long as this relay heartbeats it for another path. Tell it to stop.
+    this.#silentParent = null;
+    if (this.#attached?.parent.node === node || this.#pending?.parent.node === node) return;
+    void this.#host.unsubscribe(left, this.stream.path).catch(() => {});
   }
 
   /** Stops renewing the join while keeping the stream flowing (this relay is draining). */
@@ -206,6 +215,7 @@ export class MeshSource implements StreamSource {
       silentMs: this.#host.now() - this.#lastFromParent,
     });
     this.#suspects = [attached.parent.node];
+    this.#silentParent = attached.parent;
     this.#detach(attached);
     this.#wake?.();
   }

@@ -290,6 +290,29 @@ Deno.test("MeshSource fails over after 600 ms of parent silence, naming the pare
   }
 });
 
+Deno.test("MeshSource tells a parent it left for silent to stop, once that parent speaks again", async () => {
+  // Found by the cluster simulation (seeds 10, 125): after a partition healed, the old parent still listed this
+  // relay as its child and kept sending it copies, its liveness kept by this relay's heartbeats for another path.
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    host.parentFor = "p3";
+    host.clock += 601;
+    source.checkParent();
+    await until(() => source.parent?.node === "p3", "the replacement parent");
+    assert(!host.calls.includes("unsubscribe p1"), "nothing sent to a silent parent");
+    source.onHeartbeat("p2"); // someone else
+    assert(!host.calls.includes("unsubscribe p1"));
+    source.onHeartbeat("p1"); // the old parent is back
+    await until(() => host.calls.includes("unsubscribe p1"), "the unsubscribe to the old parent");
+    source.onHeartbeat("p1");
+    assertEquals(host.calls.filter((c) => c === "unsubscribe p1").length, 1, "once");
+  } finally {
+    await stream.close();
+  }
+});
+
 Deno.test("MeshSource keeps its parent while the relay's own mesh port is deaf: another parent would not help", async () => {
   const { stream, host, source } = setup();
   try {
