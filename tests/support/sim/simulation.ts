@@ -28,6 +28,11 @@ export interface SimOptions extends PlanOptions {
   settleMs?: number;
   /** Invariant checks this often while settling. @default 250 */
   pollMs?: number;
+  /**
+   * A step ends early once the invariants held this long in a row (they must still hold then); 0: every step
+   * lasts `settleMs`. @default 0
+   */
+  holdMs?: number;
   /** `--linger`. @default 5 */
   lingerSeconds?: number;
   /** Copies to lingering members count against k and zones (finding F2). @default false */
@@ -152,7 +157,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       const end = lastFault + settleMs;
       let heldSince: number | null = null;
       let last: string[] = [];
+      const holdMs = options.holdMs ?? 0;
       while (scheduler.now() < end) {
+        if (holdMs > 0 && heldSince !== null && scheduler.now() - heldSince >= holdMs) break;
         await scheduler.runUntil(Math.min(end, scheduler.now() + pollMs));
         const snap = cluster.snapshot();
         last = checkCluster(snap, plan.paths, { strictLinger: options.strictLinger ?? false });
