@@ -2,7 +2,8 @@
  * Both data planes deliver every packet, in order, to every reader: a publisher sends numbered RTP over UDP while
  * UDP and TCP readers join at different moments (on the fast plane the worker takes each UDP reader over from the
  * main thread mid-stream); each reader must then see one gapless run up to the last packet, with sequence
- * numbers and payloads moving in step. The relay's memory stays bounded while it does.
+ * numbers and payloads moving in step (a packet may be missing only where the kernel counted a drop at a socket
+ * on its way: a busy machine's full buffer, not a hand-over). The relay's memory stays bounded while it does.
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
@@ -11,6 +12,7 @@ import { delay } from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
 import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
 import { rssBytes } from "./support/proc_stats.ts";
+import { udpDrops } from "./support/udp_drops.ts";
 import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
 
 const SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=order\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
@@ -47,22 +49,31 @@ function packet(i: number): Uint8Array {
   return p;
 }
 
-/** One gapless run of sequence numbers and indexes ending at the last packet. */
-function assertGapless(name: string, seen: Seen): void {
+/**
+ * One run of sequence numbers and indexes moving in step up to the last packet, in order, without repeats; packets
+ * may be missing only as many as the kernel dropped at the sockets they crossed (`kernelDrops`: a busy machine's
+ * full receive buffers, not the relay), never at a hand-over.
+ */
+function assertInOrder(name: string, seen: Seen, kernelDrops: number): void {
   assert(seen.seqs.length > 0, `${name}: nothing received`);
+  let missing = PACKETS - 1 - seen.indexes.at(-1)!;
   for (let k = 1; k < seen.seqs.length; k++) {
     const seqStep = (seen.seqs[k]! - seen.seqs[k - 1]! + 0x10000) & 0xffff;
     const indexStep = seen.indexes[k]! - seen.indexes[k - 1]!;
-    if (seqStep !== 1 || indexStep !== 1) {
+    if (indexStep < 1 || seqStep !== indexStep) {
       throw new Error(
         `${name}: after packet ${seen.indexes[k - 1]} (seq ${seen.seqs[k - 1]}) came packet ${
           seen.indexes[k]
-        } ` +
-          `(seq ${seen.seqs[k]}), ${k} of ${seen.seqs.length} received`,
+        } (seq ${seen.seqs[k]}), ${k} of ${seen.seqs.length} received`,
       );
     }
+    missing += indexStep - 1;
   }
-  assertEquals(seen.indexes.at(-1), PACKETS - 1, `${name}: the last packet is missing`);
+  assert(
+    missing <= kernelDrops,
+    `${name}: ${missing} packets missing, the kernel dropped ${kernelDrops} at the sockets on the way`,
+  );
+  if (missing > 0) console.log(`${name}: ${missing} packets missing, all dropped by the kernel at a socket`);
 }
 
 for (const plane of ["portable", "fast"] as const) {
@@ -76,14 +87,21 @@ for (const plane of ["portable", "fast"] as const) {
         plane === "fast" ? { permissions: ["--allow-ffi"] } : {},
       );
       await using pub = await startRtspPublisher(relay.url("order"), SDP, { transport: "udp" });
-      const readers: Array<{ name: string; seen: Seen; close(): Promise<void> }> = [];
+      const readers: Array<{ name: string; seen: Seen; port: number | null; close(): Promise<void> }> = [];
       const join = async (transport: "udp" | "tcp") => {
         const seen: Seen = { seqs: [], indexes: [] };
         const r = await startRtspReader(relay.url("order"), { transport, onRtp: (p) => record(seen, p) });
-        readers.push({ name: `${transport} reader ${readers.length + 1}`, seen, close: r.close });
+        readers.push({
+          name: `${transport} reader ${readers.length + 1}`,
+          seen,
+          port: r.clientPort,
+          close: r.close,
+        });
       };
       await join("udp");
       await join("tcp");
+      // Drops so far at the relay's ingress socket (each reader's own are counted from its creation).
+      const ingressDrops0 = udpDrops([pub.serverPort!]);
       const rss0 = rssBytes(relay.process.pid);
       const joinAt = new Map<number, "udp" | "tcp">([[1500, "udp"], [3000, "udp"], [3600, "tcp"], [
         4500,
@@ -97,14 +115,16 @@ for (const plane of ["portable", "fast"] as const) {
       }
       await delay(500);
       const rss1 = rssBytes(relay.process.pid);
+      const ingressDrops = udpDrops([pub.serverPort!]) - ingressDrops0;
+      const readerDrops = readers.map((r) => (r.port === null ? 0 : udpDrops([r.port])));
       for (const r of readers) await r.close();
-      for (const r of readers) {
+      for (const [i, r] of readers.entries()) {
         console.log(
           `${plane}: ${r.name} got packets ${r.seen.indexes[0]}..${
             r.seen.indexes.at(-1)
           } (${r.seen.seqs.length})`,
         );
-        assertGapless(`${plane} ${r.name}`, r.seen);
+        assertInOrder(`${plane} ${r.name}`, r.seen, ingressDrops + readerDrops[i]!);
       }
       assertEquals(readers[0]!.seen.indexes[0], 0, "the first reader got the first packet");
       if (plane === "fast") {

@@ -327,8 +327,8 @@ Deno.test({
     const seenC = new Seen();
     await using _readerB = await startRtspReader(b.url("sec"), { transport: "tcp", onRtp: seenB.record });
     await using _readerC = await startRtspReader(c.url("sec"), { transport: "tcp", onRtp: seenC.record });
-    // What crosses the wire from the root a to b's mesh port, and the peer calls to a (b and c renew their join
-    // every second).
+    // What crosses the wire from the root a to b's mesh port, and the peer calls to a (b and c renew their joins
+    // every second, in one signed call each).
     await using toB = tapLoopback({
       protocol: "udp",
       hostname: b.host,
@@ -352,12 +352,12 @@ Deno.test({
       verdicts.push(`c refused ${JSON.stringify(replayedToC)} of ${captured.length} packets sealed for b`);
     }
 
-    let join: Uint8Array | null = null;
-    for (let t = 0; t < 100 && !join; t++) {
-      join = firstHttpRequest(toA.packets, "POST /mesh/v1/join ");
-      if (!join) await delay(100);
+    let renewal: Uint8Array | null = null;
+    for (let t = 0; t < 100 && !renewal; t++) {
+      renewal = firstHttpRequest(toA.packets, "POST /mesh/v1/renew ");
+      if (!renewal) await delay(100);
     }
-    assert(join, "no join request to the root crossed the wire in 10 s");
+    assert(renewal, "no renewal to the root crossed the wire in 10 s");
     // The taps read every packet of the loopback in this process, which also reads the stream: stop them now.
     await toA.close();
 
@@ -381,10 +381,10 @@ Deno.test({
       );
     }
 
-    // 3. A join signed for the root a, replayed to b.
-    const atB = await replayHttp(b, join);
+    // 3. A renewal signed for the root a, replayed to b.
+    const atB = await replayHttp(b, renewal);
     if (atB.status !== 401 || !errorOf(atB.body).includes('signed for relay "node-a"')) {
-      verdicts.push(`b answered a join signed for a with ${atB.status} ${atB.body}`);
+      verdicts.push(`b answered a renewal signed for a with ${atB.status} ${atB.body}`);
     }
 
     await publishing;
@@ -407,12 +407,12 @@ Deno.test({
       );
     }
 
-    // 5. a restarts: the join signed for its previous run (less than a minute old), replayed to it.
+    // 5. a restarts: the renewal signed for its previous run (less than a minute old), replayed to it.
     const a2 = await cluster.restart(0);
-    const atA2 = await replayHttp(a2, join);
+    const atA2 = await replayHttp(a2, renewal);
     if (atA2.status !== 401 || !errorOf(atA2.body).includes("another run of this relay")) {
       verdicts.push(
-        `a after its restart answered the join signed for its previous run with ${atA2.status} ${atA2.body}`,
+        `a after its restart answered the renewal signed for its previous run with ${atA2.status} ${atA2.body}`,
       );
     }
     const summary = [
@@ -420,7 +420,7 @@ Deno.test({
       `${captured.length} packets captured on their way to b: c refused ${JSON.stringify(replayedToC)}`,
       `b restarted refused ${JSON.stringify(replayedToB2)}`,
       `${flood.length} packets under made-up salts at c: ${JSON.stringify(flooded)}`,
-      `a join captured on its way to a: b answered ${atB.status}, a restarted answered ${atA2.status}`,
+      `a renewal captured on its way to a: b answered ${atB.status}, a restarted answered ${atA2.status}`,
     ];
     console.log(summary.join("; "));
     assertEquals(verdicts, [], verdicts.join("\n"));

@@ -7,6 +7,10 @@
  * - `POST /mesh/v1/join` (to the root): a relay with readers (or one asking to stay) reports itself; the root
  *   plans the tree and answers the parent to subscribe to, the SDP and the root's output SSRCs. Children repeat
  *   it every second as a lease and to learn re-assignments; `suspects` names parents they lost.
+ * - `POST /mesh/v1/renew` (to the root): a member renews all its joins to that root in one call per lease,
+ *   listing each path with its readers and the epoch it joined under; the root answers per path the parent, depth
+ *   and epoch, or an error that makes the member join that path again. A path's first join stays `join` (its
+ *   answer carries the SDP), so the root's control load grows with its members, not members x paths.
  * - `POST /mesh/v1/leave` (to the root): the relay no longer wants the stream.
  * - `POST /mesh/v1/subscribe` (to the parent): send me the stream, framed with the stream id I chose. With a mesh
  *   key both ends say their incarnation (packets are sealed for it) and their sealer's salt (the receiver expects
@@ -72,6 +76,45 @@ export const joinResponseSchema = z.object({
   epoch: epochSchema,
 });
 export type JoinResponse = z.infer<typeof joinResponseSchema>;
+
+/** Paths renewed in one call at most (the request body is bounded too: the batcher splits long lists). */
+export const MAX_RENEW_PATHS = 2000;
+
+/** One path of a {@linkcode renewRequestSchema}. */
+export const renewItemSchema = z.object({
+  path,
+  /** RTSP readers of the path at the sender. */
+  readers: z.number().int().min(0),
+  /** The epoch the sender joined under: another epoch at the root answers 409 (join again). */
+  epoch: epochSchema,
+});
+export type RenewItem = z.infer<typeof renewItemSchema>;
+
+export const renewRequestSchema = z.object({
+  from: selfRefSchema,
+  /** The sender's mesh port hears nothing (as in a join). */
+  deaf: z.boolean().default(false),
+  paths: z.array(renewItemSchema).min(1).max(MAX_RENEW_PATHS).refine(
+    (items) => new Set(items.map((i) => i.path)).size === items.length,
+    "each path at most once",
+  ),
+});
+export type RenewRequest = z.infer<typeof renewRequestSchema>;
+
+/** The root's answer for one renewed path: the member's place, or why it must join again. */
+export const renewResultSchema = z.union([
+  z.object({ parent: peerRefSchema, depth: z.number().int().min(1), epoch: epochSchema }),
+  z.object({ status: z.number().int().min(400).max(599), error: z.string().max(1000) }),
+]);
+export type RenewResult = z.infer<typeof renewResultSchema>;
+
+export const renewResponseSchema = z.object({
+  paths: z.record(path, renewResultSchema).refine(
+    (p) => Object.keys(p).length <= MAX_RENEW_PATHS,
+    `at most ${MAX_RENEW_PATHS} paths`,
+  ),
+});
+export type RenewResponse = z.infer<typeof renewResponseSchema>;
 
 export const leaveRequestSchema = z.object({ path, node });
 

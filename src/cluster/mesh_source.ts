@@ -2,6 +2,9 @@
  * The child side of the mesh for one stream: a {@linkcode StreamSource} fed by a parent relay. It finds the root,
  * joins (the root answers the parent, the SDP and the output SSRCs), subscribes to the parent, renews the join
  * every lease and re-parents make-before-break when the root moves it, or at once when the parent falls silent.
+ * Renewals go through the mesh's batcher (one call per root per lease for all paths): the source asks again as
+ * soon as it has its answer and the batcher paces it; anything unusual (a refused renewal, a lost parent, a root
+ * that moved, a hurry) is a full join.
  * @module
  */
 import type { Timers } from "../clock.ts";
@@ -10,7 +13,7 @@ import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stre
 import { parseSdp } from "../rtsp/sdp.ts";
 import { rtpSequence, rtpSsrc } from "../rtp/packet.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
-import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
+import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import { SeqWindow } from "./seq_window.ts";
 
 /** What a mesh source needs from the mesh (implemented by {@linkcode Mesh}). */
@@ -19,6 +22,12 @@ export interface MeshSourceHost {
   /** The root of `path`, or a reason there is none now. */
   findRoot(path: string): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>;
   join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse>;
+  /**
+   * Renews the join of `item.path` with `root` in the root's next batched call (at most a lease away).
+   * @returns the root's answer for the path: the place, or why to join again
+   * @throws when the root did not answer, or when `signal` aborted the wait
+   */
+  renew(root: PeerRef, item: RenewItem, signal: AbortSignal): Promise<RenewResult>;
   /** @throws an error with `status` 409 when the parent forwards another epoch than `epoch` (re-join, no blame) */
   subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean, epoch: string): Promise<void>;
   unsubscribe(parent: PeerRef, path: string): Promise<void>;
@@ -51,6 +60,9 @@ interface Attachment {
   streamId: number;
 }
 
+/** A place in the tree, as a join or a renewal answers it. */
+type Placement = Pick<JoinResponse, "parent" | "depth" | "epoch">;
+
 /** A stream fed through the mesh. */
 export class MeshSource implements StreamSource {
   readonly kind = "mesh" as const;
@@ -73,6 +85,10 @@ export class MeshSource implements StreamSource {
   #wake: (() => void) | null = null;
   /** The parent left because it fell silent, until it speaks again (then it is told to stop sending). */
   #silentParent: PeerRef | null = null;
+  /** The renewal waiting for its root's next call, aborted to join at once or to stop. */
+  #renewal: AbortController | null = null;
+  /** Join at the next round, not renew (asked to move, or the root may have moved). */
+  #hurry = false;
   /** Draining: keep the current parent, stop renewing the join (the root must not plan this relay in again). */
   #frozen = false;
   #loop: Promise<void> | null = null;
@@ -129,7 +145,7 @@ export class MeshSource implements StreamSource {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#wake?.();
+    this.#interrupt();
     await this.#loop;
     const attached = this.#attached;
     this.#attached = null;
@@ -201,6 +217,13 @@ export class MeshSource implements StreamSource {
 
   /** Renews the join now (the parent is draining and asked its children to move). */
   renewNow(): void {
+    this.#hurry = true;
+    this.#interrupt();
+  }
+
+  /** Ends the current wait: a sleep, or a renewal waiting for its root's next call. */
+  #interrupt(): void {
+    this.#renewal?.abort(new Error("renewal interrupted"));
     this.#wake?.();
   }
 
@@ -217,7 +240,7 @@ export class MeshSource implements StreamSource {
     this.#suspects = [attached.parent.node];
     this.#silentParent = attached.parent;
     this.#detach(attached);
-    this.#wake?.();
+    this.#interrupt();
   }
 
   #detach(attached: Attachment): void {
@@ -247,7 +270,8 @@ export class MeshSource implements StreamSource {
           await this.#sleep(this.#timing.leaseMs);
           continue;
         }
-        await this.#step();
+        // After a renewal, ask again at once: the batcher holds it until the root's next call.
+        if (await this.#step()) continue;
         await this.#sleep(this.#attached ? this.#timing.leaseMs : this.#timing.retryMs);
       } catch (err) {
         if (this.#stopped) return;
@@ -258,8 +282,11 @@ export class MeshSource implements StreamSource {
     }
   }
 
-  /** One round: locate the root, renew the join, follow the root's choice of parent. */
-  async #step(): Promise<void> {
+  /**
+   * One round: locate the root, renew the join (or join), follow the root's choice of parent.
+   * @returns true when the join was renewed through the batcher
+   */
+  async #step(): Promise<boolean> {
     const found = await this.#host.findRoot(this.stream.path);
     if ("missing" in found) {
       this.stream.setState("error", found.missing);
@@ -267,21 +294,56 @@ export class MeshSource implements StreamSource {
       if (!this.#described && found.status === 404) {
         this.stream.failWaiters(new StreamUnavailable(found.missing, found.status));
       }
-      return;
+      return false;
     }
-    if (this.#stopped) return;
+    if (this.#stopped) return false;
+    const renew = !this.#hurry && this.#attached !== null && this.#epoch !== null &&
+      this.#suspects.length === 0 && this.#root?.node === found.root.node;
+    this.#hurry = false;
     this.#root = found.root;
-    const suspects = this.#suspects;
+    let renewed = renew ? await this.#renew(found.root, this.#epoch!) : null;
+    if (this.#stopped) return false;
+    // The parent was lost while the renewal waited: join, naming it.
+    if (this.#suspects.length > 0 || this.#attached === null) renewed = null;
+    const place = renewed ?? await this.#join(found.root);
+    if (this.#stopped) return false;
+    await this.#follow(place);
+    return renewed !== null;
+  }
+
+  /**
+   * Renews through the batcher. @returns the place, or null to join now (refused, or interrupted)
+   * @throws when the root did not answer
+   */
+  async #renew(root: PeerRef, epoch: string): Promise<Placement | null> {
+    const ac = new AbortController();
+    this.#renewal = ac;
+    const item = { path: this.stream.path, readers: this.#host.readersOf(this.stream), epoch };
+    try {
+      const r = await this.#host.renew(root, item, ac.signal);
+      if ("parent" in r) return r;
+      this.#log.debug("mesh renewal refused, joining again", { path: this.stream.path, error: r.error });
+      return null;
+    } catch (err) {
+      if (ac.signal.aborted) return null;
+      if (!this.#suspects.includes(root.node)) this.#suspects = [...this.#suspects, root.node];
+      throw err;
+    } finally {
+      this.#renewal = null;
+    }
+  }
+
+  /** Joins `root` (naming the suspects), takes its numbering and, the first time, its SDP. */
+  async #join(root: PeerRef): Promise<Placement> {
     let join: JoinResponse;
     try {
-      join = await this.#host.join(found.root, this.stream.path, this.#host.readersOf(this.stream), suspects);
+      join = await this.#host.join(root, this.stream.path, this.#host.readersOf(this.stream), this.#suspects);
     } catch (err) {
       // Tell the next root we try that this one did not answer (it may be the dead root of a hashed camera).
-      if (!this.#suspects.includes(found.root.node)) this.#suspects = [...this.#suspects, found.root.node];
+      if (!this.#suspects.includes(root.node)) this.#suspects = [...this.#suspects, root.node];
       throw err;
     }
-    if (this.#stopped) return;
-    this.#suspects = [];
+    if (this.#stopped) return join;
     if (this.#epoch !== null && join.epoch !== this.#epoch) {
       this.#log.info("mesh root epoch changed", {
         path: this.stream.path,
@@ -297,6 +359,13 @@ export class MeshSource implements StreamSource {
       this.stream.setDescription(parseSdp(join.sdp), keep ? {} : { outputSsrcs: join.outputSsrcs });
       this.#described = true;
     }
+    return join;
+  }
+
+  /** Follows the root's choice of parent: make before break when it changed. */
+  async #follow(join: Placement): Promise<void> {
+    const suspects = this.#suspects;
+    this.#suspects = [];
     const current = this.#attached;
     if (current && current.parent.node === join.parent.node) {
       if (this.stream.state !== "ready") this.stream.setState("ready");

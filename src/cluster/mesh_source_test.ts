@@ -12,7 +12,7 @@ import { udpPortPairs } from "../relay/udp_pair.ts";
 import { Stream, StreamUnavailable } from "../relay/stream.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacket } from "./mesh_frame.ts";
-import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
+import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
 import { configDefaults } from "../config/schema.ts";
 
@@ -41,6 +41,10 @@ class ScriptedHost implements MeshSourceHost {
   /** Hold the next subscribe's answer until the test calls the function it is set to. */
   holdSubscribe: (() => void) | null | "next" = null;
   rootMissing: { missing: string; status: 404 | 503 } | null = null;
+  /** Answer renewals 409 (join again). */
+  refuseRenewals = false;
+  /** Never answer renewals (a root whose next call is far away): only an abort ends them. */
+  renewalsHang = false;
   clock = 1_000_000;
   isDeaf = false;
   #nextId = 1;
@@ -62,6 +66,27 @@ class ScriptedHost implements MeshSourceHost {
       outputSsrcs: [0xabc],
       depth: 1,
       epoch: this.epoch,
+    });
+  }
+  /** Answers like a join, after a lease (the batcher's pace), or fails at once when `signal` aborts. */
+  renew(_root: PeerRef, item: RenewItem, signal: AbortSignal): Promise<RenewResult> {
+    this.calls.push(`renew readers=${item.readers}`);
+    return new Promise((resolve, reject) => {
+      if (this.renewalsHang) {
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+        return;
+      }
+      const timer = setTimeout(() => {
+        resolve(
+          this.refuseRenewals || item.epoch !== this.epoch
+            ? { status: 409, error: "join again" }
+            : { parent: ref(this.parentFor), depth: 1, epoch: this.epoch },
+        );
+      }, 20);
+      signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      }, { once: true });
     });
   }
   subscribe(parent: PeerRef, _path: string, streamId: number, burst: boolean, epoch: string) {
@@ -351,4 +376,45 @@ Deno.test("MeshSource.stop() unsubscribes from the parent and leaves the root", 
   await stream.close();
   assertEquals(host.calls.slice(-2), ["unsubscribe p1", "leave"]);
   assertEquals(host.routes.size, 0);
+});
+
+Deno.test("MeshSource renews through the batched renewal after its first join; a refused renewal joins again", async () => {
+  const { stream, host } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    await until(() => host.calls.filter((c) => c.startsWith("renew")).length >= 2, "renewals");
+    assertEquals(host.calls.filter((c) => c.startsWith("join")).length, 1, "the path's first join only");
+    assertEquals(host.calls.filter((c) => c.startsWith("renew")).slice(0, 2), [
+      "renew readers=1",
+      "renew readers=1",
+    ]);
+    host.refuseRenewals = true;
+    await until(() => host.calls.filter((c) => c.startsWith("join")).length >= 2, "a join after the refusal");
+    host.refuseRenewals = false;
+    const joins = host.calls.filter((c) => c.startsWith("join")).length;
+    await until(
+      () => host.calls.at(-1)!.startsWith("renew") && host.calls.at(-2)!.startsWith("renew"),
+      "renewing",
+    );
+    assertEquals(host.calls.filter((c) => c.startsWith("join")).length, joins, "back to renewals");
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource.renewNow() interrupts a waiting renewal and joins at once; stop() does not wait for it", async () => {
+  const { stream, host, source } = setup();
+  host.renewalsHang = true;
+  stream.retain();
+  await stream.whenReady(2000);
+  await until(() => host.calls.at(-1) === "renew readers=1", "a renewal waiting");
+  source.renewNow();
+  await until(() => host.calls.at(-1)!.startsWith("join"), "a join");
+  await until(() => host.calls.at(-1) === "renew readers=1", "a renewal waiting again");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<string>((r) => (timer = setTimeout(() => r("stuck in the renewal"), 5000)));
+  assertEquals(await Promise.race([stream.close().then(() => "stopped"), stuck]), "stopped");
+  clearTimeout(timer);
+  assertEquals(host.calls.slice(-2), ["unsubscribe p1", "leave"]);
 });

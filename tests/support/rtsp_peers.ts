@@ -23,6 +23,8 @@ export interface RtspReader extends AsyncDisposable {
   readonly conn: RtspClientConnection;
   /** performance.now() when the PLAY reply arrived. */
   readonly playReplyAt: number;
+  /** The local RTP port of a UDP reader that opened its own socket (null over TCP). */
+  readonly clientPort: number | null;
   close(): Promise<void>;
 }
 
@@ -109,7 +111,8 @@ export async function startRtspReader(url: string, options: RtspReaderOptions): 
       await loop;
       c.close();
     };
-    return { conn: c, playReplyAt, close, [Symbol.asyncDispose]: close };
+    const clientPort = sock ? (sock.addr as Deno.NetAddr).port : null;
+    return { conn: c, playReplyAt, clientPort, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     sock?.close();
     c.close();

@@ -54,7 +54,7 @@ export async function meshChildren(relay: RelayProcess, path: string): Promise<n
 export async function runTreeScenario(
   cluster: RelayCluster,
   signal: "SIGKILL" | "SIGTERM" = "SIGKILL",
-): Promise<{ gapsMs: number[] }> {
+): Promise<{ gapsMs: number[]; victim: number; orphans: number[] }> {
   const gapsMs: number[] = [];
   const { relays } = cluster;
   const readerIdx = [1, 3, 4, 5];
@@ -131,7 +131,7 @@ export async function runTreeScenario(
         assert(r.process.running, `reader on ${cluster.nodeName(i)} exited\n${r.process.output()}`);
       }
     }
-    return { gapsMs };
+    return { gapsMs, victim, orphans: orphanIdx };
   } finally {
     await Promise.all([...readers.values()].map((r) => r.stop()));
   }
