@@ -11,7 +11,7 @@ import type { Timers } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
-import { rtpSequence, rtpSsrc } from "../rtp/packet.ts";
+import { rtpSequence, rtpSsrc, rtpTimestamp } from "../rtp/packet.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import { SeqWindow } from "./seq_window.ts";
@@ -83,6 +83,12 @@ export class MeshSource implements StreamSource {
   #suspects: string[] = [];
   #windows: SeqWindow[] = [];
   #wake: (() => void) | null = null;
+  /** Per track, the stream id whose numbering the duplicate filter follows. */
+  #followed: Array<number | undefined> = [];
+  /** Per stream id (the current and new parents'), per track: whether it forwards the numbering followed. */
+  readonly #numbering = new Map<number, boolean[]>();
+  /** Times a new parent's other numbering was re-based onto (see {@link onFrame}). */
+  renumbered = 0;
   /** The parent left because it fell silent, until it speaks again (then it is told to stop sending). */
   #silentParent: PeerRef | null = null;
   /** The renewal waiting for its root's next call, aborted to join at once or to stop. */
@@ -163,6 +169,7 @@ export class MeshSource implements StreamSource {
       reparents: this.reparents,
       duplicates: this.duplicates,
       stale: this.stale,
+      renumbered: this.renumbered,
       epochs: this.#windows.reduce((n, w) => Math.max(n, w?.epochs ?? 0), 0),
     };
   }
@@ -176,16 +183,32 @@ export class MeshSource implements StreamSource {
       if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
       const window = (this.#windows[packet.track] ??= new SeqWindow());
       const ssrc = rtpSsrc(packet.payload);
+      const seq = rtpSequence(packet.payload);
+      const ts = rtpTimestamp(packet.payload);
       const fromParent = this.#attached?.streamId === streamId;
-      if (this.#attached && !fromParent && window.ssrc >= 0 && ssrc !== window.ssrc) {
-        // A new parent forwarding another numbering than the parent's (each relay forwards under its own SSRC):
-        // followed once it is the parent, not mixed in during the overlap.
-        this.stale++;
-        return;
+      if (this.#followed[packet.track] !== streamId) {
+        // A new parent: each relay forwards its own numbering (its SSRC and offsets, re-based at every change
+        // upstream), so its numbering may not be the one followed so far. Its first packet tells: the number
+        // that follows, or a repeat with the same timestamp, is the same numbering (duplicates are filtered
+        // across both parents); anything else is another one, never mixed in while the old parent feeds this
+        // relay, and re-based onto once the new parent is the parent (readers see no jump, back or forward).
+        const judged = this.#numbering.get(streamId) ?? [];
+        const same = judged[packet.track] ??= sameNumbering(window, seq, ts, ssrc);
+        this.#numbering.set(streamId, judged);
+        if (!same) {
+          if (this.#attached && !fromParent) {
+            this.stale++;
+            return;
+          }
+          track.newEpoch();
+          window.reset();
+          this.renumbered++;
+        }
+        if (same || fromParent || !this.#attached) this.#followed[packet.track] = streamId;
       }
       // Tied to the numbering's SSRC: a new root's packets are never taken for the old one's repeats, and the
       // parent's numbering is followed even when this relay followed it before (see SeqWindow).
-      const verdict = window.check(rtpSequence(packet.payload), ssrc, fromParent);
+      const verdict = window.check(seq, ssrc, fromParent, ts);
       if (verdict !== true) {
         if (verdict === "repeat") this.duplicates++;
         else this.stale++;
@@ -369,10 +392,17 @@ export class MeshSource implements StreamSource {
     const current = this.#attached;
     if (current && current.parent.node === join.parent.node) {
       if (this.stream.state !== "ready") this.stream.setState("ready");
+      if (this.#host.deaf() && this.#host.now() - this.#lastFromParent > this.#timing.parentTimeoutMs) {
+        // Deaf, this relay keeps its parent; but the parent drops a child it has not heard from for a while (a
+        // partition cut both ways), and then nobody sends to this relay again: it would stay deaf, and
+        // unfed, for good. Subscribing again (the same stream id) is a no-op for a parent that still feeds it.
+        await this.#host.subscribe(current.parent, this.stream.path, current.streamId, false, join.epoch);
+      }
       return;
     }
     // Make before break: subscribe to the new parent, then drop the old one; duplicates are filtered.
     const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId() };
+    for (const id of this.#numbering.keys()) if (id !== current?.streamId) this.#numbering.delete(id);
     this.#host.route(next.streamId, this);
     this.#pending = next;
     try {
@@ -414,4 +444,16 @@ export class MeshSource implements StreamSource {
       await this.#host.unsubscribe(current.parent, this.stream.path).catch(() => {});
     }
   }
+}
+
+/**
+ * Whether a packet from a new parent continues the numbering `window` follows: the next number, or a number
+ * already taken with the same timestamp (the new parent is a little behind). True when nothing was taken yet.
+ */
+function sameNumbering(window: SeqWindow, seq: number, ts: number, ssrc: number): boolean {
+  if (window.highest < 0) return true;
+  if (ssrc !== window.ssrc) return false;
+  const seen = window.timestampOf(seq);
+  if (seen !== null) return seen === ts >>> 0;
+  return seq === ((window.highest + 1) & 0xffff);
 }

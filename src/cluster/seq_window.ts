@@ -42,6 +42,9 @@ export class SeqWindow {
   #badSeq = -1;
   /** A retired SSRC being taken back and the sequence number that would confirm it, or null. */
   #readopt: { ssrc: number; next: number } | null = null;
+  /** The RTP timestamp of each remembered number (by number modulo the window), to tell two numberings apart. */
+  readonly #slotSeq = new Int32Array(SEQ_WINDOW).fill(-1);
+  readonly #slotTs = new Uint32Array(SEQ_WINDOW);
   /** Epochs started so far (the first packet's included). */
   epochs = 0;
 
@@ -51,8 +54,9 @@ export class SeqWindow {
    * @param ssrc RTP SSRC (the numbering's identity); -1 when unknown (tests of numbering alone)
    * @param follow the packet comes from the sender this relay follows now (its parent): a retired SSRC of it is
    *   taken back once a second packet follows the first in sequence
+   * @param timestamp the packet's RTP timestamp, remembered with its number (see {@linkcode timestampOf})
    */
-  check(seq: number, ssrc = -1, follow = false): true | SeqRefusal {
+  check(seq: number, ssrc = -1, follow = false, timestamp?: number): true | SeqRefusal {
     seq &= 0xffff;
     if (ssrc !== this.#ssrc) {
       if (ssrc >= 0 && this.#retired.includes(ssrc)) {
@@ -92,8 +96,25 @@ export class SeqWindow {
     this.#ring[this.#head] = seq;
     this.#head = (this.#head + 1) % SEQ_WINDOW;
     this.#seen[seq] = 1;
+    if (timestamp !== undefined) {
+      this.#slotSeq[seq % SEQ_WINDOW] = seq;
+      this.#slotTs[seq % SEQ_WINDOW] = timestamp >>> 0;
+    }
     this.#badSeq = -1;
     return true;
+  }
+
+  /** The highest number taken in the current numbering (-1 before the first packet). */
+  get highest(): number {
+    return this.#highest;
+  }
+
+  /** The RTP timestamp `seq` was taken with, when it is among the remembered numbers and was given one; else null. */
+  timestampOf(seq: number): number | null {
+    seq &= 0xffff;
+    return this.#seen[seq] && this.#slotSeq[seq % SEQ_WINDOW] === seq
+      ? this.#slotTs[seq % SEQ_WINDOW]!
+      : null;
   }
 
   /** The SSRC of the numbering followed now (-1 before the first packet). */
@@ -114,6 +135,7 @@ export class SeqWindow {
 
   #restart(ssrc: number): void {
     this.#seen.fill(0);
+    this.#slotSeq.fill(-1);
     this.#count = 0;
     this.#head = 0;
     this.#highest = -1;
