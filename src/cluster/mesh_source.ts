@@ -406,13 +406,8 @@ export class MeshSource implements StreamSource {
     this.#host.route(next.streamId, this);
     this.#pending = next;
     try {
-      await this.#host.subscribe(
-        next.parent,
-        this.stream.path,
-        next.streamId,
-        !this.#receivedAny,
-        join.epoch,
-      );
+      const burst = !this.#receivedAny;
+      await this.#host.subscribe(next.parent, this.stream.path, next.streamId, burst, join.epoch);
     } catch (err) {
       this.#host.route(next.streamId, null);
       // A parent in another epoch is alive, just not there yet: re-join without blaming it.
