@@ -187,13 +187,10 @@ export class MeshSource implements StreamSource {
       const ts = rtpTimestamp(packet.payload);
       const fromParent = this.#attached?.streamId === streamId;
       if (this.#followed[packet.track] !== streamId) {
-        // A new parent: each relay forwards its own numbering (its SSRC and offsets, re-based at every change
-        // upstream), so its numbering may not be the one followed so far. Its first packet tells: the number
-        // that follows, or a repeat with the same timestamp, is the same numbering (duplicates are filtered
-        // across both parents); anything else is another one, never mixed in while the old parent feeds this
-        // relay, and re-based onto once the new parent is the parent (readers see no jump, back or forward).
+        // A new parent may forward another numbering (each relay re-bases its own at every change upstream): its
+        // first packet tells; another one is not mixed in during the overlap and is re-based onto after it.
         const judged = this.#numbering.get(streamId) ?? [];
-        const same = judged[packet.track] ??= sameNumbering(window, seq, ts, ssrc);
+        const same = judged[packet.track] ??= window.continuedBy(seq, ts, ssrc);
         this.#numbering.set(streamId, judged);
         if (!same) {
           if (this.#attached && !fromParent) {
@@ -206,8 +203,6 @@ export class MeshSource implements StreamSource {
         }
         if (same || fromParent || !this.#attached) this.#followed[packet.track] = streamId;
       }
-      // Tied to the numbering's SSRC: a new root's packets are never taken for the old one's repeats, and the
-      // parent's numbering is followed even when this relay followed it before (see SeqWindow).
       const verdict = window.check(seq, ssrc, fromParent, ts);
       if (verdict !== true) {
         if (verdict === "repeat") this.duplicates++;
@@ -226,8 +221,7 @@ export class MeshSource implements StreamSource {
     if (this.#attached?.parent.node === node) this.#lastFromParent = this.#host.now();
     const left = this.#silentParent;
     if (!left || left.node !== node) return;
-    // The parent left for silent speaks again (a partition healed): it still lists this relay as its child and
-    // would send it copies for as long as this relay heartbeats it for another path. Tell it to stop.
+    // The parent left for silent is back (a partition healed) and may still feed this relay: tell it to stop.
     this.#silentParent = null;
     if (this.#attached?.parent.node === node || this.#pending?.parent.node === node) return;
     void this.#host.unsubscribe(left, this.stream.path).catch(() => {});
@@ -393,9 +387,7 @@ export class MeshSource implements StreamSource {
     if (current && current.parent.node === join.parent.node) {
       if (this.stream.state !== "ready") this.stream.setState("ready");
       if (this.#host.deaf() && this.#host.now() - this.#lastFromParent > this.#timing.parentTimeoutMs) {
-        // Deaf, this relay keeps its parent; but the parent drops a child it has not heard from for a while (a
-        // partition cut both ways), and then nobody sends to this relay again: it would stay deaf, and
-        // unfed, for good. Subscribing again (the same stream id) is a no-op for a parent that still feeds it.
+        // Deaf, this relay keeps its parent, which may have dropped it as silent: then nobody would feed it again.
         await this.#host.subscribe(current.parent, this.stream.path, current.streamId, false, join.epoch);
       }
       return;
@@ -439,16 +431,4 @@ export class MeshSource implements StreamSource {
       await this.#host.unsubscribe(current.parent, this.stream.path).catch(() => {});
     }
   }
-}
-
-/**
- * Whether a packet from a new parent continues the numbering `window` follows: the next number, or a number
- * already taken with the same timestamp (the new parent is a little behind). True when nothing was taken yet.
- */
-function sameNumbering(window: SeqWindow, seq: number, ts: number, ssrc: number): boolean {
-  if (window.highest < 0) return true;
-  if (ssrc !== window.ssrc) return false;
-  const seen = window.timestampOf(seq);
-  if (seen !== null) return seen === ts >>> 0;
-  return seq === ((window.highest + 1) & 0xffff);
 }

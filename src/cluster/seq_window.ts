@@ -117,6 +117,18 @@ export class SeqWindow {
       : null;
   }
 
+  /**
+   * Whether a packet from another sender continues the numbering followed: the next number, or a number already
+   * taken with the same timestamp (a sender a little behind); true when nothing was taken yet.
+   */
+  continuedBy(seq: number, timestamp: number, ssrc: number): boolean {
+    if (this.#highest < 0) return true;
+    if (ssrc !== this.#ssrc) return false;
+    const seen = this.timestampOf(seq);
+    if (seen !== null) return seen === timestamp >>> 0;
+    return (seq & 0xffff) === ((this.#highest + 1) & 0xffff);
+  }
+
   /** The SSRC of the numbering followed now (-1 before the first packet). */
   get ssrc(): number {
     return this.#ssrc;

@@ -83,3 +83,23 @@ Deno.test("SeqWindow takes a retired SSRC back from the sender it follows, once 
   assertEquals(w.ssrc, 0xa);
   assertEquals(w.check(5001, 0xb), "retired", "the numbering left is retired in turn");
 });
+
+Deno.test("SeqWindow tells whether another sender continues its numbering: next number, or a repeat with the same timestamp", () => {
+  const w = new SeqWindow();
+  assertEquals(w.continuedBy(7, 7, 0xa), true, "nothing taken yet");
+  for (let s = 100; s < 110; s++) w.check(s, 0xa, false, s * 3600);
+  assertEquals(w.continuedBy(110, 110 * 3600, 0xa), true, "the next number");
+  assertEquals(
+    w.continuedBy(105, 105 * 3600, 0xa),
+    true,
+    "a repeat, same timestamp: a sender a little behind",
+  );
+  assertEquals(
+    w.continuedBy(105, 105 * 3600 - 62, 0xa),
+    false,
+    "a repeat with another timestamp: other offsets",
+  );
+  assertEquals(w.continuedBy(116, 116 * 3600, 0xa), false, "ahead: not known to continue");
+  assertEquals(w.continuedBy(60, 60 * 3600, 0xa), false, "behind, never taken");
+  assertEquals(w.continuedBy(110, 110 * 3600, 0xb), false, "another SSRC");
+});

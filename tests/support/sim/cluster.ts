@@ -25,6 +25,8 @@ export interface SimClusterOptions {
   onViolation: (line: string) => void;
   logger: (node: string) => Logger;
   lingerSeconds: number;
+  /** Milliseconds between a camera's pictures. @default 40 */
+  cameraFrameMs?: number;
 }
 
 /** Links inside a zone are fast; between zones, slower. */
@@ -60,7 +62,7 @@ export class SimCluster {
     const zoneOf = new Map(this.plan.relays.map((r) => [r.host, r.zone]));
     this.network = new SimNetwork(options.scheduler, options.random, zoneLinks(zoneOf));
     this.api = new SimApi(options.scheduler);
-    this.cameras = new SimCameras(options.random);
+    this.cameras = new SimCameras(options.random, options.cameraFrameMs);
     this.#world = {
       scheduler: options.scheduler,
       network: this.network,

@@ -35,12 +35,16 @@ export interface SimOptions extends PlanOptions {
   holdMs?: number;
   /** `--linger`. @default 5 */
   lingerSeconds?: number;
+  /** Milliseconds between a camera's pictures (25 fps by default; a control-plane bench sends few). */
+  cameraFrameMs?: number;
   /** Copies to lingering members count against k and zones (finding F2). @default false */
   strictLinger?: boolean;
   /** Relay log level kept in the trace. @default "warn" */
   logLevel?: "debug" | "info" | "warn";
   /** Changes the plan before the run (to attack the simulation with a known-bad cluster). */
   editPlan?: (plan: SimPlan) => void;
+  /** From this sim time to the end, peer calls and heartbeats received are counted apart (`window`). */
+  measureFromMs?: number;
   /** Looks at the cluster at the end of the run, before teardown (diagnostics). */
   inspect?: (cluster: SimCluster) => void;
 }
@@ -68,6 +72,13 @@ export interface SimResult {
   /** Peer calls received per relay node and operation, and heartbeats. */
   calls: Map<string, Map<string, number>>;
   heartbeats: number;
+  /** What relays received from `measureFromMs` to the end: peer calls per node and operation, heartbeats per node. */
+  window: {
+    fromMs: number;
+    toMs: number;
+    calls: Map<string, Map<string, number>>;
+    heartbeats: Map<string, number>;
+  };
   /** Log lines the relays wrote (at the run's level), and a hash of them all: equal runs log the same. */
   logLines: number;
   logHash: number;
@@ -132,9 +143,18 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     onViolation: violate,
     logger,
     lingerSeconds: options.lingerSeconds ?? 5,
+    ...(options.cameraFrameMs ? { cameraFrameMs: options.cameraFrameMs } : {}),
   });
   const convergeMs: Array<number | null> = [];
   let lingering = 0;
+  const counted = () =>
+    new Map(plan.relays.map((r) => {
+      const c = cluster.network.countersOf(r.host);
+      return [r.node, { calls: new Map(c.callsIn), heartbeats: c.heartbeatsIn }] as const;
+    }));
+  let before: ReturnType<typeof counted> | null = null;
+  const measureFrom = options.measureFromMs ?? Infinity;
+  if (Number.isFinite(measureFrom)) scheduler.at(measureFrom, () => before = counted(), WORLD);
   try {
     scheduler.at(1000, () => {
       for (const r of plan.readers) cluster.addReader(r.relay, r.path);
@@ -196,6 +216,21 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     trace.push(`--- last ${logTail.length} log lines of the relays (level ${level}) ---`, ...logTail);
     trace.push(`replay: ${replayCommand(options.seed)}`);
   }
+  const after = counted();
+  const start = before as ReturnType<typeof counted> | null;
+  const window = {
+    fromMs: Number.isFinite(measureFrom) ? measureFrom : 0,
+    toMs: scheduler.now(),
+    calls: new Map<string, Map<string, number>>(),
+    heartbeats: new Map<string, number>(),
+  };
+  for (const [node, now] of after) {
+    const was = start?.get(node);
+    const calls = new Map<string, number>();
+    for (const [op, n] of now.calls) calls.set(op, n - (was?.calls.get(op) ?? 0));
+    window.calls.set(node, calls);
+    window.heartbeats.set(node, now.heartbeats - (was?.heartbeats ?? 0));
+  }
   const calls = new Map<string, Map<string, number>>();
   let heartbeats = 0;
   for (const r of plan.relays) {
@@ -218,6 +253,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     globalTimers: globals.timersSet,
     calls,
     heartbeats,
+    window,
     logLines,
     logHash,
   };
