@@ -7,53 +7,16 @@
  * that moved, a hurry) is a full join.
  * @module
  */
-import type { Timers } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
 import { rtpSequence, rtpSsrc, rtpTimestamp } from "../rtp/packet.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
-import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
+import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
+import type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 import { SeqWindow } from "./seq_window.ts";
 
-/** What a mesh source needs from the mesh (implemented by {@linkcode Mesh}). */
-export interface MeshSourceHost {
-  readonly self: PeerRef;
-  /** The root of `path`, or a reason there is none now. */
-  findRoot(path: string): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>;
-  join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse>;
-  /**
-   * Renews the join of `item.path` with `root` in the root's next batched call (at most a lease away).
-   * @returns the root's answer for the path: the place, or why to join again
-   * @throws when the root did not answer, or when `signal` aborted the wait
-   */
-  renew(root: PeerRef, item: RenewItem, signal: AbortSignal): Promise<RenewResult>;
-  /** @throws an error with `status` 409 when the parent forwards another epoch than `epoch` (re-join, no blame) */
-  subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean, epoch: string): Promise<void>;
-  unsubscribe(parent: PeerRef, path: string): Promise<void>;
-  leave(root: PeerRef, path: string): Promise<void>;
-  /** Routes frames with `streamId` to `source` (null removes the route). */
-  route(streamId: number, source: MeshSource | null): void;
-  newStreamId(): number;
-  /** Local RTSP readers of the stream (refs minus mesh children). */
-  readersOf(stream: Stream): number;
-  /** Monotonic clock in ms. */
-  now(): number;
-  /** Timers the source waits on (between renewals and retries). */
-  readonly timers: Timers;
-  /** True while this relay's mesh port hears nothing at all: another parent would not help. */
-  deaf(): boolean;
-}
-
-/** Timing of a mesh source. */
-export interface MeshSourceTiming {
-  /** Join renewal period. @default 1000 */
-  leaseMs: number;
-  /** Parent silence that triggers a re-parent. @default 600 */
-  parentTimeoutMs: number;
-  /** Wait between failed attempts. @default 500 */
-  retryMs: number;
-}
+export type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 
 interface Attachment {
   parent: PeerRef;
@@ -288,7 +251,7 @@ export class MeshSource implements StreamSource {
           continue;
         }
         // After a renewal, ask again at once: the batcher holds it until the root's next call.
-        if (await this.#step()) continue;
+        if (await this.#step() !== "joined") continue;
         await this.#sleep(this.#attached ? this.#timing.leaseMs : this.#timing.retryMs);
       } catch (err) {
         if (this.#stopped) return;
@@ -301,9 +264,10 @@ export class MeshSource implements StreamSource {
 
   /**
    * One round: locate the root, renew the join (or join), follow the root's choice of parent.
-   * @returns true when the join was renewed through the batcher
+   * @returns `renewed` through the batcher; `again` when the renewal gave no place (refused, interrupted, the
+   * parent lost meanwhile): the next round, at once, locates the root afresh and joins; else `joined`
    */
-  async #step(): Promise<boolean> {
+  async #step(): Promise<"renewed" | "again" | "joined"> {
     const found = await this.#host.findRoot(this.stream.path);
     if ("missing" in found) {
       this.stream.setState("error", found.missing);
@@ -311,25 +275,31 @@ export class MeshSource implements StreamSource {
       if (!this.#described && found.status === 404) {
         this.stream.failWaiters(new StreamUnavailable(found.missing, found.status));
       }
-      return false;
+      return "joined";
     }
-    if (this.#stopped) return false;
+    if (this.#stopped) return "joined";
     const renew = !this.#hurry && this.#attached !== null && this.#epoch !== null &&
       this.#suspects.length === 0 && this.#root?.node === found.root.node;
     this.#hurry = false;
     this.#root = found.root;
-    let renewed = renew ? await this.#renew(found.root, this.#epoch!) : null;
-    if (this.#stopped) return false;
-    // The parent was lost while the renewal waited: join, naming it.
-    if (this.#suspects.length > 0 || this.#attached === null) renewed = null;
-    const place = renewed ?? await this.#join(found.root);
-    if (this.#stopped) return false;
-    await this.#follow(place);
-    return renewed !== null;
+    if (renew) {
+      const renewed = await this.#renew(found.root, this.#epoch!);
+      if (this.#stopped) return "joined";
+      // Refused, interrupted (asked to move, the root may have moved), or the parent was lost while it waited.
+      if (!renewed || this.#suspects.length > 0 || this.#attached === null) {
+        if (this.#suspects.length === 0) this.#hurry = true;
+        return "again";
+      }
+      await this.#follow(renewed);
+      return "renewed";
+    }
+    const place = await this.#join(found.root);
+    if (!this.#stopped) await this.#follow(place);
+    return "joined";
   }
 
   /**
-   * Renews through the batcher. @returns the place, or null to join now (refused, or interrupted)
+   * Renews through the batcher. @returns the place, or null to join (refused, or interrupted)
    * @throws when the root did not answer
    */
   async #renew(root: PeerRef, epoch: string): Promise<Placement | null> {

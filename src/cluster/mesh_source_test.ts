@@ -41,6 +41,10 @@ class ScriptedHost implements MeshSourceHost {
   /** Hold the next subscribe's answer until the test calls the function it is set to. */
   holdSubscribe: (() => void) | null | "next" = null;
   rootMissing: { missing: string; status: 404 | 503 } | null = null;
+  /** The root findRoot() answers. */
+  rootNode = "root";
+  /** The root of each join, in order. */
+  readonly joinedRoots: string[] = [];
   /** Answer renewals 409 (join again). */
   refuseRenewals = false;
   /** Never answer renewals (a root whose next call is far away): only an abort ends them. */
@@ -55,10 +59,11 @@ class ScriptedHost implements MeshSourceHost {
     return this.isDeaf;
   }
   findRoot(_path: string) {
-    return Promise.resolve(this.rootMissing ?? { root: ref("root") });
+    return Promise.resolve(this.rootMissing ?? { root: ref(this.rootNode) });
   }
-  join(_root: PeerRef, _path: string, readers: number, suspects: string[]): Promise<JoinResponse> {
+  join(root: PeerRef, _path: string, readers: number, suspects: string[]): Promise<JoinResponse> {
     this.calls.push(`join readers=${readers} suspects=${suspects.join(",")}`);
+    this.joinedRoots.push(root.node);
     return Promise.resolve({
       root: "root",
       parent: ref(this.parentFor),
@@ -476,4 +481,20 @@ Deno.test("MeshSource.renewNow() interrupts a waiting renewal and joins at once;
   assertEquals(await Promise.race([stream.close().then(() => "stopped"), stuck]), "stopped");
   clearTimeout(timer);
   assertEquals(host.calls.slice(-2), ["unsubscribe p1", "leave"]);
+});
+
+Deno.test("MeshSource: a renewal interrupted because the root may have moved locates the root afresh, then joins", async () => {
+  const { stream, host, source } = setup();
+  host.renewalsHang = true;
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    await until(() => host.calls.at(-1) === "renew readers=1", "a renewal waiting for the old root");
+    host.rootNode = "root2"; // the view changed while the renewal waited
+    source.renewNow();
+    await until(() => host.joinedRoots.length === 2, "a second join");
+    assertEquals(host.joinedRoots, ["root", "root2"], "no join to the root found before the wait");
+  } finally {
+    await stream.close();
+  }
 });

@@ -1,0 +1,48 @@
+/**
+ * What a {@linkcode MeshSource} needs from the mesh (implemented by `MeshMember`), and its timing: the seam that
+ * lets the source be tested with a scripted mesh.
+ * @module
+ */
+import type { Timers } from "../clock.ts";
+import type { Stream } from "../relay/stream.ts";
+import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
+import type { MeshSource } from "./mesh_source.ts";
+
+/** What a mesh source needs from the mesh. */
+export interface MeshSourceHost {
+  readonly self: PeerRef;
+  /** The root of `path`, or a reason there is none now. */
+  findRoot(path: string): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>;
+  join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse>;
+  /**
+   * Renews the join of `item.path` with `root` in the root's next batched call (at most a lease away).
+   * @returns the root's answer for the path: the place, or why to join again
+   * @throws when the root did not answer, or when `signal` aborted the wait
+   */
+  renew(root: PeerRef, item: RenewItem, signal: AbortSignal): Promise<RenewResult>;
+  /** @throws an error with `status` 409 when the parent forwards another epoch than `epoch` (re-join, no blame) */
+  subscribe(parent: PeerRef, path: string, streamId: number, burst: boolean, epoch: string): Promise<void>;
+  unsubscribe(parent: PeerRef, path: string): Promise<void>;
+  leave(root: PeerRef, path: string): Promise<void>;
+  /** Routes frames with `streamId` to `source` (null removes the route). */
+  route(streamId: number, source: MeshSource | null): void;
+  newStreamId(): number;
+  /** Local RTSP readers of the stream (refs minus mesh children). */
+  readersOf(stream: Stream): number;
+  /** Monotonic clock in ms. */
+  now(): number;
+  /** Timers the source waits on (between renewals and retries). */
+  readonly timers: Timers;
+  /** True while this relay's mesh port hears nothing at all: another parent would not help. */
+  deaf(): boolean;
+}
+
+/** Timing of a mesh source. */
+export interface MeshSourceTiming {
+  /** Join renewal period. @default 1000 */
+  leaseMs: number;
+  /** Parent silence that triggers a re-parent. @default 600 */
+  parentTimeoutMs: number;
+  /** Wait between failed attempts. @default 500 */
+  retryMs: number;
+}
