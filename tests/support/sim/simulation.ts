@@ -12,7 +12,7 @@
 import { containedErrors, setContainmentLogger } from "../../../src/contain.ts";
 import { createLogger, type Logger } from "../../../src/log.ts";
 import { seededRandom } from "../seeded_random.ts";
-import { SimCluster } from "./cluster.ts";
+import { SimCluster, type SimLinkDelays } from "./cluster.ts";
 import { checkCluster, lingeringCopies } from "./invariants.ts";
 import { describePlan, drawPlan, type PlanOptions, type SimPlan } from "./plan.ts";
 import type { MediaGap } from "./reader.ts";
@@ -37,6 +37,8 @@ export interface SimOptions extends PlanOptions {
   lingerSeconds?: number;
   /** Milliseconds between a camera's pictures (25 fps by default; a control-plane bench sends few). */
   cameraFrameMs?: number;
+  /** Link delays (see cluster.ts). */
+  links?: SimLinkDelays;
   /** Copies to lingering members count against k and zones (finding F2). @default false */
   strictLinger?: boolean;
   /** Relay log level kept in the trace. @default "warn" */
@@ -144,6 +146,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     logger,
     lingerSeconds: options.lingerSeconds ?? 5,
     ...(options.cameraFrameMs ? { cameraFrameMs: options.cameraFrameMs } : {}),
+    ...(options.links ? { links: options.links } : {}),
   });
   const convergeMs: Array<number | null> = [];
   let lingering = 0;
