@@ -44,6 +44,9 @@ import { peersView, type PeerView, treeView } from "./mesh_views.ts";
 
 export type { MeshOptions, MeshRejections } from "./mesh_options.ts";
 
+/** How often a suspected peer is asked for its paths (alive again: no longer suspected). */
+const SUSPECT_PROBE_MS = 1000;
+
 /** One relay's part of the mesh. */
 export class Mesh {
   readonly self: SelfRef;
@@ -71,6 +74,8 @@ export class Mesh {
   #hub: StreamHub | null = null;
   #port: MeshPort | null = null;
   #repeating: TimerHandle[] = [];
+  /** When each suspect was last asked for its paths (see {@link #refreshPaths}). */
+  readonly #probed = new Map<string, number>();
   #closed = false;
   #draining = false;
 
@@ -295,6 +300,7 @@ export class Mesh {
         return this.#paths.own();
       },
       isLocalRoot: (path) => this.#hub?.isLocalRoot(path) ?? false,
+      notRootHere: (path) => this.#checkRootOf(path),
       join: (req) => this.#root.join(req),
       renew: (req) => this.#root.renew(req),
       leave: (path, node) => this.#root.leave(path, node),
@@ -383,7 +389,8 @@ export class Mesh {
       self: this.self.node,
       serviceEndpoints: (ns, name) => this.#discovery.serviceEndpoints(ns, name),
       configured: this.#paths.configured(path),
-      known: (n) => this.#paths.known(n),
+      // A relay whose paths are not known yet counts as maybe configured, unless it has not answered for long.
+      known: (n) => !this.#paths.awaited(n),
     };
   }
 
@@ -412,12 +419,59 @@ export class Mesh {
     return this.#root.epochOf(path) ?? this.#member.forwardingOf(path);
   }
 
-  /** Fetches the configured paths of the peers that are due; what changed may move roots. */
+  /**
+   * Fetches the configured paths of the peers that are due; what changed may move roots. Suspects are asked first
+   * and every second: one that answers is alive again (a restarted relay, a healed partition) and leaves the
+   * suspects at once, instead of after the hold while the relays that did not suspect it follow it (two roots for
+   * one camera); one that does not answer is suspected again, for as long as it does not.
+   */
   async #refreshPaths(): Promise<void> {
     const hub = this.#hub;
     if (!hub || this.#closed) return;
     this.#paths.setOwn(hub.pulls());
-    if (await this.#paths.refresh(this.#discovery.peers().map((p) => p.node))) this.#rootsMayHaveMoved();
+    const now = this.#clock();
+    const nodes = this.#discovery.peers().map((p) => p.node);
+    for (const node of this.#probed.keys()) if (!this.#detector.noted(node)) this.#probed.delete(node);
+    const probes = nodes.filter((n) => this.#detector.suspected(n, now) && this.#mayProbe(n, now));
+    let back = false;
+    const moved = await this.#paths.refresh(nodes, probes, (node, answered) => {
+      if (!answered) return this.#suspect(node);
+      back ||= this.#detector.suspected(node, this.#clock());
+      this.#detector.heard(node);
+    });
+    if (moved || back) this.#rootsMayHaveMoved();
+  }
+
+  /** True (and noted) when `node` was not probed in the last SUSPECT_PROBE_MS. */
+  #mayProbe(node: string, now: number): boolean {
+    if (now - (this.#probed.get(node) ?? -Infinity) < SUSPECT_PROBE_MS) return false;
+    this.#probed.set(node, now);
+    return true;
+  }
+
+  /**
+   * A peer asked whether `path` enters the mesh here (it looks for the root) and is answered no: when this relay
+   * is configured with `path` and takes another relay for its root, that relay is asked for its paths (at most once
+   * per SUSPECT_PROBE_MS) and suspected when it does not answer, so the root moves on. Without it, the relays
+   * configured with a camera never learned that its root died when only relays without the camera had readers
+   * (those suspect it but ask the configured ones, which never call the root): with static discovery the camera
+   * stayed unserved for good.
+   */
+  #checkRootOf(path: string): void {
+    const url = this.#hub?.pulls().get(path);
+    if (url === undefined || this.#closed) return;
+    const loc = locateConfigured({ ...this.#query(path), url });
+    if (loc.kind !== "root" || loc.node === this.self.node || !this.#mayProbe(loc.node, this.#clock())) {
+      return;
+    }
+    const node = loc.node;
+    void this.#client.paths(node).then((paths) => {
+      if (this.#closed) return;
+      if (paths !== null) return this.#detector.heard(node);
+      this.#log.info("the root of a camera does not answer: suspected", { path, root: node });
+      this.#suspect(node);
+      this.#rootsMayHaveMoved();
+    });
   }
 
   /** The view changed: re-plan this relay's trees, re-home camera streams whose root moved, hurry members. */

@@ -6,21 +6,13 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { silentLogger } from "../log.ts";
-import type { Peer } from "./discovery.ts";
 import { UnsignedAnswerError } from "./mesh_http.ts";
 import type { PeerTransport } from "./mesh_io.ts";
 import { encodePath, MeshPeerClient, originOf, PeerError } from "./mesh_peer_client.ts";
 import { PeerTrust } from "./peer_trust.ts";
+import { testPeer } from "../../tests/support/peer_fixture.ts";
 
-const peer = (node: string, host: string): Peer => ({
-  node,
-  host,
-  zone: "",
-  rtspPort: 8554,
-  adminPort: 8080,
-  meshPort: 7000,
-  ready: true,
-});
+const peer = testPeer;
 const B = peer("b", "127.0.0.2");
 
 type Script = (origin: string, method: string, path: string) => { status: number; text: string } | Error;

@@ -48,6 +48,8 @@ export interface MeshRouteHost {
   ownPaths(): PathFingerprints;
   /** True when `path` enters the mesh here. */
   isLocalRoot(path: string): boolean;
+  /** A peer asked whether `path` enters the mesh here and is answered no (this relay may check its own belief). */
+  notRootHere?(path: string): void;
   join(req: JoinRequest): Promise<JoinResponse>;
   renew(req: RenewRequest): RenewResponse;
   /** @returns false when the caller was not a member */
@@ -122,9 +124,9 @@ export function meshRoutes(host: MeshRouteHost): Hono {
   app.get("/paths", (c) => c.json({ paths: host.ownPaths() }));
   app.get("/roots/:path{.+}", (c) => {
     const path = decodeURIComponent(c.req.param("path"));
-    return host.isLocalRoot(path)
-      ? c.json({ node: host.node })
-      : c.json({ error: `"${path}" does not enter the mesh here` }, 404);
+    if (host.isLocalRoot(path)) return c.json({ node: host.node });
+    host.notRootHere?.(path);
+    return c.json({ error: `"${path}" does not enter the mesh here` }, 404);
   });
   app.post("/join", async (c) => {
     const req = await bodyFrom(c, joinRequestSchema, (b) => b.from.node);

@@ -58,6 +58,8 @@ export class MeshSource implements StreamSource {
   #suspects: string[] = [];
   #windows: SeqWindow[] = [];
   #wake: (() => void) | null = null;
+  /** The parent left because it fell silent, until it speaks again (then it is told to stop sending). */
+  #silentParent: PeerRef | null = null;
   /** The renewal waiting for its root's next call, aborted to join at once or to stop. */
   #renewal: AbortController | null = null;
   /** Join at the next round, not renew (asked to move, or the root may have moved). */
@@ -205,6 +207,12 @@ export class MeshSource implements StreamSource {
   /** A heartbeat from `node` arrived. */
   onHeartbeat(node: string): void {
     if (this.#attached?.parent.node === node) this.#lastFromParent = this.#host.now();
+    const left = this.#silentParent;
+    if (!left || left.node !== node) return;
+    // The parent left for silent is back (a partition healed) and may still feed this relay: tell it to stop.
+    this.#silentParent = null;
+    if (this.#attached?.parent.node === node || this.#pending?.parent.node === node) return;
+    void this.#host.unsubscribe(left, this.stream.path).catch(() => {});
   }
 
   /** Stops renewing the join while keeping the stream flowing (this relay is draining). */
@@ -235,6 +243,7 @@ export class MeshSource implements StreamSource {
       silentMs: this.#host.now() - this.#lastFromParent,
     });
     this.#suspects = [attached.parent.node];
+    this.#silentParent = attached.parent;
     this.#detach(attached);
     this.#interrupt();
   }
@@ -372,6 +381,10 @@ export class MeshSource implements StreamSource {
     const current = this.#attached;
     if (current && current.parent.node === join.parent.node && current.epoch === join.epoch) {
       if (this.stream.state !== "ready") this.stream.setState("ready");
+      if (this.#host.deaf() && this.#host.now() - this.#lastFromParent > this.#timing.parentTimeoutMs) {
+        // Deaf, this relay keeps its parent, which may have dropped it as silent: then nobody would feed it again.
+        await this.#host.subscribe(current.parent, this.stream.path, current.streamId, false, join.epoch);
+      }
       return;
     }
     // Make before break: subscribe to the new parent, then drop the old one; duplicates are filtered.

@@ -318,6 +318,24 @@ Deno.test("MeshSource: two parents of one epoch forward one numbering: no re-bas
   }
 });
 
+Deno.test("MeshSource subscribes to its parent again while deaf and unfed: the parent may have dropped it", async () => {
+  // Found by the cluster simulation (seeds 162, 184; F8): a partition cut a relay from its parent both ways; deaf,
+  // it kept its parent, which dropped it as a silent child; after the partition nobody sent to it again.
+  const { stream, host } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    const subscribes = () => host.calls.filter((c) => c.startsWith("subscribe p1 id=1 ")).length;
+    assertEquals(subscribes(), 1);
+    host.isDeaf = true;
+    host.clock += 1000;
+    await until(() => subscribes() >= 2, "a second subscription to the same parent, same stream id");
+    assert(!host.calls.includes("unsubscribe p1"), host.calls.join(" | "));
+  } finally {
+    await stream.close();
+  }
+});
+
 Deno.test("MeshSource re-joins without blaming a parent that forwards another epoch (409)", async () => {
   const { stream, host, source } = setup();
   try {
@@ -352,6 +370,29 @@ Deno.test("MeshSource fails over after 600 ms of parent silence, naming the pare
     await until(() => source.parent?.node === "p3", "the replacement parent");
     assert(host.calls.includes("join readers=1 suspects=p1"), host.calls.join(" | "));
     assert(!host.calls.includes("unsubscribe p1"), "no call to the dead parent before the new one");
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource tells a parent it left for silent to stop, once that parent speaks again", async () => {
+  // Found by the cluster simulation (seeds 10, 125): after a partition healed, the old parent still listed this
+  // relay as its child and kept sending it copies, its liveness kept by this relay's heartbeats for another path.
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    host.parentFor = "p3";
+    host.clock += 601;
+    source.checkParent();
+    await until(() => source.parent?.node === "p3", "the replacement parent");
+    assert(!host.calls.includes("unsubscribe p1"), "nothing sent to a silent parent");
+    source.onHeartbeat("p2"); // someone else
+    assert(!host.calls.includes("unsubscribe p1"));
+    source.onHeartbeat("p1"); // the old parent is back
+    await until(() => host.calls.includes("unsubscribe p1"), "the unsubscribe to the old parent");
+    source.onHeartbeat("p1");
+    assertEquals(host.calls.filter((c) => c === "unsubscribe p1").length, 1, "once");
   } finally {
     await stream.close();
   }

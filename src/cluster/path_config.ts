@@ -16,6 +16,11 @@ export type PathFingerprints = Readonly<Record<string, string>>;
 
 /** Wait before asking again a peer that never answered (most likely still starting). */
 export const FIRST_RETRY_MS = 1000;
+/**
+ * How long a peer that never answered is waited for: past it, it no longer counts as maybe configured with every
+ * camera (a peer that is down would otherwise keep a camera it may win the root of unserved for ever).
+ */
+export const GIVE_UP_MS = 5000;
 /** Shortest and longest time between two fetches of one peer's paths. */
 export const REFRESH_MIN_MS = 10_000;
 export const REFRESH_MAX_MS = 120_000;
@@ -42,6 +47,8 @@ export class PathConfigViews {
   readonly #peers = new Map<string, PeerView>();
   /** When a peer never fetched yet last failed to answer (it is tried again after half a period). */
   readonly #failedAt = new Map<string, number>();
+  /** When a peer never fetched yet first failed to answer (see {@linkcode GIVE_UP_MS}). */
+  readonly #failingSince = new Map<string, number>();
 
   /** @param self this relay's node name */
   constructor(self: string) {
@@ -67,6 +74,7 @@ export class PathConfigViews {
     const next = new Map(Object.entries(paths));
     this.#peers.set(node, { paths: next, at: now });
     this.#failedAt.delete(node);
+    this.#failingSince.delete(node);
     if (!before) return next.size > 0;
     return before.paths.size !== next.size || [...next].some(([p, f]) => before.paths.get(p) !== f);
   }
@@ -75,7 +83,10 @@ export class PathConfigViews {
   failed(node: string, now: number): void {
     const view = this.#peers.get(node);
     if (view) view.at = now;
-    else this.#failedAt.set(node, now);
+    else {
+      this.#failedAt.set(node, now);
+      if (!this.#failingSince.has(node)) this.#failingSince.set(node, now);
+    }
   }
 
   /**
@@ -85,6 +96,7 @@ export class PathConfigViews {
   retain(nodes: ReadonlySet<string>): boolean {
     let changed = false;
     for (const node of this.#failedAt.keys()) if (!nodes.has(node)) this.#failedAt.delete(node);
+    for (const node of this.#failingSince.keys()) if (!nodes.has(node)) this.#failingSince.delete(node);
     for (const [node, view] of this.#peers) {
       if (nodes.has(node)) continue;
       this.#peers.delete(node);
@@ -114,6 +126,16 @@ export class PathConfigViews {
   /** True once `node`'s paths have been fetched at least once (or it is this relay); a failed fetch is no answer. */
   known(node: string): boolean {
     return node === this.#self || this.#peers.has(node);
+  }
+
+  /**
+   * True while `node`'s paths are not known and it is worth waiting for them: it never failed to answer, or not
+   * for {@linkcode GIVE_UP_MS} (a peer starting answers within that; one that is down does not).
+   */
+  awaited(node: string, now: number): boolean {
+    if (this.known(node)) return false;
+    const since = this.#failingSince.get(node);
+    return since === undefined || now - since < GIVE_UP_MS;
   }
 
   /** The relays configured with `path`, this one included when it is. */

@@ -6,6 +6,7 @@
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
 import {
   FIRST_RETRY_MS,
+  GIVE_UP_MS,
   PathConfigViews,
   pathFingerprint,
   REFRESH_MAX_MS,
@@ -51,4 +52,19 @@ Deno.test("PathConfigViews fetches each peer once per period, longer in large cl
   equal(PathConfigViews.refreshMs(10), REFRESH_MIN_MS);
   equal(PathConfigViews.refreshMs(600), 60_000);
   equal(PathConfigViews.refreshMs(5000), REFRESH_MAX_MS);
+});
+
+Deno.test("PathConfigViews waits for a peer's paths while it may be starting, not for one that never answers", () => {
+  const v = new PathConfigViews("a");
+  assertEquals(v.awaited("b", 0), true, "never asked yet");
+  v.failed("b", 0);
+  v.failed("b", GIVE_UP_MS - 1000);
+  assertEquals(v.awaited("b", GIVE_UP_MS - 1), true, "failing for less than GIVE_UP_MS");
+  assertEquals(v.awaited("b", GIVE_UP_MS), false, "given up: no longer counted as maybe configured");
+  v.update("b", {}, GIVE_UP_MS + 1);
+  assertEquals([v.awaited("b", GIVE_UP_MS + 2), v.known("b")], [false, true]);
+  v.retain(new Set());
+  v.failed("b", 100_000);
+  assertEquals(v.awaited("b", 100_000 + GIVE_UP_MS - 1), true, "forgotten peers start over");
+  assertEquals(v.awaited("a", 0), false, "this relay is known");
 });

@@ -56,19 +56,35 @@ export class PeerPaths {
   }
 
   /**
-   * Forgets peers no longer listed and asks the ones that are due (never asked, or not for a period).
+   * True while `node`'s paths are not known and worth waiting for (see {@linkcode PathConfigViews.awaited}): only
+   * then does it count as maybe configured with every camera.
+   */
+  awaited(node: string): boolean {
+    return this.#views.awaited(node, this.#opts.now());
+  }
+
+  /**
+   * Forgets peers no longer listed and asks the ones that are due (never asked, or not for a period), `probes`
+   * first whether due or not (suspects: an answer, even a refusal, shows they are alive).
    * @param nodes the relays discovery lists now
+   * @param probes relays to ask now, told to `onProbe` with whether they answered
    * @returns true when what is known changed (roots may have moved)
    */
-  async refresh(nodes: readonly string[]): Promise<boolean> {
+  async refresh(
+    nodes: readonly string[],
+    probes: readonly string[] = [],
+    onProbe: (node: string, answered: boolean) => void = () => {},
+  ): Promise<boolean> {
     let moved = this.#views.retain(new Set(nodes));
     const max = this.#opts.maxFetches ?? 8;
-    const due = this.#views.due(nodes, this.#opts.now()).filter((n) => !this.#fetching.has(n));
+    const due = [...new Set([...probes, ...this.#views.due(nodes, this.#opts.now())])]
+      .filter((n) => !this.#fetching.has(n));
     const batch = due.slice(0, Math.max(0, max - this.#fetching.size));
     const results = await Promise.all(batch.map(async (node) => {
       this.#fetching.add(node);
       try {
         const paths = await this.#opts.fetch(node);
+        if (probes.includes(node)) onProbe(node, paths !== null);
         if (paths === null) {
           this.#views.failed(node, this.#opts.now());
           return false;

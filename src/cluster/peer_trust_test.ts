@@ -4,18 +4,10 @@
  * @module
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import type { Peer } from "./discovery.ts";
 import { PeerTrust, plainHost } from "./peer_trust.ts";
+import { testPeer } from "../../tests/support/peer_fixture.ts";
 
-const peer = (node: string, host: string): Peer => ({
-  node,
-  host,
-  zone: "",
-  rtspPort: 8554,
-  adminPort: 8080,
-  meshPort: 7000,
-  ready: true,
-});
+const peer = testPeer;
 const PEERS = [peer("a", "127.0.0.1"), peer("b", "127.0.0.2")];
 
 function trust(keyed: boolean) {

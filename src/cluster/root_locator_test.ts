@@ -3,18 +3,11 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import type { Peer, ServiceEndpoint } from "./discovery.ts";
+import type { ServiceEndpoint } from "./discovery.ts";
 import { directPullUrl, locateRoot, rendezvous, serviceOf } from "./root_locator.ts";
+import { testPeer } from "../../tests/support/peer_fixture.ts";
 
-const peer = (node: string, host: string): Peer => ({
-  node,
-  host,
-  zone: "",
-  rtspPort: 8554,
-  adminPort: 8080,
-  meshPort: 7000,
-  ready: true,
-});
+const peer = testPeer;
 const live = [peer("a", "10.0.0.1"), peer("b", "10.0.0.2"), peer("c", "10.0.0.3")];
 const noKube = () => null;
 

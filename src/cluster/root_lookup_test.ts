@@ -6,17 +6,10 @@
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import type { Peer } from "./discovery.ts";
+import { testPeer } from "../../tests/support/peer_fixture.ts";
 import { locateConfigured, RootLookup, type RootLookupResult, type RootQuery } from "./root_lookup.ts";
 
-const peer = (node: string): Peer => ({
-  node,
-  host: `127.0.0.${node.charCodeAt(0) - 90}`,
-  zone: "",
-  rtspPort: 8554,
-  adminPort: 8080,
-  meshPort: 7000,
-  ready: true,
-});
+const peer = (node: string): Peer => testPeer(node, `127.0.0.${node.charCodeAt(0) - 90}`);
 const LIVE = ["a", "b", "c", "d"].map(peer);
 const CAMERA = "rtsp://10.9.9.9/live";
 const statusOf = (r: RootLookupResult) => ("status" in r ? r.status : 200);

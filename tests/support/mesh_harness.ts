@@ -11,7 +11,6 @@ import { configDefaults } from "../../src/config/schema.ts";
 import { StreamHub } from "../../src/relay/hub.ts";
 import type { Stream, StreamSource } from "../../src/relay/stream.ts";
 import { parseSdp } from "../../src/rtsp/sdp.ts";
-import type { Peer } from "../../src/cluster/discovery.ts";
 import { Mesh } from "../../src/cluster/mesh.ts";
 import type { MeshPort, PeerTransport } from "../../src/cluster/mesh_io.ts";
 import type { MeshKeyring } from "../../src/cluster/mesh_keys.ts";
@@ -19,21 +18,14 @@ import { emptyRejectCounts } from "../../src/cluster/mesh_seal.ts";
 import { StaticDiscovery } from "../../src/cluster/static_discovery.ts";
 import { FakePortPairs } from "./fake_port_pairs.ts";
 import { ManualTimers } from "./manual_timers.ts";
+import { testPeer } from "./peer_fixture.ts";
 
 /** The harness relay's incarnation. */
 export const HARNESS_INCARNATION = "00112233445566aa";
 /** The harness's wall clock (fixed). */
 export const HARNESS_WALL_MS = 1_800_000_000_000;
 
-const peer = (node: string, host: string): Peer => ({
-  node,
-  host,
-  zone: "",
-  rtspPort: 8554,
-  adminPort: 8080,
-  meshPort: 7000,
-  ready: true,
-});
+const peer = testPeer;
 
 /** This relay and its peers. */
 export const HARNESS_SELF = peer("node-a", "127.0.0.1");

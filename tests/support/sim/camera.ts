@@ -15,7 +15,6 @@ export const FRAME_MS = 40;
 /** Pictures per GOP: a keyframe every second. */
 export const GOP_FRAMES = 25;
 const CLOCK_RATE = 90_000;
-const TS_PER_FRAME = (CLOCK_RATE * FRAME_MS) / 1000;
 
 const SDP = [
   "v=0",
@@ -42,8 +41,11 @@ export class SimCameras {
   /** Sessions opened so far (every relay's). */
   sessions = 0;
 
-  /** @param random seeded uniform [0, 1): SSRCs and bases */
-  constructor(random: () => number) {
+  /**
+   * @param random seeded uniform [0, 1): SSRCs and bases
+   * @param frameMs milliseconds between pictures (a control-plane bench sends few)
+   */
+  constructor(random: () => number, readonly frameMs = FRAME_MS) {
     this.#random = random;
   }
 
@@ -116,11 +118,11 @@ export class SimCameraSource implements StreamSource {
   #connect(): void {
     if (!this.#running) return;
     const numbering = this.cameras.open();
-    const next = Math.ceil(this.now() / FRAME_MS);
+    const next = Math.ceil(this.now() / this.cameras.frameMs);
     this.#session = { ...numbering, firstFrame: next, generation: this.cameras.generation(this.url) };
     this.stream.setDescription(parseSdp(SDP));
     this.stream.setState("ready");
-    this.#timer = this.timers.setTimeout(() => this.#frame(next), next * FRAME_MS - this.now());
+    this.#timer = this.timers.setTimeout(() => this.#frame(next), next * this.cameras.frameMs - this.now());
   }
 
   #frame(index: number): void {
@@ -141,7 +143,7 @@ export class SimCameraSource implements StreamSource {
         marker: true,
         payloadType: 96,
         sequence: session.seqBase + n,
-        timestamp: session.tsBase + n * TS_PER_FRAME,
+        timestamp: session.tsBase + n * (CLOCK_RATE * this.cameras.frameMs) / 1000,
         ssrc: session.ssrc,
       });
       packet[12] = index % GOP_FRAMES === 0 ? 0x65 : 0x41; // IDR or non-IDR slice
@@ -149,6 +151,9 @@ export class SimCameraSource implements StreamSource {
       this.packets++;
       track.ingestRtp(packet);
     }
-    this.#timer = this.timers.setTimeout(() => this.#frame(index + 1), (index + 1) * FRAME_MS - this.now());
+    this.#timer = this.timers.setTimeout(
+      () => this.#frame(index + 1),
+      (index + 1) * this.cameras.frameMs - this.now(),
+    );
   }
 }

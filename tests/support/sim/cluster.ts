@@ -14,6 +14,13 @@ import { peerOf, SimRelay, type SimWorld } from "./relay.ts";
 import { type SimScheduler, WORLD } from "./scheduler.ts";
 import type { Logger } from "../../../src/log.ts";
 
+/** One-way delays of the links inside a zone and between zones, and their jitter (ms). */
+export interface SimLinkDelays {
+  insideMs?: number;
+  acrossMs?: number;
+  jitterMs?: number;
+}
+
 /** Options of {@linkcode SimCluster}. */
 export interface SimClusterOptions {
   plan: SimPlan;
@@ -25,14 +32,20 @@ export interface SimClusterOptions {
   onViolation: (line: string) => void;
   logger: (node: string) => Logger;
   lingerSeconds: number;
+  /** Milliseconds between a camera's pictures. @default 40 */
+  cameraFrameMs?: number;
+  /** Link delays. @default 0.3 ms inside a zone, 2 ms across, jitter up to 0.4 and 1.5 ms */
+  links?: SimLinkDelays;
 }
 
 /** Links inside a zone are fast; between zones, slower. */
-function zoneLinks(zoneOf: Map<string, string>): (a: string, b: string) => LinkQuality {
-  return (a, b) =>
-    zoneOf.get(a) === zoneOf.get(b)
-      ? { delayMs: 0.3, jitterMs: 0.4, loss: 0 }
-      : { delayMs: 2, jitterMs: 1.5, loss: 0 };
+function zoneLinks(
+  zoneOf: Map<string, string>,
+  delays: SimLinkDelays = {},
+): (a: string, b: string) => LinkQuality {
+  const inside: LinkQuality = { delayMs: delays.insideMs ?? 0.3, jitterMs: delays.jitterMs ?? 0.4, loss: 0 };
+  const across: LinkQuality = { delayMs: delays.acrossMs ?? 2, jitterMs: delays.jitterMs ?? 1.5, loss: 0 };
+  return (a, b) => (zoneOf.get(a) === zoneOf.get(b) ? inside : across);
 }
 
 /** The relays of a plan and what happens to them. */
@@ -59,9 +72,9 @@ export class SimCluster {
     this.plan = options.plan;
     this.scheduler = options.scheduler;
     const zoneOf = new Map(this.plan.relays.map((r) => [r.host, r.zone]));
-    this.network = new SimNetwork(options.scheduler, options.random, zoneLinks(zoneOf));
+    this.network = new SimNetwork(options.scheduler, options.random, zoneLinks(zoneOf, options.links));
     this.api = new SimApi(options.scheduler);
-    this.cameras = new SimCameras(options.random);
+    this.cameras = new SimCameras(options.random, options.cameraFrameMs);
     this.#world = {
       scheduler: options.scheduler,
       network: this.network,

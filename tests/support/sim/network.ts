@@ -80,8 +80,8 @@ export class SimNetwork {
   /** Loss on every link of a host. */
   readonly #hostLoss = new Map<string, number>();
   readonly #listeners = new Map<string, Listener>();
-  /** Last delivery time per directed link, so datagrams of a flow keep their order. */
-  readonly #lastDelivery = new Map<string, number>();
+  /** Last delivery time per directed link (from, to), so datagrams of a flow keep their order. */
+  readonly #lastDelivery = new Map<string, Map<string, number>>();
   readonly counters = new Map<string, HostCounters>();
   #ephemeral = 40000;
 
@@ -176,22 +176,30 @@ export class SimNetwork {
     };
   }
 
+  /** The quality of the link between `a` and `b` now. */
+  #quality(a: string, b: string): LinkQuality {
+    return (this.#links.size > 0 ? this.#links.get(linkKey(a, b)) : undefined) ?? this.#defaultLink(a, b);
+  }
+
   /** One-way delay of a packet from `a` to `b` sent now, keeping the order of the flow. */
   #deliveryDelay(a: string, b: string, ordered: boolean): number {
-    const q = this.#links.get(linkKey(a, b)) ?? this.#defaultLink(a, b);
+    const q = this.#quality(a, b);
     const now = this.#sched.now();
     let at = now + q.delayMs + this.#random() * q.jitterMs;
     if (ordered) {
-      const key = `${a}>${b}`;
-      at = Math.max(at, this.#lastDelivery.get(key) ?? 0);
-      this.#lastDelivery.set(key, at);
+      let flows = this.#lastDelivery.get(a);
+      if (!flows) this.#lastDelivery.set(a, flows = new Map());
+      at = Math.max(at, flows.get(b) ?? 0);
+      flows.set(b, at);
     }
     return at - now;
   }
 
   #lost(a: string, b: string): boolean {
-    const q = this.#links.get(linkKey(a, b)) ?? this.#defaultLink(a, b);
-    const loss = Math.max(q.loss, this.#hostLoss.get(a) ?? 0, this.#hostLoss.get(b) ?? 0);
+    const q = this.#quality(a, b);
+    const loss = this.#hostLoss.size === 0
+      ? q.loss
+      : Math.max(q.loss, this.#hostLoss.get(a) ?? 0, this.#hostLoss.get(b) ?? 0);
     return loss > 0 && this.#random() < loss;
   }
 

@@ -12,7 +12,7 @@
 import { containedErrors, setContainmentLogger } from "../../../src/contain.ts";
 import { createLogger, type Logger } from "../../../src/log.ts";
 import { seededRandom } from "../seeded_random.ts";
-import { SimCluster } from "./cluster.ts";
+import { SimCluster, type SimLinkDelays } from "./cluster.ts";
 import { checkCluster, lingeringCopies } from "./invariants.ts";
 import { describePlan, drawPlan, type PlanOptions, type SimPlan } from "./plan.ts";
 import type { MediaGap } from "./reader.ts";
@@ -28,14 +28,25 @@ export interface SimOptions extends PlanOptions {
   settleMs?: number;
   /** Invariant checks this often while settling. @default 250 */
   pollMs?: number;
+  /**
+   * A step ends early once the invariants held this long in a row (they must still hold then); 0: every step
+   * lasts `settleMs`. @default 0
+   */
+  holdMs?: number;
   /** `--linger`. @default 5 */
   lingerSeconds?: number;
+  /** Milliseconds between a camera's pictures (25 fps by default; a control-plane bench sends few). */
+  cameraFrameMs?: number;
+  /** Link delays (see cluster.ts). */
+  links?: SimLinkDelays;
   /** Copies to lingering members count against k and zones (finding F2). @default false */
   strictLinger?: boolean;
   /** Relay log level kept in the trace. @default "warn" */
   logLevel?: "debug" | "info" | "warn";
   /** Changes the plan before the run (to attack the simulation with a known-bad cluster). */
   editPlan?: (plan: SimPlan) => void;
+  /** From this sim time to the end, peer calls and heartbeats received are counted apart (`window`). */
+  measureFromMs?: number;
   /** Looks at the cluster at the end of the run, before teardown (diagnostics). */
   inspect?: (cluster: SimCluster) => void;
 }
@@ -63,6 +74,13 @@ export interface SimResult {
   /** Peer calls received per relay node and operation, and heartbeats. */
   calls: Map<string, Map<string, number>>;
   heartbeats: number;
+  /** What relays received from `measureFromMs` to the end: peer calls per node and operation, heartbeats per node. */
+  window: {
+    fromMs: number;
+    toMs: number;
+    calls: Map<string, Map<string, number>>;
+    heartbeats: Map<string, number>;
+  };
   /** Log lines the relays wrote (at the run's level), and a hash of them all: equal runs log the same. */
   logLines: number;
   logHash: number;
@@ -127,9 +145,19 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     onViolation: violate,
     logger,
     lingerSeconds: options.lingerSeconds ?? 5,
+    ...(options.cameraFrameMs ? { cameraFrameMs: options.cameraFrameMs } : {}),
+    ...(options.links ? { links: options.links } : {}),
   });
   const convergeMs: Array<number | null> = [];
   let lingering = 0;
+  const counted = () =>
+    new Map(plan.relays.map((r) => {
+      const c = cluster.network.countersOf(r.host);
+      return [r.node, { calls: new Map(c.callsIn), heartbeats: c.heartbeatsIn }] as const;
+    }));
+  let before: ReturnType<typeof counted> | null = null;
+  const measureFrom = options.measureFromMs ?? Infinity;
+  if (Number.isFinite(measureFrom)) scheduler.at(measureFrom, () => before = counted(), WORLD);
   try {
     scheduler.at(1000, () => {
       for (const r of plan.readers) cluster.addReader(r.relay, r.path);
@@ -152,7 +180,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       const end = lastFault + settleMs;
       let heldSince: number | null = null;
       let last: string[] = [];
+      const holdMs = options.holdMs ?? 0;
       while (scheduler.now() < end) {
+        if (holdMs > 0 && heldSince !== null && scheduler.now() - heldSince >= holdMs) break;
         await scheduler.runUntil(Math.min(end, scheduler.now() + pollMs));
         const snap = cluster.snapshot();
         last = checkCluster(snap, plan.paths, { strictLinger: options.strictLinger ?? false });
@@ -189,6 +219,21 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     trace.push(`--- last ${logTail.length} log lines of the relays (level ${level}) ---`, ...logTail);
     trace.push(`replay: ${replayCommand(options.seed)}`);
   }
+  const after = counted();
+  const start = before as ReturnType<typeof counted> | null;
+  const window = {
+    fromMs: Number.isFinite(measureFrom) ? measureFrom : 0,
+    toMs: scheduler.now(),
+    calls: new Map<string, Map<string, number>>(),
+    heartbeats: new Map<string, number>(),
+  };
+  for (const [node, now] of after) {
+    const was = start?.get(node);
+    const calls = new Map<string, number>();
+    for (const [op, n] of now.calls) calls.set(op, n - (was?.calls.get(op) ?? 0));
+    window.calls.set(node, calls);
+    window.heartbeats.set(node, now.heartbeats - (was?.heartbeats ?? 0));
+  }
   const calls = new Map<string, Map<string, number>>();
   let heartbeats = 0;
   for (const r of plan.relays) {
@@ -211,6 +256,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     globalTimers: globals.timersSet,
     calls,
     heartbeats,
+    window,
     logLines,
     logHash,
   };
