@@ -8,20 +8,18 @@
  *
  * Numbering: the mesh carries one numbering per epoch, the root's (members forward what they get untouched; only
  * their own readers get their rewrite). Each subscription is made in an epoch and a parent feeds it that epoch's
- * numbering only, so within an epoch the packets of two parents are one numbering (duplicates filtered across
- * them), and the first packet (or subscription) of the epoch joined last is the one place where the numbering
- * changes: the duplicate filter starts over, the tracks re-base (readers see a gap, not a jump), and this relay's
- * own children of the old epoch are let go.
+ * numbering only (epoch_filter.ts): the first packet (or subscription) of the epoch joined last is the one place
+ * where the numbering changes; there the tracks re-base (readers see a gap, not a jump), the GOP caches restart,
+ * and this relay's own children of the old epoch are let go.
  * @module
  */
 import type { Logger } from "../log.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
-import { rtpSequence, rtpSsrc } from "../rtp/packet.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
 import type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
-import { SeqWindow } from "./seq_window.ts";
+import { EpochFilter } from "./epoch_filter.ts";
 
 export type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 
@@ -47,8 +45,11 @@ export class MeshSource implements StreamSource {
   #root: PeerRef | null = null;
   /** The epoch of the last join answer. */
   #epoch: string | null = null;
-  /** The epoch whose numbering this relay takes and forwards now (null before the first packet, after stop). */
-  #forwarding: string | null = null;
+  /** What this relay takes of its parents' packets; at each change of numbering the tracks re-base. */
+  readonly #filter = new EpochFilter((epoch) => {
+    for (const track of this.stream.tracks) track.newEpoch();
+    this.#host.forwarding(this.stream.path, epoch);
+  });
   #attached: Attachment | null = null;
   /** The attachment being subscribed (make before break), fed before it becomes the current one. */
   #pending: Attachment | null = null;
@@ -56,7 +57,6 @@ export class MeshSource implements StreamSource {
   #receivedAny = false;
   #lastFromParent = 0;
   #suspects: string[] = [];
-  #windows: SeqWindow[] = [];
   #wake: (() => void) | null = null;
   /** The parent left because it fell silent, until it speaks again (then it is told to stop sending). */
   #silentParent: PeerRef | null = null;
@@ -69,14 +69,8 @@ export class MeshSource implements StreamSource {
   #loop: Promise<void> | null = null;
   /** Re-parents so far (for the admin API). */
   reparents = 0;
-  /** Repeated packets dropped after a re-parent. */
-  duplicates = 0;
-  /** Packets of a numbering the root left (an old root's, late) or held while a restart is confirmed. */
-  stale = 0;
   /** Last time the parent changed (ms), for gap measurements. */
   lastReparentAt = 0;
-  /** Numberings taken so far (the first epoch's included): each a re-base of the tracks. */
-  epochs = 0;
 
   /**
    * @param stream the stream to feed
@@ -113,7 +107,22 @@ export class MeshSource implements StreamSource {
    * (null: none yet, or stopped).
    */
   get forwarding(): string | null {
-    return this.#forwarding;
+    return this.#filter.forwarding;
+  }
+
+  /** Repeated packets dropped (the overlap of a make-before-break re-parent). */
+  get duplicates(): number {
+    return this.#filter.duplicates;
+  }
+
+  /** Packets of an epoch this relay left, or far behind the numbering. */
+  get stale(): number {
+    return this.#filter.stale;
+  }
+
+  /** Numberings taken so far (the first epoch's included): each a re-base of the tracks. */
+  get epochs(): number {
+    return this.#filter.epochs;
   }
 
   /** The root this relay joined. */
@@ -133,7 +142,7 @@ export class MeshSource implements StreamSource {
     this.#interrupt();
     // Nothing is relayed from here on: what the stream gets next (a camera pulled here, the root having moved here)
     // re-bases, and the children fed this epoch's numbering from here are let go.
-    if (this.#forwarding !== null) this.#cutOver(null);
+    this.#filter.cutOver(null);
     await this.#loop;
     const attached = this.#attached;
     this.#attached = null;
@@ -167,41 +176,14 @@ export class MeshSource implements StreamSource {
     if (from === this.#attached) this.#lastFromParent = this.#host.now();
     const track = this.stream.tracks[packet.track];
     if (!track) return;
-    if (from.epoch !== this.#forwarding) {
-      // The epoch joined last starts here, at its first packet, even during the overlap (its parent's GOP burst);
-      // a subscription of an epoch left behind is late.
-      if (from.epoch !== this.#epoch) {
-        this.stale++;
-        return;
-      }
-      this.#cutOver(from.epoch);
-    }
     if (packet.type === "rtp") {
       if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
-      const window = (this.#windows[packet.track] ??= new SeqWindow());
-      const verdict = window.check(rtpSequence(packet.payload), rtpSsrc(packet.payload));
-      if (verdict !== true) {
-        if (verdict === "repeat") this.duplicates++;
-        else this.stale++;
-        return;
-      }
+      if (!this.#filter.take(from.epoch, this.#epoch, packet.track, packet.payload, this.#host.now())) return;
       this.#receivedAny = true;
       track.relayRtp(packet.owned ? packet.payload : packet.payload.slice());
-    } else if (packet.type === "rtcp") {
+    } else if (packet.type === "rtcp" && this.#filter.take(from.epoch, this.#epoch, packet.track, null, 0)) {
       track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }
-  }
-
-  /**
-   * From now on this relay takes (and forwards) `epoch`'s numbering: the duplicate filter starts over, the tracks
-   * re-base at their next packet (and their GOP caches restart), children of other epochs are let go.
-   */
-  #cutOver(epoch: string | null): void {
-    this.#forwarding = epoch;
-    for (const window of this.#windows) window?.reset();
-    for (const track of this.stream.tracks) track.newEpoch();
-    if (epoch !== null) this.epochs++;
-    this.#host.forwarding(this.stream.path, epoch);
   }
 
   /** A heartbeat from `node` arrived. */
@@ -393,7 +375,7 @@ export class MeshSource implements StreamSource {
     this.#pending = next;
     try {
       // Another epoch's numbering cannot be told apart from this one's: it starts at a keyframe (the GOP burst).
-      const burst = !this.#receivedAny || next.epoch !== this.#forwarding;
+      const burst = !this.#receivedAny || next.epoch !== this.#filter.forwarding;
       await this.#host.subscribe(next.parent, this.stream.path, next.streamId, burst, join.epoch);
     } catch (err) {
       this.#host.route(next.streamId, null);
@@ -411,7 +393,7 @@ export class MeshSource implements StreamSource {
     this.#attached = next;
     this.#lastFromParent = this.#host.now();
     // The old parent's numbering ends here at the latest (the new one's burst may have started it already).
-    if (next.epoch !== this.#forwarding) this.#cutOver(next.epoch);
+    this.#filter.cutOver(next.epoch);
     if (current || suspects.length) {
       this.reparents++;
       this.lastReparentAt = this.#host.now();

@@ -7,10 +7,11 @@
  * unexpected:
  * - a new SSRC (a root whose track was rebuilt) starts over, and the SSRCs it replaced are retired (their late
  *   packets are dropped, never let in to flip the stream back);
- * - the same SSRC landing far behind the window is a new numbering once a second packet follows the first in
- *   sequence (RFC 3550 A.1's restart rule), so that nothing can leave the window refusing every packet for good;
- *   the first is dropped. (Far ahead needs no rule: a packet ahead is new in either case.)
- * Sans-I/O.
+ * - a packet far behind the window is old (a GOP burst from a parent of this epoch replays up to a GOP), never the
+ *   start of another numbering, unless the window refused such packets, and took nothing, for
+ *   {@linkcode STUCK_MS}: then it starts over, so that nothing (a wrap after a long cut, a bogus number) can leave
+ *   it refusing every packet for good. (Far ahead needs no rule: a packet ahead is new in either case.)
+ * Sans-I/O: the caller passes the time.
  * @module
  */
 
@@ -18,9 +19,14 @@
 export const SEQ_WINDOW = 512;
 /** Retired SSRCs remembered per track. */
 const RETIRED = 4;
+/**
+ * How long (ms) the window refuses packets far behind it (or of a retired SSRC), taking none, before it takes them
+ * for a new numbering: longer than a paced GOP burst takes to catch up with the numbers already seen.
+ */
+export const STUCK_MS = 2000;
 
 /** Why a packet was not taken. */
-export type SeqRefusal = "repeat" | "retired" | "probation";
+export type SeqRefusal = "repeat" | "retired" | "behind";
 
 /** Accepts each RTP sequence number once per numbering, tolerating reordering within the window. */
 export class SeqWindow {
@@ -31,8 +37,8 @@ export class SeqWindow {
   #highest = -1;
   #ssrc = -1;
   readonly #retired: number[] = [];
-  /** The sequence number that would confirm a far jump as a restart, or -1. */
-  #badSeq = -1;
+  /** Since when packets far behind (or retired) have been refused with none taken (ms), or -1. */
+  #refusingSince = -1;
   /** Numberings started so far (the first packet's included). */
   epochs = 0;
 
@@ -40,11 +46,15 @@ export class SeqWindow {
    * True when `seq` is new in its numbering (and remembers it); the reason otherwise.
    * @param seq RTP sequence number
    * @param ssrc RTP SSRC; -1 when unknown (tests of numbering alone)
+   * @param now the time (ms), for {@linkcode STUCK_MS}
    */
-  check(seq: number, ssrc = -1): true | SeqRefusal {
+  check(seq: number, ssrc = -1, now = 0): true | SeqRefusal {
     seq &= 0xffff;
     if (ssrc !== this.#ssrc) {
-      if (ssrc >= 0 && this.#retired.includes(ssrc)) return "retired";
+      if (ssrc >= 0 && this.#retired.includes(ssrc)) {
+        if (!this.#stuck(now)) return "retired";
+        this.#retired.splice(this.#retired.indexOf(ssrc), 1);
+      }
       if (this.#ssrc >= 0) {
         this.#retired.push(this.#ssrc);
         if (this.#retired.length > RETIRED) this.#retired.shift();
@@ -55,11 +65,7 @@ export class SeqWindow {
       if (this.#seen[seq]) return "repeat";
       const behind = (this.#highest - seq) & 0xffff;
       if (behind > 0 && behind < 0x8000 && behind >= SEQ_WINDOW) {
-        // Far behind: a repeat older than the window, or the start of another numbering under this SSRC.
-        if (seq !== this.#badSeq) {
-          this.#badSeq = (seq + 1) & 0xffff;
-          return "probation";
-        }
+        if (!this.#stuck(now)) return "behind";
         this.#restart(this.#ssrc);
       }
     }
@@ -76,8 +82,14 @@ export class SeqWindow {
     this.#ring[this.#head] = seq;
     this.#head = (this.#head + 1) % SEQ_WINDOW;
     this.#seen[seq] = 1;
-    this.#badSeq = -1;
+    this.#refusingSince = -1;
     return true;
+  }
+
+  /** True once packets have been refused, and none taken, for {@linkcode STUCK_MS} up to `now`. */
+  #stuck(now: number): boolean {
+    if (this.#refusingSince < 0) this.#refusingSince = now;
+    return now - this.#refusingSince >= STUCK_MS;
   }
 
   /** The SSRC of the numbering followed now (-1 before the first packet). */
@@ -102,7 +114,7 @@ export class SeqWindow {
     this.#head = 0;
     this.#highest = -1;
     this.#ssrc = ssrc;
-    this.#badSeq = -1;
+    this.#refusingSince = -1;
     this.epochs++;
   }
 }
