@@ -14,6 +14,7 @@ import {
   type MeshSealer,
 } from "./mesh_seal.ts";
 import type { MeshPort } from "./mesh_io.ts";
+import { OrderedSender } from "../dataplane/ordered_sender.ts";
 import type { RtpRenumber } from "../rtp/packet.ts";
 
 /**
@@ -33,6 +34,8 @@ export interface MeshSocketSecurity {
 /** The relay's mesh UDP port. */
 export class MeshSocket implements MeshPort {
   readonly #conn: Deno.DatagramConn;
+  /** In-order sends per destination (see ordered_sender.ts: a GOP burst must not reach a child backwards). */
+  readonly #out: OrderedSender;
   readonly #security: MeshSocketSecurity | null;
   #closed = false;
   /** Datagrams refused, per reason. */
@@ -50,6 +53,8 @@ export class MeshSocket implements MeshPort {
   constructor(hostname: string, port: number, security: MeshSocketSecurity | null = null) {
     this.#security = security;
     this.#conn = Deno.listenDatagram({ transport: "udp", hostname, port });
+    const conn = this.#conn;
+    this.#out = new OrderedSender((d, to) => conn.send(d, to), () => this.sendErrors++);
     void this.#receive();
   }
 
@@ -90,7 +95,7 @@ export class MeshSocket implements MeshPort {
       this.sendErrors++;
       return;
     }
-    this.#conn.send(datagram, to).catch(() => this.sendErrors++);
+    this.#out.send(datagram, to);
   }
 
   /** Closes the socket. */
