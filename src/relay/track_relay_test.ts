@@ -5,18 +5,12 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
-import { marshalSenderReport, parseSenderReport, senderReportSize } from "../rtp/rtcp.ts";
-import {
-  renumberRtp,
-  type RtpRenumber,
-  rtpSequence,
-  rtpSsrc,
-  rtpTimestamp,
-  writeRtpHeader,
-} from "../rtp/packet.ts";
+import { parseSenderReport } from "../rtp/rtcp.ts";
+import { renumberRtp, type RtpRenumber, rtpSequence, rtpSsrc, rtpTimestamp } from "../rtp/packet.ts";
 import type { Egress } from "./egress.ts";
 import { GopCache } from "./gop_cache.ts";
 import { Track } from "./track.ts";
+import { testRtp, testSenderReport } from "../../tests/support/rtp_fixtures.ts";
 
 const OUT_SSRC = 0x0badcafe;
 
@@ -41,26 +35,8 @@ class Recorder implements Egress {
 }
 
 /** An RTP packet of NAL type 5 (IDR) or 1 (P slice). */
-function rtp(seq: number, ts: number, ssrc: number, nal: 0x65 | 0x41 = 0x41): Uint8Array {
-  const buf = new Uint8Array(16);
-  writeRtpHeader(buf, 0, { marker: false, payloadType: 96, sequence: seq, timestamp: ts, ssrc });
-  buf.fill(nal, 12);
-  return buf;
-}
-
-function senderReport(ssrc: number, rtpTs: number): Uint8Array {
-  const buf = new Uint8Array(senderReportSize(0));
-  marshalSenderReport(buf, 0, {
-    ssrc,
-    ntpSec: 3_900_000_000,
-    ntpFrac: 0,
-    rtpTimestamp: rtpTs,
-    packetCount: 1,
-    octetCount: 1,
-    reports: [],
-  });
-  return buf;
-}
+const rtp = (seq: number, ts: number, ssrc: number, nal: 0x65 | 0x41 = 0x41) => testRtp(seq, ts, ssrc, nal);
+const senderReport = (ssrc: number, rtpTs: number) => testSenderReport(ssrc, rtpTs);
 
 function makeTrack(gop = false): { track: Track; clock: { t: number } } {
   const clock = { t: 100 };
