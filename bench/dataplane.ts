@@ -19,7 +19,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { rssBytes } from "../tests/support/proc_stats.ts";
+import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
 import { compile, freeUdpPorts, Lines } from "./support/dataplane_procs.ts";
 import { type Impl, type Relay, startRelay } from "./support/dataplane_relays.ts";
 import { formatThreads, loadAverage, openWindow, type WindowCpu } from "./support/trial_window.ts";
@@ -79,6 +79,11 @@ interface Trial {
   /** Relay RSS half-way through the offered load and at the end of the window, bytes. */
   rssMid: number;
   rssEnd: number;
+  /**
+   * Relay CPU per offered copy (rate x fan-out), µs, in each sixth of the offered load, then in the drain:
+   * where the trial's average comes from (warm-up at the start, steady state after).
+   */
+  slices: number[];
   pass: boolean;
 }
 
@@ -107,6 +112,10 @@ async function trial(
     rssMid = rssBytes(relay.pid);
   }, ms / 2);
   const window = openWindow(relay.pid);
+  const cpuMarks = [cpuSeconds(relay.pid)];
+  const sliceTimer = setInterval(() => {
+    if (cpuMarks.length < 7) cpuMarks.push(cpuSeconds(relay.pid));
+  }, ms / 6);
   const blast = await new Deno.Command(`${bin}/blaster`, {
     args: [
       String(relay.port),
@@ -118,6 +127,8 @@ async function trial(
     stdout: "piped",
   }).output();
   clearTimeout(midTimer);
+  clearInterval(sliceTimer);
+  if (cpuMarks.length < 7) cpuMarks.push(cpuSeconds(relay.pid));
   const sent = JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number; seconds: number };
   const result = JSON.parse((await sinkLines.next(10_000)) ?? "{}") as {
     received: number[];
@@ -126,6 +137,9 @@ async function trial(
   };
   await sink.status;
   const w = window.end();
+  cpuMarks.push(cpuSeconds(relay.pid));
+  const perSlice = (rate * sinkPorts.length * ms) / 6 / 1000;
+  const slices = cpuMarks.slice(1).map((c, i) => ((c - cpuMarks[i]!) * 1e6) / perSlice);
   const rssEnd = rssBytes(relay.pid);
   const cpu = w.cpuSeconds;
   const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
@@ -150,6 +164,7 @@ async function trial(
     window: w,
     rssMid,
     rssEnd,
+    slices,
     // The blaster must have offered (nearly) the asked rate in time, or the rate was not really tried.
     pass: loss < MAX_LOSS && sent.sent >= expectedPerPort * 0.99 && sent.seconds < (ms / 1000) * 1.1,
   };
@@ -230,6 +245,12 @@ function printCostTrials(rs: { impl: Impl; idleRss?: number; cost: Trial | null 
         } % of a core; load avg ${t.loadAvg}`,
     );
     for (const line of formatThreads(t.window, t.received)) console.log(line);
+    const [drain, ...sixths] = [...t.slices].reverse();
+    console.log(
+      `      µs per offered copy by sixth of the offered load: ${
+        sixths.reverse().map((v) => v.toFixed(2)).join(" ")
+      }; drain ${drain?.toFixed(2)} (CPU of the drain over a sixth's copies)`,
+    );
   }
   console.log(
     "\n  relay RSS: idle (started, no stream) / cost trial half-way / end (growth half-way to end)",
