@@ -22,6 +22,8 @@ export interface WindowCpu {
   cpuSeconds: number;
   /** Per kind of thread, biggest first. */
   groups: ThreadGroupCpu[];
+  /** Threads alive when the window opened and gone at its end (their CPU in the window is not counted). */
+  exited: string[];
 }
 
 /** The kind of a thread, from its name (comm) and whether it is the process's first thread. */
@@ -36,11 +38,12 @@ export function threadGroup(pid: number, tid: number, comm: string): string {
 
 /**
  * Starts a window on a process now; `end()` reads every thread again. A thread born in the window counts from
- * zero; one that died in it is lost (none do in the relays measured here: their thread pools are fixed).
+ * zero; one that died in it is only named in `exited` (Tokio's blocking pool retires threads idle for 10 s).
  */
 export function openWindow(pid: number): { end(): WindowCpu } {
   const t0 = performance.now();
-  const before = new Map(threadCpu(pid).map((t) => [t.tid, t.seconds]));
+  const first = threadCpu(pid);
+  const before = new Map(first.map((t) => [t.tid, t.seconds]));
   return {
     end() {
       const after = threadCpu(pid);
@@ -54,7 +57,9 @@ export function openWindow(pid: number): { end(): WindowCpu } {
         groups.set(name, g);
       }
       const list = [...groups.values()].sort((a, b) => b.seconds - a.seconds);
-      return { seconds, cpuSeconds: list.reduce((s, g) => s + g.seconds, 0), groups: list };
+      const alive = new Set(after.map((t) => t.tid));
+      const exited = first.filter((t) => !alive.has(t.tid)).map((t) => threadGroup(pid, t.tid, t.comm));
+      return { seconds, cpuSeconds: list.reduce((s, g) => s + g.seconds, 0), groups: list, exited };
     },
   };
 }
@@ -72,9 +77,12 @@ export function loadAverage(): string {
  * Lines showing a window's CPU per kind of thread: seconds, µs per forwarded packet and % of a core.
  */
 export function formatThreads(w: WindowCpu, forwarded: number): string[] {
+  const exited = w.exited.length > 0
+    ? [`      exited in the window, not counted: ${w.exited.join(", ")}`]
+    : [];
   return w.groups.map((g) =>
     `      ${`${g.group} (${g.threads})`.padEnd(22)} ${g.seconds.toFixed(2).padStart(7)} s  ${
       (forwarded > 0 ? (g.seconds * 1e6) / forwarded : NaN).toFixed(3).padStart(7)
     } µs/pkt  ${((g.seconds / w.seconds) * 100).toFixed(1).padStart(5)} % of a core`
-  );
+  ).concat(exited);
 }
