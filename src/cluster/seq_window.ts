@@ -118,15 +118,19 @@ export class SeqWindow {
   }
 
   /**
-   * Whether a packet from another sender continues the numbering followed: the next number, or a number already
-   * taken with the same timestamp (a sender a little behind); true when nothing was taken yet.
+   * Whether a packet from another sender continues the numbering followed: the next number (with a timestamp not
+   * before the last one's), or a number already taken with the same timestamp (a sender a little behind); true
+   * when nothing was taken yet.
    */
   continuedBy(seq: number, timestamp: number, ssrc: number): boolean {
     if (this.#highest < 0) return true;
     if (ssrc !== this.#ssrc) return false;
     const seen = this.timestampOf(seq);
     if (seen !== null) return seen === timestamp >>> 0;
-    return (seq & 0xffff) === ((this.#highest + 1) & 0xffff);
+    if ((seq & 0xffff) !== ((this.#highest + 1) & 0xffff)) return false;
+    // The next number with an earlier timestamp is another numbering (re-basing onto a B-frame costs nothing).
+    const last = this.timestampOf(this.#highest);
+    return last === null || ((timestamp - last) | 0) >= 0;
   }
 
   /** The SSRC of the numbering followed now (-1 before the first packet). */

@@ -90,6 +90,11 @@ Deno.test("SeqWindow tells whether another sender continues its numbering: next 
   for (let s = 100; s < 110; s++) w.check(s, 0xa, false, s * 3600);
   assertEquals(w.continuedBy(110, 110 * 3600, 0xa), true, "the next number");
   assertEquals(
+    w.continuedBy(110, 109 * 3600 - 1, 0xa),
+    false,
+    "the next number, an earlier timestamp (seed 1006)",
+  );
+  assertEquals(
     w.continuedBy(105, 105 * 3600, 0xa),
     true,
     "a repeat, same timestamp: a sender a little behind",
