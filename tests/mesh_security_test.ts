@@ -19,6 +19,7 @@ import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 import { firstHttpRequest, tapLoopback } from "./support/loopback_tap.ts";
 import { nodeName, TEST_MESH_KEY } from "./support/mesh.ts";
 import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
+import { udpDrops } from "./support/udp_drops.ts";
 import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
 import {
   FORGED,
@@ -63,8 +64,9 @@ function injector(target: RelayProcess) {
 }
 
 /** Publishes on relay 0, reads on relay 1 over TCP, injects at relay 1's mesh port while 2000 packets flow. */
-async function runInjection(cluster: RelayCluster): Promise<Seen> {
+async function runInjection(cluster: RelayCluster): Promise<{ seen: Seen; kernelDrops: number }> {
   const [a, b] = cluster.relays as [RelayProcess, RelayProcess];
+  const drops0 = udpDrops([b.meshPort]);
   await using pub = await startRtspPublisher(a.url("sec"), SDP, { transport: "tcp" });
   for (let i = 0; i < 5; i++) await pub.send(packet(0)); // the root learns the stream before the reader asks
   const seen = new Seen();
@@ -76,7 +78,8 @@ async function runInjection(cluster: RelayCluster): Promise<Seen> {
   } finally {
     attacker.close();
   }
-  return seen;
+  // The attacker's spray shares b's mesh socket with the stream: on a busy machine its buffer may overflow.
+  return { seen, kernelDrops: udpDrops([b.meshPort]) - drops0 };
 }
 
 Deno.test("mesh key: the stream crosses sealed; a wrong-key relay cannot join; injected packets are refused", async () => {
@@ -91,8 +94,8 @@ Deno.test("mesh key: the stream crosses sealed; a wrong-key relay cannot join; i
     argsOf: (i) => i < 2 ? ["--mesh-key-file", keyFile] : ["--mesh-key", WRONG],
   });
   const [a, b, c] = cluster.relays as [RelayProcess, RelayProcess, RelayProcess];
-  const seen = await runInjection(cluster);
-  seen.assertGapless("reader on the keyed relay", 1999);
+  const { seen, kernelDrops } = await runInjection(cluster);
+  seen.assertInOrder("reader on the keyed relay", 1999, kernelDrops);
   assertEquals(seen.forged, 0, "an injected packet reached the reader");
 
   // The relay with the wrong key asks its peers where the path is rooted: refused, so its reader gets nothing.
@@ -157,6 +160,7 @@ Deno.test("mesh key rotation (old+new, new+old, new) during a live stream loses 
   for (let i = 0; i < 5; i++) await pub.send(packet(0));
   const seen = new Seen();
   await using _reader = await startRtspReader(b.url("rot"), { transport: "tcp", onRtp: seen.record });
+  const drops0 = udpDrops([b.meshPort]);
   // Each step has 1.5 s to reach both relays (they re-read the file every second), as a Secret needs its time.
   const steps = [`${KEY_1}\n${KEY_2}\n`, `${KEY_2}\n${KEY_1}\n`, `${KEY_2}\n`];
   const pending: Promise<unknown>[] = [];
@@ -165,7 +169,8 @@ Deno.test("mesh key rotation (old+new, new+old, new) during a live stream loses 
   });
   await Promise.all(pending);
   await delay(300);
-  seen.assertGapless("reader across the rotation", 6999);
+  // A packet the rotation lost would be refused (counted below) or missing without a kernel drop.
+  seen.assertInOrder("reader across the rotation", 6999, udpDrops([b.meshPort]) - drops0);
   for (const r of [a, b]) {
     const reloads = r.process.stderrLines.filter((l) => l.includes("mesh keys reloaded")).length;
     assertEquals(reloads, 3, `${r.host} reloaded its keys ${reloads} times`);
@@ -173,7 +178,7 @@ Deno.test("mesh key rotation (old+new, new+old, new) during a live stream loses 
       .reduce((n, s) => n + s.value, 0);
     assertEquals(refused, 0, `${r.host} refused ${refused} packets during the rotation`);
   }
-  console.log(`rotation: ${seen.indexes.length} packets, gapless, through three key steps`);
+  console.log(`rotation: ${seen.indexes.length} packets, in order, through three key steps`);
 });
 
 /** Relays started one by one so that one can be restarted as itself (same node, address, ports and flags). */
@@ -365,6 +370,7 @@ Deno.test({
     // budget of new salts.
     const flood = madeUpSaltPackets(5000);
     const c1 = await packetRefusals(c);
+    const cDrops0 = udpDrops([c.meshPort]);
     const floodStart = performance.now();
     await sendTo(c, flood, 2000);
     await delay(500);
@@ -374,7 +380,10 @@ Deno.test({
     // (On a busy machine some of the flood may overflow the socket buffer: not every packet is counted.)
     const derived = flooded.auth ?? 0;
     const others = Object.keys(flooded).filter((r) => r !== "auth" && r !== "salt_rate");
-    if (!((flooded.salt_rate ?? 0) > 0) || derived > 200 + 100 * floodSeconds || others.length > 0) {
+    // The budget is spent unless the kernel dropped so much of the flood that what arrived fit in the burst.
+    const arrivedWithinBurst = derived <= 200 && udpDrops([c.meshPort]) - cDrops0 >= flood.length - 200;
+    const limited = (flooded.salt_rate ?? 0) > 0 || arrivedWithinBurst;
+    if (!limited || derived > 200 + 100 * floodSeconds || others.length > 0) {
       verdicts.push(
         `c refused ${JSON.stringify(flooded)} of ${flood.length} packets under made-up salts in ` +
           `${floodSeconds.toFixed(1)} s`,

@@ -39,7 +39,8 @@ export interface GcmKey {
    * @param nonce 12 bytes, never reused under this key
    * @param aad additional authenticated data (may overlap `out` when `plaintext` is empty)
    * @param plaintext bytes to encrypt, or null
-   * @param out receives the ciphertext: at least as long as `plaintext`
+   * @param out receives the ciphertext: at least as long as `plaintext`; may be `plaintext` itself (in place), never
+   *   a part of it at another offset
    * @param tag receives the 16-byte tag
    */
   seal(

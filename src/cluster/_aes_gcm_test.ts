@@ -73,6 +73,21 @@ Deno.test("nodeGcm() and openSslGcm() seal and open the GCM specification's AES-
   }
 });
 
+Deno.test("GcmKey.seal() encrypts in place (out is the plaintext) to the same bytes, with either backend", () => {
+  for (const gcm of backends()) {
+    const key = gcm.key(createSecretKey(bytes(VECTOR.key)));
+    for (const n of [0, 1, 15, 16, 60, 1400]) {
+      const plain = new Uint8Array(n).map((_, i) => (i * 31 + 7) & 0xff);
+      const expected = seal(key, bytes(VECTOR.iv), bytes(VECTOR.aad), plain);
+      const buf = new Uint8Array(n + GCM_TAG_SIZE);
+      buf.set(plain);
+      const body = buf.subarray(0, n);
+      key.seal(bytes(VECTOR.iv), bytes(VECTOR.aad), body, body, buf.subarray(n));
+      equal(hex(buf), hex(expected), `${gcm.name}, ${n} bytes`);
+    }
+  }
+});
+
 Deno.test({
   name: `openSslGcm() loads libcrypto and is the default backend${sslNote}`,
   ignore: unavailable !== null,

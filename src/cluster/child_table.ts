@@ -17,6 +17,8 @@ export interface ChildSub {
   readonly incarnation: Uint8Array;
   /** The id the child gave the subscription: every frame carries it. */
   readonly streamId: number;
+  /** The root's epoch the child subscribed in: it is fed that epoch's numbering only. */
+  readonly epoch: string;
   /** Ids of the egresses on the stream's tracks, one per track. */
   readonly egressIds: readonly string[];
   /** Last heartbeat or subscription of the child (monotonic ms). */

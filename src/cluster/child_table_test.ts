@@ -13,6 +13,7 @@ function sub(node: string, streamId: number, lastHeard: number, tracks = 2): Chi
     to: { transport: "udp", hostname: "127.0.0.2", port: 7000 },
     incarnation: new Uint8Array(8),
     streamId,
+    epoch: "root/0011223344556677/a",
     egressIds: Array.from({ length: tracks }, (_, t) => childEgressId(node, streamId, t)),
     lastHeard,
   };

@@ -134,6 +134,7 @@ export class Mesh {
         this.#root.authority.has(path)
           ? Promise.resolve(this.#epochOf(path))
           : this.#member.reachEpoch(path, epoch, ms, (w) => this.#wait(w)),
+      askRejoin: (child, path) => void client.call(child, "rejoin", { path, node }).catch(() => {}),
       now,
     }, log);
     this.#router = new StreamRouter({
@@ -161,6 +162,7 @@ export class Mesh {
       detector,
       children: this.#parent.children,
       security: () => this.#security,
+      onForwarding: (path, epoch) => this.#parent.keepEpoch(path, epoch),
     });
   }
 
@@ -412,9 +414,9 @@ export class Mesh {
     if (this.#detector.suspect(node, this.#clock())) this.#lookup.forget(node);
   }
 
-  /** The epoch this relay forwards `path` in: its own as the root, else the one its mesh source joined under. */
+  /** The epoch whose numbering this relay forwards `path` in: its own as the root, else its mesh source's. */
   #epochOf(path: string): string | null {
-    return this.#root.epochOf(path) ?? this.#member.epochOf(path);
+    return this.#root.epochOf(path) ?? this.#member.forwardingOf(path);
   }
 
   /**

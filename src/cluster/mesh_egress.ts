@@ -1,9 +1,11 @@
 /**
  * A mesh child as an egress of a track: RTP/RTCP framed with the stream id the parent gave the subscription and
- * sent to the child's mesh port.
+ * sent to the child's mesh port, in the mesh's numbering (the root's: a member's track hands the renumbering back
+ * to it, applied to the framed copy).
  * @module
  */
 import type { Egress } from "../relay/egress.ts";
+import type { RtpRenumber } from "../rtp/packet.ts";
 import type { MeshPort } from "./mesh_io.ts";
 
 /** One child relay subscribed to one track of a stream. */
@@ -41,8 +43,8 @@ export class MeshEgress implements Egress {
   }
 
   /** @inheritdoc */
-  sendRtp(packet: Uint8Array): boolean {
-    this.#socket.send(this.#to, this.#incarnation, "rtp", this.#streamId, this.#track, packet);
+  sendRtp(packet: Uint8Array, mesh: RtpRenumber | null = null): boolean {
+    this.#socket.send(this.#to, this.#incarnation, "rtp", this.#streamId, this.#track, packet, mesh);
     return true;
   }
 

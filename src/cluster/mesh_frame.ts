@@ -12,6 +12,7 @@
  * when a child subscribes. A heartbeat's payload is the sender's node name (UTF-8). Sans-I/O.
  * @module
  */
+import { renumberRtp, RTP_HEADER_SIZE, type RtpRenumber } from "../rtp/packet.ts";
 
 /** Header bytes in front of every mesh payload. */
 export const MESH_HEADER_SIZE = 6;
@@ -36,12 +37,16 @@ export interface MeshPacket {
   readonly owned?: boolean;
 }
 
-/** Frames a payload: a new buffer of header + payload. */
+/**
+ * Frames a payload: a new buffer of header + payload.
+ * @param renumber applied to the copy of an RTP payload (the numbering a mesh child gets; see `Egress.sendRtp`)
+ */
 export function encodeMeshPacket(
   type: MeshPacketType,
   streamId: number,
   track: number,
   payload: Uint8Array,
+  renumber: RtpRenumber | null = null,
 ): Uint8Array {
   if (track < 0 || track > 255 || !Number.isInteger(track)) {
     throw new RangeError(`track ${track} is outside 0..255`);
@@ -51,6 +56,9 @@ export function encodeMeshPacket(
   out[1] = track;
   new DataView(out.buffer).setUint32(2, streamId >>> 0);
   out.set(payload, MESH_HEADER_SIZE);
+  if (renumber && type === "rtp" && payload.length >= RTP_HEADER_SIZE) {
+    renumberRtp(out, MESH_HEADER_SIZE, renumber);
+  }
   return out;
 }
 

@@ -12,6 +12,7 @@ import {
   MESH_HEADER_SIZE,
   type MeshPacket,
 } from "./mesh_frame.ts";
+import { rtpSequence, rtpSsrc, rtpTimestamp, writeRtpHeader } from "../rtp/packet.ts";
 
 Deno.test("mesh frames round-trip type, track, stream id and payload", () => {
   fc.assert(
@@ -35,6 +36,25 @@ Deno.test("mesh frames round-trip type, track, stream id and payload", () => {
     ),
     { numRuns: 500 },
   );
+});
+
+Deno.test("encodeMeshPacket() renumbers the copy of an RTP payload, never the payload, and nothing else", () => {
+  const rtp = new Uint8Array(20);
+  writeRtpHeader(rtp, 0, { marker: true, payloadType: 96, sequence: 0xfffe, timestamp: 0xffffff00, ssrc: 7 });
+  rtp.fill(0x41, 12);
+  const before = [...rtp];
+  const renumber = { ssrc: 0xdeadbeef, seqDelta: 3, tsDelta: 0x200 };
+  const p = decodeMeshPacket(encodeMeshPacket("rtp", 9, 1, rtp, renumber)) as MeshPacket;
+  assertEquals(
+    [rtpSsrc(p.payload), rtpSequence(p.payload), rtpTimestamp(p.payload), p.payload[1], [
+      ...p.payload.subarray(12),
+    ]],
+    [0xdeadbeef, 1, 0x100, 0x80 | 96, [...rtp.subarray(12)]],
+    "wrapped modulo 2^16 and 2^32; marker, payload type and payload kept",
+  );
+  assertEquals([...rtp], before, "the caller's packet is untouched");
+  const rtcp = decodeMeshPacket(encodeMeshPacket("rtcp", 9, 1, rtp, renumber)) as MeshPacket;
+  assertEquals([...rtcp.payload], before, "RTCP is never renumbered");
 });
 
 Deno.test("heartbeats carry the sender's node name", () => {

@@ -4,6 +4,7 @@
  * port ({@linkcode MeshPort}, by default a `MeshSocket`).
  * @module
  */
+import type { RtpRenumber } from "../rtp/packet.ts";
 import type { PeerAnswer, PeerTarget } from "./mesh_http.ts";
 import type { MeshPacketType } from "./mesh_frame.ts";
 import type { MeshRejectReason } from "./mesh_seal.ts";
@@ -33,7 +34,10 @@ export interface MeshPort {
   readonly rejected: Record<MeshRejectReason, number>;
   onPacket: MeshPacketHandler;
   onReject: MeshRejectHandler;
-  /** Frames (or seals) and sends without awaiting; never throws. */
+  /**
+   * Frames (or seals) and sends without awaiting; never throws. The payload is copied during the call (the caller
+   * keeps it); `renumber` applies to the copy of an RTP payload (the numbering a mesh child gets).
+   */
   send(
     to: Deno.NetAddr,
     incarnation: Uint8Array,
@@ -41,6 +45,7 @@ export interface MeshPort {
     streamId: number,
     track: number,
     payload: Uint8Array,
+    renumber?: RtpRenumber | null,
   ): void;
   close(): void;
 }

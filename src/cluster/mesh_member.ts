@@ -42,6 +42,8 @@ export interface MeshMemberOptions {
   parentTimeoutMs: number;
   /** Wait of a root for its source; a join's timeout adds 2 s. */
   rootReadyMs: number;
+  /** A source forwards `path` in `epoch`'s numbering from now on (see {@linkcode MeshSourceHost.forwarding}). */
+  onForwarding(path: string, epoch: string | null): void;
   logger: Logger;
 }
 
@@ -98,6 +100,10 @@ export class MeshMember implements MeshSourceHost {
     if (source) this.#opts.detector.peerExpected(this.#opts.now());
   }
 
+  forwarding(path: string, epoch: string | null): void {
+    this.#opts.onForwarding(path, epoch);
+  }
+
   readersOf(stream: Stream): number {
     return Math.max(0, stream.refs - this.#opts.children.count(stream.path));
   }
@@ -148,16 +154,16 @@ export class MeshMember implements MeshSourceHost {
 
   // ---- for the mesh ---------------------------------------------------------------------------------------
 
-  /** The epoch the source of `path` joined under, or null. */
-  epochOf(path: string): string | null {
-    return this.sources.get(path)?.epoch ?? null;
+  /** The epoch whose numbering the source of `path` forwards now, or null. */
+  forwardingOf(path: string): string | null {
+    return this.sources.get(path)?.forwarding ?? null;
   }
 
   /**
-   * Waits up to `ms` for the source of `path` to have joined `epoch` (a child that joined a new root subscribing
-   * before this relay re-joined it): the source re-joins now.
+   * Waits up to `ms` for the source of `path` to forward `epoch`'s numbering (a child that joined a new root
+   * subscribing before this relay re-joined it, or before its new parent's first packet): the source re-joins now.
    * @param wait resolves after the given ms on the mesh's timers
-   * @returns the epoch joined then
+   * @returns the epoch forwarded then
    */
   async reachEpoch(
     path: string,
@@ -167,10 +173,12 @@ export class MeshMember implements MeshSourceHost {
   ): Promise<string | null> {
     const source = this.sources.get(path);
     if (!source) return null;
-    source.renewNow();
+    if (source.epoch !== epoch) source.renewNow();
     const deadline = this.#opts.now() + ms;
-    while (source.epoch !== epoch && this.#opts.now() < deadline && !source.stream.closed) await wait(25);
-    return source.epoch;
+    while (source.forwarding !== epoch && this.#opts.now() < deadline && !source.stream.closed) {
+      await wait(25);
+    }
+    return source.forwarding;
   }
 
   /** The view changed: a source whose root moved (or died) re-joins now, not at its next renewal. */

@@ -29,13 +29,15 @@ export interface MeshParentHost {
   readonly detector: FailureDetector;
   /** The mesh port, once open. */
   port(): MeshPort | null;
-  /** The epoch this relay forwards `path` in (as the root, or as joined), or null. */
+  /** The epoch whose numbering this relay forwards `path` in (as the root, or as fed by its parent), or null. */
   epochOf(path: string): string | null;
   /**
    * Waits up to `ms` for this relay to forward `path` in `epoch` (a child that joined a new root subscribing before
    * this relay re-joined it). @returns the epoch it forwards in then
    */
   reachEpoch(path: string, epoch: string, ms: number): Promise<string | null>;
+  /** Asks a child let go to join `path` again now (it need not wait for its parent's silence). */
+  askRejoin(child: SelfRef, path: string): void;
   readonly now: Clock;
 }
 
@@ -83,7 +85,7 @@ export class MeshParent {
       );
     }
     if (stream.closed) throw new PeerError(503, `"${req.path}" closed here`);
-    this.#attach(stream, req.from, req.streamId, req.burst);
+    this.#attach(stream, req.from, req.streamId, req.burst, epoch);
     this.#host.detector.heard(req.from.node);
     // Signed by a key holder: expect its sealer's packets, and tell it what to seal for and what we seal under.
     const security = this.#host.security();
@@ -104,6 +106,25 @@ export class MeshParent {
     return true;
   }
 
+  /**
+   * This relay forwards `path` in `epoch`'s numbering from now on (null: none from the mesh). The children
+   * subscribed in another epoch must not get it (one numbering per epoch: their duplicate filters and re-bases
+   * follow their epoch): they are let go and asked to join again.
+   */
+  keepEpoch(path: string, epoch: string | null): void {
+    for (const sub of this.children.childrenOf(path)) {
+      if (sub.epoch === epoch) continue;
+      this.#log.info("mesh child of another epoch let go", {
+        path,
+        child: sub.node,
+        epoch: sub.epoch,
+        now: epoch,
+      });
+      this.unsubscribe(path, sub.node);
+      this.#host.askRejoin(sub.ref, path);
+    }
+  }
+
   /** A heartbeat of `node` arrived: its subscriptions are alive. */
   heard(node: string): void {
     this.children.heard(node, this.#host.now());
@@ -122,11 +143,20 @@ export class MeshParent {
     for (const [path, sub] of [...this.children.entries()]) this.unsubscribe(path, sub.node);
   }
 
-  #attach(stream: Stream, from: SelfRef, streamId: number, burst: boolean): void {
+  #attach(stream: Stream, from: SelfRef, streamId: number, burst: boolean, epoch: string): void {
     const to: Deno.NetAddr = { transport: "udp", hostname: from.host, port: from.meshPort };
     const incarnation = incarnationBytes(from.incarnation);
     const egressIds = stream.tracks.map((t) => childEgressId(from.node, streamId, t.index));
-    const sub: ChildSub = { node: from.node, ref: from, to, incarnation, streamId, egressIds, lastHeard: 0 };
+    const sub: ChildSub = {
+      node: from.node,
+      ref: from,
+      to,
+      incarnation,
+      streamId,
+      epoch,
+      egressIds,
+      lastHeard: 0,
+    };
     sub.lastHeard = this.#host.now();
     const previous = this.children.add(stream.path, sub);
     if (previous) this.#removeEgresses(stream, previous);

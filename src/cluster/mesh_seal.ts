@@ -36,6 +36,7 @@
  * @module
  */
 import { monotonicMs } from "../clock.ts";
+import { renumberRtp, RTP_HEADER_SIZE, type RtpRenumber } from "../rtp/packet.ts";
 import { defaultGcm, type Gcm, type GcmKey } from "./_aes_gcm.ts";
 import type { MeshPacket, MeshPacketType } from "./mesh_frame.ts";
 import { INCARNATION_SIZE } from "./mesh_incarnation.ts";
@@ -166,6 +167,7 @@ export class MeshSealer {
    * @param track track index, 0..255
    * @param payload the RTP, RTCP or heartbeat bytes
    * @param to the receiver's incarnation, 8 bytes
+   * @param renumber applied to the copy of an RTP payload before sealing (see `encodeMeshPacket`)
    */
   seal(
     type: MeshPacketType,
@@ -173,6 +175,7 @@ export class MeshSealer {
     track: number,
     payload: Uint8Array,
     to: Uint8Array,
+    renumber: RtpRenumber | null = null,
   ): Uint8Array {
     if (track < 0 || track > 255 || !Number.isInteger(track)) {
       throw new RangeError(`track ${track} is outside 0..255`);
@@ -203,11 +206,19 @@ export class MeshSealer {
     const nonce = out.subarray(NONCE_AT, SEALED_HEADER_SIZE);
     const bodyEnd = SEALED_HEADER_SIZE + payload.length;
     const tag = out.subarray(bodyEnd);
+    const patch = renumber !== null && type === "rtp" && payload.length >= RTP_HEADER_SIZE;
     if (this.#encrypt) {
       const aad = buf.subarray(0, INCARNATION_SIZE + SEALED_HEADER_SIZE);
-      this.#key.gcm.seal(nonce, aad, payload, out.subarray(SEALED_HEADER_SIZE, bodyEnd), tag);
+      const body = out.subarray(SEALED_HEADER_SIZE, bodyEnd);
+      if (patch) {
+        // Renumbered in its copy in the datagram, then encrypted in place.
+        body.set(payload);
+        renumberRtp(body, 0, renumber);
+      }
+      this.#key.gcm.seal(nonce, aad, patch ? body : payload, body, tag);
     } else {
       out.set(payload, SEALED_HEADER_SIZE);
+      if (patch) renumberRtp(out, SEALED_HEADER_SIZE, renumber);
       this.#key.gcm.seal(nonce, buf.subarray(0, INCARNATION_SIZE + bodyEnd), null, EMPTY, tag);
     }
     return out;

@@ -48,6 +48,27 @@ Deno.test("a sealed packet opens to the same type, track, stream id and payload,
   }
 });
 
+Deno.test("a renumbered packet seals its renumbered copy, encrypted or not; the caller's packet is untouched", () => {
+  for (const encrypt of [true, false]) {
+    const sealer = new MeshSealer(A, { encrypt });
+    const opener = new MeshOpener(A, RELAY_1);
+    const payload = new Uint8Array([0x80, 96, 0, 1, 0, 0, 0, 10, 0, 0, 0, 7, 0x41, 0x42, 0x43]);
+    const before = [...payload];
+    const datagram = sealer.seal("rtp", 5, 0, payload, RELAY_1, {
+      ssrc: 0xabcdef01,
+      seqDelta: 0xffff,
+      tsDelta: 5,
+    });
+    assertEquals([...payload], before);
+    const p = packet(opener.open(datagram));
+    assertEquals(
+      [...p.payload],
+      [0x80, 96, 0, 0, 0, 0, 0, 15, 0xab, 0xcd, 0xef, 0x01, 0x41, 0x42, 0x43],
+      `encrypt: ${encrypt}`,
+    );
+  }
+});
+
 Deno.test("a sealed packet is the documented bytes: header, per-salt HKDF key, nonce, AAD with the receiver", () => {
   const salt = new Uint8Array(16).map((_, i) => 0xa0 + i);
   const payload = new Uint8Array([0x80, 96, 0, 9, 1, 2, 3, 4]);

@@ -14,6 +14,8 @@ import {
   type MeshSealer,
 } from "./mesh_seal.ts";
 import type { MeshPort } from "./mesh_io.ts";
+import { OrderedSender } from "../dataplane/ordered_sender.ts";
+import type { RtpRenumber } from "../rtp/packet.ts";
 
 /**
  * Receives decoded mesh packets with the sender's `host:port`; the payload is a view valid during the call, unless
@@ -32,6 +34,8 @@ export interface MeshSocketSecurity {
 /** The relay's mesh UDP port. */
 export class MeshSocket implements MeshPort {
   readonly #conn: Deno.DatagramConn;
+  /** In-order sends per destination (see ordered_sender.ts: a GOP burst must not reach a child backwards). */
+  readonly #out: OrderedSender;
   readonly #security: MeshSocketSecurity | null;
   #closed = false;
   /** Datagrams refused, per reason. */
@@ -49,6 +53,8 @@ export class MeshSocket implements MeshPort {
   constructor(hostname: string, port: number, security: MeshSocketSecurity | null = null) {
     this.#security = security;
     this.#conn = Deno.listenDatagram({ transport: "udp", hostname, port });
+    const conn = this.#conn;
+    this.#out = new OrderedSender((d, to) => conn.send(d, to), () => this.sendErrors++);
     void this.#receive();
   }
 
@@ -66,6 +72,7 @@ export class MeshSocket implements MeshPort {
    * Frames (or seals) and sends without awaiting; never throws (failures count in {@linkcode sendErrors}).
    * @param to the receiver's mesh address
    * @param incarnation the receiver's incarnation (8 bytes): a sealed packet opens only there
+   * @param renumber applied to the copy of an RTP payload (see {@linkcode MeshPort.send})
    */
   send(
     to: Deno.NetAddr,
@@ -74,20 +81,21 @@ export class MeshSocket implements MeshPort {
     streamId: number,
     track: number,
     payload: Uint8Array,
+    renumber: RtpRenumber | null = null,
   ): void {
     if (this.#closed) return;
     let datagram: Uint8Array;
     try {
       datagram = this.#security
-        ? this.#security.sealer.seal(type, streamId, track, payload, incarnation)
-        : encodeMeshPacket(type, streamId, track, payload);
+        ? this.#security.sealer.seal(type, streamId, track, payload, incarnation, renumber)
+        : encodeMeshPacket(type, streamId, track, payload, renumber);
     } catch {
       // A packet the framing cannot carry (a track index past 255): dropped and counted, never thrown at the
       // caller's fan-out loop or timer.
       this.sendErrors++;
       return;
     }
-    this.#conn.send(datagram, to).catch(() => this.sendErrors++);
+    this.#out.send(datagram, to);
   }
 
   /** Closes the socket. */

@@ -5,22 +5,29 @@
  * Renewals go through the mesh's batcher (one call per root per lease for all paths): the source asks again as
  * soon as it has its answer and the batcher paces it; anything unusual (a refused renewal, a lost parent, a root
  * that moved, a hurry) is a full join.
+ *
+ * Numbering: the mesh carries one numbering per epoch, the root's (members forward what they get untouched; only
+ * their own readers get their rewrite). Each subscription is made in an epoch and a parent feeds it that epoch's
+ * numbering only (epoch_filter.ts): the first packet (or subscription) of the epoch joined last is the one place
+ * where the numbering changes; there the tracks re-base (readers see a gap, not a jump), the GOP caches restart,
+ * and this relay's own children of the old epoch are let go.
  * @module
  */
 import type { Logger } from "../log.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
-import { rtpSequence, rtpSsrc, rtpTimestamp } from "../rtp/packet.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
 import type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
-import { SeqWindow } from "./seq_window.ts";
+import { EpochFilter } from "./epoch_filter.ts";
 
 export type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 
 interface Attachment {
   parent: PeerRef;
   streamId: number;
+  /** The epoch the subscription was made in: the parent feeds it that epoch's numbering only. */
+  epoch: string;
 }
 
 /** A place in the tree, as a join or a renewal answers it. */
@@ -36,7 +43,13 @@ export class MeshSource implements StreamSource {
   #running = false;
   #stopped = false;
   #root: PeerRef | null = null;
+  /** The epoch of the last join answer. */
   #epoch: string | null = null;
+  /** What this relay takes of its parents' packets; at each change of numbering the tracks re-base. */
+  readonly #filter = new EpochFilter((epoch) => {
+    for (const track of this.stream.tracks) track.newEpoch();
+    this.#host.forwarding(this.stream.path, epoch);
+  });
   #attached: Attachment | null = null;
   /** The attachment being subscribed (make before break), fed before it becomes the current one. */
   #pending: Attachment | null = null;
@@ -44,14 +57,7 @@ export class MeshSource implements StreamSource {
   #receivedAny = false;
   #lastFromParent = 0;
   #suspects: string[] = [];
-  #windows: SeqWindow[] = [];
   #wake: (() => void) | null = null;
-  /** Per track, the stream id whose numbering the duplicate filter follows. */
-  #followed: Array<number | undefined> = [];
-  /** Per stream id (the current and new parents'), per track: whether it forwards the numbering followed. */
-  readonly #numbering = new Map<number, boolean[]>();
-  /** Times a new parent's other numbering was re-based onto (see {@link onFrame}). */
-  renumbered = 0;
   /** The parent left because it fell silent, until it speaks again (then it is told to stop sending). */
   #silentParent: PeerRef | null = null;
   /** The renewal waiting for its root's next call, aborted to join at once or to stop. */
@@ -63,10 +69,6 @@ export class MeshSource implements StreamSource {
   #loop: Promise<void> | null = null;
   /** Re-parents so far (for the admin API). */
   reparents = 0;
-  /** Repeated packets dropped after a re-parent. */
-  duplicates = 0;
-  /** Packets of a numbering the root left (an old root's, late) or held while a restart is confirmed. */
-  stale = 0;
   /** Last time the parent changed (ms), for gap measurements. */
   lastReparentAt = 0;
 
@@ -100,6 +102,29 @@ export class MeshSource implements StreamSource {
     return this.#epoch;
   }
 
+  /**
+   * The epoch whose numbering this relay forwards now: a child subscribed in another epoch must not be fed from here
+   * (null: none yet, or stopped).
+   */
+  get forwarding(): string | null {
+    return this.#filter.forwarding;
+  }
+
+  /** Repeated packets dropped (the overlap of a make-before-break re-parent). */
+  get duplicates(): number {
+    return this.#filter.duplicates;
+  }
+
+  /** Packets of an epoch this relay left, or far behind the numbering. */
+  get stale(): number {
+    return this.#filter.stale;
+  }
+
+  /** Numberings taken so far (the first epoch's included): each a re-base of the tracks. */
+  get epochs(): number {
+    return this.#filter.epochs;
+  }
+
   /** The root this relay joined. */
   get root(): PeerRef | null {
     return this.#root;
@@ -115,6 +140,9 @@ export class MeshSource implements StreamSource {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#interrupt();
+    // Nothing is relayed from here on: what the stream gets next (a camera pulled here, the root having moved here)
+    // re-bases, and the children fed this epoch's numbering from here are let go.
+    this.#filter.cutOver(null);
     await this.#loop;
     const attached = this.#attached;
     this.#attached = null;
@@ -132,50 +160,29 @@ export class MeshSource implements StreamSource {
       reparents: this.reparents,
       duplicates: this.duplicates,
       stale: this.stale,
-      renumbered: this.renumbered,
-      epochs: this.#windows.reduce((n, w) => Math.max(n, w?.epochs ?? 0), 0),
+      epochs: this.epochs,
     };
   }
 
   /** A frame routed here by its stream id. */
   onFrame(packet: MeshPacket, streamId: number): void {
-    if (this.#attached?.streamId === streamId) this.#lastFromParent = this.#host.now();
+    if (this.#stopped) return;
+    const from = this.#attached?.streamId === streamId
+      ? this.#attached
+      : this.#pending?.streamId === streamId
+      ? this.#pending
+      : null;
+    if (!from) return;
+    if (from === this.#attached) this.#lastFromParent = this.#host.now();
     const track = this.stream.tracks[packet.track];
     if (!track) return;
     if (packet.type === "rtp") {
       if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
-      const window = (this.#windows[packet.track] ??= new SeqWindow());
-      const ssrc = rtpSsrc(packet.payload);
-      const seq = rtpSequence(packet.payload);
-      const ts = rtpTimestamp(packet.payload);
-      const fromParent = this.#attached?.streamId === streamId;
-      if (this.#followed[packet.track] !== streamId) {
-        // A new parent may forward another numbering (each relay re-bases its own at every change upstream): its
-        // first packet tells; another one is not mixed in during the overlap and is re-based onto after it.
-        const judged = this.#numbering.get(streamId) ?? [];
-        const same = judged[packet.track] ??= window.continuedBy(seq, ts, ssrc);
-        this.#numbering.set(streamId, judged);
-        if (!same) {
-          if (this.#attached && !fromParent) {
-            this.stale++;
-            return;
-          }
-          track.newEpoch();
-          window.reset();
-          this.renumbered++;
-        }
-        if (same || fromParent || !this.#attached) this.#followed[packet.track] = streamId;
-      }
-      const verdict = window.check(seq, ssrc, fromParent, ts);
-      if (verdict !== true) {
-        if (verdict === "repeat") this.duplicates++;
-        else this.stale++;
-        return;
-      }
+      if (!this.#filter.take(from.epoch, this.#epoch, packet.track, packet.payload, this.#host.now())) return;
       this.#receivedAny = true;
-      track.ingestRtp(packet.owned ? packet.payload : packet.payload.slice());
-    } else if (packet.type === "rtcp") {
-      track.ingestRtcp(packet.owned ? packet.payload : packet.payload.slice());
+      track.relayRtp(packet.owned ? packet.payload : packet.payload.slice());
+    } else if (packet.type === "rtcp" && this.#filter.take(from.epoch, this.#epoch, packet.track, null, 0)) {
+      track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }
   }
 
@@ -354,7 +361,7 @@ export class MeshSource implements StreamSource {
     const suspects = this.#suspects;
     this.#suspects = [];
     const current = this.#attached;
-    if (current && current.parent.node === join.parent.node) {
+    if (current && current.parent.node === join.parent.node && current.epoch === join.epoch) {
       if (this.stream.state !== "ready") this.stream.setState("ready");
       if (this.#host.deaf() && this.#host.now() - this.#lastFromParent > this.#timing.parentTimeoutMs) {
         // Deaf, this relay keeps its parent, which may have dropped it as silent: then nobody would feed it again.
@@ -363,12 +370,12 @@ export class MeshSource implements StreamSource {
       return;
     }
     // Make before break: subscribe to the new parent, then drop the old one; duplicates are filtered.
-    const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId() };
-    for (const id of this.#numbering.keys()) if (id !== current?.streamId) this.#numbering.delete(id);
+    const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId(), epoch: join.epoch };
     this.#host.route(next.streamId, this);
     this.#pending = next;
     try {
-      const burst = !this.#receivedAny;
+      // Another epoch's numbering cannot be told apart from this one's: it starts at a keyframe (the GOP burst).
+      const burst = !this.#receivedAny || next.epoch !== this.#filter.forwarding;
       await this.#host.subscribe(next.parent, this.stream.path, next.streamId, burst, join.epoch);
     } catch (err) {
       this.#host.route(next.streamId, null);
@@ -385,6 +392,8 @@ export class MeshSource implements StreamSource {
     }
     this.#attached = next;
     this.#lastFromParent = this.#host.now();
+    // The old parent's numbering ends here at the latest (the new one's burst may have started it already).
+    this.#filter.cutOver(next.epoch);
     if (current || suspects.length) {
       this.reparents++;
       this.lastReparentAt = this.#host.now();
@@ -398,7 +407,10 @@ export class MeshSource implements StreamSource {
     this.stream.setState("ready");
     if (current) {
       this.#host.route(current.streamId, null);
-      await this.#host.unsubscribe(current.parent, this.stream.path).catch(() => {});
+      // The same parent in a new epoch replaced the old subscription with the new one: nothing to end.
+      if (current.parent.node !== next.parent.node) {
+        await this.#host.unsubscribe(current.parent, this.stream.path).catch(() => {});
+      }
     }
   }
 }

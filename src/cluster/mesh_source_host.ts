@@ -26,6 +26,11 @@ export interface MeshSourceHost {
   leave(root: PeerRef, path: string): Promise<void>;
   /** Routes frames with `streamId` to `source` (null removes the route). */
   route(streamId: number, source: MeshSource | null): void;
+  /**
+   * This relay forwards `path` in `epoch`'s numbering from now on (null: in none from the mesh): children subscribed
+   * in another epoch must not be fed it (see {@linkcode MeshSource}).
+   */
+  forwarding(path: string, epoch: string | null): void;
   newStreamId(): number;
   /** Local RTSP readers of the stream (refs minus mesh children). */
   readersOf(stream: Stream): number;

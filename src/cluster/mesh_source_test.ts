@@ -111,6 +111,9 @@ class ScriptedHost implements MeshSourceHost {
     this.calls.push("leave");
     return Promise.resolve();
   }
+  forwarding(path: string, epoch: string | null) {
+    this.calls.push(`forwarding ${path} ${epoch}`);
+  }
   route(streamId: number, source: MeshSource | null) {
     if (source) this.routes.set(streamId, source);
     else this.routes.delete(streamId);
@@ -203,120 +206,113 @@ Deno.test("MeshSource re-parents make-before-break and filters the overlap's dup
   }
 });
 
-Deno.test("MeshSource takes a new root's numbering at once, even behind the old one's, and readers see no jump", async () => {
-  const { stream, host, source } = setup();
-  try {
-    stream.retain();
-    await stream.whenReady(2000);
-    const forwarded: number[] = [];
-    stream.tracks[0]!.addEgress({
-      id: "probe",
-      kind: "udp",
-      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
-      sendRtcp: () => true,
-    });
-    for (let s = 40_000; s < 40_010; s++) source.onFrame(rtp(s), 1);
-    // The root died; the new one (another SSRC) numbers from far behind. Its first packets may come before the
-    // join answer tells the new epoch (the parent forwards them at once): none is taken for a repeat.
-    for (let s = 1_000; s < 1_010; s++) source.onFrame(rtp(s, 0xdef), 1);
-    host.epoch = "root2/0000000000000002/b";
-    host.parentFor = "p2";
-    await until(() => source.epoch === "root2/0000000000000002/b", "the new epoch");
-    await until(() => source.parent?.node === "p2", "the new parent");
-    for (let s = 1_010; s < 1_015; s++) source.onFrame(rtp(s, 0xdef), 2);
-    source.onFrame(rtp(40_010), 2); // a late packet of the old root
-    assertEquals(forwarded.length, 25);
-    for (let i = 1; i < forwarded.length; i++) {
-      assertEquals(forwarded[i], (forwarded[i - 1]! + 1) & 0xffff, `continuous at ${i}: ${forwarded}`);
-    }
-    assertEquals([source.duplicates, source.stale], [0, 1]);
-  } finally {
-    await stream.close();
-  }
-});
+/** A probe reader of track 0: the sequence numbers and timestamps this relay's readers get. */
+function probe(stream: Stream): { seqs: number[]; timestamps: number[] } {
+  const seen = { seqs: [] as number[], timestamps: [] as number[] };
+  stream.tracks[0]!.addEgress({
+    id: "probe",
+    kind: "tcp",
+    sendRtp: (p) => {
+      seen.seqs.push((p[2]! << 8) | p[3]!);
+      seen.timestamps.push(((p[4]! << 24) | (p[5]! << 16) | (p[6]! << 8) | p[7]!) >>> 0);
+      return true;
+    },
+    sendRtcp: () => true,
+  });
+  return seen;
+}
 
-Deno.test("MeshSource follows a new parent that forwards a numbering it left before, not mixed in during the overlap", async () => {
-  // After a root change, members carried over from the old root forward its SSRC (their own numbering continued)
-  // while members that joined the new root at once forward the new root's: a child moving from one of the latter
-  // to one of the former must follow it (found by the cluster simulation: the child's subtree went dark for good).
+function assertContinuous(seen: { seqs: number[]; timestamps: number[] }): void {
+  for (let i = 1; i < seen.seqs.length; i++) {
+    assertEquals(seen.seqs[i], (seen.seqs[i - 1]! + 1) & 0xffff, `sequence continuous at ${i}: ${seen.seqs}`);
+    const step = (seen.timestamps[i]! - seen.timestamps[i - 1]!) >>> 0;
+    assert(step < 0x80000000, `timestamp went back at ${i}: ${seen.timestamps}`);
+  }
+}
+
+const E1 = "root/0000000000000001/a";
+const E2 = "root2/0000000000000002/b";
+
+Deno.test("MeshSource takes a new epoch's numbering at its first packet, even under the old SSRC and behind it", async () => {
+  // One numbering per epoch: the new root's may share the old one's SSRC (members keep the SSRC of the first root
+  // they joined) and number from anywhere near it. Only the epoch tells them apart, never the packets.
   const { stream, host, source } = setup();
   try {
     stream.retain();
     await stream.whenReady(2000);
-    const forwarded: number[] = [];
-    stream.tracks[0]!.addEgress({
-      id: "probe",
-      kind: "udp",
-      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
-      sendRtcp: () => true,
-    });
-    for (let s = 100; s < 105; s++) source.onFrame(rtp(s, 0xabc), 1); // the old root's numbering
-    for (let s = 7000; s < 7005; s++) source.onFrame(rtp(s, 0xdef), 1); // the parent now forwards another
-    host.parentFor = "p2"; // a member carried over from the old root: 0xabc, its own numbering
+    const seen = probe(stream);
+    for (let s = 40_000; s < 40_010; s++) source.onFrame(rtp(s), 1);
+    assertEquals(host.calls.filter((c) => c.startsWith("forwarding")), [`forwarding cam ${E1}`]);
+    host.epoch = E2;
+    host.parentFor = "p2";
     host.holdSubscribe = "next";
     await until(() => typeof host.holdSubscribe === "function", "the subscription to the new parent");
-    // While it is made, both parents send: the old parent's numbering is followed, the new one's is not mixed in.
-    source.onFrame(rtp(900, 0xabc), 2);
-    source.onFrame(rtp(7005, 0xdef), 1);
-    source.onFrame(rtp(901, 0xabc), 2);
+    assert(host.calls.includes(`subscribe p2 id=2 burst=true epoch=${E2}`), host.calls.join(" | "));
+    source.onFrame(rtp(40_010), 1); // the old root's numbering goes on until the new one starts
+    // The new parent's GOP burst arrives before its answer: the new epoch starts here, 20 behind, same SSRC.
+    for (let s = 39_990; s < 40_000; s++) source.onFrame(rtp(s), 2);
+    source.onFrame(rtp(40_011), 1); // late: the old epoch is left
     (host.holdSubscribe as unknown as () => void)();
     await until(() => source.parent?.node === "p2", "the new parent");
-    assertEquals(forwarded.length, 11);
-    for (let s = 902; s < 912; s++) source.onFrame(rtp(s, 0xabc), 2);
+    for (let s = 40_000; s < 40_005; s++) source.onFrame(rtp(s), 2); // new in the new epoch, not repeats
+    assertEquals(seen.seqs.length, 10 + 1 + 10 + 5);
+    assertContinuous(seen);
+    assertEquals([source.duplicates, source.stale, source.epochs], [0, 1, 2]);
+    assertEquals(host.calls.filter((c) => c.startsWith("forwarding")), [
+      `forwarding cam ${E1}`,
+      `forwarding cam ${E2}`,
+    ]);
+  } finally {
+    await stream.close();
+  }
+  assert(host.calls.includes("forwarding cam null"), "stopped: its children are let go");
+});
+
+Deno.test("MeshSource subscribes again to the same parent in a new epoch: a new stream id and a burst, no unsubscribe", async () => {
+  const { stream, host, source } = setup();
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    const seen = probe(stream);
+    for (let s = 100; s < 110; s++) source.onFrame(rtp(s), 1);
+    host.epoch = E2; // the parent re-joined the new root first and forwards its numbering: this relay follows
+    await until(() => host.routes.has(2) && !host.routes.has(1), "the new subscription");
+    assert(host.calls.includes(`subscribe p1 id=2 burst=true epoch=${E2}`), host.calls.join(" | "));
     assertEquals(
-      forwarded.length,
-      11 + 10,
-      `the new parent's numbering, re-based onto: ${forwarded}`,
+      host.calls.filter((c) => c.startsWith("unsubscribe")),
+      [],
+      "the new subscription replaced the old",
     );
-    assertEquals([source.stale, source.renumbered], [2, 1]);
-    for (let i = 1; i < forwarded.length; i++) {
-      assertEquals(
-        forwarded[i],
-        (forwarded[i - 1]! + 1) & 0xffff,
-        `continuous for readers at ${i}: ${forwarded}`,
-      );
-    }
+    source.onFrame(rtp(105), 1); // the old subscription's, late
+    for (let s = 7_000; s < 7_010; s++) source.onFrame(rtp(s), 2);
+    assertEquals(seen.seqs.length, 20);
+    assertContinuous(seen);
+    assertEquals([source.parent?.node, source.epoch, source.forwarding, source.epochs], ["p1", E2, E2, 2]);
   } finally {
     await stream.close();
   }
 });
 
-Deno.test("MeshSource re-bases onto a new parent with the same SSRC but other offsets: readers never see a jump", async () => {
-  // Found by the cluster simulation (seeds 48, 85, 159, 189; F7): after root changes, two members may forward one
-  // SSRC with different sequence and timestamp offsets (each re-bases at every change upstream). Taken for one
-  // numbering, the new parent's packets were dropped as repeats, then let through with the timestamps 3 s back.
+Deno.test("MeshSource: two parents of one epoch forward one numbering: no re-base, the overlap's repeats dropped", async () => {
   const { stream, host, source } = setup();
   try {
     stream.retain();
     await stream.whenReady(2000);
-    const out: Array<[number, number]> = [];
-    stream.tracks[0]!.addEgress({
-      id: "probe",
-      kind: "udp",
-      sendRtp: (
-        p,
-      ) => (out.push([(p[2]! << 8) | p[3]!, new DataView(p.buffer, p.byteOffset).getUint32(4)]), true),
-      sendRtcp: () => true,
-    });
-    const packet = (seq: number, ts: number) => {
-      const p = rtp(seq);
-      new DataView(p.payload.buffer, p.payload.byteOffset).setUint32(4, ts);
-      return p;
-    };
-    for (let s = 100; s < 110; s++) source.onFrame(packet(s, s * 3600), 1);
+    const seen = probe(stream);
+    for (let s = 500; s < 510; s++) source.onFrame(rtp(s), 1);
     host.parentFor = "p2";
-    await until(() => source.parent?.node === "p2", "the new parent");
-    // p2: same SSRC, numbers 50 behind, timestamps 3 s behind for the same pictures.
-    for (let s = 60; s < 70; s++) source.onFrame(packet(s, (s + 50) * 3600 - 270_000), 2);
-    assertEquals(out.length, 20, `every packet of the new parent taken: ${out.map((o) => o[0])}`);
-    for (let i = 1; i < out.length; i++) {
-      assertEquals(out[i]![0], (out[i - 1]![0] + 1) & 0xffff, `sequence continuous at ${i}`);
-      assert(
-        out[i]![1] >= out[i - 1]![1],
-        `timestamp never back at ${i}: ${out[i - 1]![1]} -> ${out[i]![1]}`,
-      );
+    host.holdSubscribe = "next";
+    await until(() => typeof host.holdSubscribe === "function", "the subscription to the new parent");
+    assert(host.calls.includes(`subscribe p2 id=2 burst=false epoch=${E1}`), host.calls.join(" | "));
+    // Interleaved during the overlap: the new parent a little behind, the old one a little ahead.
+    for (const [s, id] of [[508, 2], [510, 1], [509, 2], [511, 1], [510, 2], [511, 2], [512, 2]] as const) {
+      source.onFrame(rtp(s), id);
     }
-    assertEquals([source.duplicates, source.renumbered], [0, 1]);
+    (host.holdSubscribe as unknown as () => void)();
+    await until(() => source.parent?.node === "p2", "the new parent");
+    for (let s = 513; s < 520; s++) source.onFrame(rtp(s), 2);
+    assertEquals(seen.seqs, Array.from({ length: 20 }, (_, i) => 500 + i), "the numbering as it arrived");
+    assertEquals([source.duplicates, source.stale, source.epochs], [4, 0, 1]);
   } finally {
     await stream.close();
   }

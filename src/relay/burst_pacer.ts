@@ -11,6 +11,7 @@
  * @module
  */
 import { contained, reportContained } from "../contain.ts";
+import type { RtpRenumber } from "../rtp/packet.ts";
 import type { Egress } from "./egress.ts";
 
 /** Packets per millisecond a burst sends to one reader on top of the live packets. */
@@ -22,6 +23,8 @@ const MAX_PER_DRAIN = 32;
 export class BurstPacer {
   readonly egress: Egress;
   readonly #queue: Uint8Array[];
+  /** Per queued packet, the renumbering a mesh child gets it with (see {@linkcode Egress.sendRtp}). */
+  readonly #mesh: Array<RtpRenumber | null>;
   #head = 0;
   #last: number;
   #credit = 0;
@@ -30,10 +33,17 @@ export class BurstPacer {
    * @param egress the reader
    * @param packets the GOP to send first (kept by reference: packets are not modified once forwarded)
    * @param nowMs the time the burst starts
+   * @param mesh the renumbering of `packets` for a mesh child (see {@linkcode Egress.sendRtp})
    */
-  constructor(egress: Egress, packets: readonly Uint8Array[], nowMs: number) {
+  constructor(
+    egress: Egress,
+    packets: readonly Uint8Array[],
+    nowMs: number,
+    mesh: RtpRenumber | null = null,
+  ) {
     this.egress = egress;
     this.#queue = packets.slice();
+    this.#mesh = packets.map(() => mesh);
     this.#last = nowMs;
     this.#credit = MAX_PER_DRAIN; // the keyframe's start goes at once
   }
@@ -43,9 +53,10 @@ export class BurstPacer {
     return this.#queue.length - this.#head;
   }
 
-  /** A live packet for this reader: it waits behind the backlog. */
-  push(packet: Uint8Array): void {
+  /** A live packet for this reader (with its renumbering for a mesh child): it waits behind the backlog. */
+  push(packet: Uint8Array, mesh: RtpRenumber | null = null): void {
     this.#queue.push(packet);
+    this.#mesh.push(mesh);
     this.#credit++; // live packets do not slow the backlog down
   }
 
@@ -62,10 +73,11 @@ export class BurstPacer {
     this.#credit = 0;
     const end = Math.min(this.#queue.length, this.#head + allowance);
     while (this.#head < end) {
+      const mesh = this.#mesh[this.#head] ?? null;
       const packet = this.#queue[this.#head++]!;
       let taken: boolean;
       try {
-        taken = this.egress.sendRtp(packet);
+        taken = this.egress.sendRtp(packet, mesh);
       } catch (err) {
         reportContained("egress send", err);
         taken = false;
@@ -74,6 +86,7 @@ export class BurstPacer {
     }
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue.splice(0, this.#head);
+      this.#mesh.splice(0, this.#head);
       this.#head = 0;
     }
     return this.backlog === 0;

@@ -2,6 +2,7 @@
  * Egresses: where a track's packets go (a UDP reader, a TCP-interleaved reader, later a mesh child).
  * @module
  */
+import type { RtpRenumber } from "../rtp/packet.ts";
 import type { FrameQueue } from "../rtsp/interleaved_writer.ts";
 
 /** Why the relay itself dropped a packet (the `reason` label of `msm_rtp_packets_dropped_total`). */
@@ -16,9 +17,13 @@ export interface Egress {
   /**
    * Queues an RTP packet for sending; the buffer is owned by the caller and may be shared between egresses,
    * so an egress must not modify it.
+   * @param packet the packet in the numbering this relay's readers see
+   * @param mesh at a relay fed by the mesh, the renumbering back to the numbering the packet arrived with, which
+   *   mesh children get instead (the mesh carries one numbering per epoch, the root's); null when the packet
+   *   already is in it. Local readers ignore it.
    * @returns false when the egress dropped it (counted by the egress)
    */
-  sendRtp(packet: Uint8Array): boolean;
+  sendRtp(packet: Uint8Array, mesh?: RtpRenumber | null): boolean;
   /** Queues an RTCP packet; same rules as {@linkcode Egress.sendRtp}. */
   sendRtcp(packet: Uint8Array): boolean;
 }

@@ -4,6 +4,11 @@
  * (RFC 3550: loss, jitter, the camera's receiver report block), rewritten so readers see one continuous RTP
  * session across upstream restarts (fixed SSRC, continuous sequence numbers and timestamps), and sent once per
  * egress. The latest receiver report of each reader is kept here too, for metrics.
+ *
+ * A track fed by the mesh ({@linkcode Track.relayRtp}) rewrites only for this relay's own readers: its mesh children
+ * get each packet in the numbering it arrived with (the root's), so the whole tree of an epoch carries one numbering
+ * and a child can filter the duplicates of two parents. The GOP cache holds the readers' numbering; a burst to a
+ * mesh child is renumbered back with the rewrite of the cached packets (the cache restarts at every re-base).
  * @module
  */
 import { RtpReceiverStats } from "../rtp/receiver_stats.ts";
@@ -12,6 +17,7 @@ import { forEachRtcpPacket, ntpMiddle32, type ReportBlock, RTCP_SR } from "../rt
 import {
   isRtpPacket,
   randomSsrc,
+  type RtpRenumber,
   rtpSequence,
   rtpSsrc,
   rtpTimestamp,
@@ -101,6 +107,10 @@ export class Track {
   #lastOutTs = 0;
   #lastArrival = 0;
   #hasOutput = false;
+  /** The current ingress is a parent relay (see {@linkcode relayRtp}). */
+  #relayed = false;
+  /** What mesh egresses apply to the output numbering: back to the relayed ingress's, or null (the output's). */
+  #meshMap: RtpRenumber | null = null;
   /** Sequence number of the latest packet taken from the ingress. */
   #lastInSeq = 0;
   /** The sequence number that would confirm a far jump as a new numbering, or -1. */
@@ -185,16 +195,18 @@ export class Track {
   addEgress(egress: Egress, options: { burst?: boolean } = {}): void {
     if (this.#egresses.some((e) => e.id === egress.id)) return;
     const packets = options.burst && this.#gop ? this.#gop.packets : [];
+    // The cache restarts at every re-base: the current rewrite is the one of every cached packet.
+    const mesh = this.#meshMap;
     if (packets.length > 0 && egress.kind !== "tcp") {
       // Datagram readers get the GOP paced (see burst_pacer.ts); they join the fast plane's route once it is out.
-      const pacer = new BurstPacer(egress, packets, performance.now());
+      const pacer = new BurstPacer(egress, packets, performance.now(), mesh);
       this.#pacers.set(egress.id, pacer);
       this.#stopPacing ??= onPaceTick(() => this.#pace());
       this.#drainPacer(pacer, performance.now());
     } else {
       for (let i = 0; i < packets.length; i++) {
         try {
-          if (!egress.sendRtp(packets[i]!)) this.counters.dropped.slow_reader++;
+          if (!egress.sendRtp(packets[i]!, mesh)) this.counters.dropped.slow_reader++;
         } catch (err) {
           this.counters.dropped.send_error++;
           reportContained("egress send", err);
@@ -283,6 +295,18 @@ export class Track {
    * @param served egresses (by id) the fast data plane already sent this packet to: counted, not sent again
    */
   ingestRtp(packet: Uint8Array, served?: ReadonlySet<string>): void {
+    this.#ingest(packet, served, false);
+  }
+
+  /**
+   * Forwards one RTP packet from a parent relay, as {@linkcode ingestRtp} does, except that mesh egresses get it
+   * in the numbering it arrived with (the mesh's), not this relay's output numbering.
+   */
+  relayRtp(packet: Uint8Array): void {
+    this.#ingest(packet, undefined, true);
+  }
+
+  #ingest(packet: Uint8Array, served: ReadonlySet<string> | undefined, relayed: boolean): void {
     if (!isRtpPacket(packet)) {
       this.counters.dropped.invalid_rtp++;
       return;
@@ -300,7 +324,7 @@ export class Track {
       this.#statsSsrc = ssrc;
     }
     this.#stats.update(inSeq, inTs, now, packet.length);
-    let resynced = !this.#synced || ssrc !== this.#inSsrc;
+    let resynced = !this.#synced || ssrc !== this.#inSsrc || relayed !== this.#relayed;
     if (!resynced) {
       // The same SSRC jumping out of any plausible order is a new numbering (a mesh root that took over another's
       // SSRC, a sender restarted without a new SSRC): once the next packet confirms it, re-base as for a new SSRC
@@ -316,7 +340,7 @@ export class Track {
     }
     this.#badSeq = -1;
     this.#lastInSeq = inSeq;
-    if (resynced) this.#resync(inSeq, inTs, ssrc, now);
+    if (resynced) this.#resync(inSeq, inTs, ssrc, now, relayed);
     const outSeq = (inSeq + this.#seqDelta) & 0xffff;
     const outTs = (inTs + this.#tsDelta) >>> 0;
     setRtpSequence(packet, outSeq);
@@ -331,12 +355,13 @@ export class Track {
     const fwd = this.counters.forwarded;
     const skip = served === undefined ? null : this.#servedFlags(served);
     const pacers = this.#pacers.size > 0 ? this.#pacers : null;
+    const mesh = this.#meshMap;
     for (let i = 0; i < egresses.length; i++) {
       const e = egresses[i]!;
       const pacer = pacers?.get(e.id);
       try {
-        if (pacer) pacer.push(packet); // behind its burst; counted when sent
-        else if (skip?.[i] || e.sendRtp(packet)) fwd[e.kind]++;
+        if (pacer) pacer.push(packet, mesh); // behind its burst; counted when sent
+        else if (skip?.[i] || e.sendRtp(packet, mesh)) fwd[e.kind]++;
         else this.counters.dropped.slow_reader++;
       } catch (err) {
         // One egress's failure must not cost the others this packet, nor end the process.
@@ -366,6 +391,18 @@ export class Track {
    * the output SSRC with the timestamp base of the rewritten RTP (see {@linkcode rewriteUpstreamRtcp}).
    */
   ingestRtcp(packet: Uint8Array): void {
+    this.#ingestRtcp(packet, false);
+  }
+
+  /**
+   * Forwards an RTCP compound from a parent relay: readers get it as from {@linkcode ingestRtcp}, mesh children as
+   * it arrived (it is in the mesh's numbering, as the RTP they get is; see {@linkcode relayRtp}).
+   */
+  relayRtcp(packet: Uint8Array): void {
+    this.#ingestRtcp(packet, true);
+  }
+
+  #ingestRtcp(packet: Uint8Array, relayed: boolean): void {
     if (packet.length < 8 || (packet[0]! >> 6) !== 2) {
       this.counters.dropped.invalid_rtcp++;
       return;
@@ -378,11 +415,13 @@ export class Track {
       outSsrc: this.outputSsrc,
       tsDelta: this.#tsDelta,
     });
-    if (!out) return;
     const egresses = this.#egresses;
     for (let i = 0; i < egresses.length; i++) {
+      const e = egresses[i]!;
+      const compound = relayed && e.kind === "mesh" ? packet : out;
+      if (!compound) continue;
       try {
-        egresses[i]!.sendRtcp(out);
+        e.sendRtcp(compound);
       } catch (err) {
         this.counters.dropped.send_error++;
         reportContained("egress send", err);
@@ -417,7 +456,7 @@ export class Track {
     });
   }
 
-  #resync(inSeq: number, inTs: number, ssrc: number, now: number): void {
+  #resync(inSeq: number, inTs: number, ssrc: number, now: number, relayed: boolean): void {
     if (this.#hasOutput) {
       const elapsed = Math.max(0, now - this.#lastArrival);
       this.#seqDelta = (this.#lastOutSeq + 1 - inSeq) & 0xffff;
@@ -428,6 +467,13 @@ export class Track {
     }
     this.#inSsrc = ssrc;
     this.#synced = true;
+    this.#relayed = relayed;
+    this.#meshMap = relayed
+      ? { ssrc, seqDelta: (0x10000 - this.#seqDelta) & 0xffff, tsDelta: (0x100000000 - this.#tsDelta) >>> 0 }
+      : null;
+    // Cached packets carry the old rewrite: a burst must be renumbered with one rewrite (and a new numbering
+    // starts decodable at its next keyframe anyway).
+    this.#gop?.clear();
   }
 }
 

@@ -5,11 +5,12 @@
  */
 import { deepStrictEqual as assertEquals, equal, notStrictEqual, ok } from "node:assert/strict";
 import fc from "fast-check";
-import { marshalSenderReport, ntpMiddle32, parseSenderReport, senderReportSize } from "../rtp/rtcp.ts";
-import { rtpSequence, rtpSsrc, rtpTimestamp, writeRtpHeader } from "../rtp/packet.ts";
+import { ntpMiddle32, parseSenderReport } from "../rtp/rtcp.ts";
+import { rtpSequence, rtpSsrc, rtpTimestamp } from "../rtp/packet.ts";
 import type { Egress } from "./egress.ts";
 import { GopCache } from "./gop_cache.ts";
 import { Track } from "./track.ts";
+import { testRtp, testSenderReport } from "../../tests/support/rtp_fixtures.ts";
 
 const OUT_SSRC = 0x0badcafe;
 
@@ -30,27 +31,11 @@ class RecordingEgress implements Egress {
 }
 
 /** A 12-byte header plus a 4-byte payload. */
-function rtp(seq: number, ts: number, ssrc: number, payloadByte = 0x42): Uint8Array {
-  const buf = new Uint8Array(16);
-  writeRtpHeader(buf, 0, { marker: false, payloadType: 96, sequence: seq, timestamp: ts, ssrc });
-  buf.fill(payloadByte, 12);
-  return buf;
-}
+const rtp = testRtp;
 
 /** A sender report without report blocks. */
-function senderReport(ssrc: number, rtpTs: number): Uint8Array {
-  const buf = new Uint8Array(senderReportSize(0));
-  marshalSenderReport(buf, 0, {
-    ssrc,
-    ntpSec: 3_900_000_000,
-    ntpFrac: 0x80000000,
-    rtpTimestamp: rtpTs,
-    packetCount: 10,
-    octetCount: 1000,
-    reports: [],
-  });
-  return buf;
-}
+const senderReport = (ssrc: number, rtpTs: number) =>
+  testSenderReport(ssrc, rtpTs, { ntpFrac: 0x80000000, packetCount: 10, octetCount: 1000 });
 
 /** The getter through a call, so that asserting on it does not narrow later reads. */
 function rtpInfoOf(track: Track): { seq: number; rtptime: number } | null {

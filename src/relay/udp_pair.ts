@@ -6,6 +6,7 @@
 import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { compileRoute, type PlaneRoute, type RouteSpec } from "../dataplane/route.ts";
+import { OrderedSender } from "../dataplane/ordered_sender.ts";
 import type { DatagramHandler, PortPair, PortPairFactory } from "./port_pair.ts";
 
 const NO_DESTS: ReadonlySet<string> = new Set();
@@ -17,6 +18,9 @@ export class UdpPortPair implements PortPair {
   /** The RTP socket: a Deno socket, or (fast data plane) an fd of the shared plane's worker. */
   readonly #rtp: Deno.DatagramConn | { plane: FastUdpPlane; fd: number };
   readonly #rtcp: Deno.DatagramConn;
+  /** In-order sends per destination on the portable path (see ordered_sender.ts; the fast plane keeps order). */
+  readonly #rtpOut: OrderedSender | null;
+  readonly #rtcpOut: OrderedSender;
   readonly #allocator: PortPairAllocator | null;
   #closed = false;
   /** Ids of the destinations the fast plane's worker serves itself (cut-through); empty on the portable path. */
@@ -33,6 +37,10 @@ export class UdpPortPair implements PortPair {
   ) {
     this.#rtp = rtp;
     this.#rtcp = rtcp;
+    this.#rtpOut = "plane" in rtp
+      ? null
+      : new OrderedSender((d, to) => rtp.send(d, to), this.#countSendError);
+    this.#rtcpOut = new OrderedSender((d, to) => rtcp.send(d, to), this.#countSendError);
     this.#allocator = allocator;
     this.rtpPort = "plane" in rtp ? rtp.port : (rtp.addr as Deno.NetAddr).port;
     this.rtcpPort = (rtcp.addr as Deno.NetAddr).port;
@@ -126,13 +134,13 @@ export class UdpPortPair implements PortPair {
       if (!rtp.plane.send(rtp.fd, packet, to)) this.sendErrors++;
       return;
     }
-    rtp.send(packet, to).catch(this.#countSendError);
+    this.#rtpOut!.send(packet, to);
   };
 
   /** Sends an RTCP datagram from the RTCP port without awaiting. */
   readonly sendRtcp = (packet: Uint8Array, to: Deno.NetAddr): void => {
     if (this.#closed) return;
-    this.#rtcp.send(packet, to).catch(this.#countSendError);
+    this.#rtcpOut.send(packet, to);
   };
 
   readonly #countSendError = (): void => {

@@ -176,6 +176,37 @@ export function setRtpMarker(buf: Uint8Array, marker: boolean): void {
   buf[1] = marker ? buf[1]! | 0x80 : buf[1]! & 0x7f;
 }
 
+/**
+ * A renumbering of RTP packets: the SSRC they get and what is added to their sequence numbers (mod 2^16) and
+ * timestamps (mod 2^32). Made once per change of numbering, applied to many packets.
+ */
+export interface RtpRenumber {
+  readonly ssrc: number;
+  readonly seqDelta: number;
+  readonly tsDelta: number;
+}
+
+/**
+ * Applies `r` to the RTP packet whose fixed header starts at `buf[offset]` (in place; the caller checked that the
+ * 12 bytes are there).
+ */
+export function renumberRtp(buf: Uint8Array, offset: number, r: RtpRenumber): void {
+  const seq = (((buf[offset + 2]! << 8) | buf[offset + 3]!) + r.seqDelta) & 0xffff;
+  const ts = ((((buf[offset + 4]! << 24) | (buf[offset + 5]! << 16) | (buf[offset + 6]! << 8) |
+    buf[offset + 7]!) >>> 0) + r.tsDelta) >>> 0;
+  const ssrc = r.ssrc;
+  buf[offset + 2] = seq >>> 8;
+  buf[offset + 3] = seq & 0xff;
+  buf[offset + 4] = ts >>> 24;
+  buf[offset + 5] = (ts >>> 16) & 0xff;
+  buf[offset + 6] = (ts >>> 8) & 0xff;
+  buf[offset + 7] = ts & 0xff;
+  buf[offset + 8] = ssrc >>> 24;
+  buf[offset + 9] = (ssrc >>> 16) & 0xff;
+  buf[offset + 10] = (ssrc >>> 8) & 0xff;
+  buf[offset + 11] = ssrc & 0xff;
+}
+
 /** A random SSRC (RFC 3550 §8: chosen at random so that two sources in a session are unlikely to share one). */
 export function randomSsrc(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;

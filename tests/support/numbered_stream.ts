@@ -4,7 +4,7 @@
  * or above {@linkcode FORGED}).
  * @module
  */
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { ok as assert } from "node:assert/strict";
 import { writeRtpHeader } from "../../src/rtp/packet.ts";
 import { delay } from "./processes.ts";
 
@@ -41,15 +41,28 @@ export class Seen {
     else this.indexes.push(i);
   };
 
-  /** Every packet from the first one received to `last`, once and in order. */
-  assertGapless(name: string, last: number): void {
+  /**
+   * Every packet from the first one received to `last`, once and in order, except at most `kernelDrops` missing:
+   * datagrams the kernel counted dropped at a socket on the way (a busy machine's full buffer, see
+   * tests/support/udp_drops.ts), never a repeat or a packet out of order.
+   */
+  assertInOrder(name: string, last: number, kernelDrops: number): void {
     assert(this.indexes.length > 0, `${name}: nothing received`);
+    let missing = last - this.indexes.at(-1)!;
     for (let k = 1; k < this.indexes.length; k++) {
-      if (this.indexes[k] !== this.indexes[k - 1]! + 1) {
+      const step = this.indexes[k]! - this.indexes[k - 1]!;
+      if (step < 1) {
         throw new Error(`${name}: packet ${this.indexes[k - 1]} was followed by ${this.indexes[k]}`);
       }
+      missing += step - 1;
     }
-    assertEquals(this.indexes.at(-1), last, `${name}: the last packet is missing`);
+    assert(
+      missing <= kernelDrops,
+      `${name}: ${missing} packets missing, ${kernelDrops} dropped by the kernel`,
+    );
+    if (missing > 0) {
+      console.log(`${name}: ${missing} packets missing, all dropped by the kernel at a socket`);
+    }
   }
 }
 

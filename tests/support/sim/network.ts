@@ -17,6 +17,7 @@ import type { PeerAnswer, PeerTarget } from "../../../src/cluster/mesh_http.ts";
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacketType } from "../../../src/cluster/mesh_frame.ts";
 import { emptyRejectCounts } from "../../../src/cluster/mesh_seal.ts";
 import type { MeshPacketHandler, MeshRejectHandler } from "../../../src/cluster/mesh_socket.ts";
+import type { RtpRenumber } from "../../../src/rtp/packet.ts";
 import { type SimOwner, type SimScheduler, WORLD } from "./scheduler.ts";
 
 /** Delay and loss of the links between two hosts (both directions). */
@@ -357,11 +358,12 @@ export class SimMeshPort implements MeshPort {
     streamId: number,
     track: number,
     payload: Uint8Array,
+    renumber: RtpRenumber | null = null,
   ): void {
     if (this.closed || !this.owner.alive) return;
     let datagram: Uint8Array;
     try {
-      datagram = encodeMeshPacket(type, streamId, track, payload);
+      datagram = encodeMeshPacket(type, streamId, track, payload, renumber);
     } catch {
       return;
     }
