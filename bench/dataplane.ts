@@ -12,21 +12,29 @@
  * processes too.
  *
  * For each relay at fan-out 1 and 10: a bounded search (doubling, then bisection, at most MAX_STEPS trials of
- * TRIAL_MS) for the highest offered rate with < 0.1 % loss; and one trial at 20k packets/s in x fan-out 10
- * (200k out) for CPU per forwarded packet. Prints a table, writes bench/output/dataplane.json.
+ * TRIAL_MS, 10 s) for the highest offered rate with < 0.1 % loss; and one trial of COST_MS (30 s) at 20k
+ * packets/s in x fan-out 10 (200k out) for CPU per forwarded packet, thread by thread, and the relay's RSS.
+ * CPU is counted from the first packet offered to the last one delivered (the drain included). Prints a table,
+ * writes bench/output/dataplane.json.
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { type RtspReader, startRtspPublisher, startRtspReader } from "../tests/support/rtsp_peers.ts";
-import { startRelayProcess } from "../tests/support/relay.ts";
-import { cpuSeconds } from "../tests/support/proc_stats.ts";
+import { rssBytes } from "../tests/support/proc_stats.ts";
+import { compile, freeUdpPorts, Lines } from "./support/dataplane_procs.ts";
+import { type Impl, type Relay, startRelay } from "./support/dataplane_relays.ts";
+import { formatThreads, loadAverage, openWindow, type WindowCpu } from "./support/trial_window.ts";
 
-const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
-const C_DIR = fileURLToPath(new URL("./c/", import.meta.url));
 const OUTPUT_DIR = new URL("./output/", import.meta.url);
 
-/** Offered-load duration of one trial. */
-const TRIAL_MS = Number(Deno.env.get("BENCH_TRIAL_MS") ?? 1500);
+/**
+ * Offered-load duration of one search trial: 10 s, long enough for the relay's Worker and JIT to be warm and its
+ * CPU steady (bench/README.md shows what 1.5 s trials read). `BENCH_TRIAL_MS` lowers it for a quick look only.
+ */
+const TRIAL_MS = Number(Deno.env.get("BENCH_TRIAL_MS") ?? 10_000);
+/** Offered-load duration of the cost trial (20k in x 10): 30 s; `BENCH_COST_MS`, else `BENCH_TRIAL_MS`. */
+const COST_MS = Number(Deno.env.get("BENCH_COST_MS") ?? Deno.env.get("BENCH_TRIAL_MS") ?? 30_000);
+/** Whether the figures come from trials long enough for steady state. */
+const STEADY = TRIAL_MS >= 10_000 && COST_MS >= 30_000;
 /** Trials per search. */
 const MAX_STEPS = 7;
 /** Loss allowed for a rate to count as zero-loss. */
@@ -41,7 +49,6 @@ const START_RATE: Record<number, number> = { 1: 50_000, 10: 20_000 };
 /** Highest rate tried: 1M datagrams/s out is beyond a loopback relay of one core. */
 const CAP_RATE: Record<number, number> = { 1: 800_000, 10: 160_000 };
 
-type Impl = "c" | "portable" | "msm-relay" | "msm-relay-fast";
 /** `msm-relay` is the relay itself (its portable path): an RTSP publisher session in, RTSP UDP readers out. */
 const ALL_IMPLS: Impl[] = ["c", "portable", "msm-relay", "msm-relay-fast"];
 /** `BENCH_IMPLS=c,msm-relay-fast` narrows a run (the C reference is always kept for the ratios). */
@@ -58,198 +65,59 @@ interface Trial {
   loss: number;
   gaps: number;
   reordered: number;
+  /** Offered-load duration, ms. */
+  ms: number;
+  /** Load average of the machine when the trial started (1, 5, 15 min). */
+  loadAvg: string;
   relayCpuSeconds: number;
   /** Relay CPU per delivered copy, µs. */
   cpuUsPerPacket: number;
+  /** Relay CPU as % of one core over the window (offered load + drain). */
+  cpuPercent: number;
+  /** The window (from the first packet offered to the sink's last one), per kind of relay thread. */
+  window: WindowCpu;
+  /** Relay RSS half-way through the offered load and at the end of the window, bytes. */
+  rssMid: number;
+  rssEnd: number;
   pass: boolean;
 }
 
-interface Relay {
-  pid: number;
-  port: number;
-  /** Source port the blaster must send from (the relay checks its publisher's client_port). */
-  sourcePort?: number;
-  stop(): Promise<string>;
-}
-
-const SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=bench\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
-  "a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n";
-
-/** Two consecutive free UDP ports starting on an even one (an RTP/RTCP client_port pair). */
-function freeUdpPair(): number {
-  for (let i = 0; i < 100; i++) {
-    const [p] = freeUdpPorts(1) as [number];
-    const even = p - (p % 2);
-    try {
-      const a = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: even });
-      const b = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: even + 1 });
-      a.close();
-      b.close();
-      return even;
-    } catch { /* taken: try another */ }
-  }
-  throw new Error("No free UDP port pair");
-}
-
 /**
- * The relay itself as the forwarder: a child `deno run main.ts`, an RTSP publisher session over UDP (the blaster
- * sends from its client_port to the relay's server port) and one RTSP UDP reader per sink port.
+ * One trial: `rate` packets/s offered for `ms`. The relay's CPU is read over the whole window, from the first
+ * packet offered until the sink has every copy (or heard nothing for 300 ms): the drain counts.
  */
-async function startMsmRelay(dests: number[], fast = false): Promise<Relay> {
-  const relay = await startRelayProcess(
-    ["--no-gop-cache", "--no-demo", "--session-timeout", "300", ...(fast ? ["--data-plane", "fast"] : [])],
-    {},
-    // BENCH_RELAY_FLAGS adds `deno run` flags to the relay, e.g. `--v8-flags=--prof` to profile it.
-    {
-      permissions: [
-        ...(fast ? ["--allow-ffi"] : []),
-        ...(Deno.env.get("BENCH_RELAY_FLAGS")?.split(" ") ?? []),
-      ],
-    },
-  );
-  const url = relay.url("bench");
-  // The blaster sends from the publisher's client port, the sink receives on the readers' client ports.
-  const source = freeUdpPair();
-  const publisher = await startRtspPublisher(url, SDP, { transport: "udp", clientPort: source });
-  const serverPort = publisher.serverPort!;
-  const readers: RtspReader[] = [];
-  for (const d of dests) readers.push(await startRtspReader(url, { transport: "udp", clientPort: d }));
-  return {
-    pid: relay.process.pid,
-    port: serverPort,
-    sourcePort: source,
-    async stop() {
-      const view = await relay.stream("bench");
-      for (const r of readers) await r.close();
-      publisher.close();
-      await relay.stop();
-      return JSON.stringify({
-        packetsIn: view?.packetsIn,
-        packetsOut: view?.packetsOut,
-        dropped: view?.tracks[0]?.dropped,
-      });
-    },
-  };
-}
-
-function freeUdpPorts(n: number): number[] {
-  const conns = Array.from(
-    { length: n },
-    () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = conns.map((c) => (c.addr as Deno.NetAddr).port);
-  for (const c of conns) c.close();
-  return ports;
-}
-
-/** Reads lines from a child's stdout. */
-class Lines {
-  readonly #reader: ReadableStreamDefaultReader<string>;
-  #buf = "";
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-  /** Next line, or null at the end; rejects after `ms`. */
-  async next(ms: number): Promise<string | null> {
-    const deadline = Date.now() + ms;
-    while (!this.#buf.includes("\n")) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`No output from a bench child in ${ms} ms`)),
-          deadline - Date.now(),
-        );
-      });
-      try {
-        const { value, done } = await Promise.race([this.#reader.read(), timeout]);
-        if (done) {
-          const rest = this.#buf;
-          this.#buf = "";
-          return rest || null;
-        }
-        this.#buf += value;
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    const i = this.#buf.indexOf("\n");
-    const line = this.#buf.slice(0, i);
-    this.#buf = this.#buf.slice(i + 1);
-    return line;
-  }
-}
-
-async function compile(dir: string): Promise<void> {
-  for (const name of ["relay", "blaster", "sink"]) {
-    const out = await new Deno.Command("gcc", {
-      args: ["-O2", "-Wall", "-o", `${dir}/${name}`, `${C_DIR}${name}.c`],
-      stderr: "piped",
-    }).output();
-    if (!out.success) throw new Error(`Cannot compile "${name}.c": ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
-
-async function startRelay(impl: Impl, bin: string, dests: number[]): Promise<Relay> {
-  if (impl === "msm-relay" || impl === "msm-relay-fast") {
-    return await startMsmRelay(dests, impl === "msm-relay-fast");
-  }
-  const [port] = freeUdpPorts(1) as [number];
-  const cmd = impl === "c"
-    ? new Deno.Command(`${bin}/relay`, {
-      args: [String(port), "600000", ...dests.map(String)],
-      stdout: "piped",
-      stdin: "null",
-    })
-    : new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        `${REPO_ROOT}bench/dataplane_child.ts`,
-        String(port),
-        ...dests.map(String),
-      ],
-      cwd: REPO_ROOT,
-      stdout: "piped",
-      stdin: "piped",
-    });
-  const child = cmd.spawn();
-  const lines = new Lines(child.stdout);
-  const ready = await lines.next(20_000);
-  if (!ready?.startsWith("ready")) throw new Error(`Relay "${impl}" did not start: ${ready}`);
-  if (impl !== "c" && !ready.endsWith(impl)) throw new Error(`Relay "${impl}" started as "${ready}"`);
-  return {
-    pid: child.pid,
-    port,
-    async stop() {
-      if (impl === "c") child.kill("SIGTERM");
-      else await child.stdin.close();
-      const last = (await lines.next(10_000)) ?? "";
-      await child.status;
-      return last;
-    },
-  };
-}
-
-async function trial(bin: string, relay: Relay, sinkPorts: number[], rate: number): Promise<Trial> {
-  const expectedPerPort = Math.floor((rate * TRIAL_MS) / 1000);
+async function trial(
+  bin: string,
+  relay: Relay,
+  sinkPorts: number[],
+  rate: number,
+  ms = TRIAL_MS,
+): Promise<Trial> {
+  const expectedPerPort = Math.floor((rate * ms) / 1000);
   const sink = new Deno.Command(`${bin}/sink`, {
-    args: [String(TRIAL_MS + 4000), "300", String(expectedPerPort), ...sinkPorts.map(String)],
+    args: [String(ms + 4000), "300", String(expectedPerPort), ...sinkPorts.map(String)],
     stdout: "piped",
   }).spawn();
   const sinkLines = new Lines(sink.stdout);
   const ready = await sinkLines.next(5000);
   if (!ready?.startsWith("ready")) throw new Error(`Sink did not start: ${ready}`);
-  const cpu0 = cpuSeconds(relay.pid);
+  const loadAvg = loadAverage();
+  let rssMid = NaN;
+  const midTimer = setTimeout(() => {
+    rssMid = rssBytes(relay.pid);
+  }, ms / 2);
+  const window = openWindow(relay.pid);
   const blast = await new Deno.Command(`${bin}/blaster`, {
     args: [
       String(relay.port),
       String(rate),
-      String(TRIAL_MS),
+      String(ms),
       "1200",
       ...(relay.sourcePort ? [String(relay.sourcePort)] : []),
     ],
     stdout: "piped",
   }).output();
+  clearTimeout(midTimer);
   const sent = JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number; seconds: number };
   const result = JSON.parse((await sinkLines.next(10_000)) ?? "{}") as {
     received: number[];
@@ -257,13 +125,15 @@ async function trial(bin: string, relay: Relay, sinkPorts: number[], rate: numbe
     reordered: number[];
   };
   await sink.status;
-  const cpu = cpuSeconds(relay.pid) - cpu0;
+  const w = window.end();
+  const rssEnd = rssBytes(relay.pid);
+  const cpu = w.cpuSeconds;
   const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
   const expected = sent.sent * sinkPorts.length;
   const received = sum(result.received);
   const loss = expected > 0 ? 1 - received / expected : 1;
-  const offeredPerSec = sent.sent / (TRIAL_MS / 1000);
-  return {
+  const offeredPerSec = sent.sent / (ms / 1000);
+  const t: Trial = {
     rate,
     sent: sent.sent,
     offeredPerSec,
@@ -272,11 +142,24 @@ async function trial(bin: string, relay: Relay, sinkPorts: number[], rate: numbe
     loss,
     gaps: sum(result.gaps),
     reordered: sum(result.reordered),
+    ms,
+    loadAvg,
     relayCpuSeconds: cpu,
     cpuUsPerPacket: received > 0 ? (cpu * 1e6) / received : NaN,
+    cpuPercent: (cpu / w.seconds) * 100,
+    window: w,
+    rssMid,
+    rssEnd,
     // The blaster must have offered (nearly) the asked rate in time, or the rate was not really tried.
-    pass: loss < MAX_LOSS && sent.sent >= expectedPerPort * 0.99 && sent.seconds < (TRIAL_MS / 1000) * 1.1,
+    pass: loss < MAX_LOSS && sent.sent >= expectedPerPort * 0.99 && sent.seconds < (ms / 1000) * 1.1,
   };
+  console.error(
+    `    ${fmtRate(rate)}/s x ${sinkPorts.length} for ${ms / 1000} s: loss ${(loss * 100).toFixed(3)} %, ` +
+      `${t.cpuUsPerPacket.toFixed(2)} µs/pkt, ${t.cpuPercent.toFixed(0)} % of a core over ${
+        w.seconds.toFixed(1)
+      } s, load avg ${loadAvg}`,
+  );
+  return t;
 }
 
 interface Search {
@@ -331,6 +214,36 @@ function machine(gcc: string): Record<string, unknown> {
   };
 }
 
+const mib = (b: number) => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(1)} MiB` : "-");
+
+/** Where each relay's CPU went in its cost trial, thread by thread, and its memory: idle, mid-trial, end. */
+function printCostTrials(rs: { impl: Impl; idleRss?: number; cost: Trial | null }[]): void {
+  const withCost = rs.filter((r) => r.cost);
+  if (withCost.length === 0) return;
+  console.log(`\n  cost trial (20k in x 10), per thread (by /proc/PID/task/TID/comm, threads in brackets):`);
+  for (const r of withCost) {
+    const t = r.cost!;
+    console.log(
+      `    ${r.impl}: ${t.relayCpuSeconds.toFixed(2)} s CPU over ${t.window.seconds.toFixed(1)} s, ` +
+        `${t.cpuUsPerPacket.toFixed(3)} µs/pkt, ${
+          t.cpuPercent.toFixed(1)
+        } % of a core; load avg ${t.loadAvg}`,
+    );
+    for (const line of formatThreads(t.window, t.received)) console.log(line);
+  }
+  console.log(
+    "\n  relay RSS: idle (started, no stream) / cost trial half-way / end (growth half-way to end)",
+  );
+  for (const r of withCost) {
+    const t = r.cost!;
+    console.log(
+      `    ${r.impl.padEnd(15)} ${mib(r.idleRss ?? NaN).padStart(10)} ${mib(t.rssMid).padStart(10)} ${
+        mib(t.rssEnd).padStart(10)
+      }  (${t.rssEnd >= t.rssMid ? "+" : ""}${mib(t.rssEnd - t.rssMid)})`,
+    );
+  }
+}
+
 const fmtRate = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : `${(v / 1e3).toFixed(1)} k`);
 
 async function main(): Promise<void> {
@@ -348,13 +261,14 @@ async function main(): Promise<void> {
       for (const impl of IMPLS) {
         const sinkPorts = freeUdpPorts(fanout);
         const relay = await startRelay(impl, bin, sinkPorts);
+        console.error(`  ${impl} fan-out ${fanout} (idle RSS ${mib(relay.idleRss)}):`);
         try {
           // BENCH_SEARCH=0: only the cost trial (while profiling it).
           const s = Deno.env.get("BENCH_SEARCH") === "0"
             ? { best: null, trials: [] }
             : await search(bin, relay, sinkPorts, fanout);
-          const cost = fanout === 10 ? await trial(bin, relay, sinkPorts, COST_RATE) : null;
-          results.push({ impl, fanout, best: s.best, cost, trials: s.trials });
+          const cost = fanout === 10 ? await trial(bin, relay, sinkPorts, COST_RATE, COST_MS) : null;
+          results.push({ impl, fanout, idleRss: relay.idleRss, best: s.best, cost, trials: s.trials });
           const b = s.best;
           console.error(
             `  ${impl} fan-out ${fanout}: max ${b ? fmtRate(b.offeredPerSec) : "none"} in/s` +
@@ -388,8 +302,14 @@ async function main(): Promise<void> {
   );
   console.log(
     `rmem_max ${facts.rmemMax}, wmem_max ${facts.wmemMax}, root ${facts.root}; 1200-byte datagrams, loss < 0.1 %, ` +
-      `${TRIAL_MS} ms trials; blaster, sink and relay share the machine's cores`,
+      `trials of ${TRIAL_MS / 1000} s, cost trial ${COST_MS / 1000} s, CPU counted until the drain ends; ` +
+      `blaster, sink and relay share the machine's cores`,
   );
+  if (!STEADY) {
+    console.log(
+      "NOT STEADY STATE: trials shorter than 10 s (cost trial 30 s) read low (start-up, warm-up; bench/README.md)",
+    );
+  }
   console.log(
     "\n  relay     fan-out  max zero-loss in   out/s      fwd pkt/s per core  ratio to C   " +
       "µs/pkt @20k x10  ratio to C  loss @20k x10",
@@ -417,7 +337,7 @@ async function main(): Promise<void> {
       rows.push(row);
       const n = (v: number | null, d = 2) => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(d));
       console.log(
-        `  ${impl.padEnd(9)} ${String(fanout).padStart(7)}  ${
+        `  ${impl.padEnd(14)} ${String(fanout).padStart(2)}  ${
           (b ? fmtRate(b.offeredPerSec) : "none").padStart(10)
         }/s` +
           `  ${(b ? fmtRate(b.offeredPerSec * fanout) : "-").padStart(9)}  ${
@@ -435,6 +355,8 @@ async function main(): Promise<void> {
   console.log(
     "\n  ratio to C: per core = Deno's / C's forwarded pkt per CPU-second; cost = C's µs/pkt / Deno's (>= 0.8 is the goal)",
   );
+  printCostTrials(rs);
+  facts.steadyState = STEADY;
   await Deno.mkdir(OUTPUT_DIR, { recursive: true });
   const out = new URL("dataplane.json", OUTPUT_DIR);
   await Deno.writeTextFile(

@@ -25,6 +25,31 @@ export function cpuSeconds(pid: number | "self"): number {
   }
 }
 
+/** CPU time of one thread of a process, from /proc/PID/task/TID. */
+export interface ThreadCpu {
+  tid: number;
+  /** The thread's name (/proc/PID/task/TID/comm), e.g. "deno", "worker-1", "V8 DefaultWorke", "tokio-runtime-w". */
+  comm: string;
+  /** Run time so far (schedstat, ns resolution), in seconds. */
+  seconds: number;
+}
+
+/**
+ * CPU seconds of each live thread of a process. A thread that exited is missing (its time is still in
+ * /proc/PID/stat's process totals, not here).
+ */
+export function threadCpu(pid: number): ThreadCpu[] {
+  const out: ThreadCpu[] = [];
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const dir = `/proc/${pid}/task/${t.name}`;
+      const seconds = Number(Deno.readTextFileSync(`${dir}/schedstat`).split(" ")[0]) / 1e9;
+      out.push({ tid: Number(t.name), comm: Deno.readTextFileSync(`${dir}/comm`).trim(), seconds });
+    } catch { /* the thread exited meanwhile */ }
+  }
+  return out;
+}
+
 /** Resident memory of a process in bytes (VmRSS). */
 export function rssBytes(pid: number | "self"): number {
   const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+) kB/);
