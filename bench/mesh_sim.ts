@@ -8,7 +8,8 @@
  *    surviving reader's gap (last packet before to first after) and its decodable gap (to the first keyframe after),
  *    median / p95 / max over seeds.
  * b. Thousands of seeds of the full fault mix at 50 relays (as tests/mesh_sim_test.ts, other seeds, two steps).
- * c. One 1,000-relay cluster under the fault mix.
+ * c. One 1,000-relay cluster (every relay configured with the camera): SIGKILL of the root and of two mid-tree relays
+ *    (one restarted), then a partition of 100 relays with the root during an API outage.
  * d. Control messages per second at the root and per relay, 1,000 relays x 100 paths (each relay reading 3 of
  *    them) and 100 relays x 100 paths (each reading 30), cameras at 1 fps: peer calls and heartbeats received in a
  *    steady window. Renewals are batched per root (split's `/mesh/v1/renew`, on main since 11f9d42). Every relay
@@ -141,10 +142,46 @@ async function partB(): Promise<void> {
 }
 
 async function partC(): Promise<void> {
-  console.log("c. a 1,000-relay cluster under the fault mix (2 steps)");
+  console.log(
+    "c. a 1,000-relay cluster (every relay configured with the camera): SIGKILLs, then a partition",
+  );
   const r: SimResult = await timed(
     "1,000 relays",
-    () => runSimulation({ seed: 4242, relays: 1000, steps: 2, startupMs: 15_000, settleMs: 20_000 }),
+    () =>
+      runSimulation({
+        seed: 4242,
+        relays: 1000,
+        steps: 2,
+        startupMs: 20_000,
+        settleMs: 20_000,
+        editPlan: (plan) => {
+          // One ConfigMap: every relay knows the camera, so no relay waits for 999 peers' paths (about 2 min at 8
+          // fetches a second) before it can tell the root.
+          for (const r of plan.relays) (r as { paths: Record<string, string> }).paths = { cam: CAM };
+          plan.paths = ["cam"];
+          plan.readers = plan.readers.map((x) => ({ ...x, path: "cam" }));
+          const cam = (role: "root" | "mid" | "any", pick = 0.5) => ({ role, path: "cam", pick });
+          plan.steps = [
+            {
+              faults: [
+                { atMs: 0, fault: { kind: "kill", target: cam("root") } },
+                { atMs: 300, fault: { kind: "kill", target: cam("mid", 0.3) } },
+                { atMs: 500, fault: { kind: "restart", target: cam("mid", 0.7), downMs: 1500 } },
+              ],
+            },
+            {
+              faults: [
+                { atMs: 0, fault: { kind: "partition", target: cam("root"), size: 100, ms: 3000 } },
+                { atMs: 200, fault: { kind: "apiOutage", ms: 2000 } },
+                {
+                  atMs: 400,
+                  fault: { kind: "readersJoin", picks: [{ relay: 0.1, path: 0 }, { relay: 0.9, path: 0 }] },
+                },
+              ],
+            },
+          ];
+        },
+      }),
   );
   const served = r.trace.filter((l) => /settled|VIOLATION|SIGKILL|partition|API|starts again/.test(l));
   for (const l of served.slice(0, 12)) console.log(`  ${l.slice(0, 160)}`);

@@ -73,11 +73,12 @@ export class MeshPeerClient {
   }
 
   /**
-   * The camera paths `node` says it is configured with: an answer that is not its paths (it refuses this relay,
-   * speaks another protocol, or is not signed with the mesh key) counts as configured with nothing.
-   * @returns null when it did not answer at all (a peer starting: ask again soon)
+   * The camera paths `node` says it is configured with.
+   * @returns "refused" for an answer that is not its paths (it refuses this relay, speaks another protocol, or is
+   *   not signed with the mesh key: configured with nothing, for now); null when it did not answer at all (a peer
+   *   starting: ask again soon)
    */
-  async paths(node: string): Promise<PathFingerprints | null> {
+  async paths(node: string): Promise<PathFingerprints | "refused" | null> {
     const peer = this.#opts.trust.knownPeer(node);
     if (!peer) return null;
     try {
@@ -95,10 +96,10 @@ export class MeshPeerClient {
         status: res.status,
         answer: res.text.slice(0, 200),
       });
-      return {};
+      return "refused";
     } catch (err) {
       this.#opts.logger.debug("peer paths not fetched", { peer: node, error: String(err) });
-      return err instanceof UnsignedAnswerError ? {} : null;
+      return err instanceof UnsignedAnswerError ? "refused" : null;
     }
   }
 

@@ -95,17 +95,17 @@ Deno.test("MeshPeerClient.join() and renew() check answers against the protocol'
   );
 });
 
-Deno.test("MeshPeerClient.paths(): only a peer's own signed answer counts; a refusal is 'nothing'; silence is null", async () => {
+Deno.test("MeshPeerClient.paths(): only a peer's own signed answer counts; a refusal is 'refused'; silence is null", async () => {
   const fp = "0123456789abcdef";
   const ok = client(() => ({ status: 200, text: JSON.stringify({ paths: { cam: fp } }) }));
   assertEquals(await ok.c.paths("b"), { cam: fp });
   assertEquals(ok.seen, ["GET http://127.0.0.2:8080/mesh/v1/paths for b"]);
   const unsigned = client(() => new UnsignedAnswerError("http://127.0.0.2:8080/mesh/v1/paths", 200), true);
-  assertEquals(await unsigned.c.paths("b"), {}, "an answer not signed with the mesh key says nothing");
+  assertEquals(await unsigned.c.paths("b"), "refused", "an answer not signed with the mesh key says nothing");
   const refused = client(() => ({ status: 401, text: '{"error":"missing"}' }));
-  assertEquals(await refused.c.paths("b"), {});
+  assertEquals(await refused.c.paths("b"), "refused");
   const garbled = client(() => ({ status: 200, text: '{"paths":{"cam":"not a fingerprint"}}' }));
-  assertEquals(await garbled.c.paths("b"), {});
+  assertEquals(await garbled.c.paths("b"), "refused");
   const down = client(() => new Error("connection refused"));
   assertEquals(await down.c.paths("b"), null);
   assertEquals(await ok.c.paths("stranger"), null, "only peers discovery knows are asked");

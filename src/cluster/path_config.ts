@@ -49,6 +49,8 @@ export class PathConfigViews {
   readonly #failedAt = new Map<string, number>();
   /** When a peer never fetched yet first failed to answer (see {@linkcode GIVE_UP_MS}). */
   readonly #failingSince = new Map<string, number>();
+  /** Peers whose last answer was a refusal: how many in a row (they are asked again sooner, see `due`). */
+  readonly #refusals = new Map<string, number>();
 
   /** @param self this relay's node name */
   constructor(self: string) {
@@ -70,6 +72,22 @@ export class PathConfigViews {
    * @returns true when that changed what this relay knew (roots may have moved)
    */
   update(node: string, paths: PathFingerprints, now: number): boolean {
+    this.#refusals.delete(node);
+    return this.#record(node, paths, now);
+  }
+
+  /**
+   * `node` answered, but not with its paths (it refuses this relay: a relay restarting before its own view loaded,
+   * another cluster's key, not a relay at all): known as configured with nothing for now, and asked again after
+   * {@linkcode FIRST_RETRY_MS}, doubling up to the refresh period, since the refusal may pass.
+   * @returns true when that changed what this relay knew (roots may have moved)
+   */
+  refused(node: string, now: number): boolean {
+    this.#refusals.set(node, (this.#refusals.get(node) ?? 0) + 1);
+    return this.#record(node, {}, now);
+  }
+
+  #record(node: string, paths: PathFingerprints, now: number): boolean {
     const before = this.#peers.get(node);
     const next = new Map(Object.entries(paths));
     this.#peers.set(node, { paths: next, at: now });
@@ -97,6 +115,7 @@ export class PathConfigViews {
     let changed = false;
     for (const node of this.#failedAt.keys()) if (!nodes.has(node)) this.#failedAt.delete(node);
     for (const node of this.#failingSince.keys()) if (!nodes.has(node)) this.#failingSince.delete(node);
+    for (const node of this.#refusals.keys()) if (!nodes.has(node)) this.#refusals.delete(node);
     for (const [node, view] of this.#peers) {
       if (nodes.has(node)) continue;
       this.#peers.delete(node);
@@ -116,6 +135,10 @@ export class PathConfigViews {
     return nodes.filter((n) => {
       if (n === this.#self) return false;
       const view = this.#peers.get(n);
+      const refusals = this.#refusals.get(n);
+      if (view && refusals !== undefined) {
+        return now - view.at >= Math.min(period, FIRST_RETRY_MS * 2 ** Math.min(refusals - 1, 16));
+      }
       if (view) return now - view.at >= period;
       // A peer that never answered is most likely starting: ask again soon, roots wait for its answer.
       const failed = this.#failedAt.get(n);

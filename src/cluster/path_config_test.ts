@@ -68,3 +68,32 @@ Deno.test("PathConfigViews waits for a peer's paths while it may be starting, no
   assertEquals(v.awaited("b", 100_000 + GIVE_UP_MS - 1), true, "forgotten peers start over");
   assertEquals(v.awaited("a", 0), false, "this relay is known");
 });
+
+Deno.test("PathConfigViews: a refusal counts as configured with nothing and is asked again soon, backing off", () => {
+  const views = new PathConfigViews("a");
+  const peers = ["a", "b", "c"];
+  views.update("b", { cam: pathFingerprint("rtsp://cam/1") }, 0);
+  views.update("c", { cam: pathFingerprint("rtsp://cam/1") }, 0);
+  // b restarts and refuses this relay until its own view loads (seed 523 of the cluster simulation: two roots
+  // for 10 s while a relay that had been refused once waited a whole refresh period to ask again).
+  equal(views.refused("b", 100), true, "b no longer counts as configured with cam");
+  assertEquals([...views.configured("cam")], ["c"]);
+  ok(views.known("b"), "a refusal is an answer");
+  assertEquals(views.due(peers, 1099), []);
+  assertEquals(views.due(peers, 1100), ["b"], "asked again after 1 s");
+  views.refused("b", 1100);
+  assertEquals(views.due(peers, 3099), []);
+  assertEquals(views.due(peers, 3100), ["b"], "then after 2 s");
+  const period = PathConfigViews.refreshMs(peers.length);
+  let t = 3100;
+  for (let i = 0; i < 10; i++, t += period) views.refused("b", t); // 2^9 s would be far past the period
+  const bDue = (at: number) => views.due(peers, at).includes("b");
+  const lastRefusal = t - period;
+  equal(bDue(lastRefusal + period - 1), false);
+  equal(bDue(lastRefusal + period), true, "never later than the refresh period");
+  const last = lastRefusal;
+  // Its answer comes back: configured again, and asked at the usual period from then on.
+  equal(views.update("b", { cam: pathFingerprint("rtsp://cam/1") }, last + 20_000), true);
+  assertEquals([...views.configured("cam")].sort(), ["b", "c"]);
+  equal(views.due(["a", "b"], last + 21_100).includes("b"), false, "no longer hurried");
+});

@@ -13,8 +13,8 @@ import { PathConfigViews, type PathFingerprints } from "./path_config.ts";
 export interface PeerPathsOptions {
   /** This relay's node name. */
   self: string;
-  /** Asks `node` for its paths: null when it did not answer (ask again soon), `{}` when it refused. */
-  fetch(node: string): Promise<PathFingerprints | null>;
+  /** Asks `node` for its paths: null when it did not answer (ask again soon), "refused" when it refused. */
+  fetch(node: string): Promise<PathFingerprints | "refused" | null>;
   now: Clock;
   logger: Logger;
   /** Peers asked at once. @default 8 */
@@ -89,6 +89,7 @@ export class PeerPaths {
           this.#views.failed(node, this.#opts.now());
           return false;
         }
+        if (paths === "refused") return this.#views.refused(node, this.#opts.now());
         return this.#views.update(node, paths, this.#opts.now());
       } finally {
         this.#fetching.delete(node);
