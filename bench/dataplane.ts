@@ -328,7 +328,7 @@ async function main(): Promise<void> {
   );
   if (!STEADY) {
     console.log(
-      "NOT STEADY STATE: trials shorter than 10 s (cost trial 30 s) read low (start-up, warm-up; bench/README.md)",
+      "NOT STEADY STATE: trials under 10 s (cost trial 30 s) carry start-up, warm-up and drain (bench/README.md)",
     );
   }
   console.log(
