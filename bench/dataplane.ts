@@ -125,9 +125,10 @@ async function trial(
       ...(relay.sourcePort ? [String(relay.sourcePort)] : []),
     ],
     stdout: "piped",
-  }).output();
-  clearTimeout(midTimer);
-  clearInterval(sliceTimer);
+  }).output().finally(() => {
+    clearTimeout(midTimer);
+    clearInterval(sliceTimer);
+  });
   if (cpuMarks.length < 7) cpuMarks.push(cpuSeconds(relay.pid));
   const sent = JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number; seconds: number };
   const result = JSON.parse((await sinkLines.next(10_000)) ?? "{}") as {
