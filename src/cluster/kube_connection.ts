@@ -4,6 +4,7 @@
  * pods, each checked once at start-up so a misconfigured relay fails with a message naming what is missing.
  * @module
  */
+import { hostForUrl } from "../address.ts";
 
 /** Where the kubelet mounts the pod's service account. */
 export const DEFAULT_SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -73,7 +74,7 @@ export async function resolveKubernetesConnection(
         "Kubernetes discovery failed: KUBERNETES_SERVICE_HOST is not set (not running in a pod?) and no API URL was given",
       );
     }
-    raw = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    raw = `https://${hostForUrl(host)}:${port}`;
   }
   let apiUrl: URL;
   try {

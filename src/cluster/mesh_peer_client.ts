@@ -5,6 +5,7 @@
  * reported unreachable; one that answers is reported heard.
  * @module
  */
+import { hostForUrl } from "../address.ts";
 import type { Logger } from "../log.ts";
 import type { Peer } from "./discovery.ts";
 import { UnsignedAnswerError } from "./mesh_http.ts";
@@ -158,7 +159,7 @@ export class MeshPeerClient {
 
 /** `http://host:port` of a relay's admin port. */
 export function originOf(p: Pick<Peer, "host" | "adminPort">): string {
-  return `http://${p.host.includes(":") ? `[${p.host}]` : p.host}:${p.adminPort}`;
+  return `http://${hostForUrl(p.host)}:${p.adminPort}`;
 }
 
 /** A path as a URL path, each segment percent-encoded. */

@@ -4,13 +4,9 @@
  * it gives for them, and media goes only to the mesh address discovery gives, never to one a request body names.
  * @module
  */
+import { plainAddress } from "../address.ts";
 import type { Discovery, Peer } from "./discovery.ts";
 import type { PeerRef } from "./mesh_protocol.ts";
-
-/** An address as relays compare them: an IPv4-mapped IPv6 address as its IPv4 form, lower case. */
-export function plainHost(host: string): string {
-  return host.replace(/^::ffff:(?=\d)/i, "").toLowerCase();
-}
 
 /** Options of {@linkcode PeerTrust}. */
 export interface PeerTrustOptions {
@@ -58,7 +54,7 @@ export class PeerTrust {
     if (this.#opts.keyed()) return true;
     return from !== null &&
       this.#opts.discovery.peers().some((p) =>
-        p.node !== this.#opts.self && plainHost(p.host) === plainHost(from)
+        p.node !== this.#opts.self && plainAddress(p.host) === plainAddress(from)
       );
   }
 
@@ -66,7 +62,7 @@ export class PeerTrust {
   callerIs(from: string | null, node: string): boolean {
     if (this.#opts.keyed()) return true;
     const known = this.knownPeer(node);
-    return known !== undefined && from !== null && plainHost(known.host) === plainHost(from);
+    return known !== undefined && from !== null && plainAddress(known.host) === plainAddress(from);
   }
 
   /**
@@ -77,6 +73,6 @@ export class PeerTrust {
     if (this.#opts.keyed()) return true;
     const known = this.knownPeer(node);
     return known !== undefined && known.meshPort === from.port &&
-      plainHost(known.host) === plainHost(from.hostname);
+      plainAddress(known.host) === plainAddress(from.hostname);
   }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { PeerTrust, plainHost } from "./peer_trust.ts";
+import { PeerTrust } from "./peer_trust.ts";
 import { testPeer } from "../../tests/support/peer_fixture.ts";
 
 const peer = testPeer;
@@ -13,11 +13,6 @@ const PEERS = [peer("a", "127.0.0.1"), peer("b", "127.0.0.2")];
 function trust(keyed: boolean) {
   return new PeerTrust({ self: "a", discovery: { peers: () => PEERS }, keyed: () => keyed });
 }
-
-Deno.test("plainHost() compares IPv4-mapped IPv6 addresses as IPv4, in lower case", () => {
-  assertEquals(plainHost("::FFFF:127.0.0.2"), "127.0.0.2");
-  assertEquals(plainHost("FE80::1"), "fe80::1");
-});
 
 Deno.test("PeerTrust without a key: only known relays, from their own addresses", () => {
   const t = trust(false);

@@ -12,6 +12,7 @@
  * Sans-I/O.
  * @module
  */
+import { hostForUrl } from "../address.ts";
 import type { Peer, ServiceEndpoint } from "./discovery.ts";
 
 /** The outcome of {@linkcode locateRoot}. */
@@ -92,7 +93,7 @@ export function directPullUrl(
   const endpoint = endpoints.find((e) => e.nodeName === node) ?? endpoints[0];
   if (!endpoint) return url;
   const u = new URL(url.replace(/^rtsp(s?):/, "http$1:"));
-  u.hostname = endpoint.address.includes(":") ? `[${endpoint.address}]` : endpoint.address;
+  u.hostname = hostForUrl(endpoint.address);
   const port = endpoint.ports.length === 1 ? endpoint.ports[0]!.port : undefined;
   if (port !== undefined) u.port = String(port);
   return u.toString().replace(/^http(s?):/, "rtsp$1:");
