@@ -237,17 +237,20 @@ export class SimNetwork {
         owner,
       );
       // The SYN (and the request) go when a path exists, retried as TCP does (1, 2, 4, ... s) while none does.
+      /** The kernel's RST on its way back to the caller. */
+      const reset = () =>
+        this.#reliably(
+          host,
+          from,
+          200,
+          () => settled,
+          () => settle(() => reject(new ConnectionRefused(what))),
+        );
       this.#reliably(from, host, 1000, () => settled, () => {
         const listener = this.#listeners.get(host);
         if (!listener?.app || !listener.owner.alive) {
           // The host is up, nothing listens: RST comes straight back.
-          this.#reliably(
-            host,
-            from,
-            200,
-            () => settled,
-            () => settle(() => reject(new ConnectionRefused(what))),
-          );
+          reset();
           return;
         }
         const op = path.replace(/^\/mesh\/v1\//, "").split("/")[0] ?? path;
@@ -273,13 +276,7 @@ export class SimNetwork {
           }
           if (!serving.alive) {
             // Killed while answering: the kernel resets the connection.
-            this.#reliably(
-              host,
-              from,
-              200,
-              () => settled,
-              () => settle(() => reject(new ConnectionRefused(what))),
-            );
+            reset();
             return;
           }
           this.#reliably(host, from, 200, () => settled, () => settle(() => resolve(answer)));
