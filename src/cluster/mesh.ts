@@ -40,12 +40,10 @@ import type { PlanView } from "./root_authority.ts";
 import { directPullUrl, serviceOf } from "./root_locator.ts";
 import { awaitServiceEndpoints, locateConfigured, refOf, RootLookup, type RootQuery } from "./root_lookup.ts";
 import { StreamRouter } from "./stream_router.ts";
+import { SuspectProbes } from "./suspect_probes.ts";
 import { peersView, type PeerView, treeView } from "./mesh_views.ts";
 
 export type { MeshOptions, MeshRejections } from "./mesh_options.ts";
-
-/** How often a suspected peer is asked for its paths (alive again: no longer suspected). */
-const SUSPECT_PROBE_MS = 1000;
 
 /** One relay's part of the mesh. */
 export class Mesh {
@@ -74,8 +72,7 @@ export class Mesh {
   #hub: StreamHub | null = null;
   #port: MeshPort | null = null;
   #repeating: TimerHandle[] = [];
-  /** When each suspect was last asked for its paths (see {@link #refreshPaths}). */
-  readonly #probed = new Map<string, number>();
+  readonly #probes: SuspectProbes;
   #closed = false;
   #draining = false;
 
@@ -111,6 +108,20 @@ export class Mesh {
       onHeard: (n) => detector.heard(n),
     });
     this.#paths = new PeerPaths({ self: node, now, logger: log, fetch: (n) => client.paths(n) });
+    this.#probes = new SuspectProbes({
+      self: node,
+      now,
+      logger: log,
+      detector,
+      paths: this.#paths,
+      askPaths: (n) => client.paths(n),
+      peers: () => this.#discovery.peers().map((p) => p.node),
+      pulls: () => this.#hub?.pulls() ?? null,
+      query: (path) => this.#query(path),
+      suspect: (n) => this.#suspect(n),
+      rootsMayHaveMoved: () => this.#rootsMayHaveMoved(),
+      closed: () => this.#closed,
+    });
     this.#lookup = new RootLookup({ now, ask: (p, path) => client.servesRoot(p, path) });
     const hub = () => this.#hub;
     this.#root = new MeshRoot({
@@ -191,14 +202,14 @@ export class Mesh {
     const services = await awaitServiceEndpoints(hub.pulls(), this.#discovery, this.#clock, wait);
     if (services.length > 0) this.#log.warn("camera Services without ready endpoints yet", { services });
     // Before the first readers: learn which peers are configured with which cameras (bounded wait).
-    await Promise.race([this.#refreshPaths(), this.#wait(2000)]);
+    await Promise.race([this.#probes.refreshPaths(), this.#wait(2000)]);
     this.#every(this.#opts.heartbeatMs, "mesh heartbeat", () => this.#heartbeat());
     this.#every(100, "mesh watchdog", () => {
       this.#checkHearing();
       this.#member.checkParents();
     });
     this.#every(500, "mesh sweep", () => this.#sweep());
-    this.#every(1000, "mesh paths", () => void this.#refreshPaths());
+    this.#every(1000, "mesh paths", () => void this.#probes.refreshPaths());
     this.#discovery.onChange(() => this.#rootsMayHaveMoved());
   }
 
@@ -300,7 +311,7 @@ export class Mesh {
         return this.#paths.own();
       },
       isLocalRoot: (path) => this.#hub?.isLocalRoot(path) ?? false,
-      notRootHere: (path) => this.#checkRootOf(path),
+      notRootHere: (path) => this.#probes.checkRootOf(path),
       join: (req) => this.#root.join(req),
       renew: (req) => this.#root.renew(req),
       leave: (path, node) => this.#root.leave(path, node),
@@ -417,61 +428,6 @@ export class Mesh {
   /** The epoch whose numbering this relay forwards `path` in: its own as the root, else its mesh source's. */
   #epochOf(path: string): string | null {
     return this.#root.epochOf(path) ?? this.#member.forwardingOf(path);
-  }
-
-  /**
-   * Fetches the configured paths of the peers that are due; what changed may move roots. Suspects are asked first
-   * and every second: one that answers is alive again (a restarted relay, a healed partition) and leaves the
-   * suspects at once, instead of after the hold while the relays that did not suspect it follow it (two roots for
-   * one camera); one that does not answer is suspected again, for as long as it does not.
-   */
-  async #refreshPaths(): Promise<void> {
-    const hub = this.#hub;
-    if (!hub || this.#closed) return;
-    this.#paths.setOwn(hub.pulls());
-    const now = this.#clock();
-    const nodes = this.#discovery.peers().map((p) => p.node);
-    for (const node of this.#probed.keys()) if (!this.#detector.noted(node)) this.#probed.delete(node);
-    const probes = nodes.filter((n) => this.#detector.suspected(n, now) && this.#mayProbe(n, now));
-    let back = false;
-    const moved = await this.#paths.refresh(nodes, probes, (node, answered) => {
-      if (!answered) return this.#suspect(node);
-      back ||= this.#detector.suspected(node, this.#clock());
-      this.#detector.heard(node);
-    });
-    if (moved || back) this.#rootsMayHaveMoved();
-  }
-
-  /** True (and noted) when `node` was not probed in the last SUSPECT_PROBE_MS. */
-  #mayProbe(node: string, now: number): boolean {
-    if (now - (this.#probed.get(node) ?? -Infinity) < SUSPECT_PROBE_MS) return false;
-    this.#probed.set(node, now);
-    return true;
-  }
-
-  /**
-   * A peer asked whether `path` enters the mesh here (it looks for the root) and is answered no: when this relay
-   * is configured with `path` and takes another relay for its root, that relay is asked for its paths (at most once
-   * per SUSPECT_PROBE_MS) and suspected when it does not answer, so the root moves on. Without it, the relays
-   * configured with a camera never learned that its root died when only relays without the camera had readers
-   * (those suspect it but ask the configured ones, which never call the root): with static discovery the camera
-   * stayed unserved for good.
-   */
-  #checkRootOf(path: string): void {
-    const url = this.#hub?.pulls().get(path);
-    if (url === undefined || this.#closed) return;
-    const loc = locateConfigured({ ...this.#query(path), url });
-    if (loc.kind !== "root" || loc.node === this.self.node || !this.#mayProbe(loc.node, this.#clock())) {
-      return;
-    }
-    const node = loc.node;
-    void this.#client.paths(node).then((paths) => {
-      if (this.#closed) return;
-      if (paths !== null) return this.#detector.heard(node);
-      this.#log.info("the root of a camera does not answer: suspected", { path, root: node });
-      this.#suspect(node);
-      this.#rootsMayHaveMoved();
-    });
   }
 
   /** The view changed: re-plan this relay's trees, re-home camera streams whose root moved, hurry members. */
