@@ -17,17 +17,37 @@ export type SendDatagram = (data: Uint8Array, to: Deno.NetAddr) => Promise<unkno
 /** Datagrams waiting behind the one in flight, per destination, at most: beyond it they are dropped (counted). */
 export const MAX_LANE_QUEUE = 4096;
 
-interface Lane {
-  readonly key: string;
-  readonly queue: Array<{ data: Uint8Array; to: Deno.NetAddr }>;
+/** Idle lanes kept for reuse at most (beyond it the idle ones are forgotten: destinations come and go). */
+const MAX_IDLE_LANES = 1024;
+
+/**
+ * One destination. Lanes are kept and reused, with their callbacks made once, so that the steady state (one
+ * datagram per destination per turn) allocates nothing per datagram beyond the runtime's own promise.
+ */
+class Lane {
+  busy = false;
+  /** Waiting datagrams (their destination is the lane's). */
+  readonly queue: Uint8Array[] = [];
+  readonly onSent: () => void;
+  readonly onFailed: () => void;
+
+  constructor(readonly to: Deno.NetAddr, sender: OrderedSender, onError: () => void) {
+    this.onSent = () => sender.next(this);
+    this.onFailed = () => {
+      onError();
+      sender.next(this);
+    };
+  }
 }
 
 /** In-order sends per destination over one socket. */
 export class OrderedSender {
   readonly #send: SendDatagram;
   readonly #onError: () => void;
-  /** Destinations with a datagram in flight (idle ones are forgotten, so this holds only the busy ones). */
-  readonly #lanes = new Map<string, Lane>();
+  /** Lanes by port, then host (no key string built per datagram). */
+  readonly #lanes = new Map<number, Map<string, Lane>>();
+  #laneCount = 0;
+  #busy = 0;
 
   /**
    * @param send the socket's send
@@ -40,7 +60,7 @@ export class OrderedSender {
 
   /** Destinations with a datagram in flight now. */
   get busyLanes(): number {
-    return this.#lanes.size;
+    return this.#busy;
   }
 
   /**
@@ -48,36 +68,52 @@ export class OrderedSender {
    * must stay unchanged until it is sent.
    */
   send(data: Uint8Array, to: Deno.NetAddr): void {
-    const key = `${to.hostname}|${to.port}`;
-    const lane = this.#lanes.get(key);
-    if (lane) {
+    let byHost = this.#lanes.get(to.port);
+    let lane = byHost?.get(to.hostname);
+    if (!lane) {
+      if (this.#laneCount >= MAX_IDLE_LANES) this.#forgetIdle();
+      lane = new Lane({ transport: "udp", hostname: to.hostname, port: to.port }, this, this.#onError);
+      if (!byHost) this.#lanes.set(to.port, byHost = new Map());
+      byHost.set(to.hostname, lane);
+      this.#laneCount++;
+    }
+    if (lane.busy) {
       if (lane.queue.length >= MAX_LANE_QUEUE) return this.#onError();
-      lane.queue.push({ data, to });
+      lane.queue.push(data);
       return;
     }
-    const fresh: Lane = { key, queue: [] };
-    this.#lanes.set(key, fresh);
-    this.#start(fresh, data, to);
+    lane.busy = true;
+    this.#busy++;
+    this.#start(lane, data);
   }
 
-  #start(lane: Lane, data: Uint8Array, to: Deno.NetAddr): void {
+  /** The datagram in flight on `lane` was sent (or failed): the next one goes. Called by the lane. */
+  next(lane: Lane): void {
+    const data = lane.queue.shift();
+    if (data) return this.#start(lane, data);
+    lane.busy = false;
+    this.#busy--;
+  }
+
+  #start(lane: Lane, data: Uint8Array): void {
     let sent: Promise<unknown>;
     try {
-      sent = this.#send(data, to);
+      sent = this.#send(data, lane.to);
     } catch {
       // A closed socket throws at once.
-      this.#onError();
-      return this.#next(lane);
+      return lane.onFailed();
     }
-    sent.then(() => this.#next(lane), () => {
-      this.#onError();
-      this.#next(lane);
-    });
+    sent.then(lane.onSent, lane.onFailed);
   }
 
-  #next(lane: Lane): void {
-    const next = lane.queue.shift();
-    if (next) this.#start(lane, next.data, next.to);
-    else this.#lanes.delete(lane.key);
+  #forgetIdle(): void {
+    for (const [port, byHost] of this.#lanes) {
+      for (const [host, lane] of byHost) {
+        if (lane.busy) continue;
+        byHost.delete(host);
+        this.#laneCount--;
+      }
+      if (byHost.size === 0) this.#lanes.delete(port);
+    }
   }
 }

@@ -27,7 +27,7 @@ Deno.test("OrderedSender: datagrams sent at once to one destination arrive in or
     assertEquals(await receiveAll(a, 40), inOrder(0));
     assertEquals(await receiveAll(b, 40), inOrder(100));
     assertEquals(errors, 0);
-    assertEquals(sender.busyLanes, 0, "idle lanes are forgotten");
+    assertEquals(sender.busyLanes, 0, "no lane left busy");
   } finally {
     tx.close();
     a.close();
@@ -54,5 +54,24 @@ Deno.test("OrderedSender: a failed send counts and the lane goes on; a full lane
   }
   assertEquals(errors, 1 + Math.ceil(MAX_LANE_QUEUE / 256), "every datagram valued 1 failed");
   assertEquals(sent.slice(0, 3), [0, 2, 3]);
+  assertEquals(sender.busyLanes, 0);
+});
+
+Deno.test("OrderedSender: more destinations than it keeps idle lanes for are all served, in order each", async () => {
+  const sent: string[] = [];
+  const sender = new OrderedSender((d, to) => {
+    sent.push(`${to.port}:${d[0]}`);
+    return Promise.resolve();
+  }, () => {
+    throw new Error("no send fails here");
+  });
+  for (let port = 1; port <= 1500; port++) {
+    sender.send(new Uint8Array([0]), { transport: "udp", hostname: "127.0.0.1", port });
+    sender.send(new Uint8Array([1]), { transport: "udp", hostname: "127.0.0.1", port });
+    for (let k = 0; k < 4; k++) await Promise.resolve();
+  }
+  assertEquals(sent.length, 3000);
+  assertEquals(sent.slice(0, 4), ["1:0", "1:1", "2:0", "2:1"]);
+  assertEquals(sent.slice(-2), ["1500:0", "1500:1"]);
   assertEquals(sender.busyLanes, 0);
 });
