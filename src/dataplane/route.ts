@@ -39,7 +39,7 @@ export interface RouteSpec {
   dests: Uint8Array;
   /**
    * The main thread needs each packet at once (it has readers of its own: TCP, mesh); otherwise the worker may
-   * hold packets for the main thread's statistics and GOP cache a little (about a millisecond) to batch them.
+   * hold packets for the main thread's statistics and GOP cache a little (a few milliseconds) to batch them.
    */
   prompt: boolean;
 }
