@@ -451,7 +451,12 @@ export class Stream implements StreamSink {
     const latch = this.#udpSources[index];
     // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored. Unless the port is
     // the source's: a reader on the source's address could name it as its client port and silence the source.
-    if (!latch?.holdsRtp(from.hostname, from.port) && this.#readerRtp.has(`${from.hostname}:${from.port}`)) {
+    // The fast plane forwards only what comes from the latched source's port with its SSRC (see route.ts), never a
+    // reader's, and the source's packets skip the key string this check builds.
+    if (
+      !forwarded && !latch?.holdsRtp(from.hostname, from.port) &&
+      this.#readerRtp.has(`${from.hostname}:${from.port}`)
+    ) {
       return;
     }
     if (!latch?.mayBeFrom(from.hostname, from.port)) return track.countDrop("unexpected_source");
