@@ -448,8 +448,10 @@ export class Stream implements StreamSink {
   }
 
   #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean): void {
-    // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored.
-    if (this.#readerRtp.has(`${from.hostname}:${from.port}`)) return;
+    // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored. The fast plane
+    // forwards only what comes from the latched source's port with its SSRC (see route.ts), never a reader's, so
+    // its packets skip the key string this check builds.
+    if (!forwarded && this.#readerRtp.has(`${from.hostname}:${from.port}`)) return;
     const latch = this.#udpSources[index];
     if (!latch?.mayBeFrom(from.hostname, from.port)) return track.countDrop("unexpected_source");
     if (!isRtpPacket(packet)) return track.countDrop("invalid_rtp");
