@@ -11,7 +11,8 @@
  *   Every payload carries the path's own packet counter, so each reader's loss is counted exactly.
  * - BENCH_LOAD_SESSIONS readers (default 500), spread evenly over the paths, half TCP interleaved and half UDP
  *   on every path, in BENCH_LOAD_PROCS child processes (`bench/load_child.ts`, default 2), set up in waves of
- *   BENCH_LOAD_WAVE at a time (default 25, over all children), each reader's setup time recorded.
+ *   BENCH_LOAD_WAVE at a time (default 25, over all children), each reader's setup time recorded: from its own
+ *   connect to its PLAY reply (the time a reader waits for a slot of its wave is not counted).
  * - The join: whether each reader's first packet is the cached GOP's keyframe and how much of the GOP cache
  *   burst it received (the burst is estimated from the pacing: GOP start to the packet live at PLAY).
  * - Once all joined, BENCH_LOAD_SECONDS (default 60) of measurement: per reader the packets of the window
@@ -23,7 +24,8 @@
  *   over UDP straight to each reader process, past the relay), whose worst gap is printed beside the readers'.
  *
  * Exits 1 when a session fails to set up, or a reader gets < 99 % of its packets, or a reader sees another
- * path's packets or loses its connection. Prints a table and writes bench/output/load.json.
+ * path's packets or loses its connection. Prints a table and writes bench/output/load.json. BENCH_LOAD_RELAY_FLAGS
+ * adds `deno run` flags to the relay's command (a profiler's, for instance).
  * @module
  */
 import { fileURLToPath } from "node:url";
@@ -57,6 +59,8 @@ const RATE = envInt("BENCH_LOAD_RATE", 400, 25);
 const PROCS = Math.min(envInt("BENCH_LOAD_PROCS", 2, 1), SESSIONS);
 const WAVE = envInt("BENCH_LOAD_WAVE", 25, 1);
 const DATA_PLANE = Deno.env.get("BENCH_LOAD_DATA_PLANE") ?? "auto";
+/** More `deno run` flags for the relay, separated by spaces (e.g. `--v8-flags=--perf-basic-prof` to profile). */
+const RELAY_FLAGS = (Deno.env.get("BENCH_LOAD_RELAY_FLAGS") ?? "").split(" ").filter((f) => f !== "");
 
 const FPS = 25;
 const GOP_FRAMES = 50; // an IDR frame every 2 s
@@ -435,7 +439,7 @@ async function main(): Promise<number> {
   ];
   await using relay = await startRelayProcess(relayArgs, {}, {
     name: "msm-relay-load",
-    permissions: DATA_PLANE === "portable" ? [] : ["--allow-ffi"],
+    permissions: [...(DATA_PLANE === "portable" ? [] : ["--allow-ffi"]), ...RELAY_FLAGS],
   });
   const relayPid = relay.process.pid;
   const relayLog: string[] = [];

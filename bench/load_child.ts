@@ -81,7 +81,11 @@ export interface ReaderResult {
 /** Receive-side state of one reader; `onPacket` is the hot path. */
 class ReaderState {
   readonly spec: ReaderSpec;
-  readonly t0 = performance.now();
+  /**
+   * When this reader's setup started (its connect), set by {@linkcode openReader}: readers waiting for a slot of
+   * their wave are not timed.
+   */
+  t0 = 0;
   bits = new Uint8Array(8192);
   received = 0;
   duplicates = 0;
@@ -225,6 +229,7 @@ async function receiveLoop(
 }
 
 async function openReader(s: ReaderState, cfg: ChildConfig, cursor: { next: number }, deadline: number) {
+  s.t0 = performance.now();
   const url = `rtsp://${cfg.host}:${cfg.rtspPort}/${s.spec.path}`;
   try {
     if (s.spec.transport === "udp") {

@@ -21,6 +21,7 @@ import { DemoSource } from "./relay/sources/demo.ts";
 import { PullSource } from "./relay/sources/pull.ts";
 import type { Discovery, Peer } from "./cluster/discovery.ts";
 import { Mesh } from "./cluster/mesh.ts";
+import { fastMeshPort } from "./cluster/mesh_fast_socket.ts";
 import { deriveKeyring, type MeshKeyring } from "./cluster/mesh_keys.ts";
 import { parseMeshKeys } from "./config/mesh_key_syntax.ts";
 import { followFile } from "./file_follower.ts";
@@ -104,6 +105,24 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       "mesh is open: no --mesh-key, so peers are not authenticated and mesh packets travel in clear",
     );
   }
+  let udpPlane: FastUdpPlane | undefined;
+  if (config.dataPlane !== "portable") {
+    // Asked for explicitly, a fallback is worth a warning; under `auto` it is the expected outcome off Linux.
+    const fallback = (reason: string) =>
+      config.dataPlane === "fast"
+        ? logger.warn("--data-plane fast unavailable, using portable", { reason })
+        : logger.info("data plane", { kind: "portable", reason });
+    const why = fastPlaneUnavailable(config.listen);
+    if (why) fallback(why);
+    else {
+      try {
+        udpPlane = new FastUdpPlane();
+        logger.info("data plane", { kind: "fast" });
+      } catch (err) {
+        fallback((err as Error).message);
+      }
+    }
+  } else logger.info("data plane", { kind: "portable" });
   const mesh = new Mesh({
     self,
     discovery,
@@ -112,6 +131,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child("mesh"),
     keys: meshKeys ? deriveKeyring(meshKeys) : null,
     encrypt: config.meshEncrypt,
+    // On the fast plane its Worker owns the mesh port too (recvmmsg/sendmmsg); port 0 stays portable.
+    ...(udpPlane ? { openPort: fastMeshPort(udpPlane) } : {}),
     ...(config.listen !== "0.0.0.0" && config.listen !== "::" ? { localAddress: config.listen } : {}),
   });
   const stopFollowingKeys = config.meshKeyFile && config.meshKey
@@ -142,24 +163,6 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     containedErrors,
     memoryBudget: () => memoryBudget,
   });
-  let udpPlane: FastUdpPlane | undefined;
-  if (config.dataPlane !== "portable") {
-    // Asked for explicitly, a fallback is worth a warning; under `auto` it is the expected outcome off Linux.
-    const fallback = (reason: string) =>
-      config.dataPlane === "fast"
-        ? logger.warn("--data-plane fast unavailable, using portable", { reason })
-        : logger.info("data plane", { kind: "portable", reason });
-    const why = fastPlaneUnavailable(config.listen);
-    if (why) fallback(why);
-    else {
-      try {
-        udpPlane = new FastUdpPlane();
-        logger.info("data plane", { kind: "fast" });
-      } catch (err) {
-        fallback((err as Error).message);
-      }
-    }
-  } else logger.info("data plane", { kind: "portable" });
   const memoryBudget = new MemoryBudget(config.memoryBudgetBytes);
   const allocator = new PortPairAllocator(config.udpPortRange[0], config.udpPortRange[1]);
   const hub = new StreamHub({

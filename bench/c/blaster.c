@@ -1,9 +1,10 @@
 /*
- * Offered load for the data-plane bench: RTP-like datagrams (12-byte RTP header with sequence number, then a
- * 32-bit packet counter, then filler) to 127.0.0.1:PORT at RATE packets/s for DURATION_MS. Paced per 1 ms tick,
- * each tick's packets sent with sendmmsg. Prints one JSON line with the number sent.
+ * Offered load for the data-plane and mesh benches: RTP-like datagrams (12-byte RTP header with sequence number,
+ * then a 32-bit packet counter, then the send time: CLOCK_REALTIME ns, 64-bit big-endian, read once per sendmmsg,
+ * then filler) to HOST:PORT (default 127.0.0.1) at RATE packets/s for DURATION_MS. Paced per 1 ms tick, each
+ * tick's packets sent with sendmmsg. Prints one JSON line with the number sent.
  *
- * usage: blaster PORT RATE DURATION_MS [SIZE]
+ * usage: blaster PORT RATE DURATION_MS [SIZE [SOURCE_PORT [HOST]]]   (SOURCE_PORT 0: any)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -30,21 +31,21 @@ static struct mmsghdr msgs[BATCH];
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: blaster PORT RATE DURATION_MS [SIZE [SOURCE_PORT]]\n");
+    fprintf(stderr, "usage: blaster PORT RATE DURATION_MS [SIZE [SOURCE_PORT [HOST]]]\n");
     return 2;
   }
   int port = atoi(argv[1]);
   double rate = atof(argv[2]);
   double duration = atof(argv[3]) / 1e3;
   int size = argc > 4 ? atoi(argv[4]) : 1200;
-  if (size < 16) size = 16;
+  if (size < 24) size = 24;
   if (size > 2048) size = 2048;
 
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   int sz = 8 * 1024 * 1024;
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) != 0)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-  if (argc > 5) {
+  if (argc > 5 && atoi(argv[5]) > 0) {
     /* A fixed source port: an RTSP publisher's client_port, which the relay checks. */
     struct sockaddr_in from = {0};
     from.sin_family = AF_INET;
@@ -56,6 +57,7 @@ int main(int argc, char **argv) {
   to.sin_family = AF_INET;
   to.sin_port = htons(port);
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (argc > 6 && inet_pton(AF_INET, argv[6], &to.sin_addr) != 1) { fprintf(stderr, "bad HOST\n"); return 2; }
   if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) { perror("connect"); return 1; }
 
   for (int i = 0; i < BATCH; i++) {
@@ -80,12 +82,16 @@ int main(int argc, char **argv) {
     if (t > duration + 1.0) break; /* bounded even if the socket stalls */
     while (sent < due) {
       int n = (int)(due - sent > BATCH ? BATCH : due - sent);
+      struct timespec wall;
+      clock_gettime(CLOCK_REALTIME, &wall);
+      unsigned long long stamp = (unsigned long long)wall.tv_sec * 1000000000ULL + wall.tv_nsec;
       for (int i = 0; i < n; i++) {
         unsigned long long k = sent + i;
         unsigned int ts = (unsigned int)(k * 3000 / 30);
         bufs[i][2] = (k >> 8) & 0xff; bufs[i][3] = k & 0xff;
         bufs[i][4] = ts >> 24; bufs[i][5] = ts >> 16; bufs[i][6] = ts >> 8; bufs[i][7] = ts;
         bufs[i][12] = k >> 24; bufs[i][13] = k >> 16; bufs[i][14] = k >> 8; bufs[i][15] = k;
+        for (int b = 0; b < 8; b++) bufs[i][16 + b] = (unsigned char)(stamp >> (56 - 8 * b));
       }
       int s = sendmmsg(fd, msgs, n, 0);
       if (s <= 0) {

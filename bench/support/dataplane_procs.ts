@@ -70,9 +70,12 @@ export class Lines {
   }
 }
 
-/** Builds bench/c/{relay,blaster,sink}.c with gcc -O2 into `dir`. */
-export async function compile(dir: string): Promise<void> {
-  for (const name of ["relay", "blaster", "sink"]) {
+/** Builds bench/c/{NAME}.c (by default relay, blaster and sink) with gcc -O2 into `dir`. */
+export async function compile(
+  dir: string,
+  names: readonly string[] = ["relay", "blaster", "sink"],
+): Promise<void> {
+  for (const name of names) {
     const out = await new Deno.Command("gcc", {
       args: ["-O2", "-Wall", "-o", `${dir}/${name}`, `${C_DIR}${name}.c`],
       stderr: "piped",

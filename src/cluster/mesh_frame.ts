@@ -48,18 +48,44 @@ export function encodeMeshPacket(
   payload: Uint8Array,
   renumber: RtpRenumber | null = null,
 ): Uint8Array {
+  const out = new Uint8Array(MESH_HEADER_SIZE + payload.length);
+  encodeMeshPacketInto(out, type, streamId, track, payload, renumber);
+  return out;
+}
+
+/**
+ * Frames a payload into the start of `out` (a caller's reusable buffer): no allocation.
+ * @param out at least {@linkcode MESH_HEADER_SIZE} + the payload's length
+ * @returns the datagram's length
+ * @throws RangeError when the track is outside 0..255 or `out` is too short
+ */
+export function encodeMeshPacketInto(
+  out: Uint8Array,
+  type: MeshPacketType,
+  streamId: number,
+  track: number,
+  payload: Uint8Array,
+  renumber: RtpRenumber | null = null,
+): number {
   if (track < 0 || track > 255 || !Number.isInteger(track)) {
     throw new RangeError(`track ${track} is outside 0..255`);
   }
-  const out = new Uint8Array(MESH_HEADER_SIZE + payload.length);
+  const length = MESH_HEADER_SIZE + payload.length;
+  if (out.length < length) {
+    throw new RangeError(`a mesh datagram of ${length} bytes does not fit in ${out.length}`);
+  }
   out[0] = (MESH_VERSION << 4) | TYPE_CODES[type];
   out[1] = track;
-  new DataView(out.buffer).setUint32(2, streamId >>> 0);
+  const id = streamId >>> 0;
+  out[2] = id >>> 24;
+  out[3] = (id >>> 16) & 0xff;
+  out[4] = (id >>> 8) & 0xff;
+  out[5] = id & 0xff;
   out.set(payload, MESH_HEADER_SIZE);
   if (renumber && type === "rtp" && payload.length >= RTP_HEADER_SIZE) {
     renumberRtp(out, MESH_HEADER_SIZE, renumber);
   }
-  return out;
+  return length;
 }
 
 /** A heartbeat from `node`. */

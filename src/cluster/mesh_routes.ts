@@ -123,7 +123,9 @@ export function meshRoutes(host: MeshRouteHost): Hono {
 
   app.get("/paths", (c) => c.json({ paths: host.ownPaths() }));
   app.get("/roots/:path{.+}", (c) => {
-    const path = decodeURIComponent(c.req.param("path"));
+    // Hono hands the parameter decoded once, as the asking relay encoded it (encodePath): RTSP paths are not
+    // percent-decoded, so a second decoding would find "cam%25x" as "cam%x" and throw on "x%zz".
+    const path = c.req.param("path");
     if (host.isLocalRoot(path)) return c.json({ node: host.node });
     host.notRootHere?.(path);
     return c.json({ error: `"${path}" does not enter the mesh here` }, 404);

@@ -252,6 +252,10 @@ Deno.test("mesh routes: /roots says where a path enters the mesh; /paths tells t
   h.publish("pub");
   assertEquals(await call(h, "GET", "/mesh/v1/roots/pub"), { status: 200, json: { node: "node-a" } });
   assertEquals((await call(h, "GET", "/mesh/v1/roots/nope")).status, 404);
+  // RTSP paths are not percent-decoded: "%" is a character of the path, encoded once by the asking relay.
+  h.publish("cam%25x");
+  assertEquals(await call(h, "GET", "/mesh/v1/roots/cam%2525x"), { status: 200, json: { node: "node-a" } });
+  assertEquals((await call(h, "GET", "/mesh/v1/roots/x%25zz")).status, 404);
   const paths = await call(h, "GET", "/mesh/v1/paths");
   assertEquals(Object.keys(paths.json.paths as object), ["cam"]);
   assert(!JSON.stringify(paths.json).includes("secret"), "a fingerprint, never the URL");

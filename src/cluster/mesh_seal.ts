@@ -177,6 +177,50 @@ export class MeshSealer {
     to: Uint8Array,
     renumber: RtpRenumber | null = null,
   ): Uint8Array {
+    // The receiver's incarnation goes in front of the datagram, so that it and the header are one AAD buffer.
+    const buf = new Uint8Array(INCARNATION_SIZE + SEALED_OVERHEAD + payload.length);
+    return this.#seal(
+      buf,
+      new DataView(buf.buffer),
+      sealViews(buf, payload.length),
+      type,
+      streamId,
+      track,
+      payload,
+      to,
+      renumber,
+    );
+  }
+
+  /**
+   * {@linkcode seal} into a caller's reusable buffer: no buffer allocated per packet.
+   * @returns the datagram, a view into `scratch` valid until its next use
+   * @throws RangeError for a track outside 0..255, an incarnation not of 8 bytes or a payload too long
+   */
+  sealInto(
+    scratch: SealScratch,
+    type: MeshPacketType,
+    streamId: number,
+    track: number,
+    payload: Uint8Array,
+    to: Uint8Array,
+    renumber: RtpRenumber | null = null,
+  ): Uint8Array {
+    const views = scratch.views(payload.length);
+    return this.#seal(scratch.buf, scratch.view, views, type, streamId, track, payload, to, renumber);
+  }
+
+  #seal(
+    buf: Uint8Array,
+    view: DataView,
+    v: SealViews,
+    type: MeshPacketType,
+    streamId: number,
+    track: number,
+    payload: Uint8Array,
+    to: Uint8Array,
+    renumber: RtpRenumber | null,
+  ): Uint8Array {
     if (track < 0 || track > 255 || !Number.isInteger(track)) {
       throw new RangeError(`track ${track} is outside 0..255`);
     }
@@ -189,39 +233,88 @@ export class MeshSealer {
     }
     const key = this.#ring.keys[0]!;
     if (this.#key?.key !== key) this.#key = { key, gcm: this.#gcm.key(derivePacketKey(key, this.#salt)) };
-    // The receiver's incarnation goes in front of the datagram, so that it and the header are one AAD buffer.
-    const buf = new Uint8Array(INCARNATION_SIZE + SEALED_OVERHEAD + payload.length);
     buf.set(to);
-    const out = buf.subarray(INCARNATION_SIZE);
-    out[0] = (SEALED_VERSION << 4) | TYPE_CODES[type];
-    out[1] = track;
-    const view = new DataView(buf.buffer, INCARNATION_SIZE);
-    view.setUint32(2, streamId >>> 0);
-    out[6] = key.id;
-    out[7] = this.#encrypt ? FLAG_ENCRYPTED : 0;
-    out.set(this.#salt, SALT_AT);
+    const o = INCARNATION_SIZE;
+    buf[o] = (SEALED_VERSION << 4) | TYPE_CODES[type];
+    buf[o + 1] = track;
+    view.setUint32(o + 2, streamId >>> 0);
+    buf[o + 6] = key.id;
+    buf[o + 7] = this.#encrypt ? FLAG_ENCRYPTED : 0;
+    buf.set(this.#salt, o + SALT_AT);
     const n = this.#counter++;
-    view.setUint32(COUNTER_AT, Math.floor(n / 2 ** 32));
-    view.setUint32(COUNTER_AT + 4, n >>> 0);
-    const nonce = out.subarray(NONCE_AT, SEALED_HEADER_SIZE);
-    const bodyEnd = SEALED_HEADER_SIZE + payload.length;
-    const tag = out.subarray(bodyEnd);
+    view.setUint32(o + COUNTER_AT, Math.floor(n / 2 ** 32));
+    view.setUint32(o + COUNTER_AT + 4, n >>> 0);
     const patch = renumber !== null && type === "rtp" && payload.length >= RTP_HEADER_SIZE;
+    const body = v.body;
     if (this.#encrypt) {
-      const aad = buf.subarray(0, INCARNATION_SIZE + SEALED_HEADER_SIZE);
-      const body = out.subarray(SEALED_HEADER_SIZE, bodyEnd);
       if (patch) {
         // Renumbered in its copy in the datagram, then encrypted in place.
         body.set(payload);
         renumberRtp(body, 0, renumber);
       }
-      this.#key.gcm.seal(nonce, aad, patch ? body : payload, body, tag);
+      this.#key.gcm.seal(v.nonce, v.aad, patch ? body : payload, body, v.tag);
     } else {
-      out.set(payload, SEALED_HEADER_SIZE);
-      if (patch) renumberRtp(out, SEALED_HEADER_SIZE, renumber);
-      this.#key.gcm.seal(nonce, buf.subarray(0, INCARNATION_SIZE + bodyEnd), null, EMPTY, tag);
+      body.set(payload);
+      if (patch) renumberRtp(body, 0, renumber);
+      this.#key.gcm.seal(v.nonce, v.signed, null, EMPTY, v.tag);
     }
-    return out;
+    return v.datagram;
+  }
+}
+
+/** The views of one sealed datagram in a buffer that starts with the receiver's incarnation. */
+interface SealViews {
+  datagram: Uint8Array;
+  /** Incarnation and header: the AAD of an encrypted packet. */
+  aad: Uint8Array;
+  /** Incarnation, header and payload: the AAD of a packet in clear. */
+  signed: Uint8Array;
+  nonce: Uint8Array;
+  body: Uint8Array;
+  tag: Uint8Array;
+}
+
+function sealViews(buf: Uint8Array, payloadLength: number): SealViews {
+  const o = INCARNATION_SIZE;
+  const bodyEnd = o + SEALED_HEADER_SIZE + payloadLength;
+  return {
+    datagram: buf.subarray(o, bodyEnd + SEALED_TAG_SIZE),
+    aad: buf.subarray(0, o + SEALED_HEADER_SIZE),
+    signed: buf.subarray(0, bodyEnd),
+    nonce: buf.subarray(o + NONCE_AT, o + SEALED_HEADER_SIZE),
+    body: buf.subarray(o + SEALED_HEADER_SIZE, bodyEnd),
+    tag: buf.subarray(bodyEnd, bodyEnd + SEALED_TAG_SIZE),
+  };
+}
+
+/** Payload lengths whose views a {@linkcode SealScratch} keeps (a stream's packets mostly share a few). */
+const SCRATCH_LENGTHS = 64;
+
+/**
+ * A buffer {@linkcode MeshSealer.sealInto} seals into, again and again: with its views made once per payload
+ * length (up to {@linkcode SCRATCH_LENGTHS} lengths, then made afresh), sealing allocates nothing.
+ */
+export class SealScratch {
+  /** The receiver's incarnation, then the datagram. */
+  readonly buf: Uint8Array = new Uint8Array(INCARNATION_SIZE + MAX_DATAGRAM);
+  readonly view: DataView = new DataView(this.buf.buffer);
+  readonly #byLength = new Map<number, SealViews>();
+
+  /**
+   * The views for a payload of `length` bytes.
+   * @throws RangeError when the sealed datagram would pass 64 KiB
+   */
+  views(length: number): SealViews {
+    let v = this.#byLength.get(length);
+    if (!v) {
+      if (length + SEALED_OVERHEAD > MAX_DATAGRAM) {
+        throw new RangeError(`a payload of ${length} bytes does not fit in a sealed datagram`);
+      }
+      if (this.#byLength.size >= SCRATCH_LENGTHS) this.#byLength.clear();
+      v = sealViews(this.buf, length);
+      this.#byLength.set(length, v);
+    }
+    return v;
   }
 }
 

@@ -107,12 +107,6 @@ export class MeshSocket implements MeshPort {
     } catch { /* already closed */ }
   }
 
-  #decode(datagram: Uint8Array): MeshPacket | MeshReject {
-    if (this.#security) return this.#security.opener.open(datagram);
-    const packet = decodeMeshPacket(datagram);
-    return typeof packet === "string" ? { reason: "malformed", message: packet } : packet;
-  }
-
   async #receive(): Promise<void> {
     // One receive buffer for the socket (receive() would allocate 64 KiB per datagram): packets handed to
     // `onPacket` are views valid only during the call; handlers copy what they keep.
@@ -128,7 +122,7 @@ export class MeshSocket implements MeshPort {
         continue;
       }
       try {
-        const packet = this.#decode(datagram);
+        const packet = decodeMeshDatagram(this.#security, datagram);
         if (isMeshReject(packet)) {
           this.rejected[packet.reason]++;
           this.onReject(packet, from as Deno.NetAddr);
@@ -140,4 +134,14 @@ export class MeshSocket implements MeshPort {
       }
     }
   }
+}
+
+/** Opens (with a key) or decodes one datagram of the mesh port: the packet, or why it is refused. */
+export function decodeMeshDatagram(
+  security: MeshSocketSecurity | null,
+  datagram: Uint8Array,
+): MeshPacket | MeshReject {
+  if (security) return security.opener.open(datagram);
+  const packet = decodeMeshPacket(datagram);
+  return typeof packet === "string" ? { reason: "malformed", message: packet } : packet;
 }

@@ -119,7 +119,12 @@ Deno.test({
   ignore: !linux,
   async fn() {
     const SIZE = 1200;
-    const BLOCK_MS = 3500;
+    // The main thread stays blocked until the flood is over (the flooder's wrapper creates `floodDone`), at most
+    // this long: on a busy machine a flood of a fixed length sends less, so it lasts long enough to overflow anyway.
+    const BLOCK_LIMIT_MS = 30_000;
+    const FLOOD_SECONDS = 6;
+    const floodDone = await Deno.makeTempFile({ prefix: "msm-flood-done-" });
+    await Deno.remove(floodDone);
     // What may reach a main thread that stopped handling: the worker's backlog bound, one staging buffer and one
     // socket's drain (8 x 64 datagrams) past it, and what the socket's kernel buffer holds (the 4 MiB asked for,
     // doubled by the kernel, each datagram accounted at more than its size).
@@ -139,26 +144,31 @@ Deno.test({
             if (blocked) return;
             // The main thread stops handling for a while, as an overloaded one would.
             blocked = true;
-            const until = performance.now() + BLOCK_MS;
-            while (performance.now() < until) { /* busy */ }
+            const until = performance.now() + BLOCK_LIMIT_MS;
+            while (performance.now() < until && !exists(floodDone)) {
+              const next = performance.now() + 10;
+              while (performance.now() < next) { /* busy */ }
+            }
           });
         } catch (err) {
           if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
         }
       }
-      const flooder = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-ffi",
-          "--allow-read",
-          new URL("../../tests/support/udp_flood.ts", import.meta.url).pathname,
-          "127.0.0.1",
-          String(port),
-          String(port + 5000),
-          "2", // seconds, all within the block
-          String(SIZE),
-          "1",
-        ],
+      const floodArgs = [
+        "run",
+        "--allow-ffi",
+        "--allow-read",
+        new URL("../../tests/support/udp_flood.ts", import.meta.url).pathname,
+        "127.0.0.1",
+        String(port),
+        String(port + 5000),
+        String(FLOOD_SECONDS), // all within the block
+        String(SIZE),
+        "1",
+      ];
+      const flooder = new Deno.Command("sh", {
+        args: ["-c", '"$0" "$@"; status=$?; : > "$FLOOD_DONE"; exit $status', Deno.execPath(), ...floodArgs],
+        env: { FLOOD_DONE: floodDone },
         stdout: "piped",
         stderr: "piped",
       }).output();
@@ -183,9 +193,19 @@ Deno.test({
     } finally {
       if (fd >= 0) plane.closeSocket(fd);
       await plane.close();
+      await Deno.remove(floodDone).catch(() => {});
     }
   },
 });
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test({
   name:

@@ -27,6 +27,8 @@ export interface ClusterOptions {
    * gives keys itself). @default {@linkcode TEST_MESH_KEY}
    */
   meshKey?: string | null;
+  /** Extra `deno run` permission flags of every relay (e.g. `["--allow-ffi"]`). */
+  permissions?: string[];
 }
 
 /** The mesh key of test clusters. */
@@ -85,6 +87,7 @@ export async function startRelayCluster(opts: ClusterOptions): Promise<RelayClus
         adminPort: ports.admin,
         meshPort: ports.mesh,
         name: `relay-${nodeName(i)}`,
+        ...(opts.permissions ? { permissions: opts.permissions } : {}),
       },
     )));
   const stopAll = async () => {

@@ -24,9 +24,9 @@ export class RawRtspConnection implements AsyncDisposable {
     this.conn = conn;
   }
 
-  /** Connects to 127.0.0.1:`port`. */
-  static async open(port: number): Promise<RawRtspConnection> {
-    return new RawRtspConnection(await Deno.connect({ hostname: "127.0.0.1", port }));
+  /** Connects to `hostname`:`port` (127.0.0.1 by default). */
+  static async open(port: number, hostname = "127.0.0.1"): Promise<RawRtspConnection> {
+    return new RawRtspConnection(await Deno.connect({ hostname, port }));
   }
 
   /** Writes raw bytes or text. */

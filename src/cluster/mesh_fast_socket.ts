@@ -1,0 +1,146 @@
+/**
+ * The mesh UDP port on the fast data plane (`--data-plane fast`): the same contract as `MeshSocket`, but the
+ * socket belongs to the plane's Worker, which receives with recvmmsg (datagrams reach this thread in batches, not
+ * one promise each) and sends with sendmmsg (every copy to a child joins the plane's outbox, flushed once per
+ * macrotask). Framing and sealing write into two reusable buffers, so a copy to a child allocates no buffer; the
+ * plane copies the datagram into its outbox at once. Sends to one child leave in the order they were made (one
+ * outbox, one sendmmsg loop), as `OrderedSender` guarantees on the portable port.
+ * @module
+ */
+import { encodeMeshPacketInto, MESH_HEADER_SIZE, type MeshPacketType } from "./mesh_frame.ts";
+import { emptyRejectCounts, isMeshReject, type MeshRejectReason, SealScratch } from "./mesh_seal.ts";
+import type { MeshPort, OpenMeshPort } from "./mesh_io.ts";
+import {
+  decodeMeshDatagram,
+  type MeshPacketHandler,
+  type MeshRejectHandler,
+  MeshSocket,
+  type MeshSocketSecurity,
+} from "./mesh_socket.ts";
+import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
+import type { RtpRenumber } from "../rtp/packet.ts";
+
+/** Largest datagram this port frames (the UDP maximum over IPv4). */
+const MAX_DATAGRAM = 65507;
+
+/** One reusable buffer and its views of the lengths framed so far (bounded). */
+class FrameScratch {
+  readonly buf = new Uint8Array(MAX_DATAGRAM);
+  readonly #byLength = new Map<number, Uint8Array>();
+  view(length: number): Uint8Array {
+    let v = this.#byLength.get(length);
+    if (!v) {
+      if (this.#byLength.size >= 64) this.#byLength.clear();
+      v = this.buf.subarray(0, length);
+      this.#byLength.set(length, v);
+    }
+    return v;
+  }
+}
+
+/** The relay's mesh port, owned by the fast plane's Worker. */
+export class FastMeshSocket implements MeshPort {
+  readonly #plane: FastUdpPlane;
+  readonly #fd: number;
+  readonly #port: number;
+  readonly #security: MeshSocketSecurity | null;
+  /**
+   * Two of each, used in turn: the plane takes a send of the very view it got last for a repeat of that packet
+   * (to another destination) and copies its payload once, so two consecutive datagrams never share a view.
+   */
+  readonly #seal = [new SealScratch(), new SealScratch()] as const;
+  readonly #frame = [new FrameScratch(), new FrameScratch()] as const;
+  #turn = 0;
+  #closed = false;
+  /** Datagrams refused, per reason. */
+  readonly rejected: Record<MeshRejectReason, number> = emptyRejectCounts();
+  /** Datagrams that could not be framed or queued. */
+  sendErrors = 0;
+  onPacket: MeshPacketHandler = () => {};
+  onReject: MeshRejectHandler = () => {};
+
+  /**
+   * Binds `hostname:port` on the plane.
+   * @param hostname IPv4 literal
+   * @param port the mesh port (not 0: the plane cannot say which port it picked)
+   * @throws Deno.errors.AddrInUse when the port is taken
+   */
+  constructor(
+    plane: FastUdpPlane,
+    hostname: string,
+    port: number,
+    security: MeshSocketSecurity | null = null,
+  ) {
+    if (port === 0) throw new RangeError("The fast mesh port needs a port number, not 0");
+    this.#plane = plane;
+    this.#security = security;
+    this.#port = port;
+    this.#fd = plane.bind(hostname, port, this.#receive);
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** @inheritdoc */
+  send(
+    to: Deno.NetAddr,
+    incarnation: Uint8Array,
+    type: MeshPacketType,
+    streamId: number,
+    track: number,
+    payload: Uint8Array,
+    renumber: RtpRenumber | null = null,
+  ): void {
+    if (this.#closed) return;
+    const turn = (this.#turn ^= 1) as 0 | 1;
+    let datagram: Uint8Array;
+    try {
+      if (this.#security) {
+        datagram = this.#security.sealer.sealInto(
+          this.#seal[turn],
+          type,
+          streamId,
+          track,
+          payload,
+          incarnation,
+          renumber,
+        );
+      } else {
+        const frame = this.#frame[turn];
+        if (payload.length > MAX_DATAGRAM - MESH_HEADER_SIZE) throw new RangeError("payload too long");
+        datagram = frame.view(encodeMeshPacketInto(frame.buf, type, streamId, track, payload, renumber));
+      }
+    } catch {
+      // A packet the framing cannot carry: dropped and counted, never thrown at the caller's fan-out loop.
+      this.sendErrors++;
+      return;
+    }
+    if (!this.#plane.send(this.#fd, datagram, to)) this.sendErrors++;
+  }
+
+  /** Closes the socket (in the plane's Worker, after the sends already queued). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#plane.closeSocket(this.#fd);
+  }
+
+  readonly #receive = (datagram: Uint8Array, from: Deno.NetAddr): void => {
+    if (this.#closed) return;
+    const packet = decodeMeshDatagram(this.#security, datagram);
+    if (isMeshReject(packet)) {
+      this.rejected[packet.reason]++;
+      this.onReject(packet, from);
+      return;
+    }
+    this.onPacket(packet, from);
+  };
+}
+
+/** Opens the mesh port on `plane` ({@linkcode FastMeshSocket}), or as a `MeshSocket` when asked for port 0. */
+export function fastMeshPort(plane: FastUdpPlane): OpenMeshPort {
+  return (host, port, security) =>
+    port === 0 ? new MeshSocket(host, port, security) : new FastMeshSocket(plane, host, port, security);
+}
