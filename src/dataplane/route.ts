@@ -13,7 +13,7 @@
  * narrows it (a reader left, mapping cleared) applies at once.
  * @module
  */
-import { rtpPayloadOffset } from "../rtp/packet.ts";
+import { rtpPayloadOffsetAt } from "../rtp/packet.ts";
 import { writeSockaddrIn } from "./_libc.ts";
 import { ipv4Number } from "../address.ts";
 import { meshRouteNarrows, type MeshRouteSpec, packMeshChildren, type PlaneMeshChild } from "./mesh_route.ts";
@@ -145,37 +145,37 @@ export class Route {
   }
 
   /**
-   * Whether the worker forwards this packet itself: valid RTP, from the expected source, with the mapped SSRC,
-   * and someone to send it to.
+   * Whether the worker forwards the packet of `length` bytes at `at` in `buf` itself: valid RTP, from the expected
+   * source, with the mapped SSRC, and someone to send it to. Read in place: the worker makes no view per packet.
    */
-  forwards(packet: Uint8Array, fromIp: number, fromPort: number): boolean {
+  forwards(buf: Uint8Array, at: number, length: number, fromIp: number, fromPort: number): boolean {
     const { src, map, dests } = this.spec;
     if (src === null || map === null || (dests.length === 0 && !this.spec.mesh)) return false;
     if (fromIp !== src.ip || (src.port !== 0 && fromPort !== src.port)) return false;
-    if (packet.length < 12) return false;
+    if (length < 12) return false;
     // The SSRC first: it rules out most foreign packets before the full header check.
-    const ssrc = ((packet[8]! << 24) | (packet[9]! << 16) | (packet[10]! << 8) | packet[11]!) >>> 0;
-    return ssrc === map.ssrc && rtpPayloadOffset(packet) >= 0;
+    const ssrc = ((buf[at + 8]! << 24) | (buf[at + 9]! << 16) | (buf[at + 10]! << 8) | buf[at + 11]!) >>> 0;
+    return ssrc === map.ssrc && rtpPayloadOffsetAt(buf, at, length) >= 0;
   }
 
-  /** Rewrites sequence number, timestamp and SSRC in place (the packet passed {@linkcode forwards}). */
-  rewrite(packet: Uint8Array): void {
+  /** Rewrites sequence number, timestamp and SSRC in place of the packet at `at` (it passed {@linkcode forwards}). */
+  rewrite(buf: Uint8Array, at: number): void {
     const map = this.spec.map!;
-    const seq = (((packet[2]! << 8) | packet[3]!) + map.seqDelta) & 0xffff;
-    packet[2] = seq >> 8;
-    packet[3] = seq & 0xff;
-    const ts =
-      ((((packet[4]! << 24) | (packet[5]! << 16) | (packet[6]! << 8) | packet[7]!) >>> 0) + map.tsDelta) >>>
+    const seq = (((buf[at + 2]! << 8) | buf[at + 3]!) + map.seqDelta) & 0xffff;
+    buf[at + 2] = seq >> 8;
+    buf[at + 3] = seq & 0xff;
+    const ts = ((((buf[at + 4]! << 24) | (buf[at + 5]! << 16) | (buf[at + 6]! << 8) | buf[at + 7]!) >>> 0) +
+      map.tsDelta) >>>
       0;
-    packet[4] = ts >>> 24;
-    packet[5] = (ts >>> 16) & 0xff;
-    packet[6] = (ts >>> 8) & 0xff;
-    packet[7] = ts & 0xff;
+    buf[at + 4] = ts >>> 24;
+    buf[at + 5] = (ts >>> 16) & 0xff;
+    buf[at + 6] = (ts >>> 8) & 0xff;
+    buf[at + 7] = ts & 0xff;
     const out = map.outSsrc;
-    packet[8] = out >>> 24;
-    packet[9] = (out >>> 16) & 0xff;
-    packet[10] = (out >>> 8) & 0xff;
-    packet[11] = out & 0xff;
+    buf[at + 8] = out >>> 24;
+    buf[at + 9] = (out >>> 16) & 0xff;
+    buf[at + 10] = (out >>> 8) & 0xff;
+    buf[at + 11] = out & 0xff;
   }
 }
 

@@ -22,33 +22,51 @@ function rtp(ssrc: number, seq = 65530, ts = 100): Uint8Array {
   return p;
 }
 
+/** The packet inside a larger buffer, 37 bytes in, with other bytes around it (as in the worker's slots). */
+function inSlot(packet: Uint8Array): { buf: Uint8Array; at: number } {
+  const at = 37;
+  const buf = new Uint8Array(at + packet.length + 29).fill(0x5a);
+  buf.set(packet, at);
+  return { buf, at };
+}
+
+/** Route.forwards of `packet` read in place at an offset. */
+function forwards(r: Route, packet: Uint8Array, ip: number, port: number): boolean {
+  const { buf, at } = inSlot(packet);
+  return r.forwards(buf, at, packet.length, ip, port);
+}
+
 Deno.test("Route forwards valid RTP of the mapped SSRC from the expected source only", () => {
   const r = new Route();
-  assert(!r.forwards(rtp(0x1234), IP, 5000), "an empty route forwards nothing");
+  assert(!forwards(r, rtp(0x1234), IP, 5000), "an empty route forwards nothing");
   assert(r.apply(spec(), 0, false));
-  assert(r.forwards(rtp(0x1234), IP, 5000));
-  assert(!r.forwards(rtp(0x9999), IP, 5000), "another SSRC is the main thread's (it resyncs)");
-  assert(!r.forwards(rtp(0x1234), IP, 5001), "another source port");
-  assert(!r.forwards(rtp(0x1234), IP + 1, 5000), "another source address");
+  assert(forwards(r, rtp(0x1234), IP, 5000));
+  assert(!forwards(r, rtp(0x9999), IP, 5000), "another SSRC is the main thread's (it resyncs)");
+  assert(!forwards(r, rtp(0x1234), IP, 5001), "another source port");
+  assert(!forwards(r, rtp(0x1234), IP + 1, 5000), "another source address");
   const bad = rtp(0x1234);
   bad[0] = 0x40; // version 1
-  assert(!r.forwards(bad, IP, 5000));
-  assert(!r.forwards(rtp(0x1234).subarray(0, 11), IP, 5000));
+  assert(!forwards(r, bad, IP, 5000));
+  assert(!forwards(r, rtp(0x1234).subarray(0, 11), IP, 5000));
   assert(r.apply(spec({ src: { ip: IP, port: 0 } }), 0, true));
-  assert(r.forwards(rtp(0x1234), IP, 40000), "port 0 accepts any port of the source host");
+  assert(forwards(r, rtp(0x1234), IP, 40000), "port 0 accepts any port of the source host");
   assert(r.apply(spec({ dests: new Uint8Array(0) }), 0, true));
-  assert(!r.forwards(rtp(0x1234), IP, 5000), "no destination, nothing to forward");
+  assert(!forwards(r, rtp(0x1234), IP, 5000), "no destination, nothing to forward");
 });
 
 Deno.test("Route rewrites sequence number, timestamp and SSRC with wrap-around", () => {
   const r = new Route();
   r.apply(spec(), 0, false);
   const p = rtp(0x1234, 65530, 100);
-  r.rewrite(p);
-  const v = new DataView(p.buffer);
+  const { buf, at } = inSlot(p);
+  r.rewrite(buf, at);
+  const v = new DataView(buf.buffer, at);
   assertEquals(v.getUint16(2), (65530 + 10) & 0xffff);
   assertEquals(v.getUint32(4), (100 + 0xfffffff0) >>> 0);
   assertEquals(v.getUint32(8), 0xabcdef01);
+  assertEquals(buf.subarray(at + 12, at + p.length), p.subarray(12), "the payload is untouched");
+  assert(buf.subarray(0, at).every((b) => b === 0x5a), "bytes before the packet are untouched");
+  assert(buf.subarray(at + p.length).every((b) => b === 0x5a), "bytes after the packet are untouched");
 });
 
 Deno.test("Route widens only when the main thread has handled every posted packet; narrowing applies at once", () => {

@@ -62,6 +62,11 @@ const MSG_DONTWAIT = 0x40;
 /** Datagrams per recvmmsg / sendmmsg. */
 const BATCH = 64;
 /**
+ * Datagrams per sendmmsg: one received batch times a reader fan-out (64 x 10) leaves in one call, as the C
+ * reference's does (UIO_MAXIOV is 1024); each call is a kernel entry, and on a VM a costly one.
+ */
+const SEND_BATCH = 1024;
+/**
  * Bytes per receive slot: the largest UDP datagram (65,507 bytes over IPv4) fits whole. The slots are
  * BATCH x 64 KiB = 4 MiB of address space, but only the pages datagrams touch become resident (a slot of 1,200-byte
  * packets costs one page).
@@ -86,8 +91,15 @@ const OFF_RECV_HDR = OFF_SLOTS + BATCH * SLOT_STRIDE;
 const OFF_RECV_IOV = OFF_RECV_HDR + BATCH * MMSGHDR_SIZE;
 const OFF_RECV_NAME = OFF_RECV_IOV + BATCH * IOVEC_SIZE;
 const OFF_SEND_HDR = OFF_RECV_NAME + BATCH * SOCKADDR_IN_SIZE;
-const OFF_SEND_IOV = OFF_SEND_HDR + BATCH * MMSGHDR_SIZE;
-const TOTAL_BYTES = OFF_SEND_IOV + BATCH * IOVEC_SIZE;
+const OFF_SEND_IOV = OFF_SEND_HDR + SEND_BATCH * MMSGHDR_SIZE;
+/**
+ * Received records of every socket waiting to be posted to the main thread, in arrival order, in the same buffer
+ * as the receive slots so a datagram is staged with `copyWithin` (no view per packet). The main thread gets a copy
+ * of the used bytes; this region is reused.
+ */
+const OFF_STAGE = OFF_SEND_IOV + SEND_BATCH * IOVEC_SIZE;
+const STAGE_BYTES = 256 * 1024;
+const TOTAL_BYTES = OFF_STAGE + STAGE_BYTES;
 
 const scope = globalThis as unknown as {
   postMessage(message: PlaneReply, transfer?: Transferable[]): void;
@@ -108,7 +120,7 @@ const baseAddress = Number(base);
 /** The receive headers, and each send header position sendmmsg may start from (made once). */
 const recvHdrPtr = Deno.UnsafePointer.create(base + BigInt(OFF_RECV_HDR));
 const sendHdrPtrs = Array.from(
-  { length: BATCH },
+  { length: SEND_BATCH },
   (_, k) => Deno.UnsafePointer.create(base + BigInt(OFF_SEND_HDR + k * MMSGHDR_SIZE)),
 );
 /** Address of the bytes of `data` as a number. */
@@ -130,6 +142,8 @@ for (let i = 0; i < BATCH; i++) {
   view.setBigUint64(hdr + MSGHDR_NAME, base + BigInt(OFF_RECV_NAME + i * SOCKADDR_IN_SIZE), true);
   view.setBigUint64(hdr + MSGHDR_IOV, base + BigInt(iov), true);
   view.setBigUint64(hdr + MSGHDR_IOVLEN, 1n, true);
+}
+for (let i = 0; i < SEND_BATCH; i++) {
   const shdr = OFF_SEND_HDR + i * MMSGHDR_SIZE;
   view.setUint32(shdr + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
   view.setBigUint64(shdr + MSGHDR_IOV, base + BigInt(OFF_SEND_IOV + i * IOVEC_SIZE), true);
@@ -177,13 +191,7 @@ const wakePtr = Deno.UnsafePointer.of(wakeBuf);
 let stopped = false;
 let running = false;
 
-/**
- * Received records of every socket waiting to be posted to the main thread, in arrival order. The main thread
- * gets a copy of the used bytes; this buffer is reused.
- */
-const STAGE_BYTES = 256 * 1024;
-const stage = new Uint8Array(STAGE_BYTES);
-const stageView = new DataView(stage.buffer);
+const stageView = new DataView(mem, OFF_STAGE, STAGE_BYTES);
 let stageUsed = 0;
 let staged = 0;
 let stagedSince = 0;
@@ -203,7 +211,7 @@ const HOLD_MS = 5;
 /** Posts the staged records. */
 function postStaged(): void {
   if (staged === 0) return;
-  const buf = stage.buffer.slice(0, stageUsed) as ArrayBuffer;
+  const buf = mem.slice(OFF_STAGE, OFF_STAGE + stageUsed);
   postedBytes = (postedBytes + stageUsed) | 0;
   const count = staged;
   stageUsed = 0;
@@ -250,10 +258,9 @@ function drain(sock: Socket): void {
       stageView.setUint32(off + RECV_IP, ip, false);
       stageView.setUint16(off + RECV_PORT, port, true);
       stageView.setUint16(off + RECV_FLAGS, 0, true);
-      const slot = bytes.subarray(at, at + len);
-      stage.set(slot, off + RECV_HEADER);
-      if (cutThrough && route.forwards(slot, ip, port)) {
-        route.rewrite(slot); // the main thread got the original above
+      bytes.copyWithin(OFF_STAGE + off + RECV_HEADER, at, at + len);
+      if (cutThrough && route.forwards(bytes, at, len, ip, port)) {
+        route.rewrite(bytes, at); // the main thread got the original above
         stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
         forwardSlots[forwardCount] = i;
         forwardLengths[forwardCount++] = len;
@@ -289,7 +296,7 @@ function forward(sock: Socket, count: number): void {
     const len = forwardLengths[p]!;
     for (let d = 0; d < destCount; d++) {
       prepare(k, sock.dests + d * 16, slot, len);
-      if (++k === BATCH) {
+      if (++k === SEND_BATCH) {
         sendPrepared(sock.fd, k);
         k = 0;
       }
@@ -337,7 +344,7 @@ function sendPrepared(fd: number, n: number): void {
  */
 const sending: { buf: ArrayBuffer | null } = { buf: null };
 
-/** Sends the main thread's batch: records grouped into one sendmmsg per run of one socket (BATCH at most). */
+/** Sends the main thread's batch: records grouped into one sendmmsg per run of one socket (SEND_BATCH at most). */
 function sendBatch(buf: ArrayBuffer, count: number): void {
   sending.buf = buf;
   const v = new DataView(buf);
@@ -349,7 +356,7 @@ function sendBatch(buf: ArrayBuffer, count: number): void {
     const fd = v.getUint32(off, true);
     const len = v.getUint32(off + 4, true);
     const payloadAt = v.getUint32(off + SEND_PAYLOAD_AT, true);
-    if (fd !== runFd || k === BATCH) {
+    if (fd !== runFd || k === SEND_BATCH) {
       if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
       k = 0;
       runFd = fd;

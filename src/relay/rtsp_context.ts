@@ -36,14 +36,20 @@ export function baseUrl(conn: RtspConnection, path: string): string {
 }
 
 /**
- * The stream at `path`, retained (the caller releases it), once it has a description.
- * @throws 404 for no stream (or a publisher's path nobody publishes), 503 for an upstream that is not ready in
- *   time, or the status the stream gives
+ * The stream at `path`, retained (the caller releases it), once it has a description: at once when it is ready
+ * (the request is then answered in the same task), else a promise.
+ * @throws 404 for no stream (or a publisher's path nobody publishes); the promise rejects with 503 for an upstream
+ *   that is not ready in time, or the status the stream gives
  */
-export async function readyStream(ctx: RtspContext, path: string): Promise<Stream> {
+export function readyStream(ctx: RtspContext, path: string): Stream | Promise<Stream> {
   const stream = ctx.hub.forReader(path);
   if (!stream) throw new RtspProtocolError(`No stream at path "${path}"`, 404);
   stream.retain();
+  if (stream.state === "ready" && stream.description) return stream;
+  return waitReady(ctx, stream);
+}
+
+async function waitReady(ctx: RtspContext, stream: Stream): Promise<Stream> {
   try {
     await stream.whenReady(ctx.sourceWaitMs);
   } catch (err) {

@@ -19,17 +19,27 @@ import {
   transition,
 } from "./relay_session.ts";
 import { baseUrl, pairFor, readyStream, type RtspContext } from "./rtsp_context.ts";
+import type { Stream } from "./stream.ts";
 import type { Track } from "./track.ts";
 
-/** Answers a DESCRIBE: the stream's SDP once it is ready, with the relay's controls. */
-export async function describe(
+/**
+ * Answers a DESCRIBE: the stream's SDP once it is ready, with the relay's controls (at once when it is ready, else
+ * a promise).
+ */
+export function describe(
   ctx: RtspContext,
   req: RtspRequest,
   conn: RtspConnection,
-): Promise<RtspResponse> {
+): RtspResponse | Promise<RtspResponse> {
   const path = streamPathOf(req.url);
   ctx.access.authorize(req, conn, path, "read");
-  const stream = await readyStream(ctx, path);
+  const ready = readyStream(ctx, path);
+  return ready instanceof Promise
+    ? ready.then((s) => describeReady(s, path, conn))
+    : describeReady(ready, path, conn);
+}
+
+function describeReady(stream: Stream, path: string, conn: RtspConnection): RtspResponse {
   try {
     const sdp = rewriteSdpForServing(stream.description!, {
       sessionName: path,

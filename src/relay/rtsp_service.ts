@@ -299,9 +299,11 @@ export class RtspService {
     );
   }
 
-  /** Answers one request. */
-  async handle(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
-    const cseq = req.headers.get("CSeq");
+  /**
+   * Answers one request: at once when its method can (everything but a DESCRIBE or SETUP that waits for its
+   * stream), so the answer leaves without waiting for the rest of the event loop's turn.
+   */
+  handle(req: RtspRequest, conn: RtspConnection): RtspResponse | Promise<RtspResponse> {
     const remote = conn.remote.hostname;
     // The rate is spent on what looks like abuse, not on a client's work: a new connection and every failed or
     // refused request cost a token, a successful one nothing (a recorder setting up 64 streams at once is served,
@@ -311,8 +313,17 @@ export class RtspService {
       this.#rate.charge(remote, this.#now(), 1);
     }
     const waitMs = this.#rate?.waitMs(remote, this.#now()) ?? 0;
-    const res = waitMs > 0 ? this.#rateLimited(req, remote, waitMs) : await this.#answer(req, conn);
-    if (waitMs === 0) this.#rate?.charge(remote, this.#now(), requestCost(req, res));
+    if (waitMs > 0) return this.#answered(req, conn, this.#rateLimited(req, remote, waitMs), false);
+    const res = this.#answer(req, conn);
+    return res instanceof Promise
+      ? res.then((r) => this.#answered(req, conn, r, true))
+      : this.#answered(req, conn, res, true);
+  }
+
+  /** Bills, stamps, logs and counts an answer. */
+  #answered(req: RtspRequest, conn: RtspConnection, res: RtspResponse, billed: boolean): RtspResponse {
+    const cseq = req.headers.get("CSeq");
+    if (billed) this.#rate?.charge(conn.remote.hostname, this.#now(), requestCost(req, res));
     if (cseq !== undefined) res.headers.set("CSeq", cseq.trim());
     res.headers.set("Server", SERVER_NAME);
     this.#log.debug("rtsp request", {
@@ -326,25 +337,31 @@ export class RtspService {
   }
 
   /** The answer to a request within its client's rate: the method's, or the error it threw as a status. */
-  async #answer(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> {
+  #answer(req: RtspRequest, conn: RtspConnection): RtspResponse | Promise<RtspResponse> {
     const cseq = req.headers.get("CSeq");
     try {
       if (cseq === undefined || !/^\d{1,10}$/.test(cseq.trim())) {
         throw new RtspProtocolError(`Missing or invalid CSeq "${cseq ?? ""}"`, 400);
       }
-      return await this.#dispatch(req, conn);
+      const res = this.#dispatch(req, conn);
+      return res instanceof Promise ? res.catch((err) => this.#failed(req, err)) : res;
     } catch (err) {
-      if (err instanceof AuthRefusal) return err.response;
-      const status = err instanceof RtspProtocolError ? err.status : 500;
-      if (!(err instanceof RtspProtocolError)) {
-        this.#log.error("request failed", { method: req.method, error: String(err) });
-      } else {
-        this.#log.debug("request refused", { method: req.method, status, error: err.message });
-      }
-      // The reason in a text body: RTSP clients log it, and it names what was wrong with the request.
-      const reason = err instanceof RtspProtocolError ? err.message : "Internal error";
-      return response(status, { "Content-Type": "text/plain" }, new TextEncoder().encode(reason + "\r\n"));
+      return this.#failed(req, err);
     }
+  }
+
+  /** The answer to a request whose method threw: the status it names, with the reason in the body. */
+  #failed(req: RtspRequest, err: unknown): RtspResponse {
+    if (err instanceof AuthRefusal) return err.response;
+    const status = err instanceof RtspProtocolError ? err.status : 500;
+    if (!(err instanceof RtspProtocolError)) {
+      this.#log.error("request failed", { method: req.method, error: String(err) });
+    } else {
+      this.#log.debug("request refused", { method: req.method, status, error: err.message });
+    }
+    // The reason in a text body: RTSP clients log it, and it names what was wrong with the request.
+    const reason = err instanceof RtspProtocolError ? err.message : "Internal error";
+    return response(status, { "Content-Type": "text/plain" }, new TextEncoder().encode(reason + "\r\n"));
   }
 
   #dispatch(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse> | RtspResponse {

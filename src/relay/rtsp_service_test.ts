@@ -211,3 +211,32 @@ Deno.test("RtspService counts framing errors and the server's connection limits 
     await h.close();
   }
 });
+
+Deno.test("RtspService answers at once, not with a promise, every request that need not wait for a stream", async () => {
+  const h = new Harness();
+  try {
+    const conn = new FakeConn();
+    equal((await h.send(conn, "DESCRIBE", `${BASE}/cam`)).status, 200); // starts the source; it becomes ready
+    let cseq = 100;
+    const now = (method: string, url: string, headers: Record<string, string> = {}) => {
+      const req = request(method, url, { CSeq: String(++cseq), ...headers });
+      const res = h.svc.handle(req, conn);
+      ok(!(res instanceof Promise), `${method} answered with a promise`);
+      h.svc.responseSent(req, res, conn);
+      return res;
+    };
+    equal(now("OPTIONS", "*").status, 200);
+    equal(now("DESCRIBE", `${BASE}/cam`).status, 200);
+    equal(now("DESCRIBE", `${BASE}/nothing`).status, 404);
+    const setup = now("SETUP", `${BASE}/cam/trackID=0`, { Transport: "RTP/AVP/TCP;unicast;interleaved=0-1" });
+    equal(setup.status, 200);
+    const session = setup.headers.get("Session")!.split(";")[0]!;
+    equal(now("PLAY", `${BASE}/cam/`, { Session: session }).status, 200);
+    equal(now("TEARDOWN", `${BASE}/cam/`, { Session: session }).status, 200);
+    const waiting = h.svc.handle(request("DESCRIBE", `${BASE}/dead`, { CSeq: "1" }), conn);
+    ok(waiting instanceof Promise); // a stream that is not ready yet
+    equal((await waiting).status, 503);
+  } finally {
+    await h.close();
+  }
+});

@@ -21,18 +21,18 @@ import type { PortPair } from "./port_pair.ts";
 /** Where a reader's RTCP compounds go once its UDP track is set up. */
 export type ReaderRtcpSink = (s: RelaySession, packet: Uint8Array, index: number) => void;
 
-/** Answers a SETUP. */
-export async function setup(
+/** Answers a SETUP: at once, unless a new reader's stream is not ready yet (then a promise). */
+export function setup(
   ctx: RtspContext,
   req: RtspRequest,
   conn: RtspConnection,
   onReaderRtcp: ReaderRtcpSink,
-): Promise<RtspResponse> {
+): RtspResponse | Promise<RtspResponse> {
   const header = req.headers.get("Transport");
   if (!header) throw new RtspProtocolError("SETUP needs a Transport header", 461);
   const offers = parseTransports(header);
   const cs = ctx.sessions.conn(conn);
-  let session = ctx.sessions.named(req, conn);
+  const session = ctx.sessions.named(req, conn);
   const urlPath = splitTrackUrl(req.url).path;
   const announced = cs.announced;
   const publishing = session?.role === "publisher" ||
@@ -54,23 +54,44 @@ export async function setup(
   // Before the stream is touched: a refused reader must not start a camera.
   if (!session) ctx.sessions.admit(req, conn.remote.hostname, publishing ? null : urlPath);
 
-  let stream: Stream;
-  let path: string;
-  let created = false;
+  const apply = (stream: Stream, path: string, created: boolean) =>
+    setupOn(ctx, req, conn, onReaderRtcp, { offers, cs, session, publishing, user, stream, path, created });
   if (session) {
-    stream = session.stream;
-    path = session.path;
+    const path = session.path;
     if (urlPath !== path && !streamPathOf(req.url).startsWith(path + "/")) {
       throw new RtspProtocolError(`Session "${session.id}" belongs to "${path}", not "${urlPath}"`, 459);
     }
-  } else if (publishing) {
-    stream = announced!.stream;
-    path = announced!.path;
-  } else {
-    path = urlPath;
-    stream = await readyStream(ctx, path);
-    created = true;
+    return apply(session.stream, path, false);
   }
+  if (publishing) return apply(announced!.stream, announced!.path, false);
+  const ready = readyStream(ctx, urlPath);
+  return ready instanceof Promise ? ready.then((s) => apply(s, urlPath, true)) : apply(ready, urlPath, true);
+}
+
+/** What {@linkcode setup} found out before the stream was ready. */
+interface SetupFacts {
+  offers: Transport[];
+  cs: ConnState;
+  session: RelaySession | undefined;
+  publishing: boolean;
+  user: RelaySession["user"];
+  stream: Stream;
+  path: string;
+  /** The stream was retained for this request: released unless a new session takes it over. */
+  created: boolean;
+}
+
+/** The rest of a SETUP, on its stream. */
+function setupOn(
+  ctx: RtspContext,
+  req: RtspRequest,
+  conn: RtspConnection,
+  onReaderRtcp: ReaderRtcpSink,
+  facts: SetupFacts,
+): RtspResponse {
+  const { offers, cs, publishing, user, stream, path } = facts;
+  const announced = cs.announced;
+  let { session, created } = facts;
   try {
     const index = trackIndex(req.url, path, stream.description!, conn);
     if (index < 0 || index >= stream.tracks.length) {

@@ -458,11 +458,17 @@ export class Stream implements StreamSink {
   }
 
   #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean): void {
-    // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored. The fast plane
-    // forwards only what comes from the latched source's port with its SSRC (see route.ts), never a reader's, so
-    // its packets skip the key string this check builds.
-    if (!forwarded && this.#readerRtp.has(`${from.hostname}:${from.port}`)) return;
     const latch = this.#udpSources[index];
+    // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored. Unless the port is
+    // the source's: a reader on the source's address could name it as its client port and silence the source.
+    // The fast plane forwards only what comes from the latched source's port with its SSRC (see route.ts), never a
+    // reader's, and the source's packets skip the key string this check builds.
+    if (
+      !forwarded && !latch?.holdsRtp(from.hostname, from.port) &&
+      this.#readerRtp.has(`${from.hostname}:${from.port}`)
+    ) {
+      return;
+    }
     if (!latch?.mayBeFrom(from.hostname, from.port)) return track.countDrop("unexpected_source");
     if (!isRtpPacket(packet)) return track.countDrop("invalid_rtp");
     const before = latch.rtpPort;
@@ -475,14 +481,20 @@ export class Stream implements StreamSink {
   }
 
   #onUdpRtcp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {
-    // Readers first: on one host a reader's RTCP port is exact, while a source's may be unknown.
+    // The source's known RTCP port first (a reader on its address may name it as its own), then readers (their
+    // ports are exact, while a source's may still be unknown and latch on its first packet).
+    const latch = this.#udpSources[index];
+    if (latch?.holdsRtcp(from.hostname, from.port)) {
+      track.ingestRtcp(packet);
+      return;
+    }
     const reader = this.#readerRtcp.get(`${from.hostname}:${from.port}`);
     if (reader) {
       track.noteReaderReport();
       reader(packet, index);
       return;
     }
-    if (this.#udpSources[index]?.acceptRtcp(from.hostname, from.port)) {
+    if (latch?.acceptRtcp(from.hostname, from.port)) {
       track.ingestRtcp(packet);
       return;
     }

@@ -31,18 +31,26 @@ export const RTP_VERSION = 2;
  * shorter than its own header, or a padding count of 0 or larger than the payload.
  */
 export function rtpPayloadOffset(buf: Uint8Array): number {
-  const n = buf.length;
+  return rtpPayloadOffsetAt(buf, 0, buf.length);
+}
+
+/**
+ * {@linkcode rtpPayloadOffset} of the packet of `length` bytes at `at` in `buf` (no view made: the fast plane's
+ * worker checks packets in place), relative to the packet's start.
+ */
+export function rtpPayloadOffsetAt(buf: Uint8Array, at: number, length: number): number {
+  const n = length;
   if (n < RTP_HEADER_SIZE) return -1;
-  const b0 = buf[0]!;
+  const b0 = buf[at]!;
   if ((b0 & 0xc0) !== 0x80) return -1;
   let off = RTP_HEADER_SIZE + (b0 & 0x0f) * 4;
   if ((b0 & 0x10) !== 0) {
     if (off + 4 > n) return -1;
-    off += 4 + ((buf[off + 2]! << 8) | buf[off + 3]!) * 4;
+    off += 4 + ((buf[at + off + 2]! << 8) | buf[at + off + 3]!) * 4;
   }
   if (off > n) return -1;
   if ((b0 & 0x20) !== 0) {
-    const pad = buf[n - 1]!;
+    const pad = buf[at + n - 1]!;
     if (pad === 0 || off + pad > n) return -1;
   }
   return off;

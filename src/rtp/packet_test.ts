@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   isRtcpPacket,
   isRtpPacket,
@@ -6,6 +7,7 @@ import {
   rtpMarker,
   rtpPayloadEnd,
   rtpPayloadOffset,
+  rtpPayloadOffsetAt,
   rtpPayloadType,
   rtpSequence,
   rtpSsrc,
@@ -173,4 +175,33 @@ Deno.test("rtp: setters rewrite in place", () => {
   setRtpSequence(p, 65536); // wraps to 0
   assert.equal(rtpSequence(p), 0);
   assert.deepEqual([...p.subarray(12)], [1, 2, 3]); // payload untouched
+});
+
+Deno.test("rtpPayloadOffsetAt reads a packet in place inside a larger buffer as rtpPayloadOffset reads it alone", () => {
+  const header = fc.record({
+    cc: fc.integer({ min: 0, max: 15 }),
+    x: fc.boolean(),
+    p: fc.boolean(),
+    version: fc.constantFrom(0x80, 0x80, 0x40),
+    extWords: fc.integer({ min: 0, max: 4 }),
+  });
+  fc.assert(
+    fc.property(
+      header,
+      fc.uint8Array({ maxLength: 120 }),
+      fc.nat(64),
+      fc.nat(64),
+      (h, body, before, after) => {
+        const packet = new Uint8Array(12 + body.length);
+        packet.set(body, 12);
+        packet[0] = h.version | (h.x ? 0x10 : 0) | (h.p ? 0x20 : 0) | h.cc;
+        const extAt = 12 + h.cc * 4;
+        if (h.x && extAt + 4 <= packet.length) packet[extAt + 3] = h.extWords;
+        const buf = new Uint8Array(before + packet.length + after).fill(0xff);
+        buf.set(packet, before);
+        assert.equal(rtpPayloadOffsetAt(buf, before, packet.length), rtpPayloadOffset(packet));
+      },
+    ),
+    { numRuns: 2000 },
+  );
 });

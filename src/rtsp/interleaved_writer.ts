@@ -124,10 +124,20 @@ export class InterleavedWriter implements FrameQueue {
     this.#budget?.release(bytes);
   }
 
-  /** Queues bytes that must not be dropped (an RTSP response). */
+  /**
+   * Queues bytes that must not be dropped (an RTSP response) and, when nothing is being written, starts writing
+   * them now rather than at the end of the task: an answer must not wait behind the rest of the event loop's turn
+   * (the packets of other connections). Frames queued after it in the same task still leave together.
+   */
   enqueueMessage(bytes: Uint8Array): void {
-    if (this.#closed) return;
-    this.#push(bytes);
+    if (this.#closed || bytes.length === 0) return;
+    this.#queue.push(bytes);
+    this.#budget?.force(bytes.length);
+    this.#add(bytes.length);
+    this.#holding = false;
+    if (this.#writing) return;
+    this.#writing = true;
+    void this.#drain();
   }
 
   /**
@@ -176,14 +186,6 @@ export class InterleavedWriter implements FrameQueue {
     for (const r of this.#idle.splice(0)) r();
   }
 
-  #push(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
-    this.#queue.push(bytes);
-    this.#budget?.force(bytes.length);
-    this.#add(bytes.length);
-    this.#schedule();
-  }
-
   /** Writes what is held, if anything (the hold timer's call). */
   flushHeld(): void {
     if (this.#holding) this.#schedule();
@@ -198,7 +200,7 @@ export class InterleavedWriter implements FrameQueue {
 
   /**
    * Starts a drain at the end of the current task rather than now: everything queued by the same burst of work
-   * (all the packets of one read from a camera, a PLAY reply and its GOP burst) leaves in one write.
+   * (all the packets of one read from a camera, a reader's GOP burst) leaves in one write.
    */
   #schedule(): void {
     this.#holding = false;

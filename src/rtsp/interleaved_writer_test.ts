@@ -8,6 +8,8 @@ function gatedSink() {
   let gate = Promise.resolve();
   return {
     chunks,
+    /** Writes started (counted when called, before the gate opens). */
+    writes: 0,
     hold() {
       gate = new Promise((r) => (release = r));
     },
@@ -15,6 +17,7 @@ function gatedSink() {
       release?.();
     },
     async write(p: Uint8Array) {
+      this.writes++;
       await gate;
       chunks.push(p.slice());
       return p.length;
@@ -49,14 +52,23 @@ Deno.test("InterleavedWriter coalesces queued frames into one write", async () =
   assertEquals(sink.chunks[1]!.length, 10 * 104);
 });
 
-Deno.test("InterleavedWriter sends everything queued in one task as one write", async () => {
+Deno.test("InterleavedWriter sends the frames queued in one task as one write", async () => {
+  const sink = gatedSink();
+  const w = new InterleavedWriter(sink, QUEUE);
+  for (let i = 0; i < 17; i++) w.enqueueFrame(0, new Uint8Array(1200), true);
+  assertEquals(sink.writes, 0);
+  await w.flushed();
+  assertEquals(sink.chunks.map((c) => c.length), [17 * 1204]);
+});
+
+Deno.test("InterleavedWriter starts writing a message at once, and the frames queued after it together", async () => {
   const sink = gatedSink();
   const w = new InterleavedWriter(sink, QUEUE);
   w.enqueueMessage(new Uint8Array([1, 2, 3]));
+  assertEquals(sink.writes, 1); // before this task ends: an answer does not wait for the event loop's turn
   for (let i = 0; i < 17; i++) w.enqueueFrame(0, new Uint8Array(1200), true);
-  assertEquals(sink.chunks.length, 0);
   await w.flushed();
-  assertEquals(sink.chunks.map((c) => c.length), [3 + 17 * 1204]);
+  assertEquals(sink.chunks.map((c) => c.length), [3, 17 * 1204]);
 });
 
 Deno.test("InterleavedWriter drops droppable frames over its bound and keeps messages", async () => {

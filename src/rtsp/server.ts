@@ -54,8 +54,11 @@ export interface RtspConnectionLimit {
 
 /** What the relay implements to serve RTSP. */
 export interface RtspHandler {
-  /** Answers one request. Throwing answers 500. */
-  handle(req: RtspRequest, conn: RtspConnection): Promise<RtspResponse>;
+  /**
+   * Answers one request. Throwing answers 500. An answer known at once should be returned as is, not as a promise:
+   * it is then queued without waiting behind the other work of the event loop's turn (other connections' packets).
+   */
+  handle(req: RtspRequest, conn: RtspConnection): RtspResponse | Promise<RtspResponse>;
   /** The connection closed (either side). */
   connectionClosed(conn: RtspConnection): void;
   /**
@@ -409,7 +412,8 @@ export class RtspServer {
         const req = requests.shift()!;
         let res: RtspResponse;
         try {
-          res = await this.#opts.handler.handle(req, c);
+          const answer = this.#opts.handler.handle(req, c);
+          res = answer instanceof Promise ? await answer : answer;
         } catch (err) {
           res = response(err instanceof RtspProtocolError ? err.status : 500, {
             CSeq: req.headers.get("CSeq") ?? "0",
