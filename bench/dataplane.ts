@@ -13,7 +13,8 @@
  *
  * For each relay at fan-out 1 and 10: a bounded search (doubling, then bisection, at most MAX_STEPS trials of
  * TRIAL_MS, 10 s) for the highest offered rate with < 0.1 % loss; and one trial of COST_MS (30 s) at 20k
- * packets/s in x fan-out 10 (200k out) for CPU per forwarded packet, thread by thread, and the relay's RSS.
+ * packets/s in x fan-out 10 (200k out) for CPU per forwarded packet, thread by thread, and the relay's RSS;
+ * for msm-relay, a fresh relay at 20k x 10 for FOOTPRINT_MS (60 s): its RSS idle, half-way and at the end.
  * CPU is counted from the first packet offered to the last one delivered (the drain included). Prints a table,
  * writes bench/output/dataplane.json.
  * @module
@@ -23,6 +24,7 @@ import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
 import { compile, freeUdpPorts, Lines } from "./support/dataplane_procs.ts";
 import { type Impl, type Relay, startRelay } from "./support/dataplane_relays.ts";
 import { formatThreads, loadAverage, openWindow, type WindowCpu } from "./support/trial_window.ts";
+import { type Footprint, footprint, formatFootprint } from "./support/footprint.ts";
 
 const OUTPUT_DIR = new URL("./output/", import.meta.url);
 
@@ -33,8 +35,15 @@ const OUTPUT_DIR = new URL("./output/", import.meta.url);
 const TRIAL_MS = Number(Deno.env.get("BENCH_TRIAL_MS") ?? 10_000);
 /** Offered-load duration of the cost trial (20k in x 10): 30 s; `BENCH_COST_MS`, else `BENCH_TRIAL_MS`. */
 const COST_MS = Number(Deno.env.get("BENCH_COST_MS") ?? Deno.env.get("BENCH_TRIAL_MS") ?? 30_000);
+/**
+ * Offered-load duration of the footprint trial: 60 s at 20k in x 10 on a fresh msm-relay, its RSS read every
+ * RSS_EVERY_MS, to show it at 30 s and 60 s (flat in steady state). `BENCH_FOOTPRINT_MS=0` skips it.
+ */
+const FOOTPRINT_MS = Number(Deno.env.get("BENCH_FOOTPRINT_MS") ?? 60_000);
+/** Interval of the RSS samples taken during every trial. */
+const RSS_EVERY_MS = 5000;
 /** Whether the figures come from trials long enough for steady state. */
-const STEADY = TRIAL_MS >= 10_000 && COST_MS >= 30_000;
+const STEADY = TRIAL_MS >= 10_000 && COST_MS >= 30_000 && (FOOTPRINT_MS === 0 || FOOTPRINT_MS >= 60_000);
 /** Trials per search. */
 const MAX_STEPS = 7;
 /** Loss allowed for a rate to count as zero-loss. */
@@ -79,6 +88,8 @@ interface Trial {
   /** Relay RSS half-way through the offered load and at the end of the window, bytes. */
   rssMid: number;
   rssEnd: number;
+  /** Relay RSS every RSS_EVERY_MS from the start of the offered load (the first at RSS_EVERY_MS), bytes. */
+  rssSamples: number[];
   /**
    * Relay CPU per offered copy (rate x fan-out), µs, in each sixth of the offered load, then in the drain:
    * where the trial's average comes from (warm-up at the start, steady state after).
@@ -111,6 +122,8 @@ async function trial(
   const midTimer = setTimeout(() => {
     rssMid = rssBytes(relay.pid);
   }, ms / 2);
+  const rssSamples: number[] = [];
+  const rssTimer = setInterval(() => rssSamples.push(rssBytes(relay.pid)), RSS_EVERY_MS);
   const window = openWindow(relay.pid);
   const cpuMarks = [cpuSeconds(relay.pid)];
   const sliceTimer = setInterval(() => {
@@ -128,6 +141,7 @@ async function trial(
   }).output().finally(() => {
     clearTimeout(midTimer);
     clearInterval(sliceTimer);
+    clearInterval(rssTimer);
   });
   if (cpuMarks.length < 7) cpuMarks.push(cpuSeconds(relay.pid));
   const sent = JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number; seconds: number };
@@ -165,6 +179,7 @@ async function trial(
     window: w,
     rssMid,
     rssEnd,
+    rssSamples,
     slices,
     // The blaster must have offered (nearly) the asked rate in time, or the rate was not really tried.
     pass: loss < MAX_LOSS && sent.sent >= expectedPerPort * 0.99 && sent.seconds < (ms / 1000) * 1.1,
@@ -266,6 +281,20 @@ function printCostTrials(rs: { impl: Impl; idleRss?: number; cost: Trial | null 
   }
 }
 
+/** A fresh relay, idle then at 20k in x 10 for FOOTPRINT_MS: its RSS at half-way and at the end. */
+async function footprintTrial(bin: string, impl: Impl, sinkPorts: number[]) {
+  const relay = await startRelay(impl, bin, sinkPorts);
+  console.error(`  ${impl} footprint (idle RSS ${mib(relay.idleRss)}):`);
+  try {
+    const t = await trial(bin, relay, sinkPorts, COST_RATE, FOOTPRINT_MS);
+    const f = footprint(relay.idleRss, t.rssSamples, t.rssEnd, RSS_EVERY_MS, FOOTPRINT_MS / 2);
+    console.error(formatFootprint(impl, f, FOOTPRINT_MS / 1000));
+    return { impl, footprint: f, trial: t };
+  } finally {
+    await relay.stop();
+  }
+}
+
 const fmtRate = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : `${(v / 1e3).toFixed(1)} k`);
 
 async function main(): Promise<void> {
@@ -277,6 +306,7 @@ async function main(): Promise<void> {
   const facts = machine(new TextDecoder().decode(gccOut.stdout).split("\n")[0] ?? "");
   const bin = await Deno.makeTempDir({ prefix: "msm-dataplane-bench-" });
   const results: Record<string, unknown>[] = [];
+  const footprints: { impl: Impl; footprint: Footprint; trial: Trial }[] = [];
   try {
     await compile(bin);
     for (const fanout of FANOUTS) {
@@ -304,6 +334,9 @@ async function main(): Promise<void> {
           const last = await relay.stop();
           results[results.length - 1] ??= {};
           (results[results.length - 1] as Record<string, unknown>).relayStats = last;
+        }
+        if (fanout === 10 && impl !== "c" && impl !== "portable" && FOOTPRINT_MS > 0) {
+          footprints.push(await footprintTrial(bin, impl, sinkPorts));
         }
       }
     }
@@ -378,12 +411,19 @@ async function main(): Promise<void> {
     "\n  ratio to C: per core = Deno's / C's forwarded pkt per CPU-second; cost = C's µs/pkt / Deno's (>= 0.8 is the goal)",
   );
   printCostTrials(rs);
+  if (footprints.length > 0) {
+    console.log(
+      `\n  relay RSS in steady state: a fresh relay at 20k in x 10 for ${FOOTPRINT_MS / 1000} s ` +
+        "(issue 16: <= 100 MiB at the end, flat from half-way)",
+    );
+    for (const f of footprints) console.log(formatFootprint(f.impl, f.footprint, FOOTPRINT_MS / 1000));
+  }
   facts.steadyState = STEADY;
   await Deno.mkdir(OUTPUT_DIR, { recursive: true });
   const out = new URL("dataplane.json", OUTPUT_DIR);
   await Deno.writeTextFile(
     out,
-    JSON.stringify({ machine: facts, table: rows, details: results }, null, 2) + "\n",
+    JSON.stringify({ machine: facts, table: rows, details: results, footprints }, null, 2) + "\n",
   );
   console.log(`\nwrote ${fileURLToPath(out)} in ${facts.benchSeconds} s`);
 }

@@ -27,7 +27,6 @@ import { parseMeshKeys } from "./config/mesh_key_syntax.ts";
 import { followFile } from "./file_follower.ts";
 import { containedErrors } from "./contain.ts";
 import { StaticDiscovery } from "./cluster/static_discovery.ts";
-import { DEFAULT_SERVICE_ACCOUNT_DIR, KubernetesDiscovery } from "./cluster/kubernetes.ts";
 
 /** Which discovery backend a config selects: the flag, else kubernetes in a pod, else static with peers. */
 export function discoveryKind(config: RelayConfig, env: (name: string) => string | undefined) {
@@ -50,9 +49,11 @@ export function selfPeer(config: RelayConfig, env: (name: string) => string | un
   };
 }
 
-function createDiscovery(config: RelayConfig, self: Peer, logger: Logger): Discovery {
+async function createDiscovery(config: RelayConfig, self: Peer, logger: Logger): Promise<Discovery> {
   const kind = discoveryKind(config, (n) => Deno.env.get(n));
   if (kind === "kubernetes") {
+    // Loaded only in a pod: a relay outside Kubernetes never holds the API client (tests/runtime_graph_test.ts).
+    const { DEFAULT_SERVICE_ACCOUNT_DIR, KubernetesDiscovery } = await import("./cluster/kubernetes.ts");
     const saDir = Deno.env.get("MSM_SERVICEACCOUNT_DIR");
     logger.info("discovery", { kind, serviceAccountDir: saDir ?? DEFAULT_SERVICE_ACCOUNT_DIR });
     return new KubernetesDiscovery({
@@ -95,7 +96,7 @@ export interface Relay {
  */
 export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
   const self = selfPeer(config, (n) => Deno.env.get(n));
-  const discovery = createDiscovery(config, self, logger.child("discovery"));
+  const discovery = await createDiscovery(config, self, logger.child("discovery"));
   const meshKeys = config.meshKey === undefined ? null : parseMeshKeys(config.meshKey);
   if (typeof meshKeys === "string") throw new Error(`Invalid mesh key: ${meshKeys}`); // the schema checked it
   if (!meshKeys && discoveryKind(config, (n) => Deno.env.get(n)) !== "none") {

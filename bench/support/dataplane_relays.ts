@@ -40,7 +40,7 @@ async function startMsmRelay(dests: number[], fast = false): Promise<Relay> {
     {
       permissions: [
         ...(fast ? ["--allow-ffi"] : []),
-        ...(Deno.env.get("BENCH_RELAY_FLAGS")?.split(" ") ?? []),
+        ...(Deno.env.get("BENCH_RELAY_FLAGS")?.split(" ").filter((f) => f !== "") ?? []),
       ],
     },
   );

@@ -48,6 +48,7 @@ import {
 } from "./_libc.ts";
 import { EPOLL_SYMBOLS, EpollSet } from "./_epoll.ts";
 import { Route } from "./route.ts";
+import { MESH_DEST_SIZE, MeshCopies } from "./mesh_route.ts";
 
 const SYMBOLS = {
   ...EPOLL_SYMBOLS,
@@ -60,6 +61,11 @@ const SYMBOLS = {
 const MSG_DONTWAIT = 0x40;
 /** Datagrams per recvmmsg / sendmmsg. */
 const BATCH = 64;
+/**
+ * Datagrams per sendmmsg: one received batch times a reader fan-out (64 x 10) leaves in one call, as the C
+ * reference's does (UIO_MAXIOV is 1024); each call is a kernel entry, and on a VM a costly one.
+ */
+const SEND_BATCH = 1024;
 /**
  * Bytes per receive slot: the largest UDP datagram (65,507 bytes over IPv4) fits whole. The slots are
  * BATCH x 64 KiB = 4 MiB of address space, but only the pages datagrams touch become resident (a slot of 1,200-byte
@@ -85,13 +91,13 @@ const OFF_RECV_HDR = OFF_SLOTS + BATCH * SLOT_STRIDE;
 const OFF_RECV_IOV = OFF_RECV_HDR + BATCH * MMSGHDR_SIZE;
 const OFF_RECV_NAME = OFF_RECV_IOV + BATCH * IOVEC_SIZE;
 const OFF_SEND_HDR = OFF_RECV_NAME + BATCH * SOCKADDR_IN_SIZE;
-const OFF_SEND_IOV = OFF_SEND_HDR + BATCH * MMSGHDR_SIZE;
+const OFF_SEND_IOV = OFF_SEND_HDR + SEND_BATCH * MMSGHDR_SIZE;
 /**
  * Received records of every socket waiting to be posted to the main thread, in arrival order, in the same buffer
  * as the receive slots so a datagram is staged with `copyWithin` (no view per packet). The main thread gets a copy
  * of the used bytes; this region is reused.
  */
-const OFF_STAGE = OFF_SEND_IOV + BATCH * IOVEC_SIZE;
+const OFF_STAGE = OFF_SEND_IOV + SEND_BATCH * IOVEC_SIZE;
 const STAGE_BYTES = 256 * 1024;
 const TOTAL_BYTES = OFF_STAGE + STAGE_BYTES;
 
@@ -114,7 +120,7 @@ const baseAddress = Number(base);
 /** The receive headers, and each send header position sendmmsg may start from (made once). */
 const recvHdrPtr = Deno.UnsafePointer.create(base + BigInt(OFF_RECV_HDR));
 const sendHdrPtrs = Array.from(
-  { length: BATCH },
+  { length: SEND_BATCH },
   (_, k) => Deno.UnsafePointer.create(base + BigInt(OFF_SEND_HDR + k * MMSGHDR_SIZE)),
 );
 /** Address of the bytes of `data` as a number. */
@@ -136,6 +142,8 @@ for (let i = 0; i < BATCH; i++) {
   view.setBigUint64(hdr + MSGHDR_NAME, base + BigInt(OFF_RECV_NAME + i * SOCKADDR_IN_SIZE), true);
   view.setBigUint64(hdr + MSGHDR_IOV, base + BigInt(iov), true);
   view.setBigUint64(hdr + MSGHDR_IOVLEN, 1n, true);
+}
+for (let i = 0; i < SEND_BATCH; i++) {
   const shdr = OFF_SEND_HDR + i * MMSGHDR_SIZE;
   view.setUint32(shdr + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
   view.setBigUint64(shdr + MSGHDR_IOV, base + BigInt(OFF_SEND_IOV + i * IOVEC_SIZE), true);
@@ -150,11 +158,25 @@ interface Socket {
   readonly route: Route;
   /** Address of the route's destination sockaddrs (16 bytes each), taken when the route changes. */
   dests: number;
+  /** Address of the route's mesh children (mesh_route.ts), taken when the route changes; 0: none. */
+  meshDests: number;
 }
 /** Open sockets by fd. */
 const sockets = new Map<number, Socket>();
 /** Slots of the current batch the worker forwards itself, and their lengths. */
 const forwardSlots = new Int32Array(BATCH);
+/** A pointer to each receive slot (made once), for sealing a copy straight from it. */
+const recvSlotPtrs = Array.from(
+  { length: BATCH },
+  (_, i) => Deno.UnsafePointer.create(base + BigInt(OFF_SLOTS + i * SLOT_STRIDE))!,
+);
+/** The copies to mesh children, built and sealed here. */
+const meshCopies = new MeshCopies((fd, hdrs, n) => {
+  for (;;) {
+    const sent = s.sendmmsg(fd, hdrs, n, MSG_DONTWAIT);
+    if (sent >= 0 || errno() !== EINTR) return sent;
+  }
+});
 const forwardLengths = new Int32Array(BATCH);
 let stats: Float64Array = new Float64Array(PSTAT_COUNT);
 /** The shared Int32 counters (see {@link ./_shared_protocol.ts}). */
@@ -208,7 +230,7 @@ function backlogFull(): boolean {
  */
 function drain(sock: Socket): void {
   const route = sock.route;
-  const cutThrough = sock.dests !== 0 && route.spec.dests.length > 0;
+  const cutThrough = (sock.dests !== 0 && route.spec.dests.length > 0) || sock.meshDests !== 0;
   for (let round = 0; round < ROUNDS_PER_SOCKET; round++) {
     for (let i = 0; i < BATCH; i++) {
       view.setUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
@@ -274,7 +296,7 @@ function forward(sock: Socket, count: number): void {
     const len = forwardLengths[p]!;
     for (let d = 0; d < destCount; d++) {
       prepare(k, sock.dests + d * 16, slot, len);
-      if (++k === BATCH) {
+      if (++k === SEND_BATCH) {
         sendPrepared(sock.fd, k);
         k = 0;
       }
@@ -282,6 +304,21 @@ function forward(sock: Socket, count: number): void {
   }
   if (k > 0) sendPrepared(sock.fd, k);
   stats[PSTAT.cutThrough]! += count * destCount;
+  const mesh = sock.route.spec.mesh;
+  if (sock.meshDests === 0 || !mesh || !sockets.has(mesh.fd)) return;
+  for (let p = 0; p < count; p++) {
+    const i = forwardSlots[p]!;
+    const at = OFF_SLOTS + i * SLOT_STRIDE;
+    meshCopies.add(
+      mesh.fd,
+      bytes.subarray(at, at + forwardLengths[p]!),
+      recvSlotPtrs[i]!,
+      mesh.dests,
+      sock.meshDests,
+    );
+  }
+  meshCopies.flush();
+  stats[PSTAT.cutThrough]! += count * (mesh.dests.length / MESH_DEST_SIZE);
 }
 
 /** Sends the first `n` prepared send headers on `fd`, skipping datagrams the kernel refuses. */
@@ -307,7 +344,7 @@ function sendPrepared(fd: number, n: number): void {
  */
 const sending: { buf: ArrayBuffer | null } = { buf: null };
 
-/** Sends the main thread's batch: records grouped into one sendmmsg per run of one socket (BATCH at most). */
+/** Sends the main thread's batch: records grouped into one sendmmsg per run of one socket (SEND_BATCH at most). */
 function sendBatch(buf: ArrayBuffer, count: number): void {
   sending.buf = buf;
   const v = new DataView(buf);
@@ -319,7 +356,7 @@ function sendBatch(buf: ArrayBuffer, count: number): void {
     const fd = v.getUint32(off, true);
     const len = v.getUint32(off + 4, true);
     const payloadAt = v.getUint32(off + SEND_PAYLOAD_AT, true);
-    if (fd !== runFd || k === BATCH) {
+    if (fd !== runFd || k === SEND_BATCH) {
       if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
       k = 0;
       runFd = fd;
@@ -376,6 +413,7 @@ async function run(): Promise<void> {
   for (const sock of sockets.values()) s.close(sock.fd);
   sockets.clear();
   epoll.close();
+  meshCopies.close();
   running = false;
   scope.postMessage({ type: "stopped" });
 }
@@ -393,7 +431,7 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         epoll.add(wakeFd, WAKE_TAG);
         break;
       case "open": {
-        const sock: Socket = { fd: cmd.fd, id: cmd.id, route: new Route(), dests: 0 };
+        const sock: Socket = { fd: cmd.fd, id: cmd.id, route: new Route(), dests: 0, meshDests: 0 };
         sockets.set(cmd.fd, sock); // first, so that its close still closes it if epoll refuses it
         epoll.add(cmd.fd, cmd.id);
         // Started from a task of its own: the loop blocks in epoll_wait() between its yields.
@@ -417,16 +455,24 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         if (!sock) break;
         postStaged(); // the main thread must have handled every packet before the route widens
         const applied = sock.route.apply(cmd.spec, cmd.processed, cmd.force);
-        if (applied) sock.dests = cmd.spec.dests.length > 0 ? addressOf(cmd.spec.dests) : 0;
+        if (applied) {
+          sock.dests = cmd.spec.dests.length > 0 ? addressOf(cmd.spec.dests) : 0;
+          const mesh = cmd.spec.mesh;
+          sock.meshDests = mesh && mesh.dests.length > 0 ? addressOf(mesh.dests) : 0;
+        }
         scope.postMessage({ type: "route-ack", fd: cmd.fd, id: cmd.id, applied });
         break;
       }
+      case "mesh-sealer":
+        meshCopies.setSealer(cmd.spec);
+        break;
       case "stop":
         stopped = true;
         if (!running) {
           for (const sock of sockets.values()) s.close(sock.fd);
           sockets.clear();
           epoll.close();
+          meshCopies.close();
           scope.postMessage({ type: "stopped" });
         }
         break;

@@ -51,6 +51,16 @@ export class SourceLatch {
     return this.#ssrc < 0 ? null : this.#ssrc;
   }
 
+  /** True when `host`:`port` is this source's RTP port, given by the RTSP exchange or latched. */
+  holdsRtp(host: string, port: number): boolean {
+    return host === this.host && port === this.#rtpPort;
+  }
+
+  /** True when `host`:`port` is this source's RTCP port, given by the RTSP exchange or latched. */
+  holdsRtcp(host: string, port: number): boolean {
+    return host === this.host && port === this.#rtcpPort;
+  }
+
   /** True when an RTP packet from `host`:`port` may come from this source (before any latching). */
   mayBeFrom(host: string, port: number): boolean {
     return host === this.host && (this.#rtpPort === undefined || port === this.#rtpPort);

@@ -55,3 +55,18 @@ Deno.test("SourceLatch.mayBeFrom() tells a stranger apart before the packet is l
   equal(latch.mayBeFrom("10.0.0.5", 1), false);
   equal(latch.mayBeFrom("10.0.0.5", 5000), true);
 });
+
+Deno.test("SourceLatch.holdsRtp() and holdsRtcp() name only the ports given or latched", () => {
+  const latch = new SourceLatch({ host: "10.0.0.5" });
+  equal(latch.holdsRtp("10.0.0.5", 5000), false, "nothing held before the first packet");
+  equal(latch.acceptRtp("10.0.0.5", 5000, 1, 0), null);
+  equal(latch.holdsRtp("10.0.0.5", 5000), true);
+  equal(latch.holdsRtp("10.0.0.6", 5000), false);
+  equal(latch.holdsRtcp("10.0.0.5", 5001), false);
+  equal(latch.acceptRtcp("10.0.0.5", 5001), true);
+  equal(latch.holdsRtcp("10.0.0.5", 5001), true);
+  const given = new SourceLatch({ host: "10.0.0.5", rtpPort: 8000, rtcpPort: 8001 });
+  equal(given.holdsRtp("10.0.0.5", 8000), true);
+  equal(given.holdsRtcp("10.0.0.5", 8001), true);
+  equal(given.holdsRtcp("10.0.0.5", 8000), false);
+});

@@ -16,6 +16,7 @@ import { GopCache, gopCodecOf } from "./gop_cache.ts";
 import { Track } from "./track.ts";
 import type { PortPair, PortPairFactory } from "./port_pair.ts";
 import { UdpEgress } from "./egress.ts";
+import type { PlaneMeshChild } from "../dataplane/mesh_route.ts";
 import { isRtpPacket, rtpSsrc } from "../rtp/packet.ts";
 import { SourceLatch, type UdpSourceAddress } from "./source_latch.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
@@ -435,24 +436,39 @@ export class Stream implements StreamSink {
     const src = this.#udpSources[index] ?? null;
     // A reader still getting its paced GOP burst is fed by the main thread, behind its backlog.
     const readers: { id: string; host: string; port: number }[] = [];
+    // Mesh children too when the mesh port is the plane's: they get the readers' numbering at a root.
+    const children: PlaneMeshChild[] = [];
+    let meshFd = -1;
     for (const e of track.egresses) {
-      if (!(e instanceof UdpEgress) || track.isPacing(e.id)) continue;
-      readers.push({ id: e.id, host: e.rtpAddress.hostname, port: e.rtpAddress.port });
+      if (track.isPacing(e.id)) continue;
+      if (e instanceof UdpEgress) {
+        readers.push({ id: e.id, host: e.rtpAddress.hostname, port: e.rtpAddress.port });
+      } else if (e.planeMesh && !track.relayed) {
+        meshFd = e.planeMesh.fd;
+        children.push(e.planeMesh);
+      }
     }
     pair.setRoute({
       source: src && { host: src.host, port: src.rtpPort },
       map: track.rewrite,
       readers,
-      prompt: readers.length < track.egresses.length,
+      prompt: readers.length + children.length < track.egresses.length,
+      mesh: children.length > 0 ? { fd: meshFd, children } : null,
     });
   }
 
   #onUdpRtp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean): void {
-    // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored. The fast plane
-    // forwards only what comes from the latched source's port with its SSRC (see route.ts), never a reader's, so
-    // its packets skip the key string this check builds.
-    if (!forwarded && this.#readerRtp.has(`${from.hostname}:${from.port}`)) return;
     const latch = this.#udpSources[index];
+    // A reader's own RTP port may send a packet or two to open NAT mappings: expected, ignored. Unless the port is
+    // the source's: a reader on the source's address could name it as its client port and silence the source.
+    // The fast plane forwards only what comes from the latched source's port with its SSRC (see route.ts), never a
+    // reader's, and the source's packets skip the key string this check builds.
+    if (
+      !forwarded && !latch?.holdsRtp(from.hostname, from.port) &&
+      this.#readerRtp.has(`${from.hostname}:${from.port}`)
+    ) {
+      return;
+    }
     if (!latch?.mayBeFrom(from.hostname, from.port)) return track.countDrop("unexpected_source");
     if (!isRtpPacket(packet)) return track.countDrop("invalid_rtp");
     const before = latch.rtpPort;
@@ -465,14 +481,20 @@ export class Stream implements StreamSink {
   }
 
   #onUdpRtcp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {
-    // Readers first: on one host a reader's RTCP port is exact, while a source's may be unknown.
+    // The source's known RTCP port first (a reader on its address may name it as its own), then readers (their
+    // ports are exact, while a source's may still be unknown and latch on its first packet).
+    const latch = this.#udpSources[index];
+    if (latch?.holdsRtcp(from.hostname, from.port)) {
+      track.ingestRtcp(packet);
+      return;
+    }
     const reader = this.#readerRtcp.get(`${from.hostname}:${from.port}`);
     if (reader) {
       track.noteReaderReport();
       reader(packet, index);
       return;
     }
-    if (this.#udpSources[index]?.acceptRtcp(from.hostname, from.port)) {
+    if (latch?.acceptRtcp(from.hostname, from.port)) {
       track.ingestRtcp(packet);
       return;
     }
