@@ -51,6 +51,7 @@ export class FastMeshSocket implements MeshPort {
   readonly #seal = [new SealScratch(), new SealScratch()] as const;
   readonly #frame = [new FrameScratch(), new FrameScratch()] as const;
   #turn = 0;
+  #generation = 0;
   #closed = false;
   /** Datagrams refused, per reason. */
   readonly rejected: Record<MeshRejectReason, number> = emptyRejectCounts();
@@ -76,6 +77,19 @@ export class FastMeshSocket implements MeshPort {
     this.#security = security;
     this.#port = port;
     this.#fd = plane.bind(hostname, port, this.#receive);
+    this.#giveWorkerSealer();
+  }
+
+  /** The socket's fd on the plane: its worker sends the copies of routes that name it (mesh_route.ts). */
+  get planeFd(): number {
+    return this.#fd;
+  }
+
+  /** Hands the worker a sealer of its own (none when the mesh is open), again after each keyring change. */
+  #giveWorkerSealer(): void {
+    const sealer = this.#security?.sealer;
+    this.#generation = sealer?.generation ?? 0;
+    this.#plane.setMeshSealer(sealer ? sealer.forWorker() : null);
   }
 
   /** The bound port. */
@@ -94,6 +108,8 @@ export class FastMeshSocket implements MeshPort {
     renumber: RtpRenumber | null = null,
   ): void {
     if (this.#closed) return;
+    // Heartbeats pass here every second: a keyring change reaches the worker's sealer within one.
+    if (this.#security && this.#security.sealer.generation !== this.#generation) this.#giveWorkerSealer();
     const turn = (this.#turn ^= 1) as 0 | 1;
     let datagram: Uint8Array;
     try {

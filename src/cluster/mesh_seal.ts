@@ -131,6 +131,7 @@ export class MeshSealer {
   readonly #limit: number;
   #salt: Uint8Array;
   #counter = 0;
+  #generation = 0;
   /** The packet key of the sealing key under the current salt. */
   #key: { key: MeshKey; gcm: GcmKey } | null = null;
 
@@ -148,6 +149,24 @@ export class MeshSealer {
   setKeyring(ring: MeshKeyring): void {
     if (ring.keys.length === 0) throw new RangeError("a mesh keyring needs at least one key");
     this.#ring = ring;
+    this.#generation++;
+  }
+
+  /** Counts keyring changes: a sealer forked with {@linkcode forWorker} before a change seals with an old key. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * A sealer of its own for the fast plane's worker (src/dataplane/mesh_route.ts): the first key's id, a fresh
+   * salt and the packet key under it, so the worker numbers its packets from 0 without ever repeating a nonce of
+   * this sealer's (or of an earlier fork's).
+   */
+  forWorker(): { keyId: number; salt: Uint8Array; key: Uint8Array; encrypt: boolean } {
+    const key = this.#ring.keys[0]!;
+    const salt = newSalt();
+    const packetKey = new Uint8Array(derivePacketKey(key, salt).export());
+    return { keyId: key.id, salt, key: packetKey, encrypt: this.#encrypt };
   }
 
   /** Packets sealed so far under the current salt. */

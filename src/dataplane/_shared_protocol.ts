@@ -17,6 +17,7 @@
  * @module
  */
 import type { RouteSpec } from "./route.ts";
+import type { MeshSealSpec } from "./mesh_route.ts";
 
 /** Main thread -> worker. */
 export type PlaneCommand =
@@ -25,6 +26,8 @@ export type PlaneCommand =
   | { type: "close"; fd: number }
   | { type: "send"; buf: ArrayBuffer; count: number }
   | { type: "stop"; shared?: undefined }
+  /** The sealer of the worker's copies to mesh children (mesh_route.ts); null: they go in clear. */
+  | { type: "mesh-sealer"; spec: MeshSealSpec | null }
   /**
    * `wakeFd`: an eventfd the main thread writes after each message, so the worker, blocked in epoll_wait(), wakes
    * up; `shared` holds the stats and the Int32 counters; `messagesStart`: the value the main thread started

@@ -46,6 +46,7 @@ import {
   writeSockaddrIn,
 } from "./_libc.ts";
 import { EMPTY_ROUTE, routeNarrows, type RouteSpec } from "./route.ts";
+import type { MeshSealSpec } from "./mesh_route.ts";
 import { ipv4Number } from "../address.ts";
 
 /** Packets in the outbox that trigger an immediate flush. */
@@ -212,6 +213,16 @@ export class FastUdpPlane {
     this.#scratchView.setInt32(0, value, true);
     return this.#libc.symbols.setsockopt(fd, SOL_SOCKET, option, Deno.UnsafePointer.of(this.#scratch), 4) ===
       0;
+  }
+
+  /**
+   * Gives the worker the sealer of its copies to mesh children (mesh_route.ts), or null for an open mesh; copies
+   * sent after this use it.
+   */
+  setMeshSealer(spec: MeshSealSpec | null): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#post({ type: "mesh-sealer", spec });
   }
 
   /** Stops receiving on `fd` and closes it (in the worker, after the sends already queued). */

@@ -158,6 +158,10 @@ export class RelayMetrics {
   readonly #meshPeers = this.registry.gauge("msm_mesh_peers", "Live peer relays this relay sees.");
   readonly #rss = this.registry.gauge("msm_process_resident_memory_bytes", "Resident memory of the relay.");
   readonly #heap = this.registry.gauge("msm_process_heap_used_bytes", "JavaScript heap in use.");
+  readonly #external = this.registry.gauge(
+    "msm_process_external_memory_bytes",
+    "Memory of ArrayBuffers and other objects outside the JavaScript heap that V8 accounts for (packet buffers).",
+  );
   readonly #lag = this.registry.gauge(
     "msm_process_event_loop_lag_seconds",
     "Largest lateness of a periodic timer since the previous scrape: how long the event loop was busy.",
@@ -425,6 +429,7 @@ export class RelayMetrics {
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);
     this.#heap.set(undefined, mem.heapUsed);
+    this.#external.set(undefined, mem.external);
     if (this.#lagMonitor) this.#lag.set(undefined, this.#lagMonitor.takeMaxSeconds());
   }
 }

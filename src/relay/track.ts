@@ -106,6 +106,11 @@ export class Track {
     this.#in = new TrackIngress(options.clockRate);
   }
 
+  /** True while the ingress is a parent relay (packets come in the mesh's numbering). */
+  get relayed(): boolean {
+    return this.#relayed;
+  }
+
   /**
    * RFC 3550 reception statistics of the ingress (the hop into this relay), of the current upstream SSRC: a
    * new SSRC starts fresh statistics.

@@ -1,0 +1,36 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { createCipheriv } from "node:crypto";
+import { GcmSealer, pointerInto } from "./gcm_sealer.ts";
+
+Deno.test("GcmSealer seals by address exactly as node:crypto's AES-256-GCM does, encrypted and GMAC only", () => {
+  const key = new Uint8Array(32).map((_, i) => i * 5 + 3);
+  const sealer = new GcmSealer(key);
+  try {
+    for (const length of [0, 1, 100, 1200]) {
+      // One arena: nonce, AAD, plaintext, output and tag at offsets, as the Worker lays them out.
+      const arena = new Uint8Array(64 + 40 + 1200 + 1200 + 16);
+      const nonce = new Uint8Array(12).map((_, i) => 0xa0 + i + length);
+      const aad = new Uint8Array(40).map((_, i) => i ^ length);
+      const plain = new Uint8Array(length).map((_, i) => (i * 13 + 7) & 0xff);
+      arena.set(nonce, 0);
+      arena.set(aad, 64);
+      arena.set(plain, 104);
+      const outAt = 104 + 1200;
+      const tagAt = outAt + 1200;
+      const at = (offset: number) => pointerInto(arena, offset);
+      const ok = sealer.seal(at(0), at(64), 40, at(104), at(outAt), length, at(tagAt));
+      const ref = createCipheriv("aes-256-gcm", key, nonce);
+      ref.setAAD(aad);
+      const cipher = new Uint8Array([...ref.update(plain), ...ref.final()]);
+      assertEquals(ok, true);
+      assertEquals(arena.subarray(outAt, outAt + length), cipher, `ciphertext of ${length} bytes`);
+      assertEquals(
+        arena.subarray(tagAt, tagAt + 16),
+        new Uint8Array(ref.getAuthTag()),
+        `tag of ${length} bytes`,
+      );
+    }
+  } finally {
+    sealer.close();
+  }
+});
