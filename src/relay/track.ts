@@ -108,7 +108,7 @@ export class Track {
 
   /** True while the ingress is a parent relay (packets come in the mesh's numbering). */
   get relayed(): boolean {
-    return this.#relayed;
+    return this.#in.relayed;
   }
 
   /**
