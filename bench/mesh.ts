@@ -89,10 +89,12 @@ export async function meshTrial(
     const windows = Array.from({ length: relayCount }, (_, i) => openWindow(bench.pid(i)));
     const { host, port, sourcePort } = bench.blast;
     const blast = await new Deno.Command(`${bin}/blaster`, {
-      args: [String(port), String(rate), String(ms), "1200", String(sourcePort), host],
+      // The RTP numbering goes on from the last trial's: one stream, as from a camera (a restart would re-base).
+      args: [String(port), String(rate), String(ms), "1200", String(sourcePort), host, String(bench.rtpBase)],
       stdout: "piped",
     }).output();
     const sent = (JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number }).sent;
+    bench.rtpBase += sent;
     const counts = { received: [] as number[], gaps: [] as number[], reordered: [] as number[] };
     for (const sink of sinks) {
       const c = JSON.parse((await sink.lines.next(ms + 10_000)) ?? "{}") as typeof counts;

@@ -33,6 +33,8 @@ export interface MeshBench extends AsyncDisposable {
   pid(i: number): number;
   /** Where the blaster sends (the root's server port on its address) and from which port. */
   readonly blast: { host: string; port: number; sourcePort: number };
+  /** Packets blasted so far: the next trial's RTP numbering starts there. */
+  rtpBase: number;
   /** A UDP reader on relay i whose packets go to `port` on 127.0.0.1 (`port` and `port + 1` must be free). */
   addReader(i: number, port: number): Promise<RtspReader>;
   /** Closes every reader but the first `keep` added (their RTSP connections: the sessions end). */
@@ -81,6 +83,7 @@ export async function startMeshBench(opts: MeshBenchOptions): Promise<MeshBench>
       cluster,
       pid: (i) => cluster.relays[i]!.process.pid,
       blast: { host: root.host, port: publisher.serverPort!, sourcePort },
+      rtpBase: 0,
       async addReader(i, port) {
         const r = await startRtspReader(cluster.relays[i]!.url(MESH_BENCH_PATH), {
           transport: "udp",
