@@ -1,5 +1,5 @@
 /**
- * AES-256-GCM sealing for the fast plane's Worker, on OpenSSL's libcrypto through FFI (the library the mesh's
+ * AES-256-GCM sealing and opening for the fast plane's Worker, on OpenSSL's libcrypto through FFI (the library the mesh's
  * sealing already uses, `src/cluster/_aes_gcm.ts`), called with plain memory addresses: the Worker builds
  * datagrams in its own arena and passes pointers it made once per arena position, so a seal allocates nothing (no
  * view, no pointer object). One encryption context per key, keyed once. Needs `--allow-ffi`.
@@ -22,10 +22,20 @@ const SYMBOLS = {
   EVP_EncryptUpdate: { parameters: ["pointer", "pointer", "pointer", "pointer", "i32"], result: "i32" },
   EVP_EncryptFinal_ex: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
   EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "pointer"], result: "i32" },
+  /** EVP_DecryptInit_ex(ctx, cipher, NULL, key, NULL) */
+  decryptInitKey: {
+    name: "EVP_DecryptInit_ex",
+    parameters: ["pointer", "pointer", "pointer", "buffer", "pointer"],
+    result: "i32",
+  },
+  EVP_DecryptInit_ex: { parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"], result: "i32" },
+  EVP_DecryptUpdate: { parameters: ["pointer", "pointer", "pointer", "pointer", "i32"], result: "i32" },
+  EVP_DecryptFinal_ex: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const LIBCRYPTO_NAMES = ["libcrypto.so.3", "libcrypto.so"];
 const EVP_CTRL_GCM_GET_TAG = 0x10;
+const EVP_CTRL_GCM_SET_TAG = 0x11;
 /** Bytes of a key, a nonce and a tag. */
 export const GCM_SEALER_KEY_SIZE = 32;
 export const GCM_SEALER_NONCE_SIZE = 12;
@@ -37,7 +47,7 @@ export function pointerInto(data: ArrayBuffer | Uint8Array, offset: number): Den
   return Deno.UnsafePointer.create(BigInt(base) + BigInt(offset))!;
 }
 
-/** One AES-256 key ready to seal, by address. */
+/** One AES-256 key ready to seal (or, made with `decrypt`, to open), by pointer. */
 export class GcmSealer {
   readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   readonly #ctx: Deno.PointerObject;
@@ -51,7 +61,7 @@ export class GcmSealer {
    * @param key 32 bytes (copied into OpenSSL's context; the caller may wipe it after)
    * @throws Error when libcrypto cannot be loaded or refuses the key
    */
-  constructor(key: Uint8Array) {
+  constructor(key: Uint8Array, decrypt = false) {
     if (key.length !== GCM_SEALER_KEY_SIZE) {
       throw new RangeError(`an AES-256 key has 32 bytes, not ${key.length}`);
     }
@@ -63,7 +73,8 @@ export class GcmSealer {
       throw new Error("EVP_CIPHER_CTX_new() returned NULL");
     }
     this.#ctx = ctx;
-    if (c.encryptInitKey(ctx, c.EVP_aes_256_gcm(), null, key, null) !== 1) {
+    const init = decrypt ? c.decryptInitKey : c.encryptInitKey;
+    if (init(ctx, c.EVP_aes_256_gcm(), null, key, null) !== 1) {
       this.close();
       throw new Error("EVP_EncryptInit_ex failed to set the AES-256-GCM key");
     }
@@ -94,6 +105,30 @@ export class GcmSealer {
     if (length > 0 && c.EVP_EncryptUpdate(ctx, out, outLen, plain, length) !== 1) return false;
     if (c.EVP_EncryptFinal_ex(ctx, this.#final, outLen) !== 1) return false;
     return c.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_SEALER_TAG_SIZE, tag) === 1;
+  }
+
+  /**
+   * Decrypts `length` bytes at `cipher` into `out` and verifies the tag (16 bytes at `tag`) over `aad` and the
+   * ciphertext; with `length` 0 it only verifies `aad`. Only on a key made with `decrypt`.
+   * @returns whether the tag verifies (`out` is not to be used otherwise)
+   */
+  open(
+    nonce: Deno.PointerObject,
+    aad: Deno.PointerObject,
+    aadLength: number,
+    cipher: Deno.PointerObject | null,
+    out: Deno.PointerObject | null,
+    length: number,
+    tag: Deno.PointerObject,
+  ): boolean {
+    const c = this.#lib.symbols;
+    const ctx = this.#ctx;
+    const outLen = this.#outLen;
+    if (c.EVP_DecryptInit_ex(ctx, null, null, null, nonce) !== 1) return false;
+    if (aadLength > 0 && c.EVP_DecryptUpdate(ctx, null, outLen, aad, aadLength) !== 1) return false;
+    if (length > 0 && c.EVP_DecryptUpdate(ctx, out, outLen, cipher, length) !== 1) return false;
+    if (c.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_SEALER_TAG_SIZE, tag) !== 1) return false;
+    return c.EVP_DecryptFinal_ex(ctx, this.#final, outLen) > 0;
   }
 
   /** Frees the context. */

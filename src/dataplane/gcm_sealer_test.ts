@@ -34,3 +34,26 @@ Deno.test("GcmSealer seals by address exactly as node:crypto's AES-256-GCM does,
     sealer.close();
   }
 });
+
+Deno.test("GcmSealer made to decrypt opens what it sealed and refuses a changed tag", () => {
+  const key = new Uint8Array(32).map((_, i) => 255 - i);
+  const sealer = new GcmSealer(key);
+  const opener = new GcmSealer(key, true);
+  try {
+    const arena = new Uint8Array(12 + 40 + 3 * 1200 + 16);
+    arena.set(new Uint8Array(12).fill(9), 0);
+    arena.set(new Uint8Array(40).fill(3), 12);
+    const plain = new Uint8Array(1200).map((_, i) => i & 0xff);
+    arena.set(plain, 52);
+    const at = (offset: number) => pointerInto(arena, offset);
+    const tagAt = 52 + 3600;
+    assertEquals(sealer.seal(at(0), at(12), 40, at(52), at(1252), 1200, at(tagAt)), true);
+    assertEquals(opener.open(at(0), at(12), 40, at(1252), at(2452), 1200, at(tagAt)), true);
+    assertEquals(arena.subarray(2452, 3652), plain);
+    arena[tagAt] = arena[tagAt]! ^ 1;
+    assertEquals(opener.open(at(0), at(12), 40, at(1252), at(2452), 1200, at(tagAt)), false);
+  } finally {
+    sealer.close();
+    opener.close();
+  }
+});

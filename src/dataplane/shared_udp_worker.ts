@@ -29,6 +29,7 @@ import {
   RECV_HEADER,
   RECV_ID,
   RECV_IP,
+  RECV_OPENED,
   RECV_PORT,
   SEND_HEADER,
   SEND_PAYLOAD_AT,
@@ -49,6 +50,7 @@ import {
 import { EPOLL_SYMBOLS, EpollSet } from "./_epoll.ts";
 import { Route } from "./route.ts";
 import { MESH_DEST_SIZE, MeshCopies } from "./mesh_route.ts";
+import { MeshOpenKeys } from "./mesh_open.ts";
 
 const SYMBOLS = {
   ...EPOLL_SYMBOLS,
@@ -160,6 +162,8 @@ interface Socket {
   dests: number;
   /** Address of the route's mesh children (mesh_route.ts), taken when the route changes; 0: none. */
   meshDests: number;
+  /** The relay's mesh port: sealed datagrams are opened here when their sender's key was handed over. */
+  meshOpen: boolean;
 }
 /** Open sockets by fd. */
 const sockets = new Map<number, Socket>();
@@ -170,6 +174,13 @@ const recvSlotPtrs = Array.from(
   { length: BATCH },
   (_, i) => Deno.UnsafePointer.create(base + BigInt(OFF_SLOTS + i * SLOT_STRIDE))!,
 );
+/** Pointers to byte 32 of each receive slot: the payload of a sealed mesh datagram. */
+const recvBodyPtrs = Array.from(
+  { length: BATCH },
+  (_, i) => Deno.UnsafePointer.create(base + BigInt(OFF_SLOTS + i * SLOT_STRIDE + 32))!,
+);
+/** The keys of the mesh senders the main thread lets this worker open. */
+const meshOpenKeys = new MeshOpenKeys();
 /** The copies to mesh children, built and sealed here. */
 const meshCopies = new MeshCopies((fd, hdrs, n) => {
   for (;;) {
@@ -259,6 +270,9 @@ function drain(sock: Socket): void {
       stageView.setUint16(off + RECV_PORT, port, true);
       stageView.setUint16(off + RECV_FLAGS, 0, true);
       bytes.copyWithin(OFF_STAGE + off + RECV_HEADER, at, at + len);
+      const opened = sock.meshOpen &&
+        meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!, bytes, OFF_STAGE + off + RECV_HEADER);
+      if (opened) stageView.setUint16(off + RECV_FLAGS, RECV_OPENED, true);
       if (cutThrough && route.forwards(bytes, at, len, ip, port)) {
         route.rewrite(bytes, at); // the main thread got the original above
         stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
@@ -414,6 +428,7 @@ async function run(): Promise<void> {
   sockets.clear();
   epoll.close();
   meshCopies.close();
+  meshOpenKeys.close();
   running = false;
   scope.postMessage({ type: "stopped" });
 }
@@ -431,7 +446,14 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         epoll.add(wakeFd, WAKE_TAG);
         break;
       case "open": {
-        const sock: Socket = { fd: cmd.fd, id: cmd.id, route: new Route(), dests: 0, meshDests: 0 };
+        const sock: Socket = {
+          fd: cmd.fd,
+          id: cmd.id,
+          route: new Route(),
+          dests: 0,
+          meshDests: 0,
+          meshOpen: false,
+        };
         sockets.set(cmd.fd, sock); // first, so that its close still closes it if epoll refuses it
         epoll.add(cmd.fd, cmd.id);
         // Started from a task of its own: the loop blocks in epoll_wait() between its yields.
@@ -463,6 +485,15 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         scope.postMessage({ type: "route-ack", fd: cmd.fd, id: cmd.id, applied });
         break;
       }
+      case "mesh-open": {
+        const sock = sockets.get(cmd.fd);
+        if (sock) sock.meshOpen = true;
+        meshOpenKeys.setIncarnation(cmd.incarnation);
+        break;
+      }
+      case "mesh-open-key":
+        meshOpenKeys.add(cmd.spec);
+        break;
       case "mesh-sealer":
         meshCopies.setSealer(cmd.spec);
         break;
@@ -473,6 +504,7 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
           sockets.clear();
           epoll.close();
           meshCopies.close();
+          meshOpenKeys.close();
           scope.postMessage({ type: "stopped" });
         }
         break;

@@ -261,12 +261,12 @@ export class RelayMetrics {
     stream: MetricsStream,
     index: number,
     _clockRate: number,
-  ): (packet: Uint8Array, arrivalSeconds: number) => void => {
+  ): (length: number, arrivalSeconds: number) => void => {
     const meter = new RateMeter({ windowSeconds: this.#bitrateWindow });
     const list = this.#rates.get(stream) ?? [];
     list[index] = meter;
     this.#rates.set(stream, list);
-    return (packet, arrival) => meter.add(packet.length, arrival);
+    return (length, arrival) => meter.add(length, arrival);
   };
 
   /** Receiver statistics of a stream's tracks (index-aligned), the hop into this relay. */

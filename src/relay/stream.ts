@@ -97,7 +97,7 @@ export interface StreamOptions {
   onIdle: (stream: Stream) => void;
   /** Creates observers for receiver statistics per track. */
   observeTrack?: (stream: Stream, index: number, clockRate: number) =>
-    | ((packet: Uint8Array, arrivalSeconds: number) => void)
+    | ((length: number, arrivalSeconds: number) => void)
     | undefined;
 }
 
