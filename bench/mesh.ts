@@ -70,15 +70,20 @@ export async function meshTrial(
   ms: number,
 ): Promise<{ trial: MeshTrial; latencies: Float64Array[] }> {
   const expected = Math.max(1, Math.floor((rate * ms) / 1000));
-  const file = await Deno.makeTempFile({ prefix: "msm-mesh-bench-" });
+  // One sink process per reader, as readers are: a copy wakes its own receiver, whether a reader or a relay.
+  const files = await Promise.all(readers.map(() => Deno.makeTempFile({ prefix: "msm-mesh-bench-" })));
   try {
-    const sink = new Deno.Command(`${bin}/stamp_sink`, {
-      args: [String(ms + 4000), "300", String(expected), file, ...readers.map((r) => String(r.port))],
-      stdout: "piped",
-    }).spawn();
-    const lines = new Lines(sink.stdout);
-    const ready = await lines.next(5000);
-    if (!ready?.startsWith("ready")) throw new Error(`Stamp sink did not start: ${ready}`);
+    const sinks = readers.map((r, i) => {
+      const child = new Deno.Command(`${bin}/stamp_sink`, {
+        args: [String(ms + 4000), "300", String(expected), files[i]!, String(r.port)],
+        stdout: "piped",
+      }).spawn();
+      return { child, lines: new Lines(child.stdout) };
+    });
+    for (const sink of sinks) {
+      const ready = await sink.lines.next(5000);
+      if (!ready?.startsWith("ready")) throw new Error(`Stamp sink did not start: ${ready}`);
+    }
     const loadAvg = loadAverage();
     const relayCount = bench.cluster.relays.length;
     const windows = Array.from({ length: relayCount }, (_, i) => openWindow(bench.pid(i)));
@@ -88,14 +93,18 @@ export async function meshTrial(
       stdout: "piped",
     }).output();
     const sent = (JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number }).sent;
-    const counts = JSON.parse((await lines.next(ms + 10_000)) ?? "{}") as {
-      received: number[];
-      gaps: number[];
-      reordered: number[];
-    };
-    await sink.status;
+    const counts = { received: [] as number[], gaps: [] as number[], reordered: [] as number[] };
+    for (const sink of sinks) {
+      const c = JSON.parse((await sink.lines.next(ms + 10_000)) ?? "{}") as typeof counts;
+      counts.received.push(c.received?.[0] ?? 0);
+      counts.gaps.push(c.gaps?.[0] ?? 0);
+      counts.reordered.push(c.reordered?.[0] ?? 0);
+      await sink.child.status;
+    }
     const relays = windows.map((w) => w.end());
-    const latencies = splitLatencies(await Deno.readFile(file), readers.length, expected);
+    const latencies = await Promise.all(
+      files.map(async (f) => splitLatencies(await Deno.readFile(f), 1, expected)[0]!),
+    );
     const trial: MeshTrial = {
       rate,
       ms,
@@ -118,7 +127,7 @@ export async function meshTrial(
     );
     return { trial, latencies };
   } finally {
-    await Deno.remove(file).catch(() => {});
+    await Promise.all(files.map((f) => Deno.remove(f).catch(() => {})));
   }
 }
 

@@ -26,6 +26,7 @@ import type { RtspService } from "../relay/rtsp_service.ts";
 import type { Stream } from "../relay/stream.ts";
 import type { RtpReceiverSnapshot } from "../rtp/receiver_stats.ts";
 import { monotonicMs } from "../clock.ts";
+import { LogThrottle } from "../log_throttle.ts";
 import { adminAuth, clientAddress } from "./auth.ts";
 import { AuthLimiter } from "./auth_limiter.ts";
 import { dashboardRoutes } from "./dashboard.ts";
@@ -177,6 +178,8 @@ function conform<S extends z.ZodType>(schema: S, value: unknown, what: string): 
 
 /** Largest request body the admin API reads. */
 const MAX_BODY_BYTES = 64 * 1024;
+/** At most one "admin request failed" line per route per this many ms (the others are counted in the next). */
+const ERROR_LOG_WINDOW_MS = 10_000;
 
 /**
  * Creates the admin app.
@@ -339,13 +342,20 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
 
   app.route("/", dashboardRoutes(deps));
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
+  // An unexpected error is a bug, but a client that found one could repeat it: one line per route per window.
+  const errorLines = new LogThrottle<null>({ windowMs: ERROR_LOG_WINDOW_MS });
   app.onError((err, c) => {
     // A message may quote a camera URL: never with its secrets.
     if (err instanceof HTTPException) return c.json({ error: redactUrls(err.message) }, err.status);
-    log?.error("admin request failed", {
-      request: `${c.req.method} ${c.req.path}`,
-      error: redactUrls(String(err)),
-    });
+    // Keyed by the route's pattern, not the path a client chose: the keys stay few.
+    const suppressed = errorLines.admit(`${c.req.method} ${c.req.routePath}`, monotonicMs(), null);
+    if (suppressed !== null) {
+      log?.error("admin request failed", {
+        request: `${c.req.method} ${c.req.path}`,
+        error: redactUrls(String(err)),
+        ...(suppressed > 0 ? { suppressed } : {}),
+      });
+    }
     return c.json({ error: redactUrls(err.message) }, 500);
   });
   return app;

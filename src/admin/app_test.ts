@@ -147,6 +147,7 @@ class Harness implements AsyncDisposable {
     const logger = {
       ...silentLogger,
       info: (msg: string, fields?: Record<string, unknown>) => void this.logged.push([msg, fields]),
+      error: (msg: string, fields?: Record<string, unknown>) => void this.logged.push([msg, fields]),
     };
     this.app = createAdminApp({
       hub: this.hub,
@@ -621,4 +622,21 @@ Deno.test("createAdminApp() never shows a camera URL's secrets in an error answe
     parsed(errorSchema, res.body).error,
     "DESCRIBE rtsp://u:***@192.0.2.7/x?token=***&channel=1 timed out",
   );
+});
+
+Deno.test("createAdminApp() logs a route's unexpected errors at most once per window, whatever the path", async () => {
+  await using h = new Harness({
+    mesh: {
+      routes: () =>
+        new Hono().get("/boom/:x", () => {
+          throw new Error("a bug a client found");
+        }),
+      peersView: () => [],
+      treeView: () => null,
+    },
+  });
+  for (let i = 0; i < 50; i++) equal((await h.call("GET", `/mesh/v1/boom/${i}`)).status, 500);
+  const lines = h.logged.filter(([msg]) => msg === "admin request failed");
+  equal(lines.length, 1, "50 failures of one route within the window: one line");
+  equal(lines[0]![1]?.request, "GET /mesh/v1/boom/0");
 });

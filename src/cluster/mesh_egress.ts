@@ -7,6 +7,7 @@
 import type { Egress } from "../relay/egress.ts";
 import type { RtpRenumber } from "../rtp/packet.ts";
 import type { MeshPort } from "./mesh_io.ts";
+import type { PlaneMeshChild } from "../dataplane/mesh_route.ts";
 
 /** One child relay subscribed to one track of a stream. */
 export class MeshEgress implements Egress {
@@ -17,6 +18,8 @@ export class MeshEgress implements Egress {
   readonly #incarnation: Uint8Array;
   readonly #streamId: number;
   readonly #track: number;
+  /** @inheritdoc */
+  readonly planeMesh?: PlaneMeshChild & { fd: number };
 
   /**
    * @param id egress id (`mesh:<child>:<path>:<track>`)
@@ -40,6 +43,18 @@ export class MeshEgress implements Egress {
     this.#incarnation = incarnation;
     this.#streamId = streamId;
     this.#track = track;
+    // On the fast plane the worker may send this child the root's RTP itself (src/dataplane/mesh_route.ts).
+    if (socket.planeFd !== undefined) {
+      this.planeMesh = {
+        id,
+        host: to.hostname,
+        port: to.port,
+        streamId,
+        track,
+        incarnation,
+        fd: socket.planeFd,
+      };
+    }
   }
 
   /** @inheritdoc */

@@ -2,9 +2,12 @@
  * The mesh UDP port on the fast data plane (`--data-plane fast`): the same contract as `MeshSocket`, but the
  * socket belongs to the plane's Worker, which receives with recvmmsg (datagrams reach this thread in batches, not
  * one promise each) and sends with sendmmsg (every copy to a child joins the plane's outbox, flushed once per
- * macrotask). Framing and sealing write into two reusable buffers, so a copy to a child allocates no buffer; the
- * plane copies the datagram into its outbox at once. Sends to one child leave in the order they were made (one
- * outbox, one sendmmsg loop), as `OrderedSender` guarantees on the portable port.
+ * macrotask). Framing and sealing write into two reusable buffers, so a copy to a child allocates no
+ * buffer; the plane copies the datagram into its outbox at once. The worker also seals the root's copies itself
+ * (a sealer of its own, see src/dataplane/mesh_route.ts) and opens what the senders this thread authenticated
+ * send (src/dataplane/mesh_open.ts): this thread then only checks the header and the replay window. Sends to one
+ * child leave in the order they were made (one outbox, one sendmmsg loop), as `OrderedSender` guarantees on the
+ * portable port.
  * @module
  */
 import { encodeMeshPacketInto, MESH_HEADER_SIZE, type MeshPacketType } from "./mesh_frame.ts";
@@ -19,6 +22,8 @@ import {
 } from "./mesh_socket.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import type { RtpRenumber } from "../rtp/packet.ts";
+import { derivePacketKey } from "./mesh_keys.ts";
+import type { PacketKey } from "./mesh_senders.ts";
 
 /** Largest datagram this port frames (the UDP maximum over IPv4). */
 const MAX_DATAGRAM = 65507;
@@ -51,11 +56,16 @@ export class FastMeshSocket implements MeshPort {
   readonly #seal = [new SealScratch(), new SealScratch()] as const;
   readonly #frame = [new FrameScratch(), new FrameScratch()] as const;
   #turn = 0;
+  /** Packet keys given to the worker to open with. */
+  readonly #handed = new WeakSet<PacketKey>();
+  #generation = 0;
   #closed = false;
   /** Datagrams refused, per reason. */
   readonly rejected: Record<MeshRejectReason, number> = emptyRejectCounts();
   /** Datagrams that could not be framed or queued. */
   sendErrors = 0;
+  /** Sealed datagrams the plane's worker opened (the rest were opened, or refused, on this thread). */
+  openedByPlane = 0;
   onPacket: MeshPacketHandler = () => {};
   onReject: MeshRejectHandler = () => {};
 
@@ -76,6 +86,20 @@ export class FastMeshSocket implements MeshPort {
     this.#security = security;
     this.#port = port;
     this.#fd = plane.bind(hostname, port, this.#receive);
+    this.#giveWorkerSealer();
+    if (security) plane.setMeshOpen(this.#fd, security.opener.incarnation);
+  }
+
+  /** The socket's fd on the plane: its worker sends the copies of routes that name it (mesh_route.ts). */
+  get planeFd(): number {
+    return this.#fd;
+  }
+
+  /** Hands the worker a sealer of its own (none when the mesh is open), again after each keyring change. */
+  #giveWorkerSealer(): void {
+    const sealer = this.#security?.sealer;
+    this.#generation = sealer?.generation ?? 0;
+    this.#plane.setMeshSealer(sealer ? sealer.forWorker() : null);
   }
 
   /** The bound port. */
@@ -94,6 +118,8 @@ export class FastMeshSocket implements MeshPort {
     renumber: RtpRenumber | null = null,
   ): void {
     if (this.#closed) return;
+    // Heartbeats pass here every second: a keyring change reaches the worker's sealer within one.
+    if (this.#security && this.#security.sealer.generation !== this.#generation) this.#giveWorkerSealer();
     const turn = (this.#turn ^= 1) as 0 | 1;
     let datagram: Uint8Array;
     try {
@@ -120,6 +146,18 @@ export class FastMeshSocket implements MeshPort {
     if (!this.#plane.send(this.#fd, datagram, to)) this.sendErrors++;
   }
 
+  /**
+   * Gives the worker the key of a sender this thread just authenticated a packet of, once per sender and key:
+   * the worker opens that sender's next packets itself (src/dataplane/mesh_open.ts).
+   */
+  #handOver(last: { salt: Uint8Array; key: PacketKey }): void {
+    if (this.#handed.has(last.key)) return;
+    this.#handed.add(last.key);
+    const key = new Uint8Array(derivePacketKey(last.key.key, last.salt).export());
+    this.#plane.addMeshOpenKey({ salt: last.salt.slice(), keyId: last.key.key.id, key });
+    key.fill(0);
+  }
+
   /** Closes the socket (in the plane's Worker, after the sends already queued). */
   close(): void {
     if (this.#closed) return;
@@ -127,9 +165,19 @@ export class FastMeshSocket implements MeshPort {
     this.#plane.closeSocket(this.#fd);
   }
 
-  readonly #receive = (datagram: Uint8Array, from: Deno.NetAddr): void => {
+  readonly #receive = (
+    datagram: Uint8Array,
+    from: Deno.NetAddr,
+    _forwarded: boolean,
+    opened: boolean,
+  ): void => {
     if (this.#closed) return;
-    const packet = decodeMeshDatagram(this.#security, datagram);
+    const security = this.#security;
+    if (opened) this.openedByPlane++;
+    const packet = opened && security
+      ? security.opener.open(datagram, true)
+      : decodeMeshDatagram(security, datagram);
+    if (!opened && security?.opener.lastOpened) this.#handOver(security.opener.lastOpened);
     if (isMeshReject(packet)) {
       this.rejected[packet.reason]++;
       this.onReject(packet, from);

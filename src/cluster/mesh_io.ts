@@ -32,6 +32,8 @@ export interface MeshPort {
   readonly port: number;
   /** Datagrams refused, per reason. */
   readonly rejected: Record<MeshRejectReason, number>;
+  /** The socket's fd on the fast data plane, whose worker may then send to children itself; else absent. */
+  readonly planeFd?: number;
   onPacket: MeshPacketHandler;
   onReject: MeshRejectHandler;
   /**

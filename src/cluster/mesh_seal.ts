@@ -48,6 +48,9 @@ import {
   PACKET_SALT_SIZE,
 } from "./mesh_keys.ts";
 import { type PacketKey, SenderTable, type SenderTableOptions } from "./mesh_senders.ts";
+import { type SealScratch, type SealViews, sealViews } from "./mesh_seal_views.ts";
+
+export { SealScratch } from "./mesh_seal_views.ts";
 
 export { type Gcm, type GcmBackendName, gcmBackendName } from "./_aes_gcm.ts";
 
@@ -131,6 +134,7 @@ export class MeshSealer {
   readonly #limit: number;
   #salt: Uint8Array;
   #counter = 0;
+  #generation = 0;
   /** The packet key of the sealing key under the current salt. */
   #key: { key: MeshKey; gcm: GcmKey } | null = null;
 
@@ -148,6 +152,24 @@ export class MeshSealer {
   setKeyring(ring: MeshKeyring): void {
     if (ring.keys.length === 0) throw new RangeError("a mesh keyring needs at least one key");
     this.#ring = ring;
+    this.#generation++;
+  }
+
+  /** Counts keyring changes: a sealer forked with {@linkcode forWorker} before a change seals with an old key. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * A sealer of its own for the fast plane's worker (src/dataplane/mesh_route.ts): the first key's id, a fresh
+   * salt and the packet key under it, so the worker numbers its packets from 0 without ever repeating a nonce of
+   * this sealer's (or of an earlier fork's).
+   */
+  forWorker(): { keyId: number; salt: Uint8Array; key: Uint8Array; encrypt: boolean } {
+    const key = this.#ring.keys[0]!;
+    const salt = newSalt();
+    const packetKey = new Uint8Array(derivePacketKey(key, salt).export());
+    return { keyId: key.id, salt, key: packetKey, encrypt: this.#encrypt };
   }
 
   /** Packets sealed so far under the current salt. */
@@ -262,62 +284,6 @@ export class MeshSealer {
   }
 }
 
-/** The views of one sealed datagram in a buffer that starts with the receiver's incarnation. */
-interface SealViews {
-  datagram: Uint8Array;
-  /** Incarnation and header: the AAD of an encrypted packet. */
-  aad: Uint8Array;
-  /** Incarnation, header and payload: the AAD of a packet in clear. */
-  signed: Uint8Array;
-  nonce: Uint8Array;
-  body: Uint8Array;
-  tag: Uint8Array;
-}
-
-function sealViews(buf: Uint8Array, payloadLength: number): SealViews {
-  const o = INCARNATION_SIZE;
-  const bodyEnd = o + SEALED_HEADER_SIZE + payloadLength;
-  return {
-    datagram: buf.subarray(o, bodyEnd + SEALED_TAG_SIZE),
-    aad: buf.subarray(0, o + SEALED_HEADER_SIZE),
-    signed: buf.subarray(0, bodyEnd),
-    nonce: buf.subarray(o + NONCE_AT, o + SEALED_HEADER_SIZE),
-    body: buf.subarray(o + SEALED_HEADER_SIZE, bodyEnd),
-    tag: buf.subarray(bodyEnd, bodyEnd + SEALED_TAG_SIZE),
-  };
-}
-
-/** Payload lengths whose views a {@linkcode SealScratch} keeps (a stream's packets mostly share a few). */
-const SCRATCH_LENGTHS = 64;
-
-/**
- * A buffer {@linkcode MeshSealer.sealInto} seals into, again and again: with its views made once per payload
- * length (up to {@linkcode SCRATCH_LENGTHS} lengths, then made afresh), sealing allocates nothing.
- */
-export class SealScratch {
-  /** The receiver's incarnation, then the datagram. */
-  readonly buf: Uint8Array = new Uint8Array(INCARNATION_SIZE + MAX_DATAGRAM);
-  readonly view: DataView = new DataView(this.buf.buffer);
-  readonly #byLength = new Map<number, SealViews>();
-
-  /**
-   * The views for a payload of `length` bytes.
-   * @throws RangeError when the sealed datagram would pass 64 KiB
-   */
-  views(length: number): SealViews {
-    let v = this.#byLength.get(length);
-    if (!v) {
-      if (length + SEALED_OVERHEAD > MAX_DATAGRAM) {
-        throw new RangeError(`a payload of ${length} bytes does not fit in a sealed datagram`);
-      }
-      if (this.#byLength.size >= SCRATCH_LENGTHS) this.#byLength.clear();
-      v = sealViews(this.buf, length);
-      this.#byLength.set(length, v);
-    }
-    return v;
-  }
-}
-
 /** Options of {@linkcode MeshOpener}. */
 export interface MeshOpenerOptions extends SenderTableOptions {
   /** AES-256-GCM implementation. @default OpenSSL when it loads, else node:crypto ({@linkcode gcmBackendName}) */
@@ -355,6 +321,17 @@ export class MeshOpener {
     this.#senders.setKeyring(ring);
   }
 
+  /**
+   * The sender and key of the last packet {@linkcode open} authenticated itself (null after one the data plane
+   * opened): what the fast plane's worker may be given to open that sender's next packets.
+   */
+  lastOpened: { salt: Uint8Array; key: PacketKey } | null = null;
+
+  /** This relay's incarnation (a copy). */
+  get incarnation(): Uint8Array {
+    return this.#aad.slice(0, INCARNATION_SIZE);
+  }
+
   /** Senders remembered (with a replay window). */
   get senders(): number {
     return this.#senders.size;
@@ -376,9 +353,11 @@ export class MeshOpener {
 
   /**
    * Opens one datagram.
-   * @returns the packet (payload in a new buffer), or why it was refused
+   * @param verified the fast plane's worker already verified the tag and decrypted the payload in place (with a
+   *   key from {@linkcode lastOpened}): only the checks, the sender and its replay window remain
+   * @returns the packet (payload in a new buffer; a view into `datagram` when `verified`), or why it was refused
    */
-  open(datagram: Uint8Array): MeshPacket | MeshReject {
+  open(datagram: Uint8Array, verified = false): MeshPacket | MeshReject {
     if (datagram.length < 1) return reject("malformed", "empty datagram");
     const version = datagram[0]! >> 4;
     if (version === 1) return reject("unauthenticated", "unsealed mesh packet (the sender has no mesh key)");
@@ -413,6 +392,14 @@ export class MeshOpener {
     }
     const bodyEnd = datagram.length - SEALED_TAG_SIZE;
     const body = datagram.subarray(SEALED_HEADER_SIZE, bodyEnd);
+    if (verified) {
+      // The fast plane's worker opened it with a key handed over from here (src/dataplane/mesh_open.ts).
+      if (!sender) return reject("auth", "opened by the data plane for a sender this relay forgot since");
+      if (type !== "heartbeat" && body.length === 0) return reject("malformed", `empty ${type} payload`);
+      this.#senders.accept(sender, counter);
+      this.lastOpened = null;
+      return { type, track: datagram[1]!, streamId: view.getUint32(2), payload: body };
+    }
     const tag = datagram.subarray(bodyEnd);
     const encrypted = (flags & FLAG_ENCRYPTED) !== 0;
     const nonce = datagram.subarray(NONCE_AT, SEALED_HEADER_SIZE);
@@ -443,6 +430,7 @@ export class MeshOpener {
     if (type !== "heartbeat" && payload.length === 0) return reject("malformed", `empty ${type} payload`);
     const entry = sender ?? this.#senders.add(datagram.subarray(SALT_AT, SALT_AT + PACKET_SALT_SIZE), opened);
     this.#senders.accept(entry, counter);
+    this.lastOpened = { salt: entry.salt, key: opened };
     return { type, track: datagram[1]!, streamId: view.getUint32(2), payload, owned: true };
   }
 }

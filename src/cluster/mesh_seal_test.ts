@@ -303,3 +303,26 @@ Deno.test("a flood of made-up salts costs a bounded number of key derivations an
   equal(reason(opener.open(newcomer.seal("rtp", 1, 0, new Uint8Array([5]), RELAY_1))), "accepted");
   equal(opener.senders, 3);
 });
+
+Deno.test("open(datagram, verified) takes what the data plane opened: checks, sender and replay window only", () => {
+  const sealer = new MeshSealer(A, { encrypt: false });
+  const opener = new MeshOpener(A, RELAY_1);
+  const payload = new Uint8Array([0x80, 96, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const first = sealer.seal("rtp", 7, 1, payload, RELAY_1);
+  // A sender not authenticated here first is refused, whatever the data plane says.
+  equal(reason(opener.open(first.slice(), true)), "auth");
+  equal(opener.lastOpened, null);
+  packet(opener.open(first));
+  equal(toHex(opener.lastOpened!.salt), toHex(sealer.salt), "the sender whose key the data plane may get");
+  const second = sealer.seal("rtp", 7, 1, payload, RELAY_1);
+  const p = packet(opener.open(second, true));
+  assertEquals([p.type, p.track, p.streamId, [...p.payload], p.owned], [
+    "rtp",
+    1,
+    7,
+    [...payload],
+    undefined,
+  ]);
+  equal(reason(opener.open(second, true)), "replay", "its replay window still counts");
+  equal(toHex(opener.incarnation), toHex(RELAY_1));
+});

@@ -17,6 +17,8 @@
  * @module
  */
 import type { RouteSpec } from "./route.ts";
+import type { MeshSealSpec } from "./mesh_route.ts";
+import type { MeshOpenKeySpec } from "./mesh_open.ts";
 
 /** Main thread -> worker. */
 export type PlaneCommand =
@@ -25,6 +27,12 @@ export type PlaneCommand =
   | { type: "close"; fd: number }
   | { type: "send"; buf: ArrayBuffer; count: number }
   | { type: "stop"; shared?: undefined }
+  /** Socket `fd` is the mesh port of the relay of `incarnation`: the worker opens what it can (mesh_open.ts). */
+  | { type: "mesh-open"; fd: number; incarnation: Uint8Array }
+  /** A sender's packet key the main thread authenticated a packet under (mesh_open.ts). */
+  | { type: "mesh-open-key"; spec: MeshOpenKeySpec }
+  /** The sealer of the worker's copies to mesh children (mesh_route.ts); null: they go in clear. */
+  | { type: "mesh-sealer"; spec: MeshSealSpec | null }
   /**
    * `wakeFd`: an eventfd the main thread writes after each message, so the worker, blocked in epoll_wait(), wakes
    * up; `shared` holds the stats and the Int32 counters; `messagesStart`: the value the main thread started
@@ -66,6 +74,8 @@ export const RECV_PORT = 12;
 export const RECV_FLAGS = 14;
 /** Receive flag: the worker forwarded the packet to the route's destinations itself. */
 export const RECV_FORWARDED = 1;
+/** Receive flag: a sealed mesh datagram the worker opened (its tag verified, its payload now in plaintext). */
+export const RECV_OPENED = 2;
 /** Float64 slots of the shared stats buffer, by counter (slot 6 holds the Int32 message count). */
 export const PSTAT = {
   received: 0,

@@ -16,6 +16,7 @@
 import { rtpPayloadOffsetAt } from "../rtp/packet.ts";
 import { writeSockaddrIn } from "./_libc.ts";
 import { ipv4Number } from "../address.ts";
+import { meshRouteNarrows, type MeshRouteSpec, packMeshChildren, type PlaneMeshChild } from "./mesh_route.ts";
 
 /** The rewrite the relay applies to the packets of one upstream SSRC. */
 export interface RouteMap {
@@ -42,6 +43,8 @@ export interface RouteSpec {
    * hold packets for the main thread's statistics and GOP cache a little (a few milliseconds) to batch them.
    */
   prompt: boolean;
+  /** Mesh children the worker sends to from the mesh socket (see mesh_route.ts), or null. */
+  mesh?: MeshRouteSpec | null;
 }
 
 /** What the relay asks the plane to forward for one receiving socket, in its own terms. */
@@ -54,6 +57,8 @@ export interface PlaneRoute {
   readers: readonly { id: string; host: string; port: number }[];
   /** The main thread has readers of its own (TCP, mesh, a reader still paced) and needs each packet at once. */
   prompt: boolean;
+  /** Mesh children the worker may serve itself, all from the mesh socket `fd` of the plane. */
+  mesh?: { fd: number; children: readonly PlaneMeshChild[] } | null;
 }
 
 /**
@@ -66,8 +71,12 @@ export function compileRoute(route: PlaneRoute): { spec: RouteSpec; served: Read
   const src: RouteSpec["src"] = ip === null ? null : { ip, port: route.source?.port ?? 0 };
   const ipv4 = route.readers.filter((r) => ipv4Number(r.host) !== null);
   const dests = packRouteDests(ipv4.map((r) => ({ hostname: r.host, port: r.port })));
-  const spec = { src, map: route.map, dests, prompt: route.prompt || ipv4.length < route.readers.length };
-  return { spec, served: new Set(ipv4.map((r) => r.id)) };
+  const children = route.mesh?.children ?? [];
+  const packed = packMeshChildren(children);
+  const mesh = route.mesh && packed.ids.length > 0 ? { fd: route.mesh.fd, dests: packed.dests } : null;
+  const prompt = route.prompt || ipv4.length < route.readers.length || packed.ids.length < children.length;
+  const spec: RouteSpec = { src, map: route.map, dests, prompt, mesh };
+  return { spec, served: new Set([...ipv4.map((r) => r.id), ...packed.ids]) };
 }
 
 /** A spec that forwards nothing. */
@@ -82,6 +91,7 @@ export function routeDestCount(spec: RouteSpec): number {
 export function routeNarrows(current: RouteSpec, next: RouteSpec): boolean {
   if (next.map === null || next.src === null) return true; // forwards nothing
   if (!sameMap(current.map, next.map) || !sameSrc(current.src, next.src)) return false;
+  if (!meshRouteNarrows(current.mesh ?? null, next.mesh ?? null)) return false;
   for (let i = 0; i < next.dests.length; i += 16) {
     if (!hasDest(current.dests, next.dests.subarray(i, i + 16))) return false;
   }
@@ -140,7 +150,7 @@ export class Route {
    */
   forwards(buf: Uint8Array, at: number, length: number, fromIp: number, fromPort: number): boolean {
     const { src, map, dests } = this.spec;
-    if (src === null || map === null || dests.length === 0) return false;
+    if (src === null || map === null || (dests.length === 0 && !this.spec.mesh)) return false;
     if (fromIp !== src.ip || (src.port !== 0 && fromPort !== src.port)) return false;
     if (length < 12) return false;
     // The SSRC first: it rules out most foreign packets before the full header check.

@@ -24,6 +24,7 @@ import {
   RECV_HEADER,
   RECV_ID,
   RECV_IP,
+  RECV_OPENED,
   RECV_PORT,
   SEND_HEADER,
   SEND_PAYLOAD_AT,
@@ -46,6 +47,8 @@ import {
   writeSockaddrIn,
 } from "./_libc.ts";
 import { EMPTY_ROUTE, routeNarrows, type RouteSpec } from "./route.ts";
+import type { MeshSealSpec } from "./mesh_route.ts";
+import type { MeshOpenKeySpec } from "./mesh_open.ts";
 import { ipv4Number } from "../address.ts";
 
 /** Packets in the outbox that trigger an immediate flush. */
@@ -56,9 +59,15 @@ const OUTBOX_BYTES = 256 * 1024;
 
 /**
  * Receives one datagram; the view is owned by the handler. `forwarded`: the worker already sent it to the
- * socket's route (rewritten), so the handler must not send it to those destinations again.
+ * socket's route (rewritten), so the handler must not send it to those destinations again. `opened`: a sealed
+ * mesh datagram the worker opened (tag verified, payload in plaintext; see mesh_open.ts).
  */
-export type PlaneHandler = (packet: Uint8Array, from: Deno.NetAddr, forwarded: boolean) => void;
+export type PlaneHandler = (
+  packet: Uint8Array,
+  from: Deno.NetAddr,
+  forwarded: boolean,
+  opened: boolean,
+) => void;
 
 /** One socket of the plane, on the main thread. */
 interface PlaneSocket {
@@ -214,6 +223,31 @@ export class FastUdpPlane {
       0;
   }
 
+  /**
+   * Gives the worker the sealer of its copies to mesh children (mesh_route.ts), or null for an open mesh; copies
+   * sent after this use it.
+   */
+  setMeshSealer(spec: MeshSealSpec | null): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#post({ type: "mesh-sealer", spec });
+  }
+
+  /**
+   * Socket `fd` is the mesh port of the relay of `incarnation`: the worker opens the sealed datagrams of the
+   * senders whose keys it is given ({@linkcode addMeshOpenKey}) and flags them `opened` (mesh_open.ts).
+   */
+  setMeshOpen(fd: number, incarnation: Uint8Array): void {
+    if (this.#closed || !this.#sockets.has(fd)) return;
+    this.#post({ type: "mesh-open", fd, incarnation: incarnation.slice() });
+  }
+
+  /** Hands the worker a sender's packet key (once the main thread authenticated a packet of that sender). */
+  addMeshOpenKey(spec: MeshOpenKeySpec): void {
+    if (this.#closed) return;
+    this.#post({ type: "mesh-open-key", spec });
+  }
+
   /** Stops receiving on `fd` and closes it (in the worker, after the sends already queued). */
   closeSocket(fd: number): void {
     const sock = this.#sockets.get(fd);
@@ -354,11 +388,12 @@ export class FastUdpPlane {
         if (sock) {
           const port = v.getUint16(off + RECV_PORT, true);
           const ip = v.getUint32(off + RECV_IP, false);
-          const forwarded = (v.getUint16(off + RECV_FLAGS, true) & RECV_FORWARDED) !== 0;
+          const flags = v.getUint16(off + RECV_FLAGS, true);
+          const forwarded = (flags & RECV_FORWARDED) !== 0;
           const packet = new Uint8Array(reply.buf, off + RECV_HEADER, len);
           sock.processed++;
           try {
-            sock.handler(packet, this.#addr(ip, port), forwarded);
+            sock.handler(packet, this.#addr(ip, port), forwarded, (flags & RECV_OPENED) !== 0);
           } catch {
             // A handler bug must not stop the batch.
           }

@@ -29,6 +29,7 @@ import {
   RECV_HEADER,
   RECV_ID,
   RECV_IP,
+  RECV_OPENED,
   RECV_PORT,
   SEND_HEADER,
   SEND_PAYLOAD_AT,
@@ -48,6 +49,8 @@ import {
 } from "./_libc.ts";
 import { EPOLL_SYMBOLS, EpollSet } from "./_epoll.ts";
 import { Route } from "./route.ts";
+import { MESH_DEST_SIZE, MeshCopies } from "./mesh_route.ts";
+import { MeshOpenKeys } from "./mesh_open.ts";
 
 const SYMBOLS = {
   ...EPOLL_SYMBOLS,
@@ -157,11 +160,34 @@ interface Socket {
   readonly route: Route;
   /** Address of the route's destination sockaddrs (16 bytes each), taken when the route changes. */
   dests: number;
+  /** Address of the route's mesh children (mesh_route.ts), taken when the route changes; 0: none. */
+  meshDests: number;
+  /** The relay's mesh port: sealed datagrams are opened here when their sender's key was handed over. */
+  meshOpen: boolean;
 }
 /** Open sockets by fd. */
 const sockets = new Map<number, Socket>();
 /** Slots of the current batch the worker forwards itself, and their lengths. */
 const forwardSlots = new Int32Array(BATCH);
+/** A pointer to each receive slot (made once), for sealing a copy straight from it. */
+const recvSlotPtrs = Array.from(
+  { length: BATCH },
+  (_, i) => Deno.UnsafePointer.create(base + BigInt(OFF_SLOTS + i * SLOT_STRIDE))!,
+);
+/** Pointers to byte 32 of each receive slot: the payload of a sealed mesh datagram. */
+const recvBodyPtrs = Array.from(
+  { length: BATCH },
+  (_, i) => Deno.UnsafePointer.create(base + BigInt(OFF_SLOTS + i * SLOT_STRIDE + 32))!,
+);
+/** The keys of the mesh senders the main thread lets this worker open. */
+const meshOpenKeys = new MeshOpenKeys();
+/** The copies to mesh children, built and sealed here. */
+const meshCopies = new MeshCopies((fd, hdrs, n) => {
+  for (;;) {
+    const sent = s.sendmmsg(fd, hdrs, n, MSG_DONTWAIT);
+    if (sent >= 0 || errno() !== EINTR) return sent;
+  }
+});
 const forwardLengths = new Int32Array(BATCH);
 let stats: Float64Array = new Float64Array(PSTAT_COUNT);
 /** The shared Int32 counters (see {@link ./_shared_protocol.ts}). */
@@ -215,7 +241,7 @@ function backlogFull(): boolean {
  */
 function drain(sock: Socket): void {
   const route = sock.route;
-  const cutThrough = sock.dests !== 0 && route.spec.dests.length > 0;
+  const cutThrough = (sock.dests !== 0 && route.spec.dests.length > 0) || sock.meshDests !== 0;
   for (let round = 0; round < ROUNDS_PER_SOCKET; round++) {
     for (let i = 0; i < BATCH; i++) {
       view.setUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
@@ -244,6 +270,9 @@ function drain(sock: Socket): void {
       stageView.setUint16(off + RECV_PORT, port, true);
       stageView.setUint16(off + RECV_FLAGS, 0, true);
       bytes.copyWithin(OFF_STAGE + off + RECV_HEADER, at, at + len);
+      const opened = sock.meshOpen &&
+        meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!, bytes, OFF_STAGE + off + RECV_HEADER);
+      if (opened) stageView.setUint16(off + RECV_FLAGS, RECV_OPENED, true);
       if (cutThrough && route.forwards(bytes, at, len, ip, port)) {
         route.rewrite(bytes, at); // the main thread got the original above
         stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
@@ -289,6 +318,21 @@ function forward(sock: Socket, count: number): void {
   }
   if (k > 0) sendPrepared(sock.fd, k);
   stats[PSTAT.cutThrough]! += count * destCount;
+  const mesh = sock.route.spec.mesh;
+  if (sock.meshDests === 0 || !mesh || !sockets.has(mesh.fd)) return;
+  for (let p = 0; p < count; p++) {
+    const i = forwardSlots[p]!;
+    const at = OFF_SLOTS + i * SLOT_STRIDE;
+    meshCopies.add(
+      mesh.fd,
+      bytes.subarray(at, at + forwardLengths[p]!),
+      recvSlotPtrs[i]!,
+      mesh.dests,
+      sock.meshDests,
+    );
+  }
+  meshCopies.flush();
+  stats[PSTAT.cutThrough]! += count * (mesh.dests.length / MESH_DEST_SIZE);
 }
 
 /** Sends the first `n` prepared send headers on `fd`, skipping datagrams the kernel refuses. */
@@ -383,6 +427,8 @@ async function run(): Promise<void> {
   for (const sock of sockets.values()) s.close(sock.fd);
   sockets.clear();
   epoll.close();
+  meshCopies.close();
+  meshOpenKeys.close();
   running = false;
   scope.postMessage({ type: "stopped" });
 }
@@ -400,7 +446,14 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         epoll.add(wakeFd, WAKE_TAG);
         break;
       case "open": {
-        const sock: Socket = { fd: cmd.fd, id: cmd.id, route: new Route(), dests: 0 };
+        const sock: Socket = {
+          fd: cmd.fd,
+          id: cmd.id,
+          route: new Route(),
+          dests: 0,
+          meshDests: 0,
+          meshOpen: false,
+        };
         sockets.set(cmd.fd, sock); // first, so that its close still closes it if epoll refuses it
         epoll.add(cmd.fd, cmd.id);
         // Started from a task of its own: the loop blocks in epoll_wait() between its yields.
@@ -424,16 +477,34 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         if (!sock) break;
         postStaged(); // the main thread must have handled every packet before the route widens
         const applied = sock.route.apply(cmd.spec, cmd.processed, cmd.force);
-        if (applied) sock.dests = cmd.spec.dests.length > 0 ? addressOf(cmd.spec.dests) : 0;
+        if (applied) {
+          sock.dests = cmd.spec.dests.length > 0 ? addressOf(cmd.spec.dests) : 0;
+          const mesh = cmd.spec.mesh;
+          sock.meshDests = mesh && mesh.dests.length > 0 ? addressOf(mesh.dests) : 0;
+        }
         scope.postMessage({ type: "route-ack", fd: cmd.fd, id: cmd.id, applied });
         break;
       }
+      case "mesh-open": {
+        const sock = sockets.get(cmd.fd);
+        if (sock) sock.meshOpen = true;
+        meshOpenKeys.setIncarnation(cmd.incarnation);
+        break;
+      }
+      case "mesh-open-key":
+        meshOpenKeys.add(cmd.spec);
+        break;
+      case "mesh-sealer":
+        meshCopies.setSealer(cmd.spec);
+        break;
       case "stop":
         stopped = true;
         if (!running) {
           for (const sock of sockets.values()) s.close(sock.fd);
           sockets.clear();
           epoll.close();
+          meshCopies.close();
+          meshOpenKeys.close();
           scope.postMessage({ type: "stopped" });
         }
         break;

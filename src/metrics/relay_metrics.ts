@@ -158,6 +158,10 @@ export class RelayMetrics {
   readonly #meshPeers = this.registry.gauge("msm_mesh_peers", "Live peer relays this relay sees.");
   readonly #rss = this.registry.gauge("msm_process_resident_memory_bytes", "Resident memory of the relay.");
   readonly #heap = this.registry.gauge("msm_process_heap_used_bytes", "JavaScript heap in use.");
+  readonly #external = this.registry.gauge(
+    "msm_process_external_memory_bytes",
+    "Memory of ArrayBuffers and other objects outside the JavaScript heap that V8 accounts for (packet buffers).",
+  );
   readonly #lag = this.registry.gauge(
     "msm_process_event_loop_lag_seconds",
     "Largest lateness of a periodic timer since the previous scrape: how long the event loop was busy.",
@@ -257,12 +261,12 @@ export class RelayMetrics {
     stream: MetricsStream,
     index: number,
     _clockRate: number,
-  ): (packet: Uint8Array, arrivalSeconds: number) => void => {
+  ): (length: number, arrivalSeconds: number) => void => {
     const meter = new RateMeter({ windowSeconds: this.#bitrateWindow });
     const list = this.#rates.get(stream) ?? [];
     list[index] = meter;
     this.#rates.set(stream, list);
-    return (packet, arrival) => meter.add(packet.length, arrival);
+    return (length, arrival) => meter.add(length, arrival);
   };
 
   /** Receiver statistics of a stream's tracks (index-aligned), the hop into this relay. */
@@ -425,6 +429,7 @@ export class RelayMetrics {
     const mem = Deno.memoryUsage();
     this.#rss.set(undefined, mem.rss);
     this.#heap.set(undefined, mem.heapUsed);
+    this.#external.set(undefined, mem.external);
     if (this.#lagMonitor) this.#lag.set(undefined, this.#lagMonitor.takeMaxSeconds());
   }
 }

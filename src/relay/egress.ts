@@ -4,6 +4,7 @@
  */
 import type { RtpRenumber } from "../rtp/packet.ts";
 import type { FrameQueue } from "../rtsp/interleaved_writer.ts";
+import type { PlaneMeshChild } from "../dataplane/mesh_route.ts";
 
 /** Why the relay itself dropped a packet (the `reason` label of `msm_rtp_packets_dropped_total`). */
 export type DropReason = "slow_reader" | "invalid_rtp" | "invalid_rtcp" | "unexpected_source" | "send_error";
@@ -26,6 +27,11 @@ export interface Egress {
   sendRtp(packet: Uint8Array, mesh?: RtpRenumber | null): boolean;
   /** Queues an RTCP packet; same rules as {@linkcode Egress.sendRtp}. */
   sendRtcp(packet: Uint8Array): boolean;
+  /**
+   * A mesh child the fast plane's worker can send RTP to itself, from the plane's mesh socket `fd` (set only
+   * when the mesh port is on the fast plane).
+   */
+  readonly planeMesh?: PlaneMeshChild & { fd: number };
 }
 
 /** Sends a datagram without awaiting; the data plane's portable UDP primitive. */

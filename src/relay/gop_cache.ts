@@ -5,15 +5,20 @@
  * Sans-I/O: the track pushes every packet it forwards (already rewritten to the output sequence numbers and
  * timestamps, so the burst and the live packets that follow form one consistent RTP stream) and a new reader
  * replays {@linkcode GopCache.packets} before it goes live.
+ *
+ * On the fast data plane, where the worker forwarded a packet itself and kept its bytes in a shared
+ * {@linkcode PacketRing}, the track pushes a reference instead ({@linkcode GopCache.pushRef}): numbers only, no
+ * copy. {@linkcode GopCache.packets} turns references into packets when a reader joins (rare); a reference the
+ * worker already overwrote makes the whole GOP unavailable (cleared and counted), never a wrong packet.
  * @module
  */
-import { isKeyframeRtpPayload } from "../rtp/h264.ts";
-import { isH265KeyframeRtpPayload } from "../rtp/h265.ts";
-import { rtpPayloadOffset, rtpTimestamp } from "../rtp/packet.ts";
+import { isKeyframeRtpAt, type KeyframeCodec } from "../rtp/keyframe.ts";
+import { rtpTimestamp, setRtpSequence, setRtpSsrc, setRtpTimestamp } from "../rtp/packet.ts";
+import type { PacketRing } from "../dataplane/packet_ring.ts";
 import type { ByteBudget } from "./memory_budget.ts";
 
 /** Video codecs whose keyframes the cache recognises. */
-export type GopCodec = "H264" | "H265";
+export type GopCodec = KeyframeCodec;
 
 /** The codec a GOP cache supports for an SDP encoding name, or null (audio, MJPEG, unknown). */
 export function gopCodecOf(encoding: string | undefined): GopCodec | null {
@@ -31,6 +36,8 @@ export interface GopCacheStats {
   overflows: number;
   /** GOPs abandoned because the relay-wide memory budget had no room. */
   budgetRefusals: number;
+  /** GOPs lost because the fast plane's ring overwrote a referenced packet before a reader needed it. */
+  ringMisses: number;
 }
 
 /** Bytes per packet the packet bound assumes: a GOP of smaller packets hits the packet bound first. */
@@ -45,9 +52,15 @@ export class GopCache {
    * make each PLAY replay hundreds of thousands of them.
    */
   readonly maxPackets: number;
-  readonly stats: GopCacheStats = { gops: 0, overflows: 0, budgetRefusals: 0 };
+  readonly stats: GopCacheStats = { gops: 0, overflows: 0, budgetRefusals: 0, ringMisses: 0 };
   readonly #budget: ByteBudget | null;
-  #packets: Uint8Array[] = [];
+  /** The entries, oldest first: a packet, or null for a reference (its fields at the same index below). */
+  #packets: Array<Uint8Array | null> = [];
+  /** References held among {@linkcode #packets}. */
+  #refs = 0;
+  #refRings: Array<PacketRing | null> = [];
+  /** Per entry index: ring position, length, output sequence number, timestamp and SSRC of a reference. */
+  #refFields = new Uint32Array(0);
   #bytes = 0;
   #keyTimestamp = 0;
   /** False before the first keyframe and after an overflow, until the next keyframe. */
@@ -71,9 +84,19 @@ export class GopCache {
     return this.stats.gops;
   }
 
-  /** The cached packets, oldest first; empty when no complete GOP start is held. Do not mutate them. */
+  /**
+   * The cached packets, oldest first; empty when no complete GOP start is held. Do not mutate them. References
+   * are copied out of their ring here (and kept as packets from then on); when one was overwritten, the GOP is
+   * dropped ({@linkcode GopCacheStats.ringMisses}) and this is empty.
+   */
   get packets(): readonly Uint8Array[] {
-    return this.#packets;
+    if (this.#refs > 0) this.#materialize();
+    return this.#packets as Uint8Array[];
+  }
+
+  /** Packets held (references included). */
+  get length(): number {
+    return this.#packets.length;
   }
 
   /** Bytes held. */
@@ -86,18 +109,46 @@ export class GopCache {
    * packet with a new timestamp starts a new GOP; other packets extend the current one.
    */
   push(packet: Uint8Array): void {
-    const start = rtpPayloadOffset(packet);
-    // rtpPayloadOffset validated the padding count already: the end follows without a second pass.
-    const end = start < 0
-      ? -1
-      : (packet[0]! & 0x20) !== 0
-      ? packet.length - packet[packet.length - 1]!
-      : packet.length;
-    const payload = end <= start ? null : packet.subarray(start, end);
-    const key = payload !== null &&
-      (this.codec === "H264" ? isKeyframeRtpPayload(payload) : isH265KeyframeRtpPayload(payload));
+    const key = isKeyframeRtpAt(this.codec, packet, 0, packet.length);
+    if (this.#admit(key, rtpTimestamp(packet), packet.length)) this.#packets.push(packet);
+  }
+
+  /**
+   * Offers one forwarded RTP packet by reference, as {@linkcode push} does with its bytes: the original datagram
+   * (upstream numbering) of `length` bytes at `position` of `ring`, which readers get rewritten to the output
+   * numbering given here.
+   * @param keyframe whether the packet starts a keyframe (the worker applied the same grammar)
+   */
+  pushRef(
+    ring: PacketRing,
+    position: number,
+    length: number,
+    outSeq: number,
+    outTs: number,
+    outSsrc: number,
+    keyframe: boolean,
+  ): void {
+    if (!this.#admit(keyframe, outTs, length)) return;
+    const i = this.#packets.length;
+    if ((i + 1) * 5 > this.#refFields.length) {
+      const grown = new Uint32Array(Math.max(64, this.#refFields.length * 2));
+      grown.set(this.#refFields);
+      this.#refFields = grown;
+    }
+    const f = this.#refFields;
+    f[i * 5] = position;
+    f[i * 5 + 1] = length;
+    f[i * 5 + 2] = outSeq;
+    f[i * 5 + 3] = outTs;
+    f[i * 5 + 4] = outSsrc;
+    this.#refRings[i] = ring;
+    this.#packets.push(null);
+    this.#refs++;
+  }
+
+  /** The keyframe and bound logic of both pushes: true when the packet is to be appended. */
+  #admit(key: boolean, ts: number, length: number): boolean {
     if (key) {
-      const ts = rtpTimestamp(packet);
       // Parameter sets and the IDR slices of one access unit share a timestamp: they belong to one GOP start.
       if (!this.#collecting || ts !== this.#keyTimestamp) {
         this.#drop();
@@ -106,19 +157,40 @@ export class GopCache {
         this.stats.gops++;
       }
     }
-    if (!this.#collecting) return;
-    if (this.#bytes + packet.length > this.maxBytes || this.#packets.length >= this.maxPackets) {
+    if (!this.#collecting) return false;
+    if (this.#bytes + length > this.maxBytes || this.#packets.length >= this.maxPackets) {
       this.stats.overflows++;
       this.clear();
-      return;
+      return false;
     }
-    if (this.#budget && !this.#budget.reserve(packet.length)) {
+    if (this.#budget && !this.#budget.reserve(length)) {
       this.stats.budgetRefusals++;
       this.clear();
-      return;
+      return false;
     }
-    this.#packets.push(packet);
-    this.#bytes += packet.length;
+    this.#bytes += length;
+    return true;
+  }
+
+  /** Copies every reference out of its ring, rewritten to the output numbering; drops the GOP if one is gone. */
+  #materialize(): void {
+    const packets = this.#packets;
+    const f = this.#refFields;
+    for (let i = 0; i < packets.length; i++) {
+      if (packets[i] !== null) continue;
+      const copy = this.#refRings[i]!.copyOut(f[i * 5]!, f[i * 5 + 1]!);
+      if (copy === null) {
+        this.stats.ringMisses++;
+        this.clear();
+        return;
+      }
+      setRtpSequence(copy, f[i * 5 + 2]!);
+      setRtpTimestamp(copy, f[i * 5 + 3]!);
+      setRtpSsrc(copy, f[i * 5 + 4]!);
+      packets[i] = copy;
+      this.#refRings[i] = null;
+    }
+    this.#refs = 0;
   }
 
   /** Forgets everything until the next keyframe (upstream restart, overflow, the track closing). */
@@ -131,5 +203,7 @@ export class GopCache {
     this.#budget?.release(this.#bytes);
     this.#packets = [];
     this.#bytes = 0;
+    if (this.#refs > 0 || this.#refRings.length > 0) this.#refRings = [];
+    this.#refs = 0;
   }
 }

@@ -2,8 +2,16 @@
  * Tests of the GOP cache: where a GOP starts for H.264 and H.265 payload shapes, the byte bound, clearing.
  * @module
  */
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { rtpSequence, writeRtpHeader } from "../rtp/packet.ts";
+import { deepStrictEqual as assertEquals, equal } from "node:assert/strict";
+import {
+  rtpSequence,
+  rtpTimestamp,
+  setRtpSequence,
+  setRtpSsrc,
+  setRtpTimestamp,
+  writeRtpHeader,
+} from "../rtp/packet.ts";
+import { PacketRing } from "../dataplane/packet_ring.ts";
 import { GopCache, gopCodecOf } from "./gop_cache.ts";
 
 let seq = 0;
@@ -109,4 +117,44 @@ Deno.test("gopCodecOf maps SDP encoding names", () => {
   assertEquals(gopCodecOf("H265"), "H265");
   assertEquals(gopCodecOf("PCMU"), null);
   assertEquals(gopCodecOf(undefined), null);
+});
+
+Deno.test("GopCache.pushRef() keeps ring references that read back as the packets rewritten, in order", () => {
+  const ring = new PacketRing(8192);
+  const viaRef = new GopCache("H264", 1 << 16);
+  const viaBytes = new GopCache("H264", 1 << 16);
+  const originals = [rtp(90, idr, 200), rtp(90, slice, 300), rtp(180, slice, 100)];
+  for (const [i, p] of originals.entries()) {
+    const position = ring.reserve(p.length);
+    ring.bytes.set(p, ring.offsetOf(position));
+    const out = p.slice();
+    const outSeq = (7000 + i) & 0xffff;
+    setRtpSequence(out, outSeq);
+    setRtpTimestamp(out, 555 + rtpTimestamp(p));
+    setRtpSsrc(out, 0xabcdef);
+    viaBytes.push(out);
+    // Interleaved with a packet pushed as bytes, as a track switching planes would.
+    if (i === 1) viaRef.push(out);
+    else viaRef.pushRef(ring, position, p.length, outSeq, 555 + rtpTimestamp(p), 0xabcdef, i === 0);
+  }
+  equal(viaRef.length, 3);
+  equal(viaRef.bytes, viaBytes.bytes);
+  assertEquals(viaRef.packets, viaBytes.packets);
+  assertEquals(viaRef.stats, viaBytes.stats);
+  ring.reserve(8192); // overwrite everything: the copies made by the read above stay
+  assertEquals(viaRef.packets, viaBytes.packets);
+});
+
+Deno.test("GopCache.pushRef() loses the whole GOP, counted, when a referenced packet was overwritten", () => {
+  const ring = new PacketRing(4096);
+  const cache = new GopCache("H264", 1 << 16);
+  const p = rtp(90, idr, 100);
+  cache.pushRef(ring, ring.reserve(p.length), p.length, 1, 2, 3, true);
+  ring.reserve(4096);
+  equal(cache.packets.length, 0);
+  equal(cache.stats.ringMisses, 1);
+  equal(cache.bytes, 0);
+  // Until the next keyframe nothing is cached.
+  cache.pushRef(ring, ring.reserve(p.length), p.length, 1, 2, 3, false);
+  equal(cache.length, 0);
 });

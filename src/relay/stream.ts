@@ -16,6 +16,7 @@ import { GopCache, gopCodecOf } from "./gop_cache.ts";
 import { Track } from "./track.ts";
 import type { PortPair, PortPairFactory } from "./port_pair.ts";
 import { UdpEgress } from "./egress.ts";
+import type { PlaneMeshChild } from "../dataplane/mesh_route.ts";
 import { isRtpPacket, rtpSsrc } from "../rtp/packet.ts";
 import { SourceLatch, type UdpSourceAddress } from "./source_latch.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
@@ -96,7 +97,7 @@ export interface StreamOptions {
   onIdle: (stream: Stream) => void;
   /** Creates observers for receiver statistics per track. */
   observeTrack?: (stream: Stream, index: number, clockRate: number) =>
-    | ((packet: Uint8Array, arrivalSeconds: number) => void)
+    | ((length: number, arrivalSeconds: number) => void)
     | undefined;
 }
 
@@ -435,15 +436,24 @@ export class Stream implements StreamSink {
     const src = this.#udpSources[index] ?? null;
     // A reader still getting its paced GOP burst is fed by the main thread, behind its backlog.
     const readers: { id: string; host: string; port: number }[] = [];
+    // Mesh children too when the mesh port is the plane's: they get the readers' numbering at a root.
+    const children: PlaneMeshChild[] = [];
+    let meshFd = -1;
     for (const e of track.egresses) {
-      if (!(e instanceof UdpEgress) || track.isPacing(e.id)) continue;
-      readers.push({ id: e.id, host: e.rtpAddress.hostname, port: e.rtpAddress.port });
+      if (track.isPacing(e.id)) continue;
+      if (e instanceof UdpEgress) {
+        readers.push({ id: e.id, host: e.rtpAddress.hostname, port: e.rtpAddress.port });
+      } else if (e.planeMesh && !track.relayed) {
+        meshFd = e.planeMesh.fd;
+        children.push(e.planeMesh);
+      }
     }
     pair.setRoute({
       source: src && { host: src.host, port: src.rtpPort },
       map: track.rewrite,
       readers,
-      prompt: readers.length < track.egresses.length,
+      prompt: readers.length + children.length < track.egresses.length,
+      mesh: children.length > 0 ? { fd: meshFd, children } : null,
     });
   }
 

@@ -11,13 +11,12 @@
  * mesh child is renumbered back with the rewrite of the cached packets (the cache restarts at every re-base).
  * @module
  */
-import { RtpReceiverStats } from "../rtp/receiver_stats.ts";
+import type { RtpReceiverStats } from "../rtp/receiver_stats.ts";
 import type { ReaderReport } from "../rtp/reader_reports.ts";
 import { forEachRtcpPacket, ntpMiddle32, type ReportBlock, RTCP_SR } from "../rtp/rtcp.ts";
 import {
   isRtpPacket,
   randomSsrc,
-  type RtpRenumber,
   rtpSequence,
   rtpSsrc,
   rtpTimestamp,
@@ -25,6 +24,8 @@ import {
   setRtpSsrc,
   setRtpTimestamp,
 } from "../rtp/packet.ts";
+import type { RingDigest } from "../dataplane/packet_ring.ts";
+import { ADMIT_DROP, ADMIT_RESYNCED, TrackIngress } from "./track_ingress.ts";
 import { BurstPacer, onPaceTick } from "./burst_pacer.ts";
 import { reportContained } from "../contain.ts";
 import type { DropReason, Egress } from "./egress.ts";
@@ -53,8 +54,8 @@ export interface TrackOptions {
   clockRate: number;
   /** SSRC readers see. @default random */
   outputSsrc?: number;
-  /** Observes every valid ingress packet before rewriting (receiver statistics). */
-  observe?: (packet: Uint8Array, arrivalSeconds: number) => void;
+  /** Observes the length of every valid ingress packet (the bitrate meter). */
+  observe?: (length: number, arrivalSeconds: number) => void;
   /** Clock in seconds. @default performance.now() / 1000 */
   now?: () => number;
   /** Replays the current GOP to egresses attached with a burst (H.264/H.265 video). */
@@ -62,11 +63,6 @@ export interface TrackOptions {
   /** Called when the egresses or the rewrite change (the fast data plane's cut-through follows them). */
   onRouteChange?: () => void;
 }
-
-/** A jump ahead beyond this many packets is no loss but a new numbering (RFC 3550 A.1 MAX_DROPOUT). */
-const MAX_DROPOUT = 3000;
-/** A packet this many behind or more is no reordering but a new numbering (RFC 3550 A.1 MAX_MISORDER). */
-const MAX_MISORDER = 100;
 
 /** A track's forwarding entry. */
 export class Track {
@@ -82,14 +78,12 @@ export class Track {
     readerReports: 0,
     burstPackets: 0,
   };
-  readonly #observe: ((packet: Uint8Array, arrivalSeconds: number) => void) | undefined;
+  readonly #observe: ((length: number, arrivalSeconds: number) => void) | undefined;
   readonly #now: () => number;
   readonly #gop: GopCache | undefined;
   readonly #onRouteChange: () => void;
   readonly #readerReports = new Map<string, ReaderReport>();
-  #stats: RtpReceiverStats;
-  /** SSRC the statistics describe, -1 before the first packet. */
-  #statsSsrc = -1;
+  readonly #in: TrackIngress;
   #egresses: Egress[] = [];
   /** Datagram readers still getting their GOP burst. */
   readonly #pacers = new Map<string, BurstPacer>();
@@ -99,22 +93,6 @@ export class Track {
     egresses: [],
     flags: [],
   };
-  #synced = false;
-  #inSsrc = 0;
-  #seqDelta = 0;
-  #tsDelta = 0;
-  #lastOutSeq = 0;
-  #lastOutTs = 0;
-  #lastArrival = 0;
-  #hasOutput = false;
-  /** The current ingress is a parent relay (see {@linkcode relayRtp}). */
-  #relayed = false;
-  /** What mesh egresses apply to the output numbering: back to the relayed ingress's, or null (the output's). */
-  #meshMap: RtpRenumber | null = null;
-  /** Sequence number of the latest packet taken from the ingress. */
-  #lastInSeq = 0;
-  /** The sequence number that would confirm a far jump as a new numbering, or -1. */
-  #badSeq = -1;
 
   /** @param options index, clock rate and hooks */
   constructor(options: TrackOptions) {
@@ -125,7 +103,12 @@ export class Track {
     this.#now = options.now ?? (() => performance.now() / 1000);
     this.#gop = options.gopCache;
     this.#onRouteChange = options.onRouteChange ?? (() => {});
-    this.#stats = new RtpReceiverStats(options.clockRate);
+    this.#in = new TrackIngress(options.clockRate);
+  }
+
+  /** True while the ingress is a parent relay (packets come in the mesh's numbering). */
+  get relayed(): boolean {
+    return this.#in.relayed;
   }
 
   /**
@@ -133,12 +116,12 @@ export class Track {
    * new SSRC starts fresh statistics.
    */
   get receiverStats(): RtpReceiverStats {
-    return this.#stats;
+    return this.#in.stats;
   }
 
   /** SSRC of the upstream source, once a packet arrived. */
   get inputSsrc(): number | null {
-    return this.#statsSsrc < 0 ? null : this.#statsSsrc;
+    return this.#in.statsSsrc < 0 ? null : this.#in.statsSsrc;
   }
 
   /**
@@ -148,13 +131,14 @@ export class Track {
    * @returns null until the source is validated (RFC 3550 A.1 probation)
    */
   receiverReportBlock(): ReportBlock | null {
-    if (this.#statsSsrc < 0 || !this.#stats.valid) return null;
-    return this.#stats.reportBlock(this.#statsSsrc, this.#now());
+    const ingress = this.#in;
+    if (ingress.statsSsrc < 0 || !ingress.stats.valid) return null;
+    return ingress.stats.reportBlock(ingress.statsSsrc, this.#now());
   }
 
   /** Arrival time of the latest RTP packet from the ingress, in the track's clock (seconds); 0 before any. */
   get lastArrival(): number {
-    return this.#lastArrival;
+    return this.#in.lastArrival;
   }
 
   /** Latest receiver report per reader (key chosen by the caller, e.g. the session id). */
@@ -184,8 +168,8 @@ export class Track {
 
   /** Sequence number and timestamp a reader joining now should expect (RTP-Info), if any packet was sent. */
   get nextRtpInfo(): { seq: number; rtptime: number } | null {
-    if (!this.#hasOutput) return null;
-    return { seq: (this.#lastOutSeq + 1) & 0xffff, rtptime: this.#lastOutTs };
+    if (!this.#in.hasOutput) return null;
+    return { seq: (this.#in.lastOutSeq + 1) & 0xffff, rtptime: this.#in.lastOutTs };
   }
 
   /**
@@ -196,7 +180,7 @@ export class Track {
     if (this.#egresses.some((e) => e.id === egress.id)) return;
     const packets = options.burst && this.#gop ? this.#gop.packets : [];
     // The cache restarts at every re-base: the current rewrite is the one of every cached packet.
-    const mesh = this.#meshMap;
+    const mesh = this.#in.meshMap;
     if (packets.length > 0 && egress.kind !== "tcp") {
       // Datagram readers get the GOP paced (see burst_pacer.ts); they join the fast plane's route once it is out.
       const pacer = new BurstPacer(egress, packets, performance.now(), mesh);
@@ -257,8 +241,7 @@ export class Track {
 
   /** The rewrite of the current upstream SSRC (what a cut-through forwarder must apply), null before sync. */
   get rewrite(): RouteMap | null {
-    if (!this.#synced) return null;
-    return { ssrc: this.#inSsrc, seqDelta: this.#seqDelta, tsDelta: this.#tsDelta, outSsrc: this.outputSsrc };
+    return this.#in.rewrite(this.outputSsrc);
   }
 
   /**
@@ -266,7 +249,7 @@ export class Track {
    * not a new session.
    */
   newEpoch(): void {
-    this.#synced = false;
+    this.#in.synced = false;
     this.#gop?.clear();
     this.#onRouteChange();
   }
@@ -306,6 +289,52 @@ export class Track {
     this.#ingest(packet, undefined, true);
   }
 
+  /**
+   * Takes one RTP packet the fast plane's worker forwarded itself and kept in a ring, by its digest: the same
+   * counters, statistics, continuity and numbering as {@linkcode ingestRtp}, a GOP cache reference instead of a
+   * copy, and the bytes copied out of the ring only for egresses the worker did not serve (a reader just added).
+   * Allocates nothing when every egress was served.
+   * @param digest the packet's digest (read during the call only)
+   * @param arrivalSeconds when the worker received it, in the track's clock
+   * @param served egresses (by id) the worker sent it to
+   */
+  ingestDigest(digest: RingDigest, arrivalSeconds: number, served: ReadonlySet<string>): void {
+    const length = digest.length;
+    this.counters.packetsIn++;
+    this.counters.bytesIn += length;
+    this.#observe?.(length, arrivalSeconds);
+    const ingress = this.#in;
+    const admitted = ingress.admit(length, digest.seq, digest.timestamp, digest.ssrc, arrivalSeconds, false);
+    if (admitted === ADMIT_DROP) return;
+    if (admitted === ADMIT_RESYNCED) this.#gop?.clear();
+    const outSeq = ingress.lastOutSeq;
+    const outTs = ingress.lastOutTs;
+    const ring = digest.ring;
+    this.#gop?.pushRef(ring, digest.position, length, outSeq, outTs, this.outputSsrc, digest.keyframe);
+    const egresses = this.#egresses;
+    const fwd = this.counters.forwarded;
+    const skip = this.#servedFlags(served);
+    let packet: Uint8Array | null = null;
+    for (let i = 0; i < egresses.length; i++) {
+      const e = egresses[i]!;
+      if (skip[i] && !this.#isPacingNow(e.id)) {
+        fwd[e.kind]++;
+        continue;
+      }
+      packet ??= ring.copyOut(digest.position, length);
+      if (packet === null) {
+        // Overwritten already: this thread lagged a whole ring behind the worker.
+        this.counters.dropped.slow_reader++;
+        continue;
+      }
+      setRtpSequence(packet, outSeq);
+      setRtpTimestamp(packet, outTs);
+      setRtpSsrc(packet, this.outputSsrc);
+      this.#sendOne(e, packet);
+    }
+    if (admitted === ADMIT_RESYNCED) this.#onRouteChange();
+  }
+
   #ingest(packet: Uint8Array, served: ReadonlySet<string> | undefined, relayed: boolean): void {
     if (!isRtpPacket(packet)) {
       this.counters.dropped.invalid_rtp++;
@@ -314,64 +343,55 @@ export class Track {
     const now = this.#now();
     this.counters.packetsIn++;
     this.counters.bytesIn += packet.length;
-    this.#observe?.(packet, now);
-    const inSeq = rtpSequence(packet);
-    const inTs = rtpTimestamp(packet);
-    const ssrc = rtpSsrc(packet);
-    if (ssrc !== this.#statsSsrc) {
-      // A new source (camera restart, new publisher): its sequence space and clock are unrelated.
-      if (this.#statsSsrc >= 0) this.#stats = new RtpReceiverStats(this.clockRate);
-      this.#statsSsrc = ssrc;
-    }
-    this.#stats.update(inSeq, inTs, now, packet.length);
-    let resynced = !this.#synced || ssrc !== this.#inSsrc || relayed !== this.#relayed;
-    if (!resynced) {
-      // The same SSRC jumping out of any plausible order is a new numbering (a mesh root that took over another's
-      // SSRC, a sender restarted without a new SSRC): once the next packet confirms it, re-base as for a new SSRC
-      // (RFC 3550 A.1: the first packet of the jump is not forwarded).
-      const ahead = (inSeq - this.#lastInSeq) & 0xffff;
-      if (ahead > MAX_DROPOUT && ahead < 0x10000 - MAX_MISORDER) {
-        if (inSeq !== this.#badSeq) {
-          this.#badSeq = (inSeq + 1) & 0xffff;
-          return;
-        }
-        resynced = true;
-      }
-    }
-    this.#badSeq = -1;
-    this.#lastInSeq = inSeq;
-    if (resynced) this.#resync(inSeq, inTs, ssrc, now, relayed);
-    const outSeq = (inSeq + this.#seqDelta) & 0xffff;
-    const outTs = (inTs + this.#tsDelta) >>> 0;
-    setRtpSequence(packet, outSeq);
-    setRtpTimestamp(packet, outTs);
+    this.#observe?.(packet.length, now);
+    const ingress = this.#in;
+    const admitted = ingress.admit(
+      packet.length,
+      rtpSequence(packet),
+      rtpTimestamp(packet),
+      rtpSsrc(packet),
+      now,
+      relayed,
+    );
+    if (admitted === ADMIT_DROP) return;
+    // Cached packets carry the old rewrite: a burst must be renumbered with one rewrite (and a new numbering
+    // starts decodable at its next keyframe anyway).
+    if (admitted === ADMIT_RESYNCED) this.#gop?.clear();
+    setRtpSequence(packet, ingress.lastOutSeq);
+    setRtpTimestamp(packet, ingress.lastOutTs);
     setRtpSsrc(packet, this.outputSsrc);
-    this.#lastOutSeq = outSeq;
-    this.#lastOutTs = outTs;
-    this.#lastArrival = now;
-    this.#hasOutput = true;
     this.#gop?.push(packet);
     const egresses = this.#egresses;
     const fwd = this.counters.forwarded;
     const skip = served === undefined ? null : this.#servedFlags(served);
-    const pacers = this.#pacers.size > 0 ? this.#pacers : null;
-    const mesh = this.#meshMap;
     for (let i = 0; i < egresses.length; i++) {
       const e = egresses[i]!;
-      const pacer = pacers?.get(e.id);
-      try {
-        if (pacer) pacer.push(packet, mesh); // behind its burst; counted when sent
-        else if (skip?.[i] || e.sendRtp(packet, mesh)) fwd[e.kind]++;
-        else this.counters.dropped.slow_reader++;
-      } catch (err) {
-        // One egress's failure must not cost the others this packet, nor end the process.
-        this.counters.dropped.send_error++;
-        reportContained("egress send", err);
-      }
+      if (skip?.[i] && !this.#isPacingNow(e.id)) fwd[e.kind]++;
+      else this.#sendOne(e, packet);
     }
     // After this packet is queued to the readers: a new route lets the fast plane forward the next packets on
     // its own, and it must not overtake this one.
-    if (resynced) this.#onRouteChange();
+    if (admitted === ADMIT_RESYNCED) this.#onRouteChange();
+  }
+
+  /** {@linkcode isPacing} without a map lookup in the common case (no burst in progress). */
+  #isPacingNow(id: string): boolean {
+    return this.#pacers.size > 0 && this.#pacers.has(id);
+  }
+
+  /** Sends a live packet to egress `e` (behind its burst if it has one), counted. */
+  #sendOne(e: Egress, packet: Uint8Array): void {
+    const pacer = this.#pacers.size > 0 ? this.#pacers.get(e.id) : undefined;
+    const mesh = this.#in.meshMap;
+    try {
+      if (pacer) pacer.push(packet, mesh); // behind its burst; counted when sent
+      else if (e.sendRtp(packet, mesh)) this.counters.forwarded[e.kind]++;
+      else this.counters.dropped.slow_reader++;
+    } catch (err) {
+      // One egress's failure must not cost the others this packet, nor end the process.
+      this.counters.dropped.send_error++;
+      reportContained("egress send", err);
+    }
   }
 
   /** Which egresses `served` covers, by index; recomputed only when the set or the egresses change. */
@@ -409,11 +429,11 @@ export class Track {
     }
     this.counters.rtcpIn++;
     this.#noteSenderReports(packet);
-    if (!this.#synced) return; // no RTP yet: the timestamp mapping is unknown
+    if (!this.#in.synced) return; // no RTP yet: the timestamp mapping is unknown
     const out = rewriteUpstreamRtcp(packet, {
-      inSsrc: this.#inSsrc,
+      inSsrc: this.#in.inSsrc,
       outSsrc: this.outputSsrc,
-      tsDelta: this.#tsDelta,
+      tsDelta: this.#in.tsDelta,
     });
     const egresses = this.#egresses;
     for (let i = 0; i < egresses.length; i++) {
@@ -450,30 +470,10 @@ export class Track {
     forEachRtcpPacket(packet, (type, sr) => {
       if (type !== RTCP_SR || sr.length < 28) return;
       const ssrc = u32(sr, 4);
-      if (this.#statsSsrc >= 0 && ssrc !== this.#statsSsrc) return;
+      if (this.#in.statsSsrc >= 0 && ssrc !== this.#in.statsSsrc) return;
       if (now < 0) now = this.#now();
-      this.#stats.noteSenderReport(ntpMiddle32(u32(sr, 8), u32(sr, 12)), now);
+      this.#in.stats.noteSenderReport(ntpMiddle32(u32(sr, 8), u32(sr, 12)), now);
     });
-  }
-
-  #resync(inSeq: number, inTs: number, ssrc: number, now: number, relayed: boolean): void {
-    if (this.#hasOutput) {
-      const elapsed = Math.max(0, now - this.#lastArrival);
-      this.#seqDelta = (this.#lastOutSeq + 1 - inSeq) & 0xffff;
-      this.#tsDelta = (this.#lastOutTs + Math.round(elapsed * this.clockRate) - inTs) >>> 0;
-    } else {
-      this.#seqDelta = 0;
-      this.#tsDelta = 0;
-    }
-    this.#inSsrc = ssrc;
-    this.#synced = true;
-    this.#relayed = relayed;
-    this.#meshMap = relayed
-      ? { ssrc, seqDelta: (0x10000 - this.#seqDelta) & 0xffff, tsDelta: (0x100000000 - this.#tsDelta) >>> 0 }
-      : null;
-    // Cached packets carry the old rewrite: a burst must be renumbered with one rewrite (and a new numbering
-    // starts decodable at its next keyframe anyway).
-    this.#gop?.clear();
   }
 }
 

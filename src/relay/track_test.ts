@@ -101,7 +101,7 @@ Deno.test("Track.ingestRtp() counts a refusing egress as a slow_reader drop", ()
 
 Deno.test("Track.ingestRtp() drops invalid RTP as invalid_rtp without forwarding or observing it", () => {
   const observed: number[] = [];
-  const track = new Track({ index: 0, clockRate: 90_000, observe: (p) => observed.push(rtpSequence(p)) });
+  const track = new Track({ index: 0, clockRate: 90_000, observe: (length) => observed.push(length) });
   const e = new RecordingEgress("e");
   track.addEgress(e);
 
@@ -123,21 +123,23 @@ Deno.test("Track.ingestRtp() drops invalid RTP as invalid_rtp without forwarding
   equal(track.nextRtpInfo, null);
 });
 
-Deno.test("Track observe hook sees the packet before it is rewritten", () => {
-  const seen: Array<[number, number, number]> = [];
+Deno.test("Track observe hook sees the length and arrival time of every packet taken", () => {
+  const seen: Array<[number, number]> = [];
   const clock = { t: 5 };
   const track = new Track({
     index: 0,
     clockRate: 90_000,
     outputSsrc: OUT_SSRC,
     now: () => clock.t,
-    observe: (p, at) => seen.push([rtpSequence(p), rtpSsrc(p), at]),
+    observe: (length, at) => seen.push([length, at]),
   });
   track.ingestRtp(rtp(100, 0, 0xaaaa));
   track.newEpoch();
   clock.t = 6;
-  track.ingestRtp(rtp(9, 0, 0xbbbb));
-  assertEquals(seen, [[100, 0xaaaa, 5], [9, 0xbbbb, 6]]);
+  const longer = new Uint8Array(40);
+  longer.set(rtp(9, 0, 0xbbbb));
+  track.ingestRtp(longer);
+  assertEquals(seen, [[16, 5], [40, 6]]);
 });
 
 Deno.test("Track keeps sequence numbers and timestamps continuous across a new epoch", () => {

@@ -13,7 +13,8 @@ function packet(i: number): Uint8Array {
   return p;
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
+/** Waits for `cond`; the default bound is generous: on a loaded machine the worker may not run for seconds. */
+async function until(cond: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error("timed out");

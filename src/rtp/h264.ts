@@ -184,24 +184,31 @@ function isH264Key(type: number): boolean {
  * unit is of type 5 (or 7). Malformed aggregates are scanned as far as they are well formed.
  */
 export function isKeyframeRtpPayload(payload: Uint8Array): boolean {
-  const n = payload.length;
-  if (n === 0) return false;
-  const type = payload[0]! & 0x1f;
+  return isKeyframeRtpPayloadAt(payload, 0, payload.length);
+}
+
+/**
+ * {@linkcode isKeyframeRtpPayload} of the payload `buf[start..end)`, read in place (no view made: the fast
+ * plane's worker checks datagrams in its receive slots).
+ */
+export function isKeyframeRtpPayloadAt(buf: Uint8Array, start: number, end: number): boolean {
+  if (end <= start) return false;
+  const type = buf[start]! & 0x1f;
   if (type >= 1 && type <= 23) return isH264Key(type);
   if (type === H264_STAP_A) {
-    let off = 1;
-    while (off + 2 < n) {
-      const size = (payload[off]! << 8) | payload[off + 1]!;
+    let off = start + 1;
+    while (off + 2 < end) {
+      const size = (buf[off]! << 8) | buf[off + 1]!;
       off += 2;
-      if (size === 0 || off + size > n) return false;
-      if (isH264Key(payload[off]! & 0x1f)) return true;
+      if (size === 0 || off + size > end) return false;
+      if (isH264Key(buf[off]! & 0x1f)) return true;
       off += size;
     }
     return false;
   }
   if (type === H264_FU_A) {
-    if (n < 2) return false;
-    const fu = payload[1]!;
+    if (end - start < 2) return false;
+    const fu = buf[start + 1]!;
     return (fu & 0x80) !== 0 && isH264Key(fu & 0x1f);
   }
   return false;

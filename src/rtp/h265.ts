@@ -26,23 +26,30 @@ export function isH265KeyNalType(type: number): boolean {
  * unit (49). Assumes `sprop-max-don-diff` is 0 (no DONL/DOND fields), the common case.
  */
 export function isH265KeyframeRtpPayload(payload: Uint8Array): boolean {
-  const n = payload.length;
-  const type = h265NalType(payload);
-  if (type < 0) return false;
+  return isH265KeyframeRtpPayloadAt(payload, 0, payload.length);
+}
+
+/**
+ * {@linkcode isH265KeyframeRtpPayload} of the payload `buf[start..end)`, read in place (no view made: the fast
+ * plane's worker checks datagrams in its receive slots).
+ */
+export function isH265KeyframeRtpPayloadAt(buf: Uint8Array, start: number, end: number): boolean {
+  if (end - start < 2) return false;
+  const type = (buf[start]! >> 1) & 0x3f;
   if (type === H265_AP) {
-    let off = 2;
-    while (off + 2 < n) {
-      const size = (payload[off]! << 8) | payload[off + 1]!;
+    let off = start + 2;
+    while (off + 2 < end) {
+      const size = (buf[off]! << 8) | buf[off + 1]!;
       off += 2;
-      if (size < 2 || off + size > n) return false;
-      if (isH265KeyNalType((payload[off]! >> 1) & 0x3f)) return true;
+      if (size < 2 || off + size > end) return false;
+      if (isH265KeyNalType((buf[off]! >> 1) & 0x3f)) return true;
       off += size;
     }
     return false;
   }
   if (type === H265_FU) {
-    if (n < 3) return false;
-    const fu = payload[2]!;
+    if (end - start < 3) return false;
+    const fu = buf[start + 2]!;
     return (fu & 0x80) !== 0 && isH265KeyNalType(fu & 0x3f);
   }
   return isH265KeyNalType(type);

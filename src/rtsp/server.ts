@@ -114,6 +114,10 @@ export interface RtspServerOptions {
   now?: Clock;
 }
 
+/** The read buffer of a new connection, in bytes (an RTSP request and a receiver report fit). */
+export const READ_BUFFER_FIRST = 2048;
+/** The largest read buffer a connection grows (see {@linkcode READ_BUFFER_FIRST}). */
+export const READ_BUFFER_MAX = 64 * 1024;
 /** Connections beyond the limit waited on at once for their first request; more are closed unanswered. */
 const MAX_REFUSING = 64;
 /** How long a connection beyond the limit may take to send its first request (capped by the head timeout). */
@@ -429,11 +433,14 @@ export class RtspServer {
       c.busy = false;
     };
 
-    const buf = new Uint8Array(64 * 1024);
+    // Every connection holds its read buffer while it waits for bytes: a small one, doubled while reads fill it (a
+    // publisher's media), so the connection of a reader, which sends a few requests and reports, stays small.
+    let buf = new Uint8Array(READ_BUFFER_FIRST);
     try {
       while (!c.closed) {
         const n = await conn.read(buf);
         if (n === null) break;
+        const filled = n === buf.length;
         const now = this.#now();
         c.lastActivity = now;
         parser.push(buf.subarray(0, n));
@@ -453,6 +460,7 @@ export class RtspServer {
         if (parser.buffered === 0) c.partialSince = null;
         else if (progressed) c.partialSince = now;
         else c.partialSince ??= now;
+        if (filled && buf.length < READ_BUFFER_MAX) buf = new Uint8Array(buf.length * 2); // the parser copied
         void processQueue();
       }
     } catch (err) {

@@ -10,6 +10,8 @@ import { deepStrictEqual as assertEquals, equal, match, ok, ok as assert } from 
 import { response, type RtspRequest } from "./message.ts";
 import type { RtspProtocolError } from "./errors.ts";
 import {
+  READ_BUFFER_FIRST,
+  READ_BUFFER_MAX,
   type RtspConnection,
   type RtspConnectionLimit,
   type RtspHandler,
@@ -114,6 +116,32 @@ Deno.test("RtspServer answers pipelined requests in order, even when an earlier 
       const text = await readAll(conn, (t) => (t.match(/RTSP\/1\.0 200/g) ?? []).length === 3);
       assertEquals([...text.matchAll(/CSeq: (\d+)/g)].map((m) => m[1]), ["1", "2", "3"]);
       assertEquals(handler.sent, ["SLOW", "OPTIONS", "OPTIONS"]);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("RtspServer reads a publisher's stream of frames whole while its read buffer grows", async () => {
+  await withServer(async (port, handler) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(enc.encode("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"));
+      await readAll(conn, (t) => t.includes("\r\n\r\n"));
+      // 300 frames of 1,000 to 60,000 bytes in one go: reads fill the first small buffer, then larger ones.
+      const sizes = Array.from({ length: 300 }, (_, i) => 1000 + ((i * 7919) % 59_000));
+      const bytes = new Uint8Array(sizes.reduce((a, n) => a + 4 + n, 0));
+      let off = 0;
+      for (const [i, n] of sizes.entries()) {
+        bytes.set([0x24, i % 4, n >> 8, n & 0xff], off);
+        off += 4 + n;
+      }
+      ok(bytes.length > 100 * READ_BUFFER_MAX && READ_BUFFER_FIRST < READ_BUFFER_MAX); // the buffer grows to its max
+      for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+      for (let i = 0; i < 500 && handler.frames.length < sizes.length; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assertEquals(handler.frames, sizes.map((n, i) => [i % 4, n]));
     } finally {
       conn.close();
     }

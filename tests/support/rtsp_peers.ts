@@ -23,6 +23,8 @@ export interface RtspReader extends AsyncDisposable {
   readonly conn: RtspClientConnection;
   /** performance.now() when the PLAY reply arrived. */
   readonly playReplyAt: number;
+  /** The RTSP session id (for a TEARDOWN). */
+  readonly session: string;
   /** The local RTP port of a UDP reader that opened its own socket (null over TCP). */
   readonly clientPort: number | null;
   close(): Promise<void>;
@@ -112,7 +114,7 @@ export async function startRtspReader(url: string, options: RtspReaderOptions): 
       c.close();
     };
     const clientPort = sock ? (sock.addr as Deno.NetAddr).port : null;
-    return { conn: c, playReplyAt, clientPort, close, [Symbol.asyncDispose]: close };
+    return { conn: c, playReplyAt, session, clientPort, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     sock?.close();
     c.close();
