@@ -12,6 +12,7 @@ import type { Logger } from "./log.ts";
 import { RtspServer } from "./rtsp/server.ts";
 import { StreamHub } from "./relay/hub.ts";
 import { fastPlaneUnavailable, FastUdpPlane } from "./dataplane/shared_udp.ts";
+import { startHeapTrim } from "./dataplane/heap_trim.ts";
 import { RtspAuthenticator } from "./relay/rtsp_auth.ts";
 import { RtspService } from "./relay/rtsp_service.ts";
 import { MemoryBudget } from "./relay/memory_budget.ts";
@@ -276,6 +277,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     await udpPlane?.close();
     throw err;
   }
+  // Memory freed after a burst (readers leaving, queues draining) goes back to the system (see heap_trim.ts).
+  const heapTrim = startHeapTrim();
   ready = true;
   logger.info("relay listening", {
     rtsp: `${config.listen}:${server.port}`,
@@ -309,6 +312,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       await admin.shutdown();
       await udpPlane?.close();
       metrics.close();
+      heapTrim?.stop();
     },
   };
 }

@@ -2,11 +2,12 @@
  * The mesh UDP port on the fast data plane (`--data-plane fast`): the same contract as `MeshSocket`, but the
  * socket belongs to the plane's Worker, which receives with recvmmsg (datagrams reach this thread in batches, not
  * one promise each) and sends with sendmmsg (every copy to a child joins the plane's outbox, flushed once per
- * macrotask). Framing and sealing write into two reusable buffers, so a copy to a child allocates no buffer; the
- * plane copies the datagram into its outbox at once. The worker also seals the root's copies itself (a sealer of
- * its own, see src/dataplane/mesh_route.ts) and opens what senders this thread authenticated send
- * (src/dataplane/mesh_open.ts): this thread then only checks the header and the replay window. Sends to one child leave in the order they were made (one
- * outbox, one sendmmsg loop), as `OrderedSender` guarantees on the portable port.
+ * macrotask). Framing and sealing write into two reusable buffers, so a copy to a child allocates no
+ * buffer; the plane copies the datagram into its outbox at once. The worker also seals the root's copies itself
+ * (a sealer of its own, see src/dataplane/mesh_route.ts) and opens what the senders this thread authenticated
+ * send (src/dataplane/mesh_open.ts): this thread then only checks the header and the replay window. Sends to one
+ * child leave in the order they were made (one outbox, one sendmmsg loop), as `OrderedSender` guarantees on the
+ * portable port.
  * @module
  */
 import { encodeMeshPacketInto, MESH_HEADER_SIZE, type MeshPacketType } from "./mesh_frame.ts";
