@@ -47,7 +47,7 @@ import type { IConfigMap } from "kubernetes-models/v1/ConfigMap";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import { DEFAULT_SERVICE_ACCOUNT_DIR } from "../src/cluster/kubernetes.ts";
-import { RELAY_PERMISSIONS, unstableFeatures } from "../scripts/compile.ts";
+import { RELAY_PERMISSIONS, RELAY_RUNTIME_FLAGS, unstableFeatures } from "../scripts/compile.ts";
 import { type FakeKube, type FakeKubeObject, startFakeKube, subjectAltName } from "./support/fake_kube.ts";
 import {
   createNetnsLab,
@@ -343,6 +343,7 @@ async function startRelayPod(
     "--cached-only",
     ...unstable.map((f) => `--unstable-${f}`),
     ...RELAY_PERMISSIONS,
+    ...RELAY_RUNTIME_FLAGS,
     `${RUNTIME_DIR}/app/main.ts`,
     ...args,
   ];

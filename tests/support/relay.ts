@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { freePort, type ManagedProcess, REPO_ROOT, spawnProcess, withTimeout } from "./processes.ts";
+import { RELAY_RUNTIME_FLAGS } from "../../scripts/compile.ts";
 
 /** A relay child process. */
 export interface RelayProcess extends AsyncDisposable {
@@ -73,6 +74,8 @@ export function relayCommand(
     "--allow-env",
     "--allow-sys",
     ...(opts.permissions ?? []),
+    // The flags `deno task start` and the compiled binary run with (scripts/compile.ts).
+    ...RELAY_RUNTIME_FLAGS,
     // MSM_TEST_DATA_PLANE=fast runs every relay of the suite on the fast data plane (`auto` picks it with FFI).
     // A test that passes its own permissions keeps exactly those.
     ...(Deno.env.get("MSM_TEST_DATA_PLANE") === "fast" && opts.permissions === undefined
