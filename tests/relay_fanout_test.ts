@@ -15,12 +15,16 @@ Deno.test("10 concurrent ffmpeg readers share exactly one upstream session", asy
 
   let maxUpstream = 0;
   let maxReaders = 0;
+  let maxSessions = 0;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
       maxUpstream = Math.max(maxUpstream, camera.connections());
+      // Sampled while the readers read: after the last one leaves the stream lingers only 1 s, which a loaded
+      // machine can spend before a check at the end.
       const s = await relay.stream("cam");
       if (s) maxReaders = Math.max(maxReaders, s.readers);
+      if (s) maxSessions = Math.max(maxSessions, s.source.sessions);
       await delay(100);
     }
   })();
@@ -46,7 +50,7 @@ Deno.test("10 concurrent ffmpeg readers share exactly one upstream session", asy
   assertEquals(maxReaders, 10, "the relay saw all 10 readers at once");
   assertEquals(maxUpstream, 1, "camera connections while 10 readers read");
   assertEquals(camera.totalConnections(), 1, "the relay never opened a second upstream connection");
-  assertEquals((await relay.stream("cam"))?.source.sessions, 1);
+  assertEquals(maxSessions, 1, "upstream sessions the relay held while 10 readers read");
 });
 
 Deno.test("readers joining and leaving mid-stream do not disturb the others", async () => {

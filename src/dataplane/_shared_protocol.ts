@@ -76,6 +76,24 @@ export const RECV_FLAGS = 14;
 export const RECV_FORWARDED = 1;
 /** Receive flag: a sealed mesh datagram the worker opened (its tag verified, its payload now in plaintext). */
 export const RECV_OPENED = 2;
+/**
+ * Receive flag (with {@linkcode RECV_FORWARDED}): a digest record. The worker forwarded the packet and copied it to
+ * the ring of the socket's route (see packet_ring.ts); instead of the payload the record carries, after the header:
+ * `u32 ring position, u32 RTP timestamp, u32 SSRC, u16 sequence number, u16 digest flags, f64 arrival time`
+ * (absolute milliseconds, `performance.timeOrigin + performance.now()` in the worker, once per recvmmsg batch).
+ * The length field is the datagram's.
+ */
+export const RECV_DIGEST = 4;
+/** Offsets in a digest record (from the record's start) and its size. */
+export const DIGEST_POSITION = RECV_HEADER;
+export const DIGEST_TIMESTAMP = RECV_HEADER + 4;
+export const DIGEST_SSRC = RECV_HEADER + 8;
+export const DIGEST_SEQ = RECV_HEADER + 12;
+export const DIGEST_FLAGS = RECV_HEADER + 14;
+export const DIGEST_ARRIVAL = RECV_HEADER + 16;
+export const DIGEST_RECORD = RECV_HEADER + 24;
+/** Digest flag: the packet starts a keyframe (by the route's codec). */
+export const DIGEST_KEYFRAME = 1;
 /** Float64 slots of the shared stats buffer, by counter (slot 6 holds the Int32 message count). */
 export const PSTAT = {
   received: 0,
@@ -88,13 +106,17 @@ export const PSTAT = {
   cutThrough: 7,
   /** Times the worker stopped reading its sockets because the main thread lagged too far behind. */
   backlogPauses: 8,
+  /** Receive records posted with the datagram's bytes. */
+  payloadRecords: 9,
+  /** Receive records posted as digests (see {@linkcode RECV_DIGEST}). */
+  digestRecords: 10,
 } as const;
 /** Int32 index (in the shared buffer seen as Int32Array) of the count of messages posted to the worker. */
 export const PSTAT_MESSAGES_I32 = 12;
 /** Int32 index of the bytes of receive batches the main thread has handled (modulo 2^32). */
 export const PSTAT_HANDLED_BYTES_I32 = 13;
 /** Float64 slots of the shared stats buffer. */
-export const PSTAT_COUNT = 9;
+export const PSTAT_COUNT = 11;
 
 /**
  * Bytes of receive batches posted to the main thread and not handled there yet past which the worker stops

@@ -16,6 +16,8 @@
 import { rtpPayloadOffsetAt } from "../rtp/packet.ts";
 import { writeSockaddrIn } from "./_libc.ts";
 import { ipv4Number } from "../address.ts";
+import type { PacketRing } from "./packet_ring.ts";
+import type { KeyframeCodec } from "../rtp/keyframe.ts";
 import { meshRouteNarrows, type MeshRouteSpec, packMeshChildren, type PlaneMeshChild } from "./mesh_route.ts";
 
 /** The rewrite the relay applies to the packets of one upstream SSRC. */
@@ -45,6 +47,13 @@ export interface RouteSpec {
   prompt: boolean;
   /** Mesh children the worker sends to from the mesh socket (see mesh_route.ts), or null. */
   mesh?: MeshRouteSpec | null;
+  /**
+   * The ring (packet_ring.ts) the worker keeps the packets it forwards in while the route is not `prompt`,
+   * posting digests of them instead of their bytes; null: it posts the bytes.
+   */
+  ring?: SharedArrayBuffer | null;
+  /** The keyframe grammar of the track, for the digests' keyframe flag; null: none flagged. */
+  codec?: KeyframeCodec | null;
 }
 
 /** What the relay asks the plane to forward for one receiving socket, in its own terms. */
@@ -59,6 +68,13 @@ export interface PlaneRoute {
   prompt: boolean;
   /** Mesh children the worker may serve itself, all from the mesh socket `fd` of the plane. */
   mesh?: { fd: number; children: readonly PlaneMeshChild[] } | null;
+  /**
+   * Bytes of the ring the worker may keep the packets it forwards in, posting digests instead (see
+   * {@linkcode RouteSpec.ring}); 0 or absent: none. The port pair makes the ring.
+   */
+  ringBytes?: number;
+  /** See {@linkcode RouteSpec.codec}. */
+  codec?: KeyframeCodec | null;
 }
 
 /**
@@ -66,7 +82,10 @@ export interface PlaneRoute {
  * is not IPv4 forwards nothing, readers that are not IPv4 stay with the main thread (which then needs every
  * packet at once).
  */
-export function compileRoute(route: PlaneRoute): { spec: RouteSpec; served: ReadonlySet<string> } {
+export function compileRoute(
+  route: PlaneRoute,
+  ring: PacketRing | null = null,
+): { spec: RouteSpec; served: ReadonlySet<string> } {
   const ip = route.source ? ipv4Number(route.source.host) : null;
   const src: RouteSpec["src"] = ip === null ? null : { ip, port: route.source?.port ?? 0 };
   const ipv4 = route.readers.filter((r) => ipv4Number(r.host) !== null);
@@ -75,7 +94,16 @@ export function compileRoute(route: PlaneRoute): { spec: RouteSpec; served: Read
   const packed = packMeshChildren(children);
   const mesh = route.mesh && packed.ids.length > 0 ? { fd: route.mesh.fd, dests: packed.dests } : null;
   const prompt = route.prompt || ipv4.length < route.readers.length || packed.ids.length < children.length;
-  const spec: RouteSpec = { src, map: route.map, dests, prompt, mesh };
+  const buffer = prompt ? null : ring?.buffer ?? null;
+  const spec: RouteSpec = {
+    src,
+    map: route.map,
+    dests,
+    prompt,
+    mesh,
+    ring: buffer,
+    codec: route.codec ?? null,
+  };
   return { spec, served: new Set([...ipv4.map((r) => r.id), ...packed.ids]) };
 }
 

@@ -19,13 +19,6 @@ import {
   PSTAT_COUNT,
   PSTAT_HANDLED_BYTES_I32,
   PSTAT_MESSAGES_I32,
-  RECV_FLAGS,
-  RECV_FORWARDED,
-  RECV_HEADER,
-  RECV_ID,
-  RECV_IP,
-  RECV_OPENED,
-  RECV_PORT,
   SEND_HEADER,
   SEND_PAYLOAD_AT,
 } from "./_shared_protocol.ts";
@@ -47,6 +40,15 @@ import {
   writeSockaddrIn,
 } from "./_libc.ts";
 import { EMPTY_ROUTE, routeNarrows, type RouteSpec } from "./route.ts";
+import { PacketRing } from "./packet_ring.ts";
+import {
+  type PlaneDigestHandler,
+  type PlaneHandler,
+  type PlaneSocket,
+  RecordDispatcher,
+} from "./_recv_records.ts";
+
+export type { PlaneDigestHandler, PlaneHandler } from "./_recv_records.ts";
 import type { MeshSealSpec } from "./mesh_route.ts";
 import type { MeshOpenKeySpec } from "./mesh_open.ts";
 import { ipv4Number } from "../address.ts";
@@ -56,27 +58,6 @@ export const OUTBOX_PACKETS = 64;
 const SOCK_NONBLOCK = 0x800;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const OUTBOX_BYTES = 256 * 1024;
-
-/**
- * Receives one datagram; the view is owned by the handler. `forwarded`: the worker already sent it to the
- * socket's route (rewritten), so the handler must not send it to those destinations again. `opened`: a sealed
- * mesh datagram the worker opened (tag verified, payload in plaintext; see mesh_open.ts).
- */
-export type PlaneHandler = (
-  packet: Uint8Array,
-  from: Deno.NetAddr,
-  forwarded: boolean,
-  opened: boolean,
-) => void;
-
-/** One socket of the plane, on the main thread. */
-interface PlaneSocket {
-  /** Its id in the worker's receive records (never the id of another socket, unlike fd numbers). */
-  readonly id: number;
-  readonly handler: PlaneHandler;
-  /** Packets of it handled so far: the worker widens a route only when this matches what it posted. */
-  processed: number;
-}
 
 /** The main thread's side of one socket's route. */
 interface RouteSync {
@@ -104,6 +85,10 @@ export interface PlaneStats {
   flushes: number;
   /** Times the worker stopped reading because this thread lagged too far behind (see `MAX_BACKLOG_BYTES`). */
   backlogPauses: number;
+  /** Receive records the worker posted with the datagram's bytes. */
+  payloadRecords: number;
+  /** Receive records the worker posted as digests (the bytes kept in the route's ring). */
+  digestRecords: number;
 }
 
 /** Options of {@linkcode FastUdpPlane}. */
@@ -124,12 +109,12 @@ export class FastUdpPlane {
   readonly #sockets = new Map<number, PlaneSocket>();
   /** Open sockets by id (what receive records carry). */
   readonly #socketsById = new Map<number, PlaneSocket>();
+  readonly #records = new RecordDispatcher(this.#socketsById);
   #lastSocketId = 0;
   readonly #routes = new Map<number, RouteSync>();
   #nextRouteId = 1;
   readonly #scratch = new ArrayBuffer(8);
   readonly #scratchView = new DataView(this.#scratch);
-  readonly #addrCache = new Map<number, Deno.NetAddr>();
   readonly #destCache = new WeakMap<Deno.NetAddr, Uint8Array>();
   #outbox = new Uint8Array(OUTBOX_BYTES);
   #outView = new DataView(this.#outbox.buffer);
@@ -181,10 +166,16 @@ export class FastUdpPlane {
    * @param hostname IPv4 literal
    * @param port port to bind
    * @param handler called per received datagram
+   * @param onDigest called per digest record (only routes with a ring produce them)
    * @returns the socket's fd, the handle of {@linkcode send} and {@linkcode closeSocket}
    * @throws Deno.errors.AddrInUse when the port is taken
    */
-  bind(hostname: string, port: number, handler: PlaneHandler): number {
+  bind(
+    hostname: string,
+    port: number,
+    handler: PlaneHandler,
+    onDigest: PlaneDigestHandler | null = null,
+  ): number {
     if (this.#closed) throw new Error("Cannot bind on the fast UDP plane: it is closed");
     const s = this.#libc.symbols;
     const fd = s.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -205,7 +196,7 @@ export class FastUdpPlane {
       throw errno === EADDRINUSE ? new Deno.errors.AddrInUse(message) : new Error(message);
     }
     const id = this.#lastSocketId = (this.#lastSocketId % 0xffff_ffff) + 1; // 1 .. 2^32 - 1 (0: the eventfd)
-    const sock: PlaneSocket = { id, handler, processed: 0 };
+    const sock: PlaneSocket = { id, handler, onDigest, ring: null, digest: null, processed: 0 };
     this.#sockets.set(fd, sock);
     this.#socketsById.set(id, sock);
     this.#post({ type: "open", fd, id });
@@ -349,6 +340,15 @@ export class FastUdpPlane {
     r.sent = null;
     if (applied) {
       r.acked = sent;
+      const sock = this.#sockets.get(fd);
+      // Digests posted from now on are of this route's ring.
+      if (sock) {
+        sock.ring = !sent.ring
+          ? null
+          : sock.ring?.buffer === sent.ring
+          ? sock.ring
+          : new PacketRing(sent.ring);
+      }
       r.onApplied(sent);
     } else {
       // The worker had posted packets this thread had not handled yet; they have been handled by now.
@@ -379,27 +379,7 @@ export class FastUdpPlane {
 
   #onReply(reply: PlaneReply): void {
     if (reply.type === "recv") {
-      const v = new DataView(reply.buf);
-      let off = 0;
-      for (let i = 0; i < reply.count; i++) {
-        const len = v.getUint32(off, true);
-        // Looked up per record: a handler may close its socket or another one.
-        const sock = this.#socketsById.get(v.getUint32(off + RECV_ID, true));
-        if (sock) {
-          const port = v.getUint16(off + RECV_PORT, true);
-          const ip = v.getUint32(off + RECV_IP, false);
-          const flags = v.getUint16(off + RECV_FLAGS, true);
-          const forwarded = (flags & RECV_FORWARDED) !== 0;
-          const packet = new Uint8Array(reply.buf, off + RECV_HEADER, len);
-          sock.processed++;
-          try {
-            sock.handler(packet, this.#addr(ip, port), forwarded, (flags & RECV_OPENED) !== 0);
-          } catch {
-            // A handler bug must not stop the batch.
-          }
-        }
-        off += RECV_HEADER + align4(len);
-      }
+      this.#records.dispatch(reply.buf, reply.count);
       // The worker reads on only while this thread keeps up (see `MAX_BACKLOG_BYTES` in ./_shared_protocol.ts).
       Atomics.add(this.#counters, PSTAT_HANDLED_BYTES_I32, reply.buf.byteLength);
     } else if (reply.type === "route-ack") {
@@ -407,21 +387,6 @@ export class FastUdpPlane {
     } else if (reply.type === "error") {
       console.error(`fast UDP plane: ${reply.message}`);
     }
-  }
-
-  #addr(ip: number, port: number): Deno.NetAddr {
-    const key = ip * 65536 + port;
-    let a = this.#addrCache.get(key);
-    if (!a) {
-      if (this.#addrCache.size >= 4096) this.#addrCache.clear();
-      a = {
-        transport: "udp",
-        hostname: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`,
-        port,
-      };
-      this.#addrCache.set(key, a);
-    }
-    return a;
   }
 
   /** Counters of the plane. */
@@ -437,6 +402,8 @@ export class FastUdpPlane {
       cutThrough: s[PSTAT.cutThrough]!,
       flushes: this.#flushes,
       backlogPauses: s[PSTAT.backlogPauses]!,
+      payloadRecords: s[PSTAT.payloadRecords]!,
+      digestRecords: s[PSTAT.digestRecords]!,
     };
   }
 

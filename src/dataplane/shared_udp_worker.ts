@@ -17,6 +17,7 @@
  */
 import {
   align4,
+  DIGEST_RECORD,
   MAX_BACKLOG_BYTES,
   type PlaneCommand,
   type PlaneReply,
@@ -24,6 +25,7 @@ import {
   PSTAT_COUNT,
   PSTAT_HANDLED_BYTES_I32,
   PSTAT_MESSAGES_I32,
+  RECV_DIGEST,
   RECV_FLAGS,
   RECV_FORWARDED,
   RECV_HEADER,
@@ -48,7 +50,29 @@ import {
   SOCKADDR_IN_SIZE,
 } from "./_libc.ts";
 import { EPOLL_SYMBOLS, EpollSet } from "./_epoll.ts";
-import { Route } from "./route.ts";
+import { type CopyBytes, DigestWriter } from "./_digest_writer.ts";
+import {
+  BACKLOG_WAIT_MS,
+  BATCH,
+  MSG_DONTWAIT,
+  newSocket,
+  OFF_RECV_HDR,
+  OFF_RECV_IOV,
+  OFF_RECV_NAME,
+  OFF_SEND_HDR,
+  OFF_SEND_IOV,
+  OFF_SLOTS,
+  OFF_STAGE,
+  POLL_TIMEOUT_MS,
+  ROUNDS_PER_SOCKET,
+  SEND_BATCH,
+  SLOT,
+  SLOT_STRIDE,
+  type Socket,
+  STAGE_BYTES,
+  TOTAL_BYTES,
+  WAKE_TAG,
+} from "./_worker_layout.ts";
 import { MESH_DEST_SIZE, MeshCopies } from "./mesh_route.ts";
 import { MeshOpenKeys } from "./mesh_open.ts";
 
@@ -58,50 +82,8 @@ const SYMBOLS = {
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
+  memcpy: { parameters: ["usize", "usize", "usize"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
-
-const MSG_DONTWAIT = 0x40;
-/** Datagrams per recvmmsg / sendmmsg. */
-const BATCH = 64;
-/**
- * Datagrams per sendmmsg: one received batch times a reader fan-out (64 x 10) leaves in one call, as the C
- * reference's does (UIO_MAXIOV is 1024); each call is a kernel entry, and on a VM a costly one.
- */
-const SEND_BATCH = 1024;
-/**
- * Bytes per receive slot: the largest UDP datagram (65,507 bytes over IPv4) fits whole. The slots are
- * BATCH x 64 KiB = 4 MiB of address space, but only the pages datagrams touch become resident (a slot of 1,200-byte
- * packets costs one page).
- */
-const SLOT = 65536;
-/**
- * Distance between slots: a slot plus a few cache lines, so the heads of a batch's datagrams do not all fall in
- * the same cache sets (as they would 64 KiB apart).
- */
-const SLOT_STRIDE = SLOT + 4 * 64;
-/** Longest wait, so stop is applied promptly even without a wake-up. */
-const POLL_TIMEOUT_MS = 50;
-/** recvmmsg batches per readable socket per wait (fairness between sockets). */
-const ROUNDS_PER_SOCKET = 8;
-/** How long the worker sleeps between checks while the main thread lags. */
-const BACKLOG_WAIT_MS = 1;
-/** The epoll tag of the wake-up eventfd (socket ids start at 1). */
-const WAKE_TAG = 0;
-
-const OFF_SLOTS = 0;
-const OFF_RECV_HDR = OFF_SLOTS + BATCH * SLOT_STRIDE;
-const OFF_RECV_IOV = OFF_RECV_HDR + BATCH * MMSGHDR_SIZE;
-const OFF_RECV_NAME = OFF_RECV_IOV + BATCH * IOVEC_SIZE;
-const OFF_SEND_HDR = OFF_RECV_NAME + BATCH * SOCKADDR_IN_SIZE;
-const OFF_SEND_IOV = OFF_SEND_HDR + SEND_BATCH * MMSGHDR_SIZE;
-/**
- * Received records of every socket waiting to be posted to the main thread, in arrival order, in the same buffer
- * as the receive slots so a datagram is staged with `copyWithin` (no view per packet). The main thread gets a copy
- * of the used bytes; this region is reused.
- */
-const OFF_STAGE = OFF_SEND_IOV + SEND_BATCH * IOVEC_SIZE;
-const STAGE_BYTES = 256 * 1024;
-const TOTAL_BYTES = OFF_STAGE + STAGE_BYTES;
 
 const scope = globalThis as unknown as {
   postMessage(message: PlaneReply, transfer?: Transferable[]): void;
@@ -112,6 +94,8 @@ const libc = Deno.dlopen("libc.so.6", SYMBOLS);
 const s = libc.symbols;
 const errnoView = new Deno.UnsafePointerView(s.__errno_location()!);
 const errno = (): number => errnoView.getInt32();
+/** memcpy with addresses as numbers: Deno's FFI takes a number for a usize (its type says bigint). */
+const copyBytes = s.memcpy as unknown as CopyBytes;
 const epoll = new EpollSet(s, errno);
 const mem = new ArrayBuffer(TOTAL_BYTES);
 const view = new DataView(mem);
@@ -152,19 +136,6 @@ for (let i = 0; i < SEND_BATCH; i++) {
   view.setBigUint64(shdr + MSGHDR_IOVLEN, 1n, true);
 }
 
-/** One receiving socket. */
-interface Socket {
-  readonly fd: number;
-  /** The main thread's id of the socket, in its receive records and as its epoll tag. */
-  readonly id: number;
-  readonly route: Route;
-  /** Address of the route's destination sockaddrs (16 bytes each), taken when the route changes. */
-  dests: number;
-  /** Address of the route's mesh children (mesh_route.ts), taken when the route changes; 0: none. */
-  meshDests: number;
-  /** The relay's mesh port: sealed datagrams are opened here when their sender's key was handed over. */
-  meshOpen: boolean;
-}
 /** Open sockets by fd. */
 const sockets = new Map<number, Socket>();
 /** Slots of the current batch the worker forwards itself, and their lengths. */
@@ -249,6 +220,7 @@ function drain(sock: Socket): void {
     const n = s.recvmmsg(sock.fd, recvHdrPtr, BATCH, MSG_DONTWAIT, null);
     if (n <= 0) break; // EAGAIN (drained), or an ICMP error surfaced
     let forwardCount = 0;
+    let arrivalMs = -1;
     for (let i = 0; i < n; i++) {
       const hdr = OFF_RECV_HDR + i * MMSGHDR_SIZE;
       if ((view.getUint32(hdr + MSGHDR_FLAGS, true) & MSG_TRUNC) !== 0) {
@@ -256,26 +228,35 @@ function drain(sock: Socket): void {
         continue;
       }
       const len = view.getUint32(hdr + MMSGHDR_LEN, true);
-      const need = RECV_HEADER + align4(len);
-      if (stageUsed + need > STAGE_BYTES) postStaged();
-      if (staged === 0) stagedSince = performance.now();
       const name = OFF_RECV_NAME + i * SOCKADDR_IN_SIZE;
       const port = view.getUint16(name + 2, false);
       const ip = view.getUint32(name + 4, false);
       const at = OFF_SLOTS + i * SLOT_STRIDE;
+      const forwarded = cutThrough && route.forwards(bytes, at, len, ip, port);
+      // Every reader is served here: the main thread gets the numbers, the bytes wait in the ring.
+      const digests = forwarded && !route.prompt && sock.digests?.fits(len) ? sock.digests : null;
+      const need = digests ? DIGEST_RECORD : RECV_HEADER + align4(len);
+      if (stageUsed + need > STAGE_BYTES) postStaged();
+      if (staged === 0) stagedSince = performance.now();
       const off = stageUsed;
       stageView.setUint32(off, len, true);
       stageView.setUint32(off + RECV_ID, sock.id, true);
       stageView.setUint32(off + RECV_IP, ip, false);
       stageView.setUint16(off + RECV_PORT, port, true);
-      stageView.setUint16(off + RECV_FLAGS, 0, true);
-      bytes.copyWithin(OFF_STAGE + off + RECV_HEADER, at, at + len);
-      const opened = sock.meshOpen &&
-        meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!, bytes, OFF_STAGE + off + RECV_HEADER);
-      if (opened) stageView.setUint16(off + RECV_FLAGS, RECV_OPENED, true);
-      if (cutThrough && route.forwards(bytes, at, len, ip, port)) {
+      if (digests) {
+        if (arrivalMs < 0) arrivalMs = performance.timeOrigin + performance.now();
+        digests.write(bytes, at, baseAddress + at, len, stageView, off, arrivalMs);
+        stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED | RECV_DIGEST, true);
+        stats[PSTAT.digestRecords]!++;
+      } else {
+        bytes.copyWithin(OFF_STAGE + off + RECV_HEADER, at, at + len);
+        const opened = sock.meshOpen &&
+          meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!, bytes, OFF_STAGE + off + RECV_HEADER);
+        stageView.setUint16(off + RECV_FLAGS, forwarded ? RECV_FORWARDED : opened ? RECV_OPENED : 0, true);
+        stats[PSTAT.payloadRecords]!++;
+      }
+      if (forwarded) {
         route.rewrite(bytes, at); // the main thread got the original above
-        stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED, true);
         forwardSlots[forwardCount] = i;
         forwardLengths[forwardCount++] = len;
       }
@@ -446,14 +427,7 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         epoll.add(wakeFd, WAKE_TAG);
         break;
       case "open": {
-        const sock: Socket = {
-          fd: cmd.fd,
-          id: cmd.id,
-          route: new Route(),
-          dests: 0,
-          meshDests: 0,
-          meshOpen: false,
-        };
+        const sock = newSocket(cmd.fd, cmd.id);
         sockets.set(cmd.fd, sock); // first, so that its close still closes it if epoll refuses it
         epoll.add(cmd.fd, cmd.id);
         // Started from a task of its own: the loop blocks in epoll_wait() between its yields.
@@ -481,6 +455,8 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
           sock.dests = cmd.spec.dests.length > 0 ? addressOf(cmd.spec.dests) : 0;
           const mesh = cmd.spec.mesh;
           sock.meshDests = mesh && mesh.dests.length > 0 ? addressOf(mesh.dests) : 0;
+          const ring = cmd.spec.ring;
+          sock.digests = ring ? new DigestWriter(ring, cmd.spec.codec ?? null, copyBytes, addressOf) : null;
         }
         scope.postMessage({ type: "route-ack", fd: cmd.fd, id: cmd.id, applied });
         break;

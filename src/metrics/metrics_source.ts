@@ -77,4 +77,8 @@ export interface DataPlaneCounters {
   truncated: number;
   /** Times the worker stopped reading its sockets because the main thread lagged too far behind. */
   backlogPauses: number;
+  /** Receive records posted to the main thread with the datagram's bytes. */
+  payloadRecords: number;
+  /** Receive records posted as digests (the bytes kept in the route's ring). */
+  digestRecords: number;
 }

@@ -26,6 +26,8 @@ const DATAPLANE_EVENTS = {
   sendErrors: "send_error",
   truncated: "truncated",
   backlogPauses: "backlog_pause",
+  payloadRecords: "payload_record",
+  digestRecords: "digest_record",
 } as const;
 
 /** Options of {@linkcode RelayMetrics}. */
@@ -171,7 +173,9 @@ export class RelayMetrics {
     "msm_dataplane_datagrams_total",
     "Datagrams of the fast data plane's worker: received, sent (all), cut_through (sent by the worker on its " +
       "own, without the main thread), send_error, truncated (never delivered), backlog_pause (the worker stopped " +
-      "reading while the main thread was more than 16 MiB behind: the sockets' buffers shed load).",
+      "reading while the main thread was more than 16 MiB behind: the sockets' buffers shed load); what the " +
+      "worker handed the main thread per datagram received: payload_record (the bytes), digest_record (numbers " +
+      "only: the worker served every reader and kept the bytes in the track's ring).",
     ["event"],
   );
 

@@ -28,6 +28,24 @@ export function gopCodecOf(encoding: string | undefined): GopCodec | null {
   return null;
 }
 
+/** Bytes of the fast plane's ring of an audio (or other uncached) track: packets in flight only. */
+export const AUDIO_RING_BYTES = 256 * 1024;
+/** Bytes of the fast plane's first ring of a video track. */
+export const VIDEO_RING_BYTES = 1024 * 1024;
+
+/**
+ * Bytes of the ring the fast plane's worker keeps a track's forwarded packets in (see packet_ring.ts): what the
+ * track's packets in flight need, and for a GOP cache twice what it holds, so its references survive until the
+ * next keyframe; it doubles once the cache fills half of it, up to twice the cache's bound.
+ * @param current the ring's size now, 0 without one
+ */
+export function digestRingBytes(gop: GopCache | undefined, current: number): number {
+  if (!gop) return AUDIO_RING_BYTES;
+  let bytes = Math.max(current, VIDEO_RING_BYTES);
+  while (gop.bytes * 2 > bytes && bytes < 2 * gop.maxBytes) bytes *= 2;
+  return bytes;
+}
+
 /** Counters of one cache. */
 export interface GopCacheStats {
   /** Keyframes that started a new cached GOP. */

@@ -6,12 +6,19 @@
  * @module
  */
 import type { PlaneRoute } from "../dataplane/route.ts";
+import type { RingDigest } from "../dataplane/packet_ring.ts";
 
 /**
  * Receives one datagram. The handler owns the buffer (fresh per datagram). `forwarded` (fast data plane only):
  * the plane's worker already sent it to the destinations in {@linkcode PortPair.planeDests}.
  */
 export type DatagramHandler = (packet: Uint8Array, from: Deno.NetAddr, forwarded?: boolean) => void;
+
+/**
+ * Receives the digest of an RTP datagram the fast plane's worker forwarded to every destination of the route and
+ * kept in the route's ring (the digest object is reused: read it during the call only).
+ */
+export type DigestHandler = (digest: RingDigest, from: Deno.NetAddr) => void;
 
 /** A bound pair of UDP ports: RTP on an even port, RTCP on the next one. */
 export interface PortPair {
@@ -21,6 +28,10 @@ export interface PortPair {
   onRtp: DatagramHandler;
   /** Called for each datagram on the RTCP port. */
   onRtcp: DatagramHandler;
+  /** Called for each digest of an RTP datagram (fast data plane, a route with {@linkcode PlaneRoute.ringBytes}). */
+  onRtpDigest: DigestHandler;
+  /** Bytes of the ring the plane's worker keeps forwarded packets in; 0 without one. */
+  readonly ringBytes: number;
   /** Sends from the RTP port without awaiting. */
   readonly sendRtp: (packet: Uint8Array, to: Deno.NetAddr) => void;
   /** Sends from the RTCP port without awaiting. */

@@ -12,7 +12,8 @@ import type { SessionDescription } from "../rtsp/sdp.ts";
 import type { Logger } from "../log.ts";
 import { type Clock, monotonicMs, realTimers, type TimerHandle, type Timers } from "../clock.ts";
 import { contained } from "../contain.ts";
-import { GopCache, gopCodecOf } from "./gop_cache.ts";
+import { digestRingBytes, GopCache, gopCodecOf } from "./gop_cache.ts";
+import type { RingDigest } from "../dataplane/packet_ring.ts";
 import { Track } from "./track.ts";
 import type { PortPair, PortPairFactory } from "./port_pair.ts";
 import { UdpEgress } from "./egress.ts";
@@ -22,43 +23,11 @@ import { SourceLatch, type UdpSourceAddress } from "./source_latch.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
 
 export type { UdpSourceAddress } from "./source_latch.ts";
+export { PortsExhausted, StreamUnavailable, TooManyTracks } from "./stream_errors.ts";
+import { PortsExhausted, StreamUnavailable, TooManyTracks } from "./stream_errors.ts";
 
 /** Where a stream's media comes from. */
 export type SourceKind = "pull" | "publish" | "demo" | "mesh";
-
-/** Why a stream cannot serve readers; `status` is the RTSP status to answer. */
-export class StreamUnavailable extends Error {
-  readonly status: number;
-  /**
-   * @param message what is missing
-   * @param status RTSP status (404 nothing serves the path, 503 the source is down)
-   */
-  constructor(message: string, status: 404 | 503) {
-    super(message);
-    this.name = "StreamUnavailable";
-    this.status = status;
-  }
-}
-
-/** A description with more media than a stream may have: nothing of it was installed. */
-export class TooManyTracks extends Error {
-  /**
-   * @param count media sections of the description
-   * @param max tracks a stream may have
-   */
-  constructor(readonly count: number, readonly max: number) {
-    super(`The SDP has ${count} media sections; a stream may have at most ${max} (--max-tracks-per-stream)`);
-    this.name = "TooManyTracks";
-  }
-}
-
-/** No UDP port pair is free for a track: the configured range is in use. */
-export class PortsExhausted extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PortsExhausted";
-  }
-}
 
 /** State of a stream's source. */
 export type SourceState = "idle" | "connecting" | "ready" | "error";
@@ -295,6 +264,7 @@ export class Stream implements StreamSink {
     }
     pair.onRtp = (packet, from, forwarded) => this.#onUdpRtp(index, track, packet, from, forwarded);
     pair.onRtcp = (packet, from) => this.#onUdpRtcp(index, track, packet, from);
+    pair.onRtpDigest = (digest, from) => this.#onUdpDigest(index, track, digest, from);
     this.#pairs[index] = pair;
     this.#syncRoute(index);
     return pair;
@@ -454,6 +424,8 @@ export class Stream implements StreamSink {
       readers,
       prompt: readers.length + children.length < track.egresses.length,
       mesh: children.length > 0 ? { fd: meshFd, children } : null,
+      ringBytes: digestRingBytes(track.gopCache, pair.ringBytes),
+      codec: track.gopCache?.codec ?? null,
     });
   }
 
@@ -478,6 +450,23 @@ export class Stream implements StreamSink {
     track.ingestRtp(packet, forwarded ? this.#pairs[index]!.planeDests : undefined);
     // The port just latched: the fast plane may now forward this sender's packets itself.
     if (before === undefined) this.#syncRoute(index);
+  }
+
+  /**
+   * A packet the fast plane's worker forwarded to every reader and kept in the pair's ring: the track takes its
+   * digest (see {@linkcode Track.ingestDigest}); the latch is kept as for the packet itself.
+   */
+  #onUdpDigest(index: number, track: Track, digest: RingDigest, from: Deno.NetAddr): void {
+    const latch = this.#udpSources[index];
+    const pair = this.#pairs[index];
+    if (!latch || !pair || latch.acceptRtp(from.hostname, from.port, digest.ssrc, this.#now()) !== null) {
+      return track.countDrop("unexpected_source");
+    }
+    // The worker's arrival time, in the track's clock (performance.now() seconds of this thread).
+    track.ingestDigest(digest, (digest.arrivalMs - performance.timeOrigin) / 1000, pair.planeDests);
+    const gop = track.gopCache;
+    const ring = pair.ringBytes;
+    if (gop && ring > 0 && gop.bytes * 2 > ring && ring < 2 * gop.maxBytes) this.#syncRoute(index); // grow it
   }
 
   #onUdpRtcp(index: number, track: Track, packet: Uint8Array, from: Deno.NetAddr): void {

@@ -7,7 +7,8 @@ import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { compileRoute, type PlaneRoute, type RouteSpec } from "../dataplane/route.ts";
 import { OrderedSender } from "../dataplane/ordered_sender.ts";
-import type { DatagramHandler, PortPair, PortPairFactory } from "./port_pair.ts";
+import type { DatagramHandler, DigestHandler, PortPair, PortPairFactory } from "./port_pair.ts";
+import { PacketRing } from "../dataplane/packet_ring.ts";
 
 const NO_DESTS: ReadonlySet<string> = new Set();
 
@@ -29,6 +30,9 @@ export class UdpPortPair implements PortPair {
   sendErrors = 0;
   onRtp: DatagramHandler = () => {};
   onRtcp: DatagramHandler = () => {};
+  onRtpDigest: DigestHandler = () => {};
+  /** The ring of the fast plane's route (see {@linkcode PlaneRoute.ringBytes}), made when a route wants one. */
+  #ring: PacketRing | null = null;
 
   private constructor(
     rtp: Deno.DatagramConn | { plane: FastUdpPlane; fd: number; port: number },
@@ -61,7 +65,12 @@ export class UdpPortPair implements PortPair {
         let fd = -1;
         try {
           let pair: UdpPortPair | null = null;
-          fd = plane.bind(hostname, port, (p, a, forwarded) => pair?.onRtp(p, a, forwarded));
+          fd = plane.bind(
+            hostname,
+            port,
+            (p, a, forwarded) => pair?.onRtp(p, a, forwarded),
+            (d, a) => pair?.onRtpDigest(d, a),
+          );
           const rtcp = Deno.listenDatagram({ transport: "udp", hostname, port: port + 1 });
           pair = new UdpPortPair({ plane, fd, port }, rtcp, allocator);
           return pair;
@@ -115,7 +124,12 @@ export class UdpPortPair implements PortPair {
   setRoute(route: PlaneRoute): void {
     const rtp = this.#rtp;
     if (!("plane" in rtp) || this.#closed) return;
-    const { spec, served } = compileRoute(route);
+    // A ring only while the worker serves every reader; it grows (a new, larger one) as the route asks. The old
+    // one lives on as long as GOP cache entries refer to it.
+    const want = route.prompt ? 0 : route.ringBytes ?? 0;
+    if (want === 0) this.#ring = null;
+    else if (this.#ring === null || this.#ring.size < want) this.#ring = new PacketRing(want);
+    const { spec, served } = compileRoute(route, this.#ring);
     this.#routeIds.set(spec.dests, served);
     rtp.plane.setRoute(rtp.fd, spec, this.#onRouteApplied);
   }
@@ -125,6 +139,11 @@ export class UdpPortPair implements PortPair {
   readonly #onRouteApplied = (spec: RouteSpec): void => {
     this.planeDests = this.#routeIds.get(spec.dests) ?? NO_DESTS;
   };
+
+  /** Bytes of the ring of the fast plane's route; 0 without one. */
+  get ringBytes(): number {
+    return this.#ring?.size ?? 0;
+  }
 
   /** Sends an RTP datagram from the RTP port without awaiting (fast data plane: batched to its worker). */
   readonly sendRtp = (packet: Uint8Array, to: Deno.NetAddr): void => {

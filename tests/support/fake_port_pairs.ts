@@ -5,7 +5,8 @@
  * @module
  */
 import type { PlaneRoute } from "../../src/dataplane/route.ts";
-import type { DatagramHandler, PortPair, PortPairFactory } from "../../src/relay/port_pair.ts";
+import type { DatagramHandler, DigestHandler, PortPair, PortPairFactory } from "../../src/relay/port_pair.ts";
+import { PacketRing } from "../../src/dataplane/packet_ring.ts";
 
 /** One datagram a fake pair sent. */
 export interface SentDatagram {
@@ -20,7 +21,10 @@ export class FakePortPair implements PortPair {
   readonly routes: PlaneRoute[] = [];
   onRtp: DatagramHandler = () => {};
   onRtcp: DatagramHandler = () => {};
+  onRtpDigest: DigestHandler = () => {};
   planeDests: ReadonlySet<string> = new Set();
+  /** The ring the latest route asked for (as udp_pair.ts makes it), or null. */
+  ring: PacketRing | null = null;
   closed = false;
 
   /**
@@ -46,6 +50,13 @@ export class FakePortPair implements PortPair {
     if (!this.cutThrough || this.closed) return;
     this.routes.push(route);
     this.planeDests = new Set(route.readers.map((r) => r.id));
+    const want = route.prompt ? 0 : route.ringBytes ?? 0;
+    if (want === 0) this.ring = null;
+    else if (this.ring === null || this.ring.size < want) this.ring = new PacketRing(want);
+  }
+
+  get ringBytes(): number {
+    return this.ring?.size ?? 0;
   }
 
   close(): void {

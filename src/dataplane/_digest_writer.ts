@@ -1,0 +1,82 @@
+/**
+ * The worker's side of digest records (see `RECV_DIGEST` in ./_shared_protocol.ts): for a packet the worker
+ * forwarded itself on a route that does not need the main thread promptly, the original bytes go to the route's
+ * {@linkcode PacketRing} and the main thread gets only the numbers its track needs. Private to src/dataplane.
+ * @module
+ */
+import {
+  DIGEST_ARRIVAL,
+  DIGEST_FLAGS,
+  DIGEST_KEYFRAME,
+  DIGEST_POSITION,
+  DIGEST_SEQ,
+  DIGEST_SSRC,
+  DIGEST_TIMESTAMP,
+} from "./_shared_protocol.ts";
+import { PacketRing } from "./packet_ring.ts";
+import { isKeyframeRtpAt, type KeyframeCodec } from "../rtp/keyframe.ts";
+
+/** Copies `length` bytes from address `from` to address `to` (libc memcpy: no view per packet). */
+export type CopyBytes = (to: number, from: number, length: number) => void;
+
+/** Writes digests of one socket's packets and their bytes to its ring. */
+export class DigestWriter {
+  readonly ring: PacketRing;
+  readonly #codec: KeyframeCodec | null;
+  readonly #copy: CopyBytes;
+  /** Address of the ring's buffer. */
+  readonly #ringAddress: number;
+
+  /**
+   * @param ring the buffer of the ring the main thread made for the socket's route
+   * @param codec the keyframe grammar of the track, or null (no keyframes flagged)
+   * @param copy memcpy
+   * @param addressOf the address of a view's bytes
+   */
+  constructor(
+    ring: SharedArrayBuffer,
+    codec: KeyframeCodec | null,
+    copy: CopyBytes,
+    addressOf: (view: Uint8Array) => number,
+  ) {
+    this.ring = new PacketRing(ring);
+    this.#codec = codec;
+    this.#copy = copy;
+    this.#ringAddress = addressOf(this.ring.bytes);
+  }
+
+  /** Whether a datagram of `length` bytes can be kept in the ring (else its bytes go to the main thread). */
+  fits(length: number): boolean {
+    return length <= this.ring.size;
+  }
+
+  /**
+   * Copies the RTP packet of `length` bytes at `at` in `buf` (at address `address`) to the ring and writes the
+   * digest body of its record at `off` of `stage` (the record's header is the caller's).
+   * @param arrivalMs when the batch was received (absolute milliseconds)
+   */
+  write(
+    buf: Uint8Array,
+    at: number,
+    address: number,
+    length: number,
+    stage: DataView,
+    off: number,
+    arrivalMs: number,
+  ): void {
+    const ring = this.ring;
+    const position = ring.reserve(length);
+    this.#copy(this.#ringAddress + ring.offsetOf(position), address, length);
+    stage.setUint32(off + DIGEST_POSITION, position, true);
+    stage.setUint32(off + DIGEST_TIMESTAMP, u32(buf, at + 4), true);
+    stage.setUint32(off + DIGEST_SSRC, u32(buf, at + 8), true);
+    stage.setUint16(off + DIGEST_SEQ, (buf[at + 2]! << 8) | buf[at + 3]!, true);
+    const key = this.#codec !== null && isKeyframeRtpAt(this.#codec, buf, at, length);
+    stage.setUint16(off + DIGEST_FLAGS, key ? DIGEST_KEYFRAME : 0, true);
+    stage.setFloat64(off + DIGEST_ARRIVAL, arrivalMs, true);
+  }
+}
+
+function u32(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}

@@ -1,0 +1,139 @@
+/**
+ * Tests of the fast plane's digest records with a real Worker and real sockets: on a route that is not prompt and
+ * has a ring, the worker forwards each packet, keeps its original bytes in the ring and posts only a digest (the
+ * plane's stats count digest and payload records apart); a prompt route gets the bytes again.
+ * @module
+ */
+import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
+import { writeRtpHeader } from "../rtp/packet.ts";
+import { FastUdpPlane } from "./shared_udp.ts";
+import { PacketRing } from "./packet_ring.ts";
+import { writeSockaddrIn } from "./_libc.ts";
+import { ipv4Number } from "../address.ts";
+import type { RouteSpec } from "./route.ts";
+
+const linux = Deno.build.os === "linux";
+const SSRC = 0x5eed;
+
+async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** RTP packet `i`: an H.264 IDR slice when `key`, else a non-IDR slice; 100 + i bytes. */
+function rtp(i: number, key: boolean): Uint8Array {
+  const p = new Uint8Array(100 + i);
+  writeRtpHeader(p, 0, {
+    marker: false,
+    payloadType: 96,
+    sequence: 1000 + i,
+    timestamp: i * 3000,
+    ssrc: SSRC,
+  });
+  p[12] = key ? 0x65 : 0x41;
+  p.fill(i & 0xff, 13);
+  return p;
+}
+
+Deno.test({
+  name: "FastUdpPlane posts digests, not payloads, of what a non-prompt route with a ring forwards",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    const publisher = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const reader = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const readerAddr = reader.addr as Deno.NetAddr;
+    const payloads: boolean[] = [];
+    const digests: Array<
+      { seq: number; ts: number; ssrc: number; key: boolean; len: number; bytes: number[] }
+    > = [];
+    const arrivals: number[] = [];
+    let fd = -1;
+    try {
+      for (let attempt = 0; fd < 0; attempt++) {
+        try {
+          fd = plane.bind(
+            "127.0.0.1",
+            40000 + 2 * Math.floor(Math.random() * 5000),
+            (_p, _from, forwarded) => payloads.push(forwarded),
+            (d) => {
+              const copy = d.ring.copyOut(d.position, d.length);
+              digests.push({
+                seq: d.seq,
+                ts: d.timestamp,
+                ssrc: d.ssrc,
+                key: d.keyframe,
+                len: d.length,
+                bytes: copy ? Array.from(copy) : [],
+              });
+              arrivals.push(d.arrivalMs);
+            },
+          );
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+        }
+      }
+      plane.send(fd, new Uint8Array([1]), readerAddr);
+      const port = ((await reader.receive())[1] as Deno.NetAddr).port;
+      const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
+      const dests = new Uint8Array(16);
+      writeSockaddrIn(new DataView(dests.buffer), 0, "127.0.0.1", readerAddr.port);
+      const ring = new PacketRing(64 * 1024);
+      const spec = (prompt: boolean): RouteSpec => ({
+        src: { ip: ipv4Number("127.0.0.1")!, port: (publisher.addr as Deno.NetAddr).port },
+        map: { ssrc: SSRC, seqDelta: 5, tsDelta: 0, outSsrc: 0xabc },
+        dests,
+        prompt,
+        ring: prompt ? null : ring.buffer,
+        codec: "H264",
+      });
+      let applied = 0;
+      plane.setRoute(fd, spec(false), () => applied++);
+      await until("the route to apply", () => applied === 1);
+
+      const N = 20;
+      const before = performance.timeOrigin + performance.now();
+      const sent: Uint8Array[] = [];
+      for (let i = 0; i < N; i++) {
+        sent.push(rtp(i, i % 5 === 0));
+        await publisher.send(sent[i]!, to);
+        const [got] = await reader.receive();
+        equal(got.length, sent[i]!.length); // forwarded by the worker, rewritten
+        equal((got[2]! << 8) | got[3]!, 1005 + i);
+      }
+      await until(`${N} digests (${digests.length} so far)`, () => digests.length === N);
+      const after = performance.timeOrigin + performance.now();
+      assertEquals(payloads, []);
+      assertEquals(
+        digests.map((d) => [d.seq, d.ts, d.ssrc, d.key, d.len]),
+        sent.map((p, i) => [1000 + i, i * 3000, SSRC, i % 5 === 0, p.length]),
+      );
+      // The ring holds the original bytes (before the worker's rewrite).
+      assertEquals(digests.map((d) => d.bytes), sent.map((p) => Array.from(p)));
+      // Stamped in the worker on the absolute clock both threads share.
+      ok(
+        arrivals.every((a) => a >= before - 1 && a <= after + 1),
+        `arrivals ${arrivals} in [${before}, ${after}]`,
+      );
+      let stats = plane.stats();
+      assertEquals([stats.digestRecords, stats.payloadRecords, stats.cutThrough], [N, 0, N]);
+
+      // A prompt route (a TCP reader joined, say): the bytes come back, flagged as forwarded.
+      plane.setRoute(fd, spec(true), () => applied++);
+      await until("the prompt route to apply", () => applied === 2);
+      await publisher.send(rtp(N, false), to);
+      await until("the payload record", () => payloads.length === 1);
+      assertEquals(payloads, [true]);
+      stats = plane.stats();
+      assertEquals([stats.digestRecords, stats.payloadRecords], [N, 1]);
+    } finally {
+      publisher.close();
+      reader.close();
+      if (fd >= 0) plane.closeSocket(fd);
+      await plane.close();
+    }
+  },
+});
