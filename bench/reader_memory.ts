@@ -3,14 +3,16 @@
  * reader leaves (issue 16, "a small footprint").
  *
  * One relay as `deno task start` runs it (the fast data plane, the built-in `demo` path), then
- * BENCH_MEMORY_READERS UDP readers of `demo` (default 200, DESCRIBE / SETUP / PLAY with the RTSP connection kept
- * open, as ffmpeg does; a TEARDOWN when they leave), set up BENCH_MEMORY_WAVE at a time (default 20). The relay's memory is read idle (after the
- * demo source ran for a while), with every reader playing, and BENCH_MEMORY_AFTER_SECONDS (default 45) after they
- * all left: VmRSS, its parts from /proc/PID/smaps_rollup (anonymous: the heaps; file: code), the JS heap and the
- * external (ArrayBuffer) memory V8 accounts for (`msm_process_heap_used_bytes` and
- * `msm_process_external_memory_bytes` of /metrics). Per reader: (RSS with readers - RSS idle) / readers.
+ * BENCH_MEMORY_READERS readers of `demo` (default 200; UDP, or TCP interleaved with BENCH_MEMORY_TRANSPORT=tcp),
+ * each DESCRIBE / SETUP / PLAY with its RTSP connection kept open as ffmpeg does, and a TEARDOWN when it leaves;
+ * BENCH_MEMORY_WAVE set up at a time (default 20). The relay's memory is read idle (after the demo source ran for
+ * a while), with every reader playing, and BENCH_MEMORY_AFTER_SECONDS (default 45) after they all left: VmRSS,
+ * its parts from /proc/PID/smaps_rollup (anonymous: the heaps; file: code), the JS heap and the external
+ * (ArrayBuffer) memory V8 accounts for (`msm_process_heap_used_bytes` and `msm_process_external_memory_bytes` of
+ * /metrics). Per reader: (RSS with readers - RSS idle) / readers.
  *
- * The readers' UDP sockets are never read (the kernel drops what does not fit): what is measured is the relay.
+ * UDP readers' sockets are never read (the kernel drops what does not fit), TCP readers read and discard: what is
+ * measured is the relay.
  * Prints a table and writes bench/output/reader_memory.json.
  * @module
  */
@@ -29,6 +31,12 @@ function envInt(name: string, fallback: number, min: number): number {
 }
 
 const READERS = envInt("BENCH_MEMORY_READERS", 200, 1);
+const TRANSPORT = transportOf(Deno.env.get("BENCH_MEMORY_TRANSPORT") ?? "udp");
+
+function transportOf(raw: string): "udp" | "tcp" {
+  if (raw === "udp" || raw === "tcp") return raw;
+  throw new Error(`Invalid BENCH_MEMORY_TRANSPORT: "${raw}" (udp or tcp)`);
+}
 const WAVE = envInt("BENCH_MEMORY_WAVE", 20, 1);
 const AFTER_SECONDS = envInt("BENCH_MEMORY_AFTER_SECONDS", 45, 0);
 /** Seconds the relay runs its demo source before the idle reading (warm-up: JIT, the demo clip's GOP cache). */
@@ -71,7 +79,8 @@ async function sample(pid: number, metricsUrl: string): Promise<MemorySample> {
 
 async function main(): Promise<number> {
   console.log(
-    `bench/reader_memory.ts: ${READERS} UDP readers of demo, waves of ${WAVE}, ${AFTER_SECONDS} s after they leave`,
+    `bench/reader_memory.ts: ${READERS} ${TRANSPORT.toUpperCase()} readers of demo, waves of ${WAVE}, ` +
+      `${AFTER_SECONDS} s after they leave`,
   );
   // Every reader comes from 127.0.0.1: the per-client limits off, as in bench/load.ts.
   const perClient = [
@@ -104,7 +113,7 @@ async function main(): Promise<number> {
     while (next < READERS) {
       next++;
       try {
-        readers.push(await startRtspReader(relay.url("demo"), { transport: "udp" }));
+        readers.push(await startRtspReader(relay.url("demo"), { transport: TRANSPORT }));
       } catch (err) {
         failed++;
         if (failed <= 3) console.log(`  a reader failed to set up: ${(err as Error).message}`);

@@ -21,6 +21,11 @@ export interface FrameQueue {
  */
 export const HOLD_MS = 1;
 
+/** The first scratch buffer of a writer, in bytes: a video frame of a few packets fits. */
+export const SCRATCH_FIRST_BYTES = 16 * 1024;
+/** Writes in a row using a quarter of the scratch buffer or less before it is halved. */
+export const SCRATCH_SHRINK_AFTER = 64;
+
 /** Writers holding frames, flushed together by one timer. */
 const held = new Set<InterleavedWriter>();
 let holdTimer: ReturnType<typeof setTimeout> | undefined;
@@ -83,6 +88,10 @@ export class InterleavedWriter implements FrameQueue {
   #idle: Array<() => void> = [];
   /** Coalescing buffer, made at the first coalesced write: an idle connection holds none. */
   #scratch: Uint8Array | null = null;
+  /** Size of the next scratch buffer made (see {@linkcode InterleavedWriter.#resizeScratch}). */
+  #scratchSize: number;
+  /** Writes in a row that used a quarter of the scratch buffer or less. */
+  #smallWrites = 0;
 
   /** Frames dropped because the queue was full. */
   dropped = 0;
@@ -97,6 +106,7 @@ export class InterleavedWriter implements FrameQueue {
     this.#out = out;
     this.#maxQueued = options.maxQueuedBytes;
     this.#maxWrite = options.maxWriteBytes ?? 64 * 1024;
+    this.#scratchSize = Math.min(SCRATCH_FIRST_BYTES, this.#maxWrite);
     this.#onError = options.onError ?? (() => {});
     this.#budget = options.budget ?? null;
     this.#now = options.now ?? (() => performance.now());
@@ -248,13 +258,15 @@ export class InterleavedWriter implements FrameQueue {
       return first;
     }
     // Writes are awaited one at a time, so the scratch buffer is free again here.
-    const scratch = this.#scratch ??= new Uint8Array(this.#maxWrite);
+    const scratch = this.#scratch ??= new Uint8Array(this.#scratchSize);
     let n = 0;
+    let full = false;
     while (this.#head < this.#queue.length) {
       const item = this.#queue[this.#head]!;
       if (typeof item === "number") {
         const length = item & 0xffff;
         if (n + 4 + length > scratch.length) {
+          full = true;
           if (n > 0) break;
           // A frame larger than the scratch buffer: its header alone, then its payload as a large item.
           this.#head++;
@@ -272,7 +284,13 @@ export class InterleavedWriter implements FrameQueue {
         this.#sub(4 + length);
         continue;
       }
-      if (n + item.length > scratch.length) break;
+      if (n + item.length > scratch.length) {
+        full = true;
+        if (n > 0) break;
+        this.#head++; // a message larger than the scratch buffer: as is
+        this.#sub(item.length);
+        return item;
+      }
       scratch.set(item, n);
       n += item.length;
       this.#head++;
@@ -282,6 +300,28 @@ export class InterleavedWriter implements FrameQueue {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
     }
+    this.#resizeScratch(full, n);
     return scratch.subarray(0, n);
+  }
+
+  /**
+   * Sizes the scratch buffer to the writes: doubled (up to the largest write) when one filled it, halved (down to
+   * {@linkcode SCRATCH_FIRST_BYTES}) after {@linkcode SCRATCH_SHRINK_AFTER} writes in a row that used a quarter of it
+   * or less. A reader's connection holds what its frames need, not the largest write: a GOP burst grows it, the
+   * live stream that follows shrinks it back. The buffer being written is left to the write (a new one is made).
+   */
+  #resizeScratch(full: boolean, used: number): void {
+    const size = this.#scratchSize;
+    if (full) {
+      this.#smallWrites = 0;
+      if (size >= this.#maxWrite) return;
+      this.#scratchSize = Math.min(this.#maxWrite, size * 2);
+      this.#scratch = null;
+    } else if (used <= size / 4 && size > SCRATCH_FIRST_BYTES) {
+      if (++this.#smallWrites < SCRATCH_SHRINK_AFTER) return;
+      this.#smallWrites = 0;
+      this.#scratchSize = Math.max(SCRATCH_FIRST_BYTES, size / 2);
+      this.#scratch = null;
+    } else this.#smallWrites = 0;
   }
 }

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import { InterleavedWriter } from "./interleaved_writer.ts";
+import { InterleavedWriter, SCRATCH_FIRST_BYTES, SCRATCH_SHRINK_AFTER } from "./interleaved_writer.ts";
 
 /** A writer whose writes complete only when the test releases them. */
 function gatedSink() {
@@ -55,10 +55,30 @@ Deno.test("InterleavedWriter coalesces queued frames into one write", async () =
 Deno.test("InterleavedWriter sends the frames queued in one task as one write", async () => {
   const sink = gatedSink();
   const w = new InterleavedWriter(sink, QUEUE);
-  for (let i = 0; i < 17; i++) w.enqueueFrame(0, new Uint8Array(1200), true);
+  for (let i = 0; i < 13; i++) w.enqueueFrame(0, new Uint8Array(1200), true);
   assertEquals(sink.writes, 0);
   await w.flushed();
-  assertEquals(sink.chunks.map((c) => c.length), [17 * 1204]);
+  assertEquals(sink.chunks.map((c) => c.length), [13 * 1204]);
+});
+
+Deno.test("InterleavedWriter grows its write buffer for large bursts and shrinks it back for small frames", async () => {
+  const sink = gatedSink();
+  const w = new InterleavedWriter(sink, QUEUE);
+  const burst = async (frames: number, size = 1200) => {
+    const before = sink.chunks.length;
+    for (let i = 0; i < frames; i++) w.enqueueFrame(0, new Uint8Array(size), true);
+    await w.flushed();
+    return sink.chunks.slice(before).map((c) => c.length / (size + 4));
+  };
+  ok(SCRATCH_FIRST_BYTES === 16 * 1024 && SCRATCH_SHRINK_AFTER === 64);
+  assertEquals(await burst(40), [13, 27]); // 16 KiB full: 32 KiB next
+  assertEquals(await burst(50), [27, 23]); // full again: 64 KiB next
+  assertEquals(await burst(50), [50]);
+  for (let i = 0; i < 63; i++) assertEquals(await burst(1, 100), [1]);
+  assertEquals(await burst(50), [50]); // 63 small writes: still 64 KiB
+  for (let i = 0; i < 64; i++) await burst(1, 100);
+  assertEquals(await burst(50), [27, 23]); // 64 small writes in a row: back to 32 KiB
+  ok(sink.chunks.every((c) => c[0] === 0x24), "every write starts with a frame");
 });
 
 Deno.test("InterleavedWriter starts writing a message at once, and the frames queued after it together", async () => {
@@ -66,9 +86,9 @@ Deno.test("InterleavedWriter starts writing a message at once, and the frames qu
   const w = new InterleavedWriter(sink, QUEUE);
   w.enqueueMessage(new Uint8Array([1, 2, 3]));
   assertEquals(sink.writes, 1); // before this task ends: an answer does not wait for the event loop's turn
-  for (let i = 0; i < 17; i++) w.enqueueFrame(0, new Uint8Array(1200), true);
+  for (let i = 0; i < 13; i++) w.enqueueFrame(0, new Uint8Array(1200), true);
   await w.flushed();
-  assertEquals(sink.chunks.map((c) => c.length), [3, 17 * 1204]);
+  assertEquals(sink.chunks.map((c) => c.length), [3, 13 * 1204]);
 });
 
 Deno.test("InterleavedWriter drops droppable frames over its bound and keeps messages", async () => {
