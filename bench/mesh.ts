@@ -89,10 +89,12 @@ export async function meshTrial(
     const windows = Array.from({ length: relayCount }, (_, i) => openWindow(bench.pid(i)));
     const { host, port, sourcePort } = bench.blast;
     const blast = await new Deno.Command(`${bin}/blaster`, {
-      args: [String(port), String(rate), String(ms), "1200", String(sourcePort), host],
+      // The RTP numbering goes on from the last trial's: one stream, as from a camera (a restart would re-base).
+      args: [String(port), String(rate), String(ms), "1200", String(sourcePort), host, String(bench.rtpBase)],
       stdout: "piped",
     }).output();
     const sent = (JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number }).sent;
+    bench.rtpBase += sent;
     const counts = { received: [] as number[], gaps: [] as number[], reordered: [] as number[] };
     for (const sink of sinks) {
       const c = JSON.parse((await sink.lines.next(ms + 10_000)) ?? "{}") as typeof counts;
@@ -152,7 +154,7 @@ const perPacket = (t: MeshTrial, relay: number) => (t.relays[relay]!.cpuSeconds 
 async function chain(bin: string, plane: "portable" | "fast", sealed: boolean) {
   await using bench = await startMeshBench({ plane, sealed, relays: 3, fanout: 1 });
   const readers = await addReaders(bench, [0, 1, 2], (i) => `relay ${i}`);
-  const depths = [0, await bench.depthOf(1), await bench.depthOf(2)];
+  const depths = await bench.settledDepths((d) => [...d].sort().join() === "0,1,2");
   // Readers by depth: reader d is on the relay at depth d.
   readers.sort((a, b) => depths[a.relay]! - depths[b.relay]!);
   for (const r of readers) r.label = `depth ${depths[r.relay]}`;
@@ -192,10 +194,7 @@ async function fanout(bin: string, plane: "portable" | "fast", sealed: boolean) 
   const b = (await meshTrial(bin, bench, [...rootReader, ...extra], COST_RATE, COST_MS)).trial;
   await bench.dropReaders(1);
   const children = await addReaders(bench, [1, 2, 3, 4], (i) => `child ${i}`);
-  for (const i of [1, 2, 3, 4]) {
-    const d = await bench.depthOf(i);
-    if (d !== 1) throw new Error(`Relay ${i} is at depth ${d}, not a child of the root`);
-  }
+  await bench.settledDepths((d) => d.every((depth, i) => depth === (i === 0 ? 0 : 1)));
   console.error("  C (root, 1 reader + 4 mesh children)");
   const { trial: c, latencies } = await meshTrial(
     bin,

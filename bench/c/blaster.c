@@ -4,7 +4,9 @@
  * then filler) to HOST:PORT (default 127.0.0.1) at RATE packets/s for DURATION_MS. Paced per 1 ms tick, each
  * tick's packets sent with sendmmsg. Prints one JSON line with the number sent.
  *
- * usage: blaster PORT RATE DURATION_MS [SIZE [SOURCE_PORT [HOST]]]   (SOURCE_PORT 0: any)
+ * usage: blaster PORT RATE DURATION_MS [SIZE [SOURCE_PORT [HOST [RTP_BASE]]]]   (SOURCE_PORT 0: any)
+ * RTP_BASE offsets the RTP sequence number and timestamp (not the packet counter), so that consecutive runs
+ * continue one stream as a camera would, instead of restarting its numbering.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,13 +33,14 @@ static struct mmsghdr msgs[BATCH];
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: blaster PORT RATE DURATION_MS [SIZE [SOURCE_PORT [HOST]]]\n");
+    fprintf(stderr, "usage: blaster PORT RATE DURATION_MS [SIZE [SOURCE_PORT [HOST [RTP_BASE]]]]\n");
     return 2;
   }
   int port = atoi(argv[1]);
   double rate = atof(argv[2]);
   double duration = atof(argv[3]) / 1e3;
   int size = argc > 4 ? atoi(argv[4]) : 1200;
+  unsigned long long rtp_base = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
   if (size < 24) size = 24;
   if (size > 2048) size = 2048;
 
@@ -86,9 +89,9 @@ int main(int argc, char **argv) {
       clock_gettime(CLOCK_REALTIME, &wall);
       unsigned long long stamp = (unsigned long long)wall.tv_sec * 1000000000ULL + wall.tv_nsec;
       for (int i = 0; i < n; i++) {
-        unsigned long long k = sent + i;
-        unsigned int ts = (unsigned int)(k * 3000 / 30);
-        bufs[i][2] = (k >> 8) & 0xff; bufs[i][3] = k & 0xff;
+        unsigned long long k = sent + i, r = k + rtp_base;
+        unsigned int ts = (unsigned int)(r * 3000 / 30);
+        bufs[i][2] = (r >> 8) & 0xff; bufs[i][3] = r & 0xff;
         bufs[i][4] = ts >> 24; bufs[i][5] = ts >> 16; bufs[i][6] = ts >> 8; bufs[i][7] = ts;
         bufs[i][12] = k >> 24; bufs[i][13] = k >> 16; bufs[i][14] = k >> 8; bufs[i][15] = k;
         for (int b = 0; b < 8; b++) bufs[i][16 + b] = (unsigned char)(stamp >> (56 - 8 * b));

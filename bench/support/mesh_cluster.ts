@@ -33,10 +33,18 @@ export interface MeshBench extends AsyncDisposable {
   pid(i: number): number;
   /** Where the blaster sends (the root's server port on its address) and from which port. */
   readonly blast: { host: string; port: number; sourcePort: number };
+  /** Packets blasted so far: the next trial's RTP numbering starts there. */
+  rtpBase: number;
   /** A UDP reader on relay i whose packets go to `port` on 127.0.0.1 (`port` and `port + 1` must be free). */
   addReader(i: number, port: number): Promise<RtspReader>;
   /** Closes every reader but the first `keep` added (their RTSP connections: the sessions end). */
   dropReaders(keep: number): Promise<void>;
+  /**
+   * Waits until the depths of relays 1.. satisfy `settled` (the planner may attach a member somewhere first and
+   * move it after: make-before-break); returns the depth of every relay (the root's 0).
+   * @throws Error when they do not within `timeoutMs`
+   */
+  settledDepths(settled: (depths: number[]) => boolean, timeoutMs?: number): Promise<number[]>;
   /** Waits until relay i has a parent (it joined the tree); returns its depth below the root. */
   depthOf(i: number, timeoutMs?: number): Promise<number>;
   stop(): Promise<void>;
@@ -77,10 +85,29 @@ export async function startMeshBench(opts: MeshBenchOptions): Promise<MeshBench>
       await cluster.stopAll();
     };
     const nameIndex = (name: string) => cluster.relays.findIndex((_, j) => cluster.nodeName(j) === name);
+    const depthOf = async (i: number, timeoutMs = 20_000): Promise<number> => {
+      const deadline = Date.now() + timeoutMs;
+      let depth = 0;
+      for (let at = i; at !== 0; depth++) {
+        let parent: string | null = null;
+        while (!parent) {
+          parent = (await treeOf(cluster.relays[at]!, MESH_BENCH_PATH))?.parent ?? null;
+          if (parent) break;
+          if (Date.now() > deadline) {
+            throw new Error(`${cluster.nodeName(at)} joined no tree in ${timeoutMs} ms`);
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        at = nameIndex(parent);
+        if (at < 0 || depth > opts.relays) throw new Error(`Unexpected parent "${parent}"`);
+      }
+      return depth;
+    };
     return {
       cluster,
       pid: (i) => cluster.relays[i]!.process.pid,
       blast: { host: root.host, port: publisher.serverPort!, sourcePort },
+      rtpBase: 0,
       async addReader(i, port) {
         const r = await startRtspReader(cluster.relays[i]!.url(MESH_BENCH_PATH), {
           transport: "udp",
@@ -92,24 +119,17 @@ export async function startMeshBench(opts: MeshBenchOptions): Promise<MeshBench>
       async dropReaders(keep) {
         await Promise.all(readers.splice(keep).map((r) => r.close().catch(() => {})));
       },
-      async depthOf(i, timeoutMs = 20_000) {
+      async settledDepths(settled, timeoutMs = 30_000) {
         const deadline = Date.now() + timeoutMs;
-        let depth = 0;
-        for (let at = i; at !== 0; depth++) {
-          let parent: string | null = null;
-          while (!parent) {
-            parent = (await treeOf(cluster.relays[at]!, MESH_BENCH_PATH))?.parent ?? null;
-            if (parent) break;
-            if (Date.now() > deadline) {
-              throw new Error(`${cluster.nodeName(at)} joined no tree in ${timeoutMs} ms`);
-            }
-            await new Promise((r) => setTimeout(r, 100));
-          }
-          at = nameIndex(parent);
-          if (at < 0 || depth > opts.relays) throw new Error(`Unexpected parent "${parent}"`);
+        for (;;) {
+          const depths = [0];
+          for (let i = 1; i < cluster.relays.length; i++) depths.push(await depthOf(i, timeoutMs));
+          if (settled(depths)) return depths;
+          if (Date.now() > deadline) throw new Error(`The tree did not settle: depths ${depths.join(", ")}`);
+          await new Promise((r) => setTimeout(r, 200));
         }
-        return depth;
       },
+      depthOf,
       stop,
       [Symbol.asyncDispose]: stop,
     };

@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { MESH_DEST_SIZE, meshRouteNarrows, packMeshChildren, type PlaneMeshChild } from "./mesh_route.ts";
-import { compileRoute, routeNarrows } from "./route.ts";
+import { compileRoute, Route, routeNarrows } from "./route.ts";
+import { writeRtpHeader } from "../rtp/packet.ts";
 
 const child = (i: number, host = "127.0.0.1"): PlaneMeshChild => ({
   id: `mesh:c${i}:p:0`,
@@ -53,4 +54,29 @@ Deno.test("compileRoute() serves mesh children by id and widens the route by the
     [0, null, true],
     "the main thread serves it, promptly",
   );
+});
+
+Deno.test("Route stops forwarding at a jump of the input numbering until an update built after it applies", () => {
+  const route = new Route();
+  const { spec } = compileRoute({
+    source: { host: "127.0.0.1", port: 5000 },
+    map: { ssrc: 0xa, seqDelta: 10, tsDelta: 0, outSsrc: 0xb },
+    readers: [{ id: "r", host: "127.0.0.1", port: 6000 }],
+    prompt: false,
+  });
+  assertEquals(route.apply(spec, 0, false), true);
+  const ip = 0x7f000001;
+  const packet = (seq: number) => {
+    const p = new Uint8Array(20);
+    writeRtpHeader(p, 0, { marker: false, payloadType: 96, sequence: seq, timestamp: 0, ssrc: 0xa });
+    return p;
+  };
+  const forwards = (seq: number) => route.forwards(packet(seq), 0, 20, ip, 5000);
+  assertEquals([forwards(100), forwards(101), forwards(99), forwards(3000)], [true, true, true, true]);
+  // A restart of the numbering: the track re-bases (a new map); the old one must not number these.
+  assertEquals([forwards(0), forwards(1)], [false, false]);
+  assertEquals(route.apply(spec, 0, true), true, "a narrowing update");
+  assertEquals(forwards(2), false, "was built before the main thread saw the jump");
+  assertEquals(route.apply(spec, route.posted, false), true);
+  assertEquals([forwards(3), forwards(4)], [true, true]);
 });

@@ -20,6 +20,11 @@ import type { PacketRing } from "./packet_ring.ts";
 import type { KeyframeCodec } from "../rtp/keyframe.ts";
 import { meshRouteNarrows, type MeshRouteSpec, packMeshChildren, type PlaneMeshChild } from "./mesh_route.ts";
 
+/** RFC 3550 A.1: a sequence number further ahead is a jump, not loss (as `relay/track_ingress.ts` counts it). */
+const MAX_DROPOUT = 3000;
+/** RFC 3550 A.1: a sequence number at most this far behind is reordering. */
+const MAX_MISORDER = 100;
+
 /** The rewrite the relay applies to the packets of one upstream SSRC. */
 export interface RouteMap {
   /** Upstream SSRC. */
@@ -169,8 +174,19 @@ export class Route {
     }
     this.spec = spec;
     this.#awaitingUpdate = false;
+    // Built after the main thread handled every packet posted, the jump included: its map is the re-based one.
+    if (!force) this.#jumped = false;
     return true;
   }
+
+  /** Input sequence number of the last packet from the route's source and SSRC, or -1. */
+  #lastSeq = -1;
+  /**
+   * The input numbering jumped since the last update the main thread built after seeing every packet: the track
+   * re-bases on such a jump (RFC 3550 A.1, relay/track_ingress.ts), so the map here is stale until a new one
+   * applies, and the main thread sends these packets itself (a child relay would drop them as far out of order).
+   */
+  #jumped = false;
 
   /**
    * Whether the worker forwards the packet of `length` bytes at `at` in `buf` itself: valid RTP, from the expected
@@ -183,7 +199,14 @@ export class Route {
     if (length < 12) return false;
     // The SSRC first: it rules out most foreign packets before the full header check.
     const ssrc = ((buf[at + 8]! << 24) | (buf[at + 9]! << 16) | (buf[at + 10]! << 8) | buf[at + 11]!) >>> 0;
-    return ssrc === map.ssrc && rtpPayloadOffsetAt(buf, at, length) >= 0;
+    if (ssrc !== map.ssrc || rtpPayloadOffsetAt(buf, at, length) < 0) return false;
+    const seq = (buf[at + 2]! << 8) | buf[at + 3]!;
+    if (this.#lastSeq >= 0) {
+      const ahead = (seq - this.#lastSeq) & 0xffff;
+      if (ahead > MAX_DROPOUT && ahead < 0x10000 - MAX_MISORDER) this.#jumped = true;
+      if (ahead <= MAX_DROPOUT || this.#jumped) this.#lastSeq = seq; // not behind: the numbering goes on from it
+    } else this.#lastSeq = seq;
+    return !this.#jumped;
   }
 
   /** Rewrites sequence number, timestamp and SSRC in place of the packet at `at` (it passed {@linkcode forwards}). */
