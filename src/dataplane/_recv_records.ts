@@ -121,7 +121,22 @@ export class RecordDispatcher {
     sock.onDigest(d, this.#addr(ip, port));
   }
 
+  /** The last address handed out, and its IPv4 number and port: a track's packets come from one sender. */
+  #lastAddr: Deno.NetAddr | null = null;
+  #lastIp = -1;
+  #lastPort = -1;
+
   #addr(ip: number, port: number): Deno.NetAddr {
+    // Checked first: the map's key is no small integer, so a lookup allocates a heap number.
+    if (ip === this.#lastIp && port === this.#lastPort) return this.#lastAddr!;
+    const a = this.#lookup(ip, port);
+    this.#lastAddr = a;
+    this.#lastIp = ip;
+    this.#lastPort = port;
+    return a;
+  }
+
+  #lookup(ip: number, port: number): Deno.NetAddr {
     const key = ip * 65536 + port;
     let a = this.#addrCache.get(key);
     if (!a) {
