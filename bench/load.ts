@@ -19,6 +19,10 @@
  *   received vs sent, the worst gap between consecutive packets; the relay's CPU, RSS and heap, the readers'
  *   and this process's CPU, the whole machine's CPU (other work on the machine shows there) and the kernel's
  *   UDP receive-buffer drops.
+ * - While measuring, a setup probe: the bench process sets up one new reader every 500 ms (TCP and UDP in turn,
+ *   each leaving with a TEARDOWN) and times its connect -> PLAY reply: what a new reader waits for on the loaded
+ *   relay, timed by a process that is not busy itself (the readers' processes are, and their setup times of the
+ *   join include their own event-loop lag and the 24 other setups in flight).
  * - Two controls, to tell the relay's pauses from the machine's: a probe of the relay's ingest (every path's
  *   packetsIn every 200 ms from GET /api/v1/streams) and a control flow (path 0's packets sent by this process
  *   over UDP straight to each reader process, past the relay), whose worst gap is printed beside the readers'.
@@ -34,7 +38,7 @@ import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
 import { parsePrometheus, type PromFamily } from "../tests/support/prometheus.ts";
 import { delay, REPO_ROOT, withTimeout } from "../tests/support/processes.ts";
 import { nextUdpRange, type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
-import { type RtspPublisher, startRtspPublisher } from "../tests/support/rtsp_peers.ts";
+import { type RtspPublisher, startRtspPublisher, startRtspReader } from "../tests/support/rtsp_peers.ts";
 import {
   type ChildConfig,
   LOAD_MAGIC,
@@ -211,6 +215,40 @@ function longestIngestStall(samples: Array<[number, number]>): { ms: number; at:
     if (ms > best.ms) best = { ms, at: samples[runStart]![0] };
   }
   return best;
+}
+
+/** Period of the setup probe: one new reader every this many ms while the others play. */
+const SETUP_PROBE_MS = 500;
+
+/** What {@linkcode probeSetups} measured: connect -> PLAY reply of each new reader, per transport. */
+interface SetupProbe {
+  ms: { tcp: number[]; udp: number[] };
+  failed: string[];
+}
+
+/**
+ * While every reader plays, sets up one more reader every {@linkcode SETUP_PROBE_MS} until `until` (TCP and UDP in
+ * turn, over the paths), from this lightly loaded process rather than the busy reader processes: the time a new
+ * reader waits for its PLAY reply on a loaded relay. Each leaves (TEARDOWN) once set up; a UDP probe's socket is
+ * never read.
+ */
+async function probeSetups(relay: RelayProcess, paths: string[], until: number): Promise<SetupProbe> {
+  const probe: SetupProbe = { ms: { tcp: [], udp: [] }, failed: [] };
+  for (let i = 0; performance.now() < until; i++) {
+    const t0 = performance.now();
+    const transport = i % 2 === 0 ? "tcp" : "udp";
+    const url = relay.url(paths[Math.floor(i / 2) % paths.length]!);
+    try {
+      const reader = await startRtspReader(url, { transport });
+      probe.ms[transport].push(reader.playReplyAt - t0);
+      await reader.conn.request("TEARDOWN", url, { Session: reader.session }).catch(() => {});
+      await reader.close();
+    } catch (err) {
+      if (probe.failed.length < 20) probe.failed.push(`${transport}: ${(err as Error).message}`);
+    }
+    await delay(Math.max(1, t0 + SETUP_PROBE_MS - performance.now()));
+  }
+  return probe;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -525,6 +563,7 @@ async function main(): Promise<number> {
     const scrapeMs: number[] = [];
     const windowEnd = performance.now() + SECONDS * 1000;
     const ingest = probeIngest(relay, pubs.map((p) => p.name), windowEnd);
+    const setupProbe = probeSetups(relay, pubs.map((p) => p.name), windowEnd);
     while (performance.now() < windowEnd) {
       await delay(Math.min(5000, Math.max(0, windowEnd - performance.now())));
       rssSamples.push(rssBytes(relayPid));
@@ -534,6 +573,7 @@ async function main(): Promise<number> {
     }
     const rssPeak = Math.max(...rssSamples);
     const ingestProbe = await ingest;
+    const setups = await setupProbe;
     const window1 = pubs.map((p) => p.counter);
     await Promise.all(children.map((c) => c.send("stop")));
     await Promise.all(children.map((c) => c.expect("stopped", 10_000)));
@@ -627,6 +667,25 @@ async function main(): Promise<number> {
     report("setup time (connect -> PLAY reply), p50", percentile(setup, 0.5), "ms");
     report("setup time, p99", percentile(setup, 0.99), "ms");
     report("setup time, max", setup.at(-1) ?? NaN, "ms");
+    const probed = [...setups.ms.tcp, ...setups.ms.udp].sort((a, b) => a - b);
+    const probeP = (xs: number[], q: number) => percentile([...xs].sort((a, b) => a - b), q).toFixed(0);
+    report(
+      "new reader while all play (probe): setup p50",
+      percentile(probed, 0.5),
+      "ms",
+      `${probed.length} readers, one every ${SETUP_PROBE_MS} ms from the bench process; ` +
+        `TCP ${probeP(setups.ms.tcp, 0.5)}, UDP ${
+          probeP(setups.ms.udp, 0.5)
+        } ms; ${setups.failed.length} failed`,
+    );
+    report(
+      "new reader while all play (probe): setup p99",
+      percentile(probed, 0.99),
+      "ms",
+      `max ${(probed.at(-1) ?? NaN).toFixed(0)} ms; TCP ${probeP(setups.ms.tcp, 0.99)}, UDP ${
+        probeP(setups.ms.udp, 0.99)
+      } ms`,
+    );
     report(
       "setup start -> first packet, p50",
       percentile(first, 0.5),
@@ -904,6 +963,7 @@ async function main(): Promise<number> {
     for (const r of failed) {
       errors.push(`reader ${r.id} (${r.transport}, ${r.path}) failed to set up: ${r.error}`);
     }
+    for (const f of setups.failed) errors.push(`setup probe failed: ${f}`);
     for (const r of closedEarly) {
       errors.push(
         `reader ${r.id} (${r.transport}, ${r.path}) lost its connection at ${
@@ -928,7 +988,9 @@ async function main(): Promise<number> {
     for (const e of errors.slice(0, 30)) console.log(`    ${e}`);
     if (errors.length > 30) console.log(`    ... ${errors.length - 30} more`);
     if (relayLog.length > 10) console.log(`    ... ${relayLog.length - 10} more relay warnings/errors`);
-    const pass = failed.length === 0 && starving.length === 0 && closedEarly.length === 0 && wrongPath === 0;
+    const pass = failed.length === 0 && starving.length === 0 && closedEarly.length === 0 &&
+      wrongPath === 0 &&
+      setups.failed.length === 0;
     console.log(
       `  ${pass ? "PASS" : "FAIL"}: every session set up and every reader got >= 99 % of its packets`,
     );
@@ -950,6 +1012,7 @@ async function main(): Promise<number> {
           lagSamples,
           pacingStalls,
           ingestProbe: { apiMs: ingestProbe.apiMs, samples: Object.fromEntries(ingestProbe.samples) },
+          setupProbe: setups,
           childLag: reports.map((r) => ({ max: r.lagMaxMs, events: r.lagEvents })),
           metrics: { base: base.metrics, afterJoin: afterJoin.metrics, end: end.metrics },
           readers: results,

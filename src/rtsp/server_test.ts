@@ -498,3 +498,38 @@ Deno.test("RtspServer answers 503 to one connection more than maxConnectionsPerI
     { maxConnections: 10, maxConnectionsPerIp: 2 },
   );
 });
+
+Deno.test("RtspServer queues an answer the handler returns as a value in the task that read the request", async () => {
+  // Whether the answer was queued (responseSent follows at once), seen by a microtask the handler queued: an
+  // `await` of the answer would let that microtask run first.
+  let queued = 0;
+  const seen: number[] = [];
+  const handler: RtspHandler = {
+    handle(req) {
+      queueMicrotask(() => seen.push(queued));
+      return response(200, { CSeq: req.headers.get("CSeq") ?? "0" });
+    },
+    responseSent() {
+      queued++;
+    },
+    connectionClosed() {},
+  };
+  const server = new RtspServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler,
+    headTimeoutMs: 10_000,
+    ...LIMITS,
+  });
+  server.listen();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    match(await exchange(conn, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"), /^RTSP\/1\.0 200 /);
+    match(await exchange(conn, "OPTIONS * RTSP/1.0\r\nCSeq: 2\r\n\r\n"), /^RTSP\/1\.0 200 /);
+    assertEquals(seen, [1, 2], "the answer was not queued yet when the handler's microtask ran");
+  } finally {
+    conn.close();
+    server.close();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+});
