@@ -201,9 +201,9 @@ export const configSchema = z.object({
     name: "data-plane",
     arg: "auto|portable|fast",
     meaning:
-      "`fast` (Linux, needs `--allow-ffi`): one Worker owns the RTP ports, forwards UDP readers' RTP " +
-      "itself and batches with recvmmsg/sendmmsg; `auto` picks it when it can, else `portable` (Deno sockets; " +
-      "`fast` asked for explicitly warns when it falls back)",
+      "`fast` (Linux, needs `--allow-ffi`): one Worker owns the RTP and mesh ports, sends UDP readers' RTP " +
+      "and a root's mesh copies itself (sealed there) with recvmmsg/sendmmsg; `auto` picks it when it can, else " +
+      "`portable` (Deno sockets; a warning when `fast` was asked for)",
   }),
   lingerSeconds: z.number().min(0).max(3600).default(5).register(flagMeta, {
     name: "linger",

@@ -69,7 +69,6 @@ export class GcmSealer {
     const c = this.#lib.symbols;
     const ctx = c.EVP_CIPHER_CTX_new();
     if (ctx === null) {
-      this.#lib.close();
       throw new Error("EVP_CIPHER_CTX_new() returned NULL");
     }
     this.#ctx = ctx;
@@ -136,11 +135,18 @@ export class GcmSealer {
     if (this.#closed) return;
     this.#closed = true;
     this.#lib.symbols.EVP_CIPHER_CTX_free(this.#ctx);
-    this.#lib.close();
   }
 }
 
+/** libcrypto, loaded once per thread and kept: every key's context is made and freed through it. */
+let libCrypto: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
+
 function openLibCrypto(): Deno.DynamicLibrary<typeof SYMBOLS> {
+  libCrypto ??= loadLibCrypto();
+  return libCrypto;
+}
+
+function loadLibCrypto(): Deno.DynamicLibrary<typeof SYMBOLS> {
   const failures: string[] = [];
   for (const name of LIBCRYPTO_NAMES) {
     try {

@@ -54,6 +54,10 @@ import { type CopyBytes, DigestWriter } from "./_digest_writer.ts";
 import {
   BACKLOG_WAIT_MS,
   BATCH,
+  DIGEST_HOLD_MS,
+  DIGEST_HOLD_PACKETS,
+  HOLD_MS,
+  HOLD_PACKETS,
   MSG_DONTWAIT,
   newSocket,
   OFF_RECV_HDR,
@@ -177,18 +181,9 @@ const stageView = new DataView(mem, OFF_STAGE, STAGE_BYTES);
 let stageUsed = 0;
 let staged = 0;
 let stagedSince = 0;
-/**
- * Most packets held back before posting (when no reader needs the main thread promptly). Each post costs both
- * threads a structured clone and an event-loop turn, so in the steady state (every reader served here) the worker
- * posts a few large batches rather than one per millisecond: 1,000 posts/s cost the main thread about as much as
- * the packets themselves.
- */
-const HOLD_PACKETS = 192;
-/**
- * Longest a held packet waits before it is posted, in milliseconds: what the main thread's statistics and GOP
- * cache may lag; a route update posts what is held first (see {@linkcode Route}), so no reader sees it.
- */
-const HOLD_MS = 5;
+/** The hold of what is staged now: the digests' until a datagram's bytes are staged. */
+let holdPackets = DIGEST_HOLD_PACKETS;
+let holdMs = DIGEST_HOLD_MS;
 
 /** Posts the staged records. */
 function postStaged(): void {
@@ -198,6 +193,8 @@ function postStaged(): void {
   const count = staged;
   stageUsed = 0;
   staged = 0;
+  holdPackets = DIGEST_HOLD_PACKETS;
+  holdMs = DIGEST_HOLD_MS;
   scope.postMessage({ type: "recv", buf, count }, [buf]);
 }
 
@@ -208,7 +205,7 @@ function backlogFull(): boolean {
 
 /**
  * Receives the datagrams queued on a socket (up to a bound): forwards what the route allows, and stages every
- * whole datagram for the main thread, posted at once when the route is `prompt`, else within {@linkcode HOLD_MS}.
+ * whole datagram for the main thread, posted at once when the route is `prompt`, else within `HOLD_MS` (`DIGEST_HOLD_MS` for digests).
  */
 function drain(sock: Socket): void {
   const route = sock.route;
@@ -254,6 +251,8 @@ function drain(sock: Socket): void {
           meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!, bytes, OFF_STAGE + off + RECV_HEADER);
         stageView.setUint16(off + RECV_FLAGS, forwarded ? RECV_FORWARDED : opened ? RECV_OPENED : 0, true);
         stats[PSTAT.payloadRecords]!++;
+        holdPackets = HOLD_PACKETS;
+        holdMs = HOLD_MS;
       }
       if (forwarded) {
         route.rewrite(bytes, at); // the main thread got the original above
@@ -269,7 +268,7 @@ function drain(sock: Socket): void {
     stats[PSTAT.recvBatches]!++;
     if (n < BATCH) break;
   }
-  if (staged > 0 && (route.prompt || staged >= HOLD_PACKETS)) postStaged();
+  if (staged > 0 && (route.prompt || staged >= holdPackets)) postStaged();
 }
 
 /** Points send header `k` at one datagram: `length` bytes at `data` to the sockaddr at `name`. */
@@ -390,7 +389,7 @@ async function run(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, BACKLOG_WAIT_MS));
       continue;
     }
-    const ready = epoll.wait(staged > 0 ? HOLD_MS : POLL_TIMEOUT_MS);
+    const ready = epoll.wait(staged > 0 ? holdMs : POLL_TIMEOUT_MS);
     for (let i = 0; i < ready; i++) {
       if (epoll.tag(i) === WAKE_TAG && epoll.fd(i) === wakeFd) s.read(wakeFd, wakePtr, 8n);
     }
@@ -402,7 +401,7 @@ async function run(): Promise<void> {
       // Closed while its messages were handled, and perhaps its fd number already reused: the tag tells.
       if (sock !== undefined && sock.id === epoll.tag(i)) drain(sock);
     }
-    if (staged > 0 && performance.now() - stagedSince >= HOLD_MS) postStaged();
+    if (staged > 0 && performance.now() - stagedSince >= holdMs) postStaged();
   }
   postStaged();
   for (const sock of sockets.values()) s.close(sock.fd);
