@@ -141,6 +141,7 @@ export class MeshMember implements MeshSourceHost {
     // Signed by the parent: its incarnation is what our heartbeats are sealed for, its salt what it seals under.
     this.#parentIncarnations.set(parent.node, incarnationBytes(answer.incarnation));
     if (answer.salt) security?.opener.announce(fromHex(answer.salt));
+    if (answer.planeSalt) security?.opener.announce(fromHex(answer.planeSalt));
   }
 
   async unsubscribe(parent: PeerRef, path: string): Promise<void> {

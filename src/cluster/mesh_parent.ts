@@ -91,7 +91,9 @@ export class MeshParent {
     const security = this.#host.security();
     if (req.salt) security?.opener.announce(fromHex(req.salt));
     const salt = security ? { salt: toHex(security.sealer.salt) } : {};
-    return { tracks: stream.tracks.length, incarnation: this.#host.self.incarnation, ...salt };
+    const worker = security?.sealer.workerSalt;
+    const planeSalt = worker ? { planeSalt: toHex(worker) } : {};
+    return { tracks: stream.tracks.length, incarnation: this.#host.self.incarnation, ...salt, ...planeSalt };
   }
 
   /**

@@ -138,6 +138,8 @@ export const subscribeResponseSchema = z.object({
   incarnation,
   /** The parent's sealer salt (with a mesh key). */
   salt: salt.optional(),
+  /** The salt of the parent's data-plane Worker's sealer, which seals a root's copies on the fast plane. */
+  planeSalt: salt.optional(),
 });
 export type SubscribeResponse = z.infer<typeof subscribeResponseSchema>;
 

@@ -135,6 +135,7 @@ export class MeshSealer {
   #salt: Uint8Array;
   #counter = 0;
   #generation = 0;
+  #workerSalt: Uint8Array | null = null;
   /** The packet key of the sealing key under the current salt. */
   #key: { key: MeshKey; gcm: GcmKey } | null = null;
 
@@ -155,6 +156,11 @@ export class MeshSealer {
     this.#generation++;
   }
 
+  /** The salt of the last {@linkcode forWorker} (a copy), announced to children like this sealer's; or null. */
+  get workerSalt(): Uint8Array | null {
+    return this.#workerSalt?.slice() ?? null;
+  }
+
   /** Counts keyring changes: a sealer forked with {@linkcode forWorker} before a change seals with an old key. */
   get generation(): number {
     return this.#generation;
@@ -168,6 +174,7 @@ export class MeshSealer {
   forWorker(): { keyId: number; salt: Uint8Array; key: Uint8Array; encrypt: boolean } {
     const key = this.#ring.keys[0]!;
     const salt = newSalt();
+    this.#workerSalt = salt.slice();
     const packetKey = new Uint8Array(derivePacketKey(key, salt).export());
     return { keyId: key.id, salt, key: packetKey, encrypt: this.#encrypt };
   }

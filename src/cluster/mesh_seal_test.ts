@@ -326,3 +326,16 @@ Deno.test("open(datagram, verified) takes what the data plane opened: checks, se
   equal(reason(opener.open(second, true)), "replay", "its replay window still counts");
   equal(toHex(opener.incarnation), toHex(RELAY_1));
 });
+
+Deno.test("forWorker() gives the data plane a sealer of its own: a fresh salt each time, the packet key under it", () => {
+  const sealer = new MeshSealer(A, { encrypt: false });
+  equal(sealer.workerSalt, null);
+  const first = sealer.forWorker();
+  const second = sealer.forWorker();
+  equal(first.salt.length, 16);
+  ok(toHex(first.salt) !== toHex(second.salt), "a new salt per fork");
+  ok(toHex(first.salt) !== toHex(sealer.salt), "never the main sealer's");
+  equal(toHex(sealer.workerSalt!), toHex(second.salt), "the last fork's salt, announced to children");
+  equal(toHex(first.key), toHex(new Uint8Array(derivePacketKey(A.keys[0]!, first.salt).export())));
+  assertEquals([first.keyId, first.encrypt], [A.keys[0]!.id, false]);
+});
