@@ -45,17 +45,22 @@ export class DigestWriter {
     this.#ringAddress = addressOf(this.ring.bytes);
   }
 
-  /** Whether a datagram of `length` bytes can be kept in the ring (else its bytes go to the main thread). */
-  fits(length: number): boolean {
-    return length <= this.ring.size;
+  /**
+   * Reserves room for a datagram of `length` bytes, without overwriting what the main thread has not handled.
+   * @returns its position, or -1: no room (the datagram's bytes go to the main thread instead)
+   */
+  reserve(length: number): number {
+    return this.ring.reserveReleased(length);
   }
 
   /**
-   * Copies the RTP packet of `length` bytes at `at` in `buf` (at address `address`) to the ring and writes the
-   * digest body of its record at `off` of `stage` (the record's header is the caller's).
+   * Copies the RTP packet of `length` bytes at `at` in `buf` (at address `address`) to `position` of the ring
+   * (from {@linkcode reserve}) and writes the digest body of its record at `off` of `stage` (the record's header
+   * is the caller's).
    * @param arrivalMs when the batch was received (absolute milliseconds)
    */
   write(
+    position: number,
     buf: Uint8Array,
     at: number,
     address: number,
@@ -65,7 +70,6 @@ export class DigestWriter {
     arrivalMs: number,
   ): void {
     const ring = this.ring;
-    const position = ring.reserve(length);
     this.#copy(this.#ringAddress + ring.offsetOf(position), address, length);
     stage.setUint32(off + DIGEST_POSITION, position, true);
     stage.setUint32(off + DIGEST_TIMESTAMP, u32(buf, at + 4), true);

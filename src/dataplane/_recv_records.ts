@@ -119,6 +119,7 @@ export class RecordDispatcher {
     d.keyframe = (v.getUint16(off + DIGEST_FLAGS, true) & DIGEST_KEYFRAME) !== 0;
     d.arrivalMs = v.getFloat64(off + DIGEST_ARRIVAL, true);
     sock.onDigest(d, this.#addr(ip, port));
+    ring.release(d.position + length); // after the handler: it may have copied the bytes out
   }
 
   /** The last address handed out, and its IPv4 number and port: a track's packets come from one sender. */

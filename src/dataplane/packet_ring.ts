@@ -9,11 +9,19 @@
  * The shared header holds the end of the last reservation: the writer stores it BEFORE it copies a datagram, so a
  * reader that copies a datagram out and then loads it knows whether the writer may have touched those bytes
  * meanwhile (see {@linkcode PacketRing.intact}): a reader never takes a torn or overwritten packet for a good one.
+ * The reader also publishes how far it has handled the digests ({@linkcode PacketRing.release}); the worker writes
+ * with {@linkcode PacketRing.reserveReleased}, which refuses to overwrite what the reader has not handled yet (the
+ * worker then posts that packet's bytes instead), so a lagging main thread never finds a digest's bytes gone. What
+ * the reader keeps afterwards (GOP cache references) is protected by the ring's size only.
  * @module
  */
 
-/** Bytes of the shared header before the data (a cache line: the writer's counter stays off the data's lines). */
-export const RING_HEADER = 64;
+/**
+ * Bytes of the shared header before the data: the writer's head (Int32 0) and the reader's released position
+ * (Int32 16) on cache lines of their own, off the data's.
+ */
+export const RING_HEADER = 128;
+const RELEASED = 16;
 /** Smallest ring. */
 export const MIN_RING_BYTES = 4096;
 /** Largest ring (positions are 32-bit: a reader must be able to tell an old position from a new one). */
@@ -51,7 +59,7 @@ export class PacketRing {
     this.size = this.buffer.byteLength - RING_HEADER;
     this.#mask = this.size - 1;
     this.bytes = new Uint8Array(this.buffer);
-    this.#ctl = new Int32Array(this.buffer, 0, 1);
+    this.#ctl = new Int32Array(this.buffer, 0, RELEASED + 1);
   }
 
   /** The end of the last reservation (the position the next datagram goes at, or before a wrap). */
@@ -76,6 +84,31 @@ export class PacketRing {
     if (offset + length > this.size) position = (position + this.size - offset) >>> 0;
     Atomics.store(this.#ctl, 0, (position + length) | 0);
     return position;
+  }
+
+  /**
+   * Writer side: {@linkcode reserve}, unless the datagram would overwrite bytes the reader has not
+   * {@linkcode release}d yet.
+   * @returns the datagram's position, or -1 (nothing reserved)
+   */
+  reserveReleased(length: number): number {
+    if (length > this.size || length < 0) return -1;
+    let position = Atomics.load(this.#ctl, 0) >>> 0;
+    const offset = position & this.#mask;
+    if (offset + length > this.size) position = (position + this.size - offset) >>> 0;
+    const end = (position + length) >>> 0;
+    if (((end - (Atomics.load(this.#ctl, RELEASED) >>> 0)) >>> 0) > this.size) return -1;
+    Atomics.store(this.#ctl, 0, end | 0);
+    return position;
+  }
+
+  /**
+   * Reader side: everything before position `end` has been handled (the writer may overwrite it). Positions
+   * only move forward: an `end` behind the current one is ignored.
+   */
+  release(end: number): void {
+    const current = Atomics.load(this.#ctl, RELEASED) >>> 0;
+    if (((end - current) | 0) > 0) Atomics.store(this.#ctl, RELEASED, end | 0);
   }
 
   /**

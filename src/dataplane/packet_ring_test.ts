@@ -89,3 +89,49 @@ Deno.test("PacketRing keeps exactly the datagrams a reader may still take (model
     { numRuns: 500 },
   );
 });
+
+Deno.test("PacketRing.reserveReleased() never overwrites what the reader has not released", () => {
+  const ring = new PacketRing(4096);
+  const a = ring.reserveReleased(2000);
+  const b = ring.reserveReleased(2000);
+  equal([a, b].join(), "0,2000");
+  equal(ring.reserveReleased(1000), -1); // would land on `a`, not released yet
+  equal(ring.head, 4000);
+  ring.release(a + 2000);
+  equal(ring.reserveReleased(1000), 4096); // wraps onto `a`'s bytes, released
+  equal(ring.reserveReleased(1500), -1); // would reach into `b`
+  ring.release(b + 2000);
+  ring.release(a + 2000); // behind: ignored
+  equal(ring.reserveReleased(1500), 5096);
+  equal(ring.reserveReleased(4097), -1);
+});
+
+Deno.test("PacketRing.reserveReleased() keeps every unreleased datagram intact (model)", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 3000 }), fc.boolean()), { minLength: 1, maxLength: 80 }),
+      (start, steps) => {
+        const ring = new PacketRing(4096);
+        const ctl = new Int32Array(ring.buffer, 0, 17);
+        ctl[0] = start | 0;
+        ctl[16] = start | 0;
+        const pending: { position: number; data: Uint8Array }[] = [];
+        steps.forEach(([len, releaseOne], i) => {
+          if (releaseOne && pending.length > 0) {
+            const done = pending.shift()!;
+            ring.release(done.position + done.data.length);
+          }
+          const data = new Uint8Array(len).fill((i % 250) + 1);
+          const position = ring.reserveReleased(len);
+          if (position >= 0) {
+            ring.bytes.set(data, ring.offsetOf(position));
+            pending.push({ position, data });
+          }
+          for (const p of pending) assertEquals(ring.copyOut(p.position, p.data.length), p.data);
+        });
+      },
+    ),
+    { numRuns: 500 },
+  );
+});

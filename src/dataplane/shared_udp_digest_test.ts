@@ -137,3 +137,74 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "FastUdpPlane never posts a digest whose bytes the ring lost: past the ring, the bytes come as payloads",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    const publisher = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const reader = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const readerAddr = reader.addr as Deno.NetAddr;
+    /** Per packet seen by the main thread: its index, and whether its bytes came intact (payload or ring). */
+    const seen: Array<{ seq: number; intact: boolean; digest: boolean }> = [];
+    const N = 200;
+    const sent = Array.from({ length: N }, (_, i) => rtp(900 + i, false)); // 1,000 bytes and more each
+    const intact = (seq: number, bytes: Uint8Array | null) =>
+      bytes !== null && sent[seq - 1900]?.every((b, k) => b === bytes[k]) === true;
+    let fd = -1;
+    try {
+      for (let attempt = 0; fd < 0; attempt++) {
+        try {
+          fd = plane.bind(
+            "127.0.0.1",
+            40000 + 2 * Math.floor(Math.random() * 5000),
+            (p) => {
+              const seq = (p[2]! << 8) | p[3]!;
+              seen.push({ seq, intact: intact(seq, p), digest: false });
+            },
+            (d) =>
+              seen.push({
+                seq: d.seq,
+                intact: intact(d.seq, d.ring.copyOut(d.position, d.length)),
+                digest: true,
+              }),
+          );
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+        }
+      }
+      plane.send(fd, new Uint8Array([1]), readerAddr);
+      const port = ((await reader.receive())[1] as Deno.NetAddr).port;
+      const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
+      const dests = new Uint8Array(16);
+      writeSockaddrIn(new DataView(dests.buffer), 0, "127.0.0.1", readerAddr.port);
+      const ring = new PacketRing(4096); // four of these packets
+      let applied = false;
+      plane.setRoute(fd, {
+        src: { ip: ipv4Number("127.0.0.1")!, port: (publisher.addr as Deno.NetAddr).port },
+        map: { ssrc: SSRC, seqDelta: 0, tsDelta: 0, outSsrc: 0xabc },
+        dests,
+        prompt: false,
+        ring: ring.buffer,
+        codec: "H264",
+      }, () => applied = true);
+      await until("the route to apply", () => applied);
+      for (const p of sent) await publisher.send(p, to); // faster than a 20 ms hold: the ring cannot hold them
+      await until(`${N} packets (${seen.length} so far)`, () => seen.length === N);
+      assertEquals(seen.map((s) => s.seq), sent.map((_, i) => 1900 + i));
+      equal(seen.filter((s) => !s.intact).length, 0);
+      const digests = seen.filter((s) => s.digest).length;
+      const stats = plane.stats();
+      console.log(`${digests} digests, ${N - digests} payloads through a ring of 4 packets`);
+      assertEquals([stats.digestRecords, stats.payloadRecords], [digests, N - digests]);
+      ok(digests > 0, "some packets went by digest");
+    } finally {
+      publisher.close();
+      reader.close();
+      if (fd >= 0) plane.closeSocket(fd);
+      await plane.close();
+    }
+  },
+});

@@ -231,8 +231,9 @@ function drain(sock: Socket): void {
       const at = OFF_SLOTS + i * SLOT_STRIDE;
       const forwarded = cutThrough && route.forwards(bytes, at, len, ip, port);
       // Every reader is served here: the main thread gets the numbers, the bytes wait in the ring.
-      const digests = forwarded && !route.prompt && sock.digests?.fits(len) ? sock.digests : null;
-      const need = digests ? DIGEST_RECORD : RECV_HEADER + align4(len);
+      const digests = forwarded && !route.prompt ? sock.digests : null;
+      const position = digests ? digests.reserve(len) : -1;
+      const need = position >= 0 ? DIGEST_RECORD : RECV_HEADER + align4(len);
       if (stageUsed + need > STAGE_BYTES) postStaged();
       if (staged === 0) stagedSince = performance.now();
       const off = stageUsed;
@@ -240,9 +241,9 @@ function drain(sock: Socket): void {
       stageView.setUint32(off + RECV_ID, sock.id, true);
       stageView.setUint32(off + RECV_IP, ip, false);
       stageView.setUint16(off + RECV_PORT, port, true);
-      if (digests) {
+      if (position >= 0) {
         if (arrivalMs < 0) arrivalMs = performance.timeOrigin + performance.now();
-        digests.write(bytes, at, baseAddress + at, len, stageView, off, arrivalMs);
+        digests!.write(position, bytes, at, baseAddress + at, len, stageView, off, arrivalMs);
         stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED | RECV_DIGEST, true);
         stats[PSTAT.digestRecords]!++;
       } else {
