@@ -56,6 +56,11 @@ export class FastMeshSocket implements MeshPort {
   readonly #seal = [new SealScratch(), new SealScratch()] as const;
   readonly #frame = [new FrameScratch(), new FrameScratch()] as const;
   #turn = 0;
+  #flushQueued = false;
+  readonly #flushAfterBatch = (): void => {
+    this.#flushQueued = false;
+    this.#plane.flush();
+  };
   /** Packet keys given to the worker to open with. */
   readonly #handed = new WeakSet<PacketKey>();
   #generation = 0;
@@ -172,6 +177,12 @@ export class FastMeshSocket implements MeshPort {
     opened: boolean,
   ): void => {
     if (this.#closed) return;
+    // What this batch makes the relay send (its readers' and children's copies) leaves once the batch is handled,
+    // not a timer tick later: one flush per batch either way.
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushAfterBatch);
+    }
     const security = this.#security;
     if (opened) this.openedByPlane++;
     const packet = opened && security
