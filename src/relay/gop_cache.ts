@@ -34,7 +34,7 @@ export const AUDIO_RING_BYTES = 256 * 1024;
 export const VIDEO_RING_BYTES = 1024 * 1024;
 
 /** Largest ring the main thread's lag grows a ring to (see {@linkcode digestRingBytes}). */
-export const MAX_STARVED_RING_BYTES = 8 * 1024 * 1024;
+export const MAX_STARVED_RING_BYTES = 4 * 1024 * 1024;
 
 /**
  * Bytes of the ring the fast plane's worker keeps a track's forwarded packets in (see packet_ring.ts): what the
