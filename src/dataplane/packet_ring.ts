@@ -22,6 +22,8 @@
  */
 export const RING_HEADER = 128;
 const RELEASED = 16;
+/** Int32 index of the count of reservations refused for lack of released room (the writer's line). */
+const REFUSED = 8;
 /** Smallest ring. */
 export const MIN_RING_BYTES = 4096;
 /** Largest ring (positions are 32-bit: a reader must be able to tell an old position from a new one). */
@@ -97,9 +99,17 @@ export class PacketRing {
     const offset = position & this.#mask;
     if (offset + length > this.size) position = (position + this.size - offset) >>> 0;
     const end = (position + length) >>> 0;
-    if (((end - (Atomics.load(this.#ctl, RELEASED) >>> 0)) >>> 0) > this.size) return -1;
+    if (((end - (Atomics.load(this.#ctl, RELEASED) >>> 0)) >>> 0) > this.size) {
+      Atomics.add(this.#ctl, REFUSED, 1);
+      return -1;
+    }
     Atomics.store(this.#ctl, 0, end | 0);
     return position;
+  }
+
+  /** Reservations {@linkcode reserveReleased} refused because the reader had not released enough (wraps at 2^32). */
+  get refused(): number {
+    return Atomics.load(this.#ctl, REFUSED) >>> 0;
   }
 
   /**

@@ -135,3 +135,12 @@ Deno.test("PacketRing.reserveReleased() keeps every unreleased datagram intact (
     { numRuns: 500 },
   );
 });
+
+Deno.test("PacketRing.refused counts what reserveReleased() refused for lack of released room", () => {
+  const ring = new PacketRing(4096);
+  ring.reserveReleased(4000);
+  equal(ring.refused, 0);
+  equal(ring.reserveReleased(200), -1);
+  equal(ring.reserveReleased(5000), -1); // larger than the ring: no room would ever do, not counted
+  equal(ring.refused, 1);
+});

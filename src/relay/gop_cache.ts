@@ -33,15 +33,22 @@ export const AUDIO_RING_BYTES = 256 * 1024;
 /** Bytes of the fast plane's first ring of a video track. */
 export const VIDEO_RING_BYTES = 1024 * 1024;
 
+/** Largest ring the main thread's lag grows a ring to (see {@linkcode digestRingBytes}). */
+export const MAX_STARVED_RING_BYTES = 4 * 1024 * 1024;
+
 /**
  * Bytes of the ring the fast plane's worker keeps a track's forwarded packets in (see packet_ring.ts): what the
  * track's packets in flight need, and for a GOP cache twice what it holds, so its references survive until the
- * next keyframe; it doubles once the cache fills half of it, up to twice the cache's bound.
+ * next keyframe; it doubles once the cache fills half of it, up to twice the cache's bound. It doubles too, up to
+ * {@linkcode MAX_STARVED_RING_BYTES}, when it was `starved`: the main thread lagged more than it holds, and the
+ * worker had to post packets' bytes.
  * @param current the ring's size now, 0 without one
  */
-export function digestRingBytes(gop: GopCache | undefined, current: number): number {
-  if (!gop) return AUDIO_RING_BYTES;
-  let bytes = Math.max(current, VIDEO_RING_BYTES);
+export function digestRingBytes(gop: GopCache | undefined, current: number, starved = false): number {
+  const base = Math.max(current, gop ? VIDEO_RING_BYTES : AUDIO_RING_BYTES);
+  if (starved && current > 0 && current < MAX_STARVED_RING_BYTES) return Math.max(base, current * 2);
+  if (!gop) return base;
+  let bytes = base;
   while (gop.bytes * 2 > bytes && bytes < 2 * gop.maxBytes) bytes *= 2;
   return bytes;
 }

@@ -12,7 +12,14 @@ import {
   writeRtpHeader,
 } from "../rtp/packet.ts";
 import { PacketRing } from "../dataplane/packet_ring.ts";
-import { GopCache, gopCodecOf } from "./gop_cache.ts";
+import {
+  AUDIO_RING_BYTES,
+  digestRingBytes,
+  GopCache,
+  gopCodecOf,
+  MAX_STARVED_RING_BYTES,
+  VIDEO_RING_BYTES,
+} from "./gop_cache.ts";
 
 let seq = 0;
 function rtp(ts: number, payload: number[], size = payload.length): Uint8Array {
@@ -157,4 +164,17 @@ Deno.test("GopCache.pushRef() loses the whole GOP, counted, when a referenced pa
   // Until the next keyframe nothing is cached.
   cache.pushRef(ring, ring.reserve(p.length), p.length, 1, 2, 3, false);
   equal(cache.length, 0);
+});
+
+Deno.test("digestRingBytes() sizes a track's ring: in-flight packets, twice the GOP, more when starved", () => {
+  equal(digestRingBytes(undefined, 0), AUDIO_RING_BYTES);
+  const cache = new GopCache("H264", 4 * 1024 * 1024);
+  equal(digestRingBytes(cache, 0), VIDEO_RING_BYTES);
+  for (let i = 0; i < 600; i++) cache.push(rtp(90, i === 0 ? idr : slice, 1200)); // ~727 KB cached
+  equal(digestRingBytes(cache, VIDEO_RING_BYTES), 2 * VIDEO_RING_BYTES);
+  equal(digestRingBytes(cache, 8 * VIDEO_RING_BYTES), 8 * VIDEO_RING_BYTES); // never shrinks
+  // The main thread lagged more than the ring holds: it doubles, up to a bound.
+  equal(digestRingBytes(undefined, AUDIO_RING_BYTES, true), 2 * AUDIO_RING_BYTES);
+  equal(digestRingBytes(undefined, MAX_STARVED_RING_BYTES, true), MAX_STARVED_RING_BYTES);
+  equal(digestRingBytes(undefined, 0, true), AUDIO_RING_BYTES);
 });

@@ -32,6 +32,8 @@ export interface PortPair {
   onRtpDigest: DigestHandler;
   /** Bytes of the ring the plane's worker keeps forwarded packets in; 0 without one. */
   readonly ringBytes: number;
+  /** True when the ring was too small for the main thread's lag since the last call (it should grow). */
+  ringStarved(): boolean;
   /** Sends from the RTP port without awaiting. */
   readonly sendRtp: (packet: Uint8Array, to: Deno.NetAddr) => void;
   /** Sends from the RTCP port without awaiting. */

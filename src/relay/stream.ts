@@ -401,8 +401,8 @@ export class Stream implements StreamSink {
     for (const t of this.tracks) t.newEpoch(); // syncs each route, now without a source
   }
 
-  /** Hands the fast data plane what it may forward itself for a track: its source, rewrite and UDP readers. */
-  #syncRoute(index: number): void {
+  /** Hands the fast data plane what it may forward itself for a track (`starved`: grow the track's ring). */
+  #syncRoute(index: number, starved = false): void {
     const pair = this.#pairs[index];
     const track = this.tracks[index];
     if (!pair?.cutThrough || !track) return;
@@ -427,7 +427,7 @@ export class Stream implements StreamSink {
       readers,
       prompt: readers.length + children.length < track.egresses.length,
       mesh: children.length > 0 ? { fd: meshFd, children } : null,
-      ringBytes: digestRingBytes(track.gopCache, pair.ringBytes),
+      ringBytes: digestRingBytes(track.gopCache, pair.ringBytes, starved),
       codec: track.gopCache?.codec ?? null,
     });
   }
@@ -451,8 +451,10 @@ export class Stream implements StreamSink {
       return track.countDrop("unexpected_source");
     }
     track.ingestRtp(packet, forwarded ? this.#pairs[index]!.planeDests : undefined);
-    // The port just latched: the fast plane may now forward this sender's packets itself.
+    // The port just latched: the fast plane may now forward this sender's packets itself. (Forwarded, but posted
+    // with its bytes: the track's ring may have been too small for this thread's lag.)
     if (before === undefined) this.#syncRoute(index);
+    else if (forwarded && this.#pairs[index]!.ringStarved()) this.#syncRoute(index, true);
   }
 
   /**

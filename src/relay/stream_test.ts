@@ -344,3 +344,26 @@ Deno.test("Stream tells a fast-plane pair what to forward: the source, the rewri
   deepEqual(pair.routes.at(-1)?.readers, [], "a reader that left is not forwarded to");
   await stream.close();
 });
+
+Deno.test("Stream gives a fast-plane track with only worker-served readers a ring, grown when it starved", async () => {
+  const pairs = new FakePortPairs(2, 30_000, true);
+  const stream = newStream({ pairs, kind: "publish" });
+  stream.setDescription(sdpWith(1));
+  const pair = stream.pairFor(0) as FakePortPair;
+  const track = stream.tracks[0]!;
+  stream.setUdpSource(0, { host: "10.0.0.5", rtpPort: 5000 });
+  track.addEgress(new UdpEgress("r1:0", "10.0.0.7", [7000, 7001], pair.sendRtp, pair.sendRtcp), {
+    burst: false,
+  });
+  pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  const first = pair.ringBytes;
+  ok(first > 0 && pair.routes.at(-1)?.prompt === false, "a ring for the worker's digests");
+  // A packet the worker forwarded but posted with its bytes, the ring having been full of unhandled digests.
+  pair.starved = true;
+  pair.receiveRtp(rtpPacket(2), "10.0.0.5", 5000, true);
+  equal(pair.ringBytes, 2 * first);
+  equal(pair.routes.at(-1)?.ringBytes, 2 * first);
+  pair.receiveRtp(rtpPacket(3), "10.0.0.5", 5000, true); // not starved again: stays
+  equal(pair.ringBytes, 2 * first);
+  await stream.close();
+});

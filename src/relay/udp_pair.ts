@@ -129,6 +129,7 @@ export class UdpPortPair implements PortPair {
     const want = route.prompt ? 0 : route.ringBytes ?? 0;
     if (want === 0) this.#ring = null;
     else if (this.#ring === null || this.#ring.size < want) this.#ring = new PacketRing(want);
+    if (this.#ring === null || this.#ring.refused === 0) this.#refusedSeen = 0;
     const { spec, served } = compileRoute(route, this.#ring);
     this.#routeIds.set(spec.dests, served);
     rtp.plane.setRoute(rtp.fd, spec, this.#onRouteApplied);
@@ -143,6 +144,20 @@ export class UdpPortPair implements PortPair {
   /** Bytes of the ring of the fast plane's route; 0 without one. */
   get ringBytes(): number {
     return this.#ring?.size ?? 0;
+  }
+
+  /** Refusals of the ring seen by {@linkcode ringStarved}. */
+  #refusedSeen = 0;
+
+  /**
+   * True when the worker had to post packets' bytes because the ring had no room the main thread had released
+   * (it lagged more than the ring holds) since the last call: the ring should grow.
+   */
+  ringStarved(): boolean {
+    const refused = this.#ring?.refused ?? 0;
+    if (refused === this.#refusedSeen) return false;
+    this.#refusedSeen = refused;
+    return true;
   }
 
   /** Sends an RTP datagram from the RTP port without awaiting (fast data plane: batched to its worker). */

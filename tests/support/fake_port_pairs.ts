@@ -59,6 +59,14 @@ export class FakePortPair implements PortPair {
     return this.ring?.size ?? 0;
   }
 
+  /** Starvation a test reports (as the real pair reads it from its ring's refusals), once. */
+  starved = false;
+  ringStarved(): boolean {
+    const starved = this.starved;
+    this.starved = false;
+    return starved;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
