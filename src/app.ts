@@ -176,6 +176,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     lingerSeconds: config.lingerSeconds,
     cameraWaitMs: config.cameraWaitSeconds * 1000,
     gopCacheBytes: config.gopCache ? config.gopCacheBytes : 0,
+    planeDigests: config.planeDigests,
     maxTracks: config.maxTracksPerStream,
     memoryBudget,
     remote: mesh.resolver,

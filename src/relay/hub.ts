@@ -45,6 +45,8 @@ export interface StreamHubOptions {
   cameraWaitMs?: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. */
   gopCacheBytes: number;
+  /** Fast plane: digests instead of packets while the Worker serves every reader (`--plane-digests`). @default off */
+  planeDigests?: boolean;
   /** Most tracks a stream may have (`--max-tracks-per-stream`). */
   maxTracks: number;
   /** The relay-wide budget the GOP caches take their bytes from. @default none */
@@ -219,6 +221,7 @@ export class StreamHub {
       ...(this.#opts.timers ? { timers: this.#opts.timers } : {}),
       lingerSeconds: this.#opts.lingerSeconds,
       gopCacheBytes: this.#opts.gopCacheBytes,
+      ...(this.#opts.planeDigests ? { planeDigests: true } : {}),
       maxTracks: this.#opts.maxTracks,
       ...(this.#opts.memoryBudget ? { memoryBudget: this.#opts.memoryBudget } : {}),
       onIdle: (s) => void this.#forget(s).catch((err) => reportContained("stream close", err)),

@@ -61,6 +61,11 @@ export interface StreamOptions {
   lingerSeconds: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. */
   gopCacheBytes: number;
+  /**
+   * Fast plane: while the Worker serves every reader of a track, it keeps the packets in a ring and posts only
+   * digests (`--plane-digests`, experimental). @default off
+   */
+  planeDigests?: boolean;
   /** Most tracks (media sections) a description may have (`--max-tracks-per-stream`). */
   maxTracks: number;
   /** The relay-wide budget the GOP caches take their bytes from. @default none */
@@ -427,7 +432,7 @@ export class Stream implements StreamSink {
       readers,
       prompt: readers.length + children.length < track.egresses.length,
       mesh: children.length > 0 ? { fd: meshFd, children } : null,
-      ringBytes: digestRingBytes(track.gopCache, pair.ringBytes, starved),
+      ringBytes: this.#opts.planeDigests ? digestRingBytes(track.gopCache, pair.ringBytes, starved) : 0,
       codec: track.gopCache?.codec ?? null,
     });
   }

@@ -21,8 +21,13 @@ const MAX_TRACKS = configDefaults().maxTracksPerStream;
 
 /** A stream on fake pairs and manual timers. */
 function newStream(
-  options: { timers?: ManualTimers; pairs?: FakePortPairs; kind?: "pull" | "publish"; onIdle?: () => void } =
-    {},
+  options: {
+    timers?: ManualTimers;
+    pairs?: FakePortPairs;
+    kind?: "pull" | "publish";
+    onIdle?: () => void;
+    planeDigests?: boolean;
+  } = {},
 ): Stream {
   const timers = options.timers ?? new ManualTimers();
   return new Stream({
@@ -34,6 +39,7 @@ function newStream(
     now: timers.now,
     lingerSeconds: 5,
     gopCacheBytes: 0,
+    ...(options.planeDigests ? { planeDigests: true } : {}),
     maxTracks: configDefaults().maxTracksPerStream,
     onIdle: options.onIdle ?? (() => {}),
   });
@@ -347,7 +353,7 @@ Deno.test("Stream tells a fast-plane pair what to forward: the source, the rewri
 
 Deno.test("Stream gives a fast-plane track with only worker-served readers a ring, grown when it starved", async () => {
   const pairs = new FakePortPairs(2, 30_000, true);
-  const stream = newStream({ pairs, kind: "publish" });
+  const stream = newStream({ pairs, kind: "publish", planeDigests: true });
   stream.setDescription(sdpWith(1));
   const pair = stream.pairFor(0) as FakePortPair;
   const track = stream.tracks[0]!;
@@ -365,5 +371,20 @@ Deno.test("Stream gives a fast-plane track with only worker-served readers a rin
   equal(pair.routes.at(-1)?.ringBytes, 2 * first);
   pair.receiveRtp(rtpPacket(3), "10.0.0.5", 5000, true); // not starved again: stays
   equal(pair.ringBytes, 2 * first);
+  await stream.close();
+});
+
+Deno.test("Stream gives a fast-plane track no ring without --plane-digests: the Worker posts the packets", async () => {
+  const pairs = new FakePortPairs(2, 30_000, true);
+  const stream = newStream({ pairs, kind: "publish" });
+  stream.setDescription(sdpWith(1));
+  const pair = stream.pairFor(0) as FakePortPair;
+  stream.setUdpSource(0, { host: "10.0.0.5", rtpPort: 5000 });
+  stream.tracks[0]!.addEgress(new UdpEgress("r1:0", "10.0.0.7", [7000, 7001], pair.sendRtp, pair.sendRtcp), {
+    burst: false,
+  });
+  pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  equal(pair.routes.at(-1)?.prompt, false, "the worker serves every reader");
+  equal(pair.ringBytes, 0, "yet no ring: digests are off by default");
   await stream.close();
 });
