@@ -41,7 +41,7 @@ for (const transport of ["udp", "tcp"] as const) {
       `fast plane: digests while the worker serves every reader; a ${transport} reader joining gets the GOP from the ring`,
     ignore: !linux,
     async fn() {
-      await using relay = await startRelayProcess(["--data-plane", "fast", "--plane-digests"], {}, {
+      await using relay = await startRelayProcess(["--data-plane", "fast"], {}, {
         permissions: ["--allow-ffi"],
       });
       const records = async () => {
@@ -121,7 +121,7 @@ Deno.test({
     }
     const run = async (plane: "portable" | "fast") => {
       await using relay = await startRelayProcess(
-        plane === "fast" ? ["--data-plane", plane, "--plane-digests"] : ["--data-plane", plane],
+        ["--data-plane", plane],
         {},
         plane === "fast" ? { permissions: ["--allow-ffi"] } : {},
       );

@@ -48,7 +48,7 @@ const SAMPLES: Record<string, string | boolean> = {
   "pull-auth": "basic",
   "camera-wait": "0.5",
   "data-plane": "portable",
-  "plane-digests": true,
+  "plane-digests": false,
   linger: "9",
   "reader-queue-bytes": "65536",
   "gop-cache": false,

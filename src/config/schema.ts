@@ -205,13 +205,13 @@ export const configSchema = z.object({
       "and a root's mesh copies itself (sealed there) with recvmmsg/sendmmsg; `auto` picks it when it can, else " +
       "`portable` (Deno sockets; a warning when `fast` was asked for)",
   }),
-  planeDigests: z.boolean().default(false).register(flagMeta, {
+  planeDigests: z.boolean().default(true).register(flagMeta, {
     name: "plane-digests",
-    default: "off",
+    negated: true,
+    default: "digests on",
     meaning:
-      "experimental, with `fast`: while the Worker serves every reader of a track, it keeps the packets " +
-      "in a shared ring and hands the main thread only their numbers (less main-thread CPU); off by default: " +
-      "under load a reader joining such a track was seen to get a corrupt cached packet (being investigated)",
+      "with `fast`: the Worker posts every packet to the main thread, instead of keeping the packets of a " +
+      "track whose readers it all serves in a shared ring and posting only their numbers (digests)",
   }),
   lingerSeconds: z.number().min(0).max(3600).default(5).register(flagMeta, {
     name: "linger",

@@ -156,7 +156,8 @@ export class GopCache {
     if (!this.#admit(keyframe, outTs, length)) return;
     const i = this.#packets.length;
     if ((i + 1) * 5 > this.#refFields.length) {
-      const grown = new Uint32Array(Math.max(64, this.#refFields.length * 2));
+      // At least to this entry: packets pushed whole take indices too, so i may have moved far past the fields.
+      const grown = new Uint32Array(Math.max(64, this.#refFields.length * 2, (i + 1) * 10));
       grown.set(this.#refFields);
       this.#refFields = grown;
     }

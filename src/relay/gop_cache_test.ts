@@ -152,6 +152,30 @@ Deno.test("GopCache.pushRef() keeps ring references that read back as the packet
   assertEquals(viaRef.packets, viaBytes.packets);
 });
 
+Deno.test("GopCache.pushRef() after many packets pushed whole (a prompt phase) still reads every reference back", () => {
+  // Found by tests/fast_digest_test.ts under load: the reference fields grew by doubling only, so after 40 packets
+  // pushed whole the next references were written past their end (dropped) and read back as empty packets.
+  const ring = new PacketRing(1 << 16);
+  const viaRef = new GopCache("H264", 1 << 20);
+  const viaBytes = new GopCache("H264", 1 << 20);
+  for (let i = 0; i < 120; i++) {
+    const p = rtp(90, i === 0 ? idr : slice, 100 + i);
+    const out = p.slice();
+    setRtpSequence(out, i);
+    setRtpSsrc(out, 0xabcdef);
+    viaBytes.push(out);
+    if (i < 40 || i % 7 === 0) viaRef.push(out);
+    else {
+      const position = ring.reserve(p.length);
+      ring.bytes.set(p, ring.offsetOf(position));
+      viaRef.pushRef(ring, position, p.length, i, 90, 0xabcdef, false);
+    }
+  }
+  equal(viaRef.length, 120);
+  assertEquals(viaRef.packets, viaBytes.packets);
+  equal(viaRef.stats.ringMisses, 0);
+});
+
 Deno.test("GopCache.pushRef() loses the whole GOP, counted, when a referenced packet was overwritten", () => {
   const ring = new PacketRing(4096);
   const cache = new GopCache("H264", 1 << 16);

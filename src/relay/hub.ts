@@ -45,7 +45,7 @@ export interface StreamHubOptions {
   cameraWaitMs?: number;
   /** GOP cache bound per H.264/H.265 track in bytes; 0 disables the cache. */
   gopCacheBytes: number;
-  /** Fast plane: digests instead of packets while the Worker serves every reader (`--plane-digests`). @default off */
+  /** Fast plane: digests instead of packets while the Worker serves every reader (`--no-plane-digests`). @default off */
   planeDigests?: boolean;
   /** Most tracks a stream may have (`--max-tracks-per-stream`). */
   maxTracks: number;

@@ -63,7 +63,7 @@ export interface StreamOptions {
   gopCacheBytes: number;
   /**
    * Fast plane: while the Worker serves every reader of a track, it keeps the packets in a ring and posts only
-   * digests (`--plane-digests`, experimental). @default off
+   * digests (on in the relay unless `--no-plane-digests`). @default off
    */
   planeDigests?: boolean;
   /** Most tracks (media sections) a description may have (`--max-tracks-per-stream`). */

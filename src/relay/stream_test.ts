@@ -374,7 +374,7 @@ Deno.test("Stream gives a fast-plane track with only worker-served readers a rin
   await stream.close();
 });
 
-Deno.test("Stream gives a fast-plane track no ring without --plane-digests: the Worker posts the packets", async () => {
+Deno.test("Stream gives a fast-plane track no ring with digests off (--no-plane-digests): the Worker posts the packets", async () => {
   const pairs = new FakePortPairs(2, 30_000, true);
   const stream = newStream({ pairs, kind: "publish" });
   stream.setDescription(sdpWith(1));
@@ -385,6 +385,6 @@ Deno.test("Stream gives a fast-plane track no ring without --plane-digests: the 
   });
   pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
   equal(pair.routes.at(-1)?.prompt, false, "the worker serves every reader");
-  equal(pair.ringBytes, 0, "yet no ring: digests are off by default");
+  equal(pair.ringBytes, 0, "yet no ring: digests are off");
   await stream.close();
 });
