@@ -38,7 +38,14 @@ export type PlaneCommand =
    * up; `shared` holds the stats and the Int32 counters; `messagesStart`: the value the main thread started
    * {@linkcode PSTAT_MESSAGES_I32} at before posting this message (0, or near the wrap in tests).
    */
-  | { type: "init"; shared: SharedArrayBuffer; wakeFd: number; messagesStart: number }
+  | {
+    type: "init";
+    shared: SharedArrayBuffer;
+    wakeFd: number;
+    messagesStart: number;
+    /** The ring of send batches (send_ring.ts). */
+    sendRing: SharedArrayBuffer;
+  }
   | {
     type: "route";
     fd: number;
@@ -50,6 +57,12 @@ export type PlaneCommand =
     force: boolean;
     spec: RouteSpec;
   };
+
+/**
+ * A command as posted: with the send ring's write position at the time, so the worker sends the batches written
+ * before it first and those written after it only once it has handled it (send_ring.ts).
+ */
+export type PostedCommand = PlaneCommand & { ringAt: number };
 
 /** Worker -> main thread. */
 export type PlaneReply =

@@ -5,7 +5,8 @@
  * - receives: the worker posts what it received, whole datagrams of all sockets together, as transferred buffers,
  *   dispatched here per socket; it reads on only while this thread keeps up;
  * - sends: {@linkcode FastUdpPlane.send} appends to an outbox flushed to the worker once per macrotask (or at
- *   {@linkcode OUTBOX_PACKETS}) as one transferred buffer, which the worker sends with sendmmsg.
+ *   {@linkcode OUTBOX_PACKETS}) through a ring in shared memory (send_ring.ts), which the worker sends with
+ *   sendmmsg as soon as it wakes.
  * - cut-through: with {@linkcode FastUdpPlane.setRoute}, the worker sends a socket's RTP to its UDP readers itself
  *   as soon as it arrives (see {@link ./route.ts}); the packet still reaches the handler, flagged as forwarded.
  * Packets keep leaving from the socket's own port. Needs `--allow-ffi`.
@@ -15,6 +16,7 @@ import {
   align4,
   type PlaneCommand,
   type PlaneReply,
+  type PostedCommand,
   PSTAT,
   PSTAT_COUNT,
   PSTAT_HANDLED_BYTES_I32,
@@ -41,6 +43,7 @@ import {
 } from "./_libc.ts";
 import { EMPTY_ROUTE, routeNarrows, type RouteSpec } from "./route.ts";
 import { PacketRing } from "./packet_ring.ts";
+import { SendRing } from "./send_ring.ts";
 import {
   type PlaneDigestHandler,
   type PlaneHandler,
@@ -81,8 +84,10 @@ export interface PlaneStats {
   truncated: number;
   /** Datagrams the worker sent on its own (cut-through), included in `sent`. */
   cutThrough: number;
-  /** Outbox flushes (postMessages to the worker). */
+  /** Outbox flushes (batches handed to the worker). */
   flushes: number;
+  /** Flushes posted as messages because the send ring was full (the worker lagged 2 MiB of sends behind). */
+  sendRingFull: number;
   /** Times the worker stopped reading because this thread lagged too far behind (see `MAX_BACKLOG_BYTES`). */
   backlogPauses: number;
   /** Receive records the worker posted with the datagram's bytes. */
@@ -98,6 +103,11 @@ export interface FastUdpPlaneOptions {
    * @default 0
    */
   messagesStart?: number;
+  /**
+   * For tests only: data bytes of the send ring (a small one makes batches go as messages).
+   * @default SEND_RING_BYTES
+   */
+  sendRingBytes?: number;
 }
 
 /** One Worker with every fast RTP socket of the relay. */
@@ -126,6 +136,9 @@ export class FastUdpPlane {
   #lastPayloadAt = 0;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #flushes = 0;
+  /** Outbox flushes that went by message because the send ring was full. */
+  #ringFull = 0;
+  readonly #sendRing: SendRing;
   #closed: Promise<void> | null = null;
   /** The shared Int32 counters: messages posted to the worker, receive bytes handled here (both wrap). */
   readonly #counters: Int32Array;
@@ -139,6 +152,7 @@ export class FastUdpPlane {
     const shared = new SharedArrayBuffer(PSTAT_COUNT * 8);
     this.#stats = new Float64Array(shared);
     this.#counters = new Int32Array(shared);
+    this.#sendRing = new SendRing(options.sendRingBytes);
     const messagesStart = (options.messagesStart ?? 0) | 0;
     Atomics.store(this.#counters, PSTAT_MESSAGES_I32, messagesStart);
     this.#wakeFd = this.#libc.symbols.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -152,12 +166,24 @@ export class FastUdpPlane {
       e.preventDefault();
       console.error(`fast UDP plane worker failed: ${e.message}`);
     };
-    this.#post({ type: "init", shared, wakeFd: this.#wakeFd, messagesStart });
+    this.#post({
+      type: "init",
+      shared,
+      wakeFd: this.#wakeFd,
+      messagesStart,
+      sendRing: this.#sendRing.buffer,
+    });
   }
 
   #post(cmd: PlaneCommand, transfer: Transferable[] = []): void {
-    this.#worker.postMessage(cmd, transfer);
+    const posted: PostedCommand = { ...cmd, ringAt: this.#sendRing.writePosition };
+    this.#worker.postMessage(posted, transfer);
     Atomics.add(this.#counters, PSTAT_MESSAGES_I32, 1); // wraps at 2^31 like the worker's count
+    this.#wake();
+  }
+
+  /** Wakes the worker from epoll_wait() (or makes its next wait return at once). */
+  #wake(): void {
     this.#libc.symbols.write(this.#wakeFd, Deno.UnsafePointer.of(this.#one), 8n);
   }
 
@@ -369,8 +395,14 @@ export class FastUdpPlane {
       this.#flushTimer = undefined;
     }
     if (this.#outCount === 0) return;
-    const buf = this.#outbox.buffer.slice(0, this.#outUsed) as ArrayBuffer;
-    this.#post({ type: "send", buf, count: this.#outCount }, [buf]);
+    if (this.#sendRing.tryWrite(this.#outbox.subarray(0, this.#outUsed), this.#outCount)) {
+      this.#wake();
+    } else {
+      // The worker is 2 MiB of sends behind: this batch goes as a message, which the worker takes in order.
+      const buf = this.#outbox.buffer.slice(0, this.#outUsed) as ArrayBuffer;
+      this.#post({ type: "send", buf, count: this.#outCount }, [buf]);
+      this.#ringFull++;
+    }
     this.#outUsed = 0;
     this.#outCount = 0;
     this.#lastPacket = null;
@@ -401,6 +433,7 @@ export class FastUdpPlane {
       truncated: s[PSTAT.truncated]!,
       cutThrough: s[PSTAT.cutThrough]!,
       flushes: this.#flushes,
+      sendRingFull: this.#ringFull,
       backlogPauses: s[PSTAT.backlogPauses]!,
       payloadRecords: s[PSTAT.payloadRecords]!,
       digestRecords: s[PSTAT.digestRecords]!,

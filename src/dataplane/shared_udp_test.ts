@@ -82,7 +82,8 @@ Deno.test({
       await until("the route to apply", () => applied);
 
       for (let i = 0; i < ROUNDS; i++) {
-        // One message to the worker per round (a flushed send), so the count crosses 2^31 mid-test.
+        // Two messages to the worker per round (a socket's open and close), so the count crosses 2^31 mid-test.
+        plane.closeSocket(plane.bind("127.0.0.1", 0, () => {}));
         plane.send(fd, new Uint8Array([0xee, i]), readerAddr);
         plane.flush();
         await publisher.send(rtp(i), to);
@@ -261,6 +262,61 @@ Deno.test({
       client.close();
       fcntl.close();
       if (next) plane.closeSocket(next.fd);
+      await plane.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "FastUdpPlane sends in order what went through the send ring and what went as messages, after the socket's open and before its close",
+  ignore: !linux,
+  async fn() {
+    const ROUNDS = 40;
+    // A ring of 4 KiB: a batch of one 5,000-byte datagram goes as a message, the small ones through the ring.
+    const plane = new FastUdpPlane({ sendRingBytes: 4096 });
+    const reader = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const to = reader.addr as Deno.NetAddr;
+    const datagram = (round: number, k: number, size: number): Uint8Array => {
+      const d = new Uint8Array(size);
+      d[0] = round;
+      d[1] = k;
+      return d;
+    };
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        let fd = -1;
+        let port = 0;
+        for (let attempt = 0; fd < 0; attempt++) {
+          port = 40000 + 2 * Math.floor(Math.random() * 5000);
+          try {
+            fd = plane.bind("127.0.0.1", port, () => {});
+          } catch (err) {
+            if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+          }
+        }
+        // Right after the socket's open (a message): through the ring.
+        plane.send(fd, datagram(round, 0, 40), to);
+        plane.flush();
+        plane.send(fd, datagram(round, 1, 5000), to);
+        plane.flush();
+        plane.send(fd, datagram(round, 2, 40), to);
+        plane.send(fd, datagram(round, 3, 40), to);
+        // Right before its close (a message): what was queued leaves first.
+        plane.closeSocket(fd);
+        const got: string[] = [];
+        for (let k = 0; k < 4; k++) {
+          const d = await receive(reader, 10_000);
+          if (d === null) throw new Error(`round ${round}: got only ${got.join(", ") || "nothing"}`);
+          got.push(`${d[0]}.${d[1]}`);
+        }
+        assertEquals(got, [0, 1, 2, 3].map((k) => `${round}.${k}`));
+      }
+      const stats = plane.stats();
+      assert(stats.sendRingFull >= ROUNDS, `${stats.sendRingFull} batches went as messages`);
+      assertEquals(stats.sent, ROUNDS * 4);
+    } finally {
+      reader.close();
       await plane.close();
     }
   },

@@ -19,8 +19,8 @@ import {
   align4,
   DIGEST_RECORD,
   MAX_BACKLOG_BYTES,
-  type PlaneCommand,
   type PlaneReply,
+  type PostedCommand,
   PSTAT,
   PSTAT_COUNT,
   PSTAT_HANDLED_BYTES_I32,
@@ -79,6 +79,7 @@ import {
 } from "./_worker_layout.ts";
 import { MESH_DEST_SIZE, MeshCopies } from "./mesh_route.ts";
 import { MeshOpenKeys } from "./mesh_open.ts";
+import { SendRing } from "./send_ring.ts";
 
 const SYMBOLS = {
   ...EPOLL_SYMBOLS,
@@ -91,7 +92,7 @@ const SYMBOLS = {
 
 const scope = globalThis as unknown as {
   postMessage(message: PlaneReply, transfer?: Transferable[]): void;
-  onmessage: ((event: MessageEvent<PlaneCommand>) => void) | null;
+  onmessage: ((event: MessageEvent<PostedCommand>) => void) | null;
 };
 
 const libc = Deno.dlopen("libc.so.6", SYMBOLS);
@@ -339,29 +340,56 @@ function sendPrepared(fd: number, n: number): void {
  */
 const sending: { buf: ArrayBuffer | null } = { buf: null };
 
-/** Sends the main thread's batch: records grouped into one sendmmsg per run of one socket (SEND_BATCH at most). */
+/** Sends a batch the main thread posted as a message (the send ring was full). */
 function sendBatch(buf: ArrayBuffer, count: number): void {
   sending.buf = buf;
-  const v = new DataView(buf);
-  const bufAddress = addressOf(buf);
-  let off = 0;
+  sendRecords(new DataView(buf), addressOf(buf), 0, count);
+  sending.buf = null;
+}
+
+/**
+ * Sends `count` records of a send batch that starts at `start` in `v` (whose bytes are at `address`): records
+ * grouped into one sendmmsg per run of one socket (SEND_BATCH at most).
+ */
+function sendRecords(v: DataView, address: number, start: number, count: number): void {
+  let off = 0; // from the batch's start, as the records' payload offsets are
   let runFd = -1;
   let k = 0;
   for (let i = 0; i < count; i++) {
-    const fd = v.getUint32(off, true);
-    const len = v.getUint32(off + 4, true);
-    const payloadAt = v.getUint32(off + SEND_PAYLOAD_AT, true);
+    const fd = v.getUint32(start + off, true);
+    const len = v.getUint32(start + off + 4, true);
+    const payloadAt = v.getUint32(start + off + SEND_PAYLOAD_AT, true);
     if (fd !== runFd || k === SEND_BATCH) {
       if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
       k = 0;
       runFd = fd;
     }
-    prepare(k++, bufAddress + off + 8, bufAddress + payloadAt, len);
+    prepare(k++, address + start + off + 8, address + start + payloadAt, len);
     // A record that repeats an earlier payload carries no payload bytes of its own.
     off += SEND_HEADER + (payloadAt === off + SEND_HEADER ? align4(len) : 0);
   }
   if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
-  sending.buf = null;
+}
+
+/** The main thread's ring of send batches (from `init` on), a view of it and its address. */
+let sendRing: SendRing | null = null;
+let sendRingView: DataView = new DataView(new ArrayBuffer(0));
+let sendRingAddress = 0;
+const sendChunk = (at: number, _length: number, records: number): void => {
+  sendRecords(sendRingView, sendRingAddress, at, records);
+};
+
+/**
+ * Sends every batch the main thread wrote to the ring so far, unless it posted a message before some of them.
+ * @returns false when a message must be handled first (its batches come after it)
+ */
+function sendFromRing(): boolean {
+  if (sendRing === null) return Atomics.load(counters, PSTAT_MESSAGES_I32) === handled;
+  const until = sendRing.writePosition;
+  // Loaded after `until`: a message posted before the last batch loaded is seen here.
+  if (Atomics.load(counters, PSTAT_MESSAGES_I32) !== handled) return false;
+  sendRing.drain(until, sendChunk);
+  return true;
 }
 
 /** Stops receiving on a socket and closes it (the worker is never inside epoll_wait() here). */
@@ -374,10 +402,37 @@ function closeSocket(sock: Socket): void {
   }
 }
 
-/** Lets the event loop deliver the messages the main thread posted (it wrote the eventfd for each). */
+/**
+ * A yield to the event loop through a message to itself. Not `setTimeout(0)`: the worker's loop runs inside
+ * timer callbacks, so its timers are nested and the clamp of nested timers (HTML, which Deno follows) makes each
+ * such yield last 2 to 4 ms, the time every batch the main thread posts (sends to its readers, a mesh member's
+ * local readers) waited; a message event is not clamped (tens of microseconds).
+ */
+const yieldChannel = new MessageChannel();
+let yielded: (() => void) | null = null;
+yieldChannel.port2.onmessage = () => {
+  const resume = yielded;
+  yielded = null;
+  resume?.();
+};
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    yielded = resolve;
+    yieldChannel.port1.postMessage(null);
+  });
+}
+
+/** Yields this many times at most for one wake-up before sleeping 1 ms between tries (bounds the spin). */
+const YIELDS_BEFORE_SLEEP = 64;
+
+/**
+ * Lets the event loop deliver the messages the main thread posted (it counts each before it wakes us). Only
+ * commands come this way (sockets, routes, keys): send batches come through the ring.
+ */
 async function handlePostedMessages(): Promise<void> {
-  while (!stopped && Atomics.load(counters, PSTAT_MESSAGES_I32) !== handled) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
+  for (let tries = 0; !stopped && Atomics.load(counters, PSTAT_MESSAGES_I32) !== handled; tries++) {
+    if (tries < YIELDS_BEFORE_SLEEP) await yieldToEventLoop();
+    else await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
 
@@ -387,6 +442,7 @@ async function run(): Promise<void> {
       // The main thread is behind: leave datagrams in the kernel, keep handling its messages (sends, closes).
       stats[PSTAT.backlogPauses]!++;
       postStaged(); // what is held already (a stage at most) need not wait for the catch-up
+      while (!stopped && !sendFromRing()) await handlePostedMessages();
       await new Promise((resolve) => setTimeout(resolve, BACKLOG_WAIT_MS));
       continue;
     }
@@ -394,7 +450,7 @@ async function run(): Promise<void> {
     for (let i = 0; i < ready; i++) {
       if (epoll.tag(i) === WAKE_TAG && epoll.fd(i) === wakeFd) s.read(wakeFd, wakePtr, 8n);
     }
-    if (Atomics.load(counters, PSTAT_MESSAGES_I32) !== handled) await handlePostedMessages();
+    while (!stopped && !sendFromRing()) await handlePostedMessages();
     for (let i = 0; i < ready; i++) {
       // Sockets not drained now stay readable: the next wait reports them again.
       if (backlogFull()) break;
@@ -410,14 +466,17 @@ async function run(): Promise<void> {
   epoll.close();
   meshCopies.close();
   meshOpenKeys.close();
+  yieldChannel.port1.close();
+  yieldChannel.port2.close();
   running = false;
   scope.postMessage({ type: "stopped" });
 }
 
-scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
+scope.onmessage = (event: MessageEvent<PostedCommand>): void => {
   const cmd = event.data;
   handled = (handled + 1) | 0;
   try {
+    sendRing?.drain(cmd.ringAt, sendChunk); // the batches written before this message leave before it applies
     switch (cmd.type) {
       case "init":
         stats = new Float64Array(cmd.shared, 0, PSTAT_COUNT);
@@ -425,6 +484,9 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
         handled = (cmd.messagesStart + 1) | 0;
         wakeFd = cmd.wakeFd;
         epoll.add(wakeFd, WAKE_TAG);
+        sendRing = new SendRing(cmd.sendRing);
+        sendRingView = new DataView(cmd.sendRing);
+        sendRingAddress = addressOf(sendRing.bytes);
         break;
       case "open": {
         const sock = newSocket(cmd.fd, cmd.id);
@@ -481,6 +543,8 @@ scope.onmessage = (event: MessageEvent<PlaneCommand>): void => {
           epoll.close();
           meshCopies.close();
           meshOpenKeys.close();
+          yieldChannel.port1.close();
+          yieldChannel.port2.close();
           scope.postMessage({ type: "stopped" });
         }
         break;
