@@ -15,7 +15,9 @@
  *   connect to its PLAY reply (the time a reader waits for a slot of its wave is not counted).
  * - The join: whether each reader's first packet is the cached GOP's keyframe and how much of the GOP cache
  *   burst it received (the burst is estimated from the pacing: GOP start to the packet live at PLAY).
- * - Once all joined, BENCH_LOAD_SECONDS (default 60) of measurement: per reader the packets of the window
+ * - Once all joined and BENCH_LOAD_SETTLE_MS later (default 5,000: the join's GOP bursts, ~480 packets to each
+ *   reader within about a second, overflow UDP readers' socket buffers; the join has figures of its own),
+ *   BENCH_LOAD_SECONDS (default 60) of measurement: per reader the packets of the window
  *   received vs sent, the worst gap between consecutive packets; the relay's CPU, RSS and heap, the readers'
  *   and this process's CPU, the whole machine's CPU (other work on the machine shows there) and the kernel's
  *   UDP receive-buffer drops.
@@ -72,6 +74,11 @@ const PACKET_BYTES = 1200;
 const PER_FRAME = Math.max(1, Math.round(RATE / FPS));
 /** Time given to all readers to set up, whatever happens. */
 const SETUP_BUDGET_MS = 60_000 + SESSIONS * 200;
+/**
+ * From the last reader's PLAY reply to the window: the join's GOP bursts (about 480 packets to each of 500
+ * readers at once) are over and the readers' sockets drained. `BENCH_LOAD_SETTLE_MS`.
+ */
+const SETTLE_MS = Number(Deno.env.get("BENCH_LOAD_SETTLE_MS") ?? 5000);
 /** After `stop`: time for the packets of the window still in flight to arrive. */
 const DRAIN_MS = 1500;
 /** The whole run's bound (children exit by themselves after it). */
@@ -538,7 +545,7 @@ async function main(): Promise<number> {
       to: joined.map((j) => ({ transport: "udp", hostname: "127.0.0.1", port: j.controlPort })),
     };
     const joinMs = performance.now() - joinStart;
-    await delay(1000); // the last readers' GOP bursts are over
+    await delay(SETTLE_MS); // the last readers' GOP bursts are over
     const afterJoin = { rss: rssBytes(relayPid), metrics: await relayMetrics(relay), at: performance.now() };
     const kernelAfterJoin = kernelCounters();
 
