@@ -93,6 +93,7 @@ export class FastMeshSocket implements MeshPort {
     this.#fd = plane.bind(hostname, port, this.#receive);
     this.#giveWorkerSealer();
     if (security) plane.setMeshOpen(this.#fd, security.opener.incarnation);
+    plane.setMeshPort(this.#fd, security !== null);
   }
 
   /** The socket's fd on the plane: its worker sends the copies of routes that name it (mesh_route.ts). */
@@ -173,7 +174,7 @@ export class FastMeshSocket implements MeshPort {
   readonly #receive = (
     datagram: Uint8Array,
     from: Deno.NetAddr,
-    _forwarded: boolean,
+    forwarded: boolean,
     opened: boolean,
   ): void => {
     if (this.#closed) return;
@@ -194,7 +195,7 @@ export class FastMeshSocket implements MeshPort {
       this.onReject(packet, from);
       return;
     }
-    this.onPacket(packet, from);
+    this.onPacket(packet, from, forwarded);
   };
 }
 

@@ -21,7 +21,11 @@ import type { RtpRenumber } from "../rtp/packet.ts";
  * Receives decoded mesh packets with the sender's `host:port`; the payload is a view valid during the call, unless
  * the packet says it is `owned` (opened sealed packets are).
  */
-export type MeshPacketHandler = (packet: MeshPacket, from: Deno.NetAddr) => void;
+/**
+ * Told about each accepted packet; `forwarded`: the fast plane's worker already sent its RTP to the readers its
+ * binding names (src/dataplane/mesh_ingress.ts).
+ */
+export type MeshPacketHandler = (packet: MeshPacket, from: Deno.NetAddr, forwarded?: boolean) => void;
 /** Told about each refused datagram. */
 export type MeshRejectHandler = (reject: MeshReject, from: Deno.NetAddr) => void;
 

@@ -30,6 +30,9 @@ interface Attachment {
   epoch: string;
 }
 
+/** How long after a re-parent the fast plane's worker may take over sending the new parent's RTP to readers. */
+const INGRESS_SETTLE_MS = 1000;
+
 /** A place in the tree, as a join or a renewal answers it. */
 type Placement = Pick<JoinResponse, "parent" | "depth" | "epoch">;
 
@@ -53,6 +56,8 @@ export class MeshSource implements StreamSource {
   #attached: Attachment | null = null;
   /** The attachment being subscribed (make before break), fed before it becomes the current one. */
   #pending: Attachment | null = null;
+  /** The subscription whose RTP the fast plane's worker sends to the readers itself (see {@linkcode #bindIngress}). */
+  #boundStreamId: number | null = null;
   #described = false;
   #receivedAny = false;
   #lastFromParent = 0;
@@ -139,6 +144,7 @@ export class MeshSource implements StreamSource {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#unbindIngress();
     this.#interrupt();
     // Nothing is relayed from here on: what the stream gets next (a camera pulled here, the root having moved here)
     // re-bases, and the children fed this epoch's numbering from here are let go.
@@ -165,7 +171,7 @@ export class MeshSource implements StreamSource {
   }
 
   /** A frame routed here by its stream id. */
-  onFrame(packet: MeshPacket, streamId: number): void {
+  onFrame(packet: MeshPacket, streamId: number, sender?: Deno.NetAddr, forwarded = false): void {
     if (this.#stopped) return;
     const from = this.#attached?.streamId === streamId
       ? this.#attached
@@ -180,10 +186,32 @@ export class MeshSource implements StreamSource {
       if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
       if (!this.#filter.take(from.epoch, this.#epoch, packet.track, packet.payload, this.#host.now())) return;
       this.#receivedAny = true;
-      track.relayRtp(packet.owned ? packet.payload : packet.payload.slice());
+      const payload = packet.owned ? packet.payload : packet.payload.slice();
+      track.relayRtp(payload, forwarded ? this.stream.planeServed(packet.track) : undefined);
+      if (from === this.#attached && sender && this.#boundStreamId !== streamId) {
+        this.#bindIngress(from, sender);
+      }
     } else if (packet.type === "rtcp" && this.#filter.take(from.epoch, this.#epoch, packet.track, null, 0)) {
       track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }
+  }
+
+  /**
+   * Lets the fast plane's worker send the attached parent's RTP to this relay's readers itself, in a steady state
+   * only: nothing pending, and the last re-parent a second behind (the old parent's last packets, which this
+   * thread may already have sent, are in; the worker would send them again).
+   */
+  #bindIngress(attached: Attachment, sender: Deno.NetAddr): void {
+    if (this.#pending !== null || this.#host.now() - this.lastReparentAt < INGRESS_SETTLE_MS) return;
+    this.#boundStreamId = attached.streamId;
+    this.stream.bindMeshIngress(attached.streamId, sender);
+  }
+
+  /** Takes the parent's RTP back to this thread (before any change of parent or subscription). */
+  #unbindIngress(): void {
+    if (this.#boundStreamId === null) return;
+    this.#boundStreamId = null;
+    this.stream.bindMeshIngress(null, null);
   }
 
   /** A heartbeat from `node` arrived. */
@@ -232,6 +260,7 @@ export class MeshSource implements StreamSource {
 
   #detach(attached: Attachment): void {
     if (this.#attached !== attached) return;
+    this.#unbindIngress();
     this.#attached = null;
     this.#host.route(attached.streamId, null);
   }
@@ -372,6 +401,7 @@ export class MeshSource implements StreamSource {
     // Make before break: subscribe to the new parent, then drop the old one; duplicates are filtered.
     const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId(), epoch: join.epoch };
     this.#host.route(next.streamId, this);
+    this.#unbindIngress();
     this.#pending = next;
     try {
       // Another epoch's numbering cannot be told apart from this one's: it starts at a keyframe (the GOP burst).

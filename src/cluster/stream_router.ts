@@ -12,8 +12,11 @@ import type { PeerTrust } from "./peer_trust.ts";
 export interface RoutedSource {
   /** The parent that frames with `streamId` must come from, or null when the id is no longer its. */
   parentOf(streamId: number): { node: string } | null;
-  /** A frame with `streamId`: the payload is a view valid during the call unless `owned`. */
-  onFrame(packet: MeshPacket, streamId: number): void;
+  /**
+   * A frame with `streamId` from `from`: the payload is a view valid during the call unless `owned`; `forwarded`:
+   * the fast plane's worker already sent it to the readers bound to it.
+   */
+  onFrame(packet: MeshPacket, streamId: number, from: Deno.NetAddr, forwarded: boolean): void;
 }
 
 /** Why a datagram was refused here (after the socket's own checks). */
@@ -63,7 +66,7 @@ export class StreamRouter {
   }
 
   /** One packet from the mesh port (the socket's `onPacket`). */
-  readonly receive = (packet: MeshPacket, from: Deno.NetAddr): void => {
+  readonly receive = (packet: MeshPacket, from: Deno.NetAddr, forwarded = false): void => {
     if (packet.type === "heartbeat") {
       const node = heartbeatNode(packet);
       if (!node) return;
@@ -84,7 +87,7 @@ export class StreamRouter {
       return this.#spoofed(from, `frame of stream ${packet.streamId}`);
     }
     this.#opts.onHeard();
-    source.onFrame(packet, packet.streamId);
+    source.onFrame(packet, packet.streamId, from, forwarded);
   };
 
   #spoofed(from: Deno.NetAddr, what: string): void {

@@ -29,6 +29,13 @@ export type PlaneCommand =
   | { type: "stop"; shared?: undefined }
   /** Socket `fd` is the mesh port of the relay of `incarnation`: the worker opens what it can (mesh_open.ts). */
   | { type: "mesh-open"; fd: number; incarnation: Uint8Array }
+  /** Socket `fd` is the relay's mesh port (`sealed`: its mesh has a key), whose frames may be bound below. */
+  | { type: "mesh-port"; fd: number; sealed: boolean }
+  /**
+   * Frames of subscription `streamId`, track `track` go on to the readers of RTP socket `targetFd`'s route
+   * (mesh_ingress.ts); a negative `targetFd` unbinds them.
+   */
+  | { type: "mesh-ingress"; streamId: number; track: number; targetFd: number }
   /** A sender's packet key the main thread authenticated a packet under (mesh_open.ts). */
   | { type: "mesh-open-key"; spec: MeshOpenKeySpec }
   /** The sealer of the worker's copies to mesh children (mesh_route.ts); null: they go in clear. */

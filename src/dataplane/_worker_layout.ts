@@ -82,11 +82,22 @@ export interface Socket {
   meshDests: number;
   /** The relay's mesh port: sealed datagrams are opened here when their sender's key was handed over. */
   meshOpen: boolean;
+  /** The relay's mesh port (mesh_ingress.ts): `sealed` when its mesh has a key, else open; null otherwise. */
+  meshPort: { sealed: boolean } | null;
   /** Where forwarded packets go instead of the records while the route is not prompt (_digest_writer.ts). */
   digests: DigestWriter | null;
 }
 
 /** A socket just opened: no route yet. */
 export function newSocket(fd: number, id: number): Socket {
-  return { fd, id, route: new Route(), dests: 0, meshDests: 0, meshOpen: false, digests: null };
+  return {
+    fd,
+    id,
+    route: new Route(),
+    dests: 0,
+    meshDests: 0,
+    meshOpen: false,
+    meshPort: null,
+    digests: null,
+  };
 }

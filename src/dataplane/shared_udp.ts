@@ -250,6 +250,22 @@ export class FastUdpPlane {
     this.#post({ type: "mesh-sealer", spec });
   }
 
+  /** Marks socket `fd` as the relay's mesh port, whose subscriptions {@linkcode setMeshIngress} may bind. */
+  setMeshPort(fd: number, sealed: boolean): void {
+    if (this.#closed || !this.#sockets.has(fd)) return;
+    this.#post({ type: "mesh-port", fd, sealed });
+  }
+
+  /**
+   * Lets the worker send the RTP of subscription `streamId`, track `track` (frames arriving on the mesh port) to
+   * the readers of socket `targetFd`'s route itself (mesh_ingress.ts); `targetFd` -1 stops it. The frames still
+   * reach the mesh port's handler, flagged as forwarded when the worker sent them on.
+   */
+  setMeshIngress(streamId: number, track: number, targetFd: number): void {
+    if (this.#closed) return;
+    this.#post({ type: "mesh-ingress", streamId, track, targetFd });
+  }
+
   /**
    * Socket `fd` is the mesh port of the relay of `incarnation`: the worker opens the sealed datagrams of the
    * senders whose keys it is given ({@linkcode addMeshOpenKey}) and flags them `opened` (mesh_open.ts).

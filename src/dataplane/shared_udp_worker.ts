@@ -80,6 +80,7 @@ import {
 import { MESH_DEST_SIZE, MeshCopies } from "./mesh_route.ts";
 import { MeshOpenKeys } from "./mesh_open.ts";
 import { SendRing } from "./send_ring.ts";
+import { MeshIngressTable } from "./mesh_ingress.ts";
 
 const SYMBOLS = {
   ...EPOLL_SYMBOLS,
@@ -155,6 +156,8 @@ const recvBodyPtrs = Array.from(
   { length: BATCH },
   (_, i) => Deno.UnsafePointer.create(base + BigInt(OFF_SLOTS + i * SLOT_STRIDE + 32))!,
 );
+/** The subscriptions of this relay's mesh port the worker forwards to a track's readers itself. */
+const meshIngress = new MeshIngressTable();
 /** The keys of the mesh senders the main thread lets this worker open. */
 const meshOpenKeys = new MeshOpenKeys();
 /** The copies to mesh children, built and sealed here. */
@@ -251,7 +254,14 @@ function drain(sock: Socket): void {
         bytes.copyWithin(OFF_STAGE + off + RECV_HEADER, at, at + len);
         const opened = sock.meshOpen &&
           meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!, bytes, OFF_STAGE + off + RECV_HEADER);
-        stageView.setUint16(off + RECV_FLAGS, forwarded ? RECV_FORWARDED : opened ? RECV_OPENED : 0, true);
+        // A parent relay's frame, authentic (opened here, or an open mesh's): on to the track's readers.
+        const relayed = sock.meshPort !== null && (opened || !sock.meshPort.sealed) &&
+          forwardIngress(OFF_STAGE + off + RECV_HEADER, len, sock.meshPort.sealed, i, ip, port);
+        stageView.setUint16(
+          off + RECV_FLAGS,
+          (forwarded || relayed ? RECV_FORWARDED : 0) | (opened ? RECV_OPENED : 0),
+          true,
+        );
         stats[PSTAT.payloadRecords]!++;
         holdPackets = HOLD_PACKETS;
         holdMs = HOLD_MS;
@@ -271,6 +281,62 @@ function drain(sock: Socket): void {
     if (n < BATCH) break;
   }
   if (staged > 0 && (route.prompt || staged >= holdPackets)) postStaged();
+}
+
+/**
+ * Sends the RTP of the mesh frame of `length` bytes at `recordAt` (its staged copy, in clear) to the readers and
+ * the mesh children of the track it is bound to, when its route and its binding let the worker (see mesh_ingress.ts); the payload goes
+ * to receive slot `slot` (free once staged), is renumbered there and sent from there.
+ * @returns whether it was forwarded
+ */
+function forwardIngress(
+  recordAt: number,
+  length: number,
+  sealed: boolean,
+  slot: number,
+  ip: number,
+  port: number,
+): boolean {
+  const binding = meshIngress.match(bytes, recordAt, length, sealed);
+  if (binding === null) return false;
+  const target = sockets.get(binding.targetFd);
+  if (target === undefined || (target.dests === 0 && target.meshDests === 0)) return false;
+  const route = target.route;
+  const at = meshIngress.payloadAt;
+  const len = meshIngress.payloadLength;
+  if (!route.forwards(bytes, at, len, ip, port)) return false;
+  const seq = (bytes[at + 2]! << 8) | bytes[at + 3]!;
+  const ssrc =
+    ((bytes[at + 8]! << 24) | (bytes[at + 9]! << 16) | (bytes[at + 10]! << 8) | bytes[at + 11]!) >>> 0;
+  if (!MeshIngressTable.take(binding, seq, ssrc, route.spec)) return false;
+  const slotAt = OFF_SLOTS + slot * SLOT_STRIDE;
+  bytes.copyWithin(slotAt, at, at + len);
+  // This relay's mesh children get the packet in the numbering it came in (the mesh's), its readers in theirs.
+  const mesh = route.spec.mesh;
+  if (target.meshDests !== 0 && mesh && sockets.has(mesh.fd)) {
+    meshCopies.add(
+      mesh.fd,
+      bytes.subarray(slotAt, slotAt + len),
+      recvSlotPtrs[slot]!,
+      mesh.dests,
+      target.meshDests,
+    );
+    meshCopies.flush();
+    stats[PSTAT.cutThrough]! += mesh.dests.length / MESH_DEST_SIZE;
+  }
+  route.rewrite(bytes, slotAt);
+  const destCount = route.spec.dests.length >> 4;
+  let k = 0;
+  for (let d = 0; d < destCount; d++) {
+    prepare(k, target.dests + d * 16, baseAddress + slotAt, len);
+    if (++k === SEND_BATCH) {
+      sendPrepared(target.fd, k);
+      k = 0;
+    }
+  }
+  if (k > 0) sendPrepared(target.fd, k);
+  stats[PSTAT.cutThrough]! += destCount;
+  return true;
 }
 
 /** Points send header `k` at one datagram: `length` bytes at `data` to the sockaddr at `name`. */
@@ -503,6 +569,7 @@ scope.onmessage = (event: MessageEvent<PostedCommand>): void => {
         postStaged(); // records of the socket leave before it is gone
         const sock = sockets.get(cmd.fd);
         if (sock) closeSocket(sock);
+        meshIngress.unbindTarget(cmd.fd); // its number may be reused by a socket no binding is meant for
         break;
       }
       case "send":
@@ -529,6 +596,14 @@ scope.onmessage = (event: MessageEvent<PostedCommand>): void => {
         meshOpenKeys.setIncarnation(cmd.incarnation);
         break;
       }
+      case "mesh-port": {
+        const sock = sockets.get(cmd.fd);
+        if (sock) sock.meshPort = { sealed: cmd.sealed };
+        break;
+      }
+      case "mesh-ingress":
+        meshIngress.bind(cmd.streamId, cmd.track, cmd.targetFd);
+        break;
       case "mesh-open-key":
         meshOpenKeys.add(cmd.spec);
         break;

@@ -44,6 +44,11 @@ export interface PortPair {
   readonly planeDests: ReadonlySet<string>;
   /** Tells the plane's worker what to forward itself (ignored without cut-through). */
   setRoute(route: PlaneRoute): void;
+  /**
+   * Lets the plane's worker send the RTP of a parent relay's subscription `streamId`, track `track`, to this
+   * pair's route itself (`on`), or stops it (ignored without cut-through; see src/dataplane/mesh_ingress.ts).
+   */
+  bindMeshIngress(streamId: number, track: number, on: boolean): void;
   /** Closes both ports and gives them back. */
   close(): void;
 }

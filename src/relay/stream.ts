@@ -128,6 +128,8 @@ export class Stream implements StreamSink {
   #pairs: Array<PortPair | undefined> = [];
   /** Expected UDP sender per track; null accepts nothing (TCP ingress or no source). */
   #udpSources: Array<SourceLatch | null> = [];
+  /** The parent relay subscription the fast plane's worker forwards to this stream's readers, and its sender. */
+  #meshIngress: { streamId: number; host: string; port: number } | null = null;
   /** RTCP handlers of UDP readers, by `host:port` of the reader's RTCP port. */
   readonly #readerRtcp = new Map<string, ReaderRtcpHandler>();
   /**
@@ -406,33 +408,65 @@ export class Stream implements StreamSink {
     for (const t of this.tracks) t.newEpoch(); // syncs each route, now without a source
   }
 
+  /**
+   * Lets the fast plane's worker send the RTP of a parent relay's subscription `streamId`, which `from` sends, to
+   * this stream's UDP readers itself (src/dataplane/mesh_ingress.ts), or stops it (null). The mesh source binds
+   * only its attached parent's subscription in a steady state, and unbinds it before any change.
+   */
+  bindMeshIngress(streamId: number | null, from: Deno.NetAddr | null): void {
+    const old = this.#meshIngress;
+    const next = streamId === null || from === null
+      ? null
+      : { streamId, host: from.hostname, port: from.port };
+    if (old?.streamId === next?.streamId && old?.host === next?.host && old?.port === next?.port) return;
+    this.#meshIngress = next;
+    for (let i = 0; i < this.tracks.length; i++) {
+      const pair = this.#pairs[i];
+      if (old) pair?.bindMeshIngress(old.streamId, i, false);
+      this.#syncRoute(i);
+      if (next) pair?.bindMeshIngress(next.streamId, i, true);
+    }
+  }
+
+  /** Ids of the egresses of track `index` the fast plane's worker serves itself (see {@linkcode Track.relayRtp}). */
+  planeServed(index: number): ReadonlySet<string> | undefined {
+    return this.#pairs[index]?.planeDests;
+  }
+
   /** Hands the fast data plane what it may forward itself for a track (`starved`: grow the track's ring). */
   #syncRoute(index: number, starved = false): void {
     const pair = this.#pairs[index];
     const track = this.tracks[index];
     if (!pair?.cutThrough || !track) return;
     const src = this.#udpSources[index] ?? null;
+    // A parent relay's frames come on the mesh port, each to the main thread too (no ring, no digests).
+    const ingress = track.relayed ? this.#meshIngress : null;
     // A reader still getting its paced GOP burst is fed by the main thread, behind its backlog.
     const readers: { id: string; host: string; port: number }[] = [];
-    // Mesh children too when the mesh port is the plane's: they get the readers' numbering at a root.
+    // Mesh children too when the mesh port is the plane's: they get the readers' numbering at a root, the mesh's
+    // at a member whose parent's frames the worker forwards.
     const children: PlaneMeshChild[] = [];
     let meshFd = -1;
     for (const e of track.egresses) {
       if (track.isPacing(e.id)) continue;
       if (e instanceof UdpEgress) {
         readers.push({ id: e.id, host: e.rtpAddress.hostname, port: e.rtpAddress.port });
-      } else if (e.planeMesh && !track.relayed) {
+      } else if (e.planeMesh && (!track.relayed || ingress)) {
         meshFd = e.planeMesh.fd;
         children.push(e.planeMesh);
       }
     }
     pair.setRoute({
-      source: src && { host: src.host, port: src.rtpPort },
+      source: src
+        ? { host: src.host, port: src.rtpPort }
+        : ingress && { host: ingress.host, port: ingress.port },
       map: track.rewrite,
       readers,
-      prompt: readers.length + children.length < track.egresses.length,
+      prompt: ingress !== null || readers.length + children.length < track.egresses.length,
       mesh: children.length > 0 ? { fd: meshFd, children } : null,
-      ringBytes: this.#opts.planeDigests ? digestRingBytes(track.gopCache, pair.ringBytes, starved) : 0,
+      ringBytes: this.#opts.planeDigests && !ingress
+        ? digestRingBytes(track.gopCache, pair.ringBytes, starved)
+        : 0,
       codec: track.gopCache?.codec ?? null,
     });
   }

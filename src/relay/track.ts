@@ -284,9 +284,10 @@ export class Track {
   /**
    * Forwards one RTP packet from a parent relay, as {@linkcode ingestRtp} does, except that mesh egresses get it
    * in the numbering it arrived with (the mesh's), not this relay's output numbering.
+   * @param served egresses (by id) the fast data plane already sent this packet to: counted, not sent again
    */
-  relayRtp(packet: Uint8Array): void {
-    this.#ingest(packet, undefined, true);
+  relayRtp(packet: Uint8Array, served?: ReadonlySet<string>): void {
+    this.#ingest(packet, served, true);
   }
 
   /**

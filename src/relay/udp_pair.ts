@@ -135,6 +135,13 @@ export class UdpPortPair implements PortPair {
     rtp.plane.setRoute(rtp.fd, spec, this.#onRouteApplied);
   }
 
+  /** @inheritdoc */
+  bindMeshIngress(streamId: number, track: number, on: boolean): void {
+    const rtp = this.#rtp;
+    if (!("plane" in rtp) || this.#closed) return;
+    rtp.plane.setMeshIngress(streamId, track, on ? rtp.fd : -1);
+  }
+
   /** Destination ids of each route handed to the plane, by its `dests` buffer. */
   readonly #routeIds = new WeakMap<Uint8Array, ReadonlySet<string>>();
   readonly #onRouteApplied = (spec: RouteSpec): void => {

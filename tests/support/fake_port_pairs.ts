@@ -59,6 +59,14 @@ export class FakePortPair implements PortPair {
     return this.ring?.size ?? 0;
   }
 
+  /** The mesh subscriptions bound to this pair now, as `streamId/track`. */
+  readonly meshIngress = new Set<string>();
+  bindMeshIngress(streamId: number, track: number, on: boolean): void {
+    if (!this.cutThrough || this.closed) return;
+    if (on) this.meshIngress.add(`${streamId}/${track}`);
+    else this.meshIngress.delete(`${streamId}/${track}`);
+  }
+
   /** Starvation a test reports (as the real pair reads it from its ring's refusals), once. */
   starved = false;
   ringStarved(): boolean {

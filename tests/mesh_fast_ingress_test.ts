@@ -1,0 +1,87 @@
+/**
+ * A mesh member on the fast data plane sends its parent's RTP to its UDP readers from its Worker (the member's
+ * cut-through, src/dataplane/mesh_ingress.ts), sealed and open: every packet once and in order, the Worker's
+ * cut-through counter growing with the stream, and packets injected at the member's mesh port never reaching the
+ * reader.
+ */
+import { ok as assert } from "node:assert/strict";
+import { encodeMeshPacket } from "../src/cluster/mesh_frame.ts";
+import { startRelayCluster, TEST_MESH_KEY } from "./support/mesh.ts";
+import { delay } from "./support/processes.ts";
+import type { RelayProcess } from "./support/relay.ts";
+import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
+import { udpDrops } from "./support/udp_drops.ts";
+import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
+import {
+  FORGED,
+  NUMBERED_SDP as SDP,
+  numberedPacket as packet,
+  publishNumbered as publish,
+  Seen,
+} from "./support/numbered_stream.ts";
+
+const PACKETS = 3000;
+const linux = Deno.build.os === "linux";
+
+/** Datagrams the relay's fast plane sent on its own (cut-through). */
+async function cutThrough(relay: RelayProcess): Promise<number> {
+  const res = await fetch(`http://${relay.host}:${relay.adminPort}/metrics`);
+  const families = parsePrometheus(await res.text());
+  return sampleValue(families, "msm_dataplane_datagrams_total", { event: "cut_through" }) ?? 0;
+}
+
+for (const sealed of [true, false]) {
+  Deno.test({
+    name: `fast plane: a mesh member's Worker sends its parent's RTP to its UDP reader itself, ${
+      sealed ? "sealed" : "open"
+    }; every packet once, in order, none injected`,
+    ignore: !linux,
+    async fn() {
+      await using cluster = await startRelayCluster({
+        count: 2,
+        zoneOf: () => "zone-1",
+        discovery: "static",
+        meshKey: sealed ? TEST_MESH_KEY : null,
+        permissions: ["--allow-ffi"],
+        argsOf: () => ["--data-plane", "fast"],
+      });
+      const [a, b] = cluster.relays as [RelayProcess, RelayProcess];
+      await using pub = await startRtspPublisher(a.url("ingress"), SDP, { transport: "tcp" });
+      for (let i = 0; i < 5; i++) await pub.send(packet(0)); // the root learns the stream before the reader asks
+      const seen = new Seen();
+      await using reader = await startRtspReader(b.url("ingress"), { transport: "udp", onRtp: seen.record });
+      const drops0 = udpDrops([reader.clientPort!]);
+      const before = await cutThrough(b);
+      const inject = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      const to = { transport: "udp" as const, hostname: b.host, port: b.meshPort };
+      let injected = 0;
+      try {
+        await publish(pub, PACKETS, (i) => {
+          if (i % 200 !== 199) return;
+          // Frames for made-up subscriptions, numbered ahead of the stream: never the reader's.
+          for (let id = 1; id <= 16; id++) {
+            const p = packet(FORGED);
+            new DataView(p.buffer).setUint16(2, (i + 20) & 0xffff);
+            void inject.send(encodeMeshPacket("rtp", id, 0, p), to).catch(() => {});
+            injected++;
+          }
+        });
+        await delay(500);
+      } finally {
+        inject.close();
+      }
+      const served = (await cutThrough(b)) - before;
+      const kernelDrops = udpDrops([reader.clientPort!]) - drops0;
+      console.log(
+        `${sealed ? "sealed" : "open"}: reader got ${seen.indexes.length} of ${PACKETS} (from ${
+          seen.indexes[0]
+        }), forged ${seen.forged} of ${injected} injected; member's Worker sent ${served} datagrams itself; ` +
+          `kernel drops ${kernelDrops}`,
+      );
+      seen.assertInOrder("reader on the member", PACKETS - 1, kernelDrops);
+      assert(seen.forged === 0, `${seen.forged} injected packets reached the reader`);
+      // The Worker takes over once the member's source is attached; most of the stream is its.
+      assert(served >= PACKETS / 2, `the member's Worker sent ${served} datagrams of ${PACKETS} itself`);
+    },
+  });
+}
