@@ -183,9 +183,34 @@ async function chain(bin: string, plane: "portable" | "fast", sealed: boolean) {
   return { part: "chain", plane, sealed, runs };
 }
 
+/**
+ * `BENCH_MESH_PIN=1`: the fan-out's root on CPU 0, everything else (its children, the blaster, the sinks, this
+ * process) on the others, so that the root's figures are its own and not those of the cores it shares with its
+ * receivers (Linux, `taskset`; needs two cores at least).
+ */
+const PIN = Deno.env.get("BENCH_MESH_PIN") === "1" && navigator.hardwareConcurrency >= 2;
+
+/** Sets the CPU affinity of every thread of `pid` to `cpus` (a taskset list). */
+async function pinTo(pid: number, cpus: string): Promise<void> {
+  const out = await new Deno.Command("taskset", { args: ["-a", "-cp", cpus, String(pid)], stdout: "null" })
+    .output();
+  if (!out.success) throw new Error(`taskset ${cpus} ${pid}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
 /** The fan-out-4 parent: phases A, B, C on the root (see the module doc). */
 async function fanout(bin: string, plane: "portable" | "fast", sealed: boolean) {
+  const all = `0-${navigator.hardwareConcurrency - 1}`;
+  if (PIN) await pinTo(Deno.pid, `1-${navigator.hardwareConcurrency - 1}`); // what this process starts inherits it
+  try {
+    return await fanoutPhases(bin, plane, sealed);
+  } finally {
+    if (PIN) await pinTo(Deno.pid, all);
+  }
+}
+
+async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boolean) {
   await using bench = await startMeshBench({ plane, sealed, relays: 5, fanout: 4 });
+  if (PIN) await pinTo(bench.pid(0), "0");
   const rootReader = await addReaders(bench, [0], () => "root");
   console.error(`  fan-out 4, ${plane}, ${sealed ? "sealed" : "unsealed"}: A (root, 1 reader)`);
   const a = (await meshTrial(bin, bench, rootReader, COST_RATE, COST_MS)).trial;
@@ -212,7 +237,9 @@ async function fanout(bin: string, plane: "portable" | "fast", sealed: boolean) 
     `\n  fan-out 4, ${plane}, ${sealed ? "sealed" : "unsealed"}, ${COST_RATE} pkt/s in, ${
       COST_MS / 1000
     } s ` +
-      `per phase, load avg A ${a.loadAvg}, B ${b.loadAvg}, C ${c.loadAvg}`,
+      `per phase, load avg A ${a.loadAvg}, B ${b.loadAvg}, C ${c.loadAvg}${
+        PIN ? "; root on CPU 0, the rest on the other cores" : ""
+      }`,
   );
   console.log(
     `    root µs/pkt in: A ${base.toFixed(2)}, B ${perPacket(b, 0).toFixed(2)}, C ${

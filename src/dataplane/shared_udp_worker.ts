@@ -214,6 +214,9 @@ function backlogFull(): boolean {
 function drain(sock: Socket): void {
   const route = sock.route;
   const cutThrough = (sock.dests !== 0 && route.spec.dests.length > 0) || sock.meshDests !== 0;
+  // Whether the main thread needs what this drain stages at once: a prompt route's records, except a parent
+  // relay's frames this worker already sent on (those wait for the hold like digests, in batches).
+  let promptly = false;
   for (let round = 0; round < ROUNDS_PER_SOCKET; round++) {
     for (let i = 0; i < BATCH; i++) {
       view.setUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
@@ -262,6 +265,7 @@ function drain(sock: Socket): void {
           (forwarded || relayed ? RECV_FORWARDED : 0) | (opened ? RECV_OPENED : 0),
           true,
         );
+        if (!relayed) promptly = true;
         stats[PSTAT.payloadRecords]!++;
         holdPackets = HOLD_PACKETS;
         holdMs = HOLD_MS;
@@ -280,7 +284,7 @@ function drain(sock: Socket): void {
     stats[PSTAT.recvBatches]!++;
     if (n < BATCH) break;
   }
-  if (staged > 0 && (route.prompt || staged >= holdPackets)) postStaged();
+  if (staged > 0 && ((route.prompt && promptly) || staged >= holdPackets)) postStaged();
 }
 
 /**
