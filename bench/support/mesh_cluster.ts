@@ -103,21 +103,29 @@ export async function startMeshBench(opts: MeshBenchOptions): Promise<MeshBench>
       }
       return depth;
     };
+    const readerUrls = new Map<RtspReader, string>();
     return {
       cluster,
       pid: (i) => cluster.relays[i]!.process.pid,
       blast: { host: root.host, port: publisher.serverPort!, sourcePort },
       rtpBase: 0,
       async addReader(i, port) {
-        const r = await startRtspReader(cluster.relays[i]!.url(MESH_BENCH_PATH), {
-          transport: "udp",
-          clientPort: port,
-        });
+        const url = cluster.relays[i]!.url(MESH_BENCH_PATH);
+        const r = await startRtspReader(url, { transport: "udp", clientPort: port });
         readers.push(r);
+        readerUrls.set(r, url);
         return r;
       },
       async dropReaders(keep) {
-        await Promise.all(readers.splice(keep).map((r) => r.close().catch(() => {})));
+        // A TEARDOWN first: a UDP session outlives its RTSP connection (RFC 2326), and the relay would go on
+        // sending to the closed sinks' ports until the session timed out (ICMP port unreachable for each copy,
+        // whose cost the next phase's figures would carry).
+        await Promise.all(
+          readers.splice(keep).map(async (r) => {
+            await r.conn.request("TEARDOWN", readerUrls.get(r)!, { Session: r.session }).catch(() => {});
+            await r.close().catch(() => {});
+          }),
+        );
       },
       async settledDepths(settled, timeoutMs = 30_000) {
         const deadline = Date.now() + timeoutMs;
