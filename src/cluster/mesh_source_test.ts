@@ -494,3 +494,38 @@ Deno.test("MeshSource: a renewal interrupted because the root may have moved loc
     await stream.close();
   }
 });
+
+Deno.test("MeshSource lets the fast plane forward only its attached parent's frames, in a steady state, and takes them back before a re-parent", async () => {
+  const { stream, host, source } = setup();
+  const bindings: string[] = [];
+  stream.bindMeshIngress = (streamId, from) => {
+    bindings.push(streamId === null ? "unbind" : `bind ${streamId} ${from?.hostname}:${from?.port}`);
+  };
+  const p1: Deno.NetAddr = { transport: "udp", hostname: "10.0.0.1", port: 7000 };
+  const p2: Deno.NetAddr = { transport: "udp", hostname: "10.0.0.2", port: 7000 };
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    source.onFrame(rtp(10), 1);
+    assertEquals(bindings, [], "no sender known: nothing bound");
+    source.onFrame(rtp(11), 1, p1);
+    source.onFrame(rtp(12), 1, p1, true);
+    assertEquals(bindings, ["bind 1 10.0.0.1:7000"], "bound once, at the attached parent's first frame");
+    host.parentFor = "p2";
+    await until(() => source.parent?.node === "p2", "the new parent");
+    assertEquals(bindings, ["bind 1 10.0.0.1:7000", "unbind"], "taken back before the new subscription");
+    source.onFrame(rtp(13), 2, p2);
+    assertEquals(
+      bindings.length,
+      2,
+      "not within a second of the re-parent: the old parent's packets are in flight",
+    );
+    host.clock += 1000;
+    source.onFrame(rtp(14), 2, p2);
+    assertEquals(bindings.at(-1), "bind 2 10.0.0.2:7000");
+    await source.stop();
+    assertEquals(bindings.at(-1), "unbind", "stopped: nothing forwarded by the plane");
+  } finally {
+    await stream.close();
+  }
+});

@@ -277,6 +277,8 @@ export class Stream implements StreamSink {
     pair.onRtpDigest = (digest, from) => this.#onUdpDigest(index, track, digest, from);
     this.#pairs[index] = pair;
     this.#syncRoute(index);
+    const ingress = this.#meshIngress;
+    if (ingress) pair.bindMeshIngress(ingress.streamId, index, true); // a track's first pair, bound already
     return pair;
   }
 

@@ -388,3 +388,33 @@ Deno.test("Stream gives a fast-plane track no ring with digests off (--no-plane-
   equal(pair.ringBytes, 0, "yet no ring: digests are off");
   await stream.close();
 });
+
+Deno.test("Stream binds a parent relay's subscription to its fast-plane pairs, routes from the parent's address, and unbinds", async () => {
+  const pairs = new FakePortPairs(4, 30_000, true);
+  const stream = newStream({ pairs, kind: "publish" });
+  stream.setDescription(sdpWith(2));
+  const first = stream.pairFor(0) as FakePortPair;
+  const track = stream.tracks[0]!;
+  track.relayRtp(rtpPacket(1)); // fed by the mesh from now on
+  track.addEgress(new UdpEgress("r1:0", "10.0.0.7", [7000, 7001], first.sendRtp, first.sendRtcp), {
+    burst: false,
+  });
+  deepEqual(first.routes.at(-1)?.source, null, "nothing bound: the main thread sends");
+
+  stream.bindMeshIngress(77, { transport: "udp", hostname: "10.0.0.2", port: 7000 });
+  deepEqual([...first.meshIngress], ["77/0"]);
+  const route = first.routes.at(-1)!;
+  deepEqual(route.source, { host: "10.0.0.2", port: 7000 }, "the worker takes the parent's frames only");
+  equal(route.prompt, true);
+  equal(route.ringBytes, 0, "no ring: the frames reach the main thread through the mesh port");
+  deepEqual(route.readers.map((r) => r.id), ["r1:0"]);
+  const second = stream.pairFor(1) as FakePortPair;
+  deepEqual([...second.meshIngress], ["77/1"], "a pair made while bound is bound too");
+
+  stream.bindMeshIngress(78, { transport: "udp", hostname: "10.0.0.3", port: 7000 });
+  deepEqual([...first.meshIngress], ["78/0"], "a new subscription replaces the old one");
+  stream.bindMeshIngress(null, null);
+  deepEqual([...first.meshIngress, ...second.meshIngress], []);
+  deepEqual(first.routes.at(-1)?.source, null);
+  await stream.close();
+});
