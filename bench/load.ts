@@ -49,14 +49,7 @@ import {
   type ReaderSpec,
 } from "./load_child.ts";
 import { FigureTable, percentile } from "./support/figures.ts";
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = Deno.env.get(name);
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`Invalid ${name}: "${raw}" (an integer >= ${min})`);
-  return n;
-}
+import { envInt } from "./support/env.ts";
 
 const SESSIONS = envInt("BENCH_LOAD_SESSIONS", 500, 1);
 const SECONDS = envInt("BENCH_LOAD_SECONDS", 60, 1);

@@ -21,14 +21,7 @@ import { startRelayProcess } from "../tests/support/relay.ts";
 import { type RtspReader, startRtspReader } from "../tests/support/rtsp_peers.ts";
 import { parsePrometheus } from "../tests/support/prometheus.ts";
 import { FigureTable } from "./support/figures.ts";
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = Deno.env.get(name);
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`Invalid ${name}: "${raw}" (an integer >= ${min})`);
-  return n;
-}
+import { envInt } from "./support/env.ts";
 
 const READERS = envInt("BENCH_MEMORY_READERS", 200, 1);
 const TRANSPORT = transportOf(Deno.env.get("BENCH_MEMORY_TRANSPORT") ?? "udp");

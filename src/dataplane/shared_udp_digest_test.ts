@@ -11,6 +11,7 @@ import { PacketRing } from "./packet_ring.ts";
 import { writeSockaddrIn } from "./_libc.ts";
 import { ipv4Number } from "../address.ts";
 import type { RouteSpec } from "./route.ts";
+import { bindFree } from "../../tests/support/plane_sockets.ts";
 
 const linux = Deno.build.os === "linux";
 const SSRC = 0x5eed;
@@ -53,31 +54,23 @@ Deno.test({
     const arrivals: number[] = [];
     let fd = -1;
     try {
-      for (let attempt = 0; fd < 0; attempt++) {
-        try {
-          fd = plane.bind(
-            "127.0.0.1",
-            40000 + 2 * Math.floor(Math.random() * 5000),
-            (_p, _from, forwarded) => payloads.push(forwarded),
-            (d) => {
-              const copy = d.ring.copyOut(d.position, d.length);
-              digests.push({
-                seq: d.seq,
-                ts: d.timestamp,
-                ssrc: d.ssrc,
-                key: d.keyframe,
-                len: d.length,
-                bytes: copy ? Array.from(copy) : [],
-              });
-              arrivals.push(d.arrivalMs);
-            },
-          );
-        } catch (err) {
-          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
-        }
-      }
-      plane.send(fd, new Uint8Array([1]), readerAddr);
-      const port = ((await reader.receive())[1] as Deno.NetAddr).port;
+      let port: number;
+      ({ fd, port } = bindFree(
+        plane,
+        (_p, _from, forwarded) => payloads.push(forwarded),
+        (d) => {
+          const copy = d.ring.copyOut(d.position, d.length);
+          digests.push({
+            seq: d.seq,
+            ts: d.timestamp,
+            ssrc: d.ssrc,
+            key: d.keyframe,
+            len: d.length,
+            bytes: copy ? Array.from(copy) : [],
+          });
+          arrivals.push(d.arrivalMs);
+        },
+      ));
       const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
       const dests = new Uint8Array(16);
       writeSockaddrIn(new DataView(dests.buffer), 0, "127.0.0.1", readerAddr.port);
@@ -155,28 +148,20 @@ Deno.test({
       bytes !== null && sent[seq - 1900]?.every((b, k) => b === bytes[k]) === true;
     let fd = -1;
     try {
-      for (let attempt = 0; fd < 0; attempt++) {
-        try {
-          fd = plane.bind(
-            "127.0.0.1",
-            40000 + 2 * Math.floor(Math.random() * 5000),
-            (p) => {
-              const seq = (p[2]! << 8) | p[3]!;
-              seen.push({ seq, intact: intact(seq, p), digest: false });
-            },
-            (d) =>
-              seen.push({
-                seq: d.seq,
-                intact: intact(d.seq, d.ring.copyOut(d.position, d.length)),
-                digest: true,
-              }),
-          );
-        } catch (err) {
-          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
-        }
-      }
-      plane.send(fd, new Uint8Array([1]), readerAddr);
-      const port = ((await reader.receive())[1] as Deno.NetAddr).port;
+      let port: number;
+      ({ fd, port } = bindFree(
+        plane,
+        (p) => {
+          const seq = (p[2]! << 8) | p[3]!;
+          seen.push({ seq, intact: intact(seq, p), digest: false });
+        },
+        (d) =>
+          seen.push({
+            seq: d.seq,
+            intact: intact(d.seq, d.ring.copyOut(d.position, d.length)),
+            digest: true,
+          }),
+      ));
       const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
       const dests = new Uint8Array(16);
       writeSockaddrIn(new DataView(dests.buffer), 0, "127.0.0.1", readerAddr.port);

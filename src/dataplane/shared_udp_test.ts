@@ -4,6 +4,7 @@ import { FastUdpPlane } from "./shared_udp.ts";
 import { MAX_BACKLOG_BYTES } from "./_shared_protocol.ts";
 import { writeSockaddrIn } from "./_libc.ts";
 import { ipv4Number } from "../address.ts";
+import { bindFree } from "../../tests/support/plane_sockets.ts";
 
 const linux = Deno.build.os === "linux";
 const SSRC = 0x5eed;
@@ -49,25 +50,10 @@ Deno.test({
     const got: Array<{ index: number; forwarded: boolean }> = [];
     let fd = -1;
     try {
-      for (let attempt = 0; fd < 0; attempt++) {
-        try {
-          fd = plane.bind(
-            "127.0.0.1",
-            40000 + 2 * Math.floor(Math.random() * 5000),
-            (p, _from, forwarded) => {
-              got.push({ index: new DataView(p.buffer, p.byteOffset).getUint32(12), forwarded });
-            },
-          );
-        } catch (err) {
-          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
-        }
-      }
-      const port = await (async () => {
-        // The plane's socket port: ask the kernel through a datagram it echoes back via the plane.
-        plane.send(fd, new Uint8Array([1]), readerAddr);
-        const probe = await reader.receive();
-        return (probe[1] as Deno.NetAddr).port;
-      })();
+      let port: number;
+      ({ fd, port } = bindFree(plane, (p, _from, forwarded) => {
+        got.push({ index: new DataView(p.buffer, p.byteOffset).getUint32(12), forwarded });
+      }));
       const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
       // The worker forwards the publisher's RTP to the reader itself (cut-through), rewritten to outSsrc.
       const dests = new Uint8Array(16);
@@ -137,24 +123,17 @@ Deno.test({
     let fd = -1;
     let port = 0;
     try {
-      for (let attempt = 0; fd < 0; attempt++) {
-        port = 40000 + 2 * Math.floor(Math.random() * 5000);
-        try {
-          fd = plane.bind("127.0.0.1", port, () => {
-            handled++;
-            if (blocked) return;
-            // The main thread stops handling for a while, as an overloaded one would.
-            blocked = true;
-            const until = performance.now() + BLOCK_LIMIT_MS;
-            while (performance.now() < until && !exists(floodDone)) {
-              const next = performance.now() + 10;
-              while (performance.now() < next) { /* busy */ }
-            }
-          });
-        } catch (err) {
-          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+      ({ fd, port } = bindFree(plane, () => {
+        handled++;
+        if (blocked) return;
+        // The main thread stops handling for a while, as an overloaded one would.
+        blocked = true;
+        const until = performance.now() + BLOCK_LIMIT_MS;
+        while (performance.now() < until && !exists(floodDone)) {
+          const next = performance.now() + 10;
+          while (performance.now() < next) { /* busy */ }
         }
-      }
+      }));
       const floodArgs = [
         "run",
         "--allow-ffi",
@@ -216,21 +195,11 @@ Deno.test({
     const PACKETS = 20;
     const plane = new FastUdpPlane();
     const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const bindFree = (handler: () => void): { fd: number; port: number } => {
-      for (let attempt = 0;; attempt++) {
-        const port = 40000 + 2 * Math.floor(Math.random() * 5000);
-        try {
-          return { fd: plane.bind("127.0.0.1", port, handler), port };
-        } catch (err) {
-          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
-        }
-      }
-    };
     const fcntl = Deno.dlopen("libc.so.6", { fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" } });
     const F_GETFD = 1;
     let toOld = 0;
     let toNew = 0;
-    const old = bindFree(() => toOld++);
+    const old = bindFree(plane, () => toOld++);
     let next: { fd: number; port: number } | null = null;
     try {
       for (let i = 0; i < PACKETS; i++) {
@@ -246,7 +215,7 @@ Deno.test({
       // The kernel gives the lowest free number: bind until a socket gets the old one (lower ones may be free).
       const others: number[] = [];
       while (others.length < 64) {
-        next = bindFree(() => toNew++);
+        next = bindFree(plane, () => toNew++);
         if (next.fd === old.fd) break;
         others.push(next.fd);
       }
@@ -285,16 +254,7 @@ Deno.test({
     };
     try {
       for (let round = 0; round < ROUNDS; round++) {
-        let fd = -1;
-        let port = 0;
-        for (let attempt = 0; fd < 0; attempt++) {
-          port = 40000 + 2 * Math.floor(Math.random() * 5000);
-          try {
-            fd = plane.bind("127.0.0.1", port, () => {});
-          } catch (err) {
-            if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
-          }
-        }
+        const { fd } = bindFree(plane, () => {});
         // Right after the socket's open (a message): through the ring.
         plane.send(fd, datagram(round, 0, 40), to);
         plane.flush();
