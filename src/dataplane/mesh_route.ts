@@ -25,6 +25,7 @@ import {
   writeSockaddrIn,
 } from "./_libc.ts";
 import { GcmSealer, pointerInto } from "./gcm_sealer.ts";
+import type { CopyBytes } from "./_digest_writer.ts";
 
 /** A mesh child the Worker may send a track's RTP to. */
 export interface PlaneMeshChild {
@@ -147,6 +148,7 @@ export class MeshCopies {
   readonly #bodyPtrs: Deno.PointerObject[] = [];
   readonly #tagPtrs: Deno.PointerObject[] = [];
   readonly #send: SendMmsg;
+  readonly #copy: CopyBytes;
   #sealer: { gcm: GcmSealer; spec: MeshSealSpec; counter: number } | null = null;
   /** Whether copies are sealed: set with the first sealer, never unset (a sealed mesh never sends in clear). */
   #sealed = false;
@@ -154,9 +156,13 @@ export class MeshCopies {
   #used = 0;
   readonly stats: MeshCopyStats = { sent: 0, sendErrors: 0, unsealed: 0 };
 
-  /** @param send sendmmsg on the Worker's libc (MSG_DONTWAIT) */
-  constructor(send: SendMmsg) {
+  /**
+   * @param send sendmmsg on the Worker's libc (MSG_DONTWAIT)
+   * @param copy memcpy by address (a packet's bytes into a clear copy: no view per packet)
+   */
+  constructor(send: SendMmsg, copy: CopyBytes) {
     this.#send = send;
+    this.#copy = copy;
     for (let k = 0; k < SLOTS; k++) {
       const slot = k * SLOT_STRIDE;
       this.#hdrPtrs.push(pointerInto(this.#arena, this.#hdrAt + k * MMSGHDR_SIZE));
@@ -181,19 +187,19 @@ export class MeshCopies {
   }
 
   /**
-   * Frames or seals `packet` (an RTP packet in the numbering children get) once per child of `dests` and queues
-   * the copies; they leave with {@linkcode flush}, or as soon as the arena is full.
-   * @param plain a pointer to the packet's first byte (the Worker's, made once per receive slot)
+   * Frames or seals the RTP packet of `len` bytes at address `from` (in the numbering children get) once per
+   * child of `dests` and queues the copies; they leave with {@linkcode flush}, or as soon as the arena is full.
+   * @param plain a pointer to the same bytes (the Worker's, made once per receive slot)
    * @param destsAddress the address of `dests`' bytes
    */
   add(
     fd: number,
-    packet: Uint8Array,
+    from: number,
     plain: Deno.PointerObject,
+    len: number,
     dests: Uint8Array,
     destsAddress: number,
   ): void {
-    const len = packet.length;
     if (len > UDP_MAX_PAYLOAD - SEALED_HEADER - TAG) return void this.stats.sendErrors++;
     if (fd !== this.#fd) this.flush();
     this.#fd = fd;
@@ -232,7 +238,7 @@ export class MeshCopies {
             this.#tagPtrs[k]!,
           );
         } else {
-          bytes.set(packet, slot + BODY_AT);
+          this.#copy(this.#base + slot + BODY_AT, from, len);
           ok = sealer.gcm.seal(
             this.#noncePtrs[k]!,
             this.#aadPtrs[k]!,
@@ -253,7 +259,7 @@ export class MeshCopies {
       } else {
         start = slot + BODY_AT - FRAME_HEADER;
         this.#writeIds(start, FRAME_VERSION, dests, d);
-        bytes.set(packet, slot + BODY_AT);
+        this.#copy(this.#base + slot + BODY_AT, from, len);
         size = FRAME_HEADER + len;
       }
       const hdr = this.#hdrAt + k * MMSGHDR_SIZE;

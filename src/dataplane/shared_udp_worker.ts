@@ -166,7 +166,7 @@ const meshCopies = new MeshCopies((fd, hdrs, n) => {
     const sent = s.sendmmsg(fd, hdrs, n, MSG_DONTWAIT);
     if (sent >= 0 || errno() !== EINTR) return sent;
   }
-});
+}, copyBytes);
 const forwardLengths = new Int32Array(BATCH);
 let stats: Float64Array = new Float64Array(PSTAT_COUNT);
 /** The shared Int32 counters (see {@link ./_shared_protocol.ts}). */
@@ -318,13 +318,7 @@ function forwardIngress(
   // This relay's mesh children get the packet in the numbering it came in (the mesh's), its readers in theirs.
   const mesh = route.spec.mesh;
   if (target.meshDests !== 0 && mesh && sockets.has(mesh.fd)) {
-    meshCopies.add(
-      mesh.fd,
-      bytes.subarray(slotAt, slotAt + len),
-      recvSlotPtrs[slot]!,
-      mesh.dests,
-      target.meshDests,
-    );
+    meshCopies.add(mesh.fd, baseAddress + slotAt, recvSlotPtrs[slot]!, len, mesh.dests, target.meshDests);
     meshCopies.flush();
     stats[PSTAT.cutThrough]! += mesh.dests.length / MESH_DEST_SIZE;
   }
@@ -377,8 +371,9 @@ function forward(sock: Socket, count: number): void {
     const at = OFF_SLOTS + i * SLOT_STRIDE;
     meshCopies.add(
       mesh.fd,
-      bytes.subarray(at, at + forwardLengths[p]!),
+      baseAddress + at,
       recvSlotPtrs[i]!,
+      forwardLengths[p]!,
       mesh.dests,
       sock.meshDests,
     );
