@@ -6,7 +6,7 @@
  * and every refusal stay with the main thread's opener, which takes a datagram the Worker opened (flag
  * `RECV_OPENED`) without verifying it again. A datagram the Worker cannot open (unknown sender or key, a tag that
  * does not verify) is posted as it came and opened, or refused, there.
- * Nothing is allocated per packet but one view for the plaintext's copy.
+ * Nothing is allocated per packet: a datagram is opened in place, in the Worker's receive slot.
  * @module
  */
 import { UDP_MAX_PAYLOAD } from "./_libc.ts";
@@ -43,11 +43,9 @@ interface OpenKey {
 export class MeshOpenKeys {
   /** This relay's incarnation, then a datagram's header (and in clear mode its payload): the AAD. */
   readonly #aad = new Uint8Array(INCARNATION + HEADER + UDP_MAX_PAYLOAD);
-  readonly #out = new Uint8Array(UDP_MAX_PAYLOAD);
   readonly #tag = new Uint8Array(TAG);
   readonly #aadPtr = pointerInto(this.#aad, 0);
   readonly #noncePtr = pointerInto(this.#aad, INCARNATION + NONCE_AT);
-  readonly #outPtr = pointerInto(this.#out, 0);
   readonly #tagPtr = pointerInto(this.#tag, 0);
   /** By the salt's first 32 bits. */
   readonly #keys = new Map<number, OpenKey[]>();
@@ -83,19 +81,13 @@ export class MeshOpenKeys {
   }
 
   /**
-   * Opens the sealed datagram of `length` bytes at `src[at]` when its sender's key is here and its tag verifies;
-   * the plaintext then replaces the ciphertext in `dst` from `dstAt` (the record's copy of the datagram).
+   * Opens the sealed datagram of `length` bytes at `src[at]` in place when its sender's key is here: the plaintext
+   * replaces the ciphertext. When the tag does not verify, the payload is left garbled (the main thread then
+   * refuses it as it would the original: the header and tag are intact).
    * @param body a pointer to the datagram's byte 32 (in `src`)
    * @returns whether it opened (false: leave the datagram to the main thread)
    */
-  open(
-    src: Uint8Array,
-    at: number,
-    length: number,
-    body: Deno.PointerObject,
-    dst: Uint8Array,
-    dstAt: number,
-  ): boolean {
+  open(src: Uint8Array, at: number, length: number, body: Deno.PointerObject): boolean {
     if (!this.#enabled || length < HEADER + TAG || src[at]! >> 4 !== VERSION) return false;
     const flags = src[at + 7]!;
     if ((flags & ~FLAG_ENCRYPTED) !== 0) return false;
@@ -118,21 +110,15 @@ export class MeshOpenKeys {
         this.#tagPtr,
       );
     }
-    if (
-      !key.gcm.open(
-        this.#noncePtr,
-        this.#aadPtr,
-        INCARNATION + HEADER,
-        body,
-        this.#outPtr,
-        bodyLength,
-        this.#tagPtr,
-      )
-    ) {
-      return false;
-    }
-    dst.set(this.#out.subarray(0, bodyLength), dstAt + HEADER);
-    return true;
+    return key.gcm.open(
+      this.#noncePtr,
+      this.#aadPtr,
+      INCARNATION + HEADER,
+      body,
+      body,
+      bodyLength,
+      this.#tagPtr,
+    );
   }
 
   /** Frees every key's native context. */

@@ -254,9 +254,9 @@ function drain(sock: Socket): void {
         stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED | RECV_DIGEST, true);
         stats[PSTAT.digestRecords]!++;
       } else {
+        // Opened in place in the receive slot, then staged: one copy of the datagram, in clear.
+        const opened = sock.meshOpen && meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!);
         bytes.copyWithin(OFF_STAGE + off + RECV_HEADER, at, at + len);
-        const opened = sock.meshOpen &&
-          meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!, bytes, OFF_STAGE + off + RECV_HEADER);
         // A parent relay's frame, authentic (opened here, or an open mesh's): on to the track's readers.
         const relayed = sock.meshPort !== null && (opened || !sock.meshPort.sealed) &&
           forwardIngress(OFF_STAGE + off + RECV_HEADER, len, sock.meshPort.sealed, i, ip, port);
