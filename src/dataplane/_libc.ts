@@ -75,6 +75,16 @@ export const IOVEC_SIZE = 16;
 export const SOCKADDR_IN_SIZE = 16;
 
 /**
+ * Writes a 64-bit pointer field (little-endian) at `at` of `view` from an address as a number (user-space
+ * addresses fit in 53 bits), allocating nothing (no BigInt).
+ */
+export function writePointer(view: DataView, at: number, address: number): void {
+  const low = address % 0x1_0000_0000;
+  view.setUint32(at, low, true);
+  view.setUint32(at + 4, (address - low) / 0x1_0000_0000, true);
+}
+
+/**
  * Writes a `sockaddr_in` at `offset` of `view`.
  * @throws Error when `host` is not an IPv4 literal
  */

@@ -22,6 +22,7 @@ import {
   MSGHDR_NAMELEN,
   SOCKADDR_IN_SIZE,
   UDP_MAX_PAYLOAD,
+  writePointer,
   writeSockaddrIn,
 } from "./_libc.ts";
 import { GcmSealer, pointerInto } from "./gcm_sealer.ts";
@@ -172,7 +173,7 @@ export class MeshCopies {
       this.#tagPtrs.push(pointerInto(this.#arena, slot + TAG_SCRATCH_AT));
       const hdr = this.#hdrAt + k * MMSGHDR_SIZE;
       this.#view.setUint32(hdr + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
-      this.#setPointer(hdr + MSGHDR_IOV, this.#base + this.#iovAt + k * IOVEC_SIZE);
+      writePointer(this.#view, hdr + MSGHDR_IOV, this.#base + this.#iovAt + k * IOVEC_SIZE);
       this.#view.setBigUint64(hdr + MSGHDR_IOVLEN, 1n, true);
     }
   }
@@ -263,9 +264,9 @@ export class MeshCopies {
         size = FRAME_HEADER + len;
       }
       const hdr = this.#hdrAt + k * MMSGHDR_SIZE;
-      this.#setPointer(hdr + MSGHDR_NAME, destsAddress + d);
+      writePointer(this.#view, hdr + MSGHDR_NAME, destsAddress + d);
       const iov = this.#iovAt + k * IOVEC_SIZE;
-      this.#setPointer(iov, this.#base + start);
+      writePointer(this.#view, iov, this.#base + start);
       this.#view.setUint32(iov + 8, size, true);
       this.#view.setUint32(iov + 12, 0, true);
       this.#used++;
@@ -304,11 +305,5 @@ export class MeshCopies {
     bytes[at + 3] = dests[d + DEST_STREAM + 1]!;
     bytes[at + 4] = dests[d + DEST_STREAM + 2]!;
     bytes[at + 5] = dests[d + DEST_STREAM + 3]!;
-  }
-
-  #setPointer(at: number, address: number): void {
-    const low = address % 0x1_0000_0000;
-    this.#view.setUint32(at, low, true);
-    this.#view.setUint32(at + 4, (address - low) / 0x1_0000_0000, true);
   }
 }

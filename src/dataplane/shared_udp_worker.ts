@@ -48,6 +48,7 @@ import {
   MSGHDR_NAME,
   MSGHDR_NAMELEN,
   SOCKADDR_IN_SIZE,
+  writePointer,
 } from "./_libc.ts";
 import { EPOLL_SYMBOLS, EpollSet } from "./_epoll.ts";
 import { type CopyBytes, DigestWriter } from "./_digest_writer.ts";
@@ -118,12 +119,6 @@ const sendHdrPtrs = Array.from(
 /** Address of the bytes of `data` as a number. */
 function addressOf(data: ArrayBuffer | Uint8Array): number {
   return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data)));
-}
-/** Writes a 64-bit pointer field of `view` from a number, allocating nothing. */
-function setPointer(at: number, address: number): void {
-  const low = address % 0x1_0000_0000;
-  view.setUint32(at, low, true);
-  view.setUint32(at + 4, (address - low) / 0x1_0000_0000, true);
 }
 
 for (let i = 0; i < BATCH; i++) {
@@ -340,9 +335,9 @@ function forwardIngress(
 /** Points send header `k` at one datagram: `length` bytes at `data` to the sockaddr at `name`. */
 function prepare(k: number, name: number, data: number, length: number): void {
   const hdr = OFF_SEND_HDR + k * MMSGHDR_SIZE;
-  setPointer(hdr + MSGHDR_NAME, name);
+  writePointer(view, hdr + MSGHDR_NAME, name);
   const iov = OFF_SEND_IOV + k * IOVEC_SIZE;
-  setPointer(iov, data);
+  writePointer(view, iov, data);
   view.setUint32(iov + 8, length, true);
   view.setUint32(iov + 12, 0, true);
 }
