@@ -7,7 +7,14 @@
 import { ok as assert } from "node:assert/strict";
 import { encodeMeshPacket } from "../src/cluster/mesh_frame.ts";
 import { startRelayCluster, TEST_MESH_KEY } from "./support/mesh.ts";
-import { delay } from "./support/processes.ts";
+import {
+  cachedTestClip,
+  delay,
+  ffmpegPublish,
+  ffmpegRead,
+  gstRead,
+  waitPublishing,
+} from "./support/processes.ts";
 import type { RelayProcess } from "./support/relay.ts";
 import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
 import { udpDrops } from "./support/udp_drops.ts";
@@ -85,3 +92,39 @@ for (const sealed of [true, false]) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "fast plane, sealed mesh: ffmpeg and GStreamer read over UDP on a member whose Worker sends them the parent's video",
+  ignore: !linux,
+  async fn() {
+    await using cluster = await startRelayCluster({
+      count: 2,
+      zoneOf: () => "zone-1",
+      discovery: "static",
+      meshKey: TEST_MESH_KEY,
+      permissions: ["--allow-ffi"],
+      argsOf: () => ["--data-plane", "fast"],
+    });
+    const [a, b] = cluster.relays as [RelayProcess, RelayProcess];
+    await using publisher = ffmpegPublish(await cachedTestClip(60), a.url("live/cam"), "tcp");
+    await waitPublishing(publisher, 15_000);
+    // The first reader makes the member join the tree; the Worker takes over a second after it attached.
+    const warm = await ffmpegRead(b.url("live/cam"), { transport: "udp", seconds: 2 });
+    assert(warm.frames > 0, `first reader on the member: no frame\n${warm.stderr}`);
+    const before = await cutThrough(b);
+    const [viaFfmpeg, viaGst] = await Promise.all([
+      ffmpegRead(b.url("live/cam"), { transport: "udp", seconds: 4 }),
+      gstRead(b.url("live/cam"), { transport: "udp", seconds: 4 }),
+    ]);
+    const served = (await cutThrough(b)) - before;
+    console.log(
+      `ffmpeg decoded ${viaFfmpeg.frames} frames, GStreamer ${viaGst.buffers} buffers over UDP from the member; ` +
+        `the member's Worker sent ${served} datagrams itself`,
+    );
+    // 25 frames/s for about 4 s each (the clip), whatever each peer's start-up takes.
+    assert(viaFfmpeg.frames >= 50, `ffmpeg: ${viaFfmpeg.frames} frames\n${viaFfmpeg.stderr}`);
+    assert(viaGst.buffers >= 50, `GStreamer: ${viaGst.buffers} buffers`);
+    assert(served >= 40, `the member's Worker sent ${served} datagrams itself`);
+  },
+});
