@@ -4,7 +4,7 @@
  * cut-through counter growing with the stream, and packets injected at the member's mesh port never reaching the
  * reader.
  */
-import { ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { encodeMeshPacket } from "../src/cluster/mesh_frame.ts";
 import { startRelayCluster, TEST_MESH_KEY } from "./support/mesh.ts";
 import {
@@ -18,6 +18,8 @@ import {
 import type { RelayProcess } from "./support/relay.ts";
 import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
 import { udpDrops } from "./support/udp_drops.ts";
+import { startProgressReader } from "./support/progress_reader.ts";
+import { treeOf } from "./support/tree_scenario.ts";
 import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
 import {
   FORGED,
@@ -126,5 +128,54 @@ Deno.test({
     assert(viaFfmpeg.frames >= 50, `ffmpeg: ${viaFfmpeg.frames} frames\n${viaFfmpeg.stderr}`);
     assert(viaGst.buffers >= 50, `GStreamer: ${viaGst.buffers} buffers`);
     assert(served >= 40, `the member's Worker sent ${served} datagrams itself`);
+  },
+});
+
+Deno.test({
+  name:
+    "fast plane, sealed chain: SIGKILL of the member that feeds another; the orphan's Worker takes its new parent's video to its UDP reader",
+  ignore: !linux,
+  async fn() {
+    await using cluster = await startRelayCluster({
+      count: 3,
+      zoneOf: () => "zone-1",
+      discovery: "static",
+      fanout: 1,
+      meshKey: TEST_MESH_KEY,
+      permissions: ["--allow-ffi"],
+      argsOf: () => ["--data-plane", "fast"],
+    });
+    const relays = cluster.relays as [RelayProcess, RelayProcess, RelayProcess];
+    await using publisher = ffmpegPublish(await cachedTestClip(60), relays[0].url("live/chain"), "tcp");
+    await waitPublishing(publisher, 15_000);
+    await using first = startProgressReader(relays[1].url("live/chain"), "udp", "reader-1");
+    await using second = startProgressReader(relays[2].url("live/chain"), "udp", "reader-2");
+    await first.waitForFrames(50, 20_000);
+    await second.waitForFrames(50, 20_000);
+    // A chain (fan-out 1): the root feeds one member, which feeds the other.
+    const middle: 1 | 2 = (await treeOf(relays[1], "live/chain"))?.children.length ? 1 : 2;
+    const orphan: 1 | 2 = middle === 1 ? 2 : 1;
+    const orphanReader = orphan === 1 ? first : second;
+    assert((await treeOf(relays[middle], "live/chain"))?.children.length === 1, "a chain of three");
+    await delay(1500); // the orphan's Worker forwards its parent's frames by now
+    const killedAt = Date.now();
+    await relays[middle].stop("SIGKILL");
+    // Re-parented, the orphan binds its new subscription a second later: its Worker sends again.
+    const before = await cutThrough(relays[orphan]);
+    await delay(5000);
+    const served = (await cutThrough(relays[orphan])) - before;
+    const after = orphanReader.framesBetween(killedAt + 2000, Date.now());
+    const gap = orphanReader.longestGapMs(killedAt, Date.now());
+    const tree = await treeOf(relays[orphan], "live/chain");
+    console.log(
+      `SIGKILL ${cluster.nodeName(middle)}: ${
+        cluster.nodeName(orphan)
+      } re-parented to ${tree?.parent}; its reader ` +
+        `decoded ${after} frames in the 3 s after the first 2, longest gap ${gap} ms; its Worker sent ${served} ` +
+        `datagrams itself in 5 s`,
+    );
+    assertEquals(tree?.parent, cluster.nodeName(0), "the orphan's parent is the root now");
+    assert(after >= 30, `the orphan's reader decoded ${after} frames in 3 s after the re-parent`);
+    assert(served >= 20, `the orphan's Worker sent ${served} datagrams after the re-parent`);
   },
 });
