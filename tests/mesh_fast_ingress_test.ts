@@ -97,7 +97,7 @@ for (const sealed of [true, false]) {
 
 Deno.test({
   name:
-    "fast plane, sealed mesh: ffmpeg and GStreamer read over UDP on a member whose Worker sends them the parent's video",
+    "sealed mesh, a root on the portable plane: ffmpeg and GStreamer read over UDP on a fast-plane member whose Worker sends them the root's video",
   ignore: !linux,
   async fn() {
     await using cluster = await startRelayCluster({
@@ -106,7 +106,8 @@ Deno.test({
       discovery: "static",
       meshKey: TEST_MESH_KEY,
       permissions: ["--allow-ffi"],
-      argsOf: () => ["--data-plane", "fast"],
+      // Relays configured differently: the root on the portable plane, the member on the fast one.
+      argsOf: (i) => ["--data-plane", i === 0 ? "portable" : "fast"],
     });
     const [a, b] = cluster.relays as [RelayProcess, RelayProcess];
     await using publisher = ffmpegPublish(await cachedTestClip(60), a.url("live/cam"), "tcp");
