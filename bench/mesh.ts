@@ -16,6 +16,12 @@
 import { fileURLToPath } from "node:url";
 import { compile, freeUdpPair, Lines } from "./support/dataplane_procs.ts";
 import { type MeshBench, startMeshBench } from "./support/mesh_cluster.ts";
+import {
+  formatPlaneSends,
+  type PlaneCounts,
+  planeCountsGrowth,
+  readPlaneCounts,
+} from "./support/plane_counts.ts";
 import { type HopLatency, hopLatency, sendLatency, splitLatencies } from "./support/mesh_latency.ts";
 import { formatThreads, loadAverage, openWindow, type WindowCpu } from "./support/trial_window.ts";
 
@@ -37,6 +43,12 @@ const SEALING = (Deno.env.get("BENCH_MESH_SEALED")?.split(",") ?? ["unsealed", "
 );
 /** `chain`, `fanout` or both. */
 const PARTS = Deno.env.get("BENCH_MESH_PARTS")?.split(",") ?? ["chain", "fanout"];
+/**
+ * Traffic offered once a tree has settled and before its trials, not measured: a member lets its Worker forward
+ * its parent's packets only a second after it changed parent (src/cluster/mesh_source.ts), and a trial that
+ * starts sooner measures that second's hand-offs, not the steady state. `BENCH_MESH_WARMUP_MS`.
+ */
+const WARMUP_MS = Number(Deno.env.get("BENCH_MESH_WARMUP_MS") ?? 2_500);
 
 /** A sink port: whose reader it is. */
 export interface ReaderPort {
@@ -56,6 +68,8 @@ export interface MeshTrial {
   >;
   /** Per relay (index in the cluster): the window's CPU, thread by thread. */
   relays: WindowCpu[];
+  /** Per relay: what its fast plane's datagram counts grew by over the window (empty on the portable plane). */
+  planes: PlaneCounts[];
 }
 
 /**
@@ -86,6 +100,9 @@ export async function meshTrial(
     }
     const loadAvg = loadAverage();
     const relayCount = bench.cluster.relays.length;
+    const planesBefore = await Promise.all(
+      bench.cluster.relays.map((r) => readPlaneCounts(r.host, r.adminPort)),
+    );
     const windows = Array.from({ length: relayCount }, (_, i) => openWindow(bench.pid(i)));
     const { host, port, sourcePort } = bench.blast;
     const blast = await new Deno.Command(`${bin}/blaster`, {
@@ -104,6 +121,10 @@ export async function meshTrial(
       await sink.child.status;
     }
     const relays = windows.map((w) => w.end());
+    const planesAfter = await Promise.all(
+      bench.cluster.relays.map((r) => readPlaneCounts(r.host, r.adminPort)),
+    );
+    const planes = planesAfter.map((after, i) => planeCountsGrowth(planesBefore[i]!, after));
     const latencies = await Promise.all(
       files.map(async (f) => splitLatencies(await Deno.readFile(f), 1, expected)[0]!),
     );
@@ -121,6 +142,7 @@ export async function meshTrial(
         fromSend: sendLatency(latencies[i]!),
       })),
       relays,
+      planes,
     };
     console.error(
       `    ${rate}/s for ${ms / 1000} s: loss ${trial.readers.map((r) => pct(r.loss)).join(" / ")}, CPU ${
@@ -135,6 +157,13 @@ export async function meshTrial(
 
 const pct = (v: number) => `${(v * 100).toFixed(2)} %`;
 const us = (v: number) => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : "-");
+
+/** Offers {@linkcode WARMUP_MS} of packets at `rate` to the readers, unmeasured (see there). */
+async function warmUp(bin: string, bench: MeshBench, readers: ReaderPort[], rate: number): Promise<void> {
+  if (WARMUP_MS <= 0) return;
+  console.error(`    warm-up: ${WARMUP_MS / 1000} s at ${rate}/s, not measured`);
+  await meshTrial(bin, bench, readers, rate, WARMUP_MS);
+}
 
 /** Readers on relays `relays` (ports from the free pool), labelled `label(i)`. */
 async function addReaders(bench: MeshBench, relays: number[], label: (i: number) => string) {
@@ -158,6 +187,7 @@ async function chain(bin: string, plane: "portable" | "fast", sealed: boolean) {
   // Readers by depth: reader d is on the relay at depth d.
   readers.sort((a, b) => depths[a.relay]! - depths[b.relay]!);
   for (const r of readers) r.label = `depth ${depths[r.relay]}`;
+  await warmUp(bin, bench, readers, RATES[0] ?? 2_000);
   const runs = [];
   for (const rate of RATES) {
     const { trial, latencies } = await meshTrial(bin, bench, readers, rate, TRIAL_MS);
@@ -178,6 +208,8 @@ async function chain(bin: string, plane: "portable" | "fast", sealed: boolean) {
         }  ${hop ? `${us(hop.p50Us)} / ${us(hop.p99Us)} / ${us(hop.maxUs)}` : "-"}`,
       );
       for (const line of formatThreads(w, trial.sent)) console.log(`  ${line}`);
+      const sends = formatPlaneSends(trial.planes[r.relay]!);
+      if (sends) console.log(`        ${sends}`);
     }
   }
   return { part: "chain", plane, sealed, runs };
@@ -213,6 +245,7 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
   if (PIN) await pinTo(bench.pid(0), "0");
   const rootReader = await addReaders(bench, [0], () => "root");
   console.error(`  fan-out 4, ${plane}, ${sealed ? "sealed" : "unsealed"}: A (root, 1 reader)`);
+  await warmUp(bin, bench, rootReader, COST_RATE);
   const a = (await meshTrial(bin, bench, rootReader, COST_RATE, COST_MS)).trial;
   const extra = await addReaders(bench, [0, 0, 0, 0], () => "root extra");
   console.error("  B (root, 5 UDP readers)");
@@ -220,6 +253,7 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
   await bench.dropReaders(1);
   const children = await addReaders(bench, [1, 2, 3, 4], (i) => `child ${i}`);
   await bench.settledDepths((d) => d.every((depth, i) => depth === (i === 0 ? 0 : 1)));
+  await warmUp(bin, bench, [...rootReader, ...children], COST_RATE);
   console.error("  C (root, 1 reader + 4 mesh children)");
   const { trial: c, latencies } = await meshTrial(
     bin,
@@ -260,6 +294,10 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
       hops.map((h) => `${us(h.p50Us)}/${us(h.p99Us)}/${us(h.maxUs)}`).join(", ")
     }`,
   );
+  for (const i of [0, 1, 2, 3, 4]) {
+    const sends = formatPlaneSends(c.planes[i]!);
+    if (sends) console.log(`    ${i === 0 ? "root" : `child ${i}`}, phase C: ${sends}`);
+  }
   for (const [name, t] of [["A", a], ["B", b], ["C", c]] as const) {
     console.log(`    root, phase ${name}:`);
     for (const line of formatThreads(t.relays[0]!, t.sent)) console.log(`  ${line}`);

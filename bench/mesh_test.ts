@@ -30,6 +30,11 @@ for (const plane of ["portable", "fast"] as const) {
       }
       assert(hopLatency(latencies[1]!, latencies[2]!).packets > 0, "no packet seen at depth 1 and 2");
       assertEquals(trial.relays.length, 3);
+      // The fast plane's own counts say who sent what; the portable plane has none.
+      for (const sends of trial.planes) assertEquals(sends.sent === undefined, plane === "portable");
+      if (plane === "fast") {
+        assert(trial.planes.every((p) => (p.cut_through ?? 0) > 0), JSON.stringify(trial.planes));
+      }
       assert(trial.relays.every((w) => w.cpuSeconds > 0 && w.groups.some((g) => g.group === "main")));
     } finally {
       await Deno.remove(bin, { recursive: true });

@@ -111,6 +111,10 @@ for (const mode of modes) {
       assertEquals(rejected, []);
       assertEquals(got, expected);
       assertEquals(forwarded, 200, "every packet reached the main thread flagged as forwarded");
+      // The plane's counts (msm_dataplane_datagrams_total) have the worker's mesh copies among those it sent.
+      const stats = plane.stats();
+      assertEquals(stats.cutThrough, 200);
+      assert(stats.sent >= 200, `sent ${stats.sent}, cut through ${stats.cutThrough}`);
     } finally {
       source.close();
       plane.closeSocket(ingress);

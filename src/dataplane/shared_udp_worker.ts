@@ -158,8 +158,16 @@ const meshOpenKeys = new MeshOpenKeys();
 /** The copies to mesh children, built and sealed here. */
 const meshCopies = new MeshCopies((fd, hdrs, n) => {
   for (;;) {
+    stats[PSTAT.sendCalls]!++;
     const sent = s.sendmmsg(fd, hdrs, n, MSG_DONTWAIT);
-    if (sent >= 0 || errno() !== EINTR) return sent;
+    if (sent >= 0) {
+      stats[PSTAT.sent]! += sent; // the plane's "sent" is every datagram it sent, its mesh copies too
+      return sent;
+    }
+    if (errno() !== EINTR) {
+      stats[PSTAT.sendErrors]!++;
+      return sent;
+    }
   }
 }, copyBytes);
 const forwardLengths = new Int32Array(BATCH);
