@@ -127,6 +127,7 @@ for (let i = 0; i < BATCH; i++) {
   view.setBigUint64(iov + 8, BigInt(SLOT), true);
   const hdr = OFF_RECV_HDR + i * MMSGHDR_SIZE;
   view.setBigUint64(hdr + MSGHDR_NAME, base + BigInt(OFF_RECV_NAME + i * SOCKADDR_IN_SIZE), true);
+  view.setUint32(hdr + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
   view.setBigUint64(hdr + MSGHDR_IOV, base + BigInt(iov), true);
   view.setBigUint64(hdr + MSGHDR_IOVLEN, 1n, true);
 }
@@ -135,6 +136,7 @@ for (let i = 0; i < SEND_BATCH; i++) {
   view.setUint32(shdr + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
   view.setBigUint64(shdr + MSGHDR_IOV, base + BigInt(OFF_SEND_IOV + i * IOVEC_SIZE), true);
   view.setBigUint64(shdr + MSGHDR_IOVLEN, 1n, true);
+  view.setBigUint64(OFF_SEND_IOV + i * IOVEC_SIZE + 8, 0n, true);
 }
 
 /** Open sockets by fd. */
@@ -221,11 +223,12 @@ function drain(sock: Socket): void {
   // relay's frames this worker already sent on (those wait for the hold like digests, in batches).
   let promptly = false;
   for (let round = 0; round < ROUNDS_PER_SOCKET; round++) {
-    for (let i = 0; i < BATCH; i++) {
-      view.setUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
-    }
     const n = s.recvmmsg(sock.fd, recvHdrPtr, BATCH, MSG_DONTWAIT, null);
     if (n <= 0) break; // EAGAIN (drained), or an ICMP error surfaced
+    // The kernel wrote the address length of the n it filled: reset theirs for the next call (the rest kept it).
+    for (let i = 0; i < n; i++) {
+      view.setUint32(OFF_RECV_HDR + i * MMSGHDR_SIZE + MSGHDR_NAMELEN, SOCKADDR_IN_SIZE, true);
+    }
     let forwardCount = 0;
     let arrivalMs = -1;
     for (let i = 0; i < n; i++) {
@@ -328,8 +331,9 @@ function forwardIngress(
   route.rewrite(bytes, slotAt);
   const destCount = route.spec.dests.length >> 4;
   let k = 0;
+  setSendIov(0, baseAddress + slotAt, len);
   for (let d = 0; d < destCount; d++) {
-    prepare(k, target.dests + d * 16, baseAddress + slotAt, len);
+    pointSendHeader(k, target.dests + d * 16, 0);
     if (++k === SEND_BATCH) {
       sendPrepared(target.fd, k);
       k = 0;
@@ -342,12 +346,36 @@ function forwardIngress(
 
 /** Points send header `k` at one datagram: `length` bytes at `data` to the sockaddr at `name`. */
 function prepare(k: number, name: number, data: number, length: number): void {
+  setSendIov(k, data, length);
+  pointSendHeader(k, name, k);
+}
+
+/**
+ * What each send header points at now (destination address, and which iovec), so that a header is written only
+ * where it changes: the copies of a packet share one iovec, and a route's copies go to the same addresses in the
+ * same header positions wake-up after wake-up, so in a steady state a copy writes nothing and a packet one iovec.
+ */
+const sendHeaderName = new Float64Array(SEND_BATCH).fill(-1);
+const sendHeaderIov = Int32Array.from({ length: SEND_BATCH }, (_, k) => k);
+
+/** Points send header `k` at the `sockaddr_in` at address `name` and at iovec `iov`. */
+function pointSendHeader(k: number, name: number, iov: number): void {
   const hdr = OFF_SEND_HDR + k * MMSGHDR_SIZE;
-  writePointer(view, hdr + MSGHDR_NAME, name);
-  const iov = OFF_SEND_IOV + k * IOVEC_SIZE;
+  if (sendHeaderName[k] !== name) {
+    writePointer(view, hdr + MSGHDR_NAME, name);
+    sendHeaderName[k] = name;
+  }
+  if (sendHeaderIov[k] !== iov) {
+    writePointer(view, hdr + MSGHDR_IOV, baseAddress + OFF_SEND_IOV + iov * IOVEC_SIZE);
+    sendHeaderIov[k] = iov;
+  }
+}
+
+/** Sets iovec `i` to the `length` bytes at address `data` (its length's high half is 0 from the start). */
+function setSendIov(i: number, data: number, length: number): void {
+  const iov = OFF_SEND_IOV + i * IOVEC_SIZE;
   writePointer(view, iov, data);
   view.setUint32(iov + 8, length, true);
-  view.setUint32(iov + 12, 0, true);
 }
 
 /** Sends the first `count` forwarded slots of the current batch to every destination of the socket's route. */
@@ -355,10 +383,10 @@ function forward(sock: Socket, count: number): void {
   const destCount = sock.route.spec.dests.length >> 4;
   let k = 0;
   for (let p = 0; p < count; p++) {
-    const slot = baseAddress + OFF_SLOTS + forwardSlots[p]! * SLOT_STRIDE;
-    const len = forwardLengths[p]!;
+    // Packet p's copies share iovec p (count <= BATCH < SEND_BATCH: a flush below leaves none in use but p's).
+    setSendIov(p, baseAddress + OFF_SLOTS + forwardSlots[p]! * SLOT_STRIDE, forwardLengths[p]!);
     for (let d = 0; d < destCount; d++) {
-      prepare(k, sock.dests + d * 16, slot, len);
+      pointSendHeader(k, sock.dests + d * 16, p);
       if (++k === SEND_BATCH) {
         sendPrepared(sock.fd, k);
         k = 0;
