@@ -22,8 +22,12 @@ export const SEND_RING_HEADER = 128;
 const READ = 16;
 const CHUNK_HEADER = 8;
 const SKIP = 0xffff_ffff;
-/** Data bytes of the plane's ring. */
-export const SEND_RING_BYTES = 2 * 1024 * 1024;
+/**
+ * Data bytes of the plane's ring: two of the main thread's largest flushes (its outbox holds 256 KiB). Every page
+ * of the ring becomes resident as the writer goes round, so its size is memory the relay holds for good (2 MiB
+ * before); a flush that finds it full goes as a message, in order.
+ */
+export const SEND_RING_BYTES = 512 * 1024;
 const MIN_BYTES = 4096;
 
 /** Visits one chunk: `records` send records from `at` in {@linkcode SendRing.bytes}, `length` bytes. */

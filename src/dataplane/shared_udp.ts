@@ -86,7 +86,7 @@ export interface PlaneStats {
   cutThrough: number;
   /** Outbox flushes (batches handed to the worker). */
   flushes: number;
-  /** Flushes posted as messages because the send ring was full (the worker lagged 2 MiB of sends behind). */
+  /** Flushes posted as messages because the send ring was full (the worker lagged a ring of sends behind, `SEND_RING_BYTES`). */
   sendRingFull: number;
   /** Times the worker stopped reading because this thread lagged too far behind (see `MAX_BACKLOG_BYTES`). */
   backlogPauses: number;
