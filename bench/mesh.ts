@@ -8,14 +8,16 @@
  *   thread; at each rate of RATES, trials of TRIAL_MS.
  * - **fan-out 4**: a root with 4 member children. Three cost trials of COST_MS on the root: A (1 UDP reader),
  *   B (5 UDP readers), C (1 UDP reader + 4 mesh children, each with a reader): CPU per mesh copy (C - A) / 4
- *   against CPU per UDP reader copy (B - A) / 4, and each child's cost per packet.
- * Both on `--data-plane portable` and `fast`, sealed (`--mesh-key`) and unsealed. Prints tables, writes
+ *   against CPU per UDP reader copy (B - A) / 4, also thread by thread, and each child's cost per packet.
+ * Every tree gets WARMUP_MS of the stream before its trials, unmeasured; each relay's fast plane says how much it
+ * sent by its Worker alone. Both on `--data-plane portable` and `fast`, sealed (`--mesh-key`) and unsealed. Prints tables, writes
  * bench/output/mesh.json.
  * @module
  */
 import { fileURLToPath } from "node:url";
 import { compile, freeUdpPair, Lines } from "./support/dataplane_procs.ts";
 import { type MeshBench, startMeshBench } from "./support/mesh_cluster.ts";
+import { copyCosts } from "./support/copy_costs.ts";
 import {
   formatPlaneSends,
   type PlaneCounts,
@@ -283,6 +285,15 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
         (meshCopy / udpCopy).toFixed(2)
       }, goal <= 1.5)`,
   );
+  const byGroup = copyCosts({ w: a.relays[0]!, sent: a.sent }, { w: b.relays[0]!, sent: b.sent }, {
+    w: c.relays[0]!,
+    sent: c.sent,
+  }, 4).filter((g) => g.group !== "all");
+  console.log(
+    `    per copy by thread (UDP / mesh µs): ${
+      byGroup.map((g) => `${g.group} ${g.udpCopyUs.toFixed(2)} / ${g.meshCopyUs.toFixed(2)}`).join(", ")
+    } (the Worker's is the data plane; the main thread's mesh share is the children's heartbeats, reports and leases)`,
+  );
   console.log(
     `    children µs/pkt in (mesh ingress + 1 UDP copy): ${childIn.map((v) => v.toFixed(2)).join(", ")}; ` +
       `loss A ${pct(a.readers[0]!.loss)}, B max ${pct(Math.max(...b.readers.map((r) => r.loss)))}, C ${
@@ -310,6 +321,7 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
     udpCopyUs: udpCopy,
     meshCopyUs: meshCopy,
     meshToUdpRatio: meshCopy / udpCopy,
+    copyCostsByThread: byGroup,
     childUsPerPacket: childIn,
     hops,
     trials: { a, b, c },
