@@ -138,12 +138,20 @@ async function trial(
       ...(relay.sourcePort ? [String(relay.sourcePort)] : []),
     ],
     stdout: "piped",
+    stderr: "piped",
   }).output().finally(() => {
     clearTimeout(midTimer);
     clearInterval(sliceTimer);
     clearInterval(rssTimer);
   });
   if (cpuMarks.length < 7) cpuMarks.push(cpuSeconds(relay.pid));
+  if (!blast.success) {
+    sink.kill();
+    await sink.status;
+    throw new Error(
+      `The blaster failed (exit ${blast.code}): ${new TextDecoder().decode(blast.stderr).trim()}`,
+    );
+  }
   const sent = JSON.parse(new TextDecoder().decode(blast.stdout)) as { sent: number; seconds: number };
   const result = JSON.parse((await sinkLines.next(10_000)) ?? "{}") as {
     received: number[];
@@ -151,6 +159,7 @@ async function trial(
     reordered: number[];
   };
   await sink.status;
+  if (!Array.isArray(result.received)) throw new Error("The sink ended without its counts");
   const w = window.end();
   cpuMarks.push(cpuSeconds(relay.pid));
   const perSlice = (rate * sinkPorts.length * ms) / 6 / 1000;

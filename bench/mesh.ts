@@ -167,11 +167,19 @@ async function warmUp(bin: string, bench: MeshBench, readers: ReaderPort[], rate
   await meshTrial(bin, bench, readers, rate, WARMUP_MS);
 }
 
-/** Readers on relays `relays` (ports from the free pool), labelled `label(i)`. */
+/**
+ * Client port pairs handed out so far: free while no trial runs (each sink binds its port for a trial only), so
+ * the kernel could give one out again, and two readers would share a sink port.
+ */
+const claimedPorts: number[] = [];
+
+/** Readers on relays `relays` (ports from the free pool, none claimed before), labelled `label(i)`. */
 async function addReaders(bench: MeshBench, relays: number[], label: (i: number) => string) {
   const out: ReaderPort[] = [];
   for (const relay of relays) {
-    const port = freeUdpPair();
+    const source = bench.blast.sourcePort;
+    const port = freeUdpPair([...claimedPorts, source, source + 1]);
+    claimedPorts.push(port, port + 1);
     await bench.addReader(relay, port);
     out.push({ port, relay, label: label(relay) });
   }

@@ -6,11 +6,15 @@ import { fileURLToPath } from "node:url";
 
 const C_DIR = fileURLToPath(new URL("../c/", import.meta.url));
 
-/** Two consecutive free UDP ports starting on an even one (an RTP/RTCP client_port pair). */
-export function freeUdpPair(): number {
+/**
+ * Two consecutive free UDP ports starting on an even one (an RTP/RTCP client_port pair), neither of them in
+ * `avoid`: ports another process of the bench will bind later (free now, so the kernel may hand them out again).
+ */
+export function freeUdpPair(avoid: readonly number[] = []): number {
   for (let i = 0; i < 100; i++) {
     const [p] = freeUdpPorts(1) as [number];
     const even = p - (p % 2);
+    if (avoid.includes(even) || avoid.includes(even + 1)) continue;
     try {
       const a = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: even });
       const b = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: even + 1 });

@@ -48,8 +48,9 @@ async function startMsmRelay(dests: number[], fast = false): Promise<Relay> {
   await new Promise((r) => setTimeout(r, 1000));
   const idleRss = rssBytes(relay.process.pid);
   const url = relay.url("bench");
-  // The blaster sends from the publisher's client port, the sink receives on the readers' client ports.
-  const source = freeUdpPair();
+  // The blaster sends from the publisher's client port, the sink receives on the readers' client ports (bound
+  // only while a trial runs: the source must not be one of them).
+  const source = freeUdpPair(dests);
   const publisher = await startRtspPublisher(url, SDP, { transport: "udp", clientPort: source });
   const serverPort = publisher.serverPort!;
   const readers: RtspReader[] = [];
