@@ -23,7 +23,7 @@ import type { MeshOpenKeySpec } from "./mesh_open.ts";
 /** Main thread -> worker. */
 export type PlaneCommand =
   /** `id`: the socket's id in receive records, unique over the plane's life. */
-  | { type: "open"; fd: number; id: number }
+  | { type: "open"; fd: number; id: number; sendFd: number }
   | { type: "close"; fd: number }
   | { type: "send"; buf: ArrayBuffer; count: number }
   | { type: "stop"; shared?: undefined }

@@ -73,6 +73,8 @@ export const DIGEST_HOLD_MS = 20;
 /** One receiving socket. */
 export interface Socket {
   readonly fd: number;
+  /** The socket this one's datagrams leave from: its send twin on the same port, or `fd` itself (shared_udp.ts). */
+  readonly sendFd: number;
   /** The main thread's id of the socket, in its receive records and as its epoll tag. */
   readonly id: number;
   readonly route: Route;
@@ -89,9 +91,10 @@ export interface Socket {
 }
 
 /** A socket just opened: no route yet. */
-export function newSocket(fd: number, id: number): Socket {
+export function newSocket(fd: number, id: number, sendFd = -1): Socket {
   return {
     fd,
+    sendFd: sendFd >= 0 ? sendFd : fd,
     id,
     route: new Route(),
     dests: 0,

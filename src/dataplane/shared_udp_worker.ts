@@ -159,9 +159,10 @@ const meshIngress = new MeshIngressTable();
 const meshOpenKeys = new MeshOpenKeys();
 /** The copies to mesh children, built and sealed here. */
 const meshCopies = new MeshCopies((fd, hdrs, n) => {
+  const from = sockets.get(fd)?.sendFd ?? fd;
   for (;;) {
     stats[PSTAT.sendCalls]!++;
-    const sent = s.sendmmsg(fd, hdrs, n, MSG_DONTWAIT);
+    const sent = s.sendmmsg(from, hdrs, n, MSG_DONTWAIT);
     if (sent >= 0) {
       stats[PSTAT.sent]! += sent; // the plane's "sent" is every datagram it sent, its mesh copies too
       return sent;
@@ -335,11 +336,11 @@ function forwardIngress(
   for (let d = 0; d < destCount; d++) {
     pointSendHeader(k, target.dests + d * 16, 0);
     if (++k === SEND_BATCH) {
-      sendPrepared(target.fd, k);
+      sendPrepared(target.sendFd, k);
       k = 0;
     }
   }
-  if (k > 0) sendPrepared(target.fd, k);
+  if (k > 0) sendPrepared(target.sendFd, k);
   stats[PSTAT.cutThrough]! += destCount;
   return true;
 }
@@ -388,12 +389,12 @@ function forward(sock: Socket, count: number): void {
     for (let d = 0; d < destCount; d++) {
       pointSendHeader(k, sock.dests + d * 16, p);
       if (++k === SEND_BATCH) {
-        sendPrepared(sock.fd, k);
+        sendPrepared(sock.sendFd, k);
         k = 0;
       }
     }
   }
-  if (k > 0) sendPrepared(sock.fd, k);
+  if (k > 0) sendPrepared(sock.sendFd, k);
   stats[PSTAT.cutThrough]! += count * destCount;
   const mesh = sock.route.spec.mesh;
   if (sock.meshDests === 0 || !mesh || !sockets.has(mesh.fd)) return;
@@ -411,6 +412,12 @@ function forward(sock: Socket, count: number): void {
   }
   meshCopies.flush();
   stats[PSTAT.cutThrough]! += count * (mesh.dests.length / MESH_DEST_SIZE);
+}
+
+/** Sends the first `n` prepared send headers from the open socket `fd` (from its send twin); none if it closed. */
+function sendFrom(fd: number, n: number): void {
+  const sock = sockets.get(fd);
+  if (sock !== undefined) sendPrepared(sock.sendFd, n);
 }
 
 /** Sends the first `n` prepared send headers on `fd`, skipping datagrams the kernel refuses. */
@@ -456,7 +463,7 @@ function sendRecords(v: DataView, address: number, start: number, count: number)
     const len = v.getUint32(start + off + 4, true);
     const payloadAt = v.getUint32(start + off + SEND_PAYLOAD_AT, true);
     if (fd !== runFd || k === SEND_BATCH) {
-      if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
+      if (k > 0) sendFrom(runFd, k);
       k = 0;
       runFd = fd;
     }
@@ -464,7 +471,7 @@ function sendRecords(v: DataView, address: number, start: number, count: number)
     // A record that repeats an earlier payload carries no payload bytes of its own.
     off += SEND_HEADER + (payloadAt === off + SEND_HEADER ? align4(len) : 0);
   }
-  if (k > 0 && sockets.has(runFd)) sendPrepared(runFd, k);
+  if (k > 0) sendFrom(runFd, k);
 }
 
 /** The main thread's ring of send batches (from `init` on), a view of it and its address. */
@@ -494,6 +501,7 @@ function closeSocket(sock: Socket): void {
   try {
     epoll.remove(sock.fd);
   } finally {
+    if (sock.sendFd !== sock.fd) s.close(sock.sendFd);
     s.close(sock.fd);
   }
 }
@@ -585,7 +593,7 @@ scope.onmessage = (event: MessageEvent<PostedCommand>): void => {
         sendRingAddress = addressOf(sendRing.bytes);
         break;
       case "open": {
-        const sock = newSocket(cmd.fd, cmd.id);
+        const sock = newSocket(cmd.fd, cmd.id, cmd.sendFd);
         sockets.set(cmd.fd, sock); // first, so that its close still closes it if epoll refuses it
         epoll.add(cmd.fd, cmd.id);
         // Started from a task of its own: the loop blocks in epoll_wait() between its yields.
