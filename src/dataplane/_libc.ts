@@ -15,6 +15,8 @@ export const LIBC_SYMBOLS = {
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  sendto: { parameters: ["i32", "pointer", "usize", "i32", "pointer", "u32"], result: "isize" },
+  recv: { parameters: ["i32", "pointer", "usize", "i32"], result: "isize" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "pointer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -39,8 +41,8 @@ export const SO_RCVTIMEO = 20;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const SO_REUSEPORT = 15;
-export const SO_ATTACH_REUSEPORT_CBPF = 51;
 export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
 export const MSG_WAITFORONE = 0x10000;
 export const EFD_CLOEXEC = 0x80000;
 export const EFD_NONBLOCK = 0x800;

@@ -8,7 +8,6 @@ import { IOVEC_SIZE, MMSGHDR_SIZE, SOCKADDR_IN_SIZE } from "./_libc.ts";
 import { Route } from "./route.ts";
 import type { DigestWriter } from "./_digest_writer.ts";
 
-export const MSG_DONTWAIT = 0x40;
 /** Datagrams per recvmmsg / sendmmsg. */
 export const BATCH = 64;
 /**

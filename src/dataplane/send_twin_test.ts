@@ -1,6 +1,15 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { FastUdpPlane } from "./shared_udp.ts";
 import { bindFree } from "../../tests/support/plane_sockets.ts";
+import {
+  AF_INET,
+  openLibc,
+  SO_REUSEPORT,
+  SOCK_DGRAM,
+  SOCKADDR_IN_SIZE,
+  SOL_SOCKET,
+  writeSockaddrIn,
+} from "./_libc.ts";
 
 const linux = Deno.build.os === "linux";
 
@@ -12,11 +21,28 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
   }
 }
 
-/** UDP sockets of this process's network namespace bound on 127.0.0.1:`port` (/proc/net/udp). */
-function boundOn(port: number): number {
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+/** UDP sockets of this process's network namespace bound on 127.0.0.1:`port` (/proc/net/udp), or on 0.0.0.0. */
+function boundOn(port: number, any = false): number {
+  const local = `${any ? "00000000" : "0100007F"}:${port.toString(16).toUpperCase().padStart(4, "0")}`;
   return Deno.readTextFileSync("/proc/net/udp").split("\n").filter((l) => l.trim().split(/\s+/)[1] === local)
     .length;
+}
+
+/** Whether a socket that sets SO_REUSEPORT (as a process that wants to share a port would) binds 127.0.0.1:`port`. */
+function canJoin(port: number): boolean {
+  const libc = openLibc();
+  const s = libc.symbols;
+  const fd = s.socket(AF_INET, SOCK_DGRAM, 0);
+  try {
+    const one = new Int32Array([1]);
+    s.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, Deno.UnsafePointer.of(one), 4);
+    const addr = new Uint8Array(SOCKADDR_IN_SIZE);
+    writeSockaddrIn(new DataView(addr.buffer), 0, "127.0.0.1", port);
+    return s.bind(fd, Deno.UnsafePointer.of(addr), SOCKADDR_IN_SIZE) === 0;
+  } finally {
+    s.close(fd);
+    libc.close();
+  }
 }
 
 function canBind(port: number): boolean {
@@ -46,7 +72,8 @@ Deno.test({
       ({ fd, port } = bindFree(plane, () => received++));
       // The socket and its send twin.
       assertEquals(boundOn(port), 2);
-      // Neither another socket nor another plane gets the port (a twin must not make it shareable).
+      // Neither another socket, nor another plane, nor one that asks to share the port gets it.
+      assertEquals(canJoin(port), false);
       assertThrows(
         () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }),
         Deno.errors.AddrInUse,
@@ -77,6 +104,37 @@ Deno.test({
       if (fd >= 0) plane.closeSocket(fd);
       for (const s of senders) s.close();
       reader.close();
+      await plane.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a plane socket on the any address gets its send twin too, and every datagram",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    const sender = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    let received = 0;
+    let fd = -1;
+    try {
+      for (let attempt = 0; fd < 0; attempt++) {
+        const port = 40000 + 2 * Math.floor(Math.random() * 5000);
+        try {
+          fd = plane.bind("0.0.0.0", port, () => received++);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
+          continue;
+        }
+        assertEquals(boundOn(port, true), 2);
+        for (let i = 0; i < 20; i++) {
+          await sender.send(new Uint8Array([i]), { transport: "udp", hostname: "127.0.0.1", port });
+        }
+      }
+      await until("20 datagrams", () => received === 20);
+    } finally {
+      if (fd >= 0) plane.closeSocket(fd);
+      sender.close();
       await plane.close();
     }
   },

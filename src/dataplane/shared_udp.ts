@@ -30,8 +30,8 @@ import {
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   type Libc,
+  MSG_DONTWAIT,
   openLibc,
-  SO_ATTACH_REUSEPORT_CBPF,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
   SO_REUSEPORT,
@@ -61,21 +61,6 @@ import { ipv4Number } from "../address.ts";
 /** Packets in the outbox that trigger an immediate flush. */
 export const OUTBOX_PACKETS = 64;
 const SOCK_NONBLOCK = 0x800;
-/** One classic BPF instruction, `ret #0`: a reuseport group's socket 0 takes every datagram. */
-const FIRST_SOCKET_INSN = new Uint8Array([0x06, 0, 0, 0, 0, 0, 0, 0]); // { BPF_RET | BPF_K, jt 0, jf 0, k 0 }
-/** Its `struct sock_fprog` (made at first use: taking a pointer needs --allow-ffi, which the portable plane lacks). */
-let firstSocketProgram: Uint8Array | null = null;
-
-function firstSocketProgramOf(): Uint8Array {
-  if (firstSocketProgram === null) {
-    const prog = new Uint8Array(16); // { unsigned short len; struct sock_filter *filter; }
-    const view = new DataView(prog.buffer);
-    view.setUint16(0, 1, true);
-    view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(FIRST_SOCKET_INSN))), true);
-    firstSocketProgram = prog;
-  }
-  return firstSocketProgram;
-}
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const OUTBOX_BYTES = 256 * 1024;
 
@@ -220,70 +205,99 @@ export class FastUdpPlane {
     onDigest: PlaneDigestHandler | null = null,
   ): number {
     if (this.#closed) throw new Error("Cannot bind on the fast UDP plane: it is closed");
-    const s = this.#libc.symbols;
-    const fd = s.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) throw new Error(`Cannot create a UDP socket: errno ${this.#errno()}`);
-    this.#setInt(fd, SO_RCVBUFFORCE, SOCKET_BUFFER_BYTES) || this.#setInt(fd, SO_RCVBUF, SOCKET_BUFFER_BYTES);
-    this.#setInt(fd, SO_SNDBUFFORCE, SOCKET_BUFFER_BYTES) || this.#setInt(fd, SO_SNDBUF, SOCKET_BUFFER_BYTES);
     const addr = new Uint8Array(SOCKADDR_IN_SIZE);
-    try {
-      writeSockaddrIn(new DataView(addr.buffer), 0, hostname, port);
-    } catch (err) {
-      s.close(fd);
-      throw err;
-    }
-    if (s.bind(fd, Deno.UnsafePointer.of(addr), SOCKADDR_IN_SIZE) !== 0) {
-      const errno = this.#errno();
-      s.close(fd);
+    writeSockaddrIn(new DataView(addr.buffer), 0, hostname, port);
+    const first = this.#boundSocket(addr, false);
+    if (first < 0) {
+      const errno = -first;
       const message = `Cannot bind UDP ${hostname}:${port}: errno ${errno}`;
       throw errno === EADDRINUSE ? new Deno.errors.AddrInUse(message) : new Error(message);
     }
+    const reader = port === 0 ? -1 : this.#joinReader(first, addr, hostname);
+    // With a reader of its own, `first` only sends (see #joinReader); alone, it does both.
+    const fd = reader >= 0 ? reader : first;
+    const sendFd = reader >= 0 ? first : -1;
     const id = this.#lastSocketId = (this.#lastSocketId % 0xffff_ffff) + 1; // 1 .. 2^32 - 1 (0: the eventfd)
     const sock: PlaneSocket = { id, handler, onDigest, ring: null, digest: null, processed: 0 };
     this.#sockets.set(fd, sock);
     this.#socketsById.set(id, sock);
-    const sendFd = port === 0 ? -1 : this.#openSendTwin(fd, addr);
     this.#post({ type: "open", fd, id, sendFd });
     return fd;
   }
 
-  /**
-   * A second socket on the address of `fd`, which the worker sends from and never receives on: -1 when the kernel
-   * refuses one (then the worker sends from `fd`). The worker waits for `fd` in epoll, and a socket in an epoll
-   * set has a waiter on its queue, so the kernel calls epoll's wake-up for every datagram the socket sent once
-   * the datagram is freed (at once on loopback, at transmit completion on a NIC): about 0.17 µs a copy, 5 % of
-   * the C reference's cost when it only adds an epoll watch on its socket (bench/README.md, section d). The twin
-   * shares the port through SO_REUSEPORT, set on `fd` only after `fd` was bound alone, so a port another socket
-   * holds still fails with EADDRINUSE and two relays never share a port (a socket without SO_REUSEPORT cannot join
-   * one with it); a one-instruction reuseport program makes the group's first socket, `fd`, receive every datagram.
-   */
-  #openSendTwin(fd: number, addr: Uint8Array): number {
+  /** A UDP socket with the plane's buffers bound to `addr` (SO_REUSEPORT set first with `shared`), or -errno. */
+  #boundSocket(addr: Uint8Array, shared: boolean): number {
     const s = this.#libc.symbols;
-    if (!this.#setInt(fd, SO_REUSEPORT, 1)) return -1;
-    const twin = s.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (twin >= 0) {
-      this.#setInt(twin, SO_SNDBUFFORCE, SOCKET_BUFFER_BYTES) ||
-        this.#setInt(twin, SO_SNDBUF, SOCKET_BUFFER_BYTES);
-      if (
-        this.#setInt(twin, SO_REUSEPORT, 1) &&
-        s.bind(twin, Deno.UnsafePointer.of(addr), SOCKADDR_IN_SIZE) === 0 &&
-        s.setsockopt(
-            twin,
-            SOL_SOCKET,
-            SO_ATTACH_REUSEPORT_CBPF,
-            Deno.UnsafePointer.of(firstSocketProgramOf()),
-            16,
-          ) ===
-          0
-      ) {
-        // SO_REUSEPORT stays set: the kernel consults the group's program only while it is (cleared, datagrams
-        // went to the twin). A socket of this user that sets it too may join, and the program keeps it deaf.
-        return twin;
-      }
-      s.close(twin);
+    const fd = s.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -this.#errno();
+    this.#setInt(fd, SO_RCVBUFFORCE, SOCKET_BUFFER_BYTES) || this.#setInt(fd, SO_RCVBUF, SOCKET_BUFFER_BYTES);
+    this.#setInt(fd, SO_SNDBUFFORCE, SOCKET_BUFFER_BYTES) || this.#setInt(fd, SO_SNDBUF, SOCKET_BUFFER_BYTES);
+    if (
+      (shared && !this.#setInt(fd, SO_REUSEPORT, 1)) ||
+      s.bind(fd, Deno.UnsafePointer.of(addr), SOCKADDR_IN_SIZE)
+    ) {
+      const errno = this.#errno();
+      s.close(fd);
+      return -errno;
     }
-    this.#setInt(fd, SO_REUSEPORT, 0);
-    return -1;
+    return fd;
+  }
+
+  /**
+   * A second socket on the port of `first` that takes every datagram for it, so that `first` only sends: -1 when
+   * the kernel will not have it (then `first` does both). The worker waits for its receiving socket in epoll, and a
+   * socket in an epoll set has a waiter on its queue, so the kernel ran epoll's wake-up for every datagram that
+   * socket sent, once the datagram was freed (at once on loopback, at transmit completion on a NIC): the C
+   * reference pays 3.5-7 % more with only an idle epoll watch on its socket (bench/README.md, section d).
+   *
+   * `first` was bound alone (a port anyone holds failed there, exactly as without the pair); the reader joins it
+   * through SO_REUSEPORT, which is then cleared on both, so no other socket can join the port. Without it the
+   * kernel gives a datagram to the first of the port's sockets in its table, the one bound last: the reader. A
+   * probe datagram checks that before the pair is used.
+   */
+  #joinReader(first: number, addr: Uint8Array, hostname: string): number {
+    const s = this.#libc.symbols;
+    if (!this.#setInt(first, SO_REUSEPORT, 1)) return -1;
+    const reader = this.#boundSocket(addr, true);
+    this.#setInt(first, SO_REUSEPORT, 0);
+    if (reader < 0) return -1;
+    this.#setInt(reader, SO_REUSEPORT, 0);
+    if (!this.#probeReaches(reader, first, addr, hostname)) {
+      s.close(reader);
+      return -1;
+    }
+    // What still reaches the sender (broadcast and multicast go to every socket of a port) stays small.
+    this.#setInt(first, SO_RCVBUF, 0);
+    return reader;
+  }
+
+  /** Whether a datagram sent to `addr` (127.0.0.1 for the any address) arrives at `reader` and not at `other`. */
+  #probeReaches(reader: number, other: number, addr: Uint8Array, hostname: string): boolean {
+    const s = this.#libc.symbols;
+    const probe = s.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (probe < 0) return false;
+    try {
+      const to = addr.slice();
+      if (hostname === "0.0.0.0") {
+        writeSockaddrIn(new DataView(to.buffer), 0, "127.0.0.1", (addr[2]! << 8) | addr[3]!);
+      }
+      const byte = new Uint8Array(1);
+      const sent = s.sendto(
+        probe,
+        Deno.UnsafePointer.of(byte),
+        1n,
+        0,
+        Deno.UnsafePointer.of(to),
+        SOCKADDR_IN_SIZE,
+      );
+      if (Number(sent) !== 1) return false;
+      // Loopback delivers within sendto(): the datagram is queued by now, if at all.
+      const toReader = Number(s.recv(reader, Deno.UnsafePointer.of(byte), 1n, MSG_DONTWAIT)) === 1;
+      const toOther = Number(s.recv(other, Deno.UnsafePointer.of(byte), 1n, MSG_DONTWAIT)) === 1;
+      return toReader && !toOther;
+    } finally {
+      s.close(probe);
+    }
   }
 
   #errno(): number {
