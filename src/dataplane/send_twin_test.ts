@@ -118,18 +118,11 @@ Deno.test({
     let received = 0;
     let fd = -1;
     try {
-      for (let attempt = 0; fd < 0; attempt++) {
-        const port = 40000 + 2 * Math.floor(Math.random() * 5000);
-        try {
-          fd = plane.bind("0.0.0.0", port, () => received++);
-        } catch (err) {
-          if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
-          continue;
-        }
-        assertEquals(boundOn(port, true), 2);
-        for (let i = 0; i < 20; i++) {
-          await sender.send(new Uint8Array([i]), { transport: "udp", hostname: "127.0.0.1", port });
-        }
+      let port: number;
+      ({ fd, port } = bindFree(plane, () => received++, null, "0.0.0.0"));
+      assertEquals(boundOn(port, true), 2);
+      for (let i = 0; i < 20; i++) {
+        await sender.send(new Uint8Array([i]), { transport: "udp", hostname: "127.0.0.1", port });
       }
       await until("20 datagrams", () => received === 20);
     } finally {

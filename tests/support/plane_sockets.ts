@@ -1,5 +1,5 @@
 /**
- * Sockets of a fast UDP plane for its tests: bound on a free even port of 127.0.0.1 (40000-49998).
+ * Sockets of a fast UDP plane for its tests: bound on a free even port (40000-49998), of 127.0.0.1 by default.
  * @module
  */
 import type { FastUdpPlane, PlaneDigestHandler, PlaneHandler } from "../../src/dataplane/shared_udp.ts";
@@ -12,11 +12,12 @@ export function bindFree(
   plane: FastUdpPlane,
   handler: PlaneHandler,
   onDigest: PlaneDigestHandler | null = null,
+  hostname = "127.0.0.1",
 ): { fd: number; port: number } {
   for (let attempt = 0;; attempt++) {
     const port = 40000 + 2 * Math.floor(Math.random() * 5000);
     try {
-      return { fd: plane.bind("127.0.0.1", port, handler, onDigest), port };
+      return { fd: plane.bind(hostname, port, handler, onDigest), port };
     } catch (err) {
       if (!(err instanceof Deno.errors.AddrInUse) || attempt > 20) throw err;
     }
