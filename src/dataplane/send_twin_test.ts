@@ -132,3 +132,20 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a plane that stops frees the ports of its open sockets and their send twins",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    let port = -1;
+    try {
+      ({ port } = bindFree(plane, () => {}));
+      assertEquals(boundOn(port), 2);
+    } finally {
+      await plane.close();
+    }
+    await until("the port freed", () => canBind(port));
+    assertEquals(boundOn(port), 0);
+  },
+});

@@ -495,6 +495,15 @@ function sendFromRing(): boolean {
   return true;
 }
 
+/** Closes every socket and its send twin (the plane stops). */
+function closeAllSockets(): void {
+  for (const sock of sockets.values()) {
+    if (sock.sendFd !== sock.fd) s.close(sock.sendFd);
+    s.close(sock.fd);
+  }
+  sockets.clear();
+}
+
 /** Stops receiving on a socket and closes it (the worker is never inside epoll_wait() here). */
 function closeSocket(sock: Socket): void {
   sockets.delete(sock.fd);
@@ -565,8 +574,7 @@ async function run(): Promise<void> {
     if (staged > 0 && performance.now() - stagedSince >= holdMs) postStaged();
   }
   postStaged();
-  for (const sock of sockets.values()) s.close(sock.fd);
-  sockets.clear();
+  closeAllSockets();
   epoll.close();
   meshCopies.close();
   meshOpenKeys.close();
@@ -651,8 +659,7 @@ scope.onmessage = (event: MessageEvent<PostedCommand>): void => {
       case "stop":
         stopped = true;
         if (!running) {
-          for (const sock of sockets.values()) s.close(sock.fd);
-          sockets.clear();
+          closeAllSockets();
           epoll.close();
           meshCopies.close();
           meshOpenKeys.close();
