@@ -25,6 +25,7 @@ import { compile, freeUdpPorts, Lines } from "./support/dataplane_procs.ts";
 import { type Impl, type Relay, startRelay } from "./support/dataplane_relays.ts";
 import { formatThreads, loadAverage, openWindow, type WindowCpu } from "./support/trial_window.ts";
 import { type Footprint, footprint, formatFootprint } from "./support/footprint.ts";
+import { dropsGrowth, readUdpDrops } from "./support/socket_drops.ts";
 
 const OUTPUT_DIR = new URL("./output/", import.meta.url);
 
@@ -85,6 +86,11 @@ interface Trial {
   cpuPercent: number;
   /** The window (from the first packet offered to the sink's last one), per kind of relay thread. */
   window: WindowCpu;
+  /**
+   * Datagrams the kernel dropped in the trial at the relay's ingress socket and at the sink's sockets (these read
+   * when the offered load ended; /proc/net/udp).
+   */
+  drops: { relay: number; sink: number };
   /** Relay RSS half-way through the offered load and at the end of the window, bytes. */
   rssMid: number;
   rssEnd: number;
@@ -124,6 +130,7 @@ async function trial(
   }, ms / 2);
   const rssSamples: number[] = [];
   const rssTimer = setInterval(() => rssSamples.push(rssBytes(relay.pid)), RSS_EVERY_MS);
+  const dropsBefore = readUdpDrops();
   const window = openWindow(relay.pid);
   const cpuMarks = [cpuSeconds(relay.pid)];
   const sliceTimer = setInterval(() => {
@@ -145,6 +152,12 @@ async function trial(
     clearInterval(rssTimer);
   });
   if (cpuMarks.length < 7) cpuMarks.push(cpuSeconds(relay.pid));
+  // Read while the sink still waits for the drain: its sockets' counts end with them.
+  const dropsAfter = readUdpDrops();
+  const drops = {
+    relay: dropsGrowth(dropsBefore, dropsAfter, [relay.port]),
+    sink: dropsGrowth(dropsBefore, dropsAfter, sinkPorts),
+  };
   if (!blast.success) {
     sink.kill();
     await sink.status;
@@ -190,6 +203,7 @@ async function trial(
     rssEnd,
     rssSamples,
     slices,
+    drops,
     // The blaster must have offered (nearly) the asked rate in time, or the rate was not really tried.
     pass: loss < MAX_LOSS && sent.sent >= expectedPerPort * 0.99 && sent.seconds < (ms / 1000) * 1.1,
   };
@@ -197,7 +211,11 @@ async function trial(
     `    ${fmtRate(rate)}/s x ${sinkPorts.length} for ${ms / 1000} s: loss ${(loss * 100).toFixed(3)} %, ` +
       `${t.cpuUsPerPacket.toFixed(2)} µs/pkt, ${t.cpuPercent.toFixed(0)} % of a core over ${
         w.seconds.toFixed(1)
-      } s, load avg ${loadAvg}`,
+      } s, load avg ${loadAvg}${
+        drops.relay + drops.sink > 0
+          ? `; kernel drops: relay socket ${drops.relay}, sink sockets ${drops.sink}`
+          : ""
+      }`,
   );
   return t;
 }
