@@ -119,6 +119,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       try {
         udpPlane = new FastUdpPlane();
         logger.info("data plane", { kind: "fast" });
+        const short = udpPlane.socketBufferWarning();
+        if (short) logger.warn(short);
       } catch (err) {
         fallback((err as Error).message);
       }

@@ -12,6 +12,7 @@ export const LIBC_SYMBOLS = {
   bind: { parameters: ["i32", "pointer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "pointer", "pointer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "pointer", "u32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "pointer", "pointer"], result: "i32" },
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },

@@ -149,3 +149,19 @@ Deno.test({
     assertEquals(boundOn(port), 0);
   },
 });
+
+Deno.test({
+  name:
+    "the plane reads back the socket buffers the kernel grants it (here all of them: the tests run as root)",
+  ignore: !linux || Deno.uid() !== 0,
+  async fn() {
+    const plane = new FastUdpPlane();
+    try {
+      const granted = plane.socketBuffers();
+      assert(granted.receive >= 8 * 1024 * 1024 && granted.send >= 8 * 1024 * 1024, JSON.stringify(granted));
+      assertEquals(plane.socketBufferWarning(), null);
+    } finally {
+      await plane.close();
+    }
+  },
+});

@@ -46,6 +46,7 @@ import {
 import { EMPTY_ROUTE, routeNarrows, type RouteSpec } from "./route.ts";
 import { PacketRing } from "./packet_ring.ts";
 import { SendRing } from "./send_ring.ts";
+import { type SocketBuffers, socketBufferWarning } from "./socket_buffers.ts";
 import {
   type PlaneDigestHandler,
   type PlaneHandler,
@@ -303,6 +304,42 @@ export class FastUdpPlane {
   #errno(): number {
     const p = this.#libc.symbols.__errno_location();
     return p ? new Deno.UnsafePointerView(p).getInt32() : -1;
+  }
+
+  /**
+   * The socket buffers the kernel grants this process's plane sockets (as getsockopt reports them, doubled),
+   * measured on a socket made as the plane makes its own.
+   */
+  socketBuffers(): SocketBuffers {
+    const s = this.#libc.symbols;
+    const fd = s.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return { receive: 0, send: 0 };
+    try {
+      this.#setInt(fd, SO_RCVBUFFORCE, SOCKET_BUFFER_BYTES) ||
+        this.#setInt(fd, SO_RCVBUF, SOCKET_BUFFER_BYTES);
+      this.#setInt(fd, SO_SNDBUFFORCE, SOCKET_BUFFER_BYTES) ||
+        this.#setInt(fd, SO_SNDBUF, SOCKET_BUFFER_BYTES);
+      return { receive: this.#getInt(fd, SO_RCVBUF), send: this.#getInt(fd, SO_SNDBUF) };
+    } finally {
+      s.close(fd);
+    }
+  }
+
+  /** A warning for the operator when the kernel grants less than the plane asks (see socket_buffers.ts), or null. */
+  socketBufferWarning(): string | null {
+    return socketBufferWarning(this.socketBuffers(), SOCKET_BUFFER_BYTES);
+  }
+
+  #getInt(fd: number, option: number): number {
+    const length = new Uint32Array([4]);
+    const ok = this.#libc.symbols.getsockopt(
+      fd,
+      SOL_SOCKET,
+      option,
+      Deno.UnsafePointer.of(this.#scratch),
+      Deno.UnsafePointer.of(length),
+    ) === 0;
+    return ok ? this.#scratchView.getInt32(0, true) : 0;
   }
 
   #setInt(fd: number, option: number, value: number): boolean {
