@@ -187,8 +187,8 @@ export class FastMeshSocket implements MeshPort {
     const security = this.#security;
     if (opened) this.openedByPlane++;
     const packet = opened && security
-      ? security.opener.open(datagram, true)
-      : decodeMeshDatagram(security, datagram);
+      ? security.opener.open(datagram, true, true)
+      : decodeMeshDatagram(security, datagram, true); // the plane's record view is the handler's to keep
     if (!opened && security?.opener.lastOpened) this.#handOver(security.opener.lastOpened);
     if (isMeshReject(packet)) {
       this.rejected[packet.reason]++;

@@ -49,7 +49,12 @@ for (const [sealed, encrypt] of [[false, false], [true, true], [true, false]] as
     const got: Array<
       [type: string, streamId: number, track: number, seq: number, ssrc: number, length: number, fill: number]
     > = [];
+    // Payloads kept as they came: a view the plane or the socket reused would change under them.
+    const kept: Array<{ payload: Uint8Array; fill: number }> = [];
+    let unowned = 0;
     child.onPacket = (p: MeshPacket) => {
+      if (!p.owned) unowned++;
+      kept.push({ payload: p.payload, fill: p.payload[p.payload.length - 1]! });
       got.push([
         p.type,
         p.streamId,
@@ -94,6 +99,8 @@ for (const [sealed, encrypt] of [[false, false], [true, true], [true, false]] as
         assertEquals(got, expected);
         assert(child.openedByPlane >= 50, `the worker opened ${child.openedByPlane}`);
       } else assertEquals(child.openedByPlane, 0);
+      assertEquals(unowned, 0, "every packet's payload is the handler's to keep, sealed or not");
+      assertEquals(kept.filter((k) => k.payload[k.payload.length - 1] !== k.fill).length, 0);
       assertEquals(rejected, [sealed ? "unauthenticated" : "malformed"]);
       assertEquals(child.rejected[sealed ? "unauthenticated" : "malformed"], 1);
       assertEquals(parent.sendErrors, 0);

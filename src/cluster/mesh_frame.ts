@@ -94,10 +94,10 @@ export function encodeHeartbeat(node: string): Uint8Array {
 }
 
 /**
- * Decodes a datagram.
+ * Decodes a datagram; the payload is a view of it, marked `owned` when the caller hands the datagram over.
  * @returns the packet, or a sentence saying why the datagram is not a mesh packet
  */
-export function decodeMeshPacket(datagram: Uint8Array): MeshPacket | string {
+export function decodeMeshPacket(datagram: Uint8Array, owned = false): MeshPacket | string {
   if (datagram.length < MESH_HEADER_SIZE) {
     return `datagram of ${datagram.length} bytes is shorter than the header`;
   }
@@ -105,10 +105,12 @@ export function decodeMeshPacket(datagram: Uint8Array): MeshPacket | string {
   if (version !== MESH_VERSION) return `unsupported mesh version ${version}`;
   const type = TYPES[datagram[0]! & 0x0f];
   if (!type) return `unknown mesh packet type ${datagram[0]! & 0x0f}`;
-  const streamId = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength).getUint32(2);
+  const streamId = ((datagram[2]! << 24) | (datagram[3]! << 16) | (datagram[4]! << 8) | datagram[5]!) >>> 0;
   const payload = datagram.subarray(MESH_HEADER_SIZE);
   if (type !== "heartbeat" && payload.length === 0) return `empty ${type} payload`;
-  return { type, track: datagram[1]!, streamId, payload };
+  return owned
+    ? { type, track: datagram[1]!, streamId, payload, owned }
+    : { type, track: datagram[1]!, streamId, payload };
 }
 
 /** The node name a heartbeat carries, or null when it is not valid UTF-8 or empty. */

@@ -362,9 +362,11 @@ export class MeshOpener {
    * Opens one datagram.
    * @param verified the fast plane's worker already verified the tag and decrypted the payload in place (with a
    *   key from {@linkcode lastOpened}): only the checks, the sender and its replay window remain
+   * @param owned with `verified`: the datagram is the caller's to keep (the plane's records are), so the payload,
+   *   a view of it, is marked `owned` and needs no copy downstream
    * @returns the packet (payload in a new buffer; a view into `datagram` when `verified`), or why it was refused
    */
-  open(datagram: Uint8Array, verified = false): MeshPacket | MeshReject {
+  open(datagram: Uint8Array, verified = false, owned = false): MeshPacket | MeshReject {
     if (datagram.length < 1) return reject("malformed", "empty datagram");
     const version = datagram[0]! >> 4;
     if (version === 1) return reject("unauthenticated", "unsealed mesh packet (the sender has no mesh key)");
@@ -383,10 +385,10 @@ export class MeshOpener {
     if (!type) return reject("malformed", `unknown mesh packet type ${datagram[0]! & 0x0f}`);
     const flags = datagram[7]!;
     if ((flags & ~FLAG_ENCRYPTED) !== 0) return reject("malformed", `unknown flags ${flags}`);
-    const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
-    const high = view.getUint32(COUNTER_AT);
+    const high = uint32At(datagram, COUNTER_AT);
     if (high >= SALT_PACKET_LIMIT / 2 ** 32) return reject("malformed", "packet number beyond 2^48");
-    const counter = high * 2 ** 32 + view.getUint32(COUNTER_AT + 4);
+    const counter = high * 2 ** 32 + uint32At(datagram, COUNTER_AT + 4);
+    const streamId = uint32At(datagram, 2);
     const keys = keysWithId(this.#ring, datagram[6]!);
     if (keys.length === 0) {
       return reject("unknown_key", `key id ${datagram[6]} is not one of this relay's keys`);
@@ -405,7 +407,9 @@ export class MeshOpener {
       if (type !== "heartbeat" && body.length === 0) return reject("malformed", `empty ${type} payload`);
       this.#senders.accept(sender, counter);
       this.lastOpened = null;
-      return { type, track: datagram[1]!, streamId: view.getUint32(2), payload: body };
+      return owned
+        ? { type, track: datagram[1]!, streamId, payload: body, owned }
+        : { type, track: datagram[1]!, streamId, payload: body };
     }
     const tag = datagram.subarray(bodyEnd);
     const encrypted = (flags & FLAG_ENCRYPTED) !== 0;
@@ -438,8 +442,13 @@ export class MeshOpener {
     const entry = sender ?? this.#senders.add(datagram.subarray(SALT_AT, SALT_AT + PACKET_SALT_SIZE), opened);
     this.#senders.accept(entry, counter);
     this.lastOpened = { salt: entry.salt, key: opened };
-    return { type, track: datagram[1]!, streamId: view.getUint32(2), payload, owned: true };
+    return { type, track: datagram[1]!, streamId, payload, owned: true };
   }
+}
+
+/** The big-endian 32-bit number at `at` (no view per datagram). */
+function uint32At(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }
 
 function newSalt(): Uint8Array {

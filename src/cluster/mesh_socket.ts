@@ -140,12 +140,16 @@ export class MeshSocket implements MeshPort {
   }
 }
 
-/** Opens (with a key) or decodes one datagram of the mesh port: the packet, or why it is refused. */
+/**
+ * Opens (with a key) or decodes one datagram of the mesh port: the packet, or why it is refused. `owned`: the
+ * datagram is handed over (the fast plane's records are), so an open mesh's payload needs no copy downstream.
+ */
 export function decodeMeshDatagram(
   security: MeshSocketSecurity | null,
   datagram: Uint8Array,
+  owned = false,
 ): MeshPacket | MeshReject {
   if (security) return security.opener.open(datagram);
-  const packet = decodeMeshPacket(datagram);
+  const packet = decodeMeshPacket(datagram, owned);
   return typeof packet === "string" ? { reason: "malformed", message: packet } : packet;
 }
