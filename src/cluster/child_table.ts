@@ -39,6 +39,8 @@ export function childEgressId(node: string, streamId: number, track: number): st
 /** path -> child node -> subscription. */
 export class ChildTable {
   readonly #byPath = new Map<string, Map<string, ChildSub>>();
+  /** Subscriptions by the stream id their frames carry (ids are the children's: two may pick the same). */
+  readonly #byStreamId = new Map<number, SilentChild[]>();
 
   /**
    * Records a subscription, replacing the child's previous one for that path (a re-subscribe with a new stream id).
@@ -52,6 +54,10 @@ export class ChildTable {
     }
     const previous = subs.get(sub.node);
     subs.set(sub.node, sub);
+    if (previous) this.#unindex(path, previous);
+    const same = this.#byStreamId.get(sub.streamId);
+    if (same) same.push({ path, sub });
+    else this.#byStreamId.set(sub.streamId, [{ path, sub }]);
     return previous;
   }
 
@@ -65,7 +71,21 @@ export class ChildTable {
     if (!subs || !sub) return undefined;
     subs.delete(node);
     if (subs.size === 0) this.#byPath.delete(path);
+    this.#unindex(path, sub);
     return sub;
+  }
+
+  /** The subscriptions whose frames carry `streamId` (usually one), with their paths. */
+  byStreamId(streamId: number): readonly SilentChild[] {
+    return this.#byStreamId.get(streamId) ?? [];
+  }
+
+  #unindex(path: string, sub: ChildSub): void {
+    const same = this.#byStreamId.get(sub.streamId);
+    if (!same) return;
+    const kept = same.filter((e) => e.sub !== sub || e.path !== path);
+    if (kept.length > 0) this.#byStreamId.set(sub.streamId, kept);
+    else this.#byStreamId.delete(sub.streamId);
   }
 
   /** The subscription of `node` to `path`. */

@@ -59,3 +59,15 @@ Deno.test("ChildTable.heard() keeps every subscription of the child alive; silen
   assertEquals(silent.map((s) => `${s.path}/${s.sub.node}`), ["cam/c"]);
   assertEquals(t.silent(5501, 3000).length, 3);
 });
+
+Deno.test("ChildTable.byStreamId() finds the subscriptions a frame's stream id names, and forgets replaced ones", () => {
+  const t = new ChildTable();
+  t.add("cam", sub("b", 1, 0));
+  t.add("door", sub("c", 1, 0)); // another child picked the same id
+  assertEquals(t.byStreamId(1).map((e) => [e.path, e.sub.node]), [["cam", "b"], ["door", "c"]]);
+  t.add("cam", sub("b", 9, 0)); // re-subscribed with a new id
+  assertEquals(t.byStreamId(1).map((e) => e.sub.node), ["c"]);
+  assertEquals(t.byStreamId(9).map((e) => e.sub.node), ["b"]);
+  t.remove("door", "c");
+  assertEquals(t.byStreamId(1), []);
+});

@@ -25,7 +25,13 @@ import { incarnationBytes, newIncarnation, toHex } from "./mesh_incarnation.ts";
 import type { MeshPort, OpenMeshPort, PeerTransport } from "./mesh_io.ts";
 import type { MeshKeyring } from "./mesh_keys.ts";
 import { MeshMember } from "./mesh_member.ts";
-import { MESH_TIMINGS, type MeshOptions, type MeshRejections, type MeshTimings } from "./mesh_options.ts";
+import {
+  DEFAULT_NACK_SETTINGS,
+  MESH_TIMINGS,
+  type MeshOptions,
+  type MeshRejections,
+  type MeshTimings,
+} from "./mesh_options.ts";
 import { MeshParent } from "./mesh_parent.ts";
 import { MeshPeerClient } from "./mesh_peer_client.ts";
 import type { SelfRef } from "./mesh_protocol.ts";
@@ -124,6 +130,7 @@ export class Mesh {
     });
     this.#lookup = new RootLookup({ now, ask: (p, path) => client.servesRoot(p, path) });
     const hub = () => this.#hub;
+    const nack = options.nack === undefined ? DEFAULT_NACK_SETTINGS : options.nack;
     this.#root = new MeshRoot({
       self: this.self,
       hub,
@@ -147,9 +154,12 @@ export class Mesh {
           : this.#member.reachEpoch(path, epoch, ms, (w) => this.#wait(w)),
       askRejoin: (child, path) => void client.call(child, "rejoin", { path, node }).catch(() => {}),
       now,
+      trust,
+      nack,
     }, log);
     this.#router = new StreamRouter({
       trust,
+      onNack: (packet, from) => this.#parent.nack(packet, from),
       onHeard: () => detector.packetArrived(now()),
       onHeartbeat: (n) => {
         detector.heard(n);
@@ -174,6 +184,8 @@ export class Mesh {
       children: this.#parent.children,
       security: () => this.#security,
       onForwarding: (path, epoch) => this.#parent.keepEpoch(path, epoch),
+      nack,
+      port: () => this.#port,
     });
   }
 

@@ -8,7 +8,8 @@
  * |ver|type| track  |   stream id   | payload (RTP, RTCP or heartbeat)
  * +--------+--------+---------------+-------------------
  * ```
- * `ver` is 1 (high nibble), `type` 0 RTP, 1 RTCP, 2 heartbeat (low nibble). The stream id is chosen by the parent
+ * `ver` is 1 (high nibble), `type` 0 RTP, 1 RTCP, 2 heartbeat, 3 NACK (low nibble; a child's RTCP generic NACK to
+ * its parent, rtp/rtcp_nack.ts, with the stream id of its subscription). The stream id is chosen by the parent
  * when a child subscribes. A heartbeat's payload is the sender's node name (UTF-8). Sans-I/O.
  * @module
  */
@@ -20,10 +21,10 @@ export const MESH_HEADER_SIZE = 6;
 export const MESH_VERSION = 1;
 
 /** What a mesh packet carries. */
-export type MeshPacketType = "rtp" | "rtcp" | "heartbeat";
+export type MeshPacketType = "rtp" | "rtcp" | "heartbeat" | "nack";
 
-const TYPE_CODES: Record<MeshPacketType, number> = { rtp: 0, rtcp: 1, heartbeat: 2 };
-const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat"];
+const TYPE_CODES: Record<MeshPacketType, number> = { rtp: 0, rtcp: 1, heartbeat: 2, nack: 3 };
+const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat", "nack"];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 

@@ -20,6 +20,8 @@ import type { PeerTrust } from "./peer_trust.ts";
 import { RenewBatcher } from "./renew_batcher.ts";
 import { locateConfigured, type RootFound, type RootLookup, type RootQuery } from "./root_lookup.ts";
 import type { StreamRouter } from "./stream_router.ts";
+import type { NackSettings } from "./mesh_options.ts";
+import type { MeshPort } from "./mesh_io.ts";
 
 /** Options of {@linkcode MeshMember}: the mesh's parts it works with. */
 export interface MeshMemberOptions {
@@ -42,6 +44,10 @@ export interface MeshMemberOptions {
   parentTimeoutMs: number;
   /** Wait of a root for its source; a join's timeout adds 2 s. */
   rootReadyMs: number;
+  /** Per-hop retransmission, or null when off. */
+  readonly nack: NackSettings | null;
+  /** The mesh port, once open. */
+  port(): MeshPort | null;
   /** A source forwards `path` in `epoch`'s numbering from now on (see {@linkcode MeshSourceHost.forwarding}). */
   onForwarding(path: string, epoch: string | null): void;
   logger: Logger;
@@ -89,6 +95,26 @@ export class MeshMember implements MeshSourceHost {
 
   deaf(): boolean {
     return this.#opts.detector.deaf;
+  }
+
+  get nack(): NackSettings | null {
+    return this.#opts.nack;
+  }
+
+  sendNack(parent: PeerRef, streamId: number, track: number, nack: Uint8Array): boolean {
+    const p = this.#opts.trust.trustedRef(parent);
+    const incarnation = p && this.#parentIncarnations.get(p.node);
+    const port = this.#opts.port();
+    if (!p || !incarnation || !port) return false;
+    port.send(
+      { transport: "udp", hostname: p.host, port: p.meshPort },
+      incarnation,
+      "nack",
+      streamId,
+      track,
+      nack,
+    );
+    return true;
   }
 
   newStreamId(): number {

@@ -53,7 +53,20 @@ export interface MeshOptions {
   transport?: PeerTransport;
   /** How the mesh port is opened. @default a UDP socket (MeshSocket) */
   openPort?: OpenMeshPort;
+  /** Per-hop retransmission (NACK), or null for none. @default {@linkcode DEFAULT_NACK_SETTINGS} */
+  nack?: NackSettings | null;
 }
+
+/** Per-hop retransmission between relays (see nack_tracker.ts, retransmit_budget.ts). */
+export interface NackSettings {
+  /** How long a child waits for a repair before it gives the packet up (ms). */
+  budgetMs: number;
+  /** Retransmissions per packet of the stream a parent sends one child at most. */
+  maxRatio: number;
+}
+
+/** The defaults of `--mesh-nack-budget-ms` and `--mesh-nack-max-ratio`. */
+export const DEFAULT_NACK_SETTINGS: Readonly<NackSettings> = { budgetMs: 200, maxRatio: 0.25 };
 
 /** The timings of a mesh, every one set. */
 export type MeshTimings = Required<

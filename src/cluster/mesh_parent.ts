@@ -17,6 +17,11 @@ import type { MeshPort } from "./mesh_io.ts";
 import { PeerError } from "./mesh_peer_client.ts";
 import type { SelfRef, SubscribeRequest, SubscribeResponse } from "./mesh_protocol.ts";
 import type { MeshOpener, MeshSealer } from "./mesh_seal.ts";
+import type { MeshPacket } from "./mesh_frame.ts";
+import type { NackSettings } from "./mesh_options.ts";
+import type { PeerTrust } from "./peer_trust.ts";
+import { RetransmitBudget } from "./retransmit_budget.ts";
+import { parseGenericNack } from "../rtp/rtcp_nack.ts";
 
 /** What the parent side needs from the mesh. */
 export interface MeshParentHost {
@@ -39,7 +44,30 @@ export interface MeshParentHost {
   /** Asks a child let go to join `path` again now (it need not wait for its parent's silence). */
   askRejoin(child: SelfRef, path: string): void;
   readonly now: Clock;
+  /** Who sent a datagram: a NACK counts only from the child its stream id was given by. */
+  readonly trust: Pick<PeerTrust, "fromPeer">;
+  /** Per-hop retransmission, or null when off (`--no-mesh-nack`). */
+  readonly nack: NackSettings | null;
 }
+
+/** What became of the sequence numbers children asked for (`msm_mesh_retransmits_total{event}`). */
+export interface RetransmitCounts {
+  /** Numbers asked for in NACKs this relay accepted. */
+  requested: number;
+  /** Packets sent again. */
+  sent: number;
+  /** Numbers not kept here (never received, too old, another numbering). */
+  unavailable: number;
+  /** Numbers over the child's credit (`--mesh-nack-max-ratio`): not sent. */
+  capped: number;
+  /** NACKs refused: malformed, for a track the stream lacks, or with retransmission off. */
+  refused: number;
+}
+
+/** Most numbers one NACK may name (more are left out): a parent keeps 1,024 packets per track at most. */
+export const MAX_NACK_SEQS = 1024;
+/** Retransmissions a child may get at once, whatever it saved (the credit's burst). */
+export const RETRANSMIT_BURST = 64;
 
 /**
  * How long a subscribe naming an epoch this relay does not forward yet waits for it (this relay re-joining the new
@@ -53,6 +81,10 @@ export class MeshParent {
   readonly #log: Logger;
   /** Who subscribed to what. */
   readonly children: ChildTable = new ChildTable();
+  /** What children asked for again, and what they got. */
+  readonly retransmits: RetransmitCounts = { requested: 0, sent: 0, unavailable: 0, capped: 0, refused: 0 };
+  /** Each child track's retransmission credit, by egress id. */
+  readonly #budgets = new Map<string, RetransmitBudget>();
 
   /**
    * @param host the mesh
@@ -127,6 +159,41 @@ export class MeshParent {
     }
   }
 
+  /**
+   * A NACK frame from the mesh port: answered from the track's kept packets, up to the child's credit.
+   * @returns false when no child subscribed here with its stream id from where it came (the router refuses it)
+   */
+  nack(packet: MeshPacket, from: Deno.NetAddr): boolean {
+    const entry = this.children.byStreamId(packet.streamId).find((e) =>
+      this.#host.trust.fromPeer(from, e.sub.node)
+    );
+    if (!entry) return false;
+    const counts = this.retransmits;
+    const settings = this.#host.nack;
+    const egressId = entry.sub.egressIds[packet.track];
+    const track = this.#host.hub()?.get(entry.path)?.tracks[packet.track];
+    const parsed = parseGenericNack(packet.payload, MAX_NACK_SEQS);
+    if (!settings || !egressId || !track || typeof parsed === "string") {
+      counts.refused++;
+      return true;
+    }
+    counts.requested += parsed.seqs.length;
+    let budget = this.#budgets.get(egressId);
+    if (!budget) {
+      this.#budgets.set(egressId, budget = new RetransmitBudget(settings.maxRatio, RETRANSMIT_BURST));
+    }
+    const granted = budget.grant(parsed.seqs.length, track.counters.packetsIn);
+    counts.capped += parsed.seqs.length - granted;
+    if (granted === 0) return true;
+    const { sent, unavailable } = track.resend(
+      egressId,
+      granted < parsed.seqs.length ? parsed.seqs.slice(0, granted) : parsed.seqs,
+    );
+    counts.sent += sent;
+    counts.unavailable += unavailable;
+    return true;
+  }
+
   /** A heartbeat of `node` arrived: its subscriptions are alive. */
   heard(node: string): void {
     this.children.heard(node, this.#host.now());
@@ -164,8 +231,11 @@ export class MeshParent {
     if (previous) this.#removeEgresses(stream, previous);
     else stream.retain();
     const port = this.#host.port()!;
+    const nack = this.#host.nack;
     for (const track of stream.tracks) {
       const id = childEgressId(from.node, streamId, track.index);
+      // Kept as long as the child may still ask: a repair given up there is not worth sending.
+      if (nack) track.keepForRetransmit({ maxAgeMs: nack.budgetMs * 2.5, packets: 1024 });
       track.addEgress(new MeshEgress(id, port, to, incarnation, streamId, track.index), { burst });
     }
     this.#host.detector.peerExpected(this.#host.now());
@@ -181,5 +251,6 @@ export class MeshParent {
 
   #removeEgresses(stream: Stream, sub: ChildSub): void {
     for (const track of stream.tracks) for (const id of sub.egressIds) track.removeEgress(id);
+    for (const id of sub.egressIds) this.#budgets.delete(id);
   }
 }

@@ -20,6 +20,9 @@ import type { MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
 import type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 import { EpochFilter } from "./epoch_filter.ts";
+import { NackRequester } from "./nack_requester.ts";
+import type { NackCounts } from "./nack_tracker.ts";
+import { rtpSequence, rtpSsrc } from "../rtp/packet.ts";
 
 export type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 
@@ -50,10 +53,13 @@ export class MeshSource implements StreamSource {
   #epoch: string | null = null;
   /** What this relay takes of its parents' packets; at each change of numbering the tracks re-base. */
   readonly #filter = new EpochFilter((epoch) => {
+    this.#nacks?.reset();
     for (const track of this.stream.tracks) track.newEpoch();
     this.#host.forwarding(this.stream.path, epoch);
   });
   #attached: Attachment | null = null;
+  /** Repair requests to the current parent (per-hop retransmission), or null when off. */
+  readonly #nacks: NackRequester | null;
   /** The attachment being subscribed (make before break), fed before it becomes the current one. */
   #pending: Attachment | null = null;
   /** The subscription whose RTP the fast plane's worker sends to the readers itself (see {@linkcode #bindIngress}). */
@@ -88,6 +94,22 @@ export class MeshSource implements StreamSource {
     this.#host = host;
     this.#log = logger;
     this.#timing = { leaseMs: 1000, parentTimeoutMs: 600, retryMs: 500, ...timing };
+    this.#nacks = host.nack
+      ? new NackRequester({
+        settings: host.nack,
+        timers: host.timers,
+        now: () => host.now(),
+        send: (track, nack) => {
+          const attached = this.#attached;
+          return attached !== null && host.sendNack(attached.parent, attached.streamId, track, nack);
+        },
+      })
+      : null;
+  }
+
+  /** What per-hop retransmission found and repaired here (null when off). */
+  get nack(): NackCounts | null {
+    return this.#nacks?.counts() ?? null;
   }
 
   /** The parent currently feeding this relay. */
@@ -144,6 +166,7 @@ export class MeshSource implements StreamSource {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#nacks?.stop();
     this.#unbindIngress();
     this.#interrupt();
     // Nothing is relayed from here on: what the stream gets next (a camera pulled here, the root having moved here)
@@ -167,6 +190,7 @@ export class MeshSource implements StreamSource {
       duplicates: this.duplicates,
       stale: this.stale,
       epochs: this.epochs,
+      nack: this.nack,
     };
   }
 
@@ -185,6 +209,11 @@ export class MeshSource implements StreamSource {
     if (packet.type === "rtp") {
       if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
       if (!this.#filter.take(from.epoch, this.#epoch, packet.track, packet.payload, this.#host.now())) return;
+      const nacks = this.#nacks;
+      // A repair that missed the latency budget: readers have played past it, and must not get it out of order.
+      if (nacks?.receive(packet.track, rtpSequence(packet.payload), rtpSsrc(packet.payload)) === "late") {
+        return;
+      }
       this.#receivedAny = true;
       const payload = packet.owned ? packet.payload : packet.payload.slice();
       track.relayRtp(payload, forwarded ? this.stream.planeServed(packet.track) : undefined);

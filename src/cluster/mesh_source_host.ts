@@ -7,6 +7,7 @@ import type { Timers } from "../clock.ts";
 import type { Stream } from "../relay/stream.ts";
 import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import type { MeshSource } from "./mesh_source.ts";
+import type { NackSettings } from "./mesh_options.ts";
 
 /** What a mesh source needs from the mesh. */
 export interface MeshSourceHost {
@@ -40,6 +41,13 @@ export interface MeshSourceHost {
   readonly timers: Timers;
   /** True while this relay's mesh port hears nothing at all: another parent would not help. */
   deaf(): boolean;
+  /** Per-hop retransmission, or null when off (`--no-mesh-nack`). */
+  readonly nack: NackSettings | null;
+  /**
+   * Sends `parent` a NACK of `track` of the subscription `streamId` (sealed for it, as everything on the port).
+   * @returns false when the parent's mesh address or incarnation is not known
+   */
+  sendNack(parent: PeerRef, streamId: number, track: number, nack: Uint8Array): boolean;
 }
 
 /** Timing of a mesh source. */

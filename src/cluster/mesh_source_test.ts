@@ -11,6 +11,8 @@ import { PortPairAllocator } from "../relay/port_allocator.ts";
 import { udpPortPairs } from "../relay/udp_pair.ts";
 import { Stream, StreamUnavailable } from "../relay/stream.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
+import type { NackSettings } from "./mesh_options.ts";
+import { parseGenericNack } from "../rtp/rtcp_nack.ts";
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
@@ -51,7 +53,18 @@ class ScriptedHost implements MeshSourceHost {
   renewalsHang = false;
   clock = 1_000_000;
   isDeaf = false;
+  /** Per-hop retransmission (off unless a test turns it on). */
+  nack: NackSettings | null = null;
+  /** NACKs sent: parent, stream id, track, numbers. */
+  readonly nacks: string[] = [];
   #nextId = 1;
+  sendNack(parent: PeerRef, streamId: number, track: number, nack: Uint8Array): boolean {
+    const parsed = parseGenericNack(nack);
+    this.nacks.push(
+      `${parent.node} id=${streamId} track=${track} ${typeof parsed === "string" ? parsed : parsed.seqs}`,
+    );
+    return true;
+  }
   now() {
     return this.clock;
   }
@@ -138,7 +151,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   assert(cond(), `timed out waiting for ${what}`);
 }
 
-function setup() {
+function setup(nack: NackSettings | null = null) {
   const base = 40000 + 2 * Math.floor(Math.random() * 5000);
   const stream = new Stream({
     path: "cam",
@@ -151,6 +164,7 @@ function setup() {
     onIdle: () => {},
   });
   const host = new ScriptedHost();
+  host.nack = nack;
   const source = new MeshSource(stream, host, silentLogger, {
     leaseMs: 20,
     parentTimeoutMs: 600,
@@ -525,6 +539,43 @@ Deno.test("MeshSource lets the fast plane forward only its attached parent's fra
     assertEquals(bindings.at(-1), "bind 2 10.0.0.2:7000");
     await source.stop();
     assertEquals(bindings.at(-1), "unbind", "stopped: nothing forwarded by the plane");
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("MeshSource asks its parent for what it missed, delivers repairs in time, drops one past the budget", async () => {
+  const { stream, host, source } = setup({ budgetMs: 100, maxRatio: 0.25 });
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    const forwarded: number[] = [];
+    stream.tracks[0]!.addEgress({
+      id: "probe",
+      kind: "udp",
+      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
+      sendRtcp: () => true,
+    });
+    for (const s of [10, 11, 14, 15]) source.onFrame(rtp(s), 1);
+    host.clock += 5; // the host's clock moves only when told
+    await until(() => host.nacks.length > 0, "a NACK");
+    assertEquals(host.nacks[0], "p1 id=1 track=0 12,13");
+    source.onFrame(rtp(12), 1); // repaired in time: delivered
+    host.clock += 20;
+    await until(() => host.nacks.length > 1, "the NACK again");
+    assertEquals(host.nacks[1], "p1 id=1 track=0 13");
+    host.clock += 100;
+    await until(() => source.nack!.unrecovered === 1, "13 given up");
+    source.onFrame(rtp(13), 1); // past the budget: dropped
+    assertEquals(forwarded.length, 5);
+    assertEquals(source.nack, {
+      missing: 2,
+      recovered: 1,
+      unrecovered: 1,
+      late: 1,
+      requested: source.nack!.requested,
+    });
+    assert(source.nack!.requested >= 3, "13 asked for again until given up");
   } finally {
     await stream.close();
   }

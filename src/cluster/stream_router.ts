@@ -27,6 +27,11 @@ export interface StreamRouterOptions {
   trust: Pick<PeerTrust, "fromPeer">;
   /** A heartbeat of `node` arrived (from `node`). */
   onHeartbeat(node: string): void;
+  /**
+   * A child's NACK (a frame of the stream id it subscribed here with): the parent side checks who sent it.
+   * @returns false when no child of this relay sent it (counted and refused here)
+   */
+  onNack(packet: MeshPacket, from: Deno.NetAddr): boolean;
   /** A packet passed the checks: this relay's mesh port hears. */
   onHeard(): void;
   /** A datagram came from elsewhere than the relay it names (worth a throttled log line): `message` says so. */
@@ -73,6 +78,11 @@ export class StreamRouter {
       if (!this.#opts.trust.fromPeer(from, node)) return this.#spoofed(from, `heartbeat naming ${node}`);
       this.#opts.onHeard();
       this.#opts.onHeartbeat(node);
+      return;
+    }
+    if (packet.type === "nack") {
+      if (!this.#opts.onNack(packet, from)) return this.#spoofed(from, `NACK of stream ${packet.streamId}`);
+      this.#opts.onHeard();
       return;
     }
     const source = this.#routes.get(packet.streamId);

@@ -19,6 +19,10 @@ function setup() {
   const router = new StreamRouter({
     trust: { fromPeer: (from, node) => HOSTS[node] === from.hostname && from.port === 7000 },
     onHeartbeat: (node) => events.push(`beat ${node}`),
+    onNack: (packet, from) => {
+      events.push(`nack ${packet.streamId} from ${from.hostname}`);
+      return packet.streamId === 42;
+    },
     onHeard: () => events.push("heard"),
     onSpoofed: (from, message) => events.push(`spoofed ${from.hostname}: ${message}`),
   });
@@ -80,4 +84,18 @@ Deno.test("StreamRouter.newStreamId() picks non-zero ids not in use", () => {
     router.route(id, source);
   }
   assertEquals(router.size, 100);
+});
+
+Deno.test("StreamRouter hands NACKs to the parent side, and refuses those no child of this relay sent", () => {
+  const { router, events } = setup();
+  const nack = (id: number): MeshPacket => ({
+    type: "nack",
+    track: 0,
+    streamId: id,
+    payload: new Uint8Array(16),
+  });
+  router.receive(nack(42), addr("127.0.0.2"));
+  router.receive(nack(7), addr("127.0.0.3"));
+  assertEquals(events.slice(0, 3), ["nack 42 from 127.0.0.2", "heard", "nack 7 from 127.0.0.3"]);
+  assertEquals(router.refused.unexpected_source, 1);
 });

@@ -32,6 +32,7 @@ import type { DropReason, Egress } from "./egress.ts";
 import type { GopCache } from "./gop_cache.ts";
 import type { RouteMap } from "../dataplane/route.ts";
 import { rewriteUpstreamRtcp } from "./rtcp_rewrite.ts";
+import { type RetransmitBounds, RetransmitRing } from "./retransmit_ring.ts";
 
 /** Packet counters of one track. */
 export interface TrackCounters {
@@ -85,6 +86,8 @@ export class Track {
   readonly #readerReports = new Map<string, ReaderReport>();
   readonly #in: TrackIngress;
   #egresses: Egress[] = [];
+  /** Recent packets for mesh children's NACKs, while a mesh child that may ask is attached (see {@linkcode keepForRetransmit}). */
+  #retransmit: RetransmitRing | null = null;
   /** Datagram readers still getting their GOP burst. */
   readonly #pacers = new Map<string, BurstPacer>();
   #stopPacing: (() => void) | null = null;
@@ -236,7 +239,44 @@ export class Track {
     }
     const before = this.#egresses.length;
     this.#egresses = this.#egresses.filter((e) => e.id !== id);
+    if (this.#retransmit && !this.#egresses.some((e) => e.kind === "mesh")) {
+      this.#retransmit.clear();
+      this.#retransmit = null;
+    }
     if (this.#egresses.length !== before) this.#onRouteChange();
+  }
+
+  /**
+   * Keeps the recent packets from now on, so that a mesh child's NACK can be answered (see {@linkcode resend}),
+   * until no mesh egress is left; the first call's bounds hold.
+   */
+  keepForRetransmit(bounds: Partial<RetransmitBounds>): void {
+    this.#retransmit ??= new RetransmitRing(bounds);
+  }
+
+  /**
+   * Sends egress `egressId` (a mesh child) again the packets it names by the mesh's numbering, those still kept.
+   * @returns how many were sent, and how many were not kept (never sent, too old, or of another numbering)
+   */
+  resend(egressId: string, meshSeqs: readonly number[]): { sent: number; unavailable: number } {
+    const ring = this.#retransmit;
+    const egress = this.#egresses.find((e) => e.id === egressId);
+    if (!ring || !egress) return { sent: 0, unavailable: meshSeqs.length };
+    const mesh = this.#in.meshMap;
+    const now = this.#now() * 1000;
+    let sent = 0;
+    for (const meshSeq of meshSeqs) {
+      // Kept in the readers' numbering; the mesh's is that plus the mesh map's delta (none at the root).
+      const packet = ring.get(mesh ? (meshSeq - mesh.seqDelta) & 0xffff : meshSeq, now);
+      if (packet === null) continue;
+      try {
+        if (egress.sendRtp(packet, mesh)) sent++;
+      } catch (err) {
+        this.counters.dropped.send_error++;
+        reportContained("egress resend", err);
+      }
+    }
+    return { sent, unavailable: meshSeqs.length - sent };
   }
 
   /** The rewrite of the current upstream SSRC (what a cut-through forwarder must apply), null before sync. */
@@ -251,12 +291,15 @@ export class Track {
   newEpoch(): void {
     this.#in.synced = false;
     this.#gop?.clear();
+    this.#retransmit?.clear();
     this.#onRouteChange();
   }
 
   /** Releases what the track holds (its GOP cache's bytes, its bursts in progress): the stream is done with it. */
   close(): void {
     this.#gop?.clear();
+    this.#retransmit?.clear();
+    this.#retransmit = null;
     this.#pacers.clear();
     this.#stopPacing?.();
     this.#stopPacing = null;
@@ -307,11 +350,15 @@ export class Track {
     const ingress = this.#in;
     const admitted = ingress.admit(length, digest.seq, digest.timestamp, digest.ssrc, arrivalSeconds, false);
     if (admitted === ADMIT_DROP) return;
-    if (admitted === ADMIT_RESYNCED) this.#gop?.clear();
+    if (admitted === ADMIT_RESYNCED) {
+      this.#gop?.clear();
+      this.#retransmit?.clear();
+    }
     const outSeq = ingress.lastOutSeq;
     const outTs = ingress.lastOutTs;
     const ring = digest.ring;
     this.#gop?.pushRef(ring, digest.position, length, outSeq, outTs, this.outputSsrc, digest.keyframe);
+    this.#retransmit?.pushRef(outSeq, ring, digest.position, length, outTs, this.outputSsrc, arrivalSeconds * 1000);
     const egresses = this.#egresses;
     const fwd = this.counters.forwarded;
     const skip = this.#servedFlags(served);
@@ -357,11 +404,15 @@ export class Track {
     if (admitted === ADMIT_DROP) return;
     // Cached packets carry the old rewrite: a burst must be renumbered with one rewrite (and a new numbering
     // starts decodable at its next keyframe anyway).
-    if (admitted === ADMIT_RESYNCED) this.#gop?.clear();
+    if (admitted === ADMIT_RESYNCED) {
+      this.#gop?.clear();
+      this.#retransmit?.clear();
+    }
     setRtpSequence(packet, ingress.lastOutSeq);
     setRtpTimestamp(packet, ingress.lastOutTs);
     setRtpSsrc(packet, this.outputSsrc);
     this.#gop?.push(packet);
+    this.#retransmit?.push(ingress.lastOutSeq, packet, now * 1000);
     const egresses = this.#egresses;
     const fwd = this.counters.forwarded;
     const skip = served === undefined ? null : this.#servedFlags(served);

@@ -63,6 +63,7 @@ import { formatTransports, parseTransports } from "../../src/rtsp/headers/transp
 import { parseAuthorization, parseChallenges } from "../../src/rtsp/auth/mod.ts";
 import { parseRtspUrl, splitTrackUrl, streamPathOf } from "../../src/rtsp/url.ts";
 import { rewriteUpstreamRtcp } from "../../src/relay/rtcp_rewrite.ts";
+import { encodeGenericNack, parseGenericNack } from "../../src/rtp/rtcp_nack.ts";
 import { readerReportsOf } from "../../src/rtp/reader_reports.ts";
 import { Track } from "../../src/relay/track.ts";
 import { GopCache } from "../../src/relay/gop_cache.ts";
@@ -337,7 +338,7 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 // ---------------------------------------------------------------------------------------------------------------
 // Mesh framing
 
-/** Valid mesh frames: RTP and RTCP of several streams and tracks, heartbeats of several node names. */
+/** Valid mesh frames: RTP and RTCP of several streams and tracks, heartbeats of several node names, a NACK. */
 export function meshCorpus(): Uint8Array[] {
   const rtp = new Uint8Array(40);
   writeRtpHeader(rtp, 0, { marker: true, payloadType: 96, sequence: 7, timestamp: 3600, ssrc: 0xdeadbeef });
@@ -347,6 +348,12 @@ export function meshCorpus(): Uint8Array[] {
     encodeMeshPacket("rtp", 1, 0, rtp),
     encodeMeshPacket("rtp", 0xffffffff, 255, rtp.subarray(0, 13)),
     encodeMeshPacket("rtcp", 42, 1, rr),
+    encodeMeshPacket(
+      "nack",
+      42,
+      0,
+      encodeGenericNack({ senderSsrc: 0, mediaSsrc: 0xdeadbeef, seqs: [7, 9, 30] }),
+    ),
     encodeHeartbeat("node-a"),
     encodeHeartbeat("kind-worker-ä1"),
     encodeHeartbeat("n".repeat(253)),
@@ -389,7 +396,7 @@ const meshArbitrary: fc.Arbitrary<Uint8Array> = fc.oneof(
 
 /**
  * A target for a mesh datagram decoder with the contract of `decodeMeshPacket` (or of `MeshOpener.open`, whose
- * refusal is an object with a `reason`): it never throws and returns a reason (non-empty) or a packet whose type is rtp/rtcp/heartbeat, track 0..255, stream id 0..2^32-1,
+ * refusal is an object with a `reason`): it never throws and returns a reason (non-empty) or a packet whose type is rtp/rtcp/heartbeat/nack, track 0..255, stream id 0..2^32-1,
  * payload non-empty for RTP and RTCP and (plain framing) the bytes after the header, by view; `heartbeatNode`
  * of it is null or a non-empty name of at most 253 UTF-8 bytes (and null for anything but a heartbeat).
  * @param name target name
@@ -424,7 +431,10 @@ export function meshFrameTarget(
         check(typeof reason === "string" && reason.length > 0, () => "an empty reason");
         return REFUSED;
       }
-      check(p.type === "rtp" || p.type === "rtcp" || p.type === "heartbeat", () => `type ${String(p.type)}`);
+      check(
+        p.type === "rtp" || p.type === "rtcp" || p.type === "heartbeat" || p.type === "nack",
+        () => `type ${String(p.type)}`,
+      );
       check(Number.isInteger(p.track) && p.track >= 0 && p.track <= 255, () => `track ${p.track}`);
       check(
         Number.isInteger(p.streamId) && p.streamId >= 0 && p.streamId <= 0xffffffff,
@@ -445,6 +455,10 @@ export function meshFrameTarget(
           again.length === input.length && again.every((b, i) => b === input[i]),
           () => "re-encoding the decoded packet does not give the datagram back",
         );
+      }
+      if (p.type === "nack") {
+        const nack = parseGenericNack(p.payload);
+        check(typeof nack === "string" || nack.seqs.length <= 1024, () => "a NACK read past its cap");
       }
       const node = heartbeatNode(p);
       if (p.type !== "heartbeat") check(node === null, () => `heartbeatNode of a ${p.type} packet`);

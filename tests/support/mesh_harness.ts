@@ -13,6 +13,7 @@ import type { Stream, StreamSource } from "../../src/relay/stream.ts";
 import { parseSdp } from "../../src/rtsp/sdp.ts";
 import { Mesh } from "../../src/cluster/mesh.ts";
 import type { MeshPort, PeerTransport } from "../../src/cluster/mesh_io.ts";
+import type { RtpRenumber } from "../../src/rtp/packet.ts";
 import type { MeshKeyring } from "../../src/cluster/mesh_keys.ts";
 import { emptyRejectCounts } from "../../src/cluster/mesh_seal.ts";
 import { StaticDiscovery } from "../../src/cluster/static_discovery.ts";
@@ -35,13 +36,28 @@ export const HARNESS_PEERS = [peer("node-b", "127.0.0.2"), peer("node-c", "127.0
 export class RecordingMeshPort implements MeshPort {
   readonly port = 7000;
   readonly rejected = emptyRejectCounts();
-  readonly sent: Array<{ to: Deno.NetAddr; type: string; streamId: number }> = [];
+  /** Every datagram sent; `seq` is an RTP payload's sequence number as it left (renumbered), else -1. */
+  readonly sent: Array<{ to: Deno.NetAddr; type: string; streamId: number; track: number; seq: number }> = [];
   onPacket: MeshPort["onPacket"] = () => {};
   onReject: MeshPort["onReject"] = () => {};
   closed = false;
 
-  send(to: Deno.NetAddr, _inc: Uint8Array, type: string, streamId: number): void {
-    if (!this.closed) this.sent.push({ to, type, streamId });
+  send(
+    to: Deno.NetAddr,
+    _inc: Uint8Array,
+    type: string,
+    streamId: number,
+    track = 0,
+    payload: Uint8Array = new Uint8Array(0),
+    renumber: RtpRenumber | null = null,
+  ): void {
+    if (this.closed) return;
+    let seq = -1;
+    if (type === "rtp" && payload.length >= 12) {
+      seq = (payload[2]! << 8) | payload[3]!;
+      if (renumber) seq = (seq + renumber.seqDelta) & 0xffff;
+    }
+    this.sent.push({ to, type, streamId, track, seq });
   }
 
   close(): void {
