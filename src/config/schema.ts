@@ -174,14 +174,16 @@ export const configSchema = z.object({
     name: "mesh-nack",
     negated: true,
     default: "on",
-    meaning: "no per-hop retransmission: a mesh child does not ask its parent for the packets it missed (RTCP " +
+    meaning:
+      "no per-hop retransmission: a mesh child does not ask its parent for the packets it missed (RTCP " +
       "generic NACK on the mesh port), and a parent answers none",
   }),
   meshNackBudgetMs: z.number().int().min(10).max(5000).default(200).register(flagMeta, {
     name: "mesh-nack-budget-ms",
     arg: "MS",
     default: "`200`",
-    meaning: "how long a mesh child waits for a missing packet's repair before it gives the packet up; a repair " +
+    meaning:
+      "how long a mesh child waits for a missing packet's repair before it gives the packet up; a repair " +
       "that comes later is dropped, not delivered out of order (parents keep packets 2.5 times as long, up to " +
       "1,024 or 2 MiB per track)",
   }),
@@ -189,7 +191,8 @@ export const configSchema = z.object({
     name: "mesh-nack-max-ratio",
     arg: "R",
     default: "`0.25`",
-    meaning: "retransmissions a parent sends one child per packet of the stream, at most (plus a burst of 64): " +
+    meaning:
+      "retransmissions a parent sends one child per packet of the stream, at most (plus a burst of 64): " +
       "a child asking for more is answered up to it, the rest counted as capped",
   }),
   udpPortRange: z.tuple([port, port]).default([10000, 19999]).refine(

@@ -358,7 +358,15 @@ export class Track {
     const outTs = ingress.lastOutTs;
     const ring = digest.ring;
     this.#gop?.pushRef(ring, digest.position, length, outSeq, outTs, this.outputSsrc, digest.keyframe);
-    this.#retransmit?.pushRef(outSeq, ring, digest.position, length, outTs, this.outputSsrc, arrivalSeconds * 1000);
+    this.#retransmit?.pushRef(
+      outSeq,
+      ring,
+      digest.position,
+      length,
+      outTs,
+      this.outputSsrc,
+      arrivalSeconds * 1000,
+    );
     const egresses = this.#egresses;
     const fwd = this.counters.forwarded;
     const skip = this.#servedFlags(served);
