@@ -134,6 +134,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child("mesh"),
     keys: meshKeys ? deriveKeyring(meshKeys) : null,
     encrypt: config.meshEncrypt,
+    nack: config.meshNack ? { budgetMs: config.meshNackBudgetMs, maxRatio: config.meshNackMaxRatio } : null,
     // On the fast plane its Worker owns the mesh port too (recvmmsg/sendmmsg); port 0 stays portable.
     ...(udpPlane ? { openPort: fastMeshPort(udpPlane) } : {}),
     ...(config.listen !== "0.0.0.0" && config.listen !== "::" ? { localAddress: config.listen } : {}),
@@ -163,6 +164,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     meshPeers: () => mesh.livePeers().length - 1,
     dataPlane: () => udpPlane?.stats() ?? null,
     meshRejections: () => mesh.rejections(),
+    meshRetransmits: () => mesh.retransmits(),
     containedErrors,
     memoryBudget: () => memoryBudget,
   });

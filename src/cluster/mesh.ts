@@ -32,7 +32,7 @@ import {
   type MeshRejections,
   type MeshTimings,
 } from "./mesh_options.ts";
-import { MeshParent } from "./mesh_parent.ts";
+import { MeshParent, type RetransmitCounts } from "./mesh_parent.ts";
 import { MeshPeerClient } from "./mesh_peer_client.ts";
 import type { SelfRef } from "./mesh_protocol.ts";
 import { MeshRefusals } from "./mesh_refusals.ts";
@@ -298,6 +298,11 @@ export class Mesh {
   /** Children per path (`msm_mesh_children`). */
   childCounts(): Map<string, number> {
     return this.#parent.children.counts();
+  }
+
+  /** What this relay answered its children's NACKs so far. */
+  retransmits(): RetransmitCounts {
+    return { ...this.#parent.retransmits };
   }
 
   /** Refused packets and requests so far. */

@@ -21,6 +21,8 @@ import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
 import type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 import { EpochFilter } from "./epoch_filter.ts";
 import { NackRequester } from "./nack_requester.ts";
+import type { HeldPacket } from "./repair_hold.ts";
+import { newDeliveredCell } from "../dataplane/mesh_ingress.ts";
 import type { NackCounts } from "./nack_tracker.ts";
 import { rtpSequence, rtpSsrc } from "../rtp/packet.ts";
 
@@ -58,6 +60,8 @@ export class MeshSource implements StreamSource {
     this.#host.forwarding(this.stream.path, epoch);
   });
   #attached: Attachment | null = null;
+  /** The last RTP packet delivered per track (with repairs on). */
+  readonly #lastDelivered: Array<{ seq: number; ssrc: number }> = [];
   /** Repair requests to the current parent (per-hop retransmission), or null when off. */
   readonly #nacks: NackRequester | null;
   /** The attachment being subscribed (make before break), fed before it becomes the current one. */
@@ -103,6 +107,9 @@ export class MeshSource implements StreamSource {
           const attached = this.#attached;
           return attached !== null && host.sendNack(attached.parent, attached.streamId, track, nack);
         },
+        release: (track, packets) => {
+          for (const p of packets) this.#deliver(track, p);
+        },
       })
       : null;
   }
@@ -110,6 +117,10 @@ export class MeshSource implements StreamSource {
   /** What per-hop retransmission found and repaired here (null when off). */
   get nack(): NackCounts | null {
     return this.#nacks?.counts() ?? null;
+  }
+
+  repairs(): NackCounts | null {
+    return this.nack;
   }
 
   /** The parent currently feeding this relay. */
@@ -209,20 +220,35 @@ export class MeshSource implements StreamSource {
     if (packet.type === "rtp") {
       if (packet.payload.length < 12) return track.countDrop("invalid_rtp");
       if (!this.#filter.take(from.epoch, this.#epoch, packet.track, packet.payload, this.#host.now())) return;
-      const nacks = this.#nacks;
-      // A repair that missed the latency budget: readers have played past it, and must not get it out of order.
-      if (nacks?.receive(packet.track, rtpSequence(packet.payload), rtpSsrc(packet.payload)) === "late") {
-        return;
-      }
       this.#receivedAny = true;
       const payload = packet.owned ? packet.payload : packet.payload.slice();
-      track.relayRtp(payload, forwarded ? this.stream.planeServed(packet.track) : undefined);
+      const nacks = this.#nacks;
+      if (nacks) {
+        // Behind a gap the packets wait for the repair (readers get the stream in order); one that comes after the
+        // relay moved on is late, and dropped.
+        const p = { seq: rtpSequence(payload), packet: payload, forwarded };
+        const out = nacks.receive(packet.track, p, rtpSsrc(payload));
+        if (typeof out !== "string") { for (const q of out) this.#deliver(packet.track, q); }
+      } else {
+        track.relayRtp(payload, forwarded ? this.stream.planeServed(packet.track) : undefined);
+      }
       if (from === this.#attached && sender && this.#boundStreamId !== streamId) {
         this.#bindIngress(from, sender);
       }
     } else if (packet.type === "rtcp" && this.#filter.take(from.epoch, this.#epoch, packet.track, null, 0)) {
       track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }
+  }
+
+  /** Sends one packet of track `index` on (to the fast plane's served readers only when it did not send it). */
+  #deliver(index: number, p: HeldPacket): void {
+    const track = this.stream.tracks[index];
+    if (!track || this.#stopped) return;
+    track.relayRtp(p.packet, p.forwarded ? this.stream.planeServed(index) : undefined);
+    const ssrc = rtpSsrc(p.packet);
+    this.#lastDelivered[index] = { seq: p.seq, ssrc };
+    // The worker forwards in order after what this thread sent (an in-order binding).
+    if (!p.forwarded && this.#boundStreamId !== null) this.stream.noteDelivered(index, p.seq, ssrc);
   }
 
   /**
@@ -233,7 +259,11 @@ export class MeshSource implements StreamSource {
   #bindIngress(attached: Attachment, sender: Deno.NetAddr): void {
     if (this.#pending !== null || this.#host.now() - this.lastReparentAt < INGRESS_SETTLE_MS) return;
     this.#boundStreamId = attached.streamId;
-    this.stream.bindMeshIngress(attached.streamId, sender);
+    // With repairs this thread delivers in order, and the worker forwards in order after it (mesh_ingress.ts).
+    const cells = this.#nacks ? this.stream.tracks.map(() => newDeliveredCell()) : null;
+    this.stream.bindMeshIngress(attached.streamId, sender, cells);
+    if (!cells) return;
+    this.#lastDelivered.forEach((last, index) => this.stream.noteDelivered(index, last.seq, last.ssrc));
   }
 
   /** Takes the parent's RTP back to this thread (before any change of parent or subscription). */

@@ -1,13 +1,16 @@
 /**
- * A mesh source's requests for repairs: one {@linkcode NackTracker} per track, a timer set to the next number
- * due, and RTCP generic NACKs (rtp/rtcp_nack.ts) handed to `send` for the current parent. The source asks only
- * the parent feeding it; a repair that comes after the latency budget is reported late, for the source to drop.
+ * A mesh source's repairs: per track a {@linkcode NackTracker} (what is missing, when to ask) and a
+ * {@linkcode RepairHold} (packets after a gap wait for the repair, so readers get the stream in order), a timer set
+ * to whichever is due next, and RTCP generic NACKs (rtp/rtcp_nack.ts) handed to `send` for the current parent.
+ * Packets the hold releases on its own (the budget ran out) go to `release`; a repair that comes after that is
+ * late, and dropped.
  * @module
  */
 import type { TimerHandle, Timers } from "../clock.ts";
 import { encodeGenericNack } from "../rtp/rtcp_nack.ts";
 import type { NackSettings } from "./mesh_options.ts";
-import { emptyNackCounts, type NackCounts, NackTracker, type NackVerdict } from "./nack_tracker.ts";
+import { emptyNackCounts, type NackCounts, NackTracker } from "./nack_tracker.ts";
+import { type HeldPacket, type HoldResult, RepairHold } from "./repair_hold.ts";
 
 /** Most numbers per NACK message: 200 numbers are at most 800 bytes of FCI, well inside one datagram. */
 const SEQS_PER_MESSAGE = 200;
@@ -23,14 +26,19 @@ export interface NackRequesterOptions {
    * @returns false when there is no parent to ask now
    */
   send(track: number, nack: Uint8Array): boolean;
+  /** Packets of `track` the hold let go on its own (in order), for the source to deliver. */
+  release(track: number, packets: HeldPacket[]): void;
 }
 
 /** Repair requests of one mesh source. */
 export class NackRequester {
   readonly #opts: NackRequesterOptions;
   readonly #trackers: NackTracker[] = [];
+  readonly #holds: RepairHold[] = [];
   readonly #ssrcs: number[] = [];
   #timer: TimerHandle | null = null;
+  /** Held packets dropped at a new numbering. */
+  #skipped = 0;
   #timerAt = Infinity;
   #stopped = false;
 
@@ -39,18 +47,34 @@ export class NackRequester {
     this.#opts = options;
   }
 
-  /** One packet of `track` the duplicate filter took; "late" means the caller drops it. */
-  receive(track: number, seq: number, ssrc: number): NackVerdict {
-    const tracker = this.#trackers[track] ??= new NackTracker({ budgetMs: this.#opts.settings.budgetMs });
+  /**
+   * One packet of `track` the duplicate filter took.
+   * @returns the packets to deliver now, in order (this one and any it released), "held" (it waits behind a gap)
+   * or "late" (behind what was delivered: drop it)
+   */
+  receive(track: number, p: HeldPacket, ssrc: number): HoldResult {
+    const budgetMs = this.#opts.settings.budgetMs;
+    const tracker = this.#trackers[track] ??= new NackTracker({ budgetMs });
+    const hold = this.#holds[track] ??= new RepairHold({ budgetMs });
+    if (this.#ssrcs[track] !== undefined && this.#ssrcs[track] !== ssrc) this.#skipped += hold.reset().length;
     this.#ssrcs[track] = ssrc;
-    const verdict = tracker.receive(seq, ssrc, this.#opts.now());
-    if (tracker.pending > 0) this.#schedule(tracker.nextDue());
-    return verdict;
+    const now = this.#opts.now();
+    const result = hold.push(p, now);
+    if (result === "late") return result;
+    tracker.receive(p.seq, ssrc, now);
+    if (tracker.pending > 0 || hold.held > 0) this.#schedule(Math.min(tracker.nextDue(), hold.deadline));
+    return result;
   }
 
-  /** A new numbering: what waits is given up. */
+  /** A new numbering: what waits is given up, what is held dropped. */
   reset(): void {
     for (const tracker of this.#trackers) tracker?.reset();
+    for (const hold of this.#holds) if (hold) this.#skipped += hold.reset().length;
+  }
+
+  /** The last number of `track` delivered, or -1. */
+  lastDelivered(track: number): number {
+    return this.#holds[track]?.lastDelivered ?? -1;
   }
 
   /** The counters of every track added up. */
@@ -60,6 +84,9 @@ export class NackRequester {
       if (!tracker) continue;
       for (const key of Object.keys(sum) as (keyof NackCounts)[]) sum[key] += tracker.counts[key];
     }
+    // The hold decides what is late (dropped behind what was delivered).
+    sum.late = 0;
+    for (const hold of this.#holds) sum.late += hold?.late ?? 0;
     return sum;
   }
 
@@ -81,7 +108,8 @@ export class NackRequester {
     if (this.#stopped || at >= this.#timerAt) return;
     if (this.#timer !== null) this.#opts.timers.clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = this.#opts.timers.setTimeout(() => this.#fire(), Math.max(0, at - this.#opts.now()));
+    // At least 1 ms: nothing here may spin on a timer that finds nothing to do.
+    this.#timer = this.#opts.timers.setTimeout(() => this.#fire(), Math.max(1, at - this.#opts.now()));
   }
 
   #fire(): void {
@@ -92,6 +120,10 @@ export class NackRequester {
     let next = Infinity;
     this.#trackers.forEach((tracker, track) => {
       if (!tracker) return;
+      const hold = this.#holds[track]!;
+      const released = hold.expire(now);
+      if (released.length > 0) this.#opts.release(track, released);
+      next = Math.min(next, hold.deadline);
       const seqs = tracker.due(now);
       for (let i = 0; i < seqs.length; i += SEQS_PER_MESSAGE) {
         const nack = encodeGenericNack({

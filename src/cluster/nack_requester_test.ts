@@ -6,10 +6,12 @@ import { NackRequester } from "./nack_requester.ts";
 function setup(parent = true) {
   const timers = new ManualTimers();
   const sent: Array<{ track: number; seqs: number[]; mediaSsrc: number }> = [];
+  const released: string[] = [];
   const requester = new NackRequester({
     settings: { budgetMs: 100, maxRatio: 0.25 },
     timers,
     now: timers.now,
+    release: (track, packets) => released.push(...packets.map((p) => `${track}:${p.seq}`)),
     send: (track, nack) => {
       const parsed = parseGenericNack(nack);
       assert.ok(typeof parsed !== "string");
@@ -17,28 +19,33 @@ function setup(parent = true) {
       return parent;
     },
   });
-  return { timers, sent, requester };
+  return { timers, sent, requester, released };
 }
 
-Deno.test("NACK requester: a gap on a track is asked for by a timer, per track, until repaired", () => {
-  const { timers, sent, requester } = setup();
-  requester.receive(0, 10, 0xaa);
-  requester.receive(0, 13, 0xaa);
-  requester.receive(1, 500, 0xbb);
-  requester.receive(1, 502, 0xbb);
+const p = (seq: number) => ({ seq, packet: new Uint8Array(1), forwarded: false });
+const seqs = (r: ReturnType<NackRequester["receive"]>) => (typeof r === "string" ? r : r.map((q) => q.seq));
+
+Deno.test("NACK requester: a gap on a track is asked for by a timer, per track; packets behind it wait for the repair", () => {
+  const { timers, sent, requester, released } = setup();
+  assert.deepEqual(seqs(requester.receive(0, p(10), 0xaa)), [10]);
+  assert.equal(requester.receive(0, p(13), 0xaa), "held");
+  requester.receive(1, p(500), 0xbb);
+  assert.equal(requester.receive(1, p(502), 0xbb), "held");
   assert.equal(sent.length, 0);
   timers.advance(3);
   assert.deepEqual(sent, [
     { track: 0, seqs: [11, 12], mediaSsrc: 0xaa },
     { track: 1, seqs: [501], mediaSsrc: 0xbb },
   ]);
-  assert.equal(requester.receive(0, 11, 0xaa), "repaired");
-  assert.equal(requester.receive(1, 501, 0xbb), "repaired");
+  assert.deepEqual(seqs(requester.receive(0, p(11), 0xaa)), [11]); // 13 still waits for 12
+  assert.deepEqual(seqs(requester.receive(1, p(501), 0xbb)), [501, 502]);
   timers.advance(15);
   assert.deepEqual(sent.slice(2), [{ track: 0, seqs: [12], mediaSsrc: 0xaa }]);
-  timers.advance(200);
+  timers.advance(200); // the budget: 12 given up, 13 delivered without it
+  assert.deepEqual(released, ["0:13"]);
   assert.equal(requester.pending, 0);
-  assert.equal(requester.receive(0, 12, 0xaa), "late");
+  assert.equal(requester.receive(0, p(12), 0xaa), "late");
+  assert.equal(requester.lastDelivered(0), 13);
   const c = requester.counts();
   assert.deepEqual([c.missing, c.recovered, c.unrecovered, c.late], [3, 2, 1, 1]);
   requester.stop();
@@ -47,9 +54,9 @@ Deno.test("NACK requester: a gap on a track is asked for by a timer, per track, 
 
 Deno.test("NACK requester: without a parent nothing more is sent this round; stop cancels the timer", () => {
   const { timers, sent, requester } = setup(false);
-  requester.receive(0, 0, 1);
-  requester.receive(0, 1000, 1); // beyond the largest gap asked for
-  requester.receive(0, 1003, 1);
+  requester.receive(0, p(0), 1);
+  assert.deepEqual(seqs(requester.receive(0, p(1000), 1)), [1000]); // beyond the largest gap waited for
+  requester.receive(0, p(1003), 1);
   timers.advance(5);
   assert.equal(sent.length, 1);
   requester.stop();

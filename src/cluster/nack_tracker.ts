@@ -33,7 +33,7 @@ export type NackVerdict = "new" | "repaired" | "late";
 
 /** Counters of one tracker (or of several added up). */
 export interface NackCounts {
-  /** Numbers found missing (the raw loss this relay saw). */
+  /** Numbers found missing (the raw loss on the hop; a packet reordered before it was asked for is not). */
   missing: number;
   /** Missing numbers that arrived within the budget. */
   recovered: number;
@@ -66,6 +66,8 @@ interface Missing {
   since: number;
   /** Next time to ask (ms). */
   due: number;
+  /** Whether it was asked for yet: one that arrives before was reordered, not lost. */
+  asked: boolean;
 }
 
 /** Gaps of one track in its parent's numbering. */
@@ -123,9 +125,15 @@ export class NackTracker {
       this.#highest = seq;
       return "new";
     }
-    if (this.#pending.delete(seq)) {
-      this.counts.recovered++;
-      return "repaired";
+    const waiting = this.#pending.get(seq);
+    if (waiting) {
+      this.#pending.delete(seq);
+      if (waiting.asked) {
+        this.counts.recovered++;
+        return "repaired";
+      }
+      this.counts.missing--; // reordered on the way, before it was asked for: no loss
+      return "new";
     }
     if (this.#givenUp.includes(seq)) {
       this.counts.late++;
@@ -142,12 +150,13 @@ export class NackTracker {
     const out: number[] = [];
     const { budgetMs, retryMs } = this.#timing;
     for (const [seq, m] of this.#pending) {
-      if (now - m.since >= budgetMs) {
+      if (now >= m.since + budgetMs) { // the same sum nextDue() gives (a difference can round below it)
         this.#giveUp(seq);
         continue;
       }
       if (m.due > now) continue;
       m.due = now + retryMs;
+      m.asked = true;
       out.push(seq);
     }
     this.counts.requested += out.length;
@@ -176,7 +185,7 @@ export class NackTracker {
         const oldest = this.#pending.keys().next().value!;
         this.#giveUp(oldest);
       }
-      this.#pending.set(seq, { since: now, due: now + firstMs });
+      this.#pending.set(seq, { since: now, due: now + firstMs, asked: false });
     }
   }
 

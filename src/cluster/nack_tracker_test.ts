@@ -25,9 +25,9 @@ Deno.test("NACK tracker: a packet reordered before the first request is no loss 
   const t = new NackTracker({ firstMs: 3 });
   t.receive(10, SSRC, 0);
   t.receive(12, SSRC, 0);
-  assert.equal(t.receive(11, SSRC, 1), "repaired");
+  assert.equal(t.receive(11, SSRC, 1), "new");
   assert.deepEqual(t.due(10), []);
-  assert.equal(t.counts.requested, 0);
+  assert.deepEqual(t.counts, { missing: 0, recovered: 0, unrecovered: 0, late: 0, requested: 0 });
 });
 
 Deno.test("NACK tracker: numbers wrap at 65535", () => {
@@ -85,4 +85,17 @@ Deno.test("NACK tracker: whatever the arrivals, every missing number ends recove
       },
     ),
   );
+});
+
+Deno.test("NACK tracker: a number is given up exactly when nextDue() says, whatever the rounding", () => {
+  const t = new NackTracker({ firstMs: 3, retryMs: 15, budgetMs: 200 });
+  const since = 4080.542229546792; // since + 200 - since rounds below 200
+  t.receive(1, SSRC, since);
+  t.receive(3, SSRC, since);
+  while (t.pending > 0) {
+    const at = t.nextDue();
+    t.due(at);
+    assert.ok(t.pending === 0 || t.nextDue() > at, "nextDue() must move on");
+  }
+  assert.equal(t.counts.unrecovered, 1);
 });

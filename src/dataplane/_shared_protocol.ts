@@ -35,7 +35,7 @@ export type PlaneCommand =
    * Frames of subscription `streamId`, track `track` go on to the readers of RTP socket `targetFd`'s route
    * (mesh_ingress.ts); a negative `targetFd` unbinds them.
    */
-  | { type: "mesh-ingress"; streamId: number; track: number; targetFd: number }
+  | { type: "mesh-ingress"; streamId: number; track: number; targetFd: number; delivered: Int32Array | null }
   /** A sender's packet key the main thread authenticated a packet under (mesh_open.ts). */
   | { type: "mesh-open-key"; spec: MeshOpenKeySpec }
   /** The sealer of the worker's copies to mesh children (mesh_route.ts); null: they go in clear. */

@@ -12,6 +12,13 @@
  * route's SSRC, and newer than every packet it forwarded for that binding: a repeat, a replay or a packet out of
  * order goes to the main thread unforwarded, which filters and sends it as before. Every frame still reaches the
  * main thread (statistics, the duplicate filter, the GOP cache, the mesh's children), flagged as forwarded.
+ *
+ * With per-hop retransmission the main thread delivers in order (a packet behind a gap waits for its repair,
+ * cluster/repair_hold.ts), and a binding made with a {@linkcode DeliveredCell} is in-order too: the Worker forwards
+ * only the packet right after the last one delivered, its own or the main thread's (the cell, which the main
+ * thread writes after it handed its sends of those packets over, so the Worker sends them before any it
+ * forwards). Behind a gap it forwards nothing; the main thread holds, repairs, delivers, and the Worker takes over
+ * again from where it got to.
  * Sans-I/O.
  * @module
  */
@@ -27,6 +34,27 @@ const SEALED_TAG = 16;
 const TYPE_RTP = 0;
 const RTP_HEADER = 12;
 
+/**
+ * The last packet the main thread delivered of a bound track, shared with the Worker: Int32 slots `[generation,
+ * seq, ssrc]`; the generation is odd while the main thread writes (a seqlock) and changes at every write.
+ */
+export type DeliveredCell = Int32Array;
+
+/** A new cell (nothing delivered yet) in shared memory. */
+export function newDeliveredCell(): DeliveredCell {
+  const cell = new Int32Array(new SharedArrayBuffer(12));
+  cell[1] = -1;
+  return cell;
+}
+
+/** Notes in `cell` that the main thread delivered `seq` of `ssrc` (after its sends of it were handed over). */
+export function writeDelivered(cell: DeliveredCell, seq: number, ssrc: number): void {
+  Atomics.add(cell, 0, 1);
+  Atomics.store(cell, 1, seq & 0xffff);
+  Atomics.store(cell, 2, ssrc | 0);
+  Atomics.add(cell, 0, 1);
+}
+
 /** One bound subscription and track. */
 export interface MeshIngressBinding {
   /** The track's RTP socket, whose route the Worker forwards by. */
@@ -37,6 +65,10 @@ export interface MeshIngressBinding {
   ssrc: number;
   /** The route spec it was forwarded under (a new one may start a new numbering). */
   spec: unknown;
+  /** In-order forwarding: the main thread's last delivered packet, or null. */
+  delivered: DeliveredCell | null;
+  /** The cell's generation last taken over. */
+  deliveredSeen: number;
 }
 
 /** The Worker's bindings, by stream id and track. */
@@ -51,11 +83,21 @@ export class MeshIngressTable {
     return this.#bindings.size;
   }
 
-  /** Binds frames of `streamId` and `track` to the RTP socket `targetFd`; a negative fd unbinds them. */
-  bind(streamId: number, track: number, targetFd: number): void {
+  /**
+   * Binds frames of `streamId` and `track` to the RTP socket `targetFd`; a negative fd unbinds them.
+   * @param delivered in-order forwarding after the main thread's deliveries (see {@linkcode DeliveredCell})
+   */
+  bind(streamId: number, track: number, targetFd: number, delivered: DeliveredCell | null = null): void {
     const key = streamId * 256 + track;
     if (targetFd < 0) this.#bindings.delete(key);
-    else this.#bindings.set(key, { targetFd, highest: -1, ssrc: -1, spec: null });
+    else {this.#bindings.set(key, {
+        targetFd,
+        highest: -1,
+        ssrc: -1,
+        spec: null,
+        delivered,
+        deliveredSeen: -1,
+      });}
   }
 
   /** Unbinds everything bound to `targetFd` (its socket closed). */
@@ -91,7 +133,14 @@ export class MeshIngressTable {
    * the route changed (the main thread re-based the track). Never a repeat or anything behind.
    * @param spec the route spec the packet would be forwarded under
    */
-  static take(binding: MeshIngressBinding, seq: number, ssrc: number, spec: unknown): boolean {
+  static take(
+    binding: MeshIngressBinding,
+    seq: number,
+    ssrc: number,
+    spec: unknown,
+    sendQueued: () => boolean = () => true,
+  ): boolean {
+    if (binding.delivered !== null) return takeInOrder(binding, binding.delivered, seq, ssrc, sendQueued);
     if (binding.highest >= 0 && ssrc === binding.ssrc) {
       const ahead = (seq - binding.highest) & 0xffff;
       const next = ahead >= 1 && ahead <= MAX_DROPOUT;
@@ -103,4 +152,34 @@ export class MeshIngressTable {
     binding.spec = spec;
     return true;
   }
+}
+
+/**
+ * An in-order binding's rule: only the packet right after the last delivered one, the Worker's or (when the cell
+ * changed) the main thread's; taking the main thread's over first sends what it queued (`sendQueued`, false when
+ * that cannot be done now: then nothing is taken over, and the packet goes to the main thread).
+ */
+function takeInOrder(
+  b: MeshIngressBinding,
+  cell: DeliveredCell,
+  seq: number,
+  ssrc: number,
+  sendQueued: () => boolean,
+): boolean {
+  const generation = Atomics.load(cell, 0);
+  if (generation !== b.deliveredSeen) {
+    if ((generation & 1) !== 0) return false; // being written
+    const last = Atomics.load(cell, 1);
+    const lastSsrc = Atomics.load(cell, 2) >>> 0;
+    if (Atomics.load(cell, 0) !== generation || last < 0) return false;
+    if (seq !== ((last + 1) & 0xffff) || ssrc !== lastSsrc) return false;
+    if (!sendQueued()) return false;
+    b.deliveredSeen = generation;
+    b.highest = seq;
+    b.ssrc = ssrc;
+    return true;
+  }
+  if (b.highest < 0 || ssrc !== b.ssrc || seq !== ((b.highest + 1) & 0xffff)) return false;
+  b.highest = seq;
+  return true;
 }

@@ -12,6 +12,7 @@
  * Packets keep leaving from the socket's own port. Needs `--allow-ffi`.
  * @module
  */
+import type { DeliveredCell } from "./mesh_ingress.ts";
 import {
   align4,
   type PlaneCommand,
@@ -367,11 +368,17 @@ export class FastUdpPlane {
   /**
    * Lets the worker send the RTP of subscription `streamId`, track `track` (frames arriving on the mesh port) to
    * the readers of socket `targetFd`'s route itself (mesh_ingress.ts); `targetFd` -1 stops it. The frames still
-   * reach the mesh port's handler, flagged as forwarded when the worker sent them on.
+   * reach the mesh port's handler, flagged as forwarded when the worker sent them on. With `delivered` the worker
+   * forwards in order only, after the main thread's deliveries (see {@linkcode DeliveredCell}).
    */
-  setMeshIngress(streamId: number, track: number, targetFd: number): void {
+  setMeshIngress(
+    streamId: number,
+    track: number,
+    targetFd: number,
+    delivered: DeliveredCell | null = null,
+  ): void {
     if (this.#closed) return;
-    this.#post({ type: "mesh-ingress", streamId, track, targetFd });
+    this.#post({ type: "mesh-ingress", streamId, track, targetFd, delivered });
   }
 
   /**

@@ -319,7 +319,7 @@ function forwardIngress(
   const seq = (bytes[at + 2]! << 8) | bytes[at + 3]!;
   const ssrc =
     ((bytes[at + 8]! << 24) | (bytes[at + 9]! << 16) | (bytes[at + 10]! << 8) | bytes[at + 11]!) >>> 0;
-  if (!MeshIngressTable.take(binding, seq, ssrc, route.spec)) return false;
+  if (!MeshIngressTable.take(binding, seq, ssrc, route.spec, sendFromRing)) return false;
   const slotAt = OFF_SLOTS + slot * SLOT_STRIDE;
   bytes.copyWithin(slotAt, at, at + len);
   // This relay's mesh children get the packet in the numbering it came in (the mesh's), its readers in theirs.
@@ -648,7 +648,7 @@ scope.onmessage = (event: MessageEvent<PostedCommand>): void => {
         break;
       }
       case "mesh-ingress":
-        meshIngress.bind(cmd.streamId, cmd.track, cmd.targetFd);
+        meshIngress.bind(cmd.streamId, cmd.track, cmd.targetFd, cmd.delivered);
         break;
       case "mesh-open-key":
         meshOpenKeys.add(cmd.spec);

@@ -15,6 +15,31 @@ export interface MetricsStream {
   /** Where the media comes from: `mesh` (a parent relay) or anything else (a source at this relay). */
   readonly kind: string;
   readonly tracks: readonly MetricsTrack[];
+  /** Per-hop retransmission on the hop into this relay, all tracks (a mesh stream's, when on), else null. */
+  readonly repairs?: RepairCounts | null;
+}
+
+/** What per-hop retransmission did on the hop into a relay (see `msm_mesh_repairs_total`). */
+export interface RepairCounts {
+  /** Packets missing on the hop (the raw loss). */
+  readonly missing: number;
+  /** Missing packets repaired within the latency budget. */
+  readonly recovered: number;
+  /** Missing packets given up (what readers lose). */
+  readonly unrecovered: number;
+  /** Repairs that came after the budget (dropped). */
+  readonly late: number;
+  /** Sequence numbers asked for, each request counted. */
+  readonly requested: number;
+}
+
+/** What a parent relay answered its children's NACKs (see `msm_mesh_retransmits_total`). */
+export interface RetransmitFigures {
+  readonly requested: number;
+  readonly sent: number;
+  readonly unavailable: number;
+  readonly capped: number;
+  readonly refused: number;
 }
 
 /** What the metrics read of a track (the relay's `Track` fits). */
@@ -49,6 +74,8 @@ export interface RelayMetricsSource {
   dataPlane?(): DataPlaneCounters | null;
   /** Cumulative refusals of the mesh: datagrams at the mesh port and peer requests, per reason. */
   meshRejections?(): MeshRejectionCounts;
+  /** What this relay, as a parent, answered its mesh children's NACKs so far. */
+  meshRetransmits?(): RetransmitFigures;
   /** Errors contained so far (caught in a callback instead of ending the process), per place. */
   containedErrors?(): ReadonlyMap<string, number>;
   /** The relay-wide memory budget: its bound, what each kind of user holds, refusals so far. */

@@ -14,10 +14,19 @@ import { PUBLIC_METHODS } from "../rtsp/methods.ts";
 import { type Counter, Registry } from "./registry.ts";
 import type { RtpReceiverStats } from "../rtp/receiver_stats.ts";
 import { RateMeter } from "./rate_meter.ts";
-import type { DataPlaneCounters, MetricsStream, MetricsTrack, RelayMetricsSource } from "./metrics_source.ts";
+import type {
+  DataPlaneCounters,
+  MetricsStream,
+  MetricsTrack,
+  RelayMetricsSource,
+  RepairCounts,
+} from "./metrics_source.ts";
 import { EventLoopLagMonitor } from "./event_loop_lag.ts";
 import { summarizeReaderReports } from "../rtp/reader_reports.ts";
 import { REFUSAL_REASONS, type RefusalReason } from "../rtsp/refusals.ts";
+
+/** The `event` values of `msm_mesh_repairs_total`. */
+const REPAIR_EVENTS = ["recovered", "unrecovered", "late", "requested"] as const;
 
 const DATAPLANE_EVENTS = {
   received: "received",
@@ -187,6 +196,21 @@ export class RelayMetrics {
       "unknown_stream (no such subscription).",
     ["reason"],
   );
+  readonly #meshRepairs = this.registry.counter(
+    "msm_mesh_repairs_total",
+    "Per-hop retransmission on the hop into this relay, per path: recovered (a missing packet repaired in " +
+      "time), unrecovered (given up: readers lose it), late (a repair after --mesh-nack-budget-ms, dropped), " +
+      "requested (sequence numbers asked of the parent, every request). msm_rtp_packets_lost_total counts the " +
+      "loss before repair.",
+    ["path", "event"],
+  );
+  readonly #meshRetransmits = this.registry.counter(
+    "msm_mesh_retransmits_total",
+    "What this relay answered its mesh children's NACKs: requested (numbers asked), sent (packets sent again), " +
+      "unavailable (not kept here), capped (over --mesh-nack-max-ratio), refused (malformed NACKs, unknown " +
+      "tracks, or retransmission off).",
+    ["event"],
+  );
   readonly #meshRequestsRejected = this.registry.counter(
     "msm_mesh_requests_rejected_total",
     "Peer-protocol requests refused: missing, malformed, version, unknown_key, bad_signature, wrong_node, stale, " +
@@ -218,6 +242,8 @@ export class RelayMetrics {
   );
 
   readonly #seen = new WeakMap<MetricsTrack, TrackSeen>();
+  /** The repair counts last seen per stream. */
+  readonly #repairsSeen = new WeakMap<MetricsStream, RepairCounts>();
   /** Paths whose series are exposed: null while a stream holds them, else since when they are gone (s). */
   readonly #paths = new Map<string, number | null>();
   readonly #retention: number;
@@ -333,6 +359,22 @@ export class RelayMetrics {
     }
   }
 
+  /** Per-hop retransmission of a mesh stream: its counters, and the loss it repaired added back to the raw loss. */
+  #collectRepairs(stream: MetricsStream, path: string, hop: string): void {
+    const repairs = stream.repairs;
+    if (!repairs) return;
+    const seen = this.#repairsSeen.get(stream);
+    for (const event of REPAIR_EVENTS) {
+      // A new mesh source counts from zero again.
+      const before = seen && repairs[event] >= seen[event] ? seen[event] : 0;
+      this.#meshRepairs.inc({ path, event }, repairs[event] - before);
+      // A repaired packet arrived, so RFC 3550's count no longer has it lost: msm_rtp_packets_lost_total is the
+      // loss on the hop before repair.
+      if (event === "recovered") this.#lost.inc({ path, hop }, repairs[event] - before);
+    }
+    this.#repairsSeen.set(stream, { ...repairs });
+  }
+
   #collect(source: RelayMetricsSource): void {
     const now = this.#now();
     this.#jitter.clear();
@@ -398,6 +440,7 @@ export class RelayMetrics {
         }
       }
       this.#jitter.set({ path, hop }, jitter);
+      this.#collectRepairs(stream, path, hop);
       this.#bitrate.set({ path, hop }, this.bitrate(stream));
       if (readerReports > 0) {
         this.#readerLost.set({ path }, readerLost);
@@ -416,6 +459,8 @@ export class RelayMetrics {
         .map(([key, event]): [string, number] => [event, plane[key]]);
       this.#grow(this.#dataPlane, "event", byEvent);
     }
+    const retransmits = source.meshRetransmits?.();
+    if (retransmits) this.#grow(this.#meshRetransmits, "event", Object.entries(retransmits));
     const rejections = source.meshRejections?.();
     if (rejections) {
       this.#grow(this.#meshPacketsRejected, "reason", Object.entries(rejections.packets));

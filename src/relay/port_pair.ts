@@ -5,6 +5,7 @@
  * {@linkcode PortPairFactory}, so it can run, and be tested, without any.
  * @module
  */
+import type { DeliveredCell } from "../dataplane/mesh_ingress.ts";
 import type { PlaneRoute } from "../dataplane/route.ts";
 import type { RingDigest } from "../dataplane/packet_ring.ts";
 
@@ -48,7 +49,12 @@ export interface PortPair {
    * Lets the plane's worker send the RTP of a parent relay's subscription `streamId`, track `track`, to this
    * pair's route itself (`on`), or stops it (ignored without cut-through; see src/dataplane/mesh_ingress.ts).
    */
-  bindMeshIngress(streamId: number, track: number, on: boolean): void;
+  bindMeshIngress(streamId: number, track: number, on: boolean, delivered?: DeliveredCell | null): void;
+  /**
+   * The main thread delivered RTP packet `seq` of `ssrc` itself (an in-order binding's cell): its sends are handed
+   * to the plane now, then the cell says so (see src/dataplane/mesh_ingress.ts). Nothing without cut-through.
+   */
+  noteDelivered(cell: DeliveredCell, seq: number, ssrc: number): void;
   /** Closes both ports and gives them back. */
   close(): void;
 }

@@ -8,6 +8,8 @@
  * portable or the fast data plane, or none in tests), timers and the clock are injected too.
  * @module
  */
+import type { DeliveredCell } from "../dataplane/mesh_ingress.ts";
+import type { RepairCounts } from "../metrics/metrics_source.ts";
 import type { SessionDescription } from "../rtsp/sdp.ts";
 import type { Logger } from "../log.ts";
 import { type Clock, monotonicMs, realTimers, type TimerHandle, type Timers } from "../clock.ts";
@@ -44,6 +46,8 @@ export interface StreamSource {
   stop(): Promise<void>;
   /** Public facts for the admin API (no credentials). */
   info(): Record<string, unknown>;
+  /** Per-hop retransmission on the hop into this relay (a mesh source's, when on). */
+  repairs?(): RepairCounts | null;
 }
 
 /** Options of {@linkcode Stream}. */
@@ -120,6 +124,11 @@ export class Stream implements StreamSink {
   )
     .join("");
   source: StreamSource | null = null;
+
+  /** What per-hop retransmission did on the hop into this relay, or null (no mesh source, or NACK off). */
+  get repairs(): RepairCounts | null {
+    return this.source?.repairs?.() ?? null;
+  }
   state: SourceState = "idle";
   lastError: string | null = null;
   description: SessionDescription | null = null;
@@ -129,7 +138,9 @@ export class Stream implements StreamSink {
   /** Expected UDP sender per track; null accepts nothing (TCP ingress or no source). */
   #udpSources: Array<SourceLatch | null> = [];
   /** The parent relay subscription the fast plane's worker forwards to this stream's readers, and its sender. */
-  #meshIngress: { streamId: number; host: string; port: number } | null = null;
+  #meshIngress:
+    | { streamId: number; host: string; port: number; delivered: readonly DeliveredCell[] | null }
+    | null = null;
   /** RTCP handlers of UDP readers, by `host:port` of the reader's RTCP port. */
   readonly #readerRtcp = new Map<string, ReaderRtcpHandler>();
   /**
@@ -278,7 +289,8 @@ export class Stream implements StreamSink {
     this.#pairs[index] = pair;
     this.#syncRoute(index);
     const ingress = this.#meshIngress;
-    if (ingress) pair.bindMeshIngress(ingress.streamId, index, true); // a track's first pair, bound already
+    // A track's first pair, bound already.
+    if (ingress) pair.bindMeshIngress(ingress.streamId, index, true, ingress.delivered?.[index] ?? null);
     return pair;
   }
 
@@ -415,19 +427,32 @@ export class Stream implements StreamSink {
    * this stream's UDP readers itself (src/dataplane/mesh_ingress.ts), or stops it (null). The mesh source binds
    * only its attached parent's subscription in a steady state, and unbinds it before any change.
    */
-  bindMeshIngress(streamId: number | null, from: Deno.NetAddr | null): void {
+  bindMeshIngress(
+    streamId: number | null,
+    from: Deno.NetAddr | null,
+    delivered: readonly DeliveredCell[] | null = null,
+  ): void {
     const old = this.#meshIngress;
     const next = streamId === null || from === null
       ? null
-      : { streamId, host: from.hostname, port: from.port };
+      : { streamId, host: from.hostname, port: from.port, delivered };
     if (old?.streamId === next?.streamId && old?.host === next?.host && old?.port === next?.port) return;
     this.#meshIngress = next;
     for (let i = 0; i < this.tracks.length; i++) {
       const pair = this.#pairs[i];
       if (old) pair?.bindMeshIngress(old.streamId, i, false);
       this.#syncRoute(i);
-      if (next) pair?.bindMeshIngress(next.streamId, i, true);
+      if (next) pair?.bindMeshIngress(next.streamId, i, true, next.delivered?.[i] ?? null);
     }
+  }
+
+  /**
+   * The mesh source delivered RTP packet `seq` of `ssrc` on track `index` itself while its ingress is bound in
+   * order (see {@linkcode bindMeshIngress}): the fast plane's worker may go on from there.
+   */
+  noteDelivered(index: number, seq: number, ssrc: number): void {
+    const cell = this.#meshIngress?.delivered?.[index];
+    if (cell) this.#pairs[index]?.noteDelivered(cell, seq, ssrc);
   }
 
   /** Ids of the egresses of track `index` the fast plane's worker serves itself (see {@linkcode Track.relayRtp}). */

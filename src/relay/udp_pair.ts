@@ -3,6 +3,7 @@
  * It only receives and sends; what packets mean is decided by the handlers it is given.
  * @module
  */
+import { type DeliveredCell, writeDelivered } from "../dataplane/mesh_ingress.ts";
 import type { PortPairAllocator } from "./port_allocator.ts";
 import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { compileRoute, type PlaneRoute, type RouteSpec } from "../dataplane/route.ts";
@@ -136,10 +137,23 @@ export class UdpPortPair implements PortPair {
   }
 
   /** @inheritdoc */
-  bindMeshIngress(streamId: number, track: number, on: boolean): void {
+  bindMeshIngress(
+    streamId: number,
+    track: number,
+    on: boolean,
+    delivered: DeliveredCell | null = null,
+  ): void {
     const rtp = this.#rtp;
     if (!("plane" in rtp) || this.#closed) return;
-    rtp.plane.setMeshIngress(streamId, track, on ? rtp.fd : -1);
+    rtp.plane.setMeshIngress(streamId, track, on ? rtp.fd : -1, delivered);
+  }
+
+  /** @inheritdoc */
+  noteDelivered(cell: DeliveredCell, seq: number, ssrc: number): void {
+    const rtp = this.#rtp;
+    if (!("plane" in rtp) || this.#closed) return;
+    rtp.plane.flush(); // the sends of what was delivered reach the Worker before the cell says so
+    writeDelivered(cell, seq, ssrc);
   }
 
   /** Destination ids of each route handed to the plane, by its `dests` buffer. */

@@ -4,6 +4,7 @@
  * and let the test deliver datagrams to their handlers, as if they arrived on the ports.
  * @module
  */
+import { type DeliveredCell, writeDelivered } from "../../src/dataplane/mesh_ingress.ts";
 import type { PlaneRoute } from "../../src/dataplane/route.ts";
 import type { DatagramHandler, DigestHandler, PortPair, PortPairFactory } from "../../src/relay/port_pair.ts";
 import { PacketRing } from "../../src/dataplane/packet_ring.ts";
@@ -61,8 +62,22 @@ export class FakePortPair implements PortPair {
 
   /** The mesh subscriptions bound to this pair now, as `streamId/track`. */
   readonly meshIngress = new Set<string>();
-  bindMeshIngress(streamId: number, track: number, on: boolean): void {
+  /** Cells of in-order bindings, by `streamId/track`, and what was noted delivered in them. */
+  readonly delivered = new Map<string, DeliveredCell>();
+  readonly notedDelivered: number[] = [];
+  noteDelivered(cell: DeliveredCell, seq: number, ssrc: number): void {
     if (!this.cutThrough || this.closed) return;
+    writeDelivered(cell, seq, ssrc);
+    this.notedDelivered.push(seq);
+  }
+  bindMeshIngress(
+    streamId: number,
+    track: number,
+    on: boolean,
+    delivered: DeliveredCell | null = null,
+  ): void {
+    if (!this.cutThrough || this.closed) return;
+    if (on && delivered) this.delivered.set(`${streamId}/${track}`, delivered);
     if (on) this.meshIngress.add(`${streamId}/${track}`);
     else this.meshIngress.delete(`${streamId}/${track}`);
   }

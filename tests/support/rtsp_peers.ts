@@ -16,6 +16,8 @@ export interface RtspReaderOptions {
   onRtp?: (packet: Uint8Array) => void;
   /** UDP: the client RTP port to SETUP (even; RTCP on +1) when another process receives; no socket is opened. */
   clientPort?: number;
+  /** UDP: the address the reader's socket binds (the relay sends to the connection's source address). @default 127.0.0.1 */
+  udpHost?: string;
 }
 
 /** A reader set up and playing. */
@@ -44,7 +46,7 @@ export function videoTrackUrl(url: string, contentBase: string | undefined, sdp:
  * the client port (another process uses it).
  */
 function setupTransport(
-  options: { transport: PeerTransport; clientPort?: number | undefined },
+  options: { transport: PeerTransport; clientPort?: number | undefined; udpHost?: string | undefined },
   suffix: string,
 ): { transport: string; sock: Deno.DatagramConn | null } {
   if (options.transport === "tcp") {
@@ -53,7 +55,7 @@ function setupTransport(
   let sock: Deno.DatagramConn | null = null;
   let port = options.clientPort;
   if (port === undefined) {
-    sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    sock = Deno.listenDatagram({ transport: "udp", hostname: options.udpHost ?? "127.0.0.1", port: 0 });
     port = (sock.addr as Deno.NetAddr).port;
   }
   return { transport: `RTP/AVP;unicast;client_port=${port}-${port + 1}${suffix}`, sock };
