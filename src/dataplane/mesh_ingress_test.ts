@@ -1,5 +1,5 @@
 import { deepStrictEqual as equal, ok } from "node:assert/strict";
-import { MeshIngressTable } from "./mesh_ingress.ts";
+import { MeshIngressTable, newDeliveredCell, writeDelivered } from "./mesh_ingress.ts";
 import { encodeMeshPacket } from "../cluster/mesh_frame.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
 
@@ -75,4 +75,41 @@ Deno.test("MeshIngressTable.take() forwards only packets newer than all it forwa
   ok(MeshIngressTable.take(b, 10_000, 0x1234, {}), "the same jump once the route changed");
   ok(MeshIngressTable.take(b, 5, 0x9999, spec), "a new SSRC starts over");
   ok(!MeshIngressTable.take(b, 5, 0x9999, spec));
+});
+
+Deno.test("MeshIngressTable.take() in order: only the packet after the last delivered, the Worker's or the main thread's", () => {
+  const t = new MeshIngressTable();
+  const cell = newDeliveredCell();
+  t.bind(7, 0, 42, cell);
+  const b = t.match(encodeMeshPacket("rtp", 7, 0, rtp(1)), 0, 46, false)!;
+  let flushes = 0;
+  const flush = () => (flushes++, true);
+  const take = (seq: number, ssrc = 0x1234) => MeshIngressTable.take(b, seq, ssrc, null, flush);
+  equal(take(100), false, "nothing delivered yet: the main thread starts");
+  writeDelivered(cell, 100, 0x1234);
+  equal([take(102), flushes], [false, 0], "not the next one");
+  equal([take(101), flushes], [true, 1], "the next one: the main thread's sends go first");
+  equal([take(102), take(103), flushes], [true, true, 1]);
+  equal(take(105), false, "behind a gap the Worker stops");
+  equal(take(106), false);
+  equal(take(104), true, "the repair is the next one");
+  equal(take(106), false, "105 and 106 went to the main thread, which delivers them");
+  writeDelivered(cell, 106, 0x1234);
+  equal([take(107), flushes], [true, 2]);
+  equal(take(108, 0x999), false, "another SSRC: the main thread's");
+  writeDelivered(cell, 500, 0x999);
+  equal(take(501, 0x999), true, "a new numbering, once the main thread delivered its first");
+});
+
+Deno.test("MeshIngressTable.take() in order: nothing is taken over while the main thread writes, or its sends cannot go first", () => {
+  const t = new MeshIngressTable();
+  const cell = newDeliveredCell();
+  t.bind(7, 0, 42, cell);
+  const b = t.match(encodeMeshPacket("rtp", 7, 0, rtp(1)), 0, 46, false)!;
+  writeDelivered(cell, 10, 0x1234);
+  equal(MeshIngressTable.take(b, 11, 0x1234, null, () => false), false, "messages pending: not now");
+  Atomics.add(cell, 0, 1); // a write in progress
+  equal(MeshIngressTable.take(b, 11, 0x1234, null, () => true), false);
+  Atomics.add(cell, 0, 1);
+  equal(MeshIngressTable.take(b, 11, 0x1234, null, () => true), true);
 });

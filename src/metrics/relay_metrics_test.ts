@@ -260,3 +260,40 @@ Deno.test("RelayMetrics drops a gone path's series after the retention, and at o
   streams.push(back);
   assert.equal(sampleValue(scrape(), "msm_rtp_packets_received_total", { path: "pub/5", hop: "source" }), 1);
 });
+
+Deno.test("RelayMetrics exports per-hop repairs per path, and the loss before repair in msm_rtp_packets_lost_total", () => {
+  const { clock, streams, scrape } = setup([["far", "mesh"]]);
+  const far = streams[0]!;
+  const repairs = { missing: 3, recovered: 2, unrecovered: 1, late: 0, requested: 4 };
+  (far as { repairs: typeof repairs | null }).repairs = repairs;
+  // The mesh source delivered 1, 2 and 4..6 (3 repaired late, so RFC 3550 counts it received), 7 given up.
+  for (const seq of [1, 2, 4, 5, 6, 3, 8]) {
+    clock.t = 1000 + seq * 0.04;
+    far.tracks[0]!.relayRtp(rtp(seq, seq * 3600, 0x2222));
+  }
+  clock.t += 1;
+  let m = scrape();
+  const at = (event: string) => sampleValue(m, "msm_mesh_repairs_total", { path: "far", event });
+  assert.deepEqual([at("recovered"), at("unrecovered"), at("late"), at("requested")], [2, 1, 0, 4]);
+  // RFC 3550 sees 1 lost (7); the 2 repaired are added back: 3 lost on the hop before repair.
+  assert.equal(sampleValue(m, "msm_rtp_packets_lost_total", { path: "far", hop: "mesh" }), 3);
+  repairs.recovered = 5;
+  repairs.late = 1;
+  m = scrape();
+  assert.deepEqual([at("recovered"), at("late")], [5, 1]);
+  assert.equal(sampleValue(m, "msm_rtp_packets_lost_total", { path: "far", hop: "mesh" }), 6);
+});
+
+Deno.test("RelayMetrics counts what a parent answered its children's NACKs", () => {
+  const figures = { requested: 10, sent: 6, unavailable: 1, capped: 3, refused: 2 };
+  const metrics = new RelayMetrics({
+    streams: () => [],
+    readersByPath: () => new Map(),
+    sessionCount: () => 0,
+    meshRetransmits: () => figures,
+  }, { eventLoopLagIntervalMs: 0 });
+  const m = parsePrometheus(metrics.expose());
+  for (const [event, n] of Object.entries(figures)) {
+    assert.equal(sampleValue(m, "msm_mesh_retransmits_total", { event }), n);
+  }
+});
