@@ -3,7 +3,8 @@
  * "node" each, static discovery), a publisher of numbered packets on the root, a reader on the member, and the
  * member's namespace dropping every 50th UDP datagram that reaches its mesh port (iptables `statistic --mode nth`:
  * 2 %, the same packets every run). Without NACK (`--no-mesh-nack`) the reader misses about 2 % of the stream;
- * with it (the default) none, on the portable and on the fast data plane, and the retransmission rate is printed.
+ * with it (the default) none, and none out of order, on the portable plane (an open mesh) and on the fast plane (a
+ * sealed one: NACKs and repairs sealed like all mesh packets), and the retransmission rate is printed.
  * @module
  */
 import { ok as assert } from "node:assert/strict";
@@ -13,6 +14,7 @@ import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
 import { NUMBERED_SDP, numberedPacket, publishNumbered } from "./support/numbered_stream.ts";
 import { parsePrometheus, sampleValue } from "./support/prometheus.ts";
+import { TEST_MESH_KEY } from "./support/mesh.ts";
 
 const RTSP_PORT = 8554;
 const ADMIN_PORT = 8080;
@@ -29,6 +31,7 @@ async function run(cmd: string[]): Promise<void> {
 }
 
 function startNsRelay(lab: NetnsLab, i: number, args: string[], fast: boolean): Promise<RelayProcess> {
+  // The fast plane's run is sealed (a cluster key, as a DaemonSet has), the portable plane's open.
   const node = lab.nodes[i]!;
   const other = lab.nodes[1 - i]!;
   return startRelayProcess(
@@ -36,6 +39,7 @@ function startNsRelay(lab: NetnsLab, i: number, args: string[], fast: boolean): 
       ...["--node", `node-${i}`, "--zone", "zone-1", "--discovery", "static"],
       ...["--peer", `node-${1 - i}=${other.ip}:${ADMIN_PORT}:${MESH_PORT}@zone-1`],
       ...["--data-plane", fast ? "fast" : "portable", ...args],
+      ...(fast ? ["--mesh-key", TEST_MESH_KEY] : []),
     ],
     {},
     {
@@ -64,6 +68,8 @@ interface Outcome {
   rawLost: number;
   recovered: number;
   dropped: number;
+  /** What the member's `GET /api/v1/tree/ingress` says of repairs. */
+  treeRepairs: { recovered: number; missing: number } | null;
   /** Datagrams the member's fast plane sent on its own (0 on the portable plane). */
   cutThrough: number;
 }
@@ -132,6 +138,9 @@ async function lossyRun(args: string[], fast: boolean): Promise<Outcome> {
       recovered: await metric(member, "msm_mesh_repairs_total", { path: "ingress", event: "recovered" }),
       dropped,
       cutThrough: await metric(member, "msm_dataplane_datagrams_total", { event: "cut_through" }),
+      treeRepairs: (await member.get<{ repairs?: { recovered: number; missing: number } | null }>(
+        "/api/v1/tree/ingress",
+      )).body.repairs ?? null,
     };
   } finally {
     await Promise.all(relays.map((r) => r.stop().catch(() => {})));
@@ -140,7 +149,10 @@ async function lossyRun(args: string[], fast: boolean): Promise<Outcome> {
 
 for (const fast of [false, true]) {
   Deno.test({
-    name: `mesh NACK, ${fast ? "fast" : "portable"} plane: a hop losing 2 % costs the reader ~2 % without ` +
+    name:
+      `mesh NACK, ${
+        fast ? "fast plane, sealed" : "portable plane, open"
+      } mesh: a hop losing 2 % costs the reader ~2 % without ` +
       "NACK and nothing with it",
     ignore: !linux,
     // The lab's namespaces, veths and bridge are removed by `await using` (and by the next run if this one crashed).
@@ -164,6 +176,11 @@ for (const fast of [false, true]) {
       );
       assert(off.missing >= off.received * 0.01, `without NACK the reader should miss ~2 %: ${off.missing}`);
       assert(off.resent === 0, "nothing is retransmitted with --no-mesh-nack");
+      assert(off.treeRepairs === null, "the tree view says repairs are off");
+      assert(
+        on.treeRepairs !== null && on.treeRepairs.recovered === on.recovered,
+        JSON.stringify(on.treeRepairs),
+      );
       assert(on.missing <= on.received * 0.0001, `with NACK the reader missed ${on.missing}`);
       assert(on.outOfOrder === 0, `repairs must reach the reader in order: ${on.outOfOrder} did not`);
       // In order does not cost the member's cut-through: its Worker still sends most packets on its own.

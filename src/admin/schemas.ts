@@ -144,6 +144,17 @@ export const treeSchema = z.looseObject({
   state: sourceStateSchema.nullable(),
   reparents: count.optional(),
   duplicates: count.optional(),
+  repairs: z.object({
+    missing: count.meta({ description: "Packets missing on the hop from the parent (the raw loss)" }),
+    recovered: count.meta({
+      description: "Missing packets repaired by the parent within the latency budget",
+    }),
+    unrecovered: count.meta({ description: "Missing packets given up: readers lose them" }),
+    late: count.meta({ description: "Repairs that came after the budget (dropped)" }),
+    requested: count.meta({ description: "Sequence numbers asked of the parent, every request" }),
+  }).nullable().optional().meta({
+    description: "Per-hop retransmission on the hop into a member (null: off)",
+  }),
   plan: z.record(z.string(), z.string()).optional().meta({
     description: "At the root: every tree node but the root -> its parent",
   }),

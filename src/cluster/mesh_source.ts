@@ -314,6 +314,8 @@ export class MeshSource implements StreamSource {
     this.#suspects = [attached.parent.node];
     this.#silentParent = attached.parent;
     this.#detach(attached);
+    // What is missing now is an outage: readers get what is held, and the next parent's stream as it comes.
+    this.#nacks?.resync();
     this.#interrupt();
   }
 

@@ -62,7 +62,14 @@ export function treeView(parts: TreeParts): Record<string, unknown> | null {
     children,
     state: (tree?.stream ?? source?.stream)?.state ?? null,
     epoch: parts.epoch,
-    ...(source ? { reparents: source.reparents, duplicates: source.duplicates, stale: source.stale } : {}),
+    ...(source
+      ? {
+        reparents: source.reparents,
+        duplicates: source.duplicates,
+        stale: source.stale,
+        repairs: source.nack,
+      }
+      : {}),
     ...(tree?.plan ? { plan: tree.plan, members: tree.members } : {}),
   };
 }

@@ -66,6 +66,20 @@ export class NackRequester {
     return result;
   }
 
+  /**
+   * The parent fell silent: stop waiting for what is missing (an outage, not a loss), deliver what is held (through
+   * `release`), and take the next parent's first packets as they come.
+   */
+  resync(): void {
+    const now = this.#opts.now();
+    this.#holds.forEach((hold, track) => {
+      if (!hold) return;
+      const held = hold.resync();
+      if (held.length > 0) this.#opts.release(track, held);
+      this.#trackers[track]?.reset(now);
+    });
+  }
+
   /** A new numbering: what waits is given up, what is held dropped. */
   reset(): void {
     for (const tracker of this.#trackers) tracker?.reset();

@@ -39,6 +39,8 @@ export class RepairHold {
   readonly #held = new Map<number, HeldPacket>();
   /** When the current gap showed (ms), while packets are held. */
   #gapSince = 0;
+  /** The next packet ahead is delivered at once (see {@linkcode resync}). */
+  #resyncing = false;
   /** Packets dropped for arriving behind what was delivered. */
   late = 0;
   /** Numbers skipped when the budget ran out (or too many were held). */
@@ -66,6 +68,19 @@ export class RepairHold {
     return this.#held.size > 0 ? this.#gapSince + this.#budgetMs : Infinity;
   }
 
+  /**
+   * Stops waiting (the parent fell silent: what is missing is an outage, and whoever feeds this relay next starts
+   * a gap not worth waiting for): what was held is returned, in order, for delivery, and the next packet ahead is
+   * delivered at once, whatever it skips. Packets behind what was delivered stay late.
+   */
+  resync(): HeldPacket[] {
+    const out = this.#sortedHeld();
+    this.#held.clear();
+    if (out.length > 0) this.#next = (out[out.length - 1]!.seq + 1) & 0xffff;
+    this.#resyncing = this.#next >= 0;
+    return out;
+  }
+
   /** Forgets everything (a new numbering); what was held is returned, in order, for delivery. */
   reset(): HeldPacket[] {
     const out = this.#sortedHeld();
@@ -83,6 +98,7 @@ export class RepairHold {
     }
     const ahead = (seq - this.#next) & 0xffff;
     if (ahead === 0) {
+      this.#resyncing = false;
       this.#next = (seq + 1) & 0xffff;
       const out = [p];
       this.#releaseRun(out);
@@ -93,7 +109,8 @@ export class RepairHold {
       this.late++;
       return "late";
     }
-    if (ahead > this.#maxGap) {
+    if (ahead > this.#maxGap || this.#resyncing) {
+      this.#resyncing = false;
       // Not a loss worth waiting for: everything held goes, and the numbering continues from here.
       const out = this.#sortedHeld();
       this.#held.clear();

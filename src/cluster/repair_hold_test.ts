@@ -81,3 +81,14 @@ Deno.test("repair hold: a gap is given up exactly at its deadline, whatever the 
   assert.deepEqual(seqs(h.expire(h.deadline)), [3]);
   assert.equal(h.deadline, Infinity);
 });
+
+Deno.test("repair hold: after a resync (the parent fell silent) the next packet goes at once, whatever it skips", () => {
+  const h = new RepairHold({ budgetMs: 100 });
+  h.push(pkt(10), 0);
+  h.push(pkt(12), 1);
+  assert.deepEqual(seqs(h.resync()), [12]);
+  assert.deepEqual(seqs(h.push(pkt(11), 2)), "late");
+  assert.deepEqual(seqs(h.push(pkt(40), 700)), [40]); // the next parent: 13..39 not waited for
+  assert.deepEqual(seqs(h.push(pkt(42), 701)), "held"); // and then gaps are waited for again
+  assert.equal(h.skipped, 27);
+});

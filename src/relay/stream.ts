@@ -9,7 +9,6 @@
  * @module
  */
 import type { DeliveredCell } from "../dataplane/mesh_ingress.ts";
-import type { RepairCounts } from "../metrics/metrics_source.ts";
 import type { SessionDescription } from "../rtsp/sdp.ts";
 import type { Logger } from "../log.ts";
 import { type Clock, monotonicMs, realTimers, type TimerHandle, type Timers } from "../clock.ts";
@@ -47,7 +46,21 @@ export interface StreamSource {
   /** Public facts for the admin API (no credentials). */
   info(): Record<string, unknown>;
   /** Per-hop retransmission on the hop into this relay (a mesh source's, when on). */
-  repairs?(): RepairCounts | null;
+  repairs?(): StreamRepairs | null;
+}
+
+/** What per-hop retransmission did on the hop into this relay (a mesh source's counters, all tracks). */
+export interface StreamRepairs {
+  /** Packets missing on the hop (the raw loss). */
+  readonly missing: number;
+  /** Missing packets repaired within the latency budget. */
+  readonly recovered: number;
+  /** Missing packets given up. */
+  readonly unrecovered: number;
+  /** Repairs that came after the budget (dropped). */
+  readonly late: number;
+  /** Sequence numbers asked for, every request counted. */
+  readonly requested: number;
 }
 
 /** Options of {@linkcode Stream}. */
@@ -126,7 +139,7 @@ export class Stream implements StreamSink {
   source: StreamSource | null = null;
 
   /** What per-hop retransmission did on the hop into this relay, or null (no mesh source, or NACK off). */
-  get repairs(): RepairCounts | null {
+  get repairs(): StreamRepairs | null {
     return this.source?.repairs?.() ?? null;
   }
   state: SourceState = "idle";

@@ -369,8 +369,13 @@
       );
     }
     const parent = tv && tv.role === "member" ? tv.parent : null;
+    const repairs = tv && tv.repairs;
     u.hop.textContent = kind === "mesh"
-      ? "Hop into this relay: mesh" + (parent ? " from " + parent : "")
+      ? "Hop into this relay: mesh" + (parent ? " from " + parent : "") +
+        (repairs
+          ? "; repaired " + repairs.recovered + " of " + repairs.missing + " packets lost on it (" +
+            repairs.unrecovered + " not in time)"
+          : "")
       : "Hop into this relay: source (" + kind + ")";
     const treeSig = JSON.stringify([tv, kind, [...peers.values()].map((p) => [p.node, p.live])]);
     if (treeSig !== u.treeSig) {
