@@ -9,7 +9,7 @@
  */
 import { ok as assert } from "node:assert/strict";
 import { createNetnsLab, type NetnsLab, requireNetnsTools } from "./support/netns.ts";
-import { delay } from "./support/processes.ts";
+import { delay, ffmpegRead, startGstCamera } from "./support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
 import { NUMBERED_SDP, numberedPacket, publishNumbered } from "./support/numbered_stream.ts";
@@ -28,6 +28,35 @@ async function run(cmd: string[]): Promise<void> {
   if (out.code !== 0) {
     throw new Error(`"${cmd.join(" ")}" exited ${out.code}: ${new TextDecoder().decode(out.stderr)}`);
   }
+}
+
+async function dropEvery50th(lab: NetnsLab, i: number): Promise<void> {
+  const rule = [
+    "-p",
+    "udp",
+    "--dport",
+    String(MESH_PORT),
+    "-m",
+    "statistic",
+    "--mode",
+    "nth",
+    "--every",
+    "50",
+  ];
+  await run([
+    "ip",
+    "netns",
+    "exec",
+    lab.nodes[i]!.netns,
+    "iptables",
+    "-A",
+    "INPUT",
+    ...rule,
+    "--packet",
+    "0",
+    "-j",
+    "DROP",
+  ]);
 }
 
 function startNsRelay(lab: NetnsLab, i: number, args: string[], fast: boolean): Promise<RelayProcess> {
@@ -193,3 +222,55 @@ for (const fast of [false, true]) {
     },
   });
 }
+
+/** A GStreamer camera pulled by the root, ffmpeg reading the member over UDP: RTP packets ffmpeg reports missing. */
+async function realPeersRun(nack: boolean): Promise<{ missed: number; frames: number }> {
+  await using lab = await createNetnsLab(2);
+  await using camera = await startGstCamera({ host: lab.gateway, fps: 25, gop: 25 });
+  const relays = await Promise.all(
+    [0, 1].map((i) =>
+      startNsRelay(lab, i, [
+        ...(i === 0 ? ["--path", `cam=${camera.url}`] : []),
+        ...(nack ? [] : ["--no-mesh-nack"]),
+      ], false)
+    ),
+  );
+  try {
+    const member = relays[1]!;
+    const warm = await ffmpegRead(member.url("cam"), { transport: "udp", seconds: 1 });
+    assert(warm.frames > 0, `the member serves no frame:\n${warm.stderr}`);
+    await dropEvery50th(lab, 1);
+    let missed = 0;
+    const read = await ffmpegRead(member.url("cam"), {
+      transport: "udp",
+      seconds: 10,
+      onStderr: (line) => {
+        const m = /RTP: missed (\d+) packets/.exec(line);
+        if (m) missed += Number(m[1]);
+      },
+    });
+    return { missed, frames: read.frames };
+  } finally {
+    await Promise.all(relays.map((r) => r.stop().catch(() => {})));
+  }
+}
+
+Deno.test({
+  name:
+    "mesh NACK, real peers: ffmpeg on a member whose hop from the root loses 2 % misses packets without NACK, none with it",
+  ignore: !linux,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await requireNetnsTools();
+    const off = await realPeersRun(false);
+    const on = await realPeersRun(true);
+    console.log(
+      `GStreamer camera -> root -> member (2 % lost on the hop) -> ffmpeg over UDP, 10 s: without NACK ffmpeg ` +
+        `reported ${off.missed} RTP packets missed (${off.frames} frames); with NACK ${on.missed} (${on.frames} frames)`,
+    );
+    assert(off.missed > 0, "without NACK ffmpeg should miss packets");
+    assert(on.missed === 0, `with NACK ffmpeg missed ${on.missed} packets`);
+    assert(on.frames >= 200, `ffmpeg decoded ${on.frames} frames in 10 s at 25 fps`);
+  },
+});

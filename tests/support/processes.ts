@@ -752,7 +752,14 @@ const STREAM_LINE = /^\s*Stream #0:\d+.*?: (?:Video|Audio|Data|Subtitle): ([A-Za
  */
 export async function ffmpegRead(
   url: string,
-  opts: { transport: RtpTransport; seconds: number; timeoutMs?: number; extraInputArgs?: string[] },
+  opts: {
+    transport: RtpTransport;
+    seconds: number;
+    timeoutMs?: number;
+    extraInputArgs?: string[];
+    /** Sees every stderr line (the result keeps only the last ones). */
+    onStderr?: (line: string) => void;
+  },
 ): Promise<FfmpegReadResult> {
   const cmd = [
     "ffmpeg",
@@ -788,6 +795,7 @@ export async function ffmpegRead(
       if (m) frames = Number(m[1]);
       return;
     }
+    opts.onStderr?.(line);
     if (/^(Output #|Stream mapping)/.test(line)) inputSection = false;
     const m = inputSection ? line.match(STREAM_LINE) : null;
     if (m?.[1]) codecs.push(m[1]);
