@@ -139,6 +139,8 @@ export class FastUdpPlane {
   #lastFd = -1;
   #lastPayloadAt = 0;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What runs after the next flush, by key (see {@linkcode afterFlush}). */
+  readonly #afterFlush = new Map<object, () => void>();
   #flushes = 0;
   /** Outbox flushes that went by message because the send ring was full. */
   #ringFull = 0;
@@ -519,13 +521,23 @@ export class FastUdpPlane {
     this.flush();
   };
 
+  /**
+   * Runs `fn` once what is queued now has been handed to the worker: at once when nothing is queued, else right
+   * after the next flush (which comes within this macrotask's end). A later call with the same `key` replaces
+   * the earlier one's `fn`.
+   */
+  afterFlush(key: object, fn: () => void): void {
+    if (this.#outCount === 0) fn();
+    else this.#afterFlush.set(key, fn);
+  }
+
   /** Posts the outbox to the worker now. */
   flush(): void {
     if (this.#flushTimer !== undefined) {
       clearTimeout(this.#flushTimer);
       this.#flushTimer = undefined;
     }
-    if (this.#outCount === 0) return;
+    if (this.#outCount === 0) return this.#runAfterFlush();
     if (this.#sendRing.tryWrite(this.#outbox.subarray(0, this.#outUsed), this.#outCount)) {
       this.#wake();
     } else {
@@ -538,6 +550,14 @@ export class FastUdpPlane {
     this.#outCount = 0;
     this.#lastPacket = null;
     this.#flushes++;
+    this.#runAfterFlush();
+  }
+
+  #runAfterFlush(): void {
+    if (this.#afterFlush.size === 0) return;
+    const hooks = [...this.#afterFlush.values()];
+    this.#afterFlush.clear();
+    for (const fn of hooks) fn();
   }
 
   #onReply(reply: PlaneReply): void {

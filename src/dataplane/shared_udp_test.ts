@@ -295,3 +295,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "FastUdpPlane.afterFlush() runs at once with nothing queued, else right after the queued sends are handed over",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    const sock = bindFree(plane, () => {});
+    try {
+      const ran: string[] = [];
+      plane.afterFlush(ran, () => ran.push("at once"));
+      assertEquals(ran, ["at once"]);
+      plane.send(sock.fd, rtp(1), { transport: "udp", hostname: "127.0.0.1", port: 9 });
+      const key = {};
+      plane.afterFlush(key, () => ran.push("first"));
+      plane.afterFlush(key, () => ran.push("replaced"));
+      assertEquals(ran, ["at once"], "not before the flush");
+      const sentBefore = plane.stats().flushes;
+      plane.flush();
+      assertEquals([ran, plane.stats().flushes], [["at once", "replaced"], sentBefore + 1]);
+    } finally {
+      plane.closeSocket(sock.fd);
+      await plane.close();
+    }
+  },
+});

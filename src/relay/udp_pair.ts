@@ -152,8 +152,9 @@ export class UdpPortPair implements PortPair {
   noteDelivered(cell: DeliveredCell, seq: number, ssrc: number): void {
     const rtp = this.#rtp;
     if (!("plane" in rtp) || this.#closed) return;
-    rtp.plane.flush(); // the sends of what was delivered reach the Worker before the cell says so
-    writeDelivered(cell, seq, ssrc);
+    // The sends of what was delivered reach the Worker before the cell says so (with the plane's own flush at the
+    // end of this macrotask: no extra hand-over per packet).
+    rtp.plane.afterFlush(cell, () => writeDelivered(cell, seq, ssrc));
   }
 
   /** Destination ids of each route handed to the plane, by its `dests` buffer. */
