@@ -1,0 +1,172 @@
+/**
+ * Two parents per relay for dual-path protection (`--protection dual`, issue 17): for every tree node but the
+ * root, two parents whose paths from the root share no relay but the root (and the node itself), so that the
+ * death of any one relay other than the root leaves every other relay fed. Pure and deterministic, like
+ * {@linkcode planTree}, which it builds on.
+ *
+ * Construction ("red and blue"): the wanting members are split in two colours, by zone where the cluster has
+ * several (whole zones to a colour, the colours' sizes as even as the zones allow) and alternately within one
+ * zone otherwise. The red tree is {@linkcode planTree} over the root and the red members, the blue tree over the
+ * root and the blue ones; then every blue member hangs as a leaf under a red tree node with a free slot, and
+ * every red one under a blue tree node. A member's two paths are its own colour's tree (its first parent: its
+ * children hang off it there) and its leaf place in the other colour's tree (its second parent). The first path
+ * holds only relays of its colour, the second only relays of the other colour but the member itself: no relay in
+ * common but the root. A relay has children in one tree only, so it sends at most k copies; the root feeds both
+ * trees (at most k in each). With zones split by colour a member's two parents are in different zones whenever
+ * the cluster has two zones or more. A member whose both parents would be the root gets the root once.
+ * Sans-I/O.
+ * @module
+ */
+import { type PlanInput, planTree, type TreePlan } from "./planner.ts";
+import { byName } from "./tree_problem.ts";
+
+/** Two spanning trees of the same nodes and each node's parents in them. */
+export interface DualPlan {
+  readonly root: string;
+  /** Every tree node but the root -> its parents: its own colour's first, then the other's (once when equal). */
+  readonly parents: ReadonlyMap<string, readonly string[]>;
+  /** The red tree with the blue members as its leaves (every node's first or second path). */
+  readonly red: TreePlan;
+  /** The blue tree with the red members as its leaves. */
+  readonly blue: TreePlan;
+  /** Each member's colour. */
+  readonly colour: ReadonlyMap<string, "red" | "blue">;
+}
+
+/**
+ * Plans two disjoint paths to every wanting member of one stream.
+ * @param input as {@linkcode planTree}'s (the previous plan is not used)
+ * @returns the two trees and every member's parents
+ * @throws {RangeError} when the fan-out is below 2 (a chain has no second path); else as {@linkcode planTree}
+ */
+export function planDual(input: PlanInput): DualPlan {
+  if (!Number.isInteger(input.fanout) || input.fanout < 2) {
+    throw new RangeError(
+      `Cannot plan two paths: fan-out must be an integer >= 2, got ${String(input.fanout)}`,
+    );
+  }
+  const zoneOf = new Map(input.members.map((m) => [m.node, m.zone]));
+  const wanting = [...input.wanting].filter((n) => n !== input.root && zoneOf.has(n)).sort(byName);
+  const colour = splitColours(wanting, zoneOf, input.fanout);
+  const red = wanting.filter((n) => colour.get(n) === "red");
+  const blue = wanting.filter((n) => colour.get(n) === "blue");
+  const base = { root: input.root, members: input.members, fanout: input.fanout };
+  const redTree = planTree({ ...base, wanting: new Set(red) });
+  const blueTree = planTree({ ...base, wanting: new Set(blue) });
+  const redFull = withLeaves(redTree, blue, zoneOf, input.fanout);
+  const blueFull = withLeaves(blueTree, red, zoneOf, input.fanout);
+  const parents = new Map<string, readonly string[]>();
+  for (const node of wanting) {
+    const [own, other] = colour.get(node) === "red" ? [redFull, blueFull] : [blueFull, redFull];
+    const first = own.parent.get(node)!;
+    const second = other.parent.get(node)!;
+    parents.set(node, first === second ? [first] : [first, second]);
+  }
+  return { root: input.root, parents, red: redFull, blue: blueFull, colour };
+}
+
+/**
+ * Colours: whole zones to each colour when there are two zones or more (largest zone first to the smaller
+ * colour), else alternately by name; then, while one colour's tree has too few free slots for the other colour's
+ * leaves (n nodes of fan-out k have n(k - 1) + 1), members move from the larger colour, last by name first.
+ */
+function splitColours(
+  nodes: readonly string[],
+  zoneOf: ReadonlyMap<string, string>,
+  k: number,
+): Map<string, "red" | "blue"> {
+  const colour = zoneColours(nodes, zoneOf);
+  const count = (c: "red" | "blue") => nodes.filter((n) => colour.get(n) === c).length;
+  const slots = (members: number) => (members + 1) * (k - 1) + 1;
+  for (;;) {
+    const reds = count("red");
+    const blues = count("blue");
+    const short = slots(reds) < blues ? "red" : slots(blues) < reds ? "blue" : null;
+    if (short === null) return colour;
+    const from = short === "red" ? "blue" : "red";
+    const moved = nodes.filter((n) => colour.get(n) === from).at(-1)!;
+    colour.set(moved, short);
+  }
+}
+
+function zoneColours(
+  nodes: readonly string[],
+  zoneOf: ReadonlyMap<string, string>,
+): Map<string, "red" | "blue"> {
+  const byZone = new Map<string, string[]>();
+  for (const node of nodes) {
+    const zone = zoneOf.get(node)!;
+    const list = byZone.get(zone);
+    if (list) list.push(node);
+    else byZone.set(zone, [node]);
+  }
+  const colour = new Map<string, "red" | "blue">();
+  if (byZone.size < 2) {
+    nodes.forEach((node, i) => colour.set(node, i % 2 === 0 ? "red" : "blue"));
+    return colour;
+  }
+  const zones = [...byZone].sort((a, b) => b[1].length - a[1].length || byName(a[0], b[0]));
+  let reds = 0;
+  let blues = 0;
+  for (const [, members] of zones) {
+    const c = reds <= blues ? "red" : "blue";
+    for (const node of members) colour.set(node, c);
+    if (c === "red") reds += members.length;
+    else blues += members.length;
+  }
+  return colour;
+}
+
+/**
+ * `tree` with `leaves` hung under its nodes with a free slot (fewer than k children): a node of the leaf's zone
+ * first, then the shallowest, then by name; the root last (its copies are the scarcest).
+ */
+function withLeaves(
+  tree: TreePlan,
+  leaves: readonly string[],
+  zoneOf: ReadonlyMap<string, string>,
+  k: number,
+): TreePlan {
+  const parent = new Map(tree.parent);
+  const children = new Map<string, string[]>();
+  const depth = new Map<string, number>();
+  const nodes = [tree.root, ...tree.parent.keys()];
+  for (const node of nodes) {
+    children.set(node, [...(tree.children.get(node) ?? [])]);
+    depth.set(node, tree.depth(node)!);
+  }
+  for (const leaf of leaves) {
+    const zone = zoneOf.get(leaf);
+    let best: string | null = null;
+    let bestKey: [number, number, number] | null = null;
+    for (const node of nodes) {
+      if (children.get(node)!.length >= k) continue;
+      const key: [number, number, number] = [
+        zoneOf.get(node) === zone ? 0 : 1,
+        node === tree.root ? 1 : 0,
+        depth.get(node)!,
+      ];
+      if (bestKey === null || compareKeys(key, bestKey, node, best!) < 0) {
+        best = node;
+        bestKey = key;
+      }
+    }
+    if (best === null) throw new Error(`no free slot for ${leaf}: the colours were not balanced`);
+    parent.set(leaf, best);
+    children.get(best)!.push(leaf);
+    depth.set(leaf, depth.get(best)! + 1);
+  }
+  for (const list of children.values()) list.sort(byName);
+  for (const leaf of leaves) children.set(leaf, []);
+  return {
+    root: tree.root,
+    parent,
+    children,
+    depth: (node: string) => depth.get(node),
+  };
+}
+
+function compareKeys(a: readonly number[], b: readonly number[], nameA: string, nameB: string): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return byName(nameA, nameB);
+}

@@ -1,0 +1,111 @@
+/**
+ * Tests of {@linkcode planDual}: on random clusters (zones, wanting members, fan-out), every member's two paths
+ * from the root share no relay but the root, both trees are valid and keep the degree bound, a relay has children
+ * in one tree only, depths stay within one level of the planner's bound, and with two zones or more the two
+ * parents are in different zones.
+ * @module
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { planDual } from "./dual_planner.ts";
+import { depthBound, type PlanMember, type TreePlan } from "./planner.ts";
+
+function pathOf(tree: TreePlan, node: string): string[] {
+  const path: string[] = [];
+  for (let at: string | undefined = node; at !== undefined; at = tree.parent.get(at)) {
+    path.push(at);
+    assert.ok(path.length <= 10_000, `a loop above ${node}`);
+  }
+  assert.equal(path.at(-1), tree.root, `${node} does not reach the root`);
+  return path;
+}
+
+const clusters = fc.record({
+  size: fc.integer({ min: 1, max: 60 }),
+  zones: fc.integer({ min: 1, max: 4 }),
+  fanout: fc.integer({ min: 2, max: 6 }),
+  seed: fc.integer(),
+  wantShare: fc.double({ min: 0, max: 1, noNaN: true }),
+});
+
+Deno.test("planDual: every member's two paths share no relay but the root; both trees valid and bounded", () => {
+  fc.assert(
+    fc.property(clusters, ({ size, zones, fanout, seed, wantShare }) => {
+      let r = seed >>> 0;
+      const rand = () => ((r = (Math.imul(r, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+      const members: PlanMember[] = Array.from({ length: size }, (_, i) => ({
+        node: `n${String(i).padStart(3, "0")}`,
+        zone: `z${Math.floor(rand() * zones)}`,
+      }));
+      const root = members[Math.floor(rand() * size)]!.node;
+      const wanting = new Set(members.filter(() => rand() < wantShare).map((m) => m.node));
+      const plan = planDual({ root, members, wanting, fanout });
+      const want = [...wanting].filter((n) => n !== root);
+      assert.deepEqual([...plan.parents.keys()].sort(), want.sort());
+      const zoneOf = new Map(members.map((m) => [m.node, m.zone]));
+      const reds = want.filter((n) => plan.colour.get(n) === "red").length;
+      for (const node of want) {
+        const red = pathOf(plan.red, node);
+        const blue = pathOf(plan.blue, node);
+        const shared = red.filter((n) => n !== root && n !== node && blue.includes(n));
+        assert.deepEqual(shared, [], `${node}: paths ${red} and ${blue} share ${shared}`);
+        const parents = plan.parents.get(node)!;
+        assert.equal(new Set(parents).size, parents.length);
+        if (parents.length === 1) assert.equal(parents[0], root, "one parent only when both are the root");
+        assert.equal(parents[0], plan.colour.get(node) === "red" ? red[1] : blue[1]);
+      }
+      for (const tree of [plan.red, plan.blue]) {
+        for (const [node, kids] of tree.children) {
+          assert.ok(kids.length <= fanout, `${node} has ${kids.length} children`);
+          for (const kid of kids) assert.equal(tree.parent.get(kid), node);
+        }
+        const n = (tree === plan.red ? reds : want.length - reds) + 1;
+        for (const node of want) {
+          assert.ok(tree.depth(node)! <= depthBound(n, fanout) + 1, `${node} at depth ${tree.depth(node)}`);
+        }
+      }
+      for (const node of want) {
+        const inRed = (plan.red.children.get(node) ?? []).length > 0;
+        const inBlue = (plan.blue.children.get(node) ?? []).length > 0;
+        assert.ok(!(inRed && inBlue), `${node} has children in both trees`);
+      }
+      // Zones split by colour: with two zones or more, a member's two parents (both not the root) differ in zone
+      // unless the colours had to be rebalanced.
+      const zonesWanting = new Set(want.map((n) => zoneOf.get(n)));
+      const pure = [...zonesWanting].every((z) =>
+        new Set(want.filter((n) => zoneOf.get(n) === z).map((n) => plan.colour.get(n))).size === 1
+      );
+      if (zonesWanting.size >= 2 && pure) {
+        for (const node of want) {
+          const [a, b] = plan.parents.get(node)!;
+          if (a === undefined || b === undefined || a === root || b === root) continue;
+          assert.notEqual(zoneOf.get(a), zoneOf.get(b), `${node}: parents ${a} and ${b} in one zone`);
+        }
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("planDual: six relays in two zones; a relay's death leaves every other with a parent path", () => {
+  const members = ["a", "b", "c", "d", "e", "f"].map((node, i) => ({ node, zone: i < 3 ? "z1" : "z2" }));
+  const plan = planDual({ root: "a", members, wanting: new Set(["b", "c", "d", "e", "f"]), fanout: 2 });
+  for (const dead of ["b", "c", "d", "e", "f"]) {
+    for (const node of plan.parents.keys()) {
+      if (node === dead) continue;
+      const alive = [plan.red, plan.blue].some((t) => !pathOf(t, node).slice(1).includes(dead));
+      assert.ok(alive, `${node} loses both paths when ${dead} dies`);
+    }
+  }
+  assert.deepEqual(
+    [...plan.colour].sort(),
+    [["b", "blue"], ["c", "blue"], ["d", "red"], ["e", "red"], ["f", "red"]],
+  );
+});
+
+Deno.test("planDual refuses a fan-out below 2 (a chain has no second path)", () => {
+  assert.throws(
+    () => planDual({ root: "a", members: [{ node: "a", zone: "" }], wanting: new Set(), fanout: 1 }),
+    RangeError,
+  );
+});
