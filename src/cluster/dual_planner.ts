@@ -31,15 +31,20 @@ export interface DualPlan {
   readonly blue: TreePlan;
   /** Each member's colour. */
   readonly colour: ReadonlyMap<string, "red" | "blue">;
+  /** The red members' own tree, without the leaves (the next plan's `previous`, for stability). */
+  readonly redBase: TreePlan;
+  /** The blue members' own tree, without the leaves. */
+  readonly blueBase: TreePlan;
 }
 
 /**
  * Plans two disjoint paths to every wanting member of one stream.
- * @param input as {@linkcode planTree}'s (the previous plan is not used)
+ * @param input as {@linkcode planTree}'s (its `previous` is not used)
+ * @param previous the last dual plan of the stream: each colour's tree keeps its edges where it can
  * @returns the two trees and every member's parents
  * @throws {RangeError} when the fan-out is below 2 (a chain has no second path); else as {@linkcode planTree}
  */
-export function planDual(input: PlanInput): DualPlan {
+export function planDual(input: PlanInput, previous?: DualPlan): DualPlan {
   if (!Number.isInteger(input.fanout) || input.fanout < 2) {
     throw new RangeError(
       `Cannot plan two paths: fan-out must be an integer >= 2, got ${String(input.fanout)}`,
@@ -51,8 +56,16 @@ export function planDual(input: PlanInput): DualPlan {
   const red = wanting.filter((n) => colour.get(n) === "red");
   const blue = wanting.filter((n) => colour.get(n) === "blue");
   const base = { root: input.root, members: input.members, fanout: input.fanout };
-  const redTree = planTree({ ...base, wanting: new Set(red) });
-  const blueTree = planTree({ ...base, wanting: new Set(blue) });
+  const redTree = planTree({
+    ...base,
+    wanting: new Set(red),
+    ...(previous ? { previous: previous.redBase } : {}),
+  });
+  const blueTree = planTree({
+    ...base,
+    wanting: new Set(blue),
+    ...(previous ? { previous: previous.blueBase } : {}),
+  });
   const redFull = withLeaves(redTree, blue, zoneOf, input.fanout);
   const blueFull = withLeaves(blueTree, red, zoneOf, input.fanout);
   const parents = new Map<string, readonly string[]>();
@@ -62,12 +75,20 @@ export function planDual(input: PlanInput): DualPlan {
     const second = other.parent.get(node)!;
     parents.set(node, first === second ? [first] : [first, second]);
   }
-  return { root: input.root, parents, red: redFull, blue: blueFull, colour };
+  return {
+    root: input.root,
+    parents,
+    red: redFull,
+    blue: blueFull,
+    colour,
+    redBase: redTree,
+    blueBase: blueTree,
+  };
 }
 
 /**
  * Colours: whole zones to each colour when there are two zones or more (largest zone first to the smaller
- * colour), else alternately by name; then, while one colour's tree has too few free slots for the other colour's
+ * colour), else by a hash of the name; then, while one colour's tree has too few free slots for the other colour's
  * leaves (n nodes of fan-out k have n(k - 1) + 1), members move from the larger colour, last by name first.
  */
 function splitColours(
@@ -102,7 +123,8 @@ function zoneColours(
   }
   const colour = new Map<string, "red" | "blue">();
   if (byZone.size < 2) {
-    nodes.forEach((node, i) => colour.set(node, i % 2 === 0 ? "red" : "blue"));
+    // By a hash of the name, not by rank: a relay that joins does not recolour the others (and move their parents).
+    for (const node of nodes) colour.set(node, (fnv1a(node) & 1) === 0 ? "red" : "blue");
     return colour;
   }
   const zones = [...byZone].sort((a, b) => b[1].length - a[1].length || byName(a[0], b[0]));
@@ -169,4 +191,37 @@ function withLeaves(
 function compareKeys(a: readonly number[], b: readonly number[], nameA: string, nameB: string): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return byName(nameA, nameB);
+}
+
+/** A tree of every member's first parent (its own colour's), with its depth there: what `parent` answers. */
+export function firstParents(dual: DualPlan): TreePlan {
+  const parent = new Map<string, string>();
+  const children = new Map<string, string[]>([[dual.root, []]]);
+  for (const [node, parents] of dual.parents) {
+    parent.set(node, parents[0]!);
+    if (!children.has(node)) children.set(node, []);
+  }
+  for (const [node, up] of parent) {
+    const list = children.get(up);
+    if (list) list.push(node);
+    else children.set(up, [node]);
+  }
+  for (const list of children.values()) list.sort(byName);
+  const own = (node: string) => (dual.colour.get(node) === "blue" ? dual.blue : dual.red);
+  return {
+    root: dual.root,
+    parent,
+    children,
+    depth: (node: string) => (node === dual.root ? 0 : parent.has(node) ? own(node).depth(node) : undefined),
+  };
+}
+
+/** FNV-1a of a string's UTF-16 code units. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
 }

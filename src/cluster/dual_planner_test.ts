@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { planDual } from "./dual_planner.ts";
+import { firstParents, planDual } from "./dual_planner.ts";
 import { depthBound, type PlanMember, type TreePlan } from "./planner.ts";
 
 function pathOf(tree: TreePlan, node: string): string[] {
@@ -108,4 +108,19 @@ Deno.test("planDual refuses a fan-out below 2 (a chain has no second path)", () 
     () => planDual({ root: "a", members: [{ node: "a", zone: "" }], wanting: new Set(), fanout: 1 }),
     RangeError,
   );
+});
+
+Deno.test("planDual: in one zone a relay that joins recolours no other; firstParents() answers each first parent", () => {
+  const members = Array.from({ length: 20 }, (_, i) => ({ node: `r${i}`, zone: "z" }));
+  const some = new Set(members.slice(1, 12).map((m) => m.node));
+  const before = planDual({ root: "r0", members, wanting: some, fanout: 3 });
+  const after = planDual({ root: "r0", members, wanting: new Set([...some, "r15"]), fanout: 3 }, before);
+  for (const node of some) assert.equal(after.colour.get(node), before.colour.get(node), node);
+  const firsts = firstParents(after);
+  for (const [node, parents] of after.parents) {
+    assert.equal(firsts.parent.get(node), parents[0]);
+    assert.ok(firsts.children.get(parents[0]!)!.includes(node));
+    assert.ok(firsts.depth(node)! >= 1);
+  }
+  assert.equal(firsts.depth("r0"), 0);
 });

@@ -139,7 +139,13 @@ export class Mesh {
       planView: () => this.#planView(),
       draining: () => this.#draining,
       now,
-    }, { fanout: options.fanout, leaseMs: opts.leaseMs, rootReadyMs: opts.rootReadyMs, logger: log });
+    }, {
+      fanout: options.fanout,
+      leaseMs: opts.leaseMs,
+      rootReadyMs: opts.rootReadyMs,
+      logger: log,
+      protection: options.protection ?? "none",
+    });
     this.#parent = new MeshParent({
       self: this.self,
       hub,

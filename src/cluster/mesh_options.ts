@@ -3,6 +3,7 @@
  * with real defaults) and what it reports of refused peers.
  * @module
  */
+import type { Protection } from "./root_authority.ts";
 import type { Clock, Timers } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Discovery, Peer } from "./discovery.ts";
@@ -53,6 +54,8 @@ export interface MeshOptions {
   transport?: PeerTransport;
   /** How the mesh port is opened. @default a UDP socket (MeshSocket) */
   openPort?: OpenMeshPort;
+  /** How the streams rooted here are protected (see root_authority.ts). @default none */
+  protection?: Protection;
   /** Per-hop retransmission (NACK), or null for none. @default {@linkcode DEFAULT_NACK_SETTINGS} */
   nack?: NackSettings | null;
 }

@@ -74,6 +74,8 @@ export const joinResponseSchema = z.object({
    * run of the root, starts the stream with a numbering of its own.
    */
   epoch: epochSchema,
+  /** With dual-path protection: both parents, `parent` first; the child subscribes to each. */
+  parents: z.array(peerRefSchema).min(2).max(2).optional(),
 });
 export type JoinResponse = z.infer<typeof joinResponseSchema>;
 
@@ -103,7 +105,12 @@ export type RenewRequest = z.infer<typeof renewRequestSchema>;
 
 /** The root's answer for one renewed path: the member's place, or why it must join again. */
 export const renewResultSchema = z.union([
-  z.object({ parent: peerRefSchema, depth: z.number().int().min(1), epoch: epochSchema }),
+  z.object({
+    parent: peerRefSchema,
+    depth: z.number().int().min(1),
+    epoch: epochSchema,
+    parents: z.array(peerRefSchema).min(2).max(2).optional(),
+  }),
   z.object({ status: z.number().int().min(400).max(599), error: z.string().max(1000) }),
 ]);
 export type RenewResult = z.infer<typeof renewResultSchema>;

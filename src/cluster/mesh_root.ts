@@ -19,7 +19,7 @@ import type {
   RenewResult,
   SelfRef,
 } from "./mesh_protocol.ts";
-import { type PlanView, RootAuthority } from "./root_authority.ts";
+import { type PlanView, type Protection, RootAuthority } from "./root_authority.ts";
 
 /** What the root side needs from the mesh. */
 export interface MeshRootHost {
@@ -43,6 +43,8 @@ export interface MeshRootOptions {
   /** Wait for a root's source to be ready before answering a join. */
   rootReadyMs: number;
   logger: Logger;
+  /** How the streams rooted here are protected. @default none */
+  protection?: Protection;
 }
 
 /** The streams rooted here and their trees. */
@@ -65,6 +67,7 @@ export class MeshRoot {
       fanout: options.fanout,
       leaseMs: options.leaseMs,
       onPlanError: (path, err) => options.logger.error("tree planning failed", { path, error: String(err) }),
+      protection: () => options.protection ?? "none",
     });
   }
 
@@ -130,6 +133,7 @@ export class MeshRoot {
       outputSsrcs: stream.tracks.map((t) => t.outputSsrc),
       depth: place.depth,
       epoch: this.authority.epochOf(req.path)!,
+      ...(place.parents ? { parents: place.parents } : {}),
     };
   }
 

@@ -9,6 +9,7 @@
  * @module
  */
 import { type PlanMember, planTree, type TreePlan } from "./planner.ts";
+import { type DualPlan, firstParents, planDual } from "./dual_planner.ts";
 import type { PeerRef } from "./mesh_protocol.ts";
 
 /** What the root knows of the cluster when it plans. */
@@ -29,7 +30,12 @@ export interface Assignment {
   parent: PeerRef;
   /** Hops from the root (1: a child of the root). */
   depth: number;
+  /** With dual-path protection: both relays to subscribe to (`parent` first), their paths disjoint but the root. */
+  parents?: PeerRef[];
 }
+
+/** How a path's stream is protected: one tree, or two paths to every member (dual_planner.ts). */
+export type Protection = "none" | "dual";
 
 /** Why a renewal of one path is refused: the member joins that path again. */
 export interface RenewRefusal {
@@ -50,6 +56,8 @@ interface RootTree<S> {
   readonly epoch: string;
   readonly members: Map<string, TreeMember>;
   plan: TreePlan | null;
+  /** With dual-path protection: both trees (`plan` is then every member's first parent). */
+  dual: DualPlan | null;
   /** The view key the plan was made for; null: plan again before answering. */
   plannedFor: string | null;
 }
@@ -64,6 +72,8 @@ export interface RootAuthorityOptions {
   leaseMs: number;
   /** Told when the planner refused an input (the previous plan stays). */
   onPlanError?: (path: string, error: unknown) => void;
+  /** The protection of `path` (its config's, else `--protection`). @default none */
+  protection?: (path: string) => Protection;
 }
 
 /** Members, leases and plans of the streams rooted here; `S` is what the mesh keeps per tree (its stream). */
@@ -101,6 +111,11 @@ export class RootAuthority<S> {
     return this.#trees.get(path)?.plan ?? null;
   }
 
+  /** The dual plan of `path`, when it is protected so. */
+  dualPlan(path: string): DualPlan | null {
+    return this.#trees.get(path)?.dual ?? null;
+  }
+
   /** The members of `path`'s tree. */
   members(path: string): TreeMember[] {
     return [...(this.#trees.get(path)?.members.values() ?? [])];
@@ -125,7 +140,7 @@ export class RootAuthority<S> {
    */
   open(path: string, handle: S, epoch: string): boolean {
     if (this.#trees.has(path)) return false;
-    this.#trees.set(path, { handle, epoch, members: new Map(), plan: null, plannedFor: null });
+    this.#trees.set(path, { handle, epoch, members: new Map(), plan: null, dual: null, plannedFor: null });
     return true;
   }
 
@@ -135,9 +150,10 @@ export class RootAuthority<S> {
    */
   blameable(path: string, from: string, suspects: readonly string[]): string[] {
     const plan = this.#trees.get(path)?.plan ?? null;
+    const parents = this.#trees.get(path)?.dual?.parents.get(from) ?? [];
     return suspects.filter((s) => {
       if (s === from || s === this.#opts.self.node) return false;
-      return !(plan?.parent.has(s) && plan.parent.get(from) !== s);
+      return !(plan?.parent.has(s) && plan.parent.get(from) !== s && !parents.includes(s));
     });
   }
 
@@ -165,7 +181,12 @@ export class RootAuthority<S> {
     if (!tree) return null;
     const plan = this.#planned(path, tree, view);
     const parentNode = plan?.parent.get(node) ?? this.#opts.self.node;
-    return { parent: this.#refOf(tree, parentNode, view), depth: plan?.depth(node) ?? 1 };
+    const place: Assignment = { parent: this.#refOf(tree, parentNode, view), depth: plan?.depth(node) ?? 1 };
+    const both = tree.dual?.parents.get(node);
+    if (both && both.length === 2 && both[0] === parentNode) {
+      place.parents = both.map((n) => this.#refOf(tree, n, view));
+    }
+    return place;
   }
 
   /**
@@ -270,13 +291,14 @@ export class RootAuthority<S> {
       if (m.readers > 0 && liveNodes.has(m.ref.node)) wanting.add(m.ref.node);
     }
     try {
-      tree.plan = planTree({
-        root: this.#opts.self.node,
-        members,
-        wanting,
-        fanout: this.#opts.fanout,
-        ...(tree.plan ? { previous: tree.plan } : {}),
-      });
+      const input = { root: this.#opts.self.node, members, wanting, fanout: this.#opts.fanout };
+      if (this.#opts.protection?.(path) === "dual" && this.#opts.fanout >= 2) {
+        tree.dual = planDual(input, tree.dual ?? undefined);
+        tree.plan = firstParents(tree.dual);
+      } else {
+        tree.dual = null;
+        tree.plan = planTree({ ...input, ...(tree.plan ? { previous: tree.plan } : {}) });
+      }
       tree.plannedFor = view.key;
     } catch (err) {
       this.#opts.onPlanError?.(path, err);

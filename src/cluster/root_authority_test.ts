@@ -202,3 +202,24 @@ Deno.test("RootAuthority.drop() closes a tree whatever its members (the root mov
   assertEquals([a.has("cam"), a.epochOf("cam"), a.isMemberAnywhere("b")], [false, null, false]);
   assertEquals(a.drop("cam"), undefined);
 });
+
+Deno.test("RootAuthority with dual protection answers every member two parents, the first its parent", () => {
+  const a = new RootAuthority<string>({ self: ROOT, fanout: 2, leaseMs: LEASE, protection: () => "dual" });
+  a.open("cam", "stream-cam", "root/0011223344556677/e1");
+  const nodes = ["a", "b", "c", "d", "e"];
+  const v = view(nodes);
+  for (const node of nodes) join(a, node, 0, v);
+  const dual = a.dualPlan("cam")!;
+  for (const node of nodes) {
+    const place = a.assign("cam", node, v)!;
+    const parents = dual.parents.get(node)!;
+    assertEquals(place.parent.node, parents[0]);
+    if (parents.length === 2) assertEquals(place.parents?.map((p) => p.node), parents);
+    else assertEquals(place.parents, undefined, "one parent (the root) when both would be it");
+  }
+  assert(nodes.some((n) => a.assign("cam", n, v)!.parents?.length === 2), "someone has two parents");
+  // A member may blame either of its parents.
+  const [first, second] = dual.parents.get("e")!;
+  for (const p of [first, second]) if (p && p !== "root") assertEquals(a.blameable("cam", "e", [p]), [p]);
+  assertEquals(authority().a.dualPlan("cam"), null, "none: no dual plan");
+});

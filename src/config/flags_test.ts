@@ -43,6 +43,7 @@ const SAMPLES: Record<string, string | boolean> = {
   "mesh-key": KEY,
   "mesh-key-file": "/etc/mesh-key",
   "mesh-encrypt": false,
+  protection: "dual",
   "mesh-nack": false,
   "mesh-nack-budget-ms": "150",
   "mesh-nack-max-ratio": "0.5",

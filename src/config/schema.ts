@@ -170,6 +170,15 @@ export const configSchema = z.object({
     default: "encrypt",
     meaning: "authenticate mesh packets without encrypting them",
   }),
+  protection: z.enum(["none", "dual"]).default("none").register(flagMeta, {
+    name: "protection",
+    arg: "none|dual",
+    meaning:
+      "`dual`: every member relay receives each stream rooted here from two parents whose paths from the " +
+      "root share no relay but the root (in different zones where there are two or more) and merges them, so the " +
+      "death of one relay other than the root costs its readers nothing; needs `--fanout` 2 or more. Set it on " +
+      "the relays that root the cameras (the root plans)",
+  }),
   meshNack: z.boolean().default(true).register(flagMeta, {
     name: "mesh-nack",
     negated: true,
