@@ -466,6 +466,7 @@ Deno.test("createAdminApp() shows the mesh's peers and trees, checked against th
     role: "root",
     root: "node-a",
     parent: null,
+    parents: [],
     children: ["node-b"],
     state: "ready",
     plan: { "node-b": "node-a" },

@@ -140,6 +140,9 @@ export const treeSchema = z.looseObject({
   role: z.enum(["root", "member"]),
   root: z.string().nullable(),
   parent: z.string().nullable(),
+  parents: z.array(z.string()).max(2).meta({
+    description: "The relays feeding this one: `parent` first, and a second with dual-path protection",
+  }),
   children: z.array(z.string()),
   state: sourceStateSchema.nullable(),
   reparents: count.optional(),
@@ -159,6 +162,10 @@ export const treeSchema = z.looseObject({
     description: "At the root: every tree node but the root -> its parent",
   }),
   members: z.array(z.object({ node: z.string(), readers: count })).optional(),
+  planParents: z.record(z.string(), z.array(z.string()).max(2)).optional().meta({
+    description:
+      "At the root, with dual-path protection: every tree node but the root -> its parents, first first",
+  }),
 }).meta({ id: "Tree" });
 
 type ConfigShape = typeof configSchema.shape;

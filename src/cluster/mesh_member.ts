@@ -247,10 +247,12 @@ export class MeshMember implements MeshSourceHost {
   heartbeatTargets(): Array<{ to: Deno.NetAddr; incarnation: Uint8Array }> {
     const out: Array<{ to: Deno.NetAddr; incarnation: Uint8Array }> = [];
     for (const source of this.sources.values()) {
-      const p = source.parent && this.#opts.trust.trustedRef(source.parent);
-      const incarnation = p && this.#parentIncarnations.get(p.node);
-      if (p && incarnation) {
-        out.push({ to: { transport: "udp", hostname: p.host, port: p.meshPort }, incarnation });
+      for (const parent of [source.parent, source.secondParent]) {
+        const p = parent && this.#opts.trust.trustedRef(parent);
+        const incarnation = p && this.#parentIncarnations.get(p.node);
+        if (p && incarnation) {
+          out.push({ to: { transport: "udp", hostname: p.host, port: p.meshPort }, incarnation });
+        }
       }
     }
     return out;

@@ -194,14 +194,23 @@ export class MeshRoot {
   }
 
   /** This root's part of the tree view of `path` (admin API), or null when it is not rooted here. */
-  treeView(path: string): { stream: Stream; plan?: Record<string, string>; members?: unknown[] } | null {
+  treeView(
+    path: string,
+  ): {
+    stream: Stream;
+    plan?: Record<string, string>;
+    planParents?: Record<string, readonly string[]>;
+    members?: unknown[];
+  } | null {
     const stream = this.authority.handle(path);
     if (!stream) return null;
     const plan = this.authority.plan(path);
     if (!plan) return { stream };
+    const dual = this.authority.dualPlan(path);
     return {
       stream,
       plan: Object.fromEntries([...plan.parent.entries()].sort()),
+      ...(dual ? { planParents: Object.fromEntries([...dual.parents.entries()].sort()) } : {}),
       members: this.authority.members(path).map((m) => ({ node: m.ref.node, readers: m.readers })),
     };
   }

@@ -39,7 +39,7 @@ interface Attachment {
 const INGRESS_SETTLE_MS = 1000;
 
 /** A place in the tree, as a join or a renewal answers it. */
-type Placement = Pick<JoinResponse, "parent" | "depth" | "epoch">;
+type Placement = Pick<JoinResponse, "parent" | "depth" | "epoch" | "parents">;
 
 /** A stream fed through the mesh. */
 export class MeshSource implements StreamSource {
@@ -71,6 +71,12 @@ export class MeshSource implements StreamSource {
   #described = false;
   #receivedAny = false;
   #lastFromParent = 0;
+  /**
+   * With dual-path protection, the second parent's subscription: its packets merge with the first's by the root's
+   * numbering (the duplicate filter keeps each once), so the death of either parent costs nothing.
+   */
+  #second: Attachment | null = null;
+  #lastFromSecond = 0;
   #suspects: string[] = [];
   #wake: (() => void) | null = null;
   /** The parent left because it fell silent, until it speaks again (then it is told to stop sending). */
@@ -128,10 +134,16 @@ export class MeshSource implements StreamSource {
     return this.#attached?.parent ?? null;
   }
 
+  /** The second parent (dual-path protection), or null. */
+  get secondParent(): PeerRef | null {
+    return this.#second?.parent ?? null;
+  }
+
   /** The parent that frames with `streamId` must come from: the current or the pending attachment's. */
   parentOf(streamId: number): PeerRef | null {
     if (this.#attached?.streamId === streamId) return this.#attached.parent;
     if (this.#pending?.streamId === streamId) return this.#pending.parent;
+    if (this.#second?.streamId === streamId) return this.#second.parent;
     return null;
   }
 
@@ -186,6 +198,7 @@ export class MeshSource implements StreamSource {
     await this.#loop;
     const attached = this.#attached;
     this.#attached = null;
+    if (this.#second) this.#dropSecond(this.#second, this.#second.parent.node !== attached?.parent.node);
     if (attached) {
       this.#host.route(attached.streamId, null);
       await this.#host.unsubscribe(attached.parent, this.stream.path).catch(() => {});
@@ -197,6 +210,7 @@ export class MeshSource implements StreamSource {
     return {
       root: this.#root?.node ?? null,
       parent: this.#attached?.parent.node ?? null,
+      secondParent: this.#second?.parent.node ?? null,
       reparents: this.reparents,
       duplicates: this.duplicates,
       stale: this.stale,
@@ -212,9 +226,12 @@ export class MeshSource implements StreamSource {
       ? this.#attached
       : this.#pending?.streamId === streamId
       ? this.#pending
+      : this.#second?.streamId === streamId
+      ? this.#second
       : null;
     if (!from) return;
     if (from === this.#attached) this.#lastFromParent = this.#host.now();
+    else if (from === this.#second) this.#lastFromSecond = this.#host.now();
     const track = this.stream.tracks[packet.track];
     if (!track) return;
     if (packet.type === "rtp") {
@@ -276,6 +293,7 @@ export class MeshSource implements StreamSource {
   /** A heartbeat from `node` arrived. */
   onHeartbeat(node: string): void {
     if (this.#attached?.parent.node === node) this.#lastFromParent = this.#host.now();
+    if (this.#second?.parent.node === node) this.#lastFromSecond = this.#host.now();
     const left = this.#silentParent;
     if (!left || left.node !== node) return;
     // The parent left for silent is back (a partition healed) and may still feed this relay: tell it to stop.
@@ -305,7 +323,37 @@ export class MeshSource implements StreamSource {
   checkParent(): void {
     const attached = this.#attached;
     if (!attached || this.#stopped || this.#frozen || this.#host.deaf()) return;
-    if (this.#host.now() - this.#lastFromParent <= this.#timing.parentTimeoutMs) return;
+    const now = this.#host.now();
+    const second = this.#second;
+    if (second && now - this.#lastFromSecond > this.#timing.parentTimeoutMs) {
+      this.#log.warn("mesh second parent silent, joining again", {
+        path: this.stream.path,
+        parent: second.parent.node,
+      });
+      this.#dropSecond(second, false);
+      this.#suspects = [...this.#suspects, second.parent.node];
+      this.#interrupt();
+    }
+    if (now - this.#lastFromParent <= this.#timing.parentTimeoutMs) return;
+    if (this.#second) {
+      // The second path feeds this relay already: it becomes the first, without a gap; the root re-plans.
+      const promoted = this.#second;
+      this.#log.warn("mesh parent silent, the second parent takes over", {
+        path: this.stream.path,
+        parent: attached.parent.node,
+        second: promoted.parent.node,
+      });
+      this.#suspects = [attached.parent.node];
+      this.#silentParent = attached.parent;
+      this.#detach(attached);
+      this.#second = null;
+      this.#attached = promoted;
+      this.#lastFromParent = this.#lastFromSecond;
+      this.reparents++;
+      this.lastReparentAt = now;
+      this.#interrupt();
+      return;
+    }
     this.#log.warn("mesh parent silent, re-parenting", {
       path: this.stream.path,
       parent: attached.parent.node,
@@ -324,6 +372,52 @@ export class MeshSource implements StreamSource {
     this.#unbindIngress();
     this.#attached = null;
     this.#host.route(attached.streamId, null);
+  }
+
+  /**
+   * Ends the second subscription: its frames are no longer taken, and the parent is told unless `unsubscribe` is
+   * false (it is silent, or it is now the first parent: a subscription to it replaced this one there).
+   */
+  #dropSecond(second: Attachment, unsubscribe: boolean): void {
+    if (this.#second !== second) return;
+    this.#second = null;
+    this.#host.route(second.streamId, null);
+    if (unsubscribe) void this.#host.unsubscribe(second.parent, this.stream.path).catch(() => {});
+  }
+
+  /**
+   * Follows the root's choice of a second parent (dual-path protection): subscribes to it (no GOP burst: the first
+   * path gave it), or drops the one no longer wanted.
+   */
+  async #followSecond(join: Placement): Promise<void> {
+    const wanted = join.parents?.[1] ?? null;
+    const current = this.#second;
+    const first = this.#attached;
+    if (current && (!wanted || current.parent.node !== wanted.node || current.epoch !== join.epoch)) {
+      this.#dropSecond(current, current.parent.node !== first?.parent.node);
+    }
+    if (!wanted || !first || wanted.node === first.parent.node || this.#second !== null || this.#stopped) {
+      return;
+    }
+    const next: Attachment = { parent: wanted, streamId: this.#host.newStreamId(), epoch: join.epoch };
+    this.#host.route(next.streamId, this);
+    try {
+      await this.#host.subscribe(next.parent, this.stream.path, next.streamId, false, join.epoch);
+    } catch (err) {
+      this.#host.route(next.streamId, null);
+      if ((err as { status?: number }).status !== 409) this.#suspects = [...this.#suspects, next.parent.node];
+      throw err;
+    }
+    if (this.#stopped || this.#attached !== first) {
+      this.#host.route(next.streamId, null);
+      if (next.parent.node !== this.#attached?.parent.node) {
+        await this.#host.unsubscribe(next.parent, this.stream.path).catch(() => {});
+      }
+      return;
+    }
+    this.#second = next;
+    this.#lastFromSecond = this.#host.now();
+    this.#log.info("mesh second parent", { path: this.stream.path, parent: next.parent.node });
   }
 
   async #sleep(ms: number): Promise<void> {
@@ -388,10 +482,14 @@ export class MeshSource implements StreamSource {
         return "again";
       }
       await this.#follow(renewed);
+      await this.#followSecond(renewed);
       return "renewed";
     }
     const place = await this.#join(found.root);
-    if (!this.#stopped) await this.#follow(place);
+    if (!this.#stopped) {
+      await this.#follow(place);
+      await this.#followSecond(place);
+    }
     return "joined";
   }
 
@@ -461,6 +559,8 @@ export class MeshSource implements StreamSource {
     }
     // Make before break: subscribe to the new parent, then drop the old one; duplicates are filtered.
     const next: Attachment = { parent: join.parent, streamId: this.#host.newStreamId(), epoch: join.epoch };
+    // The second parent becomes the first: the new subscription replaces the second's there.
+    if (this.#second && this.#second.parent.node === next.parent.node) this.#dropSecond(this.#second, false);
     this.#host.route(next.streamId, this);
     this.#unbindIngress();
     this.#pending = next;
@@ -499,7 +599,7 @@ export class MeshSource implements StreamSource {
     if (current) {
       this.#host.route(current.streamId, null);
       // The same parent in a new epoch replaced the old subscription with the new one: nothing to end.
-      if (current.parent.node !== next.parent.node) {
+      if (current.parent.node !== next.parent.node && current.parent.node !== this.#second?.parent.node) {
         await this.#host.unsubscribe(current.parent, this.stream.path).catch(() => {});
       }
     }

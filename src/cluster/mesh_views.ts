@@ -41,7 +41,12 @@ export interface TreeParts {
   path: string;
   self: string;
   /** The tree when the path is rooted here. */
-  tree: { stream: Stream; plan?: Record<string, string>; members?: unknown[] } | null;
+  tree: {
+    stream: Stream;
+    plan?: Record<string, string>;
+    planParents?: Record<string, readonly string[]>;
+    members?: unknown[];
+  } | null;
   /** The mesh source when this relay reads the path from a parent. */
   source: MeshSource | undefined;
   /** Children fed from here, sorted. */
@@ -59,6 +64,7 @@ export function treeView(parts: TreeParts): Record<string, unknown> | null {
     role: tree ? "root" : "member",
     root: tree ? parts.self : source?.root?.node ?? null,
     parent: source?.parent?.node ?? null,
+    parents: source ? [source.parent?.node, source.secondParent?.node].filter((n): n is string => !!n) : [],
     children,
     state: (tree?.stream ?? source?.stream)?.state ?? null,
     epoch: parts.epoch,
@@ -71,5 +77,6 @@ export function treeView(parts: TreeParts): Record<string, unknown> | null {
       }
       : {}),
     ...(tree?.plan ? { plan: tree.plan, members: tree.members } : {}),
+    ...(tree?.planParents ? { planParents: tree.planParents } : {}),
   };
 }
