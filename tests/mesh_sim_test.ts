@@ -129,3 +129,19 @@ Deno.test("mesh simulation: 40 seeded fault schedules of 20 relays on slow links
     throw new Error(`${failed.length} of 40 seeds broke an invariant; first:\n${failed[0]}`);
   }
 });
+
+Deno.test("mesh simulation: 40 seeded fault schedules of 20 relays with dual-path protection keep every invariant, two disjoint paths included", async () => {
+  const failed: string[] = [];
+  let faults = 0;
+  let checked = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = await runSimulation({ seed, relays: 20, steps: 2, holdMs: HOLD_MS, protection: "dual" });
+    faults += r.faults;
+    checked += r.steps;
+    if (r.violations.length > 0) failed.push(`seed ${seed}:\n${r.trace.join("\n")}`);
+  }
+  console.log(`40 fault schedules of 20 relays with --protection dual, ${faults} faults, ${checked} steps`);
+  if (failed.length > 0) {
+    throw new Error(`${failed.length} of 40 seeds broke an invariant; first:\n${failed[0]!.slice(0, 6000)}`);
+  }
+});

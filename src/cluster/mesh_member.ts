@@ -239,7 +239,10 @@ export class MeshMember implements MeshSourceHost {
   /** The parents feeding this relay now (each heartbeats it). */
   parents(): Set<string> {
     const out = new Set<string>();
-    for (const source of this.sources.values()) if (source.parent) out.add(source.parent.node);
+    for (const source of this.sources.values()) {
+      if (source.parent) out.add(source.parent.node);
+      if (source.secondParent) out.add(source.secondParent.node);
+    }
     return out;
   }
 

@@ -79,8 +79,8 @@ export class MeshSource implements StreamSource {
   #lastFromSecond = 0;
   #suspects: string[] = [];
   #wake: (() => void) | null = null;
-  /** The parent left because it fell silent, until it speaks again (then it is told to stop sending). */
-  #silentParent: PeerRef | null = null;
+  /** Parents left because they fell silent, by node, until each speaks again (then it is told to stop sending). */
+  readonly #silentParents = new Map<string, PeerRef>();
   /** The renewal waiting for its root's next call, aborted to join at once or to stop. */
   #renewal: AbortController | null = null;
   /** Join at the next round, not renew (asked to move, or the root may have moved). */
@@ -294,12 +294,12 @@ export class MeshSource implements StreamSource {
   onHeartbeat(node: string): void {
     if (this.#attached?.parent.node === node) this.#lastFromParent = this.#host.now();
     if (this.#second?.parent.node === node) this.#lastFromSecond = this.#host.now();
-    const left = this.#silentParent;
-    if (!left || left.node !== node) return;
-    // The parent left for silent is back (a partition healed) and may still feed this relay: tell it to stop.
-    this.#silentParent = null;
-    if (this.#attached?.parent.node === node || this.#pending?.parent.node === node) return;
-    void this.#host.unsubscribe(left, this.stream.path).catch(() => {});
+    const left = this.#silentParents.get(node);
+    if (!left) return;
+    // A parent left for silent is back (a partition healed) and may still feed this relay: tell it to stop.
+    this.#silentParents.delete(node);
+    const current = [this.#attached, this.#pending, this.#second].some((a) => a?.parent.node === node);
+    if (!current) void this.#host.unsubscribe(left, this.stream.path).catch(() => {});
   }
 
   /** Stops renewing the join while keeping the stream flowing (this relay is draining). */
@@ -331,6 +331,7 @@ export class MeshSource implements StreamSource {
         parent: second.parent.node,
       });
       this.#dropSecond(second, false);
+      this.#silentParents.set(second.parent.node, second.parent);
       this.#suspects = [...this.#suspects, second.parent.node];
       this.#interrupt();
     }
@@ -344,7 +345,7 @@ export class MeshSource implements StreamSource {
         second: promoted.parent.node,
       });
       this.#suspects = [attached.parent.node];
-      this.#silentParent = attached.parent;
+      this.#silentParents.set(attached.parent.node, attached.parent);
       this.#detach(attached);
       this.#second = null;
       this.#attached = promoted;
@@ -360,7 +361,7 @@ export class MeshSource implements StreamSource {
       silentMs: this.#host.now() - this.#lastFromParent,
     });
     this.#suspects = [attached.parent.node];
-    this.#silentParent = attached.parent;
+    this.#silentParents.set(attached.parent.node, attached.parent);
     this.#detach(attached);
     // What is missing now is an outage: readers get what is held, and the next parent's stream as it comes.
     this.#nacks?.resync();

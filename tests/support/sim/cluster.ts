@@ -32,6 +32,8 @@ export interface SimClusterOptions {
   onViolation: (line: string) => void;
   logger: (node: string) => Logger;
   lingerSeconds: number;
+  /** `--protection` of every relay. @default none */
+  protection?: "none" | "dual";
   /** Milliseconds between a camera's pictures. @default 40 */
   cameraFrameMs?: number;
   /** Link delays. @default 0.3 ms inside a zone, 2 ms across, jitter up to 0.4 and 1.5 ms */
@@ -84,6 +86,7 @@ export class SimCluster {
       logger: options.logger,
       fanout: this.plan.fanout,
       lingerSeconds: options.lingerSeconds,
+      protection: options.protection ?? "none",
     };
     for (const spec of this.plan.relays) this.api.put(peerOf(spec));
     this.relays = this.plan.relays.map((spec) => this.#spawn(spec));
@@ -122,6 +125,7 @@ export class SimCluster {
           trees.set(path, {
             role: view.role === "root" ? "root" : "member",
             parent: (view.parent as string | null) ?? null,
+            parents: (view.parents as string[] | undefined) ?? [],
             children: view.children as string[],
           });
         }
@@ -142,7 +146,13 @@ export class SimCluster {
       waitingSince: r.waitingSince,
       lastPacketAt: r.lastPacketAt,
     }));
-    return { now: this.scheduler.now(), fanout: this.plan.fanout, relays, readers };
+    return {
+      now: this.scheduler.now(),
+      fanout: this.plan.fanout,
+      relays,
+      readers,
+      dual: this.#world.protection === "dual",
+    };
   }
 
   /** The live relays a target names now (sorted by name), falling back to any live relay. */

@@ -23,6 +23,8 @@ import { expectedBound } from "../planner_testing.ts";
 export interface TreeSnapshot {
   role: "root" | "member";
   parent: string | null;
+  /** With dual-path protection: the parents it subscribed to, `parent` first. */
+  parents?: readonly string[];
   children: readonly string[];
 }
 
@@ -56,6 +58,12 @@ export interface ClusterSnapshot {
   fanout: number;
   relays: readonly RelaySnapshot[];
   readers: readonly ReaderSnapshot[];
+  /**
+   * Dual-path protection: a child may take copies from its two parents, the root feeds two trees (2k copies at
+   * most), depth may be one more, the zone rule is per tree (not checked here), and every member's two paths from
+   * the root must share no relay but the root.
+   */
+  dual?: boolean;
 }
 
 /** How long a playing reader may go without media and still count as served. */
@@ -92,16 +100,19 @@ export function checkPath(
   for (const r of live) {
     const all = r.trees.get(path)?.children ?? [];
     const children = all.filter((c) => !lingering(c));
-    if (children.length > snap.fanout) {
+    const k = snap.dual && r.trees.get(path)?.role === "root" ? 2 * snap.fanout : snap.fanout;
+    if (children.length > k) {
       out.push(
-        `${path}: ${r.node} has ${children.length} children > k = ${snap.fanout} (${children.join(", ")})`,
+        `${path}: ${r.node} has ${children.length} children > k = ${k} (${children.join(", ")})`,
       );
     }
     copies.set(r.node, [...children]);
     for (const c of all) {
       const child = byNode.get(c);
+      const takes = (t: TreeSnapshot | undefined) =>
+        t?.parent === r.node || (snap.dual === true && (t?.parents ?? []).includes(r.node));
       if (!child) out.push(`${path}: ${r.node} sends a copy to ${c}, which is dead`);
-      else if (child.trees.get(path)?.parent !== r.node) {
+      else if (!takes(child.trees.get(path))) {
         out.push(
           `${path}: ${r.node} sends a copy to ${c}, whose parent is ${
             child.trees.get(path)?.parent ?? "none"
@@ -125,7 +136,7 @@ export function checkPath(
       queue.push(c);
     }
   }
-  const bound = expectedBound(depth.size, snap.fanout);
+  const bound = expectedBound(depth.size, snap.fanout) + (snap.dual ? 1 : 0);
   for (const [node, d] of depth) {
     if (d > bound) {
       out.push(`${path}: ${node} at depth ${d} > ceil(log_k N) + 1 = ${bound} (N = ${depth.size})`);
@@ -153,6 +164,10 @@ export function checkPath(
     }
   }
 
+  if (snap.dual) {
+    out.push(...checkDisjoint(path, live, root.node));
+    return out;
+  }
   // Zones: at most one copy enters each zone, none the root's.
   const entering = new Map<string, string[]>();
   for (const [parent, children] of copies) {
@@ -226,4 +241,42 @@ export function checkCluster(
   options: { strictLinger?: boolean } = {},
 ): string[] {
   return paths.flatMap((p) => checkPath(snap, p, options));
+}
+
+/**
+ * Dual-path protection: a member's two parents lead to the root by paths (each relay's first parent, from there
+ * on) that share no relay but the root, and neither passes through the member.
+ */
+export function checkDisjoint(path: string, live: readonly RelaySnapshot[], root: string): string[] {
+  const out: string[] = [];
+  const byNode = new Map(live.map((r) => [r.node, r]));
+  const up = (from: string): string[] | null => {
+    const chain: string[] = [];
+    for (
+      let at: string | null | undefined = from;
+      at !== root;
+      at = byNode.get(at)?.trees.get(path)?.parent
+    ) {
+      if (at === null || at === undefined || chain.includes(at) || chain.length > live.length) return null;
+      chain.push(at);
+    }
+    return chain;
+  };
+  for (const r of live) {
+    const parents = r.trees.get(path)?.parents ?? [];
+    if (parents.length < 2) continue;
+    const a = up(parents[0]!);
+    const b = up(parents[1]!);
+    if (!a || !b) continue; // a parent that does not reach the root: reachability says so
+    const shared = a.filter((n) => b.includes(n));
+    if (shared.length > 0 || a.includes(r.node) || b.includes(r.node)) {
+      out.push(
+        `${path}: ${r.node}'s two paths share ${
+          [...shared, ...(a.includes(r.node) || b.includes(r.node) ? [r.node] : [])].join(", ")
+        } ` +
+          `(${[...a].reverse().join(" -> ")} and ${[...b].reverse().join(" -> ")})`,
+      );
+    }
+  }
+  return out;
 }

@@ -4,6 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
+  checkDisjoint,
   checkLoops,
   checkPath,
   type ClusterSnapshot,
@@ -20,6 +21,7 @@ interface Spec {
   root?: boolean;
   dead?: boolean;
   configured?: boolean;
+  parents?: string[];
 }
 
 function relay(node: string, s: Spec): RelaySnapshot {
@@ -28,6 +30,7 @@ function relay(node: string, s: Spec): RelaySnapshot {
     trees.set("cam", {
       role: s.root ? "root" : "member",
       parent: s.parent ?? null,
+      ...(s.parents ? { parents: s.parents } : {}),
       children: s.children ?? [],
     });
   }
@@ -173,4 +176,25 @@ Deno.test("checkLoops() finds a parent loop once, whichever relay it starts from
   ];
   assertEquals(checkLoops("cam", live), ["cam: parent loop b -> c -> d -> b"]);
   assertEquals(checkLoops("cam", [relay("a", { root: true }), relay("b", { parent: "a" })]), []);
+});
+
+Deno.test("checkDisjoint: a member's two paths may share the root only", () => {
+  // a (root) -> b -> d, a -> c; e's parents d and c: paths a-b-d and a-c, disjoint.
+  const ok = {
+    a: { root: true, children: ["b", "c"] },
+    b: { parent: "a", children: ["d"] },
+    c: { parent: "a", children: ["e"] },
+    d: { parent: "b", children: ["e"] },
+    e: { parent: "d", parents: ["d", "c"] },
+  };
+  const live = Object.entries(ok).map(([n, s]) => relay(n, s));
+  assertEquals(checkDisjoint("cam", live, "a"), []);
+  // e's parents d and b: d's path goes through b.
+  const bad = { ...ok, e: { parent: "d", parents: ["d", "b"] } };
+  const found = checkDisjoint("cam", Object.entries(bad).map(([n, s]) => relay(n, s)), "a");
+  assertEquals(found.length, 1);
+  assert(/e's two paths share b/.test(found[0]!), found[0]);
+  // A path back through the member itself.
+  const loop = { ...ok, c: { parent: "e", children: ["e"] }, e: { parent: "d", parents: ["d", "c"] } };
+  assertEquals(checkDisjoint("cam", Object.entries(loop).map(([n, s]) => relay(n, s)), "a").length, 1);
 });

@@ -35,6 +35,8 @@ export interface SimWorld {
   fanout: number;
   /** Seconds a stream lingers after its last reader. */
   lingerSeconds: number;
+  /** `--protection` of every relay. */
+  protection: "none" | "dual";
 }
 
 /** How one relay is configured. */
@@ -92,6 +94,7 @@ export class SimRelay implements SimOwner {
       self,
       discovery: new SimDiscovery(world.api, self, this),
       fanout: world.fanout,
+      protection: world.protection,
       bindHost: spec.host,
       logger: logger.child("mesh"),
       incarnation,

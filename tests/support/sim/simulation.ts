@@ -41,6 +41,8 @@ export interface SimOptions extends PlanOptions {
   links?: SimLinkDelays;
   /** Copies to lingering members count against k and zones (finding F2). @default false */
   strictLinger?: boolean;
+  /** `--protection` of every relay (dual: the invariants check two disjoint paths). @default none */
+  protection?: "none" | "dual";
   /** Relay log level kept in the trace. @default "warn" */
   logLevel?: "debug" | "info" | "warn";
   /** Changes the plan before the run (to attack the simulation with a known-bad cluster). */
@@ -145,6 +147,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     onViolation: violate,
     logger,
     lingerSeconds: options.lingerSeconds ?? 5,
+    ...(options.protection ? { protection: options.protection } : {}),
     ...(options.cameraFrameMs ? { cameraFrameMs: options.cameraFrameMs } : {}),
     ...(options.links ? { links: options.links } : {}),
   });
