@@ -123,10 +123,14 @@
       const build = (node, note) => {
         seen.add(node);
         const r = readers.get(node);
+        const both = (tv.planParents || {})[node];
         const li = nodeLabel(
           node,
-          [note, r === undefined ? "" : r + " reader" + (r === 1 ? "" : "s")]
-            .filter(Boolean).join(", "),
+          [
+            note,
+            r === undefined ? "" : r + " reader" + (r === 1 ? "" : "s"),
+            both && both.length > 1 ? "second parent " + both[1] : "",
+          ].filter(Boolean).join(", "),
         );
         const cs = (kids.get(node) || []).filter((c) => !seen.has(c)).sort();
         if (cs.length) li.append(el("ul", {}, ...cs.map((c) => build(c, ""))));
@@ -147,6 +151,11 @@
           : [el("li", { class: "note", text: "No children." })]),
       ),
     );
+    const second = (tv.parents || [])[1];
+    if (second) {
+      // Dual-path protection: the second parent feeds this relay too, by a path that shares no relay but the root.
+      me.append(el("ul", {}, nodeLabel(second, "second parent (dual-path protection)")));
+    }
     let top = me;
     if (tv.parent) {
       const parent = nodeLabel(tv.parent, tv.parent === tv.root ? "root, parent" : "parent");
