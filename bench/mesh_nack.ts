@@ -4,7 +4,9 @@
  * BENCH_NACK_RATE packets/s (2,000):
  * - `none`: `--no-mesh-nack`, a clean hop;
  * - `nack`: NACK on (the default), a clean hop (the bookkeeping alone);
- * - `none, 2 % loss` and `nack, 2 % loss`: the member's namespace drops every 50th datagram to its mesh port.
+ * - `none, 2 % loss` and `nack, 2 % loss`: the member's namespace drops every 50th datagram to its mesh port;
+ * - `dual`: three relays with `--protection dual` and a reader on each member: the measured member gets the stream
+ *   from the root and from the other member (and with 2 % loss the same drop rule).
  * Prints for each: packets the reader missed, the root's retransmissions (packets and share of the stream), the
  * mesh bandwidth into the member (bytes on its veth), and CPU per packet of each relay over the whole trial.
  * `deno run -A bench/mesh_nack.ts` (root: it makes network namespaces and iptables rules, and removes them).
@@ -29,6 +31,8 @@ interface Mode {
   name: string;
   nack: boolean;
   loss: boolean;
+  /** Three relays, `--protection dual`: the measured member also gets the stream from the other member. */
+  dual?: boolean;
 }
 
 const MODES: Mode[] = [
@@ -36,6 +40,8 @@ const MODES: Mode[] = [
   { name: "nack", nack: true, loss: false },
   { name: "none, 2 % loss", nack: false, loss: true },
   { name: "nack, 2 % loss", nack: true, loss: true },
+  { name: "dual (3 relays)", nack: true, loss: false, dual: true },
+  { name: "dual, 2 % loss", nack: true, loss: true, dual: true },
 ];
 
 async function sh(cmd: string[]): Promise<string> {
@@ -45,14 +51,18 @@ async function sh(cmd: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-function startNsRelay(lab: NetnsLab, i: number, nack: boolean): Promise<RelayProcess> {
+function startNsRelay(lab: NetnsLab, i: number, mode: Mode): Promise<RelayProcess> {
   const node = lab.nodes[i]!;
-  const other = lab.nodes[1 - i]!;
+  const peers = lab.nodes.filter((n) => n.index !== i).flatMap((n) => [
+    "--peer",
+    `node-${n.index}=${n.ip}:8080:${MESH_PORT}@zone-1`,
+  ]);
   return startRelayProcess(
     [
       ...["--node", `node-${i}`, "--zone", "zone-1", "--discovery", "static", "--data-plane", PLANE],
-      ...["--peer", `node-${1 - i}=${other.ip}:8080:${MESH_PORT}@zone-1`],
-      ...(nack ? [] : ["--no-mesh-nack"]),
+      ...peers,
+      ...(mode.nack ? [] : ["--no-mesh-nack"]),
+      ...(mode.dual ? ["--protection", "dual"] : []),
     ],
     {},
     {
@@ -100,8 +110,9 @@ function packet(i: number): Uint8Array {
 }
 
 async function trial(mode: Mode): Promise<string> {
-  await using lab = await createNetnsLab(2);
-  const relays = await Promise.all([0, 1].map((i) => startNsRelay(lab, i, mode.nack)));
+  const count = mode.dual ? 3 : 2;
+  await using lab = await createNetnsLab(count);
+  const relays = await Promise.all([...Array(count).keys()].map((i) => startNsRelay(lab, i, mode)));
   const [root, member] = relays as [RelayProcess, RelayProcess];
   try {
     await using pub = await startRtspPublisher(root.url("bench"), NUMBERED_SDP, { transport: "tcp" });
@@ -118,7 +129,15 @@ async function trial(mode: Mode): Promise<string> {
         seen.add(i);
       },
     });
-    await delay(2000); // the member attached, its Worker bound
+    // With dual protection another member with a reader: the measured one gets the stream from it too.
+    await using _other = mode.dual
+      ? await startRtspReader(relays[2]!.url("bench"), {
+        transport: "udp",
+        udpHost: lab.gateway,
+        onRtp: () => {},
+      })
+      : null;
+    await delay(mode.dual ? 4000 : 2000); // the members attached (both parents), the Worker bound
     if (mode.loss) {
       const rule = ["-p", "udp", "--dport", String(MESH_PORT), "-m", "statistic", "--mode", "nth"];
       await sh(["ip", "netns", "exec", lab.nodes[1]!.netns, "iptables", "-A", "INPUT", ...rule, ...[
@@ -131,7 +150,7 @@ async function trial(mode: Mode): Promise<string> {
       ]]);
     }
     const total = SECONDS * RATE;
-    const cpu0 = [cpuSeconds(root.process.pid), cpuSeconds(member.process.pid)];
+    const cpu0 = relays.map((r) => cpuSeconds(r.process.pid));
     const drops0 = udpDrops([reader.clientPort!]);
     const rx0 = await rxBytes(lab);
     const started = performance.now();
@@ -143,7 +162,7 @@ async function trial(mode: Mode): Promise<string> {
       await delay(1);
     }
     await delay(1000); // the last repairs, and the drain
-    const cpu = [cpuSeconds(root.process.pid) - cpu0[0]!, cpuSeconds(member.process.pid) - cpu0[1]!];
+    const cpu = relays.map((r, i) => cpuSeconds(r.process.pid) - cpu0[i]!);
     const readerDrops = udpDrops([reader.clientPort!]) - drops0;
     const rx = (await rxBytes(lab)) - rx0;
     const window = (performance.now() - started) / 1000;
@@ -163,7 +182,8 @@ async function trial(mode: Mode): Promise<string> {
     } %; ${readerDrops} dropped by the kernel at the reader's socket)` +
       `  resent ${String(resent).padStart(5)} (${(100 * resent / total).toFixed(2)} %)` +
       `  into member ${(rx * 8 / window / 1e6).toFixed(2)} Mbit/s` +
-      `  CPU root ${us(cpu[0]!)} µs/pkt, member ${us(cpu[1]!)} µs/pkt over ${window.toFixed(1)} s` +
+      `  CPU root ${us(cpu[0]!)} µs/pkt, member ${us(cpu[1]!)} µs/pkt` +
+      (mode.dual ? `, other member ${us(cpu[2]!)} µs/pkt` : "") + ` over ${window.toFixed(1)} s` +
       (mode.nack
         ? `; unavailable ${unavailable}, capped ${capped}, unrecovered ${unrecovered}, late ${late}`
         : "");
@@ -178,5 +198,9 @@ if (import.meta.main) {
     `bench/mesh_nack.ts: ${RATE} pkt/s of 1200 bytes for ${SECONDS} s per mode, ${PLANE} plane, ` +
       `root -> member in network namespaces; load avg ${Deno.loadavg().join(" ")}`,
   );
-  for (const mode of MODES) console.log(await trial(mode));
+  // `BENCH_NACK_MODES=dual` runs the modes whose names contain one of the comma-separated words.
+  const only = Deno.env.get("BENCH_NACK_MODES")?.split(",");
+  for (const mode of MODES) {
+    if (!only || only.some((w) => mode.name.includes(w))) console.log(await trial(mode));
+  }
 }
