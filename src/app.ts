@@ -135,6 +135,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     keys: meshKeys ? deriveKeyring(meshKeys) : null,
     encrypt: config.meshEncrypt,
     protection: config.protection,
+    pathProtection: config.pathProtection,
     nack: config.meshNack ? { budgetMs: config.meshNackBudgetMs, maxRatio: config.meshNackMaxRatio } : null,
     // On the fast plane its Worker owns the mesh port too (recvmmsg/sendmmsg); port 0 stays portable.
     ...(udpPlane ? { openPort: fastMeshPort(udpPlane) } : {}),

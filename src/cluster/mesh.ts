@@ -145,6 +145,7 @@ export class Mesh {
       rootReadyMs: opts.rootReadyMs,
       logger: log,
       protection: options.protection ?? "none",
+      ...(options.pathProtection ? { pathProtection: options.pathProtection } : {}),
     });
     this.#parent = new MeshParent({
       self: this.self,

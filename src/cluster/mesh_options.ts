@@ -56,6 +56,8 @@ export interface MeshOptions {
   openPort?: OpenMeshPort;
   /** How the streams rooted here are protected (see root_authority.ts). @default none */
   protection?: Protection;
+  /** Per path, over `protection`. @default none */
+  pathProtection?: Readonly<Record<string, Protection>>;
   /** Per-hop retransmission (NACK), or null for none. @default {@linkcode DEFAULT_NACK_SETTINGS} */
   nack?: NackSettings | null;
 }

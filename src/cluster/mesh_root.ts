@@ -45,6 +45,8 @@ export interface MeshRootOptions {
   logger: Logger;
   /** How the streams rooted here are protected. @default none */
   protection?: Protection;
+  /** Per path, over `protection`. */
+  pathProtection?: Readonly<Record<string, Protection>>;
 }
 
 /** The streams rooted here and their trees. */
@@ -67,7 +69,7 @@ export class MeshRoot {
       fanout: options.fanout,
       leaseMs: options.leaseMs,
       onPlanError: (path, err) => options.logger.error("tree planning failed", { path, error: String(err) }),
-      protection: () => options.protection ?? "none",
+      protection: (path) => options.pathProtection?.[path] ?? options.protection ?? "none",
     });
   }
 

@@ -204,8 +204,14 @@ Deno.test("RootAuthority.drop() closes a tree whatever its members (the root mov
 });
 
 Deno.test("RootAuthority with dual protection answers every member two parents, the first its parent", () => {
-  const a = new RootAuthority<string>({ self: ROOT, fanout: 2, leaseMs: LEASE, protection: () => "dual" });
+  const a = new RootAuthority<string>({
+    self: ROOT,
+    fanout: 2,
+    leaseMs: LEASE,
+    protection: (path) => (path === "cam" ? "dual" : "none"),
+  });
   a.open("cam", "stream-cam", "root/0011223344556677/e1");
+  a.open("door", "stream-door", "root/0011223344556677/e2");
   const nodes = ["a", "b", "c", "d", "e"];
   const v = view(nodes);
   for (const node of nodes) join(a, node, 0, v);
@@ -222,4 +228,10 @@ Deno.test("RootAuthority with dual protection answers every member two parents, 
   const [first, second] = dual.parents.get("e")!;
   for (const p of [first, second]) if (p && p !== "root") assertEquals(a.blameable("cam", "e", [p]), [p]);
   assertEquals(authority().a.dualPlan("cam"), null, "none: no dual plan");
+  assert(a.admit("door", ref("a"), 1, 0));
+  assertEquals(
+    [a.assign("door", "a", v)?.parents, a.dualPlan("door")],
+    [undefined, null],
+    "another path: none",
+  );
 });

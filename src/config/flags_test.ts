@@ -44,6 +44,7 @@ const SAMPLES: Record<string, string | boolean> = {
   "mesh-key-file": "/etc/mesh-key",
   "mesh-encrypt": false,
   protection: "dual",
+  "path-protection": "lobby/door=none",
   "mesh-nack": false,
   "mesh-nack-budget-ms": "150",
   "mesh-nack-max-ratio": "0.5",

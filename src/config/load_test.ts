@@ -272,3 +272,24 @@ Deno.test("loadConfig() errors never quote a secret: camera URLs, tokens, config
     }, args.join(" "));
   }
 });
+
+Deno.test("loadConfig() takes dual-path protection for every path or per path, and refuses another word", () => {
+  const files = {
+    "/c.yaml":
+      "protection: dual\npathProtection:\n  cam1: none\n  lobby/door: dual\npaths:\n  cam1: rtsp://a/1\n",
+  };
+  const c = load(["--config", "/c.yaml", "--path-protection", "cam2=dual"], {}, files);
+  assertEquals([c.protection, c.pathProtection], ["dual", {
+    cam1: "none",
+    "lobby/door": "dual",
+    cam2: "dual",
+  }]);
+  assertEquals(load([]).protection, "none");
+  let message = "";
+  try {
+    load(["--path-protection", "cam1=triple"]);
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  ok(/pathProtection|path-protection/.test(message) && /none|dual/.test(message), message);
+});

@@ -179,6 +179,14 @@ export const configSchema = z.object({
       "death of one relay other than the root costs its readers nothing; needs `--fanout` 2 or more. Set it on " +
       "the relays that root the cameras (the root plans)",
   }),
+  pathProtection: z.record(pathNameSchema, z.enum(["none", "dual"])).default({}).register(flagMeta, {
+    name: "path-protection",
+    arg: "NAME=none|dual",
+    repeats: true,
+    default: "`--protection` for every path",
+    meaning: "the protection of one path rooted here, over `--protection`; in the config file " +
+      "`pathProtection: { cam1: dual }`",
+  }),
   meshNack: z.boolean().default(true).register(flagMeta, {
     name: "mesh-nack",
     negated: true,
