@@ -76,6 +76,8 @@ export class MeshSource implements StreamSource {
    * numbering (the duplicate filter keeps each once), so the death of either parent costs nothing.
    */
   #second: Attachment | null = null;
+  /** A second parent being subscribed (the worker must not take the first's packets meanwhile either). */
+  #secondPending: Attachment | null = null;
   #lastFromSecond = 0;
   #suspects: string[] = [];
   #wake: (() => void) | null = null;
@@ -144,6 +146,7 @@ export class MeshSource implements StreamSource {
     if (this.#attached?.streamId === streamId) return this.#attached.parent;
     if (this.#pending?.streamId === streamId) return this.#pending.parent;
     if (this.#second?.streamId === streamId) return this.#second.parent;
+    if (this.#secondPending?.streamId === streamId) return this.#secondPending.parent;
     return null;
   }
 
@@ -228,6 +231,8 @@ export class MeshSource implements StreamSource {
       ? this.#pending
       : this.#second?.streamId === streamId
       ? this.#second
+      : this.#secondPending?.streamId === streamId
+      ? this.#secondPending
       : null;
     if (!from) return;
     if (from === this.#attached) this.#lastFromParent = this.#host.now();
@@ -275,6 +280,9 @@ export class MeshSource implements StreamSource {
    */
   #bindIngress(attached: Attachment, sender: Deno.NetAddr): void {
     if (this.#pending !== null || this.#host.now() - this.lastReparentAt < INGRESS_SETTLE_MS) return;
+    // Two parents: the worker could send a packet while this thread delivers the other path's copy of it; this
+    // thread merges both paths alone (see mesh_ingress.ts).
+    if (this.#second !== null || this.#secondPending !== null) return;
     this.#boundStreamId = attached.streamId;
     // With repairs this thread delivers in order, and the worker forwards in order after it (mesh_ingress.ts).
     const cells = this.#nacks ? this.stream.tracks.map(() => newDeliveredCell()) : null;
@@ -402,12 +410,17 @@ export class MeshSource implements StreamSource {
     }
     const next: Attachment = { parent: wanted, streamId: this.#host.newStreamId(), epoch: join.epoch };
     this.#host.route(next.streamId, this);
+    // Before the second path's first packet: the worker stops sending the first's (see #bindIngress).
+    this.#secondPending = next;
+    this.#unbindIngress();
     try {
       await this.#host.subscribe(next.parent, this.stream.path, next.streamId, false, join.epoch);
     } catch (err) {
       this.#host.route(next.streamId, null);
       if ((err as { status?: number }).status !== 409) this.#suspects = [...this.#suspects, next.parent.node];
       throw err;
+    } finally {
+      this.#secondPending = null;
     }
     if (this.#stopped || this.#attached !== first) {
       this.#host.route(next.streamId, null);
