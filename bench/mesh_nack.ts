@@ -16,11 +16,10 @@ import { createNetnsLab, type NetnsLab, requireNetnsTools } from "../tests/suppo
 import { delay } from "../tests/support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
 import { startRtspPublisher, startRtspReader } from "../tests/support/rtsp_peers.ts";
-import { NUMBERED_SDP } from "../tests/support/numbered_stream.ts";
+import { NUMBERED_SDP, numberedPacket } from "../tests/support/numbered_stream.ts";
 import { parsePrometheus, sampleValue } from "../tests/support/prometheus.ts";
 import { cpuSeconds } from "../tests/support/proc_stats.ts";
 import { udpDrops } from "../tests/support/udp_drops.ts";
-import { writeRtpHeader } from "../src/rtp/packet.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_NACK_SECONDS") ?? 30);
 const RATE = Number(Deno.env.get("BENCH_NACK_RATE") ?? 2000);
@@ -95,18 +94,9 @@ async function rxBytes(lab: NetnsLab): Promise<number> {
   return Number(text.trim());
 }
 
+/** Numbered packet `i`, 1,200 bytes. */
 function packet(i: number): Uint8Array {
-  const p = new Uint8Array(1200);
-  writeRtpHeader(p, 0, {
-    marker: true,
-    payloadType: 96,
-    sequence: i & 0xffff,
-    timestamp: i * 45,
-    ssrc: 0x5ec,
-  });
-  new DataView(p.buffer).setUint32(12, i);
-  p[16] = 0x41;
-  return p;
+  return numberedPacket(i, 1200);
 }
 
 async function trial(mode: Mode): Promise<string> {

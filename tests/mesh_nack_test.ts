@@ -134,21 +134,7 @@ async function lossyRun(args: string[], fast: boolean): Promise<Outcome> {
     });
     // From here every 50th datagram to the member's mesh port is lost (media, heartbeats and repairs alike).
     const ns = lab.nodes[1]!.netns;
-    const rule = [
-      "-p",
-      "udp",
-      "--dport",
-      String(MESH_PORT),
-      "-m",
-      "statistic",
-      "--mode",
-      "nth",
-      "--every",
-      "50",
-      "--packet",
-      "0",
-    ];
-    await run(["ip", "netns", "exec", ns, "iptables", "-A", "INPUT", ...rule, "-j", "DROP"]);
+    await dropEvery50th(lab, 1);
     const drops0 = udpDrops([reader.clientPort!]);
     await publishNumbered(pub, PACKETS);
     await delay(1000); // the last repairs

@@ -19,6 +19,7 @@
  */
 import { type PlanInput, planTree, type TreePlan } from "./planner.ts";
 import { byName } from "./tree_problem.ts";
+import { fnv1a } from "./root_locator.ts";
 
 /** Two spanning trees of the same nodes and each node's parents in them. */
 export interface DualPlan {
@@ -214,14 +215,4 @@ export function firstParents(dual: DualPlan): TreePlan {
     children,
     depth: (node: string) => (node === dual.root ? 0 : parent.has(node) ? own(node).depth(node) : undefined),
   };
-}
-
-/** FNV-1a of a string's UTF-16 code units. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

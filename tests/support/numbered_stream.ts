@@ -15,9 +15,9 @@ export const NUMBERED_SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=sec\r\nt=0 0\r
 /** Payload index of injected packets: a reader that sees it got a packet that did not come from the publisher. */
 export const FORGED = 0xfffffff0;
 
-/** Packet `i` of the publisher, its index in the payload. */
-export function numberedPacket(i: number): Uint8Array {
-  const p = new Uint8Array(200);
+/** Packet `i` of the publisher, its index in the payload; `size` bytes in all. */
+export function numberedPacket(i: number, size = 200): Uint8Array {
+  const p = new Uint8Array(size);
   writeRtpHeader(p, 0, {
     marker: true,
     payloadType: 96,
