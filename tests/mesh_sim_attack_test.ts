@@ -13,7 +13,7 @@ import { ok as assert } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { MeshSource } from "../src/cluster/mesh_source.ts";
 import { SeqWindow } from "../src/cluster/seq_window.ts";
-import { type HeldPacket, RepairHold } from "../src/cluster/repair_hold.ts";
+import { RepairHold } from "../src/cluster/repair_hold.ts";
 import { runSimulation } from "./support/sim/simulation.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -59,9 +59,15 @@ Deno.test("mesh simulation attacked: without duplicate suppression readers see n
   };
   // Per-hop retransmission's in-order hold drops what comes behind the delivered numbers too: off as well.
   const push = RepairHold.prototype.push;
-  RepairHold.prototype.push = function (this: RepairHold, p: HeldPacket, now: number) {
-    push.call(this, p, now);
-    return [p];
+  RepairHold.prototype.push = function (
+    this: RepairHold,
+    seq: number,
+    packet: Uint8Array,
+    forwarded: boolean,
+    now: number,
+  ) {
+    push.call(this, seq, packet, forwarded, now);
+    return "now" as const;
   };
   try {
     const found: string[] = [];

@@ -21,7 +21,6 @@ import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
 import type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 import { EpochFilter } from "./epoch_filter.ts";
 import { NackRequester } from "./nack_requester.ts";
-import type { HeldPacket } from "./repair_hold.ts";
 import { newDeliveredCell } from "../dataplane/mesh_ingress.ts";
 import type { NackCounts } from "./nack_tracker.ts";
 import { rtpSequence, rtpSsrc } from "../rtp/packet.ts";
@@ -60,8 +59,9 @@ export class MeshSource implements StreamSource {
     this.#host.forwarding(this.stream.path, epoch);
   });
   #attached: Attachment | null = null;
-  /** The last RTP packet delivered per track (with repairs on). */
-  readonly #lastDelivered: Array<{ seq: number; ssrc: number }> = [];
+  /** The last RTP packet delivered per track (with repairs on): its sequence number and SSRC. */
+  readonly #lastSeq: number[] = [];
+  readonly #lastSsrc: number[] = [];
   /** Repair requests to the current parent (per-hop retransmission), or null when off. */
   readonly #nacks: NackRequester | null;
   /** The attachment being subscribed (make before break), fed before it becomes the current one. */
@@ -116,7 +116,7 @@ export class MeshSource implements StreamSource {
           return attached !== null && host.sendNack(attached.parent, attached.streamId, track, nack);
         },
         release: (track, packets) => {
-          for (const p of packets) this.#deliver(track, p);
+          for (const p of packets) this.#deliver(track, p.seq, p.packet, p.forwarded);
         },
       })
       : null;
@@ -248,9 +248,12 @@ export class MeshSource implements StreamSource {
       if (nacks) {
         // Behind a gap the packets wait for the repair (readers get the stream in order); one that comes after the
         // relay moved on is late, and dropped.
-        const p = { seq: rtpSequence(payload), packet: payload, forwarded };
-        const out = nacks.receive(packet.track, p, rtpSsrc(payload));
-        if (typeof out !== "string") { for (const q of out) this.#deliver(packet.track, q); }
+        const seq = rtpSequence(payload);
+        const out = nacks.receive(packet.track, seq, payload, forwarded, rtpSsrc(payload));
+        if (out === "now") this.#deliver(packet.track, seq, payload, forwarded);
+        else if (typeof out !== "string") {
+          for (const q of out) this.#deliver(packet.track, q.seq, q.packet, q.forwarded);
+        }
       } else {
         track.relayRtp(payload, forwarded ? this.stream.planeServed(packet.track) : undefined);
       }
@@ -263,14 +266,15 @@ export class MeshSource implements StreamSource {
   }
 
   /** Sends one packet of track `index` on (to the fast plane's served readers only when it did not send it). */
-  #deliver(index: number, p: HeldPacket): void {
+  #deliver(index: number, seq: number, packet: Uint8Array, forwarded: boolean): void {
     const track = this.stream.tracks[index];
     if (!track || this.#stopped) return;
-    track.relayRtp(p.packet, p.forwarded ? this.stream.planeServed(index) : undefined);
-    const ssrc = rtpSsrc(p.packet);
-    this.#lastDelivered[index] = { seq: p.seq, ssrc };
+    track.relayRtp(packet, forwarded ? this.stream.planeServed(index) : undefined);
+    const ssrc = rtpSsrc(packet);
+    this.#lastSeq[index] = seq;
+    this.#lastSsrc[index] = ssrc;
     // The worker forwards in order after what this thread sent (an in-order binding).
-    if (!p.forwarded && this.#boundStreamId !== null) this.stream.noteDelivered(index, p.seq, ssrc);
+    if (!forwarded && this.#boundStreamId !== null) this.stream.noteDelivered(index, seq, ssrc);
   }
 
   /**
@@ -288,7 +292,7 @@ export class MeshSource implements StreamSource {
     const cells = this.#nacks ? this.stream.tracks.map(() => newDeliveredCell()) : null;
     this.stream.bindMeshIngress(attached.streamId, sender, cells);
     if (!cells) return;
-    this.#lastDelivered.forEach((last, index) => this.stream.noteDelivered(index, last.seq, last.ssrc));
+    this.#lastSeq.forEach((seq, index) => this.stream.noteDelivered(index, seq, this.#lastSsrc[index]!));
   }
 
   /** Takes the parent's RTP back to this thread (before any change of parent or subscription). */

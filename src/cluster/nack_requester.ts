@@ -49,19 +49,19 @@ export class NackRequester {
 
   /**
    * One packet of `track` the duplicate filter took.
-   * @returns the packets to deliver now, in order (this one and any it released), "held" (it waits behind a gap)
-   * or "late" (behind what was delivered: drop it)
+   * @returns "now" (deliver this one), the packets to deliver now, in order (this one and any it released),
+   * "held" (it waits behind a gap) or "late" (behind what was delivered: drop it)
    */
-  receive(track: number, p: HeldPacket, ssrc: number): HoldResult {
+  receive(track: number, seq: number, packet: Uint8Array, forwarded: boolean, ssrc: number): HoldResult {
     const budgetMs = this.#opts.settings.budgetMs;
     const tracker = this.#trackers[track] ??= new NackTracker({ budgetMs });
     const hold = this.#holds[track] ??= new RepairHold({ budgetMs });
     if (this.#ssrcs[track] !== undefined && this.#ssrcs[track] !== ssrc) this.#skipped += hold.reset().length;
     this.#ssrcs[track] = ssrc;
     const now = this.#opts.now();
-    const result = hold.push(p, now);
+    const result = hold.push(seq, packet, forwarded, now);
     if (result === "late") return result;
-    tracker.receive(p.seq, ssrc, now);
+    tracker.receive(seq, ssrc, now);
     if (tracker.pending > 0 || hold.held > 0) this.#schedule(Math.min(tracker.nextDue(), hold.deadline));
     return result;
   }

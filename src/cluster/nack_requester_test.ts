@@ -22,29 +22,32 @@ function setup(parent = true) {
   return { timers, sent, requester, released };
 }
 
-const p = (seq: number) => ({ seq, packet: new Uint8Array(1), forwarded: false });
-const seqs = (r: ReturnType<NackRequester["receive"]>) => (typeof r === "string" ? r : r.map((q) => q.seq));
+/** Packet `seq` of `track` to `requester`: what goes now (in order), or "held" / "late". */
+function got(requester: NackRequester, track: number, seq: number, ssrc: number): number[] | string {
+  const r = requester.receive(track, seq, new Uint8Array(1), false, ssrc);
+  return r === "now" ? [seq] : typeof r === "string" ? r : r.map((q) => q.seq);
+}
 
 Deno.test("NACK requester: a gap on a track is asked for by a timer, per track; packets behind it wait for the repair", () => {
   const { timers, sent, requester, released } = setup();
-  assert.deepEqual(seqs(requester.receive(0, p(10), 0xaa)), [10]);
-  assert.equal(requester.receive(0, p(13), 0xaa), "held");
-  requester.receive(1, p(500), 0xbb);
-  assert.equal(requester.receive(1, p(502), 0xbb), "held");
+  assert.deepEqual(got(requester, 0, 10, 0xaa), [10]);
+  assert.equal(got(requester, 0, 13, 0xaa), "held");
+  got(requester, 1, 500, 0xbb);
+  assert.equal(got(requester, 1, 502, 0xbb), "held");
   assert.equal(sent.length, 0);
   timers.advance(3);
   assert.deepEqual(sent, [
     { track: 0, seqs: [11, 12], mediaSsrc: 0xaa },
     { track: 1, seqs: [501], mediaSsrc: 0xbb },
   ]);
-  assert.deepEqual(seqs(requester.receive(0, p(11), 0xaa)), [11]); // 13 still waits for 12
-  assert.deepEqual(seqs(requester.receive(1, p(501), 0xbb)), [501, 502]);
+  assert.deepEqual(got(requester, 0, 11, 0xaa), [11]); // 13 still waits for 12
+  assert.deepEqual(got(requester, 1, 501, 0xbb), [501, 502]);
   timers.advance(15);
   assert.deepEqual(sent.slice(2), [{ track: 0, seqs: [12], mediaSsrc: 0xaa }]);
   timers.advance(200); // the budget: 12 given up, 13 delivered without it
   assert.deepEqual(released, ["0:13"]);
   assert.equal(requester.pending, 0);
-  assert.equal(requester.receive(0, p(12), 0xaa), "late");
+  assert.equal(got(requester, 0, 12, 0xaa), "late");
   assert.equal(requester.lastDelivered(0), 13);
   const c = requester.counts();
   assert.deepEqual([c.missing, c.recovered, c.unrecovered, c.late], [3, 2, 1, 1]);
@@ -54,9 +57,9 @@ Deno.test("NACK requester: a gap on a track is asked for by a timer, per track; 
 
 Deno.test("NACK requester: without a parent nothing more is sent this round; stop cancels the timer", () => {
   const { timers, sent, requester } = setup(false);
-  requester.receive(0, p(0), 1);
-  assert.deepEqual(seqs(requester.receive(0, p(1000), 1)), [1000]); // beyond the largest gap waited for
-  requester.receive(0, p(1003), 1);
+  got(requester, 0, 0, 1);
+  assert.deepEqual(got(requester, 0, 1000, 1), [1000]); // beyond the largest gap waited for
+  got(requester, 0, 1003, 1);
   timers.advance(5);
   assert.equal(sent.length, 1);
   requester.stop();

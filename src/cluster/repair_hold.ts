@@ -26,8 +26,11 @@ export interface RepairHoldOptions {
   maxHeld?: number;
 }
 
-/** What became of a pushed packet: delivered (with any held ones it released), held, or late (dropped). */
-export type HoldResult = HeldPacket[] | "held" | "late";
+/**
+ * What became of a pushed packet: `now` (deliver it, and only it: the common case, nothing allocated), the packets
+ * to deliver in order (it and held ones it released, or held ones it let go before it), held, or late (dropped).
+ */
+export type HoldResult = "now" | HeldPacket[] | "held" | "late";
 
 /** In-order delivery of one track. */
 export class RepairHold {
@@ -89,18 +92,19 @@ export class RepairHold {
     return out;
   }
 
-  /** One packet the duplicate filter took. */
-  push(p: HeldPacket, now: number): HoldResult {
-    const seq = p.seq & 0xffff;
+  /** One packet (`seq`, its bytes, the caller's `forwarded` flag) the duplicate filter took. */
+  push(seq: number, packet: Uint8Array, forwarded: boolean, now: number): HoldResult {
+    seq &= 0xffff;
     if (this.#next < 0) {
       this.#next = (seq + 1) & 0xffff;
-      return [p];
+      return "now";
     }
     const ahead = (seq - this.#next) & 0xffff;
     if (ahead === 0) {
       this.#resyncing = false;
       this.#next = (seq + 1) & 0xffff;
-      const out = [p];
+      if (this.#held.size === 0) return "now";
+      const out: HeldPacket[] = [{ seq, packet, forwarded }];
       this.#releaseRun(out);
       if (this.#held.size > 0) this.#gapSince = now; // the next gap waits from now on
       return out;
@@ -115,12 +119,13 @@ export class RepairHold {
       const out = this.#sortedHeld();
       this.#held.clear();
       this.skipped += ahead;
-      out.push(p);
       this.#next = (seq + 1) & 0xffff;
+      if (out.length === 0) return "now";
+      out.push({ seq, packet, forwarded });
       return out;
     }
     if (this.#held.size === 0) this.#gapSince = now;
-    this.#held.set(seq, p);
+    this.#held.set(seq, { seq, packet, forwarded });
     if (this.#held.size > this.#maxHeld) return this.#skipGap(now);
     return "held";
   }

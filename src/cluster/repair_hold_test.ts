@@ -1,47 +1,47 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type HeldPacket, type HoldResult, RepairHold } from "./repair_hold.ts";
+import { type HeldPacket, RepairHold } from "./repair_hold.ts";
 
-const pkt = (seq: number, forwarded = false): HeldPacket => ({
-  seq,
-  packet: new Uint8Array([seq & 0xff]),
-  forwarded,
-});
-const seqs = (r: HoldResult) => (typeof r === "string" ? r : r.map((p) => p.seq));
+const seqs = (r: HeldPacket[]) => r.map((p) => p.seq);
+/** Pushes packet `seq`: what goes now (in order), or "held" / "late". */
+function push(h: RepairHold, seq: number, now: number): number[] | string {
+  const r = h.push(seq, new Uint8Array([seq & 0xff]), false, now);
+  return r === "now" ? [seq] : typeof r === "string" ? r : seqs(r);
+}
 
 Deno.test("repair hold: packets after a gap wait for the repair, then all go in order", () => {
   const h = new RepairHold({ budgetMs: 100 });
-  assert.deepEqual(seqs(h.push(pkt(10), 0)), [10]);
-  assert.deepEqual(seqs(h.push(pkt(12), 1)), "held");
-  assert.deepEqual(seqs(h.push(pkt(13), 2)), "held");
+  assert.deepEqual(push(h, 10, 0), [10]);
+  assert.deepEqual(push(h, 12, 1), "held");
+  assert.deepEqual(push(h, 13, 2), "held");
   assert.equal(h.deadline, 101);
-  assert.deepEqual(seqs(h.push(pkt(11), 5)), [11, 12, 13]);
+  assert.deepEqual(push(h, 11, 5), [11, 12, 13]);
   assert.equal(h.held, 0);
   assert.equal(h.lastDelivered, 13);
 });
 
 Deno.test("repair hold: past the budget the relay moves on; the repair that comes later is late", () => {
   const h = new RepairHold({ budgetMs: 100 });
-  h.push(pkt(65534), 0);
-  h.push(pkt(0), 10); // 65535 missing, across the wrap
-  h.push(pkt(2), 20); // 1 missing too
+  push(h, 65534, 0);
+  push(h, 0, 10); // 65535 missing, across the wrap
+  push(h, 2, 20); // 1 missing too
   assert.deepEqual(h.expire(109), []);
   assert.deepEqual(seqs(h.expire(110)), [0]); // 65535 skipped; 1 waits from now
   assert.equal(h.deadline, 210);
-  assert.deepEqual(seqs(h.push(pkt(65535), 111)), "late");
-  assert.deepEqual(seqs(h.push(pkt(1), 150)), [1, 2]);
+  assert.deepEqual(push(h, 65535, 111), "late");
+  assert.deepEqual(push(h, 1, 150), [1, 2]);
   assert.deepEqual([h.late, h.skipped], [1, 1]);
 });
 
 Deno.test("repair hold: a jump beyond maxGap is not waited for; too many held release the oldest gap", () => {
   const h = new RepairHold({ budgetMs: 100, maxGap: 16, maxHeld: 3 });
-  h.push(pkt(0), 0);
-  h.push(pkt(2), 0);
-  assert.deepEqual(seqs(h.push(pkt(500), 0)), [2, 500]);
-  h.push(pkt(502), 0);
-  h.push(pkt(504), 0);
-  h.push(pkt(505), 0);
-  assert.deepEqual(seqs(h.push(pkt(506), 0)), [502]); // four held: 501 given up
+  push(h, 0, 0);
+  push(h, 2, 0);
+  assert.deepEqual(push(h, 500, 0), [2, 500]);
+  push(h, 502, 0);
+  push(h, 504, 0);
+  push(h, 505, 0);
+  assert.deepEqual(push(h, 506, 0), [502]); // four held: 501 given up
   assert.deepEqual(seqs(h.reset()), [504, 505, 506]);
 });
 
@@ -61,8 +61,8 @@ Deno.test("repair hold: whatever arrives, what it delivers only moves forward an
           delivered.push(...h.expire(now).map((p) => p.seq));
           if (seen.has(a.seq)) continue; // the duplicate filter comes first
           seen.add(a.seq);
-          const r = h.push(pkt(a.seq), now);
-          if (typeof r !== "string") delivered.push(...r.map((p) => p.seq));
+          const r = push(h, a.seq, now);
+          if (typeof r !== "string") delivered.push(...r);
           assert.ok(h.held <= 8);
         }
         for (let i = 1; i < delivered.length; i++) {
@@ -76,19 +76,19 @@ Deno.test("repair hold: whatever arrives, what it delivers only moves forward an
 Deno.test("repair hold: a gap is given up exactly at its deadline, whatever the rounding", () => {
   const h = new RepairHold({ budgetMs: 200 });
   const since = 4080.542229546792;
-  h.push(pkt(1), since);
-  h.push(pkt(3), since);
+  push(h, 1, since);
+  push(h, 3, since);
   assert.deepEqual(seqs(h.expire(h.deadline)), [3]);
   assert.equal(h.deadline, Infinity);
 });
 
 Deno.test("repair hold: after a resync (the parent fell silent) the next packet goes at once, whatever it skips", () => {
   const h = new RepairHold({ budgetMs: 100 });
-  h.push(pkt(10), 0);
-  h.push(pkt(12), 1);
+  push(h, 10, 0);
+  push(h, 12, 1);
   assert.deepEqual(seqs(h.resync()), [12]);
-  assert.deepEqual(seqs(h.push(pkt(11), 2)), "late");
-  assert.deepEqual(seqs(h.push(pkt(40), 700)), [40]); // the next parent: 13..39 not waited for
-  assert.deepEqual(seqs(h.push(pkt(42), 701)), "held"); // and then gaps are waited for again
+  assert.deepEqual(push(h, 11, 2), "late");
+  assert.deepEqual(push(h, 40, 700), [40]); // the next parent: 13..39 not waited for
+  assert.deepEqual(push(h, 42, 701), "held"); // and then gaps are waited for again
   assert.equal(h.skipped, 27);
 });
