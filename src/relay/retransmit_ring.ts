@@ -35,9 +35,14 @@ export class RetransmitRing {
   readonly #rings: Array<PacketRing | null>;
   readonly #refs: Float64Array;
   #bytes = 0;
-  /** Owned packets in arrival order, to enforce the byte bound oldest first: slot x 65536 + sequence number. */
-  readonly #order: number[] = [];
+  /**
+   * Owned packets in arrival order, to enforce the byte bound oldest first: slot x 65536 + sequence number, in a
+   * circle as long as the slots (an entry older than that many pushes names a packet its slot no longer holds, or one
+   * the byte bound need not reach). Counts of entries pushed and dropped.
+   */
+  readonly #order: Float64Array;
   #orderHead = 0;
+  #orderTail = 0;
 
   /** @param bounds overrides of the defaults */
   constructor(bounds: Partial<RetransmitBounds> = {}) {
@@ -52,6 +57,12 @@ export class RetransmitRing {
     this.#packets = new Array(size).fill(null);
     this.#rings = new Array(size).fill(null);
     this.#refs = new Float64Array(size * 5);
+    this.#order = new Float64Array(size);
+  }
+
+  /** Owned packets tracked for the byte bound (at most the slot count, however many were pushed). */
+  get tracked(): number {
+    return this.#orderTail - this.#orderHead;
   }
 
   /** Bytes of owned packets held. */
@@ -64,16 +75,14 @@ export class RetransmitRing {
     const slot = this.#take(seq, now);
     this.#packets[slot] = packet;
     this.#bytes += packet.length;
-    this.#order.push(slot * 0x10000 + (seq & 0xffff));
-    while (this.#bytes > this.#maxBytes && this.#orderHead < this.#order.length) {
-      const entry = this.#order[this.#orderHead++]!;
+    const mask = this.#mask;
+    if (this.#orderTail - this.#orderHead > mask) this.#orderHead++;
+    this.#order[this.#orderTail++ & mask] = slot * 0x10000 + (seq & 0xffff);
+    while (this.#bytes > this.#maxBytes && this.#orderHead < this.#orderTail) {
+      const entry = this.#order[this.#orderHead++ & mask]!;
       const oldSlot = Math.floor(entry / 0x10000);
       // The slot may hold a newer packet since: only the one this entry names goes.
       if (this.#seqs[oldSlot] === entry % 0x10000) this.#free(oldSlot);
-    }
-    if (this.#orderHead > 4096 && this.#orderHead * 2 > this.#order.length) {
-      this.#order.splice(0, this.#orderHead);
-      this.#orderHead = 0;
     }
   }
 
@@ -118,8 +127,8 @@ export class RetransmitRing {
   /** Forgets everything (a re-base: the numbers now mean other packets). */
   clear(): void {
     for (let slot = 0; slot <= this.#mask; slot++) this.#free(slot);
-    this.#order.length = 0;
     this.#orderHead = 0;
+    this.#orderTail = 0;
   }
 
   /** Empties the slot of `seq` and stamps it; @returns the slot */

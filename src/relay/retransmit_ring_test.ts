@@ -78,3 +78,11 @@ Deno.test("retransmit ring: whatever is pushed, a packet served is the one pushe
     ),
   );
 });
+
+Deno.test("retransmit ring: a stream under the byte bound for hours tracks no more entries than slots", () => {
+  const r = new RetransmitRing({ packets: 64, maxBytes: 1 << 30, maxAgeMs: 1e12 });
+  const p = rtp(0, 12);
+  for (let i = 0; i < 200_000; i++) r.push(i & 0xffff, p, i);
+  assert.ok(r.tracked <= 64, `${r.tracked} entries`);
+  assert.equal(r.bytes, 64 * 12);
+});
