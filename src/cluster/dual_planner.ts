@@ -14,6 +14,12 @@
  * common but the root. A relay has children in one tree only, so it sends at most k copies; the root feeds both
  * trees (at most k in each). With zones split by colour a member's two parents are in different zones whenever
  * the cluster has two zones or more. A member whose both parents would be the root gets the root once.
+ *
+ * With a standby root (a second relay that pulls the camera itself and aligns its numbering with the root's, see
+ * numbering_match.ts), the tree of the standby's colour starts at the standby instead of the root, and the standby
+ * hangs as a leaf in the other tree (it learns the root's numbering there). Every member then has one path from
+ * the root and one from the standby that share no relay: the death of any single relay, the root included, leaves
+ * every other relay fed.
  * Sans-I/O.
  * @module
  */
@@ -24,6 +30,8 @@ import { fnv1a } from "./root_locator.ts";
 /** Two spanning trees of the same nodes and each node's parents in them. */
 export interface DualPlan {
   readonly root: string;
+  /** The standby root, top of its colour's tree (it has one parent), or null. */
+  readonly standby: string | null;
   /** Every tree node but the root -> its parents: its own colour's first, then the other's (once when equal). */
   readonly parents: ReadonlyMap<string, readonly string[]>;
   /** The red tree with the blue members as its leaves (every node's first or second path). */
@@ -42,10 +50,11 @@ export interface DualPlan {
  * Plans two disjoint paths to every wanting member of one stream.
  * @param input as {@linkcode planTree}'s (its `previous` is not used)
  * @param previous the last dual plan of the stream: each colour's tree keeps its edges where it can
+ * @param standby the standby root of the stream, when it is a wanting member: its colour's tree starts there
  * @returns the two trees and every member's parents
  * @throws {RangeError} when the fan-out is below 2 (a chain has no second path); else as {@linkcode planTree}
  */
-export function planDual(input: PlanInput, previous?: DualPlan): DualPlan {
+export function planDual(input: PlanInput, previous?: DualPlan, standby?: string | null): DualPlan {
   if (!Number.isInteger(input.fanout) || input.fanout < 2) {
     throw new RangeError(
       `Cannot plan two paths: fan-out must be an integer >= 2, got ${String(input.fanout)}`,
@@ -53,31 +62,37 @@ export function planDual(input: PlanInput, previous?: DualPlan): DualPlan {
   }
   const zoneOf = new Map(input.members.map((m) => [m.node, m.zone]));
   const wanting = [...input.wanting].filter((n) => n !== input.root && zoneOf.has(n)).sort(byName);
-  const colour = splitColours(wanting, zoneOf, input.fanout);
+  const top = standby && wanting.includes(standby) ? standby : null;
+  const colour = splitColours(wanting, zoneOf, input.fanout, top);
   const red = wanting.filter((n) => colour.get(n) === "red");
   const blue = wanting.filter((n) => colour.get(n) === "blue");
-  const base = { root: input.root, members: input.members, fanout: input.fanout };
-  const redTree = planTree({
-    ...base,
-    wanting: new Set(red),
-    ...(previous ? { previous: previous.redBase } : {}),
-  });
-  const blueTree = planTree({
-    ...base,
-    wanting: new Set(blue),
-    ...(previous ? { previous: previous.blueBase } : {}),
-  });
+  const base = { members: input.members, fanout: input.fanout };
+  const rootOf = (c: "red" | "blue") => (top !== null && colour.get(top) === c ? top : input.root);
+  const colourTree = (c: "red" | "blue", members: string[], before: TreePlan | undefined) => {
+    const root = rootOf(c);
+    return planTree({
+      ...base,
+      root,
+      wanting: new Set(members.filter((n) => n !== root)),
+      // A tree whose top changed (the standby came or went) starts afresh.
+      ...(before && before.root === root ? { previous: before } : {}),
+    });
+  };
+  const redTree = colourTree("red", red, previous?.redBase);
+  const blueTree = colourTree("blue", blue, previous?.blueBase);
   const redFull = withLeaves(redTree, blue, zoneOf, input.fanout);
   const blueFull = withLeaves(blueTree, red, zoneOf, input.fanout);
   const parents = new Map<string, readonly string[]>();
   for (const node of wanting) {
     const [own, other] = colour.get(node) === "red" ? [redFull, blueFull] : [blueFull, redFull];
-    const first = own.parent.get(node)!;
     const second = other.parent.get(node)!;
+    // The standby tops its own tree: its one parent is its place in the other.
+    const first = own.parent.get(node) ?? second;
     parents.set(node, first === second ? [first] : [first, second]);
   }
   return {
     root: input.root,
+    standby: top,
     parents,
     red: redFull,
     blue: blueFull,
@@ -96,14 +111,17 @@ function splitColours(
   nodes: readonly string[],
   zoneOf: ReadonlyMap<string, string>,
   k: number,
+  standby: string | null,
 ): Map<string, "red" | "blue"> {
   const colour = zoneColours(nodes, zoneOf);
   const count = (c: "red" | "blue") => nodes.filter((n) => colour.get(n) === c).length;
-  const slots = (members: number) => (members + 1) * (k - 1) + 1;
+  // A tree of n nodes has n(k - 1) + 1 free slots; the root is a node of both trees unless the standby tops one.
+  const slots = (c: "red" | "blue") =>
+    (count(c) + (standby !== null && colour.get(standby) === c ? 0 : 1)) * (k - 1) + 1;
   for (;;) {
     const reds = count("red");
     const blues = count("blue");
-    const short = slots(reds) < blues ? "red" : slots(blues) < reds ? "blue" : null;
+    const short = slots("red") < blues ? "red" : slots("blue") < reds ? "blue" : null;
     if (short === null) return colour;
     const from = short === "red" ? "blue" : "red";
     const moved = nodes.filter((n) => colour.get(n) === from).at(-1)!;
@@ -209,10 +227,19 @@ export function firstParents(dual: DualPlan): TreePlan {
   }
   for (const list of children.values()) list.sort(byName);
   const own = (node: string) => (dual.colour.get(node) === "blue" ? dual.blue : dual.red);
+  const other = (node: string) => (dual.colour.get(node) === "blue" ? dual.red : dual.blue);
+  // A tree topped by the standby is as deep as the standby's place in the other tree, and then its own.
+  const depthIn = (node: string) => {
+    const tree = own(node);
+    if (tree.root === dual.root) return tree.depth(node);
+    const top = other(tree.root).depth(tree.root);
+    const below = tree.depth(node);
+    return top === undefined || below === undefined ? undefined : top + below;
+  };
   return {
     root: dual.root,
     parent,
     children,
-    depth: (node: string) => (node === dual.root ? 0 : parent.has(node) ? own(node).depth(node) : undefined),
+    depth: (node: string) => (node === dual.root ? 0 : parent.has(node) ? depthIn(node) : undefined),
   };
 }

@@ -124,3 +124,67 @@ Deno.test("planDual: in one zone a relay that joins recolours no other; firstPar
   }
   assert.equal(firsts.depth("r0"), 0);
 });
+
+/** `node`'s chain in `tree` up to the tree's top (the root, or the standby that tops its colour's tree). */
+function chainOf(tree: TreePlan, node: string): string[] {
+  const chain: string[] = [];
+  for (let at: string | undefined = node; at !== undefined; at = tree.parent.get(at)) chain.push(at);
+  assert.equal(chain.at(-1), tree.root, `${node} does not reach ${tree.root}`);
+  return chain;
+}
+
+Deno.test("planDual with a standby: any one relay's death, the root's included, leaves every other relay fed", () => {
+  fc.assert(
+    fc.property(clusters, ({ size, zones, fanout, seed, wantShare }) => {
+      let r = seed >>> 0;
+      const rand = () => ((r = (Math.imul(r, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+      const members: PlanMember[] = Array.from({ length: size }, (_, i) => ({
+        node: `n${String(i).padStart(3, "0")}`,
+        zone: `z${Math.floor(rand() * zones)}`,
+      }));
+      if (size < 2) return;
+      const root = members[0]!.node;
+      const standby = members[1 + Math.floor(rand() * (size - 1))]!.node;
+      const wanting = new Set([standby, ...members.filter(() => rand() < wantShare).map((m) => m.node)]);
+      const plan = planDual({ root, members, wanting, fanout }, undefined, standby);
+      assert.equal(plan.standby, standby);
+      const want = [...wanting].filter((n) => n !== root);
+      const mine = plan.colour.get(standby) === "red" ? plan.red : plan.blue;
+      const theirs = mine === plan.red ? plan.blue : plan.red;
+      assert.equal(mine.root, standby);
+      assert.equal(theirs.root, root);
+      assert.deepEqual(plan.parents.get(standby), [theirs.parent.get(standby)], "the standby has one parent");
+      assert.deepEqual(
+        theirs.children.get(standby) ?? [],
+        [],
+        "the standby has no children in the root's tree",
+      );
+      const first = firstParents(plan);
+      for (const node of want) {
+        // Fed when one of its chains is alive up to a source: the root, or the standby with its own camera pull.
+        const chains = [chainOf(plan.red, node), chainOf(plan.blue, node)];
+        for (const dead of [root, ...want]) {
+          if (dead === node) continue;
+          const fed = chains.some((c) => !c.includes(dead));
+          assert.ok(fed, `${node} loses both paths when ${dead} dies (${chains.join(" | ")})`);
+        }
+        for (const tree of [plan.red, plan.blue]) {
+          assert.ok((tree.children.get(node) ?? []).length <= fanout);
+        }
+        assert.ok(first.depth(node)! >= 1);
+      }
+      assert.ok(
+        (plan.red.children.get(root) ?? []).length + (plan.blue.children.get(root) ?? []).length <= fanout,
+      );
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("planDual: a standby that does not want the stream tops no tree", () => {
+  const members = ["a", "b", "c", "d"].map((node) => ({ node, zone: "z" }));
+  const plan = planDual({ root: "a", members, wanting: new Set(["c", "d"]), fanout: 2 }, undefined, "b");
+  assert.equal(plan.standby, null);
+  assert.equal(plan.red.root, "a");
+  assert.equal(plan.blue.root, "a");
+});

@@ -17,6 +17,7 @@ import { type Clock, monotonicMs, realTimers, type TimerHandle, type Timers } fr
 import { contained } from "../contain.ts";
 import type { Logger } from "../log.ts";
 import type { RemoteResolver, StreamHub } from "../relay/hub.ts";
+import type { Stream } from "../relay/stream.ts";
 import type { Discovery, Peer } from "./discovery.ts";
 import { FailureDetector } from "./failure_detector.ts";
 import { NonceCache } from "./mesh_auth.ts";
@@ -44,7 +45,15 @@ import { PeerPaths } from "./peer_paths.ts";
 import { PeerTrust } from "./peer_trust.ts";
 import type { PlanView } from "./root_authority.ts";
 import { directPullUrl, serviceOf } from "./root_locator.ts";
-import { awaitServiceEndpoints, locateConfigured, refOf, RootLookup, type RootQuery } from "./root_lookup.ts";
+import {
+  awaitServiceEndpoints,
+  locateConfigured,
+  locateStandby,
+  refOf,
+  RootLookup,
+  type RootQuery,
+} from "./root_lookup.ts";
+import { StandbyFeed } from "./standby_feed.ts";
 import { StreamRouter } from "./stream_router.ts";
 import { SuspectProbes } from "./suspect_probes.ts";
 import { peersView, type PeerView, treeView } from "./mesh_views.ts";
@@ -81,6 +90,8 @@ export class Mesh {
   readonly #probes: SuspectProbes;
   #closed = false;
   #draining = false;
+  /** Streams held open here as their standby root (dual protection), whether or not a reader here wants them. */
+  readonly #standbyHolds = new Map<string, Stream>();
 
   /** @param options identity, discovery, fan-out, timing and I/O */
   constructor(options: MeshOptions) {
@@ -138,6 +149,7 @@ export class Mesh {
       suspect: (n) => this.#suspect(n),
       planView: () => this.#planView(),
       draining: () => this.#draining,
+      standbyOf: (path) => this.#standbyOf(path, this.self.node),
       now,
     }, {
       fanout: options.fanout,
@@ -191,6 +203,11 @@ export class Mesh {
       children: this.#parent.children,
       security: () => this.#security,
       onForwarding: (path, epoch) => this.#parent.keepEpoch(path, epoch),
+      standbyFor: (path, root) => this.#standbyOf(path, root) === node,
+      openStandby: (stream, deliver) => {
+        const session = this.#hub?.shadowPull(stream.path);
+        return session ? new StandbyFeed(session, deliver, this.timers, log.child("standby")) : null;
+      },
       nack,
       port: () => this.#port,
     });
@@ -228,7 +245,10 @@ export class Mesh {
       this.#member.checkParents();
     });
     this.#every(500, "mesh sweep", () => this.#sweep());
-    this.#every(1000, "mesh paths", () => void this.#probes.refreshPaths());
+    this.#every(1000, "mesh paths", () => {
+      void this.#probes.refreshPaths();
+      this.#keepStandbys();
+    });
     this.#discovery.onChange(() => this.#rootsMayHaveMoved());
   }
 
@@ -389,6 +409,8 @@ export class Mesh {
     this.#closed = true;
     for (const t of this.#repeating) this.timers.clearTimeout(t);
     this.#repeating = [];
+    for (const held of this.#standbyHolds.values()) held.release();
+    this.#standbyHolds.clear();
     this.#member.close();
     this.#parent.close();
     this.#root.close();
@@ -447,6 +469,46 @@ export class Mesh {
   #suspect(node: string): void {
     if (!this.#trust.knownPeer(node) && !this.#root.authority.isMemberAnywhere(node)) return;
     if (this.#detector.suspect(node, this.#clock())) this.#lookup.forget(node);
+  }
+
+  /**
+   * The standby root of camera `path` when `root` is its root: with dual protection here, the relay the location
+   * rule would choose without `root` (root_lookup.ts); null without protection or without another candidate.
+   */
+  #standbyOf(path: string, root: string): string | null {
+    const url = this.#hub?.pulls().get(path);
+    if (url === undefined || this.#root.protectionOf(path) !== "dual") return null;
+    return locateStandby({ ...this.#query(path), url }, root);
+  }
+
+  /**
+   * Holds open the camera streams this relay is the standby root of (its mesh source then joins the tree and pulls
+   * the camera too, see mesh_source.ts), and lets go of those it no longer is.
+   */
+  #keepStandbys(): void {
+    const hub = this.#hub;
+    if (!hub || this.#closed) return;
+    const pulls = hub.pulls();
+    for (const [path, url] of pulls) {
+      const loc = locateConfigured({ ...this.#query(path), url });
+      const wanted = !this.#draining && loc.kind === "root" && loc.node !== this.self.node &&
+        this.#standbyOf(path, loc.node) === this.self.node;
+      const held = this.#standbyHolds.get(path);
+      if (wanted && (!held || held.closed)) {
+        const stream = hub.forReader(path);
+        if (!stream) continue;
+        stream.retain();
+        this.#standbyHolds.set(path, stream);
+      } else if (!wanted && held) {
+        held.release();
+        this.#standbyHolds.delete(path);
+      }
+    }
+    for (const [path, held] of this.#standbyHolds) {
+      if (pulls.has(path)) continue;
+      held.release();
+      this.#standbyHolds.delete(path);
+    }
   }
 
   /** The epoch whose numbering this relay forwards `path` in: its own as the root, else its mesh source's. */

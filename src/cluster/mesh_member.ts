@@ -22,6 +22,7 @@ import { locateConfigured, type RootFound, type RootLookup, type RootQuery } fro
 import type { StreamRouter } from "./stream_router.ts";
 import type { NackSettings } from "./mesh_options.ts";
 import type { MeshPort } from "./mesh_io.ts";
+import type { StandbyDeliver, StandbyFeed } from "./standby_feed.ts";
 
 /** Options of {@linkcode MeshMember}: the mesh's parts it works with. */
 export interface MeshMemberOptions {
@@ -50,6 +51,10 @@ export interface MeshMemberOptions {
   port(): MeshPort | null;
   /** A source forwards `path` in `epoch`'s numbering from now on (see {@linkcode MeshSourceHost.forwarding}). */
   onForwarding(path: string, epoch: string | null): void;
+  /** See {@linkcode MeshSourceHost.standbyFor}. */
+  standbyFor(path: string, root: string): boolean;
+  /** See {@linkcode MeshSourceHost.openStandby}. */
+  openStandby(stream: Stream, deliver: StandbyDeliver): StandbyFeed | null;
   logger: Logger;
 }
 
@@ -75,6 +80,14 @@ export class MeshMember implements MeshSourceHost {
       periodMs: options.leaseMs,
       send: (root, paths) => options.client.renew(root, { from: this.self, deaf: this.deaf(), paths }),
     });
+  }
+
+  standbyFor(path: string, root: string): boolean {
+    return this.#opts.standbyFor(path, root);
+  }
+
+  openStandby(stream: Stream, deliver: StandbyDeliver): StandbyFeed | null {
+    return this.#opts.openStandby(stream, deliver);
   }
 
   /** The source of a stream fed by a parent relay (the hub's resolver hands it out). */

@@ -33,6 +33,8 @@ export interface MeshRootHost {
   planView(): PlanView;
   /** True while this relay drains (it takes no new members). */
   draining(): boolean;
+  /** The standby root of a camera path rooted here (dual protection), or null. */
+  standbyOf(path: string): string | null;
   readonly now: Clock;
 }
 
@@ -69,8 +71,14 @@ export class MeshRoot {
       fanout: options.fanout,
       leaseMs: options.leaseMs,
       onPlanError: (path, err) => options.logger.error("tree planning failed", { path, error: String(err) }),
-      protection: (path) => options.pathProtection?.[path] ?? options.protection ?? "none",
+      protection: (path) => this.protectionOf(path),
+      standby: (path) => host.standbyOf(path),
     });
+  }
+
+  /** How `path` is protected here (its own setting, else the relay's). */
+  protectionOf(path: string): Protection {
+    return this.#opts.pathProtection?.[path] ?? this.#opts.protection ?? "none";
   }
 
   /** The numbering epoch of `path` when it is rooted here: this relay, this run of it, this stream object. */
@@ -227,6 +235,9 @@ export class MeshRoot {
   }
 
   #epoch(stream: Stream): string {
+    // A standby that took the dead root's place carries its numbering on: the tree keeps that epoch.
+    const inherited = stream.source?.meshEpoch;
+    if (inherited !== undefined) return inherited;
     return `${this.#host.self.node}/${this.#host.self.incarnation}/${stream.epochId}`;
   }
 }

@@ -15,6 +15,8 @@
  */
 import type { Logger } from "../log.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
+import type { StandbyFeed } from "./standby_feed.ts";
+import { StandbyRootSource } from "./standby_root.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
@@ -55,6 +57,7 @@ export class MeshSource implements StreamSource {
   /** What this relay takes of its parents' packets; at each change of numbering the tracks re-base. */
   readonly #filter = new EpochFilter((epoch) => {
     this.#nacks?.reset();
+    this.#standby?.reset();
     for (const track of this.stream.tracks) track.newEpoch();
     this.#host.forwarding(this.stream.path, epoch);
   });
@@ -79,6 +82,13 @@ export class MeshSource implements StreamSource {
   /** A second parent being subscribed (the worker must not take the first's packets meanwhile either). */
   #secondPending: Attachment | null = null;
   #lastFromSecond = 0;
+  /**
+   * With dual-path protection, this relay's own pull of the camera while it is the stream's standby root: merged
+   * as a third path once aligned with the root's numbering, and handed over when this relay becomes the root.
+   */
+  #standby: StandbyFeed | null = null;
+  /** The stream went on with the standby's session (this relay became the root): no re-base at the stop. */
+  #handedOver = false;
   #suspects: string[] = [];
   #wake: (() => void) | null = null;
   /** Parents left because they fell silent, by node, until each speaks again (then it is told to stop sending). */
@@ -196,8 +206,12 @@ export class MeshSource implements StreamSource {
     this.#unbindIngress();
     this.#interrupt();
     // Nothing is relayed from here on: what the stream gets next (a camera pulled here, the root having moved here)
-    // re-bases, and the children fed this epoch's numbering from here are let go.
-    this.#filter.cutOver(null);
+    // re-bases, and the children fed this epoch's numbering from here are let go; unless the standby's session
+    // carries the same numbering on.
+    if (!this.#handedOver) this.#filter.cutOver(null);
+    const standby = this.#standby;
+    this.#standby = null;
+    await standby?.close().catch(() => {});
     await this.#loop;
     const attached = this.#attached;
     this.#attached = null;
@@ -219,7 +233,29 @@ export class MeshSource implements StreamSource {
       stale: this.stale,
       epochs: this.epochs,
       nack: this.nack,
+      standby: this.#standby?.info() ?? null,
     };
+  }
+
+  /** True while this relay pulls the camera too, as the stream's standby root. */
+  get standby(): boolean {
+    return this.#standby !== null;
+  }
+
+  /**
+   * This relay became the root: with an aligned standby session, the stream goes on with it in the same numbering
+   * and epoch (no camera reconnect, no keyframe wait, no re-base at any member); else null (a new pull).
+   */
+  handOver(): StreamSource | null {
+    const feed = this.#standby;
+    const epoch = this.#epoch;
+    if (!feed?.aligned || epoch === null || this.#filter.forwarding !== epoch || this.#stopped) return null;
+    this.#standby = null;
+    this.#handedOver = true;
+    // What waits for a repair goes out first, in order; the new source's packets follow.
+    this.#nacks?.resync();
+    this.#log.info("standby root takes over with its own camera session", { path: this.stream.path, epoch });
+    return new StandbyRootSource(this.stream, feed, epoch);
   }
 
   /** A frame routed here by its stream id. */
@@ -244,24 +280,60 @@ export class MeshSource implements StreamSource {
       if (!this.#filter.take(from.epoch, this.#epoch, packet.track, packet.payload, this.#host.now())) return;
       this.#receivedAny = true;
       const payload = packet.owned ? packet.payload : packet.payload.slice();
-      const nacks = this.#nacks;
-      if (nacks) {
-        // Behind a gap the packets wait for the repair (readers get the stream in order); one that comes after the
-        // relay moved on is late, and dropped.
-        const seq = rtpSequence(payload);
-        const out = nacks.receive(packet.track, seq, payload, forwarded, rtpSsrc(payload));
-        if (out === "now") this.#deliver(packet.track, seq, payload, forwarded);
-        else if (typeof out !== "string") {
-          for (const q of out) this.#deliver(packet.track, q.seq, q.packet, q.forwarded);
-        }
-      } else {
-        track.relayRtp(payload, forwarded ? this.stream.planeServed(packet.track) : undefined);
-      }
+      // Before anything rewrites it: the standby learns the root's numbering from it.
+      this.#standby?.noteMesh(packet.track, payload);
+      this.#admit(packet.track, payload, forwarded);
       if (from === this.#attached && sender && this.#boundStreamId !== streamId) {
         this.#bindIngress(from, sender);
       }
     } else if (packet.type === "rtcp" && this.#filter.take(from.epoch, this.#epoch, packet.track, null, 0)) {
       track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
+    }
+  }
+
+  /** Takes one RTP packet the duplicate filter let through: in order behind repairs when they are on. */
+  #admit(index: number, payload: Uint8Array, forwarded: boolean): void {
+    const nacks = this.#nacks;
+    if (nacks) {
+      // Behind a gap the packets wait for the repair (readers get the stream in order); one that comes after the
+      // relay moved on is late, and dropped.
+      const seq = rtpSequence(payload);
+      const out = nacks.receive(index, seq, payload, forwarded, rtpSsrc(payload));
+      if (out === "now") this.#deliver(index, seq, payload, forwarded);
+      else if (typeof out !== "string") {
+        for (const q of out) this.#deliver(index, q.seq, q.packet, q.forwarded);
+      }
+    } else {
+      this.stream.tracks[index]?.relayRtp(payload, forwarded ? this.stream.planeServed(index) : undefined);
+    }
+  }
+
+  /** A packet of this relay's own camera session (the standby's), in the root's numbering: merged as a third path. */
+  #fromStandby(index: number, packet: Uint8Array): void {
+    const epoch = this.#epoch;
+    if (this.#stopped || epoch === null || this.#filter.forwarding !== epoch || !this.stream.tracks[index]) {
+      return;
+    }
+    if (!this.#filter.take(epoch, epoch, index, packet, this.#host.now())) return;
+    this.#admit(index, packet, false);
+  }
+
+  /** Opens or closes this relay's own camera session as the root names it the standby or not (dual protection). */
+  #followStandby(root: string): void {
+    const wanted = !this.#stopped && this.#host.standbyFor(this.stream.path, root);
+    if (wanted && this.#standby === null) {
+      const feed = this.#host.openStandby(this.stream, (track, packet) => this.#fromStandby(track, packet));
+      if (!feed) return;
+      this.#standby = feed;
+      // This thread merges the paths (see #bindIngress).
+      this.#unbindIngress();
+      feed.start();
+      this.#log.info("standby root: pulling the camera too", { path: this.stream.path, root });
+    } else if (!wanted && this.#standby !== null) {
+      const feed = this.#standby;
+      this.#standby = null;
+      void feed.close().catch(() => {});
+      this.#log.info("no longer the standby root", { path: this.stream.path, root });
     }
   }
 
@@ -286,7 +358,7 @@ export class MeshSource implements StreamSource {
     if (this.#pending !== null || this.#host.now() - this.lastReparentAt < INGRESS_SETTLE_MS) return;
     // Two parents: the worker could send a packet while this thread delivers the other path's copy of it; this
     // thread merges both paths alone (see mesh_ingress.ts).
-    if (this.#second !== null || this.#secondPending !== null) return;
+    if (this.#second !== null || this.#secondPending !== null || this.#standby !== null) return;
     this.#boundStreamId = attached.streamId;
     // With repairs this thread delivers in order, and the worker forwards in order after it (mesh_ingress.ts).
     const cells = this.#nacks ? this.stream.tracks.map(() => newDeliveredCell()) : null;
@@ -491,6 +563,7 @@ export class MeshSource implements StreamSource {
       this.#suspects.length === 0 && this.#root?.node === found.root.node;
     this.#hurry = false;
     this.#root = found.root;
+    this.#followStandby(found.root.node);
     if (renew) {
       const renewed = await this.#renew(found.root, this.#epoch!);
       if (this.#stopped) return "joined";

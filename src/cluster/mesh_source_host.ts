@@ -8,6 +8,7 @@ import type { Stream } from "../relay/stream.ts";
 import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import type { MeshSource } from "./mesh_source.ts";
 import type { NackSettings } from "./mesh_options.ts";
+import type { StandbyDeliver, StandbyFeed } from "./standby_feed.ts";
 
 /** What a mesh source needs from the mesh. */
 export interface MeshSourceHost {
@@ -48,6 +49,13 @@ export interface MeshSourceHost {
    * @returns false when the parent's mesh address or incarnation is not known
    */
   sendNack(parent: PeerRef, streamId: number, track: number, nack: Uint8Array): boolean;
+  /** True when this relay is the standby root of `path` rooted at `root` (dual protection, a camera it pulls). */
+  standbyFor(path: string, root: string): boolean;
+  /**
+   * Opens this relay's own camera session for `stream` as its standby root (not started); null when it cannot.
+   * @param deliver receives its packets once renumbered into the root's numbering
+   */
+  openStandby(stream: Stream, deliver: StandbyDeliver): StandbyFeed | null;
 }
 
 /** Timing of a mesh source. */

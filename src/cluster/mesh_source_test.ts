@@ -17,6 +17,8 @@ import { decodeMeshPacket, encodeMeshPacket, type MeshPacket } from "./mesh_fram
 import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
 import { configDefaults } from "../config/schema.ts";
+import { type StandbyDeliver, StandbyFeed } from "./standby_feed.ts";
+import { parseSdp } from "../rtsp/sdp.ts";
 
 const SDP = [
   "v=0",
@@ -136,6 +138,30 @@ class ScriptedHost implements MeshSourceHost {
   }
   readersOf(stream: Stream) {
     return stream.refs;
+  }
+  /** This relay is the standby root (dual protection): openStandby() gets a camera session of the test's. */
+  standby = false;
+  /** The standby's camera session the test feeds, once opened. */
+  session: Stream | null = null;
+  standbyFor(_path: string, _root: string) {
+    return this.standby;
+  }
+  openStandby(_stream: Stream, deliver: StandbyDeliver) {
+    const session = new Stream({
+      path: "cam",
+      kind: "pull",
+      logger: silentLogger,
+      bindPair: () => {
+        throw new Error("no ports in this test");
+      },
+      lingerSeconds: 0,
+      gopCacheBytes: 0,
+      maxTracks: 4,
+      onIdle: () => {},
+    });
+    session.setDescription(parseSdp(SDP));
+    this.session = session;
+    return new StandbyFeed(session, deliver, this.timers, silentLogger);
   }
 }
 
@@ -576,6 +602,58 @@ Deno.test("MeshSource asks its parent for what it missed, delivers repairs in ti
       requested: source.nack!.requested,
     });
     assert(source.nack!.requested >= 3, "13 asked for again until given up");
+  } finally {
+    await stream.close();
+  }
+});
+
+/** A packet whose 100-byte payload is made from `i` (matched by the standby), in some session's numbering. */
+function media(seq: number, ts: number, ssrc: number, i: number): Uint8Array {
+  const p = new Uint8Array(112);
+  writeRtpHeader(p, 0, { marker: false, payloadType: 96, sequence: seq, timestamp: ts, ssrc });
+  for (let k = 12; k < p.length; k++) p[k] = (i * 31 + k * 7) & 0xff;
+  return p;
+}
+
+Deno.test("MeshSource as standby root: its own camera session, aligned, fills the root's silence and takes over", async () => {
+  const { stream, host, source } = setup();
+  host.standby = true;
+  const forwarded: number[] = [];
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    await until(() => host.session !== null, "the standby's camera session");
+    const session = host.session!;
+    await until(() => session.tracks[0]!.egresses.length > 0, "the standby's tap");
+    stream.tracks[0]!.addEgress({
+      id: "probe",
+      kind: "udp",
+      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
+      sendRtcp: () => true,
+    });
+    assertEquals(source.handOver(), null, "not aligned yet: a new pull");
+    // The root's copies (its numbering) and the standby's own (another), the same payloads.
+    for (let i = 0; i < 8; i++) {
+      const root = media(1000 + i, 90_000 + 3000 * i, 0xabc, i);
+      source.onFrame(decodeMeshPacket(encodeMeshPacket("rtp", 0, 0, root)) as MeshPacket, 1);
+      session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
+    }
+    // The root falls silent: the standby's session alone goes on, in the root's numbering, nothing repeated.
+    for (let i = 8; i < 20; i++) session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
+    assertEquals(forwarded.length, 20, `forwarded ${forwarded}`);
+    for (let k = 1; k < forwarded.length; k++) assertEquals(forwarded[k], (forwarded[0]! + k) & 0xffff);
+    const promoted = source.handOver();
+    assert(promoted !== null, "an aligned standby takes over");
+    assertEquals(promoted.meshEpoch, host.epoch, "the tree keeps the old root's epoch");
+    assertEquals(promoted.kind, "pull");
+    stream.source = promoted;
+    await source.stop();
+    assert(!host.calls.includes("forwarding cam null"), "no re-base: the numbering goes on");
+    for (let i = 20; i < 25; i++) session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
+    assertEquals(forwarded.length, 25);
+    for (let k = 1; k < forwarded.length; k++) assertEquals(forwarded[k], (forwarded[0]! + k) & 0xffff);
+    await promoted.stop();
+    assertEquals(session.closed, true, "the promoted source ends the camera session at its stop");
   } finally {
     await stream.close();
   }

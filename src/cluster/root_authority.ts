@@ -74,6 +74,11 @@ export interface RootAuthorityOptions {
   onPlanError?: (path: string, error: unknown) => void;
   /** The protection of `path` (its config's, else `--protection`). @default none */
   protection?: (path: string) => Protection;
+  /**
+   * The standby root of `path` (a camera pulled by a second relay, dual protection only): when it is a member, its
+   * colour's tree starts there (dual_planner.ts). @default none
+   */
+  standby?: (path: string) => string | null;
 }
 
 /** Members, leases and plans of the streams rooted here; `S` is what the mesh keeps per tree (its stream). */
@@ -293,7 +298,7 @@ export class RootAuthority<S> {
     try {
       const input = { root: this.#opts.self.node, members, wanting, fanout: this.#opts.fanout };
       if (this.#opts.protection?.(path) === "dual" && this.#opts.fanout >= 2) {
-        tree.dual = planDual(input, tree.dual ?? undefined);
+        tree.dual = planDual(input, tree.dual ?? undefined, this.#opts.standby?.(path) ?? null);
         tree.plan = firstParents(tree.dual);
       } else {
         tree.dual = null;

@@ -67,6 +67,15 @@ export function locateConfigured(query: RootQuery & { url: string }): RootLocati
 }
 
 /**
+ * The standby root of a configured camera (dual-path protection): the relay the same rule would choose if `root`
+ * were gone, so the standby is where the root moves when it dies. Null when no other relay could be the root.
+ */
+export function locateStandby(query: RootQuery & { url: string }, root: string): string | null {
+  const loc = locateConfigured({ ...query, live: query.live.filter((p) => p.node !== root) });
+  return loc.kind === "root" ? loc.node : null;
+}
+
+/**
  * Waits (up to `timeoutMs`) until every camera configured by Service name has ready endpoints in discovery's view
  * (the EndpointSlice watches start with the first lookup), so that the first readers find the root at once.
  * @returns the Services still without endpoints (`name.namespace`), empty when all have some

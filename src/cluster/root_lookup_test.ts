@@ -7,7 +7,13 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import type { Peer } from "./discovery.ts";
 import { testPeer } from "../../tests/support/peer_fixture.ts";
-import { locateConfigured, RootLookup, type RootLookupResult, type RootQuery } from "./root_lookup.ts";
+import {
+  locateConfigured,
+  locateStandby,
+  RootLookup,
+  type RootLookupResult,
+  type RootQuery,
+} from "./root_lookup.ts";
 
 const peer = (node: string): Peer => testPeer(node, `127.0.0.${node.charCodeAt(0) - 90}`);
 const LIVE = ["a", "b", "c", "d"].map(peer);
@@ -158,4 +164,24 @@ Deno.test("RootLookup bounds its caches", async () => {
   const l = new RootLookup({ now: () => 0, maxPaths: 3, ask: () => Promise.resolve(false) });
   for (let i = 0; i < 10; i++) await l.find(query({ path: `p${i}`, live: [peer("a"), peer("b")] }));
   assertEquals(l.cached.missing, 3);
+});
+
+Deno.test("locateStandby() is where the root moves when it dies: the same rule without the root", () => {
+  const configured = new Set(["a", "b", "c", "d"]);
+  const q = { ...query({ configured }), url: CAMERA };
+  const root = locateConfigured(q);
+  if (root.kind !== "root") throw new Error("no root");
+  const standby = locateStandby(q, root.node);
+  const withoutRoot = locateConfigured({ ...q, live: LIVE.filter((p) => p.node !== root.node) });
+  assertEquals(withoutRoot.kind === "root" && withoutRoot.node, standby);
+  assertEquals(standby !== root.node, true);
+  // A camera on one relay's host: that relay is the root, the standby is the hash's choice among the others.
+  const onB = { ...q, url: "rtsp://127.0.0.8/live" };
+  assertEquals(
+    locateConfigured(onB).kind === "root" && (locateConfigured(onB) as { node: string }).node,
+    "b",
+  );
+  assertEquals(["a", "c", "d"].includes(locateStandby(onB, "b")!), true);
+  // Only one relay configured with the camera: no standby.
+  assertEquals(locateStandby({ ...query({ configured: new Set(["c"]) }), url: CAMERA }, "c"), null);
 });

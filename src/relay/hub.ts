@@ -194,12 +194,38 @@ export class StreamHub {
     this.#opts.logger.info("stream re-homed", { path, from: stream.kind, to: kind });
     stream.kind = kind;
     this.#setWaitLimit(stream);
+    // A standby root hands over its own pull of the camera, aligned with the old root's numbering.
+    const handed = kind === "pull" ? old?.handOver?.() ?? null : null;
+    if (handed) this.#opts.logger.info("standby root takes over", { path });
     stream.source = kind === "mesh"
       ? this.#opts.remote!.createSource(stream)
-      : this.#opts.createSource(stream, "pull", url);
+      : handed ?? this.#opts.createSource(stream, "pull", url);
     void old?.stop().catch(() => {});
     if (stream.refs > 0) stream.source.start();
     return true;
+  }
+
+  /**
+   * A second pull of a configured camera, outside the registry (no readers find it, no metrics count it): a standby
+   * root's own session, matched against the root's numbering. Not started: retain it to start, close it to end.
+   * @returns null when this relay is not configured with `path`
+   */
+  shadowPull(path: string): Stream | null {
+    const url = this.#pulls.get(path);
+    if (url === undefined) return null;
+    const stream = new Stream({
+      path,
+      kind: "pull",
+      logger: this.#opts.logger.child("standby"),
+      bindPair: this.#opts.bindPair,
+      ...(this.#opts.timers ? { timers: this.#opts.timers } : {}),
+      lingerSeconds: this.#opts.lingerSeconds,
+      gopCacheBytes: 0,
+      maxTracks: this.#opts.maxTracks,
+      onIdle: () => {},
+    });
+    stream.source = this.#opts.createSource(stream, "pull", url);
+    return stream;
   }
 
   /** Stops every stream. */

@@ -47,6 +47,16 @@ export interface StreamSource {
   info(): Record<string, unknown>;
   /** Per-hop retransmission on the hop into this relay (a mesh source's, when on). */
   repairs?(): StreamRepairs | null;
+  /**
+   * The mesh numbering epoch this source carries on (a standby root that took the dead root's place keeps its
+   * epoch, so the tree's numbering does not change); absent: the stream starts its own.
+   */
+  readonly meshEpoch?: string;
+  /**
+   * When this relay becomes the root of the stream: a source that carries the stream on without a new camera
+   * session (a standby root's aligned pull), or null for a new pull. The hub stops this source afterwards.
+   */
+  handOver?(): StreamSource | null;
 }
 
 /** What per-hop retransmission did on the hop into this relay (a mesh source's counters, all tracks). */

@@ -109,6 +109,14 @@ export class Track {
     this.#in = new TrackIngress(options.clockRate);
   }
 
+  /**
+   * Re-bases of the ingress so far: each time it changes, the upstream numbering behind the output changed (a
+   * camera session restarted) while the output stayed continuous.
+   */
+  get resyncs(): number {
+    return this.#in.resyncs;
+  }
+
   /** True while the ingress is a parent relay (packets come in the mesh's numbering). */
   get relayed(): boolean {
     return this.#in.relayed;

@@ -41,6 +41,8 @@ export class TrackIngress {
   relayed = false;
   /** What mesh egresses apply to the output numbering: back to the relayed ingress's, or null (the output's). */
   meshMap: RtpRenumber | null = null;
+  /** Re-bases so far (each a new input numbering: a new SSRC, a confirmed jump, a new ingress). */
+  resyncs = 0;
   /** Sequence number of the latest packet taken from the ingress. */
   #lastInSeq = 0;
   /** The sequence number that would confirm a far jump as a new numbering, or -1. */
@@ -105,6 +107,7 @@ export class TrackIngress {
     }
     this.inSsrc = ssrc;
     this.synced = true;
+    this.resyncs++;
     this.relayed = relayed;
     this.meshMap = relayed
       ? { ssrc, seqDelta: (0x10000 - this.seqDelta) & 0xffff, tsDelta: (0x100000000 - this.tsDelta) >>> 0 }

@@ -1,0 +1,165 @@
+/**
+ * The standby root's alignment of its own pull of a camera with the mesh's numbering (issue 17). A camera gives
+ * every session the same media (one encoder, one packetizer), but each session its own SSRC, sequence numbers and
+ * timestamps, and the root rewrites them once more for the mesh. The payloads are the same bytes, so the standby
+ * matches packets of its own pull with the root's copies of them by a digest of the payload, and learns per track
+ * the two offsets (sequence number, timestamp) that turn its pull into the root's numbering.
+ *
+ * Rules that keep a wrong offset out:
+ * - only payloads of at least {@linkcode MIN_MATCH_BYTES} are matched (parameter sets and silence repeat, slices
+ *   do not), and a digest seen twice on one side within the window is ambiguous and not matched;
+ * - an offset is taken once {@linkcode LOCK_MATCHES} matches in a row agree on it; once taken, a match that
+ *   disagrees changes nothing unless the next ones agree on a new offset as many times (the camera session of the
+ *   standby restarted, or the root re-based).
+ * Sans-I/O: packets in, offsets out.
+ * @module
+ */
+import { rtpPayloadEnd, rtpPayloadOffset, rtpSequence, rtpTimestamp } from "../rtp/packet.ts";
+
+/** Payloads shorter than this are not matched (they repeat: SPS/PPS, silence). */
+export const MIN_MATCH_BYTES = 64;
+/** Matches in a row that must agree before an offset is taken (or changed). */
+export const LOCK_MATCHES = 4;
+/** Digests remembered per side and track. */
+const WINDOW = 512;
+
+/** An offset of one track: add to the local numbering to get the mesh's. */
+export interface NumberingOffset {
+  readonly seq: number;
+  readonly ts: number;
+}
+
+interface Seen {
+  seq: number;
+  ts: number;
+  /** Seen more than once in the window: no match. */
+  ambiguous: boolean;
+}
+
+class Side {
+  readonly byKey = new Map<number, Seen>();
+  readonly order: number[] = [];
+
+  remember(key: number, seq: number, ts: number): void {
+    const known = this.byKey.get(key);
+    if (known) {
+      known.ambiguous = true;
+      return;
+    }
+    this.byKey.set(key, { seq, ts, ambiguous: false });
+    this.order.push(key);
+    if (this.order.length > WINDOW) this.byKey.delete(this.order.shift()!);
+  }
+
+  clear(): void {
+    this.byKey.clear();
+    this.order.length = 0;
+  }
+}
+
+class TrackMatch {
+  readonly mesh = new Side();
+  readonly local = new Side();
+  offset: NumberingOffset | null = null;
+  candidate: NumberingOffset | null = null;
+  agreeing = 0;
+  matches = 0;
+
+  found(seq: number, ts: number): void {
+    this.matches++;
+    const c = this.candidate;
+    if (c && c.seq === seq && c.ts === ts) this.agreeing++;
+    else {
+      this.candidate = { seq, ts };
+      this.agreeing = 1;
+    }
+    if (this.agreeing >= LOCK_MATCHES) this.offset = this.candidate;
+  }
+}
+
+/**
+ * A digest of the payload (its length, the marker bit, the payload type and up to 128 bytes of it), or -1 when
+ * the payload is too short to be matched.
+ */
+export function payloadDigest(packet: Uint8Array): number {
+  const start = rtpPayloadOffset(packet);
+  if (start < 0) return -1;
+  // Padding is the sender's business; the payload proper is what the camera's packetizer made.
+  const end = rtpPayloadEnd(packet);
+  const length = end - start;
+  if (length < MIN_MATCH_BYTES) return -1;
+  let h = 0x811c9dc5 ^ length ^ (packet[1]! << 16);
+  const stop = Math.min(end, start + 128);
+  for (let i = start; i < stop; i++) h = Math.imul(h ^ packet[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** The alignment of one stream's tracks. */
+export class NumberingMatch {
+  readonly #tracks: TrackMatch[] = [];
+
+  /** A packet in the mesh's numbering (from a parent). */
+  noteMesh(track: number, packet: Uint8Array): void {
+    const key = payloadDigest(packet);
+    if (key < 0) return;
+    const t = this.#track(track);
+    const seq = rtpSequence(packet);
+    const ts = rtpTimestamp(packet);
+    t.mesh.remember(key, seq, ts);
+    const other = t.local.byKey.get(key);
+    if (other && !other.ambiguous && !t.mesh.byKey.get(key)!.ambiguous) {
+      t.found((seq - other.seq) & 0xffff, (ts - other.ts) >>> 0);
+    }
+  }
+
+  /** A packet of this relay's own pull of the camera (in its own numbering). */
+  noteLocal(track: number, packet: Uint8Array): void {
+    const key = payloadDigest(packet);
+    if (key < 0) return;
+    const t = this.#track(track);
+    const seq = rtpSequence(packet);
+    const ts = rtpTimestamp(packet);
+    t.local.remember(key, seq, ts);
+    const other = t.mesh.byKey.get(key);
+    if (other && !other.ambiguous && !t.local.byKey.get(key)!.ambiguous) {
+      t.found((other.seq - seq) & 0xffff, (other.ts - ts) >>> 0);
+    }
+  }
+
+  /** The offset of `track` (null until one is taken). */
+  offset(track: number): NumberingOffset | null {
+    return this.#tracks[track]?.offset ?? null;
+  }
+
+  /** True when each of the `tracks` first tracks has an offset. */
+  aligned(tracks: number): boolean {
+    if (tracks === 0) return false;
+    for (let i = 0; i < tracks; i++) if (!this.offset(i)) return false;
+    return true;
+  }
+
+  /** Matches found so far, all tracks. */
+  get matches(): number {
+    return this.#tracks.reduce((n, t) => n + (t?.matches ?? 0), 0);
+  }
+
+  /** Forgets every offset and digest (the mesh's numbering changed: a new epoch). */
+  reset(): void {
+    this.#tracks.length = 0;
+  }
+
+  /** Forgets the local side of every track (this relay's own pull restarted: its numbering may have jumped). */
+  resetLocal(): void {
+    for (const t of this.#tracks) {
+      if (!t) continue;
+      t.local.clear();
+      t.offset = null;
+      t.candidate = null;
+      t.agreeing = 0;
+    }
+  }
+
+  #track(index: number): TrackMatch {
+    return this.#tracks[index] ??= new TrackMatch();
+  }
+}
