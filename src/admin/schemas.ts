@@ -166,6 +166,21 @@ export const treeSchema = z.looseObject({
     description:
       "At the root, with dual-path protection: every tree node but the root -> its parents, first first",
   }),
+  standby: z.object({
+    node: z.string().nullable().meta({
+      description: "The standby root (it pulls the camera too and tops the second colour's tree), or null",
+    }),
+    promoted: z.boolean().meta({
+      description:
+        "At the root: this relay was the standby and carries the dead root's numbering and epoch on",
+    }),
+    aligned: z.boolean().optional().meta({
+      description: "At the standby: its own camera session is aligned with the root's numbering",
+    }),
+    matches: count.optional().meta({ description: "Payloads matched between the two camera sessions" }),
+    delivered: count.optional().meta({ description: "Packets of the standby's session handed on" }),
+    camera: sourceStateSchema.optional().meta({ description: "The standby's own camera session" }),
+  }).optional().meta({ description: "With dual-path protection of a camera: the standby root" }),
 }).meta({ id: "Tree" });
 
 type ConfigShape = typeof configSchema.shape;

@@ -211,14 +211,18 @@ export class MeshRoot {
     plan?: Record<string, string>;
     planParents?: Record<string, readonly string[]>;
     members?: unknown[];
+    standby?: { node: string | null; promoted: boolean };
   } | null {
     const stream = this.authority.handle(path);
     if (!stream) return null;
     const plan = this.authority.plan(path);
-    if (!plan) return { stream };
+    const promoted = stream.source?.meshEpoch !== undefined;
     const dual = this.authority.dualPlan(path);
+    const standby = dual || promoted ? { standby: { node: dual?.standby ?? null, promoted } } : {};
+    if (!plan) return { stream, ...standby };
     return {
       stream,
+      ...standby,
       plan: Object.fromEntries([...plan.parent.entries()].sort()),
       ...(dual ? { planParents: Object.fromEntries([...dual.parents.entries()].sort()) } : {}),
       members: this.authority.members(path).map((m) => ({ node: m.ref.node, readers: m.readers })),

@@ -15,7 +15,7 @@
  */
 import type { Logger } from "../log.ts";
 import { type Stream, type StreamSource, StreamUnavailable } from "../relay/stream.ts";
-import type { StandbyFeed } from "./standby_feed.ts";
+import type { StandbyFeed, StandbyFeedInfo } from "./standby_feed.ts";
 import { StandbyRootSource } from "./standby_root.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
@@ -237,9 +237,9 @@ export class MeshSource implements StreamSource {
     };
   }
 
-  /** True while this relay pulls the camera too, as the stream's standby root. */
-  get standby(): boolean {
-    return this.#standby !== null;
+  /** This relay's own camera session while it is the stream's standby root, or null. */
+  get standbyFeed(): StandbyFeedInfo | null {
+    return this.#standby?.info() ?? null;
   }
 
   /**
@@ -550,6 +550,8 @@ export class MeshSource implements StreamSource {
    */
   async #step(): Promise<"renewed" | "again" | "joined"> {
     const found = await this.#host.findRoot(this.stream.path);
+    // The root moved here and the stream went on without this source (a standby's hand-over).
+    if (this.#stopped) return "joined";
     if ("missing" in found) {
       this.stream.setState("error", found.missing);
       // Nothing serves the path: say so now. A root that is not ready yet: readers wait (DESCRIBE's timeout).

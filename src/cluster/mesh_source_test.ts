@@ -615,46 +615,51 @@ function media(seq: number, ts: number, ssrc: number, i: number): Uint8Array {
   return p;
 }
 
-Deno.test("MeshSource as standby root: its own camera session, aligned, fills the root's silence and takes over", async () => {
-  const { stream, host, source } = setup();
-  host.standby = true;
-  const forwarded: number[] = [];
-  try {
-    stream.retain();
-    await stream.whenReady(2000);
-    await until(() => host.session !== null, "the standby's camera session");
-    const session = host.session!;
-    await until(() => session.tracks[0]!.egresses.length > 0, "the standby's tap");
-    stream.tracks[0]!.addEgress({
-      id: "probe",
-      kind: "udp",
-      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
-      sendRtcp: () => true,
-    });
-    assertEquals(source.handOver(), null, "not aligned yet: a new pull");
-    // The root's copies (its numbering) and the standby's own (another), the same payloads.
-    for (let i = 0; i < 8; i++) {
-      const root = media(1000 + i, 90_000 + 3000 * i, 0xabc, i);
-      source.onFrame(decodeMeshPacket(encodeMeshPacket("rtp", 0, 0, root)) as MeshPacket, 1);
-      session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
+for (const nack of [false, true]) {
+  Deno.test(`MeshSource as standby root${nack ? " (with repairs)" : ""}: its own camera session, aligned, fills the root's silence and takes over`, async () => {
+    const { stream, host, source } = setup(nack ? { budgetMs: 100, maxRatio: 0.25 } : null);
+    host.standby = true;
+    const forwarded: number[] = [];
+    try {
+      stream.retain();
+      await stream.whenReady(2000);
+      await until(() => host.session !== null, "the standby's camera session");
+      const session = host.session!;
+      await until(() => session.tracks[0]!.egresses.length > 0, "the standby's tap");
+      stream.tracks[0]!.addEgress({
+        id: "probe",
+        kind: "udp",
+        sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
+        sendRtcp: () => true,
+      });
+      assertEquals(source.handOver(), null, "not aligned yet: a new pull");
+      // The root's copies (its numbering) and the standby's own (another), the same payloads.
+      for (let i = 0; i < 8; i++) {
+        const root = media(1000 + i, 90_000 + 3000 * i, 0xabc, i);
+        source.onFrame(decodeMeshPacket(encodeMeshPacket("rtp", 0, 0, root)) as MeshPacket, 1);
+        session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
+      }
+      // The root falls silent: the standby's session alone goes on, in the root's numbering, nothing repeated.
+      for (let i = 8; i < 14; i++) session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
+      host.clock += 1000;
+      source.checkParent();
+      for (let i = 14; i < 20; i++) session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
+      assertEquals(forwarded.length, 20, `forwarded ${forwarded}`);
+      for (let k = 1; k < forwarded.length; k++) assertEquals(forwarded[k], (forwarded[0]! + k) & 0xffff);
+      const promoted = source.handOver();
+      assert(promoted !== null, "an aligned standby takes over");
+      assertEquals(promoted.meshEpoch, host.epoch, "the tree keeps the old root's epoch");
+      assertEquals(promoted.kind, "pull");
+      stream.source = promoted;
+      await source.stop();
+      assert(!host.calls.includes("forwarding cam null"), "no re-base: the numbering goes on");
+      for (let i = 20; i < 25; i++) session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
+      assertEquals(forwarded.length, 25);
+      for (let k = 1; k < forwarded.length; k++) assertEquals(forwarded[k], (forwarded[0]! + k) & 0xffff);
+      await promoted.stop();
+      assertEquals(session.closed, true, "the promoted source ends the camera session at its stop");
+    } finally {
+      await stream.close();
     }
-    // The root falls silent: the standby's session alone goes on, in the root's numbering, nothing repeated.
-    for (let i = 8; i < 20; i++) session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
-    assertEquals(forwarded.length, 20, `forwarded ${forwarded}`);
-    for (let k = 1; k < forwarded.length; k++) assertEquals(forwarded[k], (forwarded[0]! + k) & 0xffff);
-    const promoted = source.handOver();
-    assert(promoted !== null, "an aligned standby takes over");
-    assertEquals(promoted.meshEpoch, host.epoch, "the tree keeps the old root's epoch");
-    assertEquals(promoted.kind, "pull");
-    stream.source = promoted;
-    await source.stop();
-    assert(!host.calls.includes("forwarding cam null"), "no re-base: the numbering goes on");
-    for (let i = 20; i < 25; i++) session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
-    assertEquals(forwarded.length, 25);
-    for (let k = 1; k < forwarded.length; k++) assertEquals(forwarded[k], (forwarded[0]! + k) & 0xffff);
-    await promoted.stop();
-    assertEquals(session.closed, true, "the promoted source ends the camera session at its stop");
-  } finally {
-    await stream.close();
-  }
-});
+  });
+}

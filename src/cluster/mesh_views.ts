@@ -46,6 +46,8 @@ export interface TreeParts {
     plan?: Record<string, string>;
     planParents?: Record<string, readonly string[]>;
     members?: unknown[];
+    /** The standby root the plan names (dual protection), and whether this root was one. */
+    standby?: { node: string | null; promoted: boolean };
   } | null;
   /** The mesh source when this relay reads the path from a parent. */
   source: MeshSource | undefined;
@@ -78,5 +80,9 @@ export function treeView(parts: TreeParts): Record<string, unknown> | null {
       : {}),
     ...(tree?.plan ? { plan: tree.plan, members: tree.members } : {}),
     ...(tree?.planParents ? { planParents: tree.planParents } : {}),
+    ...(tree?.standby ? { standby: tree.standby } : {}),
+    ...(!tree && source?.standbyFeed
+      ? { standby: { node: parts.self, promoted: false, ...source.standbyFeed } }
+      : {}),
   };
 }

@@ -28,6 +28,7 @@ export class StandbyRootSource implements StreamSource {
     feed.freeze((track, packet) => {
       if (!this.#stopped) this.#stream.tracks[track]?.relayRtp(packet);
     });
+    stream.setState("ready");
   }
 
   start(): void {
