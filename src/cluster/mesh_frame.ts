@@ -9,7 +9,8 @@
  * +--------+--------+---------------+-------------------
  * ```
  * `ver` is 1 (high nibble), `type` 0 RTP, 1 RTCP, 2 heartbeat, 3 NACK (low nibble; a child's RTCP generic NACK to
- * its parent, rtp/rtcp_nack.ts, with the stream id of its subscription). The stream id is chosen by the parent
+ * its parent, rtp/rtcp_nack.ts, with the stream id of its subscription), 4 gone (the parent's answer naming, in the
+ * same format, the numbers asked for that it has moved past without having: the child stops waiting for them). The stream id is chosen by the parent
  * when a child subscribes. A heartbeat's payload is the sender's node name (UTF-8). Sans-I/O.
  * @module
  */
@@ -21,10 +22,10 @@ export const MESH_HEADER_SIZE = 6;
 export const MESH_VERSION = 1;
 
 /** What a mesh packet carries. */
-export type MeshPacketType = "rtp" | "rtcp" | "heartbeat" | "nack";
+export type MeshPacketType = "rtp" | "rtcp" | "heartbeat" | "nack" | "gone";
 
-const TYPE_CODES: Record<MeshPacketType, number> = { rtp: 0, rtcp: 1, heartbeat: 2, nack: 3 };
-const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat", "nack"];
+const TYPE_CODES: Record<MeshPacketType, number> = { rtp: 0, rtcp: 1, heartbeat: 2, nack: 3, gone: 4 };
+const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat", "nack", "gone"];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 

@@ -21,7 +21,7 @@ import type { MeshPacket } from "./mesh_frame.ts";
 import type { NackSettings } from "./mesh_options.ts";
 import type { PeerTrust } from "./peer_trust.ts";
 import { RetransmitBudget } from "./retransmit_budget.ts";
-import { parseGenericNack } from "../rtp/rtcp_nack.ts";
+import { encodeGenericNack, parseGenericNack } from "../rtp/rtcp_nack.ts";
 
 /** What the parent side needs from the mesh. */
 export interface MeshParentHost {
@@ -62,6 +62,8 @@ export interface RetransmitCounts {
   capped: number;
   /** NACKs refused: malformed, for a track the stream lacks, or with retransmission off. */
   refused: number;
+  /** Numbers answered as gone: this relay moved past them without having them (the child stops waiting). */
+  gone: number;
 }
 
 /** Most numbers one NACK may name (more are left out): a parent keeps 1,024 packets per track at most. */
@@ -82,7 +84,14 @@ export class MeshParent {
   /** Who subscribed to what. */
   readonly children: ChildTable = new ChildTable();
   /** What children asked for again, and what they got. */
-  readonly retransmits: RetransmitCounts = { requested: 0, sent: 0, unavailable: 0, capped: 0, refused: 0 };
+  readonly retransmits: RetransmitCounts = {
+    requested: 0,
+    sent: 0,
+    unavailable: 0,
+    capped: 0,
+    refused: 0,
+    gone: 0,
+  };
   /** Each child track's retransmission credit, by egress id. */
   readonly #budgets = new Map<string, RetransmitBudget>();
 
@@ -185,12 +194,26 @@ export class MeshParent {
     const granted = budget.grant(parsed.seqs.length, track.counters.packetsIn);
     counts.capped += parsed.seqs.length - granted;
     if (granted === 0) return true;
-    const { sent, unavailable } = track.resend(
+    const { sent, unavailable, gone } = track.resend(
       egressId,
       granted < parsed.seqs.length ? parsed.seqs.slice(0, granted) : parsed.seqs,
     );
     counts.sent += sent;
     counts.unavailable += unavailable;
+    if (gone.length > 0) {
+      // Numbers this relay moved past without them (lost above, or given up here): the child stops waiting, so a
+      // loss at the camera or high in the tree does not cost every hop below its latency budget.
+      const notice = encodeGenericNack({ senderSsrc: 0, mediaSsrc: parsed.mediaSsrc, seqs: gone });
+      this.#host.port()?.send(
+        entry.sub.to,
+        entry.sub.incarnation,
+        "gone",
+        packet.streamId,
+        packet.track,
+        notice,
+      );
+      counts.gone += gone.length;
+    }
     return true;
   }
 

@@ -15,7 +15,7 @@ import { FailureDetector } from "./failure_detector.ts";
 import { MeshParent, type MeshParentHost } from "./mesh_parent.ts";
 import type { SelfRef } from "./mesh_protocol.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
-import { encodeGenericNack } from "../rtp/rtcp_nack.ts";
+import { encodeGenericNack, parseGenericNack } from "../rtp/rtcp_nack.ts";
 
 const SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
   "a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n";
@@ -124,10 +124,16 @@ Deno.test("MeshParent answers a child's NACK from the track's kept packets, in t
     port.sent.map((s) => [s.to.hostname, s.type, s.streamId, s.seq]),
     asked.map((q) => ["127.0.0.2", "rtp", 2, q]),
   );
-  assertEquals(parent.retransmits, { requested: 3, sent: 3, unavailable: 0, capped: 0, refused: 0 });
-  // Numbers never sent: counted, nothing sent.
-  parent.nack(nackFrame(2, [(live[99]! + 1) & 0xffff, (live[0]! - 5) & 0xffff]), from(2));
-  assertEquals([port.sent.length, parent.retransmits.unavailable], [3, 2]);
+  assertEquals(parent.retransmits, { requested: 3, sent: 3, unavailable: 0, capped: 0, refused: 0, gone: 0 });
+  // Numbers never had: counted, nothing sent again; the one behind what this relay forwarded is gone for good (lost
+  // above it), and the child is told so it stops waiting; the one ahead may still come.
+  const behind = (live[0]! - 5) & 0xffff;
+  parent.nack(nackFrame(2, [(live[99]! + 1) & 0xffff, behind]), from(2));
+  assertEquals([parent.retransmits.unavailable, parent.retransmits.gone], [2, 1]);
+  const notices = port.sent.slice(3);
+  assertEquals(notices.map((s) => [s.to.hostname, s.type, s.streamId]), [["127.0.0.2", "gone", 2]]);
+  const notice = parseGenericNack(notices[0]!.payload);
+  assertEquals(typeof notice !== "string" && notice.seqs, [behind]);
   await stream.close();
 });
 

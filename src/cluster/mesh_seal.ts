@@ -69,8 +69,8 @@ const FLAG_ENCRYPTED = 1;
 const SALT_AT = 8;
 const COUNTER_AT = 24;
 const NONCE_AT = 20;
-const TYPE_CODES: Record<MeshPacketType, number> = { rtp: 0, rtcp: 1, heartbeat: 2, nack: 3 };
-const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat", "nack"];
+const TYPE_CODES: Record<MeshPacketType, number> = { rtp: 0, rtcp: 1, heartbeat: 2, nack: 3, gone: 4 };
+const TYPES: readonly MeshPacketType[] = ["rtp", "rtcp", "heartbeat", "nack", "gone"];
 const EMPTY = new Uint8Array(0);
 /** Largest datagram the opener authenticates in clear mode (its AAD scratch). */
 const MAX_DATAGRAM = 65536;

@@ -26,6 +26,7 @@ import { NackRequester } from "./nack_requester.ts";
 import { newDeliveredCell } from "../dataplane/mesh_ingress.ts";
 import type { NackCounts } from "./nack_tracker.ts";
 import { rtpSequence, rtpSsrc } from "../rtp/packet.ts";
+import { parseGenericNack } from "../rtp/rtcp_nack.ts";
 
 export type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 
@@ -286,6 +287,11 @@ export class MeshSource implements StreamSource {
       if (from === this.#attached && sender && this.#boundStreamId !== streamId) {
         this.#bindIngress(from, sender);
       }
+    } else if (packet.type === "gone") {
+      // Only the parent NACKs go to can answer them.
+      if (from !== this.#attached) return;
+      const notice = parseGenericNack(packet.payload);
+      if (typeof notice !== "string") this.#nacks?.gone(packet.track, notice.seqs);
     } else if (packet.type === "rtcp" && this.#filter.take(from.epoch, this.#epoch, packet.track, null, 0)) {
       track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }

@@ -12,7 +12,7 @@ import { udpPortPairs } from "../relay/udp_pair.ts";
 import { Stream, StreamUnavailable } from "../relay/stream.ts";
 import { writeRtpHeader } from "../rtp/packet.ts";
 import type { NackSettings } from "./mesh_options.ts";
-import { parseGenericNack } from "../rtp/rtcp_nack.ts";
+import { encodeGenericNack, parseGenericNack } from "../rtp/rtcp_nack.ts";
 import { decodeMeshPacket, encodeMeshPacket, type MeshPacket } from "./mesh_frame.ts";
 import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
@@ -614,6 +614,39 @@ function media(seq: number, ts: number, ssrc: number, i: number): Uint8Array {
   for (let k = 12; k < p.length; k++) p[k] = (i * 31 + k * 7) & 0xff;
   return p;
 }
+
+Deno.test("MeshSource stops waiting at once for numbers its parent says are gone (lost above it)", async () => {
+  const { stream, host, source } = setup({ budgetMs: 1000, maxRatio: 0.25 });
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    const forwarded: number[] = [];
+    stream.tracks[0]!.addEgress({
+      id: "probe",
+      kind: "udp",
+      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
+      sendRtcp: () => true,
+    });
+    for (const s of [10, 11, 13, 14]) source.onFrame(rtp(s), 1);
+    assertEquals(forwarded.length, 2, "13 and 14 wait for 12");
+    const gone = (streamId: number, seqs: number[]): MeshPacket => ({
+      type: "gone",
+      track: 0,
+      streamId,
+      payload: encodeGenericNack({ senderSsrc: 0, mediaSsrc: 0xabc, seqs }),
+    });
+    source.onFrame(gone(99, [12]), 99); // not the parent's subscription: ignored
+    assertEquals(forwarded.length, 2);
+    source.onFrame(gone(1, [12]), 1);
+    assertEquals(forwarded.length, 4, "released without waiting for the budget");
+    for (let k = 1; k < 4; k++) {
+      assert(forwarded[k]! === ((forwarded[k - 1]! + 1 + (k === 2 ? 1 : 0)) & 0xffff));
+    }
+    assertEquals(source.nack!.unrecovered, 1);
+  } finally {
+    await stream.close();
+  }
+});
 
 for (const nack of [false, true]) {
   Deno.test(`MeshSource as standby root${nack ? " (with repairs)" : ""}: its own camera session, aligned, fills the root's silence and takes over`, async () => {

@@ -91,6 +91,16 @@ export class NackRequester {
     return this.#holds[track]?.lastDelivered ?? -1;
   }
 
+  /**
+   * The parent answered that it will never have `seqs` of `track`: they are given up, and what waited behind them
+   * is released (through `release`).
+   */
+  gone(track: number, seqs: readonly number[]): void {
+    this.#trackers[track]?.gone(seqs);
+    const released = this.#holds[track]?.giveUp(seqs, this.#opts.now()) ?? [];
+    if (released.length > 0) this.#opts.release(track, released);
+  }
+
   /** The counters of every track added up. */
   counts(): NackCounts {
     const sum = emptyNackCounts();

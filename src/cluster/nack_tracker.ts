@@ -189,6 +189,11 @@ export class NackTracker {
     }
   }
 
+  /** The parent will never have `seqs`: those still waited for are given up now (no more requests). */
+  gone(seqs: readonly number[]): void {
+    for (const seq of seqs) if (this.#pending.has(seq & 0xffff)) this.#giveUp(seq & 0xffff);
+  }
+
   #giveUp(seq: number): void {
     this.#pending.delete(seq);
     this.counts.unrecovered++;

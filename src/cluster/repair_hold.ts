@@ -130,6 +130,29 @@ export class RepairHold {
     return "held";
   }
 
+  /**
+   * The parent will never have `seqs` (it moved past them without them): the hold stops waiting for those, and
+   * delivers what waited behind them.
+   * @returns the packets to deliver now, in order
+   */
+  giveUp(seqs: readonly number[], now: number): HeldPacket[] {
+    if (this.#next < 0 || this.#held.size === 0) return [];
+    const gone = new Set(seqs.map((s) => s & 0xffff));
+    const out: HeldPacket[] = [];
+    for (;;) {
+      const p = this.#held.get(this.#next);
+      if (p) {
+        this.#held.delete(this.#next);
+        out.push(p);
+      } else if (gone.has(this.#next)) this.skipped++;
+      else break;
+      this.#next = (this.#next + 1) & 0xffff;
+    }
+    // The next gap waits from now on, as after a repair.
+    if (out.length > 0 && this.#held.size > 0) this.#gapSince = now;
+    return out;
+  }
+
   /** Moves on past gaps whose budget ran out; @returns the packets to deliver now, in order */
   expire(now: number): HeldPacket[] {
     const out: HeldPacket[] = [];

@@ -92,3 +92,20 @@ Deno.test("repair hold: after a resync (the parent fell silent) the next packet 
   assert.deepEqual(push(h, 42, 701), "held"); // and then gaps are waited for again
   assert.equal(h.skipped, 27);
 });
+
+Deno.test("repair hold: numbers the parent says are gone stop the wait at once; only those", () => {
+  const h = new RepairHold({ budgetMs: 100 });
+  assert.deepEqual(push(h, 10, 0), [10]);
+  for (const s of [12, 13, 15]) assert.deepEqual(push(h, s, 1), "held");
+  assert.deepEqual(seqs(h.giveUp([20], 2)), [], "a number not waited for changes nothing");
+  assert.deepEqual(
+    seqs(h.giveUp([11], 3)),
+    [12, 13],
+    "11 gone: what waited behind it goes, 14 still waited for",
+  );
+  assert.equal(h.deadline, 103, "14's wait runs from now");
+  assert.deepEqual(seqs(h.giveUp([14], 4)), [15]);
+  assert.equal(h.held, 0);
+  assert.equal(h.skipped, 2);
+  assert.deepEqual(push(h, 11, 5), "late");
+});

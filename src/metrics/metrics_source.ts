@@ -40,6 +40,8 @@ export interface RetransmitFigures {
   readonly unavailable: number;
   readonly capped: number;
   readonly refused: number;
+  /** Numbers answered as gone (never had here: the child stops waiting). */
+  readonly gone: number;
 }
 
 /** What the metrics read of a track (the relay's `Track` fits). */

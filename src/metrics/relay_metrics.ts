@@ -207,7 +207,8 @@ export class RelayMetrics {
   readonly #meshRetransmits = this.registry.counter(
     "msm_mesh_retransmits_total",
     "What this relay answered its mesh children's NACKs: requested (numbers asked), sent (packets sent again), " +
-      "unavailable (not kept here), capped (over --mesh-nack-max-ratio), refused (malformed NACKs, unknown " +
+      "unavailable (not kept here), gone (of those, numbers this relay moved past without them: the child is " +
+      "told and stops waiting), capped (over --mesh-nack-max-ratio), refused (malformed NACKs, unknown " +
       "tracks, or retransmission off).",
     ["event"],
   );

@@ -285,7 +285,7 @@ Deno.test("RelayMetrics exports per-hop repairs per path, and the loss before re
 });
 
 Deno.test("RelayMetrics counts what a parent answered its children's NACKs", () => {
-  const figures = { requested: 10, sent: 6, unavailable: 1, capped: 3, refused: 2 };
+  const figures = { requested: 10, sent: 6, unavailable: 1, capped: 3, refused: 2, gone: 1 };
   const metrics = new RelayMetrics({
     streams: () => [],
     readersByPath: () => new Map(),

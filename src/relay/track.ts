@@ -264,19 +264,29 @@ export class Track {
 
   /**
    * Sends egress `egressId` (a mesh child) again the packets it names by the mesh's numbering, those still kept.
-   * @returns how many were sent, and how many were not kept (never sent, too old, or of another numbering)
+   * @returns how many were sent, how many were not kept (never sent, too old, or of another numbering), and which
+   * of those (by the mesh's numbering) this relay has moved past: it will never have them (lost above it, or given
+   * up here), so the child need not wait for them
    */
-  resend(egressId: string, meshSeqs: readonly number[]): { sent: number; unavailable: number } {
+  resend(
+    egressId: string,
+    meshSeqs: readonly number[],
+  ): { sent: number; unavailable: number; gone: number[] } {
     const ring = this.#retransmit;
     const egress = this.#egresses.find((e) => e.id === egressId);
-    if (!ring || !egress) return { sent: 0, unavailable: meshSeqs.length };
-    const mesh = this.#in.meshMap;
-    const now = this.#now() * 1000;
+    const ingress = this.#in;
+    const gone: number[] = [];
+    const mesh = ingress.meshMap;
     let sent = 0;
     for (const meshSeq of meshSeqs) {
       // Kept in the readers' numbering; the mesh's is that plus the mesh map's delta (none at the root).
-      const packet = ring.get(mesh ? (meshSeq - mesh.seqDelta) & 0xffff : meshSeq, now);
-      if (packet === null) continue;
+      const seq = mesh ? (meshSeq - mesh.seqDelta) & 0xffff : meshSeq;
+      const packet = ring && egress ? ring.get(seq, this.#now() * 1000) : null;
+      if (packet === null) {
+        if (ingress.hasOutput && ((ingress.lastOutSeq - seq) & 0xffff) < 0x8000) gone.push(meshSeq);
+        continue;
+      }
+      if (!egress) continue;
       try {
         if (egress.sendRtp(packet, mesh)) sent++;
       } catch (err) {
@@ -284,7 +294,7 @@ export class Track {
         reportContained("egress resend", err);
       }
     }
-    return { sent, unavailable: meshSeqs.length - sent };
+    return { sent, unavailable: meshSeqs.length - sent, gone };
   }
 
   /** The rewrite of the current upstream SSRC (what a cut-through forwarder must apply), null before sync. */

@@ -396,7 +396,7 @@ const meshArbitrary: fc.Arbitrary<Uint8Array> = fc.oneof(
 
 /**
  * A target for a mesh datagram decoder with the contract of `decodeMeshPacket` (or of `MeshOpener.open`, whose
- * refusal is an object with a `reason`): it never throws and returns a reason (non-empty) or a packet whose type is rtp/rtcp/heartbeat/nack, track 0..255, stream id 0..2^32-1,
+ * refusal is an object with a `reason`): it never throws and returns a reason (non-empty) or a packet whose type is rtp/rtcp/heartbeat/nack/gone, track 0..255, stream id 0..2^32-1,
  * payload non-empty for RTP and RTCP and (plain framing) the bytes after the header, by view; `heartbeatNode`
  * of it is null or a non-empty name of at most 253 UTF-8 bytes (and null for anything but a heartbeat).
  * @param name target name
@@ -432,7 +432,8 @@ export function meshFrameTarget(
         return REFUSED;
       }
       check(
-        p.type === "rtp" || p.type === "rtcp" || p.type === "heartbeat" || p.type === "nack",
+        p.type === "rtp" || p.type === "rtcp" || p.type === "heartbeat" || p.type === "nack" ||
+          p.type === "gone",
         () => `type ${String(p.type)}`,
       );
       check(Number.isInteger(p.track) && p.track >= 0 && p.track <= 255, () => `track ${p.track}`);

@@ -36,8 +36,13 @@ export const HARNESS_PEERS = [peer("node-b", "127.0.0.2"), peer("node-c", "127.0
 export class RecordingMeshPort implements MeshPort {
   readonly port = 7000;
   readonly rejected = emptyRejectCounts();
-  /** Every datagram sent; `seq` is an RTP payload's sequence number as it left (renumbered), else -1. */
-  readonly sent: Array<{ to: Deno.NetAddr; type: string; streamId: number; track: number; seq: number }> = [];
+  /**
+   * Every datagram sent; `seq` is an RTP payload's sequence number as it left (renumbered), else -1; `payload` a
+   * copy of what was framed.
+   */
+  readonly sent: Array<
+    { to: Deno.NetAddr; type: string; streamId: number; track: number; seq: number; payload: Uint8Array }
+  > = [];
   onPacket: MeshPort["onPacket"] = () => {};
   onReject: MeshPort["onReject"] = () => {};
   closed = false;
@@ -57,7 +62,7 @@ export class RecordingMeshPort implements MeshPort {
       seq = (payload[2]! << 8) | payload[3]!;
       if (renumber) seq = (seq + renumber.seqDelta) & 0xffff;
     }
-    this.sent.push({ to, type, streamId, track, seq });
+    this.sent.push({ to, type, streamId, track, seq, payload: payload.slice() });
   }
 
   close(): void {
