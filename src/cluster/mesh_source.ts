@@ -37,6 +37,13 @@ interface Attachment {
   epoch: string;
 }
 
+/**
+ * How long a standby's own camera session may stay unaligned with the root's numbering (a camera that encodes each
+ * session apart never aligns) before it is closed, and when it is tried again.
+ */
+const STANDBY_ALIGN_MS = 30_000;
+const STANDBY_RETRY_MS = 300_000;
+
 /** How long after a re-parent the fast plane's worker may take over sending the new parent's RTP to readers. */
 const INGRESS_SETTLE_MS = 1000;
 
@@ -90,6 +97,9 @@ export class MeshSource implements StreamSource {
   #standby: StandbyFeed | null = null;
   /** The stream went on with the standby's session (this relay became the root): no re-base at the stop. */
   #handedOver = false;
+  /** Since when the standby's session has been unaligned (or aligned: now), and when one may open again (ms). */
+  #standbySince = 0;
+  #standbyRetryAt = 0;
   #suspects: string[] = [];
   #wake: (() => void) | null = null;
   /** Parents left because they fell silent, by node, until each speaks again (then it is told to stop sending). */
@@ -327,16 +337,35 @@ export class MeshSource implements StreamSource {
   /** Opens or closes this relay's own camera session as the root names it the standby or not (dual protection). */
   #followStandby(root: string): void {
     const wanted = !this.#stopped && this.#host.standbyFor(this.stream.path, root);
-    if (wanted && this.#standby === null) {
-      const feed = this.#host.openStandby(this.stream, (track, packet) => this.#fromStandby(track, packet));
-      if (!feed) return;
-      this.#standby = feed;
+    const now = this.#host.now();
+    const feed = this.#standby;
+    if (feed?.aligned) this.#standbySince = now;
+    if (wanted && feed && !feed.aligned && now - this.#standbySince > STANDBY_ALIGN_MS) {
+      // A second session that never matches the root's costs the camera a client for nothing.
+      this.#log.warn(
+        "standby root: its camera session never aligned with the root's, closing it for a while",
+        {
+          path: this.stream.path,
+          root,
+          ...feed.info(),
+          retryInSeconds: STANDBY_RETRY_MS / 1000,
+        },
+      );
+      this.#standby = null;
+      this.#standbyRetryAt = now + STANDBY_RETRY_MS;
+      void feed.close().catch(() => {});
+      return;
+    }
+    if (wanted && this.#standby === null && now >= this.#standbyRetryAt) {
+      const opened = this.#host.openStandby(this.stream, (track, packet) => this.#fromStandby(track, packet));
+      if (!opened) return;
+      this.#standby = opened;
+      this.#standbySince = now;
       // This thread merges the paths (see #bindIngress).
       this.#unbindIngress();
-      feed.start();
+      opened.start();
       this.#log.info("standby root: pulling the camera too", { path: this.stream.path, root });
-    } else if (!wanted && this.#standby !== null) {
-      const feed = this.#standby;
+    } else if (!wanted && feed !== null) {
       this.#standby = null;
       void feed.close().catch(() => {});
       this.#log.info("no longer the standby root", { path: this.stream.path, root });

@@ -17,6 +17,7 @@ import { decodeMeshPacket, encodeMeshPacket, type MeshPacket } from "./mesh_fram
 import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
 import { configDefaults } from "../config/schema.ts";
+import { testSenderReport } from "../../tests/support/rtp_fixtures.ts";
 import { type StandbyDeliver, StandbyFeed } from "./standby_feed.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
 
@@ -616,7 +617,7 @@ function media(seq: number, ts: number, ssrc: number, i: number): Uint8Array {
 }
 
 Deno.test("MeshSource stops waiting at once for numbers its parent says are gone (lost above it)", async () => {
-  const { stream, host, source } = setup({ budgetMs: 1000, maxRatio: 0.25 });
+  const { stream, source } = setup({ budgetMs: 1000, maxRatio: 0.25 });
   try {
     stream.retain();
     await stream.whenReady(2000);
@@ -653,6 +654,7 @@ for (const nack of [false, true]) {
     const { stream, host, source } = setup(nack ? { budgetMs: 100, maxRatio: 0.25 } : null);
     host.standby = true;
     const forwarded: number[] = [];
+    const reports: Uint8Array[] = [];
     try {
       stream.retain();
       await stream.whenReady(2000);
@@ -663,7 +665,7 @@ for (const nack of [false, true]) {
         id: "probe",
         kind: "udp",
         sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
-        sendRtcp: () => true,
+        sendRtcp: (p) => (reports.push(p.slice()), true),
       });
       assertEquals(source.handOver(), null, "not aligned yet: a new pull");
       // The root's copies (its numbering) and the standby's own (another), the same payloads.
@@ -689,6 +691,11 @@ for (const nack of [false, true]) {
       for (let i = 20; i < 25; i++) session.tracks[0]!.ingestRtp(media(7 + i, 5 + 3000 * i, 0x5555, i));
       assertEquals(forwarded.length, 25);
       for (let k = 1; k < forwarded.length; k++) assertEquals(forwarded[k], (forwarded[0]! + k) & 0xffff);
+      // The session's sender reports reach the readers too, in the numbering they know (lip sync goes on).
+      session.tracks[0]!.ingestRtcp(testSenderReport(0x5555, 5 + 3000 * 24));
+      assertEquals(reports.length, 1);
+      const sr = new DataView(reports[0]!.buffer, reports[0]!.byteOffset);
+      assertEquals([sr.getUint32(4), sr.getUint32(16)], [0xabc, 90_000 + 3000 * 24]);
       await promoted.stop();
       assertEquals(session.closed, true, "the promoted source ends the camera session at its stop");
     } finally {

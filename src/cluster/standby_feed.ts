@@ -24,11 +24,12 @@ import {
   setRtpTimestamp,
 } from "../rtp/packet.ts";
 import { NumberingMatch } from "./numbering_match.ts";
+import { rewriteUpstreamRtcp } from "../relay/rtcp_rewrite.ts";
 
 /** How often the feed checks its session's tracks (taps attached, restarts). */
 const CHECK_MS = 200;
 
-/** Receives one RTP packet in the mesh's numbering (the buffer is the receiver's). */
+/** Receives one RTP packet (or RTCP compound) in the mesh's numbering (the buffer is the receiver's). */
 export type StandbyDeliver = (track: number, packet: Uint8Array) => void;
 
 /** Counters of a standby feed (admin API). */
@@ -56,6 +57,8 @@ export class StandbyFeed {
   /** Re-bases seen per track of the session (a change: the session restarted). */
   readonly #resyncs: number[] = [];
   #deliver: StandbyDeliver;
+  /** Where the session's sender reports go once this relay is the root (null before). */
+  #deliverRtcp: StandbyDeliver | null = null;
   #timer: TimerHandle;
   #frozen = false;
   #closed = false;
@@ -105,11 +108,13 @@ export class StandbyFeed {
 
   /**
    * Keeps the alignment as it is from now on and hands the packets to `deliver` (this relay became the root: its
-   * session's numbering carries on the old root's).
+   * session's numbering carries on the old root's), and the session's sender reports, renamed and re-based the same
+   * way, to `deliverRtcp` (the readers' lip sync goes on with the camera's clock).
    */
-  freeze(deliver: StandbyDeliver): void {
+  freeze(deliver: StandbyDeliver, deliverRtcp: StandbyDeliver): void {
     this.#frozen = true;
     this.#deliver = deliver;
+    this.#deliverRtcp = deliverRtcp;
   }
 
   /** What the feed did so far. */
@@ -181,6 +186,21 @@ export class StandbyFeed {
     this.#deliver(track, out);
   }
 
+  /** A compound of the session (its track's output numbering): to the root's readers, in the mesh's numbering. */
+  #onLocalRtcp(track: number, packet: Uint8Array): void {
+    const deliver = this.#deliverRtcp;
+    const offset = this.#match.offset(track);
+    const ssrc = this.#meshSsrc[track];
+    const session = this.#session.tracks[track];
+    if (this.#closed || !deliver || !offset || ssrc === undefined || !session) return;
+    const out = rewriteUpstreamRtcp(packet, {
+      inSsrc: session.outputSsrc,
+      outSsrc: ssrc,
+      tsDelta: offset.ts,
+    });
+    if (out) deliver(track, out);
+  }
+
   #tap(index: number): Egress {
     return {
       id: tapId(index),
@@ -189,7 +209,10 @@ export class StandbyFeed {
         this.#onLocal(index, packet);
         return true;
       },
-      sendRtcp: () => true,
+      sendRtcp: (packet) => {
+        this.#onLocalRtcp(index, packet);
+        return true;
+      },
     };
   }
 }

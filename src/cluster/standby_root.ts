@@ -25,9 +25,14 @@ export class StandbyRootSource implements StreamSource {
     this.#stream = stream;
     this.#feed = feed;
     this.meshEpoch = epoch;
-    feed.freeze((track, packet) => {
-      if (!this.#stopped) this.#stream.tracks[track]?.relayRtp(packet);
-    });
+    feed.freeze(
+      (track, packet) => {
+        if (!this.#stopped) this.#stream.tracks[track]?.relayRtp(packet);
+      },
+      (track, compound) => {
+        if (!this.#stopped) this.#stream.tracks[track]?.relayRtcp(compound);
+      },
+    );
     stream.setState("ready");
   }
 
