@@ -31,129 +31,139 @@ interface Log {
   at: number[];
 }
 
-Deno.test({
-  name: "standby root: SIGKILL of the root, the standby carries the camera on with its own session and epoch",
-  ignore: Deno.build.os !== "linux",
-  async fn() {
-    await using camera = await startGstCamera({ fps: 25, gop: 25 });
-    await using cluster = await startRelayCluster({
-      count: RELAYS,
-      zoneOf,
-      discovery: "static",
-      fanout: 2,
-      // TCP pulls: on one machine a relay's connection to the camera leaves from 127.0.0.1. A second of latency
-      // budget: on a loaded machine one path can lag the other by more than the default.
-      argsOf: () => [
-        ...["--path", `cam=${camera.url}`, "--pull-transport", "tcp"],
-        ...["--protection", "dual", "--mesh-nack-budget-ms", "1000"],
-      ],
-    });
-    const nodes = cluster.relays.map((_, i) => cluster.nodeName(i));
-    const root = nodes.indexOf(rendezvous("cam", nodes)!);
-    const standby = nodes.indexOf(rendezvous("cam", nodes.filter((_, i) => i !== root))!);
-    const others = nodes.map((_, i) => i).filter((i) => i !== root);
-    const logs = new Map<number, Log>();
-    // The camera's own losses: GStreamer's shared media skips a sequence number in every session when a client
-    // connects (the next standby will). A reader straight at the camera counts them; the relays must add none.
-    const reference: Log = { seqs: [], at: [] };
-    const readers = [
-      await startRtspReader(camera.url, {
-        transport: "tcp",
-        onRtp: (p) => {
-          reference.seqs.push((p[2]! << 8) | p[3]!);
-          reference.at.push(performance.now());
-        },
-      }),
-    ];
-    for (const i of others) {
-      const log: Log = { seqs: [], at: [] };
-      logs.set(i, log);
-      readers.push(
-        await startRtspReader(cluster.relays[i]!.url("cam"), {
-          transport: "udp",
+for (const fast of [false, true]) {
+  Deno.test({
+    name:
+      `standby root, ${
+        fast ? "fast" : "portable"
+      } plane: SIGKILL of the root, the standby carries the camera on ` +
+      "with its own session and epoch",
+    ignore: Deno.build.os !== "linux",
+    async fn() {
+      await using camera = await startGstCamera({ fps: 25, gop: 25 });
+      await using cluster = await startRelayCluster({
+        count: RELAYS,
+        zoneOf,
+        discovery: "static",
+        fanout: 2,
+        // TCP pulls: on one machine a relay's connection to the camera leaves from 127.0.0.1. A second of latency
+        // budget: on a loaded machine one path can lag the other by more than the default.
+        argsOf: () => [
+          ...["--path", `cam=${camera.url}`, "--pull-transport", "tcp"],
+          ...["--protection", "dual", "--mesh-nack-budget-ms", "1000"],
+          ...["--data-plane", fast ? "fast" : "portable"],
+        ],
+        permissions: fast ? ["--allow-ffi"] : [],
+      });
+      const nodes = cluster.relays.map((_, i) => cluster.nodeName(i));
+      const root = nodes.indexOf(rendezvous("cam", nodes)!);
+      const standby = nodes.indexOf(rendezvous("cam", nodes.filter((_, i) => i !== root))!);
+      const others = nodes.map((_, i) => i).filter((i) => i !== root);
+      const logs = new Map<number, Log>();
+      // The camera's own losses: GStreamer's shared media skips a sequence number in every session when a client
+      // connects (the next standby will). A reader straight at the camera counts them; the relays must add none.
+      const reference: Log = { seqs: [], at: [] };
+      const readers = [
+        await startRtspReader(camera.url, {
+          transport: "tcp",
           onRtp: (p) => {
-            log.seqs.push((p[2]! << 8) | p[3]!);
-            log.at.push(performance.now());
+            reference.seqs.push((p[2]! << 8) | p[3]!);
+            reference.at.push(performance.now());
           },
         }),
-      );
-    }
-    try {
-      const tree = (i: number) => cluster.relays[i]!.get<TreeBody>("/api/v1/tree/cam").then((r) => r.body);
-      // The standby aligned, every other member with two parents, before the window.
-      const deadline = Date.now() + 30_000;
-      let rootTree: TreeBody | null = null;
-      let standbyTree: TreeBody | null = null;
-      while (Date.now() < deadline) {
-        [rootTree, standbyTree] = [await tree(root), await tree(standby)];
-        const two = Object.values(rootTree?.planParents ?? {}).filter((p) => p.length === 2).length;
-        if (
-          rootTree?.standby?.node === nodes[standby] && standbyTree?.standby?.aligned && two >= RELAYS - 2
-        ) {
-          break;
-        }
-        await delay(250);
-      }
-      console.log(
-        `root ${nodes[root]}, standby ${nodes[standby]}; plan ${JSON.stringify(rootTree?.planParents)}; ` +
-          `standby ${JSON.stringify(standbyTree?.standby)}`,
-      );
-      assert(
-        rootTree?.standby?.node === nodes[standby],
-        `the root names no standby: ${JSON.stringify(rootTree)}`,
-      );
-      assert(standbyTree?.standby?.aligned, `the standby did not align: ${JSON.stringify(standbyTree)}`);
-      const epoch = rootTree!.epoch;
-      const sessionsBefore = camera.totalConnections();
-      await delay(3000);
-      const udpPorts = readers.map((r) => r.clientPort).filter((p) => p !== null);
-      const drops0 = udpDrops(udpPorts);
-      const from = performance.now();
-      await delay(4000);
-      const killedAt = performance.now();
-      await cluster.relays[root]!.stop("SIGKILL");
-      console.log(`SIGKILL ${nodes[root]} (the root)`);
-      await delay(8000);
-      const to = performance.now();
-      const kernelDrops = udpDrops(udpPorts) - drops0;
-      const after = await tree(standby);
-      console.log(
-        `after: ${nodes[standby]} is ${after?.role} in epoch ${after?.epoch} (before: ${epoch}), ` +
-          `standby ${JSON.stringify(after?.standby)}; camera sessions ${sessionsBefore} before, ` +
-          `${camera.totalConnections()} after`,
-      );
-      const failures: string[] = [];
-      const cameraLost = count(reference, from, to, -1).missing;
-      console.log(`the camera's own session (a reader at the camera): lost ${cameraLost}`);
-      for (const [i, log] of logs) {
-        const { seqs, missing, backwards, holes, gap } = count(log, from, to, killedAt);
-        console.log(
-          `reader on ${nodes[i]}${i === standby ? " (the standby)" : ""}: ${seqs} packets, ` +
-            `missed ${missing}, ${backwards} out of order or repeated, longest gap from a second before the kill ` +
-            `${gap.toFixed(0)} ms${holes.length > 0 ? ` (holes: ${holes.join(", ")})` : ""}`,
+      ];
+      for (const i of others) {
+        const log: Log = { seqs: [], at: [] };
+        logs.set(i, log);
+        readers.push(
+          await startRtspReader(cluster.relays[i]!.url("cam"), {
+            transport: "udp",
+            onRtp: (p) => {
+              log.seqs.push((p[2]! << 8) | p[3]!);
+              log.at.push(performance.now());
+            },
+          }),
         );
-        if (missing > kernelDrops + cameraLost) {
-          failures.push(`${nodes[i]}: missed ${missing} (kernel drops ${kernelDrops}, camera ${cameraLost})`);
-        }
-        if (backwards > 0) failures.push(`${nodes[i]}: ${backwards} out of order or repeated`);
       }
-      assert(after?.role === "root", `the standby is not the root: ${JSON.stringify(after)}`);
-      assert(
-        after?.standby?.promoted,
-        `the root was not promoted from the standby: ${JSON.stringify(after)}`,
-      );
-      assert(after?.epoch === epoch, `the epoch changed: ${epoch} -> ${after?.epoch}`);
-      // The new root opened no session of its own; the next standby may have opened one.
-      assert(
-        camera.totalConnections() - sessionsBefore <= 1,
-        `camera sessions ${sessionsBefore} -> ${camera.totalConnections()}`,
-      );
-      assert(failures.length === 0, failures.join("\n"));
-    } finally {
-      for (const r of readers) await r.close().catch(() => {});
-    }
-  },
-});
+      try {
+        const tree = (i: number) => cluster.relays[i]!.get<TreeBody>("/api/v1/tree/cam").then((r) => r.body);
+        // The standby aligned, every other member with two parents, before the window.
+        const deadline = Date.now() + 30_000;
+        let rootTree: TreeBody | null = null;
+        let standbyTree: TreeBody | null = null;
+        while (Date.now() < deadline) {
+          [rootTree, standbyTree] = [await tree(root), await tree(standby)];
+          const two = Object.values(rootTree?.planParents ?? {}).filter((p) => p.length === 2).length;
+          if (
+            rootTree?.standby?.node === nodes[standby] && standbyTree?.standby?.aligned && two >= RELAYS - 2
+          ) {
+            break;
+          }
+          await delay(250);
+        }
+        console.log(
+          `root ${nodes[root]}, standby ${nodes[standby]}; plan ${JSON.stringify(rootTree?.planParents)}; ` +
+            `standby ${JSON.stringify(standbyTree?.standby)}`,
+        );
+        assert(
+          rootTree?.standby?.node === nodes[standby],
+          `the root names no standby: ${JSON.stringify(rootTree)}`,
+        );
+        assert(standbyTree?.standby?.aligned, `the standby did not align: ${JSON.stringify(standbyTree)}`);
+        const epoch = rootTree!.epoch;
+        const sessionsBefore = camera.totalConnections();
+        await delay(3000);
+        const udpPorts = readers.map((r) => r.clientPort).filter((p) => p !== null);
+        const drops0 = udpDrops(udpPorts);
+        const from = performance.now();
+        await delay(4000);
+        const killedAt = performance.now();
+        await cluster.relays[root]!.stop("SIGKILL");
+        console.log(`SIGKILL ${nodes[root]} (the root)`);
+        await delay(8000);
+        const to = performance.now();
+        const kernelDrops = udpDrops(udpPorts) - drops0;
+        const after = await tree(standby);
+        console.log(
+          `after: ${nodes[standby]} is ${after?.role} in epoch ${after?.epoch} (before: ${epoch}), ` +
+            `standby ${JSON.stringify(after?.standby)}; camera sessions ${sessionsBefore} before, ` +
+            `${camera.totalConnections()} after`,
+        );
+        const failures: string[] = [];
+        const cameraLost = count(reference, from, to, -1).missing;
+        console.log(`the camera's own session (a reader at the camera): lost ${cameraLost}`);
+        for (const [i, log] of logs) {
+          const { seqs, missing, backwards, holes, gap } = count(log, from, to, killedAt);
+          console.log(
+            `reader on ${nodes[i]}${i === standby ? " (the standby)" : ""}: ${seqs} packets, ` +
+              `missed ${missing}, ${backwards} out of order or repeated, longest gap from a second before the kill ` +
+              `${gap.toFixed(0)} ms${holes.length > 0 ? ` (holes: ${holes.join(", ")})` : ""}`,
+          );
+          if (missing > kernelDrops + cameraLost) {
+            failures.push(
+              `${nodes[i]}: missed ${missing} (kernel drops ${kernelDrops}, camera ${cameraLost})`,
+            );
+          }
+          if (backwards > 0) failures.push(`${nodes[i]}: ${backwards} out of order or repeated`);
+        }
+        assert(after?.role === "root", `the standby is not the root: ${JSON.stringify(after)}`);
+        assert(
+          after?.standby?.promoted,
+          `the root was not promoted from the standby: ${JSON.stringify(after)}`,
+        );
+        assert(after?.epoch === epoch, `the epoch changed: ${epoch} -> ${after?.epoch}`);
+        // The new root opened no session of its own; the next standby may have opened one.
+        assert(
+          camera.totalConnections() - sessionsBefore <= 1,
+          `camera sessions ${sessionsBefore} -> ${camera.totalConnections()}`,
+        );
+        assert(failures.length === 0, failures.join("\n"));
+      } finally {
+        for (const r of readers) await r.close().catch(() => {});
+      }
+    },
+  });
+}
 
 /**
  * What a reader got between `from` and `to`: packets, numbers skipped, packets out of order or repeated, where
