@@ -4,7 +4,8 @@
  * the rendezvous hash picks the root and, without it, the standby. The standby pulls the camera too, aligns its
  * session with the root's numbering and tops the second colour's tree. A UDP reader on each of the four other
  * relays counts every RTP sequence number while the root is SIGKILLed: the standby becomes the root with its own
- * session (the camera sees no new session from it), the tree keeps the old epoch, and the readers print the gap.
+ * session (the camera sees no new session from it), the tree keeps the old epoch, and the readers print the gap;
+ * ffmpeg decodes on through it on the relay farthest from both roots.
  * @module
  */
 import { ok as assert } from "node:assert/strict";
@@ -12,6 +13,7 @@ import { rendezvous } from "../src/cluster/root_locator.ts";
 import { startRelayCluster } from "./support/mesh.ts";
 import { delay, startGstCamera } from "./support/processes.ts";
 import { startRtspReader } from "./support/rtsp_peers.ts";
+import { startProgressReader } from "./support/progress_reader.ts";
 import { udpDrops } from "./support/udp_drops.ts";
 
 const RELAYS = 5;
@@ -85,6 +87,13 @@ for (const fast of [false, true]) {
           }),
         );
       }
+      // And ffmpeg decoding on the relay farthest from both roots: what a viewer sees.
+      const viewer = others.filter((i) => i !== standby).at(-1)!;
+      const ffmpeg = startProgressReader(
+        cluster.relays[viewer]!.url("cam"),
+        "tcp",
+        `ffmpeg@${nodes[viewer]}`,
+      );
       try {
         const tree = (i: number) => cluster.relays[i]!.get<TreeBody>("/api/v1/tree/cam").then((r) => r.body);
         // The standby aligned, every other member with two parents, before the window.
@@ -113,15 +122,18 @@ for (const fast of [false, true]) {
         const epoch = rootTree!.epoch;
         const sessionsBefore = camera.totalConnections();
         await delay(3000);
+        await ffmpeg.waitForFrames(25, 30_000);
         const udpPorts = readers.map((r) => r.clientPort).filter((p) => p !== null);
         const drops0 = udpDrops(udpPorts);
         const from = performance.now();
+        const wallFrom = Date.now();
         await delay(4000);
         const killedAt = performance.now();
         await cluster.relays[root]!.stop("SIGKILL");
         console.log(`SIGKILL ${nodes[root]} (the root)`);
         await delay(8000);
         const to = performance.now();
+        const wallTo = Date.now();
         const kernelDrops = udpDrops(udpPorts) - drops0;
         const after = await tree(standby);
         console.log(
@@ -130,6 +142,15 @@ for (const fast of [false, true]) {
             `${camera.totalConnections()} after`,
         );
         const failures: string[] = [];
+        const frames = ffmpeg.framesBetween(wallFrom, wallTo);
+        const expected = Math.round(25 * (wallTo - wallFrom) / 1000);
+        console.log(
+          `ffmpeg on ${nodes[viewer]}: ${frames} of ${expected} frames decoded in the window, longest gap ` +
+            `${ffmpeg.longestGapMs(wallFrom, wallTo)} ms${ffmpeg.process.running ? "" : ", EXITED early"}`,
+        );
+        if (!ffmpeg.process.running) failures.push(`ffmpeg stopped early\n${ffmpeg.process.output(20)}`);
+        // The floor the failover tests share (a busy machine decodes late, never nothing).
+        if (frames < 0.8 * expected) failures.push(`ffmpeg decoded ${frames} < 80 % of ${expected} frames`);
         const cameraLost = count(reference, from, to, -1).missing;
         console.log(`the camera's own session (a reader at the camera): lost ${cameraLost}`);
         for (const [i, log] of logs) {
@@ -159,6 +180,7 @@ for (const fast of [false, true]) {
         );
         assert(failures.length === 0, failures.join("\n"));
       } finally {
+        await ffmpeg.stop();
         for (const r of readers) await r.close().catch(() => {});
       }
     },
