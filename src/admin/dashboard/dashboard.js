@@ -130,17 +130,25 @@
             note,
             r === undefined ? "" : r + " reader" + (r === 1 ? "" : "s"),
             both && both.length > 1 ? "second parent " + both[1] : "",
+            tv.standby && tv.standby.node === node ? "standby root: pulls the camera too" : "",
           ].filter(Boolean).join(", "),
         );
         const cs = (kids.get(node) || []).filter((c) => !seen.has(c)).sort();
         if (cs.length) li.append(el("ul", {}, ...cs.map((c) => build(c, ""))));
         return li;
       };
-      root.append(build(tv.root || tv.node || selfNode, "root"));
+      const promoted = tv.standby && tv.standby.promoted;
+      root.append(
+        build(tv.root || tv.node || selfNode, promoted ? "root, took over as the standby" : "root"),
+      );
       return root;
     }
     // A member knows the root, its parent and its children.
-    const me = nodeLabel(tv.node || selfNode, "hop: mesh");
+    // The standby root pulls the camera too, aligned with the root's numbering (dual-path protection).
+    const standbyNote = tv.standby
+      ? "; standby root, its camera session " + (tv.standby.aligned ? "aligned" : "not aligned yet")
+      : "";
+    const me = nodeLabel(tv.node || selfNode, "hop: mesh" + standbyNote);
     const children = tv.children || [];
     me.append(
       el(
