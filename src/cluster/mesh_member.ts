@@ -155,10 +155,16 @@ export class MeshMember implements MeshSourceHost {
     return { missing: found.missing, status: found.status };
   }
 
-  async join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse> {
+  async join(
+    root: PeerRef,
+    path: string,
+    readers: number,
+    suspects: string[],
+    standby = false,
+  ): Promise<JoinResponse> {
     // A relay that hears nothing blames no one: its own port is the likelier fault.
     const deaf = this.deaf();
-    const body = { path, from: this.self, readers, suspects: deaf ? [] : suspects, deaf };
+    const body = { path, from: this.self, readers, suspects: deaf ? [] : suspects, deaf, standby };
     return await this.#opts.client.join(root, body, this.#opts.rootReadyMs + 2000);
   }
 

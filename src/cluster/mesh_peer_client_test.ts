@@ -84,7 +84,9 @@ Deno.test("MeshPeerClient.join() and renew() check answers against the protocol'
     meshPort: 7000,
     incarnation: "0011223344556677",
   };
-  await rejects(c.join(B, { path: "cam", from, readers: 1, suspects: [], deaf: false }, 1000));
+  await rejects(
+    c.join(B, { path: "cam", from, readers: 1, suspects: [], deaf: false, standby: false }, 1000),
+  );
   const renew = client(() => ({
     status: 200,
     text: JSON.stringify({ paths: { cam: { status: 409, error: "join again" } } }),

@@ -58,6 +58,11 @@ export const joinRequestSchema = z.object({
   suspects: z.array(node).max(64).default([]),
   /** The sender's mesh port hears nothing: keep it out of plans (a leaf fed by the root) until it hears again. */
   deaf: z.boolean().default(false),
+  /**
+   * The sender pulls the camera itself as the standby root, aligned with this root's numbering: the plan may top a
+   * tree with it (only then; dual_planner.ts).
+   */
+  standby: z.boolean().default(false),
 });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
@@ -89,6 +94,8 @@ export const renewItemSchema = z.object({
   readers: z.number().int().min(0),
   /** The epoch the sender joined under: another epoch at the root answers 409 (join again). */
   epoch: epochSchema,
+  /** As in a join: the sender is the standby root, aligned. */
+  standby: z.boolean().optional(),
 });
 export type RenewItem = z.infer<typeof renewItemSchema>;
 

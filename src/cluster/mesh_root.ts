@@ -120,7 +120,7 @@ export class MeshRoot {
       stream.retain();
       this.authority.open(req.path, stream, this.#epoch(stream));
     }
-    this.authority.admit(req.path, req.from, req.readers, now);
+    this.authority.admit(req.path, req.from, req.readers, now, req.standby);
     const stream = this.authority.handle(req.path)!;
     try {
       await stream.whenReady(this.#opts.rootReadyMs);
@@ -131,7 +131,7 @@ export class MeshRoot {
     if (this.authority.handle(req.path) !== stream) {
       throw new PeerError(503, `The tree of "${req.path}" closed while its stream got ready; join again`);
     }
-    this.authority.admit(req.path, req.from, req.readers, this.#host.now());
+    this.authority.admit(req.path, req.from, req.readers, this.#host.now(), req.standby);
     const place = this.authority.assign(req.path, from, this.#host.planView())!;
     return {
       root: this.#host.self.node,
@@ -164,7 +164,15 @@ export class MeshRoot {
         paths[item.path] = { status: 503, error: "This relay is draining" };
         continue;
       }
-      const r = this.authority.renew(item.path, from, item.readers, item.epoch, now, view);
+      const r = this.authority.renew(
+        item.path,
+        from,
+        item.readers,
+        item.epoch,
+        now,
+        view,
+        item.standby ?? false,
+      );
       paths[item.path] = "status" in r ? r : { ...r, epoch: item.epoch };
     }
     return { paths };

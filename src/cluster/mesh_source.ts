@@ -628,7 +628,12 @@ export class MeshSource implements StreamSource {
   async #renew(root: PeerRef, epoch: string): Promise<Placement | null> {
     const ac = new AbortController();
     this.#renewal = ac;
-    const item = { path: this.stream.path, readers: this.#host.readersOf(this.stream), epoch };
+    const item = {
+      path: this.stream.path,
+      readers: this.#host.readersOf(this.stream),
+      epoch,
+      ...(this.#standby?.aligned ? { standby: true } : {}),
+    };
     try {
       const r = await this.#host.renew(root, item, ac.signal);
       if ("parent" in r) return r;
@@ -647,7 +652,13 @@ export class MeshSource implements StreamSource {
   async #join(root: PeerRef): Promise<Placement> {
     let join: JoinResponse;
     try {
-      join = await this.#host.join(root, this.stream.path, this.#host.readersOf(this.stream), this.#suspects);
+      join = await this.#host.join(
+        root,
+        this.stream.path,
+        this.#host.readersOf(this.stream),
+        this.#suspects,
+        this.#standby?.aligned ?? false,
+      );
     } catch (err) {
       // Tell the next root we try that this one did not answer (it may be the dead root of a hashed camera).
       if (!this.#suspects.includes(root.node)) this.#suspects = [...this.#suspects, root.node];

@@ -15,7 +15,14 @@ export interface MeshSourceHost {
   readonly self: PeerRef;
   /** The root of `path`, or a reason there is none now. */
   findRoot(path: string): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>;
-  join(root: PeerRef, path: string, readers: number, suspects: string[]): Promise<JoinResponse>;
+  /** @param standby this relay pulls the camera as the standby root, aligned (the root may plan with it) */
+  join(
+    root: PeerRef,
+    path: string,
+    readers: number,
+    suspects: string[],
+    standby?: boolean,
+  ): Promise<JoinResponse>;
   /**
    * Renews the join of `item.path` with `root` in the root's next batched call (at most a lease away).
    * @returns the root's answer for the path: the place, or why to join again

@@ -47,6 +47,8 @@ export interface RenewRefusal {
 export interface TreeMember {
   readonly ref: PeerRef;
   readers: number;
+  /** It pulls the camera itself as the standby root, aligned with this root's numbering (it said so). */
+  standby: boolean;
   /** When its lease runs out (monotonic ms). */
   expires: number;
 }
@@ -166,14 +168,17 @@ export class RootAuthority<S> {
    * Records a join of `ref` to the open tree of `path` with `readers` local readers; its lease runs from `now`.
    * @returns false when `path` has no tree here
    */
-  admit(path: string, ref: PeerRef, readers: number, now: number): boolean {
+  admit(path: string, ref: PeerRef, readers: number, now: number, standby = false): boolean {
     const tree = this.#trees.get(path);
     if (!tree) return false;
     const before = tree.members.get(ref.node);
-    if (!before || (before.readers > 0) !== (readers > 0) || !sameRef(before.ref, ref)) {
+    if (
+      !before || (before.readers > 0) !== (readers > 0) || !sameRef(before.ref, ref) ||
+      before.standby !== standby
+    ) {
       tree.plannedFor = null;
     }
-    tree.members.set(ref.node, { ref, readers, expires: now + 4 * this.#opts.leaseMs });
+    tree.members.set(ref.node, { ref, readers, standby, expires: now + 4 * this.#opts.leaseMs });
     return true;
   }
 
@@ -205,6 +210,7 @@ export class RootAuthority<S> {
     epoch: string,
     now: number,
     view: PlanView,
+    standby = false,
   ): Assignment | RenewRefusal {
     const tree = this.#trees.get(path);
     if (!tree) return { status: 404, error: `"${path}" has no tree here: join again` };
@@ -213,7 +219,7 @@ export class RootAuthority<S> {
     if (epoch !== tree.epoch) {
       return { status: 409, error: `"${path}" runs in epoch ${tree.epoch} here, not ${epoch}: join again` };
     }
-    this.admit(path, member.ref, readers, now);
+    this.admit(path, member.ref, readers, now, standby);
     return this.assign(path, node, view)!;
   }
 
@@ -298,7 +304,11 @@ export class RootAuthority<S> {
     try {
       const input = { root: this.#opts.self.node, members, wanting, fanout: this.#opts.fanout };
       if (this.#opts.protection?.(path) === "dual" && this.#opts.fanout >= 2) {
-        tree.dual = planDual(input, tree.dual ?? undefined, this.#opts.standby?.(path) ?? null);
+        // The standby tops a tree only once it says it pulls the camera, aligned: a relay that does not (its config
+        // differs, its session is not aligned yet) would be a second path that still hangs on the root.
+        const standby = this.#opts.standby?.(path) ?? null;
+        const ready = standby !== null && tree.members.get(standby)?.standby === true ? standby : null;
+        tree.dual = planDual(input, tree.dual ?? undefined, ready);
         tree.plan = firstParents(tree.dual);
       } else {
         tree.dual = null;

@@ -235,3 +235,32 @@ Deno.test("RootAuthority with dual protection answers every member two parents, 
     "another path: none",
   );
 });
+
+Deno.test("RootAuthority tops a tree with the standby root only once it says it pulls the camera, aligned", () => {
+  const a = new RootAuthority<string>({
+    self: ROOT,
+    fanout: 2,
+    leaseMs: LEASE,
+    protection: () => "dual",
+    standby: () => "c",
+  });
+  a.open("cam", "stream-cam", "root/0011223344556677/e1");
+  const nodes = ["a", "b", "c", "d", "e"];
+  const v = view(nodes);
+  for (const node of nodes) join(a, node, 0, v);
+  assertEquals(
+    a.dualPlan("cam")!.standby,
+    null,
+    "c has not said it is aligned: both trees start at the root",
+  );
+  // Its renewal says it pulls the camera, aligned: the plan changes at once (not at the next view change).
+  const place = a.renew("cam", "c", 1, "root/0011223344556677/e1", 10, v, true);
+  assert(!("status" in place));
+  const dual = a.dualPlan("cam")!;
+  assertEquals(dual.standby, "c");
+  assertEquals(dual.parents.get("c")!.length, 1, "the standby has one parent: its other path is the camera");
+  assert([...dual.parents.values()].some((p) => p.includes("c")), "c feeds its colour's tree");
+  // It stops saying so (its session restarted and is aligning again): back to two trees from the root.
+  a.renew("cam", "c", 1, "root/0011223344556677/e1", 20, v, false);
+  assertEquals(a.dualPlan("cam")!.standby, null);
+});
