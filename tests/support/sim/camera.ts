@@ -138,7 +138,9 @@ export class SimCameraSource implements StreamSource {
     const track = this.stream.tracks[0];
     if (track) {
       const n = index - session.firstFrame;
-      const packet = new Uint8Array(12 + 5);
+      // 64 payload bytes, made from the frame's index: every session of the camera gets the same ones (a standby
+      // root aligns its own session with the root's by them), no two frames alike.
+      const packet = new Uint8Array(12 + 64);
       writeRtpHeader(packet, 0, {
         marker: true,
         payloadType: 96,
@@ -148,6 +150,9 @@ export class SimCameraSource implements StreamSource {
       });
       packet[12] = index % GOP_FRAMES === 0 ? 0x65 : 0x41; // IDR or non-IDR slice
       new DataView(packet.buffer).setUint32(13, index >>> 0);
+      for (let i = 17; i < packet.length; i++) {
+        packet[i] = (Math.imul(index + 1, 2654435761) >>> (i % 24)) & 0xff;
+      }
       this.packets++;
       track.ingestRtp(packet);
     }

@@ -127,6 +127,8 @@ export class SimCluster {
             parent: (view.parent as string | null) ?? null,
             parents: (view.parents as string[] | undefined) ?? [],
             children: view.children as string[],
+            standby: view.role !== "root" &&
+              (view.standby as { aligned?: boolean } | undefined)?.aligned === true,
           });
         }
       }

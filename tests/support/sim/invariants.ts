@@ -25,6 +25,8 @@ export interface TreeSnapshot {
   parent: string | null;
   /** With dual-path protection: the parents it subscribed to, `parent` first. */
   parents?: readonly string[];
+  /** It is the standby root and pulls the camera itself, aligned: a source of the stream as much as the root. */
+  standby?: boolean;
   children: readonly string[];
 }
 
@@ -244,8 +246,9 @@ export function checkCluster(
 }
 
 /**
- * Dual-path protection: a member's two parents lead to the root by paths (each relay's first parent, from there
- * on) that share no relay but the root, and neither passes through the member.
+ * Dual-path protection: a member's two parents lead to a source by paths (each relay's first parent, from there
+ * on) that share no relay but the root, and neither passes through the member. A source is the root, or a standby
+ * root that pulls the camera itself, aligned (the path stops there: it is fed whatever happens above it).
  */
 export function checkDisjoint(path: string, live: readonly RelaySnapshot[], root: string): string[] {
   const out: string[] = [];
@@ -259,6 +262,7 @@ export function checkDisjoint(path: string, live: readonly RelaySnapshot[], root
     ) {
       if (at === null || at === undefined || chain.includes(at) || chain.length > live.length) return null;
       chain.push(at);
+      if (byNode.get(at)?.trees.get(path)?.standby) break;
     }
     return chain;
   };

@@ -22,6 +22,7 @@ interface Spec {
   dead?: boolean;
   configured?: boolean;
   parents?: string[];
+  standby?: boolean;
 }
 
 function relay(node: string, s: Spec): RelaySnapshot {
@@ -31,6 +32,7 @@ function relay(node: string, s: Spec): RelaySnapshot {
       role: s.root ? "root" : "member",
       parent: s.parent ?? null,
       ...(s.parents ? { parents: s.parents } : {}),
+      ...(s.standby ? { standby: true } : {}),
       children: s.children ?? [],
     });
   }
@@ -197,4 +199,21 @@ Deno.test("checkDisjoint: a member's two paths may share the root only", () => {
   // A path back through the member itself.
   const loop = { ...ok, c: { parent: "e", children: ["e"] }, e: { parent: "d", parents: ["d", "c"] } };
   assertEquals(checkDisjoint("cam", Object.entries(loop).map(([n, s]) => relay(n, s)), "a").length, 1);
+});
+
+Deno.test("checkDisjoint: a path may end at an aligned standby root (it pulls the camera itself)", () => {
+  // a (root) -> b -> s (standby) -> c; e's parents c and b: c's path goes up through s to b unless s is a source.
+  const tree = {
+    a: { root: true, children: ["b"] },
+    b: { parent: "a", children: ["s", "e"] },
+    s: { parent: "b", children: ["c"], standby: true },
+    c: { parent: "s", children: ["e"] },
+    e: { parent: "c", parents: ["c", "b"] },
+  };
+  assertEquals(checkDisjoint("cam", Object.entries(tree).map(([n, s]) => relay(n, s)), "a"), []);
+  // The same tree with s not aligned (or not the standby): both of e's paths hang on b.
+  const unaligned = { ...tree, s: { parent: "b", children: ["c"] } };
+  const found = checkDisjoint("cam", Object.entries(unaligned).map(([n, s]) => relay(n, s)), "a");
+  assertEquals(found.length, 1);
+  assert(/e's two paths share b/.test(found[0]!), found[0]);
 });

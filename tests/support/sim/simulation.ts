@@ -71,6 +71,8 @@ export interface SimResult {
   gaps: MediaGap[];
   /** Most copies of one path sent to lingering members at one check (see invariants.ts). */
   lingeringCopies: number;
+  /** Checks at which an aligned standby root fed a tree (dual protection: its paths end there). */
+  standbyChecks: number;
   /** Timers set through the global setTimeout/setInterval (not injected). */
   globalTimers: number;
   /** Peer calls received per relay node and operation, and heartbeats. */
@@ -153,6 +155,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   });
   const convergeMs: Array<number | null> = [];
   let lingering = 0;
+  let standbyChecks = 0;
   const counted = () =>
     new Map(plan.relays.map((r) => {
       const c = cluster.network.countersOf(r.host);
@@ -190,6 +193,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
         const snap = cluster.snapshot();
         last = checkCluster(snap, plan.paths, { strictLinger: options.strictLinger ?? false });
         for (const p of plan.paths) lingering = Math.max(lingering, lingeringCopies(snap, p));
+        if (snap.relays.some((r) => [...r.trees.values()].some((t) => t.standby))) standbyChecks++;
         if (last.length === 0) heldSince ??= scheduler.now();
         else heldSince = null;
       }
@@ -256,6 +260,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     events: scheduler.events,
     gaps: cluster.readers.flatMap((r) => r.gaps),
     lingeringCopies: lingering,
+    standbyChecks,
     globalTimers: globals.timersSet,
     calls,
     heartbeats,
