@@ -696,6 +696,10 @@ for (const nack of [false, true]) {
       assertEquals(reports.length, 1);
       const sr = new DataView(reports[0]!.buffer, reports[0]!.byteOffset);
       assertEquals([sr.getUint32(4), sr.getUint32(16)], [0xabc, 90_000 + 3000 * 24]);
+      // The stream's state follows the camera session's now (readers are told when the camera is down).
+      session.setState("error", "camera unreachable");
+      await until(() => stream.state === "error", "the camera's error on the stream");
+      assertEquals(stream.lastError, "camera unreachable");
       await promoted.stop();
       assertEquals(session.closed, true, "the promoted source ends the camera session at its stop");
     } finally {

@@ -38,7 +38,9 @@ interface Seen {
 
 class Side {
   readonly byKey = new Map<number, Seen>();
-  readonly order: number[] = [];
+  /** The digests remembered, oldest first from `#at` (a circle: nothing shifts per packet). */
+  readonly #order = new Float64Array(WINDOW).fill(-1);
+  #at = 0;
 
   remember(key: number, seq: number, ts: number): void {
     const known = this.byKey.get(key);
@@ -46,14 +48,17 @@ class Side {
       known.ambiguous = true;
       return;
     }
+    const oldest = this.#order[this.#at]!;
+    if (oldest >= 0) this.byKey.delete(oldest);
+    this.#order[this.#at] = key;
+    this.#at = (this.#at + 1) % WINDOW;
     this.byKey.set(key, { seq, ts, ambiguous: false });
-    this.order.push(key);
-    if (this.order.length > WINDOW) this.byKey.delete(this.order.shift()!);
   }
 
   clear(): void {
     this.byKey.clear();
-    this.order.length = 0;
+    this.#order.fill(-1);
+    this.#at = 0;
   }
 }
 

@@ -65,6 +65,9 @@ export class StandbyFeed {
   #delivered = 0;
   #unaligned = 0;
   #wasAligned = false;
+  /** Told when the session's state changes (the camera's: ready, connecting, error), once this relay is the root. */
+  #onState: ((state: Stream["state"], error: string | null) => void) | null = null;
+  #lastState: Stream["state"] | null = null;
 
   /**
    * @param session the second pull (the hub's `shadowPull`), not started
@@ -111,10 +114,16 @@ export class StandbyFeed {
    * session's numbering carries on the old root's), and the session's sender reports, renamed and re-based the same
    * way, to `deliverRtcp` (the readers' lip sync goes on with the camera's clock).
    */
-  freeze(deliver: StandbyDeliver, deliverRtcp: StandbyDeliver): void {
+  freeze(
+    deliver: StandbyDeliver,
+    deliverRtcp: StandbyDeliver,
+    onState: (state: Stream["state"], error: string | null) => void,
+  ): void {
     this.#frozen = true;
     this.#deliver = deliver;
     this.#deliverRtcp = deliverRtcp;
+    this.#onState = onState;
+    this.#lastState = null;
   }
 
   /** What the feed did so far. */
@@ -144,6 +153,11 @@ export class StandbyFeed {
     const tracks = this.#session.tracks;
     for (const t of tracks) {
       if (!t.egresses.some((e) => e.id === tapId(t.index))) t.addEgress(this.#tap(t.index));
+    }
+    const state = this.#session.state;
+    if (this.#onState && state !== this.#lastState) {
+      this.#lastState = state;
+      this.#onState(state, this.#session.lastError);
     }
     const aligned = this.aligned;
     if (aligned !== this.#wasAligned) {

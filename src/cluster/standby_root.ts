@@ -32,6 +32,10 @@ export class StandbyRootSource implements StreamSource {
       (track, compound) => {
         if (!this.#stopped) this.#stream.tracks[track]?.relayRtcp(compound);
       },
+      // The stream's state is the camera session's now (readers are told when the camera is down, as for any pull).
+      (state, error) => {
+        if (!this.#stopped) this.#stream.setState(state, error ?? undefined);
+      },
     );
     stream.setState("ready");
   }
