@@ -99,3 +99,13 @@ Deno.test("StreamRouter hands NACKs to the parent side, and refuses those no chi
   assertEquals(events.slice(0, 3), ["nack 42 from 127.0.0.2", "heard", "nack 7 from 127.0.0.3"]);
   assertEquals(router.refused.unexpected_source, 1);
 });
+
+Deno.test("StreamRouter takes a parent's 'gone' notices like its media: from that stream id's parent only", () => {
+  const { router, frames, source } = setup();
+  router.route(42, source);
+  const gone = decodeMeshPacket(encodeMeshPacket("gone", 42, 0, new Uint8Array(16))) as MeshPacket;
+  router.receive(gone, addr("127.0.0.3")); // an outsider telling a member to skip what it waits for
+  assertEquals([frames, router.refused.unexpected_source], [[], 1]);
+  router.receive(gone, addr("127.0.0.2"));
+  assertEquals(frames, [42]);
+});
