@@ -176,8 +176,10 @@ export const configSchema = z.object({
     meaning:
       "`dual`: every member relay receives each stream rooted here from two parents whose paths from the " +
       "root share no relay but the root (in different zones where there are two or more) and merges them, so the " +
-      "death of one relay other than the root costs its readers nothing; needs `--fanout` 2 or more. Set it on " +
-      "the relays that root the cameras (the root plans)",
+      "death of one relay other than the root costs its readers nothing; with a configured camera the standby " +
+      "root (the relay that would be the root without it) pulls the camera too, so the root's death costs " +
+      "nothing either; needs `--fanout` 2 or more. Set it on every relay configured with the camera (the root " +
+      "plans, the standby pulls)",
   }),
   pathProtection: z.record(pathNameSchema, z.enum(["none", "dual"])).default({}).register(flagMeta, {
     name: "path-protection",
