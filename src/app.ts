@@ -267,6 +267,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     node: self.node,
     config,
     logger: logger.child("admin"),
+    viewerAccess: rtspAuth,
   });
   // The admin port (which carries the peer protocol) is up before the mesh starts, so peers can reach us.
   const admin = Deno.serve({

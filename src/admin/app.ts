@@ -30,6 +30,7 @@ import { LogThrottle } from "../log_throttle.ts";
 import { adminAuth, clientAddress } from "./auth.ts";
 import { AuthLimiter } from "./auth_limiter.ts";
 import { dashboardRoutes } from "./dashboard.ts";
+import { type ViewerAccess, viewerRoutes } from "./viewer.ts";
 import { adminHostCheck } from "./host_check.ts";
 import { jsonBodiesOnly } from "./json_only.ts";
 import { adminRoutes, BEARER_SCHEME, bearerSecurityScheme, OPENAPI_INFO, widePath } from "./openapi.ts";
@@ -65,6 +66,8 @@ export interface AdminDeps {
   config?: RelayConfig;
   /** Where admin changes (paths added or removed, sessions kicked) are logged. */
   logger?: Logger;
+  /** Who may watch in a browser (`/watch`): the RTSP server's rules. Absent: everyone. */
+  viewerAccess?: ViewerAccess;
   /**
    * Whether to mount the mesh's peer protocol under `/mesh/v1` (false on a lone relay, which has no peers).
    * @default true when `mesh` is given
@@ -341,6 +344,14 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: OPENAPI_INFO });
 
   app.route("/", dashboardRoutes(deps));
+  app.route(
+    "/",
+    viewerRoutes({
+      hub: deps.hub,
+      ...(deps.viewerAccess ? { access: deps.viewerAccess } : {}),
+      ...(log ? { logger: log.child("viewer") } : {}),
+    }),
+  );
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
   // An unexpected error is a bug, but a client that found one could repeat it: one line per route per window.
   const errorLines = new LogThrottle<null>({ windowMs: ERROR_LOG_WINDOW_MS });

@@ -1,0 +1,110 @@
+/**
+ * The page that plays a stream in a browser with Media Source Extensions (src/admin/viewer.ts): a `<video>` fed
+ * from the `/watch/v1/fmp4/{path}` WebSocket (a text message with the MIME type, the initialization segment, then
+ * a fragment per picture), kept near the live edge, its decoded frames shown beside it. No framework, no external
+ * resource: the script is inline and allowed by its hash in the page's Content-Security-Policy.
+ * @module
+ */
+import { createHash } from "node:crypto";
+
+const SCRIPT = `(() => {
+  const path = location.pathname.slice("/watch/".length);
+  const video = document.getElementById("video");
+  const status = document.getElementById("status");
+  const say = (text) => { status.textContent = text; };
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/watch/v1/fmp4/" + path);
+  ws.binaryType = "arraybuffer";
+  const media = new MediaSource();
+  video.src = URL.createObjectURL(media);
+  const queue = [];
+  let buffer = null;
+  let mime = null;
+  const stats = { fragments: 0, bytes: 0, openedAt: performance.now(), firstFrameMs: null };
+  globalThis.viewerStats = stats;
+  const pump = () => {
+    if (!buffer || buffer.updating || queue.length === 0) return;
+    try { buffer.appendBuffer(queue.shift()); } catch (err) { say("append failed: " + err.message); }
+  };
+  const live = () => {
+    const b = buffer.buffered;
+    if (b.length === 0) return;
+    const end = b.end(b.length - 1);
+    // More than a second and a half behind (a GOP burst, a stall): back to the live edge.
+    if (end - video.currentTime > 1.5) video.currentTime = Math.max(b.start(b.length - 1), end - 0.3);
+    if (!buffer.updating && video.currentTime - b.start(0) > 30) buffer.remove(b.start(0), video.currentTime - 10);
+  };
+  const open = () => {
+    if (buffer || !mime || media.readyState !== "open") return;
+    if (!MediaSource.isTypeSupported(mime)) return say("this browser cannot play " + mime);
+    buffer = media.addSourceBuffer(mime);
+    buffer.addEventListener("updateend", () => { live(); pump(); });
+    pump();
+  };
+  media.addEventListener("sourceopen", open);
+  ws.onmessage = (e) => {
+    if (typeof e.data === "string") {
+      const m = JSON.parse(e.data);
+      if (m.type === "init") {
+        mime = m.mime;
+        say(decodeURIComponent(path) + ": " + m.width + "x" + m.height + ", " + mime);
+        open();
+      }
+      return;
+    }
+    stats.fragments++;
+    stats.bytes += e.data.byteLength;
+    queue.push(e.data);
+    pump();
+  };
+  ws.onclose = (e) => say("closed" + (e.reason ? ": " + e.reason : "") + " (reload to watch again)");
+  const frames = document.getElementById("frames");
+  const tick = () => {
+    const q = video.getVideoPlaybackQuality();
+    if (q.totalVideoFrames > 0 && stats.firstFrameMs === null) stats.firstFrameMs = performance.now() - stats.openedAt;
+    frames.dataset.decoded = String(q.totalVideoFrames);
+    if (stats.firstFrameMs !== null) frames.dataset.firstFrameMs = String(Math.round(stats.firstFrameMs));
+    frames.textContent = q.totalVideoFrames + " frames decoded, " + q.droppedVideoFrames + " dropped, " +
+      Math.round(stats.bytes / 1024) + " KiB received";
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  video.play().catch(() => {});
+})();`;
+
+const STYLE = `body { font: 14px system-ui, sans-serif; margin: 1rem; background: #111; color: #ddd; }
+video { width: 100%; max-width: 960px; background: #000; display: block; }
+p { margin: .5rem 0; }`;
+
+function sha256(text: string): string {
+  return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
+}
+
+/** The player page (the same for every path: it reads its path from the URL). */
+export const VIEWER_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>msm-relay viewer</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<video id="video" data-testid="viewer-video" muted autoplay playsinline></video>
+<p id="status">connecting...</p>
+<p id="frames" data-testid="viewer-frames"></p>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+
+/** The player page's Content-Security-Policy: its own inline script and style, media from MSE, its WebSocket. */
+export const VIEWER_CSP = [
+  "default-src 'none'",
+  `script-src ${sha256(SCRIPT)}`,
+  `style-src ${sha256(STYLE)}`,
+  "media-src blob:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");

@@ -1,0 +1,139 @@
+/**
+ * One browser viewer of a stream's H.264 track over Media Source Extensions (issue 18): an egress of the track
+ * (so it gets the GOP cache's burst when it attaches: the first picture comes at once, not at the camera's next
+ * keyframe) that turns the RTP packets into pictures (h264_depacketizer.ts) and the pictures into fragmented MP4
+ * (fmp4.ts) for its sink (a WebSocket). The first message is a text one naming the MIME type and size, then the
+ * initialization segment, then a fragment per picture.
+ *
+ * A viewer that does not keep up (its sink holds more than `maxBufferedBytes`) skips pictures until the next
+ * keyframe once it has room again, counted: it never holds the relay's memory or the other readers back.
+ * Sans-I/O: packets in, messages to the sink.
+ * @module
+ */
+import type { Egress } from "../relay/egress.ts";
+import { H264Depacketizer } from "../rtp/h264_depacketizer.ts";
+import { rtpMarker, rtpPayloadEnd, rtpPayloadOffset, rtpSequence, rtpTimestamp } from "../rtp/packet.ts";
+import type { MediaDescription } from "../rtsp/sdp.ts";
+import { Fmp4Fragments, initSegment } from "./fmp4.ts";
+
+/** Where a viewer's messages go (a WebSocket). */
+export interface ViewerSink {
+  text(message: string): void;
+  binary(bytes: Uint8Array): void;
+  /** Bytes queued and not sent yet. */
+  buffered(): number;
+}
+
+/** What a viewer did so far. */
+export interface ViewerCounts {
+  /** Pictures sent. */
+  pictures: number;
+  /** Pictures skipped because the viewer did not keep up. */
+  skipped: number;
+  /** Pictures the depacketizer dropped (a lost packet, waiting for a keyframe). */
+  undecodable: number;
+  bytes: number;
+}
+
+/** The SPS and PPS of an H.264 media's `sprop-parameter-sets`, when its fmtp has them. */
+export function spropOf(media: MediaDescription): { sps: Uint8Array; pps: Uint8Array } | null {
+  const m = /sprop-parameter-sets=([^;\s]+)/i.exec(media.fmtp ?? "");
+  if (!m) return null;
+  try {
+    const sets = m[1]!.split(",").map((b64) => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0)));
+    const sps = sets.find((s) => (s[0]! & 0x1f) === 7);
+    const pps = sets.find((s) => (s[0]! & 0x1f) === 8);
+    return sps && pps ? { sps, pps } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Options of {@linkcode Fmp4Viewer}. */
+export interface Fmp4ViewerOptions {
+  /** Egress id (unique on the track). */
+  id: string;
+  sink: ViewerSink;
+  /** The track's SDP (its `sprop-parameter-sets` when present; else the first in-band SPS and PPS). */
+  media: MediaDescription;
+  /** The sink's backlog past which pictures are skipped. @default 4 MiB */
+  maxBufferedBytes?: number;
+}
+
+/** A browser viewer of one H.264 track. */
+export class Fmp4Viewer implements Egress {
+  readonly id: string;
+  readonly kind = "tcp" as const;
+  readonly counts: ViewerCounts = { pictures: 0, skipped: 0, undecodable: 0, bytes: 0 };
+  readonly #sink: ViewerSink;
+  readonly #depacketizer = new H264Depacketizer();
+  readonly #fragments = new Fmp4Fragments();
+  readonly #maxBuffered: number;
+  #sprop: { sps: Uint8Array; pps: Uint8Array } | null;
+  #initialised = false;
+  /** Behind: pictures are skipped until a keyframe. */
+  #skipping = false;
+
+  /** @param options id, sink, the track's SDP and the backlog bound */
+  constructor(options: Fmp4ViewerOptions) {
+    this.id = options.id;
+    this.#sink = options.sink;
+    this.#sprop = spropOf(options.media);
+    this.#maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+  }
+
+  sendRtp(packet: Uint8Array): boolean {
+    const start = rtpPayloadOffset(packet);
+    const end = rtpPayloadEnd(packet);
+    if (start < 0 || end <= start) return true;
+    const units = this.#depacketizer.push(
+      packet.subarray(start, end),
+      rtpSequence(packet),
+      rtpTimestamp(packet),
+      rtpMarker(packet),
+    );
+    this.counts.undecodable = this.#depacketizer.dropped;
+    for (const unit of units) {
+      if (!this.#initialised && !this.#init()) continue;
+      if (this.#sink.buffered() > this.#maxBuffered) this.#skipping = true;
+      if (this.#skipping) {
+        if (!unit.keyframe || this.#sink.buffered() > this.#maxBuffered / 2) {
+          this.counts.skipped++;
+          continue;
+        }
+        this.#skipping = false;
+      }
+      const bytes = this.#fragments.fragment(unit);
+      this.#sink.binary(bytes);
+      this.counts.pictures++;
+      this.counts.bytes += bytes.length;
+    }
+    return true;
+  }
+
+  sendRtcp(): boolean {
+    return true;
+  }
+
+  /** Sends the MIME type and the initialization segment, once the parameter sets are known. */
+  #init(): boolean {
+    const sets = this.#sprop ??
+      (this.#depacketizer.sps && this.#depacketizer.pps
+        ? { sps: this.#depacketizer.sps, pps: this.#depacketizer.pps }
+        : null);
+    if (!sets) return false;
+    const init = initSegment(sets.sps, sets.pps);
+    if (!init) {
+      // An SPS that cannot be read: try the next one that comes in band.
+      this.#sprop = null;
+      return false;
+    }
+    this.#sink.text(
+      JSON.stringify({ type: "init", mime: init.mime, width: init.width, height: init.height }),
+    );
+    this.#sink.binary(init.bytes);
+    this.counts.bytes += init.bytes.length;
+    this.#initialised = true;
+    return true;
+  }
+}
