@@ -348,6 +348,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     "/",
     viewerRoutes({
       hub: deps.hub,
+      maxViewers: config?.maxViewers ?? 64,
       ...(deps.viewerAccess ? { access: deps.viewerAccess } : {}),
       ...(log ? { logger: log.child("viewer") } : {}),
     }),

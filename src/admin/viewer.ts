@@ -5,7 +5,7 @@
  * (a camera pulled, or the mesh joined for a stream rooted on another relay), and it holds a reference while it
  * plays. Outside `/api/v1/`: the admin token is not needed to watch. The RTSP server's rules apply: its
  * `--rtsp-allow` list, and while `--user`s are configured watching is refused (401) until viewer tokens exist.
- * At most `maxViewers` play at once (503 beyond).
+ * At most `maxViewers` play at once (503 beyond; `--max-viewers`, 0 turns watching off).
  * @module
  */
 import { Hono } from "hono";
@@ -83,7 +83,10 @@ export function viewerRoutes(deps: ViewerDeps): Hono & { viewers: ViewerRegistry
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return c.json({ error: "This is a WebSocket: open it with Upgrade: websocket" }, 426);
     }
-    if (viewers.count >= max) return c.json({ error: `${max} viewers are watching already` }, 503);
+    if (max === 0) return c.json({ error: "Watching in a browser is off here (--max-viewers 0)" }, 503);
+    if (viewers.count >= max) {
+      return c.json({ error: `${max} viewers are watching already (--max-viewers)` }, 503);
+    }
     const stream = deps.hub.forReader(path);
     if (!stream) return c.json({ error: `No stream at "${path}"` }, 404);
     stream.retain();

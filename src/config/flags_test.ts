@@ -45,6 +45,7 @@ const SAMPLES: Record<string, string | boolean> = {
   "mesh-encrypt": false,
   protection: "dual",
   "path-protection": "lobby/door=none",
+  "max-viewers": "5",
   "mesh-nack": false,
   "mesh-nack-budget-ms": "150",
   "mesh-nack-max-ratio": "0.5",

@@ -170,6 +170,13 @@ export const configSchema = z.object({
     default: "encrypt",
     meaning: "authenticate mesh packets without encrypting them",
   }),
+  maxViewers: z.number().int().min(0).max(100_000).default(64).register(flagMeta, {
+    name: "max-viewers",
+    arg: "N",
+    meaning:
+      "browser viewers (`/watch/{path}`) playing at once; one more gets `503`; `0`: watching in a browser is " +
+      "off",
+  }),
   protection: z.enum(["none", "dual"]).default("none").register(flagMeta, {
     name: "protection",
     arg: "none|dual",

@@ -1,0 +1,100 @@
+/**
+ * Attacks on watching in a browser (`/watch`, issue 18), against a relay process: what an outsider can send
+ * instead of a player's WebSocket gets a clear 4xx or 503 with a reason and disturbs nothing (an RTSP reader of
+ * the demo path keeps every packet); a relay with `--user`s refuses watching (no stream leaks past RTSP's
+ * credentials), one outside `--rtsp-allow` refuses the address, and `--max-viewers` bounds the WebSockets a client
+ * can hold open (each holds a stream and a track egress).
+ * @module
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { delay } from "./support/processes.ts";
+import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
+import { startRtspReader } from "./support/rtsp_peers.ts";
+
+/** Status and error of a plain GET (with an Upgrade header when `upgrade`). */
+async function get(relay: RelayProcess, path: string, upgrade = true): Promise<[number, string]> {
+  const res = await fetch(`http://${relay.host}:${relay.adminPort}${path}`, {
+    headers: upgrade ? { Upgrade: "websocket", Connection: "Upgrade" } : {},
+  });
+  const text = await res.text();
+  try {
+    return [res.status, (JSON.parse(text) as { error?: string }).error ?? ""];
+  } catch {
+    return [res.status, text.slice(0, 80)];
+  }
+}
+
+/** Opens a viewer WebSocket; @returns it once open, or the close/error it met. */
+function viewer(relay: RelayProcess, path: string): Promise<WebSocket | string> {
+  const ws = new WebSocket(`ws://${relay.host}:${relay.adminPort}/watch/v1/fmp4/${path}`);
+  ws.binaryType = "arraybuffer";
+  return new Promise((resolve) => {
+    ws.onopen = () => resolve(ws);
+    ws.onerror = (e) => resolve(`error: ${(e as ErrorEvent).message ?? "refused"}`);
+    ws.onclose = (e) => resolve(`closed ${e.code}`);
+  });
+}
+
+Deno.test("attack: malformed and unknown viewer requests get a 4xx with a reason, an RTSP reader loses nothing", async () => {
+  await using relay = await startRelayProcess(["--max-viewers", "3"]);
+  let seqs = 0;
+  let gaps = 0;
+  let last = -1;
+  await using _reader = await startRtspReader(relay.url("demo"), {
+    transport: "tcp",
+    onRtp: (p) => {
+      const seq = (p[2]! << 8) | p[3]!;
+      if (last >= 0 && seq !== ((last + 1) & 0xffff)) gaps++;
+      last = seq;
+      seqs++;
+    },
+  });
+  const cases: [string, boolean, number, RegExp][] = [
+    ["/watch/v1/fmp4/demo", false, 426, /WebSocket/],
+    ["/watch/v1/fmp4/%ZZ", true, 400, /percent-encoding/],
+    ["/watch/v1/fmp4/a%20b%3Cscript%3E", true, 400, /path names use/],
+    ["/watch/v1/fmp4/%2E%2E%2Fetc%2Fpasswd", true, 404, /No stream/],
+    ["/watch/v1/fmp4/" + "a".repeat(5000), true, 400, /Stream path/],
+    ["/watch/v1/fmp4/no-such-path", true, 404, /No stream/],
+    ["/watch/%ZZ", false, 400, /percent-encoding/],
+  ];
+  for (const [path, upgrade, status, reason] of cases) {
+    const [got, error] = await get(relay, path, upgrade);
+    assertEquals(got, status, `${path}: ${got} ${error}`);
+    assert(reason.test(error), `${path}: "${error}"`);
+  }
+  // A client holding WebSockets open: the fourth is refused, the others play; closing one frees its place.
+  const open = await Promise.all([1, 2, 3].map(() => viewer(relay, "demo")));
+  assert(open.every((w) => typeof w !== "string"), `three viewers: ${open}`);
+  assertEquals((await get(relay, "/watch/v1/fmp4/demo"))[0], 503);
+  (open[0] as WebSocket).close();
+  await delay(500);
+  const again = await viewer(relay, "demo");
+  assert(typeof again !== "string", `a place freed: ${again}`);
+  for (const w of [...open.slice(1), again]) (w as WebSocket).close();
+  await delay(2000);
+  assert(seqs > 50, `the RTSP reader got ${seqs} packets`);
+  assertEquals(gaps, 0, "the RTSP reader's stream has no gap");
+  assert(relay.process.running, "the relay runs");
+});
+
+Deno.test("attack: with RTSP users, watching is refused; outside --rtsp-allow the address is refused", async () => {
+  {
+    await using relay = await startRelayProcess(["--user", "viewer:viewer-secret-1:read"]);
+    const [status, error] = await get(relay, "/watch/v1/fmp4/demo");
+    assertEquals(status, 401);
+    assert(/credentials/.test(error), error);
+  }
+  {
+    await using relay = await startRelayProcess(["--rtsp-allow", "10.0.0.0/8"]);
+    const [status, error] = await get(relay, "/watch/v1/fmp4/demo");
+    assertEquals(status, 403);
+    assert(/not allowed/.test(error), error);
+  }
+  {
+    await using relay = await startRelayProcess(["--max-viewers", "0"]);
+    const [status, error] = await get(relay, "/watch/v1/fmp4/demo");
+    assertEquals(status, 503);
+    assert(/off/.test(error), error);
+  }
+});
