@@ -3,13 +3,15 @@
  * relay's `/watch/{path}` page, which plays the stream with Media Source Extensions from the relay's fragmented MP4
  * WebSocket; the video element's decoded frames must rise (`getVideoPlaybackQuality().totalVideoFrames`), for the
  * demo path and for a GStreamer camera the relay pulls. Prints the time from opening the page to its first decoded
- * frame (the GOP cache's burst gives a picture at once, not at the camera's next keyframe).
+ * frame (the GOP cache's burst gives a picture at once, not at the camera's next keyframe). A viewer on relay B of a
+ * camera only relay A pulls plays through the mesh, and A still sends B one copy for B's two viewers.
  * @module
  */
-import { ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { delay, startGstCamera, withTimeout } from "./support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
+import { startRelayCluster } from "./support/mesh.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -26,7 +28,12 @@ async function decoded(page: Page): Promise<number> {
 }
 
 /** Opens `/watch/{path}` and checks the frames decoded keep rising; @returns ms to the first frame */
-async function watch(browser: Browser, relay: RelayProcess, path: string): Promise<number> {
+async function watch(
+  browser: Browser,
+  relay: RelayProcess,
+  path: string,
+  keepOpen?: Page[],
+): Promise<number> {
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
@@ -52,7 +59,8 @@ async function watch(browser: Browser, relay: RelayProcess, path: string): Promi
     assert(errors.length === 0, errors.join("\n"));
     return first;
   } finally {
-    await page.close();
+    if (keepOpen) keepOpen.push(page);
+    else await page.close();
   }
 }
 
@@ -64,6 +72,35 @@ Deno.test("a browser plays the demo path and a GStreamer camera through the rela
     await watch(browser, relay, "demo");
     await watch(browser, relay, "cam");
   } finally {
+    await browser.close();
+  }
+});
+
+Deno.test("a browser on relay B plays a camera rooted on relay A; A sends B one copy for two viewers", async () => {
+  await using camera = await startGstCamera({ fps: 25, gop: 50 });
+  await using cluster = await startRelayCluster({
+    count: 2,
+    zoneOf: () => "zone-1",
+    discovery: "static",
+    // Only A is configured with the camera: B finds it through the mesh, as for an RTSP reader.
+    argsOf: (i) => (i === 0 ? ["--path", `cam=${camera.url}`, "--pull-transport", "tcp"] : []),
+  });
+  const [a, b] = cluster.relays as [RelayProcess, RelayProcess];
+  const browser = await launch();
+  const pages: Page[] = [];
+  try {
+    await watch(browser, b, "cam", pages);
+    await watch(browser, b, "cam", pages);
+    const tree = (await a.get<{ role: string; children: string[] }>("/api/v1/tree/cam")).body;
+    console.log(`A's tree of cam: role ${tree.role}, children ${JSON.stringify(tree.children)}`);
+    assert(tree.role === "root", `A is not the root: ${JSON.stringify(tree)}`);
+    assert(
+      tree.children.length === 1 && tree.children[0] === cluster.nodeName(1),
+      `A feeds ${JSON.stringify(tree.children)}, not B alone`,
+    );
+    assertEquals(camera.totalConnections(), 1, "the camera is pulled once");
+  } finally {
+    for (const p of pages) await p.close().catch(() => {});
     await browser.close();
   }
 });
