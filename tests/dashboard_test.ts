@@ -92,6 +92,9 @@ Deno.test("dashboard in headless Chromium shows the demo stream's tree and live 
 
     const section = page.getByTestId("stream-demo");
     await section.waitFor({ state: "visible", timeout: 10_000 });
+    // Each stream card links to its player page (tests/viewer_mse_test.ts plays it).
+    const watchHref = await page.getByTestId("watch-demo").getAttribute("href");
+    assert(watchHref === "/watch/demo", `watch link ${watchHref}`);
     const tree = page.getByTestId("tree-demo");
     await tree.getByText(node, { exact: true }).waitFor({ timeout: 5_000 });
     assert((await tree.locator("li").count()) >= 1, await tree.innerHTML());

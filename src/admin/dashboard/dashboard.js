@@ -286,6 +286,15 @@
       "section",
       { class: "card stream", "aria-labelledby": id, "data-testid": "stream-" + path },
       el("h2", { id, text: path }),
+      // Plays it in this browser (Media Source Extensions from the relay's fragmented MP4), in a tab of its own.
+      el("a", {
+        class: "watch",
+        href: "/watch/" + path.split("/").map(encodeURIComponent).join("/"),
+        target: "_blank",
+        rel: "noopener",
+        "data-testid": "watch-" + path,
+        text: "Watch in the browser",
+      }),
       facts,
       el("h3", { id: id + "-tree", text: "Tree (as this relay sees it)" }),
       tree,
