@@ -78,13 +78,67 @@ Deno.test("attack: malformed and unknown viewer requests get a 4xx with a reason
   assert(relay.process.running, "the relay runs");
 });
 
-Deno.test("attack: with RTSP users, watching is refused; outside --rtsp-allow the address is refused", async () => {
-  {
-    await using relay = await startRelayProcess(["--user", "viewer:viewer-secret-1:read"]);
-    const [status, error] = await get(relay, "/watch/v1/fmp4/demo");
-    assertEquals(status, 401);
-    assert(/credentials/.test(error), error);
+/** `POST /watch/v1/token` with `body`: status and the answer. */
+async function token(
+  relay: RelayProcess,
+  body: unknown,
+  type = "application/json",
+): Promise<[number, Record<string, unknown>]> {
+  const res = await fetch(`http://${relay.host}:${relay.adminPort}/watch/v1/token`, {
+    method: "POST",
+    headers: { "Content-Type": type },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return [res.status, await res.json().catch(() => ({}))];
+}
+
+/** The first text message of a viewer WebSocket, or why it did not open. */
+async function firstMessage(relay: RelayProcess, query: string): Promise<string> {
+  const ws = new WebSocket(`ws://${relay.host}:${relay.adminPort}/watch/v1/fmp4/demo${query}`);
+  try {
+    return await new Promise((resolve) => {
+      ws.onmessage = (e) => typeof e.data === "string" && resolve(e.data);
+      ws.onerror = () => resolve("refused");
+      ws.onclose = (e) => resolve(`closed ${e.code}`);
+    });
+  } finally {
+    ws.close();
   }
+}
+
+Deno.test("attack: with RTSP users a viewer needs a one-time token of a user with the right, traded for its password", async () => {
+  await using relay = await startRelayProcess([
+    ...["--user", "viewer:viewer-secret-1:read:demo"],
+    ...["--user", "other:other-secret-1:read:cam*"],
+  ]);
+  const [status, error] = await get(relay, "/watch/v1/fmp4/demo");
+  assertEquals(status, 401);
+  assert(/viewer token/.test(error), error);
+  assertEquals((await get(relay, "/watch/v1/fmp4/demo?token=1.2.3"))[0], 401, "a made-up token");
+  // Bad requests for a token: a reason each.
+  assertEquals((await token(relay, "user=viewer", "application/x-www-form-urlencoded"))[0], 415);
+  assertEquals((await token(relay, "{not json"))[0], 400);
+  const [missing, why] = await token(relay, { path: "demo" });
+  assertEquals(missing, 400);
+  assert(/user/.test(String(why.error)), String(why.error));
+  assertEquals((await token(relay, { path: "demo", user: "viewer", password: "wrong" }))[0], 401);
+  assertEquals((await token(relay, { path: "demo", user: "other", password: "other-secret-1" }))[0], 403);
+  // The right user: one token, one WebSocket, then it is spent; a token for another path does not open this one.
+  const [ok, answer] = await token(relay, { path: "demo", user: "viewer", password: "viewer-secret-1" });
+  assertEquals(ok, 200);
+  const t = encodeURIComponent(String(answer.token));
+  const init = JSON.parse(await firstMessage(relay, `?token=${t}`));
+  assertEquals([init.type, init.mime], ["init", 'video/mp4; codecs="avc1.42c00d"']);
+  const [again, reason] = await get(relay, `/watch/v1/fmp4/demo?token=${t}`);
+  assertEquals(again, 401);
+  assert(/used already/.test(reason), reason);
+  // Guessing passwords: the client is held off after 10 wrong ones (the one above and nine more).
+  for (let i = 0; i < 9; i++) await token(relay, { path: "demo", user: "viewer", password: `guess-${i}` });
+  const [held] = await token(relay, { path: "demo", user: "viewer", password: "viewer-secret-1" });
+  assertEquals(held, 429);
+});
+
+Deno.test("attack: outside --rtsp-allow the address is refused; --max-viewers 0 turns watching off", async () => {
   {
     await using relay = await startRelayProcess(["--rtsp-allow", "10.0.0.0/8"]);
     const [status, error] = await get(relay, "/watch/v1/fmp4/demo");

@@ -49,6 +49,7 @@ async function watch(
         errors.join("; ")
       })`,
     );
+    assert(!(await page.getByTestId("viewer-login").isVisible()), "no user asked for on a relay without users");
     const first = Number(await page.getByTestId("viewer-frames").getAttribute("data-first-frame-ms"));
     const before = await decoded(page);
     await delay(3000);
@@ -101,6 +102,33 @@ Deno.test("a browser on relay B plays a camera rooted on relay A; A sends B one 
     assertEquals(camera.totalConnections(), 1, "the camera is pulled once");
   } finally {
     for (const p of pages) await p.close().catch(() => {});
+    await browser.close();
+  }
+});
+
+Deno.test("a browser on a relay with RTSP users: the page asks for the user, then plays", async () => {
+  await using relay = await startRelayProcess(["--user", "viewer:viewer-secret-1:read:demo"]);
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://${relay.host}:${relay.adminPort}/watch/demo`);
+    const form = page.getByTestId("viewer-login");
+    await form.waitFor({ state: "visible", timeout: 10_000 });
+    await page.fill("#user", "viewer");
+    await page.fill("#password", "wrong");
+    await page.click("button[type=submit]");
+    await page.getByText(/refused/).waitFor({ timeout: 10_000 });
+    await page.fill("#password", "viewer-secret-1");
+    await page.click("button[type=submit]");
+    await withTimeout(
+      (async () => {
+        while ((await decoded(page)) < 10) await delay(100);
+      })(),
+      20_000,
+      `the page decoded no 10 frames after the login (${await page.locator("#status").textContent()})`,
+    );
+    assert(!(await form.isVisible()), "the form is gone once playing");
+  } finally {
     await browser.close();
   }
 });

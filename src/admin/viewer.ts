@@ -4,7 +4,9 @@
  * (src/viewer/fmp4_viewer.ts). The viewer takes the stream as an RTSP reader would: the hub creates it on demand
  * (a camera pulled, or the mesh joined for a stream rooted on another relay), and it holds a reference while it
  * plays. Outside `/api/v1/`: the admin token is not needed to watch. The RTSP server's rules apply: its
- * `--rtsp-allow` list, and while `--user`s are configured watching is refused (401) until viewer tokens exist.
+ * `--rtsp-allow` list, and with `--user`s the user's read right on the path: the page trades the user's password
+ * for a short-lived, single-use token (`POST /watch/v1/token`, src/viewer/viewer_tokens.ts; wrong passwords are
+ * limited per client), and the WebSocket URL carries only the token.
  * At most `maxViewers` play at once (503 beyond; `--max-viewers`, 0 turns watching off).
  * @module
  */
@@ -16,12 +18,32 @@ import type { StreamHub } from "../relay/hub.ts";
 import type { Stream } from "../relay/stream.ts";
 import { Fmp4Viewer } from "../viewer/fmp4_viewer.ts";
 import { clientAddress } from "./auth.ts";
-import { VIEWER_CSP, VIEWER_PAGE } from "./viewer_page.ts";
+import { VIEWER_CSP, VIEWER_LOGIN_PAGE, VIEWER_PAGE } from "./viewer_page.ts";
+import { ViewerTokens } from "../viewer/viewer_tokens.ts";
+import { AuthLimiter, clientKey } from "./auth_limiter.ts";
+import { monotonicMs } from "../clock.ts";
+import type { AuthDecision } from "../relay/rtsp_auth.ts";
+import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
 
-/** Who may watch: the RTSP server's address list and whether it needs credentials. */
+/** `POST /watch/v1/token`: a user's password for a token to watch one path. */
+const tokenRequestSchema = z.object({
+  path: pathNameSchema,
+  user: z.string().min(1).max(256),
+  password: z.string().max(1024),
+});
+
+/** Who may watch: the RTSP server's address list, users and rights (rtsp_auth.ts's authenticator). */
 export interface ViewerAccess {
   allows(address: string): boolean;
   readonly requiresCredentials: boolean;
+  checkPassword(
+    user: string,
+    password: string,
+    path: string,
+    action: "read",
+    clientAddress: string,
+  ): AuthDecision;
 }
 
 /** What the viewer routes need. */
@@ -61,28 +83,74 @@ export function viewerRoutes(deps: ViewerDeps): Hono & { viewers: ViewerRegistry
     }
     return parsed.data;
   };
-  const refusal = (c: Context): Response | null => {
+  const tokens = new ViewerTokens();
+  const limiter = new AuthLimiter();
+  const refusal = (c: Context, path: string): Response | null => {
     const access = deps.access;
     if (access && !access.allows(clientAddress(c))) {
       return c.json({ error: `Client address ${clientAddress(c)} is not allowed (--rtsp-allow)` }, 403);
     }
     if (access?.requiresCredentials) {
-      return c.json({
-        error:
-          "This relay's streams need RTSP credentials (--user); watching in a browser is not offered yet",
-      }, 401);
+      const token = c.req.query("token");
+      if (!token) {
+        return c.json({
+          error: "This relay's streams need a user: get a viewer token (POST /watch/v1/token)",
+        }, 401);
+      }
+      const checked = tokens.check(token, path, Date.now());
+      if (!checked.ok) return c.json({ error: `Viewer token refused: ${checked.reason}` }, 401);
     }
     return null;
   };
 
+  const tokenBodyLimit = bodyLimit({
+    maxSize: 4096,
+    onError: (c) => c.json({ error: "Body too large" }, 413),
+  });
+  app.post("/watch/v1/token", tokenBodyLimit, async (c) => {
+    if (!(c.req.header("content-type") ?? "").toLowerCase().startsWith("application/json")) {
+      return c.json({ error: "Send the request as application/json" }, 415);
+    }
+    const client = clientKey(clientAddress(c));
+    const wait = limiter.blockedFor(client, monotonicMs());
+    if (wait > 0) {
+      c.header("Retry-After", String(Math.ceil(wait / 1000)));
+      return c.json({ error: "Too many wrong passwords from this address; try again later" }, 429);
+    }
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return c.json({ error: "The body is not JSON" }, 400);
+    }
+    const parsed = tokenRequestSchema.safeParse(body);
+    if (!parsed.success) {
+      return c.json(
+        { error: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") },
+        400,
+      );
+    }
+    const { path, user, password } = parsed.data;
+    const decision: AuthDecision =
+      deps.access?.checkPassword(user, password, path, "read", clientAddress(c)) ??
+        { kind: "allow", user: null };
+    if (decision.kind === "challenge") {
+      limiter.fail(client, monotonicMs());
+      return c.json({ error: decision.reason }, 401);
+    }
+    if (decision.kind === "forbidden") return c.json({ error: decision.reason }, 403);
+    return c.json({ token: tokens.issue(path, user, Date.now()), expiresInSeconds: tokens.ttlSeconds }, 200);
+  });
+
   app.get("/watch/v1/fmp4/*", async (c) => {
     const path = pathOf(c, "/watch/v1/fmp4/");
     if (typeof path !== "string") return path;
-    const refused = refusal(c);
-    if (refused) return refused;
+    // Before the token is spent: a plain GET is not a player.
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return c.json({ error: "This is a WebSocket: open it with Upgrade: websocket" }, 426);
     }
+    const refused = refusal(c, path);
+    if (refused) return refused;
     if (max === 0) return c.json({ error: "Watching in a browser is off here (--max-viewers 0)" }, 503);
     if (viewers.count >= max) {
       return c.json({ error: `${max} viewers are watching already (--max-viewers)` }, 503);
@@ -138,7 +206,7 @@ export function viewerRoutes(deps: ViewerDeps): Hono & { viewers: ViewerRegistry
     c.header("X-Content-Type-Options", "nosniff");
     c.header("Referrer-Policy", "no-referrer");
     c.header("Cache-Control", "no-cache");
-    return c.html(VIEWER_PAGE);
+    return c.html(deps.access?.requiresCredentials ? VIEWER_LOGIN_PAGE : VIEWER_PAGE);
   });
 
   return Object.assign(app, { viewers });

@@ -12,7 +12,31 @@ const SCRIPT = `(() => {
   const video = document.getElementById("video");
   const status = document.getElementById("status");
   const say = (text) => { status.textContent = text; };
-  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/watch/v1/fmp4/" + path);
+  const login = document.getElementById("login");
+  if (document.querySelector('meta[name="msm-viewer-login"]')) {
+    // This relay has users: trade the password for a one-time token (never in a URL), then play.
+    login.hidden = false;
+    say("this relay needs a user with the right to read " + decodeURIComponent(path));
+    login.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body = JSON.stringify({
+        path: decodeURIComponent(path),
+        user: document.getElementById("user").value,
+        password: document.getElementById("password").value,
+      });
+      const res = await fetch("/watch/v1/token", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+      const answer = await res.json().catch(() => ({}));
+      if (!res.ok) return say("refused: " + (answer.error || res.status));
+      login.hidden = true;
+      start(answer.token);
+    });
+    return;
+  }
+  start(null);
+
+  function start(token) {
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/watch/v1/fmp4/" + path +
+    (token ? "?token=" + encodeURIComponent(token) : ""));
   ws.binaryType = "arraybuffer";
   const media = new MediaSource();
   video.src = URL.createObjectURL(media);
@@ -69,26 +93,33 @@ const SCRIPT = `(() => {
   };
   requestAnimationFrame(tick);
   video.play().catch(() => {});
+  }
 })();`;
 
 const STYLE = `body { font: 14px system-ui, sans-serif; margin: 1rem; background: #111; color: #ddd; }
 video { width: 100%; max-width: 960px; background: #000; display: block; }
+form:not([hidden]) { margin: .5rem 0; display: flex; gap: .5rem; }
 p { margin: .5rem 0; }`;
 
 function sha256(text: string): string {
   return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
 }
 
-/** The player page (the same for every path: it reads its path from the URL). */
-export const VIEWER_PAGE = `<!doctype html>
+function page(login: boolean): string {
+  return `<!doctype html>
 <html lang="en">
 <head>
-<meta charset="utf-8">
+<meta charset="utf-8">${login ? '\n<meta name="msm-viewer-login" content="required">' : ""}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>msm-relay viewer</title>
 <style>${STYLE}</style>
 </head>
 <body>
+<form id="login" data-testid="viewer-login" hidden>
+<input id="user" name="user" autocomplete="username" placeholder="user" required>
+<input id="password" name="password" type="password" autocomplete="current-password" placeholder="password">
+<button type="submit">Watch</button>
+</form>
 <video id="video" data-testid="viewer-video" muted autoplay playsinline></video>
 <p id="status">connecting...</p>
 <p id="frames" data-testid="viewer-frames"></p>
@@ -96,6 +127,12 @@ export const VIEWER_PAGE = `<!doctype html>
 </body>
 </html>
 `;
+}
+
+/** The player page (the same for every path: it reads its path from the URL). */
+export const VIEWER_PAGE = page(false);
+/** The player page of a relay with users: it asks for one first (the same script, told by a meta element). */
+export const VIEWER_LOGIN_PAGE = page(true);
 
 /** The player page's Content-Security-Policy: its own inline script and style, media from MSE, its WebSocket. */
 export const VIEWER_CSP = [

@@ -19,6 +19,7 @@ import {
   type Challenge,
   formatChallenge,
   verifyAuthorization,
+  verifyPassword,
 } from "../rtsp/auth/mod.ts";
 import {
   checkNonce,
@@ -200,6 +201,32 @@ export class RtspAuthenticator {
       return { kind: "forbidden", reason: `User "${result.user}" may not ${action} "${path}"` };
     }
     return { kind: "allow", user: result.user };
+  }
+
+  /**
+   * Checks a user's password and right on `path` directly (a browser viewer asking for a token: the password
+   * comes in a JSON body over the admin port, not in an RTSP header), from `clientAddress`.
+   */
+  checkPassword(
+    user: string,
+    password: string,
+    path: string,
+    action: AuthAction,
+    clientAddress: string,
+  ): AuthDecision {
+    if (this.#allow.length > 0 && !this.#allow.some((m) => m(clientAddress))) {
+      return { kind: "forbidden", reason: `Client address ${clientAddress} is not allowed` };
+    }
+    if (this.#users.size === 0) return { kind: "allow", user: null };
+    if (!verifyPassword(user, password, (name) => this.#users.get(name)?.password)) {
+      return { kind: "challenge", stale: false, reason: "Wrong user or password" };
+    }
+    const known = this.#users.get(user)!;
+    const may = action === "read" ? known.read : known.publish;
+    if (!may || !known.paths(path)) {
+      return { kind: "forbidden", reason: `User "${user}" may not ${action} "${path}"` };
+    }
+    return { kind: "allow", user };
   }
 
   /**

@@ -257,3 +257,33 @@ Deno.test("RtspAuthenticator: users' globs are matched as globs, not regular exp
   assertEquals(check("site-1-2-3xlive"), "forbidden", "'.' is not a wildcard");
   assertEquals(check("site-" + "-".repeat(240) + "x"), "forbidden");
 });
+
+Deno.test("RtspAuthenticator.checkPassword: a browser viewer's user, password and right on the path", () => {
+  const auth = new RtspAuthenticator({ users: USERS, schemes: SCHEMES, allowFrom: ["10.0.0.0/8"] });
+  const [user] = USERS;
+  const path = "cams/door";
+  assertEquals(auth.checkPassword(user!.name, user!.password, path, "read", CLIENT), {
+    kind: "allow",
+    user: user!.name,
+  });
+  assertEquals(auth.checkPassword(user!.name, "wrong", path, "read", CLIENT).kind, "challenge");
+  assertEquals(auth.checkPassword("nobody", user!.password, path, "read", CLIENT).kind, "challenge");
+  assertEquals(
+    auth.checkPassword("cam", "c:pass", path, "read", CLIENT).kind,
+    "forbidden",
+    "a publisher, not a reader",
+  );
+  assertEquals(
+    auth.checkPassword(user!.name, user!.password, "lobby", "read", CLIENT).kind,
+    "forbidden",
+    "not its path",
+  );
+  assertEquals(auth.checkPassword(user!.name, user!.password, path, "read", "192.0.2.1").kind, "forbidden");
+  assertEquals(
+    new RtspAuthenticator({ users: [], schemes: SCHEMES }).checkPassword("a", "b", path, "read", CLIENT),
+    {
+      kind: "allow",
+      user: null,
+    },
+  );
+});

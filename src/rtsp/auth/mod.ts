@@ -21,4 +21,10 @@ export {
 export { type AuthSchemeName, schemeName } from "./schemes.ts";
 export { digestResponse, type DigestResponseParams, formatNonceCount } from "./digest.ts";
 export { answerChallenge, chooseChallenge, UnusableChallengesError } from "./answer.ts";
-export { type NonceStatus, verifyAuthorization, type VerifyOptions, type VerifyResult } from "./verify.ts";
+export {
+  type NonceStatus,
+  verifyAuthorization,
+  type VerifyOptions,
+  verifyPassword,
+  type VerifyResult,
+} from "./verify.ts";

@@ -52,6 +52,21 @@ export interface VerifyOptions {
 const NC = /^[0-9a-fA-F]{8}$/;
 
 /**
+ * Checks a user's clear-text password (a browser viewer's token request, which carries it in a JSON body), in
+ * constant time, unknown users taking as long as known ones.
+ * @returns true when `user` exists and `password` is its password
+ */
+export function verifyPassword(
+  user: string,
+  password: string,
+  lookupPassword: (user: string) => string | undefined,
+): boolean {
+  const known = lookupPassword(user);
+  const match = safeEqual(password, known ?? DUMMY_PASSWORD);
+  return match && known !== undefined;
+}
+
+/**
  * Server side: checks an `Authorization` header value against the user's password. The scheme is taken from
  * the parsed header, and must be one of `schemes`; a malformed header, or one holding several credentials,
  * fails. A Digest answer (MD5 or SHA-256, qop `auth` or none) must name the server's realm and the request's
