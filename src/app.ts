@@ -3,6 +3,7 @@
  * flags and calls {@linkcode startRelay}.
  * @module
  */
+import { ViewerRegistry } from "./viewer/viewer_registry.ts";
 import { createAdminApp } from "./admin/app.ts";
 import { RelayMetrics } from "./metrics/relay_metrics.ts";
 import type { RelayConfig } from "./config/schema.ts";
@@ -158,10 +159,16 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   // Late-bound: the metrics read the hub and the RTSP service, which report into the metrics.
   let hubRef: StreamHub | null = null;
   let rtspRef: RtspService | null = null;
+  // Browser viewers (/watch) count as readers and sessions.
+  const viewers = new ViewerRegistry();
   const metrics = new RelayMetrics({
     streams: () => hubRef?.streams() ?? [],
-    readersByPath: () => rtspRef?.readersByPath() ?? new Map(),
-    sessionCount: () => rtspRef?.sessions().length ?? 0,
+    readersByPath: () => {
+      const readers = new Map(rtspRef?.readersByPath() ?? []);
+      for (const [path, n] of viewers.byPath()) readers.set(path, (readers.get(path) ?? 0) + n);
+      return readers;
+    },
+    sessionCount: () => (rtspRef?.sessions().length ?? 0) + viewers.size,
     meshChildren: () => mesh.childCounts(),
     meshPeers: () => mesh.livePeers().length - 1,
     dataPlane: () => udpPlane?.stats() ?? null,
@@ -268,6 +275,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     config,
     logger: logger.child("admin"),
     viewerAccess: rtspAuth,
+    viewers,
   });
   // The admin port (which carries the peer protocol) is up before the mesh starts, so peers can reach us.
   const admin = Deno.serve({

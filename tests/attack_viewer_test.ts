@@ -66,6 +66,14 @@ Deno.test("attack: malformed and unknown viewer requests get a 4xx with a reason
   // A client holding WebSockets open: the fourth is refused, the others play; closing one frees its place.
   const open = await Promise.all([1, 2, 3].map(() => viewer(relay, "demo")));
   assert(open.every((w) => typeof w !== "string"), `three viewers: ${open}`);
+  // Viewers count as readers and sessions, and the admin can end one (a token is needed for that).
+  const sessions = (await relay.get<{ sessions: { id: string; role: string; transport: string[] }[] }>(
+    "/api/v1/sessions",
+  )).body.sessions.filter((x) => x.role === "viewer");
+  assertEquals(sessions.length, 3);
+  assertEquals(sessions[0]!.transport, ["websocket"]);
+  const readers = (await relay.get<{ readers: number }>("/api/v1/streams/demo")).body.readers;
+  assert(readers >= 4, `demo's readers: ${readers} (an RTSP reader and three viewers)`);
   assertEquals((await get(relay, "/watch/v1/fmp4/demo"))[0], 503);
   (open[0] as WebSocket).close();
   await delay(500);

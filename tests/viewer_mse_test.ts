@@ -49,7 +49,10 @@ async function watch(
         errors.join("; ")
       })`,
     );
-    assert(!(await page.getByTestId("viewer-login").isVisible()), "no user asked for on a relay without users");
+    assert(
+      !(await page.getByTestId("viewer-login").isVisible()),
+      "no user asked for on a relay without users",
+    );
     const first = Number(await page.getByTestId("viewer-frames").getAttribute("data-first-frame-ms"));
     const before = await decoded(page);
     await delay(3000);

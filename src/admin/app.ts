@@ -31,6 +31,7 @@ import { adminAuth, clientAddress } from "./auth.ts";
 import { AuthLimiter } from "./auth_limiter.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import { type ViewerAccess, viewerRoutes } from "./viewer.ts";
+import { ViewerRegistry } from "../viewer/viewer_registry.ts";
 import { adminHostCheck } from "./host_check.ts";
 import { jsonBodiesOnly } from "./json_only.ts";
 import { adminRoutes, BEARER_SCHEME, bearerSecurityScheme, OPENAPI_INFO, widePath } from "./openapi.ts";
@@ -68,6 +69,8 @@ export interface AdminDeps {
   logger?: Logger;
   /** Who may watch in a browser (`/watch`): the RTSP server's rules. Absent: everyone. */
   viewerAccess?: ViewerAccess;
+  /** The browser viewers playing (listed with the sessions, counted with the readers). @default one of its own */
+  viewers?: ViewerRegistry;
   /**
    * Whether to mount the mesh's peer protocol under `/mesh/v1` (false on a lone relay, which has no peers).
    * @default true when `mesh` is given
@@ -199,7 +202,8 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
       if (!result.success) return c.json({ error: zodMessage(result.error) }, 400);
     },
   });
-  const readersOf = () => deps.rtsp.readersByPath();
+  const viewers = deps.viewers ?? new ViewerRegistry();
+  const readersOf = () => addCounts(deps.rtsp.readersByPath(), viewers.byPath());
   const view = (s: Stream, readers: ReadonlyMap<string, number>) =>
     streamView(s, readers.get(s.path) ?? 0, deps.metrics?.receiverStats(s));
 
@@ -282,10 +286,29 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
       ),
       createdAt: new Date(s.createdAt).toISOString(),
     }));
+    for (const v of viewers.list()) {
+      sessions.push({
+        id: v.id,
+        role: "viewer",
+        path: v.path,
+        remote: v.remote,
+        state: "playing",
+        transport: ["websocket"],
+        queuedBytes: v.queuedBytes(),
+        reports: {},
+        createdAt: new Date(v.createdAt).toISOString(),
+      });
+    }
     return c.json({ sessions }, 200);
   });
   app.openapi(routes.kickSession, (c) => {
     const { id } = c.req.valid("param");
+    const viewer = viewers.list().find((v) => v.id === id);
+    if (viewer) {
+      viewers.kick(id);
+      log?.info("viewer kicked", { viewer: id, path: viewer.path, remote: viewer.remote });
+      return c.body(null, 204);
+    }
     const session = deps.rtsp.sessions().find((s) => s.id === id);
     if (!session || !deps.rtsp.kick(id)) return c.json({ error: `No session with id "${id}"` }, 404);
     log?.info("session kicked", {
@@ -348,6 +371,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     "/",
     viewerRoutes({
       hub: deps.hub,
+      registry: viewers,
       maxViewers: config?.maxViewers ?? 64,
       ...(deps.viewerAccess ? { access: deps.viewerAccess } : {}),
       ...(log ? { logger: log.child("viewer") } : {}),
@@ -371,4 +395,11 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     return c.json({ error: redactUrls(err.message) }, 500);
   });
   return app;
+}
+
+/** `a` and `b` added per key. */
+function addCounts(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map(a);
+  for (const [k, n] of b) out.set(k, (out.get(k) ?? 0) + n);
+  return out;
 }

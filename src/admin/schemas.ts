@@ -93,11 +93,15 @@ export const streamListSchema = z.object({ streams: z.array(streamSchema) }).met
 /** An RTSP session (reader or publisher). */
 export const sessionSchema = z.object({
   id: z.string(),
-  role: z.enum(["reader", "publisher"]),
+  role: z.enum(["reader", "publisher", "viewer"]).meta({
+    description: "`viewer`: a browser watching through `/watch` (its transport is `websocket`)",
+  }),
   path: z.string(),
   remote: z.string().meta({ description: "Client address" }),
   state: z.enum(["init", "ready", "playing", "recording"]),
-  transport: z.array(z.enum(["udp", "tcp"])).meta({ description: "Lower transport of each set-up track" }),
+  transport: z.array(z.enum(["udp", "tcp", "websocket"])).meta({
+    description: "Lower transport of each set-up track",
+  }),
   queuedBytes: count.meta({ description: "Bytes waiting in the session's TCP connection queue" }),
   /** The reader's latest RTCP receiver report per track index. */
   reports: z.record(

@@ -17,11 +17,13 @@ import type { Logger } from "../log.ts";
 import type { StreamHub } from "../relay/hub.ts";
 import type { Stream } from "../relay/stream.ts";
 import { Fmp4Viewer } from "../viewer/fmp4_viewer.ts";
+import { ViewerRegistry } from "../viewer/viewer_registry.ts";
 import { clientAddress } from "./auth.ts";
 import { VIEWER_CSP, VIEWER_LOGIN_PAGE, VIEWER_PAGE } from "./viewer_page.ts";
 import { ViewerTokens } from "../viewer/viewer_tokens.ts";
 import { AuthLimiter, clientKey } from "./auth_limiter.ts";
 import { monotonicMs } from "../clock.ts";
+import { contained } from "../contain.ts";
 import type { AuthDecision } from "../relay/rtsp_auth.ts";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
@@ -55,18 +57,17 @@ export interface ViewerDeps {
   maxViewers?: number;
   /** How long a viewer waits for the stream's source. @default 10 s */
   readyWaitMs?: number;
-}
-
-/** Live viewers (for metrics and the admin API later). */
-export interface ViewerRegistry {
-  readonly count: number;
+  /** Where the viewers playing are listed (sessions, metrics). @default one of its own */
+  registry?: ViewerRegistry;
 }
 
 /** The `/watch` routes. */
-export function viewerRoutes(deps: ViewerDeps): Hono & { viewers: ViewerRegistry } {
+export function viewerRoutes(deps: ViewerDeps): Hono {
   const app = new Hono();
   const max = deps.maxViewers ?? 64;
-  const viewers = { count: 0 };
+  const registry = deps.registry ?? new ViewerRegistry();
+  /** Viewers admitted (playing, or opening their WebSocket). */
+  let admitted = 0;
   let nextId = 0;
 
   /** The stream path after `prefix`, or an error answer. */
@@ -152,7 +153,7 @@ export function viewerRoutes(deps: ViewerDeps): Hono & { viewers: ViewerRegistry
     const refused = refusal(c, path);
     if (refused) return refused;
     if (max === 0) return c.json({ error: "Watching in a browser is off here (--max-viewers 0)" }, 503);
-    if (viewers.count >= max) {
+    if (admitted >= max) {
       return c.json({ error: `${max} viewers are watching already (--max-viewers)` }, 503);
     }
     const stream = deps.hub.forReader(path);
@@ -172,7 +173,17 @@ export function viewerRoutes(deps: ViewerDeps): Hono & { viewers: ViewerRegistry
       stream.release();
       return c.json({ error: `"${path}" has no H.264 video track to play in a browser` }, 415);
     }
-    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
+    // Everything that reads the request, before the upgrade: after it the request is gone, and a handler that
+    // throws then (Deno.serve gets no upgrade response back) would end the process.
+    const remote = clientAddress(c);
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(c.req.raw);
+    } catch (err) {
+      stream.release();
+      return c.json({ error: `Not a WebSocket upgrade: ${(err as Error).message}` }, 400);
+    }
+    const { socket, response } = upgraded;
     const viewer = new Fmp4Viewer({
       id: `viewer-${++nextId}`,
       media,
@@ -182,19 +193,32 @@ export function viewerRoutes(deps: ViewerDeps): Hono & { viewers: ViewerRegistry
         buffered: () => socket.bufferedAmount,
       },
     });
-    viewers.count++;
+    admitted++;
     let attached: Stream | null = null;
-    socket.onopen = () => {
-      attached = stream;
-      track.addEgress(viewer, { burst: true });
-      deps.logger?.info("viewer watching", { path, viewer: viewer.id, remote: clientAddress(c) });
-    };
-    socket.onclose = () => {
-      viewers.count--;
-      if (attached) track.removeEgress(viewer.id);
-      stream.release();
-      deps.logger?.info("viewer left", { path, viewer: viewer.id, ...viewer.counts });
-    };
+    // Socket callbacks: a bug in one must not end the process (or the other readers' streams).
+    socket.onopen = () =>
+      contained("viewer open", () => {
+        attached = stream;
+        track.addEgress(viewer, { burst: true });
+        registry.add({
+          id: viewer.id,
+          path,
+          remote,
+          createdAt: Date.now(),
+          counts: viewer.counts,
+          queuedBytes: () => socket.bufferedAmount,
+          close: () => socket.close(1000, "ended by the relay's admin"),
+        });
+        deps.logger?.info("viewer watching", { path, viewer: viewer.id, remote });
+      });
+    socket.onclose = () =>
+      contained("viewer close", () => {
+        admitted--;
+        registry.remove(viewer.id);
+        if (attached) track.removeEgress(viewer.id);
+        stream.release();
+        deps.logger?.info("viewer left", { path, viewer: viewer.id, ...viewer.counts });
+      });
     socket.onerror = () => {};
     return response;
   });
@@ -209,5 +233,5 @@ export function viewerRoutes(deps: ViewerDeps): Hono & { viewers: ViewerRegistry
     return c.html(deps.access?.requiresCredentials ? VIEWER_LOGIN_PAGE : VIEWER_PAGE);
   });
 
-  return Object.assign(app, { viewers });
+  return app;
 }

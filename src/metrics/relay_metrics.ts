@@ -144,7 +144,11 @@ export class RelayMetrics {
     "Packets the relay dropped per path and reason.",
     ["path", "reason"],
   );
-  readonly #readers = this.registry.gauge("msm_readers", "RTSP readers playing per path.", ["path"]);
+  readonly #readers = this.registry.gauge(
+    "msm_readers",
+    "Readers playing per path: RTSP readers and browser viewers (/watch).",
+    ["path"],
+  );
   readonly #sessions = this.registry.gauge(
     "msm_rtsp_sessions",
     "Open RTSP sessions (readers and publishers).",

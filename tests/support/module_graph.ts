@@ -29,7 +29,7 @@ export const ALLOWED_FOLDERS: Readonly<Record<string, readonly string[]>> = {
   metrics: ["rtp", "rtsp"],
   relay: ["rtp", "rtsp", "config", "dataplane"],
   cluster: ["relay", "rtp", "rtsp", "config", "dataplane", "metrics"],
-  viewer: ["relay", "rtp"],
+  viewer: ["relay", "rtp", "rtsp"],
   admin: ["relay", "cluster", "metrics", "config", "rtp", "rtsp", "viewer"],
 };
 
