@@ -16,7 +16,9 @@ import { pathNameSchema } from "../config/values.ts";
 import type { Logger } from "../log.ts";
 import type { StreamHub } from "../relay/hub.ts";
 import type { Stream } from "../relay/stream.ts";
-import { Fmp4Viewer } from "../viewer/fmp4_viewer.ts";
+/** The viewer's muxing (mp4box) loads with the first viewer: a relay nobody watches in a browser never loads it. */
+let fmp4Viewer: Promise<typeof import("../viewer/fmp4_viewer.ts")> | null = null;
+const loadFmp4Viewer = () => fmp4Viewer ??= import("../viewer/fmp4_viewer.ts");
 import { ViewerRegistry } from "../viewer/viewer_registry.ts";
 import { clientAddress } from "./auth.ts";
 import { VIEWER_CSP, VIEWER_LOGIN_PAGE, VIEWER_PAGE } from "./viewer_page.ts";
@@ -176,6 +178,13 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     // Everything that reads the request, before the upgrade: after it the request is gone, and a handler that
     // throws then (Deno.serve gets no upgrade response back) would end the process.
     const remote = clientAddress(c);
+    let Fmp4Viewer: Awaited<ReturnType<typeof loadFmp4Viewer>>["Fmp4Viewer"];
+    try {
+      ({ Fmp4Viewer } = await loadFmp4Viewer());
+    } catch (err) {
+      stream.release();
+      return c.json({ error: `The browser player is not available: ${(err as Error).message}` }, 503);
+    }
     let upgraded: { socket: WebSocket; response: Response };
     try {
       upgraded = Deno.upgradeWebSocket(c.req.raw);
