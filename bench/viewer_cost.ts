@@ -1,0 +1,89 @@
+/**
+ * What a browser viewer costs the relay against an RTSP reader of the same stream (issue 18): one relay with a
+ * GStreamer camera (720p, 25 fps), BENCH_VIEWER_COUNT (20) readers of one kind at a time for BENCH_VIEWER_SECONDS
+ * (30 s, after 3 s to settle): RTSP over TCP (interleaved, as a browser-side proxy would read), RTSP over UDP, and
+ * fragmented-MP4 WebSocket viewers (the `/watch` player's, without a browser: Deno WebSocket clients that read
+ * everything). One reader first for 10 s (the camera's ingest and the relay's fixed costs), then COUNT more: prints
+ * the relay's CPU per added reader and second, and per picture, over the whole window.
+ * `deno run -A bench/viewer_cost.ts` (`deno task bench:viewer-cost`).
+ * @module
+ */
+import { delay, startGstCamera } from "../tests/support/processes.ts";
+import { cpuSeconds } from "../tests/support/proc_stats.ts";
+import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
+import { startRtspReader } from "../tests/support/rtsp_peers.ts";
+
+const COUNT = Number(Deno.env.get("BENCH_VIEWER_COUNT") ?? 20);
+const SECONDS = Number(Deno.env.get("BENCH_VIEWER_SECONDS") ?? 30);
+const FPS = 25;
+
+type Kind = "rtsp/tcp" | "rtsp/udp" | "fmp4/websocket";
+
+async function readers(relay: RelayProcess, kind: Kind, count: number): Promise<{ close(): Promise<void> }> {
+  const closers: Array<() => Promise<void> | void> = [];
+  for (let i = 0; i < count; i++) {
+    if (kind === "fmp4/websocket") {
+      const ws = new WebSocket(`ws://${relay.host}:${relay.adminPort}/watch/v1/fmp4/cam`);
+      ws.binaryType = "arraybuffer";
+      await new Promise((resolve, reject) => {
+        ws.onopen = resolve;
+        ws.onerror = () => reject(new Error("viewer refused"));
+      });
+      ws.onmessage = () => {};
+      closers.push(() => ws.close());
+    } else {
+      const r = await startRtspReader(relay.url("cam"), {
+        transport: kind === "rtsp/tcp" ? "tcp" : "udp",
+        onRtp: () => {},
+      });
+      closers.push(() => r.close());
+    }
+  }
+  return { close: async () => void await Promise.all(closers.map((c) => c())) };
+}
+
+/** The relay's CPU over `seconds` (ms of CPU per second). */
+async function cpuOver(relay: RelayProcess, seconds: number): Promise<number> {
+  const cpu0 = cpuSeconds(relay.process.pid);
+  const t0 = performance.now();
+  await delay(seconds * 1000);
+  return (1000 * (cpuSeconds(relay.process.pid) - cpu0)) / ((performance.now() - t0) / 1000);
+}
+
+async function trial(kind: Kind): Promise<string> {
+  await using camera = await startGstCamera({ fps: FPS, gop: 2 * FPS, width: 1280, height: 720 });
+  await using relay = await startRelayProcess([
+    "--path",
+    `cam=${camera.url}`,
+    "--max-viewers",
+    String(COUNT + 1),
+  ]);
+  // One reader first (the camera's ingest and the relay's fixed costs), then COUNT more: the difference is theirs.
+  const one = await readers(relay, kind, 1);
+  try {
+    await delay(3000);
+    const base = await cpuOver(relay, 10);
+    const more = await readers(relay, kind, COUNT);
+    try {
+      await delay(3000);
+      const loaded = await cpuOver(relay, SECONDS);
+      const perReader = (loaded - base) / COUNT;
+      return `  ${kind.padEnd(15)} relay CPU ${base.toFixed(1)} ms/s with 1, ${loaded.toFixed(1)} with ${
+        COUNT + 1
+      }: ` +
+        `${perReader.toFixed(2)} ms/s per reader more, ${(1000 * perReader / FPS).toFixed(1)} µs per picture`;
+    } finally {
+      await more.close();
+    }
+  } finally {
+    await one.close();
+  }
+}
+
+if (import.meta.main) {
+  console.log(
+    `bench/viewer_cost.ts: ${COUNT} readers of one kind, a GStreamer camera 1280x720 at ${FPS} fps, ${SECONDS} s ` +
+      `per kind; load avg ${Deno.loadavg().join(" ")}`,
+  );
+  for (const kind of ["rtsp/tcp", "rtsp/udp", "fmp4/websocket"] as const) console.log(await trial(kind));
+}
