@@ -12,6 +12,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { delay, startGstCamera, withTimeout } from "./support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 import { startRelayCluster } from "./support/mesh.ts";
+import { startRtspReader } from "./support/rtsp_peers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -75,6 +76,32 @@ Deno.test("a browser plays the demo path and a GStreamer camera through the rela
   try {
     await watch(browser, relay, "demo");
     await watch(browser, relay, "cam");
+  } finally {
+    await browser.close();
+  }
+});
+
+Deno.test("the wall page plays every stream of the relay, a tile each", async () => {
+  await using camera = await startGstCamera({ fps: 25, gop: 50 });
+  await using relay = await startRelayProcess(["--path", `cam=${camera.url}`]);
+  // The camera's stream is live (listed) once a reader holds it.
+  await using _reader = await startRtspReader(relay.url("cam"), { transport: "tcp", onRtp: () => {} });
+  await using _demo = await startRtspReader(relay.url("demo"), { transport: "tcp", onRtp: () => {} });
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://${relay.host}:${relay.adminPort}/watch/`);
+    for (const path of ["demo", "cam"]) {
+      const frames = page.getByTestId(`tile-frames-${path}`);
+      await withTimeout(
+        (async () => {
+          while (Number(await frames.getAttribute("data-decoded").catch(() => 0) ?? 0) < 10) await delay(100);
+        })(),
+        20_000,
+        `the ${path} tile decoded no 10 frames`,
+      );
+    }
+    console.log("wall: both tiles decode");
   } finally {
     await browser.close();
   }

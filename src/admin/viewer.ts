@@ -21,7 +21,13 @@ let fmp4Viewer: Promise<typeof import("../viewer/fmp4_viewer.ts")> | null = null
 const loadFmp4Viewer = () => fmp4Viewer ??= import("../viewer/fmp4_viewer.ts");
 import { ViewerRegistry } from "../viewer/viewer_registry.ts";
 import { clientAddress } from "./auth.ts";
-import { VIEWER_CSP, VIEWER_LOGIN_PAGE, VIEWER_PAGE } from "./viewer_page.ts";
+import {
+  VIEWER_CSP,
+  VIEWER_LOGIN_PAGE,
+  VIEWER_PAGE,
+  VIEWER_WALL_LOGIN_PAGE,
+  VIEWER_WALL_PAGE,
+} from "./viewer_page.ts";
 import { ViewerTokens } from "../viewer/viewer_tokens.ts";
 import { AuthLimiter, clientKey } from "./auth_limiter.ts";
 import { monotonicMs } from "../clock.ts";
@@ -230,6 +236,15 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
       });
     socket.onerror = () => {};
     return response;
+  });
+
+  // The wall: every stream, a tile each (before the player's route, which needs a path).
+  app.get("/watch/", (c) => {
+    c.header("Content-Security-Policy", VIEWER_CSP);
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "no-referrer");
+    c.header("Cache-Control", "no-cache");
+    return c.html(deps.access?.requiresCredentials ? VIEWER_WALL_LOGIN_PAGE : VIEWER_WALL_PAGE);
   });
 
   app.get("/watch/*", (c) => {

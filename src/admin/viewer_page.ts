@@ -8,108 +8,157 @@
 import { createHash } from "node:crypto";
 
 const SCRIPT = `(() => {
-  const path = location.pathname.slice("/watch/".length);
-  const video = document.getElementById("video");
+  const wall = document.querySelector('meta[name="msm-viewer-wall"]') !== null;
+  const single = wall ? null : location.pathname.slice("/watch/".length);
   const status = document.getElementById("status");
   const say = (text) => { status.textContent = text; };
   const login = document.getElementById("login");
+  let credentials = null;
   if (document.querySelector('meta[name="msm-viewer-login"]')) {
-    // This relay has users: trade the password for a one-time token (never in a URL), then play.
+    // This relay has users: trade the password for a one-time token per stream (never in a URL), then play.
     login.hidden = false;
-    say("this relay needs a user with the right to read " + decodeURIComponent(path));
-    login.addEventListener("submit", async (e) => {
+    say("this relay needs a user with the right to read " + (single ? decodeURIComponent(single) : "its streams"));
+    login.addEventListener("submit", (e) => {
       e.preventDefault();
-      const body = JSON.stringify({
-        path: decodeURIComponent(path),
-        user: document.getElementById("user").value,
-        password: document.getElementById("password").value,
-      });
-      const res = await fetch("/watch/v1/token", { method: "POST", headers: { "Content-Type": "application/json" }, body });
-      const answer = await res.json().catch(() => ({}));
-      if (!res.ok) return say("refused: " + (answer.error || res.status));
+      credentials = { user: document.getElementById("user").value, password: document.getElementById("password").value };
       login.hidden = true;
-      start(answer.token);
+      begin();
     });
-    return;
+  } else {
+    begin();
   }
-  start(null);
 
-  function start(token) {
-  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/watch/v1/fmp4/" + path +
-    (token ? "?token=" + encodeURIComponent(token) : ""));
-  ws.binaryType = "arraybuffer";
-  const media = new MediaSource();
-  video.src = URL.createObjectURL(media);
-  const queue = [];
-  let buffer = null;
-  let mime = null;
-  const stats = { fragments: 0, bytes: 0, openedAt: performance.now(), firstFrameMs: null };
-  globalThis.viewerStats = stats;
-  const pump = () => {
-    if (!buffer || buffer.updating || queue.length === 0) return;
-    try { buffer.appendBuffer(queue.shift()); } catch (err) { say("append failed: " + err.message); }
-  };
-  const live = () => {
-    const b = buffer.buffered;
-    if (b.length === 0) return;
-    const end = b.end(b.length - 1);
-    // More than a second and a half behind (a GOP burst, a stall): back to the live edge.
-    if (end - video.currentTime > 1.5) video.currentTime = Math.max(b.start(b.length - 1), end - 0.3);
-    if (!buffer.updating && video.currentTime - b.start(0) > 30) buffer.remove(b.start(0), video.currentTime - 10);
-  };
-  const open = () => {
-    if (buffer || !mime || media.readyState !== "open") return;
-    if (!MediaSource.isTypeSupported(mime)) return say("this browser cannot play " + mime);
-    buffer = media.addSourceBuffer(mime);
-    buffer.addEventListener("updateend", () => { live(); pump(); });
-    pump();
-  };
-  media.addEventListener("sourceopen", open);
-  ws.onmessage = (e) => {
-    if (typeof e.data === "string") {
-      const m = JSON.parse(e.data);
-      if (m.type === "init") {
-        mime = m.mime;
-        say(decodeURIComponent(path) + ": " + m.width + "x" + m.height + ", " + mime);
-        open();
-      }
-      return;
+  /** A one-time token for path, or null when the relay needs none; throws with the relay's reason. */
+  async function tokenFor(path) {
+    if (!credentials) return null;
+    const body = JSON.stringify({ path: decodeURIComponent(path), ...credentials });
+    const res = await fetch("/watch/v1/token", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    const answer = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(answer.error || String(res.status));
+    return answer.token;
+  }
+
+  async function begin() {
+    if (!wall) {
+      return play(single, { video: document.getElementById("video"), status, frames: document.getElementById("frames") });
     }
-    stats.fragments++;
-    stats.bytes += e.data.byteLength;
-    queue.push(e.data);
-    pump();
-  };
-  ws.onclose = (e) => say("closed" + (e.reason ? ": " + e.reason : "") + " (reload to watch again)");
-  const frames = document.getElementById("frames");
-  const tick = () => {
-    const q = video.getVideoPlaybackQuality();
-    if (q.totalVideoFrames > 0 && stats.firstFrameMs === null) stats.firstFrameMs = performance.now() - stats.openedAt;
-    frames.dataset.decoded = String(q.totalVideoFrames);
-    if (stats.firstFrameMs !== null) frames.dataset.firstFrameMs = String(Math.round(stats.firstFrameMs));
-    frames.textContent = q.totalVideoFrames + " frames decoded, " + q.droppedVideoFrames + " dropped, " +
-      Math.round(stats.bytes / 1024) + " KiB received";
+    // The wall: every stream the relay lists, a tile each.
+    const res = await fetch("/api/v1/streams");
+    if (!res.ok) return say("the stream list is not readable here (" + res.status + ")");
+    const { streams } = await res.json();
+    const grid = document.getElementById("wall");
+    say(streams.length + " stream" + (streams.length === 1 ? "" : "s"));
+    for (const s of streams) {
+      const path = s.path.split("/").map(encodeURIComponent).join("/");
+      const tile = document.createElement("figure");
+      tile.dataset.testid = "tile-" + s.path;
+      const video = document.createElement("video");
+      video.muted = true;
+      video.autoplay = true;
+      video.playsInline = true;
+      const caption = document.createElement("figcaption");
+      const link = document.createElement("a");
+      link.href = "/watch/" + path;
+      link.textContent = s.path;
+      const tileStatus = document.createElement("span");
+      const frames = document.createElement("span");
+      frames.dataset.testid = "tile-frames-" + s.path;
+      caption.append(link, " ", tileStatus, " ", frames);
+      tile.append(video, caption);
+      grid.append(tile);
+      play(path, { video, status: tileStatus, frames });
+    }
+  }
+
+  async function play(path, tile) {
+    const { video, frames } = tile;
+    const tell = (text) => { tile.status.textContent = text; };
+    let token = null;
+    try {
+      token = await tokenFor(path);
+    } catch (err) {
+      if (!wall) login.hidden = false; // another try
+      return tell("refused: " + err.message);
+    }
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/watch/v1/fmp4/" +
+      path + (token ? "?token=" + encodeURIComponent(token) : ""));
+    ws.binaryType = "arraybuffer";
+    const media = new MediaSource();
+    video.src = URL.createObjectURL(media);
+    const queue = [];
+    let buffer = null;
+    let mime = null;
+    const stats = { fragments: 0, bytes: 0, openedAt: performance.now(), firstFrameMs: null };
+    const pump = () => {
+      if (!buffer || buffer.updating || queue.length === 0) return;
+      try { buffer.appendBuffer(queue.shift()); } catch (err) { tell("append failed: " + err.message); }
+    };
+    const live = () => {
+      const b = buffer.buffered;
+      if (b.length === 0) return;
+      const end = b.end(b.length - 1);
+      // More than a second and a half behind (a GOP burst, a stall): back to the live edge.
+      if (end - video.currentTime > 1.5) video.currentTime = Math.max(b.start(b.length - 1), end - 0.3);
+      if (!buffer.updating && video.currentTime - b.start(0) > 30) buffer.remove(b.start(0), video.currentTime - 10);
+    };
+    const open = () => {
+      if (buffer || !mime || media.readyState !== "open") return;
+      if (!MediaSource.isTypeSupported(mime)) return tell("this browser cannot play " + mime);
+      buffer = media.addSourceBuffer(mime);
+      buffer.addEventListener("updateend", () => { live(); pump(); });
+      pump();
+    };
+    media.addEventListener("sourceopen", open);
+    ws.onmessage = (e) => {
+      if (typeof e.data === "string") {
+        const m = JSON.parse(e.data);
+        if (m.type === "init") {
+          mime = m.mime;
+          tell(decodeURIComponent(path) + ": " + m.width + "x" + m.height + ", " + mime);
+          open();
+        }
+        return;
+      }
+      stats.fragments++;
+      stats.bytes += e.data.byteLength;
+      queue.push(e.data);
+      pump();
+    };
+    ws.onclose = (e) => tell("closed" + (e.reason ? ": " + e.reason : "") + " (reload to watch again)");
+    const tick = () => {
+      const q = video.getVideoPlaybackQuality();
+      if (q.totalVideoFrames > 0 && stats.firstFrameMs === null) stats.firstFrameMs = performance.now() - stats.openedAt;
+      frames.dataset.decoded = String(q.totalVideoFrames);
+      if (stats.firstFrameMs !== null) frames.dataset.firstFrameMs = String(Math.round(stats.firstFrameMs));
+      frames.textContent = q.totalVideoFrames + " frames decoded, " + q.droppedVideoFrames + " dropped, " +
+        Math.round(stats.bytes / 1024) + " KiB received";
+      requestAnimationFrame(tick);
+    };
     requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
-  video.play().catch(() => {});
+    video.play().catch(() => {});
   }
 })();`;
 
 const STYLE = `body { font: 14px system-ui, sans-serif; margin: 1rem; background: #111; color: #ddd; }
 video { width: 100%; max-width: 960px; background: #000; display: block; }
 form:not([hidden]) { margin: .5rem 0; display: flex; gap: .5rem; }
+#wall { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: .75rem; }
+#wall figure { margin: 0; }
+#wall figcaption { font-size: 12px; margin-top: .25rem; }
+a { color: #8cf; }
 p { margin: .5rem 0; }`;
 
 function sha256(text: string): string {
   return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
 }
 
-function page(login: boolean): string {
+function page(login: boolean, wall: boolean): string {
   return `<!doctype html>
 <html lang="en">
 <head>
-<meta charset="utf-8">${login ? '\n<meta name="msm-viewer-login" content="required">' : ""}
+<meta charset="utf-8">${login ? '\n<meta name="msm-viewer-login" content="required">' : ""}${
+    wall ? '\n<meta name="msm-viewer-wall" content="all">' : ""
+  }
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>msm-relay viewer</title>
 <style>${STYLE}</style>
@@ -120,9 +169,13 @@ function page(login: boolean): string {
 <input id="password" name="password" type="password" autocomplete="current-password" placeholder="password">
 <button type="submit">Watch</button>
 </form>
-<video id="video" data-testid="viewer-video" muted autoplay playsinline></video>
+${
+    wall
+      ? '<p id="status">loading the streams...</p>\n<div id="wall" data-testid="wall"></div>'
+      : `<video id="video" data-testid="viewer-video" muted autoplay playsinline></video>
 <p id="status">connecting...</p>
-<p id="frames" data-testid="viewer-frames"></p>
+<p id="frames" data-testid="viewer-frames"></p>`
+  }
 <script>${SCRIPT}</script>
 </body>
 </html>
@@ -130,9 +183,13 @@ function page(login: boolean): string {
 }
 
 /** The player page (the same for every path: it reads its path from the URL). */
-export const VIEWER_PAGE = page(false);
+export const VIEWER_PAGE = page(false, false);
 /** The player page of a relay with users: it asks for one first (the same script, told by a meta element). */
-export const VIEWER_LOGIN_PAGE = page(true);
+export const VIEWER_LOGIN_PAGE = page(true, false);
+/** The wall: every stream of the relay, a tile each (`/watch/`). */
+export const VIEWER_WALL_PAGE = page(false, true);
+/** The wall of a relay with users. */
+export const VIEWER_WALL_LOGIN_PAGE = page(true, true);
 
 /** The player page's Content-Security-Policy: its own inline script and style, media from MSE, its WebSocket. */
 export const VIEWER_CSP = [
