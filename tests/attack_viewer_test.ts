@@ -7,7 +7,7 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { delay } from "./support/processes.ts";
+import { delay, freePort } from "./support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 import { startRtspReader } from "./support/rtsp_peers.ts";
 
@@ -159,4 +159,28 @@ Deno.test("attack: outside --rtsp-allow the address is refused; --max-viewers 0 
     assertEquals(status, 503);
     assert(/off/.test(error), error);
   }
+});
+
+Deno.test("attack: viewers arriving together for a stream that is slow to start cannot pass --max-viewers", async () => {
+  // A camera nobody answers: each viewer admitted waits for it (up to --camera-wait) while holding its place.
+  const dead = `rtsp://127.0.0.1:${freePort("tcp", "127.0.0.1")}/cam`;
+  await using relay = await startRelayProcess([
+    "--path",
+    `dead=${dead}`,
+    "--max-viewers",
+    "3",
+    "--camera-wait",
+    "2",
+  ]);
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, () => get(relay, "/watch/v1/fmp4/dead")),
+  );
+  const full = answers.filter(([s, e]) => s === 503 && /watching already/.test(e)).length;
+  const waited = answers.filter(([s, e]) => s === 503 && !/watching already/.test(e));
+  assertEquals(full, 7, JSON.stringify(answers));
+  assertEquals(waited.length, 3, JSON.stringify(answers));
+  // Their places are free again: the next one waits for the camera too, it is not refused as full.
+  const [status, error] = await get(relay, "/watch/v1/fmp4/dead");
+  assertEquals(status, 503);
+  assert(!/watching already/.test(error), error);
 });

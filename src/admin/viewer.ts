@@ -164,23 +164,30 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     if (admitted >= max) {
       return c.json({ error: `${max} viewers are watching already (--max-viewers)` }, 503);
     }
+    // The place is taken now, not after the waits below: requests arriving together cannot pass the bound.
+    admitted++;
     const stream = deps.hub.forReader(path);
-    if (!stream) return c.json({ error: `No stream at "${path}"` }, 404);
+    if (!stream) {
+      admitted--;
+      return c.json({ error: `No stream at "${path}"` }, 404);
+    }
     stream.retain();
+    /** Gives the place and the stream back (the viewer never started). */
+    const refuse = (status: 400 | 415 | 503, error: string) => {
+      admitted--;
+      stream.release();
+      return c.json({ error }, status);
+    };
     try {
       await stream.whenReady(deps.readyWaitMs ?? 10_000);
     } catch (err) {
-      stream.release();
-      return c.json({ error: (err as Error).message }, 503);
+      return refuse(503, (err as Error).message);
     }
     const track = stream.tracks.find((t) =>
       stream.description?.medias[t.index]?.encoding?.toUpperCase() === "H264"
     );
     const media = track && stream.description?.medias[track.index];
-    if (!track || !media) {
-      stream.release();
-      return c.json({ error: `"${path}" has no H.264 video track to play in a browser` }, 415);
-    }
+    if (!track || !media) return refuse(415, `"${path}" has no H.264 video track to play in a browser`);
     // Everything that reads the request, before the upgrade: after it the request is gone, and a handler that
     // throws then (Deno.serve gets no upgrade response back) would end the process.
     const remote = clientAddress(c);
@@ -188,15 +195,13 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     try {
       ({ Fmp4Viewer } = await loadFmp4Viewer());
     } catch (err) {
-      stream.release();
-      return c.json({ error: `The browser player is not available: ${(err as Error).message}` }, 503);
+      return refuse(503, `The browser player is not available: ${(err as Error).message}`);
     }
     let upgraded: { socket: WebSocket; response: Response };
     try {
       upgraded = Deno.upgradeWebSocket(c.req.raw);
     } catch (err) {
-      stream.release();
-      return c.json({ error: `Not a WebSocket upgrade: ${(err as Error).message}` }, 400);
+      return refuse(400, `Not a WebSocket upgrade: ${(err as Error).message}`);
     }
     const { socket, response } = upgraded;
     const viewer = new Fmp4Viewer({
@@ -208,7 +213,6 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
         buffered: () => socket.bufferedAmount,
       },
     });
-    admitted++;
     let attached: Stream | null = null;
     // Socket callbacks: a bug in one must not end the process (or the other readers' streams).
     socket.onopen = () =>
