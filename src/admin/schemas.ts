@@ -165,7 +165,18 @@ export const treeSchema = z.looseObject({
   plan: z.record(z.string(), z.string()).optional().meta({
     description: "At the root: every tree node but the root -> its parent",
   }),
-  members: z.array(z.object({ node: z.string(), readers: count })).optional(),
+  members: z.array(z.object({
+    node: z.string(),
+    readers: count,
+    hop: z.object({
+      lost: z.number().min(0).max(1).meta({
+        description: "Share of packets that never arrived on the hop into it",
+      }),
+      jitterMs: z.number().min(0).meta({ description: "RFC 3550 interarrival jitter on that hop, ms" }),
+    }).optional().meta({
+      description: "The hop into the member as it measures it (its last join or renewal)",
+    }),
+  })).optional(),
   planParents: z.record(z.string(), z.array(z.string()).max(2)).optional().meta({
     description:
       "At the root, with dual-path protection: every tree node but the root -> its parents, first first",

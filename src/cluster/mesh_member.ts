@@ -13,7 +13,7 @@ import type { ChildTable } from "./child_table.ts";
 import type { FailureDetector } from "./failure_detector.ts";
 import { fromHex, incarnationBytes, toHex } from "./mesh_incarnation.ts";
 import type { MeshPeerClient } from "./mesh_peer_client.ts";
-import type { JoinResponse, PeerRef, RenewItem, RenewResult, SelfRef } from "./mesh_protocol.ts";
+import type { HopFigures, JoinResponse, PeerRef, RenewItem, RenewResult, SelfRef } from "./mesh_protocol.ts";
 import type { MeshOpener, MeshSealer } from "./mesh_seal.ts";
 import { MeshSource, type MeshSourceHost } from "./mesh_source.ts";
 import type { PeerTrust } from "./peer_trust.ts";
@@ -161,10 +161,19 @@ export class MeshMember implements MeshSourceHost {
     readers: number,
     suspects: string[],
     standby = false,
+    hop?: HopFigures,
   ): Promise<JoinResponse> {
     // A relay that hears nothing blames no one: its own port is the likelier fault.
     const deaf = this.deaf();
-    const body = { path, from: this.self, readers, suspects: deaf ? [] : suspects, deaf, standby };
+    const body = {
+      path,
+      from: this.self,
+      readers,
+      suspects: deaf ? [] : suspects,
+      deaf,
+      standby,
+      ...(hop ? { hop } : {}),
+    };
     return await this.#opts.client.join(root, body, this.#opts.rootReadyMs + 2000);
   }
 

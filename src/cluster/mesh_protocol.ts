@@ -49,6 +49,15 @@ const epochSchema = z.string().min(1).max(300);
 export const selfRefSchema = peerRefSchema.extend({ incarnation });
 export type SelfRef = z.infer<typeof selfRefSchema>;
 
+/** What a member measures on the hop into it (its first track, since its numbering began), for the root's view. */
+export const hopFiguresSchema = z.object({
+  /** Share of the packets that never arrived, 0..1. */
+  lost: z.number().min(0).max(1),
+  /** RFC 3550 interarrival jitter, ms. */
+  jitterMs: z.number().min(0).max(1e6),
+});
+export type HopFigures = z.infer<typeof hopFiguresSchema>;
+
 export const joinRequestSchema = z.object({
   path,
   from: selfRefSchema,
@@ -63,6 +72,8 @@ export const joinRequestSchema = z.object({
    * tree with it (only then; dual_planner.ts).
    */
   standby: z.boolean().default(false),
+  /** The hop into the sender as it measures it (the root's tree view shows it). */
+  hop: hopFiguresSchema.optional(),
 });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
@@ -96,6 +107,8 @@ export const renewItemSchema = z.object({
   epoch: epochSchema,
   /** As in a join: the sender is the standby root, aligned. */
   standby: z.boolean().optional(),
+  /** As in a join: the hop into the sender. */
+  hop: hopFiguresSchema.optional(),
 });
 export type RenewItem = z.infer<typeof renewItemSchema>;
 

@@ -120,7 +120,7 @@ export class MeshRoot {
       stream.retain();
       this.authority.open(req.path, stream, this.#epoch(stream));
     }
-    this.authority.admit(req.path, req.from, req.readers, now, req.standby);
+    this.authority.admit(req.path, req.from, req.readers, now, req.standby, req.hop);
     const stream = this.authority.handle(req.path)!;
     try {
       await stream.whenReady(this.#opts.rootReadyMs);
@@ -131,7 +131,7 @@ export class MeshRoot {
     if (this.authority.handle(req.path) !== stream) {
       throw new PeerError(503, `The tree of "${req.path}" closed while its stream got ready; join again`);
     }
-    this.authority.admit(req.path, req.from, req.readers, this.#host.now(), req.standby);
+    this.authority.admit(req.path, req.from, req.readers, this.#host.now(), req.standby, req.hop);
     const place = this.authority.assign(req.path, from, this.#host.planView())!;
     return {
       root: this.#host.self.node,
@@ -172,6 +172,7 @@ export class MeshRoot {
         now,
         view,
         item.standby ?? false,
+        item.hop,
       );
       paths[item.path] = "status" in r ? r : { ...r, epoch: item.epoch };
     }
@@ -233,7 +234,11 @@ export class MeshRoot {
       ...standby,
       plan: Object.fromEntries([...plan.parent.entries()].sort()),
       ...(dual ? { planParents: Object.fromEntries([...dual.parents.entries()].sort()) } : {}),
-      members: this.authority.members(path).map((m) => ({ node: m.ref.node, readers: m.readers })),
+      members: this.authority.members(path).map((m) => ({
+        node: m.ref.node,
+        readers: m.readers,
+        ...(m.hop ? { hop: m.hop } : {}),
+      })),
     };
   }
 

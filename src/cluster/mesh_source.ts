@@ -19,7 +19,7 @@ import type { StandbyFeed, StandbyFeedInfo } from "./standby_feed.ts";
 import { StandbyRootSource } from "./standby_root.ts";
 import { parseSdp } from "../rtsp/sdp.ts";
 import type { MeshPacket } from "./mesh_frame.ts";
-import type { JoinResponse, PeerRef } from "./mesh_protocol.ts";
+import type { HopFigures, JoinResponse, PeerRef } from "./mesh_protocol.ts";
 import type { MeshSourceHost, MeshSourceTiming } from "./mesh_source_host.ts";
 import { EpochFilter } from "./epoch_filter.ts";
 import { NackRequester } from "./nack_requester.ts";
@@ -305,6 +305,14 @@ export class MeshSource implements StreamSource {
     } else if (packet.type === "rtcp" && this.#filter.take(from.epoch, this.#epoch, packet.track, null, 0)) {
       track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }
+  }
+
+  /** The hop into this relay as its first track measures it (since its numbering began), for the root's view. */
+  #hopFigures(): { hop?: HopFigures } {
+    const s = this.stream.tracks[0]?.receiverStats.snapshot();
+    if (!s?.valid || s.expected <= 0) return {};
+    const lost = Math.min(1, Math.max(0, s.missing / s.expected));
+    return { hop: { lost, jitterMs: Math.min(1e6, s.jitterSeconds * 1000) } };
   }
 
   /** Takes one RTP packet the duplicate filter let through: in order behind repairs when they are on. */
@@ -633,6 +641,7 @@ export class MeshSource implements StreamSource {
       readers: this.#host.readersOf(this.stream),
       epoch,
       ...(this.#standby?.aligned ? { standby: true } : {}),
+      ...this.#hopFigures(),
     };
     try {
       const r = await this.#host.renew(root, item, ac.signal);
@@ -658,6 +667,7 @@ export class MeshSource implements StreamSource {
         this.#host.readersOf(this.stream),
         this.#suspects,
         this.#standby?.aligned ?? false,
+        this.#hopFigures().hop,
       );
     } catch (err) {
       // Tell the next root we try that this one did not answer (it may be the dead root of a hashed camera).

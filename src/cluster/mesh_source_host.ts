@@ -5,7 +5,7 @@
  */
 import type { Timers } from "../clock.ts";
 import type { Stream } from "../relay/stream.ts";
-import type { JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
+import type { HopFigures, JoinResponse, PeerRef, RenewItem, RenewResult } from "./mesh_protocol.ts";
 import type { MeshSource } from "./mesh_source.ts";
 import type { NackSettings } from "./mesh_options.ts";
 import type { StandbyDeliver, StandbyFeed } from "./standby_feed.ts";
@@ -15,13 +15,17 @@ export interface MeshSourceHost {
   readonly self: PeerRef;
   /** The root of `path`, or a reason there is none now. */
   findRoot(path: string): Promise<{ root: PeerRef } | { missing: string; status: 404 | 503 }>;
-  /** @param standby this relay pulls the camera as the standby root, aligned (the root may plan with it) */
+  /**
+   * @param standby this relay pulls the camera as the standby root, aligned (the root may plan with it)
+   * @param hop the hop into this relay as it measures it (for the root's view of the tree)
+   */
   join(
     root: PeerRef,
     path: string,
     readers: number,
     suspects: string[],
     standby?: boolean,
+    hop?: HopFigures,
   ): Promise<JoinResponse>;
   /**
    * Renews the join of `item.path` with `root` in the root's next batched call (at most a lease away).

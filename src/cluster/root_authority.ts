@@ -10,7 +10,7 @@
  */
 import { type PlanMember, planTree, type TreePlan } from "./planner.ts";
 import { type DualPlan, firstParents, planDual } from "./dual_planner.ts";
-import type { PeerRef } from "./mesh_protocol.ts";
+import type { HopFigures, PeerRef } from "./mesh_protocol.ts";
 
 /** What the root knows of the cluster when it plans. */
 export interface PlanView {
@@ -49,6 +49,8 @@ export interface TreeMember {
   readers: number;
   /** It pulls the camera itself as the standby root, aligned with this root's numbering (it said so). */
   standby: boolean;
+  /** The hop into it as it measures it (it said so last), or undefined. */
+  hop?: HopFigures;
   /** When its lease runs out (monotonic ms). */
   expires: number;
 }
@@ -168,7 +170,14 @@ export class RootAuthority<S> {
    * Records a join of `ref` to the open tree of `path` with `readers` local readers; its lease runs from `now`.
    * @returns false when `path` has no tree here
    */
-  admit(path: string, ref: PeerRef, readers: number, now: number, standby = false): boolean {
+  admit(
+    path: string,
+    ref: PeerRef,
+    readers: number,
+    now: number,
+    standby = false,
+    hop?: HopFigures,
+  ): boolean {
     const tree = this.#trees.get(path);
     if (!tree) return false;
     const before = tree.members.get(ref.node);
@@ -178,7 +187,13 @@ export class RootAuthority<S> {
     ) {
       tree.plannedFor = null;
     }
-    tree.members.set(ref.node, { ref, readers, standby, expires: now + 4 * this.#opts.leaseMs });
+    tree.members.set(ref.node, {
+      ref,
+      readers,
+      standby,
+      expires: now + 4 * this.#opts.leaseMs,
+      ...(hop ? { hop } : {}),
+    });
     return true;
   }
 
@@ -211,6 +226,7 @@ export class RootAuthority<S> {
     now: number,
     view: PlanView,
     standby = false,
+    hop?: HopFigures,
   ): Assignment | RenewRefusal {
     const tree = this.#trees.get(path);
     if (!tree) return { status: 404, error: `"${path}" has no tree here: join again` };
@@ -219,7 +235,7 @@ export class RootAuthority<S> {
     if (epoch !== tree.epoch) {
       return { status: 409, error: `"${path}" runs in epoch ${tree.epoch} here, not ${epoch}: join again` };
     }
-    this.admit(path, member.ref, readers, now, standby);
+    this.admit(path, member.ref, readers, now, standby, hop);
     return this.assign(path, node, view)!;
   }
 

@@ -98,6 +98,114 @@
     return li;
   }
 
+  // ---- The whole tree as a graph (at the root, which knows the plan) -----------------------------------------
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+  /** A hop is drawn in the alarm colour over these: 1 % of packets lost, or 30 ms of jitter. */
+  const HOP_LOSS_ALARM = 0.01;
+  const HOP_JITTER_ALARM_MS = 30;
+  function treeGraph(path, tv) {
+    const root = tv.root || tv.node || selfNode;
+    const plan = tv.plan || {};
+    const second = tv.planParents || {};
+    const members = new Map((tv.members || []).map((m) => [m.node, m]));
+    const nodes = [root, ...Object.keys(plan).sort()];
+    const depth = new Map([[root, 0]]);
+    const depthOf = (n, seen = 0) => {
+      if (depth.has(n)) return depth.get(n);
+      const d = seen > nodes.length ? 1 : depthOf(plan[n], seen + 1) + 1;
+      depth.set(n, d);
+      return d;
+    };
+    for (const n of nodes) depthOf(n);
+    // Relays grouped by zone (one band each), columns by depth.
+    const zoneOf = (n) => (peers.get(n) && peers.get(n).zone) || "";
+    const zones = [...new Set(nodes.map(zoneOf))].sort();
+    const rows = new Map();
+    const place = new Map();
+    for (const n of nodes.slice().sort((a, b) => depth.get(a) - depth.get(b) || a.localeCompare(b))) {
+      const key = zoneOf(n) + "|" + depth.get(n);
+      const i = rows.get(key) || 0;
+      rows.set(key, i + 1);
+      place.set(n, { col: depth.get(n), zone: zones.indexOf(zoneOf(n)), row: i });
+    }
+    const bandRows = zones.map((z) =>
+      Math.max(1, ...nodes.filter((n) => zoneOf(n) === z).map((n) => place.get(n).row + 1))
+    );
+    const bandTop = bandRows.map((_, i) => bandRows.slice(0, i).reduce((a, b) => a + b, 0));
+    const W = 190, H = 64, PAD = 20;
+    const cols = Math.max(...nodes.map((n) => place.get(n).col)) + 1;
+    const width = PAD * 2 + cols * W,
+      height = PAD * 2 + bandRows.reduce((a, b) => a + b, 0) * H + zones.length * 12;
+    const at = (n) => {
+      const p = place.get(n);
+      return { x: PAD + p.col * W + 40, y: PAD + (bandTop[p.zone] + p.row) * H + p.zone * 12 + 28 };
+    };
+    const g = svg("svg", {
+      viewBox: "0 0 " + width + " " + height,
+      width,
+      height,
+      role: "img",
+      "data-testid": "tree-graph-" + path,
+      "aria-label": "The tree of " + path + " across the cluster: " + nodes.length + " relays",
+    });
+    zones.forEach((z, i) => {
+      if (!z) return;
+      const y = PAD + bandTop[i] * H + i * 12;
+      g.append(svg("text", { x: 4, y: y + 8, class: "zone" }, "zone " + z));
+    });
+    const edge = (child, parent, dashed) => {
+      const a = at(parent), b = at(child);
+      const hop = members.get(child) && members.get(child).hop;
+      const alarm = hop && (hop.lost > HOP_LOSS_ALARM || hop.jitterMs > HOP_JITTER_ALARM_MS);
+      const line = svg("line", {
+        x1: a.x + 12,
+        y1: a.y,
+        x2: b.x - 12,
+        y2: b.y,
+        class: "edge" + (dashed ? " second" : "") + (alarm ? " alarm" : ""),
+        "data-testid": "edge-" + parent + "-" + child,
+      });
+      g.append(line);
+      if (hop && !dashed) {
+        g.append(
+          svg("text", {
+            x: (a.x + b.x) / 2,
+            y: (a.y + b.y) / 2 - 4,
+            class: "hop" + (alarm ? " alarm" : ""),
+            "data-testid": "hop-" + child,
+          }, (100 * hop.lost).toFixed(2) + " % lost, " + hop.jitterMs.toFixed(1) + " ms"),
+        );
+      }
+    };
+    for (const n of nodes.slice(1)) {
+      if (plan[n]) edge(n, plan[n], false);
+      const both = second[n];
+      if (both && both.length > 1) edge(n, both[1], true);
+    }
+    for (const n of nodes) {
+      const { x, y } = at(n);
+      const m = members.get(n);
+      const label = n + (m ? " (" + m.readers + " reader" + (m.readers === 1 ? "" : "s") + ")" : " (root)");
+      const p = peers.get(n);
+      const body = svg(
+        "g",
+        { class: "node" + (n === root ? " root" : ""), "data-testid": "node-" + n },
+        svg("circle", { cx: x, cy: y, r: 10 }),
+        svg("text", { x: x + 14, y: y + 4 }, label),
+      );
+      g.append(p && !p.self ? svg("a", { href: peerUrl(p) }, body) : body);
+    }
+    return g;
+  }
+
   // ---- The tree as this relay sees it -----------------------------------------------------------------
   function treeList(stream, tv) {
     const root = el("ul");
@@ -110,6 +218,10 @@
         root.append(li);
       }
       return root;
+    }
+    if (tv.role === "root" && tv.plan && Object.keys(tv.plan).length > 0) {
+      // The whole tree drawn: where jitter and loss enter, hop by hop.
+      root.append(el("li", { class: "graph" }, treeGraph(stream.path, tv)));
     }
     if (tv.role === "root") {
       const readers = new Map((tv.members || []).map((m) => [m.node, m.readers]));
