@@ -6,10 +6,13 @@
  * @module
  */
 import { ok as assert } from "node:assert/strict";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { startRelayCluster } from "./support/mesh.ts";
-import { delay, startGstCamera, withTimeout } from "./support/processes.ts";
+import { delay, REPO_ROOT, startGstCamera, withTimeout } from "./support/processes.ts";
 import { startRtspReader } from "./support/rtsp_peers.ts";
+
+const OUTPUT = join(REPO_ROOT, "tests", "output");
 
 Deno.test("the root's dashboard draws the stream's whole tree, each hop with its loss and jitter", async () => {
   await using camera = await startGstCamera({ fps: 25, gop: 25 });
@@ -63,6 +66,8 @@ Deno.test("the root's dashboard draws the stream's whole tree, each hop with its
     const links = await graph.locator("a").evaluateAll((as) => as.map((x) => x.getAttribute("href")));
     assert(links.includes(`http://${b!.host}:${b!.adminPort}/`), `links ${JSON.stringify(links)}`);
     assert(errors.length === 0, errors.join("\n"));
+    await Deno.mkdir(OUTPUT, { recursive: true });
+    await graph.screenshot({ path: join(OUTPUT, "dashboard-tree-graph.png") });
   } finally {
     await browser.close();
   }

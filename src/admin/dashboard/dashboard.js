@@ -159,7 +159,7 @@
     zones.forEach((z, i) => {
       if (!z) return;
       const y = PAD + bandTop[i] * H + i * 12;
-      g.append(svg("text", { x: 4, y: y + 8, class: "zone" }, "zone " + z));
+      g.append(svg("text", { x: 4, y: y + 8, class: "zone" }, z));
     });
     const edge = (child, parent, dashed) => {
       const a = at(parent), b = at(child);
@@ -199,7 +199,7 @@
         "g",
         { class: "node" + (n === root ? " root" : ""), "data-testid": "node-" + n },
         svg("circle", { cx: x, cy: y, r: 10 }),
-        svg("text", { x: x + 14, y: y + 4 }, label),
+        svg("text", { x: x - 12, y: y + 24 }, label), // under the node: the edges run level with it
       );
       g.append(p && !p.self ? svg("a", { href: peerUrl(p) }, body) : body);
     }
