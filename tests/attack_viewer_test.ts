@@ -7,9 +7,10 @@
  * @module
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { delay, freePort } from "./support/processes.ts";
+import { delay, freePort, withTimeout } from "./support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
-import { startRtspReader } from "./support/rtsp_peers.ts";
+import { startRtspPublisher, startRtspReader } from "./support/rtsp_peers.ts";
+import { NUMBERED_SDP, numberedPacket } from "./support/numbered_stream.ts";
 
 /** Status and error of a plain GET (with an Upgrade header when `upgrade`). */
 async function get(relay: RelayProcess, path: string, upgrade = true): Promise<[number, string]> {
@@ -183,4 +184,23 @@ Deno.test("attack: viewers arriving together for a stream that is slow to start 
   const [status, error] = await get(relay, "/watch/v1/fmp4/dead");
   assertEquals(status, 503);
   assert(!/watching already/.test(error), error);
+});
+
+Deno.test("a viewer of a stream described again with other tracks is told to play again (1012), not left starving", async () => {
+  await using relay = await startRelayProcess();
+  const first = await startRtspPublisher(relay.url("live"), NUMBERED_SDP, { transport: "tcp" });
+  for (let i = 1; i <= 5; i++) await first.send(numberedPacket(i));
+  const ws = new WebSocket(`ws://${relay.host}:${relay.adminPort}/watch/v1/fmp4/live`);
+  const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error("the viewer was refused"));
+  });
+  await first.close();
+  // The next publisher's track has another clock rate: the stream's tracks are rebuilt.
+  const OTHER = NUMBERED_SDP.replace("H264/90000", "H264/45000");
+  await using _second = await startRtspPublisher(relay.url("live"), OTHER, { transport: "tcp" });
+  const event = await withTimeout(closed, 10_000, "the viewer was never told");
+  assertEquals(event.code, 1012);
+  assert(/play again/.test(event.reason), event.reason);
 });

@@ -214,11 +214,19 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
       },
     });
     let attached: Stream | null = null;
+    let watch: ReturnType<typeof setInterval> | undefined;
     // Socket callbacks: a bug in one must not end the process (or the other readers' streams).
     socket.onopen = () =>
       contained("viewer open", () => {
         attached = stream;
         track.addEgress(viewer, { burst: true });
+        // A stream described again with other tracks (a camera that changed) leaves this egress on a track that
+        // gets nothing: the page is told to play again, and gets the new track.
+        watch = setInterval(() => {
+          if (stream.closed || !stream.tracks.includes(track)) {
+            socket.close(1012, "the stream changed; play again");
+          }
+        }, 2000);
         registry.add({
           id: viewer.id,
           path,
@@ -233,6 +241,7 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     socket.onclose = () =>
       contained("viewer close", () => {
         admitted--;
+        clearInterval(watch);
         registry.remove(viewer.id);
         if (attached) track.removeEgress(viewer.id);
         stream.release();

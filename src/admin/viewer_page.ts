@@ -70,7 +70,7 @@ const SCRIPT = `(() => {
     }
   }
 
-  async function play(path, tile) {
+  async function play(path, tile, attempt = 0) {
     const { video, frames } = tile;
     const tell = (text) => { tile.status.textContent = text; };
     let token = null;
@@ -88,7 +88,8 @@ const SCRIPT = `(() => {
     const queue = [];
     let buffer = null;
     let mime = null;
-    const stats = { fragments: 0, bytes: 0, openedAt: performance.now(), firstFrameMs: null };
+    const stats = tile.stats || { fragments: 0, bytes: 0, openedAt: performance.now(), firstFrameMs: null };
+    tile.stats = stats;
     const pump = () => {
       if (!buffer || buffer.updating || queue.length === 0) return;
       try { buffer.appendBuffer(queue.shift()); } catch (err) { tell("append failed: " + err.message); }
@@ -121,11 +122,20 @@ const SCRIPT = `(() => {
       }
       stats.fragments++;
       stats.bytes += e.data.byteLength;
+      attempt = 0;
       queue.push(e.data);
       pump();
     };
-    ws.onclose = (e) => tell("closed" + (e.reason ? ": " + e.reason : "") + " (reload to watch again)");
+    // The relay restarted, the stream changed or the network dropped: play again, waiting longer each time.
+    ws.onclose = (e) => {
+      const wait = Math.min(5000, 500 * 2 ** attempt);
+      tell("closed" + (e.reason ? ": " + e.reason : "") + "; again in " + (wait / 1000).toFixed(1) + " s");
+      setTimeout(() => play(path, tile, attempt + 1), wait);
+    };
+    if (tile.ticking) return;
+    tile.ticking = true;
     const tick = () => {
+      const stats = tile.stats;
       const q = video.getVideoPlaybackQuality();
       if (q.totalVideoFrames > 0 && stats.firstFrameMs === null) stats.firstFrameMs = performance.now() - stats.openedAt;
       frames.dataset.decoded = String(q.totalVideoFrames);
