@@ -117,6 +117,9 @@ function check(cond: boolean, message: () => string): asserts cond {
   if (!cond) throw new FuzzInvariantError(message());
 }
 
+import { Fmp4Viewer } from "../../src/viewer/fmp4_viewer.ts";
+import type { MediaDescription } from "../../src/rtsp/sdp.ts";
+
 const enc = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder();
@@ -624,6 +627,76 @@ const GOP_BYTES = 64 * 1024;
  * and only valid RTCP compounds are sent, the GOP cache stays within its bound, the receiver statistics and the
  * report block stay finite and in range, and the block marshals.
  */
+/**
+ * A browser viewer of one H.264 track (src/viewer/fmp4_viewer.ts), state kept across inputs: each input one RTP
+ * packet. What it sends must be a text init message naming an `avc1` MIME type, the initialization segment
+ * (`ftyp` first), then whole `moof` + `mdat` pairs whose sizes add up to the message.
+ */
+export function viewerTarget(): FuzzTarget & { fragments(): number } {
+  let viewer: Fmp4Viewer;
+  let state: "init" | "segment" | "fragments";
+  let fragments = 0;
+  const sink = {
+    text(message: string) {
+      check(state === "init", () => `a text message after the init: ${message}`);
+      const m = JSON.parse(message) as { type?: string; mime?: string; width?: number; height?: number };
+      check(
+        m.type === "init" && /^video\/mp4; codecs="avc1\.[0-9a-f]{6}"$/.test(m.mime ?? "") &&
+          (m.width ?? 0) > 0 && (m.height ?? 0) > 0,
+        () => `init message ${message}`,
+      );
+      state = "segment";
+    },
+    binary(bytes: Uint8Array) {
+      const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const type = (at: number) => latin1.decode(bytes.subarray(at + 4, at + 8));
+      if (state === "segment") {
+        check(type(0) === "ftyp", () => `init segment starts with ${type(0)}`);
+        state = "fragments";
+        return;
+      }
+      check(state === "fragments", () => "a fragment before the init segment");
+      const moof = v.getUint32(0);
+      check(type(0) === "moof" && type(moof) === "mdat", () => `fragment boxes ${type(0)}, ${type(moof)}`);
+      check(
+        moof + v.getUint32(moof) === bytes.length,
+        () => `boxes ${moof} + ${v.getUint32(moof)} of ${bytes.length}`,
+      );
+      fragments++;
+    },
+    buffered: () => 0,
+  };
+  const media = {
+    type: "video",
+    control: undefined,
+    payloadType: 96,
+    encoding: "H264",
+    clockRate: 90000,
+    fmtp: undefined,
+    raw: {} as MediaDescription["raw"],
+  };
+  const reset = () => {
+    viewer = new Fmp4Viewer({ id: "fuzz", sink, media });
+    state = "init";
+  };
+  reset();
+  return {
+    name: "h264-viewer",
+    what:
+      "RTP packets into a browser viewer (depacketizer, SPS reader, fMP4): whole boxes only, never a throw",
+    corpus: rtpCorpus(),
+    mutateOptions: { specials: BINARY_SPECIAL_BYTES, maxGlued: 1, maxMutations: 3 },
+    arbitrary: rtpArbitrary,
+    maxHeldBytes: 0,
+    reset,
+    run(input) {
+      viewer.sendRtp(input);
+      return isRtpPacket(input) ? ACCEPTED : REFUSED;
+    },
+    fragments: () => fragments,
+  };
+}
+
 function trackTarget(): FuzzTarget {
   let clock = 0;
   let track: Track;
@@ -1115,6 +1188,7 @@ export function createFuzzTargets(): FuzzTarget[] {
       run: runRtpPacket,
     },
     trackTarget(),
+    viewerTarget(),
     {
       name: "rtcp",
       what: "RTCP compound walk, SR/RR/BYE parsers, upstream rewrite, reader reports",
