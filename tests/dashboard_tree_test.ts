@@ -2,7 +2,8 @@
  * The tree as a picture (issue 18), in headless Chromium: three relays (static discovery, fan-out 1, so the tree is
  * a chain A -> B -> C), a GStreamer camera only A pulls, RTSP readers on B and C. A's dashboard draws the whole tree
  * as a graph: a node per relay (the members with their readers, each linking to its own dashboard), an edge per
- * hop labelled with the loss and jitter its member measures on it (reported in its renewals).
+ * hop labelled with the loss and jitter its member measures on it (reported in its renewals); C's dashboard draws
+ * the same tree, asked of the root.
  * @module
  */
 import { ok as assert } from "node:assert/strict";
@@ -65,6 +66,20 @@ Deno.test("the root's dashboard draws the stream's whole tree, each hop with its
     // Each member links to its own dashboard.
     const links = await graph.locator("a").evaluateAll((as) => as.map((x) => x.getAttribute("href")));
     assert(links.includes(`http://${b!.host}:${b!.adminPort}/`), `links ${JSON.stringify(links)}`);
+    // A member's dashboard draws the same tree: it asks the root (the peer protocol's tree call).
+    const onC = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    onC.on("pageerror", (e) => errors.push(e.message));
+    await onC.goto(`http://${c!.host}:${c!.adminPort}/`);
+    await withTimeout(
+      (async () => {
+        while ((await onC.getByTestId(`hop-${nc}`).count()) === 0) await delay(250);
+      })(),
+      20_000,
+      "C's dashboard never drew the whole tree",
+    );
+    for (const node of [cluster.nodeName(0), nb, nc]) {
+      assert((await onC.getByTestId(`node-${node}`).count()) === 1, `C's graph has no node ${node}`);
+    }
     assert(errors.length === 0, errors.join("\n"));
     await Deno.mkdir(OUTPUT, { recursive: true });
     await graph.screenshot({ path: join(OUTPUT, "dashboard-tree-graph.png") });

@@ -81,6 +81,8 @@ export interface AdminDeps {
     routes(): Hono;
     peersView(): unknown[];
     treeView(path: string): Record<string, unknown> | null;
+    /** At a member: the root's view of the whole tree (its plan and hops), or null. */
+    wholeTree?(path: string): Promise<Record<string, unknown> | null>;
   };
 }
 
@@ -327,11 +329,13 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
     (c) => c.json(conform(peerListSchema, { peers: mesh?.peersView() ?? [] }, "peers"), 200),
   );
   app.openAPIRegistry.registerPath(routes.tree);
-  app.openapi({ ...routes.tree, path: widePath(routes.tree.path), hide: true }, (c) => {
+  app.openapi({ ...routes.tree, path: widePath(routes.tree.path), hide: true }, async (c) => {
     const { path } = c.req.valid("param");
     const tree = mesh?.treeView(path) ?? null;
     if (!tree) return c.json({ error: `This relay has no part in the tree of "${path}"` }, 404);
-    return c.json(conform(treeSchema, tree, "tree"), 200);
+    // A member shows the whole tree too, as its root plans it (asked of the root, at most once a second).
+    const whole = tree.role === "member" ? await mesh?.wholeTree?.(path) ?? null : null;
+    return c.json(conform(treeSchema, whole ? { ...tree, whole } : tree, "tree"), 200);
   });
 
   app.openapi(routes.config, (c) => {

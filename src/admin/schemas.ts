@@ -196,6 +196,15 @@ export const treeSchema = z.looseObject({
     delivered: count.optional().meta({ description: "Packets of the standby's session handed on" }),
     camera: sourceStateSchema.optional().meta({ description: "The standby's own camera session" }),
   }).optional().meta({ description: "With dual-path protection of a camera: the standby root" }),
+  whole: z.looseObject({
+    root: z.string(),
+    plan: z.record(z.string(), z.string()).optional(),
+    planParents: z.record(z.string(), z.array(z.string()).max(2)).optional(),
+    members: z.array(z.looseObject({ node: z.string(), readers: count })).optional(),
+  }).optional().meta({
+    description:
+      "At a member: the whole tree as its root plans it (plan, second parents, members with their hops)",
+  }),
 }).meta({ id: "Tree" });
 
 type ConfigShape = typeof configSchema.shape;

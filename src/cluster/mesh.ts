@@ -90,6 +90,11 @@ export class Mesh {
   readonly #probes: SuspectProbes;
   #closed = false;
   #draining = false;
+  /** The roots' views of whole trees, as members last asked for them (a dashboard polls every second). */
+  readonly #wholeTrees = new Map<
+    string,
+    { root: string; at: number; tree: Record<string, unknown> | null }
+  >();
   /** Streams held open here as their standby root (dual protection), whether or not a reader here wants them. */
   readonly #standbyHolds = new Map<string, Stream>();
 
@@ -322,6 +327,19 @@ export class Mesh {
     });
   }
 
+  /** At a member: the root's view of `path`'s whole tree, asked of the root at most once a second per path. */
+  async wholeTree(path: string): Promise<Record<string, unknown> | null> {
+    const root = this.#member.sources.get(path)?.root;
+    if (!root) return null;
+    const now = this.#clock();
+    const cached = this.#wholeTrees.get(path);
+    if (cached && cached.root === root.node && now - cached.at < 1000) return cached.tree;
+    const tree = await this.#client.rootTree(root, path);
+    if (this.#wholeTrees.size > 256) this.#wholeTrees.clear();
+    this.#wholeTrees.set(path, { root: root.node, at: now, tree });
+    return tree;
+  }
+
   /** Children per path (`msm_mesh_children`). */
   childCounts(): Map<string, number> {
     return this.#parent.children.counts();
@@ -362,6 +380,7 @@ export class Mesh {
       subscribe: (req) => this.#parent.subscribe(req),
       rejoin: (path, node) => this.#member.rejoin(path, node),
       unsubscribe: (path, node) => this.#parent.unsubscribe(path, node),
+      rootTree: (path) => this.#rootTree(path),
     });
   }
 
@@ -509,6 +528,19 @@ export class Mesh {
       held.release();
       this.#standbyHolds.delete(path);
     }
+  }
+
+  /** The plan of `path` when it is rooted here, for a member's dashboard (no stream object, plain data). */
+  #rootTree(path: string): Record<string, unknown> | null {
+    const tree = this.#root.treeView(path);
+    if (!tree?.plan) return null;
+    return {
+      root: this.self.node,
+      plan: tree.plan,
+      ...(tree.planParents ? { planParents: tree.planParents } : {}),
+      members: tree.members ?? [],
+      ...(tree.standby ? { standby: tree.standby } : {}),
+    };
   }
 
   /** The epoch whose numbering this relay forwards `path` in: its own as the root, else its mesh source's. */

@@ -105,6 +105,25 @@ export class MeshPeerClient {
   }
 
   /** True when `path` enters the mesh at `peer` (a publisher there); false for no, or no answer. */
+  /** The root's view of `path`'s tree (its plan, members and their hops), or null when it gives none. */
+  async rootTree(root: PeerRef, path: string): Promise<Record<string, unknown> | null> {
+    const peer = this.#opts.trust.knownPeer(root.node);
+    if (!peer) return null;
+    try {
+      const res = await this.#opts.transport.request(
+        { node: root.node, origin: originOf(peer) },
+        "GET",
+        `/mesh/v1/tree/${encodePath(path)}`,
+        undefined,
+        1000,
+      );
+      const body = res.status === 200 ? safeJson(res.text) : null;
+      return body && typeof body === "object" ? body as Record<string, unknown> : null;
+    } catch {
+      return null;
+    }
+  }
+
   async servesRoot(peer: Peer, path: string): Promise<boolean> {
     try {
       const res = await this.#opts.transport.request(

@@ -59,6 +59,8 @@ export interface MeshRouteHost {
   rejoin(path: string, node: string): boolean;
   /** @returns false when `node` had no subscription */
   unsubscribe(path: string, node: string): boolean;
+  /** The root's plan of `path` (its tree view), or null when it is not rooted here. */
+  rootTree?(path: string): Record<string, unknown> | null;
 }
 
 /** The address a request came from (Deno.serve's connection info), or null when unknown. */
@@ -129,6 +131,11 @@ export function meshRoutes(host: MeshRouteHost): Hono {
     if (host.isLocalRoot(path)) return c.json({ node: host.node });
     host.notRootHere?.(path);
     return c.json({ error: `"${path}" does not enter the mesh here` }, 404);
+  });
+  // A member's dashboard draws the whole tree: the root, which plans it, says what it is.
+  app.get("/tree/:path{.+}", (c) => {
+    const tree = host.rootTree?.(c.req.param("path")) ?? null;
+    return tree ? c.json(tree) : c.json({ error: "Not the root of that path" }, 404);
   });
   app.post("/join", async (c) => {
     const req = await bodyFrom(c, joinRequestSchema, (b) => b.from.node);

@@ -99,7 +99,12 @@
   }
 
   // ---- The whole tree as a graph (at the root, which knows the plan) -----------------------------------------
-  const SVG = "http://www.w3.org/2000/svg";
+  // The SVG namespace, as the HTML parser gives it to an <svg> element (the page names no address outside this relay).
+  const SVG = (() => {
+    const holder = document.createElement("div");
+    holder.innerHTML = "<svg></svg>";
+    return holder.firstChild.namespaceURI;
+  })();
   function svg(tag, attrs, ...children) {
     const e = document.createElementNS(SVG, tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -254,6 +259,10 @@
         build(tv.root || tv.node || selfNode, promoted ? "root, took over as the standby" : "root"),
       );
       return root;
+    }
+    // The whole tree, as the root plans it (the relay asked the root for it).
+    if (tv.whole && tv.whole.plan && Object.keys(tv.whole.plan).length > 0) {
+      root.append(el("li", { class: "graph" }, treeGraph(stream.path, tv.whole)));
     }
     // A member knows the root, its parent and its children.
     // The standby root pulls the camera too, aligned with the root's numbering (dual-path protection).
