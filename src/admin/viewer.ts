@@ -36,6 +36,9 @@ import type { AuthDecision } from "../relay/rtsp_auth.ts";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 
+/** What all viewers' WebSockets may hold queued together (each one 4 MiB at most). */
+const MAX_TOTAL_BUFFERED = 64 * 1024 * 1024;
+
 /** `POST /watch/v1/token`: a user's password for a token to watch one path. */
 const tokenRequestSchema = z.object({
   path: pathNameSchema,
@@ -207,6 +210,8 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     const viewer = new Fmp4Viewer({
       id: `viewer-${++nextId}`,
       media,
+      // Slow viewers together hold at most this much of the relay's memory; each skips to a keyframe beyond it.
+      total: { buffered: () => registry.buffered(), maxBytes: MAX_TOTAL_BUFFERED },
       sink: {
         text: (m) => socket.readyState === WebSocket.OPEN && socket.send(m),
         binary: (b) => socket.readyState === WebSocket.OPEN && socket.send(b),

@@ -58,6 +58,11 @@ export interface Fmp4ViewerOptions {
   media: MediaDescription;
   /** The sink's backlog past which pictures are skipped. @default 4 MiB */
   maxBufferedBytes?: number;
+  /**
+   * Every viewer's backlog together (the relay's memory for slow viewers), and its bound past which this viewer
+   * skips pictures too. @default no bound beyond this viewer's own
+   */
+  total?: { buffered(): number; maxBytes: number };
 }
 
 /** A browser viewer of one H.264 track. */
@@ -69,6 +74,7 @@ export class Fmp4Viewer implements Egress {
   readonly #depacketizer = new H264Depacketizer();
   readonly #fragments = new Fmp4Fragments();
   readonly #maxBuffered: number;
+  readonly #total: { buffered(): number; maxBytes: number } | null;
   #sprop: { sps: Uint8Array; pps: Uint8Array } | null;
   #initialised = false;
   /** Behind: pictures are skipped until a keyframe. */
@@ -80,6 +86,7 @@ export class Fmp4Viewer implements Egress {
     this.#sink = options.sink;
     this.#sprop = spropOf(options.media);
     this.#maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+    this.#total = options.total ?? null;
   }
 
   sendRtp(packet: Uint8Array): boolean {
@@ -95,9 +102,9 @@ export class Fmp4Viewer implements Egress {
     this.counts.undecodable = this.#depacketizer.dropped;
     for (const unit of units) {
       if (!this.#initialised && !this.#init()) continue;
-      if (this.#sink.buffered() > this.#maxBuffered) this.#skipping = true;
+      if (this.#behind(1)) this.#skipping = true;
       if (this.#skipping) {
-        if (!unit.keyframe || this.#sink.buffered() > this.#maxBuffered / 2) {
+        if (!unit.keyframe || this.#behind(0.5)) {
           this.counts.skipped++;
           continue;
         }
@@ -113,6 +120,13 @@ export class Fmp4Viewer implements Egress {
 
   sendRtcp(): boolean {
     return true;
+  }
+
+  /** True when its own backlog, or all viewers' together, is over `share` of its bound. */
+  #behind(share: number): boolean {
+    if (this.#sink.buffered() > this.#maxBuffered * share) return true;
+    const total = this.#total;
+    return total !== null && total.buffered() > total.maxBytes * share;
   }
 
   /** Sends the MIME type and the initialization segment, once the parameter sets are known. */

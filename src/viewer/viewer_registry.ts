@@ -40,6 +40,13 @@ export class ViewerRegistry {
     return [...this.#viewers.values()];
   }
 
+  /** Bytes queued in every viewer's WebSocket together. */
+  buffered(): number {
+    let n = 0;
+    for (const v of this.#viewers.values()) n += v.queuedBytes();
+    return n;
+  }
+
   /** Viewers per path. */
   byPath(): Map<string, number> {
     const out = new Map<string, number>();
