@@ -95,6 +95,8 @@ export class MeshSource implements StreamSource {
    * as a third path once aligned with the root's numbering, and handed over when this relay becomes the root.
    */
   #standby: StandbyFeed | null = null;
+  /** With two parents: which one (by stream id) said a number (track << 16 | seq) is gone, until the other does. */
+  readonly #goneFrom = new Map<number, number>();
   /** The stream went on with the standby's session (this relay became the root): no re-base at the stop. */
   #handedOver = false;
   /** Since when the standby's session has been unaligned (or aligned: now), and when one may open again (ms). */
@@ -134,7 +136,12 @@ export class MeshSource implements StreamSource {
         now: () => host.now(),
         send: (track, nack) => {
           const attached = this.#attached;
-          return attached !== null && host.sendNack(attached.parent, attached.streamId, track, nack);
+          if (attached === null) return false;
+          // With two parents both are asked: either may have it, and a number is given up early only when both
+          // say they never will (see #onGone).
+          const second = this.#second;
+          if (second) host.sendNack(second.parent, second.streamId, track, nack);
+          return host.sendNack(attached.parent, attached.streamId, track, nack);
         },
         release: (track, packets) => {
           for (const p of packets) this.#deliver(track, p.seq, p.packet, p.forwarded);
@@ -298,10 +305,9 @@ export class MeshSource implements StreamSource {
         this.#bindIngress(from, sender);
       }
     } else if (packet.type === "gone") {
-      // Only the parent NACKs go to can answer them.
-      if (from !== this.#attached) return;
+      if (from !== this.#attached && from !== this.#second) return;
       const notice = parseGenericNack(packet.payload);
-      if (typeof notice !== "string") this.#nacks?.gone(packet.track, notice.seqs);
+      if (typeof notice !== "string") this.#onGone(from, packet.track, notice.seqs);
     } else if (packet.type === "rtcp" && this.#filter.take(from.epoch, this.#epoch, packet.track, null, 0)) {
       track.relayRtcp(packet.owned ? packet.payload : packet.payload.slice());
     }
@@ -313,6 +319,31 @@ export class MeshSource implements StreamSource {
     if (!s?.valid || s.expected <= 0) return {};
     const lost = Math.min(1, Math.max(0, s.missing / s.expected));
     return { hop: { lost, jitterMs: Math.min(1e6, s.jitterSeconds * 1000) } };
+  }
+
+  /**
+   * A parent says it moved past `seqs` without having them. With one parent they are given up at once; with two,
+   * only the numbers both said so of: the other path may still bring them (a parent that lost its own parent
+   * skips what its second path has not brought yet, and would otherwise make its children skip it too).
+   */
+  #onGone(from: Attachment, track: number, seqs: readonly number[]): void {
+    if (this.#second === null) {
+      this.#nacks?.gone(track, seqs);
+      return;
+    }
+    const both: number[] = [];
+    for (const seq of seqs) {
+      const key = track * 0x10000 + (seq & 0xffff);
+      const said = this.#goneFrom.get(key);
+      if (said !== undefined && said !== from.streamId) {
+        this.#goneFrom.delete(key);
+        both.push(seq);
+      } else {
+        if (this.#goneFrom.size >= 4096) this.#goneFrom.delete(this.#goneFrom.keys().next().value!);
+        this.#goneFrom.set(key, from.streamId);
+      }
+    }
+    if (both.length > 0) this.#nacks?.gone(track, both);
   }
 
   /** Takes one RTP packet the duplicate filter let through: in order behind repairs when they are on. */

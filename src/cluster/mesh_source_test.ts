@@ -40,6 +40,8 @@ class ScriptedHost implements MeshSourceHost {
   readonly calls: string[] = [];
   readonly routes = new Map<number, MeshSource>();
   parentFor = "p1";
+  /** With dual protection: the second parent join answers name, or null. */
+  secondFor: string | null = null;
   epoch = "root/0000000000000001/a";
   /** Answer the next subscribe 409 (a parent in another epoch). */
   staleParent = false;
@@ -87,6 +89,7 @@ class ScriptedHost implements MeshSourceHost {
       outputSsrcs: [0xabc],
       depth: 1,
       epoch: this.epoch,
+      ...(this.secondFor ? { parents: [ref(this.parentFor), ref(this.secondFor)] } : {}),
     });
   }
   /** Answers like a join, after a lease (the batcher's pace), or fails at once when `signal` aborts. */
@@ -615,6 +618,39 @@ function media(seq: number, ts: number, ssrc: number, i: number): Uint8Array {
   for (let k = 12; k < p.length; k++) p[k] = (i * 31 + k * 7) & 0xff;
   return p;
 }
+
+Deno.test("MeshSource with two parents gives a number up early only when both say it is gone", async () => {
+  const { stream, host, source } = setup({ budgetMs: 5000, maxRatio: 0.25 });
+  host.secondFor = "p2";
+  try {
+    stream.retain();
+    await stream.whenReady(2000);
+    await until(() => source.secondParent?.node === "p2", "the second parent");
+    const forwarded: number[] = [];
+    stream.tracks[0]!.addEgress({
+      id: "probe",
+      kind: "udp",
+      sendRtp: (p) => (forwarded.push((p[2]! << 8) | p[3]!), true),
+      sendRtcp: () => true,
+    });
+    const ids = [...host.routes.keys()].sort();
+    for (const s of [10, 11, 13]) source.onFrame(rtp(s), ids[0]!);
+    const gone = (streamId: number): MeshPacket => ({
+      type: "gone",
+      track: 0,
+      streamId,
+      payload: encodeGenericNack({ senderSsrc: 0, mediaSsrc: 0xabc, seqs: [12] }),
+    });
+    source.onFrame(gone(ids[0]!), ids[0]!);
+    assertEquals(forwarded.length, 2, "one parent moved past 12: the other may still have it");
+    source.onFrame(gone(ids[0]!), ids[0]!);
+    assertEquals(forwarded.length, 2, "the same parent twice is still one");
+    source.onFrame(gone(ids[1]!), ids[1]!);
+    assertEquals(forwarded.length, 3, "both said so: 13 goes");
+  } finally {
+    await stream.close();
+  }
+});
 
 Deno.test("MeshSource stops waiting at once for numbers its parent says are gone (lost above it)", async () => {
   const { stream, source } = setup({ budgetMs: 1000, maxRatio: 0.25 });
