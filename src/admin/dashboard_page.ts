@@ -73,7 +73,8 @@ export function dashboardCsp(): string {
   return CSP;
 }
 
-function sha256(text: string): string {
+/** A CSP source allowing exactly `text` (an inline script or style) by its SHA-256. */
+export function sha256(text: string): string {
   return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
 }
 

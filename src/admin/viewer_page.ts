@@ -5,7 +5,7 @@
  * resource: the script is inline and allowed by its hash in the page's Content-Security-Policy.
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "./dashboard_page.ts";
 
 const SCRIPT = `(() => {
   const wall = document.querySelector('meta[name="msm-viewer-wall"]') !== null;
@@ -157,10 +157,6 @@ form:not([hidden]) { margin: .5rem 0; display: flex; gap: .5rem; }
 #wall figcaption { font-size: 12px; margin-top: .25rem; }
 a { color: #8cf; }
 p { margin: .5rem 0; }`;
-
-function sha256(text: string): string {
-  return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
-}
 
 function page(login: boolean, wall: boolean): string {
   return `<!doctype html>

@@ -105,30 +105,12 @@ export class NumberingMatch {
 
   /** A packet in the mesh's numbering (from a parent). */
   noteMesh(track: number, packet: Uint8Array): void {
-    const key = payloadDigest(packet);
-    if (key < 0) return;
-    const t = this.#track(track);
-    const seq = rtpSequence(packet);
-    const ts = rtpTimestamp(packet);
-    t.mesh.remember(key, seq, ts);
-    const other = t.local.byKey.get(key);
-    if (other && !other.ambiguous && !t.mesh.byKey.get(key)!.ambiguous) {
-      t.found((seq - other.seq) & 0xffff, (ts - other.ts) >>> 0);
-    }
+    this.#note(track, packet, true);
   }
 
   /** A packet of this relay's own pull of the camera (in its own numbering). */
   noteLocal(track: number, packet: Uint8Array): void {
-    const key = payloadDigest(packet);
-    if (key < 0) return;
-    const t = this.#track(track);
-    const seq = rtpSequence(packet);
-    const ts = rtpTimestamp(packet);
-    t.local.remember(key, seq, ts);
-    const other = t.mesh.byKey.get(key);
-    if (other && !other.ambiguous && !t.local.byKey.get(key)!.ambiguous) {
-      t.found((other.seq - seq) & 0xffff, (other.ts - ts) >>> 0);
-    }
+    this.#note(track, packet, false);
   }
 
   /** The offset of `track` (null until one is taken). */
@@ -162,6 +144,23 @@ export class NumberingMatch {
       t.candidate = null;
       t.agreeing = 0;
     }
+  }
+
+  /** Remembers a packet on its side and, when the other side has its payload once, takes the match. */
+  #note(track: number, packet: Uint8Array, mesh: boolean): void {
+    const key = payloadDigest(packet);
+    if (key < 0) return;
+    const t = this.#track(track);
+    const own = mesh ? t.mesh : t.local;
+    const other = mesh ? t.local : t.mesh;
+    const seq = rtpSequence(packet);
+    const ts = rtpTimestamp(packet);
+    own.remember(key, seq, ts);
+    const there = other.byKey.get(key);
+    if (!there || there.ambiguous || own.byKey.get(key)!.ambiguous) return;
+    // The offset turns the local numbering into the mesh's.
+    if (mesh) t.found((seq - there.seq) & 0xffff, (ts - there.ts) >>> 0);
+    else t.found((there.seq - seq) & 0xffff, (there.ts - ts) >>> 0);
   }
 
   #track(index: number): TrackMatch {

@@ -277,11 +277,12 @@ export class Track {
     const ingress = this.#in;
     const gone: number[] = [];
     const mesh = ingress.meshMap;
+    const now = this.#now() * 1000;
     let sent = 0;
     for (const meshSeq of meshSeqs) {
       // Kept in the readers' numbering; the mesh's is that plus the mesh map's delta (none at the root).
       const seq = mesh ? (meshSeq - mesh.seqDelta) & 0xffff : meshSeq;
-      const packet = ring && egress ? ring.get(seq, this.#now() * 1000) : null;
+      const packet = ring && egress ? ring.get(seq, now) : null;
       if (packet === null) {
         if (ingress.hasOutput && ((ingress.lastOutSeq - seq) & 0xffff) < 0x8000) gone.push(meshSeq);
         continue;
