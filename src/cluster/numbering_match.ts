@@ -29,35 +29,51 @@ export interface NumberingOffset {
   readonly ts: number;
 }
 
-interface Seen {
-  seq: number;
-  ts: number;
-  /** Seen more than once in the window: no match. */
-  ambiguous: boolean;
-}
-
+/** The digests of one side's recent packets, by slot of a circle (numbers in typed arrays: nothing per packet). */
 class Side {
-  readonly byKey = new Map<number, Seen>();
-  /** The digests remembered, oldest first from `#at` (a circle: nothing shifts per packet). */
-  readonly #order = new Float64Array(WINDOW).fill(-1);
+  /** Digest -> its slot. */
+  readonly #slots = new Map<number, number>();
+  readonly #keys = new Float64Array(WINDOW).fill(-1);
+  readonly #seq = new Int32Array(WINDOW);
+  readonly #ts = new Float64Array(WINDOW);
+  /** Seen more than once in the window: no match. */
+  readonly #ambiguous = new Uint8Array(WINDOW);
   #at = 0;
 
   remember(key: number, seq: number, ts: number): void {
-    const known = this.byKey.get(key);
-    if (known) {
-      known.ambiguous = true;
+    const known = this.#slots.get(key);
+    if (known !== undefined) {
+      this.#ambiguous[known] = 1;
       return;
     }
-    const oldest = this.#order[this.#at]!;
-    if (oldest >= 0) this.byKey.delete(oldest);
-    this.#order[this.#at] = key;
-    this.#at = (this.#at + 1) % WINDOW;
-    this.byKey.set(key, { seq, ts, ambiguous: false });
+    const slot = this.#at;
+    const oldest = this.#keys[slot]!;
+    if (oldest >= 0) this.#slots.delete(oldest);
+    this.#keys[slot] = key;
+    this.#seq[slot] = seq;
+    this.#ts[slot] = ts;
+    this.#ambiguous[slot] = 0;
+    this.#slots.set(key, slot);
+    this.#at = (slot + 1) % WINDOW;
+  }
+
+  /** The slot of `key` when it was seen exactly once in the window, else -1. */
+  once(key: number): number {
+    const slot = this.#slots.get(key);
+    return slot === undefined || this.#ambiguous[slot] ? -1 : slot;
+  }
+
+  seqAt(slot: number): number {
+    return this.#seq[slot]!;
+  }
+
+  tsAt(slot: number): number {
+    return this.#ts[slot]!;
   }
 
   clear(): void {
-    this.byKey.clear();
-    this.#order.fill(-1);
+    this.#slots.clear();
+    this.#keys.fill(-1);
     this.#at = 0;
   }
 }
@@ -156,11 +172,13 @@ export class NumberingMatch {
     const seq = rtpSequence(packet);
     const ts = rtpTimestamp(packet);
     own.remember(key, seq, ts);
-    const there = other.byKey.get(key);
-    if (!there || there.ambiguous || own.byKey.get(key)!.ambiguous) return;
+    const there = other.once(key);
+    if (there < 0 || own.once(key) < 0) return;
     // The offset turns the local numbering into the mesh's.
-    if (mesh) t.found((seq - there.seq) & 0xffff, (ts - there.ts) >>> 0);
-    else t.found((there.seq - seq) & 0xffff, (there.ts - ts) >>> 0);
+    const seqThere = other.seqAt(there);
+    const tsThere = other.tsAt(there);
+    if (mesh) t.found((seq - seqThere) & 0xffff, (ts - tsThere) >>> 0);
+    else t.found((seqThere - seq) & 0xffff, (tsThere - ts) >>> 0);
   }
 
   #track(index: number): TrackMatch {
