@@ -295,9 +295,13 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
         path: v.path,
         remote: v.remote,
         state: "playing",
-        transport: ["websocket"],
+        transport: [v.transport ?? "websocket"],
         queuedBytes: v.queuedBytes(),
-        reports: {},
+        reports: Object.fromEntries(
+          [...(v.reports?.() ?? [])].map((
+            [track, r],
+          ) => [String(track), { ...r, at: new Date(r.at).toISOString() }]),
+        ),
         createdAt: new Date(v.createdAt).toISOString(),
       });
     }
@@ -377,6 +381,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
       hub: deps.hub,
       registry: viewers,
       maxViewers: config?.maxViewers ?? 64,
+      webrtc: { listen: config?.listen ?? "127.0.0.1", port: config?.webrtcPort ?? 8189 },
       ...(deps.viewerAccess ? { access: deps.viewerAccess } : {}),
       ...(log ? { logger: log.child("viewer") } : {}),
     }),

@@ -94,12 +94,12 @@ export const streamListSchema = z.object({ streams: z.array(streamSchema) }).met
 export const sessionSchema = z.object({
   id: z.string(),
   role: z.enum(["reader", "publisher", "viewer"]).meta({
-    description: "`viewer`: a browser watching through `/watch` (its transport is `websocket`)",
+    description: "`viewer`: a browser watching through `/watch` (transport `websocket`) or WHEP (`webrtc`)",
   }),
   path: z.string(),
   remote: z.string().meta({ description: "Client address" }),
   state: z.enum(["init", "ready", "playing", "recording"]),
-  transport: z.array(z.enum(["udp", "tcp", "websocket"])).meta({
+  transport: z.array(z.enum(["udp", "tcp", "websocket", "webrtc"])).meta({
     description: "Lower transport of each set-up track",
   }),
   queuedBytes: count.meta({ description: "Bytes waiting in the session's TCP connection queue" }),
@@ -113,7 +113,11 @@ export const sessionSchema = z.object({
       highestSeq: z.number().int().min(0),
       at: z.iso.datetime(),
     }).meta({ id: "ReaderReport" }),
-  ).meta({ description: "The reader's latest RTCP receiver report per track index (what it says it lost)" }),
+  ).meta({
+    description:
+      "The reader's latest RTCP receiver report per track index (what it says it lost; a WebRTC viewer's " +
+      "browser sends them too)",
+  }),
   createdAt: z.iso.datetime(),
 }).meta({ id: "Session" });
 

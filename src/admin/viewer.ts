@@ -11,7 +11,6 @@
  * @module
  */
 import { Hono } from "hono";
-import type { Context } from "hono";
 import { pathNameSchema } from "../config/values.ts";
 import type { Logger } from "../log.ts";
 import type { StreamHub } from "../relay/hub.ts";
@@ -28,11 +27,13 @@ import {
   VIEWER_WALL_LOGIN_PAGE,
   VIEWER_WALL_PAGE,
 } from "./viewer_page.ts";
-import { ViewerTokens } from "../viewer/viewer_tokens.ts";
 import { AuthLimiter, clientKey } from "./auth_limiter.ts";
 import { monotonicMs } from "../clock.ts";
 import { contained } from "../contain.ts";
 import type { AuthDecision } from "../relay/rtsp_auth.ts";
+import { type ViewerAccess, ViewerGate } from "./viewer_gate.ts";
+export type { ViewerAccess } from "./viewer_gate.ts";
+import { whepRoutes } from "./whep.ts";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 
@@ -46,19 +47,6 @@ const tokenRequestSchema = z.object({
   password: z.string().max(1024),
 });
 
-/** Who may watch: the RTSP server's address list, users and rights (rtsp_auth.ts's authenticator). */
-export interface ViewerAccess {
-  allows(address: string): boolean;
-  readonly requiresCredentials: boolean;
-  checkPassword(
-    user: string,
-    password: string,
-    path: string,
-    action: "read",
-    clientAddress: string,
-  ): AuthDecision;
-}
-
 /** What the viewer routes need. */
 export interface ViewerDeps {
   hub: StreamHub;
@@ -70,50 +58,17 @@ export interface ViewerDeps {
   readyWaitMs?: number;
   /** Where the viewers playing are listed (sessions, metrics). @default one of its own */
   registry?: ViewerRegistry;
+  /** WHEP's UDP port and `--listen` (src/admin/whep.ts). @default any free port on 127.0.0.1 */
+  webrtc?: { listen: string; port: number };
 }
 
 /** The `/watch` routes. */
 export function viewerRoutes(deps: ViewerDeps): Hono {
   const app = new Hono();
-  const max = deps.maxViewers ?? 64;
   const registry = deps.registry ?? new ViewerRegistry();
-  /** Viewers admitted (playing, or opening their WebSocket). */
-  let admitted = 0;
-  let nextId = 0;
-
-  /** The stream path after `prefix`, or an error answer. */
-  const pathOf = (c: Context, prefix: string): string | Response => {
-    let raw: string;
-    try {
-      raw = decodeURIComponent(c.req.path.slice(prefix.length));
-    } catch {
-      return c.json({ error: "The stream path is not valid percent-encoding" }, 400);
-    }
-    const parsed = pathNameSchema.safeParse(raw);
-    if (!parsed.success) {
-      return c.json({ error: `Stream path: ${parsed.error.issues.map((i) => i.message).join("; ")}` }, 400);
-    }
-    return parsed.data;
-  };
-  const tokens = new ViewerTokens();
+  const gate = new ViewerGate(deps.access, deps.maxViewers ?? 64);
   const limiter = new AuthLimiter();
-  const refusal = (c: Context, path: string): Response | null => {
-    const access = deps.access;
-    if (access && !access.allows(clientAddress(c))) {
-      return c.json({ error: `Client address ${clientAddress(c)} is not allowed (--rtsp-allow)` }, 403);
-    }
-    if (access?.requiresCredentials) {
-      const token = c.req.query("token");
-      if (!token) {
-        return c.json({
-          error: "This relay's streams need a user: get a viewer token (POST /watch/v1/token)",
-        }, 401);
-      }
-      const checked = tokens.check(token, path, Date.now());
-      if (!checked.ok) return c.json({ error: `Viewer token refused: ${checked.reason}` }, 401);
-    }
-    return null;
-  };
+  let nextId = 0;
 
   const tokenBodyLimit = bodyLimit({
     maxSize: 4096,
@@ -144,40 +99,40 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     }
     const { path, user, password } = parsed.data;
     const decision: AuthDecision =
-      deps.access?.checkPassword(user, password, path, "read", clientAddress(c)) ??
+      gate.access?.checkPassword(user, password, path, "read", clientAddress(c)) ??
         { kind: "allow", user: null };
     if (decision.kind === "challenge") {
       limiter.fail(client, monotonicMs());
       return c.json({ error: decision.reason }, 401);
     }
     if (decision.kind === "forbidden") return c.json({ error: decision.reason }, 403);
-    return c.json({ token: tokens.issue(path, user, Date.now()), expiresInSeconds: tokens.ttlSeconds }, 200);
+    return c.json(
+      { token: gate.tokens.issue(path, user, Date.now()), expiresInSeconds: gate.tokens.ttlSeconds },
+      200,
+    );
   });
 
   app.get("/watch/v1/fmp4/*", async (c) => {
-    const path = pathOf(c, "/watch/v1/fmp4/");
+    const path = gate.pathOf(c, "/watch/v1/fmp4/");
     if (typeof path !== "string") return path;
     // Before the token is spent: a plain GET is not a player.
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return c.json({ error: "This is a WebSocket: open it with Upgrade: websocket" }, 426);
     }
-    const refused = refusal(c, path);
+    const refused = gate.refusal(c, path);
     if (refused) return refused;
-    if (max === 0) return c.json({ error: "Watching in a browser is off here (--max-viewers 0)" }, 503);
-    if (admitted >= max) {
-      return c.json({ error: `${max} viewers are watching already (--max-viewers)` }, 503);
-    }
     // The place is taken now, not after the waits below: requests arriving together cannot pass the bound.
-    admitted++;
+    const full = gate.admit(c);
+    if (full) return full;
     const stream = deps.hub.forReader(path);
     if (!stream) {
-      admitted--;
+      gate.leave();
       return c.json({ error: `No stream at "${path}"` }, 404);
     }
     stream.retain();
     /** Gives the place and the stream back (the viewer never started). */
     const refuse = (status: 400 | 415 | 503, error: string) => {
-      admitted--;
+      gate.leave();
       stream.release();
       return c.json({ error }, status);
     };
@@ -245,7 +200,7 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
       });
     socket.onclose = () =>
       contained("viewer close", () => {
-        admitted--;
+        gate.leave();
         clearInterval(watch);
         registry.remove(viewer.id);
         if (attached) track.removeEgress(viewer.id);
@@ -255,6 +210,19 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     socket.onerror = () => {};
     return response;
   });
+
+  app.route(
+    "/",
+    whepRoutes({
+      hub: deps.hub,
+      gate,
+      registry,
+      listen: deps.webrtc?.listen ?? "127.0.0.1",
+      port: deps.webrtc?.port ?? 0,
+      ...(deps.readyWaitMs !== undefined ? { readyWaitMs: deps.readyWaitMs } : {}),
+      ...(deps.logger ? { logger: deps.logger } : {}),
+    }),
+  );
 
   // The wall: every stream, a tile each (before the player's route, which needs a path).
   app.get("/watch/", (c) => {
@@ -266,7 +234,7 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
   });
 
   app.get("/watch/*", (c) => {
-    const path = pathOf(c, "/watch/");
+    const path = gate.pathOf(c, "/watch/");
     if (typeof path !== "string") return path;
     c.header("Content-Security-Policy", VIEWER_CSP);
     c.header("X-Content-Type-Options", "nosniff");

@@ -46,6 +46,7 @@ const SAMPLES: Record<string, string | boolean> = {
   protection: "dual",
   "path-protection": "lobby/door=none",
   "max-viewers": "5",
+  "webrtc-port": "9189",
   "mesh-nack": false,
   "mesh-nack-budget-ms": "150",
   "mesh-nack-max-ratio": "0.5",

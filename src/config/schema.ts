@@ -177,6 +177,13 @@ export const configSchema = z.object({
       "browser viewers (`/watch/{path}`) playing at once; one more gets `503`; `0`: watching in a browser is " +
       "off",
   }),
+  webrtcPort: z.number().int().min(0).max(65535).default(8189).register(flagMeta, {
+    name: "webrtc-port",
+    arg: "N",
+    meaning:
+      "UDP port of the WebRTC viewers (`POST /whep/{path}`), shared by all of them, opened at the first offer; " +
+      "`0`: any free port",
+  }),
   protection: z.enum(["none", "dual"]).default("none").register(flagMeta, {
     name: "protection",
     arg: "none|dual",

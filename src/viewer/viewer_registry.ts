@@ -5,6 +5,17 @@
  */
 import type { ViewerCounts } from "./fmp4_viewer.ts";
 
+/** A browser's latest receiver report on one track. */
+export interface ViewerReport {
+  /** 0..1, since its previous report. */
+  fractionLost: number;
+  cumulativeLost: number;
+  jitterSeconds: number;
+  highestSeq: number;
+  /** Wall-clock ms. */
+  at: number;
+}
+
 /** One viewer as the relay lists it. */
 export interface ViewerEntry {
   readonly id: string;
@@ -13,6 +24,10 @@ export interface ViewerEntry {
   /** Wall-clock ms. */
   readonly createdAt: number;
   readonly counts: ViewerCounts;
+  /** How it plays: the MSE player's WebSocket (the default) or WebRTC (WHEP). */
+  readonly transport?: "websocket" | "webrtc";
+  /** What the browser says it received per track index (WebRTC's receiver reports). */
+  reports?(): ReadonlyMap<number, ViewerReport>;
   /** Bytes queued in its WebSocket. */
   queuedBytes(): number;
   /** Ends it (its socket closes; it leaves the registry when it has). */

@@ -3,7 +3,7 @@
  * reader of the real graph through `deno info --json`.
  *
  * The layers, each folder importing only the ones before it (plus the infrastructure modules at src/'s root):
- * `rtp` <- `rtsp` <- `config`, `dataplane`, `metrics` <- `relay` <- `cluster`, `viewer` <- `admin`; `app.ts` composes them
+ * `rtp` <- `rtsp` <- `config`, `dataplane`, `metrics` <- `relay` <- `cluster`, `viewer` <- `webrtc` <- `admin`; `app.ts` composes them
  * all and only `main.ts` imports it. A file whose name starts with `_` is private to its folder.
  * @module
  */
@@ -30,7 +30,8 @@ export const ALLOWED_FOLDERS: Readonly<Record<string, readonly string[]>> = {
   relay: ["rtp", "rtsp", "config", "dataplane"],
   cluster: ["relay", "rtp", "rtsp", "config", "dataplane", "metrics"],
   viewer: ["relay", "rtp", "rtsp"],
-  admin: ["relay", "cluster", "metrics", "config", "rtp", "rtsp", "viewer"],
+  webrtc: ["relay", "rtp", "rtsp", "viewer"],
+  admin: ["relay", "cluster", "metrics", "config", "rtp", "rtsp", "viewer", "webrtc"],
 };
 
 /** Infrastructure modules the protocol folders may import (they stay small, portable libraries). */

@@ -148,6 +148,9 @@ export async function startRelayProcess(
       nextUdpRange(),
       "--linger",
       "1",
+      // WebRTC viewers' shared port: any free one (the default 8189 would be one port for the suite's relays).
+      "--webrtc-port",
+      "0",
       ...args,
     ], opts),
     { name: opts.name ?? "msm-relay", env, cwd: REPO_ROOT },
