@@ -133,6 +133,8 @@ export class DtlsSrtp {
   /** Stops: nothing more is read or sent. */
   close(): void {
     this.#done = true;
+    this.#srtp = null;
+    this.#srtcp = null;
   }
 
   #onConnect(): void {

@@ -245,8 +245,9 @@ function choose(m: Media, tracks: readonly StreamTrack[]): Choice | null {
 
 /**
  * How well an offered payload type fits the stream's codec; negative: not at all. H.264 needs
- * packetization-mode=1 (cameras send FU-A); the profile the camera encodes scores above others (a browser
- * decodes any profile its decoder has, but prefers to be told the right one).
+ * packetization-mode=1 (cameras send FU-A). The profile the camera encodes scores highest; else Main, which
+ * browsers that offer no High (Chromium without a platform encoder) still decode High with (their software
+ * decoder decodes every profile; the negotiated one is a label).
  */
 function codecScore(encoding: string, offered: string | undefined, stream: string | undefined): number {
   if (encoding !== "H264") return 0;
@@ -254,8 +255,9 @@ function codecScore(encoding: string, offered: string | undefined, stream: strin
   if (mode !== "1") return -1;
   const profile = (s: string | undefined) =>
     /profile-level-id=([0-9a-fA-F]{2})/.exec(s ?? "")?.[1]?.toLowerCase();
-  const want = profile(stream);
-  return want !== undefined && profile(offered) === want ? 2 : 1;
+  const theirs = profile(offered);
+  if (theirs !== undefined && theirs === profile(stream)) return 3;
+  return theirs === "4d" ? 2 : 1;
 }
 
 function feedback(m: Media, pt: number, type: string, subtype: string | undefined): boolean {

@@ -212,6 +212,7 @@ export class WhepSession {
 
   /** Sends one RTP packet (already in the browser's numbering) protected, and keeps it for NACKs. */
   sendProtected(packet: Uint8Array, egress: WhepTrackEgress): void {
+    if (this.#ended) return;
     const to = this.#address;
     const protectedBytes = to ? this.#channel?.protectRtp(packet) : null;
     if (!to || !protectedBytes) {
@@ -226,6 +227,7 @@ export class WhepSession {
 
   /** Sends an RTCP packet (a sender report) protected. */
   sendRtcpProtected(packet: Uint8Array): void {
+    if (this.#ended) return;
     const to = this.#address;
     const out = to ? this.#channel?.protectRtcp(packet) : null;
     if (to && out) this.#options.send(out, to.address, to.port);
