@@ -1,13 +1,18 @@
 /**
- * The page that plays a stream in a browser with Media Source Extensions (src/admin/viewer.ts): a `<video>` fed
- * from the `/watch/v1/fmp4/{path}` WebSocket (a text message with the MIME type, the initialization segment, then
- * a fragment per picture), kept near the live edge, its decoded frames shown beside it. No framework, no external
- * resource: the script is inline and allowed by its hash in the page's Content-Security-Policy.
+ * The page that plays a stream in a browser (src/admin/viewer.ts): over WebRTC (WHEP, `POST /whep/{path}`) where
+ * the browser has it and the stream has a codec it plays, else with Media Source Extensions, a `<video>` fed from
+ * the `/watch/v1/fmp4/{path}` WebSocket (a text message with the MIME type, the initialization segment, then a
+ * fragment per picture), kept near the live edge. `?via=mse` or `?via=webrtc` chooses. Beside the picture: the
+ * frames decoded and, over WebRTC, what the browser's own statistics say it received (packets lost, jitter,
+ * bitrate). No framework, no external resource: the script is inline and allowed by its hash in the page's
+ * Content-Security-Policy.
  * @module
  */
 import { sha256 } from "./dashboard_page.ts";
 
 const SCRIPT = `(() => {
+  const via = new URLSearchParams(location.search).get("via");
+  const webrtc = via !== "mse" && typeof RTCPeerConnection === "function";
   const wall = document.querySelector('meta[name="msm-viewer-wall"]') !== null;
   const single = wall ? null : location.pathname.slice("/watch/".length);
   const status = document.getElementById("status");
@@ -70,8 +75,130 @@ const SCRIPT = `(() => {
     }
   }
 
-  async function play(path, tile, attempt = 0) {
+  function play(path, tile, attempt = 0) {
+    if (tile.via === undefined) tile.via = webrtc ? "webrtc" : "mse";
+    ticker(tile);
+    return tile.via === "webrtc" ? playWebrtc(path, tile, attempt) : playMse(path, tile, attempt);
+  }
+
+  /** Plays again after a wait that grows with each failed try. */
+  function again(path, tile, attempt, why) {
+    const wait = Math.min(5000, 500 * 2 ** attempt);
+    tile.status.textContent = why + "; again in " + (wait / 1000).toFixed(1) + " s";
+    setTimeout(() => play(path, tile, attempt + 1), wait);
+  }
+
+  async function playWebrtc(path, tile, attempt) {
+    const { video } = tile;
+    const tell = (text) => { tile.status.textContent = text; };
+    if (!tile.stats) tile.stats = { bytes: 0, openedAt: performance.now(), firstFrameMs: null };
+    let token = null;
+    try {
+      token = await tokenFor(path);
+    } catch (err) {
+      if (!wall) login.hidden = false;
+      return tell("refused: " + err.message);
+    }
+    const pc = new RTCPeerConnection();
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.ontrack = (e) => {
+      if (!video.srcObject) video.srcObject = new MediaStream();
+      video.srcObject.addTrack(e.track);
+      video.play().catch(() => {});
+    };
+    let resource = null;
+    let ended = false;
+    const end = (why) => {
+      if (ended) return;
+      ended = true;
+      tile.pc = null;
+      pc.close();
+      if (resource) fetch(resource, { method: "DELETE", keepalive: true }).catch(() => {});
+      video.srcObject = null;
+      if (why) again(path, tile, attempt, why);
+    };
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      const headers = { "Content-Type": "application/sdp" };
+      if (token) headers.Authorization = "Bearer " + token;
+      const res = await fetch("/whep/" + path, { method: "POST", headers, body: pc.localDescription.sdp });
+      const text = await res.text();
+      if (res.status === 415 || res.status === 422) {
+        // No codec in common (H.265, AAC alone, ...): the MSE player carries what WebRTC here cannot.
+        end(null);
+        tile.via = "mse";
+        tell("WebRTC: " + (JSON.parse(text).error || res.status) + "; playing with MSE");
+        return playMse(path, tile, attempt);
+      }
+      if (res.status !== 201) return end("WebRTC refused: " + ((() => { try { return JSON.parse(text).error; } catch { return res.status; } })()));
+      resource = new URL(res.headers.get("Location"), location.href).href;
+      await pc.setRemoteDescription({ type: "answer", sdp: text });
+    } catch (err) {
+      return end("WebRTC failed: " + err.message);
+    }
+    tile.pc = pc;
+    tell(decodeURIComponent(path) + ": WebRTC, connecting");
+    // UDP blocked on the way (a proxy, a firewall): the MSE player goes through whatever carries HTTP.
+    setTimeout(() => {
+      if (ended || pc.connectionState === "connected") return;
+      end(null);
+      tile.via = "mse";
+      tell("WebRTC did not connect in 5 s; playing with MSE");
+      playMse(path, tile, 0);
+    }, 5000);
+    addEventListener("pagehide", () => end(null));
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "connected") {
+        attempt = 0;
+        tell(decodeURIComponent(path) + ": WebRTC");
+      }
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") end("WebRTC " + pc.connectionState);
+    };
+  }
+
+  /** The frames decoded, and over WebRTC the browser's receive statistics, once a second and per frame. */
+  function ticker(tile) {
+    if (tile.ticking) return;
+    tile.ticking = true;
     const { video, frames } = tile;
+    let rtc = "";
+    let lastBytes = 0;
+    let lastAt = performance.now();
+    setInterval(async () => {
+      const pc = tile.pc;
+      if (!pc) return void (rtc = "");
+      const report = await pc.getStats().catch(() => null);
+      report?.forEach((s) => {
+        if (s.type !== "inbound-rtp" || s.kind !== "video") return;
+        const now = performance.now();
+        const kbps = Math.max(0, (s.bytesReceived - lastBytes) * 8 / (now - lastAt));
+        lastBytes = s.bytesReceived;
+        lastAt = now;
+        tile.stats.bytes = s.bytesReceived;
+        frames.dataset.lost = String(s.packetsLost);
+        frames.dataset.jitterMs = String(Math.round(s.jitter * 1000));
+        frames.dataset.nacks = String(s.nackCount ?? 0);
+        rtc = "; WebRTC: " + s.packetsReceived + " packets, " + s.packetsLost + " lost, jitter " +
+          Math.round(s.jitter * 1000) + " ms, " + Math.round(kbps) + " kbit/s, " + (s.nackCount ?? 0) + " NACKs";
+      });
+    }, 1000);
+    const tick = () => {
+      const stats = tile.stats;
+      const q = video.getVideoPlaybackQuality();
+      if (stats && q.totalVideoFrames > 0 && stats.firstFrameMs === null) stats.firstFrameMs = performance.now() - stats.openedAt;
+      frames.dataset.decoded = String(q.totalVideoFrames);
+      frames.dataset.via = tile.via;
+      if (stats && stats.firstFrameMs !== null) frames.dataset.firstFrameMs = String(Math.round(stats.firstFrameMs));
+      frames.textContent = q.totalVideoFrames + " frames decoded, " + q.droppedVideoFrames + " dropped, " +
+        Math.round((stats ? stats.bytes : 0) / 1024) + " KiB received" + rtc;
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+
+  async function playMse(path, tile, attempt = 0) {
+    const { video } = tile;
     const tell = (text) => { tile.status.textContent = text; };
     let token = null;
     try {
@@ -88,7 +215,9 @@ const SCRIPT = `(() => {
     const queue = [];
     let buffer = null;
     let mime = null;
-    const stats = tile.stats || { fragments: 0, bytes: 0, openedAt: performance.now(), firstFrameMs: null };
+    const stats = tile.stats && tile.stats.fragments !== undefined
+      ? tile.stats
+      : { fragments: 0, bytes: 0, openedAt: performance.now(), firstFrameMs: null };
     tile.stats = stats;
     const pump = () => {
       if (!buffer || buffer.updating || queue.length === 0) return;
@@ -127,24 +256,7 @@ const SCRIPT = `(() => {
       pump();
     };
     // The relay restarted, the stream changed or the network dropped: play again, waiting longer each time.
-    ws.onclose = (e) => {
-      const wait = Math.min(5000, 500 * 2 ** attempt);
-      tell("closed" + (e.reason ? ": " + e.reason : "") + "; again in " + (wait / 1000).toFixed(1) + " s");
-      setTimeout(() => play(path, tile, attempt + 1), wait);
-    };
-    if (tile.ticking) return;
-    tile.ticking = true;
-    const tick = () => {
-      const stats = tile.stats;
-      const q = video.getVideoPlaybackQuality();
-      if (q.totalVideoFrames > 0 && stats.firstFrameMs === null) stats.firstFrameMs = performance.now() - stats.openedAt;
-      frames.dataset.decoded = String(q.totalVideoFrames);
-      if (stats.firstFrameMs !== null) frames.dataset.firstFrameMs = String(Math.round(stats.firstFrameMs));
-      frames.textContent = q.totalVideoFrames + " frames decoded, " + q.droppedVideoFrames + " dropped, " +
-        Math.round(stats.bytes / 1024) + " KiB received";
-      requestAnimationFrame(tick);
-    };
-    requestAnimationFrame(tick);
+    ws.onclose = (e) => again(path, tile, attempt, "closed" + (e.reason ? ": " + e.reason : ""));
     video.play().catch(() => {});
   }
 })();`;

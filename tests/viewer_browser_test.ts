@@ -1,8 +1,9 @@
 /**
  * Watching in a browser (issue 18) with real peers: headless Chromium (Debian's, driven by playwright-core) opens a
- * relay's `/watch/{path}` page, which plays the stream with Media Source Extensions from the relay's fragmented MP4
- * WebSocket; the video element's decoded frames must rise (`getVideoPlaybackQuality().totalVideoFrames`), for the
- * demo path and for a GStreamer camera the relay pulls. Prints the time from opening the page to its first decoded
+ * relay's `/watch/{path}` page, which plays the stream over WebRTC (WHEP) or with Media Source Extensions from the
+ * relay's fragmented MP4 WebSocket (`?via=`, each case both ways); the video element's decoded frames must rise
+ * (`getVideoPlaybackQuality().totalVideoFrames`), for the demo path and for a GStreamer camera the relay pulls.
+ * Over WebRTC the browser's receiver reports must reach the relay's sessions list. Prints the time from opening the page to its first decoded
  * frame (the GOP cache's burst gives a picture at once, not at the camera's next keyframe). A viewer on relay B of a
  * camera only relay A pulls plays through the mesh, and A still sends B one copy for B's two viewers.
  * @module
@@ -19,7 +20,12 @@ const CHROMIUM = "/usr/bin/chromium";
 function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+    // Loopback candidates: this machine's relays listen on 127.0.0.x (Chromium skips loopback for ICE otherwise).
+    args: [
+      "--no-sandbox",
+      "--autoplay-policy=no-user-gesture-required",
+      "--allow-loopback-in-peer-connection",
+    ],
   });
 }
 
@@ -28,11 +34,15 @@ async function decoded(page: Page): Promise<number> {
   return Number(await page.getByTestId("viewer-frames").getAttribute("data-decoded") ?? 0);
 }
 
-/** Opens `/watch/{path}` and checks the frames decoded keep rising; @returns ms to the first frame */
+type Via = "webrtc" | "mse";
+const VIAS: Via[] = ["webrtc", "mse"];
+
+/** Opens `/watch/{path}?via=` and checks the frames decoded keep rising; @returns ms to the first frame */
 async function watch(
   browser: Browser,
   relay: RelayProcess,
   path: string,
+  via: Via,
   keepOpen?: Page[],
 ): Promise<number> {
   const page = await browser.newPage();
@@ -40,7 +50,7 @@ async function watch(
   page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
   page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
   try {
-    await page.goto(`http://${relay.host}:${relay.adminPort}/watch/${path}`);
+    await page.goto(`http://${relay.host}:${relay.adminPort}/watch/${path}?via=${via}`);
     await withTimeout(
       (async () => {
         while ((await decoded(page)) < 10) await delay(100);
@@ -58,9 +68,38 @@ async function watch(
     const before = await decoded(page);
     await delay(3000);
     const after = await decoded(page);
-    console.log(`${path}: first frame ${first} ms after the page opened; ${after - before} frames in 3 s`);
+    const frames = page.getByTestId("viewer-frames");
+    console.log(
+      `${path} (${via}): first frame ${first} ms after the page opened; ${
+        after - before
+      } frames in 3 s; ${await frames.textContent()}`,
+    );
     // 25 fps for 3 s is 75; a loaded machine decodes late, never nothing.
     assert(after - before >= 25, `${path}: ${before} -> ${after} frames in 3 s`);
+    assertEquals(await frames.getAttribute("data-via"), via, "played the way asked, not the fallback");
+    if (via === "webrtc") {
+      // The browser's own statistics, shown beside the picture.
+      assert(
+        (await frames.getAttribute("data-lost")) !== null,
+        "the page shows the browser's receive statistics",
+      );
+      // Its receiver reports reach the relay: the sessions list carries what the browser says it lost.
+      await withTimeout(
+        (async () => {
+          for (;;) {
+            const { body } = await relay.get<{ sessions: Array<{ transport: string[]; reports: object }> }>(
+              "/api/v1/sessions",
+            );
+            if (body.sessions.some((s) => s.transport[0] === "webrtc" && Object.keys(s.reports).length > 0)) {
+              return;
+            }
+            await delay(200);
+          }
+        })(),
+        15_000,
+        "no WebRTC viewer's receiver report in /api/v1/sessions",
+      );
+    }
     assert(errors.length === 0, errors.join("\n"));
     return first;
   } finally {
@@ -69,13 +108,15 @@ async function watch(
   }
 }
 
-Deno.test("a browser plays the demo path and a GStreamer camera through the relay with MSE", async () => {
+Deno.test("a browser plays the demo path and a GStreamer camera through the relay over WebRTC and MSE", async () => {
   await using camera = await startGstCamera({ fps: 25, gop: 50 });
   await using relay = await startRelayProcess(["--path", `cam=${camera.url}`]);
   const browser = await launch();
   try {
-    await watch(browser, relay, "demo");
-    await watch(browser, relay, "cam");
+    for (const via of VIAS) {
+      await watch(browser, relay, "demo", via);
+      await watch(browser, relay, "cam", via);
+    }
   } finally {
     await browser.close();
   }
@@ -107,7 +148,7 @@ Deno.test("the wall page plays every stream of the relay, a tile each", async ()
   }
 });
 
-Deno.test("a browser on relay B plays a camera rooted on relay A; A sends B one copy for two viewers", async () => {
+Deno.test("browsers on relay B play a camera rooted on relay A; A sends B one copy for its viewers", async () => {
   await using camera = await startGstCamera({ fps: 25, gop: 50 });
   await using cluster = await startRelayCluster({
     count: 2,
@@ -120,8 +161,8 @@ Deno.test("a browser on relay B plays a camera rooted on relay A; A sends B one 
   const browser = await launch();
   const pages: Page[] = [];
   try {
-    await watch(browser, b, "cam", pages);
-    await watch(browser, b, "cam", pages);
+    await watch(browser, b, "cam", "webrtc", pages);
+    await watch(browser, b, "cam", "mse", pages);
     const tree = (await a.get<{ role: string; children: string[] }>("/api/v1/tree/cam")).body;
     console.log(`A's tree of cam: role ${tree.role}, children ${JSON.stringify(tree.children)}`);
     assert(tree.role === "root", `A is not the root: ${JSON.stringify(tree)}`);
@@ -136,29 +177,32 @@ Deno.test("a browser on relay B plays a camera rooted on relay A; A sends B one 
   }
 });
 
-Deno.test("a browser on a relay with RTSP users: the page asks for the user, then plays", async () => {
-  await using relay = await startRelayProcess(["--user", "viewer:viewer-secret-1:read:demo"]);
-  const browser = await launch();
-  try {
-    const page = await browser.newPage();
-    await page.goto(`http://${relay.host}:${relay.adminPort}/watch/demo`);
-    const form = page.getByTestId("viewer-login");
-    await form.waitFor({ state: "visible", timeout: 10_000 });
-    await page.fill("#user", "viewer");
-    await page.fill("#password", "wrong");
-    await page.click("button[type=submit]");
-    await page.getByText(/refused/).waitFor({ timeout: 10_000 });
-    await page.fill("#password", "viewer-secret-1");
-    await page.click("button[type=submit]");
-    await withTimeout(
-      (async () => {
-        while ((await decoded(page)) < 10) await delay(100);
-      })(),
-      20_000,
-      `the page decoded no 10 frames after the login (${await page.locator("#status").textContent()})`,
-    );
-    assert(!(await form.isVisible()), "the form is gone once playing");
-  } finally {
-    await browser.close();
-  }
-});
+for (const via of VIAS) {
+  Deno.test(`a browser on a relay with RTSP users: the page asks for the user, then plays (${via})`, async () => {
+    await using relay = await startRelayProcess(["--user", "viewer:viewer-secret-1:read:demo"]);
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://${relay.host}:${relay.adminPort}/watch/demo?via=${via}`);
+      const form = page.getByTestId("viewer-login");
+      await form.waitFor({ state: "visible", timeout: 10_000 });
+      await page.fill("#user", "viewer");
+      await page.fill("#password", "wrong");
+      await page.click("button[type=submit]");
+      await page.getByText(/refused/).waitFor({ timeout: 10_000 });
+      await page.fill("#password", "viewer-secret-1");
+      await page.click("button[type=submit]");
+      await withTimeout(
+        (async () => {
+          while ((await decoded(page)) < 10) await delay(100);
+        })(),
+        20_000,
+        `the page decoded no 10 frames after the login (${await page.locator("#status").textContent()})`,
+      );
+      assert(!(await form.isVisible()), "the form is gone once playing");
+      assertEquals(await page.getByTestId("viewer-frames").getAttribute("data-via"), via);
+    } finally {
+      await browser.close();
+    }
+  });
+}
