@@ -140,15 +140,20 @@ function negotiateOrThrow(
   }
 
   const used = new Set<number>();
+  const mids = new Set<string>();
   const plans: SendPlan[] = [];
   const sections: string[] = [];
   for (let i = 0; i < medias.length; i++) {
     const m = medias[i]!;
-    const mid = m.mid !== undefined ? String(m.mid) : String(i);
-    if (!/^[A-Za-z0-9_.-]{1,32}$/.test(mid)) {
+    const inTransport = bundled(m, i);
+    // JSEP (RFC 8829) gives every section a mid; the answer names the same ones.
+    if (m.mid === undefined && inTransport) return bad(`Media section ${i} has no a=mid`);
+    const mid = m.mid !== undefined ? String(m.mid) : null;
+    if (mid !== null && !/^[A-Za-z0-9_.-]{1,32}$/.test(mid)) {
       return bad(`Media section ${i}: a=mid "${mid}" is not a valid token`);
     }
-    const inTransport = bundled(m, i);
+    if (mid !== null && mids.has(mid)) return bad(`Media sections share a=mid "${mid}"`);
+    if (mid !== null) mids.add(mid);
     if (inTransport && m.protocol !== "UDP/TLS/RTP/SAVPF") {
       return bad(`Media section ${mid}: protocol ${m.protocol} is not UDP/TLS/RTP/SAVPF`);
     }
@@ -157,7 +162,7 @@ function negotiateOrThrow(
     const choice = inTransport && receives && (m.type === "video" || m.type === "audio")
       ? choose(m, tracks.filter((t) => !used.has(t.trackIndex)))
       : null;
-    if (!choice) {
+    if (!choice || mid === null) {
       sections.push(rejected(m, mid));
       continue;
     }
@@ -188,13 +193,13 @@ function negotiateOrThrow(
       reason: `No codec in common: the offer receives ${offered}; the stream has ${has || "no track"}`,
     };
   }
-  const mids = plans.map((p) => p.mid).join(" ");
+  const bundleMids = plans.map((p) => p.mid).join(" ");
   const answer = [
     "v=0",
     `o=- ${local.sessionId} 1 IN IP4 0.0.0.0`,
     "s=msm-relay",
     "t=0 0",
-    `a=group:BUNDLE ${mids}`,
+    `a=group:BUNDLE ${bundleMids}`,
     "a=ice-lite",
     "a=msid-semantic: WMS",
     ...sections,
@@ -267,11 +272,12 @@ function feedback(m: Media, pt: number, type: string, subtype: string | undefine
 }
 
 /** A section the relay does not send on: port 0 (RFC 8843: rejected, out of the bundle). */
-function rejected(m: Media, mid: string): string {
+function rejected(m: Media, mid: string | null): string {
   const pts = m.payloads ?? (m.rtp.map((r) => r.payload).join(" ") || "0");
-  return [`m=${m.type} 0 ${m.protocol} ${pts}`, "c=IN IP4 0.0.0.0", `a=mid:${mid}`, "a=inactive"].join(
-    "\r\n",
-  );
+  const lines = [`m=${m.type} 0 ${m.protocol} ${pts}`, "c=IN IP4 0.0.0.0"];
+  if (mid !== null) lines.push(`a=mid:${mid}`);
+  lines.push("a=inactive");
+  return lines.join("\r\n");
 }
 
 function accepted(m: Media, plan: SendPlan, choice: Choice, local: LocalTransport): string {

@@ -132,6 +132,8 @@ Deno.test("negotiate() refuses malformed offers with 400 and the reason", () => 
       "not a valid token",
     ],
     ["v=0\r\n" + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n".repeat(17), "more than 16"],
+    [VIDEO_OFFER.replace(/a=mid:0\r\n/g, "").replace(/a=group:BUNDLE 0\r\n/, ""), "has no a=mid"],
+    [AV_OFFER.replace(/a=mid:1/g, "a=mid:0"), "share a=mid"],
     ["v=0\r\n" + "a=x\r\n".repeat(20_000), "larger than"],
   ];
   for (const [offer, reason] of cases) {

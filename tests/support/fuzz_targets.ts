@@ -119,6 +119,8 @@ function check(cond: boolean, message: () => string): asserts cond {
 
 import { Fmp4Viewer } from "../../src/viewer/fmp4_viewer.ts";
 import type { MediaDescription } from "../../src/rtsp/sdp.ts";
+import { negotiate } from "../../src/webrtc/whep_negotiation.ts";
+import { parse as parseSdpTransform } from "sdp-transform";
 
 const enc = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -1042,6 +1044,116 @@ export function runSdp(input: Uint8Array): FuzzResult {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// WHEP offers
+
+/** Chromium's receive-only offers (video; video and audio), as src/webrtc/ tests keep them. */
+export function whepOfferCorpus(): Uint8Array[] {
+  return ["chromium_offer_video.sdp", "chromium_offer_av.sdp"].map((name) =>
+    Deno.readFileSync(new URL(`../../src/webrtc/testdata/${name}`, import.meta.url))
+  );
+}
+
+const whepLine = fc.oneof(
+  fc.constantFrom(
+    "v=0",
+    "o=- 1 2 IN IP4 127.0.0.1",
+    "s=-",
+    "t=0 0",
+    "a=group:BUNDLE 0 1",
+    "a=group:BUNDLE 0",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97",
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 8",
+    "c=IN IP4 0.0.0.0",
+    "a=mid:0",
+    "a=mid:1",
+    "a=recvonly",
+    "a=sendrecv",
+    "a=rtcp-mux",
+    "a=ice-ufrag:abcd",
+    "a=ice-pwd:abcdefghijklmnopqrstuvwx",
+    "a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99",
+    "a=setup:actpass",
+    "a=rtpmap:96 H264/90000",
+    "a=rtpmap:97 VP8/90000",
+    "a=rtpmap:111 opus/48000/2",
+    "a=fmtp:96 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+    "a=rtcp-fb:96 nack",
+    "a=rtcp-fb:96 nack pli",
+    "a=rtcp-fb:* nack",
+  ),
+  fc.tuple(
+    fc.constantFrom(
+      "a=rtpmap:",
+      "a=fmtp:",
+      "a=mid:",
+      "a=group:BUNDLE ",
+      "m=",
+      "a=ice-ufrag:",
+      "a=fingerprint:",
+    ),
+    fc.string({ unit: byteChar, maxLength: 40 }),
+  ).map(([k, v]) => k + v),
+);
+
+const whepArbitrary: fc.Arbitrary<Uint8Array> = fc.array(whepLine, { maxLength: 40 })
+  .map((lines) => bytesOf(["v=0", ...lines].join("\r\n") + "\r\n"));
+
+/**
+ * WHEP offers into `negotiate` (src/webrtc/whep_negotiation.ts) against a camera with H.264 and Opus: it refuses
+ * with 400 or 422 and a reason, or answers with an SDP that parses again, a BUNDLE of exactly the sections it
+ * sends on, each with a payload type the offer had for that codec. Never a throw.
+ */
+export function whepOfferTarget(): FuzzTarget {
+  const tracks = parseSdp(
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n" +
+      "a=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\nm=audio 0 RTP/AVP 97\r\na=rtpmap:97 opus/48000/2\r\n",
+  ).medias.map((media, trackIndex) => ({ trackIndex, media }));
+  const local = {
+    ufrag: "RelY",
+    pwd: "relaypasswordrelaypassw0",
+    fingerprint: "sha-256 AA:BB",
+    candidates: [{ address: "127.0.0.1", port: 8189 }],
+    sessionId: "1",
+  };
+  return {
+    name: "whep-offer",
+    what:
+      "WHEP offers into negotiate(): 400/422 with a reason, or an answer that parses, bundles what it sends",
+    corpus: whepOfferCorpus(),
+    mutateOptions: { specials: RTSP_SPECIAL_BYTES, maxGlued: 1, maxMutations: 4 },
+    arbitrary: whepArbitrary,
+    arbitraryShare: 0.3,
+    maxHeldBytes: 0,
+    run(input) {
+      const offer = utf8.decode(input);
+      const got = negotiate(offer, tracks, local, (i) => 1000 + i);
+      if (!got.ok) {
+        check(
+          (got.status === 400 || got.status === 422) && got.reason.length > 0,
+          () => `refusal ${got.status}`,
+        );
+        return REFUSED;
+      }
+      const answer = parseSdpTransform(got.answer);
+      const bundle = String(answer.groups?.find((g) => g.type === "BUNDLE")?.mids ?? "").split(" ");
+      check(
+        JSON.stringify(bundle) === JSON.stringify(got.plans.map((p) => p.mid)),
+        () => `BUNDLE ${bundle} for plans ${got.plans.map((p) => p.mid)}`,
+      );
+      const offered = parseSdpTransform(offer).media;
+      for (const plan of got.plans) {
+        const section = offered.find((m) => String(m.mid) === plan.mid);
+        check(
+          section?.rtp.some((r) => r.payload === plan.payloadType) === true,
+          () => `payload type ${plan.payloadType} of ${plan.mid} is not the offer's`,
+        );
+      }
+      return ACCEPTED;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // RTSP header values and URLs
 
 /** Header values and URLs a request carries. */
@@ -1208,6 +1320,7 @@ export function createFuzzTargets(): FuzzTarget[] {
       maxHeldBytes: 0,
       run: runSdp,
     },
+    whepOfferTarget(),
     {
       name: "rtsp-headers",
       what: "Transport/Session/Range/RTP-Info/auth header parsers and URL rules: documented errors only",
