@@ -1,8 +1,8 @@
 /**
  * Time from opening a stream's player page to its first decoded frame (issue 18), in headless Chromium, against a
- * GStreamer camera with a keyframe every 2 s, with the relay's GOP cache (the default) and without it
- * (`--no-gop-cache`): the stream is live already (an RTSP reader holds it), the page is opened
- * BENCH_VIEWER_TRIALS times (12) at spread moments of the GOP. Prints the median, p90 and worst per mode.
+ * GStreamer camera with a keyframe every 2 s, over WebRTC (WHEP) and MSE, each with the relay's GOP cache (the
+ * default) and without it (`--no-gop-cache`): the stream is live already (an RTSP reader holds it), the page is
+ * opened BENCH_VIEWER_TRIALS times (12) at spread moments of the GOP. Prints the median, p90 and worst per mode.
  * `deno run -A bench/viewer_first_frame.ts` (`deno task bench:viewer`).
  * @module
  */
@@ -27,7 +27,7 @@ async function firstFrame(page: Page, url: string): Promise<number> {
   throw new Error(`no frame decoded within 15 s (${await frames.textContent()})`);
 }
 
-async function trial(cache: boolean): Promise<number[]> {
+async function trial(cache: boolean, via: "webrtc" | "mse"): Promise<number[]> {
   await using camera = await startGstCamera({ fps: FPS, gop: GOP });
   await using relay = await startRelayProcess([
     "--path",
@@ -38,13 +38,17 @@ async function trial(cache: boolean): Promise<number[]> {
   await delay(3000);
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+    args: [
+      "--no-sandbox",
+      "--autoplay-policy=no-user-gesture-required",
+      "--allow-loopback-in-peer-connection",
+    ],
   });
   const out: number[] = [];
   try {
     for (let i = 0; i < TRIALS; i++) {
       const page = await browser.newPage();
-      out.push(await firstFrame(page, `http://${relay.host}:${relay.adminPort}/watch/cam`));
+      out.push(await firstFrame(page, `http://${relay.host}:${relay.adminPort}/watch/cam?via=${via}`));
       await page.close();
       // Spread the openings over the GOP (2 s) so the no-cache figure is not one moment of it.
       await delay(((i * 7) % 10) * (GOP * 1000 / FPS) / 10 + 300);
@@ -68,11 +72,13 @@ if (import.meta.main) {
     } s; ${TRIALS} page ` +
       `openings per mode; load avg ${Deno.loadavg().join(" ")}`,
   );
-  for (const cache of [true, false]) {
-    console.log(
-      `  ${cache ? "GOP cache (default)" : "--no-gop-cache     "}: first decoded frame ${
-        summary(await trial(cache))
-      }`,
-    );
+  for (const via of ["webrtc", "mse"] as const) {
+    for (const cache of [true, false]) {
+      console.log(
+        `  ${via.padEnd(6)} ${cache ? "GOP cache (default)" : "--no-gop-cache     "}: first decoded frame ${
+          summary(await trial(cache, via))
+        }`,
+      );
+    }
   }
 }
