@@ -1,9 +1,10 @@
 /**
  * What a browser viewer costs the relay against an RTSP reader of the same stream (issue 18): one relay with a
  * GStreamer camera (720p, 25 fps), BENCH_VIEWER_COUNT (20) readers of one kind at a time for BENCH_VIEWER_SECONDS
- * (30 s, after 3 s to settle): RTSP over TCP (interleaved, as a browser-side proxy would read), RTSP over UDP, and
+ * (30 s, after 3 s to settle): RTSP over TCP (interleaved, as a browser-side proxy would read), RTSP over UDP,
  * fragmented-MP4 WebSocket viewers (the `/watch` player's, without a browser: Deno WebSocket clients that read
- * everything). One reader first for 10 s (the camera's ingest and the relay's fixed costs), then COUNT more: prints
+ * everything) and WebRTC viewers (WHEP, DTLS-SRTP; tests/support/whep_client.ts, which counts what arrives without
+ * decoding it). BENCH_VIEWER_KINDS picks some. One reader first for 10 s (the camera's ingest and the relay's fixed costs), then COUNT more: prints
  * the relay's CPU per added reader and second, and per picture, over the whole window.
  * `deno run -A bench/viewer_cost.ts` (`deno task bench:viewer-cost`).
  * @module
@@ -12,17 +13,21 @@ import { delay, startGstCamera } from "../tests/support/processes.ts";
 import { cpuSeconds } from "../tests/support/proc_stats.ts";
 import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
 import { startRtspReader } from "../tests/support/rtsp_peers.ts";
+import { startWhepClient } from "../tests/support/whep_client.ts";
 
 const COUNT = Number(Deno.env.get("BENCH_VIEWER_COUNT") ?? 20);
 const SECONDS = Number(Deno.env.get("BENCH_VIEWER_SECONDS") ?? 30);
 const FPS = 25;
 
-type Kind = "rtsp/tcp" | "rtsp/udp" | "fmp4/websocket";
+type Kind = "rtsp/tcp" | "rtsp/udp" | "fmp4/websocket" | "webrtc";
 
 async function readers(relay: RelayProcess, kind: Kind, count: number): Promise<{ close(): Promise<void> }> {
   const closers: Array<() => Promise<void> | void> = [];
   for (let i = 0; i < count; i++) {
-    if (kind === "fmp4/websocket") {
+    if (kind === "webrtc") {
+      const client = await startWhepClient(`http://${relay.host}:${relay.adminPort}`, "cam");
+      closers.push(() => client.close());
+    } else if (kind === "fmp4/websocket") {
       const ws = new WebSocket(`ws://${relay.host}:${relay.adminPort}/watch/v1/fmp4/cam`);
       ws.binaryType = "arraybuffer";
       await new Promise((resolve, reject) => {
@@ -57,7 +62,7 @@ async function trial(kind: Kind): Promise<string> {
     `cam=${camera.url}`,
     "--max-viewers",
     String(COUNT + 1),
-  ]);
+  ], {}, { permissions: ["--allow-ffi"] }); // as `deno task start` runs it: the fast plane, libcrypto's SRTP
   // One reader first (the camera's ingest and the relay's fixed costs), then COUNT more: the difference is theirs.
   const one = await readers(relay, kind, 1);
   try {
@@ -85,5 +90,6 @@ if (import.meta.main) {
     `bench/viewer_cost.ts: ${COUNT} readers of one kind, a GStreamer camera 1280x720 at ${FPS} fps, ${SECONDS} s ` +
       `per kind; load avg ${Deno.loadavg().join(" ")}`,
   );
-  for (const kind of ["rtsp/tcp", "rtsp/udp", "fmp4/websocket"] as const) console.log(await trial(kind));
+  const kinds = (Deno.env.get("BENCH_VIEWER_KINDS") ?? "rtsp/tcp,rtsp/udp,fmp4/websocket,webrtc").split(",");
+  for (const kind of kinds as Kind[]) console.log(await trial(kind));
 }

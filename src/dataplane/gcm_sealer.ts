@@ -1,5 +1,5 @@
 /**
- * AES-256-GCM sealing and opening for the fast plane's Worker, on OpenSSL's libcrypto through FFI (the library the mesh's
+ * AES-GCM sealing and opening for the fast plane's Worker (AES-256, the mesh's) and WebRTC's SRTP (AES-128), on OpenSSL's libcrypto through FFI (the library the mesh's
  * sealing already uses, `src/cluster/_aes_gcm.ts`), called with plain memory addresses: the Worker builds
  * datagrams in its own arena and passes pointers it made once per arena position, so a seal allocates nothing (no
  * view, no pointer object). One encryption context per key, keyed once. Needs `--allow-ffi`.
@@ -10,6 +10,7 @@ const SYMBOLS = {
   EVP_CIPHER_CTX_new: { parameters: [], result: "pointer" },
   EVP_CIPHER_CTX_free: { parameters: ["pointer"], result: "void" },
   EVP_aes_256_gcm: { parameters: [], result: "pointer" },
+  EVP_aes_128_gcm: { parameters: [], result: "pointer" },
   /** EVP_EncryptInit_ex(ctx, cipher, NULL, key, NULL) */
   encryptInitKey: {
     name: "EVP_EncryptInit_ex",
@@ -58,12 +59,13 @@ export class GcmSealer {
   #closed = false;
 
   /**
-   * @param key 32 bytes (copied into OpenSSL's context; the caller may wipe it after)
+   * @param key 32 bytes (AES-256, the mesh's), or 16 (AES-128, SRTP's AEAD_AES_128_GCM); copied into OpenSSL's
+   *   context, the caller may wipe it after
    * @throws Error when libcrypto cannot be loaded or refuses the key
    */
   constructor(key: Uint8Array, decrypt = false) {
-    if (key.length !== GCM_SEALER_KEY_SIZE) {
-      throw new RangeError(`an AES-256 key has 32 bytes, not ${key.length}`);
+    if (key.length !== GCM_SEALER_KEY_SIZE && key.length !== 16) {
+      throw new RangeError(`an AES-256 key has 32 bytes (AES-128: 16), not ${key.length}`);
     }
     this.#lib = openLibCrypto();
     const c = this.#lib.symbols;
@@ -73,9 +75,10 @@ export class GcmSealer {
     }
     this.#ctx = ctx;
     const init = decrypt ? c.decryptInitKey : c.encryptInitKey;
-    if (init(ctx, c.EVP_aes_256_gcm(), null, key, null) !== 1) {
+    const cipher = key.length === 16 ? c.EVP_aes_128_gcm() : c.EVP_aes_256_gcm();
+    if (init(ctx, cipher, null, key, null) !== 1) {
       this.close();
-      throw new Error("EVP_EncryptInit_ex failed to set the AES-256-GCM key");
+      throw new Error(`EVP_EncryptInit_ex failed to set the AES-${key.length * 8}-GCM key`);
     }
     this.#outLen = pointerInto(this.#scratch, 0);
     this.#final = pointerInto(this.#scratch, 8);

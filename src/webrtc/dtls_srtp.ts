@@ -22,6 +22,7 @@ import {
   SrtpSession,
 } from "werift";
 import { Buffer } from "node:buffer";
+import { SrtpGcm } from "./srtp_gcm.ts";
 
 type Certificate = Awaited<ReturnType<typeof RTCDtlsTransport.SetupCertificate>>;
 let certificate: Promise<Certificate> | null = null;
@@ -51,6 +52,8 @@ export class DtlsSrtp {
   readonly #remoteFingerprints: string[];
   #srtp: InstanceType<typeof SrtpSession> | null = null;
   #srtcp: InstanceType<typeof SrtcpSession> | null = null;
+  /** RTP protection on libcrypto when the profile is AEAD_AES_128_GCM and FFI is allowed (srtp_gcm.ts). */
+  #fast: SrtpGcm | null = null;
   #done = false;
 
   private constructor(server: InstanceType<typeof DtlsServer>, events: DtlsEvents, remote: string[]) {
@@ -106,6 +109,7 @@ export class DtlsSrtp {
   /** `packet` (RTP) encrypted and authenticated for the browser, or null before the handshake finished. */
   protectRtp(packet: Uint8Array): Uint8Array | null {
     if (!this.#srtp) return null;
+    if (this.#fast) return this.#fast.protect(packet);
     const buf = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
     const header = RtpHeader.deSerialize(buf);
     const out = this.#srtp.encrypt(buf.subarray(header.payloadOffset), header);
@@ -135,6 +139,8 @@ export class DtlsSrtp {
     this.#done = true;
     this.#srtp = null;
     this.#srtcp = null;
+    this.#fast?.close();
+    this.#fast = null;
   }
 
   #onConnect(): void {
@@ -163,6 +169,15 @@ export class DtlsSrtp {
     };
     this.#srtp = new SrtpSession(config);
     this.#srtcp = new SrtcpSession(config);
+    if (profile === ProtectionProfileAeadAes128Gcm) {
+      const local =
+        (this.#srtp as unknown as { localContext: { srtpSessionKey: Buffer; srtpSessionSalt: Buffer } })
+          .localContext;
+      this.#fast = SrtpGcm.create(
+        new Uint8Array(local.srtpSessionKey),
+        new Uint8Array(local.srtpSessionSalt),
+      );
+    }
     this.#events.connected();
   }
 

@@ -30,7 +30,7 @@ export const ALLOWED_FOLDERS: Readonly<Record<string, readonly string[]>> = {
   relay: ["rtp", "rtsp", "config", "dataplane"],
   cluster: ["relay", "rtp", "rtsp", "config", "dataplane", "metrics"],
   viewer: ["relay", "rtp", "rtsp"],
-  webrtc: ["relay", "rtp", "rtsp", "viewer"],
+  webrtc: ["relay", "rtp", "rtsp", "viewer", "dataplane"],
   admin: ["relay", "cluster", "metrics", "config", "rtp", "rtsp", "viewer", "webrtc"],
 };
 
