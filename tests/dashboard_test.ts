@@ -19,7 +19,14 @@ const CHROMIUM = "/usr/bin/chromium";
 const OUTPUT = join(REPO_ROOT, "tests", "output");
 
 function launch(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--autoplay-policy=no-user-gesture-required",
+      "--allow-loopback-in-peer-connection",
+    ],
+  });
 }
 
 /** What {@link PROBE_BITRATE_PLOT} finds on the demo's bitrate canvas. */
@@ -92,9 +99,20 @@ Deno.test("dashboard in headless Chromium shows the demo stream's tree and live 
 
     const section = page.getByTestId("stream-demo");
     await section.waitFor({ state: "visible", timeout: 10_000 });
-    // Each stream card links to its player page (tests/viewer_mse_test.ts plays it).
+    // Each stream card links to its player page (tests/viewer_browser_test.ts plays it) and plays it in place.
     const watchHref = await page.getByTestId("watch-demo").getAttribute("href");
     assert(watchHref === "/watch/demo", `watch link ${watchHref}`);
+    await page.getByTestId("play-demo").click();
+    const inCard = page.frameLocator('[data-testid="frame-demo"]').getByTestId("viewer-frames");
+    await withTimeout(
+      (async () => {
+        while (Number(await inCard.getAttribute("data-decoded").catch(() => 0) ?? 0) < 10) await delay(100);
+      })(),
+      20_000,
+      "the demo card's picture decoded no 10 frames",
+    );
+    await page.getByTestId("play-demo").click();
+    assert((await page.getByTestId("frame-demo").count()) === 0, "a second click stops the picture");
     const tree = page.getByTestId("tree-demo");
     await tree.getByText(node, { exact: true }).waitFor({ timeout: 5_000 });
     assert((await tree.locator("li").count()) >= 1, await tree.innerHTML());

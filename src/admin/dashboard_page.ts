@@ -84,6 +84,8 @@ const CSP = [
   `style-src ${sha256(DASHBOARD_STYLE)}`,
   "connect-src 'self'",
   "img-src 'self'",
+  // A stream card plays its stream in place: the viewer page (`/watch/{path}`) in a frame.
+  "frame-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",

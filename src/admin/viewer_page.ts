@@ -318,5 +318,6 @@ export const VIEWER_CSP = [
   "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
-  "frame-ancestors 'none'",
+  // The dashboard (same origin) plays a stream in its card; no other site may frame the page.
+  "frame-ancestors 'self'",
 ].join("; ");

@@ -403,19 +403,41 @@
       return el("figure", {}, el("figcaption", {}, caption, value), canvas);
     });
     const readers = el("tbody");
+    const watchUrl = "/watch/" + path.split("/").map(encodeURIComponent).join("/");
+    // Click to play: the viewer page in a frame of the card; click again to stop (the frame goes, so does the viewer).
+    const player = el("div", { class: "player", "data-testid": "player-" + path });
+    const playButton = el("button", {
+      type: "button",
+      class: "play",
+      "data-testid": "play-" + path,
+      text: "Play here",
+    });
+    playButton.addEventListener("click", () => {
+      if (player.firstChild) {
+        player.replaceChildren();
+        playButton.textContent = "Play here";
+        return;
+      }
+      player.append(
+        el("iframe", { src: watchUrl, title: "live picture of " + path, "data-testid": "frame-" + path }),
+      );
+      playButton.textContent = "Stop";
+    });
     const section = el(
       "section",
       { class: "card stream", "aria-labelledby": id, "data-testid": "stream-" + path },
       el("h2", { id, text: path }),
-      // Plays it in this browser (Media Source Extensions from the relay's fragmented MP4), in a tab of its own.
+      // Plays it in this browser (WebRTC, else MSE: the viewer page), in the card or in a tab of its own.
       el("a", {
         class: "watch",
-        href: "/watch/" + path.split("/").map(encodeURIComponent).join("/"),
+        href: watchUrl,
         target: "_blank",
         rel: "noopener",
         "data-testid": "watch-" + path,
         text: "Watch in the browser",
       }),
+      playButton,
+      player,
       facts,
       el("h3", { id: id + "-tree", text: "Tree (as this relay sees it)" }),
       tree,
