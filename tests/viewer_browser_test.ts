@@ -206,3 +206,39 @@ for (const via of VIAS) {
     }
   });
 }
+
+Deno.test("WebRTC passes the camera's audio through without transcoding: Opus and G.711 reach the browser's decoder", async () => {
+  const browser = await launch();
+  try {
+    for (const audio of ["opus", "pcmu"] as const) {
+      await using camera = await startGstCamera({ fps: 25, gop: 50, audio });
+      await using relay = await startRelayProcess(["--path", `cam=${camera.url}`]);
+      const page = await browser.newPage();
+      try {
+        await page.goto(`http://${relay.host}:${relay.adminPort}/watch/cam?via=webrtc`);
+        const frames = page.getByTestId("viewer-frames");
+        const samples = async () => Number(await frames.getAttribute("data-audio-samples") ?? 0);
+        await withTimeout(
+          (async () => {
+            while ((await decoded(page)) < 10 || (await samples()) < 8000) await delay(200);
+          })(),
+          20_000,
+          `${audio}: no picture and sound (${await frames.textContent()}; audio samples ${await samples()})`,
+        );
+        const before = await samples();
+        await delay(2000);
+        const after = await samples();
+        console.log(
+          `${audio}: ${after - before} audio samples decoded in 2 s, ${await frames.textContent()}`,
+        );
+        // Two seconds of sound at the codec's rate (Opus 48 kHz, G.711 8 kHz); at least half on a loaded machine.
+        const rate = audio === "opus" ? 48_000 : 8_000;
+        assert(after - before >= rate, `${audio}: ${before} -> ${after} samples in 2 s`);
+      } finally {
+        await page.close();
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+});

@@ -170,6 +170,11 @@ const SCRIPT = `(() => {
       if (!pc) return void (rtc = "");
       const report = await pc.getStats().catch(() => null);
       report?.forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "audio") {
+          frames.dataset.audioPackets = String(s.packetsReceived);
+          frames.dataset.audioSamples = String(s.totalSamplesReceived ?? 0);
+          return;
+        }
         if (s.type !== "inbound-rtp" || s.kind !== "video") return;
         const now = performance.now();
         const kbps = Math.max(0, (s.bytesReceived - lastBytes) * 8 / (now - lastAt));
