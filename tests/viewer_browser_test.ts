@@ -10,7 +10,14 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { delay, startGstCamera, withTimeout } from "./support/processes.ts";
+import {
+  delay,
+  ffmpegPublish,
+  makeTestClip,
+  startGstCamera,
+  waitPublishing,
+  withTimeout,
+} from "./support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
 import { startRelayCluster } from "./support/mesh.ts";
 import { startRtspReader } from "./support/rtsp_peers.ts";
@@ -240,5 +247,45 @@ Deno.test("WebRTC passes the camera's audio through without transcoding: Opus an
     }
   } finally {
     await browser.close();
+  }
+});
+
+Deno.test("MSE carries what WebRTC cannot: a stream with AAC audio plays picture and sound (ffmpeg publishing)", async () => {
+  await using relay = await startRelayProcess();
+  const dir = await Deno.makeTempDir();
+  const browser = await launch();
+  try {
+    const clip = await makeTestClip(dir, 10, { audio: true });
+    await using publisher = ffmpegPublish(clip, relay.url("live/aac"), "tcp");
+    await waitPublishing(publisher, 15_000);
+    // WebRTC has no AAC: the relay's answer says so (X-Unsent-Tracks) and the page, not told how, plays with MSE.
+    const page = await browser.newPage();
+    await page.goto(`http://${relay.host}:${relay.adminPort}/watch/live/aac`);
+    const frames = page.getByTestId("viewer-frames");
+    const audioBytes = async () => Number(await frames.getAttribute("data-audio-bytes") ?? 0);
+    await withTimeout(
+      (async () => {
+        while ((await decoded(page)) < 10 || (await audioBytes()) === 0) await delay(200);
+      })(),
+      20_000,
+      `no picture and sound: ${await page.locator("#status").textContent()}; ${await frames.textContent()}`,
+    );
+    const before = [await decoded(page), await audioBytes()];
+    await delay(2000);
+    const after = [await decoded(page), await audioBytes()];
+    console.log(
+      `aac over MSE: ${await page.locator("#status").textContent()}; frames ${before[0]} -> ${
+        after[0]
+      }, audio bytes decoded ${before[1]} -> ${after[1]}`,
+    );
+    assert(after[0]! - before[0]! >= 15, `frames ${before[0]} -> ${after[0]}`);
+    assert(after[1]! > before[1]!, `audio bytes ${before[1]} -> ${after[1]}`);
+    assert(
+      /mp4a\.40\.2/.test(await page.locator("#status").textContent() ?? ""),
+      "the page opened an AAC buffer",
+    );
+  } finally {
+    await browser.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

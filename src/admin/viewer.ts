@@ -146,6 +146,11 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     );
     const media = track && stream.description?.medias[track.index];
     if (!track || !media) return refuse(415, `"${path}" has no H.264 video track to play in a browser`);
+    // Its AAC audio too, when it has some (the viewer ignores a track it cannot carry).
+    const audioTrack = stream.tracks.find((t) =>
+      stream.description?.medias[t.index]?.encoding?.toUpperCase() === "MPEG4-GENERIC"
+    );
+    const audioMedia = audioTrack && stream.description?.medias[audioTrack.index];
     // Everything that reads the request, before the upgrade: after it the request is gone, and a handler that
     // throws then (Deno.serve gets no upgrade response back) would end the process.
     const remote = clientAddress(c);
@@ -165,6 +170,7 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     const viewer = new Fmp4Viewer({
       id: `viewer-${++nextId}`,
       media,
+      ...(audioMedia ? { audio: audioMedia } : {}),
       // Slow viewers together hold at most this much of the relay's memory; each skips to a keyframe beyond it.
       total: { buffered: () => registry.buffered(), maxBytes: MAX_TOTAL_BUFFERED },
       sink: {
@@ -180,10 +186,15 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
       contained("viewer open", () => {
         attached = stream;
         track.addEgress(viewer, { burst: true });
+        // After the video's burst: the audio's timeline starts where the pictures are.
+        if (viewer.audioEgress) audioTrack?.addEgress(viewer.audioEgress);
         // A stream described again with other tracks (a camera that changed) leaves this egress on a track that
         // gets nothing: the page is told to play again, and gets the new track.
         watch = setInterval(() => {
-          if (stream.closed || !stream.tracks.includes(track)) {
+          if (
+            stream.closed || !stream.tracks.includes(track) ||
+            (audioTrack && !stream.tracks.includes(audioTrack))
+          ) {
             socket.close(1012, "the stream changed; play again");
           }
         }, 2000);
@@ -203,7 +214,10 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
         gate.leave();
         clearInterval(watch);
         registry.remove(viewer.id);
-        if (attached) track.removeEgress(viewer.id);
+        if (attached) {
+          track.removeEgress(viewer.id);
+          if (viewer.audioEgress) audioTrack?.removeEgress(viewer.audioEgress.id);
+        }
         stream.release();
         deps.logger?.info("viewer left", { path, viewer: viewer.id, ...viewer.counts });
       });

@@ -133,6 +133,13 @@ const SCRIPT = `(() => {
       }
       if (res.status !== 201) return end("WebRTC refused: " + ((() => { try { return JSON.parse(text).error; } catch { return res.status; } })()));
       resource = new URL(res.headers.get("Location"), location.href).href;
+      // The stream has AAC (which WebRTC cannot carry, MSE can): unless asked for WebRTC, picture and sound by MSE.
+      if (via !== "webrtc" && /MPEG4-GENERIC/i.test(res.headers.get("X-Unsent-Tracks") || "")) {
+        end(null);
+        tile.via = "mse";
+        tell("WebRTC cannot carry this stream's AAC audio; playing with MSE");
+        return playMse(path, tile, attempt);
+      }
       await pc.setRemoteDescription({ type: "answer", sdp: text });
     } catch (err) {
       return end("WebRTC failed: " + err.message);
@@ -194,6 +201,9 @@ const SCRIPT = `(() => {
       if (stats && q.totalVideoFrames > 0 && stats.firstFrameMs === null) stats.firstFrameMs = performance.now() - stats.openedAt;
       frames.dataset.decoded = String(q.totalVideoFrames);
       frames.dataset.via = tile.via;
+      if (tile.via === "mse" && video.webkitAudioDecodedByteCount !== undefined) {
+        frames.dataset.audioBytes = String(video.webkitAudioDecodedByteCount);
+      }
       if (stats && stats.firstFrameMs !== null) frames.dataset.firstFrameMs = String(Math.round(stats.firstFrameMs));
       frames.textContent = q.totalVideoFrames + " frames decoded, " + q.droppedVideoFrames + " dropped, " +
         Math.round((stats ? stats.bytes : 0) / 1024) + " KiB received" + rtc;
@@ -217,39 +227,45 @@ const SCRIPT = `(() => {
     ws.binaryType = "arraybuffer";
     const media = new MediaSource();
     video.src = URL.createObjectURL(media);
-    const queue = [];
-    let buffer = null;
-    let mime = null;
+    // One SourceBuffer per track: the video's, and the audio's when the stream has AAC. The first binary messages
+    // are their initialization segments in that order; every later one is a fragment, routed by its tfhd track ID.
+    const tracks = [];
+    let inits = 0;
     const stats = tile.stats && tile.stats.fragments !== undefined
       ? tile.stats
       : { fragments: 0, bytes: 0, openedAt: performance.now(), firstFrameMs: null };
     tile.stats = stats;
-    const pump = () => {
-      if (!buffer || buffer.updating || queue.length === 0) return;
-      try { buffer.appendBuffer(queue.shift()); } catch (err) { tell("append failed: " + err.message); }
+    const pump = (t) => {
+      if (!t.buffer || t.buffer.updating || t.queue.length === 0) return;
+      try { t.buffer.appendBuffer(t.queue.shift()); } catch (err) { tell("append failed: " + err.message); }
     };
-    const live = () => {
-      const b = buffer.buffered;
+    const live = (t) => {
+      const b = t.buffer.buffered;
       if (b.length === 0) return;
       const end = b.end(b.length - 1);
       // More than a second and a half behind (a GOP burst, a stall): back to the live edge.
-      if (end - video.currentTime > 1.5) video.currentTime = Math.max(b.start(b.length - 1), end - 0.3);
-      if (!buffer.updating && video.currentTime - b.start(0) > 30) buffer.remove(b.start(0), video.currentTime - 10);
+      if (t.video && end - video.currentTime > 1.5) video.currentTime = Math.max(b.start(b.length - 1), end - 0.3);
+      if (!t.buffer.updating && video.currentTime - b.start(0) > 30) t.buffer.remove(b.start(0), video.currentTime - 10);
     };
     const open = () => {
-      if (buffer || !mime || media.readyState !== "open") return;
-      if (!MediaSource.isTypeSupported(mime)) return tell("this browser cannot play " + mime);
-      buffer = media.addSourceBuffer(mime);
-      buffer.addEventListener("updateend", () => { live(); pump(); });
-      pump();
+      if (tracks.length === 0 || tracks[0].buffer || media.readyState !== "open") return;
+      for (const t of tracks) {
+        if (!MediaSource.isTypeSupported(t.mime)) return tell("this browser cannot play " + t.mime);
+      }
+      for (const t of tracks) {
+        t.buffer = media.addSourceBuffer(t.mime);
+        t.buffer.addEventListener("updateend", () => { live(t); pump(t); });
+        pump(t);
+      }
     };
     media.addEventListener("sourceopen", open);
     ws.onmessage = (e) => {
       if (typeof e.data === "string") {
         const m = JSON.parse(e.data);
         if (m.type === "init") {
-          mime = m.mime;
-          tell(decodeURIComponent(path) + ": " + m.width + "x" + m.height + ", " + mime);
+          tracks.push({ mime: m.mime, video: true, queue: [], buffer: null });
+          if (m.audio) tracks.push({ mime: m.audio.mime, video: false, queue: [], buffer: null });
+          tell(decodeURIComponent(path) + ": " + m.width + "x" + m.height + ", " + tracks.map((t) => t.mime).join(" + "));
           open();
         }
         return;
@@ -257,8 +273,12 @@ const SCRIPT = `(() => {
       stats.fragments++;
       stats.bytes += e.data.byteLength;
       attempt = 0;
-      queue.push(e.data);
-      pump();
+      let t = tracks[0];
+      if (inits < tracks.length) t = tracks[inits++];
+      else if (tracks.length > 1 && e.data.byteLength > 48 && new DataView(e.data).getUint32(44) === 2) t = tracks[1];
+      if (!t) return;
+      t.queue.push(e.data);
+      pump(t);
     };
     // The relay restarted, the stream changed or the network dropped: play again, waiting longer each time.
     ws.onclose = (e) => again(path, tile, attempt, "closed" + (e.reason ? ": " + e.reason : ""));

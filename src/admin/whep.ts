@@ -140,6 +140,8 @@ export function whepRoutes(deps: WhepDeps): Hono {
     c.header("Content-Type", "application/sdp");
     c.header("Accept-Patch", "application/trickle-ice-sdpfrag");
     c.header("Cache-Control", "no-store");
+    // What WebRTC cannot carry here (AAC, H.265): a player may prefer the MSE player, which can.
+    if (answered.unsent.length > 0) c.header("X-Unsent-Tracks", answered.unsent.join(", "));
     return c.body(answered.answer, 201);
   });
 

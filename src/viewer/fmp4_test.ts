@@ -6,7 +6,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { splitAnnexB } from "../rtp/h264.ts";
 import { accessUnits, DEMO_FPS, loadDemoClip } from "../relay/sources/demo.ts";
-import { Fmp4Fragments, initSegment } from "./fmp4.ts";
+import { aacInitSegment, AUDIO_TRACK_ID, Fmp4Fragments, initSegment } from "./fmp4.ts";
 
 Deno.test("fmp4: the demo clip, a fragment per picture, reads back in ffprobe with every picture", async () => {
   const nals = splitAnnexB(await loadDemoClip());
@@ -74,4 +74,82 @@ Deno.test("fmp4: a picture out of order or a far jump keeps the decode time movi
     9000,
     "a jump of 100 s",
   );
+});
+
+/** AAC frames of an ADTS stream (7- or 9-byte headers) and its AudioSpecificConfig. */
+function adtsFrames(adts: Uint8Array): { frames: Uint8Array[]; config: Uint8Array } {
+  const frames: Uint8Array[] = [];
+  let config = new Uint8Array(0);
+  for (let at = 0; at + 7 <= adts.length;) {
+    const length = ((adts[at + 3]! & 0x03) << 11) | (adts[at + 4]! << 3) | (adts[at + 5]! >> 5);
+    const header = (adts[at + 1]! & 0x01) ? 7 : 9;
+    const profile = (adts[at + 2]! >> 6) + 1;
+    const rate = (adts[at + 2]! >> 2) & 0x0f;
+    const channels = ((adts[at + 2]! & 0x01) << 2) | (adts[at + 3]! >> 6);
+    config = Uint8Array.of((profile << 3) | (rate >> 1), ((rate & 1) << 7) | (channels << 3));
+    frames.push(adts.slice(at + header, at + length));
+    at += length;
+  }
+  return { frames, config };
+}
+
+Deno.test("fmp4: AAC frames, a fragment each after mp4box's init with our esds, decode in ffmpeg sample for sample", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const adtsFile = `${dir}/tone.aac`;
+    const made = await new Deno.Command("ffmpeg", {
+      args: [
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "2",
+        "-ac",
+        "2",
+      ]
+        .concat(["-c:a", "aac", "-b:a", "96k", "-f", "adts", adtsFile]),
+      stderr: "piped",
+    }).output();
+    assert(made.code === 0, new TextDecoder().decode(made.stderr));
+    const { frames, config } = adtsFrames(await Deno.readFile(adtsFile));
+    const init = aacInitSegment(config)!;
+    assertEquals([init.mime, init.sampleRate], ['audio/mp4; codecs="mp4a.40.2"', 48000]);
+    const fragments = new Fmp4Fragments(48000, 1024, AUDIO_TRACK_ID);
+    const parts = [
+      init.bytes,
+      ...frames.map((f, i) => fragments.fragmentFrame((0xfffff000 + i * 1024) >>> 0, f)),
+    ];
+    const file = `${dir}/tone.mp4`;
+    await Deno.writeFile(file, new Uint8Array(parts.flatMap((p) => [...p])));
+    const probe = await new Deno.Command("ffprobe", {
+      args: [
+        "-v",
+        "error",
+        "-count_frames",
+        "-show_entries",
+        "stream=codec_name,sample_rate,channels,nb_read_frames",
+      ]
+        .concat(["-of", "json", file]),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(probe.stderr);
+    assert(probe.code === 0 && stderr.trim() === "", `ffprobe: ${stderr}`);
+    const [stream] = JSON.parse(new TextDecoder().decode(probe.stdout)).streams;
+    assertEquals(
+      [stream.codec_name, Number(stream.sample_rate), stream.channels, Number(stream.nb_read_frames)],
+      ["aac", 48000, 2, frames.length],
+    );
+    // Decoded whole, without a decoder error.
+    const decode = await new Deno.Command("ffmpeg", {
+      args: ["-v", "error", "-i", file, "-f", "null", "-"],
+      stderr: "piped",
+    }).output();
+    assertEquals(new TextDecoder().decode(decode.stderr).trim(), "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -2,8 +2,11 @@
  * One browser viewer of a stream's H.264 track over Media Source Extensions (issue 18): an egress of the track
  * (so it gets the GOP cache's burst when it attaches: the first picture comes at once, not at the camera's next
  * keyframe) that turns the RTP packets into pictures (h264_depacketizer.ts) and the pictures into fragmented MP4
- * (fmp4.ts) for its sink (a WebSocket). The first message is a text one naming the MIME type and size, then the
- * initialization segment, then a fragment per picture.
+ * (fmp4.ts) for its sink (a WebSocket). The first message is a text one naming the MIME type and size (and, with
+ * an AAC track, the audio's MIME type: {@linkcode Fmp4Viewer.audioEgress} is that track's egress), then the video's
+ * initialization segment (and the audio's), then a fragment per picture and per audio frame, told apart by their
+ * `tfhd` track ID (1 video, 2 audio). The audio's timeline starts where the video's is when its first frame comes
+ * (the video's GOP burst is out by then: the two play in step within a packet's jitter).
  *
  * A viewer that does not keep up (its sink holds more than `maxBufferedBytes`) skips pictures until the next
  * keyframe once it has room again, counted: it never holds the relay's memory or the other readers back.
@@ -14,7 +17,8 @@ import type { Egress } from "../relay/egress.ts";
 import { H264Depacketizer } from "../rtp/h264_depacketizer.ts";
 import { rtpMarker, rtpPayloadEnd, rtpPayloadOffset, rtpSequence, rtpTimestamp } from "../rtp/packet.ts";
 import type { MediaDescription } from "../rtsp/sdp.ts";
-import { Fmp4Fragments, initSegment } from "./fmp4.ts";
+import { AacDepacketizer, aacParameters, readAacConfig } from "../rtp/aac_depacketizer.ts";
+import { aacInitSegment, AUDIO_TRACK_ID, Fmp4Fragments, initSegment } from "./fmp4.ts";
 
 /** Where a viewer's messages go (a WebSocket). */
 export interface ViewerSink {
@@ -56,6 +60,8 @@ export interface Fmp4ViewerOptions {
   sink: ViewerSink;
   /** The track's SDP (its `sprop-parameter-sets` when present; else the first in-band SPS and PPS). */
   media: MediaDescription;
+  /** An AAC track of the stream (`mpeg4-generic`, AAC-hbr or -lbr) to play too; others are ignored. */
+  audio?: MediaDescription;
   /** The sink's backlog past which pictures are skipped. @default 4 MiB */
   maxBufferedBytes?: number;
   /**
@@ -77,8 +83,17 @@ export class Fmp4Viewer implements Egress {
   readonly #total: { buffered(): number; maxBytes: number } | null;
   #sprop: { sps: Uint8Array; pps: Uint8Array } | null;
   #initialised = false;
+  /** The next audio frame is the first: its timeline starts at the video's. */
+  #audioStarts = false;
   /** Behind: pictures are skipped until a keyframe. */
   #skipping = false;
+  readonly #audio: {
+    depacketizer: AacDepacketizer;
+    config: Uint8Array;
+    fragments: Fmp4Fragments | null;
+  } | null;
+  /** The egress of the AAC track (attach it to that track after this one), or null without one. */
+  readonly audioEgress: Egress | null;
 
   /** @param options id, sink, the track's SDP and the backlog bound */
   constructor(options: Fmp4ViewerOptions) {
@@ -87,6 +102,47 @@ export class Fmp4Viewer implements Egress {
     this.#sprop = spropOf(options.media);
     this.#maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
     this.#total = options.total ?? null;
+    const aac = options.audio?.encoding?.toUpperCase() === "MPEG4-GENERIC"
+      ? aacParameters(options.audio.fmtp)
+      : null;
+    this.#audio = aac && readAacConfig(aac.config)
+      ? { depacketizer: new AacDepacketizer(aac), config: aac.config, fragments: null }
+      : null;
+    this.audioEgress = this.#audio
+      ? {
+        id: `${this.id}-audio`,
+        kind: "tcp",
+        sendRtp: (packet) => this.#onAudio(packet),
+        sendRtcp: () => true,
+      }
+      : null;
+  }
+
+  #onAudio(packet: Uint8Array): boolean {
+    const audio = this.#audio!;
+    const start = rtpPayloadOffset(packet);
+    const end = rtpPayloadEnd(packet);
+    if (start < 0 || end <= start) return true;
+    const frames = audio.depacketizer.push(
+      packet.subarray(start, end),
+      rtpTimestamp(packet),
+      rtpMarker(packet),
+    );
+    if (!this.#initialised || !audio.fragments) return true; // no audio before the pictures start
+    for (const frame of frames) {
+      if (this.#skipping || this.#behind(1)) {
+        this.counts.skipped++;
+        continue;
+      }
+      if (this.#audioStarts) {
+        audio.fragments.startAt(this.#fragments.seconds);
+        this.#audioStarts = false;
+      }
+      const bytes = audio.fragments.fragmentFrame(frame.timestamp, frame.data);
+      this.#sink.binary(bytes);
+      this.counts.bytes += bytes.length;
+    }
+    return true;
   }
 
   sendRtp(packet: Uint8Array): boolean {
@@ -142,11 +198,26 @@ export class Fmp4Viewer implements Egress {
       this.#sprop = null;
       return false;
     }
+    const audio = this.#audio ? aacInitSegment(this.#audio.config) : null;
     this.#sink.text(
-      JSON.stringify({ type: "init", mime: init.mime, width: init.width, height: init.height }),
+      JSON.stringify({
+        type: "init",
+        mime: init.mime,
+        width: init.width,
+        height: init.height,
+        ...(audio ? { audio: { mime: audio.mime, sampleRate: audio.sampleRate } } : {}),
+      }),
     );
     this.#sink.binary(init.bytes);
     this.counts.bytes += init.bytes.length;
+    if (audio) {
+      this.#sink.binary(audio.bytes);
+      this.counts.bytes += audio.bytes.length;
+      // The audio joins the video's timeline where the video is when the first frame comes (after the burst).
+      const fragments = new Fmp4Fragments(audio.sampleRate, 1024, AUDIO_TRACK_ID);
+      this.#audio!.fragments = fragments;
+      this.#audioStarts = true;
+    }
     this.#initialised = true;
     return true;
   }

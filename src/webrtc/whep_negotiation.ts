@@ -65,6 +65,8 @@ export type Negotiation =
     remotePwd: string;
     /** The browser's certificate fingerprints, as `algorithm value`. */
     remoteFingerprints: string[];
+    /** The stream's tracks the answer does not carry, as `type/ENCODING` (e.g. `audio/MPEG4-GENERIC`). */
+    unsent: string[];
   }
   | { ok: false; status: 400 | 422; reason: string };
 
@@ -204,7 +206,17 @@ function negotiateOrThrow(
     "a=msid-semantic: WMS",
     ...sections,
   ].join("\r\n") + "\r\n";
-  return { ok: true, answer, plans, remoteUfrag: ufrag, remotePwd: pwd, remoteFingerprints: fingerprints };
+  const unsent = tracks.filter((t) => !used.has(t.trackIndex))
+    .map((t) => `${t.media.type}/${(t.media.encoding ?? "unknown").toUpperCase()}`);
+  return {
+    ok: true,
+    answer,
+    plans,
+    remoteUfrag: ufrag,
+    remotePwd: pwd,
+    remoteFingerprints: fingerprints,
+    unsent,
+  };
 }
 
 interface Choice {

@@ -84,6 +84,8 @@ Deno.test("negotiate() passes audio through when the browser receives its codec,
   const withAac = negotiate(AV_OFFER, camera(H264_HIGH, AAC), LOCAL, ssrc);
   assert(withAac.ok);
   assertEquals(withAac.plans.map((p) => p.encoding), ["H264"]);
+  assertEquals(withAac.unsent, ["audio/MPEG4-GENERIC"], "what WebRTC does not carry is named");
+  assertEquals(withOpus.unsent, []);
   const answer = parse(withAac.answer);
   assertEquals(answer.media.map((m) => [m.mid, m.port, m.direction]), [[0, 9, "sendonly"], [
     1,

@@ -29,6 +29,8 @@ export interface WhepAnswer {
   id: string;
   answer: string;
   session: WhepSession;
+  /** The stream's tracks the answer does not carry (`type/ENCODING`). */
+  unsent: string[];
 }
 
 /** A refused offer: the HTTP status and why. */
@@ -171,7 +173,7 @@ export class WhepViewers {
       },
     });
     this.#options.logger?.debug("whep session answered", { id, plans: negotiated.plans.length });
-    return { id, answer: negotiated.answer, session };
+    return { id, answer: negotiated.answer, session, unsent: negotiated.unsent };
   }
 
   /** The session `id`, if open. */
