@@ -141,11 +141,13 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     } catch (err) {
       return refuse(503, (err as Error).message);
     }
-    const track = stream.tracks.find((t) =>
-      stream.description?.medias[t.index]?.encoding?.toUpperCase() === "H264"
-    );
+    const encodingOf = (t: { index: number }) => stream.description?.medias[t.index]?.encoding?.toUpperCase();
+    const track = stream.tracks.find((t) => encodingOf(t) === "H264") ??
+      stream.tracks.find((t) => encodingOf(t) === "H265");
     const media = track && stream.description?.medias[track.index];
-    if (!track || !media) return refuse(415, `"${path}" has no H.264 video track to play in a browser`);
+    if (!track || !media) {
+      return refuse(415, `"${path}" has no H.264 or H.265 video track to play in a browser`);
+    }
     // Its AAC audio too, when it has some (the viewer ignores a track it cannot carry).
     const audioTrack = stream.tracks.find((t) =>
       stream.description?.medias[t.index]?.encoding?.toUpperCase() === "MPEG4-GENERIC"

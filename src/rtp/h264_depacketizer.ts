@@ -1,7 +1,9 @@
 /**
- * H.264 over RTP back into access units (RFC 6184): single NAL unit packets, STAP-A aggregates and FU-A fragments,
- * in packet order, grouped by RTP timestamp (one picture per timestamp; the marker bit ends it early). What a
- * browser player needs: whole pictures, each with its NAL units, and whether it is a keyframe (an IDR slice).
+ * H.264 (RFC 6184) and H.265 (RFC 7798) over RTP back into access units: single NAL unit packets, aggregates
+ * (STAP-A, AP) and fragments (FU-A, FU), in packet order, grouped by RTP timestamp (one picture per timestamp; the
+ * marker bit ends it early). What a browser player needs: whole pictures, each with its NAL units, and whether it
+ * is a keyframe (an IDR slice; for H.265 an IRAP picture). H.265 is read without DONL fields
+ * (`sprop-max-don-diff` 0, what cameras send).
  *
  * A lost packet makes the picture it belongs to undecodable and every picture after it until the next keyframe
  * (they refer to it): those are dropped, counted, and the stream resumes at the next IDR. Parameter sets seen in
@@ -10,6 +12,32 @@
  * @module
  */
 import { H264_FU_A, H264_NAL_IDR, H264_NAL_PPS, H264_NAL_SPS, H264_STAP_A } from "./h264.ts";
+import { H265_AP, H265_FU } from "./h265.ts";
+
+/** The two codecs' RTP payload formats, as far as they differ here. */
+const FORMATS = {
+  H264: {
+    headerBytes: 1,
+    type: (b0: number) => b0 & 0x1f,
+    single: (t: number) => t >= 1 && t <= 23,
+    aggregate: H264_STAP_A,
+    fragment: H264_FU_A,
+    /** A fragmented unit's own header: the FU indicator's F and NRI bits, the FU header's type. */
+    unitHeader: (p: Uint8Array, fu: number) => Uint8Array.of((p[0]! & 0xe0) | (fu & 0x1f)),
+    keyframe: (t: number) => t === H264_NAL_IDR,
+  },
+  H265: {
+    headerBytes: 2,
+    type: (b0: number) => (b0 >> 1) & 0x3f,
+    single: (t: number) => t <= 47,
+    aggregate: H265_AP,
+    fragment: H265_FU,
+    /** The payload header's F, layer and TID bits, the FU header's type. */
+    unitHeader: (p: Uint8Array, fu: number) => Uint8Array.of((p[0]! & 0x81) | ((fu & 0x3f) << 1), p[1]!),
+    /** IRAP pictures: BLA, IDR, CRA (16..21). */
+    keyframe: (t: number) => t >= 16 && t <= 21,
+  },
+} as const;
 
 /** One picture: its NAL units (without start codes), in decoding order. */
 export interface AccessUnit {
@@ -23,8 +51,10 @@ export interface AccessUnit {
 /** Most bytes one picture may take (a FU-A run that never ends must not grow without bound). */
 const MAX_PICTURE_BYTES = 8 * 1024 * 1024;
 
-/** H.264 RTP payloads in, whole pictures out. */
-export class H264Depacketizer {
+/** H.264 or H.265 RTP payloads in, whole pictures out. */
+export class VideoDepacketizer {
+  readonly #f: (typeof FORMATS)["H264"] | (typeof FORMATS)["H265"];
+  readonly #h265: boolean;
   #nals: Uint8Array[] = [];
   #bytes = 0;
   #timestamp = -1;
@@ -35,13 +65,20 @@ export class H264Depacketizer {
   #waitingForKey = true;
   /** The picture being gathered lost a packet. */
   #broken = false;
-  /** The latest parameter sets seen in band. */
+  /** The latest parameter sets seen in band (the VPS: H.265's). */
+  vps: Uint8Array | null = null;
   sps: Uint8Array | null = null;
   pps: Uint8Array | null = null;
   /** Pictures dropped because a packet of theirs, or of a picture they depend on, was lost. */
   dropped = 0;
-  /** Payloads that are not H.264 as RFC 6184 packs it (malformed aggregates, unknown types). */
+  /** Payloads that are not packed as the RFC says (malformed aggregates, unknown types). */
   malformed = 0;
+
+  /** @param codec the stream's */
+  constructor(codec: "H264" | "H265" = "H264") {
+    this.#f = FORMATS[codec];
+    this.#h265 = codec === "H265";
+  }
 
   /**
    * One RTP packet's payload, in arrival order.
@@ -72,38 +109,36 @@ export class H264Depacketizer {
   }
 
   #take(payload: Uint8Array): void {
-    if (payload.length === 0) return;
-    const type = payload[0]! & 0x1f;
-    if (type >= 1 && type <= 23) {
+    const f = this.#f;
+    const hdr = f.headerBytes;
+    if (payload.length < hdr) return;
+    const type = f.type(payload[0]!);
+    if (type === f.aggregate) {
       this.#fragment = null;
-      this.#add(payload.slice());
-    } else if (type === H264_STAP_A) {
-      this.#fragment = null;
-      let off = 1;
+      let off = hdr;
       while (off + 2 <= payload.length) {
         const size = (payload[off]! << 8) | payload[off + 1]!;
         off += 2;
-        if (size === 0 || off + size > payload.length) {
+        if (size < hdr || off + size > payload.length) {
           this.malformed++;
           return;
         }
         this.#add(payload.slice(off, off + size));
         off += size;
       }
-    } else if (type === H264_FU_A) {
-      if (payload.length < 2) {
+    } else if (type === f.fragment) {
+      if (payload.length < hdr + 1) {
         this.malformed++;
         return;
       }
-      const fu = payload[1]!;
+      const fu = payload[hdr]!;
       if (fu & 0x80) {
-        // The unit's header: the FU indicator's F and NRI bits, the FU header's type.
-        const header = new Uint8Array([(payload[0]! & 0xe0) | (fu & 0x1f)]);
-        this.#fragment = [header, payload.slice(2)];
-        this.#fragmentBytes = 1 + payload.length - 2;
+        const header = f.unitHeader(payload, fu);
+        this.#fragment = [header, payload.slice(hdr + 1)];
+        this.#fragmentBytes = header.length + payload.length - hdr - 1;
       } else if (this.#fragment) {
-        this.#fragment.push(payload.slice(2));
-        this.#fragmentBytes += payload.length - 2;
+        this.#fragment.push(payload.slice(hdr + 1));
+        this.#fragmentBytes += payload.length - hdr - 1;
       } else {
         return; // the start was lost (counted as a loss already) or never came
       }
@@ -123,14 +158,21 @@ export class H264Depacketizer {
         }
         this.#add(nal);
       }
+    } else if (f.single(type)) {
+      this.#fragment = null;
+      this.#add(payload.slice());
     } else {
       this.malformed++;
     }
   }
 
   #add(nal: Uint8Array): void {
-    const type = nal[0]! & 0x1f;
-    if (type === H264_NAL_SPS) this.sps = nal;
+    const type = this.#f.type(nal[0]!);
+    if (this.#h265) {
+      if (type === 32) this.vps = nal;
+      else if (type === 33) this.sps = nal;
+      else if (type === 34) this.pps = nal;
+    } else if (type === H264_NAL_SPS) this.sps = nal;
     else if (type === H264_NAL_PPS) this.pps = nal;
     if (this.#bytes + nal.length > MAX_PICTURE_BYTES) {
       this.#lost();
@@ -154,12 +196,19 @@ export class H264Depacketizer {
       return;
     }
     if (nals.length === 0) return;
-    const keyframe = nals.some((n) => (n[0]! & 0x1f) === H264_NAL_IDR);
+    const keyframe = nals.some((n) => this.#f.keyframe(this.#f.type(n[0]!)));
     if (this.#waitingForKey && !keyframe) {
       this.dropped++;
       return;
     }
     this.#waitingForKey = false;
     out.push({ timestamp: this.#timestamp, nals, keyframe });
+  }
+}
+
+/** H.264 RTP payloads in, whole pictures out. */
+export class H264Depacketizer extends VideoDepacketizer {
+  constructor() {
+    super("H264");
   }
 }

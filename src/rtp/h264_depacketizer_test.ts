@@ -4,10 +4,10 @@
  * are counted, never thrown on.
  * @module
  */
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import fc from "fast-check";
 import { H264Packetizer } from "./h264.ts";
-import { type AccessUnit, H264Depacketizer } from "./h264_depacketizer.ts";
+import { type AccessUnit, H264Depacketizer, VideoDepacketizer } from "./h264_depacketizer.ts";
 import { rtpMarker, rtpPayloadOffset, rtpSequence, rtpTimestamp } from "./packet.ts";
 
 const SPS = new Uint8Array([0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x47, 0xfe, 0xc8]);
@@ -80,4 +80,27 @@ Deno.test("H264Depacketizer never throws on arbitrary payloads, and bounds what 
       },
     ),
   );
+});
+
+Deno.test("VideoDepacketizer reads H.265: an aggregation packet of parameter sets, a fragmented IRAP slice", () => {
+  const d = new VideoDepacketizer("H265");
+  const vps = Uint8Array.of(0x40, 0x01, 0x0c, 0x01);
+  const sps = Uint8Array.of(0x42, 0x01, 0x01, 0x01);
+  const pps = Uint8Array.of(0x44, 0x01, 0xc1, 0x72);
+  const ap = [0x60, 0x01]; // type 48
+  for (const n of [vps, sps, pps]) ap.push(0, n.length, ...n);
+  assertEquals(d.push(Uint8Array.from(ap), 1, 9000, false), []);
+  // An IDR_W_RADL slice (type 19, header 0x26 0x01) in two fragments: payload header type 49, FU header S/E + 19.
+  const slice = Uint8Array.from({ length: 10 }, (_, i) => i);
+  const first = Uint8Array.of(0x62, 0x01, 0x80 | 19, ...slice.subarray(0, 5));
+  const last = Uint8Array.of(0x62, 0x01, 0x40 | 19, ...slice.subarray(5));
+  assertEquals(d.push(first, 2, 9000, false), []);
+  const [unit] = d.push(last, 3, 9000, true);
+  assert(unit && unit.keyframe, "an IRAP picture is a keyframe");
+  assertEquals(unit.nals.map((n) => [...n]), [[...vps], [...sps], [...pps], [0x26, 0x01, ...slice]]);
+  assertEquals([d.vps?.[0], d.sps?.[0], d.pps?.[0]], [0x40, 0x42, 0x44]);
+  // A trailing picture (type 1) after it plays; PACI (50) is not read.
+  assertEquals(d.push(Uint8Array.of(0x02, 0x01, 7, 7), 4, 12600, true).length, 1);
+  d.push(Uint8Array.of(0x64, 0x01, 0, 0), 5, 16200, true);
+  assertEquals(d.malformed, 1);
 });

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { Bits, rbsp } from "./rbsp_bits.ts";
+
 /** The picture size and profile an SPS describes. */
 export interface SpsInfo {
   readonly width: number;
@@ -16,57 +18,6 @@ export interface SpsInfo {
 
 /** Profiles whose SPS carries chroma format, bit depths and scaling matrices (§7.3.2.1.1). */
 const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
-
-/** The SPS's RBSP: its bytes after the NAL header without emulation prevention (00 00 03 -> 00 00). */
-function rbsp(nal: Uint8Array): Uint8Array {
-  const out = new Uint8Array(nal.length);
-  let n = 0;
-  let zeros = 0;
-  for (let i = 1; i < nal.length; i++) {
-    const b = nal[i]!;
-    if (zeros >= 2 && b === 3) {
-      zeros = 0;
-      continue;
-    }
-    zeros = b === 0 ? zeros + 1 : 0;
-    out[n++] = b;
-  }
-  return out.subarray(0, n);
-}
-
-class Bits {
-  #at = 0;
-  constructor(readonly bytes: Uint8Array) {}
-
-  bit(): number {
-    const byte = this.bytes[this.#at >> 3];
-    if (byte === undefined) throw new RangeError("SPS ends early");
-    const b = (byte >> (7 - (this.#at & 7))) & 1;
-    this.#at++;
-    return b;
-  }
-
-  bits(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 2 + this.bit();
-    return v;
-  }
-
-  /** ue(v): unsigned Exp-Golomb. */
-  ue(): number {
-    let zeros = 0;
-    while (this.bit() === 0) {
-      if (++zeros > 31) throw new RangeError("Exp-Golomb code longer than 32 bits");
-    }
-    return 2 ** zeros - 1 + this.bits(zeros);
-  }
-
-  /** se(v): signed Exp-Golomb. */
-  se(): number {
-    const k = this.ue();
-    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
-  }
-}
 
 /** Skips a scaling list of `size` entries (§7.3.2.1.1.1). */
 function skipScalingList(b: Bits, size: number): void {

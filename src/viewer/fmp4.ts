@@ -14,6 +14,7 @@ import { createFile, FullBox, ISOFile } from "mp4box";
 import { readAacConfig } from "../rtp/aac_depacketizer.ts";
 import type { AccessUnit } from "../rtp/h264_depacketizer.ts";
 import { avcDecoderConfig, parseSps, type SpsInfo } from "../rtp/h264_sps.ts";
+import { hevcDecoderConfig, parseH265Sps } from "../rtp/h265_sps.ts";
 
 /** The track ID of the video track (its own initialization segment) and of the audio track (another one). */
 export const VIDEO_TRACK_ID = 1;
@@ -57,6 +58,27 @@ export function initSegment(sps: Uint8Array, pps: Uint8Array): Fmp4Init | null {
     height: info.height,
     timescale: H264_TIMESCALE,
     avcDecoderConfigRecord: avcc.buffer as ArrayBuffer,
+  });
+  const bytes = new Uint8Array(ISOFile.writeInitializationSegment(file.ftyp, file.moov, 0));
+  return { mime: `video/mp4; codecs="${info.codec}"`, width: info.width, height: info.height, bytes };
+}
+
+/**
+ * The initialization segment of an H.265 track from its VPS, SPS and PPS (`hvc1`: the parameter sets in the
+ * `hvcC` record; browsers that decode HEVC in MSE play it, Chromium without a platform decoder says it cannot).
+ * @returns null when the SPS cannot be read
+ */
+export function hevcInitSegment(vps: Uint8Array, sps: Uint8Array, pps: Uint8Array): Fmp4Init | null {
+  const info = parseH265Sps(sps);
+  if (!info) return null;
+  const file = createFile();
+  const hvcc = hevcDecoderConfig(vps, sps, pps, info);
+  file.addTrack({
+    type: "hvc1",
+    width: info.width,
+    height: info.height,
+    timescale: H264_TIMESCALE,
+    hevcDecoderConfigRecord: hvcc.buffer as ArrayBuffer,
   });
   const bytes = new Uint8Array(ISOFile.writeInitializationSegment(file.ftyp, file.moov, 0));
   return { mime: `video/mp4; codecs="${info.codec}"`, width: info.width, height: info.height, bytes };

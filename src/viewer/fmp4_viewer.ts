@@ -14,11 +14,11 @@
  * @module
  */
 import type { Egress } from "../relay/egress.ts";
-import { H264Depacketizer } from "../rtp/h264_depacketizer.ts";
+import { VideoDepacketizer } from "../rtp/h264_depacketizer.ts";
 import { rtpMarker, rtpPayloadEnd, rtpPayloadOffset, rtpSequence, rtpTimestamp } from "../rtp/packet.ts";
 import type { MediaDescription } from "../rtsp/sdp.ts";
 import { AacDepacketizer, aacParameters, readAacConfig } from "../rtp/aac_depacketizer.ts";
-import { aacInitSegment, AUDIO_TRACK_ID, Fmp4Fragments, initSegment } from "./fmp4.ts";
+import { aacInitSegment, AUDIO_TRACK_ID, Fmp4Fragments, hevcInitSegment, initSegment } from "./fmp4.ts";
 
 /** Where a viewer's messages go (a WebSocket). */
 export interface ViewerSink {
@@ -37,6 +37,25 @@ export interface ViewerCounts {
   /** Pictures the depacketizer dropped (a lost packet, waiting for a keyframe). */
   undecodable: number;
   bytes: number;
+}
+
+/** The VPS, SPS and PPS of an H.265 media's `sprop-vps`, `sprop-sps` and `sprop-pps`, when its fmtp has them. */
+export function spropOfH265(
+  media: MediaDescription,
+): { vps: Uint8Array; sps: Uint8Array; pps: Uint8Array } | null {
+  const one = (name: string) => {
+    const m = new RegExp(`${name}=([^;\\s,]+)`, "i").exec(media.fmtp ?? "");
+    if (!m) return null;
+    try {
+      return Uint8Array.from(atob(m[1]!), (ch) => ch.charCodeAt(0));
+    } catch {
+      return null;
+    }
+  };
+  const vps = one("sprop-vps");
+  const sps = one("sprop-sps");
+  const pps = one("sprop-pps");
+  return vps && sps && pps ? { vps, sps, pps } : null;
 }
 
 /** The SPS and PPS of an H.264 media's `sprop-parameter-sets`, when its fmtp has them. */
@@ -71,17 +90,18 @@ export interface Fmp4ViewerOptions {
   total?: { buffered(): number; maxBytes: number };
 }
 
-/** A browser viewer of one H.264 track. */
+/** A browser viewer of one H.264 or H.265 track (and an AAC track). */
 export class Fmp4Viewer implements Egress {
   readonly id: string;
   readonly kind = "tcp" as const;
   readonly counts: ViewerCounts = { pictures: 0, skipped: 0, undecodable: 0, bytes: 0 };
   readonly #sink: ViewerSink;
-  readonly #depacketizer = new H264Depacketizer();
+  readonly #h265: boolean;
+  readonly #depacketizer: VideoDepacketizer;
   readonly #fragments = new Fmp4Fragments();
   readonly #maxBuffered: number;
   readonly #total: { buffered(): number; maxBytes: number } | null;
-  #sprop: { sps: Uint8Array; pps: Uint8Array } | null;
+  #sprop: { vps?: Uint8Array; sps: Uint8Array; pps: Uint8Array } | null;
   #initialised = false;
   /** The next audio frame is the first: its timeline starts at the video's. */
   #audioStarts = false;
@@ -99,7 +119,9 @@ export class Fmp4Viewer implements Egress {
   constructor(options: Fmp4ViewerOptions) {
     this.id = options.id;
     this.#sink = options.sink;
-    this.#sprop = spropOf(options.media);
+    this.#h265 = options.media.encoding?.toUpperCase() === "H265";
+    this.#depacketizer = new VideoDepacketizer(this.#h265 ? "H265" : "H264");
+    this.#sprop = this.#h265 ? spropOfH265(options.media) : spropOf(options.media);
     this.#maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
     this.#total = options.total ?? null;
     const aac = options.audio?.encoding?.toUpperCase() === "MPEG4-GENERIC"
@@ -187,12 +209,15 @@ export class Fmp4Viewer implements Egress {
 
   /** Sends the MIME type and the initialization segment, once the parameter sets are known. */
   #init(): boolean {
+    const d = this.#depacketizer;
     const sets = this.#sprop ??
-      (this.#depacketizer.sps && this.#depacketizer.pps
-        ? { sps: this.#depacketizer.sps, pps: this.#depacketizer.pps }
+      (d.sps && d.pps && (!this.#h265 || d.vps)
+        ? { ...(d.vps ? { vps: d.vps } : {}), sps: d.sps, pps: d.pps }
         : null);
     if (!sets) return false;
-    const init = initSegment(sets.sps, sets.pps);
+    const init = this.#h265
+      ? (sets.vps ? hevcInitSegment(sets.vps, sets.sps, sets.pps) : null)
+      : initSegment(sets.sps, sets.pps);
     if (!init) {
       // An SPS that cannot be read: try the next one that comes in band.
       this.#sprop = null;
