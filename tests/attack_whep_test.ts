@@ -167,6 +167,23 @@ Deno.test("attack: WHEP needs a viewer token with RTSP users, obeys --rtsp-allow
     assertEquals(got.status, 403);
   }
   {
+    // Offers never completed: one address holds at most 8 places while they connect, not all of --max-viewers.
+    await using relay = await startRelayProcess(["--max-viewers", "64"]);
+    const answers = await Promise.all(Array.from({ length: 12 }, () => post(relay, "demo", OFFER)));
+    const statuses = answers.map((x) => x.status).sort();
+    assertEquals(
+      statuses,
+      [...Array(8).fill(201), ...Array(4).fill(429)],
+      JSON.stringify(answers.map((x) => x.error)),
+    );
+    assert(answers.some((x) => /still connecting/.test(x.error)));
+    // Ending one frees its place for this address.
+    const one = answers.find((x) => x.status === 201)!;
+    const ended = await fetch(`http://${relay.host}:${relay.adminPort}${one.location}`, { method: "DELETE" });
+    await ended.body?.cancel();
+    assertEquals((await post(relay, "demo", OFFER)).status, 201);
+  }
+  {
     // WHEP and the MSE player share the bound.
     await using relay = await startRelayProcess(["--max-viewers", "2"]);
     const a = await post(relay, "demo", OFFER);

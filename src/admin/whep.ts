@@ -23,6 +23,12 @@ import type { ViewerGate } from "./viewer_gate.ts";
 let whepModule: Promise<typeof import("../webrtc/whep_viewers.ts")> | null = null;
 const loadWhep = () => whepModule ??= import("../webrtc/whep_viewers.ts");
 
+/**
+ * Answered offers whose browser has not connected yet, at most, per client address: an outsider posting offers it
+ * never completes holds a viewer's place each for 15 s, and must not hold every place of `--max-viewers`.
+ */
+export const MAX_CONNECTING_PER_CLIENT = 8;
+
 /** What the WHEP routes need. */
 export interface WhepDeps {
   hub: StreamHub;
@@ -50,6 +56,12 @@ function interfaceAddresses(): string[] {
 export function whepRoutes(deps: WhepDeps): Hono {
   const app = new Hono();
   let viewers: InstanceType<Awaited<ReturnType<typeof loadWhep>>["WhepViewers"]> | null = null;
+  const connecting = new Map<string, number>();
+  const connectingDone = (address: string) => {
+    const n = (connecting.get(address) ?? 1) - 1;
+    if (n > 0) connecting.set(address, n);
+    else connecting.delete(address);
+  };
   const offerLimit = bodyLimit({
     maxSize: MAX_OFFER_BYTES,
     onError: (c) => c.json({ error: `The offer is larger than ${MAX_OFFER_BYTES} bytes` }, 413),
@@ -69,6 +81,13 @@ export function whepRoutes(deps: WhepDeps): Hono {
     const offer = await c.req.text();
     const refused = deps.gate.refusal(c, path);
     if (refused) return refused;
+    const remote = clientAddress(c);
+    if ((connecting.get(remote) ?? 0) >= MAX_CONNECTING_PER_CLIENT) {
+      return c.json({
+        error:
+          `${MAX_CONNECTING_PER_CLIENT} WebRTC sessions from this address are still connecting; try again later`,
+      }, 429);
+    }
     const full = deps.gate.admit(c);
     if (full) return full;
     const stream = deps.hub.forReader(path);
@@ -99,10 +118,13 @@ export function whepRoutes(deps: WhepDeps): Hono {
       ...(deps.logger ? { logger: deps.logger } : {}),
     });
     const id = `whep-${crypto.randomUUID()}`;
-    const remote = clientAddress(c);
+    let playing = false;
+    connecting.set(remote, (connecting.get(remote) ?? 0) + 1);
     const addresses = candidateAddresses(deps.listen, c.req.header("host"), interfaceAddresses());
     const answered = await viewers.answer(id, stream, offer, addresses, {
       playing: (session) => {
+        playing = true;
+        connectingDone(remote);
         deps.registry.add({
           id,
           path,
@@ -128,13 +150,17 @@ export function whepRoutes(deps: WhepDeps): Hono {
         deps.logger?.info("viewer watching", { path, viewer: id, remote, transport: "webrtc" });
       },
       ended: (session, reason) => {
+        if (!playing) connectingDone(remote);
         deps.registry.remove(id);
         deps.gate.leave();
         stream.release();
         deps.logger?.info("viewer left", { path, viewer: id, reason, ...session.counts });
       },
     });
-    if ("status" in answered) return refuse(answered.status, answered.reason);
+    if ("status" in answered) {
+      connectingDone(remote);
+      return refuse(answered.status, answered.reason);
+    }
     const location = `/whep/v1/session/${id}`;
     c.header("Location", location);
     c.header("Content-Type", "application/sdp");
