@@ -113,10 +113,10 @@ Deno.test({
     const floodDone = await Deno.makeTempFile({ prefix: "msm-flood-done-" });
     await Deno.remove(floodDone);
     // What may reach a main thread that stopped handling: the worker's backlog bound, one staging buffer and one
-    // socket's drain (8 x 64 datagrams) past it, and what the socket's kernel buffer holds (the 4 MiB asked for,
+    // socket's drain (8 x 64 datagrams) past it, and what the socket's kernel buffer holds (the 8 MiB asked for,
     // doubled by the kernel, each datagram accounted at more than its size).
     const bound = Math.ceil((MAX_BACKLOG_BYTES + 256 * 1024) / (16 + SIZE)) + 8 * 64 +
-      Math.ceil((8 << 20) / SIZE);
+      Math.ceil((16 << 20) / SIZE);
     const plane = new FastUdpPlane();
     let handled = 0;
     let blocked = false;

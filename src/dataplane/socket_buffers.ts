@@ -1,5 +1,5 @@
 /**
- * Whether the kernel gave the fast plane the socket buffers it asks for. The plane asks 4 MiB a direction per
+ * Whether the kernel gave the fast plane the socket buffers it asks for. The plane asks 8 MiB a direction per
  * socket (SO_RCVBUFFORCE, which needs CAP_NET_ADMIN, then SO_RCVBUF, which the kernel caps at
  * `net.core.rmem_max`, 208 KiB on a stock kernel). A relay without the capability (the DaemonSet runs as a
  * non-root user) on a stock kernel gets about 5 % of it: at 25k packets/s a receive buffer of 1,200-byte
