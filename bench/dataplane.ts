@@ -41,6 +41,12 @@ const COST_MS = Number(Deno.env.get("BENCH_COST_MS") ?? Deno.env.get("BENCH_TRIA
  * RSS_EVERY_MS, to show it at 30 s and 60 s (flat in steady state). `BENCH_FOOTPRINT_MS=0` skips it.
  */
 const FOOTPRINT_MS = Number(Deno.env.get("BENCH_FOOTPRINT_MS") ?? 60_000);
+/**
+ * Rounds of the search and cost trial per relay, the relays alternating round by round: one search reads the
+ * whole machine (blaster, sink and relay on two cores) and moves between runs, so the ratios of each round and
+ * their median are printed (bench/README.md, "how much one search is worth").
+ */
+const ROUNDS = Math.max(1, Number(Deno.env.get("BENCH_ROUNDS") ?? 1));
 /** Interval of the RSS samples taken during every trial. */
 const RSS_EVERY_MS = 5000;
 /** Whether the figures come from trials long enough for steady state. */
@@ -337,33 +343,43 @@ async function main(): Promise<void> {
   try {
     await compile(bin);
     for (const fanout of FANOUTS) {
-      for (const impl of IMPLS) {
-        const sinkPorts = freeUdpPorts(fanout);
-        const relay = await startRelay(impl, bin, sinkPorts);
-        console.error(`  ${impl} fan-out ${fanout} (idle RSS ${mib(relay.idleRss)}):`);
-        try {
-          // BENCH_SEARCH=0: only the cost trial (while profiling it).
-          const s = Deno.env.get("BENCH_SEARCH") === "0"
-            ? { best: null, trials: [] }
-            : await search(bin, relay, sinkPorts, fanout);
-          const cost = fanout === 10 ? await trial(bin, relay, sinkPorts, COST_RATE, COST_MS) : null;
-          results.push({ impl, fanout, idleRss: relay.idleRss, best: s.best, cost, trials: s.trials });
-          const b = s.best;
-          console.error(
-            `  ${impl} fan-out ${fanout}: max ${b ? fmtRate(b.offeredPerSec) : "none"} in/s` +
-              (cost
-                ? `, ${cost.cpuUsPerPacket.toFixed(2)} µs/pkt at 20k x10 (loss ${
-                  (cost.loss * 100).toFixed(2)
-                } %)`
-                : ""),
-          );
-        } finally {
-          const last = await relay.stop();
-          results[results.length - 1] ??= {};
-          (results[results.length - 1] as Record<string, unknown>).relayStats = last;
-        }
-        if (fanout === 10 && impl !== "c" && impl !== "portable" && FOOTPRINT_MS > 0) {
-          footprints.push(await footprintTrial(bin, impl, sinkPorts));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const impl of IMPLS) {
+          const sinkPorts = freeUdpPorts(fanout);
+          const relay = await startRelay(impl, bin, sinkPorts);
+          console.error(`  ${impl} fan-out ${fanout} (idle RSS ${mib(relay.idleRss)}):`);
+          try {
+            // BENCH_SEARCH=0: only the cost trial (while profiling it).
+            const s = Deno.env.get("BENCH_SEARCH") === "0"
+              ? { best: null, trials: [] }
+              : await search(bin, relay, sinkPorts, fanout);
+            const cost = fanout === 10 ? await trial(bin, relay, sinkPorts, COST_RATE, COST_MS) : null;
+            results.push({
+              impl,
+              fanout,
+              round,
+              idleRss: relay.idleRss,
+              best: s.best,
+              cost,
+              trials: s.trials,
+            });
+            const b = s.best;
+            console.error(
+              `  ${impl} fan-out ${fanout}: max ${b ? fmtRate(b.offeredPerSec) : "none"} in/s` +
+                (cost
+                  ? `, ${cost.cpuUsPerPacket.toFixed(2)} µs/pkt at 20k x10 (loss ${
+                    (cost.loss * 100).toFixed(2)
+                  } %)`
+                  : ""),
+            );
+          } finally {
+            const last = await relay.stop();
+            results[results.length - 1] ??= {};
+            (results[results.length - 1] as Record<string, unknown>).relayStats = last;
+          }
+          if (fanout === 10 && impl !== "c" && impl !== "portable" && FOOTPRINT_MS > 0 && round === 0) {
+            footprints.push(await footprintTrial(bin, impl, sinkPorts));
+          }
         }
       }
     }
@@ -372,8 +388,10 @@ async function main(): Promise<void> {
   }
 
   // Table.
-  type R = { impl: Impl; fanout: number; best: Trial | null; cost: Trial | null };
-  const rs = results as unknown as R[];
+  type R = { impl: Impl; fanout: number; round: number; best: Trial | null; cost: Trial | null };
+  const all = results as unknown as R[];
+  // The table is the first round's; the rounds' ratios follow it.
+  const rs = all.filter((r) => r.round === 0);
   const get = (impl: Impl, fanout: number) => rs.find((r) => r.impl === impl && r.fanout === fanout)!;
   /** Forwarded copies per CPU-second of the relay, at its best zero-loss trial. */
   const perCore = (t: Trial | null) => (t && t.relayCpuSeconds > 0 ? t.received / t.relayCpuSeconds : NaN);
@@ -437,6 +455,7 @@ async function main(): Promise<void> {
   console.log(
     "\n  ratio to C: per core = Deno's / C's forwarded pkt per CPU-second; cost = C's µs/pkt / Deno's (>= 0.8 is the goal)",
   );
+  if (ROUNDS > 1) printRounds(all);
   printCostTrials(rs);
   if (footprints.length > 0) {
     console.log(
@@ -453,6 +472,50 @@ async function main(): Promise<void> {
     JSON.stringify({ machine: facts, table: rows, details: results, footprints }, null, 2) + "\n",
   );
   console.log(`\nwrote ${fileURLToPath(out)} in ${facts.benchSeconds} s`);
+}
+
+/** Each round's zero-loss rate and cost against C's in the same round, and the medians. */
+function printRounds(
+  all: Array<{ impl: Impl; fanout: number; round: number; best: Trial | null; cost: Trial | null }>,
+) {
+  const median = (xs: number[]) => {
+    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    return s.length === 0
+      ? NaN
+      : s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  console.log(
+    `\n  ${ROUNDS} rounds, the relays alternating: each round's ratio to C in that round, then the median`,
+  );
+  for (const fanout of FANOUTS) {
+    for (const impl of IMPLS.filter((i) => i !== "c")) {
+      const rates: number[] = [];
+      const costs: number[] = [];
+      const cells: string[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const r = all.find((x) => x.impl === impl && x.fanout === fanout && x.round === round);
+        const c = all.find((x) => x.impl === "c" && x.fanout === fanout && x.round === round);
+        const rate = r?.best && c?.best ? r.best.offeredPerSec / c.best.offeredPerSec : NaN;
+        const cost = r?.cost && c?.cost ? c.cost.cpuUsPerPacket / r.cost.cpuUsPerPacket : NaN;
+        rates.push(rate);
+        costs.push(cost);
+        cells.push(
+          `${r?.best ? fmtRate(r.best.offeredPerSec) : "none"}/${
+            c?.best ? fmtRate(c.best.offeredPerSec) : "none"
+          } ` +
+            `(${rate.toFixed(2)})` + (Number.isFinite(cost) ? ` cost ${cost.toFixed(2)}` : ""),
+        );
+      }
+      console.log(
+        `  ${impl.padEnd(14)} x${fanout}: ${cells.join("; ")}; median rate ratio ${
+          median(rates).toFixed(2)
+        }` +
+          (costs.some(Number.isFinite) ? `, median cost ratio ${median(costs).toFixed(2)}` : ""),
+      );
+    }
+  }
 }
 
 if (import.meta.main) await main();
