@@ -57,12 +57,16 @@ async function cpuOver(relay: RelayProcess, seconds: number): Promise<number> {
 
 async function trial(kind: Kind): Promise<string> {
   await using camera = await startGstCamera({ fps: FPS, gop: 2 * FPS, width: 1280, height: 720 });
-  await using relay = await startRelayProcess([
-    "--path",
-    `cam=${camera.url}`,
-    "--max-viewers",
-    String(COUNT + 1),
-  ], {}, { permissions: ["--allow-ffi"] }); // as `deno task start` runs it: the fast plane, libcrypto's SRTP
+  await using relay = await startRelayProcess(
+    [
+      "--path",
+      `cam=${camera.url}`,
+      "--max-viewers",
+      String(COUNT + 1),
+    ],
+    {},
+    { permissions: ["--allow-ffi"] },
+  ); // as `deno task start` runs it: the fast plane, libcrypto's SRTP
   // One reader first (the camera's ingest and the relay's fixed costs), then COUNT more: the difference is theirs.
   const one = await readers(relay, kind, 1);
   try {
