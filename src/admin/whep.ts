@@ -121,7 +121,7 @@ export function whepRoutes(deps: WhepDeps): Hono {
     let playing = false;
     connecting.set(remote, (connecting.get(remote) ?? 0) + 1);
     const addresses = candidateAddresses(deps.listen, c.req.header("host"), interfaceAddresses());
-    const answered = await viewers.answer(id, stream, offer, addresses, {
+    const answering = viewers.answer(id, stream, offer, addresses, {
       playing: (session) => {
         playing = true;
         connectingDone(remote);
@@ -157,6 +157,15 @@ export function whepRoutes(deps: WhepDeps): Hono {
         deps.logger?.info("viewer left", { path, viewer: id, reason, ...session.counts });
       },
     });
+    let answered: Awaited<typeof answering>;
+    try {
+      answered = await answering;
+    } catch (err) {
+      // DTLS set-up failed (werift, the certificate): the place and the stream are given back, the reason said.
+      connectingDone(remote);
+      deps.logger?.warn("WHEP offer not answered", { path, error: (err as Error).message });
+      return refuse(503, `WebRTC could not be set up: ${(err as Error).message}`);
+    }
     if ("status" in answered) {
       connectingDone(remote);
       return refuse(answered.status, answered.reason);
