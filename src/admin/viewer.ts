@@ -121,26 +121,10 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
     }
     const refused = gate.refusal(c, path);
     if (refused) return refused;
-    // The place is taken now, not after the waits below: requests arriving together cannot pass the bound.
-    const full = gate.admit(c);
-    if (full) return full;
-    const stream = deps.hub.forReader(path);
-    if (!stream) {
-      gate.leave();
-      return c.json({ error: `No stream at "${path}"` }, 404);
-    }
-    stream.retain();
+    const opened = await gate.open<400 | 415>(c, deps.hub, path, deps.readyWaitMs ?? 10_000);
+    if (opened instanceof Response) return opened;
     /** Gives the place and the stream back (the viewer never started). */
-    const refuse = (status: 400 | 415 | 503, error: string) => {
-      gate.leave();
-      stream.release();
-      return c.json({ error }, status);
-    };
-    try {
-      await stream.whenReady(deps.readyWaitMs ?? 10_000);
-    } catch (err) {
-      return refuse(503, (err as Error).message);
-    }
+    const { stream, refuse } = opened;
     const encodingOf = (t: { index: number }) => stream.description?.medias[t.index]?.encoding?.toUpperCase();
     const track = stream.tracks.find((t) => encodingOf(t) === "H264") ??
       stream.tracks.find((t) => encodingOf(t) === "H265");

@@ -7,8 +7,11 @@
  * @module
  */
 import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { pathNameSchema } from "../config/values.ts";
 import type { AuthDecision } from "../relay/rtsp_auth.ts";
+import type { StreamHub } from "../relay/hub.ts";
+import type { Stream } from "../relay/stream.ts";
 import { ViewerTokens } from "../viewer/viewer_tokens.ts";
 import { clientAddress } from "./auth.ts";
 
@@ -78,6 +81,39 @@ export class ViewerGate {
       if (!checked.ok) return c.json({ error: `Viewer token refused: ${checked.reason}` }, 401);
     }
     return null;
+  }
+
+  /**
+   * Takes a place for a viewer and the stream of `path` (created on demand, retained), waits up to `waitMs` for it
+   * to be ready. @returns the stream and `refuse(status, error)`, which gives both back and answers; or the answer
+   * when there is no place (503), no such stream (404) or it did not get ready (503). The place is taken before
+   * the wait: requests arriving together cannot pass the bound.
+   */
+  async open<S extends ContentfulStatusCode>(
+    c: Context,
+    hub: StreamHub,
+    path: string,
+    waitMs: number,
+  ): Promise<{ stream: Stream; refuse(status: S | 503, error: string): Response } | Response> {
+    const full = this.admit(c);
+    if (full) return full;
+    const stream = hub.forReader(path);
+    if (!stream) {
+      this.leave();
+      return c.json({ error: `No stream at "${path}"` }, 404);
+    }
+    stream.retain();
+    const refuse = (status: S | 503, error: string) => {
+      this.leave();
+      stream.release();
+      return c.json({ error }, status);
+    };
+    try {
+      await stream.whenReady(waitMs);
+    } catch (err) {
+      return refuse(503, (err as Error).message);
+    }
+    return { stream, refuse };
   }
 
   /** Takes a place for a viewer, or answers 503 why not. Give it back with {@linkcode ViewerGate.leave}. */

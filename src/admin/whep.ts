@@ -88,24 +88,18 @@ export function whepRoutes(deps: WhepDeps): Hono {
           `${MAX_CONNECTING_PER_CLIENT} WebRTC sessions from this address are still connecting; try again later`,
       }, 429);
     }
-    const full = deps.gate.admit(c);
-    if (full) return full;
-    const stream = deps.hub.forReader(path);
-    if (!stream) {
-      deps.gate.leave();
-      return c.json({ error: `No stream at "${path}"` }, 404);
+    // Counted now, before the waits below: offers arriving together cannot pass the bound.
+    connecting.set(remote, (connecting.get(remote) ?? 0) + 1);
+    const opened = await deps.gate.open<400 | 422>(c, deps.hub, path, deps.readyWaitMs ?? 10_000);
+    if (opened instanceof Response) {
+      connectingDone(remote);
+      return opened;
     }
-    stream.retain();
     const refuse = (status: 400 | 422 | 503, error: string) => {
-      deps.gate.leave();
-      stream.release();
-      return c.json({ error }, status);
+      connectingDone(remote);
+      return opened.refuse(status, error);
     };
-    try {
-      await stream.whenReady(deps.readyWaitMs ?? 10_000);
-    } catch (err) {
-      return refuse(503, (err as Error).message);
-    }
+    const { stream } = opened;
     let module: Awaited<ReturnType<typeof loadWhep>>;
     try {
       module = await loadWhep();
@@ -119,7 +113,6 @@ export function whepRoutes(deps: WhepDeps): Hono {
     });
     const id = `whep-${crypto.randomUUID()}`;
     let playing = false;
-    connecting.set(remote, (connecting.get(remote) ?? 0) + 1);
     const addresses = candidateAddresses(deps.listen, c.req.header("host"), interfaceAddresses());
     const answering = viewers.answer(id, stream, offer, addresses, {
       playing: (session) => {
@@ -162,14 +155,10 @@ export function whepRoutes(deps: WhepDeps): Hono {
       answered = await answering;
     } catch (err) {
       // DTLS set-up failed (werift, the certificate): the place and the stream are given back, the reason said.
-      connectingDone(remote);
       deps.logger?.warn("WHEP offer not answered", { path, error: (err as Error).message });
       return refuse(503, `WebRTC could not be set up: ${(err as Error).message}`);
     }
-    if ("status" in answered) {
-      connectingDone(remote);
-      return refuse(answered.status, answered.reason);
-    }
+    if ("status" in answered) return refuse(answered.status, answered.reason);
     const location = `/whep/v1/session/${id}`;
     c.header("Location", location);
     c.header("Content-Type", "application/sdp");
