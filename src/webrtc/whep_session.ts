@@ -51,7 +51,13 @@ export const CONNECT_TIMEOUT_MS = 15_000;
 /** PLI's feedback message type within PSFB. */
 const RTCP_FMT_PLI = 1;
 
-/** DTLS-SRTP as a session needs it (src/webrtc/dtls_srtp.ts). */
+/** Where an egress rewrites a packet before protection (one thread, used and copied out within one call). */
+const SCRATCH = new Uint8Array(65_536);
+
+/**
+ * DTLS-SRTP as a session needs it (src/webrtc/dtls_srtp.ts). `protectRtp` and `protectRtcp` return new buffers and
+ * keep nothing of their argument (an egress's scratch, reused for the next packet).
+ */
 export interface SecureChannel {
   readonly connected: boolean;
   receive(bytes: Uint8Array): void;
@@ -210,7 +216,7 @@ export class WhepSession {
     this.counts.refused++;
   }
 
-  /** Sends one RTP packet (already in the browser's numbering) protected, and keeps it for NACKs. */
+  /** Sends one RTP packet (already in the browser's numbering; not kept) protected, and keeps that for NACKs. */
   sendProtected(packet: Uint8Array, egress: WhepTrackEgress): void {
     if (this.#ended) return;
     const to = this.#address;
@@ -301,6 +307,8 @@ export class WhepTrackEgress implements Egress {
   readonly plan: SendPlan;
   readonly #session: WhepSession;
   readonly #stapA: Uint8Array | null;
+  /** Its markers end pictures (counted). */
+  readonly #video: boolean;
   /** Added to the track's sequence numbers: one more per packet sent ahead of a keyframe. */
   #offset = 0;
   readonly #keptSeq = new Int32Array(RESEND_SLOTS).fill(-1);
@@ -316,6 +324,7 @@ export class WhepTrackEgress implements Egress {
     this.plan = plan;
     this.#session = session;
     this.#stapA = plan.encoding === "H264" && sets ? stapA(sets.sps, sets.pps) : null;
+    this.#video = plan.clockRate === 90000;
   }
 
   sendRtp(packet: Uint8Array): boolean {
@@ -337,14 +346,16 @@ export class WhepTrackEgress implements Egress {
       this.#session.counts.parameterSets++;
       this.#session.sendProtected(sets, this);
     }
-    const out = packet.slice(0, end); // the track's packet is shared: a copy, without any padding
+    // The track's packet is shared: rewritten in a scratch copy (without any padding), which protection copies
+    // out of; no allocation here beyond the protected packet itself.
+    if (end > SCRATCH.length) return true;
+    const out = SCRATCH.subarray(0, end);
+    out.set(packet.subarray(0, end));
     if ((packet[0]! & 0x20) !== 0) out[0] = out[0]! & ~0x20;
     setRtpPayloadType(out, this.plan.payloadType);
     setRtpSsrc(out, this.plan.ssrc);
     setRtpSequence(out, (seq + this.#offset) & 0xffff);
-    if (this.plan.encoding !== "OPUS" && this.plan.encoding !== "PCMU" && this.plan.encoding !== "PCMA") {
-      if (rtpMarker(out)) this.#session.counts.pictures++;
-    }
+    if (this.#video && rtpMarker(out)) this.#session.counts.pictures++;
     this.#session.sendProtected(out, this);
     return true;
   }
