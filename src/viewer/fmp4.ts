@@ -50,15 +50,20 @@ export interface Fmp4Init {
 export function initSegment(sps: Uint8Array, pps: Uint8Array): Fmp4Init | null {
   const info: SpsInfo | null = parseSps(sps);
   if (!info) return null;
-  const file = createFile();
   const avcc = avcDecoderConfig(sps, pps);
-  file.addTrack({
-    type: "avc1",
-    width: info.width,
-    height: info.height,
-    timescale: H264_TIMESCALE,
-    avcDecoderConfigRecord: avcc.buffer as ArrayBuffer,
-  });
+  return videoInit(info, { type: "avc1", avcDecoderConfigRecord: avcc.buffer as ArrayBuffer });
+}
+
+/** mp4box's initialization segment of one video track of `info`'s size, with its sample entry's record. */
+function videoInit(
+  info: { width: number; height: number; codec: string },
+  entry: { type: "avc1"; avcDecoderConfigRecord: ArrayBuffer } | {
+    type: "hvc1";
+    hevcDecoderConfigRecord: ArrayBuffer;
+  },
+): Fmp4Init {
+  const file = createFile();
+  file.addTrack({ ...entry, width: info.width, height: info.height, timescale: H264_TIMESCALE });
   const bytes = new Uint8Array(ISOFile.writeInitializationSegment(file.ftyp, file.moov, 0));
   return { mime: `video/mp4; codecs="${info.codec}"`, width: info.width, height: info.height, bytes };
 }
@@ -71,17 +76,8 @@ export function initSegment(sps: Uint8Array, pps: Uint8Array): Fmp4Init | null {
 export function hevcInitSegment(vps: Uint8Array, sps: Uint8Array, pps: Uint8Array): Fmp4Init | null {
   const info = parseH265Sps(sps);
   if (!info) return null;
-  const file = createFile();
   const hvcc = hevcDecoderConfig(vps, sps, pps, info);
-  file.addTrack({
-    type: "hvc1",
-    width: info.width,
-    height: info.height,
-    timescale: H264_TIMESCALE,
-    hevcDecoderConfigRecord: hvcc.buffer as ArrayBuffer,
-  });
-  const bytes = new Uint8Array(ISOFile.writeInitializationSegment(file.ftyp, file.moov, 0));
-  return { mime: `video/mp4; codecs="${info.codec}"`, width: info.width, height: info.height, bytes };
+  return videoInit(info, { type: "hvc1", hevcDecoderConfigRecord: hvcc.buffer as ArrayBuffer });
 }
 
 /**

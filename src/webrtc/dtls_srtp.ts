@@ -25,6 +25,32 @@ import { Buffer } from "node:buffer";
 import { SrtpGcm } from "./srtp_gcm.ts";
 
 type Certificate = Awaited<ReturnType<typeof RTCDtlsTransport.SetupCertificate>>;
+
+/** The SRTP profiles offered and accepted, in preference order (AES-GCM first: libcrypto protects it). */
+export const SRTP_PROFILES = [ProtectionProfileAeadAes128Gcm, ProtectionProfileAes128CmHmacSha1_80];
+
+/**
+ * werift's DTLS on a datagram path of ours: `transport` goes in its `transport` option, records it writes go to
+ * `send`, and `receive` hands it a record from the peer (copied: the handshake reads it across awaits).
+ */
+export function datagramTransport(send: (bytes: Uint8Array) => void): {
+  // deno-lint-ignore no-explicit-any
+  transport: any;
+  receive(bytes: Uint8Array): void;
+} {
+  const transport = {
+    type: "datagram",
+    address: {},
+    closed: false,
+    onData: (_: Buffer) => {},
+    send: (data: Buffer) => {
+      send(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+  return { transport, receive: (bytes) => transport.onData(Buffer.from(bytes)) };
+}
 let certificate: Promise<Certificate> | null = null;
 
 /** The process's DTLS certificate and its `sha-256` fingerprint (as the answer's `a=fingerprint` writes it). */
@@ -56,10 +82,18 @@ export class DtlsSrtp {
   #fast: SrtpGcm | null = null;
   #done = false;
 
-  private constructor(server: InstanceType<typeof DtlsServer>, events: DtlsEvents, remote: string[]) {
+  readonly #receive: (bytes: Uint8Array) => void;
+
+  private constructor(
+    server: InstanceType<typeof DtlsServer>,
+    events: DtlsEvents,
+    remote: string[],
+    receive: (bytes: Uint8Array) => void,
+  ) {
     this.#server = server;
     this.#events = events;
     this.#remoteFingerprints = remote;
+    this.#receive = receive;
     server.onConnect.once(() => this.#onConnect());
     server.onError.once((err: unknown) => this.#fail(`DTLS handshake failed: ${String(err)}`));
     server.onClose.once(() => this.#fail("the browser closed DTLS"));
@@ -70,28 +104,17 @@ export class DtlsSrtp {
    */
   static async create(events: DtlsEvents, remoteFingerprints: string[]): Promise<DtlsSrtp> {
     const cert = await (certificate ??= RTCDtlsTransport.SetupCertificate());
-    const transport = {
-      type: "whep",
-      address: {},
-      closed: false,
-      onData: (_: Buffer) => {},
-      send: (data: Buffer) => {
-        events.send(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-        return Promise.resolve();
-      },
-      close: () => Promise.resolve(),
-    };
+    const link = datagramTransport(events.send);
     const server = new DtlsServer({
       cert: cert.certPem,
       key: cert.privateKey,
       signatureHash: cert.signatureHash,
-      // deno-lint-ignore no-explicit-any
-      transport: transport as any,
-      srtpProfiles: [ProtectionProfileAeadAes128Gcm, ProtectionProfileAes128CmHmacSha1_80],
+      transport: link.transport,
+      srtpProfiles: SRTP_PROFILES,
       extendedMasterSecret: true,
       certificateRequest: true,
     });
-    return new DtlsSrtp(server, events, remoteFingerprints);
+    return new DtlsSrtp(server, events, remoteFingerprints, link.receive);
   }
 
   /** SRTP may flow. */
@@ -102,8 +125,7 @@ export class DtlsSrtp {
   /** A DTLS record from the browser (copied: `bytes` may be reused once this returns). */
   receive(bytes: Uint8Array): void {
     if (this.#done) return;
-    const transport = this.#server.transport.socket as unknown as { onData(b: Buffer): void };
-    transport.onData(Buffer.from(bytes)); // a copy: the handshake reads it across awaits, the caller reuses it
+    this.#receive(bytes);
   }
 
   /** `packet` (RTP) encrypted and authenticated for the browser, or null before the handshake finished. */

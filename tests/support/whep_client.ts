@@ -8,15 +8,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import {
-  classes,
-  DtlsClient,
-  Message,
-  methods,
-  ProtectionProfileAeadAes128Gcm,
-  ProtectionProfileAes128CmHmacSha1_80,
-  RTCDtlsTransport,
-} from "werift";
+import { classes, DtlsClient, Message, methods, RTCDtlsTransport } from "werift";
+import { datagramTransport, SRTP_PROFILES } from "../../src/webrtc/dtls_srtp.ts";
 
 const OFFER = Deno.readTextFileSync(
   new URL("../../src/webrtc/testdata/chromium_offer_av.sdp", import.meta.url),
@@ -67,21 +60,13 @@ export async function startWhepClient(base: string, path: string, timeoutMs = 10
     m.addFingerprint();
     void send(new Uint8Array(m.bytes));
   };
-  const transport = {
-    type: "bench",
-    address: {},
-    closed: false,
-    onData: (_: Buffer) => {},
-    send: (data: Buffer) => send(new Uint8Array(data)).then(() => {}),
-    close: () => Promise.resolve(),
-  };
+  const link = datagramTransport((bytes) => void send(bytes.slice()));
   const dtls = new DtlsClient({
     cert: cert.certPem,
     key: cert.privateKey,
     signatureHash: cert.signatureHash,
-    // deno-lint-ignore no-explicit-any
-    transport: transport as any,
-    srtpProfiles: [ProtectionProfileAeadAes128Gcm, ProtectionProfileAes128CmHmacSha1_80],
+    transport: link.transport,
+    srtpProfiles: SRTP_PROFILES,
     extendedMasterSecret: true,
   });
   const stats = { datagrams: 0, bytes: 0 };
@@ -96,7 +81,7 @@ export async function startWhepClient(base: string, path: string, timeoutMs = 10
         return;
       }
       const first = bytes[0]!;
-      if (first >= 20 && first <= 63) transport.onData(Buffer.from(bytes));
+      if (first >= 20 && first <= 63) link.receive(bytes);
       else if (first >= 128 && first <= 191) {
         stats.datagrams++;
         stats.bytes += bytes.length;
