@@ -24,8 +24,9 @@ import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
 import { compile, freeUdpPorts, Lines } from "./support/dataplane_procs.ts";
 import { type Impl, type Relay, startRelay } from "./support/dataplane_relays.ts";
 import { formatThreads, loadAverage, openWindow, type WindowCpu } from "./support/trial_window.ts";
-import { type Footprint, footprint, formatFootprint } from "./support/footprint.ts";
+import { footprint, formatFootprint } from "./support/footprint.ts";
 import { dropsGrowth, readUdpDrops } from "./support/socket_drops.ts";
+import { formatSmapsParts, readSmapsParts } from "./support/smaps.ts";
 
 const OUTPUT_DIR = new URL("./output/", import.meta.url);
 
@@ -319,10 +320,15 @@ async function footprintTrial(bin: string, impl: Impl, sinkPorts: number[]) {
   const relay = await startRelay(impl, bin, sinkPorts);
   console.error(`  ${impl} footprint (idle RSS ${mib(relay.idleRss)}):`);
   try {
+    const idleParts = readSmapsParts(relay.pid);
     const t = await trial(bin, relay, sinkPorts, COST_RATE, FOOTPRINT_MS);
+    const endParts = readSmapsParts(relay.pid);
     const f = footprint(relay.idleRss, t.rssSamples, t.rssEnd, RSS_EVERY_MS, FOOTPRINT_MS / 2);
     console.error(formatFootprint(impl, f, FOOTPRINT_MS / 1000));
-    return { impl, footprint: f, trial: t };
+    for (const [when, parts] of [["idle", idleParts], ["end", endParts]] as const) {
+      if (parts) console.error(`      ${when}: ${formatSmapsParts(parts)}`);
+    }
+    return { impl, footprint: f, trial: t, smaps: { idle: idleParts, end: endParts } };
   } finally {
     await relay.stop();
   }
@@ -339,7 +345,7 @@ async function main(): Promise<void> {
   const facts = machine(new TextDecoder().decode(gccOut.stdout).split("\n")[0] ?? "");
   const bin = await Deno.makeTempDir({ prefix: "msm-dataplane-bench-" });
   const results: Record<string, unknown>[] = [];
-  const footprints: { impl: Impl; footprint: Footprint; trial: Trial }[] = [];
+  const footprints: Awaited<ReturnType<typeof footprintTrial>>[] = [];
   try {
     await compile(bin);
     for (const fanout of FANOUTS) {
@@ -462,7 +468,14 @@ async function main(): Promise<void> {
       `\n  relay RSS in steady state: a fresh relay at 20k in x 10 for ${FOOTPRINT_MS / 1000} s ` +
         "(issue 16: <= 100 MiB at the end, flat from half-way)",
     );
-    for (const f of footprints) console.log(formatFootprint(f.impl, f.footprint, FOOTPRINT_MS / 1000));
+    for (const f of footprints) {
+      console.log(formatFootprint(f.impl, f.footprint, FOOTPRINT_MS / 1000));
+      for (
+        const [when, parts] of [["idle", f.smaps.idle], [`${FOOTPRINT_MS / 1000} s`, f.smaps.end]] as const
+      ) {
+        if (parts) console.log(`      ${when}: ${formatSmapsParts(parts)}`);
+      }
+    }
   }
   facts.steadyState = STEADY;
   await Deno.mkdir(OUTPUT_DIR, { recursive: true });
