@@ -323,6 +323,14 @@ async function footprintTrial(bin: string, impl: Impl, sinkPorts: number[]) {
     const idleParts = readSmapsParts(relay.pid);
     const t = await trial(bin, relay, sinkPorts, COST_RATE, FOOTPRINT_MS);
     const endParts = readSmapsParts(relay.pid);
+    // BENCH_SMAPS_DIR keeps the relay's whole /proc/PID/smaps at the end, to read mapping by mapping.
+    const smapsDir = Deno.env.get("BENCH_SMAPS_DIR");
+    if (smapsDir) {
+      await Deno.writeTextFile(
+        `${smapsDir}/${impl}-${Date.now()}.smaps`,
+        Deno.readTextFileSync(`/proc/${relay.pid}/smaps`),
+      );
+    }
     const f = footprint(relay.idleRss, t.rssSamples, t.rssEnd, RSS_EVERY_MS, FOOTPRINT_MS / 2);
     console.error(formatFootprint(impl, f, FOOTPRINT_MS / 1000));
     for (const [when, parts] of [["idle", idleParts], ["end", endParts]] as const) {

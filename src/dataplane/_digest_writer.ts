@@ -1,7 +1,9 @@
 /**
  * The worker's side of digest records (see `RECV_DIGEST` in ./_shared_protocol.ts): for a packet the worker
  * forwarded itself on a route that does not need the main thread promptly, the original bytes go to the route's
- * {@linkcode PacketRing} and the main thread gets only the numbers its track needs. Private to src/dataplane.
+ * {@linkcode PacketRing} and the main thread gets only the numbers its track needs. A route without a ring (the
+ * track keeps no packet: no GOP cache, no mesh child to repair) gets the numbers alone: no copy, no ring.
+ * Private to src/dataplane.
  * @module
  */
 import {
@@ -21,36 +23,36 @@ export type CopyBytes = (to: number, from: number, length: number) => void;
 
 /** Writes digests of one socket's packets and their bytes to its ring. */
 export class DigestWriter {
-  readonly ring: PacketRing;
+  readonly ring: PacketRing | null;
   readonly #codec: KeyframeCodec | null;
   readonly #copy: CopyBytes;
   /** Address of the ring's buffer. */
   readonly #ringAddress: number;
 
   /**
-   * @param ring the buffer of the ring the main thread made for the socket's route
+   * @param ring the buffer of the ring the main thread made for the socket's route; null: the bytes are not kept
    * @param codec the keyframe grammar of the track, or null (no keyframes flagged)
    * @param copy memcpy
    * @param addressOf the address of a view's bytes
    */
   constructor(
-    ring: SharedArrayBuffer,
+    ring: SharedArrayBuffer | null,
     codec: KeyframeCodec | null,
     copy: CopyBytes,
     addressOf: (view: Uint8Array) => number,
   ) {
-    this.ring = new PacketRing(ring);
+    this.ring = ring ? new PacketRing(ring) : null;
     this.#codec = codec;
     this.#copy = copy;
-    this.#ringAddress = addressOf(this.ring.bytes);
+    this.#ringAddress = this.ring ? addressOf(this.ring.bytes) : 0;
   }
 
   /**
    * Reserves room for a datagram of `length` bytes, without overwriting what the main thread has not handled.
-   * @returns its position, or -1: no room (the datagram's bytes go to the main thread instead)
+   * @returns its position (0 without a ring), or -1: no room (the datagram's bytes go to the main thread instead)
    */
   reserve(length: number): number {
-    return this.ring.reserveReleased(length);
+    return this.ring ? this.ring.reserveReleased(length) : 0;
   }
 
   /**
@@ -70,7 +72,7 @@ export class DigestWriter {
     arrivalMs: number,
   ): void {
     const ring = this.ring;
-    this.#copy(this.#ringAddress + ring.offsetOf(position), address, length);
+    if (ring) this.#copy(this.#ringAddress + ring.offsetOf(position), address, length);
     stage.setUint32(off + DIGEST_POSITION, position, true);
     stage.setUint32(off + DIGEST_TIMESTAMP, u32(buf, at + 4), true);
     stage.setUint32(off + DIGEST_SSRC, u32(buf, at + 8), true);

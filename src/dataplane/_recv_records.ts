@@ -99,7 +99,7 @@ export class RecordDispatcher {
   /** Hands a digest record to its socket's handler, in the socket's reused digest object. */
   #digest(sock: PlaneSocket, v: DataView, off: number, length: number, ip: number, port: number): void {
     const ring = sock.ring;
-    if (ring === null || sock.onDigest === null) return; // cannot happen: digests come only with a ring
+    if (sock.onDigest === null) return; // cannot happen: digests come only to sockets that take them
     const d = sock.digest ??= {
       ring,
       position: 0,
@@ -119,7 +119,7 @@ export class RecordDispatcher {
     d.keyframe = (v.getUint16(off + DIGEST_FLAGS, true) & DIGEST_KEYFRAME) !== 0;
     d.arrivalMs = v.getFloat64(off + DIGEST_ARRIVAL, true);
     sock.onDigest(d, this.#addr(ip, port));
-    ring.release(d.position + length); // after the handler: it may have copied the bytes out
+    ring?.release(d.position + length); // after the handler: it may have copied the bytes out
   }
 
   /** The last address handed out, and its IPv4 number and port: a track's packets come from one sender. */

@@ -147,8 +147,8 @@ export class PacketRing {
  * track needs. The plane fills one object per socket again for each digest record: read it during the call only.
  */
 export interface RingDigest {
-  /** The ring the datagram is in. */
-  ring: PacketRing;
+  /** The ring the datagram is in; null: its bytes were not kept (the route wanted digests alone). */
+  ring: PacketRing | null;
   /** Its position there. */
   position: number;
   /** Its length in bytes. */

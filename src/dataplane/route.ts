@@ -54,9 +54,14 @@ export interface RouteSpec {
   mesh?: MeshRouteSpec | null;
   /**
    * The ring (packet_ring.ts) the worker keeps the packets it forwards in while the route is not `prompt`,
-   * posting digests of them instead of their bytes; null: it posts the bytes.
+   * posting digests of them instead of their bytes; null: it posts the bytes, unless {@linkcode digests}.
    */
   ring?: SharedArrayBuffer | null;
+  /**
+   * Without a ring, the worker still posts digests of what it forwards while the route is not `prompt`, and drops
+   * the bytes: the track keeps no packet (no GOP cache, no mesh child to repair) and every egress is served.
+   */
+  digests?: boolean;
   /** The keyframe grammar of the track, for the digests' keyframe flag; null: none flagged. */
   codec?: KeyframeCodec | null;
 }
@@ -78,6 +83,8 @@ export interface PlaneRoute {
    * {@linkcode RouteSpec.ring}); 0 or absent: none. The port pair makes the ring.
    */
   ringBytes?: number;
+  /** Digests without a ring when `ringBytes` is 0 (see {@linkcode RouteSpec.digests}). */
+  digests?: boolean;
   /** See {@linkcode RouteSpec.codec}. */
   codec?: KeyframeCodec | null;
 }
@@ -107,6 +114,7 @@ export function compileRoute(
     prompt,
     mesh,
     ring: buffer,
+    digests: !prompt && (buffer !== null || route.digests === true),
     codec: route.codec ?? null,
   };
   return { spec, served: new Set([...ipv4.map((r) => r.id), ...packed.ids]) };

@@ -59,7 +59,7 @@ Deno.test({
         plane,
         (_p, _from, forwarded) => payloads.push(forwarded),
         (d) => {
-          const copy = d.ring.copyOut(d.position, d.length);
+          const copy = d.ring!.copyOut(d.position, d.length);
           digests.push({
             seq: d.seq,
             ts: d.timestamp,
@@ -132,6 +132,59 @@ Deno.test({
 });
 
 Deno.test({
+  name: "FastUdpPlane posts digests without bytes for a route that wants digests and has no ring",
+  ignore: !linux,
+  async fn() {
+    const plane = new FastUdpPlane();
+    const publisher = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const reader = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const readerAddr = reader.addr as Deno.NetAddr;
+    const payloads: boolean[] = [];
+    const digests: Array<[number, number, boolean, number, boolean]> = [];
+    let fd = -1;
+    try {
+      let port: number;
+      ({ fd, port } = bindFree(
+        plane,
+        (_p, _from, forwarded) => payloads.push(forwarded),
+        (d) => digests.push([d.seq, d.timestamp, d.keyframe, d.length, d.ring === null]),
+      ));
+      const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
+      const dests = new Uint8Array(16);
+      writeSockaddrIn(new DataView(dests.buffer), 0, "127.0.0.1", readerAddr.port);
+      let applied = 0;
+      plane.setRoute(fd, {
+        src: { ip: ipv4Number("127.0.0.1")!, port: (publisher.addr as Deno.NetAddr).port },
+        map: { ssrc: SSRC, seqDelta: 0, tsDelta: 0, outSsrc: SSRC },
+        dests,
+        prompt: false,
+        ring: null,
+        digests: true,
+        codec: "H264",
+      }, () => applied++);
+      await until("the route to apply", () => applied === 1);
+      const N = 10;
+      const sent = Array.from({ length: N }, (_, i) => rtp(i, i === 0));
+      for (const p of sent) {
+        await publisher.send(p, to);
+        const [got] = await reader.receive();
+        equal(got.length, p.length);
+      }
+      await until(`${N} digests (${digests.length} so far)`, () => digests.length === N);
+      assertEquals(payloads, []);
+      assertEquals(digests, sent.map((p, i) => [1000 + i, i * 3000, i === 0, p.length, true]));
+      const stats = plane.stats();
+      assertEquals([stats.digestRecords, stats.payloadRecords, stats.cutThrough], [N, 0, N]);
+    } finally {
+      publisher.close();
+      reader.close();
+      if (fd >= 0) plane.closeSocket(fd);
+      await plane.close();
+    }
+  },
+});
+
+Deno.test({
   name:
     "FastUdpPlane never posts a digest whose bytes the ring lost: past the ring, the bytes come as payloads",
   ignore: !linux,
@@ -158,7 +211,7 @@ Deno.test({
         (d) =>
           seen.push({
             seq: d.seq,
-            intact: intact(d.seq, d.ring.copyOut(d.position, d.length)),
+            intact: intact(d.seq, d.ring!.copyOut(d.position, d.length)),
             digest: true,
           }),
       ));

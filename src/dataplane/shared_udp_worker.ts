@@ -630,8 +630,10 @@ scope.onmessage = (event: MessageEvent<PostedCommand>): void => {
           sock.dests = cmd.spec.dests.length > 0 ? addressOf(cmd.spec.dests) : 0;
           const mesh = cmd.spec.mesh;
           sock.meshDests = mesh && mesh.dests.length > 0 ? addressOf(mesh.dests) : 0;
-          const ring = cmd.spec.ring;
-          sock.digests = ring ? new DigestWriter(ring, cmd.spec.codec ?? null, copyBytes, addressOf) : null;
+          const ring = cmd.spec.ring ?? null;
+          sock.digests = ring || cmd.spec.digests
+            ? new DigestWriter(ring, cmd.spec.codec ?? null, copyBytes, addressOf)
+            : null;
         }
         scope.postMessage({ type: "route-ack", fd: cmd.fd, id: cmd.id, applied });
         break;

@@ -514,9 +514,11 @@ export class Stream implements StreamSink {
       readers,
       prompt: ingress !== null || readers.length + children.length < track.egresses.length,
       mesh: children.length > 0 ? { fd: meshFd, children } : null,
-      ringBytes: this.#opts.planeDigests && !ingress
+      // Digests when the worker serves every egress; their bytes in a ring only for a track that keeps packets.
+      ringBytes: this.#opts.planeDigests && !ingress && track.keepsPackets
         ? digestRingBytes(track.gopCache, pair.ringBytes, starved)
         : 0,
+      digests: this.#opts.planeDigests === true && !ingress,
       codec: track.gopCache?.codec ?? null,
     });
   }

@@ -27,6 +27,7 @@ function newStream(
     kind?: "pull" | "publish";
     onIdle?: () => void;
     planeDigests?: boolean;
+    gopCacheBytes?: number;
   } = {},
 ): Stream {
   const timers = options.timers ?? new ManualTimers();
@@ -38,7 +39,7 @@ function newStream(
     timers,
     now: timers.now,
     lingerSeconds: 5,
-    gopCacheBytes: 0,
+    gopCacheBytes: options.gopCacheBytes ?? 0,
     ...(options.planeDigests ? { planeDigests: true } : {}),
     maxTracks: configDefaults().maxTracksPerStream,
     onIdle: options.onIdle ?? (() => {}),
@@ -351,9 +352,9 @@ Deno.test("Stream tells a fast-plane pair what to forward: the source, the rewri
   await stream.close();
 });
 
-Deno.test("Stream gives a fast-plane track with only worker-served readers a ring, grown when it starved", async () => {
+Deno.test("Stream gives a fast-plane track with a GOP cache and only worker-served readers a ring, grown when it starved", async () => {
   const pairs = new FakePortPairs(2, 30_000, true);
-  const stream = newStream({ pairs, kind: "publish", planeDigests: true });
+  const stream = newStream({ pairs, kind: "publish", planeDigests: true, gopCacheBytes: 4 << 20 });
   stream.setDescription(sdpWith(1));
   const pair = stream.pairFor(0) as FakePortPair;
   const track = stream.tracks[0]!;
@@ -371,6 +372,27 @@ Deno.test("Stream gives a fast-plane track with only worker-served readers a rin
   equal(pair.routes.at(-1)?.ringBytes, 2 * first);
   pair.receiveRtp(rtpPacket(3), "10.0.0.5", 5000, true); // not starved again: stays
   equal(pair.ringBytes, 2 * first);
+  await stream.close();
+});
+
+Deno.test("Stream asks digests without a ring for a track that keeps no packet, a ring once mesh children may ask for repairs", async () => {
+  const pairs = new FakePortPairs(2, 30_000, true);
+  const stream = newStream({ pairs, kind: "publish", planeDigests: true }); // no GOP cache
+  stream.setDescription(sdpWith(1));
+  const pair = stream.pairFor(0) as FakePortPair;
+  const track = stream.tracks[0]!;
+  stream.setUdpSource(0, { host: "10.0.0.5", rtpPort: 5000 });
+  track.addEgress(new UdpEgress("r1:0", "10.0.0.7", [7000, 7001], pair.sendRtp, pair.sendRtcp), {
+    burst: false,
+  });
+  pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  const route = pair.routes.at(-1)!;
+  deepEqual([route.prompt, route.digests, route.ringBytes, pair.ringBytes], [false, true, 0, 0]);
+  track.keepForRetransmit({});
+  track.addEgress(new UdpEgress("r2:0", "10.0.0.8", [7000, 7001], pair.sendRtp, pair.sendRtcp), {
+    burst: false,
+  });
+  ok((pair.routes.at(-1)?.ringBytes ?? 0) > 0 && pair.ringBytes > 0, "the repairs refer to the ring's bytes");
   await stream.close();
 });
 

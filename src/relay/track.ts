@@ -163,6 +163,14 @@ export class Track {
   }
 
   /**
+   * Whether the track keeps packets after forwarding them (a GOP cache, or the recent packets mesh children may
+   * ask again for): the fast plane's worker must then keep their bytes in a ring for it, else digests suffice.
+   */
+  get keepsPackets(): boolean {
+    return this.#gop !== undefined || this.#retransmit !== null;
+  }
+
+  /**
    * Sequence number and timestamp of the first packet an egress attached now with {@linkcode addEgress}'s
    * burst receives: the cached GOP's first packet, else the next live one (RTP-Info of PLAY).
    */
@@ -376,16 +384,20 @@ export class Track {
     const outSeq = ingress.lastOutSeq;
     const outTs = ingress.lastOutTs;
     const ring = digest.ring;
-    this.#gop?.pushRef(ring, digest.position, length, outSeq, outTs, this.outputSsrc, digest.keyframe);
-    this.#retransmit?.pushRef(
-      outSeq,
-      ring,
-      digest.position,
-      length,
-      outTs,
-      this.outputSsrc,
-      arrivalSeconds * 1000,
-    );
+    // Without a ring the track kept no packet when the worker forwarded this one (a mesh child may have asked for
+    // repairs since: they start with the ring the route now gets).
+    if (ring) {
+      this.#gop?.pushRef(ring, digest.position, length, outSeq, outTs, this.outputSsrc, digest.keyframe);
+      this.#retransmit?.pushRef(
+        outSeq,
+        ring,
+        digest.position,
+        length,
+        outTs,
+        this.outputSsrc,
+        arrivalSeconds * 1000,
+      );
+    }
     const egresses = this.#egresses;
     const fwd = this.counters.forwarded;
     const skip = this.#servedFlags(served);
@@ -396,6 +408,8 @@ export class Track {
         fwd[e.kind]++;
         continue;
       }
+      // No ring: the egress came after the worker forwarded this packet, and starts with the worker's next one.
+      if (ring === null) continue;
       packet ??= ring.copyOut(digest.position, length);
       if (packet === null) {
         // Overwritten already: this thread lagged a whole ring behind the worker.

@@ -203,3 +203,48 @@ Deno.test("Track.ingestDigest() counts a packet the ring lost before an unserved
   equal(t.digest.counters.dropped.slow_reader, 1);
   equal(t.egresses.digest.rtp.length, 0);
 });
+
+Deno.test("Track.ingestDigest() without a ring (the track keeps no packet) counts and numbers as ingestRtp(); an egress the worker did not serve starts later, no drop counted", () => {
+  const clock = { t: 10 };
+  const make = () => new Track({ index: 0, clockRate: 90_000, outputSsrc: OUT_SSRC, now: () => clock.t });
+  const bytes = make();
+  const digest = make();
+  const served = new Set(["served"]);
+  bytes.addEgress(new RecordingEgress("served"));
+  digest.addEgress(new RecordingEgress("served"));
+  const late = new RecordingEgress("late");
+  digest.addEgress(late);
+  const d: RingDigest = {
+    ring: null,
+    position: 0,
+    length: 0,
+    seq: 0,
+    timestamp: 0,
+    ssrc: 0,
+    keyframe: false,
+    arrivalMs: 0,
+  };
+  for (let i = 0; i < 50; i++) {
+    const seq = (0xfff0 + i + (i === 20 ? 3 : 0)) & 0xffff; // a wrap and a loss
+    const packet = new Uint8Array(200);
+    packet.set(testRtp(seq, 1000 + i * 3000, 0x1111, i % 10 === 0 ? IDR : SLICE));
+    clock.t += 0.04;
+    d.length = packet.length;
+    d.seq = seq;
+    d.timestamp = 1000 + i * 3000;
+    d.ssrc = 0x1111;
+    digest.ingestDigest(d, clock.t, served);
+    bytes.ingestRtp(packet, served);
+  }
+  assertEquals(late.rtp, []);
+  const view = (t: Track) => ({
+    packetsIn: t.counters.packetsIn,
+    bytesIn: t.counters.bytesIn,
+    dropped: structuredClone(t.counters.dropped),
+    stats: t.receiverStats.snapshot(),
+    next: t.nextRtpInfo,
+    report: t.receiverReportBlock(),
+  });
+  assertEquals(view(digest), view(bytes));
+  equal(digest.counters.forwarded.udp, 50, "the served egress's copies, sent by the worker");
+});
