@@ -14,6 +14,7 @@ import { type Browser, chromium } from "playwright-core";
 import { dashboardRoutes } from "../src/admin/dashboard.ts";
 import { delay, REPO_ROOT, spawnProcess, withTimeout } from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
+import { collectPageErrors } from "./support/page_errors.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const OUTPUT = join(REPO_ROOT, "tests", "output");
@@ -87,11 +88,7 @@ Deno.test("dashboard in headless Chromium shows the demo stream's tree and live 
   const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    const errors: string[] = [];
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
+    const errors = collectPageErrors(page);
     page.on("response", (r) => {
       if (r.status() >= 400) errors.push(`http: ${r.status()} ${r.url()}`);
     });
@@ -197,12 +194,8 @@ Deno.test("dashboard asks for the admin token when the API answers 401 and sends
   const browser = await launch();
   try {
     const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on("console", (m) => {
-      // Chromium logs each 401 and 429 answer; anything else (a CSP violation, an exception) is a failure.
-      if (m.type() === "error" && !/status of (401|429)/.test(m.text())) errors.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
+    // Chromium logs each 401 and 429 answer; anything else (a CSP violation, an exception) is a failure.
+    const errors = collectPageErrors(page, /status of (401|429)/);
     await page.goto(`http://127.0.0.1:${server.addr.port}/`);
 
     const token = page.getByLabel("Admin token", { exact: true });

@@ -19,6 +19,7 @@ import {
   withTimeout,
 } from "./support/processes.ts";
 import { type RelayProcess, startRelayProcess } from "./support/relay.ts";
+import { collectPageErrors } from "./support/page_errors.ts";
 import { startRelayCluster } from "./support/mesh.ts";
 import { startRtspReader } from "./support/rtsp_peers.ts";
 
@@ -53,9 +54,7 @@ async function watch(
   keepOpen?: Page[],
 ): Promise<number> {
   const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
-  page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
+  const errors = collectPageErrors(page);
   try {
     await page.goto(`http://${relay.host}:${relay.adminPort}/watch/${path}?via=${via}`);
     await withTimeout(
