@@ -8,7 +8,9 @@
  *   thread; at each rate of RATES, trials of TRIAL_MS.
  * - **fan-out 4**: a root with 4 member children. Three cost trials of COST_MS on the root: A (1 UDP reader),
  *   B (5 UDP readers), C (1 UDP reader + 4 mesh children, each with a reader): CPU per mesh copy (C - A) / 4
- *   against CPU per UDP reader copy (B - A) / 4, also thread by thread, and each child's cost per packet.
+ *   against CPU per UDP reader copy (B - A) / 4, also thread by thread, and each child's cost per packet; and
+ *   two windows of COST_MS without media on the trees of A and C (A0, C0): the children's control plane alone
+ *   (heartbeats, lease renewals), per child and second, and a mesh copy's cost without it.
  * Every tree gets WARMUP_MS of the stream before its trials, unmeasured; each relay's fast plane says how much it
  * sent by its Worker alone. Both on `--data-plane portable` and `fast`, sealed (`--mesh-key`) and unsealed. Prints tables, writes
  * bench/output/mesh.json.
@@ -17,7 +19,7 @@
 import { fileURLToPath } from "node:url";
 import { compile, freeUdpPair, Lines } from "./support/dataplane_procs.ts";
 import { type MeshBench, startMeshBench } from "./support/mesh_cluster.ts";
-import { copyCosts } from "./support/copy_costs.ts";
+import { copyCosts, splitMeshCopy } from "./support/copy_costs.ts";
 import {
   formatPlaneSends,
   type PlaneCounts,
@@ -239,6 +241,16 @@ async function pinTo(pid: number, cpus: string): Promise<void> {
   if (!out.success) throw new Error(`taskset ${cpus} ${pid}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
+/**
+ * The root's CPU over `ms` with no media offered (the stream and its tree stay: the publisher's session is open,
+ * the children heartbeat and renew): what the control plane costs alone.
+ */
+async function quietWindow(bench: MeshBench, ms: number): Promise<WindowCpu> {
+  const window = openWindow(bench.pid(0));
+  await new Promise((r) => setTimeout(r, ms));
+  return window.end();
+}
+
 /** The fan-out-4 parent: phases A, B, C on the root (see the module doc). */
 async function fanout(bin: string, plane: "portable" | "fast", sealed: boolean) {
   const all = `0-${navigator.hardwareConcurrency - 1}`;
@@ -256,6 +268,8 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
   const rootReader = await addReaders(bench, [0], () => "root");
   console.error(`  fan-out 4, ${plane}, ${sealed ? "sealed" : "unsealed"}: A (root, 1 reader)`);
   await warmUp(bin, bench, rootReader, COST_RATE);
+  console.error(`  A0 (root, 1 reader, no media for ${COST_MS / 1000} s)`);
+  const a0 = await quietWindow(bench, COST_MS);
   const a = (await meshTrial(bin, bench, rootReader, COST_RATE, COST_MS)).trial;
   const extra = await addReaders(bench, [0, 0, 0, 0], () => "root extra");
   console.error("  B (root, 5 UDP readers)");
@@ -272,11 +286,16 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
     COST_RATE,
     COST_MS,
   );
+  console.error(`  C0 (root, 1 reader + 4 mesh children, no media for ${COST_MS / 1000} s)`);
+  const c0 = await quietWindow(bench, COST_MS);
+  const settled = await bench.settledDepths((d) => d.every((depth, i) => depth === (i === 0 ? 0 : 1)), 5000)
+    .then(() => true, () => false);
   const hops = [1, 2, 3, 4].map((i) => hopLatency(latencies[0]!, latencies[i]!));
   const base = perPacket(a, 0);
   const udpCopy = (perPacket(b, 0) - base) / 4;
   const meshCopy = (perPacket(c, 0) - base) / 4;
   const childIn = [1, 2, 3, 4].map((i) => perPacket(c, i));
+  const split = splitMeshCopy(a0, c0, 4, meshCopy, c.sent / (c.ms / 1000));
   console.log(
     `\n  fan-out 4, ${plane}, ${sealed ? "sealed" : "unsealed"}, ${COST_RATE} pkt/s in, ${
       COST_MS / 1000
@@ -292,6 +311,16 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
       `per UDP reader copy ${udpCopy.toFixed(2)}, per mesh copy ${meshCopy.toFixed(2)} µs (ratio ${
         (meshCopy / udpCopy).toFixed(2)
       }, goal <= 1.5)`,
+  );
+  console.log(
+    `    the children's control plane alone (C0 - A0, no media${
+      settled ? "" : "; THE TREE CHANGED in C0"
+    }): ${split.controlMsPerChildSecond.toFixed(3)} ms of CPU per child and second, ${
+      split.controlPerCopyUs.toFixed(2)
+    } µs per copy at ${COST_RATE}/s; ` +
+      `per mesh copy without it ${split.dataPerCopyUs.toFixed(2)} µs (ratio ${
+        (split.dataPerCopyUs / udpCopy).toFixed(2)
+      })`,
   );
   const byGroup = copyCosts({ w: a.relays[0]!, sent: a.sent }, { w: b.relays[0]!, sent: b.sent }, {
     w: c.relays[0]!,
@@ -321,6 +350,13 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
     console.log(`    root, phase ${name}:`);
     for (const line of formatThreads(t.relays[0]!, t.sent)) console.log(`  ${line}`);
   }
+  for (const [name, w] of [["A0", a0], ["C0", c0]] as const) {
+    console.log(
+      `    root, phase ${name} (no media): ${(w.cpuSeconds * 1000).toFixed(0)} ms of CPU in ${
+        w.seconds.toFixed(1)
+      } s`,
+    );
+  }
   return {
     part: "fanout",
     plane,
@@ -329,6 +365,8 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
     udpCopyUs: udpCopy,
     meshCopyUs: meshCopy,
     meshToUdpRatio: meshCopy / udpCopy,
+    controlPlane: { ...split, treeKept: settled, a0, c0 },
+    dataMeshToUdpRatio: split.dataPerCopyUs / udpCopy,
     copyCostsByThread: byGroup,
     childUsPerPacket: childIn,
     hops,

@@ -44,3 +44,39 @@ export function copyCosts(
     };
   });
 }
+
+/** A phase's CPU of the root per second of wall time. */
+const cpuRate = (w: WindowCpu) => w.cpuSeconds / Math.max(1e-9, w.seconds);
+
+/** A mesh copy's cost split into the children's control plane and the data path (see {@linkcode splitMeshCopy}). */
+export interface MeshCopySplit {
+  /** CPU the root spends per child and second with no media flowing (heartbeats, lease renewals), ms/s. */
+  controlMsPerChildSecond: number;
+  /** What that control plane adds per copy at the trial's rate, µs. */
+  controlPerCopyUs: number;
+  /** Per mesh copy without it, µs: the data path (framing or sealing, the send, the kernel's delivery). */
+  dataPerCopyUs: number;
+}
+
+/**
+ * Splits the all-in cost of a mesh copy (phase C over phase A, per copy) with two phases of no media on the same
+ * trees: A0 (the root and its reader) and C0 (with its children). The children's control plane is paid per child
+ * and second whatever the stream's rate, so at 2,000 packets/s it weighs five times what it weighs at 10,000.
+ * @param meshCopyUs the all-in cost per mesh copy, (C - A) / children per packet offered
+ * @param packetsPerSecond the rate of phase C
+ */
+export function splitMeshCopy(
+  a0: WindowCpu,
+  c0: WindowCpu,
+  children: number,
+  meshCopyUs: number,
+  packetsPerSecond: number,
+): MeshCopySplit {
+  const controlPerChild = (cpuRate(c0) - cpuRate(a0)) / children; // CPU-s per s
+  const controlPerCopyUs = (controlPerChild * 1e6) / Math.max(1, packetsPerSecond);
+  return {
+    controlMsPerChildSecond: controlPerChild * 1000,
+    controlPerCopyUs,
+    dataPerCopyUs: meshCopyUs - controlPerCopyUs,
+  };
+}
