@@ -58,8 +58,12 @@ export async function startMeshBench(opts: MeshBenchOptions): Promise<MeshBench>
     discovery: "static",
     fanout: opts.fanout,
     meshKey: opts.sealed ? TEST_MESH_KEY : null,
-    // FFI on both planes, so sealing uses libcrypto on both (node:crypto otherwise).
-    permissions: ["--allow-ffi"],
+    // FFI on both planes, so sealing uses libcrypto on both (node:crypto otherwise). BENCH_RELAY_FLAGS adds
+    // `deno run` flags, e.g. `--v8-flags=--perf-basic-prof` to read the relays with `perf`.
+    permissions: [
+      "--allow-ffi",
+      ...(Deno.env.get("BENCH_RELAY_FLAGS")?.split(" ").filter((f) => f !== "") ?? []),
+    ],
     argsOf: () => [
       "--data-plane",
       opts.plane,
