@@ -354,7 +354,7 @@ async function fanoutPhases(bin: string, plane: "portable" | "fast", sealed: boo
     console.log(
       `    root, phase ${name} (no media): ${(w.cpuSeconds * 1000).toFixed(0)} ms of CPU in ${
         w.seconds.toFixed(1)
-      } s`,
+      } s (${w.groups.map((g) => `${g.group} ${(g.seconds * 1000).toFixed(0)}`).join(", ")} ms)`,
     );
   }
   return {
