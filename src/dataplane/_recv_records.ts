@@ -23,7 +23,7 @@ import {
   RECV_OPENED,
   RECV_PORT,
 } from "./_shared_protocol.ts";
-import type { PacketRing, RingDigest } from "./packet_ring.ts";
+import { emptyRingDigest, type PacketRing, type RingDigest } from "./packet_ring.ts";
 
 /**
  * Receives one datagram; the view is owned by the handler. `forwarded`: the worker already sent it to the
@@ -100,16 +100,7 @@ export class RecordDispatcher {
   #digest(sock: PlaneSocket, v: DataView, off: number, length: number, ip: number, port: number): void {
     const ring = sock.ring;
     if (sock.onDigest === null) return; // cannot happen: digests come only to sockets that take them
-    const d = sock.digest ??= {
-      ring,
-      position: 0,
-      length: 0,
-      seq: 0,
-      timestamp: 0,
-      ssrc: 0,
-      keyframe: false,
-      arrivalMs: 0,
-    };
+    const d = sock.digest ??= emptyRingDigest(ring);
     d.ring = ring;
     d.position = v.getUint32(off + DIGEST_POSITION, true);
     d.length = length;

@@ -162,3 +162,8 @@ export interface RingDigest {
   /** When the worker received it: absolute milliseconds (`performance.timeOrigin + performance.now()`). */
   arrivalMs: number;
 }
+
+/** A digest of nothing yet in `ring`, to be filled record by record (a handler reuses one per socket). */
+export function emptyRingDigest(ring: PacketRing | null): RingDigest {
+  return { ring, position: 0, length: 0, seq: 0, timestamp: 0, ssrc: 0, keyframe: false, arrivalMs: 0 };
+}

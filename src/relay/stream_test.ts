@@ -352,9 +352,13 @@ Deno.test("Stream tells a fast-plane pair what to forward: the source, the rewri
   await stream.close();
 });
 
-Deno.test("Stream gives a fast-plane track with a GOP cache and only worker-served readers a ring, grown when it starved", async () => {
+/**
+ * A published one-track stream on fast-plane pairs, its source latched and one UDP reader the worker may serve,
+ * after its first packet: what its route asks of the plane's ring.
+ */
+function publishedToOneReader(options: { planeDigests?: boolean; gopCacheBytes?: number }) {
   const pairs = new FakePortPairs(2, 30_000, true);
-  const stream = newStream({ pairs, kind: "publish", planeDigests: true, gopCacheBytes: 4 << 20 });
+  const stream = newStream({ pairs, kind: "publish", ...options });
   stream.setDescription(sdpWith(1));
   const pair = stream.pairFor(0) as FakePortPair;
   const track = stream.tracks[0]!;
@@ -363,6 +367,11 @@ Deno.test("Stream gives a fast-plane track with a GOP cache and only worker-serv
     burst: false,
   });
   pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  return { stream, pair, track };
+}
+
+Deno.test("Stream gives a fast-plane track with a GOP cache and only worker-served readers a ring, grown when it starved", async () => {
+  const { stream, pair } = publishedToOneReader({ planeDigests: true, gopCacheBytes: 4 << 20 });
   const first = pair.ringBytes;
   ok(first > 0 && pair.routes.at(-1)?.prompt === false, "a ring for the worker's digests");
   // A packet the worker forwarded but posted with its bytes, the ring having been full of unhandled digests.
@@ -376,16 +385,7 @@ Deno.test("Stream gives a fast-plane track with a GOP cache and only worker-serv
 });
 
 Deno.test("Stream asks digests without a ring for a track that keeps no packet, a ring once mesh children may ask for repairs", async () => {
-  const pairs = new FakePortPairs(2, 30_000, true);
-  const stream = newStream({ pairs, kind: "publish", planeDigests: true }); // no GOP cache
-  stream.setDescription(sdpWith(1));
-  const pair = stream.pairFor(0) as FakePortPair;
-  const track = stream.tracks[0]!;
-  stream.setUdpSource(0, { host: "10.0.0.5", rtpPort: 5000 });
-  track.addEgress(new UdpEgress("r1:0", "10.0.0.7", [7000, 7001], pair.sendRtp, pair.sendRtcp), {
-    burst: false,
-  });
-  pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  const { stream, pair, track } = publishedToOneReader({ planeDigests: true }); // no GOP cache
   const route = pair.routes.at(-1)!;
   deepEqual([route.prompt, route.digests, route.ringBytes, pair.ringBytes], [false, true, 0, 0]);
   track.keepForRetransmit({});
@@ -397,15 +397,7 @@ Deno.test("Stream asks digests without a ring for a track that keeps no packet, 
 });
 
 Deno.test("Stream gives a fast-plane track no ring with digests off (--no-plane-digests): the Worker posts the packets", async () => {
-  const pairs = new FakePortPairs(2, 30_000, true);
-  const stream = newStream({ pairs, kind: "publish" });
-  stream.setDescription(sdpWith(1));
-  const pair = stream.pairFor(0) as FakePortPair;
-  stream.setUdpSource(0, { host: "10.0.0.5", rtpPort: 5000 });
-  stream.tracks[0]!.addEgress(new UdpEgress("r1:0", "10.0.0.7", [7000, 7001], pair.sendRtp, pair.sendRtcp), {
-    burst: false,
-  });
-  pair.receiveRtp(rtpPacket(1), "10.0.0.5", 5000);
+  const { stream, pair } = publishedToOneReader({});
   equal(pair.routes.at(-1)?.prompt, false, "the worker serves every reader");
   equal(pair.ringBytes, 0, "yet no ring: digests are off");
   await stream.close();

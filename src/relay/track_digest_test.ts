@@ -7,7 +7,7 @@
  */
 import { deepStrictEqual as assertEquals, equal } from "node:assert/strict";
 import fc from "fast-check";
-import { PacketRing, type RingDigest } from "../dataplane/packet_ring.ts";
+import { emptyRingDigest, PacketRing, type RingDigest } from "../dataplane/packet_ring.ts";
 import { isKeyframeRtpAt } from "../rtp/keyframe.ts";
 import { rtpSequence, rtpSsrc, rtpTimestamp } from "../rtp/packet.ts";
 import type { Egress } from "./egress.ts";
@@ -56,16 +56,7 @@ function pair(ringBytes: number, gopBytes: number) {
   digest.addEgress(new RecordingEgress("served"));
   bytes.addEgress(egresses.bytes);
   digest.addEgress(egresses.digest);
-  const d: RingDigest = {
-    ring,
-    position: 0,
-    length: 0,
-    seq: 0,
-    timestamp: 0,
-    ssrc: 0,
-    keyframe: false,
-    arrivalMs: 0,
-  };
+  const d = emptyRingDigest(ring);
   /** Feeds one packet both ways, as the worker would: the original bytes into the ring, a digest posted. */
   const feed = (packet: Uint8Array) => {
     const position = ring.reserve(packet.length);
@@ -214,16 +205,7 @@ Deno.test("Track.ingestDigest() without a ring (the track keeps no packet) count
   digest.addEgress(new RecordingEgress("served"));
   const late = new RecordingEgress("late");
   digest.addEgress(late);
-  const d: RingDigest = {
-    ring: null,
-    position: 0,
-    length: 0,
-    seq: 0,
-    timestamp: 0,
-    ssrc: 0,
-    keyframe: false,
-    arrivalMs: 0,
-  };
+  const d = emptyRingDigest(null);
   for (let i = 0; i < 50; i++) {
     const seq = (0xfff0 + i + (i === 20 ? 3 : 0)) & 0xffff; // a wrap and a loss
     const packet = new Uint8Array(200);
