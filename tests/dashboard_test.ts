@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser: headless Chromium (Debian package `chromium`, driven by playwright-core)
- * loads `/` of a relay while ffmpeg reads its demo stream, and sees the stream, its tree, live bitrate, loss and
- * jitter numbers, drawn plots and the reader's session, with no console error (a CSP violation is one).
+ * loads `/` of a relay while ffmpeg (TCP) and GStreamer (UDP) read its demo stream, and sees the stream, its tree,
+ * live bitrate, loss and jitter numbers, drawn plots and the readers' sessions with what GStreamer's receiver
+ * reports say, with no console error (a CSP violation is one).
  * The screenshot is saved to tests/output/dashboard.png. A second test puts the page in front of a stub API that
  * wants a bearer token and checks that the page asks for one and sends it, tries a refused token only once, and
  * says when the API locks the address out (429).
@@ -15,6 +16,7 @@ import { dashboardRoutes } from "../src/admin/dashboard.ts";
 import { delay, REPO_ROOT, spawnProcess, withTimeout } from "./support/processes.ts";
 import { startRelayProcess } from "./support/relay.ts";
 import { collectPageErrors } from "./support/page_errors.ts";
+import { startGstProgressReader } from "./support/progress_reader.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const OUTPUT = join(REPO_ROOT, "tests", "output");
@@ -28,6 +30,13 @@ function launch(): Promise<Browser> {
       "--allow-loopback-in-peer-connection",
     ],
   });
+}
+
+/** The part of a session of `GET /api/v1/sessions` the test reads. */
+interface SessionReports {
+  id: string;
+  role: string;
+  reports: Record<string, unknown>;
 }
 
 /** What {@link PROBE_BITRATE_PLOT} finds on the demo's bitrate canvas. */
@@ -75,12 +84,15 @@ Deno.test("dashboard in headless Chromium shows the demo stream's tree and live 
     "null",
     "-",
   ], { name: "ffmpeg-read" });
+  // GStreamer reads over UDP too: its RTCP receiver reports come every few seconds (ffmpeg's only after ~280 KB,
+  // and over UDP only).
+  await using _gst = startGstProgressReader(relay.url("demo"), "udp", "gst-read");
   await withTimeout(
     (async () => {
-      while (!((await relay.stream("demo"))?.readers)) await delay(100);
+      while (((await relay.stream("demo"))?.readers ?? 0) < 2) await delay(100);
     })(),
     15_000,
-    "ffmpeg never became a reader of demo",
+    "ffmpeg and GStreamer never became readers of demo",
   );
   const node = (await relay.get<{ node: string }>("/healthz")).body.node;
   await Deno.mkdir(OUTPUT, { recursive: true });
@@ -146,6 +158,25 @@ Deno.test("dashboard in headless Chromium shows the demo stream's tree and live 
 
     const sessions = await section.locator("tbody tr").allTextContents();
     assert(sessions.some((row) => row.includes("reader") && row.includes("tcp")), sessions.join("\n"));
+    // GStreamer's RTCP receiver reports: its row shows what it says it lost and its jitter, as the API has them.
+    const reported = await withTimeout(
+      (async () => {
+        while (true) {
+          const { sessions: list } =
+            (await relay.get<{ sessions: SessionReports[] }>("/api/v1/sessions")).body;
+          const withReport = list.find((x) => x.role === "reader" && Object.keys(x.reports).length > 0);
+          if (withReport) {
+            const row = page.getByTestId(`session-${withReport.id}`);
+            const text = await row.textContent().catch(() => "");
+            if (/\d+\.\d % lost, \d+\.\d ms jitter/.test(text ?? "")) return text!;
+          }
+          await delay(250);
+        }
+      })(),
+      20_000,
+      "the reader's receiver report never showed in its session row",
+    );
+    console.log(`dashboard: the reader's row: ${reported}`);
 
     await page.screenshot({ path: join(OUTPUT, "dashboard.png"), fullPage: true });
     assert(errors.length === 0, errors.join("\n"));

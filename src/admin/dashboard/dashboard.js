@@ -453,7 +453,7 @@
           el(
             "tr",
             {},
-            ...["Session", "Role", "Remote", "Transport", "State", "Queued", "Since"]
+            ...["Session", "Role", "Remote", "Transport", "State", "Queued", "Receiver says", "Since"]
               .map((t) => el("th", { scope: "col", text: t })),
           ),
         ),
@@ -508,6 +508,24 @@
     while (u.samples.length && u.samples[0].t < now - WINDOW_MS) u.samples.shift();
   }
 
+  /** Column of the Sessions table that holds {@link receiverSays}. */
+  const RECEIVER_COLUMN = 6;
+  /**
+   * What a reader's own RTCP receiver reports say it got (a WebRTC viewer's browser sends them too): the worst
+   * track's share lost since its previous report and the largest jitter, beside the relay's own figures for the
+   * hop into it; in the alarm colour over the hop's thresholds.
+   */
+  function receiverSays(reports) {
+    const rs = Object.values(reports || {});
+    if (!rs.length) return { text: "no report", alarm: false };
+    const lost = Math.max(...rs.map((r) => r.fractionLost));
+    const jitterMs = Math.max(...rs.map((r) => r.jitterSeconds)) * 1000;
+    return {
+      text: (100 * lost).toFixed(1) + " % lost, " + jitterMs.toFixed(1) + " ms jitter",
+      alarm: lost > HOP_LOSS_ALARM || jitterMs > HOP_JITTER_ALARM_MS,
+    };
+  }
+
   function renderStream(u, s, tv, sessions, now) {
     const kind = s.kind || "?";
     const src = s.source || {};
@@ -559,6 +577,7 @@
       (x.transport || []).join(", "),
       x.state || "",
       fmtBytes(x.queuedBytes || 0),
+      receiverSays(x.reports),
       x.createdAt ? new Date(x.createdAt).toLocaleTimeString() : "",
     ]);
     const readersSig = JSON.stringify(rows);
@@ -566,8 +585,18 @@
       u.readersSig = readersSig;
       u.readers.replaceChildren(
         ...(rows.length
-          ? rows.map((r) => el("tr", {}, ...r.map((c) => el("td", { text: c }))))
-          : [el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No sessions." }))]),
+          ? rows.map((r) =>
+            el(
+              "tr",
+              { "data-testid": "session-" + r[0] },
+              ...r.map((c, i) =>
+                i === RECEIVER_COLUMN && c.alarm
+                  ? el("td", { class: "alarm", text: c.text })
+                  : el("td", { text: i === RECEIVER_COLUMN ? c.text : c })
+              ),
+            )
+          )
+          : [el("tr", {}, el("td", { colspan: 8, class: "muted", text: "No sessions." }))]),
       );
     }
     const lastSample = u.samples[u.samples.length - 1];
