@@ -4,13 +4,14 @@
  * (30 s, after 3 s to settle): RTSP over TCP (interleaved, as a browser-side proxy would read), RTSP over UDP,
  * fragmented-MP4 WebSocket viewers (the `/watch` player's, without a browser: Deno WebSocket clients that read
  * everything) and WebRTC viewers (WHEP, DTLS-SRTP; tests/support/whep_client.ts, which counts what arrives without
- * decoding it). BENCH_VIEWER_KINDS picks some. One reader first for 10 s (the camera's ingest and the relay's fixed costs), then COUNT more: prints
- * the relay's CPU per added reader and second, and per picture, over the whole window.
+ * decoding it). BENCH_VIEWER_KINDS picks some. One reader first for 10 s (the camera's ingest and the relay's
+ * fixed costs), then COUNT more: prints the relay's CPU per added reader and second, and per picture, over the
+ * whole window, and how it splits between the main thread, the fast plane's Worker and the other threads.
  * `deno run -A bench/viewer_cost.ts` (`deno task bench:viewer-cost`).
  * @module
  */
 import { delay, startGstCamera } from "../tests/support/processes.ts";
-import { cpuSeconds } from "../tests/support/proc_stats.ts";
+import { openWindow } from "./support/trial_window.ts";
 import { type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
 import { startRtspReader } from "../tests/support/rtsp_peers.ts";
 import { startWhepClient } from "../tests/support/whep_client.ts";
@@ -47,12 +48,17 @@ async function readers(relay: RelayProcess, kind: Kind, count: number): Promise<
   return { close: async () => void await Promise.all(closers.map((c) => c())) };
 }
 
-/** The relay's CPU over `seconds` (ms of CPU per second). */
-async function cpuOver(relay: RelayProcess, seconds: number): Promise<number> {
-  const cpu0 = cpuSeconds(relay.process.pid);
-  const t0 = performance.now();
+/** The relay's CPU over `seconds`, per kind of thread (ms of CPU per second). */
+async function cpuOver(relay: RelayProcess, seconds: number): Promise<Map<string, number>> {
+  const window = openWindow(relay.process.pid);
   await delay(seconds * 1000);
-  return (1000 * (cpuSeconds(relay.process.pid) - cpu0)) / ((performance.now() - t0) / 1000);
+  const w = window.end();
+  const out = new Map<string, number>([["all", (1000 * w.cpuSeconds) / w.seconds]]);
+  for (const g of w.groups) {
+    const key = g.group === "main" || g.group === "Worker" ? g.group : "rest";
+    out.set(key, (out.get(key) ?? 0) + (1000 * g.seconds) / w.seconds);
+  }
+  return out;
 }
 
 async function trial(kind: Kind): Promise<string> {
@@ -76,11 +82,17 @@ async function trial(kind: Kind): Promise<string> {
     try {
       await delay(3000);
       const loaded = await cpuOver(relay, SECONDS);
-      const perReader = (loaded - base) / COUNT;
-      return `  ${kind.padEnd(15)} relay CPU ${base.toFixed(1)} ms/s with 1, ${loaded.toFixed(1)} with ${
-        COUNT + 1
-      }: ` +
-        `${perReader.toFixed(2)} ms/s per reader more, ${(1000 * perReader / FPS).toFixed(1)} µs per picture`;
+      const added = (key: string) => ((loaded.get(key) ?? 0) - (base.get(key) ?? 0)) / COUNT;
+      const perReader = added("all");
+      return `  ${kind.padEnd(15)} relay CPU ${base.get("all")!.toFixed(1)} ms/s with 1, ${
+        loaded.get("all")!.toFixed(1)
+      } with ${COUNT + 1}: ` +
+        `${perReader.toFixed(2)} ms/s per reader more, ${
+          (1000 * perReader / FPS).toFixed(1)
+        } µs per picture ` +
+        `(main thread ${added("main").toFixed(2)}, Worker ${added("Worker").toFixed(2)}, other threads ${
+          added("rest").toFixed(2)
+        })`;
     } finally {
       await more.close();
     }

@@ -276,6 +276,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child("admin"),
     viewerAccess: rtspAuth,
     viewers,
+    ...(udpPlane ? { plane: udpPlane } : {}),
   });
   // The admin port (which carries the peer protocol) is up before the mesh starts, so peers can reach us.
   const admin = Deno.serve({

@@ -15,6 +15,7 @@
  * `msm_admin_requests_refused_total` and logged throttled (src/admin/refusals.ts).
  * @module
  */
+import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -71,6 +72,8 @@ export interface AdminDeps {
   viewerAccess?: ViewerAccess;
   /** The browser viewers playing (listed with the sessions, counted with the readers). @default one of its own */
   viewers?: ViewerRegistry;
+  /** The fast data plane, when the relay runs one: the WebRTC port's socket is then its Worker's. */
+  plane?: FastUdpPlane;
   /**
    * Whether to mount the mesh's peer protocol under `/mesh/v1` (false on a lone relay, which has no peers).
    * @default true when `mesh` is given
@@ -381,7 +384,11 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono {
       hub: deps.hub,
       registry: viewers,
       maxViewers: config?.maxViewers ?? 64,
-      webrtc: { listen: config?.listen ?? "127.0.0.1", port: config?.webrtcPort ?? 8189 },
+      webrtc: {
+        listen: config?.listen ?? "127.0.0.1",
+        port: config?.webrtcPort ?? 8189,
+        ...(deps.plane ? { plane: deps.plane } : {}),
+      },
       ...(deps.viewerAccess ? { access: deps.viewerAccess } : {}),
       ...(log ? { logger: log.child("viewer") } : {}),
     }),

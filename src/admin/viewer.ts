@@ -10,6 +10,7 @@
  * At most `maxViewers` play at once (503 beyond; `--max-viewers`, 0 turns watching off).
  * @module
  */
+import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { Hono } from "hono";
 import { pathNameSchema } from "../config/values.ts";
 import type { Logger } from "../log.ts";
@@ -59,7 +60,7 @@ export interface ViewerDeps {
   /** Where the viewers playing are listed (sessions, metrics). @default one of its own */
   registry?: ViewerRegistry;
   /** WHEP's UDP port and `--listen` (src/admin/whep.ts). @default any free port on 127.0.0.1 */
-  webrtc?: { listen: string; port: number };
+  webrtc?: { listen: string; port: number; plane?: FastUdpPlane };
 }
 
 /** The `/watch` routes. */
@@ -219,6 +220,7 @@ export function viewerRoutes(deps: ViewerDeps): Hono {
       registry,
       listen: deps.webrtc?.listen ?? "127.0.0.1",
       port: deps.webrtc?.port ?? 0,
+      ...(deps.webrtc?.plane ? { plane: deps.webrtc.plane } : {}),
       ...(deps.readyWaitMs !== undefined ? { readyWaitMs: deps.readyWaitMs } : {}),
       ...(deps.logger ? { logger: deps.logger } : {}),
     }),

@@ -9,6 +9,7 @@
  * the reason.
  * @module
  */
+import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../log.ts";
@@ -38,6 +39,8 @@ export interface WhepDeps {
   listen: string;
   /** `--webrtc-port`. */
   port: number;
+  /** The fast data plane, when the relay runs one: the port's socket is then its Worker's. */
+  plane?: FastUdpPlane;
   /** How long an offer waits for the stream's source. @default 10 s */
   readyWaitMs?: number;
   logger?: Logger;
@@ -109,6 +112,7 @@ export function whepRoutes(deps: WhepDeps): Hono {
     viewers ??= new module.WhepViewers({
       bindHost: isIpv4(deps.listen) ? deps.listen : "0.0.0.0",
       port: deps.port,
+      ...(deps.plane ? { plane: deps.plane } : {}),
       ...(deps.logger ? { logger: deps.logger } : {}),
     });
     const id = `whep-${crypto.randomUUID()}`;

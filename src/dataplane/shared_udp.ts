@@ -234,6 +234,16 @@ export class FastUdpPlane {
     return fd;
   }
 
+  /** The port socket `fd` of {@linkcode bind} is bound to (the one the kernel chose for port 0), or 0 when unknown. */
+  localPort(fd: number): number {
+    const addr = new Uint8Array(SOCKADDR_IN_SIZE);
+    const length = new Uint32Array([SOCKADDR_IN_SIZE]);
+    if (
+      this.#libc.symbols.getsockname(fd, Deno.UnsafePointer.of(addr), Deno.UnsafePointer.of(length)) !== 0
+    ) return 0;
+    return (addr[2]! << 8) | addr[3]!;
+  }
+
   /** A UDP socket with the plane's buffers bound to `addr` (SO_REUSEPORT set first with `shared`), or -errno. */
   #boundSocket(addr: Uint8Array, shared: boolean): number {
     const s = this.#libc.symbols;

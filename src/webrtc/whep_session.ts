@@ -105,8 +105,8 @@ export interface WhepSessionOptions {
   plans: readonly SendPlan[];
   /** SPS and PPS from the stream's SDP per track index (H.264), to send ahead of keyframes. */
   parameterSets?: ReadonlyMap<number, { sps: Uint8Array; pps: Uint8Array }>;
-  /** Sends a datagram to the browser. */
-  send(bytes: Uint8Array, address: string, port: number): void;
+  /** Sends a datagram to the browser (`to` is the same object for as long as the address stays the same). */
+  send(bytes: Uint8Array, to: Deno.NetAddr): void;
   /** Called once DTLS is up: the owner attaches {@linkcode WhepSession.egresses} to their tracks. */
   onConnected(): void;
   /** Called once when the session ends by itself (DTLS failed, consent expired), with why. */
@@ -133,7 +133,7 @@ export class WhepSession {
   readonly egresses: readonly WhepTrackEgress[];
   readonly #options: WhepSessionOptions;
   #channel: SecureChannel | null = null;
-  #address: { address: string; port: number } | null = null;
+  #address: Deno.NetAddr | null = null;
   #lastConsent: number;
   readonly #createdAt: number;
   #ended = false;
@@ -161,7 +161,12 @@ export class WhepSession {
 
   /** The browser's selected address (`ip:port`), once a signed Binding request came. */
   get remote(): string | null {
-    return this.#address ? `${this.#address.address}:${this.#address.port}` : null;
+    return this.#address ? `${this.#address.hostname}:${this.#address.port}` : null;
+  }
+
+  /** The browser's selected address, once a signed Binding request came (one object while it stays). */
+  get address(): Deno.NetAddr | null {
+    return this.#address;
   }
 
   /** DTLS is up. */
@@ -207,7 +212,7 @@ export class WhepSession {
     const first = bytes[0]!;
     if (isStun(bytes)) return this.#onStun(bytes, address, port, nowMs);
     const selected = this.#address;
-    if (!selected || selected.address !== address || selected.port !== port) {
+    if (!selected || selected.hostname !== address || selected.port !== port) {
       this.counts.refused++;
       return;
     }
@@ -228,7 +233,7 @@ export class WhepSession {
     egress.keep(rtpSequence(packet), protectedBytes);
     this.counts.packets++;
     this.counts.bytes += protectedBytes.length;
-    this.#options.send(protectedBytes, to.address, to.port);
+    this.#options.send(protectedBytes, to);
   }
 
   /** Sends an RTCP packet (a sender report) protected. */
@@ -236,7 +241,7 @@ export class WhepSession {
     if (this.#ended) return;
     const to = this.#address;
     const out = to ? this.#channel?.protectRtcp(packet) : null;
-    if (to && out) this.#options.send(out, to.address, to.port);
+    if (to && out) this.#options.send(out, to);
   }
 
   #onStun(bytes: Uint8Array, address: string, port: number, nowMs: number): void {
@@ -250,13 +255,14 @@ export class WhepSession {
     }
     this.#lastConsent = nowMs;
     // The controlling browser nominates; until it does, the first address that checks is the one in use.
-    if (request.useCandidate || this.#address === null) this.#address = { address, port };
+    // One address object while the address stays: the fast plane keys its encoded destinations by it.
+    const current = this.#address;
+    const from: Deno.NetAddr = current !== null && current.hostname === address && current.port === port
+      ? current
+      : { transport: "udp", hostname: address, port };
+    if (request.useCandidate || current === null) this.#address = from;
     if (!/^\d+\.\d+\.\d+\.\d+$/.test(address)) return; // IPv6: not offered, not answered
-    this.#options.send(
-      bindingSuccess(request.transactionId, address, port, this.#options.localPwd),
-      address,
-      port,
-    );
+    this.#options.send(bindingSuccess(request.transactionId, address, port, this.#options.localPwd), from);
   }
 
   #onSrtcp(bytes: Uint8Array): void {
@@ -277,7 +283,7 @@ export class WhepSession {
           const kept = egress.kept(seq);
           if (kept && to) {
             this.counts.resent++;
-            this.#options.send(kept, to.address, to.port);
+            this.#options.send(kept, to);
           } else this.counts.notResent++;
         }
       } else if (type === RTCP_PSFB && count === RTCP_FMT_PLI) {

@@ -1,7 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { Buffer } from "node:buffer";
-import { classes, Message, methods, parseMessage } from "werift";
-import { rtpPayloadType, rtpSequence, rtpSsrc, writeRtpHeader } from "../rtp/packet.ts";
+import { classes, parseMessage } from "werift";
+import { rtpPayloadType, rtpSequence, rtpSsrc } from "../rtp/packet.ts";
 import {
   marshalReceiverReport,
   marshalSenderReport,
@@ -9,47 +8,11 @@ import {
   senderReportSize,
 } from "../rtp/rtcp.ts";
 import { encodeGenericNack } from "../rtp/rtcp_nack.ts";
-import {
-  CONNECT_TIMEOUT_MS,
-  CONSENT_TIMEOUT_MS,
-  RESEND_SLOTS,
-  type SecureChannel,
-  WhepSession,
-} from "./whep_session.ts";
-import type { SendPlan } from "./whep_negotiation.ts";
+import { CONNECT_TIMEOUT_MS, CONSENT_TIMEOUT_MS, RESEND_SLOTS, WhepSession } from "./whep_session.ts";
+import { binding, ClearChannel, LOCAL_PWD, rtp, VIDEO } from "./testdata/session_fixtures.ts";
 
-const LOCAL_PWD = "relaypasswordrelaypassw0";
-const VIDEO: SendPlan = {
-  mid: "0",
-  trackIndex: 0,
-  encoding: "H264",
-  payloadType: 102,
-  clockRate: 90000,
-  ssrc: 0xabcdef01,
-  nack: true,
-  pli: true,
-};
 const SPS = new Uint8Array([0x67, 0x64, 0x00, 0x28, 0xac]);
 const PPS = new Uint8Array([0x68, 0xeb, 0xe3, 0xcb]);
-
-/** A channel that "encrypts" by copying, so what leaves can be read back. */
-class ClearChannel implements SecureChannel {
-  connected = false;
-  received: Uint8Array[] = [];
-  receive(bytes: Uint8Array): void {
-    this.received.push(bytes.slice());
-  }
-  protectRtp(p: Uint8Array): Uint8Array | null {
-    return this.connected ? p.slice() : null;
-  }
-  protectRtcp(p: Uint8Array): Uint8Array | null {
-    return this.connected ? p.slice() : null;
-  }
-  unprotectRtcp(p: Uint8Array): Uint8Array | null {
-    return this.connected ? p.slice() : null;
-  }
-  close(): void {}
-}
 
 function setup(sets = true) {
   const sent: Array<{ bytes: Uint8Array; to: string }> = [];
@@ -62,29 +25,13 @@ function setup(sets = true) {
     remoteUfrag: "brws",
     plans: [VIDEO],
     ...(sets ? { parameterSets: new Map([[0, { sps: SPS, pps: PPS }]]) } : {}),
-    send: (bytes, address, port) => sent.push({ bytes, to: `${address}:${port}` }),
+    send: (bytes, to) => sent.push({ bytes, to: `${to.hostname}:${to.port}` }),
     onConnected: () => playing++,
     onEnded: (reason) => ended.push(reason),
   }, 0);
   const channel = new ClearChannel();
   session.attachChannel(channel);
   return { session, channel, sent, ended, playing: () => playing };
-}
-
-function binding(username: string, pwd: string, useCandidate = true): Uint8Array {
-  const m = new Message(methods.BINDING, classes.REQUEST);
-  m.setAttribute("USERNAME", username);
-  if (useCandidate) m.setAttribute("USE-CANDIDATE", null);
-  m.addMessageIntegrity(Buffer.from(pwd));
-  m.addFingerprint();
-  return new Uint8Array(m.bytes);
-}
-
-function rtp(seq: number, payload: number[], marker = false): Uint8Array {
-  const out = new Uint8Array(12 + payload.length);
-  writeRtpHeader(out, 0, { marker, payloadType: 96, sequence: seq, timestamp: 9000, ssrc: 5 });
-  out.set(payload, 12);
-  return out;
 }
 
 Deno.test("a session answers only Binding requests signed with its password, and talks only to that address", () => {

@@ -5,6 +5,7 @@
  * the rights and the `--max-viewers` bound; this holds the sessions. Loaded with the first offer (it loads werift).
  * @module
  */
+import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { spropOf } from "../viewer/fmp4_viewer.ts";
 import type { Stream } from "../relay/stream.ts";
 import type { Track } from "../relay/track.ts";
@@ -21,6 +22,8 @@ export interface WhepViewersOptions {
   /** Where the shared UDP port binds (the relay's listen address) and its number (0: any). */
   bindHost: string;
   port: number;
+  /** The fast data plane, when the relay runs one: the port's socket is then its Worker's. */
+  plane?: FastUdpPlane;
   logger?: Logger;
 }
 
@@ -82,7 +85,14 @@ export class WhepViewers {
     if (!desc) return { status: 503, reason: "The stream has no description yet" };
     let port: WebrtcPort;
     try {
-      port = this.#port ??= WebrtcPort.open(this.#options.bindHost, this.#options.port);
+      if (!this.#port) {
+        this.#port = WebrtcPort.open(this.#options.bindHost, this.#options.port, this.#options.plane ?? null);
+        this.#options.logger?.info("webrtc port open", {
+          port: this.#port.port,
+          socket: this.#port.onPlane ? "fast plane" : "deno",
+        });
+      }
+      port = this.#port;
     } catch (err) {
       return {
         status: 503,
@@ -131,7 +141,7 @@ export class WhepViewers {
       remoteUfrag: negotiated.remoteUfrag,
       plans: negotiated.plans,
       parameterSets: sets,
-      send: (bytes, address, p) => port.send(bytes, address, p),
+      send: (bytes, to) => port.send(bytes, to),
       onConnected: () =>
         contained("whep connected", () => {
           for (const egress of session.egresses) {
@@ -155,10 +165,10 @@ export class WhepViewers {
     }, monotonicMs());
     const channel = await DtlsSrtp.create({
       send: (bytes) => {
-        const remote = session.remote;
-        if (!remote) return;
-        const at = remote.lastIndexOf(":");
-        port.send(bytes, remote.slice(0, at), Number(remote.slice(at + 1)));
+        const to = session.address;
+        // A copy: the fast plane takes a buffer it was just given as a repeat of the same bytes, and werift's
+        // records are not ours to know immutable (the handshake's few datagrams only).
+        if (to) port.send(bytes.slice(), to);
       },
       connected: () => session.channelConnected(),
       failed: (reason) => session.end(reason, true),
