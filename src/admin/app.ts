@@ -15,7 +15,7 @@
  * `msm_admin_requests_refused_total` and logged throttled (src/admin/refusals.ts).
  * @module
  */
-import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
+import type { DatagramPlane } from "../webrtc/webrtc_port.ts";
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -73,7 +73,7 @@ export interface AdminDeps {
   /** The browser viewers playing (listed with the sessions, counted with the readers). @default one of its own */
   viewers?: ViewerRegistry;
   /** The fast data plane, when the relay runs one: the WebRTC port's socket is then its Worker's. */
-  plane?: FastUdpPlane;
+  plane?: DatagramPlane;
   /**
    * Whether to mount the mesh's peer protocol under `/mesh/v1` (false on a lone relay, which has no peers).
    * @default true when `mesh` is given

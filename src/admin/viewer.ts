@@ -10,7 +10,7 @@
  * At most `maxViewers` play at once (503 beyond; `--max-viewers`, 0 turns watching off).
  * @module
  */
-import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
+import type { DatagramPlane } from "../webrtc/webrtc_port.ts";
 import { Hono } from "hono";
 import { pathNameSchema } from "../config/values.ts";
 import type { Logger } from "../log.ts";
@@ -60,7 +60,7 @@ export interface ViewerDeps {
   /** Where the viewers playing are listed (sessions, metrics). @default one of its own */
   registry?: ViewerRegistry;
   /** WHEP's UDP port and `--listen` (src/admin/whep.ts). @default any free port on 127.0.0.1 */
-  webrtc?: { listen: string; port: number; plane?: FastUdpPlane };
+  webrtc?: { listen: string; port: number; plane?: DatagramPlane };
 }
 
 /** The `/watch` routes. */

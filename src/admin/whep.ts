@@ -9,7 +9,7 @@
  * the reason.
  * @module
  */
-import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
+import type { DatagramPlane } from "../webrtc/webrtc_port.ts";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../log.ts";
@@ -40,7 +40,7 @@ export interface WhepDeps {
   /** `--webrtc-port`. */
   port: number;
   /** The fast data plane, when the relay runs one: the port's socket is then its Worker's. */
-  plane?: FastUdpPlane;
+  plane?: DatagramPlane;
   /** How long an offer waits for the stream's source. @default 10 s */
   readyWaitMs?: number;
   logger?: Logger;

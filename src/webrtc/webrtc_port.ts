@@ -15,6 +15,9 @@ import { monotonicMs } from "../clock.ts";
 import { contained } from "../contain.ts";
 import { fastPlaneUnavailable, type FastUdpPlane } from "../dataplane/shared_udp.ts";
 
+/** What the port needs of the fast data plane (the relay's `FastUdpPlane`). */
+export type DatagramPlane = Pick<FastUdpPlane, "bind" | "send" | "closeSocket" | "localPort">;
+
 /** Hands a received datagram to the port (the bytes are valid only during the call). */
 type Deliver = (bytes: Uint8Array, hostname: string, port: number) => void;
 
@@ -66,11 +69,11 @@ class DenoPortSocket implements PortSocket {
 /** The fast plane's socket: its Worker receives and sends in batches; a send is copied into the plane's outbox. */
 class PlanePortSocket implements PortSocket {
   readonly port: number;
-  readonly #plane: FastUdpPlane;
+  readonly #plane: DatagramPlane;
   readonly #fd: number;
   #closed = false;
 
-  constructor(plane: FastUdpPlane, hostname: string, port: number, deliver: Deliver) {
+  constructor(plane: DatagramPlane, hostname: string, port: number, deliver: Deliver) {
     this.#plane = plane;
     this.#fd = plane.bind(hostname, port, (packet, from) => deliver(packet, from.hostname, from.port));
     this.port = port !== 0 ? port : plane.localPort(this.#fd);
@@ -116,7 +119,7 @@ export class WebrtcPort {
    * Binds `hostname`:`port` (0: any free port), on the fast plane when there is one and it can bind `hostname`.
    * @throws Deno's error when the port is taken
    */
-  static open(hostname: string, port: number, plane: FastUdpPlane | null = null): WebrtcPort {
+  static open(hostname: string, port: number, plane: DatagramPlane | null = null): WebrtcPort {
     if (plane && fastPlaneUnavailable(hostname) === null) {
       return new WebrtcPort((deliver) => new PlanePortSocket(plane, hostname, port, deliver), true);
     }

@@ -5,7 +5,7 @@
  * the rights and the `--max-viewers` bound; this holds the sessions. Loaded with the first offer (it loads werift).
  * @module
  */
-import type { FastUdpPlane } from "../dataplane/shared_udp.ts";
+import type { DatagramPlane } from "./webrtc_port.ts";
 import { spropOf } from "../viewer/fmp4_viewer.ts";
 import type { Stream } from "../relay/stream.ts";
 import type { Track } from "../relay/track.ts";
@@ -23,7 +23,7 @@ export interface WhepViewersOptions {
   bindHost: string;
   port: number;
   /** The fast data plane, when the relay runs one: the port's socket is then its Worker's. */
-  plane?: FastUdpPlane;
+  plane?: DatagramPlane;
   logger?: Logger;
 }
 
