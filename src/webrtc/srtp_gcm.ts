@@ -10,7 +10,7 @@
  * Needs `--allow-ffi` and libcrypto: {@linkcode SrtpGcm.create} returns null otherwise (werift then protects).
  * @module
  */
-import { GcmSealer, pointerInto } from "../dataplane/gcm_sealer.ts";
+import { GcmSealer } from "../dataplane/gcm_sealer.ts";
 
 const TAG = 16;
 /** Largest RTP packet protected (a datagram's payload). */
@@ -23,6 +23,9 @@ export class SrtpGcm {
   /** Nonce, then the packet being protected (header, payload, tag). */
   readonly #arena = new Uint8Array(16 + MAX_PACKET + TAG);
   readonly #view = new DataView(this.#arena.buffer);
+  readonly #arenaPtr: Deno.PointerObject;
+  /** Pointers into the arena by offset, made once: a pointer made per packet cost BigInt arithmetic each. */
+  readonly #pointers = new Map<number, Deno.PointerObject>();
   readonly #noncePtr: Deno.PointerObject;
   readonly #packetPtr: Deno.PointerObject;
   /** Per SSRC: the last sequence number protected and the rollover counter. */
@@ -31,8 +34,20 @@ export class SrtpGcm {
   private constructor(sealer: GcmSealer, salt: Uint8Array) {
     this.#sealer = sealer;
     this.#salt = salt.slice(0, 12);
-    this.#noncePtr = pointerInto(this.#arena, 0);
-    this.#packetPtr = pointerInto(this.#arena, 16);
+    this.#arenaPtr = Deno.UnsafePointer.of(this.#arena)!;
+    this.#noncePtr = this.#at(0);
+    this.#packetPtr = this.#at(16);
+  }
+
+  /** The arena's address plus `offset` (a packet's payload and tag: a few offsets for a stream's packets). */
+  #at(offset: number): Deno.PointerObject {
+    let p = this.#pointers.get(offset);
+    if (!p) {
+      if (this.#pointers.size >= 256) this.#pointers.clear();
+      p = Deno.UnsafePointer.offset(this.#arenaPtr, offset)!;
+      this.#pointers.set(offset, p);
+    }
+    return p;
   }
 
   /**
@@ -74,8 +89,8 @@ export class SrtpGcm {
     for (let i = 0; i < 12; i++) arena[i] = arena[i]! ^ this.#salt[i]!;
     arena.set(packet, 16);
     const payload = packet.length - headerLength;
-    const payloadPtr = pointerInto(arena, 16 + headerLength);
-    const tagPtr = pointerInto(arena, 16 + packet.length);
+    const payloadPtr = this.#at(16 + headerLength);
+    const tagPtr = this.#at(16 + packet.length);
     if (
       !this.#sealer.seal(
         this.#noncePtr,
