@@ -26,8 +26,12 @@ export const SLOT = 65536;
  * the same cache sets (as they would 64 KiB apart).
  */
 export const SLOT_STRIDE = SLOT + 4 * 64;
-/** Longest wait, so stop is applied promptly even without a wake-up. */
-export const POLL_TIMEOUT_MS = 50;
+/**
+ * Longest wait in epoll_wait() when nothing is staged: a safety net only, since every message, flush and stop of
+ * the main thread writes the eventfd the wait watches. 50 ms before: an idle relay's Worker woke 20 times a
+ * second for nothing.
+ */
+export const POLL_TIMEOUT_MS = 1000;
 /** recvmmsg batches per readable socket per wait (fairness between sockets). */
 export const ROUNDS_PER_SOCKET = 8;
 /** How long the worker sleeps between checks while the main thread lags. */
