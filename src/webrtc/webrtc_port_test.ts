@@ -4,8 +4,7 @@ import { classes, parseMessage } from "werift";
 import { rtpSequence } from "../rtp/packet.ts";
 import { FastUdpPlane } from "../dataplane/shared_udp.ts";
 import { WebrtcPort } from "./webrtc_port.ts";
-import { WhepSession } from "./whep_session.ts";
-import { binding, ClearChannel, LOCAL_PWD, rtp, VIDEO } from "./testdata/session_fixtures.ts";
+import { binding, clearSession, LOCAL_PWD, rtp } from "./testdata/session_fixtures.ts";
 
 /** Receives on `sock` until `n` datagrams came or 5 s passed. */
 async function receiveSome(sock: Deno.DatagramConn, n: number): Promise<Array<[Uint8Array, Deno.NetAddr]>> {
@@ -29,18 +28,11 @@ async function receiveSome(sock: Deno.DatagramConn, n: number): Promise<Array<[U
  * port's own address, then the session's packets; an outsider's datagram is counted and answered by nothing.
  */
 async function browserThroughPort(port: WebrtcPort): Promise<void> {
-  const channel = new ClearChannel();
-  const session = new WhepSession({
-    id: "w1",
-    localUfrag: "RelY",
-    localPwd: LOCAL_PWD,
-    remoteUfrag: "brws",
-    plans: [VIDEO],
+  const { session, channel } = clearSession({
     send: (bytes, to) => port.send(bytes, to),
     onConnected: () => {},
     onEnded: () => {},
-  }, 0);
-  session.attachChannel(channel);
+  });
   port.add(session);
   const browser = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const outsider = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });

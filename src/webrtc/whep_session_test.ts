@@ -8,8 +8,8 @@ import {
   senderReportSize,
 } from "../rtp/rtcp.ts";
 import { encodeGenericNack } from "../rtp/rtcp_nack.ts";
-import { CONNECT_TIMEOUT_MS, CONSENT_TIMEOUT_MS, RESEND_SLOTS, WhepSession } from "./whep_session.ts";
-import { binding, ClearChannel, LOCAL_PWD, rtp, VIDEO } from "./testdata/session_fixtures.ts";
+import { CONNECT_TIMEOUT_MS, CONSENT_TIMEOUT_MS, RESEND_SLOTS } from "./whep_session.ts";
+import { binding, clearSession, LOCAL_PWD, rtp, VIDEO } from "./testdata/session_fixtures.ts";
 
 const SPS = new Uint8Array([0x67, 0x64, 0x00, 0x28, 0xac]);
 const PPS = new Uint8Array([0x68, 0xeb, 0xe3, 0xcb]);
@@ -18,19 +18,12 @@ function setup(sets = true) {
   const sent: Array<{ bytes: Uint8Array; to: string }> = [];
   const ended: string[] = [];
   let playing = 0;
-  const session = new WhepSession({
-    id: "w1",
-    localUfrag: "RelY",
-    localPwd: LOCAL_PWD,
-    remoteUfrag: "brws",
-    plans: [VIDEO],
+  const { session, channel } = clearSession({
     ...(sets ? { parameterSets: new Map([[0, { sps: SPS, pps: PPS }]]) } : {}),
     send: (bytes, to) => sent.push({ bytes, to: `${to.hostname}:${to.port}` }),
     onConnected: () => playing++,
     onEnded: (reason) => ended.push(reason),
-  }, 0);
-  const channel = new ClearChannel();
-  session.attachChannel(channel);
+  });
   return { session, channel, sent, ended, playing: () => playing };
 }
 

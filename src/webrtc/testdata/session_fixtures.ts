@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer";
 import { classes, Message, methods } from "werift";
 import { writeRtpHeader } from "../../rtp/packet.ts";
-import type { SecureChannel } from "../whep_session.ts";
+import { type SecureChannel, WhepSession, type WhepSessionOptions } from "../whep_session.ts";
 import type { SendPlan } from "../whep_negotiation.ts";
 
 /** The relay's ICE password in the tests. */
@@ -59,4 +59,24 @@ export function rtp(seq: number, payload: number[], marker = false): Uint8Array 
   writeRtpHeader(out, 0, { marker, payloadType: 96, sequence: seq, timestamp: 9000, ssrc: 5 });
   out.set(payload, 12);
   return out;
+}
+
+/**
+ * A session of the relay ("RelY", {@linkcode LOCAL_PWD}) with the browser "brws" sending {@linkcode VIDEO}, on a
+ * {@linkcode ClearChannel} (not connected until the test says so); `options` add to or replace those.
+ */
+export function clearSession(
+  options: Pick<WhepSessionOptions, "send" | "onConnected" | "onEnded"> & Partial<WhepSessionOptions>,
+): { session: WhepSession; channel: ClearChannel } {
+  const session = new WhepSession({
+    id: "w1",
+    localUfrag: "RelY",
+    localPwd: LOCAL_PWD,
+    remoteUfrag: "brws",
+    plans: [VIDEO],
+    ...options,
+  }, 0);
+  const channel = new ClearChannel();
+  session.attachChannel(channel);
+  return { session, channel };
 }
