@@ -12,7 +12,7 @@
  */
 import { PUBLIC_METHODS } from "../rtsp/methods.ts";
 import { type Counter, Registry } from "./registry.ts";
-import type { RtpReceiverStats } from "../rtp/receiver_stats.ts";
+import { MAX_MISORDER, type RtpReceiverStats } from "../rtp/receiver_stats.ts";
 import { RateMeter } from "./rate_meter.ts";
 import type {
   DataPlaneCounters,
@@ -76,10 +76,11 @@ interface TrackSeen {
 }
 
 /**
- * A gap in the sequence numbers counts as lost once this many newer sequence numbers arrived (a late packet may
- * still fill a younger one)...
+ * A gap in the sequence numbers counts as lost once this many newer sequence numbers arrived: a late packet may
+ * still fill a younger one, and one later than this is not counted received either (RFC 3550 A.1 takes it as a
+ * bad sequence), so the monotonic counter never counts lost a packet that then arrives...
  */
-export const LOSS_SETTLE_PACKETS = 32;
+export const LOSS_SETTLE_PACKETS = MAX_MISORDER;
 /** ...or once the track received nothing for this long (seconds). */
 export const LOSS_SETTLE_SECONDS = 0.5;
 

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { writeRtpHeader } from "../rtp/packet.ts";
+import { MAX_MISORDER } from "../rtp/receiver_stats.ts";
 import type { SourceKind, Stream } from "../relay/stream.ts";
 import { Track } from "../relay/track.ts";
 import { parsePrometheus, sampleValue } from "../../tests/support/prometheus.ts";
@@ -124,10 +125,12 @@ Deno.test("RelayMetrics counts a gap as lost once it is settled, and only once",
   // 7 goes missing: the one loss so far, already counted (4 was not lost after all).
   feed(range(6, 7 + LOSS_SETTLE_PACKETS).filter((s) => s !== 7));
   assert.equal(lost(), 1);
-  feed(range(40, 41 + LOSS_SETTLE_PACKETS).filter((s) => s !== 41));
-  assert.equal(lost(), 2, `41 is ${LOSS_SETTLE_PACKETS} packets old: lost`);
-  feed(range(74, 74 + LOSS_SETTLE_PACKETS - 2).filter((s) => s !== 74));
-  assert.equal(lost(), 2, "74 is too young");
+  const b1 = 8 + LOSS_SETTLE_PACKETS;
+  feed(range(b1, b1 + 1 + LOSS_SETTLE_PACKETS).filter((s) => s !== b1 + 1));
+  assert.equal(lost(), 2, `${b1 + 1} is ${LOSS_SETTLE_PACKETS} packets old: lost`);
+  const b2 = b1 + 2 + LOSS_SETTLE_PACKETS;
+  feed(range(b2, b2 + LOSS_SETTLE_PACKETS - 2).filter((s) => s !== b2));
+  assert.equal(lost(), 2, `${b2} is too young`);
   feed([7]);
   assert.equal(lost(), 2, "a counter does not go back");
   // A new source SSRC starts new statistics: its losses add to the counter.
@@ -135,6 +138,33 @@ Deno.test("RelayMetrics counts a gap as lost once it is settled, and only once",
   clock.t += 1;
   assert.equal(lost(), 3);
   assert.equal(track.receiverStats.snapshot().missing, 1);
+});
+
+Deno.test("RelayMetrics never counts lost a packet that arrives as late as the statistics still accept", () => {
+  const { clock, streams, scrape } = setup([["cam", "publish"]]);
+  const track = streams[0]!.tracks[0]!;
+  const feed = (seqs: number[]) => {
+    for (const seq of seqs) {
+      clock.t += 0.001; // a keyframe's burst: the late packet trails by many packets, not by much time
+      track.ingestRtp(rtp(seq, seq * 3600));
+    }
+  };
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  const metric = (name: string) => sampleValue(scrape(), name, { path: "cam", hop: "source" });
+  const behind = MAX_MISORDER - 1;
+  feed([1, 2, 3, ...range(5, 4 + behind)]);
+  assert.equal(metric("msm_rtp_packets_lost_total"), 0, `4 trails by ${behind}: still open`);
+  feed([4]);
+  assert.equal(metric("msm_rtp_packets_reordered_total"), 1, "4 came late: reordered");
+  feed(range(5 + behind, 10 + 2 * behind));
+  clock.t += LOSS_SETTLE_SECONDS;
+  assert.equal(metric("msm_rtp_packets_lost_total"), 0, "4 was never lost");
+  // One later than the statistics accept is not received at all: lost, and counted so.
+  const top = 10 + 2 * behind;
+  feed([...range(top + 1, top + 2 + MAX_MISORDER).filter((s) => s !== top + 2), top + 2]);
+  clock.t += LOSS_SETTLE_SECONDS;
+  assert.equal(metric("msm_rtp_packets_lost_total"), 1, `${top + 2} came ${MAX_MISORDER} late: lost`);
+  assert.equal(metric("msm_rtp_packets_reordered_total"), 1);
 });
 
 Deno.test("RelayMetrics exports what readers report: loss summed and worst jitter per path", () => {
