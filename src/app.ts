@@ -14,6 +14,7 @@ import { RtspServer } from "./rtsp/server.ts";
 import { StreamHub } from "./relay/hub.ts";
 import { fastPlaneUnavailable, FastUdpPlane } from "./dataplane/shared_udp.ts";
 import { startHeapTrim } from "./dataplane/heap_trim.ts";
+import { dropStartupCode, STARTUP_CODE_SETTLE_MS } from "./dataplane/startup_code.ts";
 import { RtspAuthenticator } from "./relay/rtsp_auth.ts";
 import { RtspService } from "./relay/rtsp_service.ts";
 import { MemoryBudget } from "./relay/memory_budget.ts";
@@ -29,6 +30,8 @@ import { parseMeshKeys } from "./config/mesh_key_syntax.ts";
 import { followFile } from "./file_follower.ts";
 import { containedErrors } from "./contain.ts";
 import { StaticDiscovery } from "./cluster/static_discovery.ts";
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 /** Which discovery backend a config selects: the flag, else kubernetes in a pod, else static with peers. */
 export function discoveryKind(config: RelayConfig, env: (name: string) => string | undefined) {
@@ -296,6 +299,16 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   }
   // Memory freed after a burst (readers leaving, queues draining) goes back to the system (see heap_trim.ts).
   const heapTrim = startHeapTrim();
+  // Once start-up is over, the runtime's code that only it used leaves memory (see startup_code.ts).
+  const startupCodeTimer = setTimeout(() => {
+    const drop = dropStartupCode();
+    if (drop) {
+      logger.info("start-up code paged out", {
+        executableResidentMiB: `${mib(drop.residentBefore)} -> ${mib(drop.residentAfter)}`,
+      });
+    }
+  }, STARTUP_CODE_SETTLE_MS);
+  Deno.unrefTimer(startupCodeTimer);
   ready = true;
   logger.info("relay listening", {
     rtsp: `${config.listen}:${server.port}`,
@@ -330,6 +343,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       await udpPlane?.close();
       metrics.close();
       heapTrim?.stop();
+      clearTimeout(startupCodeTimer);
     },
   };
 }

@@ -8,6 +8,8 @@ import { type RtspReader, startRtspPublisher, startRtspReader } from "../../test
 import { startRelayProcess } from "../../tests/support/relay.ts";
 import { rssBytes } from "../../tests/support/proc_stats.ts";
 import { freeUdpPair, freeUdpPorts, Lines } from "./dataplane_procs.ts";
+import { privateRuntime } from "../../tests/support/private_runtime.ts";
+import { STARTUP_CODE_SETTLE_MS } from "../../src/dataplane/startup_code.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -42,10 +44,11 @@ async function startMsmRelay(dests: number[], fast = false): Promise<Relay> {
         ...(fast ? ["--allow-ffi"] : []),
         ...(Deno.env.get("BENCH_RELAY_FLAGS")?.split(" ").filter((f) => f !== "") ?? []),
       ],
+      runtime: await privateRuntime(),
     },
   );
-  // Idle: started, no session yet (a second for start-up work to settle).
-  await new Promise((r) => setTimeout(r, 1000));
+  // Idle: started, no session yet, the start-up code paged out and 2 s for what the idle relay runs to come back.
+  await new Promise((r) => setTimeout(r, STARTUP_CODE_SETTLE_MS + 2000));
   const idleRss = rssBytes(relay.process.pid);
   const url = relay.url("bench");
   // The blaster sends from the publisher's client port, the sink receives on the readers' client ports (bound

@@ -35,6 +35,11 @@ export interface RelayProcessOptions {
   permissions?: string[];
   /** Run inside this network namespace (`ip netns exec`); give `host` (its address) and the ports. */
   netns?: string;
+  /**
+   * The `deno` executable to run the relay with (default: this process's). A private copy keeps the relay's code
+   * pages its own, as in a pod, where the kernel can page out what start-up alone used.
+   */
+  runtime?: string;
 }
 
 /** Subset of the admin API's stream view used by tests. */
@@ -63,11 +68,11 @@ export function nextUdpRange(size = 200): string {
 /** The command that runs the relay with `args` the way users do (`deno run` with its permissions, main.ts). */
 export function relayCommand(
   args: string[],
-  opts: Pick<RelayProcessOptions, "permissions" | "netns"> = {},
+  opts: Pick<RelayProcessOptions, "permissions" | "netns" | "runtime"> = {},
 ): string[] {
   return [
     ...(opts.netns ? ["ip", "netns", "exec", opts.netns] : []),
-    Deno.execPath(),
+    opts.runtime ?? Deno.execPath(),
     "run",
     "--allow-net",
     "--allow-read",
