@@ -37,6 +37,7 @@
 import { fileURLToPath } from "node:url";
 import { writeRtpHeader } from "../src/rtp/packet.ts";
 import { cpuSeconds, rssBytes } from "../tests/support/proc_stats.ts";
+import { STARTUP_CODE_SETTLE_MS } from "../src/dataplane/startup_code.ts";
 import { parsePrometheus, type PromFamily } from "../tests/support/prometheus.ts";
 import { delay, REPO_ROOT, withTimeout } from "../tests/support/processes.ts";
 import { nextUdpRange, type RelayProcess, startRelayProcess } from "../tests/support/relay.ts";
@@ -497,7 +498,9 @@ async function main(): Promise<number> {
   const children: ChildProcess[] = [];
   let exitCode = 0;
   try {
-    await delay(3000); // warm-up: the JIT; readers then join in mid-GOP (IDR every 2 s), as they would
+    // Warm-up: the JIT, and the relay's start-up code paged out (src/dataplane/startup_code.ts) before the base
+    // reading; readers then join in mid-GOP (IDR every 2 s), as they would.
+    await delay(STARTUP_CODE_SETTLE_MS + 2000);
     await relayMetrics(relay); // resets the lag maximum
     const base = { rss: rssBytes(relayPid), metrics: await relayMetrics(relay) };
 
