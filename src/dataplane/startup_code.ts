@@ -35,17 +35,17 @@ export interface FileMapping {
 }
 
 /**
- * The read-only and executable mappings of `path` in a `/proc/PID/maps` text: what start-up code may be evicted
- * from. Writable mappings and other files are left out. Pure.
+ * The read-only and executable mappings of files in a `/proc/PID/maps` text: what start-up code may be evicted
+ * from. Writable mappings, anonymous ones and the kernel's (`[vdso]`) are left out. Pure.
  * @param maps the text of `/proc/PID/maps`
- * @param path the file's path as the kernel prints it (resolved, no symlinks)
+ * @param wanted which files, by their path as the kernel prints it (resolved, no symlinks)
  */
-export function readOnlyMappingsOf(maps: string, path: string): FileMapping[] {
+export function readOnlyMappingsOf(maps: string, wanted: (path: string) => boolean): FileMapping[] {
   const out: FileMapping[] = [];
   for (const line of maps.split("\n")) {
     // "start-end perms offset dev inode path": the path is the rest of the line, and may hold spaces.
     const m = /^([0-9a-f]+)-([0-9a-f]+) ([-rwxps]{4}) [0-9a-f]+ [0-9a-f]+:[0-9a-f]+ \d+\s+(.*)$/.exec(line);
-    if (!m || m[4] !== path || m[3]!.includes("w")) continue;
+    if (!m || !m[4]!.startsWith("/") || !wanted(m[4]!) || m[3]!.includes("w")) continue;
     const start = BigInt(`0x${m[1]}`);
     const length = Number(BigInt(`0x${m[2]}`) - start);
     if (length > 0) out.push({ start, length, perms: m[3]! });
@@ -55,7 +55,7 @@ export function readOnlyMappingsOf(maps: string, path: string): FileMapping[] {
 
 /** What {@linkcode dropStartupCode} did. */
 export interface StartupCodeDrop {
-  /** Mappings advised. */
+  /** Mappings advised (of every file). */
   readonly mappings: number;
   /** Bytes of them (mapped, not resident). */
   readonly advisedBytes: number;
@@ -147,7 +147,8 @@ function openLibc(): Libc | null {
 }
 
 /**
- * Advises the kernel to page out the executable's read-only mappings now (see the module's comment).
+ * Advises the kernel to page out the read-only mappings of the executable and the other files mapped now (see
+ * the module's comment).
  * @returns what was advised, or null where it cannot run: not Linux, FFI not permitted, a kernel without
  *   `MADV_PAGEOUT` (EINVAL), or an executable not found among the mappings
  */
@@ -156,7 +157,9 @@ export function dropStartupCode(): StartupCodeDrop | null {
   if (!lib) return null;
   try {
     const path = executablePath(lib);
-    const mappings = readOnlyMappingsOf(readProc(lib, "/proc/self/maps"), path);
+    // Every file's, not only the executable's: Deno's caches (`deno run` maps its SQLite files) and libraries
+    // only start-up used; pages of libc and the like, which every process maps, stay where they are.
+    const mappings = readOnlyMappingsOf(readProc(lib, "/proc/self/maps"), () => true);
     if (mappings.length === 0) return null;
     const residentBefore = residentBytesOf(readProc(lib, "/proc/self/smaps"), path);
     let advisedBytes = 0;

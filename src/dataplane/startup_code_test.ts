@@ -3,7 +3,7 @@ import { readOnlyMappingsOf, residentBytesOf } from "./startup_code.ts";
 
 const EXE = "/usr/lib/deno/deno";
 
-Deno.test("readOnlyMappingsOf() keeps the file's read-only and executable mappings only", () => {
+Deno.test("readOnlyMappingsOf() keeps the read-only and executable mappings of the files wanted", () => {
   const maps = [
     `55c1b5518000-55c1b70a6000 r--p 00000000 00:1f 1234 ${EXE}`,
     `55c1b731c000-55c1bb010000 r-xp 01e03000 00:1f 1234 ${EXE}`,
@@ -13,16 +13,19 @@ Deno.test("readOnlyMappingsOf() keeps the file's read-only and executable mappin
     `7f1a68000000-7f1a682f2000 rw-p 00000000 00:00 0 `,
     `7f1a00000000-7f1a00001000 r--p 00000000 00:1f 77 ${EXE}.old`,
     `7f1a00001000-7f1a00002000 r--p 00000000 00:1f 78 /tmp/a file with spaces`,
+    "7ffd2c3f0000-7ffd2c3f2000 r-xp 00000000 00:00 0                          [vdso]",
     "garbage",
     "",
   ].join("\n");
-  deepEqual(readOnlyMappingsOf(maps, EXE), [
+  deepEqual(readOnlyMappingsOf(maps, (p) => p === EXE), [
     { start: 0x55c1b5518000n, length: 0x55c1b70a6000 - 0x55c1b5518000, perms: "r--p" },
     { start: 0x55c1b731c000n, length: 0x55c1bb010000 - 0x55c1b731c000, perms: "r-xp" },
     { start: 0x7f1a9fdc0000n, length: 0x7f1a9ffe6000 - 0x7f1a9fdc0000, perms: "r-xp" },
   ]);
-  equal(readOnlyMappingsOf(maps, "/tmp/a file with spaces").length, 1);
-  equal(readOnlyMappingsOf(maps, "/nowhere").length, 0);
+  equal(readOnlyMappingsOf(maps, (p) => p === "/tmp/a file with spaces").length, 1);
+  equal(readOnlyMappingsOf(maps, (p) => p === "/nowhere").length, 0);
+  // Every file: the anonymous mapping, the kernel's and the writable ones are still left out.
+  equal(readOnlyMappingsOf(maps, () => true).length, 6);
 });
 
 Deno.test("residentBytesOf() sums the Rss lines of the file's mappings", () => {
