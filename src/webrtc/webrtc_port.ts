@@ -101,7 +101,8 @@ export class WebrtcPort {
   readonly #byUfrag = new Map<string, WhepSession>();
   readonly #byAddress = new Map<string, WhepSession>();
   readonly #remoteOf = new Map<WhepSession, string>();
-  readonly #tick: ReturnType<typeof setInterval>;
+  /** The sessions' timer (consent, keepalives), running only while there are sessions: an idle relay sleeps. */
+  #tick: ReturnType<typeof setInterval> | undefined;
 
   private constructor(open: (deliver: Deliver) => PortSocket, onPlane: boolean) {
     this.#socket = open((bytes, hostname, port) =>
@@ -109,10 +110,6 @@ export class WebrtcPort {
     );
     this.port = this.#socket.port;
     this.onPlane = onPlane;
-    this.#tick = setInterval(() => {
-      const now = monotonicMs();
-      for (const s of this.#byUfrag.values()) contained("webrtc tick", () => s.tick(now));
-    }, 1000);
   }
 
   /**
@@ -133,6 +130,10 @@ export class WebrtcPort {
 
   add(session: WhepSession): void {
     this.#byUfrag.set(session.localUfrag, session);
+    this.#tick ??= setInterval(() => {
+      const now = monotonicMs();
+      for (const s of this.#byUfrag.values()) contained("webrtc tick", () => s.tick(now));
+    }, 1000);
   }
 
   remove(session: WhepSession): void {
@@ -140,6 +141,10 @@ export class WebrtcPort {
     const remote = this.#remoteOf.get(session);
     if (remote !== undefined && this.#byAddress.get(remote) === session) this.#byAddress.delete(remote);
     this.#remoteOf.delete(session);
+    if (this.#byUfrag.size === 0) {
+      clearInterval(this.#tick);
+      this.#tick = undefined;
+    }
   }
 
   /** Sends a datagram; a failed send is the same as a lost one (the browser's NACK or the next packet). */
