@@ -114,7 +114,7 @@ export function unstableFeatures(denoJson: string): string[] {
 
 /** Quotes one argument for display in a POSIX shell. */
 export function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_./=:@%+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'"'"'`)}'`;
+  return /^[A-Za-z0-9_./=:@%+,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'"'"'`)}'`;
 }
 
 /** Repository root (this file lives in `scripts/`). */

@@ -84,6 +84,7 @@ Deno.test("unstableFeatures() reads deno.json's unstable list", async () => {
 Deno.test("shellQuote() leaves plain words alone and quotes the rest", () => {
   assertEquals(shellQuote("--allow-sys=hostname"), "--allow-sys=hostname");
   assertEquals(shellQuote("a b"), "'a b'");
+  assertEquals(shellQuote("--v8-flags=--a=1,--b"), "--v8-flags=--a=1,--b"); // a comma is not special to sh
   assertEquals(shellQuote("it's"), `'it'"'"'s'`);
 });
 
