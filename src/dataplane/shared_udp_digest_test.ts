@@ -12,6 +12,7 @@ import { PacketRing } from "./packet_ring.ts";
 import { writeSockaddrIn } from "./_libc.ts";
 import { ipv4Number } from "../address.ts";
 import type { RouteSpec } from "./route.ts";
+import { DIGEST_ONLY_HOLD_MS } from "./_worker_layout.ts";
 import { bindFree } from "../../tests/support/plane_sockets.ts";
 
 const linux = Deno.build.os === "linux";
@@ -232,6 +233,52 @@ Deno.test({
         console.log(`${digests} digests, ${N - digests} payloads through a ring of 4 packets`);
         assertEquals([stats.digestRecords, stats.payloadRecords], [digests, N - digests]);
         ok(digests > 0, "some packets went by digest");
+      },
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "FastUdpPlane holds a ring-less route's digests up to DIGEST_ONLY_HOLD_MS: a camera's rate costs few posts",
+  ignore: !linux,
+  async fn() {
+    // Batches the main thread handled: records delivered in one turn of its event loop count once.
+    let batches = 0;
+    let inBatch = false;
+    const digests: number[] = [];
+    await withDigestLab(
+      () => {},
+      (d) => {
+        digests.push(d.seq);
+        if (inBatch) return;
+        inBatch = true;
+        batches++;
+        setTimeout(() => inBatch = false, 0);
+      },
+      async ({ publisher, reader, to, spec, apply }) => {
+        await apply(spec({
+          map: { ssrc: SSRC, seqDelta: 0, tsDelta: 0, outSsrc: SSRC },
+          prompt: false,
+          ring: null,
+          digests: true,
+        }));
+        const N = 60;
+        const started = performance.now();
+        for (let i = 0; i < N; i++) {
+          await publisher.send(rtp(i, i === 0), to);
+          await reader.receive(); // forwarded at once: only the digests wait
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await until(`${N} digests (${digests.length} so far)`, () => digests.length === N);
+        const ms = performance.now() - started;
+        console.log(
+          `${N} packets over ${ms.toFixed(0)} ms: ${batches} posts (a 20 ms hold: about ${
+            Math.round(ms / 20)
+          })`,
+        );
+        // Never more than one post per hold (plus the first and the last); a busy machine only merges posts.
+        ok(batches <= Math.ceil(ms / DIGEST_ONLY_HOLD_MS) + 2, `${batches} posts in ${ms.toFixed(0)} ms`);
       },
     );
   },

@@ -58,6 +58,7 @@ import {
   BATCH,
   DIGEST_HOLD_MS,
   DIGEST_HOLD_PACKETS,
+  DIGEST_ONLY_HOLD_MS,
   HOLD_MS,
   HOLD_PACKETS,
   newSocket,
@@ -191,9 +192,12 @@ const stageView = new DataView(mem, OFF_STAGE, STAGE_BYTES);
 let stageUsed = 0;
 let staged = 0;
 let stagedSince = 0;
-/** The hold of what is staged now: the digests' until a datagram's bytes are staged. */
+/**
+ * The hold of what is staged now: the ring-less digests' until a digest whose bytes wait in a ring is staged (the
+ * ring must be handled before it wraps, a child's NACK answered from it), the datagrams' once one's bytes are.
+ */
 let holdPackets = DIGEST_HOLD_PACKETS;
-let holdMs = DIGEST_HOLD_MS;
+let holdMs = DIGEST_ONLY_HOLD_MS;
 
 /** Posts the staged records. */
 function postStaged(): void {
@@ -204,7 +208,7 @@ function postStaged(): void {
   stageUsed = 0;
   staged = 0;
   holdPackets = DIGEST_HOLD_PACKETS;
-  holdMs = DIGEST_HOLD_MS;
+  holdMs = DIGEST_ONLY_HOLD_MS;
   scope.postMessage({ type: "recv", buf, count }, [buf]);
 }
 
@@ -215,7 +219,8 @@ function backlogFull(): boolean {
 
 /**
  * Receives the datagrams queued on a socket (up to a bound): forwards what the route allows, and stages every
- * whole datagram for the main thread, posted at once when the route is `prompt`, else within `HOLD_MS` (`DIGEST_HOLD_MS` for digests).
+ * whole datagram for the main thread, posted at once when the route is `prompt`, else within `HOLD_MS`
+ * (`DIGEST_HOLD_MS` for digests of packets kept in a ring, `DIGEST_ONLY_HOLD_MS` for the others).
  */
 function drain(sock: Socket): void {
   const route = sock.route;
@@ -260,6 +265,7 @@ function drain(sock: Socket): void {
         digests!.write(position, bytes, at, baseAddress + at, len, stageView, off, arrivalMs);
         stageView.setUint16(off + RECV_FLAGS, RECV_FORWARDED | RECV_DIGEST, true);
         stats[PSTAT.digestRecords]!++;
+        if (digests!.ring !== null && holdMs > DIGEST_HOLD_MS) holdMs = DIGEST_HOLD_MS;
       } else {
         // Opened in place in the receive slot, then staged: one copy of the datagram, in clear.
         const opened = sock.meshOpen && meshOpenKeys.open(bytes, at, len, recvBodyPtrs[i]!);
