@@ -1,5 +1,6 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { readOnlyMappingsOf, residentBytesOf } from "./startup_code.ts";
+import { privateRuntime } from "../../tests/support/private_runtime.ts";
 
 const EXE = "/usr/lib/deno/deno";
 
@@ -45,39 +46,28 @@ Deno.test({
   name: "dropStartupCode() gives back most of the executable's resident pages, and the runtime still runs",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      // A private copy of the runtime: pages the test runner maps too would stay resident (see the probe).
-      const deno = `${dir}/deno`;
-      await Deno.copyFile(Deno.execPath(), deno);
-      await Deno.chmod(deno, 0o755);
-      // Written back: the kernel pages out clean pages only, and a copy's pages stay dirty for up to 30 s.
-      const file = await Deno.open(deno, { read: true, write: true });
-      await file.sync();
-      file.close();
-      const probe = new URL("./testdata/startup_code_probe.ts", import.meta.url);
-      const out = await new Deno.Command(deno, {
-        args: ["run", "--allow-ffi", "--no-config", probe.pathname],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      equal(out.code, 0, stderr);
-      const { answers, drop, later } = JSON.parse(new TextDecoder().decode(out.stdout));
-      deepEqual(answers, [42, 100], "the Worker answered before and after");
-      ok(drop, "dropStartupCode() ran");
-      const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-      console.log(
-        `executable resident: ${mib(drop.residentBefore)} -> ${mib(drop.residentAfter)}, ` +
-          `${mib(later)} once the Worker answered again (what it ran came back)`,
-      );
-      ok(drop.residentBefore > 16 * 2 ** 20, `only ${mib(drop.residentBefore)} resident before`);
-      ok(
-        drop.residentAfter < drop.residentBefore / 2,
-        `${mib(drop.residentAfter)} of ${mib(drop.residentBefore)}`,
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    // A private copy of the runtime, on disk: pages the test runner maps too would stay resident.
+    const deno = await privateRuntime();
+    const probe = new URL("./testdata/startup_code_probe.ts", import.meta.url);
+    const out = await new Deno.Command(deno, {
+      args: ["run", "--allow-ffi", "--no-config", probe.pathname],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    equal(out.code, 0, stderr);
+    const { answers, drop, later } = JSON.parse(new TextDecoder().decode(out.stdout));
+    deepEqual(answers, [42, 100], "the Worker answered before and after");
+    ok(drop, "dropStartupCode() ran");
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+    console.log(
+      `executable resident: ${mib(drop.residentBefore)} -> ${mib(drop.residentAfter)}, ` +
+        `${mib(later)} once the Worker answered again (what it ran came back)`,
+    );
+    ok(drop.residentBefore > 16 * 2 ** 20, `only ${mib(drop.residentBefore)} resident before`);
+    ok(
+      drop.residentAfter < drop.residentBefore / 2,
+      `${mib(drop.residentAfter)} of ${mib(drop.residentBefore)}`,
+    );
   },
 });
