@@ -31,6 +31,21 @@ async function udpSockets(relay: RelayProcess): Promise<number> {
   return r.stdout.split("\n").filter((l) => l.includes(`pid=${relay.process.pid},`)).length;
 }
 
+/**
+ * The relay's UDP sockets once the count holds for 300 ms (at most 3 s): a socket that lives a moment (the full
+ * parallel run once counted 2 at idle, 1 a moment later, with no request in between) is not one a request bound.
+ */
+async function steadyUdpSockets(relay: RelayProcess): Promise<number> {
+  let last = await udpSockets(relay);
+  for (let i = 0; i < 10; i++) {
+    await delay(300);
+    const now = await udpSockets(relay);
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 /** Waits until `f()` holds (bounded); returns its last value. */
 async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 8000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -112,7 +127,7 @@ Deno.test("attack: failed and oversized ANNOUNCEs hold no port and lock no path"
     "--udp-port-range",
     nextUdpRange(20),
   ]);
-  const idle = await udpSockets(relay);
+  const idle = await steadyUdpSockets(relay);
   const base = `rtsp://127.0.0.1:${relay.rtspPort}/live`;
   const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const cport = (client.addr as Deno.NetAddr).port;
@@ -126,7 +141,7 @@ Deno.test("attack: failed and oversized ANNOUNCEs hold no port and lock no path"
       );
       announced = ann?.status ?? 0;
       assertEquals(announced, 200, `ANNOUNCE of 12 media: ${ann?.status} ${ann?.body}`);
-      const afterAnnounce = await udpSockets(relay);
+      const afterAnnounce = await steadyUdpSockets(relay);
       assertEquals(afterAnnounce, idle, "ANNOUNCE bound ports");
       let session = "";
       for (let i = 0; i < 12; i++) {
@@ -180,7 +195,7 @@ Deno.test("attack: a camera SDP of 6000 media is refused and holds no port, also
     "--path",
     `big=${camera.url("big")}`,
   ]);
-  const idle = await udpSockets(relay);
+  const idle = await steadyUdpSockets(relay);
   await using conn = await RawRtspConnection.open(relay.rtspPort);
   const describe = await conn.request(
     request("DESCRIBE", `rtsp://127.0.0.1:${relay.rtspPort}/big`, 1),

@@ -244,28 +244,15 @@ export class Mesh {
     if (services.length > 0) this.#log.warn("camera Services without ready endpoints yet", { services });
     // Before the first readers: learn which peers are configured with which cameras (bounded wait).
     await Promise.race([this.#probes.refreshPaths(), this.#wait(2000)]);
-    // One timer paces the mesh's periodic work: on separate timers (heartbeat, watchdog, sweep, paths) the
-    // process woke 20 times a second for it, and a wake-up costs more than the work (bench/README.md, "The
-    // children's control plane apart"). The watchdog runs at the heartbeat's pace: a silent parent is noticed
-    // one heartbeat period after the parent timeout at most.
-    const period = this.#opts.heartbeatMs;
-    const sweepEvery = Math.max(1, Math.round(500 / period));
-    const pathsEvery = Math.max(1, Math.round(1000 / period));
-    let ticks = 0;
-    this.#every(period, "mesh tick", () => {
-      ticks++;
-      contained("mesh heartbeat", () => this.#heartbeat());
-      contained("mesh watchdog", () => {
-        this.#checkHearing();
-        this.#member.checkParents();
-      });
-      if (ticks % sweepEvery === 0) contained("mesh sweep", () => this.#sweep());
-      if (ticks % pathsEvery === 0) {
-        contained("mesh paths", () => {
-          void this.#probes.refreshPaths();
-          this.#keepStandbys();
-        });
-      }
+    this.#every(this.#opts.heartbeatMs, "mesh heartbeat", () => this.#heartbeat());
+    this.#every(100, "mesh watchdog", () => {
+      this.#checkHearing();
+      this.#member.checkParents();
+    });
+    this.#every(500, "mesh sweep", () => this.#sweep());
+    this.#every(1000, "mesh paths", () => {
+      void this.#probes.refreshPaths();
+      this.#keepStandbys();
     });
     this.#discovery.onChange(() => this.#rootsMayHaveMoved());
   }
