@@ -8,17 +8,7 @@ import { ok } from "node:assert/strict";
 import { startRelayProcess } from "./support/relay.ts";
 import { privateRuntime } from "./support/private_runtime.ts";
 import { startRtspReader } from "./support/rtsp_peers.ts";
-
-/** Resident KiB of the mappings of `path` in a process's smaps. */
-async function residentKib(pid: number, path: string): Promise<number> {
-  let inFile = false;
-  let kib = 0;
-  for (const line of (await Deno.readTextFile(`/proc/${pid}/smaps`)).split("\n")) {
-    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inFile = line.endsWith(` ${path}`);
-    else if (inFile && line.startsWith("Rss:")) kib += Number(line.split(/\s+/)[1]);
-  }
-  return kib;
-}
+import { residentBytesOf } from "../src/dataplane/startup_code.ts";
 
 Deno.test({
   name: "a relay pages out its start-up code once started, then still serves readers",
@@ -46,7 +36,8 @@ Deno.test({
       await reader.close();
     }
     ok((await relay.get("/readyz")).status === 200);
-    const now = (await residentKib(relay.process.pid, runtime)) / 1024;
+    const now = residentBytesOf(await Deno.readTextFile(`/proc/${relay.process.pid}/smaps`), runtime) /
+      2 ** 20;
     console.log(
       `executable resident: ${before} MiB -> ${after} MiB, ${now.toFixed(1)} MiB once it served a reader`,
     );

@@ -31,6 +31,23 @@ export function openLibc(): Libc {
   return Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
 }
 
+/**
+ * Opens glibc with `symbols` where the process may: Linux, `--allow-ffi` granted (never prompted for), the
+ * library found. For the relay's optional uses of libc (heap_trim.ts, startup_code.ts), which do nothing without.
+ * @returns the library, or null
+ */
+export function openLibcWherePermitted<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): Deno.DynamicLibrary<S> | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    return Deno.dlopen("libc.so.6", symbols);
+  } catch {
+    return null;
+  }
+}
+
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0x80000;

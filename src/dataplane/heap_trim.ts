@@ -10,6 +10,7 @@
  * for a heap of 100 MiB).
  * @module
  */
+import { openLibcWherePermitted } from "./_libc.ts";
 
 /** Period of {@linkcode startHeapTrim}. */
 export const HEAP_TRIM_INTERVAL_MS = 10_000;
@@ -30,14 +31,8 @@ export interface HeapTrim {
  * @returns null where it cannot run: not Linux, FFI not permitted, or no glibc (musl has no `malloc_trim`)
  */
 export function startHeapTrim(intervalMs = HEAP_TRIM_INTERVAL_MS): HeapTrim | null {
-  if (Deno.build.os !== "linux") return null;
-  let lib: Deno.DynamicLibrary<{ malloc_trim: { parameters: ["usize"]; result: "i32" } }>;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    lib = Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } });
-  } catch {
-    return null;
-  }
+  const lib = openLibcWherePermitted({ malloc_trim: { parameters: ["usize"], result: "i32" } });
+  if (!lib) return null;
   const stats = { trims: 0, lastMs: 0 };
   const trim = (): boolean => {
     const t0 = performance.now();

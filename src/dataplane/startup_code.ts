@@ -6,15 +6,17 @@
  * V8 snapshot the isolates are built from, the module loader, the TypeScript transpiler, the npm resolver, ICU
  * data, and the code of everything that ran once. A running relay uses about a third of that. The kernel keeps
  * the rest resident (and charged to the pod) until memory runs short, because clean file pages are only reclaimed
- * under pressure. `madvise(MADV_PAGEOUT)` over the executable's read-only mappings reclaims them now; a page the
- * relay still uses faults back in from the file on its next use (a few hundred microseconds, once). Pages that
- * another process maps too (a second Deno on the machine) are left alone by the kernel.
+ * under pressure. `madvise(MADV_PAGEOUT)` over the read-only mappings of the executable and every other mapped
+ * file (Deno's caches, libraries) reclaims them now, then `MADV_RANDOM` keeps a later fault from reading ahead;
+ * a page the relay still uses faults back in from the file on its next use (a few hundred microseconds, once).
+ * Pages that another process maps too (libc; a second Deno on the machine) are left alone by the kernel.
  *
  * Only read-only and executable mappings are advised: writable ones may hold private copies that have no file
  * to come back from. Once, after start-up, never periodically: evicting the working set over and over would trade
  * CPU for a smaller number.
  * @module
  */
+import { openLibcWherePermitted } from "./_libc.ts";
 
 /** How long after start-up the relay pages out the code only start-up used. */
 export const STARTUP_CODE_SETTLE_MS = 3_000;
@@ -125,7 +127,7 @@ function executablePath(lib: Libc): string {
 
 /** The executable's resident bytes now, or null where `/proc` cannot be read (not Linux, no FFI). */
 export function executableResidentBytes(): number | null {
-  const lib = openLibc();
+  const lib = openLibcWherePermitted(LIBC);
   if (!lib) return null;
   try {
     return residentBytesOf(readProc(lib, "/proc/self/smaps"), executablePath(lib));
@@ -136,16 +138,6 @@ export function executableResidentBytes(): number | null {
   }
 }
 
-function openLibc(): Libc | null {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    return Deno.dlopen("libc.so.6", LIBC);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Advises the kernel to page out the read-only mappings of the executable and the other files mapped now (see
  * the module's comment).
@@ -153,7 +145,7 @@ function openLibc(): Libc | null {
  *   `MADV_PAGEOUT` (EINVAL), or an executable not found among the mappings
  */
 export function dropStartupCode(): StartupCodeDrop | null {
-  const lib = openLibc();
+  const lib = openLibcWherePermitted(LIBC);
   if (!lib) return null;
   try {
     const path = executablePath(lib);
